@@ -1,0 +1,83 @@
+"""What every activity shares: the pool, the frozen-config cache, audit rows and JSON encoding."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+from temporalio.exceptions import ApplicationError
+
+from domain.cycle import CycleConfig
+from workflows.common import REJECTED
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True)
+
+
+def jsonb(value: Any) -> Jsonb:
+    return Jsonb(value, dumps=dumps)
+
+
+def rejected(message: str) -> ApplicationError:
+    """The user asked for something impossible: report it, never retry it."""
+    return ApplicationError(message, type=REJECTED, non_retryable=True)
+
+
+async def audit(
+    cur: AsyncCursor,
+    event_key: str,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    before: Any = None,
+    after: Any = None,
+) -> None:
+    """One audit row per state change; the natural event key makes a retried activity write it once."""
+    await cur.execute(
+        """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, before, after)
+           VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_key) DO NOTHING""",
+        (event_key, actor, action, entity_type, entity_id,
+         None if before is None else jsonb(before), None if after is None else jsonb(after)),
+    )
+
+
+class DbActivities:
+    """Base for activity classes: holds the worker's pool and caches frozen cycle configurations."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        self._configs: dict[str, CycleConfig] = {}
+
+    async def cycle_config(self, conn: AsyncConnection, cycle_id: str) -> CycleConfig:
+        # Safe to cache: a cycle's configuration is frozen at creation and never edited.
+        config = self._configs.get(cycle_id)
+        if config is None:
+            row = await (await conn.execute("SELECT config FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+            if row is None:
+                raise rejected(f"cycle {cycle_id} does not exist")
+            config = CycleConfig.model_validate(row[0])
+            self._configs[cycle_id] = config
+        return config

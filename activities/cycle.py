@@ -1,0 +1,238 @@
+"""Activities after the reviews: calibration, incentives and the payroll lock (bulk, idempotent)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+from temporalio import activity
+
+from activities.base import DbActivities, audit, jsonb, rejected
+from domain.calibration import CalibrationEntry, distribution_report, nine_box, normalize, rating_level
+from domain.incentives import IncentiveInput, compute_payouts, delta_lines
+from domain.incentives import PayoutLine as PayoutLineModel
+from workflows.payloads import AdjustmentRecord, CalibrationSummary, CycleActionInput, IncentiveSummary
+
+PAYOUT_COLUMNS = (
+    "idempotency_key", "cycle_id", "employee_id", "line_type", "amount", "currency", "period",
+    "plan_id", "plan_version", "revision", "explanation", "inputs", "status",
+)
+
+
+class CycleActivities(DbActivities):
+    @activity.defn(name="open_calibration")
+    async def open_calibration(self, cycle_id: str) -> CalibrationSummary:
+        """Normalize preliminary scores per manager and suggest a level for every participant, once."""
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            config = await self.cycle_config(conn, cycle_id)
+            cal = config.calibration
+            await cur.execute(
+                """SELECT r.id, r.employee_id, r.reviewer_id, r.preliminary_score, p.rating
+                   FROM review r LEFT JOIN manager_score p ON p.review_id = r.id AND p.item_id = 'potential'
+                   WHERE r.cycle_id = %s ORDER BY r.seq""",
+                (cycle_id,),
+            )
+            reviews = await cur.fetchall()
+            scored = [
+                CalibrationEntry(employee_id=emp, manager_id=mgr or "-", score=Decimal(score))
+                for _, emp, mgr, score, _ in reviews if score is not None
+            ]
+            normalized = {n.employee_id: n for n in normalize(scored, cal, config.scorecard.rating_scale)}
+            rows = []
+            for review_id, emp, mgr, score, potential in reviews:
+                n = normalized.get(emp)
+                level = rating_level(n.normalized, cal) if n else None
+                note = n.note if n else "no inputs at all: HR must set the rating"
+                box = nine_box(level, potential, cal) if level is not None else None
+                rows.append((review_id, cycle_id, emp, mgr, score, n.normalized if n else None,
+                             level, level, potential, box, note))
+            await cur.executemany(
+                """INSERT INTO calibrated_rating (review_id, cycle_id, employee_id, manager_id, preliminary_score,
+                        normalized_score, suggested_level, final_level, potential, nine_box, note, finalized)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false) ON CONFLICT (review_id) DO NOTHING""",
+                rows,
+            )
+            await cur.execute(
+                "UPDATE review_cycle SET status = 'calibration' WHERE id = %s AND status = 'running'", (cycle_id,)
+            )
+            await audit(cur, f"calibration.opened:{cycle_id}", "system", "calibration.opened", "review_cycle",
+                        cycle_id, None, {"ratings": len(rows)})
+            return await self._summary(cur, cycle_id, config)
+
+    async def _summary(self, cur, cycle_id: str, config) -> CalibrationSummary:
+        await cur.execute(
+            "SELECT employee_id, manager_id, final_level FROM calibrated_rating WHERE cycle_id = %s", (cycle_id,)
+        )
+        rows = await cur.fetchall()
+        rated = [(e, m or "-", lvl) for e, m, lvl in rows if lvl is not None]
+        report = distribution_report(rated, config.calibration)
+        unrated = sorted(e for e, _, lvl in rows if lvl is None)
+        violations = list(report.violations)
+        if unrated:
+            violations.insert(0, f"{len(unrated)} participant(s) have no rating yet: {', '.join(unrated[:20])}")
+        return CalibrationSummary(ratings=len(rows), within_guideline=report.within_guideline, violations=violations)
+
+    @activity.defn(name="adjust_rating")
+    async def adjust_rating(self, rec: AdjustmentRecord) -> None:
+        """HR's adjustment with its reason; the adjustment id (the Update id) makes it apply once."""
+        review_id = f"{rec.cycle_id}:{rec.employee_id}"
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                "SELECT final_level, finalized FROM calibrated_rating WHERE review_id = %s FOR UPDATE", (review_id,)
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise rejected(f"{rec.employee_id} is not a participant of cycle {rec.cycle_id}")
+            before, finalized = row
+            if finalized:
+                raise rejected("calibration is finalized; ratings can no longer change")
+            await cur.execute(
+                """INSERT INTO rating_adjustment (id, review_id, from_level, to_level, reason, actor, adjusted_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
+                (rec.adjustment_id, review_id, before, rec.to_level, rec.reason, rec.actor_id, rec.adjusted_at),
+            )
+            if cur.rowcount:
+                await cur.execute(
+                    "UPDATE calibrated_rating SET final_level = %s, updated_at = %s WHERE review_id = %s",
+                    (rec.to_level, rec.adjusted_at, review_id),
+                )
+                await audit(cur, f"rating.adjusted:{rec.adjustment_id}", rec.actor_id, "rating.adjusted",
+                            "calibrated_rating", review_id, {"final_level": before},
+                            {"final_level": rec.to_level, "reason": rec.reason})
+
+    @activity.defn(name="finalize_calibration")
+    async def finalize_calibration(self, inp: CycleActionInput) -> CalibrationSummary:
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            config = await self.cycle_config(conn, inp.cycle_id)
+            summary = await self._summary(cur, inp.cycle_id, config)
+            await cur.execute(
+                "SELECT count(*) FROM calibrated_rating WHERE cycle_id = %s AND final_level IS NULL", (inp.cycle_id,)
+            )
+            (unrated,) = await cur.fetchone()
+            if unrated:
+                raise rejected("cannot finalize: " + summary.violations[0])
+            if config.calibration.enforce and not summary.within_guideline:
+                raise rejected("cannot finalize: the distribution is outside the guideline: "
+                               + "; ".join(summary.violations))
+            await cur.execute(
+                "UPDATE calibrated_rating SET finalized = true WHERE cycle_id = %s AND NOT finalized", (inp.cycle_id,)
+            )
+            await cur.execute(
+                "UPDATE review_cycle SET status = 'incentives' WHERE id = %s AND status = 'calibration'",
+                (inp.cycle_id,),
+            )
+            await audit(cur, f"calibration.finalized:{inp.cycle_id}", inp.actor_id, "calibration.finalized",
+                        "review_cycle", inp.cycle_id, None,
+                        {"within_guideline": summary.within_guideline, "violations": summary.violations})
+            return summary
+
+    @activity.defn(name="compute_incentives")
+    async def compute_incentives(self, cycle_id: str) -> IncentiveSummary:
+        """Payout lines from final ratings and KPI actuals. After a lock, only delta lines are added."""
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            config = await self.cycle_config(conn, cycle_id)
+            inputs = await self._incentive_inputs(cur, cycle_id, config.period.label)
+            activity.heartbeat("inputs loaded")
+            computed = compute_payouts(config.incentive_plan, config.period.start, config.period.end, cycle_id, inputs)
+            await cur.execute(
+                """SELECT employee_id, line_type, amount, currency, revision, idempotency_key, plan_id,
+                          plan_version, explanation, inputs
+                   FROM payout_line WHERE cycle_id = %s AND status = 'locked'""",
+                (cycle_id,),
+            )
+            locked_rows = await cur.fetchall()
+            if locked_rows:
+                locked = [
+                    PayoutLineModel(employee_id=e, line_type=t, amount=a, currency=c, revision=rev,
+                                    idempotency_key=k, plan_id=pid, plan_version=pv, explanation=ex,
+                                    inputs=inputs or {}, cycle_id=cycle_id)
+                    for e, t, a, c, rev, k, pid, pv, ex, inputs in locked_rows
+                ]
+                revision = max(r[4] for r in locked_rows) + 1
+                lines, revisions = delta_lines(computed, locked, revision), revision
+            else:
+                lines, revisions = computed, 0
+            await self._insert_lines(cur, cycle_id, config.period.label, lines, revisions)
+            activity.heartbeat("lines written")
+            await cur.execute(
+                "UPDATE review_cycle SET status = 'awaiting_approval' WHERE id = %s AND status = 'incentives'",
+                (cycle_id,),
+            )
+            await cur.execute(
+                "SELECT currency, sum(amount), count(*) FROM payout_line WHERE cycle_id = %s GROUP BY currency",
+                (cycle_id,),
+            )
+            totals = await cur.fetchall()
+            await audit(cur, f"incentives.computed:{cycle_id}:{revisions}", "system", "incentives.computed",
+                        "review_cycle", cycle_id, None, {"lines": len(lines), "revision": revisions})
+        return IncentiveSummary(lines=sum(n for _, _, n in totals),
+                                total_by_currency={c: str(total) for c, total, _ in totals})
+
+    @staticmethod
+    async def _insert_lines(cur, cycle_id: str, period: str, lines: list[PayoutLineModel], revision: int) -> None:
+        """COPY into a scratch table, then one INSERT ... ON CONFLICT: fast and retry-safe."""
+        await cur.execute(
+            "CREATE TEMP TABLE payout_line_incoming (LIKE payout_line INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        cols = ", ".join(PAYOUT_COLUMNS)
+        async with cur.copy(f"COPY payout_line_incoming ({cols}) FROM STDIN") as copy:
+            for line in lines:
+                await copy.write_row((
+                    line.idempotency_key, cycle_id, line.employee_id, line.line_type, line.amount, line.currency,
+                    period, line.plan_id, line.plan_version, revision, line.explanation,
+                    jsonb(line.inputs), "computed",
+                ))
+        await cur.execute(
+            f"""INSERT INTO payout_line ({cols}) SELECT {cols} FROM payout_line_incoming
+                ON CONFLICT (idempotency_key) DO NOTHING"""
+        )
+
+    @staticmethod
+    async def _incentive_inputs(cur, cycle_id: str, period: str) -> list[IncentiveInput]:
+        await cur.execute(
+            """SELECT e.id, e.grade, e.currency, c.final_level, e.hire_date, e.termination_date
+               FROM calibrated_rating c JOIN employee e ON e.id = c.employee_id
+               WHERE c.cycle_id = %s ORDER BY e.id""",
+            (cycle_id,),
+        )
+        people = await cur.fetchall()
+        await cur.execute(
+            """SELECT k.employee_id, k.kpi_id, k.value FROM kpi_actual k
+               JOIN review r ON r.employee_id = k.employee_id AND r.cycle_id = %s
+               WHERE k.period = %s""",
+            (cycle_id, period),
+        )
+        actuals: dict[str, dict[str, Decimal]] = {}
+        for emp, kpi, value in await cur.fetchall():
+            actuals.setdefault(emp, {})[kpi] = Decimal(value)
+        return [
+            IncentiveInput(
+                employee_id=emp, grade=grade, currency=currency, rating_level=level,
+                attainment=actuals.get(emp, {}), revenue=actuals.get(emp, {}).get("revenue"),
+                employment_start=hired, employment_end=left,
+            )
+            for emp, grade, currency, level, hired, left in people
+        ]
+
+    @activity.defn(name="lock_payouts")
+    async def lock_payouts(self, inp: CycleActionInput) -> int:
+        """Approve and lock: from here payroll may read the lines and nobody may change them."""
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                """UPDATE payout_line SET status = 'locked', approved_by = %s, locked_at = %s
+                   WHERE cycle_id = %s AND status = 'computed'""",
+                (inp.actor_id, inp.at, inp.cycle_id),
+            )
+            await cur.execute(
+                """UPDATE review_cycle SET status = 'locked', locked_at = COALESCE(locked_at, %s)
+                   WHERE id = %s""",
+                (inp.at, inp.cycle_id),
+            )
+            await cur.execute(
+                "SELECT line_type, count(*) FROM payout_line WHERE cycle_id = %s AND status = 'locked' GROUP BY 1",
+                (inp.cycle_id,),
+            )
+            counts = Counter(dict(await cur.fetchall()))
+            await audit(cur, f"payouts.locked:{inp.cycle_id}:{inp.at.isoformat()}", inp.actor_id, "payouts.approved",
+                        "review_cycle", inp.cycle_id, None, {"locked_lines": dict(counts)})
+            return sum(counts.values())

@@ -1,0 +1,23 @@
+"""SQLModel tables: the application database (the source for lists, reports and payroll)."""
+
+from models.tables import (  # noqa: F401
+    AuditLog,
+    CalibratedRating,
+    CustomerContact,
+    Employee,
+    KeyAccount,
+    KpiActual,
+    ManagerScore,
+    Notification,
+    PayoutLine,
+    RatingAdjustment,
+    Review,
+    ReviewCycle,
+    SelfReviewAnswer,
+    SurveyInvitation,
+    SurveyResponse,
+    Task,
+)
+from sqlmodel import SQLModel
+
+metadata = SQLModel.metadata

@@ -1,0 +1,257 @@
+"""Schema of the application database.
+
+Natural keys everywhere (cycle id, ``cycle:employee`` review ids, task ids derived from the review),
+so every activity can write with ``INSERT ... ON CONFLICT`` and a retry never duplicates a row.
+Timestamps are ``timestamptz``; money and scores are ``numeric``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Identity, Index, Numeric, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+def _ts(nullable: bool = True, default_now: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(
+            DateTime(timezone=True),
+            nullable=nullable,
+            server_default=text("now()") if default_now else None,
+        ),
+    )
+
+
+def _json(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(JSONB, nullable=nullable))
+
+
+def _fk(target: str, nullable: bool = False, index: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(Text, ForeignKey(target), nullable=nullable, index=index))
+
+
+class Employee(SQLModel, table=True):
+    __tablename__ = "employee"
+    id: str = Field(primary_key=True)
+    name: str
+    email: str | None = None
+    role: str = Field(description="kam | manager | hr | payroll | other")
+    manager_id: str | None = _fk("employee.id", nullable=True)
+    grade: str | None = None
+    currency: str = "CNY"
+    timezone: str = "Asia/Shanghai"
+    hire_date: date | None = None
+    termination_date: date | None = None
+
+
+class KeyAccount(SQLModel, table=True):
+    __tablename__ = "key_account"
+    id: str = Field(primary_key=True)
+    name: str
+    kam_id: str = _fk("employee.id")
+    annual_revenue: Decimal = Field(sa_column=Column(Numeric(18, 2), nullable=False))
+    currency: str = "CNY"
+
+
+class CustomerContact(SQLModel, table=True):
+    __tablename__ = "customer_contact"
+    id: str = Field(primary_key=True)
+    account_id: str = _fk("key_account.id")
+    name: str
+    email: str | None = None
+    locale: str = "zh-CN"
+
+
+class KpiActual(SQLModel, table=True):
+    __tablename__ = "kpi_actual"
+    employee_id: str = Field(sa_column=Column(Text, ForeignKey("employee.id"), primary_key=True))
+    period: str = Field(primary_key=True)
+    kpi_id: str = Field(primary_key=True)
+    value: Decimal = Field(sa_column=Column(Numeric(20, 6), nullable=False))
+    updated_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class ReviewCycle(SQLModel, table=True):
+    __tablename__ = "review_cycle"
+    id: str = Field(primary_key=True)
+    name: str
+    cadence: str
+    period_label: str
+    period_start: date
+    period_end: date
+    timezone: str
+    config: dict = _json(nullable=False)
+    config_sha256: str
+    participant_count: int = 0
+    status: str = Field(default="created", description="created | running | calibration | incentives | awaiting_approval | locked")
+    workflow_id: str | None = None
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+    started_at: datetime | None = _ts()
+    locked_at: datetime | None = _ts()
+
+
+class Review(SQLModel, table=True):
+    __tablename__ = "review"
+    __table_args__ = (UniqueConstraint("cycle_id", "employee_id"),)
+    id: str = Field(primary_key=True, description="<cycle id>:<employee id>")
+    cycle_id: str = _fk("review_cycle.id")
+    employee_id: str = _fk("employee.id")
+    reviewer_id: str | None = _fk("employee.id", nullable=True)
+    seq: int = Field(description="position in the cycle's frozen participant list (batching)")
+    status: str = Field(default="pending", description="pending | open | closed")
+    preliminary_score: Decimal | None = Field(default=None, sa_column=Column(Numeric(8, 4)))
+    score_breakdown: dict | None = _json()
+    missing: list | None = _json()
+    workflow_id: str | None = None
+    opened_at: datetime | None = _ts()
+    closed_at: datetime | None = _ts()
+
+
+class Task(SQLModel, table=True):
+    """The inbox: who must do what, for whom, by when."""
+
+    __tablename__ = "task"
+    __table_args__ = (
+        Index("ix_task_assignee_status", "assignee_id", "status"),
+        Index("ix_task_cycle_status", "cycle_id", "status"),
+    )
+    id: str = Field(primary_key=True, description="<review id>:<kind>[:<contact id>]")
+    cycle_id: str = _fk("review_cycle.id", index=False)
+    review_id: str = _fk("review.id")
+    kind: str = Field(description="self_review | manager_scoring | customer_survey")
+    assignee_type: str = Field(description="employee | contact")
+    assignee_id: str
+    subject_employee_id: str
+    due_at: datetime | None = _ts(nullable=False)
+    status: str = Field(default="open", description="open | done | missed")
+    extensions: int = 0
+    reminders_sent: int = 0
+    completed_at: datetime | None = _ts()
+
+
+class SelfReviewAnswer(SQLModel, table=True):
+    __tablename__ = "self_review_answer"
+    review_id: str = Field(sa_column=Column(Text, ForeignKey("review.id"), primary_key=True))
+    item_id: str = Field(primary_key=True, description="competency id, or kpi:<kpi id> for a KPI comment")
+    rating: int | None = None
+    comment: str | None = None
+    submitted_at: datetime | None = _ts(nullable=False)
+
+
+class ManagerScore(SQLModel, table=True):
+    __tablename__ = "manager_score"
+    review_id: str = Field(sa_column=Column(Text, ForeignKey("review.id"), primary_key=True))
+    item_id: str = Field(primary_key=True, description="competency id, or 'potential'")
+    rating: int | None = None
+    comment: str | None = None
+    scored_by: str
+    submitted_at: datetime | None = _ts(nullable=False)
+
+
+class SurveyInvitation(SQLModel, table=True):
+    __tablename__ = "survey_invitation"
+    __table_args__ = (UniqueConstraint("review_id", "contact_id"),)
+    id: str = Field(primary_key=True, description="the survey task id")
+    cycle_id: str = _fk("review_cycle.id", index=False)
+    review_id: str = _fk("review.id")
+    contact_id: str = _fk("customer_contact.id", index=False)
+    account_id: str = _fk("key_account.id", index=False)
+    status: str = Field(default="sent", description="sent | answered | expired")
+    sent_at: datetime | None = _ts(nullable=False, default_now=True)
+    expires_at: datetime | None = _ts(nullable=False)
+    answered_at: datetime | None = _ts()
+
+
+class SurveyResponse(SQLModel, table=True):
+    __tablename__ = "survey_response"
+    __table_args__ = (
+        CheckConstraint("satisfaction BETWEEN 1 AND 5", name="ck_survey_satisfaction"),
+        CheckConstraint("nps IS NULL OR nps BETWEEN 0 AND 10", name="ck_survey_nps"),
+    )
+    invitation_id: str = Field(sa_column=Column(Text, ForeignKey("survey_invitation.id"), primary_key=True))
+    satisfaction: int
+    nps: int | None = None
+    comment: str | None = None
+    answered_at: datetime | None = _ts(nullable=False)
+
+
+class CalibratedRating(SQLModel, table=True):
+    __tablename__ = "calibrated_rating"
+    review_id: str = Field(sa_column=Column(Text, ForeignKey("review.id"), primary_key=True))
+    cycle_id: str = _fk("review_cycle.id")
+    employee_id: str
+    manager_id: str | None = None
+    preliminary_score: Decimal | None = Field(default=None, sa_column=Column(Numeric(8, 4)))
+    normalized_score: Decimal | None = Field(default=None, sa_column=Column(Numeric(8, 4)))
+    suggested_level: int | None = None
+    final_level: int | None = None
+    potential: int | None = None
+    nine_box: str | None = None
+    note: str | None = None
+    finalized: bool = False
+    updated_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class RatingAdjustment(SQLModel, table=True):
+    __tablename__ = "rating_adjustment"
+    id: str = Field(primary_key=True, description="stable id of the HR action (the Update id)")
+    review_id: str = _fk("review.id")
+    from_level: int | None = None
+    to_level: int
+    reason: str = Field(sa_column=Column(Text, CheckConstraint("length(btrim(reason)) > 0"), nullable=False))
+    actor: str
+    adjusted_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class PayoutLine(SQLModel, table=True):
+    """What payroll reads. Locked lines are immutable (a trigger refuses updates and deletes)."""
+
+    __tablename__ = "payout_line"
+    idempotency_key: str = Field(primary_key=True)
+    cycle_id: str = _fk("review_cycle.id")
+    employee_id: str = _fk("employee.id")
+    line_type: str = Field(description="bonus | commission | adjustment")
+    amount: Decimal = Field(sa_column=Column(Numeric(20, 4), nullable=False))
+    currency: str
+    period: str
+    plan_id: str
+    plan_version: int
+    revision: int = 0
+    explanation: str
+    inputs: dict | None = _json()
+    status: str = Field(default="computed", description="computed | locked")
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+    approved_by: str | None = None
+    locked_at: datetime | None = _ts()
+
+
+class Notification(SQLModel, table=True):
+    """Outbox: a sender delivers rows with ``sent_at`` null and stamps them."""
+
+    __tablename__ = "notification"
+    id: str = Field(primary_key=True, description="natural key, e.g. reminder:<task id>:<n>")
+    recipient_type: str
+    recipient_id: str
+    kind: str
+    subject: str
+    body: str
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+    sent_at: datetime | None = _ts()
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    event_key: str = Field(sa_column=Column(Text, unique=True, nullable=False))
+    occurred_at: datetime | None = _ts(nullable=False, default_now=True)
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str = Field(index=True)
+    before: dict | None = _json()
+    after: dict | None = _json()

@@ -1,0 +1,303 @@
+"""HR's operations on cycles: create from YAML (validated and frozen), start, status, calibrate, approve."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.base import dumps, jsonb
+from domain.cycle import CycleConfig
+from services.db import libpq_url
+from services.errors import NotFound, Rejected, UserError
+from workflows.cycle import CycleWorkflow
+from workflows.payloads import (
+    ActorRequest,
+    CalibrationSummary,
+    CycleInput,
+    CycleStatus,
+    RatingAdjustmentRequest,
+    cycle_workflow_id,
+    review_id_for,
+)
+
+
+class ConfigError(UserError):
+    """The cycle configuration is invalid; every problem is listed with the path of its field."""
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: the cycle configuration is invalid ({err.error_count()} problem(s)):"]
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {path}: {msg}")
+    return "\n".join(lines)
+
+
+def load_cycle_config(path: Path) -> CycleConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read it ({err})") from None
+    return parse_cycle_config(text, str(path))
+
+
+def parse_cycle_config(text: str, source: str = "configuration") -> CycleConfig:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{source}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings at the top level")
+    try:
+        return CycleConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def config_digest(config: CycleConfig) -> str:
+    return hashlib.sha256(dumps(config.model_dump(mode="json")).encode()).hexdigest()
+
+
+@dataclass
+class CreatedCycle:
+    cycle_id: str
+    participants: int
+    created: bool
+    excluded: list[str] = field(default_factory=list)
+
+
+def create_cycle(database_url: str, config: CycleConfig, actor: str = "hr") -> CreatedCycle:
+    """Freeze the configuration and the participant list; creating the same cycle again is a no-op."""
+    digest = config_digest(config)
+    with psycopg.connect(libpq_url(database_url)) as conn, conn.transaction():
+        row = conn.execute(
+            "SELECT config_sha256, participant_count FROM review_cycle WHERE id = %s", (config.id,)
+        ).fetchone()
+        if row is not None:
+            if row[0] != digest:
+                raise UserError(
+                    f"cycle {config.id} already exists with a different configuration; a cycle's configuration "
+                    "is frozen at creation, so create a new cycle id for the changed one"
+                )
+            return CreatedCycle(config.id, row[1], created=False)
+        participants, excluded = _resolve_participants(conn, config)
+        if not participants:
+            raise UserError(f"cycle {config.id}: the participant selection matches nobody")
+        _check_incentive_coverage(conn, config, [p for p, _ in participants])
+        conn.execute(
+            """INSERT INTO review_cycle (id, name, cadence, period_label, period_start, period_end, timezone, config,
+                                         config_sha256, participant_count, status, workflow_id)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'created', %s)""",
+            (config.id, config.name, config.cadence, config.period.label, config.period.start, config.period.end,
+             config.timezone, jsonb(config.model_dump(mode="json")), digest, len(participants),
+             cycle_workflow_id(config.id)),
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO review (id, cycle_id, employee_id, reviewer_id, seq, status)
+                   VALUES (%s, %s, %s, %s, %s, 'pending')""",
+                [(review_id_for(config.id, emp), config.id, emp, mgr, seq)
+                 for seq, (emp, mgr) in enumerate(participants)],
+            )
+        conn.execute(
+            """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, after)
+               VALUES (%s, %s, 'cycle.created', 'review_cycle', %s, %s)""",
+            (f"cycle.created:{config.id}", actor, config.id,
+             jsonb({"config_sha256": digest, "participants": len(participants), "excluded": excluded})),
+        )
+    return CreatedCycle(config.id, len(participants), created=True, excluded=excluded)
+
+
+def _resolve_participants(conn: psycopg.Connection, config: CycleConfig) -> tuple[list[tuple[str, str]], list[str]]:
+    sel = config.participants
+    rows = conn.execute(
+        """SELECT id, role, manager_id, hire_date, termination_date FROM employee
+           WHERE (%s AND role = 'kam') OR manager_id = ANY(%s) AND role = 'kam' OR id = ANY(%s)
+           ORDER BY id""",
+        (sel.all_kams, sel.managers, sel.employees),
+    ).fetchall()
+    found = {r[0] for r in rows}
+    unknown = sorted(set(sel.employees) - found)
+    if unknown:
+        raise UserError(f"participants.employees: unknown employee(s) {', '.join(unknown)}")
+    known_managers = {r[0] for r in conn.execute("SELECT id FROM employee WHERE id = ANY(%s)", (sel.managers,))}
+    if missing := sorted(set(sel.managers) - known_managers):
+        raise UserError(f"participants.managers: unknown manager(s) {', '.join(missing)}")
+    participants, excluded, no_manager = [], [], []
+    for emp, _role, manager, hired, left in rows:
+        if (hired and hired > config.period.end) or (left and left < config.period.start):
+            excluded.append(f"{emp} (not employed during {config.period.label})")
+            continue
+        if not manager:
+            no_manager.append(emp)
+            continue
+        participants.append((emp, manager))
+    if no_manager:
+        raise UserError(f"participants without a manager to score them: {', '.join(no_manager)}; "
+                        "set manager_id in the organisation import first")
+    return participants, excluded
+
+
+def _check_incentive_coverage(conn: psycopg.Connection, config: CycleConfig, employees: list[str]) -> None:
+    """Every participant needs a target incentive; find out now rather than at payout time."""
+    plan = config.incentive_plan
+    target = plan.target_incentive
+    rows = conn.execute("SELECT id, grade FROM employee WHERE id = ANY(%s)", (employees,)).fetchall()
+    uncovered = [f"{emp} (grade {grade or 'none'})" for emp, grade in rows
+                 if emp not in target.by_employee and (grade or "") not in target.by_grade]
+    if uncovered:
+        raise UserError("incentive_plan.target_incentive: no target incentive for " + ", ".join(uncovered[:20]))
+
+
+async def start_cycle(client: Client, database_url: str, cycle_id: str, task_queue: str) -> str:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"cycle {cycle_id} does not exist; create it first with `starter.py cycle create`")
+    workflow_id = cycle_workflow_id(cycle_id)
+    try:
+        await client.start_workflow(
+            CycleWorkflow.run, CycleInput(cycle_id), id=workflow_id, task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.ALREADY_EXISTS:
+            raise UserError(f"cycle {cycle_id} was already started (workflow {workflow_id})") from None
+        raise
+    except Exception as err:  # WorkflowAlreadyStartedError
+        if type(err).__name__ == "WorkflowAlreadyStartedError":
+            raise UserError(f"cycle {cycle_id} was already started (workflow {workflow_id})") from None
+        raise
+    return workflow_id
+
+
+def _message(err: BaseException) -> str:
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            return cause.message
+        cause = cause.__cause__ or getattr(cause, "cause", None)
+    return str(err)
+
+
+async def cycle_update(client: Client, cycle_id: str, update: Any, arg: Any, update_id: str | None = None) -> Any:
+    """Run an HR Update on the cycle workflow and turn failures into messages a person can act on."""
+    handle = client.get_workflow_handle(cycle_workflow_id(cycle_id))
+    try:
+        return await handle.execute_update(update, arg, id=update_id or f"hr:{uuid.uuid4().hex}")
+    except WorkflowUpdateFailedError as err:
+        raise Rejected(_message(err)) from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"cycle {cycle_id} is not running (not started, or already locked)") from None
+        raise
+    except FailureError as err:
+        raise Rejected(_message(err)) from None
+
+
+async def adjust_rating(client: Client, cycle_id: str, employee_id: str, level: int, reason: str,
+                        actor: str, request_id: str | None = None) -> int:
+    return await cycle_update(
+        client, cycle_id, CycleWorkflow.adjust_rating,
+        RatingAdjustmentRequest(actor_id=actor, employee_id=employee_id, to_level=level, reason=reason),
+        request_id and f"adjust:{request_id}",
+    )
+
+
+async def finalize_calibration(client: Client, cycle_id: str, actor: str) -> CalibrationSummary:
+    return await cycle_update(client, cycle_id, CycleWorkflow.finalize_calibration, ActorRequest(actor))
+
+
+async def approve_payouts(client: Client, cycle_id: str, actor: str) -> int:
+    return await cycle_update(client, cycle_id, CycleWorkflow.approve_payouts, ActorRequest(actor))
+
+
+@dataclass
+class CycleReport:
+    cycle_id: str
+    name: str
+    status: str
+    period: str
+    participants: int
+    workflow: CycleStatus | None
+    tasks: dict[str, dict[str, int]]
+    late: list[tuple[str, str, str, str, datetime]]  # task kind, assignee, subject, task id, due
+    blocking: list[str]
+    reviews: dict[str, int]
+
+
+async def cycle_report(client: Client | None, database_url: str, cycle_id: str) -> CycleReport:
+    """Live status: the workflow's phase (source of truth) with counts and lists from PostgreSQL."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute(
+            "SELECT name, status, period_label, participant_count FROM review_cycle WHERE id = %s", (cycle_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"cycle {cycle_id} does not exist")
+        name, status, period, participants = row
+        tasks: dict[str, dict[str, int]] = {}
+        for kind, st, n in conn.execute(
+            "SELECT kind, status, count(*) FROM task WHERE cycle_id = %s GROUP BY 1, 2 ORDER BY 1, 2", (cycle_id,)
+        ):
+            tasks.setdefault(kind, {})[st] = n
+        now = datetime.now(UTC)
+        late = [
+            (k, a, s, t, d) for k, a, s, t, d in conn.execute(
+                """SELECT kind, assignee_id, subject_employee_id, id, due_at FROM task
+                   WHERE cycle_id = %s AND status = 'open' AND due_at < %s ORDER BY due_at, id LIMIT 50""",
+                (cycle_id, now),
+            )
+        ]
+        reviews = dict(conn.execute(
+            "SELECT status, count(*) FROM review WHERE cycle_id = %s GROUP BY 1", (cycle_id,)
+        ).fetchall())
+        unrated = [r[0] for r in conn.execute(
+            """SELECT employee_id FROM calibrated_rating WHERE cycle_id = %s AND final_level IS NULL
+               ORDER BY employee_id LIMIT 20""", (cycle_id,))]
+    wf: CycleStatus | None = None
+    if client is not None and status not in ("created",):
+        try:
+            wf = await client.get_workflow_handle(cycle_workflow_id(cycle_id)).query(CycleWorkflow.status)
+        except RPCError:
+            wf = None
+    phase = wf.phase if wf else status
+    blocking: list[str] = []
+    if phase in ("starting", "reviews", "running"):
+        open_tasks = {k: v.get("open", 0) for k, v in tasks.items() if v.get("open")}
+        if open_tasks:
+            blocking.append("open tasks: " + ", ".join(f"{k} {n}" for k, n in sorted(open_tasks.items())))
+    elif phase == "calibration":
+        if unrated:
+            blocking.append(f"participants without a rating (HR must adjust): {', '.join(unrated)}")
+        blocking.append("HR must finalize calibration")
+    elif phase == "awaiting_approval":
+        blocking.append("payouts await approval (starter.py payouts approve)")
+    elif status == "created":
+        blocking.append("the cycle is not started (starter.py cycle start)")
+    return CycleReport(cycle_id, name, status, period, participants, wf, tasks, late, blocking, reviews)
+
+
+def list_cycles(database_url: str) -> list[tuple[str, str, str, int, datetime]]:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        return conn.execute(
+            "SELECT id, name, status, participant_count, created_at FROM review_cycle ORDER BY created_at DESC"
+        ).fetchall()
+

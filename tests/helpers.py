@@ -1,0 +1,79 @@
+"""Shared test setup: a small organisation written straight to PostgreSQL, and cycle configurations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+
+from domain.cycle import CycleConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPETENCIES = ["communication", "logical_analysis", "coordination", "market_analysis", "product_knowledge",
+                "customer_relationship", "sales_management"]
+
+
+def seed_org(db_url: str, kams: int = 3, managers: int = 1, contacts_per_kam: int = 2) -> dict[str, Any]:
+    """HR1, PAY1, managers M1.., KAMs K01.. spread over the managers, one account and N contacts each."""
+    kam_ids = [f"K{n:02d}" for n in range(1, kams + 1)]
+    mgr_ids = [f"M{n}" for n in range(1, managers + 1)]
+    manager_of = {k: mgr_ids[i % managers] for i, k in enumerate(kam_ids)}
+    contacts: dict[str, list[str]] = {}
+    with psycopg.connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO employee (id, name, role, currency, timezone) VALUES "
+                    "('HR1', 'Hannah HR', 'hr', 'CNY', 'Asia/Shanghai'), "
+                    "('PAY1', 'Paul Payroll', 'payroll', 'CNY', 'Asia/Shanghai')")
+        cur.executemany("INSERT INTO employee (id, name, role, currency, timezone) VALUES (%s, %s, 'manager', 'CNY', 'Asia/Shanghai')",
+                        [(m, f"Manager {m}") for m in mgr_ids])
+        cur.executemany(
+            """INSERT INTO employee (id, name, role, manager_id, grade, currency, timezone, hire_date)
+               VALUES (%s, %s, 'kam', %s, 'K2', 'CNY', 'Asia/Shanghai', '2020-01-01')""",
+            [(k, f"KAM {k}", manager_of[k]) for k in kam_ids],
+        )
+        for i, k in enumerate(kam_ids):
+            cur.execute("INSERT INTO key_account (id, name, kam_id, annual_revenue, currency) VALUES (%s, %s, %s, %s, 'CNY')",
+                        (f"A{k}", f"Account of {k}", k, 1_000_000 + 100_000 * i))
+            contacts[k] = [f"C{k}{c}" for c in range(contacts_per_kam)]
+            cur.executemany("INSERT INTO customer_contact (id, account_id, name, locale) VALUES (%s, %s, %s, 'zh-CN')",
+                            [(c, f"A{k}", f"Contact {c}") for c in contacts[k]])
+            for kpi, value in (("sales_attainment", 0.9 + 0.1 * i), ("new_customer_acquisition", 1.0),
+                               ("customer_retention", 0.92), ("complaint_rate", 0.02), ("revenue", 800000 + 50000 * i)):
+                cur.execute("INSERT INTO kpi_actual (employee_id, period, kpi_id, value) VALUES (%s, '2026-Q3', %s, %s)",
+                            (k, kpi, value))
+    return {"kams": kam_ids, "managers": mgr_ids, "manager_of": manager_of, "contacts": contacts}
+
+
+def cycle_config(cycle_id: str = "T1", due: str = "120s", **phase_overrides: Any) -> CycleConfig:
+    """The demo configuration with test deadlines; phase_overrides replace whole phase blocks."""
+    data = yaml.safe_load((ROOT / "demo" / "cycle.yaml").read_text(encoding="utf-8"))
+    data["id"] = cycle_id
+    for phase in ("self_review", "manager_scoring", "customer_survey"):
+        data["phases"][phase] = {"due_after": due, "reminders_before": [], "on_deadline": {"action": "close"}}
+    data["phases"].update(phase_overrides)
+    return CycleConfig.model_validate(data)
+
+
+def ratings(level: int = 2) -> dict[str, int]:
+    return {c: level for c in COMPETENCIES}
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60, interval: float = 0.2) -> Any:
+    """Poll until ``check`` returns something truthy (workflows are asynchronous by nature)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
+        await asyncio.sleep(interval)
+
+
+def count(db_url: str, sql: str, *params: Any) -> int:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(sql, params).fetchone()[0]

@@ -1,0 +1,192 @@
+"""A review cycle: reviews in batches, then calibration, incentives, payroll approval and lock.
+
+The workflow is the source of truth for where the cycle is; PostgreSQL holds every result. HR's
+actions are Updates; the calibration and approval waits continue-as-new when the history grows, so
+any number of adjustments fits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.batch import ReviewBatchWorkflow
+    from workflows.common import BULK, ONE_ROW
+    from workflows.payloads import (
+        ActorRequest,
+        AdjustmentRecord,
+        BatchResult,
+        BeginCycleInput,
+        CalibrationSummary,
+        CycleActionInput,
+        CycleInput,
+        CyclePlan,
+        CycleResult,
+        CycleState,
+        CycleStatus,
+        IncentiveSummary,
+        RatingAdjustmentRequest,
+        ReviewBatchInput,
+    )
+
+CALIBRATION = "calibration"
+AWAITING_APPROVAL = "awaiting_approval"
+
+
+def _reject(message: str) -> ApplicationError:
+    return ApplicationError(message, type="InvalidRequest", non_retryable=True)
+
+
+def _user_message(err: ActivityError) -> str:
+    cause = err.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(err)
+
+
+@workflow.defn
+class CycleWorkflow:
+    @workflow.init
+    def __init__(self, inp: CycleInput) -> None:
+        self._st = inp.state or CycleState(cycle_id=inp.cycle_id)
+
+    @workflow.run
+    async def run(self, inp: CycleInput) -> CycleResult:
+        st = self._st
+        if st.phase == "starting":
+            st.plan = await workflow.execute_activity(
+                "begin_cycle", BeginCycleInput(st.cycle_id, workflow.now()), result_type=CyclePlan, **ONE_ROW
+            )
+            st.phase = "reviews"
+        if st.phase == "reviews":
+            await self._run_reviews()
+            summary: CalibrationSummary = await workflow.execute_activity(
+                "open_calibration", st.cycle_id, result_type=CalibrationSummary, **BULK
+            )
+            workflow.logger.info("calibration opened: %s ratings", summary.ratings)
+            st.phase = CALIBRATION
+        if st.phase == CALIBRATION:
+            await self._wait_or_continue(lambda: st.calibration_finalized, inp)
+            st.phase = "incentives"
+        if st.phase == "incentives":
+            incentives: IncentiveSummary = await workflow.execute_activity(
+                "compute_incentives", st.cycle_id, result_type=IncentiveSummary, **BULK
+            )
+            st.payout_lines = incentives.lines
+            st.phase = AWAITING_APPROVAL
+        if st.phase == AWAITING_APPROVAL:
+            await self._wait_or_continue(lambda: st.approved_by is not None, inp)
+            st.phase = "locked"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return CycleResult(st.cycle_id, st.reviews_closed, st.payout_lines, st.approved_by)
+
+    async def _run_reviews(self) -> None:
+        st = self._st
+        plan = st.plan
+        assert plan is not None
+        starts = list(range(0, plan.participant_count, plan.batch_size))
+        st.batches_total = len(starts)
+
+        async def one(batch_no: int, seq_from: int) -> None:
+            result: BatchResult = await workflow.execute_child_workflow(
+                ReviewBatchWorkflow.run,
+                ReviewBatchInput(
+                    st.cycle_id, batch_no, seq_from, min(seq_from + plan.batch_size, plan.participant_count),
+                    plan.rules, plan.phases,
+                ),
+                id=f"cycle:{st.cycle_id}:batch:{batch_no}",
+            )
+            st.batches_done += 1
+            st.reviews_closed += result.reviews
+            st.reviews_scored += result.scored
+            st.reviews_with_missing += result.with_missing
+
+        await asyncio.gather(*(one(n, start) for n, start in enumerate(starts)))
+
+    async def _wait_or_continue(self, done, inp: CycleInput) -> None:
+        """Wait for HR; continue-as-new first if many Updates have grown the history."""
+        await workflow.wait_condition(lambda: done() or workflow.info().is_continue_as_new_suggested())
+        if not done():
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            self._st.runs += 1
+            workflow.continue_as_new(CycleInput(self._st.cycle_id, self._st))
+
+    # -- HR actions (Updates) ---------------------------------------------------------------------
+
+    @workflow.update
+    async def adjust_rating(self, req: RatingAdjustmentRequest) -> int:
+        info = workflow.info()
+        record = AdjustmentRecord(
+            adjustment_id=f"{info.workflow_id}:adjust:{workflow.current_update_info().id}",
+            cycle_id=self._st.cycle_id, employee_id=req.employee_id, to_level=req.to_level,
+            reason=req.reason.strip(), actor_id=req.actor_id, adjusted_at=workflow.now(),
+        )
+        try:
+            await workflow.execute_activity("adjust_rating", record, **ONE_ROW)
+        except ActivityError as err:
+            raise _reject(_user_message(err)) from None
+        self._st.adjustments += 1
+        return self._st.adjustments
+
+    @adjust_rating.validator
+    def _validate_adjust(self, req: RatingAdjustmentRequest) -> None:
+        self._require_phase(CALIBRATION, "adjust ratings")
+        if self._st.calibration_finalized:
+            raise _reject("calibration is already finalized; ratings can no longer change")
+        if not req.reason or not req.reason.strip():
+            raise _reject("an adjustment needs a reason")
+        if len(req.reason) > 2000:
+            raise _reject("the reason is longer than 2000 characters")
+        levels = self._st.plan.rating_levels if self._st.plan else []
+        if req.to_level not in levels:
+            raise _reject(f"rating level {req.to_level!r} does not exist; levels are {', '.join(map(str, levels))}")
+
+    @workflow.update
+    async def finalize_calibration(self, req: ActorRequest) -> CalibrationSummary:
+        try:
+            summary: CalibrationSummary = await workflow.execute_activity(
+                "finalize_calibration",
+                CycleActionInput(self._st.cycle_id, req.actor_id, workflow.now()),
+                result_type=CalibrationSummary,
+                **BULK,
+            )
+        except ActivityError as err:
+            raise _reject(_user_message(err)) from None
+        self._st.calibration_finalized = True
+        return summary
+
+    @finalize_calibration.validator
+    def _validate_finalize(self, req: ActorRequest) -> None:
+        self._require_phase(CALIBRATION, "finalize calibration")
+        if self._st.calibration_finalized:
+            raise _reject("calibration is already finalized")
+
+    @workflow.update
+    async def approve_payouts(self, req: ActorRequest) -> int:
+        locked: int = await workflow.execute_activity(
+            "lock_payouts", CycleActionInput(self._st.cycle_id, req.actor_id, workflow.now()), result_type=int, **BULK
+        )
+        self._st.approved_by = req.actor_id
+        return locked
+
+    @approve_payouts.validator
+    def _validate_approve(self, req: ActorRequest) -> None:
+        self._require_phase(AWAITING_APPROVAL, "approve payouts")
+        if self._st.approved_by is not None:
+            raise _reject(f"payouts were already approved by {self._st.approved_by}")
+
+    def _require_phase(self, phase: str, action: str) -> None:
+        if self._st.phase != phase:
+            raise _reject(f"cannot {action}: the cycle is in phase '{self._st.phase}', not '{phase}'")
+
+    @workflow.query
+    def status(self) -> CycleStatus:
+        st = self._st
+        return CycleStatus(
+            cycle_id=st.cycle_id, phase=st.phase,
+            participants=st.plan.participant_count if st.plan else 0,
+            batches_total=st.batches_total, batches_done=st.batches_done,
+            reviews_closed=st.reviews_closed, reviews_with_missing=st.reviews_with_missing,
+            adjustments=st.adjustments, payout_lines=st.payout_lines, approved_by=st.approved_by,
+        )

@@ -1,0 +1,341 @@
+"""Payloads exchanged between clients, workflows and activities (plain dataclasses, no I/O).
+
+Kept small on purpose: they are written into workflow histories, thousands of times per cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+SELF_REVIEW = "self_review"
+MANAGER_SCORING = "manager_scoring"
+CUSTOMER_SURVEY = "customer_survey"
+PHASES = (SELF_REVIEW, MANAGER_SCORING, CUSTOMER_SURVEY)
+MAX_TEXT = 4000
+
+
+def cycle_workflow_id(cycle_id: str) -> str:
+    return f"cycle:{cycle_id}"
+
+
+def review_id_for(cycle_id: str, employee_id: str) -> str:
+    return f"{cycle_id}:{employee_id}"
+
+
+def review_workflow_id(review_id: str) -> str:
+    return f"review:{review_id}"
+
+
+def task_id_for(review_id: str, phase: str, contact_id: str | None = None) -> str:
+    return f"{review_id}:{phase}" + (f":{contact_id}" if contact_id else "")
+
+
+@dataclass
+class ReviewRules:
+    """What a submission must contain; enough for validators to decide without I/O."""
+
+    competency_ids: list[str]
+    competency_min: int
+    competency_max: int
+    kpi_ids: list[str]
+    potential_min: int = 1
+    potential_max: int = 3
+
+
+@dataclass
+class PhasePlan:
+    phase: str
+    due_at: datetime
+    reminders_before_s: list[float]
+    on_deadline: str  # close | extend
+    extend_by_s: float = 0.0
+    max_extensions: int = 0
+
+
+@dataclass
+class CyclePlan:
+    """The frozen configuration reduced to what the workflows need, with absolute deadlines."""
+
+    cycle_id: str
+    participant_count: int
+    batch_size: int
+    rules: ReviewRules
+    phases: list[PhasePlan]
+    rating_levels: list[int]
+    enforce_guideline: bool
+
+
+@dataclass
+class BeginCycleInput:
+    cycle_id: str
+    started_at: datetime
+
+
+@dataclass
+class ContactRef:
+    contact_id: str
+    account_id: str
+
+
+@dataclass
+class ReviewSeed:
+    review_id: str
+    employee_id: str
+    reviewer_id: str | None
+    contacts: list[ContactRef]
+
+
+@dataclass
+class OpenBatchInput:
+    cycle_id: str
+    seq_from: int
+    seq_to: int  # exclusive
+    phases: list[PhasePlan]
+    opened_at: datetime
+
+
+@dataclass
+class ReviewBatchInput:
+    cycle_id: str
+    batch_no: int
+    seq_from: int
+    seq_to: int
+    rules: ReviewRules
+    phases: list[PhasePlan]
+
+
+@dataclass
+class ReviewInput:
+    cycle_id: str
+    review_id: str
+    employee_id: str
+    reviewer_id: str | None
+    contacts: list[ContactRef]
+    rules: ReviewRules
+    phases: list[PhasePlan]
+
+
+@dataclass
+class ReviewResult:
+    review_id: str
+    score: str | None
+    missing: list[str]
+
+
+@dataclass
+class BatchResult:
+    batch_no: int
+    reviews: int
+    scored: int
+    with_missing: int
+
+
+# Human submissions (Update arguments) ---------------------------------------------------------
+
+
+@dataclass
+class SelfReviewSubmission:
+    actor_id: str
+    ratings: dict[str, int]
+    evidence: dict[str, str] = field(default_factory=dict)
+    kpi_comments: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ManagerScoreSubmission:
+    actor_id: str
+    ratings: dict[str, int]
+    comments: dict[str, str] = field(default_factory=dict)
+    potential: int | None = None
+
+
+@dataclass
+class SurveySubmission:
+    contact_id: str
+    satisfaction: int
+    nps: int | None = None
+    comment: str = ""
+
+
+@dataclass
+class ReassignReviewer:
+    actor_id: str
+    new_reviewer_id: str
+    reason: str
+
+
+@dataclass
+class ReassignRecord:
+    review_id: str
+    previous_reviewer_id: str | None
+    new_reviewer_id: str
+    actor_id: str
+    reason: str
+    at: datetime
+
+
+@dataclass
+class Receipt:
+    task_id: str
+    accepted_at: datetime
+
+
+# Activity records ------------------------------------------------------------------------------
+
+
+@dataclass
+class SubmissionRecord:
+    """One human submission to persist (self-review, manager score or survey answer)."""
+
+    cycle_id: str
+    review_id: str
+    task_id: str
+    phase: str
+    actor_id: str
+    submitted_at: datetime
+    ratings: dict[str, int]
+    comments: dict[str, str]
+    potential: int | None = None
+    satisfaction: int | None = None
+    nps: int | None = None
+
+
+@dataclass
+class Recipient:
+    kind: str  # employee | contact
+    id: str
+    task_id: str
+
+
+@dataclass
+class PhaseEvent:
+    """A reminder, an extension or a closing of one phase of one review, written to the outbox."""
+
+    cycle_id: str
+    review_id: str
+    phase: str
+    event: str  # reminder | extended | closed
+    number: int
+    due_at: datetime
+    recipients: list[Recipient]
+
+
+@dataclass
+class CloseReviewInput:
+    cycle_id: str
+    review_id: str
+    closed_at: datetime
+    missing: list[str]
+
+
+@dataclass
+class ReviewPhaseStatus:
+    phase: str
+    state: str  # open | done | closed
+    due_at: datetime
+    extensions: int
+    outstanding: list[str]
+
+
+@dataclass
+class ReviewStatus:
+    review_id: str
+    employee_id: str
+    reviewer_id: str | None
+    closed: bool
+    phases: list[ReviewPhaseStatus]
+
+
+# Cycle-level -----------------------------------------------------------------------------------
+
+
+@dataclass
+class CycleState:
+    """Everything the cycle workflow carries across continue-as-new."""
+
+    cycle_id: str
+    phase: str = "starting"
+    plan: CyclePlan | None = None
+    batches_total: int = 0
+    batches_done: int = 0
+    reviews_closed: int = 0
+    reviews_scored: int = 0
+    reviews_with_missing: int = 0
+    adjustments: int = 0
+    calibration_finalized: bool = False
+    payout_lines: int = 0
+    approved_by: str | None = None
+    runs: int = 1
+
+
+@dataclass
+class CycleInput:
+    cycle_id: str
+    state: CycleState | None = None
+
+
+@dataclass
+class RatingAdjustmentRequest:
+    actor_id: str
+    employee_id: str
+    to_level: int
+    reason: str
+
+
+@dataclass
+class ActorRequest:
+    actor_id: str
+
+
+@dataclass
+class AdjustmentRecord:
+    adjustment_id: str
+    cycle_id: str
+    employee_id: str
+    to_level: int
+    reason: str
+    actor_id: str
+    adjusted_at: datetime
+
+
+@dataclass
+class CycleActionInput:
+    cycle_id: str
+    actor_id: str
+    at: datetime
+
+
+@dataclass
+class CalibrationSummary:
+    ratings: int
+    within_guideline: bool
+    violations: list[str]
+
+
+@dataclass
+class IncentiveSummary:
+    lines: int
+    total_by_currency: dict[str, str]
+
+
+@dataclass
+class CycleStatus:
+    cycle_id: str
+    phase: str
+    participants: int
+    batches_total: int
+    batches_done: int
+    reviews_closed: int
+    reviews_with_missing: int
+    adjustments: int
+    payout_lines: int
+    approved_by: str | None
+
+
+@dataclass
+class CycleResult:
+    cycle_id: str
+    reviews: int
+    payout_lines: int
+    approved_by: str | None

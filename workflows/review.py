@@ -1,0 +1,333 @@
+"""One participant's review: self-review, manager scoring and the customer survey in parallel.
+
+Human input arrives as Updates. Validators decide without I/O from the frozen rules, so a bad
+submission is rejected before anything is written to history. Each phase has a durable deadline
+with reminders before it; what happens at the deadline is the cycle's declared policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.common import ONE_ROW
+    from workflows.payloads import (
+        CUSTOMER_SURVEY,
+        MANAGER_SCORING,
+        MAX_TEXT,
+        SELF_REVIEW,
+        CloseReviewInput,
+        ManagerScoreSubmission,
+        PhaseEvent,
+        PhasePlan,
+        ReassignRecord,
+        ReassignReviewer,
+        Receipt,
+        Recipient,
+        ReviewInput,
+        ReviewPhaseStatus,
+        ReviewResult,
+        ReviewRules,
+        ReviewStatus,
+        SelfReviewSubmission,
+        SubmissionRecord,
+        SurveySubmission,
+        task_id_for,
+    )
+
+PHASE_NAMES = {
+    SELF_REVIEW: "self-review",
+    MANAGER_SCORING: "manager scoring",
+    CUSTOMER_SURVEY: "customer survey",
+}
+
+
+def _reject(message: str) -> ApplicationError:
+    return ApplicationError(message, type="InvalidSubmission", non_retryable=True)
+
+
+def check_ratings(ratings: dict[str, int], rules: ReviewRules, who: str) -> None:
+    """Every competency rated, nothing unknown, every rating an integer on the scale."""
+    if not isinstance(ratings, dict):
+        raise _reject(f"{who}: ratings must be a mapping of competency id to level")
+    required = set(rules.competency_ids)
+    missing = sorted(required - ratings.keys())
+    if missing:
+        raise _reject(f"{who}: missing rating for {', '.join(missing)}")
+    unknown = sorted(ratings.keys() - required)
+    if unknown:
+        raise _reject(f"{who}: unknown competency {', '.join(unknown)} (expected {', '.join(rules.competency_ids)})")
+    for key in rules.competency_ids:
+        value = ratings[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _reject(f"{who}: rating for {key} must be a whole number, got {value!r}")
+        if not rules.competency_min <= value <= rules.competency_max:
+            raise _reject(
+                f"{who}: rating for {key} is {value}; the scale is {rules.competency_min} to {rules.competency_max}"
+            )
+
+
+def check_texts(texts: dict[str, str], allowed: set[str], who: str) -> None:
+    for key, text in texts.items():
+        if key not in allowed:
+            raise _reject(f"{who}: comment on unknown item {key!r}")
+        if not isinstance(text, str):
+            raise _reject(f"{who}: comment on {key} must be text")
+        if len(text) > MAX_TEXT:
+            raise _reject(f"{who}: comment on {key} is {len(text)} characters; at most {MAX_TEXT}")
+
+
+@dataclass
+class _PhaseState:
+    plan: PhasePlan
+    due_at: datetime
+    state: str = "open"  # open | done | closed
+    extensions: int = 0
+    reminders: int = 0
+    accepted: set[str] = field(default_factory=set)
+
+
+@workflow.defn
+class ReviewWorkflow:
+    @workflow.init
+    def __init__(self, inp: ReviewInput) -> None:
+        self._inp = inp
+        self._reviewer = inp.reviewer_id
+        self._phases = {p.phase: _PhaseState(plan=p, due_at=p.due_at) for p in inp.phases}
+        self._contacts = {c.contact_id for c in inp.contacts}
+        self._closed = False
+
+    # -- the process ------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: ReviewInput) -> ReviewResult:
+        await asyncio.gather(*(self._drive_phase(name) for name in self._phases))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._closed = True
+        return await workflow.execute_activity(
+            "close_review",
+            CloseReviewInput(inp.cycle_id, inp.review_id, workflow.now(), self._missing()),
+            result_type=ReviewResult,
+            **ONE_ROW,
+        )
+
+    def _expected(self, phase: str) -> set[str]:
+        if phase == CUSTOMER_SURVEY:
+            return set(self._contacts)
+        return {phase}
+
+    def _done(self, phase: str) -> bool:
+        return self._expected(phase) <= self._phases[phase].accepted
+
+    def _outstanding(self, phase: str) -> list[Recipient]:
+        inp = self._inp
+        if phase == CUSTOMER_SURVEY:
+            pending = sorted(self._contacts - self._phases[phase].accepted)
+            return [Recipient("contact", c, task_id_for(inp.review_id, phase, c)) for c in pending]
+        if self._done(phase):
+            return []
+        who = inp.employee_id if phase == SELF_REVIEW else (self._reviewer or "")
+        return [Recipient("employee", who, task_id_for(inp.review_id, phase))]
+
+    def _missing(self) -> list[str]:
+        missing: list[str] = []
+        for phase in self._phases:
+            if phase == CUSTOMER_SURVEY:
+                missing += [f"{phase}:{c}" for c in sorted(self._contacts - self._phases[phase].accepted)]
+            elif not self._done(phase):
+                missing.append(phase)
+        return missing
+
+    async def _until(self, phase: str, at: datetime) -> bool:
+        """Wait until the phase is done or ``at``; a deadline is caught here, never fails the run."""
+        if self._done(phase):
+            return True
+        seconds = (at - workflow.now()).total_seconds()
+        if seconds <= 0:
+            return False
+        try:
+            await workflow.wait_condition(lambda: self._done(phase), timeout=seconds)
+        except asyncio.TimeoutError:
+            return self._done(phase)
+        return True
+
+    async def _drive_phase(self, phase: str) -> None:
+        ph = self._phases[phase]
+        while True:
+            for before in sorted(ph.plan.reminders_before_s, reverse=True):
+                at = ph.due_at - timedelta(seconds=before)
+                if at <= workflow.now():
+                    continue
+                if await self._until(phase, at):
+                    ph.state = "done"
+                    return
+                ph.reminders += 1
+                await self._record(phase, "reminder", ph.reminders)
+            if await self._until(phase, ph.due_at):
+                ph.state = "done"
+                return
+            if ph.plan.on_deadline == "extend" and ph.extensions < ph.plan.max_extensions:
+                ph.extensions += 1
+                ph.due_at = ph.due_at + timedelta(seconds=ph.plan.extend_by_s)
+                await self._record(phase, "extended", ph.extensions)
+                continue
+            ph.state = "closed"
+            await self._record(phase, "closed", 1)
+            return
+
+    async def _record(self, phase: str, event: str, number: int) -> None:
+        inp = self._inp
+        await workflow.execute_activity(
+            "record_phase_event",
+            PhaseEvent(
+                inp.cycle_id, inp.review_id, phase, event, number,
+                self._phases[phase].due_at, self._outstanding(phase),
+            ),
+            **ONE_ROW,
+        )
+
+    async def _persist(self, record: SubmissionRecord) -> Receipt:
+        await workflow.execute_activity("record_submission", record, **ONE_ROW)
+        return Receipt(record.task_id, record.submitted_at)
+
+    def _require_open(self, phase: str) -> None:
+        ph = self._phases[phase]
+        name = PHASE_NAMES[phase]
+        if self._closed or ph.state == "closed":
+            raise _reject(f"the {name} phase is closed (it was due {ph.due_at.isoformat()}); nothing can be submitted")
+        if ph.state == "done" and phase != CUSTOMER_SURVEY:
+            raise _reject(f"the {name} was already submitted")
+
+    # -- human tasks (Updates) --------------------------------------------------------------------
+
+    @workflow.update
+    async def submit_self_review(self, sub: SelfReviewSubmission) -> Receipt:
+        self._phases[SELF_REVIEW].accepted.add(SELF_REVIEW)
+        inp = self._inp
+        comments = dict(sub.evidence) | {f"kpi:{k}": v for k, v in sub.kpi_comments.items()}
+        return await self._persist(
+            SubmissionRecord(
+                inp.cycle_id, inp.review_id, task_id_for(inp.review_id, SELF_REVIEW), SELF_REVIEW,
+                sub.actor_id, workflow.now(), dict(sub.ratings), comments,
+            )
+        )
+
+    @submit_self_review.validator
+    def _validate_self_review(self, sub: SelfReviewSubmission) -> None:
+        self._require_open(SELF_REVIEW)
+        if SELF_REVIEW in self._phases[SELF_REVIEW].accepted:
+            raise _reject("the self-review was already submitted")
+        if sub.actor_id != self._inp.employee_id:
+            raise _reject(
+                f"{sub.actor_id} may not submit the self-review of {self._inp.employee_id}; only the employee can"
+            )
+        rules = self._inp.rules
+        check_ratings(sub.ratings, rules, "self-review")
+        check_texts(sub.evidence, set(rules.competency_ids), "self-review")
+        check_texts(sub.kpi_comments, set(rules.kpi_ids), "self-review")
+
+    @workflow.update
+    async def submit_manager_score(self, sub: ManagerScoreSubmission) -> Receipt:
+        self._phases[MANAGER_SCORING].accepted.add(MANAGER_SCORING)
+        inp = self._inp
+        return await self._persist(
+            SubmissionRecord(
+                inp.cycle_id, inp.review_id, task_id_for(inp.review_id, MANAGER_SCORING), MANAGER_SCORING,
+                sub.actor_id, workflow.now(), dict(sub.ratings), dict(sub.comments), potential=sub.potential,
+            )
+        )
+
+    @submit_manager_score.validator
+    def _validate_manager_score(self, sub: ManagerScoreSubmission) -> None:
+        self._require_open(MANAGER_SCORING)
+        if MANAGER_SCORING in self._phases[MANAGER_SCORING].accepted:
+            raise _reject("the manager scoring was already submitted")
+        if sub.actor_id != self._reviewer:
+            raise _reject(
+                f"{sub.actor_id} may not score {self._inp.employee_id}; the reviewer is {self._reviewer or 'nobody'}"
+            )
+        rules = self._inp.rules
+        check_ratings(sub.ratings, rules, "manager scoring")
+        check_texts(sub.comments, set(rules.competency_ids) | set(rules.kpi_ids), "manager scoring")
+        if sub.potential is not None and (
+            isinstance(sub.potential, bool)
+            or not isinstance(sub.potential, int)
+            or not rules.potential_min <= sub.potential <= rules.potential_max
+        ):
+            raise _reject(
+                f"manager scoring: potential is {sub.potential!r}; the scale is {rules.potential_min} to {rules.potential_max}"
+            )
+
+    @workflow.update
+    async def submit_survey(self, sub: SurveySubmission) -> Receipt:
+        self._phases[CUSTOMER_SURVEY].accepted.add(sub.contact_id)
+        inp = self._inp
+        return await self._persist(
+            SubmissionRecord(
+                inp.cycle_id, inp.review_id, task_id_for(inp.review_id, CUSTOMER_SURVEY, sub.contact_id),
+                CUSTOMER_SURVEY, sub.contact_id, workflow.now(), {}, {"comment": sub.comment} if sub.comment else {},
+                satisfaction=sub.satisfaction, nps=sub.nps,
+            )
+        )
+
+    @submit_survey.validator
+    def _validate_survey(self, sub: SurveySubmission) -> None:
+        self._require_open(CUSTOMER_SURVEY)
+        if sub.contact_id not in self._contacts:
+            raise _reject(f"contact {sub.contact_id} was not invited to rate {self._inp.employee_id}")
+        if sub.contact_id in self._phases[CUSTOMER_SURVEY].accepted:
+            raise _reject(f"contact {sub.contact_id} has already answered this survey")
+        if isinstance(sub.satisfaction, bool) or not isinstance(sub.satisfaction, int) or not 1 <= sub.satisfaction <= 5:
+            raise _reject(f"survey: satisfaction is {sub.satisfaction!r}; answer 1 (very dissatisfied) to 5 (very satisfied)")
+        if sub.nps is not None and (isinstance(sub.nps, bool) or not isinstance(sub.nps, int) or not 0 <= sub.nps <= 10):
+            raise _reject(f"survey: likelihood to recommend is {sub.nps!r}; answer 0 to 10")
+        if not isinstance(sub.comment, str) or len(sub.comment) > MAX_TEXT:
+            raise _reject(f"survey: the comment must be text of at most {MAX_TEXT} characters")
+
+    @workflow.update
+    async def reassign_reviewer(self, req: ReassignReviewer) -> str:
+        try:
+            await workflow.execute_activity(
+                "reassign_reviewer",
+                ReassignRecord(
+                    self._inp.review_id, self._reviewer, req.new_reviewer_id, req.actor_id,
+                    req.reason.strip(), workflow.now(),
+                ),
+                **ONE_ROW,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            raise _reject(cause.message if isinstance(cause, ApplicationError) else str(err)) from None
+        self._reviewer = req.new_reviewer_id
+        return req.new_reviewer_id
+
+    @reassign_reviewer.validator
+    def _validate_reassign(self, req: ReassignReviewer) -> None:
+        self._require_open(MANAGER_SCORING)
+        if not req.reason or not req.reason.strip():
+            raise _reject("a reassignment needs a reason")
+        if req.new_reviewer_id == self._inp.employee_id:
+            raise _reject("an employee cannot be their own reviewer")
+        if req.new_reviewer_id == self._reviewer:
+            raise _reject(f"{req.new_reviewer_id} is already the reviewer")
+
+    @workflow.query
+    def status(self) -> ReviewStatus:
+        return ReviewStatus(
+            review_id=self._inp.review_id,
+            employee_id=self._inp.employee_id,
+            reviewer_id=self._reviewer,
+            closed=self._closed,
+            phases=[
+                ReviewPhaseStatus(
+                    phase=name, state=ph.state, due_at=ph.due_at, extensions=ph.extensions,
+                    outstanding=[r.id for r in self._outstanding(name)] if ph.state == "open" else [],
+                )
+                for name, ph in self._phases.items()
+            ],
+        )
