@@ -135,7 +135,7 @@ async def cmd_cycle_status(ctx: Context, args: argparse.Namespace) -> int:
         print(f"  batches {w.batches_done}/{w.batches_total} done; reviews closed {w.reviews_closed}"
               f" ({w.reviews_with_missing} with something missing); adjustments {w.adjustments};"
               f" payout lines {w.payout_lines}")
-    print(f"  reviews: " + ", ".join(f"{k} {v}" for k, v in sorted(r.reviews.items())))
+    print("  reviews: " + ", ".join(f"{k} {v}" for k, v in sorted(r.reviews.items())))
     if r.tasks:
         statuses = ["open", "done", "missed"]
         rows = [(kind, *(c.get(s, 0) for s in statuses)) for kind, c in sorted(r.tasks.items())]

@@ -1,5 +1,7 @@
 """SQLModel tables: the application database (the source for lists, reports and payroll)."""
 
+from sqlmodel import SQLModel
+
 from models.tables import (  # noqa: F401
     AuditLog,
     CalibratedRating,
@@ -18,6 +20,5 @@ from models.tables import (  # noqa: F401
     SurveyResponse,
     Task,
 )
-from sqlmodel import SQLModel
 
 metadata = SQLModel.metadata

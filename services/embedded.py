@@ -40,7 +40,11 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
 
 def ensure_postgres(data_dir: Path, database: str = "kamreview") -> str:
     """Start (or reuse) the embedded PostgreSQL and return a libpq URL for ``database``."""
-    import pgserver  # heavy import, only when the embedded default is used
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
+        import pgserver  # heavy import, only when the embedded default is used
     import psycopg
 
     pgdata = data_dir / "pg"

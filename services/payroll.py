@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 
+from domain.money import minor_unit
 from services.db import libpq_url
 from services.errors import NotFound, UserError
 
@@ -14,6 +16,11 @@ CSV_COLUMNS = [
     "employee_id", "employee_name", "amount", "currency", "line_type", "idempotency_key",
     "period", "plan_id", "plan_version", "revision", "explanation",
 ]
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """Amounts are stored exactly; payroll gets them in the currency's minor unit (JPY 0, CNY 2, KWD 3)."""
+    return str(amount.quantize(Decimal(1).scaleb(-minor_unit(currency))))
 
 
 def export_payroll_csv(database_url: str, cycle_id: str, out: Path) -> int:
@@ -39,6 +46,7 @@ def export_payroll_csv(database_url: str, cycle_id: str, out: Path) -> int:
         writer = csv.writer(fh)
         writer.writerow(CSV_COLUMNS)
         for r in rows:
-            writer.writerow(r)
+            amount, currency = r[2], r[3]
+            writer.writerow((*r[:2], format_amount(amount, currency), *r[3:]))
     tmp.replace(out)  # never leave a half-written file where payroll looks
     return len(rows)

@@ -8,7 +8,14 @@ import psycopg
 import pytest
 
 from services import tasks
-from services.cycles import adjust_rating, approve_payouts, create_cycle, cycle_report, finalize_calibration, start_cycle
+from services.cycles import (
+    adjust_rating,
+    approve_payouts,
+    create_cycle,
+    cycle_report,
+    finalize_calibration,
+    start_cycle,
+)
 from services.errors import Rejected
 from services.payroll import export_payroll_csv
 from tests.helpers import count, cycle_config, eventually, ratings, seed_org

@@ -152,7 +152,7 @@ class ReviewWorkflow:
             return False
         try:
             await workflow.wait_condition(lambda: self._done(phase), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return self._done(phase)
         return True
 

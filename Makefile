@@ -1,0 +1,37 @@
+# kamreview: `make demo` runs a whole review cycle; `make test` runs the tests. Both install what they need.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+
+.PHONY: venv demo test lint worker stop bench clean
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "kamreview needs Python 3.11 (found %d.%d); set PYTHON=/path/to/python3.11" % sys.version_info[:2])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing pinned dependencies into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	@$(BIN)/python starter.py demo
+
+test: venv
+	@$(BIN)/python -m pytest -q
+
+lint: venv
+	@$(BIN)/ruff check .
+
+worker: venv
+	@$(BIN)/python worker.py
+
+stop: venv
+	@$(BIN)/python starter.py servers stop
+
+bench: venv
+	@$(BIN)/python bench/cycle_bench.py
+
+clean:
+	rm -rf $(VENV) data out

@@ -1,0 +1,261 @@
+"""`make demo`: a whole review cycle on the embedded servers, with simulated people.
+
+The people behave like people: KAMs write self-reviews at different times, three managers score
+promptly, one manager (M4) is late past the deadline and scores in the grace period the cycle's
+policy grants, and one key account never answers the survey. HR then calibrates and finalizes,
+payroll approves, and the payroll CSV is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+from temporalio.client import Client
+
+from domain.money import minor_unit
+from services import tasks
+from services.console import progress, table
+from services.cycles import (
+    adjust_rating,
+    approve_payouts,
+    create_cycle,
+    cycle_report,
+    finalize_calibration,
+    load_cycle_config,
+    start_cycle,
+)
+from services.db import libpq_url, migrate
+from services.embedded import database_url, temporal_address, temporal_ui_url
+from services.errors import UserError
+from services.importer import import_files
+from services.payroll import export_payroll_csv
+from services.settings import Settings
+from services.temporal import connect_client
+from worker import running_worker
+from workflows.payloads import (
+    ManagerScoreSubmission,
+    SelfReviewSubmission,
+    SurveySubmission,
+    cycle_workflow_id,
+    review_id_for,
+    review_workflow_id,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "demo"
+LATE_MANAGER = "M4"
+SILENT_ACCOUNT_OF = "K07"  # the first key account of this KAM never answers the survey
+
+
+@dataclass
+class People:
+    kams: list[tuple[str, str, str]]  # id, name, manager
+    contacts: dict[str, list[tuple[str, str]]]  # kam -> [(contact, account)]
+    silent_account: str
+
+
+def _load_people(db: str, cycle_id: str) -> People:
+    with psycopg.connect(libpq_url(db)) as conn:
+        kams = conn.execute(
+            """SELECT r.employee_id, e.name, r.reviewer_id FROM review r JOIN employee e ON e.id = r.employee_id
+               WHERE r.cycle_id = %s ORDER BY r.seq""", (cycle_id,)).fetchall()
+        contacts: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for kam, contact, account in conn.execute(
+            """SELECT a.kam_id, c.id, a.id FROM key_account a JOIN customer_contact c ON c.account_id = a.id
+               ORDER BY a.id, c.id"""):
+            contacts[kam].append((contact, account))
+        silent = conn.execute("SELECT min(id) FROM key_account WHERE kam_id = %s", (SILENT_ACCOUNT_OF,)).fetchone()[0]
+    return People(kams, contacts, silent)
+
+
+async def _later(delay: float, action) -> None:
+    await asyncio.sleep(delay)
+    try:
+        await action()
+    except UserError as err:
+        progress(f"  ! rejected: {err}")
+
+
+async def _simulate(client: Client, cycle_id: str, people: People, scale: float, competencies: list[str]) -> None:
+    rng = random.Random(2026)
+    jobs = []
+    for kam, _name, manager in people.kams:
+        base = rng.choice([1, 2, 2, 2, 3])
+
+        def levels(bias: int = 0, base: int = base) -> dict[str, int]:
+            return {c: max(1, min(3, base + bias + rng.choice([-1, 0, 0, 0, 1]))) for c in competencies}
+
+        self_levels, manager_levels = levels(bias=1), levels()
+        potential = rng.choice([1, 2, 2, 3])
+        jobs.append(_later(rng.uniform(1, 12) * scale, lambda k=kam, lv=self_levels: tasks.submit_self_review(
+            client, cycle_id, SelfReviewSubmission(k, lv, {"customer_relationship": "Renewed two framework contracts"},
+                                                    {"sales_attainment": "Pipeline slipped into Q4"}))))
+        # M4 misses the deadline (40 s) and scores during the grace period the policy grants.
+        when = 45 if manager == LATE_MANAGER else rng.uniform(4, 25)
+        jobs.append(_later(when * scale, lambda k=kam, m=manager, lv=manager_levels, p=potential:
+                           tasks.submit_manager_score(client, cycle_id, k, ManagerScoreSubmission(m, lv, potential=p))))
+        for contact, account in people.contacts.get(kam, []):
+            if account == people.silent_account:
+                continue
+            sat = rng.choices([2, 3, 4, 5], weights=[1, 2, 5, 4])[0]
+            nps = min(10, max(0, sat * 2 + rng.choice([-1, 0, 0, 1])))
+            jobs.append(_later(rng.uniform(2, 30) * scale, lambda k=kam, c=contact, s=sat, n=nps:
+                               tasks.submit_survey(client, cycle_id, k, SurveySubmission(c, s, n))))
+    await asyncio.gather(*jobs)
+
+
+async def _wait_for_phase(client: Client, db: str, cycle_id: str, phases: set[str], started: float) -> str:
+    from workflows.cycle import CycleWorkflow
+
+    handle = client.get_workflow_handle(cycle_workflow_id(cycle_id))
+    last_print = 0.0
+    while True:
+        status = await handle.query(CycleWorkflow.status)
+        if status.phase in phases:
+            return status.phase
+        if time.monotonic() - last_print >= 5:
+            last_print = time.monotonic()
+            report = await cycle_report(None, db, cycle_id)
+            done = {k: f"{v.get('done', 0)}/{sum(v.values())}" for k, v in report.tasks.items()}
+            missed = sum(v.get("missed", 0) for v in report.tasks.values())
+            progress(f"  t+{time.monotonic() - started:4.0f}s  phase {status.phase:<9} self-reviews "
+                     f"{done.get('self_review', '-')}, manager scores {done.get('manager_scoring', '-')}, "
+                     f"surveys {done.get('customer_survey', '-')}, missed {missed}, "
+                     f"reviews closed {report.reviews.get('closed', 0)}/{report.participants}")
+        await asyncio.sleep(0.5)
+
+
+async def _wait_for_reviews(client: Client, cycle_id: str, people: People) -> None:
+    """People start once their tasks exist, i.e. once every review workflow has started."""
+    from temporalio.service import RPCError
+
+    for kam, _, _ in people.kams:
+        handle = client.get_workflow_handle(review_workflow_id(review_id_for(cycle_id, kam)))
+        for _ in range(600):
+            try:
+                await handle.describe()
+                break
+            except RPCError:
+                await asyncio.sleep(0.1)
+
+
+def _fmt(amount: Decimal | None, currency: str = "CNY") -> str:
+    if amount is None:
+        return "-"
+    return f"{amount.quantize(Decimal(1).scaleb(-minor_unit(currency))):,}"
+
+
+def _summary(db: str, cycle_id: str) -> str:
+    with psycopg.connect(libpq_url(db)) as conn:
+        rows = conn.execute(
+            """SELECT e.id, e.name, r.reviewer_id, r.preliminary_score, c.normalized_score, c.final_level,
+                      coalesce(sum(p.amount) FILTER (WHERE p.line_type = 'bonus'), 0),
+                      coalesce(sum(p.amount) FILTER (WHERE p.line_type = 'commission'), 0),
+                      coalesce(sum(p.amount), 0), r.missing
+               FROM review r JOIN employee e ON e.id = r.employee_id
+               LEFT JOIN calibrated_rating c ON c.review_id = r.id
+               LEFT JOIN payout_line p ON p.cycle_id = r.cycle_id AND p.employee_id = r.employee_id
+               WHERE r.cycle_id = %s
+               GROUP BY e.id, e.name, r.reviewer_id, r.preliminary_score, c.normalized_score, c.final_level, r.missing
+               ORDER BY e.id""", (cycle_id,)).fetchall()
+    body = [(i, n, m, s, ns, lvl, _fmt(b), _fmt(cm), _fmt(t), ", ".join(miss or []) or "-")
+            for i, n, m, s, ns, lvl, b, cm, t, miss in rows]
+    total = sum((r[8] for r in rows), Decimal(0))
+    body.append(("", "total", "", "", "", "", _fmt(sum((r[6] for r in rows), Decimal(0))),
+                 _fmt(sum((r[7] for r in rows), Decimal(0))), _fmt(total), ""))
+    return table(["KAM", "name", "mgr", "prelim", "normalized", "rating", "bonus", "commission", "total CNY",
+                  "missing"], body, right=(3, 4, 5, 6, 7, 8))
+
+
+async def run_demo(settings: Settings, fast: bool = False) -> int:
+    started = time.monotonic()
+    progress("starting the servers (embedded unless configured) ...")
+    db = database_url(settings)
+    migrate(db)
+    address = temporal_address(settings)
+    client = await connect_client(address, settings.temporal_namespace)
+    progress("importing the sample organisation (demo/org.csv, accounts.csv, kpis.csv) ...")
+    import_files(db, DEMO / "org.csv", DEMO / "accounts.csv", DEMO / "kpis.csv")
+    scale = 0.3 if fast else 1.0
+    config = load_cycle_config(DEMO / "cycle.yaml")
+    cycle_id = f"2026-Q3-{datetime.now(UTC).strftime('%m%d%H%M%S')}"
+    config = _scaled(config.model_copy(update={"id": cycle_id}), scale)
+    created = create_cycle(db, config, actor="HR1")
+    progress(f"cycle {cycle_id} created: {created.participants} KAMs; deadlines in "
+             f"{config.phases.self_review.due_after.total_seconds():.0f} s")
+    people = _load_people(db, cycle_id)
+    competencies = [c.id for c in config.scorecard.competencies.items] if config.scorecard.competencies else []
+    async with running_worker(client, db, settings.task_queue):
+        await start_cycle(client, db, cycle_id, settings.task_queue)
+        progress("cycle started: KAMs, managers and customers are working (M4 will be late, "
+                 f"account {people.silent_account} will not answer) ...")
+        await _wait_for_reviews(client, cycle_id, people)
+        sim = asyncio.create_task(_simulate(client, cycle_id, people, scale, competencies))
+        await _wait_for_phase(client, db, cycle_id, {"calibration"}, started)
+        await sim
+        report = await cycle_report(client, db, cycle_id)
+        progress(f"all reviews closed ({report.workflow.reviews_with_missing} with something missing); "
+                 "calibration is open")
+        from services.calibration_report import calibration_report_text
+
+        print(calibration_report_text(db, cycle_id))
+        target = _adjustment_target(db, cycle_id)
+        if target:
+            emp, level = target
+            await adjust_rating(client, cycle_id, emp, level,
+                                "Calibration committee: scored in the grace period; raised after comparing teams",
+                                "HR1")
+            progress(f"HR adjusted {emp} to level {level} (reason recorded in the audit log)")
+        await finalize_calibration(client, cycle_id, "HR1")
+        progress("calibration finalized; computing incentives ...")
+        await _wait_for_phase(client, db, cycle_id, {"awaiting_approval"}, started)
+        locked = await approve_payouts(client, cycle_id, "PAY1")
+        progress(f"payroll (PAY1) approved and locked {locked} payout lines")
+        await client.get_workflow_handle(cycle_workflow_id(cycle_id)).result()
+    out = ROOT / "out" / f"payroll-{cycle_id}.csv"
+    export_payroll_csv(db, cycle_id, out)
+    print()
+    print(_summary(db, cycle_id))
+    print()
+    ui = temporal_ui_url(settings)
+    if ui:
+        print(f"Temporal Web UI: {ui}/namespaces/{settings.temporal_namespace}/workflows/{cycle_workflow_id(cycle_id)}")
+        print("  (the embedded servers keep running; `make stop` stops them)")
+    else:
+        print(f"Temporal: {address}, workflow {cycle_workflow_id(cycle_id)}")
+    print(f"demo finished in {time.monotonic() - started:.0f} s; payroll CSV:")
+    print(out)
+    return 0
+
+
+def _adjustment_target(db: str, cycle_id: str) -> tuple[str, int] | None:
+    """HR raises by one level the best-scored KAM of the late manager, a typical committee decision."""
+    with psycopg.connect(libpq_url(db)) as conn:
+        row = conn.execute(
+            """SELECT employee_id, final_level FROM calibrated_rating
+               WHERE cycle_id = %s AND manager_id = %s AND final_level IS NOT NULL AND final_level < 5
+               ORDER BY normalized_score DESC, employee_id LIMIT 1""", (cycle_id, LATE_MANAGER)).fetchone()
+    return (row[0], row[1] + 1) if row else None
+
+
+def _scaled(config, scale: float):
+    if scale == 1.0:
+        return config
+    phases = {}
+    for name in ("self_review", "manager_scoring", "customer_survey"):
+        phase = getattr(config.phases, name)
+        policy = phase.on_deadline
+        phases[name] = phase.model_copy(update={
+            "due_after": phase.due_after * scale,
+            "reminders_before": [r * scale for r in phase.reminders_before],
+            "on_deadline": policy.model_copy(update={"extend_by": policy.extend_by * scale if policy.extend_by else None}),
+        })
+    return config.model_copy(update={"phases": config.phases.model_copy(update=phases)})
