@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import psycopg
@@ -30,44 +31,45 @@ async def phase_of(client, cycle_id: str) -> str:
 
 async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
     org = seed_org(db_url, kams=3)
-    config = cycle_config("HAPPY")
+    cid = f"HAPPY{uuid.uuid4().hex[:6]}"
+    config = cycle_config(cid)
     created = create_cycle(db_url, config)
     assert created.participants == 3
     async with running_worker(client, db_url, task_queue):
-        await start_cycle(client, db_url, "HAPPY", task_queue)
-        await eventually(lambda: _open_tasks(db_url, "HAPPY"))
+        await start_cycle(client, db_url, cid, task_queue)
+        await eventually(lambda: _open_tasks(db_url, cid))
         for k in org["kams"]:
-            await tasks.submit_self_review(client, "HAPPY", SelfReviewSubmission(k, ratings(2), {"communication": "won 2 deals"}))
-            await tasks.submit_manager_score(client, "HAPPY", k, ManagerScoreSubmission(org["manager_of"][k], ratings(3), potential=2))
+            await tasks.submit_self_review(client, cid, SelfReviewSubmission(k, ratings(2), {"communication": "won 2 deals"}))
+            await tasks.submit_manager_score(client, cid, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3), potential=2))
             for c in org["contacts"][k]:
-                await tasks.submit_survey(client, "HAPPY", k, SurveySubmission(c, 5, 9, "great"))
-        assert await eventually(lambda: _is_phase(client, "HAPPY", "calibration"))
-        report = await cycle_report(client, db_url, "HAPPY")
+                await tasks.submit_survey(client, cid, k, SurveySubmission(c, 5, 9, "great"))
+        assert await eventually(lambda: _is_phase(client, cid, "calibration"))
+        report = await cycle_report(client, db_url, cid)
         assert report.workflow.reviews_closed == 3 and report.workflow.reviews_with_missing == 0
-        assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id='HAPPY' AND preliminary_score IS NOT NULL") == 3
+        assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id=%s AND preliminary_score IS NOT NULL", cid) == 3
         with pytest.raises(Rejected, match="needs a reason"):
-            await adjust_rating(client, "HAPPY", "K01", 4, "   ", "HR1")
-        await adjust_rating(client, "HAPPY", "K01", 4, "exceptional key-account win in August", "HR1")
-        await finalize_calibration(client, "HAPPY", "HR1")
-        assert await eventually(lambda: _is_phase(client, "HAPPY", "awaiting_approval"))
-        await approve_payouts(client, "HAPPY", "PAY1")
-        result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id("HAPPY")).result()
+            await adjust_rating(client, cid, "K01", 4, "   ", "HR1")
+        await adjust_rating(client, cid, "K01", 4, "exceptional key-account win in August", "HR1")
+        await finalize_calibration(client, cid, "HR1")
+        assert await eventually(lambda: _is_phase(client, cid, "awaiting_approval"))
+        await approve_payouts(client, cid, "PAY1")
+        result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cid)).result()
     assert result.approved_by == "PAY1"
-    assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id='HAPPY' AND status <> 'locked'") == 0
-    assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id='HAPPY'") >= 3
+    assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id=%s AND status <> 'locked'", cid) == 0
+    assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id=%s", cid) >= 3
     assert count(db_url, "SELECT count(*) FROM rating_adjustment") == 1
     assert count(db_url, "SELECT final_level FROM calibrated_rating WHERE employee_id='K01'") == 4
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE action='rating.adjusted'") == 1
     out = tmp_path / "payroll.csv"
-    n = export_payroll_csv(db_url, "HAPPY", out)
+    n = export_payroll_csv(db_url, cid, out)
     header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert {"employee_id", "amount", "currency", "line_type", "idempotency_key"} <= set(header)
-    assert n == count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id='HAPPY'")
+    assert n == count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id=%s", cid)
     # Locked lines are immutable, in the database itself.
     with psycopg.connect(db_url) as conn, pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="locked"):
-        conn.execute("UPDATE payout_line SET amount = amount + 1 WHERE cycle_id = 'HAPPY'")
+        conn.execute("UPDATE payout_line SET amount = amount + 1 WHERE cycle_id = %s", (cid,))
     with psycopg.connect(db_url) as conn:
-        total = conn.execute("SELECT sum(amount) FROM payout_line WHERE cycle_id='HAPPY'").fetchone()[0]
+        total = conn.execute("SELECT sum(amount) FROM payout_line WHERE cycle_id=%s", (cid,)).fetchone()[0]
     assert total > Decimal(0)
 
 

@@ -1,0 +1,107 @@
+"""Deadlines are durable timers with reminders before them; the cycle's policy decides what happens."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from temporalio.service import RPCError
+
+from services import tasks
+from services.cycles import create_cycle, cycle_report, finalize_calibration, start_cycle
+from services.errors import Rejected
+from tests.helpers import count, cycle_config, eventually, ratings, seed_org
+from worker import running_worker
+from workflows.cycle import CycleWorkflow
+from workflows.payloads import (
+    ManagerScoreSubmission,
+    SelfReviewSubmission,
+    SurveySubmission,
+    cycle_workflow_id,
+    review_id_for,
+    review_workflow_id,
+)
+from workflows.review import ReviewWorkflow
+
+
+async def _phase_state(client, cycle_id: str, employee: str, phase: str) -> str:
+    try:
+        status = await client.get_workflow_handle(review_workflow_id(review_id_for(cycle_id, employee))).query(
+            ReviewWorkflow.status)
+    except RPCError:  # not started yet
+        return ""
+    return next(p.state for p in status.phases if p.phase == phase)
+
+
+async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, task_queue):
+    org = seed_org(db_url, kams=1, contacts_per_kam=2)
+    cid = f"DL{uuid.uuid4().hex[:6]}"
+    config = cycle_config(
+        cid,
+        self_review={"due_after": "4s", "reminders_before": ["2s"],
+                     "on_deadline": {"action": "extend", "extend_by": "4s", "max_extensions": 1}},
+        manager_scoring={"due_after": "60s", "on_deadline": {"action": "close"}},
+        customer_survey={"due_after": "4s", "reminders_before": ["2s"], "on_deadline": {"action": "close"}},
+    )
+    create_cycle(db_url, config)
+    contact_a, contact_b = org["contacts"]["K01"]
+    async with running_worker(client, db_url, task_queue):
+        await start_cycle(client, db_url, cid, task_queue)
+        await eventually(lambda: _phase_state(client, cid, "K01", "customer_survey"), timeout=10)
+        await tasks.submit_survey(client, cid, "K01", SurveySubmission(contact_a, 4, 8))
+        # Past the first deadline: the self-review is extended, the survey closes with one answer.
+        assert await eventually(lambda: _is(client, cid, "customer_survey", "closed"), timeout=15)
+        with pytest.raises(Rejected, match="customer survey phase is closed"):
+            await tasks.submit_survey(client, cid, "K01", SurveySubmission(contact_b, 5))
+        assert await _phase_state(client, cid, "K01", "self_review") == "open"
+        await tasks.submit_self_review(client, cid, SelfReviewSubmission("K01", ratings(2)))  # in the grace period
+        await tasks.submit_manager_score(client, cid, "K01", ManagerScoreSubmission(org["manager_of"]["K01"], ratings(2)))
+        await eventually(lambda: _phase(client, cid, "calibration"), timeout=20)
+
+    with psycopg.connect(db_url) as conn:
+        kinds = dict(conn.execute("SELECT kind, count(*) FROM notification GROUP BY kind").fetchall())
+        tasks_by_id = dict(conn.execute("SELECT id, status FROM task").fetchall())
+        self_task = conn.execute("SELECT extensions, reminders_sent FROM task WHERE kind = 'self_review'").fetchone()
+        missing = conn.execute("SELECT missing FROM review WHERE cycle_id = %s", (cid,)).fetchone()[0]
+    assert kinds["reminder"] == 2  # the KAM once, and contact B; contact A had already answered
+    assert count(db_url, "SELECT count(*) FROM notification WHERE kind = 'reminder' AND recipient_id = %s", contact_b) == 1
+    assert kinds["deadline_extended"] == 1
+    assert kinds["phase_closed_missing"] == 1  # to HR: contact B never answered
+    assert self_task == (1, 1)
+    assert tasks_by_id[f"{cid}:K01:customer_survey:{contact_b}"] == "missed"
+    assert tasks_by_id[f"{cid}:K01:customer_survey:{contact_a}"] == "done"
+    assert tasks_by_id[f"{cid}:K01:self_review"] == "done"
+    assert missing == ["csat", f"customer_survey:{contact_b}"]  # one answer is below the minimum of 2
+
+
+async def test_reviews_close_with_what_was_submitted_and_batches_stay_small(client, db_url, task_queue):
+    """12 participants in batches of 5: nobody submits, every phase closes, calibration waits for HR."""
+    seed_org(db_url, kams=12, managers=3, contacts_per_kam=1)
+    cid = f"BT{uuid.uuid4().hex[:6]}"
+    config = cycle_config(cid, due="3s").model_copy(update={"batch_size": 5})
+    create_cycle(db_url, config)
+    async with running_worker(client, db_url, task_queue):
+        await start_cycle(client, db_url, cid, task_queue)
+        await eventually(lambda: _phase(client, cid, "calibration"), timeout=40)
+        report = await cycle_report(client, db_url, cid)
+        assert (report.workflow.batches_total, report.workflow.batches_done) == (3, 3)
+        assert report.workflow.reviews_closed == 12 and report.workflow.reviews_with_missing == 12
+        # Without any inputs but KPIs, everybody still gets a preliminary score from the KPIs alone.
+        assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id = %s AND preliminary_score IS NOT NULL", cid) == 12
+        assert count(db_url, "SELECT count(*) FROM task WHERE cycle_id = %s AND status = 'missed'", cid) == 36
+        batches = [w async for w in client.list_workflows(f"WorkflowId STARTS_WITH 'cycle:{cid}:batch:'")]
+        assert len(batches) == 3
+        await finalize_calibration(client, cid, "HR1")
+        await eventually(lambda: _phase(client, cid, "awaiting_approval"), timeout=20)
+
+
+async def _is(client, cid: str, phase: str, state: str) -> bool:
+    return await _phase_state(client, cid, "K01", phase) == state
+
+
+async def _phase(client, cid: str, phase: str) -> bool:
+    status = await client.get_workflow_handle(cycle_workflow_id(cid)).query(CycleWorkflow.status)
+    return status.phase == phase
+
+
