@@ -86,17 +86,10 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
 
     progress(f"validating {args.org.name}, {args.accounts.name}, {args.kpis.name} ...")
     summary = import_files(ctx.db(), args.org, args.accounts, args.kpis)
-    rows = [(name, c.get("inserted", 0), c.get("updated", 0), c.get("unchanged", 0))
-            for name, c in _summary_counts(summary).items()]
+    rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
+    print("imported" if summary.changed else "nothing changed (the same files were imported before)")
     return 0
-
-
-def _summary_counts(summary) -> dict[str, dict[str, int]]:
-    counts = getattr(summary, "counts", None)
-    if isinstance(counts, dict):
-        return {k: (v if isinstance(v, dict) else vars(v)) for k, v in counts.items()}
-    return {k: (v if isinstance(v, dict) else vars(v)) for k, v in vars(summary).items()}
 
 
 def cmd_cycle_create(ctx: Context, args: argparse.Namespace) -> int:
@@ -351,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result or 0)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err}" if "\n" not in str(err) else f"error:\n{err}", file=sys.stderr)
         return err.exit_code
     except EmbeddedServerError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -9,6 +9,7 @@ from temporalio import activity
 
 from activities.base import DbActivities, audit, jsonb, rejected
 from domain.calibration import CalibrationEntry, distribution_report, nine_box, normalize, rating_level
+from domain.errors import DomainError
 from domain.incentives import IncentiveInput, compute_payouts, delta_lines
 from domain.incentives import PayoutLine as PayoutLineModel
 from workflows.payloads import AdjustmentRecord, CalibrationSummary, CycleActionInput, IncentiveSummary
@@ -133,7 +134,12 @@ class CycleActivities(DbActivities):
             config = await self.cycle_config(conn, cycle_id)
             inputs = await self._incentive_inputs(cur, cycle_id, config.period.label)
             activity.heartbeat("inputs loaded")
-            computed = compute_payouts(config.incentive_plan, config.period.start, config.period.end, cycle_id, inputs)
+            try:
+                computed = compute_payouts(
+                    config.incentive_plan, config.period.start, config.period.end, cycle_id, inputs
+                )
+            except DomainError as err:  # missing data: HR fixes it and retries, never an endless retry
+                raise rejected(f"incentives cannot be computed: {err}") from None
             await cur.execute(
                 """SELECT employee_id, line_type, amount, currency, revision, idempotency_key, plan_id,
                           plan_version, explanation, inputs

@@ -138,6 +138,19 @@ class CycleConfig(_Frozen):
     incentive_plan: IncentivePlan
     batch_size: int = Field(default=500, ge=1, le=1000, description="reviews started per batch workflow")
 
+    @model_validator(mode="after")
+    def _plan_matches_levels(self) -> CycleConfig:
+        multipliers = self.incentive_plan.rating_multipliers
+        levels = {lv.level for lv in self.calibration.levels}
+        if multipliers:
+            if unknown := sorted(set(multipliers) - levels):
+                raise ValueError(f"incentive_plan.rating_multipliers: level {unknown[0]} is not a calibration level")
+            if absent := sorted(levels - set(multipliers)):
+                raise ValueError(
+                    f"incentive_plan.rating_multipliers: no multiplier for calibration level {absent[0]}"
+                )
+        return self
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

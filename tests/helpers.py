@@ -77,3 +77,17 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60, i
 def count(db_url: str, sql: str, *params: Any) -> int:
     with psycopg.connect(db_url) as conn:
         return conn.execute(sql, params).fetchone()[0]
+
+
+HISTORIES = ROOT / "tests" / "histories"
+
+
+async def maybe_record_history(client: Any, workflow_id: str, name: str) -> None:
+    """With KAMREVIEW_RECORD_HISTORIES=1, save a finished workflow's history for the replay tests."""
+    import os
+
+    if os.environ.get("KAMREVIEW_RECORD_HISTORIES") != "1":
+        return
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")

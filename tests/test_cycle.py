@@ -19,7 +19,7 @@ from services.cycles import (
 )
 from services.errors import Rejected
 from services.payroll import export_payroll_csv
-from tests.helpers import count, cycle_config, eventually, ratings, seed_org
+from tests.helpers import count, cycle_config, eventually, maybe_record_history, ratings, seed_org
 from worker import running_worker
 from workflows.cycle import CycleWorkflow
 from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, SurveySubmission, cycle_workflow_id
@@ -54,6 +54,9 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
         assert await eventually(lambda: _is_phase(client, cid, "awaiting_approval"))
         await approve_payouts(client, cid, "PAY1")
         result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cid)).result()
+        await maybe_record_history(client, cycle_workflow_id(cid), "cycle")
+        await maybe_record_history(client, f"cycle:{cid}:batch:0", "review_batch")
+        await maybe_record_history(client, f"review:{cid}:K01", "review")
     assert result.approved_by == "PAY1"
     assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id=%s AND status <> 'locked'", cid) == 0
     assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id=%s", cid) >= 3

@@ -11,7 +11,7 @@ from temporalio.service import RPCError
 from services import tasks
 from services.cycles import create_cycle, cycle_report, finalize_calibration, start_cycle
 from services.errors import Rejected
-from tests.helpers import count, cycle_config, eventually, ratings, seed_org
+from tests.helpers import count, cycle_config, eventually, maybe_record_history, ratings, seed_org
 from worker import running_worker
 from workflows.cycle import CycleWorkflow
 from workflows.payloads import (
@@ -58,6 +58,7 @@ async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, t
         await tasks.submit_self_review(client, cid, SelfReviewSubmission("K01", ratings(2)))  # in the grace period
         await tasks.submit_manager_score(client, cid, "K01", ManagerScoreSubmission(org["manager_of"]["K01"], ratings(2)))
         await eventually(lambda: _phase(client, cid, "calibration"), timeout=20)
+        await maybe_record_history(client, review_workflow_id(review_id_for(cid, "K01")), "review_with_deadlines")
 
     with psycopg.connect(db_url) as conn:
         kinds = dict(conn.execute("SELECT kind, count(*) FROM notification GROUP BY kind").fetchall())

@@ -69,10 +69,16 @@ class CycleWorkflow:
         if st.phase == CALIBRATION:
             await self._wait_or_continue(lambda: st.calibration_finalized, inp)
             st.phase = "incentives"
-        if st.phase == "incentives":
-            incentives: IncentiveSummary = await workflow.execute_activity(
-                "compute_incentives", st.cycle_id, result_type=IncentiveSummary, **BULK
-            )
+        while st.phase == "incentives":
+            try:
+                incentives: IncentiveSummary = await workflow.execute_activity(
+                    "compute_incentives", st.cycle_id, result_type=IncentiveSummary, **BULK
+                )
+            except ActivityError as err:
+                # Missing data (a KPI figure, a target): wait for HR to fix it and ask for a retry.
+                st.blocked_reason = _user_message(err)
+                await self._wait_or_continue(lambda: st.blocked_reason is None, inp)
+                continue
             st.payout_lines = incentives.lines
             st.phase = AWAITING_APPROVAL
         if st.phase == AWAITING_APPROVAL:
@@ -163,6 +169,16 @@ class CycleWorkflow:
             raise _reject("calibration is already finalized")
 
     @workflow.update
+    def retry_incentives(self, req: ActorRequest) -> str:
+        reason, self._st.blocked_reason = self._st.blocked_reason, None
+        return f"retrying after: {reason}"
+
+    @retry_incentives.validator
+    def _validate_retry(self, req: ActorRequest) -> None:
+        if self._st.blocked_reason is None:
+            raise _reject(f"nothing to retry: the cycle is in phase '{self._st.phase}' and not blocked")
+
+    @workflow.update
     async def approve_payouts(self, req: ActorRequest) -> int:
         locked: int = await workflow.execute_activity(
             "lock_payouts", CycleActionInput(self._st.cycle_id, req.actor_id, workflow.now()), result_type=int, **BULK
@@ -189,4 +205,5 @@ class CycleWorkflow:
             batches_total=st.batches_total, batches_done=st.batches_done,
             reviews_closed=st.reviews_closed, reviews_with_missing=st.reviews_with_missing,
             adjustments=st.adjustments, payout_lines=st.payout_lines, approved_by=st.approved_by,
+            blocked_reason=st.blocked_reason,
         )

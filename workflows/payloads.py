@@ -266,6 +266,7 @@ class CycleState:
     calibration_finalized: bool = False
     payout_lines: int = 0
     approved_by: str | None = None
+    blocked_reason: str | None = None
     runs: int = 1
 
 
@@ -331,6 +332,7 @@ class CycleStatus:
     adjustments: int
     payout_lines: int
     approved_by: str | None
+    blocked_reason: str | None = None
 
 
 @dataclass

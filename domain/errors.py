@@ -1,0 +1,15 @@
+"""The one exception the domain raises, so callers can tell bad input from bugs."""
+
+from __future__ import annotations
+
+
+class DomainError(ValueError):
+    """A configuration or input problem; the message says what is wrong and, where it helps, the field path.
+
+    It subclasses ``ValueError`` so that, raised inside a pydantic validator, it becomes a
+    ``ValidationError`` that carries the offending field's location.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)

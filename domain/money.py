@@ -1,0 +1,258 @@
+"""Money and exact-number helpers: Decimal only, rounded once at the money boundary.
+
+All arithmetic runs inside a local decimal context (``calc_context``) so nothing here reads or
+mutates the thread's global context, which keeps results identical in workflows and activities.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable, Sequence
+from datetime import date
+from decimal import (
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from typing import Annotated, Literal, ParamSpec, TypeVar
+
+from pydantic import BeforeValidator
+
+from domain.errors import DomainError
+
+RoundingMode = Literal["HALF_UP", "HALF_EVEN"]
+ROUNDING_MODES: dict[str, str] = {"HALF_UP": ROUND_HALF_UP, "HALF_EVEN": ROUND_HALF_EVEN}
+
+#: Working precision for intermediate results: far more than any money or score needs, so the
+#: single final rounding is the only one that matters.
+CALC_PRECISION = 50
+
+#: ISO 4217 currencies whose minor unit is not 2.
+_MINOR_UNIT_EXCEPTIONS: dict[str, int] = {
+    "JPY": 0,
+    "KRW": 0,
+    "KWD": 3,
+    "BHD": 3,
+    "OMR": 3,
+    "JOD": 3,
+    "TND": 3,
+}
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+
+def calc_context() -> Context:
+    """A fresh high-precision context that traps invalid operations (used with ``localcontext``)."""
+    return Context(
+        prec=CALC_PRECISION,
+        rounding=ROUND_HALF_EVEN,
+        traps=[InvalidOperation, DivisionByZero, Overflow],
+    )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def exact(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` inside a fresh ``calc_context()``, so its arithmetic never depends on the caller's context."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with localcontext(calc_context()):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def to_decimal(value: object, path: str | None = None) -> Decimal:
+    """Turn int/str/Decimal (and finite floats, as YAML writes ``0.8``) into a finite Decimal.
+
+    Floats go through ``repr`` so ``0.8`` becomes ``Decimal("0.8")``, not its binary expansion.
+    Booleans, NaN and infinities are rejected: a config number must be a real number.
+    """
+    if isinstance(value, bool):
+        raise DomainError(f"expected a number, got {value!r}", path)
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise DomainError(f"expected a finite number, got {value!r}", path)
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip().replace("_", ""))
+        except InvalidOperation:
+            raise DomainError(f"expected a number, got {value!r}", path) from None
+    else:
+        raise DomainError(f"expected a number, got {type(value).__name__} {value!r}", path)
+    if not result.is_finite():
+        raise DomainError(f"expected a finite number, got {value!r}", path)
+    return result
+
+
+def require_decimal(value: object, path: str) -> Decimal:
+    """Runtime amounts must already be Decimal (or int): a float here means precision was already lost."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise DomainError(f"expected a Decimal, got {type(value).__name__} {value!r}", path)
+    result = Decimal(value)
+    if not result.is_finite():
+        raise DomainError(f"expected a finite number, got {value!r}", path)
+    return result
+
+
+def _num_validator(value: object) -> Decimal:
+    return to_decimal(value)
+
+
+#: A config/result number: accepts int, str, Decimal and finite floats; always stored as Decimal.
+Num = Annotated[Decimal, BeforeValidator(_num_validator)]
+
+
+def minor_unit(currency: str) -> int:
+    """Digits after the decimal point for an ISO 4217 code; unknown well-formed codes use 2."""
+    if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
+        raise DomainError(f"{currency!r} is not an ISO 4217 code (three upper-case letters, e.g. CNY)", "currency")
+    return _MINOR_UNIT_EXCEPTIONS.get(currency, 2)
+
+
+def check_rounding_mode(mode: str) -> str:
+    """The ``decimal`` rounding constant for a declared mode, or a DomainError naming the field."""
+    try:
+        return ROUNDING_MODES[mode]
+    except (KeyError, TypeError):
+        raise DomainError(f"{mode!r} is not a rounding mode; use HALF_UP or HALF_EVEN", "rounding") from None
+
+
+def round_money(amount: Decimal | int, currency: str, mode: RoundingMode) -> Decimal:
+    """Round once to the currency's minor unit with the declared mode (HALF_UP: half away from zero)."""
+    rounding = check_rounding_mode(mode)
+    value = require_decimal(amount, "amount")
+    exponent = Decimal(1).scaleb(-minor_unit(currency))
+    ctx = calc_context()
+    ctx.rounding = rounding
+    return value.quantize(exponent, context=ctx)
+
+
+def round_to(value: Decimal, decimals: int, mode: RoundingMode = "HALF_UP") -> Decimal:
+    """Round a score-like number to ``decimals`` places (used for scores and displayed factors)."""
+    ctx = calc_context()
+    ctx.rounding = check_rounding_mode(mode)
+    return value.quantize(Decimal(1).scaleb(-decimals), context=ctx)
+
+
+@exact
+def allocate(total: Decimal | int, weights: Sequence[Decimal | int], currency: str) -> list[Decimal]:
+    """Split ``total`` in proportion to ``weights`` so the parts sum exactly to ``total``.
+
+    Largest-remainder (Hamilton) method on minor units: every part gets the floor of its exact
+    share, and the units left over go to the largest remainders, earlier index first on ties.
+    A negative total is split like its absolute value and negated, so the parts still sum exactly.
+    """
+    places = minor_unit(currency)
+    value = require_decimal(total, "total")
+    if not weights:
+        raise DomainError("need at least one weight", "weights")
+    ws = [require_decimal(w, f"weights.{i}") for i, w in enumerate(weights)]
+    if any(w < 0 for w in ws):
+        raise DomainError("weights must not be negative", "weights")
+    weight_sum = sum(ws, Decimal(0))
+    if weight_sum == 0:
+        raise DomainError("weights sum to 0; nothing to allocate against", "weights")
+    scaled = value.scaleb(places)
+    if scaled != scaled.to_integral_value():
+        raise DomainError(f"{value} has more decimals than {currency} allows ({places})", "total")
+    units = int(scaled)
+    sign = -1 if units < 0 else 1
+    units = abs(units)
+    # Exact integer arithmetic on shares: units * w / W, with w and W scaled to integers.
+    scale = max(decimal_places(w) for w in ws)
+    int_ws = [int(w.scaleb(scale)) for w in ws]
+    int_sum = sum(int_ws)
+    floors: list[int] = []
+    remainders: list[int] = []
+    for w in int_ws:
+        q, r = divmod(units * w, int_sum)
+        floors.append(q)
+        remainders.append(r)
+    leftover = units - sum(floors)
+    order = sorted(range(len(ws)), key=lambda i: (-remainders[i], i))
+    for i in order[:leftover]:
+        floors[i] += 1
+    quantum = Decimal(1).scaleb(-places)
+    return [(Decimal(sign * f) * quantum).quantize(quantum) for f in floors]
+
+
+def decimal_places(value: Decimal) -> int:
+    """Digits after the point in a finite Decimal's representation (0 for integers)."""
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def inclusive_days(start: date, end: date) -> int:
+    """Calendar days from ``start`` to ``end``, both included (1 Jan - 30 Jun = 181)."""
+    if end < start:
+        raise DomainError(f"end {end.isoformat()} is before start {start.isoformat()}", "end")
+    return (end - start).days + 1
+
+
+def overlap_days(start: date, end: date, other_start: date | None, other_end: date | None) -> int:
+    """Inclusive days of [start, end] that also fall inside [other_start, other_end] (open ends allowed)."""
+    lo = max(start, other_start) if other_start is not None else start
+    hi = min(end, other_end) if other_end is not None else end
+    return inclusive_days(lo, hi) if hi >= lo else 0
+
+
+def proration_days(
+    period_start: date, period_end: date, employment_start: date | None, employment_end: date | None
+) -> tuple[int, int]:
+    """(days employed inside the period, days in the period), both inclusive; the factor is their exact ratio.
+
+    Returned as two integers rather than a Decimal so the caller multiplies first and divides
+    once, and rounds once at the money boundary.
+    """
+    if employment_start is not None and employment_end is not None and employment_end < employment_start:
+        raise DomainError(
+            f"employment_end {employment_end.isoformat()} is before employment_start {employment_start.isoformat()}",
+            "employment_end",
+        )
+    total = inclusive_days(period_start, period_end)
+    return overlap_days(period_start, period_end, employment_start, employment_end), total
+
+
+def proration_factor(
+    period_start: date, period_end: date, employment_start: date | None, employment_end: date | None
+) -> Decimal:
+    """The proration factor as a Decimal at working precision (for display and tests)."""
+    days, total = proration_days(period_start, period_end, employment_start, employment_end)
+    return calc_context().divide(Decimal(days), Decimal(total))
+
+
+def prorate(amount: Decimal, days: int, total_days: int) -> Decimal:
+    """``amount × days / total_days`` multiplied first and divided once, unrounded."""
+    if total_days <= 0:
+        raise DomainError("a period has at least one day", "total_days")
+    ctx = calc_context()
+    return ctx.divide(ctx.multiply(amount, Decimal(days)), Decimal(total_days))
+
+
+def fmt_money(amount: Decimal, currency: str) -> str:
+    """``1,234.50 USD``: how amounts appear in explanations."""
+    return f"{amount:,} {currency}"
+
+
+def fmt_num(value: Decimal, max_places: int = 4) -> str:
+    """A readable number: at most ``max_places`` decimals, trailing zeros dropped (``1.5``, ``0.3333``)."""
+    rounded = round_to(value, max_places)
+    text = format(rounded.normalize(context=calc_context()), "f")
+    if text in ("-0", ""):
+        text = "0"
+    return text
