@@ -105,6 +105,8 @@ class ReviewCycle(SQLModel, table=True):
     created_at: datetime | None = _ts(nullable=False, default_now=True)
     started_at: datetime | None = _ts()
     locked_at: datetime | None = _ts()
+    results_released_at: datetime | None = _ts()
+    results_released_by: str | None = None
 
 
 class Review(SQLModel, table=True):
