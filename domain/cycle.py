@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from domain.calibration import CalibrationConfig
+from domain.errors import DomainError
 from domain.incentives import IncentivePlan
 from domain.scorecard import Scorecard, default_scorecard
 
@@ -144,11 +145,9 @@ class CycleConfig(_Frozen):
         levels = {lv.level for lv in self.calibration.levels}
         if multipliers:
             if unknown := sorted(set(multipliers) - levels):
-                raise ValueError(f"incentive_plan.rating_multipliers: level {unknown[0]} is not a calibration level")
+                raise DomainError(f"level {unknown[0]} is not a calibration level", "incentive_plan.rating_multipliers")
             if absent := sorted(levels - set(multipliers)):
-                raise ValueError(
-                    f"incentive_plan.rating_multipliers: no multiplier for calibration level {absent[0]}"
-                )
+                raise DomainError(f"no multiplier for calibration level {absent[0]}", "incentive_plan.rating_multipliers")
         return self
 
     @field_validator("timezone")

@@ -12,4 +12,5 @@ class DomainError(ValueError):
 
     def __init__(self, message: str, path: str | None = None) -> None:
         self.path = path
+        self.message = message
         super().__init__(f"{path}: {message}" if path else message)

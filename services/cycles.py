@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import dumps, jsonb
 from domain.cycle import CycleConfig
+from domain.errors import DomainError
 from services.db import libpq_url
 from services.errors import NotFound, Rejected, UserError
 from workflows.cycle import CycleWorkflow
@@ -40,9 +41,15 @@ class ConfigError(UserError):
 def format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"{source}: the cycle configuration is invalid ({err.error_count()} problem(s)):"]
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = [str(p) for p in e["loc"]]
         msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"  {path}: {msg}")
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, DomainError) and cause.path:
+            # The domain names the field relative to the model it checks; join without repeating.
+            sub = cause.path.split(".")
+            overlap = next((n for n in range(min(len(loc), len(sub)), 0, -1) if loc[-n:] == sub[:n]), 0)
+            loc, msg = loc + sub[overlap:], cause.message
+        lines.append(f"  {'.'.join(loc) or '(top level)'}: {msg}")
     return "\n".join(lines)
 
 
