@@ -215,8 +215,19 @@ async def cmd_calibration_finalize(ctx: Context, args: argparse.Namespace) -> in
 async def cmd_payouts_approve(ctx: Context, args: argparse.Namespace) -> int:
     from services.cycles import approve_payouts
 
-    locked = await approve_payouts(await ctx.client(), args.cycle, args.actor)
+    locked = await approve_payouts(await ctx.client(), args.cycle, args.actor, ctx.db())
     print(f"approved and locked {locked} payout line(s) of cycle {args.cycle}")
+    return 0
+
+
+async def cmd_payouts_recompute(ctx: Context, args: argparse.Namespace) -> int:
+    from services.cycles import recompute_incentives
+
+    outcome = await recompute_incentives(await ctx.client(), ctx.db(), args.cycle, ctx.settings.task_queue)
+    if outcome.delta_lines == 0:
+        print(f"no change: the locked payouts of {args.cycle} still match their inputs; no new line")
+    else:
+        print(f"{outcome.delta_lines} delta line(s) await approval (starter.py payouts approve {args.cycle})")
     return 0
 
 
@@ -318,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("approve", cmd_payouts_approve, "approve and lock the cycle's payout lines", pay)
     sp.add_argument("cycle")
     sp.add_argument("--actor", default="PAY1")
+
+    sp = add("recompute", cmd_payouts_recompute,
+             "after lock: recompute from current inputs; differences become delta lines", pay)
+    sp.add_argument("cycle")
 
     payroll = sub.add_parser("payroll", help="what payroll reads").add_subparsers(dest="sub", required=True)
     sp = add("export", cmd_payroll_export, "write the approved payout lines as CSV", payroll)

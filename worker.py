@@ -17,10 +17,11 @@ from activities.cycle import CycleActivities
 from activities.reviews import ReviewActivities
 from services.db import libpq_url
 from workflows.batch import ReviewBatchWorkflow
+from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
 from workflows.review import ReviewWorkflow
 
-WORKFLOWS = [CycleWorkflow, ReviewBatchWorkflow, ReviewWorkflow]
+WORKFLOWS = [CycleWorkflow, ReviewBatchWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow]
 
 
 def activities_for(pool: AsyncConnectionPool) -> list:

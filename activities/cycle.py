@@ -158,7 +158,7 @@ class CycleActivities(DbActivities):
                 lines, revisions = delta_lines(computed, locked, revision), revision
             else:
                 lines, revisions = computed, 0
-            await self._insert_lines(cur, cycle_id, config.period.label, lines, revisions)
+            inserted = await self._insert_lines(cur, cycle_id, config.period.label, lines, revisions)
             activity.heartbeat("lines written")
             await cur.execute(
                 "UPDATE review_cycle SET status = 'awaiting_approval' WHERE id = %s AND status = 'incentives'",
@@ -172,10 +172,11 @@ class CycleActivities(DbActivities):
             await audit(cur, f"incentives.computed:{cycle_id}:{revisions}", "system", "incentives.computed",
                         "review_cycle", cycle_id, None, {"lines": len(lines), "revision": revisions})
         return IncentiveSummary(lines=sum(n for _, _, n in totals),
-                                total_by_currency={c: str(total) for c, total, _ in totals})
+                                total_by_currency={c: str(total) for c, total, _ in totals},
+                                new_lines=inserted, revision=revisions)
 
     @staticmethod
-    async def _insert_lines(cur, cycle_id: str, period: str, lines: list[PayoutLineModel], revision: int) -> None:
+    async def _insert_lines(cur, cycle_id: str, period: str, lines: list[PayoutLineModel], revision: int) -> int:
         """COPY into a scratch table, then one INSERT ... ON CONFLICT: fast and retry-safe."""
         await cur.execute(
             "CREATE TEMP TABLE payout_line_incoming (LIKE payout_line INCLUDING DEFAULTS) ON COMMIT DROP"
@@ -192,6 +193,7 @@ class CycleActivities(DbActivities):
             f"""INSERT INTO payout_line ({cols}) SELECT {cols} FROM payout_line_incoming
                 ON CONFLICT (idempotency_key) DO NOTHING"""
         )
+        return cur.rowcount
 
     @staticmethod
     async def _incentive_inputs(cur, cycle_id: str, period: str) -> list[IncentiveInput]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 import psycopg
 import yaml
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
@@ -22,6 +23,7 @@ from domain.cycle import CycleConfig
 from domain.errors import DomainError
 from services.db import libpq_url
 from services.errors import NotFound, Rejected, UserError
+from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
 from workflows.payloads import (
     ActorRequest,
@@ -233,8 +235,76 @@ async def finalize_calibration(client: Client, cycle_id: str, actor: str) -> Cal
     return await cycle_update(client, cycle_id, CycleWorkflow.finalize_calibration, ActorRequest(actor))
 
 
-async def approve_payouts(client: Client, cycle_id: str, actor: str) -> int:
+async def approve_payouts(client: Client, cycle_id: str, actor: str, database_url: str | None = None) -> int:
+    """Approve the cycle's payouts, or, after lock, the pending correction's delta lines."""
+    if database_url is not None:
+        pending = _pending_correction(database_url, cycle_id)
+        if pending is not None:
+            handle = client.get_workflow_handle(pending)
+            try:
+                return await handle.execute_update(IncentiveCorrectionWorkflow.approve_payouts, ActorRequest(actor),
+                                                   id=f"approve:{pending}")
+            except WorkflowUpdateFailedError as err:
+                raise Rejected(_message(err)) from None
     return await cycle_update(client, cycle_id, CycleWorkflow.approve_payouts, ActorRequest(actor))
+
+
+def _correction_id(cycle_id: str, revision: int) -> str:
+    return f"correction:{cycle_id}:r{revision}"
+
+
+def _pending_correction(database_url: str, cycle_id: str) -> str | None:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute(
+            """SELECT c.status, max(p.revision) FILTER (WHERE p.status = 'computed')
+               FROM review_cycle c LEFT JOIN payout_line p ON p.cycle_id = c.id WHERE c.id = %s GROUP BY c.status""",
+            (cycle_id,),
+        ).fetchone()
+    if row is None or row[0] != "locked" or row[1] is None:
+        return None
+    return _correction_id(cycle_id, row[1])
+
+
+@dataclass
+class CorrectionOutcome:
+    delta_lines: int
+    workflow_id: str
+
+
+async def recompute_incentives(client: Client, database_url: str, cycle_id: str, task_queue: str) -> CorrectionOutcome:
+    """After lock: recompute from today's inputs; differences become delta lines awaiting approval."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute(
+            """SELECT c.status, coalesce(max(p.revision), 0) FROM review_cycle c
+               LEFT JOIN payout_line p ON p.cycle_id = c.id WHERE c.id = %s GROUP BY c.status""", (cycle_id,)
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"cycle {cycle_id} does not exist")
+    if row[0] != "locked":
+        raise UserError(f"cycle {cycle_id} is not locked yet (status {row[0]}); corrections apply to locked cycles")
+    if (pending := _pending_correction(database_url, cycle_id)) is not None:
+        raise UserError(f"a correction of cycle {cycle_id} already awaits approval ({pending}); approve it first")
+    workflow_id = _correction_id(cycle_id, row[1] + 1)
+    handle = await client.start_workflow(
+        IncentiveCorrectionWorkflow.run, cycle_id, id=workflow_id, task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    for _ in range(1200):
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            try:
+                await handle.result()
+            except WorkflowFailureError as err:
+                raise Rejected(_message(err)) from None
+            break
+        if await handle.query(IncentiveCorrectionWorkflow.status) != "computing":
+            break
+        await asyncio.sleep(0.1)
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        (new,) = conn.execute(
+            "SELECT count(*) FROM payout_line WHERE cycle_id = %s AND status = 'computed'", (cycle_id,)
+        ).fetchone()
+    return CorrectionOutcome(new, workflow_id)
 
 
 @dataclass

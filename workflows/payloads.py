@@ -318,6 +318,15 @@ class CalibrationSummary:
 class IncentiveSummary:
     lines: int
     total_by_currency: dict[str, str]
+    new_lines: int = 0
+    revision: int = 0
+
+
+@dataclass
+class CorrectionResult:
+    cycle_id: str
+    delta_lines: int
+    approved_by: str | None
 
 
 @dataclass

@@ -1,0 +1,68 @@
+"""After lock: corrections are delta lines, unchanged inputs add nothing, payroll reads a locked view."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from services.cycles import approve_payouts, recompute_incentives
+from services.errors import UserError
+from services.payroll import export_payroll_csv
+from tests.helpers import count, maybe_record_history, run_full_cycle, seed_org
+from worker import running_worker
+
+
+def _lines(db_url: str, cid: str) -> list[tuple]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(
+            """SELECT idempotency_key, employee_id, line_type, amount, status, revision FROM payout_line
+               WHERE cycle_id = %s ORDER BY idempotency_key""", (cid,)).fetchall()
+
+
+async def test_late_kpi_figure_yields_delta_lines_and_rerun_yields_none(client, db_url, task_queue, tmp_path):
+    org = seed_org(db_url, kams=3)
+    cid = f"COR{uuid.uuid4().hex[:6]}"
+    async with running_worker(client, db_url, task_queue):
+        await run_full_cycle(client, db_url, task_queue, cid, org)
+        locked = _lines(db_url, cid)
+        assert locked and all(line[4] == "locked" for line in locked)
+
+        unchanged = await recompute_incentives(client, db_url, cid, task_queue)
+        assert unchanged.delta_lines == 0
+        assert _lines(db_url, cid) == locked
+
+        with psycopg.connect(db_url) as conn:  # a late, higher sales figure for K01
+            conn.execute("UPDATE kpi_actual SET value = 1.3 WHERE employee_id = 'K01' AND kpi_id = 'sales_attainment'")
+        correction = await recompute_incentives(client, db_url, cid, task_queue)
+        assert correction.delta_lines == 1
+        with pytest.raises(UserError, match="already awaits approval"):
+            await recompute_incentives(client, db_url, cid, task_queue)
+        after = _lines(db_url, cid)
+        assert [line for line in after if line[4] == "locked"] == locked  # locked lines untouched
+        (delta,) = [line for line in after if line[4] == "computed"]
+        assert delta[1:3] == ("K01", "adjustment") and delta[5] == 1 and delta[3] > Decimal(0)
+
+        await approve_payouts(client, cid, "PAY1", db_url)
+        await maybe_record_history(client, correction.workflow_id, "correction")
+        assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id = %s AND status <> 'locked'", cid) == 0
+        again = await recompute_incentives(client, db_url, cid, task_queue)
+        assert again.delta_lines == 0
+    csv_text = (tmp_path / "p.csv")
+    assert export_payroll_csv(db_url, cid, csv_text) == len(locked) + 1
+    assert ",adjustment," in csv_text.read_text(encoding="utf-8")
+
+
+async def test_payroll_role_reads_only_the_locked_view(client, db_url, task_queue):
+    org = seed_org(db_url, kams=2)
+    cid = f"VIEW{uuid.uuid4().hex[:6]}"
+    async with running_worker(client, db_url, task_queue):
+        await run_full_cycle(client, db_url, task_queue, cid, org)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SET ROLE kamreview_payroll")
+        rows = conn.execute("SELECT employee_id, amount FROM payroll_payout_lines WHERE cycle_id = %s", (cid,)).fetchall()
+        assert len(rows) == 4
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM payout_line")
