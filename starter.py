@@ -231,6 +231,30 @@ async def cmd_payouts_recompute(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_incentives_preview(ctx: Context, args: argparse.Namespace) -> int:
+    import csv
+
+    from services.console import table
+    from services.payroll import format_amount
+    from services.preview import preview
+
+    result = preview(args.plan, args.inputs)
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["employee_id", "line_type", "amount", "currency", "plan_id", "plan_version", "explanation"])
+        for line in result.lines:
+            writer.writerow([line.employee_id, line.line_type, format_amount(line.amount, line.currency),
+                             line.currency, line.plan_id, line.plan_version, line.explanation])
+        return 0
+    print(f"plan {result.plan.id} version {result.plan.version} ({result.plan.rounding})")
+    print(table(["employee", "line", "amount", "currency"],
+                [(ln.employee_id, ln.line_type, f"{ln.amount:,}", ln.currency) for ln in result.lines], right=(2,)))
+    print()
+    for line in result.lines:
+        print(f"- {line.explanation}")
+    return 0
+
+
 def cmd_payroll_export(ctx: Context, args: argparse.Namespace) -> int:
     from services.payroll import export_payroll_csv
 
@@ -333,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("recompute", cmd_payouts_recompute,
              "after lock: recompute from current inputs; differences become delta lines", pay)
     sp.add_argument("cycle")
+
+    inc = sub.add_parser("incentives", help="incentive plans").add_subparsers(dest="sub", required=True)
+    sp = add("preview", cmd_incentives_preview, "what-if: a plan's payouts for given inputs, no cycle needed", inc)
+    sp.add_argument("plan", type=Path, help="YAML with period: and incentive_plan:")
+    sp.add_argument("inputs", type=Path, help="CSV, one row per employee")
+    sp.add_argument("--format", choices=["table", "csv"], default="table")
 
     payroll = sub.add_parser("payroll", help="what payroll reads").add_subparsers(dest="sub", required=True)
     sp = add("export", cmd_payroll_export, "write the approved payout lines as CSV", payroll)

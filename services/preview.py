@@ -1,0 +1,134 @@
+"""What-if preview for HR: a plan's payouts for given inputs, without running a cycle.
+
+The same pure calculation the cycle uses (domain.incentives.compute_payouts), so a preview and
+the real payout agree to the cent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from domain.errors import DomainError
+from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts
+from domain.money import to_decimal
+from services.cycles import ConfigError, format_validation_error
+from services.errors import UserError
+
+BASE_COLUMNS = ["employee_id", "grade", "currency", "rating", "employment_start", "employment_end", "revenue"]
+
+
+class PreviewPeriod(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    start: date
+    end: date
+
+
+class PreviewPlanFile(BaseModel):
+    """PLAN.yaml: the incentive plan and the period it pays for (proration needs it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    period: PreviewPeriod
+    incentive_plan: IncentivePlan
+
+
+@dataclass
+class Preview:
+    plan: IncentivePlan
+    lines: list[PayoutLine]
+
+
+def load_plan_file(path: Path) -> PreviewPlanFile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected `period:` and `incentive_plan:` at the top level")
+    try:
+        return PreviewPlanFile.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, str(path)).replace("cycle configuration", "plan file")) from None
+
+
+def load_inputs(path: Path, measures: list[str]) -> list[IncentiveInput]:
+    """INPUTS.csv: one row per employee; a column per bonus measure holds its attainment (1.0 = 100 %)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    name = path.name
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        raise UserError(f"{name}:1: empty file; expected a header row")
+    required = {"employee_id", "currency"}
+    problems = [f"{name}:1:{c}: missing required column" for c in sorted(required - set(header))]
+    unknown = [c for c in header if c not in BASE_COLUMNS and c not in measures]
+    problems += [f"{name}:1:{c}: unknown column (expected {', '.join(BASE_COLUMNS + measures)})" for c in unknown]
+    if problems:
+        raise UserError("\n".join(problems))
+    inputs: list[IncentiveInput] = []
+    for line_no, raw in enumerate(reader, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+
+        def num(col: str, row: dict[str, str] = row, line_no: int = line_no):
+            if not row.get(col):
+                return None
+            try:
+                value = to_decimal(row[col])
+            except DomainError:
+                raise UserError(f"{name}:{line_no}:{col}: {row[col]!r} is not a number") from None
+            if value < 0:
+                raise UserError(f"{name}:{line_no}:{col}: {row[col]} must not be negative")
+            return value
+
+        def day(col: str, row: dict[str, str] = row, line_no: int = line_no):
+            if not row.get(col):
+                return None
+            try:
+                return date.fromisoformat(row[col])
+            except ValueError:
+                raise UserError(f"{name}:{line_no}:{col}: {row[col]!r} is not a date (YYYY-MM-DD)") from None
+
+        rating = num("rating")
+        if rating is not None and rating != int(rating):
+            raise UserError(f"{name}:{line_no}:rating: {row['rating']} must be a whole level")
+        try:
+            inputs.append(IncentiveInput(
+                employee_id=row.get("employee_id", ""), grade=row.get("grade") or None,
+                currency=row.get("currency", ""), rating_level=None if rating is None else int(rating),
+                attainment={m: v for m in measures if (v := num(m)) is not None}, revenue=num("revenue"),
+                employment_start=day("employment_start"), employment_end=day("employment_end"),
+            ))
+        except ValidationError as err:
+            first = err.errors()[0]
+            col = str(first["loc"][0]) if first["loc"] else "row"
+            raise UserError(f"{name}:{line_no}:{col}: {first['msg'].removeprefix('Value error, ')}") from None
+    if not inputs:
+        raise UserError(f"{name}: no employee rows after the header")
+    return inputs
+
+
+def preview(plan_path: Path, inputs_path: Path) -> Preview:
+    plan_file = load_plan_file(plan_path)
+    plan = plan_file.incentive_plan
+    measures = [m.id for m in plan.bonus.measures] if plan.bonus else []
+    inputs = load_inputs(inputs_path, measures)
+    try:
+        lines = compute_payouts(plan, plan_file.period.start, plan_file.period.end, "preview", inputs)
+    except DomainError as err:
+        raise UserError(f"{inputs_path.name}: {err}") from None
+    return Preview(plan, lines)
