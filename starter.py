@@ -255,6 +255,48 @@ def cmd_incentives_preview(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review_show(ctx: Context, args: argparse.Namespace) -> int:
+    from services.console import table
+    from services.statements import explain_review
+
+    r = explain_review(ctx.db(), args.cycle, args.employee)
+    print(f"review of {r.employee_id} {r.name} in {r.cycle_id} (reviewer {r.reviewer_id or '-'}, {r.status})")
+    print(f"preliminary score: {r.preliminary_score if r.preliminary_score is not None else '-'}"
+          + (f"; missing: {', '.join(r.missing)}" if r.missing else ""))
+    b = r.breakdown or {}
+    if b.get("lines"):
+        print(table(["component", "item", "actual", "score", "weight %", "contribution"],
+                    [(ln["component"], ln["label"], ln["actual"], ln["item_score"], ln["weight_pct"], ln["contribution"])
+                     for ln in b["lines"]], right=(2, 3, 4, 5)))
+        for ln in b["lines"]:
+            print(f"  - {ln['explanation']}")
+    if c := b.get("csat"):
+        print(f"CSAT {c['csat_pct']} % of {c['responses']} responses (95 % interval {c['ci_low']}-{c['ci_high']} %)"
+              + (f", NPS {c['nps']}" if c.get("nps") is not None else ""))
+    for note in b.get("notes", []):
+        print(f"note: {note}")
+    if r.final_level is not None or r.suggested_level is not None:
+        print(f"calibration: normalized {r.normalized_score}, suggested level {r.suggested_level}, "
+              f"final level {r.final_level}, 9-box {r.nine_box or '-'}" + (f" ({r.calibration_note})" if r.calibration_note else ""))
+    for frm, to, reason, actor, at in r.adjustments:
+        print(f"  adjusted {frm} -> {to} by {actor} at {at:%Y-%m-%d %H:%M %Z}: {reason}")
+    return 0
+
+
+def cmd_payroll_statement(ctx: Context, args: argparse.Namespace) -> int:
+    from services.payroll import format_amount
+    from services.statements import payout_statement
+
+    st = payout_statement(ctx.db(), args.cycle, args.employee)
+    print(f"statement for {st.employee_id} {st.name}, cycle {st.cycle_id}")
+    for line_type, amount, currency, status, revision, key, why in st.lines:
+        print(f"  {line_type:<10} {format_amount(amount, currency):>14} {currency} [{status}, rev {revision}] {key}")
+        print(f"      {why}")
+    for currency, total in st.totals.items():
+        print(f"  total {format_amount(total, currency)} {currency}")
+    return 0
+
+
 def cmd_payroll_export(ctx: Context, args: argparse.Namespace) -> int:
     from services.payroll import export_payroll_csv
 
@@ -314,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("cycle")
     add("list", cmd_cycle_list, "list cycles", cycle)
 
+    review = sub.add_parser("review", help="look at one review").add_subparsers(dest="sub", required=True)
+    sp = add("show", cmd_review_show, "a review's score explained line by line, and its calibration", review)
+    sp.add_argument("cycle")
+    sp.add_argument("employee")
+
     sp = add("tasks", cmd_tasks, "a person's inbox of tasks")
     sp.add_argument("assignee", help="employee id or contact id")
     sp.add_argument("--all", action="store_true", help="include done and missed tasks")
@@ -365,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["table", "csv"], default="table")
 
     payroll = sub.add_parser("payroll", help="what payroll reads").add_subparsers(dest="sub", required=True)
+    sp = add("statement", cmd_payroll_statement, "one employee's payout lines with their explanations", payroll)
+    sp.add_argument("cycle")
+    sp.add_argument("employee")
     sp = add("export", cmd_payroll_export, "write the approved payout lines as CSV", payroll)
     sp.add_argument("cycle")
     sp.add_argument("--out", type=Path)
@@ -397,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        return 0
     except Exception as err:  # noqa: BLE001 - the last line of defence: a message, the details in a log
         name = type(err).__name__
         message = _known_failure(err)

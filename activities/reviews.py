@@ -259,6 +259,8 @@ class ReviewActivities(DbActivities):
                 return ReviewResult(inp.review_id, None if stored_score is None else str(stored_score),
                                     list(stored_missing or []))
             inputs = await self._review_inputs(cur, inp.review_id, employee_id, config.period.label)
+            scored = {k.id for k in config.scorecard.kpis}  # e.g. revenue feeds commission, not the score
+            inputs = inputs.model_copy(update={"kpi_actuals": {k: v for k, v in inputs.kpi_actuals.items() if k in scored}})
             result = preliminary_score(config.scorecard, inputs)
             missing = sorted(set(inp.missing) | set(result.missing))
             breakdown = result.model_dump(mode="json")

@@ -19,6 +19,7 @@ from services.cycles import (
 )
 from services.errors import Rejected
 from services.payroll import export_payroll_csv
+from services.statements import explain_review, payout_statement
 from tests.helpers import count, cycle_config, eventually, maybe_record_history, ratings, seed_org
 from worker import running_worker
 from workflows.cycle import CycleWorkflow
@@ -63,6 +64,13 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
     assert count(db_url, "SELECT count(*) FROM rating_adjustment") == 1
     assert count(db_url, "SELECT final_level FROM calibrated_rating WHERE employee_id='K01'") == 4
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE action='rating.adjusted'") == 1
+    explained = explain_review(db_url, cid, "K01")
+    assert explained.final_level == 4 and explained.adjustments[0][1] == 4
+    assert [a[2] for a in explained.adjustments] == ["exceptional key-account win in August"]
+    assert sum(Decimal(ln["contribution"]) for ln in explained.breakdown["lines"]) == pytest.approx(
+        explained.preliminary_score, abs=Decimal("0.01"))
+    statement = payout_statement(db_url, cid, "K01")
+    assert {ln[0] for ln in statement.lines} == {"bonus", "commission"}
     out = tmp_path / "payroll.csv"
     n = export_payroll_csv(db_url, cid, out)
     header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
