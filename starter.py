@@ -257,7 +257,7 @@ def cmd_incentives_preview(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_review_show(ctx: Context, args: argparse.Namespace) -> int:
     from services.console import table
-    from services.statements import explain_review
+    from services.explain import explain_review
 
     r = explain_review(ctx.db(), args.cycle, args.employee)
     print(f"review of {r.employee_id} {r.name} in {r.cycle_id} (reviewer {r.reviewer_id or '-'}, {r.status})")
@@ -285,7 +285,7 @@ def cmd_review_show(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_payroll_statement(ctx: Context, args: argparse.Namespace) -> int:
     from services.payroll import format_amount
-    from services.statements import payout_statement
+    from services.explain import payout_statement
 
     st = payout_statement(ctx.db(), args.cycle, args.employee)
     print(f"statement for {st.employee_id} {st.name}, cycle {st.cycle_id}")

@@ -1,0 +1,74 @@
+"""Per-person explanations: a review's score line by line, and an employee's payout statement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from services.db import libpq_url
+from services.errors import NotFound
+
+
+@dataclass
+class ReviewExplanation:
+    cycle_id: str
+    employee_id: str
+    name: str
+    reviewer_id: str | None
+    status: str
+    preliminary_score: Decimal | None
+    breakdown: dict[str, Any] | None
+    missing: list[str]
+    normalized_score: Decimal | None = None
+    suggested_level: int | None = None
+    final_level: int | None = None
+    nine_box: str | None = None
+    calibration_note: str | None = None
+    adjustments: list[tuple[int | None, int, str, str, datetime]] = field(default_factory=list)
+
+
+def explain_review(database_url: str, cycle_id: str, employee_id: str) -> ReviewExplanation:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute(
+            """SELECT e.name, r.reviewer_id, r.status, r.preliminary_score, r.score_breakdown, r.missing,
+                      c.normalized_score, c.suggested_level, c.final_level, c.nine_box, c.note, r.id
+               FROM review r JOIN employee e ON e.id = r.employee_id
+               LEFT JOIN calibrated_rating c ON c.review_id = r.id
+               WHERE r.cycle_id = %s AND r.employee_id = %s""", (cycle_id, employee_id)).fetchone()
+        if row is None:
+            raise NotFound(f"{employee_id} has no review in cycle {cycle_id}")
+        adjustments = conn.execute(
+            """SELECT from_level, to_level, reason, actor, adjusted_at FROM rating_adjustment
+               WHERE review_id = %s ORDER BY adjusted_at""", (row[11],)).fetchall()
+    return ReviewExplanation(cycle_id, employee_id, row[0], row[1], row[2], row[3], row[4], list(row[5] or []),
+                             row[6], row[7], row[8], row[9], row[10], adjustments)
+
+
+@dataclass
+class Statement:
+    cycle_id: str
+    employee_id: str
+    name: str
+    lines: list[tuple[str, Decimal, str, str, int, str, str]]  # type, amount, currency, status, revision, key, why
+    totals: dict[str, Decimal]
+
+
+def payout_statement(database_url: str, cycle_id: str, employee_id: str, locked_only: bool = False) -> Statement:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        person = conn.execute("SELECT name FROM employee WHERE id = %s", (employee_id,)).fetchone()
+        if person is None:
+            raise NotFound(f"employee {employee_id} does not exist")
+        lines = conn.execute(
+            """SELECT line_type, amount, currency, status, revision, idempotency_key, explanation FROM payout_line
+               WHERE cycle_id = %s AND employee_id = %s AND (NOT %s OR status = 'locked')
+               ORDER BY revision, line_type""", (cycle_id, employee_id, locked_only)).fetchall()
+    if not lines:
+        raise NotFound(f"no payout lines for {employee_id} in cycle {cycle_id}")
+    totals: dict[str, Decimal] = {}
+    for _, amount, currency, *_ in lines:
+        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    return Statement(cycle_id, employee_id, person[0], lines, totals)
