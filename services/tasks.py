@@ -6,6 +6,7 @@ a timeout or a replayed request is applied exactly once and returns the first re
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,14 +61,25 @@ def inbox(database_url: str, assignee_id: str, include_done: bool = False) -> li
 
 async def _update(client: Client, review_id: str, update, arg, task_id: str) -> Receipt:
     handle = client.get_workflow_handle(review_workflow_id(review_id))
-    try:
-        return await handle.execute_update(update, arg, id=f"{task_id}:submit")
-    except WorkflowUpdateFailedError as err:
-        raise Rejected(_message(err)) from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise NotFound(f"review {review_id} is closed or does not exist; nothing can be submitted") from None
-        raise
+    # A task becomes visible in the inbox a moment before its review workflow has started; a
+    # submission in that window waits for the start instead of failing.
+    for attempt in range(20):
+        try:
+            return await handle.execute_update(update, arg, id=f"{task_id}:submit")
+        except WorkflowUpdateFailedError as err:
+            raise Rejected(_message(err)) from None
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            try:
+                await handle.describe()
+            except RPCError:
+                if attempt < 19:
+                    await asyncio.sleep(0.25)
+                    continue
+                raise NotFound(f"review {review_id} does not exist; nothing can be submitted") from None
+            raise NotFound(f"review {review_id} is closed; nothing can be submitted any more") from None
+    raise AssertionError("unreachable")
 
 
 async def submit_self_review(client: Client, cycle_id: str, sub: SelfReviewSubmission) -> Receipt:

@@ -134,5 +134,5 @@ async def test_hr_reassigns_the_reviewer(client, db_url, open_cycle):
 
 async def test_submitting_to_an_unknown_review_says_so(client, open_cycle):
     C = open_cycle["cycle"]  # noqa: N806
-    with pytest.raises(NotFound, match="closed or does not exist"):
+    with pytest.raises(NotFound, match="review .*:K99 does not exist"):
         await tasks.submit_self_review(client, C, SelfReviewSubmission("K99", ratings(2)))
