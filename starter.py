@@ -203,6 +203,18 @@ async def cmd_calibration_adjust(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibration_correct(ctx: Context, args: argparse.Namespace) -> int:
+    from services.cycles import correct_rating_after_lock
+
+    before = correct_rating_after_lock(ctx.db(), args.cycle, args.employee, args.level, args.reason, args.actor)
+    if before == args.level:
+        print(f"{args.employee} is already at level {args.level}; nothing changed")
+    else:
+        print(f"{args.employee}: level {before} -> {args.level} recorded; run `starter.py payouts recompute "
+              f"{args.cycle}` to compute the delta lines")
+    return 0
+
+
 async def cmd_calibration_finalize(ctx: Context, args: argparse.Namespace) -> int:
     from services.cycles import finalize_calibration
 
@@ -392,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--reason", required=True)
     sp.add_argument("--actor", default="HR1")
     sp.add_argument("--request-id", help="make a retried command apply once")
+    sp = add("correct", cmd_calibration_correct, "after lock: correct a final rating (a reopened review)", cal)
+    sp.add_argument("cycle")
+    sp.add_argument("employee")
+    sp.add_argument("level", type=int)
+    sp.add_argument("--reason", required=True)
+    sp.add_argument("--actor", default="HR1")
     sp = add("finalize", cmd_calibration_finalize, "finalize calibration (then incentives are computed)", cal)
     sp.add_argument("cycle")
     sp.add_argument("--actor", default="HR1")

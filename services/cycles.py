@@ -378,3 +378,46 @@ def list_cycles(database_url: str) -> list[tuple[str, str, str, int, datetime]]:
             "SELECT id, name, status, participant_count, created_at FROM review_cycle ORDER BY created_at DESC"
         ).fetchall()
 
+
+
+def correct_rating_after_lock(database_url: str, cycle_id: str, employee_id: str, level: int, reason: str,
+                              actor: str) -> int | None:
+    """After lock, a reopened review can change a final rating; `payouts recompute` then pays the delta.
+
+    The locked payout lines are untouched; the change is an adjustment row and an audit entry.
+    """
+    if not reason or not reason.strip():
+        raise UserError("a rating correction needs a reason")
+    with psycopg.connect(libpq_url(database_url)) as conn, conn.transaction():
+        cycle = conn.execute("SELECT status, config FROM review_cycle WHERE id = %s FOR UPDATE", (cycle_id,)).fetchone()
+        if cycle is None:
+            raise NotFound(f"cycle {cycle_id} does not exist")
+        if cycle[0] != "locked":
+            raise UserError(f"cycle {cycle_id} is not locked (status {cycle[0]}); "
+                            "during calibration use `calibration adjust`")
+        levels = [lv["level"] for lv in cycle[1]["calibration"]["levels"]]
+        if level not in levels:
+            raise UserError(f"rating level {level} does not exist; levels are {', '.join(map(str, sorted(levels)))}")
+        review_id = review_id_for(cycle_id, employee_id)
+        row = conn.execute("SELECT final_level FROM calibrated_rating WHERE review_id = %s FOR UPDATE",
+                           (review_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"{employee_id} is not a participant of cycle {cycle_id}")
+        before = row[0]
+        if before == level:
+            return before
+        adjustment_id = f"correction:{review_id}:{uuid.uuid4().hex}"
+        conn.execute(
+            """INSERT INTO rating_adjustment (id, review_id, from_level, to_level, reason, actor, adjusted_at)
+               VALUES (%s, %s, %s, %s, %s, %s, now())""",
+            (adjustment_id, review_id, before, level, reason.strip(), actor),
+        )
+        conn.execute("UPDATE calibrated_rating SET final_level = %s, updated_at = now() WHERE review_id = %s",
+                     (level, review_id))
+        conn.execute(
+            """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, before, after)
+               VALUES (%s, %s, 'rating.corrected_after_lock', 'calibrated_rating', %s, %s, %s)""",
+            (f"rating.corrected:{adjustment_id}", actor, review_id, jsonb({"final_level": before}),
+             jsonb({"final_level": level, "reason": reason.strip()})),
+        )
+    return before

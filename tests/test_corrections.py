@@ -8,7 +8,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from services.cycles import approve_payouts, recompute_incentives
+from services.cycles import approve_payouts, correct_rating_after_lock, recompute_incentives
 from services.errors import UserError
 from services.payroll import export_payroll_csv
 from tests.helpers import count, maybe_record_history, run_full_cycle, seed_org
@@ -50,8 +50,18 @@ async def test_late_kpi_figure_yields_delta_lines_and_rerun_yields_none(client, 
         assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id = %s AND status <> 'locked'", cid) == 0
         again = await recompute_incentives(client, db_url, cid, task_queue)
         assert again.delta_lines == 0
+
+        # A reopened review lowers K02's rating after lock: the bonus is corrected by a negative delta.
+        with pytest.raises(UserError, match="needs a reason"):
+            correct_rating_after_lock(db_url, cid, "K02", 2, " ", "HR1")
+        correct_rating_after_lock(db_url, cid, "K02", 2, "reopened: a deal was booked twice", "HR1")
+        lowered = await recompute_incentives(client, db_url, cid, task_queue)
+        assert lowered.delta_lines == 1
+        (down,) = [line for line in _lines(db_url, cid) if line[4] == "computed"]
+        assert down[1:3] == ("K02", "adjustment") and down[3] < 0 and down[5] == 2
+        await approve_payouts(client, cid, "PAY1", db_url)
     csv_text = (tmp_path / "p.csv")
-    assert export_payroll_csv(db_url, cid, csv_text) == len(locked) + 1
+    assert export_payroll_csv(db_url, cid, csv_text) == len(locked) + 2
     assert ",adjustment," in csv_text.read_text(encoding="utf-8")
 
 
