@@ -296,8 +296,8 @@ def cmd_review_show(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_payroll_statement(ctx: Context, args: argparse.Namespace) -> int:
-    from services.payroll import format_amount
     from services.explain import payout_statement
+    from services.payroll import format_amount
 
     st = payout_statement(ctx.db(), args.cycle, args.employee)
     print(f"statement for {st.employee_id} {st.name}, cycle {st.cycle_id}")

@@ -18,8 +18,8 @@ from services.cycles import (
     start_cycle,
 )
 from services.errors import Rejected
-from services.payroll import export_payroll_csv
 from services.explain import explain_review, payout_statement
+from services.payroll import export_payroll_csv
 from tests.helpers import count, cycle_config, eventually, maybe_record_history, ratings, seed_org
 from worker import running_worker
 from workflows.cycle import CycleWorkflow
