@@ -55,17 +55,17 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_cycle_config(path: Path) -> CycleConfig:
+def read_yaml_file(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read it ({err})") from None
-    return parse_cycle_config(text, str(path))
 
 
-def parse_cycle_config(text: str, source: str = "configuration") -> CycleConfig:
+def parse_yaml_mapping(text: str, source: str) -> dict:
+    """YAML text to a mapping; syntax errors name the line and column."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -74,6 +74,15 @@ def parse_cycle_config(text: str, source: str = "configuration") -> CycleConfig:
         raise ConfigError(f"{source}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings at the top level")
+    return data
+
+
+def load_cycle_config(path: Path) -> CycleConfig:
+    return parse_cycle_config(read_yaml_file(path), str(path))
+
+
+def parse_cycle_config(text: str, source: str = "configuration") -> CycleConfig:
+    data = parse_yaml_mapping(text, source)
     try:
         return CycleConfig.model_validate(data)
     except ValidationError as err:

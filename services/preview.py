@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts
 from domain.money import to_decimal
-from services.cycles import ConfigError, format_validation_error
+from services.cycles import ConfigError, format_validation_error, parse_yaml_mapping, read_yaml_file
 from services.errors import UserError
 
 BASE_COLUMNS = ["employee_id", "grade", "currency", "rating", "employment_start", "employment_end", "revenue"]
@@ -45,16 +44,7 @@ class Preview:
 
 
 def load_plan_file(path: Path) -> PreviewPlanFile:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected `period:` and `incentive_plan:` at the top level")
+    data = parse_yaml_mapping(read_yaml_file(path), str(path))
     try:
         return PreviewPlanFile.model_validate(data)
     except ValidationError as err:
