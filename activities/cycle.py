@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from decimal import Decimal
 
 from temporalio import activity
 
 from activities.base import DbActivities, audit, jsonb, rejected
+from activities.payout_rows import PAYOUT_COLUMNS, copy_first_lines
 from domain.calibration import CalibrationEntry, distribution_report, nine_box, normalize, rating_level
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, compute_payouts, delta_lines
 from domain.incentives import PayoutLine as PayoutLineModel
 from workflows.payloads import AdjustmentRecord, CalibrationSummary, CycleActionInput, IncentiveSummary
-
-PAYOUT_COLUMNS = (
-    "idempotency_key", "cycle_id", "employee_id", "line_type", "amount", "currency", "period",
-    "plan_id", "plan_version", "revision", "explanation", "inputs", "status",
-)
 
 
 class CycleActivities(DbActivities):
@@ -134,11 +131,19 @@ class CycleActivities(DbActivities):
             config = await self.cycle_config(conn, cycle_id)
             inputs = await self._incentive_inputs(cur, cycle_id, config.period.label)
             activity.heartbeat("inputs loaded")
+            plan, period = config.incentive_plan, config.period
+            await cur.execute("SELECT count(*) FROM payout_line WHERE cycle_id = %s", (cycle_id,))
+            (existing,) = await cur.fetchone()
+            if existing == 0:  # the common case, at any scale: computed in parallel, streamed by COPY
+                inserted, error = await copy_first_lines(cur, plan, period.start, period.end, period.label,
+                                                         cycle_id, inputs, activity.heartbeat)
+                if error is not None:  # missing data: HR fixes it and retries, never an endless retry
+                    raise rejected(f"incentives cannot be computed: {error}")
+                return await self._finish_incentives(cur, cycle_id, inserted, 0)
             try:
-                computed = compute_payouts(
-                    config.incentive_plan, config.period.start, config.period.end, cycle_id, inputs
-                )
-            except DomainError as err:  # missing data: HR fixes it and retries, never an endless retry
+                computed = await asyncio.get_running_loop().run_in_executor(
+                    None, compute_payouts, plan, period.start, period.end, cycle_id, inputs)
+            except DomainError as err:
                 raise rejected(f"incentives cannot be computed: {err}") from None
             await cur.execute(
                 """SELECT employee_id, line_type, amount, currency, revision, idempotency_key, plan_id,
@@ -160,20 +165,24 @@ class CycleActivities(DbActivities):
                 lines, revisions = computed, 0
             inserted = await self._insert_lines(cur, cycle_id, config.period.label, lines, revisions)
             activity.heartbeat("lines written")
-            await cur.execute(
-                "UPDATE review_cycle SET status = 'awaiting_approval' WHERE id = %s AND status = 'incentives'",
-                (cycle_id,),
-            )
-            await cur.execute(
-                "SELECT currency, sum(amount), count(*) FROM payout_line WHERE cycle_id = %s GROUP BY currency",
-                (cycle_id,),
-            )
-            totals = await cur.fetchall()
-            await audit(cur, f"incentives.computed:{cycle_id}:{revisions}", "system", "incentives.computed",
-                        "review_cycle", cycle_id, None, {"lines": len(lines), "revision": revisions})
+            return await self._finish_incentives(cur, cycle_id, inserted, revisions)
+
+    @staticmethod
+    async def _finish_incentives(cur, cycle_id: str, inserted: int, revision: int) -> IncentiveSummary:
+        await cur.execute(
+            "UPDATE review_cycle SET status = 'awaiting_approval' WHERE id = %s AND status = 'incentives'",
+            (cycle_id,),
+        )
+        await cur.execute(
+            "SELECT currency, sum(amount), count(*) FROM payout_line WHERE cycle_id = %s GROUP BY currency",
+            (cycle_id,),
+        )
+        totals = await cur.fetchall()
+        await audit(cur, f"incentives.computed:{cycle_id}:{revision}", "system", "incentives.computed",
+                    "review_cycle", cycle_id, None, {"lines": inserted, "revision": revision})
         return IncentiveSummary(lines=sum(n for _, _, n in totals),
                                 total_by_currency={c: str(total) for c, total, _ in totals},
-                                new_lines=inserted, revision=revisions)
+                                new_lines=inserted, revision=revision)
 
     @staticmethod
     async def _insert_lines(cur, cycle_id: str, period: str, lines: list[PayoutLineModel], revision: int) -> int:

@@ -7,6 +7,8 @@ new delta lines, never edits.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal, localcontext
@@ -112,6 +114,7 @@ Curve = Annotated[
 ]
 
 
+@functools.lru_cache(maxsize=256)  # a plan's curves are frozen; described once, not once per employee
 def describe_curve(curve: PayoutCurve | PiecewisePayoutCurve) -> str:
     """``curve (0.8→0, 1→1, 1.5→2)``: the points as they appear in explanations."""
     return "curve (" + ", ".join(f"{fmt_num(x)}→{fmt_num(y)}" for x, y in _curve_points(curve)) + ")"

@@ -47,13 +47,25 @@ _MINOR_UNIT_EXCEPTIONS: dict[str, int] = {
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
+_CALC_CONTEXT = Context(prec=CALC_PRECISION, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
+
+
 def calc_context() -> Context:
     """A fresh high-precision context that traps invalid operations (used with ``localcontext``)."""
-    return Context(
-        prec=CALC_PRECISION,
-        rounding=ROUND_HALF_EVEN,
-        traps=[InvalidOperation, DivisionByZero, Overflow],
-    )
+    return _CALC_CONTEXT.copy()  # copying a template is several times cheaper than building one
+
+
+@functools.lru_cache(maxsize=None)
+def _rounding_context(rounding: str) -> Context:
+    """A calculation context with the given rounding, shared: quantize only ever sets its flags."""
+    ctx = _CALC_CONTEXT.copy()
+    ctx.rounding = rounding
+    return ctx
+
+
+@functools.lru_cache(maxsize=64)
+def _exponent(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
 
 
 P = ParamSpec("P")
@@ -136,17 +148,12 @@ def round_money(amount: Decimal | int, currency: str, mode: RoundingMode) -> Dec
     """Round once to the currency's minor unit with the declared mode (HALF_UP: half away from zero)."""
     rounding = check_rounding_mode(mode)
     value = require_decimal(amount, "amount")
-    exponent = Decimal(1).scaleb(-minor_unit(currency))
-    ctx = calc_context()
-    ctx.rounding = rounding
-    return value.quantize(exponent, context=ctx)
+    return value.quantize(_exponent(minor_unit(currency)), context=_rounding_context(rounding))
 
 
 def round_to(value: Decimal, decimals: int, mode: RoundingMode = "HALF_UP") -> Decimal:
     """Round a score-like number to ``decimals`` places (used for scores and displayed factors)."""
-    ctx = calc_context()
-    ctx.rounding = check_rounding_mode(mode)
-    return value.quantize(Decimal(1).scaleb(-decimals), context=ctx)
+    return value.quantize(_exponent(decimals), context=_rounding_context(check_rounding_mode(mode)))
 
 
 @exact
@@ -249,10 +256,11 @@ def fmt_money(amount: Decimal, currency: str) -> str:
     return f"{amount:,} {currency}"
 
 
+@functools.lru_cache(maxsize=16384)  # equal Decimals format alike; plan constants recur in every line
 def fmt_num(value: Decimal, max_places: int = 4) -> str:
     """A readable number: at most ``max_places`` decimals, trailing zeros dropped (``1.5``, ``0.3333``)."""
     rounded = round_to(value, max_places)
-    text = format(rounded.normalize(context=calc_context()), "f")
+    text = format(rounded.normalize(context=_CALC_CONTEXT), "f")
     if text in ("-0", ""):
         text = "0"
     return text
