@@ -8,7 +8,6 @@ new delta lines, never edits.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal, localcontext

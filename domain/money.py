@@ -55,7 +55,7 @@ def calc_context() -> Context:
     return _CALC_CONTEXT.copy()  # copying a template is several times cheaper than building one
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rounding_context(rounding: str) -> Context:
     """A calculation context with the given rounding, shared: quantize only ever sets its flags."""
     ctx = _CALC_CONTEXT.copy()
