@@ -1,10 +1,11 @@
-# kamreview: `make demo` runs a whole review cycle; `make test` runs the tests. Both install what they need.
+# kamreview: `make demo` runs a whole review cycle; `make serve` starts the web app; `make test` runs the tests.
+# Each installs what it needs.
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: venv demo test lint worker stop bench clean
+.PHONY: venv demo serve test lint worker stop bench bench-web clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "kamreview needs Python 3.11 (found %d.%d); set PYTHON=/path/to/python3.11" % sys.version_info[:2])'
@@ -17,6 +18,9 @@ venv: $(STAMP)
 
 demo: venv
 	@$(BIN)/python starter.py demo
+
+serve: venv
+	@$(BIN)/python -m webapp.serve
 
 test: venv
 	@$(BIN)/python -m pytest -q
@@ -32,6 +36,9 @@ stop: venv
 
 bench: venv
 	@$(BIN)/python bench/cycle_bench.py
+
+bench-web: venv
+	@$(BIN)/python bench/web_bench.py
 
 clean:
 	rm -rf $(VENV) data out

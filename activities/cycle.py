@@ -75,13 +75,15 @@ class CycleActivities(DbActivities):
         """HR's adjustment with its reason; the adjustment id (the Update id) makes it apply once."""
         review_id = f"{rec.cycle_id}:{rec.employee_id}"
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            config = await self.cycle_config(conn, rec.cycle_id)
             await cur.execute(
-                "SELECT final_level, finalized FROM calibrated_rating WHERE review_id = %s FOR UPDATE", (review_id,)
+                "SELECT final_level, finalized, potential FROM calibrated_rating WHERE review_id = %s FOR UPDATE",
+                (review_id,),
             )
             row = await cur.fetchone()
             if row is None:
                 raise rejected(f"{rec.employee_id} is not a participant of cycle {rec.cycle_id}")
-            before, finalized = row
+            before, finalized, potential = row
             if finalized:
                 raise rejected("calibration is finalized; ratings can no longer change")
             await cur.execute(
@@ -91,8 +93,8 @@ class CycleActivities(DbActivities):
             )
             if cur.rowcount:
                 await cur.execute(
-                    "UPDATE calibrated_rating SET final_level = %s, updated_at = %s WHERE review_id = %s",
-                    (rec.to_level, rec.adjusted_at, review_id),
+                    "UPDATE calibrated_rating SET final_level = %s, nine_box = %s, updated_at = %s WHERE review_id = %s",
+                    (rec.to_level, nine_box(rec.to_level, potential, config.calibration), rec.adjusted_at, review_id),
                 )
                 await audit(cur, f"rating.adjusted:{rec.adjustment_id}", rec.actor_id, "rating.adjusted",
                             "calibrated_rating", review_id, {"final_level": before},

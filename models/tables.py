@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 
@@ -269,3 +269,69 @@ class AuditLog(SQLModel, table=True):
     entity_id: str = Field(index=True)
     before: dict | None = _json()
     after: dict | None = _json()
+
+
+# -- The web app (migration 0004) ----------------------------------------------------------------
+
+WEB_ROLES = ("hr", "manager", "employee", "payroll")
+
+
+class WebUser(SQLModel, table=True):
+    """Someone who signs in to the web app. Customers never have one: they answer through survey links."""
+
+    __tablename__ = "web_user"
+    __table_args__ = (
+        Index("ux_web_user_username_lower", text("lower(username)"), unique=True),
+        CheckConstraint(
+            "cardinality(roles) > 0 AND roles <@ ARRAY['hr', 'manager', 'employee', 'payroll']::text[]",
+            name="ck_web_user_roles",
+        ),
+        CheckConstraint(
+            "employee_id IS NOT NULL OR NOT (roles && ARRAY['manager', 'employee']::text[])",
+            name="ck_web_user_employee",
+        ),
+    )
+    username: str = Field(sa_column=Column(Text, primary_key=True))
+    employee_id: str | None = _fk("employee.id", nullable=True)
+    display_name: str = Field(sa_column=Column(Text, nullable=False))
+    roles: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    password_hash: str = Field(sa_column=Column(Text, nullable=False), description="argon2id PHC string")
+    disabled: bool = False
+    failed_logins: int = 0
+    locked_until: datetime | None = _ts()
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+    password_changed_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser or API client. Only the SHA-256 of the cookie value is stored."""
+
+    __tablename__ = "web_session"
+    token_hash: str = Field(sa_column=Column(Text, primary_key=True))
+    username: str = Field(
+        sa_column=Column(Text, ForeignKey("web_user.username", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    csrf_token: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+    last_seen_at: datetime | None = _ts(nullable=False, default_now=True)
+    expires_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
+
+
+class SurveyLink(SQLModel, table=True):
+    """A signed link to one survey invitation: random token (only its SHA-256 stored), expiry, single use."""
+
+    __tablename__ = "survey_link"
+    __table_args__ = (
+        # At most one usable link per invitation: issuing a new one revokes the old.
+        Index("ux_survey_link_live", "invitation_id", unique=True,
+              postgresql_where=text("used_at IS NULL AND revoked_at IS NULL")),
+    )
+    token_hash: str = Field(sa_column=Column(Text, primary_key=True))
+    invitation_id: str = _fk("survey_invitation.id")
+    created_by: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+    expires_at: datetime | None = _ts(nullable=False)
+    used_at: datetime | None = _ts()
+    revoked_at: datetime | None = _ts()

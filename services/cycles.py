@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import dumps, jsonb
+from domain.calibration import nine_box
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
 from services.db import libpq_url
@@ -421,8 +422,11 @@ def correct_rating_after_lock(database_url: str, cycle_id: str, employee_id: str
                VALUES (%s, %s, %s, %s, %s, %s, now())""",
             (adjustment_id, review_id, before, level, reason.strip(), actor),
         )
-        conn.execute("UPDATE calibrated_rating SET final_level = %s, updated_at = now() WHERE review_id = %s",
-                     (level, review_id))
+        potential = conn.execute("SELECT potential FROM calibrated_rating WHERE review_id = %s",
+                                 (review_id,)).fetchone()[0]
+        box = nine_box(level, potential, CycleConfig.model_validate(cycle[1]).calibration)
+        conn.execute("UPDATE calibrated_rating SET final_level = %s, nine_box = %s, updated_at = now() WHERE review_id = %s",
+                     (level, box, review_id))
         conn.execute(
             """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, before, after)
                VALUES (%s, %s, 'rating.corrected_after_lock', 'calibrated_rating', %s, %s, %s)""",

@@ -39,6 +39,8 @@ from services.importer import import_files
 from services.payroll import export_payroll_csv
 from services.settings import Settings
 from services.temporal import connect_client
+from services.users import seed_demo_users
+from services.web_settings import sign_in_url
 from worker import running_worker
 from workflows.payloads import (
     ManagerScoreSubmission,
@@ -184,6 +186,7 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
     client = await connect_client(address, settings.temporal_namespace)
     progress("importing the sample organisation (demo/org.csv, accounts.csv, kpis.csv) ...")
     import_files(db, DEMO / "org.csv", DEMO / "accounts.csv", DEMO / "kpis.csv")
+    demo_users = seed_demo_users(db)  # web sign-ins for HR1, PAY1, M1..M4, K01..K20 (see the README)
     scale = 0.3 if fast else 1.0
     config = load_cycle_config(DEMO / "cycle.yaml")
     cycle_id = f"2026-Q3-{datetime.now(UTC).strftime('%m%d%H%M%S')}"
@@ -231,6 +234,8 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
         print("  (the embedded servers keep running; `make stop` stops them)")
     else:
         print(f"Temporal: {address}, workflow {cycle_workflow_id(cycle_id)}")
+    print(f"web app: `make serve`, then sign in at {sign_in_url()} as one of the {len(demo_users)} demo users "
+          "(HR1, PAY1, M1..M4, K01..K20; their demo passwords are in the README)")
     print(f"demo finished in {time.monotonic() - started:.0f} s; payroll CSV:")
     print(out)
     return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.cycles import _message
@@ -72,13 +72,15 @@ async def _update(client: Client, review_id: str, update, arg, task_id: str) -> 
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
             try:
-                await handle.describe()
+                running = (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
             except RPCError:
-                if attempt < 19:
-                    await asyncio.sleep(0.25)
-                    continue
-                raise NotFound(f"review {review_id} does not exist; nothing can be submitted") from None
-            raise NotFound(f"review {review_id} is closed; nothing can be submitted any more") from None
+                running = None  # not started (yet)
+            if running is False:
+                raise NotFound(f"review {review_id} is closed; nothing can be submitted any more") from None
+            if attempt < 19:  # not started yet, or started since the Update was refused: try again
+                await asyncio.sleep(0.25)
+                continue
+            raise NotFound(f"review {review_id} does not exist; nothing can be submitted") from None
     raise AssertionError("unreachable")
 
 

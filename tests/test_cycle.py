@@ -66,6 +66,7 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE action='rating.adjusted'") == 1
     explained = explain_review(db_url, cid, "K01")
     assert explained.final_level == 4 and explained.adjustments[0][1] == 4
+    assert explained.nine_box == "high/moderate"  # recomputed with the adjusted level (potential 2)
     assert [a[2] for a in explained.adjustments] == ["exceptional key-account win in August"]
     assert sum(Decimal(ln["contribution"]) for ln in explained.breakdown["lines"]) == pytest.approx(
         explained.preliminary_score, abs=Decimal("0.01"))

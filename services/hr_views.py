@@ -1,0 +1,198 @@
+"""HR's read side and small HR actions the engine did not have: calibration view, reminders now, release.
+
+The calibration view recomputes the distribution and the 9-box from the current final levels, so
+it reflects every adjustment the moment it is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from psycopg import AsyncConnection
+
+from activities.base import jsonb
+from domain.calibration import NINE_BOX_NAMES, DistributionReport, distribution_report, nine_box
+from services.errors import NotFound, UserError
+from services.people import cycle_config
+
+PERFORMANCE = ("high", "moderate", "low")
+POTENTIAL = ("low", "moderate", "high")
+
+
+@dataclass
+class RatingRow:
+    employee_id: str
+    name: str
+    manager_id: str | None
+    preliminary_score: Decimal | None
+    normalized_score: Decimal | None
+    suggested_level: int | None
+    final_level: int | None
+    potential: int | None
+    nine_box: str | None
+    note: str | None
+    finalized: bool
+
+
+@dataclass
+class AdjustmentRow:
+    employee_id: str
+    from_level: int | None
+    to_level: int
+    reason: str
+    actor: str
+    adjusted_at: datetime
+
+
+@dataclass
+class NineBoxCell:
+    key: str
+    name: str
+    employees: list[str]
+
+
+@dataclass
+class CalibrationView:
+    cycle_id: str
+    cycle_name: str
+    status: str
+    levels: list[tuple[int, str]]
+    ratings: list[RatingRow]
+    report: DistributionReport | None
+    grid: list[list[NineBoxCell]]  # rows: performance high → low; columns: potential low → high
+    adjustments: list[AdjustmentRow]
+    finalized: bool
+    unrated: list[str]
+
+
+async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationView:
+    row = await (await conn.execute("SELECT name, status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+    if row is None:
+        raise NotFound(f"cycle {cycle_id} does not exist")
+    name, status = row
+    config = await cycle_config(conn, cycle_id)
+    cal = config.calibration
+    rows = await (await conn.execute(
+        """SELECT cr.employee_id, e.name, cr.manager_id, cr.preliminary_score, cr.normalized_score, cr.suggested_level,
+                  cr.final_level, cr.potential, cr.note, cr.finalized
+           FROM calibrated_rating cr JOIN employee e ON e.id = cr.employee_id
+           WHERE cr.cycle_id = %s ORDER BY cr.employee_id""",
+        (cycle_id,),
+    )).fetchall()
+    ratings = [
+        RatingRow(emp, ename, mgr, pre, norm, sug, final, pot,
+                  nine_box(final, pot, cal) if final is not None else None, note, fin)
+        for emp, ename, mgr, pre, norm, sug, final, pot, note, fin in rows
+    ]
+    rated = [(r.employee_id, r.manager_id or "-", r.final_level) for r in ratings if r.final_level is not None]
+    report = distribution_report(rated, cal) if ratings else None
+    cells = {f"{p}/{q}": NineBoxCell(f"{p}/{q}", NINE_BOX_NAMES[f"{p}/{q}"], []) for p in PERFORMANCE for q in POTENTIAL}
+    for r in ratings:
+        if r.nine_box in cells:
+            cells[r.nine_box].employees.append(r.employee_id)
+    grid = [[cells[f"{p}/{q}"] for q in POTENTIAL] for p in PERFORMANCE]
+    adjustments = [AdjustmentRow(*a) for a in await (await conn.execute(
+        """SELECT r.employee_id, a.from_level, a.to_level, a.reason, a.actor, a.adjusted_at
+           FROM rating_adjustment a JOIN review r ON r.id = a.review_id
+           WHERE r.cycle_id = %s ORDER BY a.adjusted_at, a.id""",
+        (cycle_id,),
+    )).fetchall()]
+    return CalibrationView(
+        cycle_id, name, status, [(lv.level, lv.label) for lv in cal.levels], ratings, report, grid, adjustments,
+        finalized=bool(ratings) and all(r.finalized for r in ratings),
+        unrated=[r.employee_id for r in ratings if r.final_level is None],
+    )
+
+
+async def send_reminders_now(conn: AsyncConnection, cycle_id: str, actor: str, only_overdue: bool = False) -> int:
+    """Queue a reminder for every open task of the cycle in the notification outbox.
+
+    The id carries the minute, so a double click (or a retried request) queues each reminder once.
+    """
+    if await (await conn.execute("SELECT 1 FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone() is None:
+        raise NotFound(f"cycle {cycle_id} does not exist")
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y%m%d%H%M")
+    async with conn.transaction():
+        cur = await conn.execute(
+            """INSERT INTO notification (id, recipient_type, recipient_id, kind, subject, body)
+               SELECT 'reminder-now:' || t.id || ':' || %s, t.assignee_type, t.assignee_id, 'reminder',
+                      'Reminder: ' || replace(t.kind, '_', ' ') || ' due ' || to_char(t.due_at AT TIME ZONE 'UTC',
+                      'YYYY-MM-DD HH24:MI') || ' UTC',
+                      'HR reminds you that your ' || replace(t.kind, '_', ' ') || ' for review ' || t.review_id
+                      || CASE WHEN t.due_at < %s THEN ' is overdue.' ELSE ' is still open.' END
+               FROM task t WHERE t.cycle_id = %s AND t.status = 'open' AND (NOT %s OR t.due_at < %s)
+               ON CONFLICT (id) DO NOTHING""",
+            (stamp, now, cycle_id, only_overdue, now),
+        )
+        sent = cur.rowcount
+        await conn.execute(
+            """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, after)
+               VALUES (%s, %s, 'reminders.sent', 'review_cycle', %s, %s) ON CONFLICT (event_key) DO NOTHING""",
+            (f"reminders.sent:{cycle_id}:{stamp}:{only_overdue}", actor, cycle_id,
+             jsonb({"queued": sent, "only_overdue": only_overdue})),
+        )
+    return sent
+
+
+async def release_results(conn: AsyncConnection, cycle_id: str, actor: str) -> datetime:
+    """Let employees see their results (and their manager's scores). Only after calibration is final."""
+    async with conn.transaction():
+        row = await (await conn.execute(
+            "SELECT status, results_released_at FROM review_cycle WHERE id = %s FOR UPDATE", (cycle_id,)
+        )).fetchone()
+        if row is None:
+            raise NotFound(f"cycle {cycle_id} does not exist")
+        status, released = row
+        if released is not None:
+            raise UserError(f"the results of cycle {cycle_id} were already released on {released:%Y-%m-%d %H:%M} UTC")
+        pending = (await (await conn.execute(
+            "SELECT count(*) FILTER (WHERE NOT finalized), count(*) FROM calibrated_rating WHERE cycle_id = %s",
+            (cycle_id,),
+        )).fetchone())
+        if pending[1] == 0 or pending[0] > 0:
+            raise UserError(f"cannot release the results of cycle {cycle_id}: calibration is not finalized "
+                            f"(the cycle is in phase '{status}')")
+        now = datetime.now(UTC)
+        await conn.execute(
+            "UPDATE review_cycle SET results_released_at = %s, results_released_by = %s WHERE id = %s",
+            (now, actor, cycle_id),
+        )
+        await conn.execute(
+            """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, after)
+               VALUES (%s, %s, 'results.released', 'review_cycle', %s, %s)""",
+            (f"results.released:{cycle_id}", actor, cycle_id, jsonb({"released_at": now})),
+        )
+    return now
+
+
+@dataclass
+class CycleRow:
+    cycle_id: str
+    name: str
+    status: str
+    period: str
+    participants: int
+    created_at: datetime
+    started_at: datetime | None
+    results_released_at: datetime | None
+
+
+async def cycles(conn: AsyncConnection) -> list[CycleRow]:
+    return [CycleRow(*r) for r in await (await conn.execute(
+        """SELECT id, name, status, period_label, participant_count, created_at, started_at, results_released_at
+           FROM review_cycle ORDER BY created_at DESC, id LIMIT 500"""
+    )).fetchall()]
+
+
+async def reviewers(conn: AsyncConnection, cycle_id: str) -> list[tuple[str, str, str | None, str | None]]:
+    """(employee, name, reviewer, scoring task status) of every participant, for the reassignment form."""
+    return await (await conn.execute(
+        """SELECT r.employee_id, e.name, r.reviewer_id, t.status
+           FROM review r JOIN employee e ON e.id = r.employee_id
+           LEFT JOIN task t ON t.review_id = r.id AND t.kind = 'manager_scoring'
+           WHERE r.cycle_id = %s ORDER BY r.seq""",
+        (cycle_id,),
+    )).fetchall()

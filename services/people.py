@@ -1,0 +1,288 @@
+"""Read side of the people's pages (KAM and manager): what each may see, straight from PostgreSQL.
+
+Every query is scoped by the person asking: a KAM's queries filter on their own employee id, a
+manager's on ``review.reviewer_id`` (which HR reassignment updates). Manager scores are read only by
+``review_results``, which refuses until HR has released the cycle's results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from domain.cycle import CycleConfig
+from services.errors import NotFound, UserError
+
+_configs: dict[str, CycleConfig] = {}
+
+
+class NotReleased(UserError):
+    """The employee asked for results HR has not released yet."""
+
+
+async def cycle_config(conn: AsyncConnection, cycle_id: str) -> CycleConfig:
+    """The cycle's frozen configuration (cached: it never changes after creation)."""
+    config = _configs.get(cycle_id)
+    if config is None:
+        row = await (await conn.execute("SELECT config FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+        if row is None:
+            raise NotFound(f"cycle {cycle_id} does not exist")
+        config = CycleConfig.model_validate(row[0])
+        _configs[cycle_id] = config
+    return config
+
+
+@dataclass
+class TaskRow:
+    task_id: str
+    cycle_id: str
+    cycle_name: str
+    kind: str
+    subject_employee_id: str
+    subject_name: str
+    due_at: datetime
+    status: str
+    overdue: bool
+    completed_at: datetime | None
+
+
+async def tasks_of(conn: AsyncConnection, employee_id: str, kind: str, include_done: bool = False) -> list[TaskRow]:
+    """Open tasks (and optionally finished ones) of one kind assigned to one person, soonest due first."""
+    cur = await conn.execute(
+        """SELECT t.id, t.cycle_id, c.name, t.kind, t.subject_employee_id, e.name, t.due_at, t.status,
+                  t.status = 'open' AND t.due_at < now(), t.completed_at
+           FROM task t JOIN employee e ON e.id = t.subject_employee_id JOIN review_cycle c ON c.id = t.cycle_id
+           WHERE t.assignee_type = 'employee' AND t.assignee_id = %s AND t.kind = %s AND (%s OR t.status = 'open')
+           ORDER BY t.status <> 'open', t.due_at, t.id LIMIT 500""",
+        (employee_id, kind, include_done),
+    )
+    return [TaskRow(*r) for r in await cur.fetchall()]
+
+
+@dataclass
+class MyReview:
+    cycle_id: str
+    cycle_name: str
+    period: str
+    review_status: str
+    self_review_status: str | None
+    self_review_due: datetime | None
+    results_released: bool
+
+
+async def reviews_of(conn: AsyncConnection, employee_id: str) -> list[MyReview]:
+    cur = await conn.execute(
+        """SELECT r.cycle_id, c.name, c.period_label, r.status, t.status, t.due_at, c.results_released_at IS NOT NULL
+           FROM review r JOIN review_cycle c ON c.id = r.cycle_id
+           LEFT JOIN task t ON t.review_id = r.id AND t.kind = 'self_review'
+           WHERE r.employee_id = %s ORDER BY c.created_at DESC, r.cycle_id""",
+        (employee_id,),
+    )
+    return [MyReview(*r) for r in await cur.fetchall()]
+
+
+@dataclass
+class Item:
+    id: str
+    label: str
+
+
+@dataclass
+class KpiValue:
+    id: str
+    label: str
+    value: Decimal | None
+
+
+@dataclass
+class ReviewContext:
+    """Everything the self-review and the scoring forms show, for one review."""
+
+    review_id: str
+    cycle_id: str
+    cycle_name: str
+    period: str
+    employee_id: str
+    employee_name: str
+    reviewer_id: str | None
+    review_status: str
+    competencies: list[Item]
+    scale_min: int
+    scale_max: int
+    potential_min: int
+    potential_max: int
+    kpis: list[KpiValue]
+    self_review_status: str | None
+    self_review_due: datetime | None
+    self_ratings: dict[str, int] = field(default_factory=dict)
+    self_evidence: dict[str, str] = field(default_factory=dict)
+    self_kpi_comments: dict[str, str] = field(default_factory=dict)
+    self_submitted_at: datetime | None = None
+    scoring_status: str | None = None
+    scoring_due: datetime | None = None
+    results_released: bool = False
+
+
+async def review_context(conn: AsyncConnection, cycle_id: str, employee_id: str) -> ReviewContext:
+    """The review's rules, KPI actuals and self-review. Callers check who may see it first."""
+    cur = await conn.execute(
+        """SELECT r.id, c.name, c.period_label, e.name, r.reviewer_id, r.status, c.results_released_at IS NOT NULL
+           FROM review r JOIN review_cycle c ON c.id = r.cycle_id JOIN employee e ON e.id = r.employee_id
+           WHERE r.cycle_id = %s AND r.employee_id = %s""",
+        (cycle_id, employee_id),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"{employee_id} has no review in cycle {cycle_id}")
+    review_id, cycle_name, period, name, reviewer, status, released = row
+    config = await cycle_config(conn, cycle_id)
+    comp = config.scorecard.competencies
+    competencies = [Item(c.id, f"{c.label_en} / {c.label_zh}") for c in comp.items] if comp else []
+    actuals = dict(await (await conn.execute(
+        "SELECT kpi_id, value FROM kpi_actual WHERE employee_id = %s AND period = %s", (employee_id, period)
+    )).fetchall())
+    kpis = [KpiValue(k.id, k.label(), actuals.get(k.id)) for k in config.scorecard.kpis]
+    ctx = ReviewContext(
+        review_id=review_id, cycle_id=cycle_id, cycle_name=cycle_name, period=period, employee_id=employee_id,
+        employee_name=name, reviewer_id=reviewer, review_status=status, competencies=competencies,
+        scale_min=comp.scale.min if comp else 1, scale_max=comp.scale.max if comp else 3,
+        potential_min=1, potential_max=3, kpis=kpis, self_review_status=None, self_review_due=None,
+        results_released=released,
+    )
+    for kind, st, due in await (await conn.execute(
+        "SELECT kind, status, due_at FROM task WHERE review_id = %s AND kind <> 'customer_survey'", (review_id,)
+    )).fetchall():
+        if kind == "self_review":
+            ctx.self_review_status, ctx.self_review_due = st, due
+        else:
+            ctx.scoring_status, ctx.scoring_due = st, due
+    for item, rating, comment, at in await (await conn.execute(
+        "SELECT item_id, rating, comment, submitted_at FROM self_review_answer WHERE review_id = %s ORDER BY item_id",
+        (review_id,),
+    )).fetchall():
+        ctx.self_submitted_at = at
+        if item.startswith("kpi:"):
+            if comment:
+                ctx.self_kpi_comments[item[4:]] = comment
+            continue
+        if rating is not None:
+            ctx.self_ratings[item] = rating
+        if comment:
+            ctx.self_evidence[item] = comment
+    return ctx
+
+
+@dataclass
+class ManagerScore:
+    ratings: dict[str, int]
+    comments: dict[str, str]
+    potential: int | None
+    scored_by: str | None
+    submitted_at: datetime | None
+
+
+async def manager_score(conn: AsyncConnection, review_id: str) -> ManagerScore | None:
+    """The submitted manager score, for the manager who gave it or for released results only."""
+    rows = await (await conn.execute(
+        "SELECT item_id, rating, comment, scored_by, submitted_at FROM manager_score WHERE review_id = %s",
+        (review_id,),
+    )).fetchall()
+    if not rows:
+        return None
+    score = ManagerScore({}, {}, None, rows[0][3], rows[0][4])
+    for item, rating, comment, _, _ in rows:
+        if item == "potential":
+            score.potential = rating
+            continue
+        if rating is not None:
+            score.ratings[item] = rating
+        if comment:
+            score.comments[item] = comment
+    return score
+
+
+@dataclass
+class ScoreLineView:
+    component: str
+    label: str
+    actual: str | None
+    score: str
+    weight_pct: str
+    contribution: str
+
+
+@dataclass
+class PayoutView:
+    line_type: str
+    amount: Decimal
+    currency: str
+    explanation: str
+
+
+@dataclass
+class Results:
+    """What an employee sees once HR releases a cycle's results (never potential or the 9-box)."""
+
+    cycle_id: str
+    cycle_name: str
+    period: str
+    released_at: datetime
+    final_level: int | None
+    final_label: str | None
+    preliminary_score: Decimal | None
+    lines: list[ScoreLineView]
+    manager: ManagerScore | None
+    csat_pct: str | None
+    csat_responses: int
+    payouts: list[PayoutView]
+    labels: dict[str, str] = field(default_factory=dict)  # item id -> label, for display
+
+
+async def review_results(conn: AsyncConnection, cycle_id: str, employee_id: str) -> Results:
+    """The employee's results; raises NotReleased before HR releases them (manager scores stay hidden)."""
+    row = await (await conn.execute(
+        """SELECT r.id, c.name, c.period_label, c.results_released_at, r.preliminary_score, r.score_breakdown,
+                  cr.final_level
+           FROM review r JOIN review_cycle c ON c.id = r.cycle_id
+           LEFT JOIN calibrated_rating cr ON cr.review_id = r.id
+           WHERE r.cycle_id = %s AND r.employee_id = %s""",
+        (cycle_id, employee_id),
+    )).fetchone()
+    if row is None:
+        raise NotFound(f"you have no review in cycle {cycle_id}")
+    review_id, cycle_name, period, released_at, prelim, breakdown, level = row
+    if released_at is None:
+        raise NotReleased(f"HR has not released the results of cycle {cycle_id} yet")
+    config = await cycle_config(conn, cycle_id)
+    label = next((lv.label for lv in config.calibration.levels if lv.level == level), None)
+    lines = [
+        ScoreLineView(ln.get("component", ""), ln.get("label", ln.get("item", "")), _num(ln.get("actual")),
+                      _num(ln.get("item_score")) or "", _num(ln.get("weight_pct")) or "",
+                      _num(ln.get("contribution")) or "")
+        for ln in (breakdown or {}).get("lines", [])
+    ]
+    csat: dict[str, Any] = (breakdown or {}).get("csat") or {}
+    payouts = [PayoutView(*r) for r in await (await conn.execute(
+        """SELECT line_type, amount, currency, explanation FROM payout_line
+           WHERE cycle_id = %s AND employee_id = %s AND status = 'locked' ORDER BY line_type, revision""",
+        (cycle_id, employee_id),
+    )).fetchall()]
+    comp = config.scorecard.competencies
+    labels = {c.id: f"{c.label_en} / {c.label_zh}" for c in comp.items} if comp else {}
+    labels |= {k.id: k.label() for k in config.scorecard.kpis}
+    return Results(cycle_id, cycle_name, period, released_at, level, label, prelim, lines,
+                   await manager_score(conn, review_id), _num(csat.get("csat_pct")), int(csat.get("responses") or 0),
+                   payouts, labels)
+
+
+def _num(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return f"{Decimal(str(value)):.2f}"
+    except ArithmeticError:
+        return str(value)

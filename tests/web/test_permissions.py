@@ -1,0 +1,219 @@
+"""Every endpoint × every role (HR, manager, employee, payroll) and no sign-in: allowed or refused.
+
+The table is checked against the app's own route list, so an endpoint added without an entry here
+fails this test. "Allowed" means the request passed the permission check (any answer but 401/403,
+and never a 5xx); "refused" means 403 for a signed-in user, and for nobody signed in 401 (API) or a
+redirect to the sign-in page (pages).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from services.cycles import create_cycle
+from tests.helpers import cycle_config, ratings
+from tests.web.helpers import config_yaml, password_of
+from webapp.app import endpoints
+
+PERSONAS = {"hr": "HR1", "manager": "M1", "employee": "K01", "payroll": "PAY1"}
+ROLES = frozenset(PERSONAS)
+EVERYONE = ROLES | {"anon"}
+
+
+@dataclass
+class Case:
+    allowed: frozenset[str]
+    cycle: str = "A"  # A: open (reviews phase); B: locked, results released, approved lines
+    json: Any = None
+    form: dict[str, str] | None = None
+    fresh_session: bool = False  # the call replaces or ends the session (sign-in, sign-out): use a throwaway one
+    own_only: bool = False  # also refused for a manager who is not the reviewer (M2)
+
+
+def api(*roles: str, **kw: Any) -> Case:
+    return Case(frozenset(roles), **kw)
+
+
+SCORE = {"ratings": ratings(2)}
+TABLE: dict[str, Case] = {
+    # public: documentation, health, sign-in, the survey (the link is the credential)
+    "GET /openapi.json": api(*EVERYONE), "GET /docs": api(*EVERYONE), "GET /docs/oauth2-redirect": api(*EVERYONE),
+    "GET /redoc": api(*EVERYONE), "GET /api/health": api(*EVERYONE), "GET /api-docs": api(*EVERYONE),
+    "GET /": api(*EVERYONE), "GET /login": api(*EVERYONE), "POST /login": api(*EVERYONE, fresh_session=True),
+    "POST /api/session": api(*EVERYONE, fresh_session=True),
+    "POST /api/survey/open": api(*EVERYONE, json={"token": "T" * 43}),
+    "POST /api/survey/answer": api(*EVERYONE, json={"token": "T" * 43, "satisfaction": 5}),
+    "GET /survey": api(*EVERYONE), "POST /survey": api(*EVERYONE, form={"token": "T" * 43}),
+    "POST /survey/answer": api(*EVERYONE, form={"token": "T" * 43, "satisfaction": "5"}),
+    # any signed-in user
+    "GET /api/session": api(*ROLES), "DELETE /api/session": api(*ROLES, fresh_session=True),
+    "POST /logout": api(*ROLES, form={}, fresh_session=True),
+    # employee (KAM)
+    "GET /api/me/tasks": api("employee"), "GET /api/me/reviews": api("employee"),
+    "GET /api/me/reviews/{cycle_id}": api("employee"),
+    "POST /api/me/reviews/{cycle_id}/self-review": api("employee", json={"ratings": ratings(2)}),
+    "GET /api/me/results/{cycle_id}": api("employee", cycle="B"),
+    "GET /me": api("employee"), "GET /me/reviews/{cycle_id}": api("employee"),
+    "POST /me/reviews/{cycle_id}": api("employee", form={"rating.communication": "2"}),
+    "GET /me/results/{cycle_id}": api("employee", cycle="B"),
+    # manager (direct reports, or reviews reassigned to them)
+    "GET /api/manager/inbox": api("manager"),
+    "GET /api/manager/reviews/{cycle_id}/{employee_id}": api("manager", own_only=True),
+    "POST /api/manager/reviews/{cycle_id}/{employee_id}/score": api("manager", json=SCORE, own_only=True),
+    "GET /manager": api("manager"),
+    "GET /manager/reviews/{cycle_id}/{employee_id}": api("manager", own_only=True),
+    "POST /manager/reviews/{cycle_id}/{employee_id}": api("manager", form={"rating.communication": "2"},
+                                                          own_only=True),
+    # HR
+    "GET /api/hr/cycles": api("hr"),
+    "POST /api/hr/cycles": api("hr", json={"config_yaml": "placeholder"}),
+    "GET /api/hr/cycles/{cycle_id}": api("hr"),
+    "POST /api/hr/cycles/{cycle_id}/start": api("hr"),
+    "POST /api/hr/cycles/{cycle_id}/reminders": api("hr", json={}),
+    "POST /api/hr/cycles/{cycle_id}/survey-links": api("hr", json={}),
+    "POST /api/hr/cycles/{cycle_id}/reassign": api("hr", json={"employee_id": "K03", "new_reviewer_id": "M2",
+                                                              "reason": "matrix"}),
+    "GET /api/hr/cycles/{cycle_id}/calibration": api("hr", cycle="B"),
+    "POST /api/hr/cycles/{cycle_id}/calibration/adjustments": api("hr", json={"employee_id": "K01", "level": 3,
+                                                                              "reason": "matrix"}),
+    "POST /api/hr/cycles/{cycle_id}/calibration/finalize": api("hr"),
+    "POST /api/hr/cycles/{cycle_id}/payouts/approve": api("hr"),
+    "POST /api/hr/cycles/{cycle_id}/results/release": api("hr"),
+    "GET /hr": api("hr"), "POST /hr/cycles": api("hr", form={"config_yaml": "id: ["}),
+    "GET /hr/cycles/{cycle_id}": api("hr"),
+    "POST /hr/cycles/{cycle_id}/start": api("hr", form={}),
+    "POST /hr/cycles/{cycle_id}/reminders": api("hr", form={}),
+    "POST /hr/cycles/{cycle_id}/survey-links": api("hr", form={}),
+    "POST /hr/cycles/{cycle_id}/reassign": api("hr", form={"employee_id": "K01", "new_reviewer_id": "M1",
+                                                          "reason": "matrix"}),
+    "GET /hr/cycles/{cycle_id}/calibration": api("hr", cycle="B"),
+    "POST /hr/cycles/{cycle_id}/calibration/adjust": api("hr", form={"employee_id": "K01", "level": "3",
+                                                                    "reason": "matrix"}),
+    "POST /hr/cycles/{cycle_id}/calibration/finalize": api("hr", form={}),
+    "POST /hr/cycles/{cycle_id}/payouts/approve": api("hr", form={}),
+    "POST /hr/cycles/{cycle_id}/results/release": api("hr", form={}),
+    # payroll (approved lines only)
+    "GET /api/payroll/statements": api("payroll"),
+    "GET /api/payroll/statements/{cycle_id}": api("payroll", cycle="B"),
+    "GET /api/payroll/statements/{cycle_id}/csv": api("payroll", cycle="B"),
+    "GET /payroll": api("payroll"), "GET /payroll/statements/{cycle_id}": api("payroll", cycle="B"),
+}
+
+
+def released_cycle(db_url: str, cycle_id: str) -> None:
+    """A cycle as it looks after lock and release, written directly (its workflows are not the subject here)."""
+    create_cycle(db_url, cycle_config(cycle_id))
+    with psycopg.connect(db_url) as conn:
+        conn.execute("""UPDATE review_cycle SET status = 'locked', started_at = now(), locked_at = now(),
+                               results_released_at = now(), results_released_by = 'HR1' WHERE id = %s""", (cycle_id,))
+        conn.execute("""UPDATE review SET status = 'closed', preliminary_score = 3.1,
+                               score_breakdown = '{"lines": [], "csat": null}' WHERE cycle_id = %s""", (cycle_id,))
+        conn.execute("""INSERT INTO calibrated_rating (review_id, cycle_id, employee_id, manager_id, preliminary_score,
+                               final_level, finalized)
+                        SELECT id, cycle_id, employee_id, reviewer_id, 3.1, 3, true FROM review WHERE cycle_id = %s""",
+                     (cycle_id,))
+        conn.execute("""INSERT INTO payout_line (idempotency_key, cycle_id, employee_id, line_type, amount, currency,
+                               period, plan_id, plan_version, revision, explanation, status, approved_by, locked_at)
+                        SELECT cycle_id || ':' || employee_id || ':bonus', cycle_id, employee_id, 'bonus', 1234.5, 'CNY',
+                               '2026-Q3', 'kam-incentive-2026', 1, 0, 'matrix', 'locked', 'HR1', now()
+                        FROM review WHERE cycle_id = %s""", (cycle_id,))
+
+
+@dataclass
+class World:
+    web: Any
+    cycles: dict[str, str]
+    clients: dict[str, Any] = field(default_factory=dict)
+    csrf: dict[str, str] = field(default_factory=dict)
+
+
+async def persona(world: World, name: str) -> tuple[Any, str | None]:
+    if name == "anon":
+        return world.web.anon(), None
+    http = await world.web.login(PERSONAS.get(name, name))
+    return http, http.headers["X-CSRF-Token"]
+
+
+async def call(world: World, key: str, case: Case, who: str, http: Any, csrf: str | None, employee: str = "K01"):
+    method, path = key.split(" ", 1)
+    url = path.replace("{cycle_id}", world.cycles[case.cycle]).replace("{employee_id}", employee)
+    kwargs: dict[str, Any] = {}
+    if key in ("POST /api/session",):
+        user = PERSONAS.get(who, "K01")
+        kwargs["json"] = {"username": user, "password": password_of(user)}
+    elif key == "POST /login":
+        page = await http.get("/login")
+        token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+        user = PERSONAS.get(who, "K01")
+        kwargs["data"] = {"username": user, "password": password_of(user), "login_csrf": token}
+    elif key == "POST /api/hr/cycles":
+        kwargs["json"] = {"config_yaml": config_yaml(f"MX{uuid.uuid4().hex[:8]}")}
+    elif case.form is not None:
+        kwargs["data"] = {**case.form, **({"csrf_token": csrf} if csrf else {})}
+    elif case.json is not None:
+        kwargs["json"] = case.json
+    return await http.request(method, url, **kwargs)
+
+
+def verdict(key: str, who: str, response: Any, allowed: bool) -> str | None:
+    """None when the answer is right; otherwise what is wrong."""
+    status, path = response.status_code, key.split(" ", 1)[1]
+    if status >= 500:
+        return f"{key} as {who}: server error {status}"
+    is_api = path.startswith("/api/")
+    if allowed:
+        location = response.headers.get("location", "")
+        to_login = status == 303 and location.startswith("/login") and key not in ("POST /logout", "GET /")
+        if status in (401, 403) or to_login:
+            return f"{key} as {who}: refused ({status} {location}) but should be allowed"
+        if key.startswith("GET ") and key != "GET /" and status != 200:  # every read works in this world
+            return f"{key} as {who}: {status}, expected 200"
+        return None
+    if who == "anon":
+        ok = status == 401 if is_api else (status == 303 and response.headers["location"].startswith("/login"))
+    else:
+        ok = status == 403
+    return None if ok else f"{key} as {who}: {status}, expected to be refused"
+
+
+async def test_every_endpoint_for_every_role(web):
+    routes = {f"{m} {p}" for m, p in endpoints(web.app)}
+    assert routes == set(TABLE), (
+        f"endpoints without a permission entry: {sorted(routes - set(TABLE))}; "
+        f"entries without an endpoint: {sorted(set(TABLE) - routes)}")
+    a = await web.open_cycle()
+    b = f"MXB{uuid.uuid4().hex[:8]}"
+    released_cycle(web.db_url, b)
+    world = World(web, {"A": a, "B": b})
+    for who in ["anon", *PERSONAS, "M2"]:
+        world.clients[who], world.csrf[who] = await persona(world, who)
+    problems: list[str] = []
+    checked = 0
+    # Refusals first: they must change nothing, so the allowed calls below still find the world intact.
+    for key, case in TABLE.items():
+        for who in ["anon", *PERSONAS]:
+            if who in case.allowed:
+                continue
+            r = await call(world, key, case, who, world.clients[who], world.csrf[who])
+            problems.append(verdict(key, who, r, allowed=False))
+            checked += 1
+        if case.own_only:  # a manager, but not this review's reviewer
+            r = await call(world, key, case, "M2", world.clients["M2"], world.csrf["M2"])
+            problems.append(verdict(key, "M2 (not the reviewer)", r, allowed=False))
+            checked += 1
+    for key, case in TABLE.items():
+        for who in sorted(case.allowed):
+            http, csrf = world.clients[who], world.csrf[who]
+            if case.fresh_session and who != "anon":
+                http, csrf = await persona(world, who)
+            r = await call(world, key, case, who, http, csrf)
+            problems.append(verdict(key, who, r, allowed=True))
+            checked += 1
+    problems = [p for p in problems if p]
+    assert not problems, "\n".join(problems)
+    assert checked >= len(TABLE) * 5

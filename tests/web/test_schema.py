@@ -1,0 +1,51 @@
+"""Migration 0004 creates exactly the web tables of models/tables.py, and its constraints hold."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+import models
+from services.db import sqlalchemy_url
+
+WEB_TABLES = {"web_user", "web_session", "survey_link"}
+
+
+def test_migration_matches_the_models_for_the_web_tables(db_url):
+    engine = create_engine(sqlalchemy_url(db_url))
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), models.metadata)
+    finally:
+        engine.dispose()
+
+    def table_of(entry) -> str | None:
+        item = entry[1] if isinstance(entry, tuple) else entry[0][1]
+        table = getattr(item, "table", None)
+        return getattr(table, "name", None) or getattr(item, "name", None)
+
+    ours = [d for d in diff if (d[0][2] if isinstance(d, list) else table_of(d)) in WEB_TABLES]
+    assert ours == [], ours
+
+
+def test_constraints_refuse_what_the_app_must_never_store(db_url):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO employee (id, name, role, currency, timezone) VALUES ('E1', 'E', 'kam', 'CNY', 'UTC')")
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO web_user (username, display_name, roles, password_hash) "
+                         "VALUES ('u1', 'u', ARRAY['root'], 'h')")
+        with pytest.raises(psycopg.errors.CheckViolation):  # a manager or employee sign-in needs its employee
+            conn.execute("INSERT INTO web_user (username, display_name, roles, password_hash) "
+                         "VALUES ('u2', 'u', ARRAY['employee'], 'h')")
+        conn.execute("INSERT INTO web_user (username, employee_id, display_name, roles, password_hash) "
+                     "VALUES ('E1', 'E1', 'E', ARRAY['employee'], 'h')")
+        with pytest.raises(psycopg.errors.UniqueViolation):  # user names are unique whatever their case
+            conn.execute("INSERT INTO web_user (username, employee_id, display_name, roles, password_hash) "
+                         "VALUES ('e1', 'E1', 'E', ARRAY['employee'], 'h')")
+        conn.execute("INSERT INTO web_session (token_hash, username, csrf_token, expires_at) "
+                     "VALUES ('h1', 'E1', 'c', now() + interval '1 hour')")
+        conn.execute("DELETE FROM web_user WHERE username = 'E1'")
+        assert conn.execute("SELECT count(*) FROM web_session").fetchone()[0] == 0  # sessions go with the user

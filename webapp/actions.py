@@ -1,0 +1,188 @@
+"""What the API and the pages both do: permission checks against PostgreSQL, then the engine's services.
+
+Submissions go through ``services.tasks`` (the review workflow's Updates, with stable ids) and HR's
+actions through ``services.cycles``; nothing here writes a review result itself. A quick look at
+the task row first turns "already submitted" and "closed at the deadline" into clear 409s; the
+workflow's validator stays the authority and its message reaches the person unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from temporalio.service import RPCError, RPCStatusCode
+
+from services import tasks
+from services.cycles import (
+    CreatedCycle,
+    adjust_rating,
+    approve_payouts,
+    create_cycle,
+    finalize_calibration,
+    parse_cycle_config,
+    start_cycle,
+)
+from services.errors import NotFound
+from services.survey_links import SurveyView, claim_link, release_link
+from services.users import SessionUser
+from webapp.context import AppContext
+from webapp.errors import WebError
+from webapp.schemas import AdjustIn, ManagerScoreIn, ReassignIn, SelfReviewIn, SurveyAnswerIn
+from workflows.payloads import (
+    CalibrationSummary,
+    ManagerScoreSubmission,
+    ReassignReviewer,
+    Receipt,
+    SelfReviewSubmission,
+    SurveySubmission,
+)
+
+T = TypeVar("T")
+PHASE_NAMES = {"self_review": "self-review", "manager_scoring": "scoring", "customer_survey": "survey"}
+
+
+def _task_state(kind: str, employee_id: str, status: str | None, completed: datetime | None, due: datetime | None) -> None:
+    name = PHASE_NAMES[kind]
+    if status is None:
+        raise WebError(409, f"the review of {employee_id} is not open yet; its {name} cannot be submitted")
+    if status == "done":
+        when = f" on {completed:%Y-%m-%d %H:%M} UTC" if completed else ""
+        raise WebError(409, f"the {name} of {employee_id} was already submitted{when}; it is no longer open")
+    if status == "missed":
+        when = f" at its deadline {due:%Y-%m-%d %H:%M} UTC" if due else ""
+        raise WebError(409, f"the {name} of {employee_id} closed{when}; nothing can be submitted any more")
+
+
+async def _update(call: Awaitable[Receipt]) -> Receipt:
+    try:
+        return await call
+    except NotFound as err:  # the review workflow has finished: the task is no longer open
+        raise WebError(409, str(err)) from None
+
+
+async def submit_self_review(ctx: AppContext, user: SessionUser, cycle_id: str, body: SelfReviewIn) -> Receipt:
+    emp = user.employee_id or ""
+    async with ctx.pool.connection() as conn:
+        row = await (await conn.execute(
+            """SELECT r.id, t.status, t.completed_at, t.due_at FROM review r
+               LEFT JOIN task t ON t.review_id = r.id AND t.kind = 'self_review'
+               WHERE r.cycle_id = %s AND r.employee_id = %s""",
+            (cycle_id, emp),
+        )).fetchone()
+    if row is None:
+        raise WebError(404, f"you have no review in cycle {cycle_id}")
+    _task_state("self_review", emp, row[1], row[2], row[3])
+    return await _update(tasks.submit_self_review(
+        ctx.client, cycle_id, SelfReviewSubmission(emp, dict(body.ratings), dict(body.evidence), dict(body.kpi_comments))))
+
+
+async def reviewer_check(ctx: AppContext, user: SessionUser, cycle_id: str, employee_id: str) -> tuple[str | None, ...]:
+    """The scoring task of a review this manager is the reviewer of; 403 for anyone else's review."""
+    async with ctx.pool.connection() as conn:
+        row = await (await conn.execute(
+            """SELECT r.reviewer_id, t.status, t.completed_at, t.due_at FROM review r
+               LEFT JOIN task t ON t.review_id = r.id AND t.kind = 'manager_scoring'
+               WHERE r.cycle_id = %s AND r.employee_id = %s""",
+            (cycle_id, employee_id),
+        )).fetchone()
+    if row is None or row[0] is None or row[0] != user.employee_id:
+        raise WebError(403, f"you are not the reviewer of {employee_id} in cycle {cycle_id}")
+    return row
+
+
+async def submit_score(ctx: AppContext, user: SessionUser, cycle_id: str, employee_id: str,
+                       body: ManagerScoreIn) -> Receipt:
+    _, status, completed, due = await reviewer_check(ctx, user, cycle_id, employee_id)
+    _task_state("manager_scoring", employee_id, status, completed, due)
+    return await _update(tasks.submit_manager_score(
+        ctx.client, cycle_id, employee_id,
+        ManagerScoreSubmission(user.employee_id or "", dict(body.ratings), dict(body.comments), body.potential)))
+
+
+async def answer_survey(ctx: AppContext, body: SurveyAnswerIn) -> tuple[SurveyView, Receipt]:
+    """Claim the link, submit through the workflow; give the link back if the answer is refused."""
+    async with ctx.pool.connection() as conn:
+        view = await claim_link(conn, body.token)
+    try:
+        receipt = await tasks.submit_survey(
+            ctx.client, view.cycle_id, view.employee_id,
+            SurveySubmission(view.contact_id, body.satisfaction, body.nps, body.comment))
+    except NotFound:
+        async with ctx.pool.connection() as conn:
+            await release_link(conn, body.token)
+        raise WebError(410, "this survey is closed; answers are no longer accepted") from None
+    except Exception:  # refused by the workflow, or Temporal unreachable: the customer may try again
+        async with ctx.pool.connection() as conn:
+            await release_link(conn, body.token)
+        raise
+    return view, receipt
+
+
+# -- HR --------------------------------------------------------------------------------------------
+
+
+async def create_cycle_from_yaml(ctx: AppContext, user: SessionUser, text: str) -> CreatedCycle:
+    config = parse_cycle_config(text, "configuration")
+    return await run_in_threadpool(create_cycle, ctx.database_url, config, user.username)
+
+
+async def _cycle_exists(ctx: AppContext, cycle_id: str) -> None:
+    async with ctx.pool.connection() as conn:
+        if await (await conn.execute("SELECT 1 FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone() is None:
+            raise WebError(404, f"cycle {cycle_id} does not exist")
+
+
+async def start(ctx: AppContext, cycle_id: str) -> str:
+    await _cycle_exists(ctx, cycle_id)
+    return await start_cycle(ctx.client, ctx.database_url, cycle_id, ctx.task_queue)
+
+
+async def _cycle_action(ctx: AppContext, cycle_id: str, call: Callable[[], Awaitable[T]]) -> T:
+    await _cycle_exists(ctx, cycle_id)
+    try:
+        return await call()
+    except NotFound as err:  # the cycle workflow is not running: a state conflict, not a missing thing
+        raise WebError(409, str(err)) from None
+
+
+async def adjust(ctx: AppContext, user: SessionUser, cycle_id: str, body: AdjustIn) -> int:
+    return await _cycle_action(ctx, cycle_id, lambda: adjust_rating(
+        ctx.client, cycle_id, body.employee_id, body.level, body.reason, user.username, body.request_id))
+
+
+async def finalize(ctx: AppContext, user: SessionUser, cycle_id: str) -> CalibrationSummary:
+    return await _cycle_action(ctx, cycle_id, lambda: finalize_calibration(ctx.client, cycle_id, user.username))
+
+
+async def approve(ctx: AppContext, user: SessionUser, cycle_id: str) -> int:
+    # With the database URL, an approval after lock approves a pending correction's delta lines.
+    return await _cycle_action(ctx, cycle_id,
+                               lambda: approve_payouts(ctx.client, cycle_id, user.username, ctx.database_url))
+
+
+async def reassign(ctx: AppContext, user: SessionUser, cycle_id: str, body: ReassignIn) -> str:
+    await _cycle_exists(ctx, cycle_id)
+    async with ctx.pool.connection() as conn:
+        row = await (await conn.execute(
+            """SELECT r.status, t.status FROM review r
+               LEFT JOIN task t ON t.review_id = r.id AND t.kind = 'manager_scoring'
+               WHERE r.cycle_id = %s AND r.employee_id = %s""",
+            (cycle_id, body.employee_id),
+        )).fetchone()
+        if row is None:
+            raise WebError(404, f"{body.employee_id} has no review in cycle {cycle_id}")
+        known = await (await conn.execute("SELECT 1 FROM employee WHERE id = %s", (body.new_reviewer_id,))).fetchone()
+    if known is None:
+        raise WebError(422, f"employee {body.new_reviewer_id} does not exist")
+    if row[0] != "open" or row[1] != "open":
+        raise WebError(409, f"the scoring of {body.employee_id} is not open, so its reviewer cannot change")
+    try:
+        return await tasks.reassign_reviewer(
+            ctx.client, cycle_id, body.employee_id, ReassignReviewer(user.username, body.new_reviewer_id, body.reason))
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise WebError(409, f"the review of {body.employee_id} has closed; its reviewer cannot change") from None
+        raise

@@ -1,0 +1,327 @@
+"""HR's side: cycles, a dashboard per cycle, survey links, reassignment, calibration, approval, release.
+
+Every state change goes through the engine: cycle creation through ``services.cycles`` (validated
+and frozen), the rest as Updates on the cycle or review workflows, whose refusal messages are shown.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from services.cycles import cycle_report
+from services.errors import UserError
+from services.hr_views import calibration_view, cycles, release_results, reviewers, send_reminders_now
+from services.survey_links import issue_links
+from services.users import SessionUser
+from webapp import actions
+from webapp.auth import api_user, page_user
+from webapp.context import AppContext, get_ctx
+from webapp.errors import WebError, from_user_error
+from webapp.pages import as_number, form_text, pydantic_message, redirect, render
+from webapp.schemas import (
+    AdjustedOut,
+    AdjustIn,
+    CalibrationOut,
+    CountOut,
+    CycleCreatedOut,
+    CycleCreateIn,
+    CycleIdPath,
+    CycleOut,
+    DashboardOut,
+    ErrorOut,
+    FinalizedOut,
+    ReassignedOut,
+    ReassignIn,
+    ReleasedOut,
+    RemindersIn,
+    StartedOut,
+    SurveyLinkOut,
+    SurveyLinksIn,
+)
+from webapp.views import calibration_out
+
+api = APIRouter(prefix="/api/hr", tags=["hr"], responses={
+    401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
+    422: {"model": ErrorOut}})
+pages = APIRouter(include_in_schema=False)
+HR = api_user("hr")
+HR_WRITE = api_user("hr", write=True)
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "demo" / "cycle.yaml"
+
+
+def template_config() -> str:
+    """A starting point for the create form: the demo configuration with deadlines of days, not seconds."""
+    data = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    data["id"] = f"{data['period']['label']}-web-{datetime.now(UTC):%m%d%H%M}"
+    data["phases"] = {
+        "self_review": {"due_after": "7d", "reminders_before": ["2d"], "on_deadline": {"action": "close"}},
+        "manager_scoring": {"due_after": "10d", "reminders_before": ["3d", "1d"],
+                            "on_deadline": {"action": "extend", "extend_by": "2d", "max_extensions": 1}},
+        "customer_survey": {"due_after": "10d", "reminders_before": ["3d"], "on_deadline": {"action": "close"}},
+    }
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
+
+
+async def _dashboard(ctx: AppContext, cycle_id: str) -> DashboardOut:
+    async with ctx.pool.connection() as conn:
+        row = await (await conn.execute(
+            "SELECT status, results_released_at FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+    if row is None:
+        raise WebError(404, f"cycle {cycle_id} does not exist")
+    status, released = row
+    # A locked cycle's workflow has finished; querying it would replay its whole history for nothing.
+    report = await cycle_report(None if status == "locked" else ctx.client, ctx.database_url, cycle_id)
+    return DashboardOut(
+        cycle_id=report.cycle_id, name=report.name, status=report.status,
+        phase=report.workflow.phase if report.workflow else report.status, period=report.period,
+        participants=report.participants, progress=report.tasks,
+        late=[{"kind": k, "assignee_id": a, "employee_id": s, "task_id": t, "due_at": d} for k, a, s, t, d in report.late],
+        blocking=report.blocking, reviews=report.reviews, results_released_at=released,
+    )
+
+
+@api.get("/cycles", response_model=list[CycleOut], summary="All review cycles, newest first")
+async def list_cycles(user: SessionUser = Depends(HR), ctx: AppContext = Depends(get_ctx)) -> list[CycleOut]:
+    async with ctx.pool.connection() as conn:
+        return [CycleOut(**vars(c)) for c in await cycles(conn)]
+
+
+@api.post("/cycles", response_model=CycleCreatedOut, status_code=201, summary="Create a cycle from its configuration")
+async def create(body: CycleCreateIn, user: SessionUser = Depends(HR_WRITE),
+                 ctx: AppContext = Depends(get_ctx)) -> CycleCreatedOut:
+    created = await actions.create_cycle_from_yaml(ctx, user, body.config_yaml)
+    return CycleCreatedOut(cycle_id=created.cycle_id, participants=created.participants, created=created.created,
+                           excluded=created.excluded)
+
+
+@api.get("/cycles/{cycle_id}", response_model=DashboardOut, summary="Cycle dashboard: progress per phase, who is late")
+async def dashboard(cycle_id: CycleIdPath, user: SessionUser = Depends(HR), ctx: AppContext = Depends(get_ctx)) -> DashboardOut:
+    return await _dashboard(ctx, cycle_id)
+
+
+@api.post("/cycles/{cycle_id}/start", response_model=StartedOut, summary="Start a created cycle")
+async def start(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE), ctx: AppContext = Depends(get_ctx)) -> StartedOut:
+    return StartedOut(workflow_id=await actions.start(ctx, cycle_id))
+
+
+@api.post("/cycles/{cycle_id}/reminders", response_model=CountOut, summary="Send reminders for open tasks now")
+async def reminders(cycle_id: CycleIdPath, body: RemindersIn, user: SessionUser = Depends(HR_WRITE),
+                    ctx: AppContext = Depends(get_ctx)) -> CountOut:
+    async with ctx.pool.connection() as conn:
+        return CountOut(count=await send_reminders_now(conn, cycle_id, user.username, body.only_overdue))
+
+
+@api.post("/cycles/{cycle_id}/survey-links", response_model=list[SurveyLinkOut],
+          summary="Issue signed survey links (each shown once)")
+async def survey_links(cycle_id: CycleIdPath, body: SurveyLinksIn, user: SessionUser = Depends(HR_WRITE),
+                       ctx: AppContext = Depends(get_ctx)) -> list[SurveyLinkOut]:
+    async with ctx.pool.connection() as conn:
+        links = await issue_links(conn, cycle_id, user.username, ctx.settings.base_url(), body.reissue)
+    return [SurveyLinkOut(**vars(link)) for link in links]
+
+
+@api.post("/cycles/{cycle_id}/reassign", response_model=ReassignedOut, summary="Reassign a review to another reviewer")
+async def reassign(cycle_id: CycleIdPath, body: ReassignIn, user: SessionUser = Depends(HR_WRITE),
+                   ctx: AppContext = Depends(get_ctx)) -> ReassignedOut:
+    return ReassignedOut(employee_id=body.employee_id, reviewer_id=await actions.reassign(ctx, user, cycle_id, body))
+
+
+@api.get("/cycles/{cycle_id}/calibration", response_model=CalibrationOut,
+         summary="Calibration: distribution vs guideline, per manager, 9-box, ratings")
+async def calibration(cycle_id: CycleIdPath, user: SessionUser = Depends(HR), ctx: AppContext = Depends(get_ctx)) -> CalibrationOut:
+    async with ctx.pool.connection() as conn:
+        return calibration_out(await calibration_view(conn, cycle_id))
+
+
+@api.post("/cycles/{cycle_id}/calibration/adjustments", response_model=AdjustedOut,
+          summary="Adjust a rating, with a reason")
+async def adjust(cycle_id: CycleIdPath, body: AdjustIn, user: SessionUser = Depends(HR_WRITE),
+                 ctx: AppContext = Depends(get_ctx)) -> AdjustedOut:
+    return AdjustedOut(adjustments=await actions.adjust(ctx, user, cycle_id, body))
+
+
+@api.post("/cycles/{cycle_id}/calibration/finalize", response_model=FinalizedOut, summary="Finalize calibration")
+async def finalize(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE),
+                   ctx: AppContext = Depends(get_ctx)) -> FinalizedOut:
+    summary = await actions.finalize(ctx, user, cycle_id)
+    return FinalizedOut(ratings=summary.ratings, within_guideline=summary.within_guideline, violations=summary.violations)
+
+
+@api.post("/cycles/{cycle_id}/payouts/approve", response_model=CountOut, summary="Approve and lock the payout lines")
+async def approve(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE), ctx: AppContext = Depends(get_ctx)) -> CountOut:
+    return CountOut(count=await actions.approve(ctx, user, cycle_id))
+
+
+@api.post("/cycles/{cycle_id}/results/release", response_model=ReleasedOut, summary="Release results to employees")
+async def release(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE),
+                  ctx: AppContext = Depends(get_ctx)) -> ReleasedOut:
+    async with ctx.pool.connection() as conn:
+        return ReleasedOut(released_at=await release_results(conn, cycle_id, user.username))
+
+
+# -- pages -----------------------------------------------------------------------------------------
+
+HR_PAGE = page_user("hr")
+
+
+async def _cycles_page(request: Request, user: SessionUser, ctx: AppContext, status: int = 200,
+                       error: str | None = None, config_yaml: str | None = None) -> Response:
+    async with ctx.pool.connection() as conn:
+        rows = await cycles(conn)
+    return render(request, "hr_cycles.html", user, status, cycles=rows, error=error,
+                  config_yaml=config_yaml if config_yaml is not None else template_config())
+
+
+@pages.get("/hr")
+async def cycles_page(request: Request, user: SessionUser = Depends(HR_PAGE), ctx: AppContext = Depends(get_ctx)) -> Response:
+    return await _cycles_page(request, user, ctx)
+
+
+@pages.post("/hr/cycles")
+async def create_page(request: Request, user: SessionUser = Depends(HR_PAGE), ctx: AppContext = Depends(get_ctx)) -> Response:
+    form = await request.form()
+    text = form_text(form, "config_yaml") or ""
+    try:
+        body = CycleCreateIn(config_yaml=text)
+        created = await actions.create_cycle_from_yaml(ctx, user, body.config_yaml)
+    except ValidationError as err:
+        return await _cycles_page(request, user, ctx, 422, pydantic_message(err), text[:200_000])
+    except UserError as err:
+        web = from_user_error(err)
+        return await _cycles_page(request, user, ctx, web.status, web.message, text)
+    verb = "created" if created.created else "already existed with this configuration"
+    return redirect(f"/hr/cycles/{created.cycle_id}", f"cycle {created.cycle_id} {verb}: {created.participants} participants")
+
+
+async def _dashboard_page(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, status: int = 200,
+                          error: str | None = None, **extra) -> Response:
+    board = await _dashboard(ctx, cycle_id)
+    async with ctx.pool.connection() as conn:
+        people = await reviewers(conn, cycle_id)
+    return render(request, "hr_dashboard.html", user, status, board=board, people=people, error=error, **extra)
+
+
+@pages.get("/hr/cycles/{cycle_id}")
+async def dashboard_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                         ctx: AppContext = Depends(get_ctx)) -> Response:
+    return await _dashboard_page(request, user, ctx, cycle_id)
+
+
+async def _dashboard_action(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, action,
+                            success: str, back: str | None = None) -> Response:
+    """Run an HR action from a form; on refusal show the dashboard again with the message."""
+    try:
+        result = await action()
+    except (WebError, UserError) as err:
+        web = err if isinstance(err, WebError) else from_user_error(err)
+        if back == "calibration":
+            return await _calibration_page(request, user, ctx, cycle_id, web.status, web.message)
+        return await _dashboard_page(request, user, ctx, cycle_id, web.status, web.message)
+    target = f"/hr/cycles/{cycle_id}" + ("/calibration" if back == "calibration" else "")
+    return redirect(target, success.format(result=result))
+
+
+@pages.post("/hr/cycles/{cycle_id}/start")
+async def start_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                     ctx: AppContext = Depends(get_ctx)) -> Response:
+    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.start(ctx, cycle_id),
+                                   f"cycle {cycle_id} started")
+
+
+@pages.post("/hr/cycles/{cycle_id}/reminders")
+async def reminders_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                         ctx: AppContext = Depends(get_ctx)) -> Response:
+    only_overdue = form_text(await request.form(), "only_overdue") == "1"
+
+    async def send() -> int:
+        async with ctx.pool.connection() as conn:
+            return await send_reminders_now(conn, cycle_id, user.username, only_overdue)
+
+    return await _dashboard_action(request, user, ctx, cycle_id, send, "{result} reminder(s) queued")
+
+
+@pages.post("/hr/cycles/{cycle_id}/survey-links")
+async def survey_links_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                            ctx: AppContext = Depends(get_ctx)) -> Response:
+    reissue = form_text(await request.form(), "reissue") == "1"
+    try:
+        async with ctx.pool.connection() as conn:
+            links = await issue_links(conn, cycle_id, user.username, ctx.settings.base_url(), reissue)
+    except UserError as err:
+        web = from_user_error(err)
+        return await _dashboard_page(request, user, ctx, cycle_id, web.status, web.message)
+    response = render(request, "hr_links.html", user, cycle_id=cycle_id, links=links)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@pages.post("/hr/cycles/{cycle_id}/reassign")
+async def reassign_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                        ctx: AppContext = Depends(get_ctx)) -> Response:
+    form = await request.form()
+    try:
+        body = ReassignIn(employee_id=form_text(form, "employee_id") or "",
+                          new_reviewer_id=form_text(form, "new_reviewer_id") or "", reason=form_text(form, "reason") or "")
+    except ValidationError as err:
+        return await _dashboard_page(request, user, ctx, cycle_id, 422, pydantic_message(err))
+    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.reassign(ctx, user, cycle_id, body),
+                                   f"the review of {body.employee_id} now goes to {{result}}")
+
+
+async def _calibration_page(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, status: int = 200,
+                            error: str | None = None) -> Response:
+    async with ctx.pool.connection() as conn:
+        view = await calibration_view(conn, cycle_id)
+    return render(request, "hr_calibration.html", user, status, view=view, error=error,
+                  request_id=secrets.token_hex(8))
+
+
+@pages.get("/hr/cycles/{cycle_id}/calibration")
+async def calibration_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                           ctx: AppContext = Depends(get_ctx)) -> Response:
+    return await _calibration_page(request, user, ctx, cycle_id)
+
+
+@pages.post("/hr/cycles/{cycle_id}/calibration/adjust")
+async def adjust_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                      ctx: AppContext = Depends(get_ctx)) -> Response:
+    form = await request.form()
+    try:
+        body = AdjustIn(employee_id=form_text(form, "employee_id") or "", level=as_number(form_text(form, "level") or ""),
+                        reason=form_text(form, "reason") or "", request_id=form_text(form, "request_id") or None)
+    except ValidationError as err:
+        return await _calibration_page(request, user, ctx, cycle_id, 422, pydantic_message(err))
+    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.adjust(ctx, user, cycle_id, body),
+                                   f"{body.employee_id} adjusted to level {body.level}", back="calibration")
+
+
+@pages.post("/hr/cycles/{cycle_id}/calibration/finalize")
+async def finalize_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                        ctx: AppContext = Depends(get_ctx)) -> Response:
+    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.finalize(ctx, user, cycle_id),
+                                   "calibration finalized; incentives are being computed", back="calibration")
+
+
+@pages.post("/hr/cycles/{cycle_id}/payouts/approve")
+async def approve_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                       ctx: AppContext = Depends(get_ctx)) -> Response:
+    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.approve(ctx, user, cycle_id),
+                                   "{result} payout line(s) approved and locked for payroll")
+
+
+@pages.post("/hr/cycles/{cycle_id}/results/release")
+async def release_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                       ctx: AppContext = Depends(get_ctx)) -> Response:
+    async def release_now() -> datetime:
+        async with ctx.pool.connection() as conn:
+            return await release_results(conn, cycle_id, user.username)
+
+    return await _dashboard_action(request, user, ctx, cycle_id, release_now,
+                                   "results released: employees can now see their ratings and scores")

@@ -1,0 +1,413 @@
+"""Request and response bodies of the JSON API (the OpenAPI document is generated from these).
+
+Input is bounded here only where the engine cannot judge it (sizes, types, characters PostgreSQL
+and Temporal cannot carry). Ranges that depend on the cycle's rules (a rating of 7 on a 1..3
+scale) are left to the review workflow's validator, so its message is the one people read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from workflows.payloads import MAX_TEXT
+
+MAX_ITEMS = 100
+MAX_YAML = 200_000
+
+
+def clean_text(value: str) -> str:
+    """Refuse what PostgreSQL or the workflow payloads cannot store: NUL and unpaired surrogates."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (it contains an unpaired surrogate)") from None
+    return value
+
+
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(clean_text)]
+Reason = Annotated[str, StringConstraints(max_length=2000), AfterValidator(clean_text)]
+ItemId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+EmployeeId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+# Whole numbers only (no floats, NaN, infinities, booleans or strings); a generous sanity bound keeps
+# absurd values out, and the workflow validator reports anything outside the cycle's own scale.
+Level = Annotated[int, Field(strict=True, ge=-1000, le=1000)]
+Token = Annotated[str, StringConstraints(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+CYCLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
+EMPLOYEE_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignIn(_In):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(clean_text)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(clean_text)]
+
+
+class SessionOut(BaseModel):
+    username: str
+    display_name: str
+    employee_id: str | None
+    roles: list[str]
+    csrf_token: str = Field(description="send it as the X-CSRF-Token header with every POST/DELETE")
+    expires_at: datetime
+
+
+class Message(BaseModel):
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="what is wrong, for a person to read")
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class SelfReviewIn(_In):
+    ratings: dict[ItemId, Level] = Field(max_length=MAX_ITEMS, description="competency id -> self-rated level")
+    evidence: dict[ItemId, Text] = Field(default_factory=dict, max_length=MAX_ITEMS,
+                                         description="competency id -> evidence")
+    kpi_comments: dict[ItemId, Text] = Field(default_factory=dict, max_length=MAX_ITEMS,
+                                             description="KPI id -> comment on the result")
+
+
+class ManagerScoreIn(_In):
+    ratings: dict[ItemId, Level] = Field(max_length=MAX_ITEMS, description="competency id -> level")
+    comments: dict[ItemId, Text] = Field(default_factory=dict, max_length=MAX_ITEMS,
+                                         description="competency or KPI id -> comment")
+    potential: Level | None = Field(default=None, description="1 low, 2 moderate, 3 high")
+
+
+class SurveyOpenIn(_In):
+    token: Token
+
+
+class SurveyAnswerIn(_In):
+    token: Token
+    satisfaction: Level = Field(description="1 very dissatisfied .. 5 very satisfied")
+    nps: Level | None = Field(default=None, description="likelihood to recommend, 0..10")
+    comment: Text = ""
+
+
+class Receipt(BaseModel):
+    task_id: str
+    accepted_at: datetime
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    cycle_id: str
+    cycle_name: str
+    kind: str
+    employee_id: str
+    employee_name: str
+    due_at: datetime
+    status: str
+    overdue: bool
+    completed_at: datetime | None
+
+
+class MyReviewOut(BaseModel):
+    cycle_id: str
+    cycle_name: str
+    period: str
+    review_status: str
+    self_review_status: str | None
+    self_review_due: datetime | None
+    results_released: bool
+
+
+class ItemOut(BaseModel):
+    id: str
+    label: str
+
+
+class KpiOut(BaseModel):
+    id: str
+    label: str
+    value: Decimal | None
+
+
+class SelfReviewOut(BaseModel):
+    status: str | None
+    due_at: datetime | None
+    submitted_at: datetime | None
+    ratings: dict[str, int]
+    evidence: dict[str, str]
+    kpi_comments: dict[str, str]
+
+
+class ReviewOut(BaseModel):
+    """A review as its KAM or its reviewer sees it; never the manager's scores for the KAM before release."""
+
+    cycle_id: str
+    cycle_name: str
+    period: str
+    employee_id: str
+    employee_name: str
+    review_status: str
+    competencies: list[ItemOut]
+    scale_min: int
+    scale_max: int
+    kpis: list[KpiOut]
+    self_review: SelfReviewOut
+    results_released: bool
+
+
+class ManagerScoreOut(BaseModel):
+    ratings: dict[str, int]
+    comments: dict[str, str]
+    potential: int | None
+    scored_by: str | None
+    submitted_at: datetime | None
+
+
+class ScoringOut(ReviewOut):
+    scoring_status: str | None
+    scoring_due: datetime | None
+    potential_min: int
+    potential_max: int
+    manager_score: ManagerScoreOut | None
+
+
+class ScoreLineOut(BaseModel):
+    component: str
+    label: str
+    actual: str | None
+    score: str
+    weight_pct: str
+    contribution: str
+
+
+class PayoutOut(BaseModel):
+    line_type: str
+    amount: Decimal
+    currency: str
+    explanation: str
+
+
+class ResultsOut(BaseModel):
+    cycle_id: str
+    cycle_name: str
+    period: str
+    released_at: datetime
+    final_level: int | None
+    final_label: str | None
+    preliminary_score: Decimal | None
+    lines: list[ScoreLineOut]
+    manager_score: ManagerScoreOut | None
+    csat_pct: str | None
+    csat_responses: int
+    payouts: list[PayoutOut]
+
+
+class SurveyOut(BaseModel):
+    cycle_name: str
+    employee_name: str
+    account_name: str
+    contact_name: str
+    ask_nps: bool
+    expires_at: datetime
+
+
+class CycleCreateIn(_In):
+    config_yaml: Annotated[str, StringConstraints(min_length=1, max_length=MAX_YAML), AfterValidator(clean_text)] = Field(
+        description="the cycle configuration, as HR writes it in YAML (see demo/cycle.yaml)")
+
+
+class CycleCreatedOut(BaseModel):
+    cycle_id: str
+    participants: int
+    created: bool
+    excluded: list[str]
+
+
+class CycleOut(BaseModel):
+    cycle_id: str
+    name: str
+    status: str
+    period: str
+    participants: int
+    created_at: datetime
+    started_at: datetime | None
+    results_released_at: datetime | None
+
+
+class LateTaskOut(BaseModel):
+    kind: str
+    assignee_id: str
+    employee_id: str
+    task_id: str
+    due_at: datetime
+
+
+class DashboardOut(BaseModel):
+    cycle_id: str
+    name: str
+    status: str
+    phase: str
+    period: str
+    participants: int
+    progress: dict[str, dict[str, int]] = Field(description="task kind -> status -> count")
+    late: list[LateTaskOut]
+    blocking: list[str]
+    reviews: dict[str, int]
+    results_released_at: datetime | None
+
+
+class StartedOut(BaseModel):
+    workflow_id: str
+
+
+class RemindersIn(_In):
+    only_overdue: bool = Field(default=False, strict=True)
+
+
+class CountOut(BaseModel):
+    count: int
+
+
+class SurveyLinksIn(_In):
+    reissue: bool = Field(default=False, strict=True, description="revoke unused links and issue new ones")
+
+
+class SurveyLinkOut(BaseModel):
+    invitation_id: str
+    contact_id: str
+    contact_name: str
+    contact_email: str | None
+    account_name: str
+    employee_id: str
+    employee_name: str
+    url: str = Field(description="shown once: only a hash of its token is stored")
+    expires_at: datetime
+
+
+class ReassignIn(_In):
+    employee_id: EmployeeId
+    new_reviewer_id: EmployeeId
+    reason: Reason
+
+
+class ReassignedOut(BaseModel):
+    employee_id: str
+    reviewer_id: str
+
+
+class AdjustIn(_In):
+    employee_id: EmployeeId
+    level: Level
+    reason: Reason
+    request_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = (
+        Field(default=None, description="the same request id applies the adjustment once, however often it is sent"))
+
+
+class AdjustedOut(BaseModel):
+    adjustments: int
+
+
+class FinalizedOut(BaseModel):
+    ratings: int
+    within_guideline: bool
+    violations: list[str]
+
+
+class ReleasedOut(BaseModel):
+    released_at: datetime
+
+
+class LevelOut(BaseModel):
+    level: int
+    label: str
+    actual: int
+    actual_pct: Decimal
+    guideline_pct: Decimal
+    guideline_count: int
+    difference: int
+
+
+class ManagerOut(BaseModel):
+    manager_id: str
+    count: int
+    mean_level: Decimal
+    company_mean: Decimal
+    difference: Decimal
+    flags: list[str]
+    notes: list[str]
+
+
+class RatingOut(BaseModel):
+    employee_id: str
+    name: str
+    manager_id: str | None
+    preliminary_score: Decimal | None
+    normalized_score: Decimal | None
+    suggested_level: int | None
+    final_level: int | None
+    potential: int | None
+    nine_box: str | None
+    note: str | None
+
+
+class AdjustmentOut(BaseModel):
+    employee_id: str
+    from_level: int | None
+    to_level: int
+    reason: str
+    actor: str
+    adjusted_at: datetime
+
+
+class CalibrationOut(BaseModel):
+    cycle_id: str
+    status: str
+    levels: list[LevelOut]
+    managers: list[ManagerOut]
+    within_guideline: bool
+    violations: list[str]
+    nine_box: dict[str, list[str]] = Field(description="'<performance>/<potential>' -> employee ids")
+    ratings: list[RatingOut]
+    adjustments: list[AdjustmentOut]
+    finalized: bool
+    unrated: list[str]
+
+
+class StatementOut(BaseModel):
+    cycle_id: str
+    cycle_name: str
+    period: str
+    lines: int
+    employees: int
+    totals: dict[str, str]
+    approved_by: str | None
+    locked_at: datetime | None
+
+
+class StatementLineOut(BaseModel):
+    employee_id: str
+    employee_name: str
+    amount: str
+    currency: str
+    line_type: str
+    idempotency_key: str
+    period: str
+    plan_id: str
+    plan_version: int
+    revision: int
+    explanation: str
+
+
+CycleIdPath = Annotated[str, Path(pattern=CYCLE_ID_PATTERN, description="review cycle id", examples=["2026-Q3"])]
+EmployeeIdPath = Annotated[str, Path(pattern=EMPLOYEE_ID_PATTERN, description="employee id", examples=["K01"])]

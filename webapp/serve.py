@@ -1,0 +1,76 @@
+"""`make serve`: everything in one command — servers (embedded unless configured), migrations, a worker
+in this process, and the web app on uvicorn. Prints the URL to open.
+
+Configuration: the engine's ``KAMREVIEW_*`` settings (database, Temporal, task queue) and the web
+app's ``KAMREVIEW_WEB_*`` ones (host, port, public URL, session lengths, secure cookies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before anything else starts, so a busy port is reported plainly (and port 0 works)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise SystemExit(f"cannot listen on {host}:{port} ({err.strerror}); set KAMREVIEW_WEB_PORT to a free port") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def main() -> int:
+    import uvicorn
+
+    from services.db import migrate
+    from services.embedded import EmbeddedServerError, database_url, temporal_address, temporal_ui_url
+    from services.settings import get_settings
+    from services.temporal import connect_client
+    from services.web_settings import get_web_settings
+    from webapp.app import create_app
+    from webapp.logs import uvicorn_log_config
+    from worker import running_worker
+
+    settings, web = get_settings(), get_web_settings()
+    sock = _bind(web.host, web.port)
+    port = sock.getsockname()[1]
+    if port != web.port:
+        web = web.model_copy(update={"port": port})
+    try:
+        print("starting the servers (embedded unless configured) ...", file=sys.stderr, flush=True)
+        db = database_url(settings)
+        migrate(db)
+        address = temporal_address(settings)
+        client = await connect_client(address, settings.temporal_namespace)
+    except (EmbeddedServerError, RuntimeError) as err:
+        print(f"cannot start: {err}", file=sys.stderr)
+        return 1
+    app = create_app(db, client, settings.task_queue, web)
+    config = uvicorn.Config(app, log_config=uvicorn_log_config(), access_log=True, server_header=False,
+                            proxy_headers=False, timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    async with running_worker(client, db, settings.task_queue, settings.db_pool_size):
+        base = web.base_url()
+        print(f"\nkamreview is running: {base}/\n"
+              f"  sign in:  {base}/login   (demo users: run `make demo` once; the README lists them)\n"
+              f"  API:      {base}/api-docs  (OpenAPI document {base}/openapi.json)\n"
+              + (f"  Temporal: {temporal_ui_url(settings)}\n" if temporal_ui_url(settings) else "")
+              + "  stop with Ctrl-C\n", flush=True)
+        await server.serve(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    code = asyncio.run(main())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # temporal-notes: avoid the interpreter-exit crash after using a Temporal client

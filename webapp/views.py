@@ -1,0 +1,46 @@
+"""Service results → API response models (kept in one place so pages and API show the same data)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from services.hr_views import CalibrationView
+from services.people import ManagerScore, Results, TaskRow
+from webapp.schemas import CalibrationOut, ManagerScoreOut, ResultsOut, TaskOut
+
+
+def task_out(t: TaskRow) -> TaskOut:
+    return TaskOut(task_id=t.task_id, cycle_id=t.cycle_id, cycle_name=t.cycle_name, kind=t.kind,
+                   employee_id=t.subject_employee_id, employee_name=t.subject_name, due_at=t.due_at,
+                   status=t.status, overdue=t.overdue, completed_at=t.completed_at)
+
+
+def manager_score_out(score: ManagerScore | None, with_potential: bool = True) -> ManagerScoreOut | None:
+    if score is None:
+        return None
+    return ManagerScoreOut(ratings=score.ratings, comments=score.comments,
+                           potential=score.potential if with_potential else None,
+                           scored_by=score.scored_by, submitted_at=score.submitted_at)
+
+
+def results_out(r: Results) -> ResultsOut:
+    return ResultsOut(
+        cycle_id=r.cycle_id, cycle_name=r.cycle_name, period=r.period, released_at=r.released_at,
+        final_level=r.final_level, final_label=r.final_label, preliminary_score=r.preliminary_score,
+        lines=[asdict(ln) for ln in r.lines], manager_score=manager_score_out(r.manager, with_potential=False),
+        csat_pct=r.csat_pct, csat_responses=r.csat_responses, payouts=[asdict(p) for p in r.payouts],
+    )
+
+
+def calibration_out(v: CalibrationView) -> CalibrationOut:
+    report = v.report
+    return CalibrationOut(
+        cycle_id=v.cycle_id, status=v.status,
+        levels=[lv.model_dump() for lv in report.levels] if report else [],
+        managers=[m.model_dump() for m in report.managers] if report else [],
+        within_guideline=report.within_guideline if report else True,
+        violations=list(report.violations) if report else [],
+        nine_box={cell.key: cell.employees for row in v.grid for cell in row},
+        ratings=[{k: val for k, val in asdict(r).items() if k != "finalized"} for r in v.ratings],
+        adjustments=[asdict(a) for a in v.adjustments], finalized=v.finalized, unrated=v.unrated,
+    )
