@@ -377,8 +377,7 @@ def _bonus_line(plan: IncentivePlan, period_start: date, period_end: date, cycle
     data["measure_factor"] = _s(factor)
     days, total_days = proration_days(period_start, period_end, inp.employment_start, inp.employment_end)
     data.update(days=days, period_days=total_days, proration=f"{days}/{total_days}")
-    with localcontext(calc_context()):
-        raw = target * plan.company_factor * multiplier * factor * days / total_days
+    raw = target * plan.company_factor * multiplier * factor * days / total_days  # compute_payouts' context
     amount = round_money(raw, inp.currency, plan.rounding)
     data.update(unrounded=_s(raw), rounding=plan.rounding, currency=inp.currency)
     if inp.employment_start is None and inp.employment_end is None:
@@ -411,37 +410,37 @@ def _measure_factor(plan: IncentivePlan, inp: IncentiveInput, path: str) -> tupl
     parts: list[str] = []
     per_measure: dict[str, Any] = {}
     data: dict[str, Any] = {"measures": per_measure}
-    with localcontext(calc_context()):
-        weighted = Decimal(0)
-        weighted_attainment = Decimal(0)
-        for m in bonus.measures:
-            att = inp.attainment.get(m.id)
-            if att is None:
-                raise DomainError(f"employee {inp.employee_id!r} has no attainment for measure {m.id!r}",
-                                  f"{path}.attainment.{m.id}")
-            f, how = payout_curve_explained(m.curve, att)
-            capped = min(f, m.cap) if m.cap is not None else f
-            cap_text = f", capped at {fmt_num(m.cap)}" if m.cap is not None and f > m.cap else ""
-            weighted += m.weight * capped / 100
-            weighted_attainment += m.weight * att / 100
-            parts.append(f"{m.id} {fmt_num(m.weight)} % × {fmt_num(capped)} (attainment {fmt_num(att)} on "
-                         f"{describe_curve(m.curve)}: {how}{cap_text})")
-            per_measure[m.id] = {"attainment": _s(att), "weight": _s(m.weight), "factor": _s(f),
-                                 "capped": _s(capped)}
-        text = " + ".join(parts)
-        data["weighted_attainment"] = _s(weighted_attainment)
-        if bonus.gate is not None and weighted_attainment < bonus.gate.min_weighted_attainment:
-            data["gate"] = "closed"
-            return (Decimal(0), f"{text}; gate closed: weighted attainment {fmt_num(weighted_attainment)} is below "
-                    f"{fmt_num(bonus.gate.min_weighted_attainment)}, so 0", data)
-        if bonus.gate is not None:
-            data["gate"] = "open"
-            text += (f"; gate open: weighted attainment {fmt_num(weighted_attainment)} ≥ "
-                     f"{fmt_num(bonus.gate.min_weighted_attainment)}")
-        if bonus.cap is not None and weighted > bonus.cap:
-            text += f"; {fmt_num(weighted)} capped at the plan cap {fmt_num(bonus.cap)}"
-            weighted = bonus.cap
-        return weighted, text, data
+    # runs inside compute_payouts' exact context
+    weighted = Decimal(0)
+    weighted_attainment = Decimal(0)
+    for m in bonus.measures:
+        att = inp.attainment.get(m.id)
+        if att is None:
+            raise DomainError(f"employee {inp.employee_id!r} has no attainment for measure {m.id!r}",
+                              f"{path}.attainment.{m.id}")
+        f, how = payout_curve_explained(m.curve, att)
+        capped = min(f, m.cap) if m.cap is not None else f
+        cap_text = f", capped at {fmt_num(m.cap)}" if m.cap is not None and f > m.cap else ""
+        weighted += m.weight * capped / 100
+        weighted_attainment += m.weight * att / 100
+        parts.append(f"{m.id} {fmt_num(m.weight)} % × {fmt_num(capped)} (attainment {fmt_num(att)} on "
+                     f"{describe_curve(m.curve)}: {how}{cap_text})")
+        per_measure[m.id] = {"attainment": _s(att), "weight": _s(m.weight), "factor": _s(f),
+                             "capped": _s(capped)}
+    text = " + ".join(parts)
+    data["weighted_attainment"] = _s(weighted_attainment)
+    if bonus.gate is not None and weighted_attainment < bonus.gate.min_weighted_attainment:
+        data["gate"] = "closed"
+        return (Decimal(0), f"{text}; gate closed: weighted attainment {fmt_num(weighted_attainment)} is below "
+                f"{fmt_num(bonus.gate.min_weighted_attainment)}, so 0", data)
+    if bonus.gate is not None:
+        data["gate"] = "open"
+        text += (f"; gate open: weighted attainment {fmt_num(weighted_attainment)} ≥ "
+                 f"{fmt_num(bonus.gate.min_weighted_attainment)}")
+    if bonus.cap is not None and weighted > bonus.cap:
+        text += f"; {fmt_num(weighted)} capped at the plan cap {fmt_num(bonus.cap)}"
+        weighted = bonus.cap
+    return weighted, text, data
 
 
 def _commission_line(plan: IncentivePlan, cycle_id: str, inp: IncentiveInput) -> PayoutLine | None:

@@ -6,6 +6,7 @@ mutates the thread's global context, which keeps results identical in workflows 
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import math
 import re
@@ -77,10 +78,19 @@ def exact(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with localcontext(calc_context()):
+        if _inside_exact.get():  # already in the domain's own context: entering it again changes nothing
             return fn(*args, **kwargs)
+        token = _inside_exact.set(True)
+        try:
+            with localcontext(calc_context()):
+                return fn(*args, **kwargs)
+        finally:
+            _inside_exact.reset(token)
 
     return wrapper
+
+
+_inside_exact: contextvars.ContextVar[bool] = contextvars.ContextVar("kamreview_exact", default=False)
 
 
 def to_decimal(value: object, path: str | None = None) -> Decimal:

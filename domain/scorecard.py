@@ -188,8 +188,7 @@ def interpolate(points: tuple[tuple[Decimal, Decimal], ...], x: Decimal) -> tupl
         return last_y, f"at or above the last point {fmt_num(last_x)}→{fmt_num(last_y)}"
     for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
         if x0 <= x <= x1:
-            with localcontext(calc_context()):
-                y = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+            y = y0 + (y1 - y0) * (x - x0) / (x1 - x0)  # in the @exact context
             return y, f"between {fmt_num(x0)}→{fmt_num(y0)} and {fmt_num(x1)}→{fmt_num(y1)}"
     raise AssertionError("unreachable: points are strictly increasing")  # pragma: no cover
 

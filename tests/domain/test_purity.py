@@ -23,7 +23,7 @@ from domain.scoring import ReviewInputs, ScoreResult, SurveyAnswer, preliminary_
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ["__init__", "errors", "money", "scorecard", "scoring", "calibration", "incentives"]
-ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "decimal", "functools", "math", "re", "typing",
+ALLOWED = {"__future__", "collections", "contextvars", "dataclasses", "datetime", "decimal", "functools", "math", "re", "typing",
            "pydantic", "domain"}
 PLAN = {
     "id": "kam-bonus", "version": 2, "rounding": "HALF_EVEN",
