@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.cycle import CycleActivities
+from activities.payout_rows import shutdown_pool
 from activities.reviews import ReviewActivities
 from services.db import libpq_url
 from workflows.batch import ReviewBatchWorkflow
@@ -48,6 +49,7 @@ async def running_worker(client: Client, database_url: str, task_queue: str, poo
             yield worker
     finally:
         await pool.close()
+        shutdown_pool()  # the incentive calculation's worker processes, if any were started
 
 
 async def main() -> int:
@@ -72,6 +74,7 @@ async def main() -> int:
 
 if __name__ == "__main__":
     code = asyncio.run(main())
+    shutdown_pool()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # see temporal-notes: avoid the interpreter-exit crash after using a client

@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from services.db import migrate
 from services.embedded import temporal_cli_path
+from services.temporal import DATA_CONVERTER
 
 TEMPLATE = "kamreview_template"
 _counter = itertools.count()
@@ -82,7 +82,7 @@ def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli_path()),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_log_level="error",
     )
     try:
@@ -113,6 +113,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     # temporal-notes: a process that used a Temporal client can abort while finalizing the
     # interpreter (PyGILState_Release) after every test passed. Exit with pytest's own status first.
+    from activities.payout_rows import shutdown_pool
+
+    shutdown_pool()  # os._exit would orphan the incentive calculation's worker processes
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(_exit_status)

@@ -1,0 +1,1 @@
+"""Benchmarks (plain scripts: ``python bench/cycle_bench.py``, ``python bench/incentives_bench.py``)."""

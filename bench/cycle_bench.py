@@ -1,0 +1,447 @@
+"""Cycle benchmark: a whole simulated review cycle (engine) against a bare Temporal floor, same run.
+
+    python bench/cycle_bench.py [--participants 500] [--rounds 1] [--concurrency 64] [--profile]
+
+ENGINE: an organisation of N KAMs (N/5 managers, one key account and one contact per KAM, KPI
+actuals for 2026-Q3) is bulk-loaded into PostgreSQL; a cycle is created from demo/cycle.yaml with
+deadlines of an hour and no reminders, started, and a simulated crowd (at most --concurrency
+participants in flight) submits every self-review, manager score and survey answer through
+services.tasks (real Updates). Then HR finalizes calibration and payroll approves; the clock runs
+from start_cycle to the cycle workflow's result.
+
+FLOOR (bench/floor.py): per participant one workflow, three Updates each writing one row, one more
+row before completion, through the same kind of worker, with the same crowd concurrency.
+
+Floor and engine alternate in the same process against the same servers (floor, engine, floor,
+engine, ... for --rounds); the result is engine/floor (target >= 0.7). A small untimed warm-up of
+both comes first. --profile adds cProfile of every Python thread (slower; rates then say nothing).
+"""
+
+# ruff: noqa: E402 - the repository root goes on sys.path before the project's imports
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import asyncio
+import io
+import statistics
+import time
+import traceback
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import yaml
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+
+from bench.common import (
+    ROOT,
+    AllThreadsProfiler,
+    CpuMeter,
+    Marks,
+    emit_json,
+    finish,
+    machine,
+    now_iso,
+    peak_rss_mb,
+    print_profile,
+    start_postgres,
+    start_temporal,
+)
+from bench.floor import floor_worker, run_floor_crowd
+from domain.cycle import CycleConfig
+from services import tasks
+from services.cycles import approve_payouts, create_cycle, finalize_calibration, start_cycle
+from services.db import libpq_url
+from services.errors import NotFound
+from worker import running_worker
+from workflows.cycle import CycleWorkflow
+from workflows.payloads import (
+    ManagerScoreSubmission,
+    SelfReviewSubmission,
+    SurveySubmission,
+    cycle_workflow_id,
+    review_id_for,
+    review_workflow_id,
+)
+
+PERIOD = "2026-Q3"
+COMPETENCIES = ["communication", "logical_analysis", "coordination", "market_analysis", "product_knowledge",
+                "customer_relationship", "sales_management"]
+
+
+# -- the organisation, bulk-loaded with COPY -------------------------------------------------------
+
+
+@dataclass
+class Org:
+    tag: str
+    kams: list[str]
+    managers: list[str]
+    manager_of: dict[str, str]
+    contact_of: dict[str, str]
+
+
+def seed_org(db_url: str, tag: str, n: int) -> Org:
+    """N KAMs (grade K2), N/5 managers, one account and one contact per KAM, five KPI actuals each."""
+    kams = [f"{tag}K{i:05d}" for i in range(n)]
+    managers = [f"{tag}M{j:04d}" for j in range(max(1, n // 5))]
+    manager_of = {k: managers[i % len(managers)] for i, k in enumerate(kams)}
+    contact_of = {k: f"{tag}C{i:05d}" for i, k in enumerate(kams)}
+    with psycopg.connect(db_url) as conn, conn.cursor() as cur:
+        with cur.copy("COPY employee (id, name, role, manager_id, grade, currency, timezone, hire_date) FROM STDIN") as cp:
+            cp.write_row((f"{tag}HR", "Bench HR", "hr", None, None, "CNY", "Asia/Shanghai", None))
+            cp.write_row((f"{tag}PAY", "Bench Payroll", "payroll", None, None, "CNY", "Asia/Shanghai", None))
+            for m in managers:
+                cp.write_row((m, f"Manager {m}", "manager", None, None, "CNY", "Asia/Shanghai", None))
+            for k in kams:
+                cp.write_row((k, f"KAM {k}", "kam", manager_of[k], "K2", "CNY", "Asia/Shanghai", "2020-01-01"))
+        with cur.copy("COPY key_account (id, name, kam_id, annual_revenue, currency) FROM STDIN") as cp:
+            for i, k in enumerate(kams):
+                cp.write_row((f"{tag}A{i:05d}", f"Account of {k}", k, 1_000_000 + 10_000 * (i % 100), "CNY"))
+        with cur.copy("COPY customer_contact (id, account_id, name, locale) FROM STDIN") as cp:
+            for i, k in enumerate(kams):
+                cp.write_row((contact_of[k], f"{tag}A{i:05d}", f"Contact of {k}", "zh-CN"))
+        with cur.copy("COPY kpi_actual (employee_id, period, kpi_id, value) FROM STDIN") as cp:
+            for i, k in enumerate(kams):
+                for kpi, value in (
+                    ("sales_attainment", 0.8 + 0.05 * (i % 9)), ("new_customer_acquisition", 0.6 + 0.2 * (i % 5)),
+                    ("customer_retention", 0.85 + 0.02 * (i % 7)), ("complaint_rate", 0.005 * (i % 6)),
+                    ("revenue", 400_000 + 50_000 * (i % 40)),
+                ):
+                    cp.write_row((k, PERIOD, kpi, round(value, 6)))
+    return Org(tag, kams, managers, manager_of, contact_of)
+
+
+def bench_config(cycle_id: str, org: Org, batch_size: int) -> CycleConfig:
+    """demo/cycle.yaml with long deadlines, no reminders, and this organisation's KAMs."""
+    data = yaml.safe_load((ROOT / "demo" / "cycle.yaml").read_text(encoding="utf-8"))
+    data["id"] = cycle_id
+    data["participants"] = {"managers": org.managers}
+    data["batch_size"] = batch_size
+    for phase in ("self_review", "manager_scoring", "customer_survey"):
+        data["phases"][phase] = {"due_after": "1h", "reminders_before": [], "on_deadline": {"action": "close"}}
+    return CycleConfig.model_validate(data)
+
+
+# -- the engine run --------------------------------------------------------------------------------
+
+
+async def wait_phase(client, cycle_id: str, phase: str, interval: float = 0.1, timeout: float = 1800) -> None:
+    handle = client.get_workflow_handle(cycle_workflow_id(cycle_id))
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await handle.query(CycleWorkflow.status)
+        if status.phase == phase:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"cycle {cycle_id} still in phase {status.phase!r}, waited for {phase!r}")
+        await asyncio.sleep(interval)
+
+
+async def engine_crowd(client, cycle_id: str, org: Org, concurrency: int, marks: Marks) -> dict[str, int]:
+    """Every participant's three submissions, at most ``concurrency`` participants in flight."""
+    sem = asyncio.Semaphore(concurrency)
+    stats = Counter()
+
+    async def until_open(call):
+        # The review workflows are started by the batch workflow; until then an Update is NOT_FOUND.
+        # Back off exponentially (50 ms to 1 s) so a waiting crowd does not load the server itself.
+        delay = 0.05
+        while True:
+            try:
+                result = await call()
+            except NotFound:
+                stats["not_found_retries"] += 1
+                await asyncio.sleep(delay)
+                delay = min(1.0, delay * 2)
+                continue
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                stats["update_rpc_timeouts"] += 1  # same Update id: applied once, safe to repeat
+                continue
+            if "first_accept" not in marks.at:
+                marks.mark("first_accept")
+            return result
+
+    async def one(i: int, kam: str) -> None:
+        level = 1 + i % 3
+        async with sem:
+            await until_open(lambda: tasks.submit_self_review(
+                client, cycle_id,
+                SelfReviewSubmission(kam, dict.fromkeys(COMPETENCIES, 2), {"communication": "won two key deals"})))
+            await until_open(lambda: tasks.submit_manager_score(
+                client, cycle_id, kam,
+                ManagerScoreSubmission(org.manager_of[kam], dict.fromkeys(COMPETENCIES, level), potential=level)))
+            await until_open(lambda: tasks.submit_survey(
+                client, cycle_id, kam, SurveySubmission(org.contact_of[kam], 3 + i % 3, 5 + i % 6, "good partner")))
+            stats["submissions"] += 3
+
+    await asyncio.gather(*(one(i, k) for i, k in enumerate(org.kams)))
+    return dict(stats)
+
+
+async def run_engine(client, db_url: str, cycle_id: str, org: Org, task_queue: str, concurrency: int,
+                     batch_size: int, meter: CpuMeter | None, profiler: AllThreadsProfiler | None) -> dict[str, Any]:
+    created = create_cycle(db_url, bench_config(cycle_id, org, batch_size), actor=f"{org.tag}HR")
+    assert created.participants == len(org.kams), created
+    async with running_worker(client, db_url, task_queue):
+        if profiler:
+            profiler.start()
+        cpu0 = meter.snapshot() if meter else {}
+        marks = Marks()
+        await start_cycle(client, db_url, cycle_id, task_queue)
+        crowd = await engine_crowd(client, cycle_id, org, concurrency, marks)
+        marks.mark("crowd_done")
+        await wait_phase(client, cycle_id, "calibration")
+        marks.mark("calibration")
+        await finalize_calibration(client, cycle_id, f"{org.tag}HR")
+        marks.mark("finalized")
+        await wait_phase(client, cycle_id, "awaiting_approval")
+        marks.mark("awaiting_approval")
+        await approve_payouts(client, cycle_id, f"{org.tag}PAY")
+        marks.mark("approved")
+        result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cycle_id)).result()
+        seconds = marks.mark("result")
+        cpu = CpuMeter.delta(cpu0, meter.snapshot()) if meter else {}
+        stats = profiler.stop() if profiler else None
+    assert result.reviews == len(org.kams) and result.approved_by == f"{org.tag}PAY", result
+    return {"seconds": seconds, "rate": round(len(org.kams) / seconds, 2), "marks": marks.at, "cpu": cpu,
+            "crowd": crowd, "payout_lines": result.payout_lines, "profile": stats}
+
+
+async def run_floor(client, db_url: str, run_id: str, n: int, task_queue: str, concurrency: int,
+                    meter: CpuMeter | None, profiler: AllThreadsProfiler | None) -> dict[str, Any]:
+    async with floor_worker(client, libpq_url(db_url), task_queue):
+        if profiler:
+            profiler.start()
+        cpu0 = meter.snapshot() if meter else {}
+        marks = Marks()
+        rows, retries = await run_floor_crowd(client, task_queue, run_id, n, concurrency,
+                                              lambda: marks.mark("crowd_done"))
+        seconds = marks.mark("result")
+        cpu = CpuMeter.delta(cpu0, meter.snapshot()) if meter else {}
+        stats = profiler.stop() if profiler else None
+    assert rows == 4 * n, rows
+    return {"seconds": seconds, "rate": round(n / seconds, 2), "marks": marks.at, "cpu": cpu, "crowd": retries,
+            "profile": stats}
+
+
+def verify_engine(db_url: str, cycle_id: str, n: int) -> dict[str, int]:
+    with psycopg.connect(db_url) as conn:
+        def q(sql: str) -> int:
+            return conn.execute(sql, (cycle_id,)).fetchone()[0]
+
+        found = {
+            "reviews_closed": q("SELECT count(*) FROM review WHERE cycle_id = %s AND status = 'closed'"),
+            "tasks_done": q("SELECT count(*) FROM task WHERE cycle_id = %s AND status = 'done'"),
+            "ratings_final": q("SELECT count(*) FROM calibrated_rating WHERE cycle_id = %s AND finalized"),
+            "payout_lines_locked": q("SELECT count(*) FROM payout_line WHERE cycle_id = %s AND status = 'locked'"),
+        }
+    expected = {"reviews_closed": n, "tasks_done": 3 * n, "ratings_final": n, "payout_lines_locked": 2 * n}
+    if found != expected:
+        raise AssertionError(f"engine cycle {cycle_id} incomplete: found {found}, expected {expected}")
+    return found
+
+
+# -- what the histories say (untimed, after each run) ----------------------------------------------
+
+
+async def history_profile(client, workflow_id: str) -> dict[str, Any]:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    events = list(history.events)
+    kinds = Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events)
+    scheduled: dict[int, tuple[str, float]] = {}
+    activity_ms: dict[str, list[float]] = defaultdict(list)
+    wft_sched: dict[int, float] = {}
+    wft_ms: list[float] = []
+    child_start_ms: list[float] = []
+    child_init: dict[int, float] = {}
+    for e in events:
+        t = e.event_time.ToMicroseconds() / 1000
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[e.event_id] = (e.activity_task_scheduled_event_attributes.activity_type.name, t)
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            name, t0 = scheduled[e.activity_task_completed_event_attributes.scheduled_event_id]
+            activity_ms[name].append(t - t0)
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            wft_sched[e.event_id] = t
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            wft_ms.append(t - wft_sched.get(e.workflow_task_completed_event_attributes.scheduled_event_id, t))
+        elif e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+            child_init[e.event_id] = t
+        elif e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+            child_start_ms.append(t - child_init[e.child_workflow_execution_started_event_attributes.initiated_event_id])
+    span = (events[-1].event_time.ToMicroseconds() - events[0].event_time.ToMicroseconds()) / 1e6 if events else 0
+    out: dict[str, Any] = {
+        "events": len(events), "span_s": round(span, 2), "workflow_tasks": len(wft_ms),
+        "wft_ms_mean": round(statistics.fmean(wft_ms), 1) if wft_ms else None,
+        "activities": {k: {"n": len(v), "ms_mean": round(statistics.fmean(v), 1), "ms_max": round(max(v), 1)}
+                       for k, v in activity_ms.items()},
+        "timers_started": kinds.get("TIMER_STARTED", 0), "timers_canceled": kinds.get("TIMER_CANCELED", 0),
+        "updates": kinds.get("WORKFLOW_EXECUTION_UPDATE_ACCEPTED", 0),
+    }
+    if child_start_ms:
+        out["children"] = len(child_start_ms)
+        out["child_start_ms_mean"] = round(statistics.fmean(child_start_ms), 1)
+        out["child_start_ms_max"] = round(max(child_start_ms), 1)
+    return out
+
+
+async def engine_histories(client, cycle_id: str, org: Org, batch_count: int) -> dict[str, Any]:
+    sample = [org.kams[0], org.kams[len(org.kams) // 2], org.kams[-1]]
+    reviews = [await history_profile(client, review_workflow_id(review_id_for(cycle_id, k))) for k in sample]
+    return {
+        "cycle": await history_profile(client, cycle_workflow_id(cycle_id)),
+        "batches": [await history_profile(client, f"cycle:{cycle_id}:batch:{b}") for b in range(batch_count)],
+        "review_sample": reviews,
+    }
+
+
+async def floor_histories(client, run_id: str, n: int) -> list[dict[str, Any]]:
+    return [await history_profile(client, f"floor:{run_id}:P{i:06d}") for i in (0, n // 2, n - 1)]
+
+
+def describe_review(h: dict[str, Any]) -> str:
+    acts = ", ".join(f"{k} {v['n']}x {v['ms_mean']} ms" for k, v in h["activities"].items())
+    return (f"{h['events']} events, {h['workflow_tasks']} workflow tasks (mean {h['wft_ms_mean']} ms), "
+            f"{h['updates']} updates, timers {h['timers_started']} started/{h['timers_canceled']} canceled; "
+            f"activities: {acts}")
+
+
+# -- main ------------------------------------------------------------------------------------------
+
+
+def fmt_cpu(cpu: dict[str, float], seconds: float, n: int) -> str:
+    if not cpu:
+        return "(no CPU accounting)"
+    total = sum(cpu.values())
+    parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v >= 0.05)
+    return (f"CPU {total:.1f} s over {seconds:.1f} s wall = {total / seconds:.2f} cores, "
+            f"{1000 * total / n:.1f} ms/participant [{parts}]")
+
+
+async def main(args: argparse.Namespace) -> int:
+    n, conc = args.participants, args.concurrency
+    print(f"cycle bench: {n} participants, {args.rounds} round(s), crowd concurrency {conc}, "
+          f"batch size {args.batch_size}, machine {machine()}", flush=True)
+    t = time.perf_counter()
+    pg = start_postgres()
+    temporal = await start_temporal()
+    client = temporal.client
+    meter = CpuMeter(temporal.pid, pg.postmaster_pid())
+    print(f"servers ready in {time.perf_counter() - t:.1f} s: PostgreSQL {'embedded' if pg.pgdata else 'configured'}, "
+          f"Temporal {temporal.address} ({'dev server' if temporal.env else 'configured'})", flush=True)
+    run_tag = f"B{int(time.time()) % 100000:05d}"
+    record: dict[str, Any] = {"bench": "cycle", "date": now_iso(), "machine": machine(), "participants": n,
+                              "rounds": args.rounds, "concurrency": conc, "batch_size": args.batch_size,
+                              "floor": [], "engine": []}
+    try:
+        t = time.perf_counter()
+        org = seed_org(pg.url, run_tag, n)
+        print(f"seeded {n} KAMs, {len(org.managers)} managers, {n} accounts/contacts, {5 * n} KPI actuals "
+              f"in {time.perf_counter() - t:.1f} s", flush=True)
+        if args.warmup:
+            t = time.perf_counter()
+            warm = seed_org(pg.url, run_tag + "W", args.warmup)
+            await run_floor(client, pg.url, f"{run_tag}W", args.warmup, f"bench-floor-{run_tag}", conc, None, None)
+            await run_engine(client, pg.url, f"{run_tag}-W", warm, f"bench-engine-{run_tag}", conc,
+                             args.batch_size, None, None)
+            print(f"warm-up ({args.warmup} participants, floor and engine) in {time.perf_counter() - t:.1f} s",
+                  flush=True)
+        batches = -(-n // args.batch_size)
+        for r in range(1, args.rounds + 1):
+            prof = AllThreadsProfiler() if args.profile else None
+            fl = await run_floor(client, pg.url, f"{run_tag}R{r}", n, f"bench-floor-{run_tag}", conc, meter, prof)
+            print(f"round {r} floor : {n} in {fl['seconds']:.1f} s = {fl['rate']:.1f} participants/s; "
+                  f"{fmt_cpu(fl['cpu'], fl['seconds'], n)}", flush=True)
+            fh = await floor_histories(client, f"{run_tag}R{r}", n)
+            print(f"    floor workflow: {describe_review(fh[1])}", flush=True)
+            if prof:
+                fl["profile_categories"] = print_profile(fl.pop("profile"), f"round {r} floor",
+                                                         out_path=Path(f"/tmp/cycle_bench_floor_r{r}.pstats"))
+            fl.pop("profile", None)
+            record["floor"].append(fl | {"history_sample": fh[1]})
+
+            cycle_id = f"{run_tag}-R{r}"
+            prof = AllThreadsProfiler() if args.profile else None
+            en = await run_engine(client, pg.url, cycle_id, org, f"bench-engine-{run_tag}", conc, args.batch_size,
+                                  meter, prof)
+            checks = verify_engine(pg.url, cycle_id, n)
+            m = en["marks"]
+            print(f"round {r} engine: {n} in {en['seconds']:.1f} s = {en['rate']:.1f} participants/s; "
+                  f"{fmt_cpu(en['cpu'], en['seconds'], n)}", flush=True)
+            print(f"    phases (s from start): first update accepted {m.get('first_accept')}, crowd done "
+                  f"{m['crowd_done']}, calibration {m['calibration']}, finalized {m['finalized']}, awaiting approval "
+                  f"{m['awaiting_approval']}, approved {m['approved']}, result {m['result']}; "
+                  f"NOT_FOUND retries {en['crowd'].get('not_found_retries', 0)}, Update RPC timeouts "
+                  f"{en['crowd'].get('update_rpc_timeouts', 0)}; checks {checks}", flush=True)
+            eh = await engine_histories(client, cycle_id, org, batches)
+            print(f"    review workflow: {describe_review(eh['review_sample'][1])}", flush=True)
+            for b, bh in enumerate(eh["batches"]):
+                print(f"    batch {b}: {bh['events']} events, {bh['workflow_tasks']} workflow tasks, "
+                      f"{bh.get('children', 0)} children started (mean {bh.get('child_start_ms_mean')} ms, max "
+                      f"{bh.get('child_start_ms_max')} ms after initiation), activities {bh['activities']}", flush=True)
+            print(f"    cycle workflow: {eh['cycle']['events']} events, activities {eh['cycle']['activities']}",
+                  flush=True)
+            if prof:
+                en["profile_categories"] = print_profile(en.pop("profile"), f"round {r} engine",
+                                                         out_path=Path(f"/tmp/cycle_bench_engine_r{r}.pstats"))
+            en.pop("profile", None)
+            record["engine"].append(en | {"histories": eh | {"review_sample": eh["review_sample"][1]}})
+        floor_rate = statistics.fmean(f["rate"] for f in record["floor"])
+        engine_rate = statistics.fmean(e["rate"] for e in record["engine"])
+        ratio = engine_rate / floor_rate
+        per_round = [round(e["rate"] / f["rate"], 3) for f, e in zip(record["floor"], record["engine"], strict=True)]
+        # CPU per participant (all processes: ours, Temporal server, PostgreSQL) is steadier than wall time
+        # on a shared machine; floor/engine of it is the ratio the machine would give if it were ours alone.
+        cpu_f = [1000 * sum(f["cpu"].values()) / n for f in record["floor"] if f["cpu"]]
+        cpu_e = [1000 * sum(e["cpu"].values()) / n for e in record["engine"] if e["cpu"]]
+        cpu_ratio = statistics.fmean(cpu_f) / statistics.fmean(cpu_e) if cpu_f and cpu_e else None
+        record.update(floor_rate=round(floor_rate, 2), engine_rate=round(engine_rate, 2), ratio=round(ratio, 3),
+                      ratio_per_round=per_round, target=0.7, passed=ratio >= 0.7, peak_rss_mb=peak_rss_mb(),
+                      profiled=bool(args.profile),
+                      cpu_ms_per_participant={"floor": round(statistics.fmean(cpu_f), 1) if cpu_f else None,
+                                              "engine": round(statistics.fmean(cpu_e), 1) if cpu_e else None},
+                      cpu_ratio_floor_over_engine=round(cpu_ratio, 3) if cpu_ratio else None)
+        verdict = "PASS" if ratio >= 0.7 else "FAIL"
+        note = " (PROFILED: rates distorted by cProfile)" if args.profile else ""
+        print(f"\nSUMMARY cycle bench{note}: {n} participants x {args.rounds} round(s): engine {engine_rate:.1f}/s, "
+              f"floor {floor_rate:.1f}/s, ratio engine/floor {ratio:.2f} (per round {per_round}; target >= 0.7: "
+              f"{verdict}); CPU per participant floor/engine "
+              f"{record['cpu_ms_per_participant']['floor']}/{record['cpu_ms_per_participant']['engine']} ms "
+              f"(ratio {record['cpu_ratio_floor_over_engine']}); peak RSS {peak_rss_mb()} MB", flush=True)
+        emit_json(record)
+        code = 0
+    except Exception:  # noqa: BLE001 - report and leave with a failure code
+        buf = io.StringIO()
+        traceback.print_exc(file=buf)
+        print(buf.getvalue(), file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        try:
+            await temporal.stop()
+        finally:
+            pg.stop()
+    return code
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--participants", type=int, default=500)
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=64, help="participants in flight in the crowd")
+    p.add_argument("--batch-size", type=int, default=500, help="the cycle's batch_size (reviews per batch workflow)")
+    p.add_argument("--warmup", type=int, default=10, help="participants in the untimed warm-up (0: none)")
+    p.add_argument("--profile", action="store_true", help="cProfile every Python thread (distorts the rates)")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    finish(asyncio.run(main(parse_args())))

@@ -1,0 +1,99 @@
+"""The floor of the cycle benchmark: the least a Temporal review engine can do per participant.
+
+Per participant: one workflow, three Updates (each runs one one-row INSERT activity) and one more
+one-row activity before the workflow completes: "one workflow, three Updates, four one-row
+writes". Written the fast way (temporal-notes, "Speed"): the workflow module (floor_workflow.py)
+imports only temporalio (its payloads are passed through from floor_payloads.py), and the
+activities write through one psycopg AsyncConnectionPool per worker. The worker has the same settings as worker.running_worker, and
+the client crowd the same concurrency as the engine's, so engine/floor measures the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.worker import Worker
+
+from bench.floor_payloads import KINDS, FloorInput, FloorRow, FloorSubmission
+from bench.floor_workflow import FloorWorkflow
+
+FLOOR_TABLE = """CREATE TABLE IF NOT EXISTS bench_floor_row (
+    key text PRIMARY KEY,
+    run_id text NOT NULL,
+    participant text NOT NULL,
+    kind text NOT NULL,
+    actor_id text NOT NULL,
+    value integer NOT NULL,
+    at timestamptz NOT NULL
+)"""
+
+
+class FloorActivities:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    @activity.defn(name="floor_write_row")
+    async def write_row(self, row: FloorRow) -> None:
+        """One row, idempotent by its natural key (like every kamreview activity)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                """INSERT INTO bench_floor_row (key, run_id, participant, kind, actor_id, value, at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING""",
+                (row.key, row.run_id, row.participant, row.kind, row.actor_id, row.value, row.at),
+            )
+
+
+@contextlib.asynccontextmanager
+async def floor_worker(client: Client, libpq_url: str, task_queue: str, pool_size: int = 10) -> AsyncIterator[Worker]:
+    """Same shape as worker.running_worker: one pool, max(pool*2, 20) concurrent activities."""
+    pool = AsyncConnectionPool(libpq_url, min_size=1, max_size=pool_size, open=False)
+    await pool.open(wait=True)
+    async with pool.connection() as conn:
+        await conn.execute(FLOOR_TABLE)
+    try:
+        worker = Worker(
+            client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[FloorActivities(pool).write_row],
+            max_concurrent_activities=max(pool_size * 2, 20),
+        )
+        async with worker:
+            yield worker
+    finally:
+        await pool.close()
+
+
+async def run_floor_crowd(client: Client, task_queue: str, run_id: str, participants: int, concurrency: int,
+                          on_crowd_done=None) -> tuple[int, dict[str, int]]:
+    """Start every participant's workflow, submit its three Updates (bounded), wait for every result."""
+    sem = asyncio.Semaphore(concurrency)
+    retries: Counter[str] = Counter()
+
+    async def one(i: int):
+        participant = f"P{i:06d}"
+        async with sem:
+            handle = await client.start_workflow(
+                FloorWorkflow.run, FloorInput(run_id, participant), id=f"floor:{run_id}:{participant}",
+                task_queue=task_queue,
+            )
+            for n, kind in enumerate(KINDS):
+                while True:
+                    try:
+                        await handle.execute_update(
+                            FloorWorkflow.submit, FloorSubmission(kind, f"{participant}-{n}", 1 + (i + n) % 3),
+                            id=f"{run_id}:{participant}:{kind}",
+                        )
+                        break
+                    except WorkflowUpdateRPCTimeoutOrCancelledError:
+                        retries["update_rpc_timeouts"] += 1  # same Update id: applied once, safe to repeat
+        return handle
+
+    handles = await asyncio.gather(*(one(i) for i in range(participants)))
+    if on_crowd_done is not None:
+        on_crowd_done()
+    results = await asyncio.gather(*(h.result() for h in handles))
+    return sum(results), dict(retries)
