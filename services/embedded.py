@@ -62,7 +62,11 @@ def stop_postgres(data_dir: Path) -> bool:
     pgdata = data_dir / "pg"
     if not (pgdata / "postmaster.pid").exists():
         return False
-    import pgserver.postgres_server as pgs
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
+        import pgserver.postgres_server as pgs
 
     kwargs = {"user": "pgserver"} if os.geteuid() == 0 else {}
     pgs.pg_ctl(["stop", "-m", "fast"], pgdata=pgdata, **kwargs)
