@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 from typing import Any
@@ -46,5 +47,14 @@ class KamPayloadConverter(CompositePayloadConverter):
 DATA_CONVERTER = dataclasses.replace(DataConverter.default, payload_converter_class=KamPayloadConverter)
 
 
-async def connect_client(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+async def connect_client(address: str, namespace: str = "default", wait_seconds: float = 30) -> Client:
+    """Connect, waiting while a just-started server opens its port before its frontend is healthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        try:
+            return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+        except RuntimeError:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.5)
