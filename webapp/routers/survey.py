@@ -61,18 +61,26 @@ async def survey_shell(request: Request) -> Response:
     return _page(request, state="code")
 
 
-@pages.post("/survey")
-async def survey_form(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
-    form = await request.form()
+async def _open_from_form(request: Request, ctx: AppContext, form) -> tuple[str, SurveyView] | Response:
+    """The token posted by the page and the survey it opens, or the page that says why it does not."""
     try:
         token = SurveyOpenIn(token=(form_text(form, "token") or "").strip()).token
     except ValidationError:
         return _page(request, 404, state="code", error=INVALID)
     try:
-        view = await _open(ctx, token)
+        return token, await _open(ctx, token)
     except UserError as err:
         web = from_user_error(err)
         return _page(request, web.status, state="closed", error=web.message)
+
+
+@pages.post("/survey")
+async def survey_form(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    form = await request.form()
+    opened = await _open_from_form(request, ctx, form)
+    if isinstance(opened, Response):
+        return opened
+    token, view = opened
     return _page(request, state="form", survey=view, token=token, values={})
 
 
@@ -80,15 +88,10 @@ async def survey_form(request: Request, ctx: AppContext = Depends(get_ctx)) -> R
 async def survey_answer(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "token"}
-    try:
-        token = SurveyOpenIn(token=(form_text(form, "token") or "").strip()).token
-    except ValidationError:
-        return _page(request, 404, state="code", error=INVALID)
-    try:
-        view = await _open(ctx, token)
-    except UserError as err:
-        web = from_user_error(err)
-        return _page(request, web.status, state="closed", error=web.message)
+    opened = await _open_from_form(request, ctx, form)
+    if isinstance(opened, Response):
+        return opened
+    token, view = opened
 
     def again(status: int, message: str) -> Response:
         return _page(request, status, state="form", survey=view, token=token, values=values, error=message)
