@@ -97,36 +97,37 @@ async def run_full_cycle(client: Any, db_url: str, task_queue: str, cycle_id: st
     """Create, run (everybody submits), calibrate, finalize and approve a cycle; needs a running worker."""
     from services import tasks
     from services.cycles import approve_payouts, create_cycle, finalize_calibration, start_cycle
-    from workflows.cycle import CycleWorkflow
-    from workflows.payloads import (
-        ManagerScoreSubmission,
-        SelfReviewSubmission,
-        SurveySubmission,
-        cycle_workflow_id,
-        review_id_for,
-        review_workflow_id,
-    )
-
-    async def phase_is(phase: str) -> bool:
-        return (await client.get_workflow_handle(cycle_workflow_id(cycle_id)).query(CycleWorkflow.status)).phase == phase
-
-    async def started(kam: str) -> bool:
-        try:
-            await client.get_workflow_handle(review_workflow_id(review_id_for(cycle_id, kam))).describe()
-            return True
-        except Exception:  # noqa: BLE001 - not yet
-            return False
+    from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, SurveySubmission, cycle_workflow_id
 
     create_cycle(db_url, cycle_config(cycle_id))
     await start_cycle(client, db_url, cycle_id, task_queue)
     for k in org["kams"]:
-        await eventually(lambda k=k: started(k))
+        await eventually(lambda k=k: review_started(client, cycle_id, k))
         await tasks.submit_self_review(client, cycle_id, SelfReviewSubmission(k, ratings(2)))
         await tasks.submit_manager_score(client, cycle_id, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3)))
         for c in org["contacts"][k]:
             await tasks.submit_survey(client, cycle_id, k, SurveySubmission(c, 5, 9))
-    await eventually(lambda: phase_is("calibration"))
+    await eventually(lambda: cycle_phase_is(client, cycle_id, "calibration"))
     await finalize_calibration(client, cycle_id, "HR1")
-    await eventually(lambda: phase_is("awaiting_approval"))
+    await eventually(lambda: cycle_phase_is(client, cycle_id, "awaiting_approval"))
     await approve_payouts(client, cycle_id, "PAY1", db_url)
     await client.get_workflow_handle(cycle_workflow_id(cycle_id)).result()
+
+
+async def cycle_phase_is(client: Any, cycle_id: str, phase: str) -> bool:
+    from workflows.cycle import CycleWorkflow
+    from workflows.payloads import cycle_workflow_id
+
+    return (await client.get_workflow_handle(cycle_workflow_id(cycle_id)).query(CycleWorkflow.status)).phase == phase
+
+
+async def review_started(client: Any, cycle_id: str, employee_id: str) -> bool:
+    from temporalio.service import RPCError
+
+    from workflows.payloads import review_id_for, review_workflow_id
+
+    try:
+        await client.get_workflow_handle(review_workflow_id(review_id_for(cycle_id, employee_id))).describe()
+    except RPCError:  # not started yet
+        return False
+    return True

@@ -20,14 +20,10 @@ from services.cycles import (
 from services.errors import Rejected
 from services.explain import explain_review, payout_statement
 from services.payroll import export_payroll_csv
-from tests.helpers import count, cycle_config, eventually, maybe_record_history, ratings, seed_org
+from tests.helpers import count, cycle_config, cycle_phase_is, eventually, maybe_record_history, ratings, seed_org
 from worker import running_worker
 from workflows.cycle import CycleWorkflow
 from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, SurveySubmission, cycle_workflow_id
-
-
-async def phase_of(client, cycle_id: str) -> str:
-    return (await client.get_workflow_handle(cycle_workflow_id(cycle_id)).query(CycleWorkflow.status)).phase
 
 
 async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
@@ -44,7 +40,7 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
             await tasks.submit_manager_score(client, cid, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3), potential=2))
             for c in org["contacts"][k]:
                 await tasks.submit_survey(client, cid, k, SurveySubmission(c, 5, 9, "great"))
-        assert await eventually(lambda: _is_phase(client, cid, "calibration"))
+        assert await eventually(lambda: cycle_phase_is(client, cid, "calibration"))
         report = await cycle_report(client, db_url, cid)
         assert report.workflow.reviews_closed == 3 and report.workflow.reviews_with_missing == 0
         assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id=%s AND preliminary_score IS NOT NULL", cid) == 3
@@ -52,7 +48,7 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
             await adjust_rating(client, cid, "K01", 4, "   ", "HR1")
         await adjust_rating(client, cid, "K01", 4, "exceptional key-account win in August", "HR1")
         await finalize_calibration(client, cid, "HR1")
-        assert await eventually(lambda: _is_phase(client, cid, "awaiting_approval"))
+        assert await eventually(lambda: cycle_phase_is(client, cid, "awaiting_approval"))
         await approve_payouts(client, cid, "PAY1")
         result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cid)).result()
         await maybe_record_history(client, cycle_workflow_id(cid), "cycle")
@@ -87,7 +83,3 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
 
 async def _open_tasks(db_url: str, cycle_id: str) -> bool:
     return count(db_url, "SELECT count(*) FROM task WHERE cycle_id=%s AND status='open'", cycle_id) > 0
-
-
-async def _is_phase(client, cycle_id: str, phase: str) -> bool:
-    return await phase_of(client, cycle_id) == phase

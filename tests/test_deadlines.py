@@ -11,14 +11,12 @@ from temporalio.service import RPCError
 from services import tasks
 from services.cycles import create_cycle, cycle_report, finalize_calibration, start_cycle
 from services.errors import Rejected
-from tests.helpers import count, cycle_config, eventually, maybe_record_history, ratings, seed_org
+from tests.helpers import count, cycle_config, cycle_phase_is, eventually, maybe_record_history, ratings, seed_org
 from worker import running_worker
-from workflows.cycle import CycleWorkflow
 from workflows.payloads import (
     ManagerScoreSubmission,
     SelfReviewSubmission,
     SurveySubmission,
-    cycle_workflow_id,
     review_id_for,
     review_workflow_id,
 )
@@ -57,7 +55,7 @@ async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, t
         assert await _phase_state(client, cid, "K01", "self_review") == "open"
         await tasks.submit_self_review(client, cid, SelfReviewSubmission("K01", ratings(2)))  # in the grace period
         await tasks.submit_manager_score(client, cid, "K01", ManagerScoreSubmission(org["manager_of"]["K01"], ratings(2)))
-        await eventually(lambda: _phase(client, cid, "calibration"), timeout=20)
+        await eventually(lambda: cycle_phase_is(client, cid, "calibration"), timeout=20)
         await maybe_record_history(client, review_workflow_id(review_id_for(cid, "K01")), "review_with_deadlines")
 
     with psycopg.connect(db_url) as conn:
@@ -84,7 +82,7 @@ async def test_reviews_close_with_what_was_submitted_and_batches_stay_small(clie
     create_cycle(db_url, config)
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)
-        await eventually(lambda: _phase(client, cid, "calibration"), timeout=40)
+        await eventually(lambda: cycle_phase_is(client, cid, "calibration"), timeout=40)
         report = await cycle_report(client, db_url, cid)
         assert (report.workflow.batches_total, report.workflow.batches_done) == (3, 3)
         assert report.workflow.reviews_closed == 12 and report.workflow.reviews_with_missing == 12
@@ -94,15 +92,10 @@ async def test_reviews_close_with_what_was_submitted_and_batches_stay_small(clie
         batches = [w async for w in client.list_workflows(f"WorkflowId STARTS_WITH 'cycle:{cid}:batch:'")]
         assert len(batches) == 3
         await finalize_calibration(client, cid, "HR1")
-        await eventually(lambda: _phase(client, cid, "awaiting_approval"), timeout=20)
+        await eventually(lambda: cycle_phase_is(client, cid, "awaiting_approval"), timeout=20)
 
 
 async def _is(client, cid: str, phase: str, state: str) -> bool:
     return await _phase_state(client, cid, "K01", phase) == state
-
-
-async def _phase(client, cid: str, phase: str) -> bool:
-    status = await client.get_workflow_handle(cycle_workflow_id(cid)).query(CycleWorkflow.status)
-    return status.phase == phase
 
 

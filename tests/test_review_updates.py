@@ -9,7 +9,7 @@ import pytest
 from services import tasks
 from services.cycles import create_cycle, start_cycle
 from services.errors import NotFound, Rejected
-from tests.helpers import count, cycle_config, eventually, ratings, seed_org
+from tests.helpers import count, cycle_config, eventually, ratings, review_started, seed_org
 from worker import running_worker
 from workflows.payloads import (
     ManagerScoreSubmission,
@@ -17,17 +17,8 @@ from workflows.payloads import (
     SelfReviewSubmission,
     SurveySubmission,
     review_id_for,
-    review_workflow_id,
 )
 from workflows.review import ReviewWorkflow
-
-
-async def _review_running(client, cycle_id: str, employee: str) -> bool:
-    try:
-        await client.get_workflow_handle(review_workflow_id(review_id_for(cycle_id, employee))).describe()
-        return True
-    except Exception:  # noqa: BLE001 - not started yet
-        return False
 
 
 @pytest.fixture
@@ -39,7 +30,7 @@ async def open_cycle(client, db_url, task_queue):
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cycle_id, task_queue)
         for k in org["kams"]:
-            await eventually(lambda k=k: _review_running(client, cycle_id, k))
+            await eventually(lambda k=k: review_started(client, cycle_id, k))
         yield org | {"cycle": cycle_id}
 
 

@@ -12,15 +12,12 @@ from pathlib import Path
 
 from services import tasks
 from services.cycles import approve_payouts, create_cycle, finalize_calibration, start_cycle
-from tests.helpers import count, cycle_config, eventually, ratings, seed_org
-from workflows.cycle import CycleWorkflow
+from tests.helpers import count, cycle_config, cycle_phase_is, eventually, ratings, review_started, seed_org
 from workflows.payloads import (
     ManagerScoreSubmission,
     SelfReviewSubmission,
     SurveySubmission,
     cycle_workflow_id,
-    review_id_for,
-    review_workflow_id,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,18 +36,6 @@ def spawn_worker(db_url: str, address: str, task_queue: str) -> subprocess.Popen
     return proc
 
 
-async def _phase(client, cid: str, phase: str) -> bool:
-    return (await client.get_workflow_handle(cycle_workflow_id(cid)).query(CycleWorkflow.status)).phase == phase
-
-
-async def _started(client, cid: str, kam: str) -> bool:
-    try:
-        await client.get_workflow_handle(review_workflow_id(review_id_for(cid, kam))).describe()
-        return True
-    except Exception:  # noqa: BLE001 - not yet
-        return False
-
-
 async def test_worker_killed_mid_cycle_and_restarted(client, db_url, task_queue):
     org = seed_org(db_url, kams=6, managers=2, contacts_per_kam=2)
     cid = f"CR{uuid.uuid4().hex[:6]}"
@@ -60,7 +45,7 @@ async def test_worker_killed_mid_cycle_and_restarted(client, db_url, task_queue)
     try:
         await start_cycle(client, db_url, cid, task_queue)
         for k in org["kams"]:
-            await eventually(lambda k=k: _started(client, cid, k), timeout=30)
+            await eventually(lambda k=k: review_started(client, cid, k), timeout=30)
         # Submissions in flight while the worker dies: each is applied exactly once in the end.
         submissions = [
             asyncio.create_task(tasks.submit_self_review(client, cid, SelfReviewSubmission(k, ratings(2))))
@@ -83,13 +68,13 @@ async def test_worker_killed_mid_cycle_and_restarted(client, db_url, task_queue)
         for k in org["kams"]:
             for c in org["contacts"][k]:
                 await tasks.submit_survey(client, cid, k, SurveySubmission(c, 4, 8))
-        await eventually(lambda: _phase(client, cid, "calibration"), timeout=90)
+        await eventually(lambda: cycle_phase_is(client, cid, "calibration"), timeout=90)
         # Kill it again between phases; the restarted worker finishes the cycle.
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         worker = spawn_worker(db_url, address, task_queue)
         await finalize_calibration(client, cid, "HR1")
-        await eventually(lambda: _phase(client, cid, "awaiting_approval"), timeout=90)
+        await eventually(lambda: cycle_phase_is(client, cid, "awaiting_approval"), timeout=90)
         await approve_payouts(client, cid, "PAY1")
         await client.get_workflow_handle(cycle_workflow_id(cid)).result()
     finally:
