@@ -125,8 +125,9 @@ async def cmd_cycle_status(ctx: Context, args: argparse.Namespace) -> int:
     print(f"cycle {r.cycle_id} ({r.name}), period {r.period}: phase {phase}, {r.participants} participants")
     if r.workflow:
         w = r.workflow
-        print(f"  batches {w.batches_done}/{w.batches_total} done; reviews closed {w.reviews_closed}"
-              f" ({w.reviews_with_missing} with something missing); adjustments {w.adjustments};"
+        closed = (f"; {w.reviews_with_missing} of {w.reviews_closed} reviews closed with something missing"
+                  if w.reviews_closed else "")
+        print(f"  review batches started {w.batches_done}/{w.batches_total}{closed}; adjustments {w.adjustments};"
               f" payout lines {w.payout_lines}")
     print("  reviews: " + ", ".join(f"{k} {v}" for k, v in sorted(r.reviews.items())))
     if r.tasks:

@@ -17,18 +17,18 @@ from activities.cycle import CycleActivities
 from activities.payout_rows import shutdown_pool
 from activities.reviews import ReviewActivities
 from services.db import libpq_url
-from workflows.batch import ReviewBatchWorkflow
 from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
 from workflows.review import ReviewWorkflow
 
-WORKFLOWS = [CycleWorkflow, ReviewBatchWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow]
+WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow]
 
 
 def activities_for(pool: AsyncConnectionPool) -> list:
     reviews, cycle = ReviewActivities(pool), CycleActivities(pool)
     return [
-        reviews.begin_cycle, reviews.open_review_batch, reviews.record_submission, reviews.record_phase_event,
+        reviews.begin_cycle, reviews.start_review_batch, reviews.await_reviews_closed, reviews.cancel_reviews,
+        reviews.record_submission, reviews.record_phase_event,
         reviews.reassign_reviewer, reviews.close_review,
         cycle.open_calibration, cycle.adjust_rating, cycle.finalize_calibration, cycle.compute_incentives,
         cycle.lock_payouts,

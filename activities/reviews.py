@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from decimal import Decimal
 
 from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import DbActivities, audit, jsonb, rejected
 from domain.cycle import resolve_due
 from domain.scoring import ReviewInputs, SurveyAnswer, preliminary_score
+from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
@@ -18,18 +25,28 @@ from workflows.payloads import (
     CloseReviewInput,
     ContactRef,
     CyclePlan,
-    OpenBatchInput,
     PhaseEvent,
     PhasePlan,
     ReassignRecord,
+    ReviewInput,
     ReviewResult,
     ReviewRules,
+    ReviewsClosed,
     ReviewSeed,
+    StartBatchInput,
     SubmissionRecord,
+    review_workflow_id,
     task_id_for,
 )
+from workflows.review import ReviewWorkflow
 
 PHASE_LABEL = {SELF_REVIEW: "self-review", MANAGER_SCORING: "manager scoring", CUSTOMER_SURVEY: "customer survey"}
+
+# Review workflows started (or cancelled) at once by one batch: enough to keep the server busy,
+# few enough not to queue thousands of RPCs on the worker's one event loop.
+START_CONCURRENCY = 32
+# Polling for closed reviews: fast while they are closing, slower while nothing changes.
+POLL_MIN_S, POLL_MAX_S = 0.2, 5.0
 
 
 class ReviewActivities(DbActivities):
@@ -76,8 +93,89 @@ class ReviewActivities(DbActivities):
             enforce_guideline=config.calibration.enforce,
         )
 
-    @activity.defn(name="open_review_batch")
-    async def open_review_batch(self, inp: OpenBatchInput) -> list[ReviewSeed]:
+    @activity.defn(name="start_review_batch")
+    async def start_review_batch(self, inp: StartBatchInput) -> int:
+        """Open one batch of reviews in PostgreSQL, then start their workflows; a retry starts none twice."""
+        seeds = await self._open_reviews(inp)
+        client = activity.client()
+        task_queue = activity.info().task_queue
+        gate = asyncio.Semaphore(START_CONCURRENCY)
+
+        async def start(seed: ReviewSeed) -> None:
+            async with gate:
+                try:
+                    await client.start_workflow(
+                        ReviewWorkflow.run,
+                        ReviewInput(inp.cycle_id, seed.review_id, seed.employee_id, seed.reviewer_id,
+                                    seed.contacts, inp.rules, inp.phases),
+                        id=review_workflow_id(seed.review_id),
+                        task_queue=task_queue,
+                        # Running already (a retried batch): keep it. Ended already: never start it again.
+                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    )
+                except WorkflowAlreadyStartedError:
+                    pass
+                activity.heartbeat()
+
+        await asyncio.gather(*(start(seed) for seed in seeds))
+        return len(seeds)
+
+    @activity.defn(name="await_reviews_closed")
+    async def await_reviews_closed(self, cycle_id: str) -> ReviewsClosed:
+        """Return once every review of the cycle has closed; each review records its close in PostgreSQL."""
+        give_up_at = time.monotonic() + WAIT_ROUND.total_seconds()
+        interval, last_closed = POLL_MIN_S, -1
+        while True:
+            async with self.pool.connection() as conn:
+                total, closed, scored, with_missing = await (await conn.execute(
+                    """SELECT count(*), count(*) FILTER (WHERE status = 'closed'),
+                              count(*) FILTER (WHERE status = 'closed' AND preliminary_score IS NOT NULL),
+                              count(*) FILTER (WHERE status = 'closed' AND missing IS NOT NULL
+                                               AND jsonb_array_length(missing) > 0)
+                       FROM review WHERE cycle_id = %s""",
+                    (cycle_id,),
+                )).fetchone()
+            if closed == total:
+                return ReviewsClosed(total, scored, with_missing)
+            activity.heartbeat(closed)
+            if time.monotonic() >= give_up_at:
+                raise ApplicationError(f"{total - closed} of {total} reviews of cycle {cycle_id} are still open",
+                                       type=REVIEWS_STILL_OPEN)
+            interval = POLL_MIN_S if closed != last_closed else min(interval * 2, POLL_MAX_S)
+            last_closed = closed
+            await asyncio.sleep(interval)
+
+    @activity.defn(name="cancel_reviews")
+    async def cancel_reviews(self, cycle_id: str) -> int:
+        """Cancel the review workflows of a cancelled cycle that have not closed yet."""
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                "SELECT workflow_id FROM review WHERE cycle_id = %s AND status = 'open' AND workflow_id IS NOT NULL",
+                (cycle_id,),
+            )
+            workflow_ids = [row[0] for row in await cur.fetchall()]
+            await cur.execute(
+                "UPDATE review_cycle SET status = 'cancelled' WHERE id = %s AND status <> 'cancelled'", (cycle_id,)
+            )
+            await audit(cur, f"cycle.cancelled:{cycle_id}", "system", "cycle.cancelled", "review_cycle", cycle_id,
+                        None, {"open_reviews_cancelled": len(workflow_ids)})
+        client = activity.client()
+        gate = asyncio.Semaphore(START_CONCURRENCY)
+
+        async def cancel(handle: WorkflowHandle) -> None:
+            async with gate:
+                try:
+                    await handle.cancel()
+                except RPCError as err:
+                    if err.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: it has already ended
+                        raise
+                activity.heartbeat()
+
+        await asyncio.gather(*(cancel(client.get_workflow_handle(w)) for w in workflow_ids))
+        return len(workflow_ids)
+
+    async def _open_reviews(self, inp: StartBatchInput) -> list[ReviewSeed]:
         """Open the reviews with seq in [seq_from, seq_to): tasks and survey invitations, once."""
         due = {p.phase: p.due_at for p in inp.phases}
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:

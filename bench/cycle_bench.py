@@ -152,7 +152,7 @@ async def engine_crowd(client, cycle_id: str, org: Org, concurrency: int, marks:
     stats = Counter()
 
     async def until_open(call):
-        # The review workflows are started by the batch workflow; until then an Update is NOT_FOUND.
+        # The review workflows are started by the cycle's batch activities; until then an Update is NOT_FOUND.
         # Back off exponentially (50 ms to 1 s) so a waiting crowd does not load the server itself.
         delay = 0.05
         while True:
@@ -294,14 +294,10 @@ async def history_profile(client, workflow_id: str) -> dict[str, Any]:
     return out
 
 
-async def engine_histories(client, cycle_id: str, org: Org, batch_count: int) -> dict[str, Any]:
+async def engine_histories(client, cycle_id: str, org: Org) -> dict[str, Any]:
     sample = [org.kams[0], org.kams[len(org.kams) // 2], org.kams[-1]]
     reviews = [await history_profile(client, review_workflow_id(review_id_for(cycle_id, k))) for k in sample]
-    return {
-        "cycle": await history_profile(client, cycle_workflow_id(cycle_id)),
-        "batches": [await history_profile(client, f"cycle:{cycle_id}:batch:{b}") for b in range(batch_count)],
-        "review_sample": reviews,
-    }
+    return {"cycle": await history_profile(client, cycle_workflow_id(cycle_id)), "review_sample": reviews}
 
 
 async def floor_histories(client, run_id: str, n: int) -> list[dict[str, Any]]:
@@ -355,7 +351,6 @@ async def main(args: argparse.Namespace) -> int:
                              args.batch_size, None, None)
             print(f"warm-up ({args.warmup} participants, floor and engine) in {time.perf_counter() - t:.1f} s",
                   flush=True)
-        batches = -(-n // args.batch_size)
         for r in range(1, args.rounds + 1):
             prof = AllThreadsProfiler() if args.profile else None
             fl = await run_floor(client, pg.url, f"{run_tag}R{r}", n, f"bench-floor-{run_tag}", conc, meter, prof)
@@ -382,12 +377,8 @@ async def main(args: argparse.Namespace) -> int:
                   f"{m['awaiting_approval']}, approved {m['approved']}, result {m['result']}; "
                   f"NOT_FOUND retries {en['crowd'].get('not_found_retries', 0)}, Update RPC timeouts "
                   f"{en['crowd'].get('update_rpc_timeouts', 0)}; checks {checks}", flush=True)
-            eh = await engine_histories(client, cycle_id, org, batches)
+            eh = await engine_histories(client, cycle_id, org)
             print(f"    review workflow: {describe_review(eh['review_sample'][1])}", flush=True)
-            for b, bh in enumerate(eh["batches"]):
-                print(f"    batch {b}: {bh['events']} events, {bh['workflow_tasks']} workflow tasks, "
-                      f"{bh.get('children', 0)} children started (mean {bh.get('child_start_ms_mean')} ms, max "
-                      f"{bh.get('child_start_ms_max')} ms after initiation), activities {bh['activities']}", flush=True)
             print(f"    cycle workflow: {eh['cycle']['events']} events, activities {eh['cycle']['activities']}",
                   flush=True)
             if prof:
@@ -437,7 +428,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--participants", type=int, default=500)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--concurrency", type=int, default=64, help="participants in flight in the crowd")
-    p.add_argument("--batch-size", type=int, default=500, help="the cycle's batch_size (reviews per batch workflow)")
+    p.add_argument("--batch-size", type=int, default=100,
+                   help="the cycle's batch_size (reviews opened and started per activity; the engine's default is 100)")
     p.add_argument("--warmup", type=int, default=10, help="participants in the untimed warm-up (0: none)")
     p.add_argument("--profile", action="store_true", help="cProfile every Python thread (distorts the rates)")
     return p.parse_args(argv)

@@ -137,7 +137,7 @@ class CycleConfig(_Frozen):
     scorecard: Scorecard = Field(default_factory=default_scorecard)
     calibration: CalibrationConfig
     incentive_plan: IncentivePlan
-    batch_size: int = Field(default=100, ge=1, le=1000, description="reviews started per batch workflow")
+    batch_size: int = Field(default=100, ge=1, le=1000, description="reviews opened and started per batch activity")
 
     @model_validator(mode="after")
     def _plan_matches_levels(self) -> CycleConfig:

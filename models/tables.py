@@ -100,7 +100,10 @@ class ReviewCycle(SQLModel, table=True):
     config: dict = _json(nullable=False)
     config_sha256: str
     participant_count: int = 0
-    status: str = Field(default="created", description="created | running | calibration | incentives | awaiting_approval | locked")
+    status: str = Field(
+        default="created",
+        description="created | running | calibration | incentives | awaiting_approval | locked | cancelled",
+    )
     workflow_id: str | None = None
     created_at: datetime | None = _ts(nullable=False, default_now=True)
     started_at: datetime | None = _ts()

@@ -6,6 +6,7 @@ import uuid
 
 import psycopg
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from services import tasks
@@ -74,7 +75,7 @@ async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, t
     assert missing == ["csat", f"customer_survey:{contact_b}"]  # one answer is below the minimum of 2
 
 
-async def test_reviews_close_with_what_was_submitted_and_batches_stay_small(client, db_url, task_queue):
+async def test_reviews_close_with_what_was_submitted_and_the_cycle_history_stays_small(client, db_url, task_queue):
     """12 participants in batches of 5: nobody submits, every phase closes, calibration waits for HR."""
     seed_org(db_url, kams=12, managers=3, contacts_per_kam=1)
     cid = f"BT{uuid.uuid4().hex[:6]}"
@@ -89,8 +90,12 @@ async def test_reviews_close_with_what_was_submitted_and_batches_stay_small(clie
         # Without any inputs but KPIs, everybody still gets a preliminary score from the KPIs alone.
         assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id = %s AND preliminary_score IS NOT NULL", cid) == 12
         assert count(db_url, "SELECT count(*) FROM task WHERE cycle_id = %s AND status = 'missed'", cid) == 36
-        batches = [w async for w in client.list_workflows(f"WorkflowId STARTS_WITH 'cycle:{cid}:batch:'")]
-        assert len(batches) == 3
+        # The reviews are not children: the cycle's history holds a few events per batch, none per review.
+        history = await client.get_workflow_handle(f"cycle:{cid}").fetch_history()
+        kinds = [e.WhichOneof("attributes") for e in history.events]
+        assert not any("child_workflow" in k for k in kinds)
+        assert kinds.count("activity_task_scheduled_event_attributes") == 1 + 3 + 1 + 1  # begin, 3 batches, wait, open
+        assert len(history.events) < 60
         await finalize_calibration(client, cid, "HR1")
         await eventually(lambda: cycle_phase_is(client, cid, "awaiting_approval"), timeout=20)
 
@@ -99,3 +104,28 @@ async def _is(client, cid: str, phase: str, state: str) -> bool:
     return await _phase_state(client, cid, "K01", phase) == state
 
 
+
+
+async def test_cancelling_a_cycle_cancels_its_open_reviews(client, db_url, task_queue):
+    org = seed_org(db_url, kams=3, contacts_per_kam=1)
+    cid = f"CX{uuid.uuid4().hex[:6]}"
+    create_cycle(db_url, cycle_config(cid, due="1h"))
+    async with running_worker(client, db_url, task_queue):
+        await start_cycle(client, db_url, cid, task_queue)
+        employees = sorted(org["manager_of"])
+        await eventually(lambda: _phase_state(client, cid, employees[-1], "self_review"))
+        await tasks.submit_self_review(client, cid, SelfReviewSubmission(employees[0], ratings(2)))
+        await client.get_workflow_handle(f"cycle:{cid}").cancel()
+
+        async def reviews_cancelled() -> bool:
+            for e in employees:
+                handle = client.get_workflow_handle(review_workflow_id(review_id_for(cid, e)))
+                if (await handle.describe()).status != WorkflowExecutionStatus.CANCELED:
+                    return False
+            return True
+
+        assert await eventually(reviews_cancelled, timeout=30)
+    assert count(db_url, "SELECT count(*) FROM review_cycle WHERE id = %s AND status = 'cancelled'", cid) == 1
+    assert count(db_url, "SELECT count(*) FROM audit_log WHERE event_key = %s", f"cycle.cancelled:{cid}") == 1
+    # What was submitted before the cancellation stays recorded.
+    assert count(db_url, "SELECT count(*) FROM task WHERE cycle_id = %s AND status = 'done'", cid) == 1

@@ -22,3 +22,18 @@ BULK = {
     "heartbeat_timeout": timedelta(seconds=30),
     "retry_policy": RETRY,
 }
+
+# Waiting for a cycle's reviews to close is one polling activity. It heartbeats while it polls and,
+# after WAIT_ROUND of polling, fails with REVIEWS_STILL_OPEN to be retried: retries add nothing to
+# the workflow's history, so a cycle whose reviews take a quarter keeps a history of a few events.
+REVIEWS_STILL_OPEN = "ReviewsStillOpen"
+WAIT_ROUND = timedelta(minutes=50)
+REVIEWS_WAIT = {
+    "start_to_close_timeout": WAIT_ROUND + timedelta(minutes=5),
+    "heartbeat_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=1.0,
+        non_retryable_error_types=[REJECTED],
+    ),
+}

@@ -1,8 +1,14 @@
-"""A review cycle: reviews in batches, then calibration, incentives, payroll approval and lock.
+"""A review cycle: reviews opened in batches, then calibration, incentives, payroll approval and lock.
 
 The workflow is the source of truth for where the cycle is; PostgreSQL holds every result. HR's
 actions are Updates; the calibration and approval waits continue-as-new when the history grows, so
 any number of adjustments fits.
+
+The review workflows are started by an activity, one batch at a time, not as child workflows:
+the cycle's history then grows with the number of batches, never with the number of participants,
+no pending-children limit applies, and the server keeps no parent bookkeeping per review (the
+largest cost of the child design, measured in bench/). PostgreSQL, where every review records its
+close, says when the last one has closed. Cancelling the cycle cancels its open reviews.
 """
 
 from __future__ import annotations
@@ -10,15 +16,13 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.batch import ReviewBatchWorkflow
-    from workflows.common import BULK, ONE_ROW
+    from workflows.common import BULK, ONE_ROW, REVIEWS_WAIT
     from workflows.payloads import (
         ActorRequest,
         AdjustmentRecord,
-        BatchResult,
         BeginCycleInput,
         CalibrationSummary,
         CycleActionInput,
@@ -29,7 +33,8 @@ with workflow.unsafe.imports_passed_through():
         CycleStatus,
         IncentiveSummary,
         RatingAdjustmentRequest,
-        ReviewBatchInput,
+        ReviewsClosed,
+        StartBatchInput,
     )
 
 CALIBRATION = "calibration"
@@ -93,22 +98,32 @@ class CycleWorkflow:
         assert plan is not None
         starts = list(range(0, plan.participant_count, plan.batch_size))
         st.batches_total = len(starts)
-
-        async def one(batch_no: int, seq_from: int) -> None:
-            result: BatchResult = await workflow.execute_child_workflow(
-                ReviewBatchWorkflow.run,
-                ReviewBatchInput(
-                    st.cycle_id, batch_no, seq_from, min(seq_from + plan.batch_size, plan.participant_count),
-                    plan.rules, plan.phases,
-                ),
-                id=f"cycle:{st.cycle_id}:batch:{batch_no}",
+        try:
+            for batch_no in range(st.batches_done, len(starts)):
+                seq_from = starts[batch_no]
+                await workflow.execute_activity(
+                    "start_review_batch",
+                    StartBatchInput(
+                        st.cycle_id, batch_no, seq_from, min(seq_from + plan.batch_size, plan.participant_count),
+                        plan.rules, plan.phases, workflow.now(),
+                    ),
+                    result_type=int,
+                    **BULK,
+                )
+                st.batches_done += 1
+            closed: ReviewsClosed = await workflow.execute_activity(
+                "await_reviews_closed", st.cycle_id, result_type=ReviewsClosed, **REVIEWS_WAIT
             )
-            st.batches_done += 1
-            st.reviews_closed += result.reviews
-            st.reviews_scored += result.scored
-            st.reviews_with_missing += result.with_missing
-
-        await asyncio.gather(*(one(n, start) for n, start in enumerate(starts)))
+        except (asyncio.CancelledError, ActivityError) as err:
+            if isinstance(err, ActivityError) and not isinstance(err.cause, CancelledError):
+                raise
+            # The cycle was cancelled. Children would have been cancelled with their parent; these
+            # reviews are not children, so cancel them here.
+            await workflow.execute_activity("cancel_reviews", st.cycle_id, result_type=int, **BULK)
+            raise
+        st.reviews_closed = closed.reviews
+        st.reviews_scored = closed.scored
+        st.reviews_with_missing = closed.with_missing
 
     async def _wait_or_continue(self, done, inp: CycleInput) -> None:
         """Wait for HR; continue-as-new first if many Updates have grown the history."""

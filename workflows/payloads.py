@@ -87,22 +87,16 @@ class ReviewSeed:
 
 
 @dataclass
-class OpenBatchInput:
-    cycle_id: str
-    seq_from: int
-    seq_to: int  # exclusive
-    phases: list[PhasePlan]
-    opened_at: datetime
+class StartBatchInput:
+    """Open the reviews with seq in [seq_from, seq_to) and start their workflows."""
 
-
-@dataclass
-class ReviewBatchInput:
     cycle_id: str
     batch_no: int
     seq_from: int
-    seq_to: int
+    seq_to: int  # exclusive
     rules: ReviewRules
     phases: list[PhasePlan]
+    opened_at: datetime
 
 
 @dataclass
@@ -124,8 +118,9 @@ class ReviewResult:
 
 
 @dataclass
-class BatchResult:
-    batch_no: int
+class ReviewsClosed:
+    """How the reviews of a cycle ended, counted in PostgreSQL once the last one closed."""
+
     reviews: int
     scored: int
     with_missing: int

@@ -86,7 +86,8 @@ def check_texts(texts: dict[str, str], allowed: set[str], who: str) -> None:
 class _PhaseState:
     plan: PhasePlan
     due_at: datetime
-    state: str = "open"  # open | done | closed
+    handled_until: datetime  # every reminder or deadline up to here has been dealt with
+    closed: bool = False
     extensions: int = 0
     reminders: int = 0
     accepted: set[str] = field(default_factory=set)
@@ -98,7 +99,8 @@ class ReviewWorkflow:
     def __init__(self, inp: ReviewInput) -> None:
         self._inp = inp
         self._reviewer = inp.reviewer_id
-        self._phases = {p.phase: _PhaseState(plan=p, due_at=p.due_at) for p in inp.phases}
+        now = workflow.now()
+        self._phases = {p.phase: _PhaseState(plan=p, due_at=p.due_at, handled_until=now) for p in inp.phases}
         self._contacts = {c.contact_id for c in inp.contacts}
         self._closed = False
 
@@ -106,7 +108,7 @@ class ReviewWorkflow:
 
     @workflow.run
     async def run(self, inp: ReviewInput) -> ReviewResult:
-        await asyncio.gather(*(self._drive_phase(name) for name in self._phases))
+        await self._drive_phases()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._closed = True
         return await workflow.execute_activity(
@@ -123,6 +125,14 @@ class ReviewWorkflow:
 
     def _done(self, phase: str) -> bool:
         return self._expected(phase) <= self._phases[phase].accepted
+
+    def _state(self, phase: str) -> str:
+        if self._phases[phase].closed:
+            return "closed"
+        return "done" if self._done(phase) else "open"
+
+    def _pending(self) -> list[str]:
+        return [name for name in self._phases if self._state(name) == "open"]
 
     def _outstanding(self, phase: str) -> list[Recipient]:
         inp = self._inp
@@ -143,42 +153,52 @@ class ReviewWorkflow:
                 missing.append(phase)
         return missing
 
-    async def _until(self, phase: str, at: datetime) -> bool:
-        """Wait until the phase is done or ``at``; a deadline is caught here, never fails the run."""
-        if self._done(phase):
-            return True
-        seconds = (at - workflow.now()).total_seconds()
-        if seconds <= 0:
-            return False
-        try:
-            await workflow.wait_condition(lambda: self._done(phase), timeout=seconds)
-        except TimeoutError:
-            return self._done(phase)
-        return True
+    @staticmethod
+    def _next_moment(ph: _PhaseState) -> datetime:
+        """The phase's next reminder, or its deadline when no reminder is left before it."""
+        for before in sorted(ph.plan.reminders_before_s, reverse=True):
+            at = ph.due_at - timedelta(seconds=before)
+            if at > ph.handled_until:
+                return at
+        return ph.due_at
 
-    async def _drive_phase(self, phase: str) -> None:
-        ph = self._phases[phase]
-        while True:
-            for before in sorted(ph.plan.reminders_before_s, reverse=True):
-                at = ph.due_at - timedelta(seconds=before)
-                if at <= workflow.now():
-                    continue
-                if await self._until(phase, at):
-                    ph.state = "done"
-                    return
-                ph.reminders += 1
-                await self._record(phase, "reminder", ph.reminders)
-            if await self._until(phase, ph.due_at):
-                ph.state = "done"
-                return
-            if ph.plan.on_deadline == "extend" and ph.extensions < ph.plan.max_extensions:
-                ph.extensions += 1
-                ph.due_at = ph.due_at + timedelta(seconds=ph.plan.extend_by_s)
-                await self._record(phase, "extended", ph.extensions)
+    async def _drive_phases(self) -> None:
+        """Wait for the phases to be done, dealing with reminders and deadlines on one durable alarm.
+
+        One timer at a time serves all three phases. It is never cancelled: when every phase is
+        done before it rings, the review simply closes and the timer dies with the workflow. A
+        timer per phase, cancelled as each phase completed, cost six history events per review.
+        """
+        alarm: asyncio.Future[None] | None = None
+        while pending := self._pending():
+            moment = min(self._next_moment(self._phases[name]) for name in pending)
+            if moment > workflow.now():
+                # Moments only move later, so a pending alarm never rings after the next moment.
+                if alarm is None or alarm.done():
+                    alarm = asyncio.ensure_future(asyncio.sleep((moment - workflow.now()).total_seconds()))
+                await workflow.wait_condition(lambda alarm=alarm: alarm.done() or not self._pending())
                 continue
-            ph.state = "closed"
-            await self._record(phase, "closed", 1)
+            await asyncio.gather(*(self._on_moment(name) for name in pending))
+
+    async def _on_moment(self, phase: str) -> None:
+        """Send the reminder or apply the deadline policy that is due now for an open phase."""
+        ph = self._phases[phase]
+        now = workflow.now()
+        if self._next_moment(ph) > now:
             return
+        if ph.due_at > now:  # a reminder (a late alarm sends the latest one once)
+            ph.handled_until = now
+            ph.reminders += 1
+            await self._record(phase, "reminder", ph.reminders)
+            return
+        ph.handled_until = ph.due_at
+        if ph.plan.on_deadline == "extend" and ph.extensions < ph.plan.max_extensions:
+            ph.extensions += 1
+            ph.due_at = ph.due_at + timedelta(seconds=ph.plan.extend_by_s)
+            await self._record(phase, "extended", ph.extensions)
+            return
+        ph.closed = True
+        await self._record(phase, "closed", 1)
 
     async def _record(self, phase: str, event: str, number: int) -> None:
         inp = self._inp
@@ -198,9 +218,9 @@ class ReviewWorkflow:
     def _require_open(self, phase: str) -> None:
         ph = self._phases[phase]
         name = PHASE_NAMES[phase]
-        if self._closed or ph.state == "closed":
+        if self._closed or ph.closed:
             raise _reject(f"the {name} phase is closed (it was due {ph.due_at.isoformat()}); nothing can be submitted")
-        if ph.state == "done" and phase != CUSTOMER_SURVEY:
+        if self._state(phase) == "done" and phase != CUSTOMER_SURVEY:
             raise _reject(f"the {name} was already submitted")
 
     # -- human tasks (Updates) --------------------------------------------------------------------
@@ -325,8 +345,8 @@ class ReviewWorkflow:
             closed=self._closed,
             phases=[
                 ReviewPhaseStatus(
-                    phase=name, state=ph.state, due_at=ph.due_at, extensions=ph.extensions,
-                    outstanding=[r.id for r in self._outstanding(name)] if ph.state == "open" else [],
+                    phase=name, state=self._state(name), due_at=ph.due_at, extensions=ph.extensions,
+                    outstanding=[r.id for r in self._outstanding(name)] if self._state(name) == "open" else [],
                 )
                 for name, ph in self._phases.items()
             ],
