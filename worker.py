@@ -38,7 +38,9 @@ def activities_for(pool: AsyncConnectionPool) -> list:
 @contextlib.asynccontextmanager
 async def running_worker(client: Client, database_url: str, task_queue: str, pool_size: int = 10) -> AsyncIterator[Worker]:
     """A worker with its pool, for as long as the context is open (used by tests, demo and bench)."""
-    pool = AsyncConnectionPool(libpq_url(database_url), min_size=1, max_size=pool_size, open=False)
+    # Autocommit: a single-statement activity is one round trip; several statements take conn.transaction().
+    pool = AsyncConnectionPool(libpq_url(database_url), min_size=1, max_size=pool_size, open=False,
+                               kwargs={"autocommit": True})
     await pool.open(wait=True)
     try:
         worker = Worker(

@@ -64,6 +64,20 @@ async def audit(
     )
 
 
+# The audit row as one part of a larger statement: ``INSERT ... SELECT`` (or ``VALUES``) with the
+# named parameters of ``audit_params``, so a state change and its audit row travel in one round trip.
+AUDIT_INSERT = "INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, before, after)"
+AUDIT_VALUES = "%(a_key)s, %(a_actor)s, %(a_action)s, %(a_type)s, %(a_id)s, %(a_before)s, %(a_after)s"
+
+
+def audit_params(event_key: str, actor: str, action: str, entity_type: str, entity_id: str,
+                 before: Any = None, after: Any = None) -> dict[str, Any]:
+    return {
+        "a_key": event_key, "a_actor": actor, "a_action": action, "a_type": entity_type, "a_id": entity_id,
+        "a_before": None if before is None else jsonb(before), "a_after": None if after is None else jsonb(after),
+    }
+
+
 class DbActivities:
     """Base for activity classes: holds the worker's pool and caches frozen cycle configurations."""
 

@@ -12,7 +12,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.base import DbActivities, audit, jsonb, rejected
+from activities.base import AUDIT_INSERT, AUDIT_VALUES, DbActivities, audit, audit_params, jsonb, rejected
 from domain.cycle import resolve_due
 from domain.scoring import ReviewInputs, SurveyAnswer, preliminary_score
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
@@ -53,7 +53,7 @@ class ReviewActivities(DbActivities):
     @activity.defn(name="begin_cycle")
     async def begin_cycle(self, inp: BeginCycleInput) -> CyclePlan:
         """Mark the cycle running and resolve its deadlines against the first recorded start."""
-        async with self.pool.connection() as conn, conn.cursor() as cur:
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             config = await self.cycle_config(conn, inp.cycle_id)
             await cur.execute(
                 """UPDATE review_cycle SET status = CASE WHEN status = 'created' THEN 'running' ELSE status END,
@@ -235,47 +235,45 @@ class ReviewActivities(DbActivities):
 
     @activity.defn(name="record_submission")
     async def record_submission(self, rec: SubmissionRecord) -> None:
-        """Persist one accepted human submission; the first write wins, so a retry changes nothing."""
-        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        """Persist one accepted human submission; the first write wins, so a retry changes nothing.
+
+        One statement (answers, task, audit row): atomic without a transaction block, one round trip.
+        """
+        params: dict = {"review": rec.review_id, "task": rec.task_id, "at": rec.submitted_at, "actor": rec.actor_id}
+        if rec.phase == CUSTOMER_SURVEY:
+            answers = """INSERT INTO survey_response (invitation_id, satisfaction, nps, comment, answered_at)
+                         VALUES (%(task)s, %(satisfaction)s, %(nps)s, %(comment)s, %(at)s) ON CONFLICT DO NOTHING),
+                         invitation AS (UPDATE survey_invitation SET status = 'answered', answered_at = %(at)s
+                                        WHERE id = %(task)s AND status <> 'answered')"""
+            params |= {"satisfaction": rec.satisfaction, "nps": rec.nps, "comment": rec.comments.get("comment")}
+            after = {"satisfaction": rec.satisfaction, "nps": rec.nps}
+        else:
+            items = list(rec.ratings) + [k for k in rec.comments if k not in rec.ratings]
+            ratings: list[int | None] = [rec.ratings.get(k) for k in items]
+            if rec.phase == MANAGER_SCORING and rec.potential is not None:
+                items.append("potential")
+                ratings.append(rec.potential)
+            params |= {"items": items, "ratings": ratings, "comments": [rec.comments.get(k) for k in items]}
             if rec.phase == SELF_REVIEW:
-                rows = [(rec.review_id, k, v, rec.comments.get(k), rec.submitted_at) for k, v in rec.ratings.items()]
-                rows += [(rec.review_id, k, None, v, rec.submitted_at)
-                         for k, v in rec.comments.items() if k not in rec.ratings]
-                await cur.executemany(
-                    """INSERT INTO self_review_answer (review_id, item_id, rating, comment, submitted_at)
-                       VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-                    rows,
-                )
-            elif rec.phase == MANAGER_SCORING:
-                rows = [(rec.review_id, k, v, rec.comments.get(k), rec.actor_id, rec.submitted_at)
-                        for k, v in rec.ratings.items()]
-                rows += [(rec.review_id, k, None, v, rec.actor_id, rec.submitted_at)
-                         for k, v in rec.comments.items() if k not in rec.ratings]
-                if rec.potential is not None:
-                    rows.append((rec.review_id, "potential", rec.potential, None, rec.actor_id, rec.submitted_at))
-                await cur.executemany(
-                    """INSERT INTO manager_score (review_id, item_id, rating, comment, scored_by, submitted_at)
-                       VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-                    rows,
-                )
+                answers = """INSERT INTO self_review_answer (review_id, item_id, rating, comment, submitted_at)
+                             SELECT %(review)s, u.item, u.rating, u.comment, %(at)s"""
             else:
-                await cur.execute(
-                    """INSERT INTO survey_response (invitation_id, satisfaction, nps, comment, answered_at)
-                       VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-                    (rec.task_id, rec.satisfaction, rec.nps, rec.comments.get("comment"), rec.submitted_at),
-                )
-                await cur.execute(
-                    "UPDATE survey_invitation SET status = 'answered', answered_at = %s WHERE id = %s AND status <> 'answered'",
-                    (rec.submitted_at, rec.task_id),
-                )
-            await cur.execute(
-                "UPDATE task SET status = 'done', completed_at = %s WHERE id = %s AND status <> 'done'",
-                (rec.submitted_at, rec.task_id),
+                answers = """INSERT INTO manager_score (review_id, item_id, rating, comment, scored_by, submitted_at)
+                             SELECT %(review)s, u.item, u.rating, u.comment, %(actor)s, %(at)s"""
+            answers += """ FROM unnest(%(items)s::text[], %(ratings)s::int[], %(comments)s::text[])
+                                AS u(item, rating, comment)
+                           ON CONFLICT DO NOTHING)"""
+            after = {"ratings": rec.ratings, "potential": rec.potential}
+        params |= audit_params(f"task.submitted:{rec.task_id}", rec.actor_id, f"{rec.phase}.submitted", "task",
+                               rec.task_id, {"status": "open"}, {"status": "done", **after})
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                f"""WITH answers AS ({answers},
+                         done AS (UPDATE task SET status = 'done', completed_at = %(at)s
+                                  WHERE id = %(task)s AND status <> 'done')
+                    {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING""",
+                params,
             )
-            after = {"ratings": rec.ratings, "potential": rec.potential} if rec.phase != CUSTOMER_SURVEY else {
-                "satisfaction": rec.satisfaction, "nps": rec.nps}
-            await audit(cur, f"task.submitted:{rec.task_id}", rec.actor_id, f"{rec.phase}.submitted", "task",
-                        rec.task_id, {"status": "open"}, {"status": "done", **after})
 
     @activity.defn(name="record_phase_event")
     async def record_phase_event(self, ev: PhaseEvent) -> None:
@@ -345,62 +343,66 @@ class ReviewActivities(DbActivities):
 
     @activity.defn(name="close_review")
     async def close_review(self, inp: CloseReviewInput) -> ReviewResult:
-        """Compute and store the preliminary score from what was submitted; the first close wins."""
-        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        """Compute and store the preliminary score from what was submitted; the first close wins.
+
+        One query reads the review with all its inputs, one statement writes the close (review,
+        leftover tasks, audit row): two round trips, no transaction block. Every submission is in
+        before a review closes, so nothing the score reads can change in between.
+        """
+        async with self.pool.connection() as conn:
             config = await self.cycle_config(conn, inp.cycle_id)
-            await cur.execute(
-                "SELECT employee_id, status, preliminary_score, missing FROM review WHERE id = %s FOR UPDATE",
-                (inp.review_id,),
-            )
-            employee_id, status, stored_score, stored_missing = await cur.fetchone()
+            row = await (await conn.execute(
+                """SELECT r.employee_id, r.status, r.preliminary_score, r.missing,
+                          (SELECT COALESCE(json_agg(json_build_array(k.kpi_id, k.value::text)), '[]')
+                           FROM kpi_actual k WHERE k.employee_id = r.employee_id AND k.period = %(period)s),
+                          (SELECT COALESCE(json_object_agg(item_id, rating), '{}') FROM self_review_answer
+                           WHERE review_id = r.id AND rating IS NOT NULL),
+                          (SELECT COALESCE(json_object_agg(item_id, rating), '{}') FROM manager_score
+                           WHERE review_id = r.id AND rating IS NOT NULL AND item_id <> 'potential'),
+                          (SELECT COALESCE(json_agg(json_build_array(i.account_id, s.satisfaction, s.nps,
+                                                                     a.annual_revenue::text) ORDER BY i.id), '[]')
+                           FROM survey_response s JOIN survey_invitation i ON i.id = s.invitation_id
+                           JOIN key_account a ON a.id = i.account_id WHERE i.review_id = r.id)
+                   FROM review r WHERE r.id = %(review)s""",
+                {"review": inp.review_id, "period": config.period.label},
+            )).fetchone()
+            employee_id, status, stored_score, stored_missing, kpis, self_ratings, manager_ratings, survey = row
             if status == "closed":
-                return ReviewResult(inp.review_id, None if stored_score is None else str(stored_score),
-                                    list(stored_missing or []))
-            inputs = await self._review_inputs(cur, inp.review_id, employee_id, config.period.label)
+                return _stored_result(inp.review_id, stored_score, stored_missing)
             scored = {k.id for k in config.scorecard.kpis}  # e.g. revenue feeds commission, not the score
-            inputs = inputs.model_copy(update={"kpi_actuals": {k: v for k, v in inputs.kpi_actuals.items() if k in scored}})
+            inputs = ReviewInputs(
+                kpi_actuals={k: Decimal(v) for k, v in kpis if k in scored},
+                self_ratings=self_ratings,
+                manager_ratings=manager_ratings,
+                survey=[SurveyAnswer(account_id=a, satisfaction=sat, nps=nps,
+                                     account_revenue=None if rev is None else Decimal(rev))
+                        for a, sat, nps, rev in survey],
+            )
             result = preliminary_score(config.scorecard, inputs)
             missing = sorted(set(inp.missing) | set(result.missing))
-            breakdown = result.model_dump(mode="json")
-            await cur.execute(
-                """UPDATE review SET status = 'closed', closed_at = %s, preliminary_score = %s,
-                          score_breakdown = %s, missing = %s WHERE id = %s""",
-                (inp.closed_at, result.score, jsonb(breakdown), jsonb(missing), inp.review_id),
-            )
-            await cur.execute(
-                "UPDATE task SET status = 'missed' WHERE review_id = %s AND status = 'open'", (inp.review_id,)
-            )
-            await audit(cur, f"review.closed:{inp.review_id}", "system", "review.closed", "review",
-                        inp.review_id, {"status": status},
-                        {"status": "closed", "preliminary_score": result.score, "missing": missing})
+            params = {"review": inp.review_id, "at": inp.closed_at, "score": result.score,
+                      "breakdown": jsonb(result.model_dump(mode="json")), "missing": jsonb(missing)}
+            params |= audit_params(f"review.closed:{inp.review_id}", "system", "review.closed", "review",
+                                   inp.review_id, {"status": status},
+                                   {"status": "closed", "preliminary_score": result.score, "missing": missing})
+            closed = await (await conn.execute(
+                f"""WITH closed AS (UPDATE review SET status = 'closed', closed_at = %(at)s,
+                                           preliminary_score = %(score)s, score_breakdown = %(breakdown)s,
+                                           missing = %(missing)s
+                                    WHERE id = %(review)s AND status <> 'closed' RETURNING id),
+                         missed AS (UPDATE task SET status = 'missed'
+                                    WHERE review_id = %(review)s AND status = 'open' AND EXISTS (SELECT FROM closed)),
+                         audited AS ({AUDIT_INSERT} SELECT {AUDIT_VALUES} FROM closed
+                                     ON CONFLICT (event_key) DO NOTHING)
+                    SELECT count(*) FROM closed""",
+                params,
+            )).fetchone()
+            if not closed[0]:  # a concurrent attempt closed it first: report what it stored
+                stored = await (await conn.execute(
+                    "SELECT preliminary_score, missing FROM review WHERE id = %s", (inp.review_id,))).fetchone()
+                return _stored_result(inp.review_id, *stored)
         return ReviewResult(inp.review_id, None if result.score is None else str(result.score), missing)
 
-    @staticmethod
-    async def _review_inputs(cur, review_id: str, employee_id: str, period: str) -> ReviewInputs:
-        await cur.execute(
-            "SELECT kpi_id, value FROM kpi_actual WHERE employee_id = %s AND period = %s", (employee_id, period)
-        )
-        kpis = {k: Decimal(v) for k, v in await cur.fetchall()}
-        await cur.execute(
-            "SELECT item_id, rating FROM self_review_answer WHERE review_id = %s AND rating IS NOT NULL", (review_id,)
-        )
-        self_ratings = dict(await cur.fetchall())
-        await cur.execute(
-            """SELECT item_id, rating FROM manager_score
-               WHERE review_id = %s AND rating IS NOT NULL AND item_id <> 'potential'""",
-            (review_id,),
-        )
-        manager_ratings = dict(await cur.fetchall())
-        await cur.execute(
-            """SELECT i.account_id, s.satisfaction, s.nps, a.annual_revenue
-               FROM survey_response s JOIN survey_invitation i ON i.id = s.invitation_id
-               JOIN key_account a ON a.id = i.account_id
-               WHERE i.review_id = %s ORDER BY i.id""",
-            (review_id,),
-        )
-        survey = [
-            SurveyAnswer(account_id=a, satisfaction=s, nps=n, account_revenue=rev)
-            for a, s, n, rev in await cur.fetchall()
-        ]
-        return ReviewInputs(kpi_actuals=kpis, self_ratings=self_ratings, manager_ratings=manager_ratings,
-                            survey=survey)
+
+def _stored_result(review_id: str, score: Decimal | None, missing: list[str] | None) -> ReviewResult:
+    return ReviewResult(review_id, None if score is None else str(score), list(missing or []))

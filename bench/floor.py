@@ -52,7 +52,8 @@ class FloorActivities:
 @contextlib.asynccontextmanager
 async def floor_worker(client: Client, libpq_url: str, task_queue: str, pool_size: int = 10) -> AsyncIterator[Worker]:
     """Same shape as worker.running_worker: one pool, max(pool*2, 20) concurrent activities."""
-    pool = AsyncConnectionPool(libpq_url, min_size=1, max_size=pool_size, open=False)
+    # The same pool settings as worker.running_worker (autocommit: one round trip per one-row write).
+    pool = AsyncConnectionPool(libpq_url, min_size=1, max_size=pool_size, open=False, kwargs={"autocommit": True})
     await pool.open(wait=True)
     async with pool.connection() as conn:
         await conn.execute(FLOOR_TABLE)
