@@ -115,6 +115,15 @@ async def cmd_cycle_start(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_cycle_cancel(ctx: Context, args: argparse.Namespace) -> int:
+    from services.cycles import cancel_cycle
+
+    client = await ctx.client()
+    status = await cancel_cycle(client, ctx.db(), args.cycle, args.actor, args.reason)
+    print(f"cycle {args.cycle}: {status}; open reviews were cancelled, what was submitted stays recorded")
+    return 0
+
+
 async def cmd_cycle_status(ctx: Context, args: argparse.Namespace) -> int:
     from services.console import table
     from services.cycles import cycle_report
@@ -365,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--actor", default="hr")
     sp = add("start", cmd_cycle_start, "start a created cycle", cycle)
     sp.add_argument("cycle")
+    sp = add("cancel", cmd_cycle_cancel, "cancel a cycle before its payouts are approved (open reviews end)", cycle)
+    sp.add_argument("cycle")
+    sp.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    sp.add_argument("--actor", default="hr")
     sp = add("status", cmd_cycle_status, "counts per phase, who is late, what is blocking", cycle)
     sp.add_argument("cycle")
     add("list", cmd_cycle_list, "list cycles", cycle)

@@ -27,7 +27,7 @@ WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow]
 def activities_for(pool: AsyncConnectionPool) -> list:
     reviews, cycle = ReviewActivities(pool), CycleActivities(pool)
     return [
-        reviews.begin_cycle, reviews.start_review_batch, reviews.await_reviews_closed, reviews.cancel_reviews,
+        reviews.begin_cycle, reviews.start_review_batch, reviews.await_reviews_closed, reviews.cancel_cycle,
         reviews.record_submission, reviews.record_phase_event,
         reviews.reassign_reviewer, reviews.close_review,
         cycle.open_calibration, cycle.adjust_rating, cycle.finalize_calibration, cycle.compute_incentives,

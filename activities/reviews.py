@@ -146,9 +146,9 @@ class ReviewActivities(DbActivities):
             last_closed = closed
             await asyncio.sleep(interval)
 
-    @activity.defn(name="cancel_reviews")
-    async def cancel_reviews(self, cycle_id: str) -> int:
-        """Cancel the review workflows of a cancelled cycle that have not closed yet."""
+    @activity.defn(name="cancel_cycle")
+    async def cancel_cycle(self, cycle_id: str) -> int:
+        """Mark a cancelled cycle cancelled and cancel its review workflows that have not closed yet."""
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute(
                 "SELECT workflow_id FROM review WHERE cycle_id = %s AND status = 'open' AND workflow_id IS NOT NULL",

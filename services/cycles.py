@@ -190,6 +190,8 @@ async def start_cycle(client: Client, database_url: str, cycle_id: str, task_que
         row = conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,)).fetchone()
     if row is None:
         raise NotFound(f"cycle {cycle_id} does not exist; create it first with `starter.py cycle create`")
+    if row[0] == "cancelled":
+        raise UserError(f"cycle {cycle_id} was cancelled; create a new cycle instead")
     workflow_id = cycle_workflow_id(cycle_id)
     try:
         await client.start_workflow(
@@ -206,6 +208,55 @@ async def start_cycle(client: Client, database_url: str, cycle_id: str, task_que
             raise UserError(f"cycle {cycle_id} was already started (workflow {workflow_id})") from None
         raise
     return workflow_id
+
+
+async def cancel_cycle(client: Client, database_url: str, cycle_id: str, actor: str, reason: str) -> str:
+    """Cancel a cycle before its payouts are approved: open reviews are cancelled, nothing is paid.
+
+    What was submitted stays recorded. Returns the cycle's status afterwards ('cancelled').
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise UserError("cancelling a cycle needs a reason (--reason)")
+    if len(reason) > 2000:
+        raise UserError("the reason is longer than 2000 characters")
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"cycle {cycle_id} does not exist")
+        status = row[0]
+        if status == "cancelled":
+            raise UserError(f"cycle {cycle_id} is already cancelled")
+        if status == "locked":
+            raise UserError(f"cycle {cycle_id} is locked: its payouts were approved; "
+                            "corrections go through `starter.py calibration correct`")
+        conn.execute(
+            """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, before, after)
+               VALUES (%s, %s, 'cycle.cancel_requested', 'review_cycle', %s, %s, %s)
+               ON CONFLICT (event_key) DO NOTHING""",
+            (f"cycle.cancel_requested:{cycle_id}", actor, cycle_id, jsonb({"status": status}),
+             jsonb({"reason": reason})),
+        )
+        if status == "created":  # never started: nothing runs, so the row is all there is
+            conn.execute("UPDATE review_cycle SET status = 'cancelled' WHERE id = %s AND status = 'created'",
+                         (cycle_id,))
+            return "cancelled"
+    handle = client.get_workflow_handle(cycle_workflow_id(cycle_id))
+    try:
+        await handle.cancel()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"cycle {cycle_id} is not running") from None
+        raise
+    try:
+        await asyncio.wait_for(handle.result(), timeout=60)
+    except WorkflowFailureError:
+        pass  # cancelled: the expected ending
+    except TimeoutError:
+        raise UserError(f"cycle {cycle_id}: cancellation requested; it has not finished after 60 s "
+                        "(is a worker running?)") from None
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        return conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,)).fetchone()[0]
 
 
 def _message(err: BaseException) -> str:

@@ -112,6 +112,8 @@ def test_create_is_idempotent_and_frozen(cli, tmp_path):
     [
         (("cycle", "start", "NOPE"), "cycle NOPE does not exist"),
         (("cycle", "status", "NOPE"), "cycle NOPE does not exist"),
+        (("cycle", "cancel", "NOPE", "--reason", "reorganisation"), "cycle NOPE does not exist"),
+        (("cycle", "cancel", "NOPE"), "--reason"),
         (("payroll", "export", "NOPE"), "cycle NOPE does not exist"),
         (("calibration", "adjust", "NOPE", "K01", "4", "--reason", "x"), "cycle NOPE is not running"),
         (("payouts", "approve", "NOPE"), "cycle NOPE is not running"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import psycopg
@@ -10,8 +11,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from services import tasks
-from services.cycles import create_cycle, cycle_report, finalize_calibration, start_cycle
-from services.errors import Rejected
+from services.cycles import cancel_cycle, create_cycle, cycle_report, finalize_calibration, start_cycle
+from services.errors import Rejected, UserError
 from tests.helpers import count, cycle_config, cycle_phase_is, eventually, maybe_record_history, ratings, seed_org
 from worker import running_worker
 from workflows.payloads import (
@@ -115,17 +116,26 @@ async def test_cancelling_a_cycle_cancels_its_open_reviews(client, db_url, task_
         employees = sorted(org["manager_of"])
         await eventually(lambda: _phase_state(client, cid, employees[-1], "self_review"))
         await tasks.submit_self_review(client, cid, SelfReviewSubmission(employees[0], ratings(2)))
-        await client.get_workflow_handle(f"cycle:{cid}").cancel()
-
-        async def reviews_cancelled() -> bool:
-            for e in employees:
-                handle = client.get_workflow_handle(review_workflow_id(review_id_for(cid, e)))
-                if (await handle.describe()).status != WorkflowExecutionStatus.CANCELED:
-                    return False
-            return True
-
-        assert await eventually(reviews_cancelled, timeout=30)
-    assert count(db_url, "SELECT count(*) FROM review_cycle WHERE id = %s AND status = 'cancelled'", cid) == 1
+        with pytest.raises(UserError, match="needs a reason"):
+            await cancel_cycle(client, db_url, cid, "HR1", "  ")
+        assert await cancel_cycle(client, db_url, cid, "HR1", "reorganisation of the sales team") == "cancelled"
+        for e in employees:
+            handle = client.get_workflow_handle(review_workflow_id(review_id_for(cid, e)))
+            assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+        with pytest.raises(UserError, match="already cancelled"):
+            await cancel_cycle(client, db_url, cid, "HR1", "again")
+        with pytest.raises(UserError, match="was cancelled"):
+            await start_cycle(client, db_url, cid, task_queue)
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE event_key = %s", f"cycle.cancelled:{cid}") == 1
+    assert count(db_url, "SELECT count(*) FROM audit_log WHERE action = 'cycle.cancel_requested' AND actor = 'HR1'"
+                 " AND after->>'reason' = 'reorganisation of the sales team'") == 1
     # What was submitted before the cancellation stays recorded.
     assert count(db_url, "SELECT count(*) FROM task WHERE cycle_id = %s AND status = 'done'", cid) == 1
+
+
+def test_a_cycle_never_started_is_cancelled_in_the_database_alone(db_url):
+    seed_org(db_url, kams=1)
+    cid = f"CN{uuid.uuid4().hex[:6]}"
+    create_cycle(db_url, cycle_config(cid))
+    assert asyncio.run(cancel_cycle(None, db_url, cid, "HR1", "created by mistake")) == "cancelled"
+    assert count(db_url, "SELECT count(*) FROM review_cycle WHERE id = %s AND status = 'cancelled'", cid) == 1

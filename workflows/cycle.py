@@ -45,6 +45,13 @@ def _reject(message: str) -> ApplicationError:
     return ApplicationError(message, type="InvalidRequest", non_retryable=True)
 
 
+def _cancelled(err: BaseException) -> bool:
+    """The workflow's cancellation, as it surfaces at an await: directly or through an activity."""
+    return isinstance(err, asyncio.CancelledError) or (
+        isinstance(err, ActivityError) and isinstance(err.cause, CancelledError)
+    )
+
+
 def _user_message(err: ActivityError) -> str:
     cause = err.cause
     return cause.message if isinstance(cause, ApplicationError) else str(err)
@@ -58,6 +65,18 @@ class CycleWorkflow:
 
     @workflow.run
     async def run(self, inp: CycleInput) -> CycleResult:
+        try:
+            return await self._run(inp)
+        except (asyncio.CancelledError, ActivityError) as err:
+            if not _cancelled(err):
+                raise
+            # HR cancelled the cycle. Its reviews are not children (they would have been cancelled
+            # with their parent), so cancel the open ones, and mark the cycle cancelled.
+            self._st.phase = "cancelled"
+            await workflow.execute_activity("cancel_cycle", self._st.cycle_id, result_type=int, **BULK)
+            raise
+
+    async def _run(self, inp: CycleInput) -> CycleResult:
         st = self._st
         if st.phase == "starting":
             st.plan = await workflow.execute_activity(
@@ -80,6 +99,8 @@ class CycleWorkflow:
                     "compute_incentives", st.cycle_id, result_type=IncentiveSummary, **BULK
                 )
             except ActivityError as err:
+                if _cancelled(err):
+                    raise
                 # Missing data (a KPI figure, a target): wait for HR to fix it and ask for a retry.
                 st.blocked_reason = _user_message(err)
                 await self._wait_or_continue(lambda: st.blocked_reason is None, inp)
@@ -98,29 +119,21 @@ class CycleWorkflow:
         assert plan is not None
         starts = list(range(0, plan.participant_count, plan.batch_size))
         st.batches_total = len(starts)
-        try:
-            for batch_no in range(st.batches_done, len(starts)):
-                seq_from = starts[batch_no]
-                await workflow.execute_activity(
-                    "start_review_batch",
-                    StartBatchInput(
-                        st.cycle_id, batch_no, seq_from, min(seq_from + plan.batch_size, plan.participant_count),
-                        plan.rules, plan.phases, workflow.now(),
-                    ),
-                    result_type=int,
-                    **BULK,
-                )
-                st.batches_done += 1
-            closed: ReviewsClosed = await workflow.execute_activity(
-                "await_reviews_closed", st.cycle_id, result_type=ReviewsClosed, **REVIEWS_WAIT
+        for batch_no in range(st.batches_done, len(starts)):
+            seq_from = starts[batch_no]
+            await workflow.execute_activity(
+                "start_review_batch",
+                StartBatchInput(
+                    st.cycle_id, batch_no, seq_from, min(seq_from + plan.batch_size, plan.participant_count),
+                    plan.rules, plan.phases, workflow.now(),
+                ),
+                result_type=int,
+                **BULK,
             )
-        except (asyncio.CancelledError, ActivityError) as err:
-            if isinstance(err, ActivityError) and not isinstance(err.cause, CancelledError):
-                raise
-            # The cycle was cancelled. Children would have been cancelled with their parent; these
-            # reviews are not children, so cancel them here.
-            await workflow.execute_activity("cancel_reviews", st.cycle_id, result_type=int, **BULK)
-            raise
+            st.batches_done += 1
+        closed: ReviewsClosed = await workflow.execute_activity(
+            "await_reviews_closed", st.cycle_id, result_type=ReviewsClosed, **REVIEWS_WAIT
+        )
         st.reviews_closed = closed.reviews
         st.reviews_scored = closed.scored
         st.reviews_with_missing = closed.with_missing
