@@ -125,25 +125,27 @@ class ReviewActivities(DbActivities):
     async def await_reviews_closed(self, cycle_id: str) -> ReviewsClosed:
         """Return once every review of the cycle has closed; each review records its close in PostgreSQL."""
         give_up_at = time.monotonic() + WAIT_ROUND.total_seconds()
-        interval, last_closed = POLL_MIN_S, -1
+        interval, last_open = POLL_MIN_S, -1
         while True:
             async with self.pool.connection() as conn:
-                total, closed, scored, with_missing = await (await conn.execute(
-                    """SELECT count(*), count(*) FILTER (WHERE status = 'closed'),
-                              count(*) FILTER (WHERE status = 'closed' AND preliminary_score IS NOT NULL),
-                              count(*) FILTER (WHERE status = 'closed' AND missing IS NOT NULL
-                                               AND jsonb_array_length(missing) > 0)
-                       FROM review WHERE cycle_id = %s""",
-                    (cycle_id,),
-                )).fetchone()
-            if closed == total:
-                return ReviewsClosed(total, scored, with_missing)
-            activity.heartbeat(closed)
+                # Reads the partial index of open reviews only (migration 0005).
+                still_open = (await (await conn.execute(
+                    "SELECT count(*) FROM review WHERE cycle_id = %s AND status <> 'closed'", (cycle_id,)
+                )).fetchone())[0]
+                if still_open == 0:
+                    total, scored, with_missing = await (await conn.execute(
+                        """SELECT count(*), count(*) FILTER (WHERE preliminary_score IS NOT NULL),
+                                  count(*) FILTER (WHERE jsonb_array_length(COALESCE(missing, '[]')) > 0)
+                           FROM review WHERE cycle_id = %s""",
+                        (cycle_id,),
+                    )).fetchone()
+                    return ReviewsClosed(total, scored, with_missing)
+            activity.heartbeat(still_open)
             if time.monotonic() >= give_up_at:
-                raise ApplicationError(f"{total - closed} of {total} reviews of cycle {cycle_id} are still open",
+                raise ApplicationError(f"{still_open} reviews of cycle {cycle_id} are still open",
                                        type=REVIEWS_STILL_OPEN)
-            interval = POLL_MIN_S if closed != last_closed else min(interval * 2, POLL_MAX_S)
-            last_closed = closed
+            interval = POLL_MIN_S if still_open != last_open else min(interval * 2, POLL_MAX_S)
+            last_open = still_open
             await asyncio.sleep(interval)
 
     @activity.defn(name="cancel_cycle")

@@ -114,7 +114,10 @@ class ReviewCycle(SQLModel, table=True):
 
 class Review(SQLModel, table=True):
     __tablename__ = "review"
-    __table_args__ = (UniqueConstraint("cycle_id", "employee_id"),)
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "employee_id"),
+        Index("ix_review_open_by_cycle", "cycle_id", postgresql_where=text("status <> 'closed'")),
+    )
     id: str = Field(primary_key=True, description="<cycle id>:<employee id>")
     cycle_id: str = _fk("review_cycle.id")
     employee_id: str = _fk("employee.id")
