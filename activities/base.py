@@ -18,7 +18,7 @@ from domain.cycle import CycleConfig
 from workflows.common import REJECTED
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
@@ -33,7 +33,7 @@ def _default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True)
+    return json.dumps(value, default=json_default, ensure_ascii=False, sort_keys=True)
 
 
 def jsonb(value: Any) -> Jsonb:

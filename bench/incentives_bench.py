@@ -22,8 +22,11 @@ migrated database:
 (b) the floor again; the floor is the mean of both runs.
 
 Results: total / floor for each path, target <= 3 (the streamed path is the headline when it
-exists: it is what the activity runs). The FK rows (employees, review_cycle rows) are inserted
-before any timing. When compute dominates the split path, or with --profile, compute_payouts is
+exists: it is what the activity runs), and the CPU seconds of the floor and the streamed path (this
+process, the pool's workers, PostgreSQL), steadier than wall clock on a shared machine. The FK rows
+(employees, review_cycle rows) are inserted before any timing; before each phase, untimed, the
+written tables are vacuumed and a checkpoint taken, so no phase pays for the previous one's
+background work. When compute dominates the split path, or with --profile, compute_payouts is
 profiled on a sample and its hot spots are printed.
 """
 
@@ -40,9 +43,11 @@ import argparse
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import random
 import statistics
+import threading
 import time
 import traceback
 from datetime import date
@@ -53,7 +58,7 @@ import yaml
 
 from activities.base import dumps
 from activities.cycle import PAYOUT_COLUMNS, CycleActivities
-from bench.common import ROOT, emit_json, finish, machine, now_iso, peak_rss_mb, start_postgres
+from bench.common import ROOT, Postgres, _children, _cpu, emit_json, finish, machine, now_iso, peak_rss_mb, start_postgres
 from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts
 
 try:  # the streamed first-lines path, where the code has it
@@ -125,16 +130,55 @@ async def persist_engine(url: str, cycle_id: str, period: str, lines: list[Payou
         return time.perf_counter() - t
 
 
+def _thread_cpu(native_id: int) -> float:
+    """CPU seconds of one thread of this process."""
+    try:
+        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuClock:
+    """CPU seconds of this process (its event loop, and its other threads: the process pool's feeder and
+    manager), copy_first_lines' worker processes and PostgreSQL (every process of it).
+
+    On a shared machine the wall clock depends on the neighbours; the CPU each side spends does much less.
+    Read from /proc, so a backend is counted while it lives and, once reaped, in the postmaster's children time.
+    """
+
+    def __init__(self, pg: Postgres) -> None:
+        self.postmaster = pg.postmaster_pid()
+
+    def snapshot(self) -> dict[str, float]:
+        pool = getattr(payout_rows, "_pool", None) if payout_rows is not None else None
+        process = sum(os.times()[:2])
+        loop = _thread_cpu(threading.main_thread().native_id)
+        snap = {"bench_loop": loop, "bench_threads": process - loop,  # the event loop; the executor's threads
+                "worker_processes": sum(_cpu(pid) for pid in (getattr(pool, "_processes", None) or {}))}
+        if self.postmaster:
+            snap["postgres"] = _cpu(self.postmaster, True) + sum(_cpu(p) for p in _children(self.postmaster))
+        return snap
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        out = {k: round(after[k] - before[k], 2) for k in after}
+        out["total"] = round(sum(out.values()), 2)
+        return out
+
+
 async def stream_engine(url: str, plan: IncentivePlan, start: date, end: date, period: str, cycle_id: str,
-                        inputs: list[IncentiveInput]) -> tuple[float, int]:
+                        inputs: list[IncentiveInput], clock: CpuClock) -> tuple[float, int, dict[str, float]]:
     """What compute_incentives runs for a cycle's first lines: copy_first_lines in one transaction, committed."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
+        cpu = clock.snapshot()
         t = time.perf_counter()
         async with conn.transaction(), conn.cursor() as cur:
             written, error = await payout_rows.copy_first_lines(cur, plan, start, end, period, cycle_id, inputs)
             if error is not None:
                 raise RuntimeError(f"copy_first_lines refused the inputs: {error}")
-        return time.perf_counter() - t, written
+        elapsed = time.perf_counter() - t
+        return elapsed, written, clock.delta(cpu, clock.snapshot())
 
 
 def warm_stream_pool(plan: IncentivePlan, start: date, end: date, period: str, inputs: list[IncentiveInput]) -> float:
@@ -150,17 +194,33 @@ def warm_stream_pool(plan: IncentivePlan, start: date, end: date, period: str, i
     return time.perf_counter() - t
 
 
-async def persist_floor(url: str, rows: list[tuple]) -> float:
+def settle(url: str) -> None:
+    """Untimed, before every measured phase: VACUUM (ANALYZE) the tables the phases write, then CHECKPOINT.
+
+    Otherwise the autovacuum and the dirty buffers a phase leaves behind (200,000 rows) land on whichever
+    phase comes next, more than a second of PostgreSQL CPU that belongs to neither.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"VACUUM (ANALYZE) payout_line, {FLOOR_TABLE}")
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:  # a configured server, without pg_checkpoint
+            pass
+
+
+async def persist_floor(url: str, rows: list[tuple], clock: CpuClock) -> tuple[float, dict[str, float]]:
     cols = ", ".join(PAYOUT_COLUMNS)
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await conn.execute(f"TRUNCATE {FLOOR_TABLE}")
         await conn.commit()
+        cpu = clock.snapshot()
         t = time.perf_counter()
         async with conn.transaction(), conn.cursor() as cur:
             async with cur.copy(f"COPY {FLOOR_TABLE} ({cols}) FROM STDIN") as copy:
                 for row in rows:
                     await copy.write_row(row)
-        return time.perf_counter() - t
+        elapsed = time.perf_counter() - t
+        return elapsed, clock.delta(cpu, clock.snapshot())
 
 
 def profile_compute(plan: IncentivePlan, start: date, end: date, cycle_id: str, inputs: list[IncentiveInput]) -> str:
@@ -202,10 +262,13 @@ async def main(args: argparse.Namespace) -> int:
             for ln in lines
         ]
         del lines
-        floor_1 = await persist_floor(pg.url, floor_rows)
-        print(f"(b) floor, run 1: plain COPY of {len(floor_rows)} rows {floor_1:7.2f} s", flush=True)
+        clock = CpuClock(pg)
+        settle(pg.url)
+        floor_1, floor_cpu_1 = await persist_floor(pg.url, floor_rows, clock)
+        print(f"(b) floor, run 1: plain COPY of {len(floor_rows)} rows {floor_1:7.2f} s (CPU s {floor_cpu_1})", flush=True)
 
         # (a) the split path
+        settle(pg.url)
         t = time.perf_counter()
         lines = compute_payouts(plan, start, end, cycle_id, inputs)
         compute_s = time.perf_counter() - t
@@ -213,17 +276,21 @@ async def main(args: argparse.Namespace) -> int:
         print(f"(a) split path: compute_payouts {compute_s:.2f} s + _insert_lines {persist_s:.2f} s", flush=True)
 
         # (s) the streamed path (what compute_incentives runs for a cycle's first lines), if present
-        stream_s = cold_s = None
+        stream_s = cold_s = stream_cpu = None
         if payout_rows is not None and hasattr(payout_rows, "copy_first_lines"):
             cold_s = warm_stream_pool(plan, start, end, label, inputs)
-            stream_s, streamed = await stream_engine(pg.url, plan, start, end, label, stream_id, inputs)
+            settle(pg.url)
+            stream_s, streamed, stream_cpu = await stream_engine(pg.url, plan, start, end, label, stream_id, inputs,
+                                                                 clock)
             assert streamed == len(lines), (streamed, len(lines))
             print(f"(s) streamed path: copy_first_lines {stream_s:.2f} s (process pool warmed before, cold start "
-                  f"{cold_s:.2f} s)", flush=True)
+                  f"{cold_s:.2f} s; CPU s {stream_cpu})", flush=True)
 
-        floor_2 = await persist_floor(pg.url, floor_rows)
-        print(f"(b) floor, run 2: {floor_2:7.2f} s", flush=True)
+        settle(pg.url)
+        floor_2, floor_cpu_2 = await persist_floor(pg.url, floor_rows, clock)
+        print(f"(b) floor, run 2: {floor_2:7.2f} s (CPU s {floor_cpu_2})", flush=True)
         floor_s = statistics.fmean([floor_1, floor_2])
+        floor_cpu = statistics.fmean([floor_cpu_1["total"], floor_cpu_2["total"]])
         with psycopg.connect(pg.url) as conn:
             def count(sql: str, *args) -> int:
                 return conn.execute(sql, args).fetchone()[0]
@@ -257,6 +324,9 @@ async def main(args: argparse.Namespace) -> int:
         if stream_s is not None:
             print(f"(s) streamed total    {stream_s:7.2f} s  = {stream_ratio:.2f} x floor (copy_first_lines, "
                   f"{getattr(payout_rows, 'CHUNK', '?')} employees per chunk, pool warm)", flush=True)
+            print(f"(s) streamed CPU      {stream_cpu['total']:7.2f} s  = {stream_cpu['total'] / floor_cpu:.2f} x floor CPU "
+                  f"{floor_cpu:.2f} s (this process, pool workers and PostgreSQL; steadier than wall clock on a "
+                  f"shared machine)", flush=True)
         print(f"(b) floor: plain COPY {floor_s:7.2f} s  (mean of {floor_1:.2f} s before and {floor_2:.2f} s after; "
               f"logged table identical to payout_line incl. indexes and FKs)", flush=True)
         hot = None
@@ -272,11 +342,14 @@ async def main(args: argparse.Namespace) -> int:
             "stream_ratio": None if stream_ratio is None else round(stream_ratio, 3),
             "stream_pool_cold_start_s": None if cold_s is None else round(cold_s, 3),
             "floor_s": round(floor_s, 3), "floor_runs_s": [round(floor_1, 3), round(floor_2, 3)],
+            "floor_cpu_s": [floor_cpu_1, floor_cpu_2], "stream_cpu_s": stream_cpu,
+            "stream_cpu_ratio": None if stream_cpu is None else round(stream_cpu["total"] / floor_cpu, 3),
             "floor_table": "logged, LIKE payout_line INCLUDING ALL + same FKs", "json_encode_s_est": round(json_s, 3),
             "ratio_total_over_floor": round(ratio, 3), "headline": "streamed" if stream_s is not None else "split",
             "target": 3, "passed": ratio <= 3, "peak_rss_mb": peak_rss_mb(), "profiled_compute": hot is not None,
         }
-        stream_text = (f"streamed path (copy_first_lines) {stream_s:.2f} s = {stream_ratio:.2f} x floor; "
+        stream_text = (f"streamed path (copy_first_lines) {stream_s:.2f} s = {stream_ratio:.2f} x floor (CPU "
+                       f"{stream_cpu['total']:.2f} s = {stream_cpu['total'] / floor_cpu:.2f} x floor CPU); "
                        if stream_s is not None else "")
         print(f"\nSUMMARY incentives bench: {n} employees, {len(lines)} lines: {stream_text}split path compute "
               f"{compute_s:.2f} s + persist {persist_s:.2f} s = {split_total:.2f} s = {split_ratio:.2f} x floor; floor "

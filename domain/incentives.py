@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal, localcontext
-from typing import Annotated, Any, Literal
+from decimal import Context, Decimal, localcontext
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -20,12 +20,14 @@ from domain.money import (
     Num,
     RoundingMode,
     calc_context,
+    check_rounding_mode,
     exact,
     fmt_money,
     fmt_num,
+    fmt_plain,
+    fmt_plain_pair,
     minor_unit,
     proration_days,
-    round_money,
 )
 from domain.scorecard import check_unique, check_weights_sum, interpolate
 
@@ -345,122 +347,410 @@ def _s(value: Decimal) -> str:
     return fmt_num(value, 10)
 
 
-def _bonus_line(plan: IncentivePlan, period_start: date, period_end: date, cycle_id: str, i: int,
-                inp: IncentiveInput) -> PayoutLine:
-    path = f"inputs.{i}"
-    ti = plan.target_incentive
-    if inp.employee_id in ti.by_employee:
-        target, source = ti.by_employee[inp.employee_id], f"override for {inp.employee_id}"
-    elif inp.grade is not None and inp.grade in ti.by_grade:
-        target, source = ti.by_grade[inp.grade], f"grade {inp.grade}"
-    else:
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _trusted(cls: type[_Model], values: dict[str, Any], fields_set: set[str]) -> _Model:
+    """An instance of ``cls`` from values that already have its fields' types, without validating them again.
+
+    What ``model_construct`` does for these models (frozen, ``extra="forbid"``, no private attributes, no
+    post-init hook), minus its per-field alias lookups, which cost as much as validating: ``values`` must hold
+    every field, in declaration order, as validation would leave them.
+    """
+    obj = cls.__new__(cls)
+    _set = object.__setattr__
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", fields_set)
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+#: Fields a computed line sets explicitly; the rest (revision, adjusts) keep their defaults, as when validated.
+_LINE_FIELDS_SET = frozenset(("employee_id", "line_type", "amount", "currency", "plan_id", "plan_version",
+                              "idempotency_key", "explanation", "inputs", "cycle_id"))
+
+
+def _computed_line(employee_id: str, line_type: BaseLineType, amount: Decimal, currency: str, plan_id: str,
+                   plan_version: int, key: str, explanation: str, inputs: dict[str, Any], cycle_id: str) -> PayoutLine:
+    """A PayoutLine from values compute_payouts built itself: validating would only copy them.
+
+    Equal to the validated model: the same ``__dict__`` (field order included) and the same fields set.
+    """
+    return _trusted(PayoutLine, {
+        "employee_id": employee_id, "line_type": line_type, "amount": amount, "currency": currency,
+        "plan_id": plan_id, "plan_version": plan_version, "idempotency_key": key, "explanation": explanation,
+        "inputs": inputs, "cycle_id": cycle_id, "revision": 0, "adjusts": None,
+    }, set(_LINE_FIELDS_SET))
+
+
+_INPUT_FIELDS_SET = frozenset(("employee_id", "grade", "currency", "rating_level", "attainment", "revenue",
+                               "employment_start", "employment_end"))
+
+
+def pack_inputs(inputs: Sequence[IncentiveInput]) -> list[Any]:
+    """Validated inputs as one flat list of strings, ints, dates and None, to send to another process.
+
+    Pickling the models costs a dict per model, pickling plain tuples a tuple and a dict per input: a
+    process holding a large heap then pays for garbage collections. A flat list of atoms is one object;
+    Decimals travel as their exact text. Per input: employee_id, grade, currency, rating_level, revenue,
+    employment_start, employment_end, the number of attainments, then each measure id and attainment.
+    """
+    flat: list[Any] = []
+    add = flat.extend
+    for inp in inputs:
+        d = inp.__dict__
+        revenue, attainment = d["revenue"], d["attainment"]
+        add((d["employee_id"], d["grade"], d["currency"], d["rating_level"], None if revenue is None else str(revenue),
+             d["employment_start"], d["employment_end"], len(attainment)))
+        for measure, value in attainment.items():
+            add((measure, str(value)))
+    return flat
+
+
+def unpack_inputs(flat: Sequence[Any]) -> list[IncentiveInput]:
+    """The inputs ``pack_inputs`` packed, without validating them a second time (they were validated when
+    first built); every field counts as set."""
+    out: list[IncentiveInput] = []
+    i, n = 0, len(flat)
+    while i < n:
+        employee_id, grade, currency, rating_level, revenue, start, end, count = flat[i:i + 8]
+        i += 8
+        attainment = {flat[j]: Decimal(flat[j + 1]) for j in range(i, i + 2 * count, 2)}
+        i += 2 * count
+        out.append(_trusted(IncentiveInput, {
+            "employee_id": employee_id, "grade": grade, "currency": currency, "rating_level": rating_level,
+            "attainment": attainment, "revenue": None if revenue is None else Decimal(revenue),
+            "employment_start": start, "employment_end": end,
+        }, set(_INPUT_FIELDS_SET)))
+    return out
+
+
+class _CompiledCurve:
+    """``interpolate`` over a frozen curve, with the differences and segment texts worked out once.
+
+    ``y0 + dy * (x - x0) / dx`` with ``dy``/``dx`` computed in the same exact context is the very
+    same Decimal as ``interpolate``'s ``y0 + (y1 - y0) * (x - x0) / (x1 - x0)``; on the flat parts
+    the factor, and so its texts, are plan constants.
+    """
+
+    __slots__ = ("first_x", "last_x", "first", "last", "segments")
+
+    def __init__(self, points: tuple[tuple[Decimal, Decimal], ...]) -> None:
+        (first_x, first_y), (last_x, last_y) = points[0], points[-1]
+        self.first_x, self.last_x = first_x, last_x
+        self.first = (first_y, f"at or below the first point {fmt_num(first_x)}→{fmt_num(first_y)}", _s(first_y),
+                      fmt_num(first_y))
+        self.last = (last_y, f"at or above the last point {fmt_num(last_x)}→{fmt_num(last_y)}", _s(last_y),
+                     fmt_num(last_y))
+        self.segments = tuple(
+            (x0, x1, y0, y1 - y0, x1 - x0,
+             f"between {fmt_num(x0)}→{fmt_num(y0)} and {fmt_num(x1)}→{fmt_num(y1)}")
+            for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False)
+        )
+
+    def at(self, x: Decimal) -> tuple[Decimal, str, str, str]:
+        """(factor, which part of the curve was used, the factor's 10- and 4-place texts)."""
+        if x <= self.first_x:
+            return self.first
+        if x >= self.last_x:
+            return self.last
+        for x0, x1, y0, dy, dx, how in self.segments:
+            if x0 <= x <= x1:
+                y = y0 + dy * (x - x0) / dx  # in the @exact context
+                wide, narrow = fmt_plain_pair(y, 10, 4)
+                return y, how, wide, narrow
+        raise AssertionError("unreachable: points are strictly increasing")  # pragma: no cover
+
+
+class _CompiledMeasure:
+    """A bonus measure's constant parts: its curve and every text that does not depend on the employee."""
+
+    __slots__ = ("id", "weight", "cap", "curve", "head", "on_curve", "weight_wide", "cap_wide", "cap_narrow",
+                 "cap_text")
+
+    def __init__(self, m: Measure) -> None:
+        self.id, self.weight, self.cap = m.id, m.weight, m.cap
+        self.curve = _CompiledCurve(_curve_points(m.curve))
+        self.head = f"{m.id} {fmt_num(m.weight)} % × "
+        self.on_curve = f" on {describe_curve(m.curve)}: "
+        self.weight_wide = _s(m.weight)
+        if m.cap is not None:
+            self.cap_wide, self.cap_narrow = _s(m.cap), fmt_num(m.cap)
+            self.cap_text = f", capped at {fmt_num(m.cap)}"
+
+
+class _CompiledMarginal:
+    """Marginal commission on frozen tiers: the steps of the tiers an amount passes whole are constants."""
+
+    __slots__ = ("tiers", "full_steps", "totals", "below")
+
+    def __init__(self, tiers: Sequence[CommissionTier]) -> None:
+        self.tiers = tuple((t.from_, tiers[i + 1].from_ if i + 1 < len(tiers) else None, t.rate,
+                            f"{fmt_num(t.from_)}–", f" × {fmt_num(t.rate * 100)} % = ")
+                           for i, t in enumerate(tiers))
+        steps: list[str] = []
+        totals = [Decimal(0)]  # the running total after 0, 1, 2, ... whole tiers, added in the same order
+        for from_, upper, rate, span, times in self.tiers[:-1]:
+            width = upper - from_  # a whole tier: top = upper
+            part = width * rate
+            totals.append(totals[-1] + part)
+            steps.append(f"{span}{fmt_num(upper)}: {fmt_num(width)}{times}{fmt_num(part)}")
+        self.full_steps, self.totals = tuple(steps), tuple(totals)
+        self.below = f" is below the first tier (from {fmt_num(tiers[0].from_)}) → 0"
+
+    def breakdown(self, amount: Decimal, amount_text: str) -> tuple[Decimal, list[str]]:
+        """``commission_breakdown(..., "marginal", ...)`` for a non-negative amount (its text given)."""
+        tiers = self.tiers
+        k = 0
+        last = len(tiers) - 1
+        while k < last and tiers[k][1] < amount:  # tier k is passed whole: min(amount, upper) is upper
+            k += 1
+        from_, _upper, rate, span, times = tiers[k]
+        width = amount - from_  # top = amount
+        if width <= 0:
+            if k == 0:
+                return self.totals[0], [f"{amount_text}{self.below}"]
+            return self.totals[k], list(self.full_steps[:k])
+        part = width * rate
+        steps = list(self.full_steps[:k])
+        steps.append(f"{span}{amount_text}: {fmt_plain(width)}{times}{fmt_plain(part)}")
+        return self.totals[k] + part, steps
+
+
+class _CompiledRetroactive:
+    """Retroactive commission on frozen tiers: each tier's texts are constants."""
+
+    __slots__ = ("tiers", "boundary", "below")
+
+    def __init__(self, tiers: Sequence[CommissionTier], boundary: str) -> None:
+        self.tiers = tuple((t.from_, t.rate, f"tier reached: from {fmt_num(t.from_)} at {fmt_num(t.rate * 100)} %",
+                            f" × {fmt_num(t.rate * 100)} % = ") for t in tiers)
+        self.boundary = boundary
+        self.below = f" is below the first tier (from {fmt_num(tiers[0].from_)}) → 0"
+
+    def breakdown(self, amount: Decimal, amount_text: str) -> tuple[Decimal, list[str]]:
+        """``commission_breakdown(..., "retroactive", ...)`` for a non-negative amount (its text given)."""
+        tiers = self.tiers
+        upper_owns = self.boundary == "upper"
+        idx: int | None = None
+        for i, tier in enumerate(tiers):
+            if tier[0] < amount or (upper_owns and tier[0] == amount):
+                idx = i
+        if idx is None:
+            return Decimal(0), [f"{amount_text}{self.below}"]
+        from_, rate, reached, times = tiers[idx]
+        value = amount * rate
+        edge = " (on the edge; the upper tier owns it)" if from_ == amount else ""
+        if idx + 1 < len(tiers) and tiers[idx + 1][0] == amount:
+            edge = " (on the edge; the lower tier owns it)"
+        return value, [f"{reached}{edge}; whole amount {amount_text}{times}{fmt_plain(value)}"]
+
+
+class _PayoutRun:
+    """One compute_payouts call: the plan's constant texts and numbers, built once instead of per employee.
+
+    Runs inside compute_payouts' exact context (so every precomputed Decimal is what the per-line
+    arithmetic would have produced). Checks raise the same errors, in the same order, as computing
+    each line from scratch: nothing that can fail is cached.
+    """
+
+    def __init__(self, plan: IncentivePlan, period_start: date, period_end: date, cycle_id: str) -> None:
+        self.plan, self.cycle_id = plan, cycle_id
+        self.period_start, self.period_end = period_start, period_end
+        self.period_text = f"; period {period_start.isoformat()} to {period_end.isoformat()}) = "
+        self.has_bonus = not plan.target_incentive.is_empty()
+        self.key_prefix = f"{cycle_id}:"
+        self.bonus_key_suffix = f":bonus:{plan.version}:0"
+        self.commission_key_suffix = f":commission:{plan.version}:0"
+        self.measures: tuple[_CompiledMeasure, ...] | None = None  # compiled at the first bonus line
+        self.heads: dict[tuple[str, int | None, str], tuple[Decimal, str, str, str, str]] = {}
+        self.prorations: dict[tuple[date | None, date | None], tuple[int, int, str, str]] = {}
+        self.money: dict[str, tuple[Decimal, Context, str, str]] = {}
+        self.commission: _CompiledMarginal | _CompiledRetroactive | None = None  # compiled at the first revenue
+        self.tier_texts: tuple[tuple[str, str], ...] = ()
+        cfg = plan.commission
+        if cfg is not None:
+            self.commission_mid = (f", {cfg.mode} mode, boundary values owned by the {cfg.boundary} tier; ")
+
+    # ---- constants looked up per employee, computed on first use (a failing check is never cached) ----
+
+    def _head(self, inp: IncentiveInput, path: str) -> tuple[Decimal, str, str, str, str]:
+        """(target × company factor × multiplier, the explanation after "Bonus for <id>" up to the measure factor,
+        the target's source, and the target's and multiplier's data texts) for the employee's grade or override."""
+        ti = self.plan.target_incentive
+        if inp.employee_id in ti.by_employee:
+            return self._new_head(ti.by_employee[inp.employee_id], f"override for {inp.employee_id}", inp, path)
+        if inp.grade is not None and inp.grade in ti.by_grade:
+            key = (inp.grade, inp.rating_level, inp.currency)
+            cached = self.heads.get(key)
+            if cached is None:
+                cached = self.heads[key] = self._new_head(ti.by_grade[inp.grade], f"grade {inp.grade}", inp, path)
+            return cached
         raise DomainError(
             f"no target incentive for employee {inp.employee_id!r} (grade {inp.grade!r}): add it to "
             "target_incentive.by_grade or by_employee",
             f"{path}.grade",
         )
-    data: dict[str, Any] = {"target": _s(target), "target_source": source, "company_factor": _s(plan.company_factor)}
-    if plan.rating_multipliers:
-        if inp.rating_level is None:
-            raise DomainError(f"employee {inp.employee_id!r} has no final rating; the bonus needs one",
-                              f"{path}.rating_level")
-        if inp.rating_level not in plan.rating_multipliers:
-            raise DomainError(f"no multiplier for rating {inp.rating_level} (employee {inp.employee_id!r})",
-                              "rating_multipliers")
-        multiplier = plan.rating_multipliers[inp.rating_level]
-        mult_text = f"rating multiplier {fmt_num(multiplier)} (rating {inp.rating_level})"
-    else:
-        multiplier, mult_text = Decimal(1), "rating multiplier 1 (the plan has no rating multipliers)"
-    data.update(rating_level=inp.rating_level, multiplier=_s(multiplier))
-    factor, factor_text, measure_data = _measure_factor(plan, inp, path)
-    data.update(measure_data)
-    data["measure_factor"] = _s(factor)
-    days, total_days = proration_days(period_start, period_end, inp.employment_start, inp.employment_end)
-    data.update(days=days, period_days=total_days, proration=f"{days}/{total_days}")
-    raw = target * plan.company_factor * multiplier * factor * days / total_days  # compute_payouts' context
-    amount = round_money(raw, inp.currency, plan.rounding)
-    data.update(unrounded=_s(raw), rounding=plan.rounding, currency=inp.currency)
-    if inp.employment_start is None and inp.employment_end is None:
-        employed = "employed throughout"
-    else:
-        employed = "employed " + " ".join(
-            part for part in (
-                f"from {inp.employment_start.isoformat()}" if inp.employment_start else "",
-                f"until {inp.employment_end.isoformat()}" if inp.employment_end else "",
-            ) if part
-        )
-    explanation = (
-        f"Bonus for {inp.employee_id}: target {fmt_money(target, inp.currency)} ({source}) × company factor "
-        f"{fmt_num(plan.company_factor)} × {mult_text} × measure factor {fmt_num(factor)} ({factor_text}) × "
-        f"proration {days}/{total_days} days ({employed}; period {period_start.isoformat()} to "
-        f"{period_end.isoformat()}) = {fmt_num(raw)} → {fmt_money(amount, inp.currency)} "
-        f"(rounded once, {plan.rounding}, {minor_unit(inp.currency)} decimals)."
-    )
-    return PayoutLine(employee_id=inp.employee_id, line_type="bonus", amount=amount, currency=inp.currency,
-                      plan_id=plan.id, plan_version=plan.version,
-                      idempotency_key=idempotency_key(cycle_id, inp.employee_id, "bonus", plan.version, 0),
-                      explanation=explanation, inputs=data, cycle_id=cycle_id)
 
+    def _new_head(self, target: Decimal, source: str, inp: IncentiveInput, path: str) -> tuple[Decimal, str, str, str, str]:
+        plan = self.plan
+        if plan.rating_multipliers:
+            if inp.rating_level is None:
+                raise DomainError(f"employee {inp.employee_id!r} has no final rating; the bonus needs one",
+                                  f"{path}.rating_level")
+            if inp.rating_level not in plan.rating_multipliers:
+                raise DomainError(f"no multiplier for rating {inp.rating_level} (employee {inp.employee_id!r})",
+                                  "rating_multipliers")
+            multiplier = plan.rating_multipliers[inp.rating_level]
+            mult_text = f"rating multiplier {fmt_num(multiplier)} (rating {inp.rating_level})"
+        else:
+            multiplier, mult_text = Decimal(1), "rating multiplier 1 (the plan has no rating multipliers)"
+        head = (f": target {fmt_money(target, inp.currency)} ({source}) × company factor {fmt_num(plan.company_factor)} × "
+                f"{mult_text} × measure factor ")
+        return target * plan.company_factor * multiplier, head, source, _s(target), _s(multiplier)
 
-def _measure_factor(plan: IncentivePlan, inp: IncentiveInput, path: str) -> tuple[Decimal, str, dict[str, Any]]:
-    """(Σ w_j·f_j with caps and gate applied, its explanation, its data)."""
-    bonus = plan.bonus
-    if bonus is None:
-        return Decimal(1), "no bonus measures", {"measures": {}}
-    parts: list[str] = []
-    per_measure: dict[str, Any] = {}
-    data: dict[str, Any] = {"measures": per_measure}
-    # runs inside compute_payouts' exact context
-    weighted = Decimal(0)
-    weighted_attainment = Decimal(0)
-    for m in bonus.measures:
-        att = inp.attainment.get(m.id)
-        if att is None:
-            raise DomainError(f"employee {inp.employee_id!r} has no attainment for measure {m.id!r}",
-                              f"{path}.attainment.{m.id}")
-        f, how = payout_curve_explained(m.curve, att)
-        capped = min(f, m.cap) if m.cap is not None else f
-        cap_text = f", capped at {fmt_num(m.cap)}" if m.cap is not None and f > m.cap else ""
-        weighted += m.weight * capped / 100
-        weighted_attainment += m.weight * att / 100
-        parts.append(f"{m.id} {fmt_num(m.weight)} % × {fmt_num(capped)} (attainment {fmt_num(att)} on "
-                     f"{describe_curve(m.curve)}: {how}{cap_text})")
-        per_measure[m.id] = {"attainment": _s(att), "weight": _s(m.weight), "factor": _s(f),
-                             "capped": _s(capped)}
-    text = " + ".join(parts)
-    data["weighted_attainment"] = _s(weighted_attainment)
-    if bonus.gate is not None and weighted_attainment < bonus.gate.min_weighted_attainment:
-        data["gate"] = "closed"
-        return (Decimal(0), f"{text}; gate closed: weighted attainment {fmt_num(weighted_attainment)} is below "
-                f"{fmt_num(bonus.gate.min_weighted_attainment)}, so 0", data)
-    if bonus.gate is not None:
-        data["gate"] = "open"
-        text += (f"; gate open: weighted attainment {fmt_num(weighted_attainment)} ≥ "
-                 f"{fmt_num(bonus.gate.min_weighted_attainment)}")
-    if bonus.cap is not None and weighted > bonus.cap:
-        text += f"; {fmt_num(weighted)} capped at the plan cap {fmt_num(bonus.cap)}"
-        weighted = bonus.cap
-    return weighted, text, data
+    def _proration(self, start: date | None, end: date | None) -> tuple[int, int, str, str]:
+        """(days, period days, "days/period days", the explanation's proration text) for employment dates."""
+        cached = self.prorations.get((start, end))
+        if cached is not None:
+            return cached
+        days, total_days = proration_days(self.period_start, self.period_end, start, end)
+        if start is None and end is None:
+            employed = "employed throughout"
+        else:
+            employed = "employed " + " ".join(
+                part for part in (
+                    f"from {start.isoformat()}" if start else "",
+                    f"until {end.isoformat()}" if end else "",
+                ) if part
+            )
+        entry = (days, total_days, f"{days}/{total_days}",
+                 f") × proration {days}/{total_days} days ({employed}{self.period_text}")
+        self.prorations[(start, end)] = entry
+        return entry
 
+    def _money(self, currency: str) -> tuple[Decimal, Context, str, str]:
+        """(quantum, rounding context, bonus explanation tail, commission explanation tail) for a currency;
+        the same checks, in the same order, as round_money."""
+        cached = self.money.get(currency)
+        if cached is not None:
+            return cached
+        rounding = self.plan.rounding
+        mode = check_rounding_mode(rounding)
+        places = minor_unit(currency)
+        ctx = calc_context()
+        ctx.rounding = mode
+        entry = (Decimal(1).scaleb(-places), ctx, f" {currency} (rounded once, {rounding}, {places} decimals).",
+                 f" {currency} (rounded once, {rounding}).")
+        self.money[currency] = entry
+        return entry
 
-def _commission_line(plan: IncentivePlan, cycle_id: str, inp: IncentiveInput) -> PayoutLine | None:
-    cfg = plan.commission
-    if cfg is None or inp.revenue is None:
-        return None
-    raw, steps = commission_breakdown(cfg.tiers, cfg.mode, cfg.boundary, inp.revenue)
-    amount = round_money(raw, inp.currency, plan.rounding)
-    explanation = (
-        f"Commission for {inp.employee_id}: revenue {fmt_money(inp.revenue, inp.currency)}, {cfg.mode} mode, "
-        f"boundary values owned by the {cfg.boundary} tier; " + "; ".join(steps)
-        + f"; total {fmt_num(raw)} → {fmt_money(amount, inp.currency)} (rounded once, {plan.rounding})."
-    )
-    data = {"revenue": _s(inp.revenue), "mode": cfg.mode, "boundary": cfg.boundary, "steps": steps,
-            "unrounded": _s(raw), "rounding": plan.rounding, "currency": inp.currency,
-            "tiers": [{"from": _s(t.from_), "rate": _s(t.rate)} for t in cfg.tiers]}
-    return PayoutLine(employee_id=inp.employee_id, line_type="commission", amount=amount, currency=inp.currency,
-                      plan_id=plan.id, plan_version=plan.version,
-                      idempotency_key=idempotency_key(cycle_id, inp.employee_id, "commission", plan.version, 0),
-                      explanation=explanation, inputs=data, cycle_id=cycle_id)
+    # ---- the lines ----
+
+    def bonus_line(self, i: int, inp: IncentiveInput) -> PayoutLine:
+        """What the bonus formula gives for one employee (see compute_payouts)."""
+        plan = self.plan
+        path = f"inputs.{i}"
+        base, head, source, target_wide, mult_wide = self._head(inp, path)
+        per_measure: dict[str, Any] = {}
+        data: dict[str, Any] = {"target": target_wide, "target_source": source, "company_factor": _s(plan.company_factor),
+                                "rating_level": inp.rating_level, "multiplier": mult_wide, "measures": per_measure}
+        bonus = plan.bonus
+        if bonus is None:
+            factor, factor_text, factor_wide, factor_narrow = Decimal(1), "no bonus measures", "1", "1"
+        else:
+            factor, factor_text, factor_wide, factor_narrow = self._measure_factor(bonus, inp, path, data, per_measure)
+        data["measure_factor"] = factor_wide
+        days, total_days, proration, proration_text = self._proration(inp.employment_start, inp.employment_end)
+        data["days"], data["period_days"], data["proration"] = days, total_days, proration
+        raw = base * factor * days / total_days  # compute_payouts' context; the same order as target × cf × m × f × d / D
+        quantum, ctx, tail, _ = self._money(inp.currency)
+        amount = raw.quantize(quantum, context=ctx)
+        raw_wide, raw_narrow = fmt_plain_pair(raw, 10, 4)
+        data["unrounded"], data["rounding"], data["currency"] = raw_wide, plan.rounding, inp.currency
+        explanation = (f"Bonus for {inp.employee_id}{head}{factor_narrow} ({factor_text}{proration_text}{raw_narrow} → "
+                       f"{amount:,}{tail}")
+        return _computed_line(inp.employee_id, "bonus", amount, inp.currency, plan.id, plan.version,
+                              f"{self.key_prefix}{inp.employee_id}{self.bonus_key_suffix}", explanation, data,
+                              self.cycle_id)
+
+    def _measure_factor(self, bonus: BonusConfig, inp: IncentiveInput, path: str, data: dict[str, Any],
+                        per_measure: dict[str, Any]) -> tuple[Decimal, str, str, str]:
+        """(Σ w_j·f_j with caps and gate applied, its explanation, its two texts); fills the measures' data."""
+        measures = self.measures
+        if measures is None:
+            measures = self.measures = tuple(_CompiledMeasure(m) for m in bonus.measures)
+        parts: list[str] = []
+        weighted = Decimal(0)
+        weighted_attainment = Decimal(0)
+        attainment = inp.attainment
+        for m in measures:
+            att = attainment.get(m.id)
+            if att is None:
+                raise DomainError(f"employee {inp.employee_id!r} has no attainment for measure {m.id!r}",
+                                  f"{path}.attainment.{m.id}")
+            f, how, f_wide, f_narrow = m.curve.at(att)
+            cap = m.cap
+            if cap is not None and cap < f:  # min(f, cap): f unless the cap is strictly below it
+                capped, capped_wide, capped_narrow, cap_text = cap, m.cap_wide, m.cap_narrow, m.cap_text
+            else:
+                capped, capped_wide, capped_narrow, cap_text = f, f_wide, f_narrow, ""
+            weighted += m.weight * capped / 100
+            weighted_attainment += m.weight * att / 100
+            att_wide, att_narrow = fmt_plain_pair(att, 10, 4)
+            parts.append(f"{m.head}{capped_narrow} (attainment {att_narrow}{m.on_curve}{how}{cap_text})")
+            per_measure[m.id] = {"attainment": att_wide, "weight": m.weight_wide, "factor": f_wide,
+                                 "capped": capped_wide}
+        text = " + ".join(parts)
+        wa_wide, wa_narrow = fmt_plain_pair(weighted_attainment, 10, 4)
+        data["weighted_attainment"] = wa_wide
+        gate = bonus.gate
+        if gate is not None and weighted_attainment < gate.min_weighted_attainment:
+            data["gate"] = "closed"
+            return (Decimal(0), f"{text}; gate closed: weighted attainment {wa_narrow} is below "
+                    f"{fmt_num(gate.min_weighted_attainment)}, so 0", "0", "0")
+        if gate is not None:
+            data["gate"] = "open"
+            text += f"; gate open: weighted attainment {wa_narrow} ≥ {fmt_num(gate.min_weighted_attainment)}"
+        if bonus.cap is not None and weighted > bonus.cap:
+            text += f"; {fmt_plain(weighted)} capped at the plan cap {fmt_num(bonus.cap)}"
+            return bonus.cap, text, _s(bonus.cap), fmt_num(bonus.cap)
+        weighted_wide, weighted_narrow = fmt_plain_pair(weighted, 10, 4)
+        return weighted, text, weighted_wide, weighted_narrow
+
+    def commission_line(self, inp: IncentiveInput) -> PayoutLine | None:
+        """The commission on the employee's revenue, or None without a commission plan or revenue."""
+        plan = self.plan
+        cfg = plan.commission
+        revenue = inp.revenue
+        if cfg is None or revenue is None:
+            return None
+        table = self.commission
+        if table is None:  # commission_breakdown's checks of the plan, at the same point (first revenue)
+            check_tiers(cfg.tiers)
+            if cfg.mode not in ("retroactive", "marginal"):
+                raise DomainError(f"{cfg.mode!r} is not a commission mode; use retroactive or marginal", "mode")
+            if cfg.boundary not in ("upper", "lower"):
+                raise DomainError(f"{cfg.boundary!r} is not a boundary owner; use upper or lower", "boundary")
+            table = self.commission = (_CompiledMarginal(cfg.tiers) if cfg.mode == "marginal"
+                                       else _CompiledRetroactive(cfg.tiers, cfg.boundary))
+            self.tier_texts = tuple((_s(t.from_), _s(t.rate)) for t in cfg.tiers)
+        if revenue < 0:
+            raise DomainError(f"amount {fmt_num(revenue)} is negative", "amount")
+        revenue_wide, revenue_narrow = fmt_plain_pair(revenue, 10, 4)
+        raw, steps = table.breakdown(revenue, revenue_narrow)
+        quantum, ctx, _, tail = self._money(inp.currency)
+        amount = raw.quantize(quantum, context=ctx)
+        raw_wide, raw_narrow = fmt_plain_pair(raw, 10, 4)
+        explanation = (f"Commission for {inp.employee_id}: revenue {revenue:,} {inp.currency}{self.commission_mid}"
+                       f"{'; '.join(steps)}; total {raw_narrow} → {amount:,}{tail}")
+        data = {"revenue": revenue_wide, "mode": cfg.mode, "boundary": cfg.boundary, "steps": steps,
+                "unrounded": raw_wide, "rounding": plan.rounding, "currency": inp.currency,
+                "tiers": [{"from": from_, "rate": rate} for from_, rate in self.tier_texts]}
+        return _computed_line(inp.employee_id, "commission", amount, inp.currency, plan.id, plan.version,
+                              f"{self.key_prefix}{inp.employee_id}{self.commission_key_suffix}", explanation, data,
+                              self.cycle_id)
 
 
 @exact
@@ -477,15 +767,16 @@ def compute_payouts(
                           "period_end")
     if not cycle_id:
         raise DomainError("must not be empty", "cycle_id")
+    run = _PayoutRun(plan, period_start, period_end, cycle_id)
     seen: set[str] = set()
     lines: list[PayoutLine] = []
     for i, inp in enumerate(inputs):
         if inp.employee_id in seen:
             raise DomainError(f"employee {inp.employee_id!r} appears twice", f"inputs.{i}.employee_id")
         seen.add(inp.employee_id)
-        if not plan.target_incentive.is_empty():
-            lines.append(_bonus_line(plan, period_start, period_end, cycle_id, i, inp))
-        line = _commission_line(plan, cycle_id, inp)
+        if run.has_bonus:
+            lines.append(run.bonus_line(i, inp))
+        line = run.commission_line(inp)
         if line is not None:
             lines.append(line)
     return lines

@@ -69,6 +69,9 @@ def _exponent(places: int) -> Decimal:
     return Decimal(1).scaleb(-places)
 
 
+_HALF_UP = _rounding_context(ROUND_HALF_UP)  # what round_to(..., "HALF_UP") uses, looked up once
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -269,8 +272,37 @@ def fmt_money(amount: Decimal, currency: str) -> str:
 @functools.lru_cache(maxsize=16384)  # equal Decimals format alike; plan constants recur in every line
 def fmt_num(value: Decimal, max_places: int = 4) -> str:
     """A readable number: at most ``max_places`` decimals, trailing zeros dropped (``1.5``, ``0.3333``)."""
-    rounded = round_to(value, max_places)
-    text = format(rounded.normalize(context=_CALC_CONTEXT), "f")
-    if text in ("-0", ""):
-        text = "0"
-    return text
+    return fmt_plain(value, max_places)
+
+
+def fmt_plain(value: Decimal, max_places: int = 4) -> str:
+    """``fmt_num`` without its cache, for values that seldom repeat (an attainment, an unrounded amount).
+
+    Hashing a Decimal and evicting an LRU entry cost more than formatting it once; the text is the
+    same as ``fmt_num``'s because both round HALF_UP to ``max_places`` and then normalize.
+    """
+    text = str(value)
+    if len(text) <= 30 and "E" not in text:
+        # Plain notation: with at most max_places decimals nothing is rounded, and normalizing only drops
+        # the trailing zeros of the fraction (str is several times cheaper than quantize, normalize, format).
+        dot = text.find(".")
+        if dot < 0:
+            return "0" if text == "-0" else text
+        if len(text) - dot - 1 <= max_places:
+            text = text.rstrip("0").rstrip(".")
+            return "0" if text == "-0" else text
+    text = format(value.quantize(_exponent(max_places), context=_HALF_UP).normalize(context=_CALC_CONTEXT), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def fmt_plain_pair(value: Decimal, wide: int, narrow: int) -> tuple[str, str]:
+    """(``fmt_plain(value, wide)``, ``fmt_plain(value, narrow)``), formatting only once when that is enough.
+
+    When the value rounded to ``wide`` places has at most ``narrow`` decimals, it lies within half a
+    ``wide`` unit of a ``narrow``-place number, so rounding to ``narrow`` places gives that same number.
+    """
+    text = fmt_plain(value, wide)
+    dot = text.find(".")
+    if dot < 0 or len(text) - dot - 1 <= narrow:
+        return text, text
+    return text, fmt_plain(value, narrow)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,11 @@ from hypothesis import strategies as st
 
 from domain.errors import DomainError
 from domain.money import (
+    _CALC_CONTEXT,
     allocate,
+    fmt_num,
+    fmt_plain,
+    fmt_plain_pair,
     inclusive_days,
     minor_unit,
     overlap_days,
@@ -19,6 +24,7 @@ from domain.money import (
     proration_days,
     proration_factor,
     round_money,
+    round_to,
     to_decimal,
 )
 
@@ -195,3 +201,40 @@ def test_to_decimal_accepts(value: object, expected: Decimal) -> None:
 def test_to_decimal_rejects(value: object) -> None:
     with pytest.raises(DomainError):
         to_decimal(value)
+
+
+def _fmt_reference(value: Decimal, max_places: int) -> str:
+    """fmt_num as first written: round HALF_UP to max_places, normalize, plain notation."""
+    text = format(round_to(value, max_places).normalize(context=_CALC_CONTEXT), "f")
+    return "0" if text in ("-0", "") else text
+
+
+FMT_CASES = ["0", "-0", "0.000", "-0.000", "0E-7", "0E+3", "-0E+2", "1E+1", "1.0E+2", "120", "100.00", "-100.0",
+             "0.00005", "0.000049999", "0.00015", "-0.00015", "9.99995", "9.999949", "-9.99995", "1E-7", "1.23E-5",
+             "12345678901234567890123456789", "123456789012345678901234567890.1", "1" * 29 + ".5", "0.1000000000",
+             "0.10000000000", "5E-11", "-5E-11", "4.9E-11", "450032.58", "0.6139", "1.5", "2.0", "30000"]
+
+
+@pytest.mark.parametrize("text", FMT_CASES)
+@pytest.mark.parametrize("places", [0, 2, 4, 10])
+def test_fmt_plain_is_fmt_num_without_the_cache(text: str, places: int) -> None:
+    value = D(text)
+    assert fmt_plain(value, places) == fmt_num(value, places) == _fmt_reference(value, places)
+    assert fmt_plain_pair(value, 10, places) == (_fmt_reference(value, 10), _fmt_reference(value, places))
+
+
+@given(coefficient=st.integers(min_value=-(10 ** 45), max_value=10 ** 45), exponent=st.integers(min_value=-30, max_value=8),
+       places=st.sampled_from([0, 2, 4, 10]))
+@settings(max_examples=2000, deadline=None)
+def test_fmt_plain_agrees_on_any_decimal(coefficient: int, exponent: int, places: int) -> None:
+    value = D(coefficient).scaleb(exponent)
+
+    def outcome(fn: Callable[[], object]) -> object:
+        try:
+            return fn()
+        except InvalidOperation:  # more digits than the working precision: the same error either way
+            return InvalidOperation
+
+    assert outcome(lambda: fmt_plain(value, places)) == outcome(lambda: _fmt_reference(value, places))
+    assert outcome(lambda: fmt_plain_pair(value, 10, places)) == outcome(
+        lambda: (_fmt_reference(value, 10), _fmt_reference(value, places)))
