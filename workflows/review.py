@@ -8,7 +8,6 @@ with reminders before it; what happens at the deadline is the cycle's declared p
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -24,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
         CloseReviewInput,
         ManagerScoreSubmission,
         PhaseEvent,
-        PhasePlan,
         ReassignRecord,
         ReassignReviewer,
         Receipt,
@@ -32,66 +30,14 @@ with workflow.unsafe.imports_passed_through():
         ReviewInput,
         ReviewPhaseStatus,
         ReviewResult,
-        ReviewRules,
         ReviewStatus,
         SelfReviewSubmission,
         SubmissionRecord,
         SurveySubmission,
         task_id_for,
     )
-
-PHASE_NAMES = {
-    SELF_REVIEW: "self-review",
-    MANAGER_SCORING: "manager scoring",
-    CUSTOMER_SURVEY: "customer survey",
-}
-
-
-def _reject(message: str) -> ApplicationError:
-    return ApplicationError(message, type="InvalidSubmission", non_retryable=True)
-
-
-def check_ratings(ratings: dict[str, int], rules: ReviewRules, who: str) -> None:
-    """Every competency rated, nothing unknown, every rating an integer on the scale."""
-    if not isinstance(ratings, dict):
-        raise _reject(f"{who}: ratings must be a mapping of competency id to level")
-    required = set(rules.competency_ids)
-    missing = sorted(required - ratings.keys())
-    if missing:
-        raise _reject(f"{who}: missing rating for {', '.join(missing)}")
-    unknown = sorted(ratings.keys() - required)
-    if unknown:
-        raise _reject(f"{who}: unknown competency {', '.join(unknown)} (expected {', '.join(rules.competency_ids)})")
-    for key in rules.competency_ids:
-        value = ratings[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _reject(f"{who}: rating for {key} must be a whole number, got {value!r}")
-        if not rules.competency_min <= value <= rules.competency_max:
-            raise _reject(
-                f"{who}: rating for {key} is {value}; the scale is {rules.competency_min} to {rules.competency_max}"
-            )
-
-
-def check_texts(texts: dict[str, str], allowed: set[str], who: str) -> None:
-    for key, text in texts.items():
-        if key not in allowed:
-            raise _reject(f"{who}: comment on unknown item {key!r}")
-        if not isinstance(text, str):
-            raise _reject(f"{who}: comment on {key} must be text")
-        if len(text) > MAX_TEXT:
-            raise _reject(f"{who}: comment on {key} is {len(text)} characters; at most {MAX_TEXT}")
-
-
-@dataclass
-class _PhaseState:
-    plan: PhasePlan
-    due_at: datetime
-    handled_until: datetime  # every reminder or deadline up to here has been dealt with
-    closed: bool = False
-    extensions: int = 0
-    reminders: int = 0
-    accepted: set[str] = field(default_factory=set)
-
+    from workflows.review_rules import PHASE_NAMES, PhaseState, check_ratings, check_texts
+    from workflows.review_rules import reject as _reject
 
 @workflow.defn
 class ReviewWorkflow:
@@ -100,7 +46,7 @@ class ReviewWorkflow:
         self._inp = inp
         self._reviewer = inp.reviewer_id
         now = workflow.now()
-        self._phases = {p.phase: _PhaseState(plan=p, due_at=p.due_at, handled_until=now) for p in inp.phases}
+        self._phases = {p.phase: PhaseState(plan=p, due_at=p.due_at, handled_until=now) for p in inp.phases}
         self._contacts = {c.contact_id for c in inp.contacts}
         self._closed = False
 
@@ -154,7 +100,7 @@ class ReviewWorkflow:
         return missing
 
     @staticmethod
-    def _next_moment(ph: _PhaseState) -> datetime:
+    def _next_moment(ph: PhaseState) -> datetime:
         """The phase's next reminder, or its deadline when no reminder is left before it."""
         for before in sorted(ph.plan.reminders_before_s, reverse=True):
             at = ph.due_at - timedelta(seconds=before)
