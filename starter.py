@@ -140,9 +140,9 @@ async def cmd_cycle_status(ctx: Context, args: argparse.Namespace) -> int:
               f" payout lines {w.payout_lines}")
     print("  reviews: " + ", ".join(f"{k} {v}" for k, v in sorted(r.reviews.items())))
     if r.tasks:
-        statuses = ["open", "done", "missed"]
+        statuses = ["open", "done", "missed"] + (["cancelled"] if any("cancelled" in c for c in r.tasks.values()) else [])
         rows = [(kind, *(c.get(s, 0) for s in statuses)) for kind, c in sorted(r.tasks.items())]
-        print(table(["task", *statuses], rows, right=(1, 2, 3)))
+        print(table(["task", *statuses], rows, right=tuple(range(1, len(statuses) + 1))))
     if r.late:
         print("late (open past the due time):")
         print(table(["task", "assignee", "for", "due"],

@@ -237,6 +237,11 @@ class CycleActivities(DbActivities):
     async def lock_payouts(self, inp: CycleActionInput) -> int:
         """Approve and lock: from here payroll may read the lines and nobody may change them."""
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            # Row lock: an approval and a cancellation of the same cycle never both win.
+            await cur.execute("SELECT status FROM review_cycle WHERE id = %s FOR UPDATE", (inp.cycle_id,))
+            row = await cur.fetchone()
+            if row is not None and row[0] == "cancelled":
+                raise rejected(f"cycle {inp.cycle_id} was cancelled; its payouts cannot be approved")
             await cur.execute(
                 """UPDATE payout_line SET status = 'locked', approved_by = %s, locked_at = %s
                    WHERE cycle_id = %s AND status = 'computed'""",

@@ -118,7 +118,16 @@ class ReviewActivities(DbActivities):
                     pass
                 activity.heartbeat()
 
-        await asyncio.gather(*(start(seed) for seed in seeds))
+        try:
+            await asyncio.gather(*(start(seed) for seed in seeds))
+        finally:
+            # The cycle may have been cancelled while this batch was starting reviews, after the
+            # cancellation had ended the ones it found: end the ones started here too.
+            async with self.pool.connection() as conn:
+                status = (await (await conn.execute(
+                    "SELECT status FROM review_cycle WHERE id = %s", (inp.cycle_id,))).fetchone())[0]
+            if status == "cancelled":
+                await _cancel_workflows([review_workflow_id(s.review_id) for s in seeds])
         return len(seeds)
 
     @activity.defn(name="await_reviews_closed")
@@ -150,37 +159,49 @@ class ReviewActivities(DbActivities):
 
     @activity.defn(name="cancel_cycle")
     async def cancel_cycle(self, cycle_id: str) -> int:
-        """Mark a cancelled cycle cancelled and cancel its review workflows that have not closed yet."""
+        """Mark a cancelled cycle cancelled and cancel its review workflows that have not closed yet.
+
+        Its open reviews and tasks become 'cancelled' (out of every inbox), its unanswered survey
+        invitations expire and their links are revoked; what was submitted stays. A cycle whose
+        payouts were locked meanwhile (an approval that won the race) stays locked.
+        """
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute(
-                "SELECT workflow_id FROM review WHERE cycle_id = %s AND status = 'open' AND workflow_id IS NOT NULL",
+                """UPDATE review_cycle SET status = 'cancelled' WHERE id = %s AND status NOT IN ('locked', 'cancelled')
+                   RETURNING id""",
                 (cycle_id,),
             )
-            workflow_ids = [row[0] for row in await cur.fetchall()]
+            if await cur.fetchone() is None:
+                return 0  # locked (nothing to undo) or cancelled already (a retry)
             await cur.execute(
-                "UPDATE review_cycle SET status = 'cancelled' WHERE id = %s AND status <> 'cancelled'", (cycle_id,)
+                """UPDATE review SET status = 'cancelled' WHERE cycle_id = %s AND status IN ('pending', 'open')
+                   RETURNING workflow_id""",
+                (cycle_id,),
+            )
+            workflow_ids = [row[0] for row in await cur.fetchall() if row[0]]
+            await cur.execute("UPDATE task SET status = 'cancelled' WHERE cycle_id = %s AND status = 'open'", (cycle_id,))
+            await cur.execute(
+                "UPDATE survey_invitation SET status = 'expired' WHERE cycle_id = %s AND status = 'sent'", (cycle_id,)
+            )
+            await cur.execute(
+                """UPDATE survey_link l SET revoked_at = now() FROM survey_invitation i
+                   WHERE l.invitation_id = i.id AND i.cycle_id = %s AND l.used_at IS NULL AND l.revoked_at IS NULL""",
+                (cycle_id,),
             )
             await audit(cur, f"cycle.cancelled:{cycle_id}", "system", "cycle.cancelled", "review_cycle", cycle_id,
                         None, {"open_reviews_cancelled": len(workflow_ids)})
-        client = activity.client()
-        gate = asyncio.Semaphore(START_CONCURRENCY)
-
-        async def cancel(handle: WorkflowHandle) -> None:
-            async with gate:
-                try:
-                    await handle.cancel()
-                except RPCError as err:
-                    if err.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: it has already ended
-                        raise
-                activity.heartbeat()
-
-        await asyncio.gather(*(cancel(client.get_workflow_handle(w)) for w in workflow_ids))
+        await _cancel_workflows(workflow_ids)
         return len(workflow_ids)
 
     async def _open_reviews(self, inp: StartBatchInput) -> list[ReviewSeed]:
         """Open the reviews with seq in [seq_from, seq_to): tasks and survey invitations, once."""
         due = {p.phase: p.due_at for p in inp.phases}
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            # Shared lock: a cancellation waits for this batch to commit, and a batch retried after a
+            # cancellation opens and starts nothing.
+            await cur.execute("SELECT status FROM review_cycle WHERE id = %s FOR SHARE", (inp.cycle_id,))
+            if (await cur.fetchone())[0] == "cancelled":
+                return []
             await cur.execute(
                 """UPDATE review SET status = 'open', opened_at = %s, workflow_id = 'review:' || id
                    WHERE cycle_id = %s AND seq >= %s AND seq < %s AND status = 'pending'""",
@@ -404,6 +425,23 @@ class ReviewActivities(DbActivities):
                     "SELECT preliminary_score, missing FROM review WHERE id = %s", (inp.review_id,))).fetchone()
                 return _stored_result(inp.review_id, *stored)
         return ReviewResult(inp.review_id, None if result.score is None else str(result.score), missing)
+
+
+async def _cancel_workflows(workflow_ids: list[str]) -> None:
+    """Request cancellation of these workflows through the activity's client; ended or unknown ones are skipped."""
+    client = activity.client()
+    gate = asyncio.Semaphore(START_CONCURRENCY)
+
+    async def cancel(handle: WorkflowHandle) -> None:
+        async with gate:
+            try:
+                await handle.cancel()
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: never started, or ended already
+                    raise
+            activity.heartbeat()
+
+    await asyncio.gather(*(cancel(client.get_workflow_handle(w)) for w in workflow_ids))
 
 
 def _stored_result(review_id: str, score: Decimal | None, missing: list[str] | None) -> ReviewResult:

@@ -123,7 +123,7 @@ class Review(SQLModel, table=True):
     employee_id: str = _fk("employee.id")
     reviewer_id: str | None = _fk("employee.id", nullable=True)
     seq: int = Field(description="position in the cycle's frozen participant list (batching)")
-    status: str = Field(default="pending", description="pending | open | closed")
+    status: str = Field(default="pending", description="pending | open | closed | cancelled")
     preliminary_score: Decimal | None = Field(default=None, sa_column=Column(Numeric(8, 4)))
     score_breakdown: dict | None = _json()
     missing: list | None = _json()
@@ -148,7 +148,7 @@ class Task(SQLModel, table=True):
     assignee_id: str
     subject_employee_id: str
     due_at: datetime | None = _ts(nullable=False)
-    status: str = Field(default="open", description="open | done | missed")
+    status: str = Field(default="open", description="open | done | missed | cancelled")
     extensions: int = 0
     reminders_sent: int = 0
     completed_at: datetime | None = _ts()

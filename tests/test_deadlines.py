@@ -119,9 +119,7 @@ async def test_cancelling_a_cycle_cancels_its_open_reviews(client, db_url, task_
         with pytest.raises(UserError, match="needs a reason"):
             await cancel_cycle(client, db_url, cid, "HR1", "  ")
         assert await cancel_cycle(client, db_url, cid, "HR1", "reorganisation of the sales team") == "cancelled"
-        for e in employees:
-            handle = client.get_workflow_handle(review_workflow_id(review_id_for(cid, e)))
-            assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+        assert await eventually(lambda: _none_running(client, cid, employees), timeout=30)
         with pytest.raises(UserError, match="already cancelled"):
             await cancel_cycle(client, db_url, cid, "HR1", "again")
         with pytest.raises(UserError, match="was cancelled"):
@@ -129,8 +127,40 @@ async def test_cancelling_a_cycle_cancels_its_open_reviews(client, db_url, task_
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE event_key = %s", f"cycle.cancelled:{cid}") == 1
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE action = 'cycle.cancel_requested' AND actor = 'HR1'"
                  " AND after->>'reason' = 'reorganisation of the sales team'") == 1
-    # What was submitted before the cancellation stays recorded.
+    # What was submitted before the cancellation stays recorded; everything still open is out of the inboxes.
     assert count(db_url, "SELECT count(*) FROM task WHERE cycle_id = %s AND status = 'done'", cid) == 1
+    assert count(db_url, "SELECT count(*) FROM task WHERE cycle_id = %s AND status = 'open'", cid) == 0
+    assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id = %s AND status = 'cancelled'", cid) == 3
+    assert count(db_url, "SELECT count(*) FROM survey_invitation WHERE cycle_id = %s AND status = 'sent'", cid) == 0
+
+
+async def test_cancelling_while_a_batch_starts_reviews_leaves_none_running(client, db_url, task_queue):
+    seed_org(db_url, kams=400, managers=20, contacts_per_kam=1)
+    cid = f"CB{uuid.uuid4().hex[:6]}"
+    create_cycle(db_url, cycle_config(cid, due="1h").model_copy(update={"batch_size": 200}))
+    async with running_worker(client, db_url, task_queue):
+        await start_cycle(client, db_url, cid, task_queue)
+        await eventually(lambda: _any_review_started(db_url, cid), interval=0.02)
+        await cancel_cycle(client, db_url, cid, "HR1", "wrong participant list")
+        kams = [f"K{i:02d}" for i in range(1, 401)]
+        assert await eventually(lambda: _none_running(client, cid, kams), timeout=30)
+    assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id = %s AND status = 'open'", cid) == 0
+
+
+async def _none_running(client, cid: str, employees: list[str]) -> bool:
+    """No review workflow of the cycle runs: each one was never started or has ended (cancelled)."""
+    for e in employees:
+        try:
+            status = (await client.get_workflow_handle(review_workflow_id(review_id_for(cid, e))).describe()).status
+        except RPCError:
+            continue  # never started
+        if status == WorkflowExecutionStatus.RUNNING:
+            return False
+    return True
+
+
+async def _any_review_started(db_url: str, cid: str) -> bool:
+    return count(db_url, "SELECT count(*) FROM review WHERE cycle_id = %s AND status <> 'pending'", cid) > 0
 
 
 def test_a_cycle_never_started_is_cancelled_in_the_database_alone(db_url):

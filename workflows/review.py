@@ -137,7 +137,7 @@ class ReviewWorkflow:
             ph.reminders += 1
             await self._record(phase, "reminder", ph.reminders)
             return
-        ph.handled_until = ph.due_at
+        ph.handled_until = now  # a late alarm: reminders already past the extended deadline's start stay unsent
         if ph.plan.on_deadline == "extend" and ph.extensions < ph.plan.max_extensions:
             ph.extensions += 1
             ph.due_at = ph.due_at + timedelta(seconds=ph.plan.extend_by_s)
