@@ -45,6 +45,22 @@ def rejected(message: str) -> ApplicationError:
     return ApplicationError(message, type=REJECTED, non_retryable=True)
 
 
+# The audit row: its columns and named values (``audit_params``). ``AUDIT_ROW`` writes one on its own;
+# AUDIT_INSERT with ``SELECT AUDIT_VALUES`` makes it part of a larger statement, so a state change and
+# its audit row travel in one round trip. The natural event key makes a retry write it once.
+AUDIT_INSERT = "INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, before, after)"
+AUDIT_VALUES = "%(a_key)s, %(a_actor)s, %(a_action)s, %(a_type)s, %(a_id)s, %(a_before)s, %(a_after)s"
+AUDIT_ROW = f"{AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING"
+
+
+def audit_params(event_key: str, actor: str, action: str, entity_type: str, entity_id: str,
+                 before: Any = None, after: Any = None) -> dict[str, Any]:
+    return {
+        "a_key": event_key, "a_actor": actor, "a_action": action, "a_type": entity_type, "a_id": entity_id,
+        "a_before": None if before is None else jsonb(before), "a_after": None if after is None else jsonb(after),
+    }
+
+
 async def audit(
     cur: AsyncCursor,
     event_key: str,
@@ -55,27 +71,8 @@ async def audit(
     before: Any = None,
     after: Any = None,
 ) -> None:
-    """One audit row per state change; the natural event key makes a retried activity write it once."""
-    await cur.execute(
-        """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, before, after)
-           VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_key) DO NOTHING""",
-        (event_key, actor, action, entity_type, entity_id,
-         None if before is None else jsonb(before), None if after is None else jsonb(after)),
-    )
-
-
-# The audit row as one part of a larger statement: ``INSERT ... SELECT`` (or ``VALUES``) with the
-# named parameters of ``audit_params``, so a state change and its audit row travel in one round trip.
-AUDIT_INSERT = "INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, before, after)"
-AUDIT_VALUES = "%(a_key)s, %(a_actor)s, %(a_action)s, %(a_type)s, %(a_id)s, %(a_before)s, %(a_after)s"
-
-
-def audit_params(event_key: str, actor: str, action: str, entity_type: str, entity_id: str,
-                 before: Any = None, after: Any = None) -> dict[str, Any]:
-    return {
-        "a_key": event_key, "a_actor": actor, "a_action": action, "a_type": entity_type, "a_id": entity_id,
-        "a_before": None if before is None else jsonb(before), "a_after": None if after is None else jsonb(after),
-    }
+    """One audit row per state change, written once however often the activity is retried."""
+    await cur.execute(AUDIT_ROW, audit_params(event_key, actor, action, entity_type, entity_id, before, after))
 
 
 class DbActivities:

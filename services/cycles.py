@@ -18,7 +18,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.base import dumps, jsonb
+from activities.base import AUDIT_ROW, audit_params, dumps, jsonb
 from domain.calibration import nine_box
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
@@ -230,13 +230,8 @@ async def cancel_cycle(client: Client, database_url: str, cycle_id: str, actor: 
         if status == "locked":
             raise UserError(f"cycle {cycle_id} is locked: its payouts were approved; "
                             "corrections go through `starter.py calibration correct`")
-        conn.execute(
-            """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, before, after)
-               VALUES (%s, %s, 'cycle.cancel_requested', 'review_cycle', %s, %s, %s)
-               ON CONFLICT (event_key) DO NOTHING""",
-            (f"cycle.cancel_requested:{cycle_id}", actor, cycle_id, jsonb({"status": status}),
-             jsonb({"reason": reason})),
-        )
+        conn.execute(AUDIT_ROW, audit_params(f"cycle.cancel_requested:{cycle_id}", actor, "cycle.cancel_requested",
+                                             "review_cycle", cycle_id, {"status": status}, {"reason": reason}))
         if status == "created":  # never started: nothing runs, so the row is all there is
             conn.execute("UPDATE review_cycle SET status = 'cancelled' WHERE id = %s AND status = 'created'",
                          (cycle_id,))

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from psycopg import AsyncConnection
 
-from activities.base import jsonb
+from activities.base import AUDIT_ROW, audit_params, jsonb
 from domain.calibration import NINE_BOX_NAMES, DistributionReport, distribution_report, nine_box
 from services.errors import NotFound, UserError
 from services.people import cycle_config
@@ -128,12 +128,9 @@ async def send_reminders_now(conn: AsyncConnection, cycle_id: str, actor: str, o
             (stamp, now, cycle_id, only_overdue, now),
         )
         sent = cur.rowcount
-        await conn.execute(
-            """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, after)
-               VALUES (%s, %s, 'reminders.sent', 'review_cycle', %s, %s) ON CONFLICT (event_key) DO NOTHING""",
-            (f"reminders.sent:{cycle_id}:{stamp}:{only_overdue}", actor, cycle_id,
-             jsonb({"queued": sent, "only_overdue": only_overdue})),
-        )
+        await conn.execute(AUDIT_ROW, audit_params(
+            f"reminders.sent:{cycle_id}:{stamp}:{only_overdue}", actor, "reminders.sent", "review_cycle", cycle_id,
+            after={"queued": sent, "only_overdue": only_overdue}))
     return sent
 
 
