@@ -63,15 +63,20 @@ async def _update(call: Awaitable[Receipt]) -> Receipt:
         raise WebError(409, str(err)) from None
 
 
+async def _review_task(ctx: AppContext, cycle_id: str, employee_id: str, kind: str) -> tuple | None:
+    """(reviewer, task status, completed at, due at) of one task of a review; None when there is no review."""
+    async with ctx.pool.connection() as conn:
+        return await (await conn.execute(
+            """SELECT r.reviewer_id, t.status, t.completed_at, t.due_at FROM review r
+               LEFT JOIN task t ON t.review_id = r.id AND t.kind = %s
+               WHERE r.cycle_id = %s AND r.employee_id = %s""",
+            (kind, cycle_id, employee_id),
+        )).fetchone()
+
+
 async def submit_self_review(ctx: AppContext, user: SessionUser, cycle_id: str, body: SelfReviewIn) -> Receipt:
     emp = user.employee_id or ""
-    async with ctx.pool.connection() as conn:
-        row = await (await conn.execute(
-            """SELECT r.id, t.status, t.completed_at, t.due_at FROM review r
-               LEFT JOIN task t ON t.review_id = r.id AND t.kind = 'self_review'
-               WHERE r.cycle_id = %s AND r.employee_id = %s""",
-            (cycle_id, emp),
-        )).fetchone()
+    row = await _review_task(ctx, cycle_id, emp, "self_review")
     if row is None:
         raise WebError(404, f"you have no review in cycle {cycle_id}")
     _task_state("self_review", emp, row[1], row[2], row[3])
@@ -81,13 +86,7 @@ async def submit_self_review(ctx: AppContext, user: SessionUser, cycle_id: str, 
 
 async def reviewer_check(ctx: AppContext, user: SessionUser, cycle_id: str, employee_id: str) -> tuple[str | None, ...]:
     """The scoring task of a review this manager is the reviewer of; 403 for anyone else's review."""
-    async with ctx.pool.connection() as conn:
-        row = await (await conn.execute(
-            """SELECT r.reviewer_id, t.status, t.completed_at, t.due_at FROM review r
-               LEFT JOIN task t ON t.review_id = r.id AND t.kind = 'manager_scoring'
-               WHERE r.cycle_id = %s AND r.employee_id = %s""",
-            (cycle_id, employee_id),
-        )).fetchone()
+    row = await _review_task(ctx, cycle_id, employee_id, "manager_scoring")
     if row is None or row[0] is None or row[0] != user.employee_id:
         raise WebError(403, f"you are not the reviewer of {employee_id} in cycle {cycle_id}")
     return row
