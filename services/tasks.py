@@ -72,9 +72,12 @@ async def _update(client: Client, review_id: str, update, arg, task_id: str) -> 
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
             try:
-                running = (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+                status = (await handle.describe()).status
             except RPCError:
-                running = None  # not started (yet)
+                status = None  # not started (yet)
+            if status == WorkflowExecutionStatus.CANCELED:
+                raise NotFound(f"review {review_id} was cancelled with its cycle; nothing can be submitted") from None
+            running = None if status is None else status == WorkflowExecutionStatus.RUNNING
             if running is False:
                 raise NotFound(f"review {review_id} is closed; nothing can be submitted any more") from None
             if attempt < 19:  # not started yet, or started since the Update was refused: try again

@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 
 from services import tasks
 from services.cycles import cancel_cycle, create_cycle, cycle_report, finalize_calibration, start_cycle
-from services.errors import Rejected, UserError
+from services.errors import NotFound, Rejected, UserError
 from tests.helpers import count, cycle_config, cycle_phase_is, eventually, maybe_record_history, ratings, seed_org
 from worker import running_worker
 from workflows.payloads import (
@@ -120,6 +120,8 @@ async def test_cancelling_a_cycle_cancels_its_open_reviews(client, db_url, task_
             await cancel_cycle(client, db_url, cid, "HR1", "  ")
         assert await cancel_cycle(client, db_url, cid, "HR1", "reorganisation of the sales team") == "cancelled"
         assert await eventually(lambda: _none_running(client, cid, employees), timeout=30)
+        with pytest.raises(NotFound, match="was cancelled with its cycle"):
+            await tasks.submit_self_review(client, cid, SelfReviewSubmission(employees[1], ratings(2)))
         with pytest.raises(UserError, match="already cancelled"):
             await cancel_cycle(client, db_url, cid, "HR1", "again")
         with pytest.raises(UserError, match="was cancelled"):

@@ -51,6 +51,8 @@ def _task_state(kind: str, employee_id: str, status: str | None, completed: date
     if status == "done":
         when = f" on {completed:%Y-%m-%d %H:%M} UTC" if completed else ""
         raise WebError(409, f"the {name} of {employee_id} was already submitted{when}; it is no longer open")
+    if status == "cancelled":
+        raise WebError(409, f"the review of {employee_id} was cancelled with its cycle; nothing can be submitted")
     if status == "missed":
         when = f" at its deadline {due:%Y-%m-%d %H:%M} UTC" if due else ""
         raise WebError(409, f"the {name} of {employee_id} closed{when}; nothing can be submitted any more")
