@@ -166,7 +166,7 @@ def cmd_tasks(ctx: Context, args: argparse.Namespace) -> int:
     from services.console import table
     from services.tasks import inbox
 
-    tasks = inbox(ctx.db(), args.assignee, include_done=args.all)
+    tasks = asyncio.run(inbox(ctx.db(), args.assignee, include_done=args.all))
     if not tasks:
         print(f"no {'' if args.all else 'open '}tasks for {args.assignee}")
         return 0
@@ -184,14 +184,14 @@ async def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
     client = await ctx.client()
     if args.what == "self-review":
         receipt = await tasks.submit_self_review(
-            client, args.cycle, SelfReviewSubmission(args.employee, _parse_pairs(args.ratings, "--ratings")))
+            client, ctx.db(), args.cycle, SelfReviewSubmission(args.employee, _parse_pairs(args.ratings, "--ratings")))
     elif args.what == "score":
         receipt = await tasks.submit_manager_score(
-            client, args.cycle, args.employee,
+            client, ctx.db(), args.cycle, args.employee,
             ManagerScoreSubmission(args.actor, _parse_pairs(args.ratings, "--ratings"), potential=args.potential))
     else:
         receipt = await tasks.submit_survey(
-            client, args.cycle, args.employee,
+            client, ctx.db(), args.cycle, args.employee,
             SurveySubmission(args.contact, args.satisfaction, args.nps, args.comment or ""))
     print(f"accepted: task {receipt.task_id} at {receipt.accepted_at.isoformat(timespec='seconds')}")
     return 0
@@ -207,7 +207,7 @@ async def cmd_calibration_report(ctx: Context, args: argparse.Namespace) -> int:
 async def cmd_calibration_adjust(ctx: Context, args: argparse.Namespace) -> int:
     from services.cycles import adjust_rating
 
-    n = await adjust_rating(await ctx.client(), args.cycle, args.employee, args.level, args.reason, args.actor,
+    n = await adjust_rating(await ctx.client(), ctx.db(), args.cycle, args.employee, args.level, args.reason, args.actor,
                             args.request_id)
     print(f"{args.employee} set to level {args.level} ({n} adjustment(s) in this cycle)")
     return 0
@@ -228,7 +228,7 @@ def cmd_calibration_correct(ctx: Context, args: argparse.Namespace) -> int:
 async def cmd_calibration_finalize(ctx: Context, args: argparse.Namespace) -> int:
     from services.cycles import finalize_calibration
 
-    summary = await finalize_calibration(await ctx.client(), args.cycle, args.actor)
+    summary = await finalize_calibration(await ctx.client(), ctx.db(), args.cycle, args.actor)
     print(f"calibration of {args.cycle} finalized: {summary.ratings} ratings"
           + ("" if summary.within_guideline else " (outside the guideline: " + "; ".join(summary.violations) + ")"))
     return 0
@@ -237,8 +237,15 @@ async def cmd_calibration_finalize(ctx: Context, args: argparse.Namespace) -> in
 async def cmd_payouts_approve(ctx: Context, args: argparse.Namespace) -> int:
     from services.cycles import approve_payouts
 
-    locked = await approve_payouts(await ctx.client(), args.cycle, args.actor, ctx.db())
+    locked = await approve_payouts(await ctx.client(), ctx.db(), args.cycle, args.actor)
     print(f"approved and locked {locked} payout line(s) of cycle {args.cycle}")
+    return 0
+
+
+async def cmd_incentives_retry(ctx: Context, args: argparse.Namespace) -> int:
+    from services.cycles import retry_incentives
+
+    print(await retry_incentives(await ctx.client(), args.cycle, args.actor))
     return 0
 
 
@@ -442,6 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("plan", type=Path, help="YAML with period: and incentive_plan:")
     sp.add_argument("inputs", type=Path, help="CSV, one row per employee")
     sp.add_argument("--format", choices=["table", "csv"], default="table")
+    sp = add("retry", cmd_incentives_retry, "compute a blocked cycle's incentives again, after fixing what blocked them",
+             inc)
+    sp.add_argument("cycle")
+    sp.add_argument("--actor", default="HR1")
 
     payroll = sub.add_parser("payroll", help="what payroll reads").add_subparsers(dest="sub", required=True)
     sp = add("statement", cmd_payroll_statement, "one employee's payout lines with their explanations", payroll)

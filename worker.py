@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.base import RefuseUnfixableErrors
 from activities.cycle import CycleActivities
 from activities.payout_rows import shutdown_pool
 from activities.reviews import ReviewActivities
@@ -45,7 +46,7 @@ async def running_worker(client: Client, database_url: str, task_queue: str, poo
     try:
         worker = Worker(
             client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool),
-            max_concurrent_activities=max(pool_size * 2, 20),
+            max_concurrent_activities=max(pool_size * 2, 20), interceptors=[RefuseUnfixableErrors()],
         )
         async with worker:
             yield worker

@@ -8,13 +8,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from domain.cycle import CycleConfig
+from domain.errors import DomainError
 from workflows.common import REJECTED
 
 
@@ -92,3 +96,37 @@ class DbActivities:
             config = CycleConfig.model_validate(row[0])
             self._configs[cycle_id] = config
         return config
+
+
+# Errors that no retry can fix: the data or the configuration must change first. Retrying them for
+# ever would leave a cycle stuck with nothing to show for it (a NumericValueOutOfRange on every
+# attempt); refused instead, they reach the workflow, which blocks the cycle with this message for HR.
+UNFIXABLE_BY_RETRY = (psycopg.errors.DataError, psycopg.errors.CheckViolation, psycopg.errors.NotNullViolation,
+                      DomainError)
+STEP_NAMES = {"compute_incentives": "incentives cannot be computed"}
+
+
+def unfixable_message(step: str, err: BaseException) -> str:
+    what = STEP_NAMES.get(step, f"step {step} failed")
+    if isinstance(err, psycopg.errors.NumericValueOutOfRange):
+        detail = err.diag.message_detail or ""
+        return (f"{what}: a computed number is too large to store ({err.diag.message_primary}. {detail}); "
+                "check the figures and the plan's targets, rates and factors").replace(". )", ")")
+    if isinstance(err, psycopg.Error):
+        return f"{what}: the database refused a value ({err.diag.message_primary or err}); correct the data"
+    return f"{what}: {err}"
+
+
+class _RefuseUnfixable(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except UNFIXABLE_BY_RETRY as err:
+            raise rejected(unfixable_message(activity.info().activity_type, err)) from err
+
+
+class RefuseUnfixableErrors(Interceptor):
+    """Worker interceptor: every activity's unfixable errors become refusals (non-retryable, with a message)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _RefuseUnfixable(next)

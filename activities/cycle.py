@@ -17,6 +17,11 @@ from domain.incentives import PayoutLine as PayoutLineModel
 from workflows.payloads import AdjustmentRecord, CalibrationSummary, CycleActionInput, IncentiveSummary
 
 
+def approval_event_key(cycle_id: str, revision: int) -> str:
+    """The audit row of the approval of one revision of a cycle's payout lines (0: the cycle's own)."""
+    return f"payouts.approved:{cycle_id}:r{revision}"
+
+
 class CycleActivities(DbActivities):
     @activity.defn(name="open_calibration")
     async def open_calibration(self, cycle_id: str) -> CalibrationSummary:
@@ -242,6 +247,13 @@ class CycleActivities(DbActivities):
             row = await cur.fetchone()
             if row is not None and row[0] == "cancelled":
                 raise rejected(f"cycle {inp.cycle_id} was cancelled; its payouts cannot be approved")
+            # The revision being approved names the audit row: a retried or repeated approval writes it once.
+            await cur.execute(
+                """SELECT COALESCE(max(revision) FILTER (WHERE status = 'computed'), max(revision), 0)
+                   FROM payout_line WHERE cycle_id = %s""",
+                (inp.cycle_id,),
+            )
+            (revision,) = await cur.fetchone()
             await cur.execute(
                 """UPDATE payout_line SET status = 'locked', approved_by = %s, locked_at = %s
                    WHERE cycle_id = %s AND status = 'computed'""",
@@ -257,6 +269,7 @@ class CycleActivities(DbActivities):
                 (inp.cycle_id,),
             )
             counts = Counter(dict(await cur.fetchall()))
-            await audit(cur, f"payouts.locked:{inp.cycle_id}:{inp.at.isoformat()}", inp.actor_id, "payouts.approved",
-                        "review_cycle", inp.cycle_id, None, {"locked_lines": dict(counts)})
+            await audit(cur, approval_event_key(inp.cycle_id, revision), inp.actor_id, "payouts.approved",
+                        "review_cycle", inp.cycle_id, None,
+                        {"locked_lines": dict(counts), "revision": revision, "total": sum(counts.values())})
             return sum(counts.values())

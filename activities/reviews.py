@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import AUDIT_INSERT, AUDIT_VALUES, DbActivities, audit, audit_params, jsonb, rejected
-from domain.cycle import resolve_due
+from domain.cycle import CycleConfig, resolve_due
 from domain.scoring import ReviewInputs, SurveyAnswer, preliminary_score
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
 from workflows.payloads import (
@@ -35,6 +35,7 @@ from workflows.payloads import (
     ReviewSeed,
     StartBatchInput,
     SubmissionRecord,
+    record_digest,
     review_workflow_id,
     task_id_for,
 )
@@ -47,6 +48,18 @@ PHASE_LABEL = {SELF_REVIEW: "self-review", MANAGER_SCORING: "manager scoring", C
 START_CONCURRENCY = 32
 # Polling for closed reviews: fast while they are closing, slower while nothing changes.
 POLL_MIN_S, POLL_MAX_S = 0.2, 5.0
+
+
+def review_rules(config: CycleConfig) -> ReviewRules:
+    """What a submission must contain, from the frozen configuration (the workflows and services check with it)."""
+    card = config.scorecard
+    comp = card.competencies
+    return ReviewRules(
+        competency_ids=[c.id for c in comp.items] if comp else [],
+        competency_min=comp.scale.min if comp else 1,
+        competency_max=comp.scale.max if comp else 3,
+        kpi_ids=[k.id for k in card.kpis],
+    )
 
 
 class ReviewActivities(DbActivities):
@@ -76,18 +89,11 @@ class ReviewActivities(DbActivities):
                 extend_by_s=policy.extend_by.total_seconds() if policy.extend_by else 0.0,
                 max_extensions=policy.max_extensions if policy.action == "extend" else 0,
             ))
-        card = config.scorecard
-        comp = card.competencies
         return CyclePlan(
             cycle_id=inp.cycle_id,
             participant_count=participants,
             batch_size=config.batch_size,
-            rules=ReviewRules(
-                competency_ids=[c.id for c in comp.items] if comp else [],
-                competency_min=comp.scale.min if comp else 1,
-                competency_max=comp.scale.max if comp else 3,
-                kpi_ids=[k.id for k in card.kpis],
-            ),
+            rules=review_rules(config),
             phases=phases,
             rating_levels=sorted(level.level for level in config.calibration.levels),
             enforce_guideline=config.calibration.enforce,
@@ -287,8 +293,9 @@ class ReviewActivities(DbActivities):
                                 AS u(item, rating, comment)
                            ON CONFLICT DO NOTHING)"""
             after = {"ratings": rec.ratings, "potential": rec.potential}
+        # The digest lets a repeat of this very submission, after the review closed, get its first receipt.
         params |= audit_params(f"task.submitted:{rec.task_id}", rec.actor_id, f"{rec.phase}.submitted", "task",
-                               rec.task_id, {"status": "open"}, {"status": "done", **after})
+                               rec.task_id, {"status": "open"}, {"status": "done", **after, "digest": record_digest(rec)})
         async with self.pool.connection() as conn:
             await conn.execute(
                 f"""WITH answers AS ({answers},
@@ -351,9 +358,12 @@ class ReviewActivities(DbActivities):
     @activity.defn(name="reassign_reviewer")
     async def reassign_reviewer(self, rec: ReassignRecord) -> None:
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.execute("SELECT 1 FROM employee WHERE id = %s", (rec.new_reviewer_id,))
-            if await cur.fetchone() is None:
+            await cur.execute("SELECT role FROM employee WHERE id = %s", (rec.new_reviewer_id,))
+            row = await cur.fetchone()
+            if row is None:
                 raise rejected(f"employee {rec.new_reviewer_id} does not exist")
+            if row[0] != "manager":  # a KAM or payroll as reviewer would leave the review a dead end
+                raise rejected(f"{rec.new_reviewer_id} cannot score reviews (role {row[0]}); choose a manager")
             await cur.execute("UPDATE review SET reviewer_id = %s WHERE id = %s", (rec.new_reviewer_id, rec.review_id))
             await cur.execute(
                 """UPDATE task SET assignee_id = %s WHERE id = %s AND status = 'open'""",

@@ -146,7 +146,7 @@ async def wait_phase(client, cycle_id: str, phase: str, interval: float = 0.1, t
         await asyncio.sleep(interval)
 
 
-async def engine_crowd(client, cycle_id: str, org: Org, concurrency: int, marks: Marks) -> dict[str, int]:
+async def engine_crowd(client, db_url: str, cycle_id: str, org: Org, concurrency: int, marks: Marks) -> dict[str, int]:
     """Every participant's three submissions, at most ``concurrency`` participants in flight."""
     sem = asyncio.Semaphore(concurrency)
     stats = Counter()
@@ -174,13 +174,13 @@ async def engine_crowd(client, cycle_id: str, org: Org, concurrency: int, marks:
         level = 1 + i % 3
         async with sem:
             await until_open(lambda: tasks.submit_self_review(
-                client, cycle_id,
+                client, db_url, cycle_id,
                 SelfReviewSubmission(kam, dict.fromkeys(COMPETENCIES, 2), {"communication": "won two key deals"})))
             await until_open(lambda: tasks.submit_manager_score(
-                client, cycle_id, kam,
+                client, db_url, cycle_id, kam,
                 ManagerScoreSubmission(org.manager_of[kam], dict.fromkeys(COMPETENCIES, level), potential=level)))
             await until_open(lambda: tasks.submit_survey(
-                client, cycle_id, kam, SurveySubmission(org.contact_of[kam], 3 + i % 3, 5 + i % 6, "good partner")))
+                client, db_url, cycle_id, kam, SurveySubmission(org.contact_of[kam], 3 + i % 3, 5 + i % 6, "good partner")))
             stats["submissions"] += 3
 
     await asyncio.gather(*(one(i, k) for i, k in enumerate(org.kams)))
@@ -197,15 +197,15 @@ async def run_engine(client, db_url: str, cycle_id: str, org: Org, task_queue: s
         cpu0 = meter.snapshot() if meter else {}
         marks = Marks()
         await start_cycle(client, db_url, cycle_id, task_queue)
-        crowd = await engine_crowd(client, cycle_id, org, concurrency, marks)
+        crowd = await engine_crowd(client, db_url, cycle_id, org, concurrency, marks)
         marks.mark("crowd_done")
         await wait_phase(client, cycle_id, "calibration")
         marks.mark("calibration")
-        await finalize_calibration(client, cycle_id, f"{org.tag}HR")
+        await finalize_calibration(client, db_url, cycle_id, f"{org.tag}HR")
         marks.mark("finalized")
         await wait_phase(client, cycle_id, "awaiting_approval")
         marks.mark("awaiting_approval")
-        await approve_payouts(client, cycle_id, f"{org.tag}PAY")
+        await approve_payouts(client, db_url, cycle_id, f"{org.tag}PAY")
         marks.mark("approved")
         result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cycle_id)).result()
         seconds = marks.mark("result")

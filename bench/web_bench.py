@@ -212,7 +212,7 @@ async def run(args: argparse.Namespace) -> int:
 
         async def bare(mgr: str, kam: str) -> float:
             t0 = time.perf_counter()
-            await tasks.submit_manager_score(client, cycle_id, kam, ManagerScoreSubmission(mgr, RATINGS, potential=2))
+            await tasks.submit_manager_score(client, servers.db_url, cycle_id, kam, ManagerScoreSubmission(mgr, RATINGS, potential=2))
             return time.perf_counter() - t0
 
         async def over_http(mgr: str, kam: str) -> float:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import yaml
@@ -19,11 +19,13 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import AUDIT_ROW, audit_params, dumps, jsonb
+from activities.cycle import approval_event_key
 from domain.calibration import nine_box
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
-from services.db import libpq_url
-from services.errors import NotFound, Rejected, UserError
+from services.db import Database, as_database, libpq_url
+from services.errors import Conflict, NotFound, Rejected, UserError
+from workflows.common import REVIEWS_STILL_OPEN
 from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
 from workflows.payloads import (
@@ -135,12 +137,9 @@ def create_cycle(database_url: str, config: CycleConfig, actor: str = "hr") -> C
                 [(review_id_for(config.id, emp), config.id, emp, mgr, seq)
                  for seq, (emp, mgr) in enumerate(participants)],
             )
-        conn.execute(
-            """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, after)
-               VALUES (%s, %s, 'cycle.created', 'review_cycle', %s, %s)""",
-            (f"cycle.created:{config.id}", actor, config.id,
-             jsonb({"config_sha256": digest, "participants": len(participants), "excluded": excluded})),
-        )
+        conn.execute(AUDIT_ROW, audit_params(
+            f"cycle.created:{config.id}", actor, "cycle.created", "review_cycle", config.id,
+            after={"config_sha256": digest, "participants": len(participants), "excluded": excluded}))
     return CreatedCycle(config.id, len(participants), created=True, excluded=excluded)
 
 
@@ -263,11 +262,20 @@ def _message(err: BaseException) -> str:
     return str(err)
 
 
-async def cycle_update(client: Client, cycle_id: str, update: Any, arg: Any, update_id: str | None = None) -> Any:
-    """Run an HR Update on the cycle workflow and turn failures into messages a person can act on."""
+def action_key(*parts: object) -> str:
+    """A short digest of what an HR action says: the same request, the same key (and Update id)."""
+    return hashlib.sha256(dumps(list(parts)).encode()).hexdigest()[:16]
+
+
+async def cycle_update(client: Client, cycle_id: str, update: Any, arg: Any, update_id: str) -> Any:
+    """Run an HR Update on the cycle workflow and turn failures into messages a person can act on.
+
+    ``update_id`` is the action's idempotency key: the same request sent twice (a double click, a
+    retry after a lost response) is applied once and both get the first answer.
+    """
     handle = client.get_workflow_handle(cycle_workflow_id(cycle_id))
     try:
-        return await handle.execute_update(update, arg, id=update_id or f"hr:{uuid.uuid4().hex}")
+        return await handle.execute_update(update, arg, id=update_id)
     except WorkflowUpdateFailedError as err:
         raise Rejected(_message(err)) from None
     except RPCError as err:
@@ -278,47 +286,145 @@ async def cycle_update(client: Client, cycle_id: str, update: Any, arg: Any, upd
         raise Rejected(_message(err)) from None
 
 
-async def adjust_rating(client: Client, cycle_id: str, employee_id: str, level: int, reason: str,
+async def _audit_row(db: Database | str, event_key: str) -> tuple[str, datetime, dict] | None:
+    """(actor, when, after) of one audit row: the record of an action that was already applied."""
+    async with as_database(db).connection() as conn:
+        return await (await conn.execute(
+            "SELECT actor, occurred_at, after FROM audit_log WHERE event_key = %s", (event_key,))).fetchone()
+
+
+async def _cycle_zone(db: Database | str, cycle_id: str) -> str:
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute("SELECT timezone FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+    return row[0] if row else "UTC"
+
+
+def _local(at: datetime, zone: str) -> str:
+    return f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+
+
+async def adjust_rating(client: Client, db: Database | str, cycle_id: str, employee_id: str, level: int, reason: str,
                         actor: str, request_id: str | None = None) -> int:
+    """Set a participant's level during calibration; a repeat of the same adjustment is applied once."""
+    review_id = review_id_for(cycle_id, employee_id)
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
+            """SELECT c.final_level, (SELECT count(*) FROM rating_adjustment WHERE review_id = c.review_id),
+                      (SELECT json_build_array(a.to_level, a.reason, a.actor) FROM rating_adjustment a
+                       WHERE a.review_id = c.review_id ORDER BY a.adjusted_at DESC, a.id DESC LIMIT 1),
+                      (SELECT count(*) FROM rating_adjustment a JOIN calibrated_rating r ON r.review_id = a.review_id
+                       WHERE r.cycle_id = %s)
+               FROM calibrated_rating c WHERE c.review_id = %s""",
+            (cycle_id, review_id),
+        )).fetchone()
+    if row is not None:
+        current, earlier, last, in_cycle = row
+        if current == level and last == [level, (reason or "").strip(), actor]:
+            return in_cycle  # this very adjustment was applied already (a retry after a lost answer)
+        key = request_id or f"{employee_id}:{earlier}:{action_key(level, (reason or '').strip(), actor)}"
+    else:
+        key = request_id or f"{employee_id}:{action_key(level, (reason or '').strip(), actor)}"
     return await cycle_update(
         client, cycle_id, CycleWorkflow.adjust_rating,
         RatingAdjustmentRequest(actor_id=actor, employee_id=employee_id, to_level=level, reason=reason),
-        request_id and f"adjust:{request_id}",
+        f"adjust:{key}",
     )
 
 
-async def finalize_calibration(client: Client, cycle_id: str, actor: str) -> CalibrationSummary:
-    return await cycle_update(client, cycle_id, CycleWorkflow.finalize_calibration, ActorRequest(actor))
+async def finalize_calibration(client: Client, db: Database | str, cycle_id: str, actor: str) -> CalibrationSummary:
+    """Finalize once; a retry by the same person gets the first answer, anyone else is told who did it."""
+    try:
+        return await cycle_update(client, cycle_id, CycleWorkflow.finalize_calibration, ActorRequest(actor),
+                                  f"finalize:{cycle_id}:{actor}")
+    except (Rejected, NotFound):
+        done = await _audit_row(db, f"calibration.finalized:{cycle_id}")
+        if done is None:
+            raise
+    by, at, after = done
+    if by != actor:
+        raise Conflict(f"calibration of cycle {cycle_id} was already finalized on "
+                       f"{_local(at, await _cycle_zone(db, cycle_id))} by {by}") from None
+    async with as_database(db).connection() as conn:
+        (ratings,) = await (await conn.execute(
+            "SELECT count(*) FROM calibrated_rating WHERE cycle_id = %s", (cycle_id,))).fetchone()
+    return CalibrationSummary(ratings=ratings, within_guideline=bool(after.get("within_guideline")),
+                              violations=list(after.get("violations") or []))
 
 
-async def approve_payouts(client: Client, cycle_id: str, actor: str, database_url: str | None = None) -> int:
-    """Approve the cycle's payouts, or, after lock, the pending correction's delta lines."""
-    if database_url is not None:
-        pending = _pending_correction(database_url, cycle_id)
-        if pending is not None:
-            handle = client.get_workflow_handle(pending)
-            try:
-                return await handle.execute_update(IncentiveCorrectionWorkflow.approve_payouts, ActorRequest(actor),
-                                                   id=f"approve:{pending}")
-            except WorkflowUpdateFailedError as err:
-                raise Rejected(_message(err)) from None
-    return await cycle_update(client, cycle_id, CycleWorkflow.approve_payouts, ActorRequest(actor))
+async def approve_payouts(client: Client, db: Database | str, cycle_id: str, actor: str) -> int:
+    """Approve the cycle's payouts, or, after lock, the pending correction's delta lines.
+
+    Approved once whatever happens to the request: a retry by the same person gets the first answer
+    (the number of lines locked), anyone else is told who approved and when.
+    """
+    pending = await _pending_correction(db, cycle_id)
+    if pending is not None:
+        workflow_id, revision = pending
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            return await handle.execute_update(IncentiveCorrectionWorkflow.approve_payouts, ActorRequest(actor),
+                                               id=f"approve:{workflow_id}:{actor}")
+        except WorkflowUpdateFailedError as err:
+            refused: UserError = Rejected(_message(err))
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            refused = NotFound(f"correction {workflow_id} is not running")
+    else:
+        revision = await _locked_revision(db, cycle_id)
+        try:
+            return await cycle_update(client, cycle_id, CycleWorkflow.approve_payouts, ActorRequest(actor),
+                                      f"approve:{cycle_id}:{actor}")
+        except (Rejected, NotFound) as err:
+            refused = err
+    done = await _audit_row(db, approval_event_key(cycle_id, revision)) if revision is not None else None
+    if done is None:
+        raise refused
+    by, at, after = done
+    if by != actor:
+        raise Conflict(f"the payouts of cycle {cycle_id} were already approved on "
+                       f"{_local(at, await _cycle_zone(db, cycle_id))} by {by}") from None
+    return int(after.get("total") or sum((after.get("locked_lines") or {}).values()))
+
+
+async def retry_incentives(client: Client, cycle_id: str, actor: str) -> str:
+    """After HR fixed what blocked the incentives: compute them again (once per block)."""
+    try:
+        status: CycleStatus = await client.get_workflow_handle(cycle_workflow_id(cycle_id)).query(CycleWorkflow.status)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"cycle {cycle_id} is not running (not started, or already locked)") from None
+        raise
+    return await cycle_update(client, cycle_id, CycleWorkflow.retry_incentives, ActorRequest(actor),
+                              f"retry:{cycle_id}:{status.blocks}")
 
 
 def _correction_id(cycle_id: str, revision: int) -> str:
     return f"correction:{cycle_id}:r{revision}"
 
 
-def _pending_correction(database_url: str, cycle_id: str) -> str | None:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute(
+async def _pending_correction(db: Database | str, cycle_id: str) -> tuple[str, int] | None:
+    """The correction workflow (and its revision) whose delta lines await approval, if any."""
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
             """SELECT c.status, max(p.revision) FILTER (WHERE p.status = 'computed')
                FROM review_cycle c LEFT JOIN payout_line p ON p.cycle_id = c.id WHERE c.id = %s GROUP BY c.status""",
             (cycle_id,),
-        ).fetchone()
+        )).fetchone()
     if row is None or row[0] != "locked" or row[1] is None:
         return None
-    return _correction_id(cycle_id, row[1])
+    return _correction_id(cycle_id, row[1]), row[1]
+
+
+async def _locked_revision(db: Database | str, cycle_id: str) -> int | None:
+    """The revision an approval of the cycle's own lines has or would have (None: no such cycle)."""
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
+            """SELECT COALESCE(max(p.revision) FILTER (WHERE p.status = 'computed'), max(p.revision), 0)
+               FROM review_cycle c LEFT JOIN payout_line p ON p.cycle_id = c.id WHERE c.id = %s""",
+            (cycle_id,),
+        )).fetchone()
+    return None if row is None else row[0]
 
 
 @dataclass
@@ -338,8 +444,8 @@ async def recompute_incentives(client: Client, database_url: str, cycle_id: str,
         raise NotFound(f"cycle {cycle_id} does not exist")
     if row[0] != "locked":
         raise UserError(f"cycle {cycle_id} is not locked yet (status {row[0]}); corrections apply to locked cycles")
-    if (pending := _pending_correction(database_url, cycle_id)) is not None:
-        raise UserError(f"a correction of cycle {cycle_id} already awaits approval ({pending}); approve it first")
+    if (pending := await _pending_correction(database_url, cycle_id)) is not None:
+        raise UserError(f"a correction of cycle {cycle_id} already awaits approval ({pending[0]}); approve it first")
     workflow_id = _correction_id(cycle_id, row[1] + 1)
     handle = await client.start_workflow(
         IncentiveCorrectionWorkflow.run, cycle_id, id=workflow_id, task_queue=task_queue,
@@ -377,42 +483,45 @@ class CycleReport:
     reviews: dict[str, int]
 
 
-async def cycle_report(client: Client | None, database_url: str, cycle_id: str) -> CycleReport:
+async def cycle_report(client: Client | None, db: Database | str, cycle_id: str) -> CycleReport:
     """Live status: the workflow's phase (source of truth) with counts and lists from PostgreSQL."""
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute(
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
             "SELECT name, status, period_label, participant_count FROM review_cycle WHERE id = %s", (cycle_id,)
-        ).fetchone()
+        )).fetchone()
         if row is None:
             raise NotFound(f"cycle {cycle_id} does not exist")
         name, status, period, participants = row
         tasks: dict[str, dict[str, int]] = {}
-        for kind, st, n in conn.execute(
+        for kind, st, n in await (await conn.execute(
             "SELECT kind, status, count(*) FROM task WHERE cycle_id = %s GROUP BY 1, 2 ORDER BY 1, 2", (cycle_id,)
-        ):
+        )).fetchall():
             tasks.setdefault(kind, {})[st] = n
-        now = datetime.now(UTC)
-        late = [
-            (k, a, s, t, d) for k, a, s, t, d in conn.execute(
-                """SELECT kind, assignee_id, subject_employee_id, id, due_at FROM task
-                   WHERE cycle_id = %s AND status = 'open' AND due_at < %s ORDER BY due_at, id LIMIT 50""",
-                (cycle_id, now),
-            )
-        ]
-        reviews = dict(conn.execute(
+        late = [tuple(r) for r in await (await conn.execute(
+            """SELECT kind, assignee_id, subject_employee_id, id, due_at FROM task
+               WHERE cycle_id = %s AND status = 'open' AND due_at < %s ORDER BY due_at, id LIMIT 50""",
+            (cycle_id, datetime.now(UTC)),
+        )).fetchall()]
+        reviews = dict(await (await conn.execute(
             "SELECT status, count(*) FROM review WHERE cycle_id = %s GROUP BY 1", (cycle_id,)
-        ).fetchall())
-        unrated = [r[0] for r in conn.execute(
+        )).fetchall())
+        unrated = [r[0] for r in await (await conn.execute(
             """SELECT employee_id FROM calibrated_rating WHERE cycle_id = %s AND final_level IS NULL
-               ORDER BY employee_id LIMIT 20""", (cycle_id,))]
+               ORDER BY employee_id LIMIT 20""", (cycle_id,))).fetchall()]
     wf: CycleStatus | None = None
+    failing: list[str] = []
     if client is not None and status not in ("created",):
+        handle = client.get_workflow_handle(cycle_workflow_id(cycle_id))
         try:
-            wf = await client.get_workflow_handle(cycle_workflow_id(cycle_id)).query(CycleWorkflow.status)
+            wf = await handle.query(CycleWorkflow.status)
+            failing = await _failing_activities(handle)
         except RPCError:
             wf = None
     phase = wf.phase if wf else status
     blocking: list[str] = []
+    if wf is not None and wf.blocked_reason:
+        blocking.append(f"{wf.blocked_reason}; fix it, then compute the incentives again (starter.py incentives retry)")
+    blocking += failing
     if phase in ("starting", "reviews", "running"):
         open_tasks = {k: v.get("open", 0) for k, v in tasks.items() if v.get("open")}
         if open_tasks:
@@ -426,6 +535,18 @@ async def cycle_report(client: Client | None, database_url: str, cycle_id: str) 
     elif status == "created":
         blocking.append("the cycle is not started (starter.py cycle start)")
     return CycleReport(cycle_id, name, status, period, participants, wf, tasks, late, blocking, reviews)
+
+
+async def _failing_activities(handle: Any) -> list[str]:
+    """Steps of the cycle that fail and are being retried (PostgreSQL down, a bug): HR sees it, not an empty list."""
+    desc = await handle.describe()
+    out = []
+    for act in desc.raw_description.pending_activities:
+        waiting = act.last_failure.application_failure_info.type == REVIEWS_STILL_OPEN  # a polling round, not a failure
+        if act.attempt > 1 and act.last_failure.message and not waiting:
+            out.append(f"step {act.activity_type.name} is failing and being retried (attempt {act.attempt}): "
+                       f"{act.last_failure.message[:300]}")
+    return out
 
 
 def list_cycles(database_url: str) -> list[tuple[str, str, str, int, datetime]]:
@@ -462,10 +583,11 @@ def correct_rating_after_lock(database_url: str, cycle_id: str, employee_id: str
         before = row[0]
         if before == level:
             return before
-        adjustment_id = f"correction:{review_id}:{uuid.uuid4().hex}"
+        # Named by what it says and what it changes: a retried correction is recorded once.
+        adjustment_id = f"correction:{review_id}:{action_key(before, level, reason.strip(), actor)}"
         conn.execute(
             """INSERT INTO rating_adjustment (id, review_id, from_level, to_level, reason, actor, adjusted_at)
-               VALUES (%s, %s, %s, %s, %s, %s, now())""",
+               VALUES (%s, %s, %s, %s, %s, %s, now()) ON CONFLICT (id) DO NOTHING""",
             (adjustment_id, review_id, before, level, reason.strip(), actor),
         )
         potential = conn.execute("SELECT potential FROM calibrated_rating WHERE review_id = %s",
@@ -473,10 +595,7 @@ def correct_rating_after_lock(database_url: str, cycle_id: str, employee_id: str
         box = nine_box(level, potential, CycleConfig.model_validate(cycle[1]).calibration)
         conn.execute("UPDATE calibrated_rating SET final_level = %s, nine_box = %s, updated_at = now() WHERE review_id = %s",
                      (level, box, review_id))
-        conn.execute(
-            """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, before, after)
-               VALUES (%s, %s, 'rating.corrected_after_lock', 'calibrated_rating', %s, %s, %s)""",
-            (f"rating.corrected:{adjustment_id}", actor, review_id, jsonb({"final_level": before}),
-             jsonb({"final_level": level, "reason": reason.strip()})),
-        )
+        conn.execute(AUDIT_ROW, audit_params(
+            f"rating.corrected:{adjustment_id}", actor, "rating.corrected_after_lock", "calibrated_rating", review_id,
+            {"final_level": before}, {"final_level": level, "reason": reason.strip()}))
     return before

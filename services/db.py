@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
 
@@ -39,3 +42,26 @@ def migrate(url: str) -> None:
 
 def connect(url: str, **kwargs) -> psycopg.Connection:
     return psycopg.connect(libpq_url(url), **kwargs)
+
+
+class Database(Protocol):
+    """Where async services get a connection: the web app's pool, or one connection per call for the CLI."""
+
+    def connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection]: ...
+
+
+class DirectDatabase:
+    """A connection per use (autocommit, like the pools'): for short-lived processes such as a CLI command."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        async with await psycopg.AsyncConnection.connect(libpq_url(self.url), autocommit=True) as conn:
+            yield conn
+
+
+def as_database(db: Database | str) -> Database:
+    """Services take a pool or a URL; a URL gets a connection per use."""
+    return DirectDatabase(db) if isinstance(db, str) else db

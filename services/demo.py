@@ -86,7 +86,7 @@ async def _later(delay: float, action) -> None:
         progress(f"  ! rejected: {err}")
 
 
-async def _simulate(client: Client, cycle_id: str, people: People, scale: float, competencies: list[str]) -> None:
+async def _simulate(client: Client, db: str, cycle_id: str, people: People, scale: float, competencies: list[str]) -> None:
     rng = random.Random(2026)
     jobs = []
     for kam, _name, manager in people.kams:
@@ -98,19 +98,19 @@ async def _simulate(client: Client, cycle_id: str, people: People, scale: float,
         self_levels, manager_levels = levels(bias=1), levels()
         potential = rng.choice([1, 2, 2, 3])
         jobs.append(_later(rng.uniform(1, 12) * scale, lambda k=kam, lv=self_levels: tasks.submit_self_review(
-            client, cycle_id, SelfReviewSubmission(k, lv, {"customer_relationship": "Renewed two framework contracts"},
+            client, db, cycle_id, SelfReviewSubmission(k, lv, {"customer_relationship": "Renewed two framework contracts"},
                                                     {"sales_attainment": "Pipeline slipped into Q4"}))))
         # M4 misses the deadline (40 s) and scores during the grace period the policy grants.
         when = 45 if manager == LATE_MANAGER else rng.uniform(4, 25)
         jobs.append(_later(when * scale, lambda k=kam, m=manager, lv=manager_levels, p=potential:
-                           tasks.submit_manager_score(client, cycle_id, k, ManagerScoreSubmission(m, lv, potential=p))))
+                           tasks.submit_manager_score(client, db, cycle_id, k, ManagerScoreSubmission(m, lv, potential=p))))
         for contact, account in people.contacts.get(kam, []):
             if account == people.silent_account:
                 continue
             sat = rng.choices([2, 3, 4, 5], weights=[1, 2, 5, 4])[0]
             nps = min(10, max(0, sat * 2 + rng.choice([-1, 0, 0, 1])))
             jobs.append(_later(rng.uniform(2, 30) * scale, lambda k=kam, c=contact, s=sat, n=nps:
-                               tasks.submit_survey(client, cycle_id, k, SurveySubmission(c, s, n))))
+                               tasks.submit_survey(client, db, cycle_id, k, SurveySubmission(c, s, n))))
     await asyncio.gather(*jobs)
 
 
@@ -201,7 +201,7 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
         progress("cycle started: KAMs, managers and customers are working (M4 will be late, "
                  f"account {people.silent_account} will not answer) ...")
         await _wait_for_reviews(client, cycle_id, people)
-        sim = asyncio.create_task(_simulate(client, cycle_id, people, scale, competencies))
+        sim = asyncio.create_task(_simulate(client, db, cycle_id, people, scale, competencies))
         await _wait_for_phase(client, db, cycle_id, {"calibration"}, started)
         await sim
         report = await cycle_report(client, db, cycle_id)
@@ -213,14 +213,14 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
         target = _adjustment_target(db, cycle_id)
         if target:
             emp, level = target
-            await adjust_rating(client, cycle_id, emp, level,
+            await adjust_rating(client, db, cycle_id, emp, level,
                                 "Calibration committee: scored in the grace period; raised after comparing teams",
                                 "HR1")
             progress(f"HR adjusted {emp} to level {level} (reason recorded in the audit log)")
-        await finalize_calibration(client, cycle_id, "HR1")
+        await finalize_calibration(client, db, cycle_id, "HR1")
         progress("calibration finalized; computing incentives ...")
         await _wait_for_phase(client, db, cycle_id, {"awaiting_approval"}, started)
-        locked = await approve_payouts(client, cycle_id, "PAY1")
+        locked = await approve_payouts(client, db, cycle_id, "PAY1")
         progress(f"payroll (PAY1) approved and locked {locked} payout lines")
         await client.get_workflow_handle(cycle_workflow_id(cycle_id)).result()
     out = ROOT / "out" / f"payroll-{cycle_id}.csv"

@@ -1,4 +1,8 @@
-"""Errors a user can cause; the CLI prints their message and exits non-zero, never a traceback."""
+"""The one refusal type: something a person asked for cannot be done, and the message says what and why.
+
+The CLI prints the message and exits non-zero, the web app answers with a 4xx; never a traceback.
+The subclasses only say which kind of refusal it is, so each edge can choose its status code.
+"""
 
 
 class UserError(Exception):
@@ -8,8 +12,16 @@ class UserError(Exception):
 
 
 class NotFound(UserError):
-    pass
+    """What was named does not exist (or is not visible to this person)."""
 
 
 class Rejected(UserError):
-    """A workflow refused the request (its validator or a rule); the message is the workflow's."""
+    """The request itself is invalid (a value out of range, the wrong person); changing it could succeed."""
+
+
+class Conflict(UserError):
+    """The request is valid but the state forbids it now (already submitted, closed, locked)."""
+
+
+class TryLater(UserError):
+    """Nothing is wrong with the request, but the system is not ready for it yet; retrying will succeed."""

@@ -1,22 +1,29 @@
 """People's tasks: list the inbox from PostgreSQL, submit through the review workflow's Updates.
 
-Every submission carries a stable Update id derived from the task, so a double click, a retry after
-a timeout or a replayed request is applied exactly once and returns the first receipt.
+A submission's Update id is derived from its task and its content: a double click, a retry after a
+timeout or a replayed request with the same content is applied exactly once and gets the first
+receipt; a different submission for a task already done is refused, saying when and by whom the
+first one came in. The happy path is one Update; PostgreSQL is read only when the workflow cannot
+answer (not started yet, or finished), so every answer stays true after the review has closed too.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-import psycopg
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from services.cycles import _message
-from services.db import libpq_url
-from services.errors import NotFound, Rejected
+from activities.reviews import review_rules
+from domain.cycle import CycleConfig
+from services.db import Database, as_database
+from services.errors import Conflict, NotFound, Rejected, TryLater
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
@@ -24,14 +31,31 @@ from workflows.payloads import (
     ManagerScoreSubmission,
     ReassignReviewer,
     Receipt,
+    ReviewRules,
     ReviewStatus,
     SelfReviewSubmission,
     SurveySubmission,
     review_id_for,
     review_workflow_id,
+    self_review_comments,
+    submission_digest,
+    survey_comments,
     task_id_for,
 )
 from workflows.review import ReviewWorkflow
+from workflows.review_rules import (
+    PHASE_NAMES,
+    SUBMISSION_CONFLICT,
+    already_submitted,
+    check_manager_score,
+    check_self_review,
+    check_survey,
+)
+
+# A submission while its review workflow has not started yet (a batch still opening, or no worker
+# running) waits this long for the start before it says "starting, try again".
+START_WAIT_S = 10.0
+START_POLL_S = 0.25
 
 
 @dataclass
@@ -46,73 +70,207 @@ class InboxTask:
     overdue: bool
 
 
-def inbox(database_url: str, assignee_id: str, include_done: bool = False) -> list[InboxTask]:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        rows = conn.execute(
+async def inbox(db: Database | str, assignee_id: str, include_done: bool = False) -> list[InboxTask]:
+    async with as_database(db).connection() as conn:
+        rows = await (await conn.execute(
             """SELECT t.id, t.cycle_id, t.kind, t.subject_employee_id, e.name, t.due_at, t.status,
                       t.status = 'open' AND t.due_at < now()
                FROM task t JOIN employee e ON e.id = t.subject_employee_id
                WHERE t.assignee_id = %s AND (%s OR t.status = 'open')
                ORDER BY t.due_at, t.id""",
             (assignee_id, include_done),
-        ).fetchall()
+        )).fetchall()
     return [InboxTask(*r) for r in rows]
 
 
-async def _update(client: Client, review_id: str, update, arg, task_id: str) -> Receipt:
-    handle = client.get_workflow_handle(review_workflow_id(review_id))
-    # A task becomes visible in the inbox a moment before its review workflow has started; a
-    # submission in that window waits for the start instead of failing.
-    for attempt in range(20):
+def refusal(err: BaseException) -> Rejected | Conflict:
+    """A workflow's refusal as the service's error: state conflicts apart from invalid requests."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            return (Conflict if cause.type == SUBMISSION_CONFLICT else Rejected)(cause.message)
+        cause = cause.__cause__ or getattr(cause, "cause", None)
+    return Rejected(str(err))
+
+
+# -- what PostgreSQL knows about a task, for the answers the workflow cannot give ---------------------
+
+_RULES: dict[str, tuple[ReviewRules, str]] = {}  # cycle id -> rules and time zone (frozen at creation)
+
+
+@dataclass
+class _Task:
+    review_status: str
+    employee_id: str
+    reviewer_id: str | None
+    rules: ReviewRules
+    zone: str
+    status: str | None  # None: the task does not exist (yet)
+    completed_at: datetime | None
+    due_at: datetime | None
+    digest: str | None  # of the accepted submission
+    submitted_by: str | None
+
+    def local(self, at: datetime) -> str:
+        return f"{at.astimezone(ZoneInfo(self.zone)):%Y-%m-%d %H:%M} ({self.zone})"
+
+
+async def _task(db: Database, review_id: str, task_id: str) -> _Task | None:
+    async with db.connection() as conn:
+        row = await (await conn.execute(
+            """SELECT r.status, r.employee_id, r.reviewer_id, r.cycle_id, t.status, t.completed_at, t.due_at,
+                      a.after ->> 'digest', a.actor
+               FROM review r
+               LEFT JOIN task t ON t.id = %(task)s
+               LEFT JOIN audit_log a ON a.event_key = 'task.submitted:' || %(task)s
+               WHERE r.id = %(review)s""",
+            {"review": review_id, "task": task_id},
+        )).fetchone()
+        if row is None:
+            return None
+        cycle_id = row[3]
+        if cycle_id not in _RULES:
+            config, zone = (await (await conn.execute(
+                "SELECT config, timezone FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone())
+            _RULES[cycle_id] = (review_rules(CycleConfig.model_validate(config)), zone)
+    rules, zone = _RULES[cycle_id]
+    return _Task(row[0], row[1], row[2], rules, zone, row[4], row[5], row[6], row[7], row[8])
+
+
+@dataclass
+class _Submission:
+    """One submission, with what the service needs to answer for it without the workflow."""
+
+    review_id: str
+    phase: str
+    task_id: str
+    actor: str
+    digest: str
+    update: Any
+    arg: Any
+    check: Callable[[ReviewRules], None]  # raises ApplicationError for invalid content
+
+
+async def _answer_from_database(db: Database, s: _Submission, *, started: bool) -> Receipt:
+    """The true answer for a submission the workflow could not take: refused, its first receipt, or 'try later'."""
+    task = await _task(db, s.review_id, s.task_id)
+    name = PHASE_NAMES[s.phase]
+    if task is None:
+        raise NotFound(f"review {s.review_id} does not exist; nothing can be submitted")
+    # Who and what first: the wrong person or an impossible value is refused whatever the task's state.
+    if s.phase == MANAGER_SCORING and s.actor != task.reviewer_id:
+        raise Rejected(f"{s.actor} may not score {task.employee_id}; the reviewer is {task.reviewer_id or 'nobody'}")
+    if s.phase == SELF_REVIEW and s.actor != task.employee_id:
+        raise Rejected(f"{s.actor} may not submit the self-review of {task.employee_id}; only the employee can")
+    try:
+        s.check(task.rules)
+    except ApplicationError as err:
+        raise Rejected(err.message) from None
+    if task.status == "done":
+        if task.digest == s.digest:
+            assert task.completed_at is not None
+            return Receipt(s.task_id, task.completed_at)
+        raise Conflict(already_submitted(s.phase, name, task.completed_at, task.submitted_by,
+                                         task.local(task.completed_at) if task.completed_at else None).message)
+    if task.review_status == "cancelled" or task.status == "cancelled":
+        raise Conflict(f"review {s.review_id} was cancelled with its cycle; nothing can be submitted")
+    if task.status == "missed" or task.review_status == "closed":
+        when = f" at its deadline {task.local(task.due_at)}" if task.due_at else ""
+        raise Conflict(f"the {name} of {task.employee_id} closed{when}; nothing can be submitted any more")
+    if task.review_status == "open" and task.status is None and s.phase == CUSTOMER_SURVEY:
+        raise Rejected(f"contact {s.actor} was not invited to rate {task.employee_id}")
+    if started:  # running, yet it refused to take the Update: should not happen; say what we know
+        raise TryLater(f"the {name} of {task.employee_id} could not be taken just now; please try again")
+    raise TryLater(f"the review of {task.employee_id} is starting (its workflow has not started yet); "
+                   "please try again in a minute")
+
+
+async def _submit(client: Client, db: Database | str, s: _Submission) -> Receipt:
+    database = as_database(db)
+    handle = client.get_workflow_handle(review_workflow_id(s.review_id))
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + START_WAIT_S
+    while True:
         try:
-            return await handle.execute_update(update, arg, id=f"{task_id}:submit")
+            return await handle.execute_update(s.update, s.arg, id=f"{s.task_id}:submit:{s.digest}")
         except WorkflowUpdateFailedError as err:
-            raise Rejected(_message(err)) from None
+            refused = refusal(err)
+            if isinstance(refused, Conflict):  # once it is stored, say when in the cycle's time zone
+                task = await _task(database, s.review_id, s.task_id)
+                if task is not None and task.status == "done":
+                    return await _answer_from_database(database, s, started=True)
+            raise refused from None
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
+        try:
+            status = (await handle.describe()).status
+        except RPCError:
+            status = None  # not started (yet)
+        if status is not None and status != WorkflowExecutionStatus.RUNNING:
+            return await _answer_from_database(database, s, started=True)
+        if status is None:
+            # Not started yet: what PostgreSQL knows may settle it now (no such review, the wrong person);
+            # otherwise wait a bounded time for the start, then say it is starting.
             try:
-                status = (await handle.describe()).status
-            except RPCError:
-                status = None  # not started (yet)
-            if status == WorkflowExecutionStatus.CANCELED:
-                raise NotFound(f"review {review_id} was cancelled with its cycle; nothing can be submitted") from None
-            running = None if status is None else status == WorkflowExecutionStatus.RUNNING
-            if running is False:
-                raise NotFound(f"review {review_id} is closed; nothing can be submitted any more") from None
-            if attempt < 19:  # not started yet, or started since the Update was refused: try again
-                await asyncio.sleep(0.25)
-                continue
-            raise NotFound(f"review {review_id} does not exist; nothing can be submitted") from None
-    raise AssertionError("unreachable")
+                return await _answer_from_database(database, s, started=False)
+            except TryLater:
+                if loop.time() >= give_up_at:
+                    raise
+        await asyncio.sleep(START_POLL_S)
 
 
-async def submit_self_review(client: Client, cycle_id: str, sub: SelfReviewSubmission) -> Receipt:
+async def submit_self_review(client: Client, db: Database | str, cycle_id: str, sub: SelfReviewSubmission) -> Receipt:
     review_id = review_id_for(cycle_id, sub.actor_id)
-    return await _update(client, review_id, ReviewWorkflow.submit_self_review, sub,
-                         task_id_for(review_id, SELF_REVIEW))
+    digest = submission_digest(sub.actor_id, dict(sub.ratings), self_review_comments(sub))
+    return await _submit(client, db, _Submission(
+        review_id, SELF_REVIEW, task_id_for(review_id, SELF_REVIEW), sub.actor_id, digest,
+        ReviewWorkflow.submit_self_review, sub, lambda rules: check_self_review(sub, rules)))
 
 
-async def submit_manager_score(client: Client, cycle_id: str, employee_id: str,
+async def submit_manager_score(client: Client, db: Database | str, cycle_id: str, employee_id: str,
                                sub: ManagerScoreSubmission) -> Receipt:
     review_id = review_id_for(cycle_id, employee_id)
-    return await _update(client, review_id, ReviewWorkflow.submit_manager_score, sub,
-                         task_id_for(review_id, MANAGER_SCORING))
+    digest = submission_digest(sub.actor_id, dict(sub.ratings), dict(sub.comments), potential=sub.potential)
+    return await _submit(client, db, _Submission(
+        review_id, MANAGER_SCORING, task_id_for(review_id, MANAGER_SCORING), sub.actor_id, digest,
+        ReviewWorkflow.submit_manager_score, sub, lambda rules: check_manager_score(sub, rules)))
 
 
-async def submit_survey(client: Client, cycle_id: str, employee_id: str, sub: SurveySubmission) -> Receipt:
+async def submit_survey(client: Client, db: Database | str, cycle_id: str, employee_id: str,
+                        sub: SurveySubmission) -> Receipt:
     review_id = review_id_for(cycle_id, employee_id)
-    return await _update(client, review_id, ReviewWorkflow.submit_survey, sub,
-                         task_id_for(review_id, CUSTOMER_SURVEY, sub.contact_id))
+    digest = submission_digest(sub.contact_id, {}, survey_comments(sub), satisfaction=sub.satisfaction, nps=sub.nps)
+    return await _submit(client, db, _Submission(
+        review_id, CUSTOMER_SURVEY, task_id_for(review_id, CUSTOMER_SURVEY, sub.contact_id), sub.contact_id, digest,
+        ReviewWorkflow.submit_survey, sub, lambda _rules: check_survey(sub)))
 
 
-async def reassign_reviewer(client: Client, cycle_id: str, employee_id: str, req: ReassignReviewer) -> str:
+async def reassign_reviewer(client: Client, db: Database | str, cycle_id: str, employee_id: str,
+                            req: ReassignReviewer) -> str:
+    """Hand a review's scoring to another manager; only someone who can score it is accepted."""
     review_id = review_id_for(cycle_id, employee_id)
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
+            """SELECT e.role, e.termination_date IS NOT NULL AND e.termination_date < current_date,
+                      (SELECT count(*) FROM audit_log WHERE action = 'review.reviewer_reassigned' AND entity_id = %s)
+               FROM employee e WHERE e.id = %s""",
+            (review_id, req.new_reviewer_id),
+        )).fetchone()
+    if row is None:
+        raise Rejected(f"employee {req.new_reviewer_id} does not exist")
+    role, left, earlier = row
+    if role != "manager":
+        raise Rejected(f"{req.new_reviewer_id} cannot score reviews (role {role}); choose a manager")
+    if left:
+        raise Rejected(f"{req.new_reviewer_id} has left the company; choose a current manager")
     handle = client.get_workflow_handle(review_workflow_id(review_id))
     try:
-        return await handle.execute_update(ReviewWorkflow.reassign_reviewer, req)
+        # Named by how many reassignments came before: a retry of this one applies once, a later one is new.
+        return await handle.execute_update(ReviewWorkflow.reassign_reviewer, req,
+                                           id=f"reassign:{review_id}:{earlier}:{req.new_reviewer_id}")
     except WorkflowUpdateFailedError as err:
-        raise Rejected(_message(err)) from None
+        raise refusal(err) from None
 
 
 async def review_status(client: Client, cycle_id: str, employee_id: str) -> ReviewStatus:

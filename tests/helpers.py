@@ -103,14 +103,14 @@ async def run_full_cycle(client: Any, db_url: str, task_queue: str, cycle_id: st
     await start_cycle(client, db_url, cycle_id, task_queue)
     for k in org["kams"]:
         await eventually(lambda k=k: review_started(client, cycle_id, k))
-        await tasks.submit_self_review(client, cycle_id, SelfReviewSubmission(k, ratings(2)))
-        await tasks.submit_manager_score(client, cycle_id, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3)))
+        await tasks.submit_self_review(client, db_url, cycle_id, SelfReviewSubmission(k, ratings(2)))
+        await tasks.submit_manager_score(client, db_url, cycle_id, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3)))
         for c in org["contacts"][k]:
-            await tasks.submit_survey(client, cycle_id, k, SurveySubmission(c, 5, 9))
+            await tasks.submit_survey(client, db_url, cycle_id, k, SurveySubmission(c, 5, 9))
     await eventually(lambda: cycle_phase_is(client, cycle_id, "calibration"))
-    await finalize_calibration(client, cycle_id, "HR1")
+    await finalize_calibration(client, db_url, cycle_id, "HR1")
     await eventually(lambda: cycle_phase_is(client, cycle_id, "awaiting_approval"))
-    await approve_payouts(client, cycle_id, "PAY1", db_url)
+    await approve_payouts(client, db_url, cycle_id, "PAY1")
     await client.get_workflow_handle(cycle_workflow_id(cycle_id)).result()
 
 

@@ -45,7 +45,7 @@ async def test_late_kpi_figure_yields_delta_lines_and_rerun_yields_none(client, 
         (delta,) = [line for line in after if line[4] == "computed"]
         assert delta[1:3] == ("K01", "adjustment") and delta[5] == 1 and delta[3] > Decimal(0)
 
-        await approve_payouts(client, cid, "PAY1", db_url)
+        await approve_payouts(client, db_url, cid, "PAY1")
         await maybe_record_history(client, correction.workflow_id, "correction")
         assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id = %s AND status <> 'locked'", cid) == 0
         again = await recompute_incentives(client, db_url, cid, task_queue)
@@ -59,7 +59,7 @@ async def test_late_kpi_figure_yields_delta_lines_and_rerun_yields_none(client, 
         assert lowered.delta_lines == 1
         (down,) = [line for line in _lines(db_url, cid) if line[4] == "computed"]
         assert down[1:3] == ("K02", "adjustment") and down[3] < 0 and down[5] == 2
-        await approve_payouts(client, cid, "PAY1", db_url)
+        await approve_payouts(client, db_url, cid, "PAY1")
     csv_text = (tmp_path / "p.csv")
     assert export_payroll_csv(db_url, cid, csv_text) == len(locked) + 2
     assert ",adjustment," in csv_text.read_text(encoding="utf-8")

@@ -36,20 +36,20 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
         await start_cycle(client, db_url, cid, task_queue)
         await eventually(lambda: _open_tasks(db_url, cid))
         for k in org["kams"]:
-            await tasks.submit_self_review(client, cid, SelfReviewSubmission(k, ratings(2), {"communication": "won 2 deals"}))
-            await tasks.submit_manager_score(client, cid, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3), potential=2))
+            await tasks.submit_self_review(client, db_url, cid, SelfReviewSubmission(k, ratings(2), {"communication": "won 2 deals"}))
+            await tasks.submit_manager_score(client, db_url, cid, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3), potential=2))
             for c in org["contacts"][k]:
-                await tasks.submit_survey(client, cid, k, SurveySubmission(c, 5, 9, "great"))
+                await tasks.submit_survey(client, db_url, cid, k, SurveySubmission(c, 5, 9, "great"))
         assert await eventually(lambda: cycle_phase_is(client, cid, "calibration"))
         report = await cycle_report(client, db_url, cid)
         assert report.workflow.reviews_closed == 3 and report.workflow.reviews_with_missing == 0
         assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id=%s AND preliminary_score IS NOT NULL", cid) == 3
         with pytest.raises(Rejected, match="needs a reason"):
-            await adjust_rating(client, cid, "K01", 4, "   ", "HR1")
-        await adjust_rating(client, cid, "K01", 4, "exceptional key-account win in August", "HR1")
-        await finalize_calibration(client, cid, "HR1")
+            await adjust_rating(client, db_url, cid, "K01", 4, "   ", "HR1")
+        await adjust_rating(client, db_url, cid, "K01", 4, "exceptional key-account win in August", "HR1")
+        await finalize_calibration(client, db_url, cid, "HR1")
         assert await eventually(lambda: cycle_phase_is(client, cid, "awaiting_approval"))
-        await approve_payouts(client, cid, "PAY1")
+        await approve_payouts(client, db_url, cid, "PAY1")
         result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cid)).result()
         await maybe_record_history(client, cycle_workflow_id(cid), "cycle")
         await maybe_record_history(client, f"review:{cid}:K01", "review")

@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 
 from services import tasks
 from services.cycles import cancel_cycle, create_cycle, cycle_report, finalize_calibration, start_cycle
-from services.errors import NotFound, Rejected, UserError
+from services.errors import Conflict, UserError
 from tests.helpers import count, cycle_config, cycle_phase_is, eventually, maybe_record_history, ratings, seed_org
 from worker import running_worker
 from workflows.payloads import (
@@ -49,14 +49,14 @@ async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, t
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)
         await eventually(lambda: _phase_state(client, cid, "K01", "customer_survey"), timeout=10)
-        await tasks.submit_survey(client, cid, "K01", SurveySubmission(contact_a, 4, 8))
+        await tasks.submit_survey(client, db_url, cid, "K01", SurveySubmission(contact_a, 4, 8))
         # Past the first deadline: the self-review is extended, the survey closes with one answer.
         assert await eventually(lambda: _is(client, cid, "customer_survey", "closed"), timeout=15)
-        with pytest.raises(Rejected, match="customer survey phase is closed"):
-            await tasks.submit_survey(client, cid, "K01", SurveySubmission(contact_b, 5))
+        with pytest.raises(Conflict, match="customer survey phase is closed"):
+            await tasks.submit_survey(client, db_url, cid, "K01", SurveySubmission(contact_b, 5))
         assert await _phase_state(client, cid, "K01", "self_review") == "open"
-        await tasks.submit_self_review(client, cid, SelfReviewSubmission("K01", ratings(2)))  # in the grace period
-        await tasks.submit_manager_score(client, cid, "K01", ManagerScoreSubmission(org["manager_of"]["K01"], ratings(2)))
+        await tasks.submit_self_review(client, db_url, cid, SelfReviewSubmission("K01", ratings(2)))  # in the grace period
+        await tasks.submit_manager_score(client, db_url, cid, "K01", ManagerScoreSubmission(org["manager_of"]["K01"], ratings(2)))
         await eventually(lambda: cycle_phase_is(client, cid, "calibration"), timeout=20)
         await maybe_record_history(client, review_workflow_id(review_id_for(cid, "K01")), "review_with_deadlines")
 
@@ -97,7 +97,7 @@ async def test_reviews_close_with_what_was_submitted_and_the_cycle_history_stays
         assert not any("child_workflow" in k for k in kinds)
         assert kinds.count("activity_task_scheduled_event_attributes") == 1 + 3 + 1 + 1  # begin, 3 batches, wait, open
         assert len(history.events) < 60
-        await finalize_calibration(client, cid, "HR1")
+        await finalize_calibration(client, db_url, cid, "HR1")
         await eventually(lambda: cycle_phase_is(client, cid, "awaiting_approval"), timeout=20)
 
 
@@ -115,13 +115,13 @@ async def test_cancelling_a_cycle_cancels_its_open_reviews(client, db_url, task_
         await start_cycle(client, db_url, cid, task_queue)
         employees = sorted(org["manager_of"])
         await eventually(lambda: _phase_state(client, cid, employees[-1], "self_review"))
-        await tasks.submit_self_review(client, cid, SelfReviewSubmission(employees[0], ratings(2)))
+        await tasks.submit_self_review(client, db_url, cid, SelfReviewSubmission(employees[0], ratings(2)))
         with pytest.raises(UserError, match="needs a reason"):
             await cancel_cycle(client, db_url, cid, "HR1", "  ")
         assert await cancel_cycle(client, db_url, cid, "HR1", "reorganisation of the sales team") == "cancelled"
         assert await eventually(lambda: _none_running(client, cid, employees), timeout=30)
-        with pytest.raises(NotFound, match="was cancelled with its cycle"):
-            await tasks.submit_self_review(client, cid, SelfReviewSubmission(employees[1], ratings(2)))
+        with pytest.raises(Conflict, match="was cancelled with its cycle"):
+            await tasks.submit_self_review(client, db_url, cid, SelfReviewSubmission(employees[1], ratings(2)))
         with pytest.raises(UserError, match="already cancelled"):
             await cancel_cycle(client, db_url, cid, "HR1", "again")
         with pytest.raises(UserError, match="was cancelled"):

@@ -48,7 +48,7 @@ async def test_worker_killed_mid_cycle_and_restarted(client, db_url, task_queue)
             await eventually(lambda k=k: review_started(client, cid, k), timeout=30)
         # Submissions in flight while the worker dies: each is applied exactly once in the end.
         submissions = [
-            asyncio.create_task(tasks.submit_self_review(client, cid, SelfReviewSubmission(k, ratings(2))))
+            asyncio.create_task(tasks.submit_self_review(client, db_url, cid, SelfReviewSubmission(k, ratings(2))))
             for k in org["kams"]
         ] + [
             asyncio.create_task(tasks.submit_manager_score(
@@ -62,20 +62,20 @@ async def test_worker_killed_mid_cycle_and_restarted(client, db_url, task_queue)
         worker = spawn_worker(db_url, address, task_queue)
         first = await asyncio.gather(*submissions)
         # The same submissions again (a user retrying after an error page): still applied once.
-        again = await asyncio.gather(*(tasks.submit_self_review(client, cid, SelfReviewSubmission(k, ratings(2)))
+        again = await asyncio.gather(*(tasks.submit_self_review(client, db_url, cid, SelfReviewSubmission(k, ratings(2)))
                                        for k in org["kams"]))
         assert [r.task_id for r in again] == [r.task_id for r in first[: len(org["kams"])]]
         for k in org["kams"]:
             for c in org["contacts"][k]:
-                await tasks.submit_survey(client, cid, k, SurveySubmission(c, 4, 8))
+                await tasks.submit_survey(client, db_url, cid, k, SurveySubmission(c, 4, 8))
         await eventually(lambda: cycle_phase_is(client, cid, "calibration"), timeout=90)
         # Kill it again between phases; the restarted worker finishes the cycle.
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         worker = spawn_worker(db_url, address, task_queue)
-        await finalize_calibration(client, cid, "HR1")
+        await finalize_calibration(client, db_url, cid, "HR1")
         await eventually(lambda: cycle_phase_is(client, cid, "awaiting_approval"), timeout=90)
-        await approve_payouts(client, cid, "PAY1")
+        await approve_payouts(client, db_url, cid, "PAY1")
         await client.get_workflow_handle(cycle_workflow_id(cid)).result()
     finally:
         worker.kill()

@@ -1,21 +1,20 @@
 """What the API and the pages both do: permission checks against PostgreSQL, then the engine's services.
 
 Submissions go through ``services.tasks`` (the review workflow's Updates, with stable ids) and HR's
-actions through ``services.cycles``; nothing here writes a review result itself. A quick look at
-the task row first turns "already submitted" and "closed at the deadline" into clear 409s; the
-workflow's validator stays the authority and its message reaches the person unchanged.
+actions through ``services.cycles``; nothing here writes a review result itself. Here: who may act on
+what (the reviewer of a review, the employee of their own); the services decide everything else, and
+their refusals reach the person unchanged (409 for a state conflict, 422 for an invalid request).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError, RPCStatusCode
 
-from services import tasks
+from services import cycles, tasks
 from services.cycles import (
     CreatedCycle,
     adjust_rating,
@@ -25,7 +24,7 @@ from services.cycles import (
     parse_cycle_config,
     start_cycle,
 )
-from services.errors import NotFound
+from services.errors import Conflict, NotFound
 from services.survey_links import SurveyView, claim_link, release_link
 from services.users import SessionUser
 from webapp.context import AppContext
@@ -41,28 +40,6 @@ from workflows.payloads import (
 )
 
 T = TypeVar("T")
-PHASE_NAMES = {"self_review": "self-review", "manager_scoring": "scoring", "customer_survey": "survey"}
-
-
-def _task_state(kind: str, employee_id: str, status: str | None, completed: datetime | None, due: datetime | None) -> None:
-    name = PHASE_NAMES[kind]
-    if status is None:
-        raise WebError(409, f"the review of {employee_id} is not open yet; its {name} cannot be submitted")
-    if status == "done":
-        when = f" on {completed:%Y-%m-%d %H:%M} UTC" if completed else ""
-        raise WebError(409, f"the {name} of {employee_id} was already submitted{when}; it is no longer open")
-    if status == "cancelled":
-        raise WebError(409, f"the review of {employee_id} was cancelled with its cycle; nothing can be submitted")
-    if status == "missed":
-        when = f" at its deadline {due:%Y-%m-%d %H:%M} UTC" if due else ""
-        raise WebError(409, f"the {name} of {employee_id} closed{when}; nothing can be submitted any more")
-
-
-async def _update(call: Awaitable[Receipt]) -> Receipt:
-    try:
-        return await call
-    except NotFound as err:  # the review workflow has finished: the task is no longer open
-        raise WebError(409, str(err)) from None
 
 
 async def _review_task(ctx: AppContext, cycle_id: str, employee_id: str, kind: str) -> tuple | None:
@@ -78,12 +55,11 @@ async def _review_task(ctx: AppContext, cycle_id: str, employee_id: str, kind: s
 
 async def submit_self_review(ctx: AppContext, user: SessionUser, cycle_id: str, body: SelfReviewIn) -> Receipt:
     emp = user.employee_id or ""
-    row = await _review_task(ctx, cycle_id, emp, "self_review")
-    if row is None:
+    if await _review_task(ctx, cycle_id, emp, "self_review") is None:
         raise WebError(404, f"you have no review in cycle {cycle_id}")
-    _task_state("self_review", emp, row[1], row[2], row[3])
-    return await _update(tasks.submit_self_review(
-        ctx.client, cycle_id, SelfReviewSubmission(emp, dict(body.ratings), dict(body.evidence), dict(body.kpi_comments))))
+    return await tasks.submit_self_review(
+        ctx.client, ctx.pool, cycle_id,
+        SelfReviewSubmission(emp, dict(body.ratings), dict(body.evidence), dict(body.kpi_comments)))
 
 
 async def reviewer_check(ctx: AppContext, user: SessionUser, cycle_id: str, employee_id: str) -> tuple[str | None, ...]:
@@ -96,11 +72,10 @@ async def reviewer_check(ctx: AppContext, user: SessionUser, cycle_id: str, empl
 
 async def submit_score(ctx: AppContext, user: SessionUser, cycle_id: str, employee_id: str,
                        body: ManagerScoreIn) -> Receipt:
-    _, status, completed, due = await reviewer_check(ctx, user, cycle_id, employee_id)
-    _task_state("manager_scoring", employee_id, status, completed, due)
-    return await _update(tasks.submit_manager_score(
-        ctx.client, cycle_id, employee_id,
-        ManagerScoreSubmission(user.employee_id or "", dict(body.ratings), dict(body.comments), body.potential)))
+    await reviewer_check(ctx, user, cycle_id, employee_id)
+    return await tasks.submit_manager_score(
+        ctx.client, ctx.pool, cycle_id, employee_id,
+        ManagerScoreSubmission(user.employee_id or "", dict(body.ratings), dict(body.comments), body.potential))
 
 
 async def answer_survey(ctx: AppContext, body: SurveyAnswerIn) -> tuple[SurveyView, Receipt]:
@@ -109,11 +84,13 @@ async def answer_survey(ctx: AppContext, body: SurveyAnswerIn) -> tuple[SurveyVi
         view = await claim_link(conn, body.token)
     try:
         receipt = await tasks.submit_survey(
-            ctx.client, view.cycle_id, view.employee_id,
+            ctx.client, ctx.pool, view.cycle_id, view.employee_id,
             SurveySubmission(view.contact_id, body.satisfaction, body.nps, body.comment))
-    except NotFound:
+    except Conflict as err:
         async with ctx.pool.connection() as conn:
             await release_link(conn, body.token)
+        if "already answered" in str(err):
+            raise
         raise WebError(410, "this survey is closed; answers are no longer accepted") from None
     except Exception:  # refused by the workflow, or Temporal unreachable: the customer may try again
         async with ctx.pool.connection() as conn:
@@ -151,17 +128,21 @@ async def _cycle_action(ctx: AppContext, cycle_id: str, call: Callable[[], Await
 
 async def adjust(ctx: AppContext, user: SessionUser, cycle_id: str, body: AdjustIn) -> int:
     return await _cycle_action(ctx, cycle_id, lambda: adjust_rating(
-        ctx.client, cycle_id, body.employee_id, body.level, body.reason, user.username, body.request_id))
+        ctx.client, ctx.pool, cycle_id, body.employee_id, body.level, body.reason, user.username, body.request_id))
 
 
 async def finalize(ctx: AppContext, user: SessionUser, cycle_id: str) -> CalibrationSummary:
-    return await _cycle_action(ctx, cycle_id, lambda: finalize_calibration(ctx.client, cycle_id, user.username))
+    return await _cycle_action(ctx, cycle_id, lambda: finalize_calibration(ctx.client, ctx.pool, cycle_id, user.username))
 
 
 async def approve(ctx: AppContext, user: SessionUser, cycle_id: str) -> int:
     # With the database URL, an approval after lock approves a pending correction's delta lines.
     return await _cycle_action(ctx, cycle_id,
-                               lambda: approve_payouts(ctx.client, cycle_id, user.username, ctx.database_url))
+                               lambda: approve_payouts(ctx.client, ctx.pool, cycle_id, user.username))
+
+
+async def retry_incentives(ctx: AppContext, user: SessionUser, cycle_id: str) -> str:
+    return await _cycle_action(ctx, cycle_id, lambda: cycles.retry_incentives(ctx.client, cycle_id, user.username))
 
 
 async def reassign(ctx: AppContext, user: SessionUser, cycle_id: str, body: ReassignIn) -> str:
@@ -182,7 +163,7 @@ async def reassign(ctx: AppContext, user: SessionUser, cycle_id: str, body: Reas
         raise WebError(409, f"the scoring of {body.employee_id} is not open, so its reviewer cannot change")
     try:
         return await tasks.reassign_reviewer(
-            ctx.client, cycle_id, body.employee_id, ReassignReviewer(user.username, body.new_reviewer_id, body.reason))
+            ctx.client, ctx.pool, cycle_id, body.employee_id, ReassignReviewer(user.username, body.new_reviewer_id, body.reason))
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise WebError(409, f"the review of {body.employee_id} has closed; its reviewer cannot change") from None

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
-from services.errors import NotFound, Rejected, UserError
+from services.errors import NotFound, Rejected, TryLater, UserError
 from services.people import NotReleased
 from services.survey_links import LinkUnusable
 from services.users import SignInLocked
@@ -35,7 +35,7 @@ class WebError(Exception):
 
 
 def from_user_error(err: UserError) -> WebError:
-    """Map the engine's errors to HTTP: missing 404, refused by a workflow 422, state conflicts 409."""
+    """Map the engine's errors to HTTP: missing 404, invalid 422, state conflicts 409, not ready yet 503."""
     if isinstance(err, NotReleased):
         return WebError(403, str(err))
     if isinstance(err, LinkUnusable):
@@ -44,6 +44,8 @@ def from_user_error(err: UserError) -> WebError:
         return WebError(429, str(err))
     if isinstance(err, NotFound):
         return WebError(404, str(err))
+    if isinstance(err, TryLater):
+        return WebError(503, str(err))
     if isinstance(err, Rejected) or type(err).__name__ == "ConfigError":
         return WebError(422, str(err))
     return WebError(409, str(err))

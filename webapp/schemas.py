@@ -263,6 +263,7 @@ class DashboardOut(BaseModel):
     progress: dict[str, dict[str, int]] = Field(description="task kind -> status -> count")
     late: list[LateTaskOut]
     blocking: list[str]
+    blocked_reason: str | None = Field(default=None, description="why incentives cannot be computed; HR fixes it and retries")
     reviews: dict[str, int]
     results_released_at: datetime | None
 
@@ -277,6 +278,10 @@ class RemindersIn(_In):
 
 class CountOut(BaseModel):
     count: int
+
+
+class MessageOut(BaseModel):
+    message: str
 
 
 class SurveyLinksIn(_In):

@@ -62,6 +62,10 @@ class CycleWorkflow:
     @workflow.init
     def __init__(self, inp: CycleInput) -> None:
         self._st = inp.state or CycleState(cycle_id=inp.cycle_id)
+        # Who is finalizing / approving right now: set before the handler's first await, so a concurrent
+        # second request (another person, another Update id) is refused instead of applied twice.
+        self._finalizing: str | None = None
+        self._approving: str | None = None
 
     @workflow.run
     async def run(self, inp: CycleInput) -> CycleResult:
@@ -103,6 +107,7 @@ class CycleWorkflow:
                     raise
                 # Missing data (a KPI figure, a target): wait for HR to fix it and ask for a retry.
                 st.blocked_reason = _user_message(err)
+                st.blocks += 1
                 await self._wait_or_continue(lambda: st.blocked_reason is None, inp)
                 continue
             st.payout_lines = incentives.lines
@@ -178,6 +183,7 @@ class CycleWorkflow:
 
     @workflow.update
     async def finalize_calibration(self, req: ActorRequest) -> CalibrationSummary:
+        self._finalizing = req.actor_id
         try:
             summary: CalibrationSummary = await workflow.execute_activity(
                 "finalize_calibration",
@@ -186,6 +192,7 @@ class CycleWorkflow:
                 **BULK,
             )
         except ActivityError as err:
+            self._finalizing = None
             raise _reject(_user_message(err)) from None
         self._st.calibration_finalized = True
         return summary
@@ -195,6 +202,8 @@ class CycleWorkflow:
         self._require_phase(CALIBRATION, "finalize calibration")
         if self._st.calibration_finalized:
             raise _reject("calibration is already finalized")
+        if self._finalizing is not None:
+            raise _reject(f"calibration is being finalized by {self._finalizing}")
 
     @workflow.update
     def retry_incentives(self, req: ActorRequest) -> str:
@@ -208,9 +217,15 @@ class CycleWorkflow:
 
     @workflow.update
     async def approve_payouts(self, req: ActorRequest) -> int:
-        locked: int = await workflow.execute_activity(
-            "lock_payouts", CycleActionInput(self._st.cycle_id, req.actor_id, workflow.now()), result_type=int, **BULK
-        )
+        self._approving = req.actor_id
+        try:
+            locked: int = await workflow.execute_activity(
+                "lock_payouts", CycleActionInput(self._st.cycle_id, req.actor_id, workflow.now()), result_type=int,
+                **BULK,
+            )
+        except BaseException:
+            self._approving = None
+            raise
         self._st.approved_by = req.actor_id
         return locked
 
@@ -219,6 +234,8 @@ class CycleWorkflow:
         self._require_phase(AWAITING_APPROVAL, "approve payouts")
         if self._st.approved_by is not None:
             raise _reject(f"payouts were already approved by {self._st.approved_by}")
+        if self._approving is not None:
+            raise _reject(f"payouts are being approved by {self._approving}")
 
     def _require_phase(self, phase: str, action: str) -> None:
         if self._st.phase != phase:
@@ -233,5 +250,5 @@ class CycleWorkflow:
             batches_total=st.batches_total, batches_done=st.batches_done,
             reviews_closed=st.reviews_closed, reviews_with_missing=st.reviews_with_missing,
             adjustments=st.adjustments, payout_lines=st.payout_lines, approved_by=st.approved_by,
-            blocked_reason=st.blocked_reason,
+            blocked_reason=st.blocked_reason, blocks=st.blocks,
         )

@@ -5,6 +5,8 @@ Kept small on purpose: they are written into workflow histories, thousands of ti
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -196,6 +198,30 @@ class SubmissionRecord:
     nps: int | None = None
 
 
+def submission_digest(actor_id: str, ratings: dict[str, int], comments: dict[str, str], potential: int | None = None,
+                      satisfaction: int | None = None, nps: int | None = None) -> str:
+    """What a submission says, as a short digest: equal content, equal digest (whatever the key order).
+
+    It names the submission's Update (so only an identical repeat gets the first receipt) and is kept
+    in the submission's audit row (so a repeat after the review closed is recognised too).
+    """
+    content = [actor_id, ratings, comments, potential, satisfaction, nps]
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:24]
+
+
+def self_review_comments(sub: SelfReviewSubmission) -> dict[str, str]:
+    """Evidence per competency and comments per KPI, stored side by side (KPI items prefixed ``kpi:``)."""
+    return dict(sub.evidence) | {f"kpi:{k}": v for k, v in sub.kpi_comments.items()}
+
+
+def survey_comments(sub: SurveySubmission) -> dict[str, str]:
+    return {"comment": sub.comment} if sub.comment else {}
+
+
+def record_digest(rec: SubmissionRecord) -> str:
+    return submission_digest(rec.actor_id, rec.ratings, rec.comments, rec.potential, rec.satisfaction, rec.nps)
+
+
 @dataclass
 class Recipient:
     kind: str  # employee | contact
@@ -263,6 +289,7 @@ class CycleState:
     approved_by: str | None = None
     blocked_reason: str | None = None
     runs: int = 1
+    blocks: int = 0  # how often incentives were blocked: names HR's retry of each block (its Update id)
 
 
 @dataclass
@@ -337,6 +364,7 @@ class CycleStatus:
     payout_lines: int
     approved_by: str | None
     blocked_reason: str | None = None
+    blocks: int = 0
 
 
 @dataclass

@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payloads import (
         CUSTOMER_SURVEY,
         MANAGER_SCORING,
-        MAX_TEXT,
         SELF_REVIEW,
         CloseReviewInput,
         ManagerScoreSubmission,
@@ -34,9 +33,19 @@ with workflow.unsafe.imports_passed_through():
         SelfReviewSubmission,
         SubmissionRecord,
         SurveySubmission,
+        self_review_comments,
+        survey_comments,
         task_id_for,
     )
-    from workflows.review_rules import PHASE_NAMES, PhaseState, check_ratings, check_texts
+    from workflows.review_rules import (
+        PHASE_NAMES,
+        PhaseState,
+        already_submitted,
+        check_manager_score,
+        check_self_review,
+        check_survey,
+        conflict,
+    )
     from workflows.review_rules import reject as _reject
 
 @workflow.defn
@@ -161,45 +170,49 @@ class ReviewWorkflow:
         await workflow.execute_activity("record_submission", record, **ONE_ROW)
         return Receipt(record.task_id, record.submitted_at)
 
-    def _require_open(self, phase: str) -> None:
+    def _require_open(self, phase: str, key: str | None = None) -> None:
+        """State checks, after the content checks: the phase is open and this part not yet submitted."""
         ph = self._phases[phase]
         name = PHASE_NAMES[phase]
+        key = key or phase
+        if key in ph.accepted:
+            at, actor = ph.receipts.get(key, (None, None))
+            raise already_submitted(phase, name, at, actor)
         if self._closed or ph.closed:
-            raise _reject(f"the {name} phase is closed (it was due {ph.due_at.isoformat()}); nothing can be submitted")
-        if self._state(phase) == "done" and phase != CUSTOMER_SURVEY:
-            raise _reject(f"the {name} was already submitted")
+            raise conflict(f"the {name} phase is closed (it was due {ph.due_at.isoformat()}); nothing can be submitted")
+
+    def _accept(self, phase: str, key: str, actor: str) -> None:
+        """Mark a submission accepted before the handler's first await, so a concurrent one is refused."""
+        ph = self._phases[phase]
+        ph.accepted.add(key)
+        ph.receipts[key] = (workflow.now(), actor)
 
     # -- human tasks (Updates) --------------------------------------------------------------------
 
     @workflow.update
     async def submit_self_review(self, sub: SelfReviewSubmission) -> Receipt:
-        self._phases[SELF_REVIEW].accepted.add(SELF_REVIEW)
+        self._accept(SELF_REVIEW, SELF_REVIEW, sub.actor_id)
         inp = self._inp
-        comments = dict(sub.evidence) | {f"kpi:{k}": v for k, v in sub.kpi_comments.items()}
         return await self._persist(
             SubmissionRecord(
                 inp.cycle_id, inp.review_id, task_id_for(inp.review_id, SELF_REVIEW), SELF_REVIEW,
-                sub.actor_id, workflow.now(), dict(sub.ratings), comments,
+                sub.actor_id, workflow.now(), dict(sub.ratings), self_review_comments(sub),
             )
         )
 
     @submit_self_review.validator
     def _validate_self_review(self, sub: SelfReviewSubmission) -> None:
-        self._require_open(SELF_REVIEW)
-        if SELF_REVIEW in self._phases[SELF_REVIEW].accepted:
-            raise _reject("the self-review was already submitted")
+        # Who and what first: the wrong person or an impossible value is refused whatever the state.
         if sub.actor_id != self._inp.employee_id:
             raise _reject(
                 f"{sub.actor_id} may not submit the self-review of {self._inp.employee_id}; only the employee can"
             )
-        rules = self._inp.rules
-        check_ratings(sub.ratings, rules, "self-review")
-        check_texts(sub.evidence, set(rules.competency_ids), "self-review")
-        check_texts(sub.kpi_comments, set(rules.kpi_ids), "self-review")
+        check_self_review(sub, self._inp.rules)
+        self._require_open(SELF_REVIEW)
 
     @workflow.update
     async def submit_manager_score(self, sub: ManagerScoreSubmission) -> Receipt:
-        self._phases[MANAGER_SCORING].accepted.add(MANAGER_SCORING)
+        self._accept(MANAGER_SCORING, MANAGER_SCORING, sub.actor_id)
         inp = self._inp
         return await self._persist(
             SubmissionRecord(
@@ -210,50 +223,31 @@ class ReviewWorkflow:
 
     @submit_manager_score.validator
     def _validate_manager_score(self, sub: ManagerScoreSubmission) -> None:
-        self._require_open(MANAGER_SCORING)
-        if MANAGER_SCORING in self._phases[MANAGER_SCORING].accepted:
-            raise _reject("the manager scoring was already submitted")
         if sub.actor_id != self._reviewer:
             raise _reject(
                 f"{sub.actor_id} may not score {self._inp.employee_id}; the reviewer is {self._reviewer or 'nobody'}"
             )
-        rules = self._inp.rules
-        check_ratings(sub.ratings, rules, "manager scoring")
-        check_texts(sub.comments, set(rules.competency_ids) | set(rules.kpi_ids), "manager scoring")
-        if sub.potential is not None and (
-            isinstance(sub.potential, bool)
-            or not isinstance(sub.potential, int)
-            or not rules.potential_min <= sub.potential <= rules.potential_max
-        ):
-            raise _reject(
-                f"manager scoring: potential is {sub.potential!r}; the scale is {rules.potential_min} to {rules.potential_max}"
-            )
+        check_manager_score(sub, self._inp.rules)
+        self._require_open(MANAGER_SCORING)
 
     @workflow.update
     async def submit_survey(self, sub: SurveySubmission) -> Receipt:
-        self._phases[CUSTOMER_SURVEY].accepted.add(sub.contact_id)
+        self._accept(CUSTOMER_SURVEY, sub.contact_id, sub.contact_id)
         inp = self._inp
         return await self._persist(
             SubmissionRecord(
                 inp.cycle_id, inp.review_id, task_id_for(inp.review_id, CUSTOMER_SURVEY, sub.contact_id),
-                CUSTOMER_SURVEY, sub.contact_id, workflow.now(), {}, {"comment": sub.comment} if sub.comment else {},
+                CUSTOMER_SURVEY, sub.contact_id, workflow.now(), {}, survey_comments(sub),
                 satisfaction=sub.satisfaction, nps=sub.nps,
             )
         )
 
     @submit_survey.validator
     def _validate_survey(self, sub: SurveySubmission) -> None:
-        self._require_open(CUSTOMER_SURVEY)
         if sub.contact_id not in self._contacts:
             raise _reject(f"contact {sub.contact_id} was not invited to rate {self._inp.employee_id}")
-        if sub.contact_id in self._phases[CUSTOMER_SURVEY].accepted:
-            raise _reject(f"contact {sub.contact_id} has already answered this survey")
-        if isinstance(sub.satisfaction, bool) or not isinstance(sub.satisfaction, int) or not 1 <= sub.satisfaction <= 5:
-            raise _reject(f"survey: satisfaction is {sub.satisfaction!r}; answer 1 (very dissatisfied) to 5 (very satisfied)")
-        if sub.nps is not None and (isinstance(sub.nps, bool) or not isinstance(sub.nps, int) or not 0 <= sub.nps <= 10):
-            raise _reject(f"survey: likelihood to recommend is {sub.nps!r}; answer 0 to 10")
-        if not isinstance(sub.comment, str) or len(sub.comment) > MAX_TEXT:
-            raise _reject(f"survey: the comment must be text of at most {MAX_TEXT} characters")
+        check_survey(sub)
+        self._require_open(CUSTOMER_SURVEY, sub.contact_id)
 
     @workflow.update
     async def reassign_reviewer(self, req: ReassignReviewer) -> str:

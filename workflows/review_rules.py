@@ -13,7 +13,17 @@ from datetime import datetime
 
 from temporalio.exceptions import ApplicationError
 
-from workflows.payloads import CUSTOMER_SURVEY, MANAGER_SCORING, MAX_TEXT, SELF_REVIEW, PhasePlan, ReviewRules
+from workflows.payloads import (
+    CUSTOMER_SURVEY,
+    MANAGER_SCORING,
+    MAX_TEXT,
+    SELF_REVIEW,
+    ManagerScoreSubmission,
+    PhasePlan,
+    ReviewRules,
+    SelfReviewSubmission,
+    SurveySubmission,
+)
 
 PHASE_NAMES = {
     SELF_REVIEW: "self-review",
@@ -22,8 +32,22 @@ PHASE_NAMES = {
 }
 
 
+# The two kinds of refusal a submission gets: invalid content (a changed submission could pass) and a
+# state conflict (already submitted, closed: no submission can pass). Callers map them to 422 and 409.
+INVALID_SUBMISSION = "InvalidSubmission"
+SUBMISSION_CONFLICT = "SubmissionConflict"
+
+
 def reject(message: str) -> ApplicationError:
-    return ApplicationError(message, type="InvalidSubmission", non_retryable=True)
+    return ApplicationError(message, type=INVALID_SUBMISSION, non_retryable=True)
+
+
+def conflict(message: str) -> ApplicationError:
+    return ApplicationError(message, type=SUBMISSION_CONFLICT, non_retryable=True)
+
+
+def _whole_number_in(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def check_ratings(ratings: dict[str, int], rules: ReviewRules, who: str) -> None:
@@ -48,6 +72,8 @@ def check_ratings(ratings: dict[str, int], rules: ReviewRules, who: str) -> None
 
 
 def check_texts(texts: dict[str, str], allowed: set[str], who: str) -> None:
+    if not isinstance(texts, dict):
+        raise reject(f"{who}: comments must be a mapping of item id to text")
     for key, text in texts.items():
         if key not in allowed:
             raise reject(f"{who}: comment on unknown item {key!r}")
@@ -55,6 +81,43 @@ def check_texts(texts: dict[str, str], allowed: set[str], who: str) -> None:
             raise reject(f"{who}: comment on {key} must be text")
         if len(text) > MAX_TEXT:
             raise reject(f"{who}: comment on {key} is {len(text)} characters; at most {MAX_TEXT}")
+
+
+def check_self_review(sub: SelfReviewSubmission, rules: ReviewRules) -> None:
+    """The content of a self-review, whoever sends it and whatever state the task is in."""
+    check_ratings(sub.ratings, rules, "self-review")
+    check_texts(sub.evidence, set(rules.competency_ids), "self-review")
+    check_texts(sub.kpi_comments, set(rules.kpi_ids), "self-review")
+
+
+def check_manager_score(sub: ManagerScoreSubmission, rules: ReviewRules) -> None:
+    check_ratings(sub.ratings, rules, "manager scoring")
+    check_texts(sub.comments, set(rules.competency_ids) | set(rules.kpi_ids), "manager scoring")
+    if sub.potential is not None and not _whole_number_in(sub.potential, rules.potential_min, rules.potential_max):
+        raise reject(
+            f"manager scoring: potential is {sub.potential!r}; the scale is {rules.potential_min} to {rules.potential_max}"
+        )
+
+
+def check_survey(sub: SurveySubmission) -> None:
+    if not _whole_number_in(sub.satisfaction, 1, 5):
+        raise reject(f"survey: satisfaction is {sub.satisfaction!r}; answer 1 (very dissatisfied) to 5 (very satisfied)")
+    if sub.nps is not None and not _whole_number_in(sub.nps, 0, 10):
+        raise reject(f"survey: likelihood to recommend is {sub.nps!r}; answer 0 to 10")
+    if not isinstance(sub.comment, str) or len(sub.comment) > MAX_TEXT:
+        raise reject(f"survey: the comment must be text of at most {MAX_TEXT} characters")
+
+
+def already_submitted(phase: str, name: str, at: datetime | None, actor: str | None, when: str | None = None) -> ApplicationError:
+    """The refusal of a second, different submission: when and by whom the first one was accepted.
+
+    ``when`` is the time as the caller shows it (the cycle's time zone); the workflow knows only UTC.
+    """
+    when = f" on {when}" if when else (f" on {at:%Y-%m-%d %H:%M} UTC" if at is not None else "")
+    if phase == CUSTOMER_SURVEY:
+        return conflict(f"contact {actor} has already answered this survey{when}; an answer cannot be changed")
+    by = f" by {actor}" if actor else ""
+    return conflict(f"the {name} was already submitted{when}{by}; a different submission cannot replace it")
 
 
 @dataclass
@@ -66,3 +129,5 @@ class PhaseState:
     extensions: int = 0
     reminders: int = 0
     accepted: set[str] = field(default_factory=set)
+    # When and by whom each accepted submission came in, for the refusal of a different second one.
+    receipts: dict[str, tuple[datetime, str]] = field(default_factory=dict)

@@ -27,8 +27,10 @@ async def test_self_review_round_trip_and_the_manager_sees_it(web):
     seen = (await m1.get(f"/api/manager/reviews/{cid}/K01")).json()
     assert seen["self_review"]["kpi_comments"] == {"sales_attainment": "Q4 pipeline slipped"}
     assert {k["id"] for k in seen["kpis"]} >= set(KPIS) and seen["kpis"][0]["value"] is not None
-    again = await k1.post(f"/api/me/reviews/{cid}/self-review", json=body)
-    assert again.status_code == 409 and "already submitted" in again.json()["detail"]
+    again = await k1.post(f"/api/me/reviews/{cid}/self-review", json=body)  # the same again: its first receipt
+    assert again.status_code == 200 and again.json() == r.json()
+    changed = await k1.post(f"/api/me/reviews/{cid}/self-review", json={**body, "ratings": ratings(3)})
+    assert changed.status_code == 409 and "already submitted" in changed.json()["detail"]
 
 
 async def test_manager_scores_a_direct_report_and_the_task_leaves_the_inbox(web):

@@ -78,7 +78,7 @@ def sign_in(page: Any, base: str, username: str) -> None:
 def test_manager_scores_a_report_and_the_task_leaves_the_inbox(live, db_url, web_org, page_for):
     cid = open_live_cycle(live, db_url, web_org)
     live.call(lambda c: tasks.submit_self_review(
-        c, cid, SelfReviewSubmission("K01", ratings(2), {"communication": "Closed the <b>Sinopec</b> renewal"},
+        c, db_url, cid, SelfReviewSubmission("K01", ratings(2), {"communication": "Closed the <b>Sinopec</b> renewal"},
                                      {"sales_attainment": "Pipeline slipped into Q4"})))
     page = page_for()
     sign_in(page, live.url, "M1")
@@ -141,9 +141,9 @@ def test_customer_answers_the_survey_through_the_signed_link(live, db_url, web_o
 def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db_url, web_org, page_for, tmp_path):
     cid = open_live_cycle(live, db_url, web_org)
     for k in web_org["kams"]:  # everyone scores; the surveys stay unanswered (HR closes nothing by hand)
-        live.call(lambda c, k=k: tasks.submit_self_review(c, cid, SelfReviewSubmission(k, ratings(2))))
+        live.call(lambda c, k=k: tasks.submit_self_review(c, db_url, cid, SelfReviewSubmission(k, ratings(2))))
         live.call(lambda c, k=k: tasks.submit_manager_score(
-            c, cid, k, ManagerScoreSubmission(web_org["manager_of"][k], ratings(2 if k != "K04" else 3), potential=2)))
+            c, db_url, cid, k, ManagerScoreSubmission(web_org["manager_of"][k], ratings(2 if k != "K04" else 3), potential=2)))
     # Surveys are the last open tasks: answer them through the API so the reviews close now.
     with httpx.Client(base_url=live.url) as hr:
         r = hr.post("/api/session", json={"username": "HR1", "password": password_of("HR1")})

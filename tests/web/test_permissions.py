@@ -83,6 +83,7 @@ TABLE: dict[str, Case] = {
                                                                               "reason": "matrix"}),
     "POST /api/hr/cycles/{cycle_id}/calibration/finalize": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/payouts/approve": api("hr"),
+    "POST /api/hr/cycles/{cycle_id}/incentives/retry": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/results/release": api("hr"),
     "GET /hr": api("hr"), "POST /hr/cycles": api("hr", form={"config_yaml": "id: ["}),
     "GET /hr/cycles/{cycle_id}": api("hr"),
@@ -96,6 +97,7 @@ TABLE: dict[str, Case] = {
                                                                     "reason": "matrix"}),
     "POST /hr/cycles/{cycle_id}/calibration/finalize": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/payouts/approve": api("hr", form={}),
+    "POST /hr/cycles/{cycle_id}/incentives/retry": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/results/release": api("hr", form={}),
     # payroll (approved lines only)
     "GET /api/payroll/statements": api("payroll"),

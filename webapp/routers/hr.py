@@ -37,6 +37,7 @@ from webapp.schemas import (
     DashboardOut,
     ErrorOut,
     FinalizedOut,
+    MessageOut,
     ReassignedOut,
     ReassignIn,
     ReleasedOut,
@@ -77,13 +78,14 @@ async def _dashboard(ctx: AppContext, cycle_id: str) -> DashboardOut:
         raise WebError(404, f"cycle {cycle_id} does not exist")
     status, released = row
     # A locked cycle's workflow has finished; querying it would replay its whole history for nothing.
-    report = await cycle_report(None if status == "locked" else ctx.client, ctx.database_url, cycle_id)
+    report = await cycle_report(None if status == "locked" else ctx.client, ctx.pool, cycle_id)
     return DashboardOut(
         cycle_id=report.cycle_id, name=report.name, status=report.status,
         phase=report.workflow.phase if report.workflow else report.status, period=report.period,
         participants=report.participants, progress=report.tasks,
         late=[{"kind": k, "assignee_id": a, "employee_id": s, "task_id": t, "due_at": d} for k, a, s, t, d in report.late],
         blocking=report.blocking, reviews=report.reviews, results_released_at=released,
+        blocked_reason=report.workflow.blocked_reason if report.workflow else None,
     )
 
 
@@ -157,6 +159,12 @@ async def finalize(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE),
 @api.post("/cycles/{cycle_id}/payouts/approve", response_model=CountOut, summary="Approve and lock the payout lines")
 async def approve(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE), ctx: AppContext = Depends(get_ctx)) -> CountOut:
     return CountOut(count=await actions.approve(ctx, user, cycle_id))
+
+
+@api.post("/cycles/{cycle_id}/incentives/retry", response_model=MessageOut,
+          summary="Compute blocked incentives again, after fixing what blocked them")
+async def retry(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE), ctx: AppContext = Depends(get_ctx)) -> MessageOut:
+    return MessageOut(message=await actions.retry_incentives(ctx, user, cycle_id))
 
 
 @api.post("/cycles/{cycle_id}/results/release", response_model=ReleasedOut, summary="Release results to employees")
@@ -314,6 +322,13 @@ async def approve_page(request: Request, cycle_id: CycleIdPath, user: SessionUse
                        ctx: AppContext = Depends(get_ctx)) -> Response:
     return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.approve(ctx, user, cycle_id),
                                    "{result} payout line(s) approved and locked for payroll")
+
+
+@pages.post("/hr/cycles/{cycle_id}/incentives/retry")
+async def retry_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                     ctx: AppContext = Depends(get_ctx)) -> Response:
+    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.retry_incentives(ctx, user, cycle_id),
+                                   "incentives are being computed again")
 
 
 @pages.post("/hr/cycles/{cycle_id}/results/release")

@@ -1,0 +1,89 @@
+"""Every answer true under concurrency: 20 people (or clicks) at once get answers that match what was stored."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.helpers import count, eventually, ratings
+
+N = 20
+
+
+async def test_concurrent_different_scores_one_accepted_the_rest_refused(web):
+    """Issue 8, defect 2: 20 different scores at once; the stored one is the one acknowledged."""
+    cid = await web.open_cycle()
+    m1 = await web.login("M1")
+    bodies = [{"ratings": ratings(1 + i % 3), "comments": {"communication": f"take {i}"}, "potential": 1 + i % 3}
+              for i in range(N)]
+    answers = await asyncio.gather(*(m1.post(f"/api/manager/reviews/{cid}/K01/score", json=b) for b in bodies))
+    accepted = [i for i, r in enumerate(answers) if r.status_code == 200]
+    assert len(accepted) == 1, [r.status_code for r in answers]
+    refused = [r for r in answers if r.status_code != 200]
+    assert {r.status_code for r in refused} == {409}
+    assert all("already submitted" in r.json()["detail"] and "by M1" in r.json()["detail"] for r in refused)
+    winner = bodies[accepted[0]]
+    stored = (await m1.get(f"/api/manager/reviews/{cid}/K01")).json()["manager_score"]
+    assert stored["ratings"] == winner["ratings"] and stored["potential"] == winner["potential"]
+    assert count(web.db_url, "SELECT count(*) FROM audit_log WHERE action = 'manager_scoring.submitted'") == 1
+
+
+async def test_concurrent_identical_scores_all_get_the_first_receipt(web):
+    cid = await web.open_cycle()
+    m1 = await web.login("M1")
+    body = {"ratings": ratings(2), "potential": 2}
+    answers = await asyncio.gather(*(m1.post(f"/api/manager/reviews/{cid}/K01/score", json=body) for _ in range(N)))
+    assert {r.status_code for r in answers} == {200}
+    assert len({r.json()["accepted_at"] for r in answers}) == 1
+    # Later, an identical repeat still gets that receipt; a different one is refused with when and by whom.
+    again = await m1.post(f"/api/manager/reviews/{cid}/K01/score", json=body)
+    assert again.status_code == 200 and again.json() == answers[0].json()
+    other = await m1.post(f"/api/manager/reviews/{cid}/K01/score", json={"ratings": ratings(3), "potential": 2})
+    assert other.status_code == 409 and "already submitted on" in other.json()["detail"]
+    assert "(Asia/Shanghai) by M1" in other.json()["detail"]
+    assert count(web.db_url, "SELECT count(*) FROM manager_score WHERE review_id = %s", f"{cid}:K01") == 8
+
+
+async def test_concurrent_approvals_apply_once(web):
+    """Issue 8, defect 3: 20 concurrent approvals write one audit row and all get the first answer."""
+    from tests.helpers import cycle_phase_is
+
+    cid = await web.open_cycle(due="2s")
+    await eventually(lambda: cycle_phase_is(web.client, cid, "calibration"), timeout=60)
+    hr = await web.login("HR1")
+    r = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
+    assert r.status_code == 200, r.text
+    finalized_again = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
+    assert finalized_again.status_code == 200 and finalized_again.json() == r.json()
+    await eventually(lambda: cycle_phase_is(web.client, cid, "awaiting_approval"), timeout=60)
+    answers = await asyncio.gather(*(hr.post(f"/api/hr/cycles/{cid}/payouts/approve") for _ in range(N)))
+    assert {a.status_code for a in answers} == {200}, [a.text for a in answers if a.status_code != 200]
+    assert len({a.json()["count"] for a in answers}) == 1 and answers[0].json()["count"] > 0
+    assert count(web.db_url, "SELECT count(*) FROM audit_log WHERE action = 'payouts.approved'") == 1
+    assert count(web.db_url, "SELECT count(*) FROM audit_log WHERE action = 'calibration.finalized'") == 1
+    # The cycle is locked and its workflow has ended: a retry after a lost answer still gets the first answer...
+    await eventually(lambda: cycle_phase_is(web.client, cid, "locked"), timeout=30)
+    late = await hr.post(f"/api/hr/cycles/{cid}/payouts/approve")
+    assert late.status_code == 200 and late.json() == answers[0].json()
+    # ... and someone else is told who approved it and when.
+    pay = await web.login("PAY1")
+    other = await pay.post(f"/api/hr/cycles/{cid}/payouts/approve")
+    assert other.status_code in (403, 409)
+    if other.status_code == 409:
+        assert "already approved on" in other.json()["detail"] and "by HR1" in other.json()["detail"]
+    assert count(web.db_url, "SELECT count(*) FROM audit_log WHERE action = 'payouts.approved'") == 1
+
+
+async def test_reassign_only_to_a_manager(web):
+    """Issue 8, defect 9: a KAM or payroll as reviewer would be a dead end."""
+    cid = await web.open_cycle()
+    hr = await web.login("HR1")
+    for who in ("K02", "PAY1", "HR1"):
+        r = await hr.post(f"/api/hr/cycles/{cid}/reassign",
+                          json={"employee_id": "K01", "new_reviewer_id": who, "reason": "M1 on leave"})
+        assert r.status_code == 422, r.text
+        assert f"{who} cannot score reviews" in r.json()["detail"] and "choose a manager" in r.json()["detail"]
+    assert count(web.db_url, "SELECT count(*) FROM review WHERE id = %s AND reviewer_id = 'M1'", f"{cid}:K01") == 1
+    r = await hr.post(f"/api/hr/cycles/{cid}/reassign",
+                      json={"employee_id": "K01", "new_reviewer_id": "M2", "reason": "M1 on leave"})
+    assert r.status_code == 200, r.text
+    assert count(web.db_url, "SELECT count(*) FROM review WHERE id = %s AND reviewer_id = 'M2'", f"{cid}:K01") == 1
