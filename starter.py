@@ -474,8 +474,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        from services.embedded import EmbeddedServerError
-
         ctx = Context()
         result = args.fn(ctx, args)
         if asyncio.iscoroutine(result):
@@ -484,31 +482,48 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}" if "\n" not in str(err) else f"error:\n{err}", file=sys.stderr)
         return err.exit_code
-    except EmbeddedServerError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 3
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         return 0
     except Exception as err:  # noqa: BLE001 - the last line of defence: a message, the details in a log
-        name = type(err).__name__
         message = _known_failure(err)
         if message:
             print(f"error: {message}", file=sys.stderr)
             return 3
-        log = ROOT / "data" / "kamreview-errors.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8") as fh:
-            fh.write(traceback.format_exc() + "\n")
-        print(f"internal error ({name}: {err}); details in {log}", file=sys.stderr)
+        log = _error_log()
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as fh:
+                fh.write(traceback.format_exc() + "\n")
+            where = f"; details in {log}"
+        except OSError:
+            where = ""
+        print(f"internal error ({type(err).__name__}: {err}){where}", file=sys.stderr)
         return 1
 
 
-def _known_failure(err: Exception) -> str | None:
-    import psycopg
+def _error_log() -> Path:
+    """The error log under the configured data directory, even when the settings themselves cannot load."""
+    try:
+        from services.settings import get_settings
 
+        return get_settings().data_path / "kamreview-errors.log"
+    except Exception:  # noqa: BLE001 - a broken install or settings: fall back to the environment
+        return Path(os.environ.get("KAMREVIEW_DATA_DIR", "data")).expanduser().resolve() / "kamreview-errors.log"
+
+
+def _known_failure(err: Exception) -> str | None:
+    """Failures of the surroundings (a server down), said plainly; None for anything else."""
+    try:
+        import psycopg
+
+        from services.embedded import EmbeddedServerError
+    except Exception:  # noqa: BLE001 - a half-finished install: nothing is known about the failure
+        return None
+    if isinstance(err, EmbeddedServerError):
+        return str(err)
     if isinstance(err, psycopg.OperationalError):
         return f"cannot reach PostgreSQL: {str(err).strip().splitlines()[0]}"
     return None

@@ -78,6 +78,12 @@ def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def db_owner_url(db_url: str) -> str:
+    """The test database as its owner, for what the app may not do (DDL in a test's setup)."""
+    return db_url
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
