@@ -39,7 +39,6 @@ from workflows.payloads import (
     review_workflow_id,
     task_id_for,
 )
-from workflows.review import ReviewWorkflow
 
 PHASE_LABEL = {SELF_REVIEW: "self-review", MANAGER_SCORING: "manager scoring", CUSTOMER_SURVEY: "customer survey"}
 
@@ -102,6 +101,8 @@ class ReviewActivities(DbActivities):
     @activity.defn(name="start_review_batch")
     async def start_review_batch(self, inp: StartBatchInput) -> int:
         """Open one batch of reviews in PostgreSQL, then start their workflows; a retry starts none twice."""
+        from workflows.review import ReviewWorkflow  # here: the workflow module imports this one
+
         seeds = await self._open_reviews(inp)
         client = activity.client()
         task_queue = activity.info().task_queue

@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.cycle import CycleActivities
     from workflows.common import BULK
     from workflows.payloads import ActorRequest, CorrectionResult, CycleActionInput, IncentiveSummary
 
@@ -26,8 +27,8 @@ class IncentiveCorrectionWorkflow:
     @workflow.run
     async def run(self, cycle_id: str) -> CorrectionResult:
         try:
-            summary: IncentiveSummary = await workflow.execute_activity(
-                "compute_incentives", cycle_id, result_type=IncentiveSummary, **BULK
+            summary: IncentiveSummary = await workflow.execute_activity_method(
+                CycleActivities.compute_incentives, cycle_id, **BULK
             )
         except ActivityError as err:
             cause = err.cause
@@ -45,9 +46,8 @@ class IncentiveCorrectionWorkflow:
 
     @workflow.update
     async def approve_payouts(self, req: ActorRequest) -> int:
-        locked: int = await workflow.execute_activity(
-            "lock_payouts", CycleActionInput(self._cycle_id, req.actor_id, workflow.now()),
-            result_type=int, **BULK,
+        locked: int = await workflow.execute_activity_method(
+            CycleActivities.lock_payouts, CycleActionInput(self._cycle_id, req.actor_id, workflow.now()), **BULK,
         )
         self._approved_by = req.actor_id
         return locked

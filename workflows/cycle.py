@@ -19,6 +19,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.cycle import CycleActivities
+    from activities.reviews import ReviewActivities
     from workflows.common import BULK, ONE_ROW, REVIEWS_WAIT
     from workflows.payloads import (
         ActorRequest,
@@ -27,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         CalibrationSummary,
         CycleActionInput,
         CycleInput,
-        CyclePlan,
         CycleResult,
         CycleState,
         CycleStatus,
@@ -77,20 +78,20 @@ class CycleWorkflow:
             # HR cancelled the cycle. Its reviews are not children (they would have been cancelled
             # with their parent), so cancel the open ones, and mark the cycle cancelled.
             self._st.phase = "cancelled"
-            await workflow.execute_activity("cancel_cycle", self._st.cycle_id, result_type=int, **BULK)
+            await workflow.execute_activity_method(ReviewActivities.cancel_cycle, self._st.cycle_id, **BULK)
             raise
 
     async def _run(self, inp: CycleInput) -> CycleResult:
         st = self._st
         if st.phase == "starting":
-            st.plan = await workflow.execute_activity(
-                "begin_cycle", BeginCycleInput(st.cycle_id, workflow.now()), result_type=CyclePlan, **ONE_ROW
+            st.plan = await workflow.execute_activity_method(
+                ReviewActivities.begin_cycle, BeginCycleInput(st.cycle_id, workflow.now()), **ONE_ROW
             )
             st.phase = "reviews"
         if st.phase == "reviews":
             await self._run_reviews()
-            summary: CalibrationSummary = await workflow.execute_activity(
-                "open_calibration", st.cycle_id, result_type=CalibrationSummary, **BULK
+            summary: CalibrationSummary = await workflow.execute_activity_method(
+                CycleActivities.open_calibration, st.cycle_id, **BULK
             )
             workflow.logger.info("calibration opened: %s ratings", summary.ratings)
             st.phase = CALIBRATION
@@ -99,8 +100,8 @@ class CycleWorkflow:
             st.phase = "incentives"
         while st.phase == "incentives":
             try:
-                incentives: IncentiveSummary = await workflow.execute_activity(
-                    "compute_incentives", st.cycle_id, result_type=IncentiveSummary, **BULK
+                incentives: IncentiveSummary = await workflow.execute_activity_method(
+                    CycleActivities.compute_incentives, st.cycle_id, **BULK
                 )
             except ActivityError as err:
                 if _cancelled(err):
@@ -126,18 +127,17 @@ class CycleWorkflow:
         st.batches_total = len(starts)
         for batch_no in range(st.batches_done, len(starts)):
             seq_from = starts[batch_no]
-            await workflow.execute_activity(
-                "start_review_batch",
+            await workflow.execute_activity_method(
+                ReviewActivities.start_review_batch,
                 StartBatchInput(
                     st.cycle_id, batch_no, seq_from, min(seq_from + plan.batch_size, plan.participant_count),
                     plan.rules, plan.phases, workflow.now(),
                 ),
-                result_type=int,
                 **BULK,
             )
             st.batches_done += 1
-        closed: ReviewsClosed = await workflow.execute_activity(
-            "await_reviews_closed", st.cycle_id, result_type=ReviewsClosed, **REVIEWS_WAIT
+        closed: ReviewsClosed = await workflow.execute_activity_method(
+            ReviewActivities.await_reviews_closed, st.cycle_id, **REVIEWS_WAIT
         )
         st.reviews_closed = closed.reviews
         st.reviews_scored = closed.scored
@@ -162,7 +162,7 @@ class CycleWorkflow:
             reason=req.reason.strip(), actor_id=req.actor_id, adjusted_at=workflow.now(),
         )
         try:
-            await workflow.execute_activity("adjust_rating", record, **ONE_ROW)
+            await workflow.execute_activity_method(CycleActivities.adjust_rating, record, **ONE_ROW)
         except ActivityError as err:
             raise _reject(_user_message(err)) from None
         self._st.adjustments += 1
@@ -185,10 +185,9 @@ class CycleWorkflow:
     async def finalize_calibration(self, req: ActorRequest) -> CalibrationSummary:
         self._finalizing = req.actor_id
         try:
-            summary: CalibrationSummary = await workflow.execute_activity(
-                "finalize_calibration",
+            summary: CalibrationSummary = await workflow.execute_activity_method(
+                CycleActivities.finalize_calibration,
                 CycleActionInput(self._st.cycle_id, req.actor_id, workflow.now()),
-                result_type=CalibrationSummary,
                 **BULK,
             )
         except ActivityError as err:
@@ -219,8 +218,8 @@ class CycleWorkflow:
     async def approve_payouts(self, req: ActorRequest) -> int:
         self._approving = req.actor_id
         try:
-            locked: int = await workflow.execute_activity(
-                "lock_payouts", CycleActionInput(self._st.cycle_id, req.actor_id, workflow.now()), result_type=int,
+            locked: int = await workflow.execute_activity_method(
+                CycleActivities.lock_payouts, CycleActionInput(self._st.cycle_id, req.actor_id, workflow.now()),
                 **BULK,
             )
         except BaseException:

@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.reviews import ReviewActivities
     from workflows.common import ONE_ROW
     from workflows.payloads import (
         CUSTOMER_SURVEY,
@@ -66,10 +67,9 @@ class ReviewWorkflow:
         await self._drive_phases()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._closed = True
-        return await workflow.execute_activity(
-            "close_review",
+        return await workflow.execute_activity_method(
+            ReviewActivities.close_review,
             CloseReviewInput(inp.cycle_id, inp.review_id, workflow.now(), self._missing()),
-            result_type=ReviewResult,
             **ONE_ROW,
         )
 
@@ -157,8 +157,8 @@ class ReviewWorkflow:
 
     async def _record(self, phase: str, event: str, number: int) -> None:
         inp = self._inp
-        await workflow.execute_activity(
-            "record_phase_event",
+        await workflow.execute_activity_method(
+            ReviewActivities.record_phase_event,
             PhaseEvent(
                 inp.cycle_id, inp.review_id, phase, event, number,
                 self._phases[phase].due_at, self._outstanding(phase),
@@ -167,7 +167,7 @@ class ReviewWorkflow:
         )
 
     async def _persist(self, record: SubmissionRecord) -> Receipt:
-        await workflow.execute_activity("record_submission", record, **ONE_ROW)
+        await workflow.execute_activity_method(ReviewActivities.record_submission, record, **ONE_ROW)
         return Receipt(record.task_id, record.submitted_at)
 
     def _require_open(self, phase: str, key: str | None = None) -> None:
@@ -252,8 +252,8 @@ class ReviewWorkflow:
     @workflow.update
     async def reassign_reviewer(self, req: ReassignReviewer) -> str:
         try:
-            await workflow.execute_activity(
-                "reassign_reviewer",
+            await workflow.execute_activity_method(
+                ReviewActivities.reassign_reviewer,
                 ReassignRecord(
                     self._inp.review_id, self._reviewer, req.new_reviewer_id, req.actor_id,
                     req.reason.strip(), workflow.now(),
