@@ -12,7 +12,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.base import AUDIT_INSERT, AUDIT_VALUES, DbActivities, audit, audit_params, jsonb, rejected
+from activities.base import AUDIT_INSERT, AUDIT_ROW, AUDIT_VALUES, DbActivities, audit, audit_params, jsonb, rejected
 from domain.cycle import CycleConfig, resolve_due
 from domain.scoring import ReviewInputs, SurveyAnswer, preliminary_score
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
@@ -243,7 +243,8 @@ class ReviewActivities(DbActivities):
                                       c.contact_id, s.employee_id, due[CUSTOMER_SURVEY]))
                         invitations.append((task_id, inp.cycle_id, s.review_id, c.contact_id, c.account_id,
                                             inp.opened_at, due[CUSTOMER_SURVEY]))
-                    audits.append((f"review.opened:{s.review_id}", s.review_id))
+                    audits.append(audit_params(f"review.opened:{s.review_id}", "system", "review.opened", "review",
+                                               s.review_id))
                 await cur.executemany(
                     """INSERT INTO task (id, cycle_id, review_id, kind, assignee_type, assignee_id,
                                          subject_employee_id, due_at, status, extensions, reminders_sent)
@@ -256,11 +257,7 @@ class ReviewActivities(DbActivities):
                        VALUES (%s, %s, %s, %s, %s, 'sent', %s, %s) ON CONFLICT (id) DO NOTHING""",
                     invitations,
                 )
-                await cur.executemany(
-                    """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id)
-                       VALUES (%s, 'system', 'review.opened', 'review', %s) ON CONFLICT (event_key) DO NOTHING""",
-                    audits,
-                )
+                await cur.executemany(AUDIT_ROW, audits)
         return list(seeds.values())
 
     @activity.defn(name="record_submission")

@@ -12,9 +12,9 @@ from decimal import Decimal
 
 from psycopg import AsyncConnection
 
-from activities.base import AUDIT_ROW, audit_params, jsonb
+from activities.base import AUDIT_ROW, audit_params
 from domain.calibration import NINE_BOX_NAMES, DistributionReport, distribution_report, nine_box
-from services.errors import NotFound, UserError
+from services.errors import Conflict, NotFound
 from services.people import cycle_config
 
 PERFORMANCE = ("high", "moderate", "low")
@@ -138,30 +138,31 @@ async def release_results(conn: AsyncConnection, cycle_id: str, actor: str) -> d
     """Let employees see their results (and their manager's scores). Only after calibration is final."""
     async with conn.transaction():
         row = await (await conn.execute(
-            "SELECT status, results_released_at FROM review_cycle WHERE id = %s FOR UPDATE", (cycle_id,)
+            "SELECT status, results_released_at, results_released_by FROM review_cycle WHERE id = %s FOR UPDATE",
+            (cycle_id,)
         )).fetchone()
         if row is None:
             raise NotFound(f"cycle {cycle_id} does not exist")
-        status, released = row
+        status, released, released_by = row
         if released is not None:
-            raise UserError(f"the results of cycle {cycle_id} were already released on {released:%Y-%m-%d %H:%M} UTC")
+            if released_by == actor:  # a retry after a lost answer: the first answer
+                return released
+            raise Conflict(f"the results of cycle {cycle_id} were already released on "
+                           f"{released:%Y-%m-%d %H:%M} UTC by {released_by}")
         pending = (await (await conn.execute(
             "SELECT count(*) FILTER (WHERE NOT finalized), count(*) FROM calibrated_rating WHERE cycle_id = %s",
             (cycle_id,),
         )).fetchone())
         if pending[1] == 0 or pending[0] > 0:
-            raise UserError(f"cannot release the results of cycle {cycle_id}: calibration is not finalized "
-                            f"(the cycle is in phase '{status}')")
+            raise Conflict(f"cannot release the results of cycle {cycle_id}: calibration is not finalized "
+                           f"(the cycle is in phase '{status}')")
         now = datetime.now(UTC)
         await conn.execute(
             "UPDATE review_cycle SET results_released_at = %s, results_released_by = %s WHERE id = %s",
             (now, actor, cycle_id),
         )
-        await conn.execute(
-            """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, after)
-               VALUES (%s, %s, 'results.released', 'review_cycle', %s, %s)""",
-            (f"results.released:{cycle_id}", actor, cycle_id, jsonb({"released_at": now})),
-        )
+        await conn.execute(AUDIT_ROW, audit_params(f"results.released:{cycle_id}", actor, "results.released",
+                                                   "review_cycle", cycle_id, after={"released_at": now}))
     return now
 
 

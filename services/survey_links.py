@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from psycopg import AsyncConnection, errors
 
+from activities.base import AUDIT_ROW, audit_params
 from services.errors import NotFound, UserError
 from services.people import cycle_config
 from services.users import new_token, token_hash
@@ -78,11 +79,10 @@ async def issue_links(conn: AsyncConnection, cycle_id: str, actor: str, base_url
                    VALUES (%s, %s, %s, %s, %s)""",
                 params,
             )
-            await cur.execute(
-                """INSERT INTO audit_log (event_key, actor, action, entity_type, entity_id, after)
-                   VALUES (%s, %s, 'survey_links.issued', 'review_cycle', %s, jsonb_build_object('links', %s::int))""",
-                (f"survey_links.issued:{cycle_id}:{now.isoformat()}", actor, cycle_id, len(issued)),
-            )
+            # Each issuance is a new set of links (the earlier ones stay valid), so each is its own event.
+            await cur.execute(AUDIT_ROW, audit_params(
+                f"survey_links.issued:{cycle_id}:{now.isoformat()}", actor, "survey_links.issued", "review_cycle",
+                cycle_id, after={"links": len(issued)}))
     log.info("issued %d survey link(s) for cycle %s", len(issued), cycle_id)
     return issued
 
