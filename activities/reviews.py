@@ -14,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import AUDIT_INSERT, AUDIT_ROW, AUDIT_VALUES, DbActivities, audit, audit_params, jsonb, rejected
 from domain.cycle import CycleConfig, resolve_due
+from domain.phases import phase_label
 from domain.scoring import ReviewInputs, SurveyAnswer, preliminary_score
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
 from workflows.payloads import (
@@ -39,8 +40,6 @@ from workflows.payloads import (
     review_workflow_id,
     task_id_for,
 )
-
-PHASE_LABEL = {SELF_REVIEW: "self-review", MANAGER_SCORING: "manager scoring", CUSTOMER_SURVEY: "customer survey"}
 
 # Review workflows started (or cancelled) at once by one batch: enough to keep the server busy,
 # few enough not to queue thousands of RPCs on the worker's one event loop.
@@ -306,7 +305,7 @@ class ReviewActivities(DbActivities):
     @activity.defn(name="record_phase_event")
     async def record_phase_event(self, ev: PhaseEvent) -> None:
         """A reminder, an extension or a closing: tasks updated and the outbox written, once each."""
-        label = PHASE_LABEL[ev.phase]
+        label = phase_label(ev.phase)
         due = ev.due_at.isoformat(timespec="minutes")
         task_ids = [r.task_id for r in ev.recipients]
         notes = []

@@ -57,7 +57,6 @@ def parse_duration(value: object) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-PHASES = ("self_review", "manager_scoring", "customer_survey")
 
 
 class _Frozen(BaseModel):

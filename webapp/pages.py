@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from domain.phases import PHASES, phase_label
 from services.users import SessionUser
 from webapp.auth import CSRF_FIELD
 
@@ -30,7 +31,8 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))  # autoescapes .html: user text is never markup
     templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
     templates.env.filters["dt"] = lambda v: "" if v is None else v.strftime("%Y-%m-%d %H:%M UTC")
-    templates.env.filters["phase"] = lambda v: str(v or "").replace("_", " ")
+    templates.env.filters["phase"] = lambda v: phase_label(str(v or ""))
+    templates.env.globals["phases"] = PHASES
     templates.env.filters["num"] = plain_number
     return templates
 

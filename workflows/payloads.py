@@ -10,10 +10,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-SELF_REVIEW = "self_review"
-MANAGER_SCORING = "manager_scoring"
-CUSTOMER_SURVEY = "customer_survey"
-PHASES = (SELF_REVIEW, MANAGER_SCORING, CUSTOMER_SURVEY)
+from domain.phases import CUSTOMER_SURVEY, MANAGER_SCORING, PHASES, SELF_REVIEW  # noqa: F401 - re-exported
+
 MAX_TEXT = 4000
 
 

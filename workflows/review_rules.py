@@ -13,6 +13,7 @@ from datetime import datetime
 
 from temporalio.exceptions import ApplicationError
 
+from domain.phases import PHASES, phase_label
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
@@ -25,11 +26,7 @@ from workflows.payloads import (
     SurveySubmission,
 )
 
-PHASE_NAMES = {
-    SELF_REVIEW: "self-review",
-    MANAGER_SCORING: "manager scoring",
-    CUSTOMER_SURVEY: "customer survey",
-}
+PHASE_NAMES = {key: phase_label(key) for key in PHASES}  # the English names, for workflow messages
 
 
 # The two kinds of refusal a submission gets: invalid content (a changed submission could pass) and a
@@ -85,14 +82,16 @@ def check_texts(texts: dict[str, str], allowed: set[str], who: str) -> None:
 
 def check_self_review(sub: SelfReviewSubmission, rules: ReviewRules) -> None:
     """The content of a self-review, whoever sends it and whatever state the task is in."""
-    check_ratings(sub.ratings, rules, "self-review")
-    check_texts(sub.evidence, set(rules.competency_ids), "self-review")
-    check_texts(sub.kpi_comments, set(rules.kpi_ids), "self-review")
+    who = PHASE_NAMES[SELF_REVIEW]
+    check_ratings(sub.ratings, rules, who)
+    check_texts(sub.evidence, set(rules.competency_ids), who)
+    check_texts(sub.kpi_comments, set(rules.kpi_ids), who)
 
 
 def check_manager_score(sub: ManagerScoreSubmission, rules: ReviewRules) -> None:
-    check_ratings(sub.ratings, rules, "manager scoring")
-    check_texts(sub.comments, set(rules.competency_ids) | set(rules.kpi_ids), "manager scoring")
+    who = PHASE_NAMES[MANAGER_SCORING]
+    check_ratings(sub.ratings, rules, who)
+    check_texts(sub.comments, set(rules.competency_ids) | set(rules.kpi_ids), who)
     if sub.potential is not None and not _whole_number_in(sub.potential, rules.potential_min, rules.potential_max):
         raise reject(
             f"manager scoring: potential is {sub.potential!r}; the scale is {rules.potential_min} to {rules.potential_max}"

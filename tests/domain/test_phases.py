@@ -1,0 +1,19 @@
+"""One definition per phase: the cycle configuration, the workflow payloads and the labels agree."""
+
+from __future__ import annotations
+
+from domain.cycle import Phases
+from domain.phases import PHASE_DEFINITIONS, PHASES, phase_label
+from workflows.payloads import CUSTOMER_SURVEY, MANAGER_SCORING, SELF_REVIEW
+
+
+def test_the_configuration_has_a_block_per_phase_in_order() -> None:
+    assert tuple(Phases.model_fields) == PHASES == (SELF_REVIEW, MANAGER_SCORING, CUSTOMER_SURVEY)
+
+
+def test_every_phase_is_named_in_both_languages() -> None:
+    for phase in PHASE_DEFINITIONS:
+        assert phase.label("en") and phase.label("zh-CN") and phase.label("en") != phase.label("zh-CN")
+    assert phase_label(SELF_REVIEW, "zh-CN") == "自评"
+    assert phase_label(MANAGER_SCORING, "fr") == "manager scoring"  # other languages fall back to English
+    assert phase_label("peer_feedback") == "peer feedback"  # not (yet) defined: readable anyway
