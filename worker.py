@@ -3,56 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 
-from psycopg_pool import AsyncConnectionPool
-from temporalio.client import Client
-from temporalio.worker import Worker
-
-from activities.base import RefuseUnfixableErrors
-from activities.cycle import CycleActivities
 from activities.payout_rows import shutdown_pool
-from activities.reviews import ReviewActivities
-from services.db import libpq_url
-from workflows.correction import IncentiveCorrectionWorkflow
-from workflows.cycle import CycleWorkflow
-from workflows.review import ReviewWorkflow
+from services.worker_runtime import WORKFLOWS, activities_for, running_worker
 
-WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow]
-
-
-def activities_for(pool: AsyncConnectionPool) -> list:
-    reviews, cycle = ReviewActivities(pool), CycleActivities(pool)
-    return [
-        reviews.begin_cycle, reviews.start_review_batch, reviews.await_reviews_closed, reviews.cancel_cycle,
-        reviews.record_submission, reviews.record_phase_event,
-        reviews.reassign_reviewer, reviews.close_review,
-        cycle.open_calibration, cycle.adjust_rating, cycle.finalize_calibration, cycle.compute_incentives,
-        cycle.lock_payouts,
-    ]
-
-
-@contextlib.asynccontextmanager
-async def running_worker(client: Client, database_url: str, task_queue: str, pool_size: int = 10) -> AsyncIterator[Worker]:
-    """A worker with its pool, for as long as the context is open (used by tests, demo and bench)."""
-    # Autocommit: a single-statement activity is one round trip; several statements take conn.transaction().
-    pool = AsyncConnectionPool(libpq_url(database_url), min_size=1, max_size=pool_size, open=False,
-                               kwargs={"autocommit": True})
-    await pool.open(wait=True)
-    try:
-        worker = Worker(
-            client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool),
-            max_concurrent_activities=max(pool_size * 2, 20), interceptors=[RefuseUnfixableErrors()],
-        )
-        async with worker:
-            yield worker
-    finally:
-        await pool.close()
-        shutdown_pool()  # the incentive calculation's worker processes, if any were started
+__all__ = ["WORKFLOWS", "activities_for", "running_worker", "main"]
 
 
 async def main() -> int:

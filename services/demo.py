@@ -41,7 +41,7 @@ from services.settings import Settings
 from services.temporal import connect_client
 from services.users import seed_demo_users
 from services.web_settings import sign_in_url
-from worker import running_worker
+from services.worker_runtime import running_worker
 from workflows.payloads import (
     ManagerScoreSubmission,
     SelfReviewSubmission,

@@ -1,5 +1,5 @@
-"""`make serve`: everything in one command — servers (embedded unless configured), migrations, a worker
-in this process, and the web app on uvicorn. Prints the URL to open.
+"""`make serve`: everything in one command — servers (embedded unless configured), migrations, the web app
+on uvicorn and, in the embedded default only, a worker in this process. Prints the URL to open.
 
 Configuration: the engine's ``KAMREVIEW_*`` settings (database, Temporal, task queue) and the web
 app's ``KAMREVIEW_WEB_*`` ones (host, port, public URL, session lengths, secure cookies).
@@ -36,9 +36,9 @@ async def main() -> int:
     from services.settings import get_settings
     from services.temporal import connect_client
     from services.web_settings import get_web_settings
+    from services.worker_runtime import embedded_worker
     from webapp.app import create_app
     from webapp.logs import uvicorn_log_config
-    from worker import running_worker
 
     settings, web = get_settings(), get_web_settings()
     sock = _bind(web.host, web.port)
@@ -58,7 +58,7 @@ async def main() -> int:
     config = uvicorn.Config(app, log_config=uvicorn_log_config(), access_log=True, server_header=False,
                             proxy_headers=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
-    async with running_worker(client, db, settings.task_queue, settings.db_pool_size):
+    async with embedded_worker(settings, client, db):
         base = web.base_url()
         print(f"\nkamreview is running: {base}/\n"
               f"  sign in:  {base}/login   (demo users: run `make demo` once; the README lists them)\n"

@@ -1,0 +1,68 @@
+"""The worker as a function: all workflows and activities on one task queue, one DB pool per process.
+
+``worker.py`` runs it as a process; the demo, the tests, the benchmarks and the web process in the
+embedded default run it in their own event loop. Kept in services so that neither services nor the
+web app import ``worker.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.base import RefuseUnfixableErrors
+from activities.cycle import CycleActivities
+from activities.payout_rows import shutdown_pool
+from activities.reviews import ReviewActivities
+from services.db import libpq_url
+from services.settings import Settings
+from workflows.correction import IncentiveCorrectionWorkflow
+from workflows.cycle import CycleWorkflow
+from workflows.review import ReviewWorkflow
+
+WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow]
+
+
+def activities_for(pool: AsyncConnectionPool) -> list:
+    reviews, cycle = ReviewActivities(pool), CycleActivities(pool)
+    return [
+        reviews.begin_cycle, reviews.start_review_batch, reviews.await_reviews_closed, reviews.cancel_cycle,
+        reviews.record_submission, reviews.record_phase_event,
+        reviews.reassign_reviewer, reviews.close_review,
+        cycle.open_calibration, cycle.adjust_rating, cycle.finalize_calibration, cycle.compute_incentives,
+        cycle.lock_payouts,
+    ]
+
+
+@contextlib.asynccontextmanager
+async def running_worker(client: Client, database_url: str, task_queue: str, pool_size: int = 10) -> AsyncIterator[Worker]:
+    """A worker with its pool, for as long as the context is open (used by tests, demo and bench)."""
+    # Autocommit: a single-statement activity is one round trip; several statements take conn.transaction().
+    pool = AsyncConnectionPool(libpq_url(database_url), min_size=1, max_size=pool_size, open=False,
+                               kwargs={"autocommit": True})
+    await pool.open(wait=True)
+    try:
+        worker = Worker(
+            client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool),
+            max_concurrent_activities=max(pool_size * 2, 20), interceptors=[RefuseUnfixableErrors()],
+        )
+        async with worker:
+            yield worker
+    finally:
+        await pool.close()
+        shutdown_pool()  # the incentive calculation's worker processes, if any were started
+
+
+
+@contextlib.asynccontextmanager
+async def embedded_worker(settings: Settings, client: Client, database_url: str) -> AsyncIterator[Worker | None]:
+    """The web process's worker: in the embedded default only; a configured Temporal has workers of its own."""
+    if settings.temporal_address:
+        yield None
+        return
+    async with running_worker(client, database_url, settings.task_queue, settings.db_pool_size) as worker:
+        yield worker
