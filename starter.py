@@ -31,11 +31,9 @@ class Context:
 
     def db(self) -> str:
         if self._db is None:
-            from services.db import migrate
             from services.embedded import database_url
 
             self._db = database_url(self.settings)
-            migrate(self._db)
         return self._db
 
     async def client(self, need_worker: bool = True):

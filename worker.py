@@ -14,14 +14,12 @@ __all__ = ["WORKFLOWS", "activities_for", "running_worker", "main"]
 
 
 async def main() -> int:
-    from services.db import migrate
     from services.embedded import database_url, temporal_address
     from services.settings import get_settings
     from services.temporal import connect_client
 
     settings = get_settings()
     db_url, address = database_url(settings), temporal_address(settings)
-    migrate(db_url)
     client = await connect_client(address, settings.temporal_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

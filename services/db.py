@@ -6,10 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The least-privilege role the app connects as (created and granted by migration 0006): it owns no table, so it can
+# neither alter, truncate nor disable a trigger of one, and it may not write a payout line as locked.
+APP_ROLE = "kamreview_app"
 
 
 def sqlalchemy_url(libpq_url: str) -> str:
@@ -24,6 +29,14 @@ def libpq_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def url_with_user(url: str, user: str, password: str | None = None) -> str:
+    """The same server and database as ``url`` for another role (no password: for a server that trusts it)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    login = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    return urlunsplit(parts._replace(netloc=f"{login}@{host}"))
+
+
 def alembic_config(url: str):  # -> alembic.config.Config
     from alembic.config import Config
 
@@ -34,10 +47,26 @@ def alembic_config(url: str):  # -> alembic.config.Config
 
 
 def migrate(url: str) -> None:
-    """Bring the schema to the newest revision (idempotent; safe to call at every start)."""
-    from alembic import command
+    """Bring the schema to the newest revision (idempotent; safe to call at every start).
 
-    command.upgrade(alembic_config(url), "head")
+    ``url`` is the owner's (the admin URL); the app's role may call it too, and then passes only when the schema
+    is already up to date, since it may read the revision but change nothing.
+    """
+    from alembic import command
+    from sqlalchemy.exc import ProgrammingError
+
+    from services.errors import UserError
+
+    try:
+        command.upgrade(alembic_config(url), "head")
+    except ProgrammingError as err:
+        if not isinstance(err.orig, psycopg.errors.InsufficientPrivilege):
+            raise
+        user = urlsplit(libpq_url(url)).username or "this role"
+        raise UserError(
+            f"the database schema needs migrating, which {user} may not do: set KAMREVIEW_DATABASE_ADMIN_URL "
+            f"to the URL of the role that owns the tables ({err.orig})"
+        ) from None
 
 
 def connect(url: str, **kwargs) -> psycopg.Connection:

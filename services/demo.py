@@ -32,7 +32,7 @@ from services.cycles import (
     load_cycle_config,
     start_cycle,
 )
-from services.db import libpq_url, migrate
+from services.db import libpq_url
 from services.embedded import database_url, temporal_address, temporal_ui_url
 from services.errors import UserError
 from services.importer import import_files
@@ -181,7 +181,6 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
     started = time.monotonic()
     progress("starting the servers (embedded unless configured) ...")
     db = database_url(settings)
-    migrate(db)
     address = temporal_address(settings)
     client = await connect_client(address, settings.temporal_namespace)
     progress("importing the sample organisation (demo/org.csv, accounts.csv, kpis.csv) ...")

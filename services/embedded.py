@@ -14,6 +14,7 @@ import sysconfig
 import time
 from pathlib import Path
 
+from services.db import APP_ROLE, migrate, url_with_user
 from services.settings import Settings
 
 
@@ -39,7 +40,7 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
 
 
 def ensure_postgres(data_dir: Path, database: str = "kamreview") -> str:
-    """Start (or reuse) the embedded PostgreSQL and return a libpq URL for ``database``."""
+    """Start (or reuse) the embedded PostgreSQL and return its superuser's libpq URL for ``database``."""
     import warnings
 
     with warnings.catch_warnings():
@@ -126,8 +127,22 @@ def stop_temporal(data_dir: Path) -> bool:
 
 
 def database_url(settings: Settings) -> str:
-    """The configured database, or the embedded one (started if needed)."""
-    return settings.database_url or ensure_postgres(settings.data_path)
+    """The URL the app connects with, once the schema is up to date: the configured database, or the embedded one.
+
+    Migrations run as the tables' owner (``database_admin_url``, else ``database_url``; the embedded superuser);
+    the app runs as its least-privilege role, which the embedded server trusts on its socket.
+    """
+    if settings.database_url is None:
+        if settings.database_admin_url is not None:
+            raise EmbeddedServerError(
+                "KAMREVIEW_DATABASE_ADMIN_URL is set without KAMREVIEW_DATABASE_URL; set both, or neither for "
+                "the embedded PostgreSQL"
+            )
+        admin = ensure_postgres(settings.data_path)
+        migrate(admin)
+        return url_with_user(admin, APP_ROLE)
+    migrate(settings.database_admin_url or settings.database_url)
+    return settings.database_url
 
 
 def temporal_address(settings: Settings) -> str:

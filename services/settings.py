@@ -22,7 +22,14 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "kamreview"
     database_url: str | None = Field(
-        default=None, description="libpq URL (postgresql://...); unset starts an embedded PostgreSQL"
+        default=None,
+        description="libpq URL (postgresql://...) the app connects with, as its least-privilege role "
+        "kamreview_app; unset starts an embedded PostgreSQL",
+    )
+    database_admin_url: str | None = Field(
+        default=None,
+        description="libpq URL of the role that owns the tables, used only to migrate; unset: migrations use "
+        "database_url (enough when the schema is already up to date)",
     )
     data_dir: Path = Path("data")
     temporal_port: int = 7233

@@ -1,7 +1,9 @@
 """Real servers for the tests: an embedded PostgreSQL (pgserver) and the Temporal dev server.
 
-Set KAMREVIEW_TEST_DATABASE_URL to use another PostgreSQL (a role allowed to CREATE DATABASE).
-Every test that needs data gets its own database, cloned from a migrated template in ~100 ms.
+Set KAMREVIEW_TEST_DATABASE_URL to use another PostgreSQL (a role allowed to CREATE DATABASE and CREATE ROLE),
+and KAMREVIEW_TEST_APP_PASSWORD if that server asks the app's role kamreview_app for a password.
+Every test that needs data gets its own database, cloned from a migrated template in ~100 ms; tests connect
+as the app's role (``db_url``), and as the tables' owner only where they say so (``db_admin_url``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from services.db import migrate
+from services.db import APP_ROLE, migrate, url_with_user
 from services.embedded import temporal_cli_path
 from services.temporal import DATA_CONVERTER
 
@@ -68,8 +70,8 @@ def template_db(pg_admin_url: str) -> str:
 
 
 @pytest.fixture
-def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
+def db_admin_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for one test, as the role that owns its tables (for DDL and setup the app may not do)."""
     name = f"kr_test_{os.getpid()}_{next(_counter)}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
@@ -79,9 +81,9 @@ def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def db_owner_url(db_url: str) -> str:
-    """The test database as its owner, for what the app may not do (DDL in a test's setup)."""
-    return db_url
+def db_url(db_admin_url: str) -> str:
+    """The same database as the app sees it: as its least-privilege role, as in production."""
+    return url_with_user(db_admin_url, APP_ROLE, os.environ.get("KAMREVIEW_TEST_APP_PASSWORD"))
 
 
 @pytest.fixture(scope="session")

@@ -162,13 +162,13 @@ CREATE TRIGGER test_overflow BEFORE INSERT ON payout_line FOR EACH ROW EXECUTE F
 """
 
 
-async def test_an_amount_too_large_to_store_blocks_the_cycle_until_hr_retries(client, db_url, db_owner_url, task_queue):
+async def test_an_amount_too_large_to_store_blocks_the_cycle_until_hr_retries(client, db_url, db_admin_url, task_queue):
     """Defect 1: NumericValueOutOfRange was retried for ever, the cycle stuck with 'blocking: []'."""
     org = seed_org(db_url, kams=2, contacts_per_kam=1)
     cid = f"OVF{uuid.uuid4().hex[:6]}"
     create_cycle(db_url, cycle_config(cid, due="2s"))
     # Every amount written overflows payout_line.amount, as a too-large company factor once did.
-    with psycopg.connect(db_owner_url, autocommit=True) as conn:
+    with psycopg.connect(db_admin_url, autocommit=True) as conn:
         conn.execute(OVERFLOW_TRIGGER)
     handle = client.get_workflow_handle(cycle_workflow_id(cid))
     async with running_worker(client, db_url, task_queue):
@@ -187,7 +187,7 @@ async def test_an_amount_too_large_to_store_blocks_the_cycle_until_hr_retries(cl
         report = await cycle_report(client, db_url, cid)
         assert any("too large to store" in b for b in report.blocking)
         assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id = %s", cid) == 0  # nothing half-written
-        with psycopg.connect(db_owner_url, autocommit=True) as conn:  # HR (here: the test) fixes the cause
+        with psycopg.connect(db_admin_url, autocommit=True) as conn:  # HR (here: the test) fixes the cause
             conn.execute("DROP TRIGGER test_overflow ON payout_line")
         assert (await retry_incentives(client, cid, "HR1")).startswith("retrying after: incentives cannot be computed")
         await eventually(lambda: cycle_phase_is(client, cid, "awaiting_approval"), timeout=30)

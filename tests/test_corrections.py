@@ -65,12 +65,12 @@ async def test_late_kpi_figure_yields_delta_lines_and_rerun_yields_none(client, 
     assert ",adjustment," in csv_text.read_text(encoding="utf-8")
 
 
-async def test_payroll_role_reads_only_the_locked_view(client, db_url, task_queue):
+async def test_payroll_role_reads_only_the_locked_view(client, db_url, db_admin_url, task_queue):
     org = seed_org(db_url, kams=2)
     cid = f"VIEW{uuid.uuid4().hex[:6]}"
     async with running_worker(client, db_url, task_queue):
         await run_full_cycle(client, db_url, task_queue, cid, org)
-    with psycopg.connect(db_url) as conn:
+    with psycopg.connect(db_admin_url) as conn:  # a payroll system's login is a member of the role; the app is not
         conn.execute("SET ROLE kamreview_payroll")
         rows = conn.execute("SELECT employee_id, amount FROM payroll_payout_lines WHERE cycle_id = %s", (cid,)).fetchall()
         assert len(rows) == 4

@@ -31,8 +31,8 @@ def _bind(host: str, port: int) -> socket.socket:
 async def main() -> int:
     import uvicorn
 
-    from services.db import migrate
     from services.embedded import EmbeddedServerError, database_url, temporal_address, temporal_ui_url
+    from services.errors import UserError
     from services.settings import get_settings
     from services.temporal import connect_client
     from services.web_settings import get_web_settings
@@ -48,10 +48,9 @@ async def main() -> int:
     try:
         print("starting the servers (embedded unless configured) ...", file=sys.stderr, flush=True)
         db = database_url(settings)
-        migrate(db)
         address = temporal_address(settings)
         client = await connect_client(address, settings.temporal_namespace)
-    except (EmbeddedServerError, RuntimeError) as err:
+    except (EmbeddedServerError, UserError, RuntimeError) as err:
         print(f"cannot start: {err}", file=sys.stderr)
         return 1
     app = create_app(db, client, settings.task_queue, web)

@@ -14,7 +14,6 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from services.db import migrate
     from services.embedded import database_url
     from services.errors import UserError
     from services.settings import get_settings
@@ -38,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         db = database_url(get_settings())
-        migrate(db)
         upsert_user(db, args.username, password, [r.strip() for r in args.roles.split(",") if r.strip()],
                     args.employee, args.name)
     except UserError as err:

@@ -120,10 +120,13 @@ def released_cycle(db_url: str, cycle_id: str) -> None:
                         SELECT id, cycle_id, employee_id, reviewer_id, 3.1, 3, true FROM review WHERE cycle_id = %s""",
                      (cycle_id,))
         conn.execute("""INSERT INTO payout_line (idempotency_key, cycle_id, employee_id, line_type, amount, currency,
-                               period, plan_id, plan_version, revision, explanation, status, approved_by, locked_at)
+                               period, plan_id, plan_version, revision, explanation, status)
                         SELECT cycle_id || ':' || employee_id || ':bonus', cycle_id, employee_id, 'bonus', 1234.5, 'CNY',
-                               '2026-Q3', 'kam-incentive-2026', 1, 0, 'matrix', 'locked', 'HR1', now()
+                               '2026-Q3', 'kam-incentive-2026', 1, 0, 'matrix', 'computed'
                         FROM review WHERE cycle_id = %s""", (cycle_id,))
+        # Lines are written computed and locked by approval, as lock_payouts does: never inserted locked.
+        conn.execute("""UPDATE payout_line SET status = 'locked', approved_by = 'HR1', locked_at = now()
+                        WHERE cycle_id = %s""", (cycle_id,))
 
 
 @dataclass

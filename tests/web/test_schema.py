@@ -31,8 +31,9 @@ def test_migration_matches_the_models_for_the_web_tables(db_url):
     assert ours == [], ours
 
 
-def test_constraints_refuse_what_the_app_must_never_store(db_url):
-    with psycopg.connect(db_url, autocommit=True) as conn:
+def test_constraints_refuse_what_the_app_must_never_store(db_admin_url):
+    # As the owner: the constraints hold whoever writes, and only the owner may delete a user (the app never does).
+    with psycopg.connect(db_admin_url, autocommit=True) as conn:
         conn.execute("INSERT INTO employee (id, name, role, currency, timezone) VALUES ('E1', 'E', 'kam', 'CNY', 'UTC')")
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.execute("INSERT INTO web_user (username, display_name, roles, password_hash) "
