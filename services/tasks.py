@@ -16,7 +16,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -56,6 +61,8 @@ from workflows.review_rules import (
 # running) waits this long for the start before it says "starting, try again".
 START_WAIT_S = 10.0
 START_POLL_S = 0.25
+# A submission whose Update got no answer (the worker restarting) is sent again, under the same id, this long.
+UPDATE_WAIT_S = 60.0
 
 
 @dataclass
@@ -193,6 +200,12 @@ async def _submit(client: Client, db: Database | str, s: _Submission) -> Receipt
     while True:
         try:
             return await handle.execute_update(s.update, s.arg, id=f"{s.task_id}:submit:{s.digest}")
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            # No answer yet (a worker restarting): the same Update id again is safe, it applies once.
+            if loop.time() >= give_up_at + UPDATE_WAIT_S:
+                raise TryLater(f"the {PHASE_NAMES[s.phase]} could not be confirmed yet (is a worker running?); "
+                               "submitting the same again is safe") from None
+            continue
         except WorkflowUpdateFailedError as err:
             refused = refusal(err)
             if isinstance(refused, Conflict):  # once it is stored, say when in the cycle's time zone

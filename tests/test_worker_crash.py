@@ -52,7 +52,7 @@ async def test_worker_killed_mid_cycle_and_restarted(client, db_url, task_queue)
             for k in org["kams"]
         ] + [
             asyncio.create_task(tasks.submit_manager_score(
-                client, cid, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3), potential=2)))
+                client, db_url, cid, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3), potential=2)))
             for k in org["kams"]
         ]
         await asyncio.sleep(0.3)
