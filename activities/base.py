@@ -19,7 +19,7 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
-from workflows.common import REJECTED
+from workflows.common import refuse
 
 
 def json_default(value: Any) -> Any:
@@ -44,9 +44,9 @@ def jsonb(value: Any) -> Jsonb:
     return Jsonb(value, dumps=dumps)
 
 
-def rejected(message: str) -> ApplicationError:
-    """The user asked for something impossible: report it, never retry it."""
-    return ApplicationError(message, type=REJECTED, non_retryable=True)
+def rejected(message: str, conflict: bool = False) -> ApplicationError:
+    """The user asked for something impossible (or impossible now): report it, never retry it."""
+    return refuse(message, conflict)
 
 
 # The audit row: its columns and named values (``audit_params``). ``AUDIT_ROW`` writes one on its own;

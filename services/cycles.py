@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import AUDIT_ROW, audit_params, dumps, jsonb
@@ -24,7 +24,7 @@ from domain.calibration import nine_box
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
 from services.db import Database, as_database, libpq_url
-from services.errors import Conflict, NotFound, Rejected, UserError
+from services.errors import Conflict, NotFound, Rejected, UserError, refusal
 from workflows.common import REVIEWS_STILL_OPEN
 from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
@@ -253,15 +253,6 @@ async def cancel_cycle(client: Client, database_url: str, cycle_id: str, actor: 
         return conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,)).fetchone()[0]
 
 
-def _message(err: BaseException) -> str:
-    cause: BaseException | None = err
-    while cause is not None:
-        if isinstance(cause, ApplicationError):
-            return cause.message
-        cause = cause.__cause__ or getattr(cause, "cause", None)
-    return str(err)
-
-
 def action_key(*parts: object) -> str:
     """A short digest of what an HR action says: the same request, the same key (and Update id)."""
     return hashlib.sha256(dumps(list(parts)).encode()).hexdigest()[:16]
@@ -277,13 +268,13 @@ async def cycle_update(client: Client, cycle_id: str, update: Any, arg: Any, upd
     try:
         return await handle.execute_update(update, arg, id=update_id)
     except WorkflowUpdateFailedError as err:
-        raise Rejected(_message(err)) from None
+        raise refusal(err) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(f"cycle {cycle_id} is not running (not started, or already locked)") from None
         raise
     except FailureError as err:
-        raise Rejected(_message(err)) from None
+        raise refusal(err) from None
 
 
 async def _audit_row(db: Database | str, event_key: str) -> tuple[str, datetime, dict] | None:
@@ -336,7 +327,7 @@ async def finalize_calibration(client: Client, db: Database | str, cycle_id: str
     try:
         return await cycle_update(client, cycle_id, CycleWorkflow.finalize_calibration, ActorRequest(actor),
                                   f"finalize:{cycle_id}:{actor}")
-    except (Rejected, NotFound):
+    except (Rejected, Conflict, NotFound):
         done = await _audit_row(db, f"calibration.finalized:{cycle_id}")
         if done is None:
             raise
@@ -365,7 +356,7 @@ async def approve_payouts(client: Client, db: Database | str, cycle_id: str, act
             return await handle.execute_update(IncentiveCorrectionWorkflow.approve_payouts, ActorRequest(actor),
                                                id=f"approve:{workflow_id}:{actor}")
         except WorkflowUpdateFailedError as err:
-            refused: UserError = Rejected(_message(err))
+            refused: UserError = refusal(err)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -375,7 +366,7 @@ async def approve_payouts(client: Client, db: Database | str, cycle_id: str, act
         try:
             return await cycle_update(client, cycle_id, CycleWorkflow.approve_payouts, ActorRequest(actor),
                                       f"approve:{cycle_id}:{actor}")
-        except (Rejected, NotFound) as err:
+        except (Rejected, Conflict, NotFound) as err:
             refused = err
     done = await _audit_row(db, approval_event_key(cycle_id, revision)) if revision is not None else None
     if done is None:
@@ -457,7 +448,7 @@ async def recompute_incentives(client: Client, database_url: str, cycle_id: str,
             try:
                 await handle.result()
             except WorkflowFailureError as err:
-                raise Rejected(_message(err)) from None
+                raise refusal(err) from None
             break
         if await handle.query(IncentiveCorrectionWorkflow.status) != "computing":
             break

@@ -25,3 +25,10 @@ class Conflict(UserError):
 
 class TryLater(UserError):
     """Nothing is wrong with the request, but the system is not ready for it yet; retrying will succeed."""
+
+
+def refusal(err: BaseException) -> Rejected | Conflict:
+    """A workflow's or activity's refusal (any Temporal failure) as the service's error, keeping its kind."""
+    from workflows.common import CONFLICT, refusal_kind, user_message
+
+    return (Conflict if refusal_kind(err) == CONFLICT else Rejected)(user_message(err))

@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.reviews import review_rules
 from domain.cycle import CycleConfig
 from services.db import Database, as_database
-from services.errors import Conflict, NotFound, Rejected, TryLater
+from services.errors import Conflict, NotFound, Rejected, TryLater, refusal
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
@@ -50,7 +50,6 @@ from workflows.payloads import (
 from workflows.review import ReviewWorkflow
 from workflows.review_rules import (
     PHASE_NAMES,
-    SUBMISSION_CONFLICT,
     already_submitted,
     check_manager_score,
     check_self_review,
@@ -88,16 +87,6 @@ async def inbox(db: Database | str, assignee_id: str, include_done: bool = False
             (assignee_id, include_done),
         )).fetchall()
     return [InboxTask(*r) for r in rows]
-
-
-def refusal(err: BaseException) -> Rejected | Conflict:
-    """A workflow's refusal as the service's error: state conflicts apart from invalid requests."""
-    cause: BaseException | None = err
-    while cause is not None:
-        if isinstance(cause, ApplicationError):
-            return (Conflict if cause.type == SUBMISSION_CONFLICT else Rejected)(cause.message)
-        cause = cause.__cause__ or getattr(cause, "cause", None)
-    return Rejected(str(err))
 
 
 # -- what PostgreSQL knows about a task, for the answers the workflow cannot give ---------------------

@@ -174,7 +174,7 @@ async def test_an_amount_too_large_to_store_blocks_the_cycle_until_hr_retries(cl
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)
         await eventually(lambda: cycle_phase_is(client, cid, "calibration"))
-        with pytest.raises(Rejected, match="nothing to retry"):
+        with pytest.raises(Conflict, match="nothing to retry"):
             await retry_incentives(client, cid, "HR1")
         await finalize_calibration(client, db_url, cid, "HR1")
 

@@ -9,7 +9,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from services import tasks
 from services.cycles import create_cycle, start_cycle
-from services.errors import Conflict, NotFound, Rejected
+from services.errors import Conflict, NotFound, Rejected, refusal
 from tests.helpers import count, cycle_config, eventually, ratings, review_started, seed_org
 from worker import running_worker
 from workflows.payloads import (
@@ -28,7 +28,7 @@ async def _update(client, review_id: str, update, arg, update_id: str):
     try:
         return await client.get_workflow_handle(review_workflow_id(review_id)).execute_update(update, arg, id=update_id)
     except WorkflowUpdateFailedError as err:
-        raise tasks.refusal(err) from None
+        raise refusal(err) from None
 
 
 @pytest.fixture

@@ -1,14 +1,42 @@
-"""Activity options shared by the workflows (pure: importable inside the sandbox)."""
+"""What the workflows share (pure: importable inside the sandbox): activity options and the refusal."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
-# An activity error of this type is the user's mistake (unknown employee, finalize refused): it is
-# reported, never retried.
+# The one refusal, in two kinds. REJECTED: the request is invalid (an unknown employee, a value off
+# the scale) and a different one could pass. CONFLICT: the request is valid but the state forbids it
+# now (already submitted, closed, already approved). Never retried; the services turn them into
+# their Rejected and Conflict errors, the web app into 422 and 409.
 REJECTED = "Rejected"
+CONFLICT = "Conflict"
+
+
+def refuse(message: str, conflict: bool = False) -> ApplicationError:
+    return ApplicationError(message, type=CONFLICT if conflict else REJECTED, non_retryable=True)
+
+
+def user_message(err: BaseException) -> str:
+    """The message a person can read: the first refusal in the error's chain of causes."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            return cause.message
+        cause = cause.__cause__ or getattr(cause, "cause", None)
+    return str(err)
+
+
+def refusal_kind(err: BaseException) -> str:
+    """REJECTED or CONFLICT: the kind of the first refusal in the error's chain (REJECTED when none says)."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            return CONFLICT if cause.type == CONFLICT else REJECTED
+        cause = cause.__cause__ or getattr(cause, "cause", None)
+    return REJECTED
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),

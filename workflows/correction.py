@@ -7,11 +7,11 @@ revision; unchanged inputs yield none, and the workflow ends at once with nothin
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cycle import CycleActivities
-    from workflows.common import BULK
+    from workflows.common import BULK, refuse, user_message
     from workflows.payloads import ActorRequest, CorrectionResult, CycleActionInput, IncentiveSummary
 
 
@@ -31,9 +31,7 @@ class IncentiveCorrectionWorkflow:
                 CycleActivities.compute_incentives, cycle_id, **BULK
             )
         except ActivityError as err:
-            cause = err.cause
-            raise ApplicationError(cause.message if isinstance(cause, ApplicationError) else str(err),
-                                   non_retryable=True) from None
+            raise refuse(user_message(err)) from None
         self._new_lines = summary.new_lines
         if summary.new_lines == 0:
             self._phase = "no_change"
@@ -55,7 +53,7 @@ class IncentiveCorrectionWorkflow:
     @approve_payouts.validator
     def _validate_approve(self, req: ActorRequest) -> None:
         if self._phase != "awaiting_approval":
-            raise ApplicationError(f"nothing to approve: the correction is '{self._phase}'", non_retryable=True)
+            raise refuse(f"nothing to approve: the correction is '{self._phase}'", conflict=True)
 
     @workflow.query
     def status(self) -> str:

@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from activities.cycle import CycleActivities
     from activities.reviews import ReviewActivities
-    from workflows.common import BULK, ONE_ROW, REVIEWS_WAIT
+    from workflows.common import BULK, CONFLICT, ONE_ROW, REVIEWS_WAIT, refusal_kind, refuse, user_message
     from workflows.payloads import (
         ActorRequest,
         AdjustmentRecord,
@@ -43,7 +43,11 @@ AWAITING_APPROVAL = "awaiting_approval"
 
 
 def _reject(message: str) -> ApplicationError:
-    return ApplicationError(message, type="InvalidRequest", non_retryable=True)
+    return refuse(message)
+
+
+def _conflict(message: str) -> ApplicationError:
+    return refuse(message, conflict=True)
 
 
 def _cancelled(err: BaseException) -> bool:
@@ -53,9 +57,9 @@ def _cancelled(err: BaseException) -> bool:
     )
 
 
-def _user_message(err: ActivityError) -> str:
-    cause = err.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(err)
+def _refused(err: ActivityError) -> ApplicationError:
+    """An activity's refusal passed on to the person, keeping its kind."""
+    return refuse(user_message(err), conflict=refusal_kind(err) == CONFLICT)
 
 
 @workflow.defn
@@ -107,7 +111,7 @@ class CycleWorkflow:
                 if _cancelled(err):
                     raise
                 # Missing data (a KPI figure, a target): wait for HR to fix it and ask for a retry.
-                st.blocked_reason = _user_message(err)
+                st.blocked_reason = user_message(err)
                 st.blocks += 1
                 await self._wait_or_continue(lambda: st.blocked_reason is None, inp)
                 continue
@@ -164,7 +168,7 @@ class CycleWorkflow:
         try:
             await workflow.execute_activity_method(CycleActivities.adjust_rating, record, **ONE_ROW)
         except ActivityError as err:
-            raise _reject(_user_message(err)) from None
+            raise _refused(err) from None
         self._st.adjustments += 1
         return self._st.adjustments
 
@@ -172,7 +176,7 @@ class CycleWorkflow:
     def _validate_adjust(self, req: RatingAdjustmentRequest) -> None:
         self._require_phase(CALIBRATION, "adjust ratings")
         if self._st.calibration_finalized:
-            raise _reject("calibration is already finalized; ratings can no longer change")
+            raise _conflict("calibration is already finalized; ratings can no longer change")
         if not req.reason or not req.reason.strip():
             raise _reject("an adjustment needs a reason")
         if len(req.reason) > 2000:
@@ -192,7 +196,7 @@ class CycleWorkflow:
             )
         except ActivityError as err:
             self._finalizing = None
-            raise _reject(_user_message(err)) from None
+            raise _refused(err) from None
         self._st.calibration_finalized = True
         return summary
 
@@ -200,9 +204,9 @@ class CycleWorkflow:
     def _validate_finalize(self, req: ActorRequest) -> None:
         self._require_phase(CALIBRATION, "finalize calibration")
         if self._st.calibration_finalized:
-            raise _reject("calibration is already finalized")
+            raise _conflict("calibration is already finalized")
         if self._finalizing is not None:
-            raise _reject(f"calibration is being finalized by {self._finalizing}")
+            raise _conflict(f"calibration is being finalized by {self._finalizing}")
 
     @workflow.update
     def retry_incentives(self, req: ActorRequest) -> str:
@@ -212,7 +216,7 @@ class CycleWorkflow:
     @retry_incentives.validator
     def _validate_retry(self, req: ActorRequest) -> None:
         if self._st.blocked_reason is None:
-            raise _reject(f"nothing to retry: the cycle is in phase '{self._st.phase}' and not blocked")
+            raise _conflict(f"nothing to retry: the cycle is in phase '{self._st.phase}' and not blocked")
 
     @workflow.update
     async def approve_payouts(self, req: ActorRequest) -> int:
@@ -232,13 +236,13 @@ class CycleWorkflow:
     def _validate_approve(self, req: ActorRequest) -> None:
         self._require_phase(AWAITING_APPROVAL, "approve payouts")
         if self._st.approved_by is not None:
-            raise _reject(f"payouts were already approved by {self._st.approved_by}")
+            raise _conflict(f"payouts were already approved by {self._st.approved_by}")
         if self._approving is not None:
-            raise _reject(f"payouts are being approved by {self._approving}")
+            raise _conflict(f"payouts are being approved by {self._approving}")
 
     def _require_phase(self, phase: str, action: str) -> None:
         if self._st.phase != phase:
-            raise _reject(f"cannot {action}: the cycle is in phase '{self._st.phase}', not '{phase}'")
+            raise _conflict(f"cannot {action}: the cycle is in phase '{self._st.phase}', not '{phase}'")
 
     @workflow.query
     def status(self) -> CycleStatus:

@@ -11,11 +11,11 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.reviews import ReviewActivities
-    from workflows.common import ONE_ROW
+    from workflows.common import ONE_ROW, user_message
     from workflows.payloads import (
         CUSTOMER_SURVEY,
         MANAGER_SCORING,
@@ -261,8 +261,7 @@ class ReviewWorkflow:
                 **ONE_ROW,
             )
         except ActivityError as err:
-            cause = err.cause
-            raise _reject(cause.message if isinstance(cause, ApplicationError) else str(err)) from None
+            raise _reject(user_message(err)) from None
         self._reviewer = req.new_reviewer_id
         return req.new_reviewer_id
 
@@ -274,7 +273,7 @@ class ReviewWorkflow:
         if req.new_reviewer_id == self._inp.employee_id:
             raise _reject("an employee cannot be their own reviewer")
         if req.new_reviewer_id == self._reviewer:
-            raise _reject(f"{req.new_reviewer_id} is already the reviewer")
+            raise conflict(f"{req.new_reviewer_id} is already the reviewer")
 
     @workflow.query
     def status(self) -> ReviewStatus:

@@ -14,6 +14,7 @@ from datetime import datetime
 from temporalio.exceptions import ApplicationError
 
 from domain.phases import PHASES, phase_label
+from workflows.common import refuse
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
@@ -29,18 +30,14 @@ from workflows.payloads import (
 PHASE_NAMES = {key: phase_label(key) for key in PHASES}  # the English names, for workflow messages
 
 
-# The two kinds of refusal a submission gets: invalid content (a changed submission could pass) and a
-# state conflict (already submitted, closed: no submission can pass). Callers map them to 422 and 409.
-INVALID_SUBMISSION = "InvalidSubmission"
-SUBMISSION_CONFLICT = "SubmissionConflict"
-
-
 def reject(message: str) -> ApplicationError:
-    return ApplicationError(message, type=INVALID_SUBMISSION, non_retryable=True)
+    """Invalid content: a changed submission could pass."""
+    return refuse(message)
 
 
 def conflict(message: str) -> ApplicationError:
-    return ApplicationError(message, type=SUBMISSION_CONFLICT, non_retryable=True)
+    """A state conflict (already submitted, closed): no submission can pass now."""
+    return refuse(message, conflict=True)
 
 
 def _whole_number_in(value: object, low: int, high: int) -> bool:

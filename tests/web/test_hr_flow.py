@@ -100,7 +100,7 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
         ("K02", new_level, "won the 中石化 framework deal")]
     early = await hr.post(f"/api/hr/cycles/{cid}/results/release")
     assert early.status_code == 409 and "calibration is not finalized" in early.json()["detail"]
-    assert (await hr.post(f"/api/hr/cycles/{cid}/payouts/approve")).status_code == 422  # not yet
+    assert (await hr.post(f"/api/hr/cycles/{cid}/payouts/approve")).status_code == 409  # not yet: a state conflict
     fin = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
     assert fin.status_code == 200 and fin.json()["ratings"] == 4
     again = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")  # a retry: the first answer, applied once

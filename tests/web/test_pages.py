@@ -102,7 +102,7 @@ async def test_hr_pages_create_start_and_act_with_messages(web):
     assert "reminder(s) queued" in (await hr.get(r.headers["location"])).text
     r = await hr.post(f"/hr/cycles/{cid}/reassign", data={"employee_id": "K01", "new_reviewer_id": "M1",
                                                           "reason": "x", "csrf_token": token})
-    assert r.status_code == 422 and "M1 is already the reviewer" in r.text and 'id="progress"' in r.text
+    assert r.status_code == 409 and "M1 is already the reviewer" in r.text and 'id="progress"' in r.text
     r = await hr.post(f"/hr/cycles/{cid}/reassign", data={"employee_id": "K01", "new_reviewer_id": "ZZ9",
                                                           "reason": "x", "csrf_token": token})
     assert r.status_code == 422 and "employee ZZ9 does not exist" in r.text
@@ -110,7 +110,7 @@ async def test_hr_pages_create_start_and_act_with_messages(web):
     assert links.status_code == 200 and links.text.count("/survey#") == 8
     assert links.headers["cache-control"] == "no-store"
     r = await hr.post(f"/hr/cycles/{cid}/calibration/finalize", data={"csrf_token": token})
-    assert r.status_code == 422 and "cannot finalize calibration: the cycle is in phase 'reviews'" in unescape(r.text)
+    assert r.status_code == 409 and "cannot finalize calibration: the cycle is in phase 'reviews'" in unescape(r.text)
     r = await hr.post(f"/hr/cycles/{cid}/calibration/adjust",
                       data={"employee_id": "K01", "level": "x", "reason": "r", "csrf_token": token})
     assert r.status_code == 422 and "level: Input should be a valid integer" in r.text
