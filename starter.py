@@ -470,8 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["table", "csv"], default="table")
     sp = add("retry", cmd_incentives_retry, "compute a blocked cycle's incentives again, after fixing what blocked them",
              inc)
-    sp.add_argument("cycle")
-    sp.add_argument("--actor", default="HR1")
+    sp.add_argument("cycle", type=_id_arg)
+    sp.add_argument("--actor", type=_id_arg, default="HR1")
 
     payroll = sub.add_parser("payroll", help="what payroll reads").add_subparsers(dest="sub", required=True)
     sp = add("statement", cmd_payroll_statement, "one employee's payout lines with their explanations", payroll)
