@@ -55,6 +55,7 @@ class Context:
 
 
 def _parse_pairs(text: str, what: str) -> dict[str, int]:
+    from domain.inputs import parse_whole
     from services.errors import UserError
 
     out: dict[str, int] = {}
@@ -63,10 +64,30 @@ def _parse_pairs(text: str, what: str) -> dict[str, int]:
         if not sep:
             raise UserError(f"{what}: write id=level pairs separated by commas, e.g. communication=2 (got {part!r})")
         try:
-            out[key.strip()] = int(value)
+            out[key.strip()] = parse_whole(value)
         except ValueError:
-            raise UserError(f"{what}: {key.strip()} must be a whole number (got {value.strip()!r})") from None
+            raise UserError(f"{what}: {key.strip()} must be a whole number in ASCII digits (got {value.strip()!r})") from None
     return out
+
+
+def _id_arg(value: str) -> str:
+    """An argument that is an id (cycle, employee, contact, actor): the one id grammar, checked before anything runs."""
+    from domain.inputs import id_problem
+
+    problem = id_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def _whole_arg(value: str) -> int:
+    """A whole number in ASCII digits (``int()`` would also take full-width ones such as "３")."""
+    from domain.inputs import parse_whole
+
+    try:
+        return parse_whole(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -95,7 +116,7 @@ def cmd_cycle_create(ctx: Context, args: argparse.Namespace) -> int:
 
     config = load_cycle_config(args.config)
     if args.id:
-        config = config.model_copy(update={"id": args.id})
+        config = config.model_copy(update={"id": args.id})  # args.id has passed the id grammar (_id_arg)
     created = create_cycle(ctx.db(), config, actor=args.actor)
     verb = "created" if created.created else "already exists (same configuration, nothing changed)"
     print(f"cycle {created.cycle_id} {verb}: {created.participants} participants")
@@ -179,14 +200,14 @@ async def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
     from services import tasks
     from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, SurveySubmission
 
+    pairs = _parse_pairs(args.ratings, "--ratings") if args.what != "survey" else {}  # refused before connecting
     client = await ctx.client()
     if args.what == "self-review":
-        receipt = await tasks.submit_self_review(
-            client, ctx.db(), args.cycle, SelfReviewSubmission(args.employee, _parse_pairs(args.ratings, "--ratings")))
+        receipt = await tasks.submit_self_review(client, ctx.db(), args.cycle, SelfReviewSubmission(args.employee, pairs))
     elif args.what == "score":
         receipt = await tasks.submit_manager_score(
             client, ctx.db(), args.cycle, args.employee,
-            ManagerScoreSubmission(args.actor, _parse_pairs(args.ratings, "--ratings"), potential=args.potential))
+            ManagerScoreSubmission(args.actor, pairs, potential=args.potential))
     else:
         receipt = await tasks.submit_survey(
             client, ctx.db(), args.cycle, args.employee,
@@ -375,72 +396,72 @@ def build_parser() -> argparse.ArgumentParser:
     cycle = sub.add_parser("cycle", help="create, start and watch review cycles").add_subparsers(dest="sub", required=True)
     sp = add("create", cmd_cycle_create, "create a cycle from a YAML configuration (validated, then frozen)", cycle)
     sp.add_argument("config", type=Path)
-    sp.add_argument("--id", help="override the cycle id of the file")
-    sp.add_argument("--actor", default="hr")
+    sp.add_argument("--id", type=_id_arg, help="override the cycle id of the file")
+    sp.add_argument("--actor", type=_id_arg, default="hr")
     sp = add("start", cmd_cycle_start, "start a created cycle", cycle)
-    sp.add_argument("cycle")
+    sp.add_argument("cycle", type=_id_arg)
     sp = add("cancel", cmd_cycle_cancel, "cancel a cycle before its payouts are approved (open reviews end)", cycle)
-    sp.add_argument("cycle")
+    sp.add_argument("cycle", type=_id_arg)
     sp.add_argument("--reason", required=True, help="why (kept in the audit log)")
-    sp.add_argument("--actor", default="hr")
+    sp.add_argument("--actor", type=_id_arg, default="hr")
     sp = add("status", cmd_cycle_status, "counts per phase, who is late, what is blocking", cycle)
-    sp.add_argument("cycle")
+    sp.add_argument("cycle", type=_id_arg)
     add("list", cmd_cycle_list, "list cycles", cycle)
 
     review = sub.add_parser("review", help="look at one review").add_subparsers(dest="sub", required=True)
     sp = add("show", cmd_review_show, "a review's score explained line by line, and its calibration", review)
-    sp.add_argument("cycle")
-    sp.add_argument("employee")
+    sp.add_argument("cycle", type=_id_arg)
+    sp.add_argument("employee", type=_id_arg)
 
     sp = add("tasks", cmd_tasks, "a person's inbox of tasks")
-    sp.add_argument("assignee", help="employee id or contact id")
+    sp.add_argument("assignee", type=_id_arg, help="employee id or contact id")
     sp.add_argument("--all", action="store_true", help="include done and missed tasks")
 
     submit = sub.add_parser("submit", help="submit a task by hand").add_subparsers(dest="what", required=True)
     for what, help_ in (("self-review", "a KAM's self-review"), ("score", "a manager's scoring"),
                         ("survey", "a customer contact's survey answer")):
         sp = add(what, cmd_submit, help_, submit)
-        sp.add_argument("cycle")
-        sp.add_argument("employee", help="the KAM reviewed")
+        sp.add_argument("cycle", type=_id_arg)
+        sp.add_argument("employee", type=_id_arg, help="the KAM reviewed")
         if what != "survey":
             sp.add_argument("--ratings", required=True, help="competency=level pairs, e.g. communication=2,...")
         if what == "score":
-            sp.add_argument("--actor", required=True, help="the manager's employee id")
-            sp.add_argument("--potential", type=int)
+            sp.add_argument("--actor", type=_id_arg, required=True, help="the manager's employee id")
+            sp.add_argument("--potential", type=_whole_arg)
         if what == "survey":
-            sp.add_argument("--contact", required=True)
-            sp.add_argument("--satisfaction", type=int, required=True, help="1 to 5")
-            sp.add_argument("--nps", type=int, help="0 to 10")
+            sp.add_argument("--contact", type=_id_arg, required=True)
+            sp.add_argument("--satisfaction", type=_whole_arg, required=True, help="1 to 5")
+            sp.add_argument("--nps", type=_whole_arg, help="0 to 10")
             sp.add_argument("--comment")
 
     cal = sub.add_parser("calibration", help="calibrate ratings").add_subparsers(dest="sub", required=True)
     sp = add("report", cmd_calibration_report, "distribution against the guideline, per manager", cal)
-    sp.add_argument("cycle")
+    sp.add_argument("cycle", type=_id_arg)
     sp = add("adjust", cmd_calibration_adjust, "set a participant's rating level, with a reason", cal)
-    sp.add_argument("cycle")
-    sp.add_argument("employee")
-    sp.add_argument("level", type=int)
+    sp.add_argument("cycle", type=_id_arg)
+    sp.add_argument("employee", type=_id_arg)
+    sp.add_argument("level", type=_whole_arg)
     sp.add_argument("--reason", required=True)
-    sp.add_argument("--actor", default="HR1")
-    sp.add_argument("--request-id", help="make a retried command apply once")
+    sp.add_argument("--actor", type=_id_arg, default="HR1")
+    sp.add_argument("--request-id", type=_id_arg, help="make a retried command apply once")
     sp = add("correct", cmd_calibration_correct, "after lock: correct a final rating (a reopened review)", cal)
-    sp.add_argument("cycle")
-    sp.add_argument("employee")
-    sp.add_argument("level", type=int)
+    sp.add_argument("cycle", type=_id_arg)
+    sp.add_argument("employee", type=_id_arg)
+    sp.add_argument("level", type=_whole_arg)
     sp.add_argument("--reason", required=True)
-    sp.add_argument("--actor", default="HR1")
+    sp.add_argument("--actor", type=_id_arg, default="HR1")
     sp = add("finalize", cmd_calibration_finalize, "finalize calibration (then incentives are computed)", cal)
-    sp.add_argument("cycle")
-    sp.add_argument("--actor", default="HR1")
+    sp.add_argument("cycle", type=_id_arg)
+    sp.add_argument("--actor", type=_id_arg, default="HR1")
 
     pay = sub.add_parser("payouts", help="approve payouts").add_subparsers(dest="sub", required=True)
     sp = add("approve", cmd_payouts_approve, "approve and lock the cycle's payout lines", pay)
-    sp.add_argument("cycle")
-    sp.add_argument("--actor", default="PAY1")
+    sp.add_argument("cycle", type=_id_arg)
+    sp.add_argument("--actor", type=_id_arg, default="PAY1")
 
     sp = add("recompute", cmd_payouts_recompute,
              "after lock: recompute from current inputs; differences become delta lines", pay)
-    sp.add_argument("cycle")
+    sp.add_argument("cycle", type=_id_arg)
 
     inc = sub.add_parser("incentives", help="incentive plans").add_subparsers(dest="sub", required=True)
     sp = add("preview", cmd_incentives_preview, "what-if: a plan's payouts for given inputs, no cycle needed", inc)
@@ -449,15 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["table", "csv"], default="table")
     sp = add("retry", cmd_incentives_retry, "compute a blocked cycle's incentives again, after fixing what blocked them",
              inc)
-    sp.add_argument("cycle")
-    sp.add_argument("--actor", default="HR1")
+    sp.add_argument("cycle", type=_id_arg)
+    sp.add_argument("--actor", type=_id_arg, default="HR1")
 
     payroll = sub.add_parser("payroll", help="what payroll reads").add_subparsers(dest="sub", required=True)
     sp = add("statement", cmd_payroll_statement, "one employee's payout lines with their explanations", payroll)
-    sp.add_argument("cycle")
-    sp.add_argument("employee")
+    sp.add_argument("cycle", type=_id_arg)
+    sp.add_argument("employee", type=_id_arg)
     sp = add("export", cmd_payroll_export, "write the approved payout lines as CSV", payroll)
-    sp.add_argument("cycle")
+    sp.add_argument("cycle", type=_id_arg)
     sp.add_argument("--out", type=Path)
 
     sp = add("demo", cmd_demo, "run a whole review cycle with simulated people")

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal, localcontext
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.errors import DomainError
+from domain.inputs import Text, bounded
 from domain.money import Num, calc_context, exact, fmt_num, round_to
-from domain.scorecard import RatingScale
+from domain.scorecard import RatingScale, Score
+
+#: A rating level is a small ordinal people pick and payout multipliers are keyed by; the API takes levels within ±1000.
+Level = Annotated[int, bounded(0, 100, "a rating level is a small whole number people pick")]
+#: A share of the people, in percent.
+Percent = Annotated[Num, bounded(0, 100, "a percent of the participants")]
 
 
 class _Frozen(BaseModel):
@@ -23,16 +30,16 @@ class _Frozen(BaseModel):
 class CalibrationLevel(_Frozen):
     """A rating level and the lowest score (on the rating scale) that suggests it."""
 
-    level: int
-    label: str = Field(min_length=1)
-    min: Num
+    level: Level = Field(strict=True)
+    label: Text = Field(min_length=1, max_length=100)
+    min: Score
 
 
 class NineBoxConfig(_Frozen):
     """How rating levels map to performance low/moderate/high; potential is 1 low, 2 moderate, 3 high."""
 
-    high_min_level: int = 4
-    moderate_min_level: int = 3
+    high_min_level: Level = Field(default=4, strict=True)
+    moderate_min_level: Level = Field(default=3, strict=True)
 
     @model_validator(mode="after")
     def _ordered(self) -> NineBoxConfig:
@@ -80,13 +87,17 @@ class CalibrationConfig(_Frozen):
     """Normalization, the rating levels (best first), the guided distribution and its tolerance."""
 
     normalize: bool = True
-    min_team_size: int = Field(default=3, ge=2)
-    levels: tuple[CalibrationLevel, ...] = Field(default_factory=_default_levels, min_length=2)
-    guideline: dict[int, Num] = Field(default_factory=_default_guideline)
+    # A team of 2 has no spread worth normalizing; beyond 10,000 nobody would ever be normalized.
+    min_team_size: Annotated[int, bounded(2, 10_000, "the smallest team whose scores are normalized")] = Field(
+        default=3, strict=True)
+    levels: tuple[CalibrationLevel, ...] = Field(default_factory=_default_levels, min_length=2, max_length=101)
+    # Keys stay lax: the frozen configuration comes back from JSON, whose keys are strings.
+    guideline: dict[Level, Percent] = Field(default_factory=_default_guideline)
     enforce: bool = False
-    tolerance_pct: Num = Field(default=Decimal(5), ge=0, le=100)
-    leniency_threshold: Num = Field(default=Decimal("0.5"), gt=0, description="levels above/below company mean")
-    central_tendency_pct: Num = Field(default=Decimal(80), gt=0, le=100, description="share at the middle level(s)")
+    tolerance_pct: Percent = Field(default=Decimal(5))
+    leniency_threshold: Annotated[Num, bounded(0, 100, "a difference of levels")] = Field(
+        default=Decimal("0.5"), gt=0, description="levels above/below company mean")
+    central_tendency_pct: Percent = Field(default=Decimal(80), gt=0, description="share at the middle level(s)")
     nine_box: NineBoxConfig = NineBoxConfig()
 
     @model_validator(mode="after")

@@ -8,11 +8,12 @@ cycle starts; absolute ones must carry a time zone.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -27,15 +28,33 @@ from pydantic import (
 from domain.calibration import CalibrationConfig
 from domain.errors import DomainError
 from domain.incentives import IncentivePlan
+from domain.inputs import Id, Text, bounded
 from domain.scorecard import Scorecard, default_scorecard
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: No deadline, extension, reminder or survey link runs longer than a year: a longer one is a typo
+#: (14w for 14d), and Python's timedelta overflows on absurd values before any check could see them.
+MAX_DURATION = timedelta(days=366)
+#: Period dates and absolute deadlines lie in this range: 0001-01-01 or 9999-12-31 are typos, and
+#: proration counts the days of the period.
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2100, 12, 31)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _ISO_DURATION = TypeAdapter(timedelta)
 
 
 def parse_duration(value: object) -> timedelta:
     """Accept 90, "90s", "15m", "12h", "3d", "2w" (and timedelta); reject anything else clearly."""
+    try:
+        result = _duration(value)
+    except OverflowError:
+        result = None
+    if result is None or result > MAX_DURATION:
+        raise ValueError(f"{value!r} is longer than a year (366d), the longest duration allowed; a longer one is "
+                         "usually a typo")
+    return result
+
+
+def _duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
@@ -56,7 +75,18 @@ def parse_duration(value: object) -> timedelta:
     raise ValueError(f"{value!r} is not a duration; write seconds or like '3d', '12h', '15m', '45s'")
 
 
+def _in_date_range(value: date) -> date:
+    """Dates (and the date of an instant) between FIRST_DATE and LAST_DATE."""
+    day = value.astimezone(UTC).date() if isinstance(value, datetime) else value
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise ValueError(f"{value.isoformat()} is outside the allowed range {FIRST_DATE.isoformat()}.."
+                         f"{LAST_DATE.isoformat()} (a date outside it is a typo)")
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+CycleDate = Annotated[date, AfterValidator(_in_date_range)]
+CycleInstant = Annotated[AwareDatetime, AfterValidator(_in_date_range)]
 
 
 class _Frozen(BaseModel):
@@ -68,7 +98,7 @@ class DeadlinePolicy(_Frozen):
 
     action: Literal["close", "extend"] = "close"
     extend_by: Duration | None = None
-    max_extensions: int = Field(default=1, ge=1, le=10)
+    max_extensions: Annotated[int, bounded(1, 10, "each extension delays the whole cycle")] = Field(default=1, strict=True)
 
     @model_validator(mode="after")
     def _extension_needs_length(self) -> DeadlinePolicy:
@@ -78,7 +108,7 @@ class DeadlinePolicy(_Frozen):
 
 
 class PhaseConfig(_Frozen):
-    due: AwareDatetime | None = None
+    due: CycleInstant | None = None
     due_after: Duration | None = None
     reminders_before: list[Duration] = Field(default_factory=list)
     on_deadline: DeadlinePolicy = DeadlinePolicy()
@@ -99,9 +129,9 @@ class Phases(_Frozen):
 
 
 class Period(_Frozen):
-    label: str = Field(min_length=1, max_length=40, description="matches the period column of KPI actuals")
-    start: date
-    end: date
+    label: Text = Field(min_length=1, max_length=40, description="matches the period column of KPI actuals")
+    start: CycleDate
+    end: CycleDate
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:
@@ -114,8 +144,8 @@ class Participants(_Frozen):
     """Who is reviewed: every KAM, the KAMs under some managers, or listed employees."""
 
     all_kams: bool = False
-    managers: list[str] = Field(default_factory=list)
-    employees: list[str] = Field(default_factory=list)
+    managers: list[Id] = Field(default_factory=list)
+    employees: list[Id] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _something(self) -> Participants:
@@ -125,8 +155,8 @@ class Participants(_Frozen):
 
 
 class CycleConfig(_Frozen):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", description="cycle id, e.g. 2026-Q4")
-    name: str = Field(min_length=1, max_length=200)
+    id: Id = Field(description="cycle id, e.g. 2026-Q4")
+    name: Text = Field(min_length=1, max_length=200)
     cadence: Literal["quarterly", "half_yearly", "annual"]
     period: Period
     timezone: str = "Asia/Shanghai"
@@ -136,7 +166,9 @@ class CycleConfig(_Frozen):
     scorecard: Scorecard = Field(default_factory=default_scorecard)
     calibration: CalibrationConfig
     incentive_plan: IncentivePlan
-    batch_size: int = Field(default=100, ge=1, le=1000, description="reviews opened and started per batch activity")
+    batch_size: Annotated[int, bounded(1, 1000, "a batch is one activity; more reviews per batch would exceed its "
+                                              "payload and time limits")] = Field(
+        default=100, strict=True, description="reviews opened and started per batch activity")
 
     @model_validator(mode="after")
     def _plan_matches_levels(self) -> CycleConfig:

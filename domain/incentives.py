@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from domain.errors import DomainError
+from domain.inputs import Id, Text, bounded
 from domain.money import (
     Num,
     RoundingMode,
@@ -33,7 +34,44 @@ from domain.scorecard import check_unique, check_weights_sum, interpolate
 
 LineType = Literal["bonus", "commission", "adjustment"]
 BaseLineType = Literal["bonus", "commission"]
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+# ---- bounds ----
+# Every amount the formulas can produce must fit payout_line.amount, Numeric(20,4): below 10^16. The largest
+# bonus is target × company factor × rating multiplier × measure factor (the measure factor is a weighted mean
+# of capped curve values, so at most the largest curve value or cap) × proration (at most 1); the largest
+# commission is revenue × the highest rate. largest_payout() multiplies the maxima out; a test holds it below
+# AMOUNT_LIMIT, and a property test computes such plans' lines.
+AMOUNT_LIMIT = Decimal(10) ** 16
+#: A target bonus above a trillion units of any currency is a typo; below one unit it is one too (0 means none).
+MAX_TARGET = Decimal(10) ** 12
+MIN_TARGET = Decimal(1)
+#: A company factor is a multiple of target, usually 0..2; 0 switches the bonus off, below 1 % is a typo.
+MAX_COMPANY_FACTOR = Decimal(5)
+MIN_COMPANY_FACTOR = Decimal("0.01")
+#: Rating multipliers, like the company factor, scale the target (usually 0..2).
+MAX_MULTIPLIER = Decimal(5)
+#: A curve's payout factor, a measure cap or the plan cap: a multiple of target (usually at most 3).
+MAX_PAYOUT_FACTOR = Decimal(10)
+#: Revenue comes from the KPI actuals, stored as Numeric(20,6): always below 10^14.
+MAX_REVENUE = Decimal(10) ** 14
+#: A commission rate is a fraction of revenue (0.02 = 2 %): never more than all of it.
+MAX_RATE = Decimal(1)
+#: Attainments are KPI actuals too (ratios: 1.0 = 100 %).
+MAX_ATTAINMENT = Decimal(10) ** 14
+
+Target = Annotated[Num, bounded(0, MAX_TARGET, "a target bonus in units of money; 0 means none",
+                                zero_or_at_least=MIN_TARGET)]
+Factor = Annotated[Num, bounded(0, MAX_PAYOUT_FACTOR, "a multiple of target", places=6)]
+Multiplier = Annotated[Num, bounded(0, MAX_MULTIPLIER, "it multiplies the target", places=4)]
+Attainment = Annotated[Num, bounded(-MAX_ATTAINMENT, MAX_ATTAINMENT, "attainments are KPI actuals, stored as "
+                                    "Numeric(20,6)", places=6)]
+Weight = Annotated[Num, bounded(0, 100, "a weight is a percent")]
+
+
+def largest_payout() -> Decimal:
+    """The largest amount any plan within these bounds can compute for one line (bonus or commission)."""
+    bonus = MAX_TARGET * MAX_COMPANY_FACTOR * MAX_MULTIPLIER * MAX_PAYOUT_FACTOR
+    return max(bonus, MAX_REVENUE * MAX_RATE)
 
 
 class _Frozen(BaseModel):
@@ -43,8 +81,8 @@ class _Frozen(BaseModel):
 class TargetIncentive(_Frozen):
     """Target bonus per grade, with per-employee overrides (employee wins)."""
 
-    by_grade: dict[str, Num] = Field(default_factory=dict)
-    by_employee: dict[str, Num] = Field(default_factory=dict)
+    by_grade: dict[Annotated[Text, Field(min_length=1, max_length=64)], Target] = Field(default_factory=dict)
+    by_employee: dict[Id, Target] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _non_negative(self) -> TargetIncentive:
@@ -61,10 +99,10 @@ class TargetIncentive(_Frozen):
 class PayoutCurve(_Frozen):
     """0 at or below threshold, linear 0→1 up to target, 1→payout_at_max up to maximum, flat above."""
 
-    threshold: Num
-    target: Num
-    maximum: Num
-    payout_at_max: Num = Field(ge=0)
+    threshold: Attainment
+    target: Attainment
+    maximum: Attainment
+    payout_at_max: Factor
 
     @model_validator(mode="after")
     def _ordered(self) -> PayoutCurve:
@@ -87,7 +125,7 @@ class PayoutCurve(_Frozen):
 class PiecewisePayoutCurve(_Frozen):
     """The general form: payout factor by attainment, linear between points, flat outside."""
 
-    points: tuple[tuple[Num, Num], ...] = Field(min_length=2)
+    points: tuple[tuple[Attainment, Factor], ...] = Field(min_length=2, max_length=50)  # more is not a curve HR reads
 
     @model_validator(mode="after")
     def _ordered(self) -> PiecewisePayoutCurve:
@@ -138,24 +176,24 @@ def payout_curve(curve: PayoutCurve | PiecewisePayoutCurve, x: Decimal) -> Decim
 class Measure(_Frozen):
     """One bonus measure: weight (percent), payout curve on attainment, optional cap on its factor."""
 
-    id: str = Field(pattern=_ID_PATTERN)
-    weight: Num = Field(ge=0)
+    id: Id
+    weight: Weight
     curve: Curve
-    cap: Num | None = Field(default=None, ge=0)
+    cap: Factor | None = None
 
 
 class Gate(_Frozen):
     """Below this weighted attainment the whole bonus is 0."""
 
-    min_weighted_attainment: Num
+    min_weighted_attainment: Attainment
 
 
 class BonusConfig(_Frozen):
     """Multi-measure bonus: target × Σ w_j·f_j(attainment_j), optional caps and gate."""
 
-    measures: tuple[Measure, ...] = Field(min_length=1)
+    measures: tuple[Measure, ...] = Field(min_length=1, max_length=50)  # one per KPI, with room to spare
     gate: Gate | None = None
-    cap: Num | None = Field(default=None, ge=0, description="plan cap, as a multiple of target")
+    cap: Factor | None = Field(default=None, description="plan cap, as a multiple of target")
 
     @model_validator(mode="after")
     def _weights(self) -> BonusConfig:
@@ -169,8 +207,9 @@ class CommissionTier(_Frozen):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
-    from_: Num = Field(alias="from", ge=0)
-    rate: Num = Field(ge=0)
+    from_: Annotated[Num, bounded(0, MAX_REVENUE, "revenue is a KPI actual, stored as Numeric(20,6)", places=6)] = Field(
+        alias="from")
+    rate: Annotated[Num, bounded(0, MAX_RATE, "a fraction of revenue: 0.02 is 2 %", places=6)]
 
 
 def check_tiers(tiers: Sequence[CommissionTier], path: str = "tiers") -> None:
@@ -192,7 +231,7 @@ class CommissionConfig(_Frozen):
     measure: Literal["revenue"] = "revenue"
     mode: Literal["retroactive", "marginal"]
     boundary: Literal["upper", "lower"]
-    tiers: tuple[CommissionTier, ...] = Field(min_length=1)
+    tiers: tuple[CommissionTier, ...] = Field(min_length=1, max_length=50)  # more is not a table HR reads
 
     @model_validator(mode="after")
     def _ordered(self) -> CommissionConfig:
@@ -203,13 +242,16 @@ class CommissionConfig(_Frozen):
 class IncentivePlan(_Frozen):
     """A versioned incentive plan; rounding mode is declared, not assumed."""
 
-    id: str = Field(pattern=_ID_PATTERN)
-    version: int = Field(ge=1)
+    id: Id
+    # payout_line.plan_version is a PostgreSQL integer; a million versions of one plan is already absurd.
+    version: Annotated[int, bounded(1, 1_000_000, "a plan's version number")] = Field(strict=True)
     rounding: RoundingMode
     target_incentive: TargetIncentive = TargetIncentive()
-    company_factor: Num = Field(default=Decimal(1), ge=0)
+    company_factor: Annotated[Num, bounded(0, MAX_COMPANY_FACTOR, "a multiple of target, usually 0..2; 0 switches "
+                                           "the bonus off", places=4, zero_or_at_least=MIN_COMPANY_FACTOR)] = Decimal(1)
     bonus: BonusConfig | None = None
-    rating_multipliers: dict[int, Num] = Field(default_factory=dict)
+    # Keys stay lax: the frozen configuration comes back from JSON, whose keys are strings.
+    rating_multipliers: dict[Annotated[int, bounded(0, 100, "a rating level")], Multiplier] = Field(default_factory=dict)
     commission: CommissionConfig | None = None
 
     @model_validator(mode="after")
@@ -291,6 +333,8 @@ class IncentiveInput(_Frozen):
     grade: str | None = None
     currency: str
     rating_level: int | None = None
+    # Not bounded here: attainments and revenue are KPI actuals, which their column (Numeric(20,6)) keeps below
+    # MAX_ATTAINMENT and MAX_REVENUE, and a what-if preview may explore beyond them without writing anything.
     attainment: dict[str, Num] = Field(default_factory=dict)
     revenue: Num | None = None
     employment_start: date | None = None

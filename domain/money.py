@@ -100,7 +100,7 @@ def to_decimal(value: object, path: str | None = None) -> Decimal:
     """Turn int/str/Decimal (and finite floats, as YAML writes ``0.8``) into a finite Decimal.
 
     Floats go through ``repr`` so ``0.8`` becomes ``Decimal("0.8")``, not its binary expansion.
-    Booleans, NaN and infinities are rejected: a config number must be a real number.
+    Booleans, NaN, infinities and non-ASCII digits are rejected: a config number must be a real number.
     """
     if isinstance(value, bool):
         raise DomainError(f"expected a number, got {value!r}", path)
@@ -113,6 +113,8 @@ def to_decimal(value: object, path: str | None = None) -> Decimal:
             raise DomainError(f"expected a finite number, got {value!r}", path)
         result = Decimal(repr(value))
     elif isinstance(value, str):
+        if not value.isascii():  # Decimal("３") is 3: a full-width digit is a typing accident, not a number
+            raise DomainError(f"expected a number written with ASCII digits, got {value!r}", path)
         try:
             result = Decimal(value.strip().replace("_", ""))
         except InvalidOperation:

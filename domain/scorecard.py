@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.errors import DomainError
+from domain.inputs import Text, bounded
 from domain.money import Num, calc_context, decimal_places, exact, fmt_num
 
 KpiId = Literal[
@@ -36,6 +37,14 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
 
 #: Item ids the review records use for other things (the manager's potential rating).
 RESERVED_ITEM_IDS = frozenset({"potential"})
+
+# Bounds of the numbers a scorecard configures, each with its reason (the reason is also the message).
+#: Scores are stored as Numeric(8,4): below 10^4 in magnitude, at most 4 decimals.
+Score = Annotated[Num, bounded(-1000, 1000, "scores are stored with at most 4 digits before the point", places=4)]
+#: KPI actuals are stored as Numeric(20,6); a curve or band point beyond them can never be reached.
+Actual = Annotated[Num, bounded(-10**14 + 1, 10**14 - 1, "KPI actuals are stored as Numeric(20,6)", places=6)]
+#: Weights are percents of their section.
+Weight = Annotated[Num, bounded(0, 100, "a weight is a percent of its section")]
 
 
 class _Frozen(BaseModel):
@@ -64,9 +73,9 @@ def check_unique(ids: Iterable[str], field: str) -> None:
 class RatingScale(_Frozen):
     """The scale every item score and the final score live on (e.g. 1-5, 2 decimals)."""
 
-    min: Num = Decimal(1)
-    max: Num = Decimal(5)
-    decimals: int = Field(default=2, ge=0, le=6)
+    min: Score = Decimal(1)
+    max: Score = Decimal(5)
+    decimals: Annotated[int, bounded(0, 4, "scores are stored with 4 decimals")] = Field(default=2, strict=True)
 
     @model_validator(mode="after")
     def _ordered(self) -> RatingScale:
@@ -88,7 +97,7 @@ class CurveRule(_Frozen):
     """Piecewise-linear map from an actual value to a score; flat outside the first and last points."""
 
     type: Literal["curve"] = "curve"
-    points: tuple[tuple[Num, Num], ...] = Field(min_length=2)
+    points: tuple[tuple[Actual, Score], ...] = Field(min_length=2, max_length=50)  # more points are no longer a curve HR reads
 
     @model_validator(mode="after")
     def _increasing_x(self) -> CurveRule:
@@ -115,9 +124,9 @@ class CurveRule(_Frozen):
 class Band(_Frozen):
     """``min`` inclusive, ``max`` exclusive; an open ``max`` (only on the last band) means no upper end."""
 
-    min: Num
-    max: Num | None = None
-    score: Num
+    min: Actual
+    max: Actual | None = None
+    score: Score
 
     def describe(self) -> str:
         upper = fmt_num(self.max) + ")" if self.max is not None else "∞)"
@@ -128,7 +137,7 @@ class BandsRule(_Frozen):
     """Step map from an actual value to a score; bands are ordered, contiguous and non-overlapping."""
 
     type: Literal["bands"] = "bands"
-    bands: tuple[Band, ...] = Field(min_length=1)
+    bands: tuple[Band, ...] = Field(min_length=1, max_length=50)  # as for curve points
 
     @model_validator(mode="after")
     def _ordered(self) -> BandsRule:
@@ -197,10 +206,10 @@ class KpiItem(_Frozen):
     """One KPI: its weight within the KPI section and the rule turning the actual into a score."""
 
     id: KpiId
-    weight: Num = Field(ge=0)
+    weight: Weight
     rule: Rule
-    label_en: str | None = None
-    label_zh: str | None = None
+    label_en: Text | None = Field(default=None, min_length=1, max_length=200)
+    label_zh: Text | None = Field(default=None, min_length=1, max_length=200)
 
     def label(self) -> str:
         en, zh = KPI_LABELS[self.id]
@@ -211,9 +220,9 @@ class CompetencyItem(_Frozen):
     """One competency from the sales-sequence model, rated on the competency scale."""
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    label_en: str = Field(min_length=1)
-    label_zh: str = Field(min_length=1)
-    weight: Num = Field(ge=0)
+    label_en: Text = Field(min_length=1, max_length=200)
+    label_zh: Text = Field(min_length=1, max_length=200)
+    weight: Weight
 
     @field_validator("id")
     @classmethod
@@ -229,8 +238,9 @@ class CompetencyItem(_Frozen):
 class CompetencyScale(_Frozen):
     """Competency levels (1-3 in the model); mapped linearly onto the rating scale for scoring."""
 
-    min: int = 1
-    max: int = 3
+    # Levels a person picks from a list (the API takes levels within ±1000); 101 levels are no longer a scale.
+    min: Annotated[int, bounded(0, 100, "a competency scale is a short list of levels")] = Field(default=1, strict=True)
+    max: Annotated[int, bounded(0, 100, "a competency scale is a short list of levels")] = Field(default=3, strict=True)
 
     @model_validator(mode="after")
     def _ordered(self) -> CompetencyScale:
@@ -249,8 +259,8 @@ class WeightedCombine(_Frozen):
     """Self and manager ratings blended by percent weights summing to 100."""
 
     mode: Literal["weighted"] = "weighted"
-    self: Num = Field(ge=0)
-    manager: Num = Field(ge=0)
+    self: Weight
+    manager: Weight
 
     @model_validator(mode="after")
     def _sum(self) -> WeightedCombine:
@@ -295,7 +305,7 @@ class NeutralPolicy(_Frozen):
     """Too few survey answers: score CSAT at a fixed neutral value."""
 
     policy: Literal["neutral"] = "neutral"
-    value: Num
+    value: Score
 
 
 BelowMinimum = Annotated[DropPolicy | NeutralPolicy, Field(discriminator="policy")]
@@ -305,7 +315,8 @@ class CsatSection(_Frozen):
     """How the customer survey's CSAT % becomes a score."""
 
     rule: Rule
-    min_responses: int = Field(default=3, ge=0)
+    min_responses: Annotated[int, bounded(0, 1000, "no KAM's contacts give more answers to one survey")] = Field(
+        default=3, strict=True)
     below_minimum: BelowMinimum = DropPolicy()
     revenue_weighted: bool = False
     ask_nps: bool = True
@@ -314,9 +325,9 @@ class CsatSection(_Frozen):
 class ComponentWeights(_Frozen):
     """Share of the total score per component, in percent."""
 
-    kpis: Num = Field(ge=0)
-    competencies: Num = Field(ge=0)
-    csat: Num = Field(ge=0)
+    kpis: Weight
+    competencies: Weight
+    csat: Weight
 
     @model_validator(mode="after")
     def _sum(self) -> ComponentWeights:

@@ -67,14 +67,36 @@ def read_yaml_file(path: Path) -> str:
         raise ConfigError(f"{path}: cannot read it ({err})") from None
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, except that an impossible date (2026-02-30, 2026-13-01) stays text.
+
+    PyYAML's timestamp resolver matches such a scalar and then raises ValueError from ``date()``
+    inside ``safe_load``, with no field or line; as text it reaches the model, which names the field.
+    """
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_ConfigLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
 def parse_yaml_mapping(text: str, source: str) -> dict:
     """YAML text to a mapping; syntax errors name the line and column."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{source}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    except ValueError as err:  # an explicit tag that does not fit its value, e.g. !!int ten
+        raise ConfigError(f"{source}: not valid YAML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings at the top level")
     return data

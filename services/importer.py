@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import psycopg
 from psycopg.types.json import Jsonb
 
+from domain.inputs import id_problem, text_problem
 from services.db import libpq_url
 from services.errors import UserError
 
@@ -72,12 +73,12 @@ MAX_ISSUES = 200
 # Serializes imports, so the validation reads and the writes see the same database.
 _LOCK_KEY = 0x6B616D696D706F72  # "kamimpor"
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# ASCII digits only: \d, int() and Decimal() also take full-width digits such as "３".
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
-_BAD_ID = re.compile(r"[\s:]")
 
 
 # --------------------------------------------------------------------------------------------- API
@@ -202,12 +203,13 @@ class _Issues:
 
 @dataclass
 class _Cells:
-    """One data row: trimmed cells by column name, with the helpers that validate them."""
+    """One data row: trimmed cells by column name (and the cells as written), with the helpers that validate them."""
 
     issues: _Issues
     file: str
     line: int
     cells: dict[str, str]
+    raw: dict[str, str] = field(default_factory=dict)
     ok: bool = True
 
     def error(self, column: str, message: str) -> None:
@@ -220,13 +222,26 @@ class _Cells:
             if required:
                 self.error(column, "required value is missing")
             return None
+        problem = text_problem(value)  # PostgreSQL cannot store NUL in text
+        if problem is not None:
+            self.error(column, problem)
+            return None
         return value
 
     def ident(self, column: str, required: bool = False) -> str | None:
-        """Ids end up inside composite keys such as ``<cycle>:<employee>``, hence no ':' or spaces."""
+        """Ids end up in URL paths and keys such as ``<cycle>:<employee>``: the one id grammar of domain.inputs.
+
+        Spaces around an id are reported, not trimmed: ``E001 `` in one file and ``E001`` in another are a data
+        problem to fix at the source. Ids are case-sensitive (``e001`` is not ``E001``).
+        """
+        written = self.raw.get(column, "")
+        if written.strip() and written != written.strip():
+            self.error(column, f"invalid id: {id_problem(written)}")
+            return None
         value = self.text(column, required)
-        if value is not None and _BAD_ID.search(value):
-            self.error(column, f"invalid id '{value}' (spaces and ':' are not allowed)")
+        problem = None if value is None else id_problem(value)
+        if problem is not None:
+            self.error(column, f"invalid id: {problem}")
             return None
         return value
 
@@ -358,7 +373,8 @@ def _read_csv(path: Path, columns: Sequence[str], required: Sequence[str], issue
             if len(raw) != len(keys):
                 issues.add(name, line, "*", f"expected {len(keys)} fields (as in the header), found {len(raw)}")
                 continue
-            rows.append(_Cells(issues, name, line, {k: v.strip() for k, v in zip(keys, raw, strict=True)}))
+            written = dict(zip(keys, raw, strict=True))
+            rows.append(_Cells(issues, name, line, {k: v.strip() for k, v in written.items()}, written))
     except csv.Error as err:
         issues.add(name, reader.line_num, "*", f"malformed CSV: {err}")
         return None

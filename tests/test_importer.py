@@ -243,6 +243,7 @@ def test_unknown_role(db_url: str, tmp_path: Path) -> None:
         ("2026-13-01", "invalid date '2026-13-01' (expected YYYY-MM-DD)"),
         ("15/08/2026", "invalid date '15/08/2026' (expected YYYY-MM-DD)"),
         ("20260815", "invalid date '20260815' (expected YYYY-MM-DD)"),
+        ("２０２６-08-15", "invalid date '２０２６-08-15' (expected YYYY-MM-DD)"),
     ],
 )
 def test_malformed_date(db_url: str, tmp_path: Path, cell: str, message: str) -> None:
@@ -343,6 +344,11 @@ def test_file_that_is_not_utf8(db_url: str, tmp_path: Path) -> None:
                 " no thousands separators)"),
         ("-5", "must not be negative (got '-5')"),
         ("10.005", "too many decimal places in '10.005' (at most 2)"),
+        # int() and Decimal() read full-width digits; an export that writes them is broken
+        ("８000000", "invalid number '８000000' (expected digits with an optional decimal point, e.g. 1234567.89;"
+                     " no thousands separators)"),
+        # key_account.annual_revenue is Numeric(18,2)
+        ("12345678901234567", "'12345678901234567' is too large (at most 16 digits before the decimal point)"),
     ],
 )
 def test_malformed_number(db_url: str, tmp_path: Path, cell: str, message: str) -> None:
@@ -418,6 +424,10 @@ def test_duplicate_kpi_row(db_url: str, tmp_path: Path) -> None:
                 " no thousands separators)"),
         ("", "required value is missing"),
         ("0.1234567", "too many decimal places in '0.1234567' (at most 6)"),
+        ("０.012", "invalid number '０.012' (expected digits with an optional decimal point, e.g. 1234567.89;"
+                   " no thousands separators)"),
+        # kpi_actual.value is Numeric(20,6)
+        ("123456789012345", "'123456789012345' is too large (at most 14 digits before the decimal point)"),
     ],
 )
 def test_malformed_kpi_value(db_url: str, tmp_path: Path, cell: str, message: str) -> None:
@@ -462,3 +472,53 @@ def test_missing_file(db_url: str, tmp_path: Path) -> None:
     assert fails(db_url, (org, accounts, tmp_path / "NOPE.csv")) == [
         ImportIssue("NOPE.csv", 0, "*", "cannot read file: No such file or directory")
     ]
+
+
+# ------------------------------------------------------------------- ids and text (issue 8: defects 4, 6)
+
+BAD_IDS = ["../E001", "%00", " E001", "e001 ", "E 001", "E:001"]
+ID_PLACES = [  # (file, what to append to it, its line, column) for a bad id {id}
+    ("ORG.csv", "{id},New Person,,other,,,,,,\n", 6, "employee_id"),
+    ("ORG.csv", "K03,张伟,,kam,{id},K1,,,,\n", 6, "manager_id"),
+    ("ACCOUNTS.csv", "{id},Acme,K01,1,,,,,\n", 5, "account_id"),
+    ("ACCOUNTS.csv", "A003,Acme,{id},1,,,,,\n", 5, "kam_id"),
+    ("ACCOUNTS.csv", "A003,Acme,K01,1,,{id},Someone,,\n", 5, "contact_id"),
+    ("KPIS.csv", "{id},2026-Q3,revenue,1\n", 5, "employee_id"),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+@pytest.mark.parametrize(("file", "row", "line", "column"), ID_PLACES, ids=[f"{p[0]}-{p[3]}" for p in ID_PLACES])
+def test_ids_the_api_cannot_address_are_refused(db_url: str, tmp_path: Path, bad: str, file: str, row: str,
+                                                line: int, column: str) -> None:
+    """One id grammar (domain.inputs); spaces around an id are reported, never trimmed (ids are case-sensitive)."""
+    texts = {"ORG.csv": ORG, "ACCOUNTS.csv": ACCOUNTS, "KPIS.csv": KPIS}
+    texts[file] += row.format(id=bad)
+    issues = fails(db_url, write(tmp_path, *texts.values()))
+    assert [(i.file, i.line, i.column) for i in issues] == [(file, line, column)]
+    expected = "has a leading or trailing space" if bad != bad.strip() else "is not a valid id"
+    assert issues[0].message.startswith(f"invalid id: {bad!r}") and expected in issues[0].message
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "line", "column"),
+    [
+        ("ORG.csv", "王芳", "王\x00芳", 4, "name"),
+        ("ORG.csv", "wang.fang@example.com", "wang\x00fang@example.com", 4, "email"),
+        ("ORG.csv", ",K2,CNY", ",K\x002,CNY", 4, "grade"),
+        ("ORG.csv", "K2,CNY,Asia/Shanghai,2020", "K2,CNY,Asia/Shang\x00hai,2020", 4, "timezone"),
+        ("ACCOUNTS.csv", "Northwind", "North\x00wind", 4, "account_name"),
+        ("ACCOUNTS.csv", "钱敏", "钱\x00敏", 3, "contact_name"),
+        ("KPIS.csv", "K02,2026-Q3", "K02,2026\x00Q3", 4, "period"),
+        ("KPIS.csv", "0.012", "0.0\x0012", 4, "value"),
+    ],
+)
+def test_nul_in_any_cell_is_refused_naming_the_cell(db_url: str, tmp_path: Path, file: str, old: str, new: str,
+                                                    line: int, column: str) -> None:
+    """PostgreSQL cannot store NUL in text: refused with the cell named, instead of an error at write time."""
+    texts = {"ORG.csv": ORG, "ACCOUNTS.csv": ACCOUNTS, "KPIS.csv": KPIS}
+    assert old in texts[file]
+    texts[file] = texts[file].replace(old, new, 1)
+    issues = fails(db_url, write(tmp_path, *texts.values()))
+    assert [(i.file, i.line, i.column) for i in issues] == [(file, line, column)]
+    assert "NUL" in issues[0].message

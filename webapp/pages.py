@@ -24,7 +24,7 @@ from webapp.auth import CSRF_FIELD
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLASH_COOKIE = "kr_flash"
-_INT = re.compile(r"^\s*[-+]?\d{1,9}\s*$")
+_INT = re.compile(r"^\s*[-+]?[0-9]{1,9}\s*$")  # ASCII digits: int() would also read full-width ones
 
 
 def make_templates() -> Jinja2Templates:

@@ -14,33 +14,21 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from domain.inputs import ID_PATTERN, Id, clean_text
 from workflows.payloads import MAX_TEXT
 
 MAX_ITEMS = 100
 MAX_YAML = 200_000
 
 
-def clean_text(value: str) -> str:
-    """Refuse what PostgreSQL or the workflow payloads cannot store: NUL and unpaired surrogates."""
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid Unicode (it contains an unpaired surrogate)") from None
-    return value
-
-
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(clean_text)]
 Reason = Annotated[str, StringConstraints(max_length=2000), AfterValidator(clean_text)]
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-EmployeeId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+EmployeeId = Id  # the one id grammar (domain.inputs), as in the importer, the cycle YAML and the CLI
 # Whole numbers only (no floats, NaN, infinities, booleans or strings); a generous sanity bound keeps
 # absurd values out, and the workflow validator reports anything outside the cycle's own scale.
 Level = Annotated[int, Field(strict=True, ge=-1000, le=1000)]
 Token = Annotated[str, StringConstraints(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
-CYCLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
-EMPLOYEE_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 class _In(BaseModel):
@@ -315,7 +303,7 @@ class AdjustIn(_In):
     employee_id: EmployeeId
     level: Level
     reason: Reason
-    request_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = (
+    request_id: Id | None = (
         Field(default=None, description="the same request id applies the adjustment once, however often it is sent"))
 
 
@@ -414,5 +402,5 @@ class StatementLineOut(BaseModel):
     explanation: str
 
 
-CycleIdPath = Annotated[str, Path(pattern=CYCLE_ID_PATTERN, description="review cycle id", examples=["2026-Q3"])]
-EmployeeIdPath = Annotated[str, Path(pattern=EMPLOYEE_ID_PATTERN, description="employee id", examples=["K01"])]
+CycleIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="review cycle id", examples=["2026-Q3"])]
+EmployeeIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="employee id", examples=["K01"])]

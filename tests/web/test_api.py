@@ -203,3 +203,37 @@ async def test_unknown_endpoint_and_method_are_json_4xx(web):
     assert r.status_code == 404 and r.json()["detail"] == "there is no page or endpoint at /api/nothing-here"
     r = await http.put("/api/hr/cycles")
     assert r.status_code == 405 and r.json()["detail"] == "PUT is not allowed here"
+
+
+async def test_a_cycle_yaml_with_impossible_dates_nul_absurd_numbers_or_bad_ids_is_a_422_naming_the_field(web):
+    """Issue 8, defects 4-6, through the API: every bad configuration of tests/test_input_limits.py is a 422 whose
+    message names the field (never a 500, and never a 201 for a value that would stop the cycle later)."""
+    from tests.test_input_limits import BAD_CONFIGURATIONS, demo_yaml
+
+    hr = await web.login("HR1")
+    wrong = []
+    for old, new, field, fragment in BAD_CONFIGURATIONS:
+        r = await hr.post("/api/hr/cycles", json={"config_yaml": demo_yaml(old, new)})
+        detail = r.json()["detail"] if r.headers["content-type"] == "application/json" else r.text
+        if r.status_code != 422 or f"  {field}" not in detail or fragment not in detail:
+            wrong.append(f"{new.strip()!r:.60}: {r.status_code} {detail[:300]}")
+    assert not wrong, "\n".join(wrong)
+    assert count(web.db_url, "SELECT count(*) FROM review_cycle") == 0
+
+
+@pytest.mark.parametrize(("user", "method", "path", "body", "field"), [
+    ("M1", "GET", "/api/manager/reviews/C1/_K01", None, "employee_id"),
+    ("M1", "POST", "/api/manager/reviews/C1/.K01/score", {"ratings": {"communication": 2}}, "employee_id"),
+    ("HR1", "POST", "/api/hr/cycles/C1/reassign", {"employee_id": "-K01", "new_reviewer_id": "M2", "reason": "x"},
+     "employee_id"),
+    ("HR1", "POST", "/api/hr/cycles/C1/reassign", {"employee_id": "K01", "new_reviewer_id": "M2 ", "reason": "x"},
+     "new_reviewer_id"),
+    ("HR1", "POST", "/api/hr/cycles/C1/calibration/adjustments",
+     {"employee_id": "../K01", "level": 3, "reason": "x"}, "employee_id"),
+    ("HR1", "POST", "/api/hr/cycles/C1/calibration/adjustments",
+     {"employee_id": "K01", "level": 3, "reason": "x", "request_id": "_r1"}, "request_id"),
+])
+async def test_ids_outside_the_one_grammar_are_a_422_in_paths_and_bodies(web, user, method, path, body, field):
+    http = await web.login(user)
+    r = await http.request(method, path, json=body)
+    assert r.status_code == 422 and field in r.json()["detail"], r.text

@@ -30,6 +30,8 @@ async def test_scoring_form_errors_come_back_with_the_form_and_the_message(web):
         ({**score_form(), "rating.communication": "two"}, 422, "ratings.communication: Input should be a valid integer"),
         ({**score_form(), "rating.communication": "1e9999"}, 422, "Input should be a valid integer"),
         ({**score_form(), "rating.communication": "NaN"}, 422, "Input should be a valid integer"),
+        ({**score_form(), "rating.communication": "３"}, 422, "Input should be a valid integer"),  # not 3
+        (score_form(**{"comment.communication": "nul\x00byte"}), 422, "NUL"),
         (score_form(potential="5"), 422, "potential is 5"),
         (score_form(**{"comment.communication": "y" * 4001}), 422, "String should have at most 4000 characters"),
     ]
