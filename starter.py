@@ -92,6 +92,15 @@ def _whole_arg(value: str) -> int:
 
 # -- commands ---------------------------------------------------------------------------------------
 
+# What clears each kind of blocker, as a command of this CLI (the web app shows its own buttons).
+BLOCKER_HINTS = {
+    "incentives_blocked": "then: starter.py incentives retry {cycle}",
+    "unrated": "starter.py calibration adjust {cycle} EMPLOYEE LEVEL --reason ...",
+    "finalize": "starter.py calibration finalize {cycle}",
+    "approve": "starter.py payouts approve {cycle}",
+    "not_started": "starter.py cycle start {cycle}",
+}
+
 
 def cmd_migrate(ctx: Context, args: argparse.Namespace) -> int:
     ctx.db()
@@ -111,13 +120,13 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cycle_create(ctx: Context, args: argparse.Namespace) -> int:
+async def cmd_cycle_create(ctx: Context, args: argparse.Namespace) -> int:
     from services.cycles import create_cycle, load_cycle_config
 
     config = load_cycle_config(args.config)
     if args.id:
         config = config.model_copy(update={"id": args.id})  # args.id has passed the id grammar (_id_arg)
-    created = create_cycle(ctx.db(), config, actor=args.actor)
+    created = await create_cycle(ctx.db(), config, actor=args.actor)
     verb = "created" if created.created else "already exists (same configuration, nothing changed)"
     print(f"cycle {created.cycle_id} {verb}: {created.participants} participants")
     for line in created.excluded:
@@ -166,26 +175,32 @@ async def cmd_cycle_status(ctx: Context, args: argparse.Namespace) -> int:
         print("late (open past the due time):")
         print(table(["task", "assignee", "for", "due"],
                     [(k, a, s, d.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")) for k, a, s, _, d in r.late]))
-    for b in r.blocking:
-        print(f"blocking: {b}")
+    for b in r.blockers:
+        hint = BLOCKER_HINTS.get(b.kind)
+        print(f"blocking: {b.message}" + (f" ({hint.format(cycle=r.cycle_id)})" if hint else ""))
     return 0
 
 
-def cmd_cycle_list(ctx: Context, args: argparse.Namespace) -> int:
+async def cmd_cycle_list(ctx: Context, args: argparse.Namespace) -> int:
     from services.console import table
-    from services.cycles import list_cycles
+    from services.db import DirectDatabase
+    from services.hr_views import cycles
 
-    rows = list_cycles(ctx.db())
+    async with DirectDatabase(ctx.db()).connection() as conn:
+        rows = await cycles(conn)
     print(table(["cycle", "name", "status", "participants", "created"],
-                [(i, n, s, p, c.strftime("%Y-%m-%d %H:%M")) for i, n, s, p, c in rows], right=(3,)))
+                [(c.cycle_id, c.name, c.status, c.participants, c.created_at.strftime("%Y-%m-%d %H:%M")) for c in rows],
+                right=(3,)))
     return 0
 
 
-def cmd_tasks(ctx: Context, args: argparse.Namespace) -> int:
+async def cmd_tasks(ctx: Context, args: argparse.Namespace) -> int:
     from services.console import table
-    from services.tasks import inbox
+    from services.db import DirectDatabase
+    from services.people import tasks_of
 
-    tasks = asyncio.run(inbox(ctx.db(), args.assignee, include_done=args.all))
+    async with DirectDatabase(ctx.db()).connection() as conn:
+        tasks = await tasks_of(conn, args.assignee, include_done=args.all)
     if not tasks:
         print(f"no {'' if args.all else 'open '}tasks for {args.assignee}")
         return 0
@@ -217,9 +232,12 @@ async def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_calibration_report(ctx: Context, args: argparse.Namespace) -> int:
-    from services.calibration_report import print_calibration_report
+    from services.console import calibration_text
+    from services.db import DirectDatabase
+    from services.hr_views import calibration_view
 
-    print_calibration_report(ctx.db(), args.cycle)
+    async with DirectDatabase(ctx.db()).connection() as conn:
+        print(calibration_text(await calibration_view(conn, args.cycle)))
     return 0
 
 
@@ -232,10 +250,10 @@ async def cmd_calibration_adjust(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_calibration_correct(ctx: Context, args: argparse.Namespace) -> int:
+async def cmd_calibration_correct(ctx: Context, args: argparse.Namespace) -> int:
     from services.cycles import correct_rating_after_lock
 
-    before = correct_rating_after_lock(ctx.db(), args.cycle, args.employee, args.level, args.reason, args.actor)
+    before = await correct_rating_after_lock(ctx.db(), args.cycle, args.employee, args.level, args.reason, args.actor)
     if before == args.level:
         print(f"{args.employee} is already at level {args.level}; nothing changed")
     else:

@@ -189,7 +189,7 @@ async def engine_crowd(client, db_url: str, cycle_id: str, org: Org, concurrency
 
 async def run_engine(client, db_url: str, cycle_id: str, org: Org, task_queue: str, concurrency: int,
                      batch_size: int, meter: CpuMeter | None, profiler: AllThreadsProfiler | None) -> dict[str, Any]:
-    created = create_cycle(db_url, bench_config(cycle_id, org, batch_size), actor=f"{org.tag}HR")
+    created = await create_cycle(db_url, bench_config(cycle_id, org, batch_size), actor=f"{org.tag}HR")
     assert created.participants == len(org.kams), created
     async with running_worker(client, db_url, task_queue):
         if profiler:

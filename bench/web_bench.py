@@ -172,7 +172,7 @@ async def run(args: argparse.Namespace) -> int:
         reports = seed(servers.db_url, args.managers, 2 * rounds)
         task_queue = f"web-bench-{uuid.uuid4().hex[:8]}"
         cycle_id = f"WB{uuid.uuid4().hex[:8]}"
-        create_cycle(servers.db_url, config(cycle_id), actor="HR1")
+        await create_cycle(servers.db_url, config(cycle_id), actor="HR1")
         proc, base = start_web(servers, task_queue, tmp / "web.log")
         client = await connect_client(servers.temporal_address)
         kams = sum(len(v) for v in reports.values())

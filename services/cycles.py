@@ -23,7 +23,8 @@ from activities.cycle import approval_event_key
 from domain.calibration import nine_box
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
-from services.db import Database, as_database, libpq_url
+from domain.phases import phase_label
+from services.db import Database, as_database
 from services.errors import Conflict, NotFound, Rejected, UserError, refusal
 from workflows.common import REVIEWS_STILL_OPEN
 from workflows.correction import IncentiveCorrectionWorkflow
@@ -126,13 +127,13 @@ class CreatedCycle:
     excluded: list[str] = field(default_factory=list)
 
 
-def create_cycle(database_url: str, config: CycleConfig, actor: str = "hr") -> CreatedCycle:
+async def create_cycle(db: Database | str, config: CycleConfig, actor: str = "hr") -> CreatedCycle:
     """Freeze the configuration and the participant list; creating the same cycle again is a no-op."""
     digest = config_digest(config)
-    with psycopg.connect(libpq_url(database_url)) as conn, conn.transaction():
-        row = conn.execute(
+    async with as_database(db).connection() as conn, conn.transaction():
+        row = await (await conn.execute(
             "SELECT config_sha256, participant_count FROM review_cycle WHERE id = %s", (config.id,)
-        ).fetchone()
+        )).fetchone()
         if row is not None:
             if row[0] != digest:
                 raise UserError(
@@ -140,11 +141,11 @@ def create_cycle(database_url: str, config: CycleConfig, actor: str = "hr") -> C
                     "is frozen at creation, so create a new cycle id for the changed one"
                 )
             return CreatedCycle(config.id, row[1], created=False)
-        participants, excluded = _resolve_participants(conn, config)
+        participants, excluded = await _resolve_participants(conn, config)
         if not participants:
             raise UserError(f"cycle {config.id}: the participant selection matches nobody")
-        _check_incentive_coverage(conn, config, [p for p, _ in participants])
-        conn.execute(
+        await _check_incentive_coverage(conn, config, [p for p, _ in participants])
+        await conn.execute(
             """INSERT INTO review_cycle (id, name, cadence, period_label, period_start, period_end, timezone, config,
                                          config_sha256, participant_count, status, workflow_id)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'created', %s)""",
@@ -152,32 +153,33 @@ def create_cycle(database_url: str, config: CycleConfig, actor: str = "hr") -> C
              config.timezone, jsonb(config.model_dump(mode="json")), digest, len(participants),
              cycle_workflow_id(config.id)),
         )
-        with conn.cursor() as cur:
-            cur.executemany(
+        async with conn.cursor() as cur:
+            await cur.executemany(
                 """INSERT INTO review (id, cycle_id, employee_id, reviewer_id, seq, status)
                    VALUES (%s, %s, %s, %s, %s, 'pending')""",
                 [(review_id_for(config.id, emp), config.id, emp, mgr, seq)
                  for seq, (emp, mgr) in enumerate(participants)],
             )
-        conn.execute(AUDIT_ROW, audit_params(
+        await conn.execute(AUDIT_ROW, audit_params(
             f"cycle.created:{config.id}", actor, "cycle.created", "review_cycle", config.id,
             after={"config_sha256": digest, "participants": len(participants), "excluded": excluded}))
     return CreatedCycle(config.id, len(participants), created=True, excluded=excluded)
 
 
-def _resolve_participants(conn: psycopg.Connection, config: CycleConfig) -> tuple[list[tuple[str, str]], list[str]]:
+async def _resolve_participants(conn: psycopg.AsyncConnection, config: CycleConfig) -> tuple[list[tuple[str, str]], list[str]]:
     sel = config.participants
-    rows = conn.execute(
+    rows = await (await conn.execute(
         """SELECT id, role, manager_id, hire_date, termination_date FROM employee
            WHERE (%s AND role = 'kam') OR manager_id = ANY(%s) AND role = 'kam' OR id = ANY(%s)
            ORDER BY id""",
         (sel.all_kams, sel.managers, sel.employees),
-    ).fetchall()
+    )).fetchall()
     found = {r[0] for r in rows}
     unknown = sorted(set(sel.employees) - found)
     if unknown:
         raise UserError(f"participants.employees: unknown employee(s) {', '.join(unknown)}")
-    known_managers = {r[0] for r in conn.execute("SELECT id FROM employee WHERE id = ANY(%s)", (sel.managers,))}
+    known_managers = {r[0] for r in await (await conn.execute(
+        "SELECT id FROM employee WHERE id = ANY(%s)", (sel.managers,))).fetchall()}
     if missing := sorted(set(sel.managers) - known_managers):
         raise UserError(f"participants.managers: unknown manager(s) {', '.join(missing)}")
     participants, excluded, no_manager = [], [], []
@@ -195,20 +197,20 @@ def _resolve_participants(conn: psycopg.Connection, config: CycleConfig) -> tupl
     return participants, excluded
 
 
-def _check_incentive_coverage(conn: psycopg.Connection, config: CycleConfig, employees: list[str]) -> None:
+async def _check_incentive_coverage(conn: psycopg.AsyncConnection, config: CycleConfig, employees: list[str]) -> None:
     """Every participant needs a target incentive; find out now rather than at payout time."""
     plan = config.incentive_plan
     target = plan.target_incentive
-    rows = conn.execute("SELECT id, grade FROM employee WHERE id = ANY(%s)", (employees,)).fetchall()
+    rows = await (await conn.execute("SELECT id, grade FROM employee WHERE id = ANY(%s)", (employees,))).fetchall()
     uncovered = [f"{emp} (grade {grade or 'none'})" for emp, grade in rows
                  if emp not in target.by_employee and (grade or "") not in target.by_grade]
     if uncovered:
         raise UserError("incentive_plan.target_incentive: no target incentive for " + ", ".join(uncovered[:20]))
 
 
-async def start_cycle(client: Client, database_url: str, cycle_id: str, task_queue: str) -> str:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,)).fetchone()
+async def start_cycle(client: Client, db: Database | str, cycle_id: str, task_queue: str) -> str:
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
     if row is None:
         raise NotFound(f"cycle {cycle_id} does not exist; create it first with `starter.py cycle create`")
     if row[0] == "cancelled":
@@ -231,7 +233,7 @@ async def start_cycle(client: Client, database_url: str, cycle_id: str, task_que
     return workflow_id
 
 
-async def cancel_cycle(client: Client, database_url: str, cycle_id: str, actor: str, reason: str) -> str:
+async def cancel_cycle(client: Client, db: Database | str, cycle_id: str, actor: str, reason: str) -> str:
     """Cancel a cycle before its payouts are approved: open reviews are cancelled, nothing is paid.
 
     What was submitted stays recorded. Returns the cycle's status afterwards ('cancelled').
@@ -241,8 +243,8 @@ async def cancel_cycle(client: Client, database_url: str, cycle_id: str, actor: 
         raise UserError("cancelling a cycle needs a reason (--reason)")
     if len(reason) > 2000:
         raise UserError("the reason is longer than 2000 characters")
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,)).fetchone()
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
         if row is None:
             raise NotFound(f"cycle {cycle_id} does not exist")
         status = row[0]
@@ -251,11 +253,12 @@ async def cancel_cycle(client: Client, database_url: str, cycle_id: str, actor: 
         if status == "locked":
             raise UserError(f"cycle {cycle_id} is locked: its payouts were approved; "
                             "corrections go through `starter.py calibration correct`")
-        conn.execute(AUDIT_ROW, audit_params(f"cycle.cancel_requested:{cycle_id}", actor, "cycle.cancel_requested",
-                                             "review_cycle", cycle_id, {"status": status}, {"reason": reason}))
+        await conn.execute(AUDIT_ROW, audit_params(
+            f"cycle.cancel_requested:{cycle_id}", actor, "cycle.cancel_requested", "review_cycle", cycle_id,
+            {"status": status}, {"reason": reason}))
         if status == "created":  # never started: nothing runs, so the row is all there is
-            conn.execute("UPDATE review_cycle SET status = 'cancelled' WHERE id = %s AND status = 'created'",
-                         (cycle_id,))
+            await conn.execute("UPDATE review_cycle SET status = 'cancelled' WHERE id = %s AND status = 'created'",
+                               (cycle_id,))
             return "cancelled"
     handle = client.get_workflow_handle(cycle_workflow_id(cycle_id))
     try:
@@ -271,8 +274,8 @@ async def cancel_cycle(client: Client, database_url: str, cycle_id: str, actor: 
     except TimeoutError:
         raise UserError(f"cycle {cycle_id}: cancellation requested; it has not finished after 60 s "
                         "(is a worker running?)") from None
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        return conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,)).fetchone()[0]
+    async with as_database(db).connection() as conn:
+        return (await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone())[0]
 
 
 def action_key(*parts: object) -> str:
@@ -446,18 +449,18 @@ class CorrectionOutcome:
     workflow_id: str
 
 
-async def recompute_incentives(client: Client, database_url: str, cycle_id: str, task_queue: str) -> CorrectionOutcome:
+async def recompute_incentives(client: Client, db: Database | str, cycle_id: str, task_queue: str) -> CorrectionOutcome:
     """After lock: recompute from today's inputs; differences become delta lines awaiting approval."""
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute(
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
             """SELECT c.status, coalesce(max(p.revision), 0) FROM review_cycle c
                LEFT JOIN payout_line p ON p.cycle_id = c.id WHERE c.id = %s GROUP BY c.status""", (cycle_id,)
-        ).fetchone()
+        )).fetchone()
     if row is None:
         raise NotFound(f"cycle {cycle_id} does not exist")
     if row[0] != "locked":
         raise UserError(f"cycle {cycle_id} is not locked yet (status {row[0]}); corrections apply to locked cycles")
-    if (pending := await _pending_correction(database_url, cycle_id)) is not None:
+    if (pending := await _pending_correction(db, cycle_id)) is not None:
         raise UserError(f"a correction of cycle {cycle_id} already awaits approval ({pending[0]}); approve it first")
     workflow_id = _correction_id(cycle_id, row[1] + 1)
     handle = await client.start_workflow(
@@ -475,10 +478,10 @@ async def recompute_incentives(client: Client, database_url: str, cycle_id: str,
         if await handle.query(IncentiveCorrectionWorkflow.status) != "computing":
             break
         await asyncio.sleep(0.1)
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        (new,) = conn.execute(
+    async with as_database(db).connection() as conn:
+        (new,) = await (await conn.execute(
             "SELECT count(*) FROM payout_line WHERE cycle_id = %s AND status = 'computed'", (cycle_id,)
-        ).fetchone()
+        )).fetchone()
     return CorrectionOutcome(new, workflow_id)
 
 
@@ -492,8 +495,20 @@ class CycleReport:
     workflow: CycleStatus | None
     tasks: dict[str, dict[str, int]]
     late: list[tuple[str, str, str, str, datetime]]  # task kind, assignee, subject, task id, due
-    blocking: list[str]
+    blockers: list[Blocker]
     reviews: dict[str, int]
+
+    @property
+    def blocking(self) -> list[str]:
+        return [b.message for b in self.blockers]
+
+
+@dataclass
+class Blocker:
+    """What keeps a cycle from its next phase, and which action clears it (the shells name the command or button)."""
+
+    kind: str  # open_tasks | unrated | finalize | approve | not_started | incentives_blocked | step_failing
+    message: str
 
 
 async def cycle_report(client: Client | None, db: Database | str, cycle_id: str) -> CycleReport:
@@ -531,23 +546,24 @@ async def cycle_report(client: Client | None, db: Database | str, cycle_id: str)
         except RPCError:
             wf = None
     phase = wf.phase if wf else status
-    blocking: list[str] = []
+    blockers: list[Blocker] = []
     if wf is not None and wf.blocked_reason:
-        blocking.append(f"{wf.blocked_reason}; fix it, then compute the incentives again (starter.py incentives retry)")
-    blocking += failing
+        blockers.append(Blocker("incentives_blocked", f"{wf.blocked_reason}; fix it, then compute the incentives again"))
+    blockers += [Blocker("step_failing", message) for message in failing]
     if phase in ("starting", "reviews", "running"):
         open_tasks = {k: v.get("open", 0) for k, v in tasks.items() if v.get("open")}
         if open_tasks:
-            blocking.append("open tasks: " + ", ".join(f"{k} {n}" for k, n in sorted(open_tasks.items())))
+            blockers.append(Blocker("open_tasks", "open tasks: " + ", ".join(
+                f"{phase_label(k)} {n}" for k, n in sorted(open_tasks.items()))))
     elif phase == "calibration":
         if unrated:
-            blocking.append(f"participants without a rating (HR must adjust): {', '.join(unrated)}")
-        blocking.append("HR must finalize calibration")
+            blockers.append(Blocker("unrated", f"participants without a rating (HR must adjust): {', '.join(unrated)}"))
+        blockers.append(Blocker("finalize", "HR must finalize calibration"))
     elif phase == "awaiting_approval":
-        blocking.append("payouts await approval (starter.py payouts approve)")
+        blockers.append(Blocker("approve", "payouts await approval"))
     elif status == "created":
-        blocking.append("the cycle is not started (starter.py cycle start)")
-    return CycleReport(cycle_id, name, status, period, participants, wf, tasks, late, blocking, reviews)
+        blockers.append(Blocker("not_started", "the cycle is not started"))
+    return CycleReport(cycle_id, name, status, period, participants, wf, tasks, late, blockers, reviews)
 
 
 async def _failing_activities(handle: Any) -> list[str]:
@@ -562,15 +578,7 @@ async def _failing_activities(handle: Any) -> list[str]:
     return out
 
 
-def list_cycles(database_url: str) -> list[tuple[str, str, str, int, datetime]]:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        return conn.execute(
-            "SELECT id, name, status, participant_count, created_at FROM review_cycle ORDER BY created_at DESC"
-        ).fetchall()
-
-
-
-def correct_rating_after_lock(database_url: str, cycle_id: str, employee_id: str, level: int, reason: str,
+async def correct_rating_after_lock(db: Database | str, cycle_id: str, employee_id: str, level: int, reason: str,
                               actor: str) -> int | None:
     """After lock, a reopened review can change a final rating; `payouts recompute` then pays the delta.
 
@@ -578,8 +586,8 @@ def correct_rating_after_lock(database_url: str, cycle_id: str, employee_id: str
     """
     if not reason or not reason.strip():
         raise UserError("a rating correction needs a reason")
-    with psycopg.connect(libpq_url(database_url)) as conn, conn.transaction():
-        cycle = conn.execute("SELECT status, config FROM review_cycle WHERE id = %s FOR UPDATE", (cycle_id,)).fetchone()
+    async with as_database(db).connection() as conn, conn.transaction():
+        cycle = await (await conn.execute("SELECT status, config FROM review_cycle WHERE id = %s FOR UPDATE", (cycle_id,))).fetchone()
         if cycle is None:
             raise NotFound(f"cycle {cycle_id} does not exist")
         if cycle[0] != "locked":
@@ -589,8 +597,8 @@ def correct_rating_after_lock(database_url: str, cycle_id: str, employee_id: str
         if level not in levels:
             raise UserError(f"rating level {level} does not exist; levels are {', '.join(map(str, sorted(levels)))}")
         review_id = review_id_for(cycle_id, employee_id)
-        row = conn.execute("SELECT final_level FROM calibrated_rating WHERE review_id = %s FOR UPDATE",
-                           (review_id,)).fetchone()
+        row = await (await conn.execute("SELECT final_level FROM calibrated_rating WHERE review_id = %s FOR UPDATE",
+                           (review_id,))).fetchone()
         if row is None:
             raise NotFound(f"{employee_id} is not a participant of cycle {cycle_id}")
         before = row[0]
@@ -598,17 +606,18 @@ def correct_rating_after_lock(database_url: str, cycle_id: str, employee_id: str
             return before
         # Named by what it says and what it changes: a retried correction is recorded once.
         adjustment_id = f"correction:{review_id}:{action_key(before, level, reason.strip(), actor)}"
-        conn.execute(
+        await conn.execute(
             """INSERT INTO rating_adjustment (id, review_id, from_level, to_level, reason, actor, adjusted_at)
                VALUES (%s, %s, %s, %s, %s, %s, now()) ON CONFLICT (id) DO NOTHING""",
             (adjustment_id, review_id, before, level, reason.strip(), actor),
         )
-        potential = conn.execute("SELECT potential FROM calibrated_rating WHERE review_id = %s",
-                                 (review_id,)).fetchone()[0]
+        (potential,) = await (await conn.execute("SELECT potential FROM calibrated_rating WHERE review_id = %s",
+                                                 (review_id,))).fetchone()
         box = nine_box(level, potential, CycleConfig.model_validate(cycle[1]).calibration)
-        conn.execute("UPDATE calibrated_rating SET final_level = %s, nine_box = %s, updated_at = now() WHERE review_id = %s",
-                     (level, box, review_id))
-        conn.execute(AUDIT_ROW, audit_params(
+        await conn.execute(
+            "UPDATE calibrated_rating SET final_level = %s, nine_box = %s, updated_at = now() WHERE review_id = %s",
+            (level, box, review_id))
+        await conn.execute(AUDIT_ROW, audit_params(
             f"rating.corrected:{adjustment_id}", actor, "rating.corrected_after_lock", "calibrated_rating", review_id,
             {"final_level": before}, {"final_level": level, "reason": reason.strip()}))
     return before

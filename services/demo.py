@@ -22,7 +22,7 @@ from temporalio.client import Client
 
 from domain.money import minor_unit
 from services import tasks
-from services.console import progress, table
+from services.console import calibration_text, progress, table
 from services.cycles import (
     adjust_rating,
     approve_payouts,
@@ -32,9 +32,10 @@ from services.cycles import (
     load_cycle_config,
     start_cycle,
 )
-from services.db import libpq_url
+from services.db import DirectDatabase, libpq_url
 from services.embedded import database_url, temporal_address, temporal_ui_url
 from services.errors import UserError
+from services.hr_views import calibration_view
 from services.importer import import_files
 from services.payroll import export_payroll_csv
 from services.settings import Settings
@@ -190,7 +191,7 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
     config = load_cycle_config(DEMO / "cycle.yaml")
     cycle_id = f"2026-Q3-{datetime.now(UTC).strftime('%m%d%H%M%S')}"
     config = _scaled(config.model_copy(update={"id": cycle_id}), scale)
-    created = create_cycle(db, config, actor="HR1")
+    created = await create_cycle(db, config, actor="HR1")
     progress(f"cycle {cycle_id} created: {created.participants} KAMs; deadlines in "
              f"{config.phases.self_review.due_after.total_seconds():.0f} s")
     people = _load_people(db, cycle_id)
@@ -206,9 +207,8 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
         report = await cycle_report(client, db, cycle_id)
         progress(f"all reviews closed ({report.workflow.reviews_with_missing} with something missing); "
                  "calibration is open")
-        from services.calibration_report import calibration_report_text
-
-        print(calibration_report_text(db, cycle_id))
+        async with DirectDatabase(db).connection() as conn:
+            print(calibration_text(await calibration_view(conn, cycle_id)))
         target = _adjustment_target(db, cycle_id)
         if target:
             emp, level = target

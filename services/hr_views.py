@@ -65,6 +65,7 @@ class CalibrationView:
     adjustments: list[AdjustmentRow]
     finalized: bool
     unrated: list[str]
+    tolerance_pct: Decimal | int | None = None  # how far a level may stray from the guideline, in points
 
 
 async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationView:
@@ -102,7 +103,7 @@ async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationV
     return CalibrationView(
         cycle_id, name, status, [(lv.level, lv.label) for lv in cal.levels], ratings, report, grid, adjustments,
         finalized=bool(ratings) and all(r.finalized for r in ratings),
-        unrated=[r.employee_id for r in ratings if r.final_level is None],
+        unrated=[r.employee_id for r in ratings if r.final_level is None], tolerance_pct=cal.tolerance_pct,
     )
 
 

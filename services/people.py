@@ -50,15 +50,21 @@ class TaskRow:
     completed_at: datetime | None
 
 
-async def tasks_of(conn: AsyncConnection, employee_id: str, kind: str, include_done: bool = False) -> list[TaskRow]:
-    """Open tasks (and optionally finished ones) of one kind assigned to one person, soonest due first."""
+async def tasks_of(conn: AsyncConnection, assignee_id: str, kind: str | None = None,
+                   include_done: bool = False) -> list[TaskRow]:
+    """A person's inbox: open tasks (and optionally finished ones), soonest due first.
+
+    With a kind, the tasks of that kind an employee holds (the pages); without, every task of the
+    assignee, employee or customer contact alike (the CLI's ``tasks``).
+    """
     cur = await conn.execute(
         """SELECT t.id, t.cycle_id, c.name, t.kind, t.subject_employee_id, e.name, t.due_at, t.status,
                   t.status = 'open' AND t.due_at < now(), t.completed_at
            FROM task t JOIN employee e ON e.id = t.subject_employee_id JOIN review_cycle c ON c.id = t.cycle_id
-           WHERE t.assignee_type = 'employee' AND t.assignee_id = %s AND t.kind = %s AND (%s OR t.status = 'open')
+           WHERE t.assignee_id = %(who)s AND (%(done)s OR t.status = 'open')
+             AND (%(kind)s::text IS NULL OR (t.assignee_type = 'employee' AND t.kind = %(kind)s))
            ORDER BY t.status <> 'open', t.due_at, t.id LIMIT 500""",
-        (employee_id, kind, include_done),
+        {"who": assignee_id, "kind": kind, "done": include_done},
     )
     return [TaskRow(*r) for r in await cur.fetchall()]
 

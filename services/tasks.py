@@ -64,31 +64,6 @@ START_POLL_S = 0.25
 UPDATE_WAIT_S = 60.0
 
 
-@dataclass
-class InboxTask:
-    task_id: str
-    cycle_id: str
-    kind: str
-    subject_employee_id: str
-    subject_name: str
-    due_at: datetime
-    status: str
-    overdue: bool
-
-
-async def inbox(db: Database | str, assignee_id: str, include_done: bool = False) -> list[InboxTask]:
-    async with as_database(db).connection() as conn:
-        rows = await (await conn.execute(
-            """SELECT t.id, t.cycle_id, t.kind, t.subject_employee_id, e.name, t.due_at, t.status,
-                      t.status = 'open' AND t.due_at < now()
-               FROM task t JOIN employee e ON e.id = t.subject_employee_id
-               WHERE t.assignee_id = %s AND (%s OR t.status = 'open')
-               ORDER BY t.due_at, t.id""",
-            (assignee_id, include_done),
-        )).fetchall()
-    return [InboxTask(*r) for r in rows]
-
-
 # -- what PostgreSQL knows about a task, for the answers the workflow cannot give ---------------------
 
 _RULES: dict[str, tuple[ReviewRules, str]] = {}  # cycle id -> rules and time zone (frozen at creation)

@@ -99,7 +99,7 @@ async def run_full_cycle(client: Any, db_url: str, task_queue: str, cycle_id: st
     from services.cycles import approve_payouts, create_cycle, finalize_calibration, start_cycle
     from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, SurveySubmission, cycle_workflow_id
 
-    create_cycle(db_url, cycle_config(cycle_id))
+    await create_cycle(db_url, cycle_config(cycle_id))
     await start_cycle(client, db_url, cycle_id, task_queue)
     for k in org["kams"]:
         await eventually(lambda k=k: review_started(client, cycle_id, k))

@@ -49,7 +49,7 @@ async def test_cli_score_after_it_is_done_accepted_only_when_identical(client, d
     """Defect 2: `submit score` after the score is in printed 'accepted' for anything, from anyone."""
     org = seed_org(db_url, kams=1, contacts_per_kam=1)
     cid = f"CLI{uuid.uuid4().hex[:6]}"
-    create_cycle(db_url, cycle_config(cid, due="300s"))
+    await create_cycle(db_url, cycle_config(cid, due="300s"))
     env = _cli_env(db_url, client, task_queue, tmp_path / "data")
     score = ",".join(f"{k}={v}" for k, v in ratings(2).items())
     async with running_worker(client, db_url, task_queue):
@@ -83,7 +83,7 @@ async def test_cli_score_after_it_is_done_accepted_only_when_identical(client, d
 async def test_survey_answer_repeated_after_close_gets_its_receipt(client, db_url, task_queue):
     org = seed_org(db_url, kams=1, contacts_per_kam=1)
     cid = f"SRV{uuid.uuid4().hex[:6]}"
-    create_cycle(db_url, cycle_config(cid, due="300s"))
+    await create_cycle(db_url, cycle_config(cid, due="300s"))
     contact = org["contacts"]["K01"][0]
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)
@@ -103,7 +103,7 @@ async def test_submission_before_the_review_started_says_it_is_starting(client, 
     """Defect 8: with no worker running, the review has not started; 'does not exist' was untrue."""
     seed_org(db_url, kams=1)
     cid = f"NW{uuid.uuid4().hex[:6]}"
-    create_cycle(db_url, cycle_config(cid))
+    await create_cycle(db_url, cycle_config(cid))
     await start_cycle(client, db_url, cid, task_queue)  # no worker polls this queue: nothing starts
     monkeypatch.setattr(tasks, "START_WAIT_S", 1.0)
     loop = asyncio.get_running_loop()
@@ -139,7 +139,7 @@ async def test_hr_actions_retried_after_lock_get_the_first_answer(client, db_url
 async def test_the_same_adjustment_twice_is_recorded_once(client, db_url, task_queue):
     org = seed_org(db_url, kams=2)
     cid = f"ADJ{uuid.uuid4().hex[:6]}"
-    create_cycle(db_url, cycle_config(cid, due="2s"))
+    await create_cycle(db_url, cycle_config(cid, due="2s"))
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)
         await eventually(lambda: cycle_phase_is(client, cid, "calibration"))
@@ -166,7 +166,7 @@ async def test_an_amount_too_large_to_store_blocks_the_cycle_until_hr_retries(cl
     """Defect 1: NumericValueOutOfRange was retried for ever, the cycle stuck with 'blocking: []'."""
     org = seed_org(db_url, kams=2, contacts_per_kam=1)
     cid = f"OVF{uuid.uuid4().hex[:6]}"
-    create_cycle(db_url, cycle_config(cid, due="2s"))
+    await create_cycle(db_url, cycle_config(cid, due="2s"))
     # Every amount written overflows payout_line.amount, as a too-large company factor once did.
     with psycopg.connect(db_admin_url, autocommit=True) as conn:
         conn.execute(OVERFLOW_TRIGGER)

@@ -53,8 +53,8 @@ async def test_late_kpi_figure_yields_delta_lines_and_rerun_yields_none(client, 
 
         # A reopened review lowers K02's rating after lock: the bonus is corrected by a negative delta.
         with pytest.raises(UserError, match="needs a reason"):
-            correct_rating_after_lock(db_url, cid, "K02", 2, " ", "HR1")
-        correct_rating_after_lock(db_url, cid, "K02", 2, "reopened: a deal was booked twice", "HR1")
+            await correct_rating_after_lock(db_url, cid, "K02", 2, " ", "HR1")
+        await correct_rating_after_lock(db_url, cid, "K02", 2, "reopened: a deal was booked twice", "HR1")
         lowered = await recompute_incentives(client, db_url, cid, task_queue)
         assert lowered.delta_lines == 1
         (down,) = [line for line in _lines(db_url, cid) if line[4] == "computed"]

@@ -30,7 +30,7 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
     org = seed_org(db_url, kams=3)
     cid = f"HAPPY{uuid.uuid4().hex[:6]}"
     config = cycle_config(cid)
-    created = create_cycle(db_url, config)
+    created = await create_cycle(db_url, config)
     assert created.participants == 3
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)

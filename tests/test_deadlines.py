@@ -44,7 +44,7 @@ async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, t
         manager_scoring={"due_after": "60s", "on_deadline": {"action": "close"}},
         customer_survey={"due_after": "4s", "reminders_before": ["2s"], "on_deadline": {"action": "close"}},
     )
-    create_cycle(db_url, config)
+    await create_cycle(db_url, config)
     contact_a, contact_b = org["contacts"]["K01"]
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)
@@ -81,7 +81,7 @@ async def test_reviews_close_with_what_was_submitted_and_the_cycle_history_stays
     seed_org(db_url, kams=12, managers=3, contacts_per_kam=1)
     cid = f"BT{uuid.uuid4().hex[:6]}"
     config = cycle_config(cid, due="3s").model_copy(update={"batch_size": 5})
-    create_cycle(db_url, config)
+    await create_cycle(db_url, config)
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)
         await eventually(lambda: cycle_phase_is(client, cid, "calibration"), timeout=40)
@@ -110,7 +110,7 @@ async def _is(client, cid: str, phase: str, state: str) -> bool:
 async def test_cancelling_a_cycle_cancels_its_open_reviews(client, db_url, task_queue):
     org = seed_org(db_url, kams=3, contacts_per_kam=1)
     cid = f"CX{uuid.uuid4().hex[:6]}"
-    create_cycle(db_url, cycle_config(cid, due="1h"))
+    await create_cycle(db_url, cycle_config(cid, due="1h"))
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)
         employees = sorted(org["manager_of"])
@@ -139,7 +139,7 @@ async def test_cancelling_a_cycle_cancels_its_open_reviews(client, db_url, task_
 async def test_cancelling_while_a_batch_starts_reviews_leaves_none_running(client, db_url, task_queue):
     seed_org(db_url, kams=400, managers=20, contacts_per_kam=1)
     cid = f"CB{uuid.uuid4().hex[:6]}"
-    create_cycle(db_url, cycle_config(cid, due="1h").model_copy(update={"batch_size": 200}))
+    await create_cycle(db_url, cycle_config(cid, due="1h").model_copy(update={"batch_size": 200}))
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)
         await eventually(lambda: _any_review_started(db_url, cid), interval=0.02)
@@ -168,6 +168,6 @@ async def _any_review_started(db_url: str, cid: str) -> bool:
 def test_a_cycle_never_started_is_cancelled_in_the_database_alone(db_url):
     seed_org(db_url, kams=1)
     cid = f"CN{uuid.uuid4().hex[:6]}"
-    create_cycle(db_url, cycle_config(cid))
+    asyncio.run(create_cycle(db_url, cycle_config(cid)))
     assert asyncio.run(cancel_cycle(None, db_url, cid, "HR1", "created by mistake")) == "cancelled"
     assert count(db_url, "SELECT count(*) FROM review_cycle WHERE id = %s AND status = 'cancelled'", cid) == 1

@@ -36,7 +36,7 @@ async def open_cycle(client, db_url, task_queue):
     """One cycle with reviews open for three KAMs under M1 (and a second manager M2)."""
     org = seed_org(db_url, kams=3, managers=2)
     cycle_id = f"UPD{uuid.uuid4().hex[:8]}"  # workflow ids are unique per Temporal server
-    create_cycle(db_url, cycle_config(cycle_id, due="300s"))
+    await create_cycle(db_url, cycle_config(cycle_id, due="300s"))
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cycle_id, task_queue)
         for k in org["kams"]:

@@ -39,7 +39,7 @@ def spawn_worker(db_url: str, address: str, task_queue: str) -> subprocess.Popen
 async def test_worker_killed_mid_cycle_and_restarted(client, db_url, task_queue):
     org = seed_org(db_url, kams=6, managers=2, contacts_per_kam=2)
     cid = f"CR{uuid.uuid4().hex[:6]}"
-    create_cycle(db_url, cycle_config(cid, due="600s"))
+    await create_cycle(db_url, cycle_config(cid, due="600s"))
     address = client.service_client.config.target_host
     worker = spawn_worker(db_url, address, task_queue)
     try:

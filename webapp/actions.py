@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError, RPCStatusCode
 
 from services import cycles, tasks
@@ -104,7 +103,7 @@ async def answer_survey(ctx: AppContext, body: SurveyAnswerIn) -> tuple[SurveyVi
 
 async def create_cycle_from_yaml(ctx: AppContext, user: SessionUser, text: str) -> CreatedCycle:
     config = parse_cycle_config(text, "configuration")
-    return await run_in_threadpool(create_cycle, ctx.database_url, config, user.username)
+    return await create_cycle(ctx.pool, config, user.username)
 
 
 async def _cycle_exists(ctx: AppContext, cycle_id: str) -> None:

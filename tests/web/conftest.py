@@ -55,7 +55,7 @@ class Web:
     async def open_cycle(self, due: str = "300s", prefix: str = "WEB") -> str:
         """A started cycle (unique id: workflow ids are global on the shared server) with its tasks open."""
         cycle_id = f"{prefix}{uuid.uuid4().hex[:8]}"
-        create_cycle(self.db_url, cycle_config(cycle_id, due=due))
+        await create_cycle(self.db_url, cycle_config(cycle_id, due=due))
         await start_cycle(self.client, self.db_url, cycle_id, self.task_queue)
         n = len(self.org["kams"])
         expected = n * 2 + sum(len(c) for c in self.org["contacts"].values())

@@ -65,7 +65,7 @@ def workflow_phase(live: Any, cycle_id: str) -> str:
 def open_live_cycle(live: Any, db_url: str, org: dict[str, Any]) -> str:
     """A started cycle on the live server, every task open (a unique id: workflow ids are server-wide)."""
     cycle_id = f"PW{uuid.uuid4().hex[:8]}"
-    create_cycle(db_url, cycle_config(cycle_id, due="600s"))
+    live.call(lambda c: create_cycle(db_url, cycle_config(cycle_id, due="600s")))
     live.call(lambda c: start_cycle(c, db_url, cycle_id, live.task_queue))
     expected = len(org["kams"]) * 2 + sum(len(v) for v in org["contacts"].values())
     wait_for(lambda: db_value(db_url, "SELECT count(*) FROM task WHERE cycle_id = %s", cycle_id) == expected)

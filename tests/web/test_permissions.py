@@ -107,9 +107,9 @@ TABLE: dict[str, Case] = {
 }
 
 
-def released_cycle(db_url: str, cycle_id: str) -> None:
+async def released_cycle(db_url: str, cycle_id: str) -> None:
     """A cycle as it looks after lock and release, written directly (its workflows are not the subject here)."""
-    create_cycle(db_url, cycle_config(cycle_id))
+    await create_cycle(db_url, cycle_config(cycle_id))
     with psycopg.connect(db_url) as conn:
         conn.execute("""UPDATE review_cycle SET status = 'locked', started_at = now(), locked_at = now(),
                                results_released_at = now(), results_released_by = 'HR1' WHERE id = %s""", (cycle_id,))
@@ -193,7 +193,7 @@ async def test_every_endpoint_for_every_role(web):
         f"entries without an endpoint: {sorted(set(TABLE) - routes)}")
     a = await web.open_cycle()
     b = f"MXB{uuid.uuid4().hex[:8]}"
-    released_cycle(web.db_url, b)
+    await released_cycle(web.db_url, b)
     world = World(web, {"A": a, "B": b})
     for who in ["anon", *PERSONAS, "M2"]:
         world.clients[who], world.csrf[who] = await persona(world, who)
