@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 from temporalio.client import Client
 
 from domain.money import minor_unit
@@ -32,16 +31,15 @@ from services.cycles import (
     load_cycle_config,
     start_cycle,
 )
-from services.db import DirectDatabase, libpq_url
+from services.db import DirectDatabase
 from services.embedded import database_url, temporal_address, temporal_ui_url
 from services.errors import UserError
 from services.hr_views import calibration_view
 from services.importer import import_files
 from services.payroll import export_payroll_csv
-from services.settings import Settings
+from services.settings import Settings, sign_in_url
 from services.temporal import connect_client
 from services.users import seed_demo_users
-from services.web_settings import sign_in_url
 from services.worker_runtime import running_worker
 from workflows.payloads import (
     ManagerScoreSubmission,
@@ -65,17 +63,18 @@ class People:
     silent_account: str
 
 
-def _load_people(db: str, cycle_id: str) -> People:
-    with psycopg.connect(libpq_url(db)) as conn:
-        kams = conn.execute(
+async def _load_people(db: str, cycle_id: str) -> People:
+    async with DirectDatabase(db).connection() as conn:
+        kams = await (await conn.execute(
             """SELECT r.employee_id, e.name, r.reviewer_id FROM review r JOIN employee e ON e.id = r.employee_id
-               WHERE r.cycle_id = %s ORDER BY r.seq""", (cycle_id,)).fetchall()
+               WHERE r.cycle_id = %s ORDER BY r.seq""", (cycle_id,))).fetchall()
         contacts: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for kam, contact, account in conn.execute(
+        for kam, contact, account in await (await conn.execute(
             """SELECT a.kam_id, c.id, a.id FROM key_account a JOIN customer_contact c ON c.account_id = a.id
-               ORDER BY a.id, c.id"""):
+               ORDER BY a.id, c.id""")).fetchall():
             contacts[kam].append((contact, account))
-        silent = conn.execute("SELECT min(id) FROM key_account WHERE kam_id = %s", (SILENT_ACCOUNT_OF,)).fetchone()[0]
+        (silent,) = await (await conn.execute(
+            "SELECT min(id) FROM key_account WHERE kam_id = %s", (SILENT_ACCOUNT_OF,))).fetchone()
     return People(kams, contacts, silent)
 
 
@@ -156,9 +155,9 @@ def _fmt(amount: Decimal | None, currency: str = "CNY") -> str:
     return f"{amount.quantize(Decimal(1).scaleb(-minor_unit(currency))):,}"
 
 
-def _summary(db: str, cycle_id: str) -> str:
-    with psycopg.connect(libpq_url(db)) as conn:
-        rows = conn.execute(
+async def _summary(db: str, cycle_id: str) -> str:
+    async with DirectDatabase(db).connection() as conn:
+        rows = await (await conn.execute(
             """SELECT e.id, e.name, r.reviewer_id, r.preliminary_score, c.normalized_score, c.final_level,
                       coalesce(sum(p.amount) FILTER (WHERE p.line_type = 'bonus'), 0),
                       coalesce(sum(p.amount) FILTER (WHERE p.line_type = 'commission'), 0),
@@ -168,7 +167,7 @@ def _summary(db: str, cycle_id: str) -> str:
                LEFT JOIN payout_line p ON p.cycle_id = r.cycle_id AND p.employee_id = r.employee_id
                WHERE r.cycle_id = %s
                GROUP BY e.id, e.name, r.reviewer_id, r.preliminary_score, c.normalized_score, c.final_level, r.missing
-               ORDER BY e.id""", (cycle_id,)).fetchall()
+               ORDER BY e.id""", (cycle_id,))).fetchall()
     body = [(i, n, m, s, ns, lvl, _fmt(b), _fmt(cm), _fmt(t), ", ".join(miss or []) or "-")
             for i, n, m, s, ns, lvl, b, cm, t, miss in rows]
     total = sum((r[8] for r in rows), Decimal(0))
@@ -194,7 +193,7 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
     created = await create_cycle(db, config, actor="HR1")
     progress(f"cycle {cycle_id} created: {created.participants} KAMs; deadlines in "
              f"{config.phases.self_review.due_after.total_seconds():.0f} s")
-    people = _load_people(db, cycle_id)
+    people = await _load_people(db, cycle_id)
     competencies = [c.id for c in config.scorecard.competencies.items] if config.scorecard.competencies else []
     async with running_worker(client, db, settings.task_queue):
         await start_cycle(client, db, cycle_id, settings.task_queue)
@@ -209,7 +208,7 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
                  "calibration is open")
         async with DirectDatabase(db).connection() as conn:
             print(calibration_text(await calibration_view(conn, cycle_id)))
-        target = _adjustment_target(db, cycle_id)
+        target = await _adjustment_target(db, cycle_id)
         if target:
             emp, level = target
             await adjust_rating(client, db, cycle_id, emp, level,
@@ -225,7 +224,7 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
     out = ROOT / "out" / f"payroll-{cycle_id}.csv"
     export_payroll_csv(db, cycle_id, out)
     print()
-    print(_summary(db, cycle_id))
+    print(await _summary(db, cycle_id))
     print()
     ui = temporal_ui_url(settings)
     if ui:
@@ -240,13 +239,13 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
     return 0
 
 
-def _adjustment_target(db: str, cycle_id: str) -> tuple[str, int] | None:
+async def _adjustment_target(db: str, cycle_id: str) -> tuple[str, int] | None:
     """HR raises by one level the best-scored KAM of the late manager, a typical committee decision."""
-    with psycopg.connect(libpq_url(db)) as conn:
-        row = conn.execute(
+    async with DirectDatabase(db).connection() as conn:
+        row = await (await conn.execute(
             """SELECT employee_id, final_level FROM calibrated_rating
                WHERE cycle_id = %s AND manager_id = %s AND final_level IS NOT NULL AND final_level < 5
-               ORDER BY normalized_score DESC, employee_id LIMIT 1""", (cycle_id, LATE_MANAGER)).fetchone()
+               ORDER BY normalized_score DESC, employee_id LIMIT 1""", (cycle_id, LATE_MANAGER))).fetchone()
     return (row[0], row[1] + 1) if row else None
 
 

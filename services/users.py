@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from services.db import libpq_url
 from services.errors import UserError
-from services.web_settings import WebSettings
+from services.settings import WebSettings
 
 log = logging.getLogger("kamreview.auth")
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from services.web_settings import WebSettings, get_web_settings
+from services.settings import WebSettings, get_web_settings
 from webapp.context import AppContext
 from webapp.errors import install_error_handlers
 from webapp.pages import make_templates

@@ -9,7 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from services.db import libpq_url
-from services.web_settings import WebSettings
+from services.settings import WebSettings
 
 
 @dataclass

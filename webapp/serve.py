@@ -33,9 +33,8 @@ async def main() -> int:
 
     from services.embedded import EmbeddedServerError, database_url, temporal_address, temporal_ui_url
     from services.errors import UserError
-    from services.settings import get_settings
+    from services.settings import get_settings, get_web_settings
     from services.temporal import connect_client
-    from services.web_settings import get_web_settings
     from services.worker_runtime import embedded_worker
     from webapp.app import create_app
     from webapp.logs import uvicorn_log_config

@@ -11,8 +11,8 @@ import psycopg
 import yaml
 
 from services.cycles import create_cycle, start_cycle
+from services.settings import WebSettings
 from services.users import DEMO_PASSWORDS
-from services.web_settings import WebSettings
 from tests.helpers import ROOT, cycle_config
 
 ROLE_OF = {"HR1": "hr", "PAY1": "payroll"}

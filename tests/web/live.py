@@ -12,8 +12,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.settings import WebSettings
 from services.temporal import connect_client
-from services.web_settings import WebSettings
 
 
 class LiveServer:
