@@ -60,7 +60,7 @@ from domain.cycle import CycleConfig
 from services import tasks
 from services.cycles import approve_payouts, create_cycle, finalize_calibration, start_cycle
 from services.db import libpq_url
-from services.errors import NotFound
+from services.errors import NotFound, TryLater
 from worker import running_worker
 from workflows.cycle import CycleWorkflow
 from workflows.payloads import (
@@ -158,7 +158,7 @@ async def engine_crowd(client, db_url: str, cycle_id: str, org: Org, concurrency
         while True:
             try:
                 result = await call()
-            except NotFound:
+            except (NotFound, TryLater):  # the service itself waits 10 s for a review to start first
                 stats["not_found_retries"] += 1
                 await asyncio.sleep(delay)
                 delay = min(1.0, delay * 2)

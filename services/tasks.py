@@ -133,6 +133,8 @@ async def _answer_from_database(db: Database, s: _Submission, *, started: bool) 
         raise Rejected(f"{s.actor} may not score {task.employee_id}; the reviewer is {task.reviewer_id or 'nobody'}")
     if s.phase == SELF_REVIEW and s.actor != task.employee_id:
         raise Rejected(f"{s.actor} may not submit the self-review of {task.employee_id}; only the employee can")
+    if s.phase == CUSTOMER_SURVEY and task.status is None and task.review_status != "pending":
+        raise Rejected(f"contact {s.actor} was not invited to rate {task.employee_id}")
     try:
         s.check(task.rules)
     except ApplicationError as err:
@@ -148,8 +150,6 @@ async def _answer_from_database(db: Database, s: _Submission, *, started: bool) 
     if task.status == "missed" or task.review_status == "closed":
         when = f" at its deadline {task.local(task.due_at)}" if task.due_at else ""
         raise Conflict(f"the {name} of {task.employee_id} closed{when}; nothing can be submitted any more")
-    if task.review_status == "open" and task.status is None and s.phase == CUSTOMER_SURVEY:
-        raise Rejected(f"contact {s.actor} was not invited to rate {task.employee_id}")
     if started:  # running, yet it refused to take the Update: should not happen; say what we know
         raise TryLater(f"the {name} of {task.employee_id} could not be taken just now; please try again")
     raise TryLater(f"the review of {task.employee_id} is starting (its workflow has not started yet); "

@@ -97,6 +97,8 @@ async def test_survey_answer_repeated_after_close_gets_its_receipt(client, db_ur
             await tasks.submit_survey(client, db_url, cid, "K01", SurveySubmission(contact, 1, 0, "changed my mind"))
         with pytest.raises(Rejected, match="satisfaction is 9"):
             await tasks.submit_survey(client, db_url, cid, "K01", SurveySubmission(contact, 9))
+        with pytest.raises(Rejected, match="contact CK991 was not invited to rate K01"):
+            await tasks.submit_survey(client, db_url, cid, "K01", SurveySubmission("CK991", 5))
 
 
 async def test_submission_before_the_review_started_says_it_is_starting(client, db_url, task_queue, monkeypatch):
