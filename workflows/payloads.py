@@ -9,6 +9,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Annotated
+
+from pydantic import Strict
 
 from domain.phases import CUSTOMER_SURVEY, MANAGER_SCORING, PHASES, SELF_REVIEW  # noqa: F401 - re-exported
 
@@ -129,10 +132,15 @@ class ReviewsClosed:
 # Human submissions (Update arguments) ---------------------------------------------------------
 
 
+# Ratings and answers are strict whole numbers: the data converter would otherwise turn a JSON ``true``
+# into 1 before any validator could refuse it (tests/workflows: a true rating).
+Level = Annotated[int, Strict()]
+
+
 @dataclass
 class SelfReviewSubmission:
     actor_id: str
-    ratings: dict[str, int]
+    ratings: dict[str, Level]
     evidence: dict[str, str] = field(default_factory=dict)
     kpi_comments: dict[str, str] = field(default_factory=dict)
 
@@ -140,16 +148,16 @@ class SelfReviewSubmission:
 @dataclass
 class ManagerScoreSubmission:
     actor_id: str
-    ratings: dict[str, int]
+    ratings: dict[str, Level]
     comments: dict[str, str] = field(default_factory=dict)
-    potential: int | None = None
+    potential: Level | None = None
 
 
 @dataclass
 class SurveySubmission:
     contact_id: str
-    satisfaction: int
-    nps: int | None = None
+    satisfaction: Level
+    nps: Level | None = None
     comment: str = ""
 
 

@@ -270,10 +270,8 @@ async def test_submissions_are_checked_before_anything_is_recorded(ts_env, task_
         assert [s.ratings for s in acts.submissions] == [RATINGS]  # the first one stays
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/temporal.py's pydantic converter is lax: JSON true arrives as 1 before the validator runs, "
-    "so review_rules' bool check never fires and a true rating is recorded as level 1"))
 async def test_a_true_rating_sent_to_the_workflow_is_refused(ts_env, task_queue):
+    """The converter is lax: JSON true arrived as 1 before any validator ran; the payload's levels are strict now."""
     acts = StandIns()
     start = await ts_env.get_current_time()
     async with acts.worker(ts_env, task_queue), started(
