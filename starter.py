@@ -286,6 +286,29 @@ async def cmd_incentives_retry(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_notifications_list(ctx: Context, args: argparse.Namespace) -> int:
+    from services.console import table
+    from services.notifications import deliveries
+
+    rows = await deliveries(ctx.db(), args.cycle, args.status)
+    if not rows:
+        print(f"no {args.status + ' ' if args.status else ''}messages for cycle {args.cycle}")
+        return 0
+    print(table(["message", "kind", "to", "channel", "status", "attempts", "sent (UTC)", "error"],
+                [(n.id, n.kind, f"{n.recipient_id} {n.recipient_name or ''}".strip(), n.channel, n.status, n.attempts,
+                  n.sent_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if n.sent_at else "", (n.last_error or "")[:80])
+                 for n in rows], right=(5,)))
+    return 0
+
+
+async def cmd_notifications_resend(ctx: Context, args: argparse.Namespace) -> int:
+    from services.notifications import resend
+
+    batch = await resend(await ctx.client(), ctx.db(), ctx.settings.task_queue, args.message, args.actor)
+    print(f"message {args.message} is being sent again ({batch})")
+    return 0
+
+
 async def cmd_payouts_recompute(ctx: Context, args: argparse.Namespace) -> int:
     from services.cycles import recompute_incentives
 
@@ -489,6 +512,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("retry", cmd_incentives_retry, "compute a blocked cycle's incentives again, after fixing what blocked them",
              inc)
     sp.add_argument("cycle", type=_id_arg)
+    sp.add_argument("--actor", type=_id_arg, default="HR1")
+
+    notes = sub.add_parser("notifications", help="messages sent to people").add_subparsers(dest="sub", required=True)
+    sp = add("list", cmd_notifications_list, "a cycle's messages: to whom, on which channel, delivered or not", notes)
+    sp.add_argument("cycle", type=_id_arg)
+    sp.add_argument("--status", choices=["queued", "claimed", "sending", "sent", "retry", "failed", "uncertain"])
+    sp = add("resend", cmd_notifications_resend, "send one message again (failed, uncertain, or not received)", notes)
+    sp.add_argument("message", help="the message id, as `notifications list` shows it")
     sp.add_argument("--actor", type=_id_arg, default="HR1")
 
     payroll = sub.add_parser("payroll", help="what payroll reads").add_subparsers(dest="sub", required=True)

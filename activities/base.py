@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -42,6 +44,15 @@ def dumps(value: Any) -> str:
 
 def jsonb(value: Any) -> Jsonb:
     return Jsonb(value, dumps=dumps)
+
+
+def new_token() -> str:
+    """A random secret for a link or a session; only its hash is ever stored."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def rejected(message: str, conflict: bool = False) -> ApplicationError:

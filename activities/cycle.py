@@ -9,12 +9,18 @@ from decimal import Decimal
 from temporalio import activity
 
 from activities.base import DbActivities, audit, jsonb, rejected
+from activities.outbox import Message, queue, start_delivery
 from activities.payout_rows import PAYOUT_COLUMNS, copy_first_lines
 from domain.calibration import CalibrationEntry, distribution_report, nine_box, normalize, rating_level
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, compute_payouts, delta_lines
 from domain.incentives import PayoutLine as PayoutLineModel
 from workflows.payloads import AdjustmentRecord, CalibrationSummary, CycleActionInput, IncentiveSummary
+
+
+def approval_batch(cycle_id: str, revision: int) -> str:
+    """The messages that tell payroll and HR that a revision's lines await approval."""
+    return f"cycle:{cycle_id}:awaiting-approval:r{revision}"
 
 
 def approval_event_key(cycle_id: str, revision: int) -> str:
@@ -60,7 +66,13 @@ class CycleActivities(DbActivities):
             )
             await audit(cur, f"calibration.opened:{cycle_id}", "system", "calibration.opened", "review_cycle",
                         cycle_id, None, {"ratings": len(rows)})
-            return await self._summary(cur, cycle_id, config)
+            summary = await self._summary(cur, cycle_id, config)
+            await queue(cur, cycle_id, f"cycle:{cycle_id}:calibration-opened", [Message(
+                f"calibration-opened:{cycle_id}", "calibration_opened", "role", "hr",
+                {"cycle_name": config.name, "ratings": summary.ratings, "within_guideline": summary.within_guideline,
+                 "link_path": f"/hr/cycles/{cycle_id}/calibration"})])
+        await start_delivery(activity.client(), activity.info().task_queue, f"cycle:{cycle_id}:calibration-opened")
+        return summary
 
     async def _summary(self, cur, cycle_id: str, config) -> CalibrationSummary:
         await cur.execute(
@@ -129,11 +141,22 @@ class CycleActivities(DbActivities):
             await audit(cur, f"calibration.finalized:{inp.cycle_id}", inp.actor_id, "calibration.finalized",
                         "review_cycle", inp.cycle_id, None,
                         {"within_guideline": summary.within_guideline, "violations": summary.violations})
-            return summary
+            await queue(cur, inp.cycle_id, f"cycle:{inp.cycle_id}:calibration-finalized", [Message(
+                f"calibration-finalized:{inp.cycle_id}", "calibration_finalized", "role", "hr",
+                {"cycle_name": config.name, "ratings": summary.ratings, "within_guideline": summary.within_guideline,
+                 "link_path": f"/hr/cycles/{inp.cycle_id}/calibration"})])
+        await start_delivery(activity.client(), activity.info().task_queue, f"cycle:{inp.cycle_id}:calibration-finalized")
+        return summary
 
     @activity.defn(name="compute_incentives")
     async def compute_incentives(self, cycle_id: str) -> IncentiveSummary:
         """Payout lines from final ratings and KPI actuals. After a lock, only delta lines are added."""
+        summary = await self._compute_incentives(cycle_id)
+        if summary.new_lines:
+            await start_delivery(activity.client(), activity.info().task_queue, approval_batch(cycle_id, summary.revision))
+        return summary
+
+    async def _compute_incentives(self, cycle_id: str) -> IncentiveSummary:
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             config = await self.cycle_config(conn, cycle_id)
             inputs = await self._incentive_inputs(cur, cycle_id, config.period.label)
@@ -187,6 +210,21 @@ class CycleActivities(DbActivities):
         totals = await cur.fetchall()
         await audit(cur, f"incentives.computed:{cycle_id}:{revision}", "system", "incentives.computed",
                     "review_cycle", cycle_id, None, {"lines": inserted, "revision": revision})
+        if inserted:  # payroll (and HR, who approve) learn that lines await approval
+            await cur.execute("SELECT name FROM review_cycle WHERE id = %s", (cycle_id,))
+            (cycle_name,) = await cur.fetchone()
+            await cur.execute(
+                """SELECT currency, sum(amount), count(*) FROM payout_line
+                   WHERE cycle_id = %s AND status = 'computed' GROUP BY currency ORDER BY currency""", (cycle_id,))
+            pending = await cur.fetchall()
+            params = {"cycle_name": cycle_name, "revision": revision, "line_count": sum(n for *_, n in pending),
+                      "totals": [{"currency": c, "amount": str(total)} for c, total, _ in pending]}
+            await queue(cur, cycle_id, approval_batch(cycle_id, revision), [
+                Message(f"payouts-awaiting:{cycle_id}:r{revision}:hr", "payouts_awaiting_approval", "role", "hr",
+                        params | {"link_path": f"/hr/cycles/{cycle_id}"}),
+                Message(f"payouts-awaiting:{cycle_id}:r{revision}:payroll", "payouts_awaiting_approval", "role",
+                        "payroll", params | {"link_path": "/payroll"}),
+            ])
         return IncentiveSummary(lines=sum(n for _, _, n in totals),
                                 total_by_currency={c: str(total) for c, total, _ in totals},
                                 new_lines=inserted, revision=revision)

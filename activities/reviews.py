@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import AUDIT_INSERT, AUDIT_ROW, AUDIT_VALUES, DbActivities, audit, audit_params, jsonb, rejected
+from activities.outbox import Message, queue, start_delivery
 from domain.cycle import CycleConfig, resolve_due
-from domain.phases import phase_label
 from domain.scoring import ReviewInputs, SurveyAnswer, preliminary_score
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
 from workflows.payloads import (
@@ -29,6 +29,7 @@ from workflows.payloads import (
     PhaseEvent,
     PhasePlan,
     ReassignRecord,
+    Recipient,
     ReviewInput,
     ReviewResult,
     ReviewRules,
@@ -46,6 +47,23 @@ from workflows.payloads import (
 START_CONCURRENCY = 32
 # Polling for closed reviews: fast while they are closing, slower while nothing changes.
 POLL_MIN_S, POLL_MAX_S = 0.2, 5.0
+
+
+def task_link(cycle_id: str, phase: str, employee_id: str) -> str:
+    """The page where a phase's task is done (a path; the delivery makes it absolute)."""
+    if phase == MANAGER_SCORING:
+        return f"/manager/reviews/{cycle_id}/{employee_id}"
+    return f"/me/reviews/{cycle_id}"
+
+
+def escalation_to(phase: str, reviewer_id: str | None, reviewers_manager: str | None) -> tuple[str, str]:
+    """Who hears that a phase closed with work missing: the KAM's manager for a self-review, the reviewer's
+    manager for a score (HR when there is none), HR for customer surveys."""
+    if phase == SELF_REVIEW and reviewer_id:
+        return "employee", reviewer_id
+    if phase == MANAGER_SCORING and reviewers_manager:
+        return "employee", reviewers_manager
+    return "role", "hr"
 
 
 def review_rules(config: CycleConfig) -> ReviewRules:
@@ -135,6 +153,45 @@ class ReviewActivities(DbActivities):
             if status == "cancelled":
                 await _cancel_workflows([review_workflow_id(s.review_id) for s in seeds])
         return len(seeds)
+
+    @activity.defn(name="announce_cycle")
+    async def announce_cycle(self, cycle_id: str) -> int:
+        """Tell everyone the cycle has started: each KAM their self-review, each reviewer (one message) their
+        reports, each customer contact their survey with a personal link. Once, however often retried."""
+        batch = f"cycle:{cycle_id}:started"
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute("SELECT name FROM review_cycle WHERE id = %s", (cycle_id,))
+            (cycle_name,) = await cur.fetchone()
+            await cur.execute(
+                """SELECT t.kind, t.id, t.assignee_type, t.assignee_id, t.due_at, r.employee_id, e.name, a.name
+                   FROM task t JOIN review r ON r.id = t.review_id JOIN employee e ON e.id = r.employee_id
+                   LEFT JOIN survey_invitation i ON i.id = t.id LEFT JOIN key_account a ON a.id = i.account_id
+                   WHERE t.cycle_id = %s AND t.status = 'open' ORDER BY t.kind, t.assignee_id, e.name, r.employee_id""",
+                (cycle_id,))
+            messages: list[Message] = []
+            reports: dict[str, list[dict[str, str]]] = {}
+            scoring_due: dict[str, str] = {}
+            for kind, task_id, assignee_type, assignee, due, employee_id, name, account in await cur.fetchall():
+                common = {"cycle_name": cycle_name, "phase": kind, "due_at": due.isoformat(), "subject_name": name}
+                if kind == SELF_REVIEW:
+                    messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
+                                            common | {"link_path": task_link(cycle_id, kind, employee_id)}))
+                elif kind == MANAGER_SCORING:
+                    reports.setdefault(assignee, []).append(
+                        {"name": name, "link_path": task_link(cycle_id, kind, employee_id)})
+                    scoring_due[assignee] = min(scoring_due.get(assignee, common["due_at"]), common["due_at"])
+                elif assignee_type == "contact":
+                    messages.append(Message(f"invited:{task_id}", "survey_invitation", "contact", assignee,
+                                            common | {"kam_name": name, "account_name": account,
+                                                      "survey_invitation_id": task_id}))
+            for reviewer, rows in reports.items():
+                messages.append(Message(f"assigned:{cycle_id}:reviewer:{reviewer}", "reviews_assigned", "employee",
+                                        reviewer, {"cycle_name": cycle_name, "phase": MANAGER_SCORING,
+                                                   "due_at": scoring_due[reviewer], "reports": rows,
+                                                   "link_path": "/manager"}))
+            queued = await queue(cur, cycle_id, batch, messages)
+        await start_delivery(activity.client(), activity.info().task_queue, batch)
+        return queued
 
     @activity.defn(name="await_reviews_closed")
     async def await_reviews_closed(self, cycle_id: str) -> ReviewsClosed:
@@ -304,31 +361,38 @@ class ReviewActivities(DbActivities):
 
     @activity.defn(name="record_phase_event")
     async def record_phase_event(self, ev: PhaseEvent) -> None:
-        """A reminder, an extension or a closing: tasks updated and the outbox written, once each."""
-        label = phase_label(ev.phase)
-        due = ev.due_at.isoformat(timespec="minutes")
+        """A reminder, an extension or a closing: tasks updated and the messages queued, once each."""
         task_ids = [r.task_id for r in ev.recipients]
-        notes = []
+        batch = f"phase:{ev.review_id}:{ev.phase}:{ev.event}:{ev.number}"
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                """SELECT c.name, e.name, r.employee_id, r.reviewer_id, m.manager_id
+                   FROM review r JOIN review_cycle c ON c.id = r.cycle_id JOIN employee e ON e.id = r.employee_id
+                   LEFT JOIN employee m ON m.id = r.reviewer_id WHERE r.id = %s""", (ev.review_id,))
+            cycle_name, subject_name, employee_id, reviewer_id, reviewers_manager = await cur.fetchone()
+            common = {"cycle_name": cycle_name, "phase": ev.phase, "subject_name": subject_name,
+                      "due_at": ev.due_at.isoformat()}
+
+            def told(kind: str, key: str, r: Recipient, **extra: object) -> Message:
+                link = ({"survey_invitation_id": r.task_id} if r.kind == "contact"
+                        else {"link_path": task_link(ev.cycle_id, ev.phase, employee_id)})
+                return Message(key, kind, r.kind, r.id, common | link | extra)
+
+            messages: list[Message] = []
             if ev.event == "reminder":
                 await cur.execute(
                     "UPDATE task SET reminders_sent = GREATEST(reminders_sent, %s) WHERE id = ANY(%s)",
                     (ev.number, task_ids),
                 )
-                for r in ev.recipients:
-                    notes.append((f"reminder:{r.task_id}:{ev.number}", r.kind, r.id, "reminder",
-                                  f"Reminder: {label} due {due}",
-                                  f"Your {label} for review {ev.review_id} is due {due}."))
+                messages = [told("reminder", f"reminder:{r.task_id}:{ev.number}", r, reminder_number=ev.number)
+                            for r in ev.recipients]
             elif ev.event == "extended":
                 await cur.execute(
                     "UPDATE task SET due_at = %s, extensions = %s WHERE id = ANY(%s) AND status = 'open'",
                     (ev.due_at, ev.number, task_ids),
                 )
-                for r in ev.recipients:
-                    notes.append((f"extended:{r.task_id}:{ev.number}", r.kind, r.id, "deadline_extended",
-                                  f"Deadline extended: {label} now due {due}",
-                                  f"The deadline passed; per the cycle's policy your {label} for review "
-                                  f"{ev.review_id} is now due {due} (extension {ev.number})."))
+                messages = [told("deadline_extended", f"extended:{r.task_id}:{ev.number}", r, extension=ev.number)
+                            for r in ev.recipients]
             else:
                 await cur.execute(
                     "UPDATE task SET status = 'missed' WHERE id = ANY(%s) AND status = 'open'", (task_ids,)
@@ -337,20 +401,24 @@ class ReviewActivities(DbActivities):
                     "UPDATE survey_invitation SET status = 'expired' WHERE id = ANY(%s) AND status = 'sent'",
                     (task_ids,),
                 )
+                # The late person learns it closed (a customer is not told off); someone above them learns who missed it.
+                messages = [Message(f"missed:{r.task_id}", "deadline_missed", r.kind, r.id,
+                                    common | {"link_path": f"/me/reviews/{ev.cycle_id}" if r.kind == "employee" else ""})
+                            for r in ev.recipients if r.kind == "employee"]
                 if ev.recipients:
-                    who = ", ".join(r.id for r in ev.recipients)
-                    notes.append((f"closed:{ev.review_id}:{ev.phase}", "role", "hr", "phase_closed_missing",
-                                  f"{label} closed with work missing: {ev.review_id}",
-                                  f"The {label} of review {ev.review_id} closed at its deadline {due} "
-                                  f"without a submission from {who}; recorded as missing."))
-            await cur.executemany(
-                """INSERT INTO notification (id, recipient_type, recipient_id, kind, subject, body)
-                   VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
-                notes,
-            )
+                    to_type, to_id = escalation_to(ev.phase, reviewer_id, reviewers_manager)
+                    late = ", ".join(r.id for r in ev.recipients)
+                    messages.append(Message(
+                        f"escalation:{ev.review_id}:{ev.phase}", "escalation", to_type, to_id,
+                        common | {"late": late, "late_count": len(ev.recipients),
+                                  "link_path": f"/hr/cycles/{ev.cycle_id}" if to_type == "role" else
+                                  f"/manager/reviews/{ev.cycle_id}/{employee_id}"}))
+            queued = await queue(cur, ev.cycle_id, batch, messages)
             await audit(cur, f"phase.{ev.event}:{ev.review_id}:{ev.phase}:{ev.number}", "system",
                         f"{ev.phase}.{ev.event}", "review", ev.review_id, None,
                         {"due_at": ev.due_at, "outstanding": [r.id for r in ev.recipients]})
+        if queued or messages:
+            await start_delivery(activity.client(), activity.info().task_queue, batch)
 
     @activity.defn(name="reassign_reviewer")
     async def reassign_reviewer(self, rec: ReassignRecord) -> None:
@@ -370,6 +438,25 @@ class ReviewActivities(DbActivities):
                         "review.reviewer_reassigned", "review", rec.review_id,
                         {"reviewer_id": rec.previous_reviewer_id},
                         {"reviewer_id": rec.new_reviewer_id, "reason": rec.reason})
+            await cur.execute(
+                """SELECT c.id, c.name, e.id, e.name, t.due_at, n.name FROM review r
+                   JOIN review_cycle c ON c.id = r.cycle_id JOIN employee e ON e.id = r.employee_id
+                   JOIN employee n ON n.id = %s
+                   LEFT JOIN task t ON t.id = %s WHERE r.id = %s""",
+                (rec.new_reviewer_id, task_id_for(rec.review_id, MANAGER_SCORING), rec.review_id))
+            cycle_id, cycle_name, employee_id, subject_name, due, new_name = await cur.fetchone()
+            common = {"cycle_name": cycle_name, "phase": MANAGER_SCORING, "subject_name": subject_name,
+                      "due_at": due.isoformat() if due else None, "reason": rec.reason, "new_reviewer_name": new_name}
+            at = rec.at.isoformat()
+            batch = f"reassign:{rec.review_id}:{at}"
+            messages = [Message(f"reviewer-assigned:{rec.review_id}:{at}", "reviewer_assigned", "employee",
+                                rec.new_reviewer_id, common | {"link_path": task_link(cycle_id, MANAGER_SCORING,
+                                                                                       employee_id)})]
+            if rec.previous_reviewer_id:
+                messages.append(Message(f"reviewer-unassigned:{rec.review_id}:{at}", "reviewer_unassigned", "employee",
+                                        rec.previous_reviewer_id, common | {"link_path": "/manager"}))
+            await queue(cur, cycle_id, batch, messages)
+        await start_delivery(activity.client(), activity.info().task_queue, batch)
 
     @activity.defn(name="close_review")
     async def close_review(self, inp: CloseReviewInput) -> ReviewResult:

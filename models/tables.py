@@ -59,6 +59,11 @@ class Employee(SQLModel, table=True):
     timezone: str = "Asia/Shanghai"
     hire_date: date | None = None
     termination_date: date | None = None
+    mobile: str | None = Field(default=None, description="for chat @-mentions by phone number")
+    im_ids: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}"))
+    channels: list[str] = Field(default_factory=lambda: ["email"],
+                                sa_column=Column(ARRAY(Text), nullable=False, server_default="{email}"))
+    locale: str = "zh-CN"
 
 
 class KeyAccount(SQLModel, table=True):
@@ -251,17 +256,28 @@ class PayoutLine(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """Outbox: a sender delivers rows with ``sent_at`` null and stamps them."""
+    """Outbox: one message to one person on one channel; the delivery workflow of its batch sends it."""
 
     __tablename__ = "notification"
-    id: str = Field(primary_key=True, description="natural key, e.g. reminder:<task id>:<n>")
-    recipient_type: str
+    id: str = Field(primary_key=True, description="natural key, e.g. reminder:<task id>:<n>:<person>:<channel>")
+    recipient_type: str = Field(description="employee | contact")
     recipient_id: str
-    kind: str
-    subject: str
-    body: str
+    kind: str = Field(description="one of notify.message.KINDS")
+    subject: str = ""
+    body: str = ""
     created_at: datetime | None = _ts(nullable=False, default_now=True)
     sent_at: datetime | None = _ts()
+    cycle_id: str | None = None
+    batch: str | None = Field(default=None, description="the event that queued it; its delivery workflow's id")
+    channel: str = Field(default="email", description="email | wecom | dingtalk | feishu")
+    params: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}"))
+    status: str = Field(default="queued", description="queued | claimed | sending | sent | retry | failed | uncertain")
+    attempts: int = 0
+    last_error: str | None = None
+    claimed_at: datetime | None = _ts()
+    next_attempt_at: datetime | None = _ts()
+    address: str | None = None
+    message_id: str | None = None
 
 
 class AuditLog(SQLModel, table=True):

@@ -34,7 +34,7 @@ from services.cycles import (
 from services.db import DirectDatabase
 from services.embedded import database_url, temporal_address, temporal_ui_url
 from services.errors import UserError
-from services.hr_views import calibration_view
+from services.hr_views import calibration_view, release_results
 from services.importer import import_files
 from services.payroll import export_payroll_csv
 from services.settings import Settings, sign_in_url
@@ -221,6 +221,10 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
         locked = await approve_payouts(client, db, cycle_id, "PAY1")
         progress(f"payroll (PAY1) approved and locked {locked} payout lines")
         await client.get_workflow_handle(cycle_workflow_id(cycle_id)).result()
+        async with DirectDatabase(db).connection() as conn:
+            await release_results(conn, cycle_id, "HR1", client, settings.task_queue)
+        progress("HR released the results: every KAM is told where to see them")
+        deliveries = await _wait_for_deliveries(db, cycle_id)
     out = ROOT / "out" / f"payroll-{cycle_id}.csv"
     export_payroll_csv(db, cycle_id, out)
     print()
@@ -234,9 +238,33 @@ async def run_demo(settings: Settings, fast: bool = False) -> int:
         print(f"Temporal: {address}, workflow {cycle_workflow_id(cycle_id)}")
     print(f"web app: `make serve`, then sign in at {sign_in_url()} as one of the {len(demo_users)} demo users "
           "(HR1, PAY1, M1..M4, K01..K20; their demo passwords are in the README)")
+    print("messages delivered:")
+    for kind, by_channel in sorted(deliveries.items()):
+        print(f"  {kind}: " + ", ".join(f"{n} by {channel}" for channel, n in sorted(by_channel.items())))
+    if not settings.mail.smtp_host:
+        print(f"  e-mail went to the Maildir {settings.data_path / 'mail'} (open it with any mail client)")
     print(f"demo finished in {time.monotonic() - started:.0f} s; payroll CSV:")
     print(out)
     return 0
+
+
+async def _wait_for_deliveries(db: str, cycle_id: str, timeout: float = 60) -> dict[str, dict[str, int]]:
+    """Wait until the cycle's messages are out (sent, or given up on); then: kind -> channel -> delivered."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with DirectDatabase(db).connection() as conn:
+            (pending,) = await (await conn.execute(
+                "SELECT count(*) FROM notification WHERE cycle_id = %s AND status IN ('queued', 'claimed', 'sending')",
+                (cycle_id,))).fetchone()
+            if not pending or time.monotonic() > deadline:
+                rows = await (await conn.execute(
+                    "SELECT kind, channel, count(*) FROM notification WHERE cycle_id = %s AND status = 'sent' "
+                    "GROUP BY 1, 2", (cycle_id,))).fetchall()
+                out: dict[str, dict[str, int]] = {}
+                for kind, channel, n in rows:
+                    out.setdefault(kind, {})[channel] = n
+                return out
+        await asyncio.sleep(0.2)
 
 
 async def _adjustment_target(db: str, cycle_id: str) -> tuple[str, int] | None:

@@ -11,8 +11,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from psycopg import AsyncConnection
+from temporalio.client import Client
 
 from activities.base import AUDIT_ROW, audit_params
+from activities.outbox import Message, queue, start_delivery
+from activities.reviews import task_link
 from domain.calibration import NINE_BOX_NAMES, DistributionReport, distribution_report, nine_box
 from services.errors import Conflict, NotFound
 from services.people import cycle_config
@@ -107,35 +110,43 @@ async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationV
     )
 
 
-async def send_reminders_now(conn: AsyncConnection, cycle_id: str, actor: str, only_overdue: bool = False) -> int:
-    """Queue a reminder for every open task of the cycle in the notification outbox.
+async def send_reminders_now(conn: AsyncConnection, cycle_id: str, actor: str, only_overdue: bool = False,
+                             client: Client | None = None, task_queue: str | None = None) -> int:
+    """Remind everyone with an open task of the cycle now (or only the late), through the outbox.
 
-    The id carries the minute, so a double click (or a retried request) queues each reminder once.
+    The key carries the minute, so a double click (or a retried request) reminds each person once.
+    With a client, their delivery starts at once.
     """
-    if await (await conn.execute("SELECT 1 FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone() is None:
+    row = await (await conn.execute("SELECT name FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+    if row is None:
         raise NotFound(f"cycle {cycle_id} does not exist")
     now = datetime.now(UTC)
     stamp = now.strftime("%Y%m%d%H%M")
-    async with conn.transaction():
-        cur = await conn.execute(
-            """INSERT INTO notification (id, recipient_type, recipient_id, kind, subject, body)
-               SELECT 'reminder-now:' || t.id || ':' || %s, t.assignee_type, t.assignee_id, 'reminder',
-                      'Reminder: ' || replace(t.kind, '_', ' ') || ' due ' || to_char(t.due_at AT TIME ZONE 'UTC',
-                      'YYYY-MM-DD HH24:MI') || ' UTC',
-                      'HR reminds you that your ' || replace(t.kind, '_', ' ') || ' for review ' || t.review_id
-                      || CASE WHEN t.due_at < %s THEN ' is overdue.' ELSE ' is still open.' END
-               FROM task t WHERE t.cycle_id = %s AND t.status = 'open' AND (NOT %s OR t.due_at < %s)
-               ON CONFLICT (id) DO NOTHING""",
-            (stamp, now, cycle_id, only_overdue, now),
-        )
-        sent = cur.rowcount
-        await conn.execute(AUDIT_ROW, audit_params(
+    batch = f"reminders-now:{cycle_id}:{stamp}:{'late' if only_overdue else 'all'}"
+    async with conn.transaction(), conn.cursor() as cur:
+        tasks = await (await cur.execute(
+            """SELECT t.id, t.kind, t.assignee_type, t.assignee_id, t.due_at, r.employee_id, e.name
+               FROM task t JOIN review r ON r.id = t.review_id JOIN employee e ON e.id = r.employee_id
+               WHERE t.cycle_id = %s AND t.status = 'open' AND (NOT %s OR t.due_at < %s) ORDER BY t.id""",
+            (cycle_id, only_overdue, now))).fetchall()
+        messages = [
+            Message(f"reminder-now:{task_id}:{stamp}", "reminder", assignee_type, assignee,
+                    {"cycle_name": row[0], "phase": kind, "due_at": due.isoformat(), "subject_name": name,
+                     "overdue": due < now, "from_hr": True}
+                    | ({"survey_invitation_id": task_id} if assignee_type == "contact"
+                       else {"link_path": task_link(cycle_id, kind, employee_id)}))
+            for task_id, kind, assignee_type, assignee, due, employee_id, name in tasks]
+        sent = await queue(cur, cycle_id, batch, messages)
+        await cur.execute(AUDIT_ROW, audit_params(
             f"reminders.sent:{cycle_id}:{stamp}:{only_overdue}", actor, "reminders.sent", "review_cycle", cycle_id,
             after={"queued": sent, "only_overdue": only_overdue}))
+    if client is not None and task_queue and sent:
+        await start_delivery(client, task_queue, batch)
     return sent
 
 
-async def release_results(conn: AsyncConnection, cycle_id: str, actor: str) -> datetime:
+async def release_results(conn: AsyncConnection, cycle_id: str, actor: str, client: Client | None = None,
+                          task_queue: str | None = None) -> datetime:
     """Let employees see their results (and their manager's scores). Only after calibration is final."""
     async with conn.transaction():
         row = await (await conn.execute(
@@ -164,6 +175,15 @@ async def release_results(conn: AsyncConnection, cycle_id: str, actor: str) -> d
         )
         await conn.execute(AUDIT_ROW, audit_params(f"results.released:{cycle_id}", actor, "results.released",
                                                    "review_cycle", cycle_id, after={"released_at": now}))
+        async with conn.cursor() as cur:
+            people = await (await cur.execute(
+                "SELECT r.employee_id, c.name FROM review r JOIN review_cycle c ON c.id = r.cycle_id "
+                "WHERE r.cycle_id = %s ORDER BY r.seq", (cycle_id,))).fetchall()
+            await queue(cur, cycle_id, f"cycle:{cycle_id}:results-released", [
+                Message(f"results-released:{cycle_id}", "results_released", "employee", emp,
+                        {"cycle_name": name, "link_path": f"/me/results/{cycle_id}"}) for emp, name in people])
+    if client is not None and task_queue:
+        await start_delivery(client, task_queue, f"cycle:{cycle_id}:results-released")
     return now
 
 

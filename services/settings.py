@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,42 @@ class WebSettings(BaseSettings):
         return f"http://{host}:{self.port}"
 
 
+class MailSettings(BaseSettings):
+    """E-mail (``KAMREVIEW_SMTP_*``, ``KAMREVIEW_MAIL_FROM``). No SMTP host: mail goes to a Maildir under the data dir."""
+
+    model_config = SettingsConfigDict(env_prefix="KAMREVIEW_", env_file=".env", extra="ignore")
+
+    smtp_host: str | None = Field(default=None, description="unset: deliver into data/mail (a Maildir) instead")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    mail_from: str = Field(default="kamreview <kamreview@example.com>", description="the From of every message")
+    smtp_timeout_s: float = Field(default=30, gt=0)
+
+
+class ChatSettings(BaseSettings):
+    """The company-wide group bots (each optional; a person's channels come from the org import)."""
+
+    model_config = SettingsConfigDict(env_prefix="KAMREVIEW_", env_file=".env", extra="ignore")
+
+    wecom_webhook_url: str | None = None
+    dingtalk_webhook_url: str | None = None
+    dingtalk_secret: str | None = None
+    feishu_webhook_url: str | None = None
+    feishu_secret: str | None = None
+
+
+class DeliverySettings(BaseSettings):
+    """How stubbornly a message is retried before it is ``failed`` (``KAMREVIEW_DELIVERY_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="KAMREVIEW_DELIVERY_", env_file=".env", extra="ignore")
+
+    retry_after_s: float = Field(default=60, gt=0, description="first wait after a transient failure; doubles")
+    max_attempts: int = Field(default=8, ge=1, le=50, description="8 attempts from 60 s: about four hours")
+    connections: int = Field(default=4, ge=1, le=64, description="SMTP connections used in parallel")
+
+
 class Settings(BaseSettings):
     """The one settings class. Groups of settings are nested (``web``) and keep their own prefixes."""
 
@@ -61,6 +98,9 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     db_pool_size: int = 10
     web: WebSettings = Field(default_factory=WebSettings, description="the web app (KAMREVIEW_WEB_*)")
+    mail: MailSettings = Field(default_factory=MailSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @property
     def data_path(self) -> Path:

@@ -8,7 +8,6 @@ Nothing here logs a password or a token.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from activities.base import new_token, token_hash  # noqa: F401 - one definition, shared with delivery
 from services.db import libpq_url
 from services.errors import UserError
 from services.settings import WebSettings
@@ -58,14 +58,6 @@ _DUMMY_HASH = _default_hasher.hash(secrets.token_urlsafe(16))
 def check_new_password(password: str) -> None:
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise UserError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
 
 
 # -- users (synchronous: administration and seeding) ------------------------------------------------

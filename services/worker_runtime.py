@@ -16,38 +16,57 @@ from temporalio.worker import Worker
 
 from activities.base import RefuseUnfixableErrors
 from activities.cycle import CycleActivities
+from activities.delivery import DeliveryActivities, DeliverySetup
 from activities.payout_rows import shutdown_pool
 from activities.reviews import ReviewActivities
 from services.db import libpq_url
-from services.settings import Settings
+from services.settings import Settings, get_settings
 from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
+from workflows.delivery import DeliveryWorkflow
 from workflows.review import ReviewWorkflow
 
-WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow]
+WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow, DeliveryWorkflow]
 
 
-def activities_for(pool: AsyncConnectionPool) -> list:
+def delivery_setup(settings: Settings) -> DeliverySetup:
+    """The channels from the settings: SMTP when a host is set, else a Maildir under the data directory."""
+    from notify.channels import chat_couriers, mail_courier
+    from notify.render import render
+
+    return DeliverySetup(
+        mail=mail_courier(settings.mail, settings.data_path / "mail"), chat=chat_couriers(settings.chat),
+        render=render, base_url=settings.web.base_url(), retry_after_s=settings.delivery.retry_after_s,
+        max_attempts=settings.delivery.max_attempts, senders=settings.delivery.connections,
+    )
+
+
+def activities_for(pool: AsyncConnectionPool, setup: DeliverySetup | None = None) -> list:
     reviews, cycle = ReviewActivities(pool), CycleActivities(pool)
+    delivery = DeliveryActivities(pool, setup or delivery_setup(get_settings()))
     return [
-        reviews.begin_cycle, reviews.start_review_batch, reviews.await_reviews_closed, reviews.cancel_cycle,
-        reviews.record_submission, reviews.record_phase_event,
+        reviews.begin_cycle, reviews.start_review_batch, reviews.announce_cycle, reviews.await_reviews_closed,
+        reviews.cancel_cycle, reviews.record_submission, reviews.record_phase_event,
         reviews.reassign_reviewer, reviews.close_review,
         cycle.open_calibration, cycle.adjust_rating, cycle.finalize_calibration, cycle.compute_incentives,
-        cycle.lock_payouts,
+        cycle.lock_payouts, delivery.deliver_batch,
     ]
 
 
 @contextlib.asynccontextmanager
-async def running_worker(client: Client, database_url: str, task_queue: str, pool_size: int = 10) -> AsyncIterator[Worker]:
-    """A worker with its pool, for as long as the context is open (used by tests, demo and bench)."""
+async def running_worker(client: Client, database_url: str, task_queue: str, pool_size: int = 10,
+                         setup: DeliverySetup | None = None) -> AsyncIterator[Worker]:
+    """A worker with its pool, for as long as the context is open (used by tests, demo and bench).
+
+    ``setup``: how messages are delivered; by default from the settings (a Maildir in the embedded default).
+    """
     # Autocommit: a single-statement activity is one round trip; several statements take conn.transaction().
     pool = AsyncConnectionPool(libpq_url(database_url), min_size=1, max_size=pool_size, open=False,
                                kwargs={"autocommit": True})
     await pool.open(wait=True)
     try:
         worker = Worker(
-            client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool),
+            client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool, setup),
             max_concurrent_activities=max(pool_size * 2, 20), interceptors=[RefuseUnfixableErrors()],
         )
         async with worker:
@@ -55,7 +74,6 @@ async def running_worker(client: Client, database_url: str, task_queue: str, poo
     finally:
         await pool.close()
         shutdown_pool()  # the incentive calculation's worker processes, if any were started
-
 
 
 @contextlib.asynccontextmanager

@@ -26,6 +26,18 @@ from services.embedded import temporal_cli_path
 from services.temporal import DATA_CONVERTER
 
 TEMPLATE = "kamreview_template"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir() -> Iterator[str]:
+    """The run's data directory (the embedded Maildir of delivered mail, logs): never the checkout's ./data."""
+    from services.settings import get_settings
+
+    path = tempfile.mkdtemp(prefix="krdata")
+    os.environ["KAMREVIEW_DATA_DIR"] = path
+    get_settings.cache_clear()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 _counter = itertools.count()
 
 

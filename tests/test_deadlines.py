@@ -68,7 +68,7 @@ async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, t
     assert kinds["reminder"] == 2  # the KAM once, and contact B; contact A had already answered
     assert count(db_url, "SELECT count(*) FROM notification WHERE kind = 'reminder' AND recipient_id = %s", contact_b) == 1
     assert kinds["deadline_extended"] == 1
-    assert kinds["phase_closed_missing"] == 1  # to HR: contact B never answered
+    assert kinds["escalation"] == 1  # to HR: contact B never answered (a customer is not told off)
     assert self_task == (1, 1)
     assert tasks_by_id[f"{cid}:K01:customer_survey:{contact_b}"] == "missed"
     assert tasks_by_id[f"{cid}:K01:customer_survey:{contact_a}"] == "done"

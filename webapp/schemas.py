@@ -272,6 +272,23 @@ class MessageOut(BaseModel):
     message: str
 
 
+class DeliveryOut(BaseModel):
+    """One message to one person on one channel, and what became of it."""
+
+    id: str
+    kind: str
+    recipient_type: str
+    recipient_id: str
+    recipient_name: str | None
+    channel: str
+    address: str | None
+    status: str = Field(description="queued | claimed | sending | sent | retry | failed | uncertain")
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
 class SurveyLinksIn(_In):
     reissue: bool = Field(default=False, strict=True, description="revoke unused links and issue new ones")
 
@@ -402,5 +419,7 @@ class StatementLineOut(BaseModel):
     explanation: str
 
 
+NotificationIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,399}$", description="message id",
+                                         examples=["reminder:2026-Q3:K01:self_review:1:K01:email"])]
 CycleIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="review cycle id", examples=["2026-Q3"])]
 EmployeeIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="employee id", examples=["K01"])]

@@ -140,6 +140,8 @@ class CycleWorkflow:
                 **BULK,
             )
             st.batches_done += 1
+        if workflow.patched("announce-cycle"):  # cycles started before messages were sent skip it on replay
+            await workflow.execute_activity_method(ReviewActivities.announce_cycle, st.cycle_id, **BULK)
         closed: ReviewsClosed = await workflow.execute_activity_method(
             ReviewActivities.await_reviews_closed, st.cycle_id, **REVIEWS_WAIT
         )

@@ -379,3 +379,26 @@ class CycleResult:
     reviews: int
     payout_lines: int
     approved_by: str | None
+
+
+# Message delivery --------------------------------------------------------------------------------
+
+
+def delivery_workflow_id(batch: str) -> str:
+    return f"deliver:{batch}"
+
+
+@dataclass
+class DeliveryInput:
+    batch: str  # the event that queued the messages (the outbox rows' ``batch``)
+
+
+@dataclass
+class DeliveryRound:
+    """What one delivery attempt of a batch achieved, and what is left for later."""
+
+    sent: int
+    failed: int
+    uncertain: int
+    waiting: int  # to be retried (the channel was down or rate-limited)
+    next_attempt_in_s: float | None = None

@@ -101,7 +101,7 @@ async def test_hr_pages_create_start_and_act_with_messages(web):
     assert 'id="progress"' in board.text and "Nobody is late" in board.text
     r = await hr.post(f"/hr/cycles/{cid}/reminders", data={"csrf_token": token})
     assert r.status_code == 303
-    assert "reminder(s) queued" in (await hr.get(r.headers["location"])).text
+    assert "reminder(s) are being sent" in (await hr.get(r.headers["location"])).text
     r = await hr.post(f"/hr/cycles/{cid}/reassign", data={"employee_id": "K01", "new_reviewer_id": "M1",
                                                           "reason": "x", "csrf_token": token})
     assert r.status_code == 409 and "M1 is already the reviewer" in r.text and 'id="progress"' in r.text

@@ -84,6 +84,8 @@ TABLE: dict[str, Case] = {
     "POST /api/hr/cycles/{cycle_id}/calibration/finalize": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/payouts/approve": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/incentives/retry": api("hr"),
+    "GET /api/hr/cycles/{cycle_id}/notifications": api("hr"),
+    "POST /api/hr/notifications/{notification_id}/resend": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/results/release": api("hr"),
     "GET /hr": api("hr"), "POST /hr/cycles": api("hr", form={"config_yaml": "id: ["}),
     "GET /hr/cycles/{cycle_id}": api("hr"),
@@ -98,6 +100,7 @@ TABLE: dict[str, Case] = {
     "POST /hr/cycles/{cycle_id}/calibration/finalize": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/payouts/approve": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/incentives/retry": api("hr", form={}),
+    "POST /hr/cycles/{cycle_id}/notifications/{notification_id}/resend": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/results/release": api("hr", form={}),
     # payroll (approved lines only)
     "GET /api/payroll/statements": api("payroll"),
@@ -146,7 +149,8 @@ async def persona(world: World, name: str) -> tuple[Any, str | None]:
 
 async def call(world: World, key: str, case: Case, who: str, http: Any, csrf: str | None, employee: str = "K01"):
     method, path = key.split(" ", 1)
-    url = path.replace("{cycle_id}", world.cycles[case.cycle]).replace("{employee_id}", employee)
+    url = (path.replace("{cycle_id}", world.cycles[case.cycle]).replace("{employee_id}", employee)
+           .replace("{notification_id}", "no-such-message"))
     kwargs: dict[str, Any] = {}
     if key in ("POST /api/session",):
         user = PERSONAS.get(who, "K01")

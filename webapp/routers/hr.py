@@ -7,8 +7,10 @@ and frozen), the rest as Updates on the cycle or review workflows, whose refusal
 from __future__ import annotations
 
 import secrets
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from fastapi import APIRouter, Depends, Request
@@ -18,6 +20,7 @@ from pydantic import ValidationError
 from services.cycles import cycle_report
 from services.errors import UserError
 from services.hr_views import calibration_view, cycles, release_results, reviewers, send_reminders_now
+from services.notifications import deliveries, delivery_counts, resend
 from services.survey_links import issue_links
 from services.users import SessionUser
 from webapp import actions
@@ -35,9 +38,11 @@ from webapp.schemas import (
     CycleIdPath,
     CycleOut,
     DashboardOut,
+    DeliveryOut,
     ErrorOut,
     FinalizedOut,
     MessageOut,
+    NotificationIdPath,
     ReassignedOut,
     ReassignIn,
     ReleasedOut,
@@ -53,6 +58,7 @@ api = APIRouter(prefix="/api/hr", tags=["hr"], responses={
     422: {"model": ErrorOut}})
 pages = APIRouter(include_in_schema=False)
 HR = api_user("hr")
+DeliveryStatus = Literal["queued", "claimed", "sending", "sent", "retry", "failed", "uncertain"]
 HR_WRITE = api_user("hr", write=True)
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "demo" / "cycle.yaml"
 
@@ -117,7 +123,7 @@ async def start(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE), ct
 async def reminders(cycle_id: CycleIdPath, body: RemindersIn, user: SessionUser = Depends(HR_WRITE),
                     ctx: AppContext = Depends(get_ctx)) -> CountOut:
     async with ctx.pool.connection() as conn:
-        return CountOut(count=await send_reminders_now(conn, cycle_id, user.username, body.only_overdue))
+        return CountOut(count=await send_reminders_now(conn, cycle_id, user.username, body.only_overdue, ctx.client, ctx.task_queue))
 
 
 @api.post("/cycles/{cycle_id}/survey-links", response_model=list[SurveyLinkOut],
@@ -167,11 +173,25 @@ async def retry(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE), ct
     return MessageOut(message=await actions.retry_incentives(ctx, user, cycle_id))
 
 
+@api.get("/cycles/{cycle_id}/notifications", response_model=list[DeliveryOut],
+         summary="The cycle's messages: to whom, on which channel, delivered or not")
+async def notifications(cycle_id: CycleIdPath, status: DeliveryStatus | None = None, user: SessionUser = Depends(HR),
+                        ctx: AppContext = Depends(get_ctx)) -> list[DeliveryOut]:
+    return [DeliveryOut(**asdict(d)) for d in await deliveries(ctx.pool, cycle_id, status)]
+
+
+@api.post("/notifications/{notification_id}/resend", response_model=MessageOut, summary="Send one message again")
+async def resend_notification(notification_id: NotificationIdPath, user: SessionUser = Depends(HR_WRITE),
+                              ctx: AppContext = Depends(get_ctx)) -> MessageOut:
+    await resend(ctx.client, ctx.pool, ctx.task_queue, notification_id, user.username)
+    return MessageOut(message=f"message {notification_id} is being sent again")
+
+
 @api.post("/cycles/{cycle_id}/results/release", response_model=ReleasedOut, summary="Release results to employees")
 async def release(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE),
                   ctx: AppContext = Depends(get_ctx)) -> ReleasedOut:
     async with ctx.pool.connection() as conn:
-        return ReleasedOut(released_at=await release_results(conn, cycle_id, user.username))
+        return ReleasedOut(released_at=await release_results(conn, cycle_id, user.username, ctx.client, ctx.task_queue))
 
 
 # -- pages -----------------------------------------------------------------------------------------
@@ -213,7 +233,10 @@ async def _dashboard_page(request: Request, user: SessionUser, ctx: AppContext, 
     board = await _dashboard(ctx, cycle_id)
     async with ctx.pool.connection() as conn:
         people = await reviewers(conn, cycle_id)
-    return render(request, "hr_dashboard.html", user, status, board=board, people=people, error=error, **extra)
+    messages = await deliveries(ctx.pool, cycle_id, limit=200)
+    counts = await delivery_counts(ctx.pool, cycle_id)
+    return render(request, "hr_dashboard.html", user, status, board=board, people=people, error=error,
+                  messages=messages, message_counts=counts, **extra)
 
 
 @pages.get("/hr/cycles/{cycle_id}")
@@ -250,9 +273,9 @@ async def reminders_page(request: Request, cycle_id: CycleIdPath, user: SessionU
 
     async def send() -> int:
         async with ctx.pool.connection() as conn:
-            return await send_reminders_now(conn, cycle_id, user.username, only_overdue)
+            return await send_reminders_now(conn, cycle_id, user.username, only_overdue, ctx.client, ctx.task_queue)
 
-    return await _dashboard_action(request, user, ctx, cycle_id, send, "{result} reminder(s) queued")
+    return await _dashboard_action(request, user, ctx, cycle_id, send, "{result} reminder(s) are being sent")
 
 
 @pages.post("/hr/cycles/{cycle_id}/survey-links")
@@ -331,12 +354,21 @@ async def retry_page(request: Request, cycle_id: CycleIdPath, user: SessionUser 
                                    "incentives are being computed again")
 
 
+@pages.post("/hr/cycles/{cycle_id}/notifications/{notification_id}/resend")
+async def resend_page(request: Request, cycle_id: CycleIdPath, notification_id: NotificationIdPath,
+                      user: SessionUser = Depends(HR_PAGE), ctx: AppContext = Depends(get_ctx)) -> Response:
+    return await _dashboard_action(
+        request, user, ctx, cycle_id,
+        lambda: resend(ctx.client, ctx.pool, ctx.task_queue, notification_id, user.username),
+        "the message is being sent again")
+
+
 @pages.post("/hr/cycles/{cycle_id}/results/release")
 async def release_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
                        ctx: AppContext = Depends(get_ctx)) -> Response:
     async def release_now() -> datetime:
         async with ctx.pool.connection() as conn:
-            return await release_results(conn, cycle_id, user.username)
+            return await release_results(conn, cycle_id, user.username, ctx.client, ctx.task_queue)
 
     return await _dashboard_action(request, user, ctx, cycle_id, release_now,
                                    "results released: employees can now see their ratings and scores")

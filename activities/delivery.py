@@ -1,0 +1,292 @@
+"""Sending queued messages: claim, send, mark, in an order that never sends one message twice.
+
+Each message (one outbox row) moves ``queued`` → ``claimed`` → ``sending`` → ``sent``, and the only step
+that talks to the outside world happens while it is ``sending``:
+
+1. a chunk of the batch is *claimed* in one statement (``FOR UPDATE SKIP LOCKED``); nothing is sent yet,
+   so a claimed row found by a later attempt simply goes back to the queue;
+2. right before its send, one row becomes ``sending`` (its attempt counted, its address and Message-ID
+   recorded) — committed before the first byte goes out;
+3. after the server's answer it becomes ``sent`` (or ``retry`` with the next attempt time, or ``failed``).
+
+If the worker dies between 2 and 3, nobody can know whether the server kept the message. A later attempt
+finds the row still ``sending`` and marks it ``uncertain`` — visible to HR with that explanation, resent
+only when a person decides to — rather than sending it again: a message is sent at most once per key.
+The window is one message per connection (the time of one server reply); the Maildir channel of the
+embedded default can tell, and settles such a row as ``sent`` or back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio import activity
+
+from activities.base import DbActivities, jsonb, new_token, token_hash
+from notify.message import ChatPost, OutgoingMail, Person, Rendered, SendOutcome
+from workflows.payloads import DeliveryRound
+
+CHUNK = 200  # rows claimed at once
+INTERRUPTED = ("the delivery stopped while this message was being sent (the worker restarted); it may have "
+               "arrived: resend it if the person did not get it")
+
+
+class MailSession(Protocol):
+    async def send(self, mail: OutgoingMail) -> SendOutcome: ...
+
+
+class MailCourier(Protocol):
+    """E-mail: one connection (session) carries many messages."""
+
+    def session(self) -> Any: ...  # an async context manager yielding a MailSession
+
+    def delivered_before(self, key: str) -> bool | None: ...  # None: the channel cannot tell
+
+
+class ChatCourier(Protocol):
+    async def send(self, post: ChatPost) -> list[SendOutcome]: ...
+
+
+class Renderer(Protocol):
+    def __call__(self, kind: str, locale: str, params: dict[str, Any], tz: str) -> Rendered: ...
+
+
+@dataclass
+class DeliverySetup:
+    """What the worker gives the delivery activities: the channels, the wording, where links point."""
+
+    mail: MailCourier | None
+    chat: dict[str, ChatCourier]
+    render: Renderer
+    base_url: str
+    retry_after_s: float = 60.0  # first wait after a transient failure; doubles per attempt
+    max_attempts: int = 8
+    senders: int = 4  # e-mail connections used in parallel
+    default_timezone: str = "Asia/Shanghai"
+
+
+@dataclass
+class _Claimed:
+    id: str
+    kind: str
+    recipient_type: str
+    recipient_id: str
+    channel: str
+    params: dict[str, Any]
+    cycle_id: str | None
+    attempts: int
+    person: Person | None = None
+
+
+class DeliveryActivities(DbActivities):
+    def __init__(self, pool: AsyncConnectionPool, setup: DeliverySetup) -> None:
+        super().__init__(pool)
+        self.setup = setup
+
+    @activity.defn(name="deliver_batch")
+    async def deliver_batch(self, batch: str) -> DeliveryRound:
+        """Send what the batch has ready; report what was sent and what waits for a later attempt."""
+        counts = {"sent": 0, "failed": 0, "uncertain": await self._settle_interrupted(batch)}
+        while rows := await self._claim(batch):
+            await self._with_people(rows)
+            outcomes = await asyncio.gather(self._send_mail([r for r in rows if r.channel == "email"]),
+                                            self._send_chat([r for r in rows if r.channel != "email"]))
+            for outcome in (o for group in outcomes for o in group):
+                counts[outcome] = counts.get(outcome, 0) + 1
+            activity.heartbeat(counts)
+        async with self.pool.connection() as conn:
+            waiting, next_at = await (await conn.execute(
+                """SELECT count(*), min(next_attempt_at) FROM notification
+                   WHERE batch = %s AND status IN ('queued', 'retry', 'claimed')""", (batch,))).fetchone()
+        wait_s = max(0.0, (next_at - datetime.now(UTC)).total_seconds()) if next_at else None
+        return DeliveryRound(counts["sent"], counts["failed"], counts["uncertain"], waiting, wait_s)
+
+    # -- the outbox rows --------------------------------------------------------------------------
+
+    async def _settle_interrupted(self, batch: str) -> int:
+        """Rows an earlier attempt left behind: claimed ones go back to the queue, sending ones are settled."""
+        async with self.pool.connection() as conn:
+            await conn.execute("UPDATE notification SET status = 'queued' WHERE batch = %s AND status = 'claimed'",
+                               (batch,))
+            rows = await (await conn.execute(
+                "SELECT id, channel FROM notification WHERE batch = %s AND status = 'sending'", (batch,))).fetchall()
+            uncertain = 0
+            for key, channel in rows:
+                known = self.setup.mail.delivered_before(key) if channel == "email" and self.setup.mail else None
+                if known is None:
+                    uncertain += 1
+                    await conn.execute("UPDATE notification SET status = 'uncertain', last_error = %s "
+                                       "WHERE id = %s AND status = 'sending'", (INTERRUPTED, key))
+                else:
+                    await conn.execute(
+                        "UPDATE notification SET status = CASE WHEN %s THEN 'sent' ELSE 'queued' END, "
+                        "sent_at = CASE WHEN %s THEN now() END WHERE id = %s AND status = 'sending'",
+                        (known, known, key))
+        return uncertain
+
+    async def _claim(self, batch: str) -> list[_Claimed]:
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                """WITH next AS (SELECT id FROM notification
+                                 WHERE batch = %s AND (status = 'queued' OR (status = 'retry' AND next_attempt_at <= now()))
+                                 ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+                   UPDATE notification n SET status = 'claimed', claimed_at = now() FROM next WHERE n.id = next.id
+                   RETURNING n.id, n.kind, n.recipient_type, n.recipient_id, n.channel, n.params, n.cycle_id,
+                             n.attempts""",
+                (batch, CHUNK),
+            )).fetchall()
+        return [_Claimed(*r) for r in rows]
+
+    async def _with_people(self, rows: list[_Claimed]) -> None:
+        """Who each message is for, as they are now (name, address, language, time zone)."""
+        employees = sorted({r.recipient_id for r in rows if r.recipient_type == "employee"})
+        contacts = sorted({r.recipient_id for r in rows if r.recipient_type == "contact"})
+        people: dict[tuple[str, str], Person] = {}
+        async with self.pool.connection() as conn:
+            for rid, name, locale, tz, email, mobile, im_ids in await (await conn.execute(
+                    "SELECT id, name, locale, timezone, email, mobile, im_ids FROM employee WHERE id = ANY(%s)",
+                    (employees,))).fetchall():
+                people["employee", rid] = Person(rid, name, locale, tz, email, mobile, dict(im_ids or {}))
+            for rid, name, locale, email in await (await conn.execute(
+                    "SELECT id, name, locale, email FROM customer_contact WHERE id = ANY(%s)", (contacts,))).fetchall():
+                people["contact", rid] = Person(rid, name, locale, self.setup.default_timezone, email)
+        for r in rows:
+            r.person = people.get((r.recipient_type, r.recipient_id))
+
+    async def _mark(self, row: _Claimed, outcome: SendOutcome) -> str:
+        """Record how a send ended; a transient failure waits for its next attempt, until the budget is spent."""
+        async with self.pool.connection() as conn:
+            if outcome.ok:
+                await conn.execute("UPDATE notification SET status = 'sent', sent_at = now(), last_error = NULL "
+                                   "WHERE id = %s", (row.id,))
+                return "sent"
+            attempts = row.attempts + 1
+            if outcome.retry and attempts < self.setup.max_attempts:
+                wait = timedelta(seconds=self.setup.retry_after_s * 2 ** (attempts - 1))
+                await conn.execute(
+                    "UPDATE notification SET status = 'retry', last_error = %s, next_attempt_at = now() + %s "
+                    "WHERE id = %s", (outcome.error, wait, row.id))
+                return "retry"
+            await conn.execute("UPDATE notification SET status = 'failed', last_error = %s WHERE id = %s",
+                               (outcome.error or "not delivered", row.id))
+            return "failed"
+
+    async def _sending(self, rows: Sequence[_Claimed], addresses: Sequence[str | None]) -> None:
+        """Committed before the first byte is sent: a row found ``sending`` later may have been delivered."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                """UPDATE notification n SET status = 'sending', attempts = n.attempts + 1, address = u.address,
+                          message_id = COALESCE(u.message_id, n.message_id)
+                   FROM unnest(%s::text[], %s::text[], %s::text[]) AS u(id, address, message_id)
+                   WHERE n.id = u.id AND n.status = 'claimed'""",
+                ([r.id for r in rows], list(addresses), [message_id_for(r.id) if r.channel == "email" else None
+                                                          for r in rows]),
+            )
+
+    # -- rendering ----------------------------------------------------------------------------------
+
+    async def _params(self, row: _Claimed) -> dict[str, Any]:
+        """The row's parameters with absolute links; a customer's message carries a fresh signed survey link."""
+        params = dict(row.params)
+        params.setdefault("recipient_name", row.person.name if row.person else row.recipient_id)
+        base = self.setup.base_url.rstrip("/")
+        if path := params.pop("link_path", None):
+            params["link"] = base + path
+        if invitation := params.pop("survey_invitation_id", None):
+            params["link"] = base + "/survey#" + await self._survey_token(invitation)
+        return params
+
+    async def _survey_token(self, invitation_id: str) -> str:
+        """A new single-use link for the invitation (only its hash is stored, as for the links HR issues)."""
+        token = new_token()
+        async with self.pool.connection() as conn:
+            config = await self.cycle_config_of_invitation(conn, invitation_id)
+            await conn.execute(
+                """INSERT INTO survey_link (token_hash, invitation_id, created_by, created_at, expires_at)
+                   SELECT %s, i.id, 'delivery', now(), GREATEST(i.expires_at, now() + %s)
+                   FROM survey_invitation i WHERE i.id = %s""",
+                (token_hash(token), config, invitation_id))
+        return token
+
+    async def cycle_config_of_invitation(self, conn: Any, invitation_id: str) -> timedelta:
+        row = await (await conn.execute("SELECT cycle_id FROM survey_invitation WHERE id = %s",
+                                        (invitation_id,))).fetchone()
+        return (await self.cycle_config(conn, row[0])).survey_link_ttl if row else timedelta(days=30)
+
+    def _rendered(self, row: _Claimed, params: dict[str, Any]) -> Rendered:
+        person = row.person
+        return self.setup.render(row.kind, person.locale if person else "en", params,
+                                 person.timezone if person else self.setup.default_timezone)
+
+    # -- channels -----------------------------------------------------------------------------------
+
+    async def _send_mail(self, rows: list[_Claimed]) -> list[str]:
+        if not rows:
+            return []
+        results: list[str] = []
+        missing = [r for r in rows if r.person is None or not r.person.email or self.setup.mail is None]
+        for r in missing:
+            why = ("e-mail is not configured" if self.setup.mail is None
+                   else f"no e-mail address on file for {r.recipient_id}; add it in the organisation import")
+            await self._sending([r], [None])
+            results.append(await self._mark(r, SendOutcome(r.id, ok=False, error=why)))
+        ready = [r for r in rows if r not in missing]
+        queue: asyncio.Queue[_Claimed] = asyncio.Queue()
+        for r in ready:
+            queue.put_nowait(r)
+
+        async def sender() -> None:
+            assert self.setup.mail is not None
+            async with self.setup.mail.session() as session:
+                while not queue.empty():
+                    row = queue.get_nowait()
+                    try:
+                        mail = OutgoingMail(row.id, row.person, self._rendered(row, await self._params(row)))
+                    except Exception as err:  # noqa: BLE001 - a template or parameter problem fails this message only
+                        await self._sending([row], [row.person.email])
+                        results.append(await self._mark(row, SendOutcome(row.id, ok=False, error=f"cannot render: {err}")))
+                        continue
+                    await self._sending([row], [row.person.email])
+                    results.append(await self._mark(row, await session.send(mail)))
+
+        await asyncio.gather(*(sender() for _ in range(min(self.setup.senders, len(ready)) or 0)))
+        return results
+
+    async def _send_chat(self, rows: list[_Claimed]) -> list[str]:
+        """Group bots: the messages of one kind to one group go out as one post mentioning everyone."""
+        results: list[str] = []
+        groups: dict[tuple[str, str, str], list[_Claimed]] = {}
+        for r in rows:
+            groups.setdefault((r.channel, r.kind, r.person.locale if r.person else "en"), []).append(r)
+        for (channel, _kind, _locale), members in groups.items():
+            courier = self.setup.chat.get(channel)
+            if courier is None:
+                for r in members:
+                    await self._sending([r], [None])
+                    results.append(await self._mark(r, SendOutcome(r.id, ok=False,
+                                                                   error=f"no {channel} group is configured")))
+                continue
+            lines = [self._rendered(r, await self._params(r)).text for r in members]
+            post = ChatPost(tuple(r.id for r in members), "\n\n".join(lines),
+                            tuple(r.person for r in members if r.person is not None))
+            await self._sending(members, [channel] * len(members))
+            by_key = {o.key: o for o in await courier.send(post)}
+            for r in members:
+                results.append(await self._mark(r, by_key.get(r.id, SendOutcome(r.id, ok=False, retry=True,
+                                                                               error="no answer for this message"))))
+        return results
+
+
+def message_id_for(key: str) -> str:
+    """The Message-ID of a notification's e-mail: the same key, the same id (a duplicate is recognisable)."""
+    import hashlib
+
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@kamreview>"
+
+
+__all__ = ["DeliveryActivities", "DeliverySetup", "jsonb", "message_id_for"]
