@@ -27,7 +27,8 @@ from typing import Any, Protocol
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
-from activities.base import DbActivities, jsonb, new_token, token_hash
+from activities.base import DbActivities, new_token, token_hash
+from notify.chat import ChatNote, build_posts
 from notify.message import ChatPost, OutgoingMail, Person, Rendered, SendOutcome
 from workflows.payloads import DeliveryRound
 
@@ -148,10 +149,11 @@ class DeliveryActivities(DbActivities):
         contacts = sorted({r.recipient_id for r in rows if r.recipient_type == "contact"})
         people: dict[tuple[str, str], Person] = {}
         async with self.pool.connection() as conn:
-            for rid, name, locale, tz, email, mobile, im_ids in await (await conn.execute(
-                    "SELECT id, name, locale, timezone, email, mobile, im_ids FROM employee WHERE id = ANY(%s)",
-                    (employees,))).fetchall():
-                people["employee", rid] = Person(rid, name, locale, tz, email, mobile, dict(im_ids or {}))
+            for rid, name, locale, tz, email, mobile, wecom, dingtalk, feishu in await (await conn.execute(
+                    """SELECT id, name, locale, timezone, email, mobile, wecom_id, dingtalk_id, feishu_id
+                       FROM employee WHERE id = ANY(%s)""", (employees,))).fetchall():
+                im_ids = {k: v for k, v in (("wecom", wecom), ("dingtalk", dingtalk), ("feishu", feishu)) if v}
+                people["employee", rid] = Person(rid, name, locale, tz, email, mobile, im_ids)
             for rid, name, locale, email in await (await conn.execute(
                     "SELECT id, name, locale, email FROM customer_contact WHERE id = ANY(%s)", (contacts,))).fetchall():
                 people["contact", rid] = Person(rid, name, locale, self.setup.default_timezone, email)
@@ -166,6 +168,11 @@ class DeliveryActivities(DbActivities):
                                    "WHERE id = %s", (row.id,))
                 return "sent"
             attempts = row.attempts + 1
+            if outcome.detail.get("maybe_delivered"):  # the request left, no answer came: never sent twice
+                await conn.execute("UPDATE notification SET status = 'uncertain', last_error = %s WHERE id = %s",
+                                   (f"no answer after sending ({outcome.error}); it may have arrived: resend it if "
+                                    "the person did not get it", row.id))
+                return "uncertain"
             if outcome.retry and attempts < self.setup.max_attempts:
                 wait = timedelta(seconds=self.setup.retry_after_s * 2 ** (attempts - 1))
                 await conn.execute(
@@ -205,18 +212,13 @@ class DeliveryActivities(DbActivities):
         """A new single-use link for the invitation (only its hash is stored, as for the links HR issues)."""
         token = new_token()
         async with self.pool.connection() as conn:
-            config = await self.cycle_config_of_invitation(conn, invitation_id)
+            row = await (await conn.execute("SELECT cycle_id FROM survey_invitation WHERE id = %s",
+                                            (invitation_id,))).fetchone()
+            ttl = (await self.cycle_config(conn, row[0])).survey_link_ttl if row else timedelta(days=30)
             await conn.execute(
                 """INSERT INTO survey_link (token_hash, invitation_id, created_by, created_at, expires_at)
-                   SELECT %s, i.id, 'delivery', now(), GREATEST(i.expires_at, now() + %s)
-                   FROM survey_invitation i WHERE i.id = %s""",
-                (token_hash(token), config, invitation_id))
+                   VALUES (%s, %s, 'delivery', now(), now() + %s)""", (token_hash(token), invitation_id, ttl))
         return token
-
-    async def cycle_config_of_invitation(self, conn: Any, invitation_id: str) -> timedelta:
-        row = await (await conn.execute("SELECT cycle_id FROM survey_invitation WHERE id = %s",
-                                        (invitation_id,))).fetchone()
-        return (await self.cycle_config(conn, row[0])).survey_link_ttl if row else timedelta(days=30)
 
     def _rendered(self, row: _Claimed, params: dict[str, Any]) -> Rendered:
         person = row.person
@@ -253,32 +255,38 @@ class DeliveryActivities(DbActivities):
                         continue
                     await self._sending([row], [row.person.email])
                     results.append(await self._mark(row, await session.send(mail)))
+                    activity.heartbeat()
 
         await asyncio.gather(*(sender() for _ in range(min(self.setup.senders, len(ready)) or 0)))
         return results
 
     async def _send_chat(self, rows: list[_Claimed]) -> list[str]:
-        """Group bots: the messages of one kind to one group go out as one post mentioning everyone."""
+        """Group bots: the messages for one group go out in as few posts as fit, each mentioning its people."""
         results: list[str] = []
-        groups: dict[tuple[str, str, str], list[_Claimed]] = {}
+        by_channel: dict[str, list[_Claimed]] = {}
         for r in rows:
-            groups.setdefault((r.channel, r.kind, r.person.locale if r.person else "en"), []).append(r)
-        for (channel, _kind, _locale), members in groups.items():
+            by_channel.setdefault(r.channel, []).append(r)
+        for channel, members in by_channel.items():
             courier = self.setup.chat.get(channel)
-            if courier is None:
-                for r in members:
-                    await self._sending([r], [None])
-                    results.append(await self._mark(r, SendOutcome(r.id, ok=False,
-                                                                   error=f"no {channel} group is configured")))
-                continue
-            lines = [self._rendered(r, await self._params(r)).text for r in members]
-            post = ChatPost(tuple(r.id for r in members), "\n\n".join(lines),
-                            tuple(r.person for r in members if r.person is not None))
-            await self._sending(members, [channel] * len(members))
-            by_key = {o.key: o for o in await courier.send(post)}
+            unreachable = [r for r in members if courier is None or r.person is None]
+            for r in unreachable:
+                await self._sending([r], [None])
+                why = f"no {channel} group is configured" if courier is None else "the recipient is not on file"
+                results.append(await self._mark(r, SendOutcome(r.id, ok=False, error=why)))
+            notes, by_key = [], {}
             for r in members:
-                results.append(await self._mark(r, by_key.get(r.id, SendOutcome(r.id, ok=False, retry=True,
-                                                                               error="no answer for this message"))))
+                if r in unreachable:
+                    continue
+                notes.append(ChatNote(r.id, self._rendered(r, await self._params(r)).text, r.person))
+                by_key[r.id] = r
+            for post in build_posts(notes):
+                posted = [by_key[k] for k in post.keys]
+                await self._sending(posted, [channel] * len(posted))
+                outcomes = {o.key: o for o in await courier.send(post)}
+                activity.heartbeat()
+                for r in posted:
+                    results.append(await self._mark(r, outcomes.get(r.id, SendOutcome(
+                        r.id, ok=False, error="the bot gave no answer for this message"))))
         return results
 
 
@@ -289,4 +297,3 @@ def message_id_for(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@kamreview>"
 
 
-__all__ = ["DeliveryActivities", "DeliverySetup", "jsonb", "message_id_for"]

@@ -60,7 +60,9 @@ class Employee(SQLModel, table=True):
     hire_date: date | None = None
     termination_date: date | None = None
     mobile: str | None = Field(default=None, description="for chat @-mentions by phone number")
-    im_ids: dict = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}"))
+    wecom_id: str | None = Field(default=None, description="the person's user id in WeCom, for @-mentions")
+    dingtalk_id: str | None = None
+    feishu_id: str | None = None
     channels: list[str] = Field(default_factory=lambda: ["email"],
                                 sa_column=Column(ARRAY(Text), nullable=False, server_default="{email}"))
     locale: str = "zh-CN"

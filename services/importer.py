@@ -50,7 +50,12 @@ __all__ = [
 ORG_COLUMNS = (
     "employee_id", "name", "email", "role", "manager_id", "grade", "currency", "timezone", "hire_date",
     "termination_date",
+    # How a person is reached (all optional, so files without them keep working): their language, a mobile
+    # number and chat user ids for group-bot @-mentions, and the channels to use (e.g. "email;wecom").
+    "locale", "mobile", "channels", "wecom_id", "dingtalk_id", "feishu_id",
 )
+CHANNELS = ("email", "wecom", "dingtalk", "feishu")
+_MOBILE = re.compile(r"\+?[0-9][0-9 -]{5,19}")
 ORG_REQUIRED = ("employee_id", "name", "role")
 ACCOUNT_COLUMNS = (
     "account_id", "account_name", "kam_id", "annual_revenue", "currency", "contact_id", "contact_name",
@@ -428,11 +433,18 @@ class _Employee:
     timezone: str
     hire_date: date | None
     termination_date: date | None
+    locale: str = DEFAULT_LOCALE
+    mobile: str | None = None
+    channels: list[str] = field(default_factory=lambda: ["email"])
+    wecom_id: str | None = None
+    dingtalk_id: str | None = None
+    feishu_id: str | None = None
 
     def values(self) -> tuple[Any, ...]:
         return (
             self.id, self.name, self.email, self.role, self.manager_id, self.grade, self.currency,
-            self.timezone, self.hire_date, self.termination_date,
+            self.timezone, self.hire_date, self.termination_date, self.locale, self.mobile, self.channels,
+            self.wecom_id, self.dingtalk_id, self.feishu_id,
         )
 
 
@@ -457,6 +469,7 @@ def _parse_org(path: Path, issues: _Issues) -> _OrgFile:
         timezone = row.timezone("timezone")
         hire_date = row.date("hire_date")
         termination_date = row.date("termination_date")
+        reach = _reach(row)
         if hire_date and termination_date and termination_date < hire_date:
             row.error(
                 "termination_date",
@@ -475,9 +488,23 @@ def _parse_org(path: Path, issues: _Issues) -> _OrgFile:
             continue
         result.employees[employee_id] = _Employee(
             row.line, employee_id, name, email, role, manager_id, grade, currency, timezone, hire_date,
-            termination_date,
+            termination_date, **reach,
         )
     return result
+
+
+def _reach(row: _Cells) -> dict[str, Any]:
+    """How a person wants to be reached; e-mail when the file does not say."""
+    mobile = row.text("mobile")
+    if mobile is not None and not _MOBILE.fullmatch(mobile):
+        row.error("mobile", f"invalid mobile number '{mobile}' (digits, optionally with + and spaces)")
+    channels = [c.strip().lower() for c in re.split(r"[;,/ ]+", row.text("channels") or "email") if c.strip()]
+    if unknown := [c for c in channels if c not in CHANNELS]:
+        row.error("channels", f"unknown channel '{unknown[0]}' (expected some of: {', '.join(CHANNELS)}, "
+                              "separated by ';')")
+    return {"locale": row.locale("locale"), "mobile": mobile, "channels": list(dict.fromkeys(channels)) or ["email"],
+            "wecom_id": row.text("wecom_id"), "dingtalk_id": row.text("dingtalk_id"),
+            "feishu_id": row.text("feishu_id")}
 
 
 def _check_org(
@@ -737,6 +764,7 @@ def _check_kpis(
 
 _EMPLOYEE_COLUMNS = (
     "id", "name", "email", "role", "manager_id", "grade", "currency", "timezone", "hire_date", "termination_date",
+    "locale", "mobile", "channels", "wecom_id", "dingtalk_id", "feishu_id",
 )
 _ACCOUNT_COLUMNS = ("id", "name", "kam_id", "annual_revenue", "currency")
 _CONTACT_COLUMNS = ("id", "account_id", "name", "email", "locale")

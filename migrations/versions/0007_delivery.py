@@ -21,7 +21,8 @@ STATUSES = ("queued", "claimed", "sending", "sent", "retry", "failed", "uncertai
 def upgrade() -> None:
     # How a person is reached: optional columns, so existing imports keep working.
     op.add_column("employee", sa.Column("mobile", sa.Text(), nullable=True))
-    op.add_column("employee", sa.Column("im_ids", postgresql.JSONB(), nullable=False, server_default="{}"))
+    for platform in ("wecom", "dingtalk", "feishu"):  # the person's user id on each chat platform
+        op.add_column("employee", sa.Column(f"{platform}_id", sa.Text(), nullable=True))
     op.add_column("employee", sa.Column("channels", postgresql.ARRAY(sa.Text()), nullable=False,
                                         server_default="{email}"))
     op.add_column("employee", sa.Column("locale", sa.Text(), nullable=False, server_default="zh-CN"))
@@ -63,5 +64,5 @@ def downgrade() -> None:
                 "params", "channel", "batch", "cycle_id"):
         op.drop_column("notification", col)
     op.drop_constraint("ck_employee_channels", "employee")
-    for col in ("locale", "channels", "im_ids", "mobile"):
+    for col in ("locale", "channels", "wecom_id", "dingtalk_id", "feishu_id", "mobile"):
         op.drop_column("employee", col)
