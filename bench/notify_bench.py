@@ -1,0 +1,236 @@
+"""Notification benchmark: 10,000 e-mails through our mail channel against a bare aiosmtplib floor.
+
+    python bench/notify_bench.py [--messages 10000] [--connections 4] [--rounds 2] [--engine channel]
+
+Claim under test: "sending the cycle's e-mails costs little more than SMTP itself". Both sides send to the
+same local SMTP sink (aiosmtpd, tests/notify/smtp_server.py, in its own process so this one keeps its core),
+over the same number of connections, in the same process, alternately: floor, engine, floor, engine, ...
+
+- **floor**: a bare aiosmtplib loop. Each of N connections sends its share of pre-built minimal messages
+  (a few headers and a line of text, built before the clock) with ``SMTP.sendmail``.
+- **engine** (``--engine``, one function of ENGINES): ``channel`` renders every message from its template
+  (``notify.render``), builds the MIME e-mail (``notify.mail.build_message``) and sends it with
+  ``notify.mail.SmtpSender.send_batch`` over N connections, recording each outcome as the delivery activity
+  would. An engine is ``async (jobs, target) -> list[SendOutcome]``; the lead's outbox + workflow path is
+  meant to be added to ENGINES as another such function.
+
+The sink's count is checked after every run (every message arrived, none twice). The script reports messages
+per second for each run and the ratio engine/floor (target >= 0.8), with the CPU seconds of this process and of
+the sink. It prints one line per run, a SUMMARY line and a JSON line, and leaves through os._exit.
+"""
+
+# ruff: noqa: E402 - the repository root goes on sys.path before the project's imports
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import aiosmtplib
+
+from bench.common import ROOT, _cpu, emit_json, finish, machine, now_iso, peak_rss_mb
+from notify.mail import SmtpSender
+from notify.message import OutgoingMail, Person, SendOutcome
+from notify.render import render
+
+MAIL_FROM = "KAM Review <review@example.com>"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One notification to deliver: what the outbox row holds (kind, recipient, parameters)."""
+
+    key: str
+    kind: str
+    person: Person
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    connections: int
+
+
+Engine = Callable[[list[Job], Target], Awaitable[list[SendOutcome]]]
+
+
+def make_jobs(n: int) -> list[Job]:
+    """A cycle's mix: mostly task and reminder mails, reviewers' lists, survey invitations; both languages."""
+    due = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    base = "https://review.example.com"
+    cycle = {"cycle_name": "2026年第三季度大客户经理考核", "cycle_id": "2026-Q3"}
+    jobs = []
+    for i in range(n):
+        locale = "zh-CN" if i % 3 else "en"
+        person = Person(id=f"P{i:05d}", name=f"王芳{i}" if locale == "zh-CN" else f"Alex Chen {i}", locale=locale,
+                        email=f"person{i}@example.com")
+        shape = i % 10
+        if shape < 4:
+            kind, params = "task_assigned", {**cycle, "phase": "self_review", "due": due, "link": f"{base}/me/reviews/2026-Q3"}
+        elif shape < 7:
+            kind, params = "reminder", {**cycle, "phase": "manager_scoring", "due": due, "link": f"{base}/manager",
+                                        "items": [f"李雷{i}", f"韩梅梅{i}"]}
+        elif shape < 8:
+            kind, params = "reviews_assigned", {**cycle, "phase": "manager_scoring", "due": due, "link": f"{base}/manager",
+                                                "reports": [{"name": f"成员{j}", "link": f"{base}/manager/reviews/2026-Q3/K{j}"}
+                                                            for j in range(6)]}
+        elif shape < 9:
+            kind, params = "survey_invitation", {"company": "华东科技", "kam_name": "李雷", "account_name": "上海宝信",
+                                                 "link": f"{base}/survey#t{i}", "expires": due + timedelta(days=30)}
+        else:
+            kind, params = "payouts_awaiting_approval", {**cycle, "line_count": 240, "link": f"{base}/payroll",
+                                                         "totals": {"CNY": Decimal("1234567.50")}}
+        jobs.append(Job(f"bench-{i}", kind, person, {**params, "name": person.name}))
+    return jobs
+
+
+def _shares(items: list, n: int) -> list[list]:
+    return [items[i::n] for i in range(n)]
+
+
+async def channel_engine(jobs: list[Job], target: Target) -> list[SendOutcome]:
+    """Render, build and send each job through notify.mail over ``target.connections`` SMTP connections."""
+
+    async def one_connection(share: list[Job]) -> list[SendOutcome]:
+        mails = (OutgoingMail(j.key, j.person, render(j.kind, j.person.locale, j.params, j.person.timezone)) for j in share)
+        outcomes: list[SendOutcome] = []
+        async with SmtpSender(target.host, target.port, mail_from=MAIL_FROM, timeout=30) as sender:
+            for mail in mails:  # rendered lazily, one at a time, as the delivery activity does
+                outcomes.append(await sender.send(mail))
+        return outcomes
+
+    results = await asyncio.gather(*(one_connection(s) for s in _shares(jobs, target.connections)))
+    return [o for share in results for o in share]
+
+
+ENGINES: dict[str, Engine] = {"channel": channel_engine}
+
+
+def floor_messages(jobs: list[Job]) -> list[tuple[str, bytes]]:
+    """(recipient, message) pairs: the least an e-mail can be, built before the clock."""
+    return [(j.person.email or "", (f"From: review@example.com\r\nTo: {j.person.email}\r\nSubject: bench\r\n"
+                                    f"Message-ID: <{j.key}@bench>\r\n\r\nhello\r\n").encode()) for j in jobs]
+
+
+async def floor(messages: list[tuple[str, bytes]], target: Target) -> int:
+    async def one_connection(share: list[tuple[str, bytes]]) -> int:
+        smtp = aiosmtplib.SMTP(hostname=target.host, port=target.port, start_tls=False, timeout=30)
+        await smtp.connect()
+        for rcpt, data in share:
+            await smtp.sendmail("review@example.com", [rcpt], data)
+        await smtp.quit()
+        return len(share)
+
+    return sum(await asyncio.gather(*(one_connection(s) for s in _shares(messages, target.connections))))
+
+
+class Sink:
+    """The counting SMTP sink in a child process."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.notify.smtp_server"], cwd=ROOT, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        line = self.proc.stdout.readline().split()  # type: ignore[union-attr]
+        self.port = int(line[1])
+
+    def count(self) -> int:
+        self.proc.stdin.write("count\n")  # type: ignore[union-attr]
+        return int(self.proc.stdout.readline())  # type: ignore[union-attr]
+
+    def cpu(self) -> float:
+        return _cpu(self.proc.pid)
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.write("quit\n")  # type: ignore[union-attr]
+            self.proc.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+
+async def measure(name: str, run: Callable[[], Awaitable[int]], sink: Sink, expected: int) -> dict[str, Any]:
+    before_count, before_cpu, before_sink = sink.count(), sum(os.times()[:2]), sink.cpu()
+    t0 = time.perf_counter()
+    sent = await run()
+    seconds = time.perf_counter() - t0
+    arrived = sink.count() - before_count
+    result = {
+        "side": name, "seconds": round(seconds, 3), "rate": round(expected / seconds, 1), "sent_ok": sent, "arrived": arrived,
+        "cpu_client_s": round(sum(os.times()[:2]) - before_cpu, 2), "cpu_sink_s": round(sink.cpu() - before_sink, 2),
+    }
+    print(f"{name:6s}: {expected} e-mails in {seconds:6.2f} s = {result['rate']:7.1f}/s; ok {sent}, arrived {arrived}; "
+          f"CPU client {result['cpu_client_s']} s, sink {result['cpu_sink_s']} s", flush=True)
+    if sent != expected or arrived != expected:
+        raise RuntimeError(f"{name}: {expected} e-mails, {sent} accepted, {arrived} arrived at the sink")
+    return result
+
+
+async def main(args: argparse.Namespace) -> int:
+    engine = ENGINES[args.engine]
+    sink = Sink()
+    target = Target("127.0.0.1", sink.port, args.connections)
+    try:
+        start = machine()
+        jobs = make_jobs(args.messages)
+        messages = floor_messages(jobs)
+        warm = make_jobs(args.warmup)
+        await floor(floor_messages(warm), target)  # untimed: imports, template compilation, the sink's first connections
+        await engine(warm, target)
+
+        async def run_engine() -> int:
+            return sum(o.ok for o in await engine(jobs, target))
+
+        async def run_floor() -> int:
+            return await floor(messages, target)
+
+        runs: list[dict[str, Any]] = []
+        for _ in range(args.rounds):
+            runs.append(await measure("floor", run_floor, sink, args.messages))
+            runs.append(await measure("engine", run_engine, sink, args.messages))
+        floors = [r["rate"] for r in runs if r["side"] == "floor"]
+        engines = [r["rate"] for r in runs if r["side"] == "engine"]
+        ratios = [round(e / f, 3) for e, f in zip(engines, floors, strict=True)]
+        ratio = round(statistics.mean(engines) / statistics.mean(floors), 3)
+        cpu = {side: round(sum(r["cpu_client_s"] + r["cpu_sink_s"] for r in runs if r["side"] == side) / (args.rounds * args.messages)
+                           * 1000, 3) for side in ("floor", "engine")}
+        verdict = "PASS" if ratio >= 0.8 else "FAIL"
+        print(f"\nSUMMARY notify bench ({args.engine}): {args.messages} e-mails over {args.connections} connections, "
+              f"{args.rounds} round(s): floor {statistics.mean(floors):.1f}/s, engine {statistics.mean(engines):.1f}/s, "
+              f"engine/floor {ratio} (per round {ratios}; target >= 0.8: {verdict}); "
+              f"CPU ms/e-mail (client + sink) floor {cpu['floor']} / engine {cpu['engine']}; peak RSS {peak_rss_mb()} MB", flush=True)
+        emit_json({"bench": "notify", "at": now_iso(), "engine": args.engine, "messages": args.messages,
+                   "connections": args.connections, "rounds": args.rounds, "runs": runs, "ratio": ratio, "ratios": ratios,
+                   "cpu_ms_per_mail": cpu, "verdict": verdict, "peak_rss_mb": peak_rss_mb(), "machine": start})
+        return 0
+    finally:
+        sink.stop()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--messages", type=int, default=10_000)
+    p.add_argument("--connections", type=int, default=4, help="SMTP connections, the same for floor and engine")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--engine", choices=sorted(ENGINES), default="channel")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    finish(asyncio.run(main(parse_args())))

@@ -1,0 +1,323 @@
+"""The e-mail channel: a rendered message becomes a MIME e-mail, sent over SMTP or dropped into a Maildir.
+
+Both senders have one interface (``MailChannel``): ``send`` one message and get its ``SendOutcome`` once the
+message is accepted or refused, or ``send_batch`` many over one connection, with an ``on_outcome`` callback
+that runs right after each message's reply (so the caller can mark it sent before the next one goes).
+
+The window, for the delivery activity's note: SMTP cannot be made exactly-once. The server accepts a message
+when it answers 250 to the end of its data; between that reply and the caller's "mark sent" a crash loses the
+mark, and the message goes again on retry. A connection lost after the data went out but before the reply
+arrives leaves it unknown whether the server kept it: that outcome is ``retry=True`` with
+``detail["uncertain"] = True``. In both cases the second copy carries the same Message-ID, derived from the
+notification key, so it is recognisable (and many mail stores drop it). The Maildir sender has no such window:
+a second delivery of a key is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from email.errors import MessageError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP, SMTPUTF8, default
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Literal, Protocol
+
+import aiosmtplib
+
+from notify.message import OutgoingMail, SendOutcome
+from notify.render import resolve_locale
+
+Security = Literal["none", "starttls", "tls"]
+OnOutcome = Callable[[SendOutcome], Awaitable[None]]
+KEY_HEADER = "X-Kamreview-Notification"
+# The sender's display name when KAMREVIEW_MAIL_FROM gives only an address, in the recipient's language.
+DEFAULT_DISPLAY_NAME = {"zh-CN": "绩效考核系统", "en": "Performance Review"}
+
+
+def key_digest(key: str) -> str:
+    """32 hex digits naming a notification key in a Message-ID or a Maildir file: stable, and safe in both."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def message_id(key: str, mail_domain: str) -> str:
+    """The Message-ID of a notification: the same key always gives the same id, so a duplicate is recognisable."""
+    return f"<{key_digest(key)}@kamreview.{mail_domain}>"
+
+
+def _address(display_name: str, addr: str) -> Address:
+    """A header address; a non-ASCII domain is written in its IDNA (xn--) form, which every server accepts."""
+    local, _, domain = addr.strip().rpartition("@")
+    if not local or not domain:
+        raise ValueError(f"{addr!r} is not an e-mail address")
+    if not domain.isascii():
+        domain = domain.encode("idna").decode("ascii")
+    return Address(display_name=display_name, username=local, domain=domain)
+
+
+def build_message(mail: OutgoingMail, mail_from: str, *, date: datetime | None = None) -> EmailMessage:
+    """The e-mail of one notification: multipart/alternative (text, then HTML), in the recipient's language.
+
+    ``mail_from`` is ``review@example.com`` or ``KAM Review <review@example.com>``; without a display name the
+    recipient's language gives one. Raises ValueError when the recipient has no usable address.
+    """
+    person = mail.to
+    if not person.email:
+        raise ValueError(f"{person.name} has no e-mail address")
+    lang = resolve_locale(person.locale)
+    from_name, from_addr = parseaddr(mail_from)
+    sender = _address(from_name or DEFAULT_DISPLAY_NAME[lang], from_addr or mail_from)
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = _address(person.name, person.email)
+    msg["Subject"] = mail.rendered.subject
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
+    msg["Message-ID"] = message_id(mail.key, sender.domain)
+    msg[KEY_HEADER] = mail.key
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: out-of-office robots do not answer
+    msg["Content-Language"] = lang
+    msg.set_content(mail.rendered.text)
+    msg.add_alternative(mail.rendered.html, subtype="html")
+    return msg
+
+
+def _wire(msg: EmailMessage) -> tuple[bytes, str, str, bool]:
+    """(bytes to send, envelope sender, envelope recipient, needs SMTPUTF8)."""
+    sender, recipient = msg["From"].addresses[0].addr_spec, msg["To"].addresses[0].addr_spec
+    utf8 = not (sender.isascii() and recipient.isascii())
+    return msg.as_bytes(policy=SMTPUTF8 if utf8 else SMTP), sender, recipient, utf8
+
+
+class MailChannel(Protocol):
+    """What the delivery activity needs from a mail sender (SMTP or Maildir)."""
+
+    async def send(self, mail: OutgoingMail) -> SendOutcome: ...
+
+    async def send_batch(self, mails: Sequence[OutgoingMail], on_outcome: OnOutcome | None = None) -> list[SendOutcome]: ...
+
+    async def close(self) -> None: ...
+
+
+def _reply(code: int, text: str) -> str:
+    return f"{code} {text}".strip()
+
+
+class SmtpSender:
+    """One SMTP connection, kept open for a batch and reopened when the server drops it.
+
+    Outcomes: 2xx → ok; 4xx, a timeout or a lost connection → ``retry``; 5xx for the recipient (or for the
+    message) → failed for good with the server's reply as the error. One message's failure never stops the
+    others; if the server cannot be reached at all, every remaining message is ``retry``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        mail_from: str,
+        security: Security = "none",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+        local_hostname: str | None = None,
+    ) -> None:
+        if security not in ("none", "starttls", "tls"):
+            raise ValueError(f"SMTP security {security!r} is not none, starttls or tls")
+        self.host, self.port, self.mail_from = host, port, mail_from
+        self.security, self.username, self.password, self.timeout = security, username, password, timeout
+        self.tls_context = tls_context
+        self.local_hostname = local_hostname or socket.getfqdn()
+        self._smtp: aiosmtplib.SMTP | None = None
+
+    async def __aenter__(self) -> SmtpSender:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        if self._smtp is not None and self._smtp.is_connected:
+            return self._smtp
+        self._smtp = None
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            timeout=self.timeout,
+            use_tls=self.security == "tls",
+            start_tls=self.security == "starttls",  # False for "none": never upgrade behind the settings' back
+            tls_context=self.tls_context,
+            local_hostname=self.local_hostname,
+        )
+        await smtp.connect()
+        self._smtp = smtp
+        return smtp
+
+    async def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None and smtp.is_connected:
+            try:
+                await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                smtp.close()
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    async def send(self, mail: OutgoingMail) -> SendOutcome:
+        """Send one message and return once the server has answered the end of its data (or refused it)."""
+        try:
+            msg = build_message(mail, self.mail_from)
+        except (ValueError, MessageError) as err:
+            return SendOutcome(mail.key, ok=False, error=str(err))
+        for attempt in (1, 2):
+            reused = self._smtp is not None
+            try:
+                smtp = await self._connection()
+            except aiosmtplib.SMTPAuthenticationError as err:
+                self._drop()
+                return SendOutcome(mail.key, ok=False, retry=True, error=f"SMTP login refused: {_reply(err.code, err.message)}",
+                                   detail={"connect": True})
+            except (aiosmtplib.SMTPException, OSError) as err:
+                self._drop()
+                return SendOutcome(mail.key, ok=False, retry=True,
+                                   error=f"cannot reach the SMTP server {self.host}:{self.port}: {err}", detail={"connect": True})
+            outcome = await self._transaction(smtp, mail.key, msg)
+            # A kept connection the server has closed meanwhile fails at MAIL, before any of the message went
+            # out: open a new one and try once more, so an idle timeout or a server restart costs nothing.
+            if not (reused and attempt == 1 and outcome.detail.get("lost") and outcome.detail.get("stage") == "mail"):
+                return outcome
+        return outcome
+
+    async def _transaction(self, smtp: aiosmtplib.SMTP, key: str, msg: EmailMessage) -> SendOutcome:
+        data, sender, recipient, utf8 = _wire(msg)
+        stage = "mail"
+        try:
+            if utf8 and not smtp.supports_extension("smtputf8"):
+                return SendOutcome(key, ok=False, error=f"the SMTP server cannot deliver to a non-ASCII address ({recipient})")
+            options = ["SMTPUTF8"] if utf8 else []
+            encoding = "utf-8" if utf8 else "ascii"
+            if smtp.supports_extension("size"):
+                options.append(f"SIZE={len(data)}")
+            await smtp.mail(sender, options=options, encoding=encoding)
+            stage = "rcpt"
+            await smtp.rcpt(recipient, encoding=encoding)
+            stage = "data"
+            reply = await smtp.data(data)
+        except aiosmtplib.SMTPResponseException as err:
+            # A definite answer: 4xx is worth another try, 5xx is this message's (or address's) end.
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                if err.code != 421 and smtp.is_connected:
+                    await smtp.rset()
+            if err.code == 421 or not smtp.is_connected:
+                self._drop()
+            transient = 400 <= err.code < 500
+            return SendOutcome(key, ok=False, retry=transient, error=_reply(err.code, err.message),
+                               detail={"stage": stage, "code": err.code})
+        except (aiosmtplib.SMTPException, OSError) as err:  # disconnected, timed out: no answer at all
+            self._drop()
+            return SendOutcome(key, ok=False, retry=True, error=f"SMTP connection lost ({stage}): {err}",
+                               detail={"stage": stage, "lost": True, "uncertain": stage == "data"})
+        return SendOutcome(key, ok=True, detail={"reply": _reply(reply.code, reply.message), "message_id": msg["Message-ID"]})
+
+    async def send_batch(self, mails: Sequence[OutgoingMail], on_outcome: OnOutcome | None = None) -> list[SendOutcome]:
+        """Send each message in turn over this connection; ``on_outcome`` runs after each reply, before the next send.
+
+        A dropped connection is reopened for the next message; if it cannot be reopened, the rest are ``retry``
+        without further attempts (so a server that is down costs one connection attempt, not one per message).
+        """
+        outcomes: list[SendOutcome] = []
+        unreachable: SendOutcome | None = None
+        for mail in mails:
+            if unreachable is not None:
+                outcome = SendOutcome(mail.key, ok=False, retry=True, error=unreachable.error, detail={"connect": True})
+            else:
+                outcome = await self.send(mail)
+                if outcome.detail.get("connect"):
+                    unreachable = outcome
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                await on_outcome(outcome)
+        return outcomes
+
+
+class MaildirSender:
+    """The embedded default: every message becomes a file in a Maildir, readable by any mail client.
+
+    The file is named after the notification key, and it is linked into ``new/`` (which fails if the name
+    exists) after being written and synced in ``tmp/``; so a retry, or two workers delivering the same key,
+    never make a second file. A message the reader has already moved to ``cur/`` counts as delivered too.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, mail_from: str) -> None:
+        import mailbox
+
+        self.directory = Path(directory)
+        self.mail_from = mail_from
+        mailbox.Maildir(self.directory, create=True)  # tmp/, new/, cur/
+        self._host = socket.gethostname().replace("/", "_").replace(":", "_")
+
+    async def __aenter__(self) -> MaildirSender:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        return None
+
+    def _exists(self, name: str) -> bool:
+        """Delivered already: in new/, or in cur/ where a mail client moved it (adding ``:2,S`` flags)."""
+        return (self.directory / "new" / name).exists() or any((self.directory / "cur").glob(f"{name}*"))
+
+    def _deliver(self, mail: OutgoingMail) -> SendOutcome:
+        try:
+            msg = build_message(mail, self.mail_from)
+        except (ValueError, MessageError) as err:
+            return SendOutcome(mail.key, ok=False, error=str(err))
+        name = f"{key_digest(mail.key)}.kamreview"
+        target = self.directory / "new" / name
+        if self._exists(name):
+            return SendOutcome(mail.key, ok=True, detail={"path": str(target), "duplicate": True})
+        tmp = self.directory / "tmp" / f"{name}.{os.getpid()}.{self._host}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(msg.as_bytes(policy=default))  # newline-terminated lines, as Maildir files have
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, target)
+                duplicate = False
+            except FileExistsError:  # another worker delivered this key a moment ago
+                duplicate = True
+        except OSError as err:
+            return SendOutcome(mail.key, ok=False, retry=True, error=f"cannot write to the Maildir {self.directory}: {err}")
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        return SendOutcome(mail.key, ok=True, detail={"path": str(target), "duplicate": duplicate, "message_id": msg["Message-ID"]})
+
+    async def send(self, mail: OutgoingMail) -> SendOutcome:
+        return await asyncio.to_thread(self._deliver, mail)
+
+    async def send_batch(self, mails: Sequence[OutgoingMail], on_outcome: OnOutcome | None = None) -> list[SendOutcome]:
+        outcomes = []
+        for mail in mails:
+            outcome = await self.send(mail)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                await on_outcome(outcome)
+        return outcomes
