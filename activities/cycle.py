@@ -69,7 +69,7 @@ class CycleActivities(DbActivities):
             summary = await self._summary(cur, cycle_id, config)
             await queue(cur, cycle_id, f"cycle:{cycle_id}:calibration-opened", [Message(
                 f"calibration-opened:{cycle_id}", "calibration_opened", "role", "hr",
-                {"cycle_name": config.name, "ratings": summary.ratings, "within_guideline": summary.within_guideline,
+                {"cycle_name": config.name, "review_count": summary.ratings,
                  "link_path": f"/hr/cycles/{cycle_id}/calibration"})])
         await start_delivery(activity.client(), activity.info().task_queue, f"cycle:{cycle_id}:calibration-opened")
         return summary
@@ -143,7 +143,7 @@ class CycleActivities(DbActivities):
                         {"within_guideline": summary.within_guideline, "violations": summary.violations})
             await queue(cur, inp.cycle_id, f"cycle:{inp.cycle_id}:calibration-finalized", [Message(
                 f"calibration-finalized:{inp.cycle_id}", "calibration_finalized", "role", "hr",
-                {"cycle_name": config.name, "ratings": summary.ratings, "within_guideline": summary.within_guideline,
+                {"cycle_name": config.name, "review_count": summary.ratings,
                  "link_path": f"/hr/cycles/{inp.cycle_id}/calibration"})])
         await start_delivery(activity.client(), activity.info().task_queue, f"cycle:{inp.cycle_id}:calibration-finalized")
         return summary
@@ -217,8 +217,8 @@ class CycleActivities(DbActivities):
                 """SELECT currency, sum(amount), count(*) FROM payout_line
                    WHERE cycle_id = %s AND status = 'computed' GROUP BY currency ORDER BY currency""", (cycle_id,))
             pending = await cur.fetchall()
-            params = {"cycle_name": cycle_name, "revision": revision, "line_count": sum(n for *_, n in pending),
-                      "totals": [{"currency": c, "amount": str(total)} for c, total, _ in pending]}
+            params = {"cycle_name": cycle_name, "line_count": sum(n for *_, n in pending),
+                      "totals": {c: str(total) for c, total, _ in pending}}
             await queue(cur, cycle_id, approval_batch(cycle_id, revision), [
                 Message(f"payouts-awaiting:{cycle_id}:r{revision}:hr", "payouts_awaiting_approval", "role", "hr",
                         params | {"link_path": f"/hr/cycles/{cycle_id}"}),

@@ -29,6 +29,7 @@ from temporalio import activity
 
 from activities.base import DbActivities, new_token, token_hash
 from notify.chat import ChatNote, build_posts
+from notify.mail import key_digest
 from notify.message import ChatPost, OutgoingMail, Person, Rendered, SendOutcome
 from workflows.payloads import DeliveryRound
 
@@ -69,6 +70,7 @@ class DeliverySetup:
     max_attempts: int = 8
     senders: int = 4  # e-mail connections used in parallel
     default_timezone: str = "Asia/Shanghai"
+    company: str = "kamreview"  # who writes to customers (the survey invitation's signature)
 
 
 @dataclass
@@ -168,7 +170,7 @@ class DeliveryActivities(DbActivities):
                                    "WHERE id = %s", (row.id,))
                 return "sent"
             attempts = row.attempts + 1
-            if outcome.detail.get("maybe_delivered"):  # the request left, no answer came: never sent twice
+            if outcome.detail.get("maybe_delivered") or outcome.detail.get("uncertain"):  # never sent twice
                 await conn.execute("UPDATE notification SET status = 'uncertain', last_error = %s WHERE id = %s",
                                    (f"no answer after sending ({outcome.error}); it may have arrived: resend it if "
                                     "the person did not get it", row.id))
@@ -200,25 +202,36 @@ class DeliveryActivities(DbActivities):
     async def _params(self, row: _Claimed) -> dict[str, Any]:
         """The row's parameters with absolute links; a customer's message carries a fresh signed survey link."""
         params = dict(row.params)
-        params.setdefault("recipient_name", row.person.name if row.person else row.recipient_id)
+        params.setdefault("name", row.person.name if row.person else row.recipient_id)
         base = self.setup.base_url.rstrip("/")
         if path := params.pop("link_path", None):
             params["link"] = base + path
+        if "reports" in params:
+            params["reports"] = [{"name": r["name"], "link": base + r["link_path"]} if "link_path" in r else r
+                                 for r in params["reports"]]
         if invitation := params.pop("survey_invitation_id", None):
-            params["link"] = base + "/survey#" + await self._survey_token(invitation)
+            token, expires = await self._survey_token(invitation)
+            params |= {"link": f"{base}/survey#{token}", "expires": expires.isoformat(),
+                       "company": self.setup.company}
         return params
 
-    async def _survey_token(self, invitation_id: str) -> str:
+    async def _survey_token(self, invitation_id: str) -> tuple[str, datetime]:
         """A new single-use link for the invitation (only its hash is stored, as for the links HR issues)."""
         token = new_token()
         async with self.pool.connection() as conn:
             row = await (await conn.execute("SELECT cycle_id FROM survey_invitation WHERE id = %s",
                                             (invitation_id,))).fetchone()
             ttl = (await self.cycle_config(conn, row[0])).survey_link_ttl if row else timedelta(days=30)
-            await conn.execute(
-                """INSERT INTO survey_link (token_hash, invitation_id, created_by, created_at, expires_at)
-                   VALUES (%s, %s, 'delivery', now(), now() + %s)""", (token_hash(token), invitation_id, ttl))
-        return token
+            expires = datetime.now(UTC) + ttl
+            # One live link per invitation: the newest message's link replaces the earlier one's (whose page then
+            # says to use the latest link received).
+            async with conn.transaction():
+                await conn.execute("UPDATE survey_link SET revoked_at = now() WHERE invitation_id = %s "
+                                   "AND used_at IS NULL AND revoked_at IS NULL", (invitation_id,))
+                await conn.execute(
+                    """INSERT INTO survey_link (token_hash, invitation_id, created_by, created_at, expires_at)
+                       VALUES (%s, %s, 'delivery', now(), %s)""", (token_hash(token), invitation_id, expires))
+        return token, expires
 
     def _rendered(self, row: _Claimed, params: dict[str, Any]) -> Rendered:
         person = row.person
@@ -291,9 +304,7 @@ class DeliveryActivities(DbActivities):
 
 
 def message_id_for(key: str) -> str:
-    """The Message-ID of a notification's e-mail: the same key, the same id (a duplicate is recognisable)."""
-    import hashlib
-
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@kamreview>"
+    """What the outbox records of a notification's Message-ID: its key's digest (the mail's id is built on it)."""
+    return key_digest(key)
 
 

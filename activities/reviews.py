@@ -172,14 +172,14 @@ class ReviewActivities(DbActivities):
             reports: dict[str, list[dict[str, str]]] = {}
             scoring_due: dict[str, str] = {}
             for kind, task_id, assignee_type, assignee, due, employee_id, name, account in await cur.fetchall():
-                common = {"cycle_name": cycle_name, "phase": kind, "due_at": due.isoformat(), "subject_name": name}
+                common = {"cycle_name": cycle_name, "phase": kind, "due": due.isoformat()}
                 if kind == SELF_REVIEW:
                     messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
                                             common | {"link_path": task_link(cycle_id, kind, employee_id)}))
                 elif kind == MANAGER_SCORING:
                     reports.setdefault(assignee, []).append(
                         {"name": name, "link_path": task_link(cycle_id, kind, employee_id)})
-                    scoring_due[assignee] = min(scoring_due.get(assignee, common["due_at"]), common["due_at"])
+                    scoring_due[assignee] = min(scoring_due.get(assignee, common["due"]), common["due"])
                 elif assignee_type == "contact":
                     messages.append(Message(f"invited:{task_id}", "survey_invitation", "contact", assignee,
                                             common | {"kam_name": name, "account_name": account,
@@ -187,7 +187,7 @@ class ReviewActivities(DbActivities):
             for reviewer, rows in reports.items():
                 messages.append(Message(f"assigned:{cycle_id}:reviewer:{reviewer}", "reviews_assigned", "employee",
                                         reviewer, {"cycle_name": cycle_name, "phase": MANAGER_SCORING,
-                                                   "due_at": scoring_due[reviewer], "reports": rows,
+                                                   "due": scoring_due[reviewer], "reports": rows,
                                                    "link_path": "/manager"}))
             queued = await queue(cur, cycle_id, batch, messages)
         await start_delivery(activity.client(), activity.info().task_queue, batch)
@@ -366,17 +366,19 @@ class ReviewActivities(DbActivities):
         batch = f"phase:{ev.review_id}:{ev.phase}:{ev.event}:{ev.number}"
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute(
-                """SELECT c.name, e.name, r.employee_id, r.reviewer_id, m.manager_id
+                """SELECT c.name, e.name, r.employee_id, r.reviewer_id, m.manager_id,
+                          (SELECT min(due_at) FROM task WHERE id = ANY(%s))
                    FROM review r JOIN review_cycle c ON c.id = r.cycle_id JOIN employee e ON e.id = r.employee_id
-                   LEFT JOIN employee m ON m.id = r.reviewer_id WHERE r.id = %s""", (ev.review_id,))
-            cycle_name, subject_name, employee_id, reviewer_id, reviewers_manager = await cur.fetchone()
-            common = {"cycle_name": cycle_name, "phase": ev.phase, "subject_name": subject_name,
-                      "due_at": ev.due_at.isoformat()}
+                   LEFT JOIN employee m ON m.id = r.reviewer_id WHERE r.id = %s""", (task_ids, ev.review_id))
+            cycle_name, subject_name, employee_id, reviewer_id, reviewers_manager, due_before = await cur.fetchone()
+            common = {"cycle_name": cycle_name, "phase": ev.phase}
+            for_employee = {"items": [subject_name]} if ev.phase == MANAGER_SCORING else {}
+            link = {"link_path": task_link(ev.cycle_id, ev.phase, employee_id)}
 
             def told(kind: str, key: str, r: Recipient, **extra: object) -> Message:
-                link = ({"survey_invitation_id": r.task_id} if r.kind == "contact"
-                        else {"link_path": task_link(ev.cycle_id, ev.phase, employee_id)})
-                return Message(key, kind, r.kind, r.id, common | link | extra)
+                who = ({"survey_invitation_id": r.task_id, "kam_name": subject_name} if r.kind == "contact"
+                       else link | for_employee)
+                return Message(key, kind, r.kind, r.id, common | who | extra)
 
             messages: list[Message] = []
             if ev.event == "reminder":
@@ -384,15 +386,16 @@ class ReviewActivities(DbActivities):
                     "UPDATE task SET reminders_sent = GREATEST(reminders_sent, %s) WHERE id = ANY(%s)",
                     (ev.number, task_ids),
                 )
-                messages = [told("reminder", f"reminder:{r.task_id}:{ev.number}", r, reminder_number=ev.number)
+                messages = [told("reminder", f"reminder:{r.task_id}:{ev.number}", r, due=ev.due_at.isoformat())
                             for r in ev.recipients]
             elif ev.event == "extended":
                 await cur.execute(
                     "UPDATE task SET due_at = %s, extensions = %s WHERE id = ANY(%s) AND status = 'open'",
                     (ev.due_at, ev.number, task_ids),
                 )
-                messages = [told("deadline_extended", f"extended:{r.task_id}:{ev.number}", r, extension=ev.number)
-                            for r in ev.recipients]
+                missed = (due_before or ev.due_at).isoformat()
+                messages = [told("deadline_extended", f"extended:{r.task_id}:{ev.number}", r, due=ev.due_at.isoformat(),
+                                 missed_due=missed) for r in ev.recipients]
             else:
                 await cur.execute(
                     "UPDATE task SET status = 'missed' WHERE id = ANY(%s) AND status = 'open'", (task_ids,)
@@ -402,15 +405,20 @@ class ReviewActivities(DbActivities):
                     (task_ids,),
                 )
                 # The late person learns it closed (a customer is not told off); someone above them learns who missed it.
+                missed = ev.due_at.isoformat()
                 messages = [Message(f"missed:{r.task_id}", "deadline_missed", r.kind, r.id,
-                                    common | {"link_path": f"/me/reviews/{ev.cycle_id}" if r.kind == "employee" else ""})
+                                    common | link | {"missed_due": missed})
                             for r in ev.recipients if r.kind == "employee"]
                 if ev.recipients:
                     to_type, to_id = escalation_to(ev.phase, reviewer_id, reviewers_manager)
-                    late = ", ".join(r.id for r in ev.recipients)
+                    await cur.execute(
+                        """SELECT string_agg(COALESCE(e.name, c.name, x.id), '、' ORDER BY x.id)
+                           FROM unnest(%s::text[]) AS x(id) LEFT JOIN employee e ON e.id = x.id
+                           LEFT JOIN customer_contact c ON c.id = x.id""", ([r.id for r in ev.recipients],))
+                    (late_names,) = await cur.fetchone()
                     messages.append(Message(
                         f"escalation:{ev.review_id}:{ev.phase}", "escalation", to_type, to_id,
-                        common | {"late": late, "late_count": len(ev.recipients),
+                        common | {"late_name": late_names, "missed_due": missed, "outcome": "closed",
                                   "link_path": f"/hr/cycles/{ev.cycle_id}" if to_type == "role" else
                                   f"/manager/reviews/{ev.cycle_id}/{employee_id}"}))
             queued = await queue(cur, ev.cycle_id, batch, messages)
@@ -439,22 +447,23 @@ class ReviewActivities(DbActivities):
                         {"reviewer_id": rec.previous_reviewer_id},
                         {"reviewer_id": rec.new_reviewer_id, "reason": rec.reason})
             await cur.execute(
-                """SELECT c.id, c.name, e.id, e.name, t.due_at, n.name FROM review r
+                """SELECT c.id, c.name, e.id, e.name, t.due_at, n.name, o.name FROM review r
                    JOIN review_cycle c ON c.id = r.cycle_id JOIN employee e ON e.id = r.employee_id
-                   JOIN employee n ON n.id = %s
+                   JOIN employee n ON n.id = %s LEFT JOIN employee o ON o.id = %s
                    LEFT JOIN task t ON t.id = %s WHERE r.id = %s""",
-                (rec.new_reviewer_id, task_id_for(rec.review_id, MANAGER_SCORING), rec.review_id))
-            cycle_id, cycle_name, employee_id, subject_name, due, new_name = await cur.fetchone()
-            common = {"cycle_name": cycle_name, "phase": MANAGER_SCORING, "subject_name": subject_name,
-                      "due_at": due.isoformat() if due else None, "reason": rec.reason, "new_reviewer_name": new_name}
+                (rec.new_reviewer_id, rec.previous_reviewer_id, task_id_for(rec.review_id, MANAGER_SCORING),
+                 rec.review_id))
+            cycle_id, cycle_name, employee_id, subject_name, due, new_name, old_name = await cur.fetchone()
+            common = {"cycle_name": cycle_name, "phase": MANAGER_SCORING, "employee_name": subject_name}
             at = rec.at.isoformat()
             batch = f"reassign:{rec.review_id}:{at}"
+            assigned = common | {"due": due.isoformat(), "link_path": task_link(cycle_id, MANAGER_SCORING, employee_id)}
             messages = [Message(f"reviewer-assigned:{rec.review_id}:{at}", "reviewer_assigned", "employee",
-                                rec.new_reviewer_id, common | {"link_path": task_link(cycle_id, MANAGER_SCORING,
-                                                                                       employee_id)})]
+                                rec.new_reviewer_id, assigned | ({"previous_reviewer": old_name} if old_name else {}))]
             if rec.previous_reviewer_id:
                 messages.append(Message(f"reviewer-unassigned:{rec.review_id}:{at}", "reviewer_unassigned", "employee",
-                                        rec.previous_reviewer_id, common | {"link_path": "/manager"}))
+                                        rec.previous_reviewer_id,
+                                        common | {"new_reviewer": new_name, "link_path": "/manager"}))
             await queue(cur, cycle_id, batch, messages)
         await start_delivery(activity.client(), activity.info().task_queue, batch)
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from notify.chat import ChatChannel, make_channel
+from notify.mail import MaildirSender, SmtpSender, key_digest
 
 # How long one chat send may wait for a slot under the bot's rate limit before it answers "retry later":
 # short enough for the delivery activity's heartbeat, long enough to ride out a burst of a few dozen.
@@ -29,12 +30,36 @@ def chat_couriers(chat: Any) -> dict[str, ChatChannel]:
             for name, (url, secret) in configured.items()}
 
 
-def mail_courier(mail: Any, maildir: Path) -> Any:
-    """SMTP when a host is configured; otherwise the embedded default, a Maildir under the data directory."""
-    from notify.mail import MaildirCourier, SmtpCourier
+class SmtpCourier:
+    """E-mail over SMTP: each session is one connection (``SmtpSender``) that carries many messages."""
 
+    def __init__(self, mail: Any) -> None:
+        self.mail = mail
+
+    def session(self) -> SmtpSender:
+        m = self.mail
+        return SmtpSender(m.smtp_host, m.smtp_port, mail_from=m.mail_from, security=m.smtp_security,
+                          username=m.smtp_username, password=m.smtp_password, timeout=m.smtp_timeout_s)
+
+    def delivered_before(self, key: str) -> bool | None:
+        return None  # an SMTP server cannot be asked whether it kept a message
+
+
+class MaildirCourier:
+    """The embedded default: a Maildir under the data directory, which knows what it holds."""
+
+    def __init__(self, directory: Path, mail_from: str) -> None:
+        self.sender = MaildirSender(directory, mail_from=mail_from)
+
+    def session(self) -> MaildirSender:
+        return self.sender
+
+    def delivered_before(self, key: str) -> bool | None:
+        return self.sender._exists(f"{key_digest(key)}.kamreview")
+
+
+def mail_courier(mail: Any, maildir: Path) -> SmtpCourier | MaildirCourier:
+    """SMTP when a host is configured; otherwise the embedded default, a Maildir under the data directory."""
     if mail.smtp_host:
-        return SmtpCourier(host=mail.smtp_host, port=mail.smtp_port, security=mail.smtp_security,
-                           username=mail.smtp_username, password=mail.smtp_password, sender=mail.mail_from,
-                           timeout=mail.smtp_timeout_s)
-    return MaildirCourier(maildir, sender=mail.mail_from)
+        return SmtpCourier(mail)
+    return MaildirCourier(maildir, mail.mail_from)

@@ -83,9 +83,9 @@ def build_message(mail: OutgoingMail, mail_from: str, *, date: datetime | None =
     msg["Message-ID"] = message_id(mail.key, sender.domain)
     msg[KEY_HEADER] = mail.key
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: out-of-office robots do not answer
-    msg["Content-Language"] = lang
     msg.set_content(mail.rendered.text)
     msg.add_alternative(mail.rendered.html, subtype="html")
+    msg["Content-Language"] = lang  # after the parts: making them moves every Content-* header into the first
     return msg
 
 

@@ -131,10 +131,10 @@ async def send_reminders_now(conn: AsyncConnection, cycle_id: str, actor: str, o
             (cycle_id, only_overdue, now))).fetchall()
         messages = [
             Message(f"reminder-now:{task_id}:{stamp}", "reminder", assignee_type, assignee,
-                    {"cycle_name": row[0], "phase": kind, "due_at": due.isoformat(), "subject_name": name,
-                     "overdue": due < now, "from_hr": True}
-                    | ({"survey_invitation_id": task_id} if assignee_type == "contact"
-                       else {"link_path": task_link(cycle_id, kind, employee_id)}))
+                    {"cycle_name": row[0], "phase": kind, "due": due.isoformat()}
+                    | ({"survey_invitation_id": task_id, "kam_name": name} if assignee_type == "contact"
+                       else {"link_path": task_link(cycle_id, kind, employee_id)}
+                       | ({"items": [name]} if kind == "manager_scoring" else {})))
             for task_id, kind, assignee_type, assignee, due, employee_id, name in tasks]
         sent = await queue(cur, cycle_id, batch, messages)
         await cur.execute(AUDIT_ROW, audit_params(

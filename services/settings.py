@@ -48,6 +48,7 @@ class MailSettings(BaseSettings):
     smtp_password: str | None = None
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     mail_from: str = Field(default="kamreview <kamreview@example.com>", description="the From of every message")
+    company_name: str = Field(default="kamreview", description="who signs the customers' survey invitations")
     smtp_timeout_s: float = Field(default=30, gt=0)
 
 

@@ -38,6 +38,7 @@ def delivery_setup(settings: Settings) -> DeliverySetup:
         mail=mail_courier(settings.mail, settings.data_path / "mail"), chat=chat_couriers(settings.chat),
         render=render, base_url=settings.web.base_url(), retry_after_s=settings.delivery.retry_after_s,
         max_attempts=settings.delivery.max_attempts, senders=settings.delivery.connections,
+        company=settings.mail.company_name,
     )
 
 

@@ -51,7 +51,7 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
         assert await eventually(lambda: cycle_phase_is(client, cid, "awaiting_approval"))
         await approve_payouts(client, db_url, cid, "PAY1")
         result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cid)).result()
-        await maybe_record_history(client, cycle_workflow_id(cid), "cycle")
+        await maybe_record_history(client, cycle_workflow_id(cid), "cycle_announced")  # cycle.json: before messages
         await maybe_record_history(client, f"review:{cid}:K01", "review")
     assert result.approved_by == "PAY1"
     assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id=%s AND status <> 'locked'", cid) == 0

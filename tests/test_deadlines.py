@@ -95,7 +95,8 @@ async def test_reviews_close_with_what_was_submitted_and_the_cycle_history_stays
         history = await client.get_workflow_handle(f"cycle:{cid}").fetch_history()
         kinds = [e.WhichOneof("attributes") for e in history.events]
         assert not any("child_workflow" in k for k in kinds)
-        assert kinds.count("activity_task_scheduled_event_attributes") == 1 + 3 + 1 + 1  # begin, 3 batches, wait, open
+        # begin, 3 batches, the announcement of the cycle to everyone, the wait, calibration
+        assert kinds.count("activity_task_scheduled_event_attributes") == 1 + 3 + 1 + 1 + 1
         assert len(history.events) < 60
         await finalize_calibration(client, db_url, cid, "HR1")
         await eventually(lambda: cycle_phase_is(client, cid, "awaiting_approval"), timeout=20)

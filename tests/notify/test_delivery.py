@@ -1,0 +1,244 @@
+"""People are reached: a cycle's messages go out through the outbox and the delivery workflows, once each.
+
+Real servers throughout: PostgreSQL, the Temporal dev server, an aiosmtpd SMTP server and the chat
+receivers that check each platform's format and signature.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from activities.delivery import DeliverySetup
+from notify.channels import MaildirCourier, SmtpCourier, chat_couriers
+from notify.render import render
+from services import notifications
+from services.cycles import create_cycle, start_cycle
+from services.settings import ChatSettings, MailSettings
+from tests.helpers import count, cycle_config, eventually, maybe_record_history, seed_org
+from tests.notify.chat_receivers import ChatReceivers
+from tests.notify.smtp_server import Recorder, SmtpTestServer
+from worker import running_worker
+from workflows.payloads import delivery_workflow_id
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = "https://review.example.com"
+
+
+def _setup(mail, chat=None, **kw) -> DeliverySetup:  # noqa: ANN001, ANN003
+    return DeliverySetup(mail=mail, chat=chat or {}, render=render, base_url=BASE, company="Acme 示例",
+                         retry_after_s=kw.pop("retry_after_s", 0.3), max_attempts=kw.pop("max_attempts", 30), **kw)
+
+
+def _smtp(server: SmtpTestServer) -> SmtpCourier:
+    return SmtpCourier(MailSettings(smtp_host=server.host, smtp_port=server.port, mail_from="绩效考核 <hr@acme.example>",
+                                    smtp_timeout_s=5))
+
+
+def _with_addresses(db_url: str, org: dict, english: set[str] = frozenset()) -> None:
+    """E-mail addresses for everyone (and English for some), as the org import would set them."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE employee SET email = lower(id) || '@acme.example'")
+        conn.execute("UPDATE customer_contact SET email = lower(id) || '@client.example'")
+        if english:
+            conn.execute("UPDATE customer_contact SET locale = 'en' WHERE id = ANY(%s)", (list(english),))
+            conn.execute("UPDATE employee SET locale = 'en' WHERE id = ANY(%s)", (list(english),))
+
+
+def _statuses(db_url: str, cycle_id: str) -> Counter:
+    with psycopg.connect(db_url) as conn:
+        return Counter(dict(conn.execute(
+            "SELECT status, count(*) FROM notification WHERE cycle_id = %s GROUP BY 1", (cycle_id,)).fetchall()))
+
+
+async def _settled(db_url: str, cycle_id: str, expected: int) -> bool:
+    s = _statuses(db_url, cycle_id)
+    return sum(s.values()) >= expected and not (s["queued"] + s["claimed"] + s["sending"] + s["retry"])
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpTestServer(Recorder()).start()
+    yield server
+    server.stop()
+
+
+async def test_cycle_start_reaches_every_kam_reviewer_and_customer_once(client, db_url, task_queue, smtp):
+    org = seed_org(db_url, kams=3, managers=1, contacts_per_kam=2)
+    english = {org["contacts"]["K01"][0]}
+    _with_addresses(db_url, org, english)
+    cid = f"MS{uuid.uuid4().hex[:6]}"
+    await create_cycle(db_url, cycle_config(cid, due="3d"))
+    async with running_worker(client, db_url, task_queue, setup=_setup(_smtp(smtp))):
+        await start_cycle(client, db_url, cid, task_queue)
+        # 3 self-reviews, 1 message to the reviewer listing 3 reports, 6 survey invitations.
+        await eventually(lambda: _settled(db_url, cid, 10), timeout=60)
+    assert _statuses(db_url, cid) == Counter({"sent": 10})
+    mails = [r.message for r in smtp.received]
+    assert len(mails) == 10 and len({m["Message-ID"] for m in mails}) == 10  # one per key
+    by_to = {m["To"].addresses[0].addr_spec: m for m in mails}
+    assert set(by_to) == ({f"{k.lower()}@acme.example" for k in org["kams"]} | {"m1@acme.example"}
+                          | {f"{c.lower()}@client.example" for cs in org["contacts"].values() for c in cs})
+    reviewer = by_to["m1@acme.example"]
+    text = reviewer.get_body(("plain",)).get_content()
+    assert all(f"KAM {k}" in text for k in org["kams"]) and f"{BASE}/manager/reviews/{cid}/K01" in text
+    assert "UTC" not in text and "Asia/Shanghai" in text
+    kam = by_to["k01@acme.example"].get_body(("plain",)).get_content()
+    assert f"{BASE}/me/reviews/{cid}" in kam and "自评" in by_to["k01@acme.example"]["Subject"]
+    # Customers: a personal signed link, in their language (the English one in English).
+    english_mail = by_to[f"{next(iter(english)).lower()}@client.example"]
+    chinese_mail = by_to[f"{org['contacts']['K02'][0].lower()}@client.example"]
+    assert english_mail["Content-Language"] == "en" and chinese_mail["Content-Language"] == "zh-CN"
+    links = [m.get_body(("plain",)).get_content().split(f"{BASE}/survey#")[1].split()[0]
+             for m in (english_mail, chinese_mail)]
+    assert len(set(links)) == 2
+    assert count(db_url, "SELECT count(*) FROM survey_link WHERE created_by = 'delivery'") == 6
+
+
+async def test_smtp_down_then_back_delivers_everything_once(client, db_url, task_queue, smtp):
+    org = seed_org(db_url, kams=2, managers=1, contacts_per_kam=1)
+    _with_addresses(db_url, org)
+    cid = f"MD{uuid.uuid4().hex[:6]}"
+    await create_cycle(db_url, cycle_config(cid, due="3d"))
+    smtp.stop()  # the mail server is down when the cycle starts
+    async with running_worker(client, db_url, task_queue, setup=_setup(_smtp(smtp))):
+        await start_cycle(client, db_url, cid, task_queue)
+
+        async def waiting() -> bool:
+            return _statuses(db_url, cid)["retry"] == 5
+
+        await eventually(waiting, timeout=30)
+        with psycopg.connect(db_url) as conn:
+            errors = {r[0] for r in conn.execute("SELECT last_error FROM notification WHERE cycle_id = %s", (cid,))}
+        assert all(errors)  # each says why it waits
+        assert await _phase(client, cid) == "reviews"  # the outage does not block the cycle
+        smtp.start()
+        await eventually(lambda: _settled(db_url, cid, 5), timeout=60)
+        handle = client.get_workflow_handle(delivery_workflow_id(f"cycle:{cid}:started"))
+        assert (await handle.result()).sent == 5
+        await maybe_record_history(client, handle.id, "delivery_with_retries")
+    with psycopg.connect(db_url) as conn:
+        detail = conn.execute("SELECT id, status, attempts, last_error FROM notification WHERE cycle_id = %s",
+                              (cid,)).fetchall()
+    assert _statuses(db_url, cid) == Counter({"sent": 5}), detail
+    ids = [r.message["Message-ID"] for r in smtp.received]
+    assert len(ids) == 5 and len(set(ids)) == 5
+
+
+async def test_a_refused_address_fails_with_the_server_reply_and_hr_can_resend(client, db_url, task_queue, smtp):
+    org = seed_org(db_url, kams=2, managers=1, contacts_per_kam=1)
+    _with_addresses(db_url, org)
+    smtp.recorder.reject.add("k02@acme.example")
+    cid = f"MF{uuid.uuid4().hex[:6]}"
+    await create_cycle(db_url, cycle_config(cid, due="3d"))
+    async with running_worker(client, db_url, task_queue, setup=_setup(_smtp(smtp))):
+        await start_cycle(client, db_url, cid, task_queue)
+        await eventually(lambda: _settled(db_url, cid, 5), timeout=60)
+        [failed] = await notifications.deliveries(db_url, cid, "failed")
+        assert failed.recipient_id == "K02"
+        assert failed.last_error.startswith("550") and "k02@acme.example" in failed.last_error
+        assert _statuses(db_url, cid) == Counter({"sent": 4, "failed": 1})  # the others are unaffected
+        # The address is corrected; HR resends that one message (twice, as a double click would).
+        with psycopg.connect(db_url) as conn:
+            conn.execute("UPDATE employee SET email = 'kam02@acme.example' WHERE id = 'K02'")
+        batch = await notifications.resend(client, db_url, task_queue, failed.id, "HR1")
+        with pytest.raises(Exception, match="being delivered|cannot be resent"):
+            await notifications.resend(client, db_url, task_queue, failed.id, "HR1")
+        await client.get_workflow_handle(delivery_workflow_id(batch)).result()
+        await maybe_record_history(client, delivery_workflow_id(f"cycle:{cid}:started"), "delivery")
+    assert _statuses(db_url, cid) == Counter({"sent": 5})
+    assert [r.rcpt_tos for r in smtp.received].count(["kam02@acme.example"]) == 1
+    assert count(db_url, "SELECT count(*) FROM audit_log WHERE action = 'notification.resent'") == 1
+
+
+async def test_chat_people_are_mentioned_in_their_group(client, db_url, task_queue, tmp_path):
+    """KAMs who chose WeCom or DingTalk get their messages in the group, @-mentioned, signed as the platform checks."""
+    org = seed_org(db_url, kams=3, managers=1, contacts_per_kam=0)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE employee SET channels = '{wecom}', wecom_id = lower(id) WHERE id IN ('K01', 'K02')")
+        conn.execute("UPDATE employee SET channels = '{dingtalk,email}', mobile = '13800000003', email = 'k03@acme.example' "
+                     "WHERE id = 'K03'")
+        conn.execute("UPDATE employee SET email = 'm1@acme.example' WHERE id = 'M1'")
+    rx = ChatReceivers()
+    rx.start()
+    try:
+        chat = chat_couriers(ChatSettings(wecom_webhook_url=rx.wecom_url, dingtalk_webhook_url=rx.dingtalk_url,
+                                          dingtalk_secret=rx.dingtalk.secret))
+        maildir = tmp_path / "mail"
+        cid = f"MC{uuid.uuid4().hex[:6]}"
+        await create_cycle(db_url, cycle_config(cid, due="3d"))
+        async with running_worker(client, db_url, task_queue,
+                                  setup=_setup(MaildirCourier(maildir, "hr@acme.example"), chat)):
+            await start_cycle(client, db_url, cid, task_queue)
+            await eventually(lambda: _settled(db_url, cid, 5), timeout=60)
+        assert _statuses(db_url, cid) == Counter({"sent": 5})  # K01, K02 (wecom), K03 twice, M1 (e-mail)
+        [post] = rx.wecom.accepted  # both WeCom people in one post
+        assert sorted(post.body["text"]["mentioned_list"]) == ["k01", "k02"]
+        [ding] = rx.dingtalk.accepted
+        assert ding.body["at"]["atMobiles"] == ["13800000003"] and f"{BASE}/me/reviews/{cid}" in ding.body["text"]["content"]
+        assert len(list((maildir / "new").iterdir())) == 2  # K03 and M1 by e-mail
+    finally:
+        rx.stop()
+
+
+def _spawn_worker(db_url: str, client, task_queue: str, smtp: SmtpTestServer, data: Path) -> subprocess.Popen:  # noqa: ANN001
+    env = os.environ | {
+        "KAMREVIEW_DATABASE_URL": db_url, "KAMREVIEW_TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "KAMREVIEW_TASK_QUEUE": task_queue, "KAMREVIEW_DATA_DIR": str(data), "KAMREVIEW_SMTP_HOST": smtp.host,
+        "KAMREVIEW_SMTP_PORT": str(smtp.port), "KAMREVIEW_DELIVERY_RETRY_AFTER_S": "0.5",
+        "KAMREVIEW_DELIVERY_CONNECTIONS": "2",
+    }
+    return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def test_worker_killed_mid_send_sends_nothing_twice_and_loses_nothing_silently(client, db_url, task_queue,
+                                                                                       tmp_path):
+    """SIGKILL while a batch of 300 reminders is going out: every message ends sent once, or 'uncertain'
+    (at most one per connection: the one whose reply was in flight) for HR to check and resend."""
+    org = seed_org(db_url, kams=100, managers=5, contacts_per_kam=2)
+    _with_addresses(db_url, org)
+    cid = f"MK{uuid.uuid4().hex[:6]}"
+    await create_cycle(db_url, cycle_config(cid, due="3d"))
+    recorder = Recorder()
+    smtp = SmtpTestServer(recorder).start()
+    worker = _spawn_worker(db_url, client, task_queue, smtp, tmp_path)
+    try:
+        await start_cycle(client, db_url, cid, task_queue)
+        total = 100 + 5 + 200
+
+        async def some_sent() -> bool:
+            return len(recorder.received) >= 40
+
+        await eventually(some_sent, timeout=60, interval=0.01)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        worker = _spawn_worker(db_url, client, task_queue, smtp, tmp_path)
+        await eventually(lambda: _settled(db_url, cid, total), timeout=120)
+    finally:
+        worker.kill()
+        worker.wait()
+        smtp.stop()
+    statuses = _statuses(db_url, cid)
+    assert statuses["sent"] + statuses["uncertain"] == total and statuses["uncertain"] <= 2
+    ids = Counter(r.message["Message-ID"] for r in recorder.received)
+    assert max(ids.values()) == 1  # nothing twice
+    with psycopg.connect(db_url) as conn:
+        sent = {r[0] for r in conn.execute(
+            "SELECT message_id FROM notification WHERE cycle_id = %s AND status = 'sent'", (cid,))}
+    assert all(any(s in mid for mid in ids) for s in sent)  # everything marked sent arrived
+
+
+async def _phase(client, cycle_id: str) -> str:  # noqa: ANN001
+    from workflows.cycle import CycleWorkflow
+    from workflows.payloads import cycle_workflow_id
+
+    return (await client.get_workflow_handle(cycle_workflow_id(cycle_id)).query(CycleWorkflow.status)).phase
