@@ -27,6 +27,7 @@ from tests.helpers import count, cycle_config, eventually, maybe_record_history,
 from tests.notify.chat_receivers import ChatReceivers
 from tests.notify.smtp_server import Recorder, SmtpTestServer
 from worker import running_worker
+from workflows.delivery import DeliveryWorkflow
 from workflows.payloads import delivery_workflow_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +123,7 @@ async def test_smtp_down_then_back_delivers_everything_once(client, db_url, task
         assert await _phase(client, cid) == "reviews"  # the outage does not block the cycle
         smtp.start()
         await eventually(lambda: _settled(db_url, cid, 5), timeout=60)
-        handle = client.get_workflow_handle(delivery_workflow_id(f"cycle:{cid}:started"))
+        handle = client.get_workflow_handle_for(DeliveryWorkflow.run, delivery_workflow_id(f"cycle:{cid}:started"))
         assert (await handle.result()).sent == 5
         await maybe_record_history(client, handle.id, "delivery_with_retries")
     with psycopg.connect(db_url) as conn:
