@@ -16,6 +16,7 @@ a second delivery of a key is skipped.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import os
@@ -24,10 +25,11 @@ import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from email.errors import MessageError
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8, default
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -87,6 +89,66 @@ def build_message(mail: OutgoingMail, mail_from: str, *, date: datetime | None =
     msg.add_alternative(mail.rendered.html, subtype="html")
     msg["Content-Language"] = lang  # after the parts: making them moves every Content-* header into the first
     return msg
+
+
+def wire_message(mail: OutgoingMail, mail_from: str, *, date: datetime | None = None) -> tuple[bytes, str, str, bool, str]:
+    """The bytes ``build_message`` would send, written directly: (data, sender, recipient, SMTPUTF8?, Message-ID).
+
+    Python's ``email`` package spends about 1.5 ms building and flattening one such message; this writes the
+    same headers and base64 parts in a tenth of that (bench/notify_bench.py). Addresses with a non-ASCII local
+    part take the ``email`` package's way (SMTPUTF8).
+    """
+    person = mail.to
+    if not person.email:
+        raise ValueError(f"{person.name} has no e-mail address")
+    lang = resolve_locale(person.locale)
+    from_name, from_addr = parseaddr(mail_from)
+    sender, recipient = _address(from_name or DEFAULT_DISPLAY_NAME[lang], from_addr or mail_from), _address(
+        person.name, person.email)
+    if not (sender.username.isascii() and recipient.username.isascii()):
+        data, envelope_from, envelope_to, utf8 = _wire(build_message(mail, mail_from, date=date))
+        return data, envelope_from, envelope_to, utf8, message_id(mail.key, sender.domain)
+    mid = message_id(mail.key, sender.domain)
+    boundary = f"==kamreview-{key_digest(mail.key)}=="
+    subject = mail.rendered.subject
+    subject_header = (subject if subject.isascii() and len(subject) < 69
+                      else Header(subject, "utf-8" if not subject.isascii() else "us-ascii",
+                                  header_name="Subject").encode(linesep="\r\n"))
+    head = [
+        _address_header("From", sender),
+        _address_header("To", recipient),
+        f"Subject: {subject_header}",
+        f"Date: {format_datetime(date or datetime.now(UTC))}",
+        f"Message-ID: {mid}",
+        f"{KEY_HEADER}: {mail.key}",
+        "Auto-Submitted: auto-generated",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"',
+        f"Content-Language: {lang}",
+    ]
+    parts = []
+    for subtype, body in (("plain", mail.rendered.text), ("html", mail.rendered.html)):
+        body = body if body.endswith("\n") else body + "\n"  # as the email package ends a part
+        body = body.replace("\r\n", "\n").replace("\n", "\r\n")  # text is sent in canonical form, CRLF lines
+        encoded = base64.encodebytes(body.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+        parts.append(f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+                     f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}")
+    data = "\r\n".join(head) + "\r\n\r\n" + "".join(parts) + f"--{boundary}--\r\n"
+    return data.encode("ascii"), sender.addr_spec, recipient.addr_spec, False, mid
+
+
+def _address_header(name: str, address: Address) -> str:
+    """An address header within 78 columns: a non-ASCII name as folded encoded words, the address after it."""
+    display = address.display_name
+    if display.isascii():
+        value = formataddr((display, address.addr_spec))
+    else:
+        value = Header(display, "utf-8", header_name=name).encode(linesep="\r\n") + f" <{address.addr_spec}>"
+    line = f"{name}: {value}"
+    if len(line.rsplit("\r\n", 1)[-1]) <= 78 or " <" not in value:
+        return line
+    shown, _, addr = value.rpartition(" <")
+    return f"{name}: {shown}\r\n <{addr}"
 
 
 def _wire(msg: EmailMessage) -> tuple[bytes, str, str, bool]:
@@ -180,7 +242,7 @@ class SmtpSender:
     async def send(self, mail: OutgoingMail) -> SendOutcome:
         """Send one message and return once the server has answered the end of its data (or refused it)."""
         try:
-            msg = build_message(mail, self.mail_from)
+            wire = wire_message(mail, self.mail_from)
         except (ValueError, MessageError) as err:
             return SendOutcome(mail.key, ok=False, error=str(err))
         for attempt in (1, 2):
@@ -195,15 +257,15 @@ class SmtpSender:
                 self._drop()
                 return SendOutcome(mail.key, ok=False, retry=True,
                                    error=f"cannot reach the SMTP server {self.host}:{self.port}: {err}", detail={"connect": True})
-            outcome = await self._transaction(smtp, mail.key, msg)
+            outcome = await self._transaction(smtp, mail.key, wire)
             # A kept connection the server has closed meanwhile fails at MAIL, before any of the message went
             # out: open a new one and try once more, so an idle timeout or a server restart costs nothing.
             if not (reused and attempt == 1 and outcome.detail.get("lost") and outcome.detail.get("stage") == "mail"):
                 return outcome
         return outcome
 
-    async def _transaction(self, smtp: aiosmtplib.SMTP, key: str, msg: EmailMessage) -> SendOutcome:
-        data, sender, recipient, utf8 = _wire(msg)
+    async def _transaction(self, smtp: aiosmtplib.SMTP, key: str, wire: tuple[bytes, str, str, bool, str]) -> SendOutcome:
+        data, sender, recipient, utf8, mid = wire
         stage = "mail"
         try:
             if utf8 and not smtp.supports_extension("smtputf8"):
@@ -231,7 +293,7 @@ class SmtpSender:
             self._drop()
             return SendOutcome(key, ok=False, retry=True, error=f"SMTP connection lost ({stage}): {err}",
                                detail={"stage": stage, "lost": True, "uncertain": stage == "data"})
-        return SendOutcome(key, ok=True, detail={"reply": _reply(reply.code, reply.message), "message_id": msg["Message-ID"]})
+        return SendOutcome(key, ok=True, detail={"reply": _reply(reply.code, reply.message), "message_id": mid})
 
     async def send_batch(self, mails: Sequence[OutgoingMail], on_outcome: OnOutcome | None = None) -> list[SendOutcome]:
         """Send each message in turn over this connection; ``on_outcome`` runs after each reply, before the next send.
@@ -267,6 +329,7 @@ class MaildirSender:
 
         self.directory = Path(directory)
         self.mail_from = mail_from
+        self.directory.parent.mkdir(parents=True, exist_ok=True)
         mailbox.Maildir(self.directory, create=True)  # tmp/, new/, cur/
         self._host = socket.gethostname().replace("/", "_").replace(":", "_")
 

@@ -170,3 +170,25 @@ async def test_maildir_delivers_once_per_key_and_any_mail_reader_can_open_it(tmp
     assert (await sender.send(_mail("k-1", "wang.fang@example.com"))).detail["duplicate"]
     assert len(mailbox.Maildir(tmp_path / "mail", create=False)) == 2
     assert not list((tmp_path / "mail" / "tmp").iterdir())
+
+
+@pytest.mark.parametrize(("name", "locale"), [("王芳", "zh-CN"), ("Anna Schmidt", "en"), ('"Quoted", Name', "en"),
+                                             ("欧阳" * 30, "zh-CN")])
+def test_the_fast_wire_form_says_exactly_what_the_email_package_builds(name: str, locale: str) -> None:
+    """The bytes SMTP sends are written directly (10x faster); parsed, they are the same message."""
+    from email import message_from_bytes, policy
+
+    from notify.mail import wire_message
+
+    mail = _mail("reminder:2026-Q3:K01:self_review:1", "wang.fang@example.com", name, locale)
+    data, sender, recipient, utf8, mid = wire_message(mail, FROM, date=NOW)
+    fast = message_from_bytes(data, policy=policy.default)
+    slow = message_from_bytes(build_message(mail, FROM, date=NOW).as_bytes(policy=policy.SMTP), policy=policy.default)
+    assert (sender, recipient, utf8, mid) == ("review@example.com", "wang.fang@example.com", False, slow["Message-ID"])
+    for header in ("From", "To", "Subject", "Date", "Message-ID", KEY_HEADER, "Content-Language", "Auto-Submitted"):
+        assert str(fast[header]) == str(slow[header]), header
+    assert fast.get_content_type() == "multipart/alternative"
+    for kind in ("plain", "html"):
+        same = [m.get_body((kind,)).get_content().replace("\r\n", "\n") for m in (fast, slow)]  # CRLF either way
+        assert same[0] == same[1]
+    assert all(len(line) <= 78 for line in data.split(b"\r\n"))
