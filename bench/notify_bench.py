@@ -6,8 +6,8 @@ Claim under test: "sending the cycle's e-mails costs little more than SMTP itsel
 same local SMTP sink (aiosmtpd, tests/notify/smtp_server.py, in its own process so this one keeps its core),
 over the same number of connections, in the same process, alternately: floor, engine, floor, engine, ...
 
-- **floor**: a bare aiosmtplib loop. Each of N connections sends its share of pre-built minimal messages
-  (a few headers and a line of text, built before the clock) with ``SMTP.sendmail``.
+- **floor**: a bare aiosmtplib loop. Each of N connections sends its share of the very same e-mails, their
+  bytes built before the clock (so the sink does the same work for both sides), with ``SMTP.sendmail``.
 - **engine** (``--engine``, one function of ENGINES): ``channel`` renders every message from its template
   (``notify.render``), builds the MIME e-mail (``notify.mail.build_message``) and sends it with
   ``notify.mail.SmtpSender.send_batch`` over N connections, recording each outcome as the delivery activity
@@ -43,7 +43,7 @@ from typing import Any
 import aiosmtplib
 
 from bench.common import ROOT, _cpu, emit_json, finish, machine, now_iso, peak_rss_mb
-from notify.mail import SmtpSender
+from notify.mail import SmtpSender, wire_message
 from notify.message import OutgoingMail, Person, SendOutcome
 from notify.render import render
 
@@ -119,13 +119,75 @@ async def channel_engine(jobs: list[Job], target: Target) -> list[SendOutcome]:
     return [o for share in results for o in share]
 
 
-ENGINES: dict[str, Engine] = {"channel": channel_engine}
+_SERVERS: dict[str, Any] = {}
+
+
+async def _servers() -> dict[str, Any]:
+    """PostgreSQL and Temporal for the outbox engine, started once (and stopped at the end of the run)."""
+    if not _SERVERS:
+        from bench.common import start_postgres, start_temporal
+
+        _SERVERS["pg"] = start_postgres("kamreview_notify_bench")
+        _SERVERS["temporal"] = await start_temporal()
+        _SERVERS["runs"] = 0
+    return _SERVERS
+
+
+async def outbox_engine(jobs: list[Job], target: Target) -> list[SendOutcome]:
+    """The whole engine: the jobs are queued as outbox rows (as the producing activities do), one delivery
+    workflow sends the batch (claim, render, build, send, mark, over ``target.connections`` SMTP connections)."""
+    import psycopg
+
+    from activities.base import dumps
+    from activities.delivery import DeliverySetup
+    from activities.outbox import start_delivery
+    from notify.channels import SmtpCourier
+    from services.settings import MailSettings
+    from services.worker_runtime import running_worker
+    from workflows.delivery import DeliveryWorkflow
+    from workflows.payloads import delivery_workflow_id
+
+    servers = await _servers()
+    url, client = servers["pg"].url, servers["temporal"].client
+    servers["runs"] += 1
+    batch = f"bench:{os.getpid()}:{servers['runs']}"
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM employee")
+        if cur.fetchone()[0] < len(jobs):
+            with cur.copy("COPY employee (id, name, role, currency, timezone, email, locale) FROM STDIN") as copy:
+                for j in jobs:
+                    copy.write_row((j.person.id, j.person.name, "other", "CNY", "Asia/Shanghai", j.person.email,
+                                    j.person.locale))
+        with cur.copy("COPY notification (id, recipient_type, recipient_id, kind, batch, channel, params, status) "
+                      "FROM STDIN") as copy:
+            for j in jobs:
+                params = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in j.params.items()}
+                if "totals" in params:
+                    params["totals"] = {c: str(a) for c, a in params["totals"].items()}
+                copy.write_row((f"{batch}:{j.key}", "employee", j.person.id, j.kind, batch, "email",
+                                dumps(params), "queued"))
+    mail = MailSettings(smtp_host=target.host, smtp_port=target.port, mail_from=MAIL_FROM, smtp_timeout_s=30)
+    setup = DeliverySetup(mail=SmtpCourier(mail), chat={}, render=render, base_url="https://review.example.com",
+                          senders=target.connections)
+    queue = f"notify-bench-{os.getpid()}"
+    async with running_worker(client, url, queue, setup=setup):
+        await start_delivery(client, queue, batch)
+        result = await client.get_workflow_handle_for(DeliveryWorkflow.run, delivery_workflow_id(batch)).result()
+    return [SendOutcome(j.key, ok=True) for j in jobs[:result.sent]] + [
+        SendOutcome(j.key, ok=False) for j in jobs[result.sent:]]
+
+
+ENGINES: dict[str, Engine] = {"channel": channel_engine, "outbox": outbox_engine}
 
 
 def floor_messages(jobs: list[Job]) -> list[tuple[str, bytes]]:
-    """(recipient, message) pairs: the least an e-mail can be, built before the clock."""
-    return [(j.person.email or "", (f"From: review@example.com\r\nTo: {j.person.email}\r\nSubject: bench\r\n"
-                                    f"Message-ID: <{j.key}@bench>\r\n\r\nhello\r\n").encode()) for j in jobs]
+    """(recipient, message) pairs: the same e-mails the engine sends, rendered and built before the clock."""
+    out = []
+    for j in jobs:
+        mail = OutgoingMail(j.key, j.person, render(j.kind, j.person.locale, j.params, j.person.timezone))
+        data, _sender, recipient, _utf8, _mid = wire_message(mail, MAIL_FROM)
+        out.append((recipient, data))
+    return out
 
 
 async def floor(messages: list[tuple[str, bytes]], target: Target) -> int:
@@ -220,6 +282,9 @@ async def main(args: argparse.Namespace) -> int:
         return 0
     finally:
         sink.stop()
+        if _SERVERS:
+            await _SERVERS["temporal"].stop()
+            _SERVERS["pg"].stop()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -228,7 +293,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=4, help="SMTP connections, the same for floor and engine")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--engine", choices=sorted(ENGINES), default="channel")
+    p.add_argument("--engine", choices=sorted(ENGINES), default="outbox",
+                   help="outbox: the whole engine (outbox rows, delivery workflow, activity); channel: notify.mail alone")
     return p.parse_args(argv)
 
 

@@ -162,7 +162,7 @@ async def test_a_refused_address_fails_with_the_server_reply_and_hr_can_resend(c
 
 async def test_chat_people_are_mentioned_in_their_group(client, db_url, task_queue, tmp_path):
     """KAMs who chose WeCom or DingTalk get their messages in the group, @-mentioned, signed as the platform checks."""
-    org = seed_org(db_url, kams=3, managers=1, contacts_per_kam=0)
+    seed_org(db_url, kams=3, managers=1, contacts_per_kam=0)
     with psycopg.connect(db_url) as conn:
         conn.execute("UPDATE employee SET channels = '{wecom}', wecom_id = lower(id) WHERE id IN ('K01', 'K02')")
         conn.execute("UPDATE employee SET channels = '{dingtalk,email}', mobile = '13800000003', email = 'k03@acme.example' "

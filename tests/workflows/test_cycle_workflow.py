@@ -62,6 +62,7 @@ class StandIns:
         self.reviews_closed.set()
         self.begun: list[BeginCycleInput] = []
         self.batches: list[StartBatchInput] = []
+        self.announced: list[str] = []
         self.wait_attempts = 0
         self.waiting = False  # an await_reviews_closed is running
         self.adjustments: list[AdjustmentRecord] = []
@@ -79,6 +80,11 @@ class StandIns:
     async def start_review_batch(self, inp: StartBatchInput) -> int:
         self.batches.append(inp)
         return inp.seq_to - inp.seq_from
+
+    @activity.defn(name="announce_cycle")
+    async def announce_cycle(self, cycle_id: str) -> int:
+        self.announced.append(cycle_id)
+        return self.participants
 
     @activity.defn(name="await_reviews_closed")
     async def await_reviews_closed(self, cycle_id: str) -> ReviewsClosed:
@@ -132,7 +138,7 @@ class StandIns:
 
     def worker(self, env: WorkflowEnvironment, task_queue: str) -> Worker:
         return Worker(env.client, task_queue=task_queue, workflows=[CycleWorkflow, IncentiveCorrectionWorkflow],
-                      activities=[self.begin_cycle, self.start_review_batch, self.await_reviews_closed,
+                      activities=[self.begin_cycle, self.start_review_batch, self.announce_cycle, self.await_reviews_closed,
                                   self.open_calibration, self.adjust_rating, self.finalize_calibration,
                                   self.compute_incentives, self.lock_payouts, self.cancel_cycle],
                       # Heartbeats at once, so a cancelled wait learns of it in milliseconds, not 8 s.
@@ -181,7 +187,9 @@ async def test_reviews_are_started_in_batches_of_batch_size(ts_env, task_queue, 
     # The reviews are not children: the cycle's history grows with its batches, not its participants.
     kinds = [e.WhichOneof("attributes") for e in history.events]
     assert not any("child_workflow" in k for k in kinds)
-    assert kinds.count("activity_task_scheduled_event_attributes") == 1 + len(ranges) + 1 + 1
+    # begin, the batches, one announcement to everyone once all are open, the wait, calibration
+    assert kinds.count("activity_task_scheduled_event_attributes") == 1 + len(ranges) + 1 + 1 + 1
+    assert acts.announced == [CYCLE]
 
 
 async def test_a_wait_for_reviews_that_outlasts_its_round_is_retried_without_growing_the_history(ts_env, task_queue):
