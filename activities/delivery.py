@@ -86,6 +86,15 @@ class _Claimed:
     person: Person | None = None
 
 
+# How a send ended, recorded on its row (a CTE, so the next message's "sending" can share the round trip).
+_RECORD = """WITH done AS (UPDATE notification SET status = %(status)s,
+                                 sent_at = CASE WHEN %(status)s = 'sent' THEN now() ELSE sent_at END,
+                                 last_error = %(error)s,
+                                 next_attempt_at = CASE WHEN %(wait)s::interval IS NULL THEN next_attempt_at
+                                                        ELSE now() + %(wait)s::interval END
+                              WHERE id = %(done)s)"""
+
+
 class DeliveryActivities(DbActivities):
     def __init__(self, pool: AsyncConnectionPool, setup: DeliverySetup) -> None:
         super().__init__(pool)
@@ -162,28 +171,40 @@ class DeliveryActivities(DbActivities):
         for r in rows:
             r.person = people.get((r.recipient_type, r.recipient_id))
 
-    async def _mark(self, row: _Claimed, outcome: SendOutcome) -> str:
-        """Record how a send ended; a transient failure waits for its next attempt, until the budget is spent."""
-        async with self.pool.connection() as conn:
-            if outcome.ok:
-                await conn.execute("UPDATE notification SET status = 'sent', sent_at = now(), last_error = NULL "
-                                   "WHERE id = %s", (row.id,))
-                return "sent"
-            attempts = row.attempts + 1
-            if outcome.detail.get("maybe_delivered") or outcome.detail.get("uncertain"):  # never sent twice
-                await conn.execute("UPDATE notification SET status = 'uncertain', last_error = %s WHERE id = %s",
-                                   (f"no answer after sending ({outcome.error}); it may have arrived: resend it if "
-                                    "the person did not get it", row.id))
-                return "uncertain"
-            if outcome.retry and attempts < self.setup.max_attempts:
-                wait = timedelta(seconds=self.setup.retry_after_s * 2 ** (attempts - 1))
-                await conn.execute(
-                    "UPDATE notification SET status = 'retry', last_error = %s, next_attempt_at = now() + %s "
-                    "WHERE id = %s", (outcome.error, wait, row.id))
-                return "retry"
-            await conn.execute("UPDATE notification SET status = 'failed', last_error = %s WHERE id = %s",
-                               (outcome.error or "not delivered", row.id))
-            return "failed"
+    def _verdict(self, row: _Claimed, outcome: SendOutcome) -> tuple[str, str | None, timedelta | None]:
+        """(status, error, wait before the next attempt) for how a send ended: a transient failure waits for its
+        next attempt until the budget is spent; an answer that never came is never sent again."""
+        if outcome.ok:
+            return "sent", None, None
+        if outcome.detail.get("maybe_delivered") or outcome.detail.get("uncertain"):
+            return "uncertain", (f"no answer after sending ({outcome.error}); it may have arrived: resend it if "
+                                 "the person did not get it"), None
+        attempts = row.attempts + 1
+        if outcome.retry and attempts < self.setup.max_attempts:
+            return "retry", outcome.error, timedelta(seconds=self.setup.retry_after_s * 2 ** (attempts - 1))
+        return "failed", outcome.error or "not delivered", None
+
+    async def _mark(self, row: _Claimed, outcome: SendOutcome, conn: Any = None) -> str:
+        """Record how a send ended."""
+        if conn is None:
+            async with self.pool.connection() as own:
+                return await self._mark(row, outcome, own)
+        status, error, wait = self._verdict(row, outcome)
+        await conn.execute(_RECORD + " SELECT 1", {"done": row.id, "status": status, "error": error, "wait": wait,
+                                                  "next": None, "address": None, "message_id": None})
+        return status
+
+    async def _advance(self, conn: Any, done: tuple[_Claimed, SendOutcome] | None, nxt: _Claimed | None) -> str | None:
+        """One round trip per e-mail: the previous message's outcome, and the next one marked ``sending``."""
+        status, error, wait = self._verdict(*done) if done else (None, None, None)
+        await conn.execute(_RECORD + """, go AS (UPDATE notification SET status = 'sending', attempts = attempts + 1,
+                                                    address = %(address)s, message_id = %(message_id)s
+                                                 WHERE id = %(next)s AND status = 'claimed')
+                           SELECT 1""",
+                           {"done": done[0].id if done else None, "status": status, "error": error, "wait": wait,
+                            "next": nxt.id if nxt else None, "address": nxt.person.email if nxt and nxt.person else None,
+                            "message_id": message_id_for(nxt.id) if nxt else None})
+        return status
 
     async def _sending(self, rows: Sequence[_Claimed], addresses: Sequence[str | None]) -> None:
         """Committed before the first byte is sent: a row found ``sending`` later may have been delivered."""
@@ -223,14 +244,10 @@ class DeliveryActivities(DbActivities):
                                             (invitation_id,))).fetchone()
             ttl = (await self.cycle_config(conn, row[0])).survey_link_ttl if row else timedelta(days=30)
             expires = datetime.now(UTC) + ttl
-            # One live link per invitation: the newest message's link replaces the earlier one's (whose page then
-            # says to use the latest link received).
-            async with conn.transaction():
-                await conn.execute("UPDATE survey_link SET revoked_at = now() WHERE invitation_id = %s "
-                                   "AND used_at IS NULL AND revoked_at IS NULL", (invitation_id,))
-                await conn.execute(
-                    """INSERT INTO survey_link (token_hash, invitation_id, created_by, created_at, expires_at)
-                       VALUES (%s, %s, 'delivery', now(), %s)""", (token_hash(token), invitation_id, expires))
+            # Each message its own link: the invitation's and every reminder's work until the survey is answered.
+            await conn.execute(
+                """INSERT INTO survey_link (token_hash, invitation_id, created_by, created_at, expires_at)
+                   VALUES (%s, %s, 'delivery', now(), %s)""", (token_hash(token), invitation_id, expires))
         return token, expires
 
     def _rendered(self, row: _Claimed, params: dict[str, Any]) -> Rendered:
@@ -257,18 +274,27 @@ class DeliveryActivities(DbActivities):
 
         async def sender() -> None:
             assert self.setup.mail is not None
-            async with self.setup.mail.session() as session:
+            done: tuple[_Claimed, SendOutcome] | None = None
+            async with self.pool.connection() as conn, self.setup.mail.session() as session:
                 while not queue.empty():
                     row = queue.get_nowait()
                     try:
                         mail = OutgoingMail(row.id, row.person, self._rendered(row, await self._params(row)))
                     except Exception as err:  # noqa: BLE001 - a template or parameter problem fails this message only
+                        if done:
+                            results.append(await self._advance(conn, done, None))
+                            done = None
                         await self._sending([row], [row.person.email])
-                        results.append(await self._mark(row, SendOutcome(row.id, ok=False, error=f"cannot render: {err}")))
+                        results.append(await self._mark(row, SendOutcome(row.id, ok=False, error=f"cannot render: {err}"),
+                                                        conn))
                         continue
-                    await self._sending([row], [row.person.email])
-                    results.append(await self._mark(row, await session.send(mail)))
-                    activity.heartbeat()
+                    if (status := await self._advance(conn, done, row)) is not None:
+                        results.append(status)
+                    done = (row, await session.send(mail))
+                    if len(results) % 50 == 0:
+                        activity.heartbeat()
+                if done:
+                    results.append(await self._advance(conn, done, None))
 
         await asyncio.gather(*(sender() for _ in range(min(self.setup.senders, len(ready)) or 0)))
         return results

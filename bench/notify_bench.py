@@ -152,10 +152,11 @@ async def outbox_engine(jobs: list[Job], target: Target) -> list[SendOutcome]:
     servers["runs"] += 1
     batch = f"bench:{os.getpid()}:{servers['runs']}"
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM employee")
-        if cur.fetchone()[0] < len(jobs):
+        cur.execute("SELECT id FROM employee")
+        known = {r[0] for r in cur.fetchall()}
+        if missing := [j for j in jobs if j.person.id not in known]:
             with cur.copy("COPY employee (id, name, role, currency, timezone, email, locale) FROM STDIN") as copy:
-                for j in jobs:
+                for j in missing:
                     copy.write_row((j.person.id, j.person.name, "other", "CNY", "Asia/Shanghai", j.person.email,
                                     j.person.locale))
         with cur.copy("COPY notification (id, recipient_type, recipient_id, kind, batch, channel, params, status) "

@@ -1,7 +1,8 @@
 """Signed links for customer surveys: one random token per survey invitation, single use, expiring.
 
 Customers have no account: the link is the credential, so only the SHA-256 of its token is stored
-and the raw link exists only in the answer to HR's request (to hand to the mail merge). A link
+and the raw link exists only in the e-mail that carries it (every message to a customer has its own,
+made when it is sent) or in the answer to HR's request for a list of links. A link
 opens exactly the invitation it was made for; using it claims it atomically, so a second use or a
 race between two tabs answers at most once. The token travels in the URL fragment (``/survey#...``),
 which browsers never send to servers, so it cannot appear in any access log.
@@ -62,7 +63,7 @@ async def issue_links(conn: AsyncConnection, cycle_id: str, actor: str, base_url
                JOIN customer_contact c ON c.id = i.contact_id JOIN key_account a ON a.id = i.account_id
                JOIN review r ON r.id = i.review_id JOIN employee e ON e.id = r.employee_id
                WHERE i.cycle_id = %s AND i.status = 'sent'
-                 AND NOT EXISTS (SELECT 1 FROM survey_link l WHERE l.invitation_id = i.id
+                 AND NOT EXISTS (SELECT 1 FROM survey_link l WHERE l.invitation_id = i.id AND l.created_by <> 'delivery'
                                  AND l.used_at IS NULL AND l.revoked_at IS NULL)
                ORDER BY r.employee_id, i.id""",
             (cycle_id,),

@@ -51,11 +51,19 @@ def upgrade() -> None:
                                "status IN (" + ", ".join(f"'{s}'" for s in STATUSES) + ")")
     op.create_index("ix_notification_batch", "notification", ["batch", "status"])
     op.create_index("ix_notification_cycle", "notification", ["cycle_id", "status"])
+    # Every e-mail to a customer carries its own signed link (an invitation, then reminders), each usable until
+    # the survey is answered or closed; only the links HR issues by hand stay one live link per invitation.
+    op.drop_index("ux_survey_link_live", "survey_link")
+    op.create_index("ux_survey_link_live", "survey_link", ["invitation_id"], unique=True,
+                    postgresql_where=sa.text("used_at IS NULL AND revoked_at IS NULL AND created_by <> 'delivery'"))
     # Delivery updates the row it sends (attempts, status, the time it was delivered); nothing deletes one.
     op.execute(f"GRANT UPDATE ON notification TO {APP_ROLE}")
 
 
 def downgrade() -> None:
+    op.drop_index("ux_survey_link_live", "survey_link")
+    op.create_index("ux_survey_link_live", "survey_link", ["invitation_id"], unique=True,
+                    postgresql_where=sa.text("used_at IS NULL AND revoked_at IS NULL"))
     op.execute(f"REVOKE UPDATE ON notification FROM {APP_ROLE}")
     op.drop_index("ix_notification_cycle", "notification")
     op.drop_index("ix_notification_batch", "notification")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from services.settings import WebSettings
@@ -20,6 +22,7 @@ class LiveServer:
     def __init__(self, db_url: str, temporal_address: str, task_queue: str) -> None:
         self.db_url, self.temporal_address, self.task_queue = db_url, temporal_address, task_queue
         self.url = ""
+        self.maildir = Path(tempfile.mkdtemp(prefix="krmail")) / "mail"  # what the worker delivered by e-mail
         self.client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Any = None
@@ -39,6 +42,12 @@ class LiveServer:
             self._loop.call_soon_threadsafe(setattr, self._server, "should_exit", True)
         self._thread.join(30)
 
+    def mails(self) -> list[Any]:
+        """The e-mails delivered so far (parsed), from the worker's Maildir."""
+        import mailbox
+
+        return list(mailbox.Maildir(self.maildir, factory=None, create=False)) if self.maildir.exists() else []
+
     def call(self, make: Callable[[Any], Awaitable[Any]], timeout: float = 60) -> Any:
         """Run ``make(client)`` on the server's loop and wait for its result."""
         assert self._loop is not None
@@ -54,6 +63,9 @@ class LiveServer:
     async def _main(self) -> None:
         import uvicorn
 
+        from activities.delivery import DeliverySetup
+        from notify.channels import MaildirCourier
+        from notify.render import render
         from webapp.app import create_app
         from worker import running_worker
 
@@ -68,7 +80,9 @@ class LiveServer:
         app = create_app(self.db_url, self.client, self.task_queue, settings, pool_size=8)
         # log_config=None: uvicorn's loggers propagate to the root logger, where caplog sees the access log.
         self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=True, log_level="info"))
-        async with running_worker(self.client, self.db_url, self.task_queue):
+        setup = DeliverySetup(mail=MaildirCourier(self.maildir, "绩效考核 <hr@acme.example>"), chat={}, render=render,
+                              base_url=self.url)
+        async with running_worker(self.client, self.db_url, self.task_queue, setup=setup):
             serving = asyncio.create_task(self._server.serve(sockets=[sock]))
             while not self._server.started:
                 if serving.done():

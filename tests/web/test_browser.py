@@ -7,11 +7,13 @@ the signed link; HR calibrates, finalizes, approves and releases; payroll downlo
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from services import tasks
@@ -136,6 +138,40 @@ def test_customer_answers_the_survey_through_the_signed_link(live, db_url, web_o
     page.wait_for_selector("#form-error")
     assert "already used" in page.inner_text("#form-error")
     assert db_value(db_url, "SELECT count(*) FROM survey_response") == 1
+
+
+def test_the_survey_invitation_email_link_opens_the_customers_survey(live, db_url, web_org, page_for):
+    """Issue 9: the customer follows the link in the e-mail the cycle sent them; nobody copied a link by hand."""
+    from email import policy
+    from email.parser import BytesParser
+
+    contact = web_org["contacts"]["K03"][0]
+    address = f"{contact.lower()}@client.example"
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE customer_contact SET email = %s WHERE id = %s", (address, contact))
+    cid = open_live_cycle(live, db_url, web_org)
+
+    def invitation():
+        for m in live.mails():
+            msg = BytesParser(policy=policy.default).parsebytes(m.as_bytes())
+            if msg["To"].addresses[0].addr_spec == address:
+                return msg
+        return None
+
+    wait_for(lambda: invitation() is not None)
+    text = invitation().get_body(("plain",)).get_content()
+    assert "KAM K03" in text and "UTC" not in text
+    link = re.search(r"https?://\S+/survey#[\w-]+", text).group(0)
+    assert link.startswith(live.url + "/survey#")
+    page = page_for()
+    page.goto(link)
+    page.wait_for_selector("#survey-form")
+    assert "KAM K03" in page.inner_text("h1")
+    page.check("input[name=satisfaction][value='5']")
+    page.click("#survey-form button[type=submit]")
+    page.wait_for_selector("#thanks")
+    assert db_value(db_url, "SELECT satisfaction FROM survey_response WHERE invitation_id = %s",
+                    f"{cid}:K03:customer_survey:{contact}") == 5
 
 
 def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db_url, web_org, page_for, tmp_path):
