@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import os
 import socket
@@ -25,7 +26,6 @@ import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from email.errors import MessageError
-from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8, default
@@ -102,20 +102,16 @@ def wire_message(mail: OutgoingMail, mail_from: str, *, date: datetime | None = 
     if not person.email:
         raise ValueError(f"{person.name} has no e-mail address")
     lang = resolve_locale(person.locale)
-    from_name, from_addr = parseaddr(mail_from)
-    sender, recipient = _address(from_name or DEFAULT_DISPLAY_NAME[lang], from_addr or mail_from), _address(
-        person.name, person.email)
+    sender, recipient = _sender(mail_from, lang), _address(person.name, person.email)
     if not (sender.username.isascii() and recipient.username.isascii()):
         data, envelope_from, envelope_to, utf8 = _wire(build_message(mail, mail_from, date=date))
         return data, envelope_from, envelope_to, utf8, message_id(mail.key, sender.domain)
     mid = message_id(mail.key, sender.domain)
     boundary = f"==kamreview-{key_digest(mail.key)}=="
     subject = mail.rendered.subject
-    subject_header = (subject if subject.isascii() and len(subject) < 69
-                      else Header(subject, "utf-8" if not subject.isascii() else "us-ascii",
-                                  header_name="Subject").encode(linesep="\r\n"))
+    subject_header = subject if subject.isascii() and len(subject) < 69 else _encoded_words(subject, len("Subject: "))
     head = [
-        _address_header("From", sender),
+        _from_header(mail_from, lang),
         _address_header("To", recipient),
         f"Subject: {subject_header}",
         f"Date: {format_datetime(date or datetime.now(UTC))}",
@@ -137,13 +133,43 @@ def wire_message(mail: OutgoingMail, mail_from: str, *, date: datetime | None = 
     return data.encode("ascii"), sender.addr_spec, recipient.addr_spec, False, mid
 
 
+@functools.lru_cache(maxsize=64)
+def _sender(mail_from: str, lang: str) -> Address:
+    """The From address (its display name in the recipient's language when the setting gives none); parsed once."""
+    from_name, from_addr = parseaddr(mail_from)
+    return _address(from_name or DEFAULT_DISPLAY_NAME[lang], from_addr or mail_from)
+
+
+@functools.lru_cache(maxsize=64)
+def _from_header(mail_from: str, lang: str) -> str:
+    return _address_header("From", _sender(mail_from, lang))
+
+
+def _encoded_words(text: str, offset: int) -> str:
+    """RFC 2047 base64 encoded words for a non-ASCII header value, folded so no line passes 76 columns.
+
+    The ``email`` package's Header does the same in ten times the time; each word here holds whole
+    characters (at most 45 bytes of UTF-8, 60 of base64).
+    """
+    words, chunk, size = [], [], 0
+    for ch in text:
+        n = len(ch.encode("utf-8"))
+        if size + n > 45 - (offset // 2 if not words else 0):
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(ch)
+        size += n
+    words.append("".join(chunk))
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words if w)
+
+
 def _address_header(name: str, address: Address) -> str:
     """An address header within 78 columns: a non-ASCII name as folded encoded words, the address after it."""
     display = address.display_name
     if display.isascii():
         value = formataddr((display, address.addr_spec))
     else:
-        value = Header(display, "utf-8", header_name=name).encode(linesep="\r\n") + f" <{address.addr_spec}>"
+        value = _encoded_words(display, len(name) + 2) + f" <{address.addr_spec}>"
     line = f"{name}: {value}"
     if len(line.rsplit("\r\n", 1)[-1]) <= 78 or " <" not in value:
         return line
