@@ -291,7 +291,7 @@ class DeliveryActivities(DbActivities):
                     if (status := await self._advance(conn, done, row)) is not None:
                         results.append(status)
                     done = (row, await session.send(mail))
-                    if len(results) % 50 == 0:
+                    if len(results) % 20 == 0:
                         activity.heartbeat()
                 if done:
                     results.append(await self._advance(conn, done, None))

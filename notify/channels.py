@@ -12,7 +12,7 @@ from notify.mail import MaildirSender, SmtpSender, key_digest
 
 # How long one chat send may wait for a slot under the bot's rate limit before it answers "retry later":
 # short enough for the delivery activity's heartbeat, long enough to ride out a burst of a few dozen.
-CHAT_MAX_WAIT_S = 20.0
+CHAT_MAX_WAIT_S = 8.0
 
 
 def chat_couriers(chat: Any) -> dict[str, ChatChannel]:

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
 
 DELIVERY = {
     "start_to_close_timeout": timedelta(minutes=30),
-    "heartbeat_timeout": timedelta(seconds=30),
+    "heartbeat_timeout": timedelta(seconds=10),  # a killed worker's round is taken over within seconds
     "retry_policy": RETRY,
 }
 
