@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import WorkflowHandle
@@ -396,6 +397,10 @@ class ReviewActivities(DbActivities):
                 missed = (due_before or ev.due_at).isoformat()
                 messages = [told("deadline_extended", f"extended:{r.task_id}:{ev.number}", r, due=ev.due_at.isoformat(),
                                  missed_due=missed) for r in ev.recipients]
+                if ev.recipients:
+                    messages.append(await self._escalation(
+                        cur, ev, common, reviewer_id, reviewers_manager, employee_id, "extended", missed,
+                        key=f"escalation:{ev.review_id}:{ev.phase}:extended:{ev.number}", due=ev.due_at.isoformat()))
             else:
                 await cur.execute(
                     "UPDATE task SET status = 'missed' WHERE id = ANY(%s) AND status = 'open'", (task_ids,)
@@ -410,23 +415,31 @@ class ReviewActivities(DbActivities):
                                     common | link | {"missed_due": missed})
                             for r in ev.recipients if r.kind == "employee"]
                 if ev.recipients:
-                    to_type, to_id = escalation_to(ev.phase, reviewer_id, reviewers_manager)
-                    await cur.execute(
-                        """SELECT string_agg(COALESCE(e.name, c.name, x.id), '、' ORDER BY x.id)
-                           FROM unnest(%s::text[]) AS x(id) LEFT JOIN employee e ON e.id = x.id
-                           LEFT JOIN customer_contact c ON c.id = x.id""", ([r.id for r in ev.recipients],))
-                    (late_names,) = await cur.fetchone()
-                    messages.append(Message(
-                        f"escalation:{ev.review_id}:{ev.phase}", "escalation", to_type, to_id,
-                        common | {"late_name": late_names, "missed_due": missed, "outcome": "closed",
-                                  "link_path": f"/hr/cycles/{ev.cycle_id}" if to_type == "role" else
-                                  f"/manager/reviews/{ev.cycle_id}/{employee_id}"}))
+                    messages.append(await self._escalation(cur, ev, common, reviewer_id, reviewers_manager,
+                                                           employee_id, "closed", missed,
+                                                           key=f"escalation:{ev.review_id}:{ev.phase}"))
             queued = await queue(cur, ev.cycle_id, batch, messages)
             await audit(cur, f"phase.{ev.event}:{ev.review_id}:{ev.phase}:{ev.number}", "system",
                         f"{ev.phase}.{ev.event}", "review", ev.review_id, None,
                         {"due_at": ev.due_at, "outstanding": [r.id for r in ev.recipients]})
         if queued or messages:
             await start_delivery(activity.client(), activity.info().task_queue, batch)
+
+    @staticmethod
+    async def _escalation(cur: Any, ev: PhaseEvent, common: dict[str, Any], reviewer_id: str | None,
+                          reviewers_manager: str | None, employee_id: str, outcome: str, missed: str, key: str,
+                          **extra: Any) -> Message:
+        """Someone above the late people hears who missed what, and whether it was extended or closed."""
+        to_type, to_id = escalation_to(ev.phase, reviewer_id, reviewers_manager)
+        await cur.execute(
+            """SELECT string_agg(COALESCE(e.name, c.name, x.id), '、' ORDER BY x.id)
+               FROM unnest(%s::text[]) AS x(id) LEFT JOIN employee e ON e.id = x.id
+               LEFT JOIN customer_contact c ON c.id = x.id""", ([r.id for r in ev.recipients],))
+        (late_names,) = await cur.fetchone()
+        return Message(key, "escalation", to_type, to_id, common | extra | {
+            "late_name": late_names, "missed_due": missed, "outcome": outcome,
+            "link_path": f"/hr/cycles/{ev.cycle_id}" if to_type == "role" else
+            f"/manager/reviews/{ev.cycle_id}/{employee_id}"})
 
     @activity.defn(name="reassign_reviewer")
     async def reassign_reviewer(self, rec: ReassignRecord) -> None:

@@ -46,6 +46,10 @@ async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, t
     )
     await create_cycle(db_url, config)
     contact_a, contact_b = org["contacts"]["K01"]
+    with psycopg.connect(db_url) as conn:  # everyone has an address, so every message is rendered and delivered
+        conn.execute("UPDATE employee SET email = lower(id) || '@acme.example'")
+        conn.execute("UPDATE customer_contact SET email = lower(id) || '@client.example', locale = 'en' WHERE id = %s",
+                     (contact_b,))
     async with running_worker(client, db_url, task_queue):
         await start_cycle(client, db_url, cid, task_queue)
         await eventually(lambda: _phase_state(client, cid, "K01", "customer_survey"), timeout=10)
@@ -60,6 +64,11 @@ async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, t
         await eventually(lambda: cycle_phase_is(client, cid, "calibration"), timeout=20)
         await maybe_record_history(client, review_workflow_id(review_id_for(cid, "K01")), "review_with_deadlines")
 
+        async def delivered() -> bool:
+            return count(db_url, "SELECT count(*) FROM notification WHERE status IN ('queued', 'claimed', 'sending')") == 0
+
+        await eventually(delivered, timeout=30)
+
     with psycopg.connect(db_url) as conn:
         kinds = dict(conn.execute("SELECT kind, count(*) FROM notification GROUP BY kind").fetchall())
         tasks_by_id = dict(conn.execute("SELECT id, status FROM task").fetchall())
@@ -68,7 +77,10 @@ async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, t
     assert kinds["reminder"] == 2  # the KAM once, and contact B; contact A had already answered
     assert count(db_url, "SELECT count(*) FROM notification WHERE kind = 'reminder' AND recipient_id = %s", contact_b) == 1
     assert kinds["deadline_extended"] == 1
-    assert kinds["escalation"] == 1  # to HR: contact B never answered (a customer is not told off)
+    assert kinds["escalation"] == 2  # to M1: the self-review was extended; to HR: contact B never answered
+    # Every message was rendered in its recipient's language and delivered (contact A has no address on file).
+    failed = count(db_url, "SELECT count(*) FROM notification WHERE status <> 'sent' AND recipient_id <> %s", contact_a)
+    assert failed == 0, count(db_url, "SELECT count(*) FROM notification WHERE last_error LIKE 'cannot render%%'")
     assert self_task == (1, 1)
     assert tasks_by_id[f"{cid}:K01:customer_survey:{contact_b}"] == "missed"
     assert tasks_by_id[f"{cid}:K01:customer_survey:{contact_a}"] == "done"

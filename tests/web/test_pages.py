@@ -111,6 +111,10 @@ async def test_hr_pages_create_start_and_act_with_messages(web):
     links = await hr.post(f"/hr/cycles/{cid}/survey-links", data={"csrf_token": token})
     assert links.status_code == 200 and links.text.count("/survey#") == 8
     assert links.headers["cache-control"] == "no-store"
+    as_csv = await hr.post(f"/hr/cycles/{cid}/survey-links", data={"csrf_token": token, "format": "csv", "reissue": "1"})
+    assert as_csv.headers["content-type"].startswith("text/csv") and as_csv.content.startswith(b"\xef\xbb\xbf")
+    rows = as_csv.content.decode("utf-8-sig").splitlines()
+    assert rows[0].startswith("contact_id,contact_name") and len(rows) == 9 and all("/survey#" in r for r in rows[1:])
     r = await hr.post(f"/hr/cycles/{cid}/calibration/finalize", data={"csrf_token": token})
     assert r.status_code == 409 and "cannot finalize calibration: the cycle is in phase 'reviews'" in unescape(r.text)
     r = await hr.post(f"/hr/cycles/{cid}/calibration/adjust",

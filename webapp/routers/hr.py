@@ -6,6 +6,8 @@ and frozen), the rest as Updates on the cycle or review workflows, whose refusal
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -281,16 +283,33 @@ async def reminders_page(request: Request, cycle_id: CycleIdPath, user: SessionU
 @pages.post("/hr/cycles/{cycle_id}/survey-links")
 async def survey_links_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
                             ctx: AppContext = Depends(get_ctx)) -> Response:
-    reissue = form_text(await request.form(), "reissue") == "1"
+    form = await request.form()
+    reissue = form_text(form, "reissue") == "1"
     try:
         async with ctx.pool.connection() as conn:
             links = await issue_links(conn, cycle_id, user.username, ctx.settings.base_url(), reissue)
     except UserError as err:
         web = from_user_error(err)
         return await _dashboard_page(request, user, ctx, cycle_id, web.status, web.message)
-    response = render(request, "hr_links.html", user, cycle_id=cycle_id, links=links)
+    if form_text(form, "format") == "csv":  # for a mail merge of HR's own: the same links, as a file
+        response: Response = Response(_links_csv(links), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="survey-links-{cycle_id}.csv"'})
+    else:
+        response = render(request, "hr_links.html", user, cycle_id=cycle_id, links=links)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _links_csv(links: list) -> bytes:
+    """The links as CSV, UTF-8 with a byte-order mark so Excel on a Chinese system opens it correctly."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["contact_id", "contact_name", "contact_email", "account", "kam_id", "kam_name", "link",
+                     "expires_at"])
+    for link in links:
+        writer.writerow([link.contact_id, link.contact_name, link.contact_email or "", link.account_name,
+                         link.employee_id, link.employee_name, link.url, link.expires_at.isoformat()])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 @pages.post("/hr/cycles/{cycle_id}/reassign")
