@@ -272,23 +272,6 @@ class MessageOut(BaseModel):
     message: str
 
 
-class DeliveryOut(BaseModel):
-    """One message to one person on one channel, and what became of it."""
-
-    id: str
-    kind: str
-    recipient_type: str
-    recipient_id: str
-    recipient_name: str | None
-    channel: str
-    address: str | None
-    status: str = Field(description="queued | claimed | sending | sent | retry | failed | uncertain")
-    attempts: int
-    last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
-
-
 class SurveyLinksIn(_In):
     reissue: bool = Field(default=False, strict=True, description="revoke unused links and issue new ones")
 

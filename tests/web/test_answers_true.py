@@ -87,3 +87,26 @@ async def test_reassign_only_to_a_manager(web):
                       json={"employee_id": "K01", "new_reviewer_id": "M2", "reason": "M1 on leave"})
     assert r.status_code == 200, r.text
     assert count(web.db_url, "SELECT count(*) FROM review WHERE id = %s AND reviewer_id = 'M2'", f"{cid}:K01") == 1
+
+
+async def test_hr_sees_every_message_of_the_cycle_and_resends_one(web):
+    """Issue 9: delivery per person on the cycle page and its JSON twin; a resend from the API."""
+    cid = await web.open_cycle()
+    hr = await web.login("HR1")
+
+    async def settled() -> list:
+        rows = (await hr.get(f"/api/hr/cycles/{cid}/notifications")).json()
+        return rows if rows and all(r["status"] in ("sent", "failed") for r in rows) else []
+
+    rows = await eventually(settled, timeout=30)
+    # The test organisation has no e-mail addresses: every message says so, none is lost from view.
+    assert {r["kind"] for r in rows} == {"task_assigned", "reviews_assigned", "survey_invitation"}
+    assert all(r["status"] == "failed" and "no e-mail address on file" in r["last_error"] for r in rows)
+    failed = (await hr.get(f"/api/hr/cycles/{cid}/notifications", params={"status": "failed"})).json()
+    assert len(failed) == len(rows)
+    page = await hr.get(f"/hr/cycles/{cid}")
+    assert 'id="messages"' in page.text and "no e-mail address on file" in page.text
+    r = await hr.post(f"/api/hr/notifications/{rows[0]['id']}/resend")
+    assert r.status_code == 200 and "being sent again" in r.json()["message"]
+    r = await hr.post("/api/hr/notifications/no-such-message/resend")
+    assert r.status_code == 404

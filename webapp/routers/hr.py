@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -22,7 +21,7 @@ from pydantic import ValidationError
 from services.cycles import cycle_report
 from services.errors import UserError
 from services.hr_views import calibration_view, cycles, release_results, reviewers, send_reminders_now
-from services.notifications import deliveries, delivery_counts, resend
+from services.notifications import Delivery, deliveries, delivery_counts, resend
 from services.survey_links import issue_links
 from services.users import SessionUser
 from webapp import actions
@@ -40,7 +39,6 @@ from webapp.schemas import (
     CycleIdPath,
     CycleOut,
     DashboardOut,
-    DeliveryOut,
     ErrorOut,
     FinalizedOut,
     MessageOut,
@@ -175,11 +173,11 @@ async def retry(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE), ct
     return MessageOut(message=await actions.retry_incentives(ctx, user, cycle_id))
 
 
-@api.get("/cycles/{cycle_id}/notifications", response_model=list[DeliveryOut],
+@api.get("/cycles/{cycle_id}/notifications", response_model=list[Delivery],
          summary="The cycle's messages: to whom, on which channel, delivered or not")
 async def notifications(cycle_id: CycleIdPath, status: DeliveryStatus | None = None, user: SessionUser = Depends(HR),
-                        ctx: AppContext = Depends(get_ctx)) -> list[DeliveryOut]:
-    return [DeliveryOut(**asdict(d)) for d in await deliveries(ctx.pool, cycle_id, status)]
+                        ctx: AppContext = Depends(get_ctx)) -> list[Delivery]:
+    return await deliveries(ctx.pool, cycle_id, status)
 
 
 @api.post("/notifications/{notification_id}/resend", response_model=MessageOut, summary="Send one message again")
