@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -71,6 +71,7 @@ class DeliverySetup:
     senders: int = 4  # e-mail connections used in parallel
     default_timezone: str = "Asia/Shanghai"
     company: str = "kamreview"  # who writes to customers (the survey invitation's signature)
+    chat_groups: dict[str, dict[str, ChatCourier]] = field(default_factory=dict)  # named groups a cycle may use
 
 
 @dataclass
@@ -84,6 +85,7 @@ class _Claimed:
     cycle_id: str | None
     attempts: int
     person: Person | None = None
+    teams: tuple[str, ...] = ()  # whose team the person is in, for a cycle's chat group (their manager, themselves)
 
 
 # How a send ended, recorded on its row (a CTE, so the next message's "sending" can share the round trip).
@@ -160,16 +162,28 @@ class DeliveryActivities(DbActivities):
         contacts = sorted({r.recipient_id for r in rows if r.recipient_type == "contact"})
         people: dict[tuple[str, str], Person] = {}
         async with self.pool.connection() as conn:
-            for rid, name, locale, tz, email, mobile, wecom, dingtalk, feishu in await (await conn.execute(
-                    """SELECT id, name, locale, timezone, email, mobile, wecom_id, dingtalk_id, feishu_id
+            teams: dict[str, tuple[str, ...]] = {}
+            for rid, name, locale, tz, email, mobile, wecom, dingtalk, feishu, manager in await (await conn.execute(
+                    """SELECT id, name, locale, timezone, email, mobile, wecom_id, dingtalk_id, feishu_id, manager_id
                        FROM employee WHERE id = ANY(%s)""", (employees,))).fetchall():
                 im_ids = {k: v for k, v in (("wecom", wecom), ("dingtalk", dingtalk), ("feishu", feishu)) if v}
                 people["employee", rid] = Person(rid, name, locale, tz, email, mobile, im_ids)
+                teams[rid] = tuple(t for t in (manager, rid) if t)
             for rid, name, locale, email in await (await conn.execute(
                     "SELECT id, name, locale, email FROM customer_contact WHERE id = ANY(%s)", (contacts,))).fetchall():
                 people["contact", rid] = Person(rid, name, locale, self.setup.default_timezone, email)
         for r in rows:
             r.person = people.get((r.recipient_type, r.recipient_id))
+            r.teams = teams.get(r.recipient_id, ()) if r.recipient_type == "employee" else ()
+
+    async def _chat_group(self, row: _Claimed) -> str:
+        """The cycle's chat group for the person's team (``notifications.chat_groups``), or "" for the company's."""
+        if not row.cycle_id or not row.teams:
+            return ""
+        async with self.pool.connection() as conn:
+            config = await self.cycle_config(conn, row.cycle_id)
+        groups = config.notifications.chat_groups if config.notifications else {}
+        return next((groups[t] for t in row.teams if t in groups), "")
 
     def _verdict(self, row: _Claimed, outcome: SendOutcome) -> tuple[str, str | None, timedelta | None]:
         """(status, error, wait before the next attempt) for how a send ended: a transient failure waits for its
@@ -302,15 +316,17 @@ class DeliveryActivities(DbActivities):
     async def _send_chat(self, rows: list[_Claimed]) -> list[str]:
         """Group bots: the messages for one group go out in as few posts as fit, each mentioning its people."""
         results: list[str] = []
-        by_channel: dict[str, list[_Claimed]] = {}
+        by_group: dict[tuple[str, str], list[_Claimed]] = {}
         for r in rows:
-            by_channel.setdefault(r.channel, []).append(r)
-        for channel, members in by_channel.items():
-            courier = self.setup.chat.get(channel)
+            by_group.setdefault((r.channel, await self._chat_group(r)), []).append(r)
+        for (channel, group), members in by_group.items():
+            courier = self.setup.chat_groups.get(group, {}).get(channel) if group else self.setup.chat.get(channel)
             unreachable = [r for r in members if courier is None or r.person is None]
             for r in unreachable:
                 await self._sending([r], [None])
-                why = f"no {channel} group is configured" if courier is None else "the recipient is not on file"
+                why = ("the recipient is not on file" if courier is not None else
+                       f"no {channel} bot is configured for the chat group '{group}' (KAMREVIEW_CHAT_GROUPS)" if group
+                       else f"no {channel} group is configured")
                 results.append(await self._mark(r, SendOutcome(r.id, ok=False, error=why)))
             notes, by_key = [], {}
             for r in members:

@@ -154,6 +154,16 @@ class Participants(_Frozen):
         return self
 
 
+class Notifications(_Frozen):
+    """Where a team's chat messages go: team (its manager's id) -> the name of a chat group in the settings.
+
+    The groups themselves (webhook URLs and signing secrets) live in the settings (KAMREVIEW_CHAT_GROUPS),
+    not here: a frozen configuration is shown to HR and kept for ever, a secret must not be.
+    """
+
+    chat_groups: dict[Id, Id] = Field(default_factory=dict, max_length=1000)
+
+
 class CycleConfig(_Frozen):
     id: Id = Field(description="cycle id, e.g. 2026-Q4")
     name: Text = Field(min_length=1, max_length=200)
@@ -169,6 +179,7 @@ class CycleConfig(_Frozen):
     batch_size: Annotated[int, bounded(1, 1000, "a batch is one activity; more reviews per batch would exceed its "
                                               "payload and time limits")] = Field(
         default=100, strict=True, description="reviews opened and started per batch activity")
+    notifications: Notifications | None = None
 
     @model_validator(mode="after")
     def _plan_matches_levels(self) -> CycleConfig:

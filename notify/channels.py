@@ -15,19 +15,31 @@ from notify.mail import MaildirSender, SmtpSender, key_digest
 CHAT_MAX_WAIT_S = 8.0
 
 
-def chat_couriers(chat: Any) -> dict[str, ChatChannel]:
-    """The company-wide group bots that are configured (WeCom, DingTalk, Feishu), sharing one HTTP client."""
+def _bots(group: Any, client: httpx.AsyncClient | None) -> tuple[dict[str, ChatChannel], httpx.AsyncClient | None]:
     wanted = {
-        "wecom": (chat.wecom_webhook_url, None),
-        "dingtalk": (chat.dingtalk_webhook_url, chat.dingtalk_secret),
-        "feishu": (chat.feishu_webhook_url, chat.feishu_secret),
+        "wecom": (group.wecom_webhook_url, None),
+        "dingtalk": (group.dingtalk_webhook_url, group.dingtalk_secret),
+        "feishu": (group.feishu_webhook_url, group.feishu_secret),
     }
     configured = {name: (url, secret) for name, (url, secret) in wanted.items() if url}
-    if not configured:
-        return {}
-    client = httpx.AsyncClient(timeout=10.0)
+    if configured and client is None:
+        client = httpx.AsyncClient(timeout=10.0)
     return {name: make_channel(name, url, client, secret=secret, max_wait=CHAT_MAX_WAIT_S)
-            for name, (url, secret) in configured.items()}
+            for name, (url, secret) in configured.items()}, client
+
+
+def chat_couriers(chat: Any) -> dict[str, ChatChannel]:
+    """The company-wide group bots that are configured (WeCom, DingTalk, Feishu), sharing one HTTP client."""
+    return _bots(chat, None)[0]
+
+
+def chat_group_couriers(chat: Any) -> dict[str, dict[str, ChatChannel]]:
+    """The named groups (``KAMREVIEW_CHAT_GROUPS``) a cycle may send a team's messages to: name -> its bots."""
+    client: httpx.AsyncClient | None = None
+    groups: dict[str, dict[str, ChatChannel]] = {}
+    for name, group in (getattr(chat, "chat_groups", None) or {}).items():
+        groups[name], client = _bots(group, client)
+    return groups
 
 
 class SmtpCourier:

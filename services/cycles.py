@@ -116,7 +116,9 @@ def parse_cycle_config(text: str, source: str = "configuration") -> CycleConfig:
 
 
 def config_digest(config: CycleConfig) -> str:
-    return hashlib.sha256(dumps(config.model_dump(mode="json")).encode()).hexdigest()
+    # Settings added later are left out while unset, so a configuration frozen before them keeps its digest.
+    unset = {"notifications"} if config.notifications is None else set()
+    return hashlib.sha256(dumps(config.model_dump(mode="json", exclude=unset)).encode()).hexdigest()
 
 
 @dataclass

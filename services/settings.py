@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,8 +52,19 @@ class MailSettings(BaseSettings):
     smtp_timeout_s: float = Field(default=30, gt=0)
 
 
+class ChatGroup(BaseModel):
+    """One chat group's bots (each optional)."""
+
+    wecom_webhook_url: str | None = None
+    dingtalk_webhook_url: str | None = None
+    dingtalk_secret: str | None = None
+    feishu_webhook_url: str | None = None
+    feishu_secret: str | None = None
+
+
 class ChatSettings(BaseSettings):
-    """The company-wide group bots (each optional; a person's channels come from the org import)."""
+    """The company-wide group bots, and named groups a cycle can send a team's messages to instead
+    (``KAMREVIEW_CHAT_GROUPS``: JSON, group name -> its bots). A person's channels come from the org import."""
 
     model_config = SettingsConfigDict(env_prefix="KAMREVIEW_", env_file=".env", extra="ignore")
 
@@ -62,6 +73,7 @@ class ChatSettings(BaseSettings):
     dingtalk_secret: str | None = None
     feishu_webhook_url: str | None = None
     feishu_secret: str | None = None
+    chat_groups: dict[str, ChatGroup] = Field(default_factory=dict)
 
 
 class DeliverySettings(BaseSettings):

@@ -31,11 +31,12 @@ WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow, Deliver
 
 def delivery_setup(settings: Settings) -> DeliverySetup:
     """The channels from the settings: SMTP when a host is set, else a Maildir under the data directory."""
-    from notify.channels import chat_couriers, mail_courier
+    from notify.channels import chat_couriers, chat_group_couriers, mail_courier
     from notify.render import render
 
     return DeliverySetup(
         mail=mail_courier(settings.mail, settings.data_path / "mail"), chat=chat_couriers(settings.chat),
+        chat_groups=chat_group_couriers(settings.chat),
         render=render, base_url=settings.web.base_url(), retry_after_s=settings.delivery.retry_after_s,
         max_attempts=settings.delivery.max_attempts, senders=settings.delivery.connections,
         company=settings.mail.company_name,

@@ -247,3 +247,40 @@ async def _phase(client, cycle_id: str) -> str:  # noqa: ANN001
     from workflows.payloads import cycle_workflow_id
 
     return (await client.get_workflow_handle(cycle_workflow_id(cycle_id)).query(CycleWorkflow.status)).phase
+
+
+async def test_a_cycle_sends_a_teams_chat_messages_to_its_own_group(client, db_url, task_queue, tmp_path):
+    """Per team, in the cycle configuration: M2's team talks in its own WeCom group, everyone else in the company's."""
+    from domain.cycle import Notifications
+    from notify.channels import chat_group_couriers
+    from services.cycles import config_digest
+    from services.settings import ChatGroup
+
+    seed_org(db_url, kams=2, managers=2, contacts_per_kam=0)  # K01 under M1, K02 under M2
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE employee SET channels = '{wecom}', wecom_id = lower(id)")
+    company, east = ChatReceivers(), ChatReceivers()
+    company.start()
+    east.start()
+    try:
+        cid = f"MT{uuid.uuid4().hex[:6]}"
+        plain = cycle_config(cid, due="3d")
+        config = plain.model_copy(update={"notifications": Notifications(chat_groups={"M2": "east"})})
+        # A configuration without the new block keeps the digest it had before the block existed.
+        assert config_digest(plain) != config_digest(config)
+        assert "notifications" not in plain.model_dump(mode="json", exclude={"notifications"})
+        await create_cycle(db_url, config)
+        setup = _setup(MaildirCourier(tmp_path / "mail", "hr@acme.example"),
+                       chat_couriers(ChatSettings(wecom_webhook_url=company.wecom_url)),
+                       chat_groups=chat_group_couriers(ChatSettings(chat_groups={
+                           "east": ChatGroup(wecom_webhook_url=east.wecom_url)})))
+        async with running_worker(client, db_url, task_queue, setup=setup):
+            await start_cycle(client, db_url, cid, task_queue)
+            await eventually(lambda: _settled(db_url, cid, 4), timeout=60)
+        assert _statuses(db_url, cid) == Counter({"sent": 4})  # K01, K02, and each reviewer's list
+        mentioned = {group: sorted(m for post in rx.wecom.accepted for m in post.body["text"]["mentioned_list"])
+                     for group, rx in (("company", company), ("east", east))}
+        assert mentioned == {"company": ["k01", "m1"], "east": ["k02", "m2"]}
+    finally:
+        company.stop()
+        east.stop()
