@@ -169,3 +169,21 @@ def test_unknown_kind_and_zone_are_refused() -> None:
         render("birthday", "en", {}, "Asia/Shanghai")
     with pytest.raises(DomainError, match="not a time zone"):
         render("results_released", "en", SAMPLES["results_released"], "Mars/Olympus")
+
+
+def test_punctuation_holds_for_names_ending_in_a_full_stop_and_for_optional_parameters() -> None:
+    """A company such as "Huadong Tech Ltd." ends an English sentence once; a left-out count leaves a whole sentence."""
+    ltd = {"company": "Huadong Tech Ltd.", "account_name": "Acme Trading Co., Ltd."}
+    for kind, params in (("survey_invitation", {**SAMPLES["survey_invitation"], **ltd}),
+                         ("reminder", {**CONTACT_SAMPLES["reminder"], **ltd})):
+        for locale in LOCALES:
+            r = render(kind, locale, params, "Asia/Shanghai", now=NOW)
+            assert ".." not in r.text and ".." not in r.html and ".。" not in r.text
+    en = render("survey_invitation", "en", {**SAMPLES["survey_invitation"], **ltd}, "Asia/Shanghai", now=NOW)
+    assert "Thank you for working with Huadong Tech Ltd. To keep" in en.text
+    zh = render("calibration_finalized", "zh-CN", {k: v for k, v in SAMPLES["calibration_finalized"].items()
+                                                    if k != "review_count"}, "Asia/Shanghai", now=NOW)
+    assert "的校准已完成，最终评级已确定。" in zh.text
+    for kind, params in (*SAMPLES.items(), *CONTACT_SAMPLES.items()):
+        text = render(kind, "zh-CN", params, "Asia/Shanghai", now=NOW).text
+        assert "）（" not in text and not re.search(r"[ \t][，。：；！？）”]|。。", text), (kind, text)
