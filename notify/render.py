@@ -201,5 +201,5 @@ def render(kind: str, locale: str, params: Mapping[str, Any], tz: str, *, now: d
 
 def _footer(lang: str) -> str:
     if lang == "zh-CN":
-        return "此邮件由系统自动发送，请勿直接回复。"
+        return "此消息由系统自动发送，请勿直接回复。"
     return "This message was sent automatically; please do not reply to it."
