@@ -23,7 +23,7 @@ serve: venv
 	@$(BIN)/python -m webapp.serve
 
 test: venv
-	@$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: venv
 	@$(BIN)/ruff check .

@@ -25,7 +25,8 @@ from services.db import APP_ROLE, migrate, url_with_user
 from services.embedded import temporal_cli_path
 from services.temporal import DATA_CONVERTER
 
-TEMPLATE = "kamreview_template"
+# One template per test process (make test runs two, pytest-xdist): with a configured server they must not share it.
+TEMPLATE = f"kamreview_template{os.environ.get('PYTEST_XDIST_WORKER', '')}"
 
 
 @pytest.fixture(scope="session", autouse=True)
