@@ -194,6 +194,8 @@ async def _submit(client: Client, db: Database | str, s: _Submission) -> Receipt
             except TryLater:
                 if loop.time() >= give_up_at:
                     raise
+        elif loop.time() >= give_up_at:  # running, yet the Update keeps missing it: say so rather than spin
+            return await _answer_from_database(database, s, started=True)
         await asyncio.sleep(START_POLL_S)
 
 
