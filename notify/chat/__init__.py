@@ -261,6 +261,27 @@ class Reply:
     code: int | None = None
 
 
+SYSTEM_BUSY = -1  # WeCom's and DingTalk's "system busy, try later"
+
+
+def errcode_reply(platform: str, data: dict[str, Any], rate_limited: int, quiet_for: float) -> Reply:
+    """The answer of the bots that reply ``{"errcode": ..., "errmsg": ...}`` (WeCom, DingTalk), classified.
+
+    ``rate_limited`` is the platform's "too fast" code, after which it wants ``quiet_for`` seconds of silence.
+    """
+    code = data.get("errcode")
+    if not isinstance(code, int):
+        return Reply(False, f"{platform}: unexpected answer {data!r}"[:300])
+    if code == 0:
+        return Reply(True, code=0)
+    error = f"{platform}: errcode {code}: {data.get('errmsg', '')}"
+    if code == rate_limited:
+        return Reply(False, error, retry=True, retry_after=quiet_for, code=code)
+    if code == SYSTEM_BUSY:
+        return Reply(False, error, retry=True, code=code)
+    return Reply(False, error, code=code)
+
+
 class WebhookChannel:
     """The shared send loop; a platform subclass says how to mention, build the request and read the answer."""
 

@@ -17,11 +17,10 @@ from typing import Any, ClassVar
 
 import httpx
 
-from notify.chat import Mention, Reply, Rule, WebhookChannel
+from notify.chat import Mention, Reply, Rule, WebhookChannel, errcode_reply
 
 SEND_TOO_FAST = 130101  # over 20 a minute: DingTalk then mutes the robot for 10 minutes
 SECURITY_MISMATCH = 310000  # signature, timestamp, keyword or IP list did not match: configuration
-SYSTEM_BUSY = -1
 
 
 def dingtalk_sign(timestamp_ms: str, secret: str) -> str:
@@ -51,14 +50,5 @@ class DingTalkChannel(WebhookChannel):
         return url, {"msgtype": "text", "text": {"content": text}, "at": at}
 
     def classify(self, data: dict[str, Any]) -> Reply:
-        code = data.get("errcode")
-        if not isinstance(code, int):
-            return Reply(False, f"dingtalk: unexpected answer {data!r}"[:300])
-        if code == 0:
-            return Reply(True, code=0)
-        error = f"dingtalk: errcode {code}: {data.get('errmsg', '')}"
-        if code == SEND_TOO_FAST:
-            return Reply(False, error, retry=True, retry_after=600.0, code=code)
-        if code == SYSTEM_BUSY:
-            return Reply(False, error, retry=True, code=code)
-        return Reply(False, error, code=code)  # 310000, 300001 token, 400xxx content, ...
+        # Other codes are not retried: 310000 signature/keyword/IP, 300001 token, 400xxx content, ...
+        return errcode_reply(self.name, data, SEND_TOO_FAST, 600.0)

@@ -12,10 +12,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from notify.chat import Mention, Reply, Rule, WebhookChannel
+from notify.chat import Mention, Reply, Rule, WebhookChannel, errcode_reply
 
 RATE_LIMITED = 45009  # api freq out of limit: over 20 messages a minute for this robot
-SYSTEM_BUSY = -1
 
 
 class WeComChannel(WebhookChannel):
@@ -37,14 +36,5 @@ class WeComChannel(WebhookChannel):
         return httpx.URL(self.url), {"msgtype": "text", "text": body}
 
     def classify(self, data: dict[str, Any]) -> Reply:
-        code = data.get("errcode")
-        if not isinstance(code, int):
-            return Reply(False, f"wecom: unexpected answer {data!r}"[:300])
-        if code == 0:
-            return Reply(True, code=0)
-        error = f"wecom: errcode {code}: {data.get('errmsg', '')}"
-        if code == RATE_LIMITED:
-            return Reply(False, error, retry=True, retry_after=60.0, code=code)
-        if code == SYSTEM_BUSY:
-            return Reply(False, error, retry=True, code=code)
-        return Reply(False, error, code=code)  # 93000 invalid webhook URL, 45002 too long, 40008 msgtype, ...
+        # Other codes are not retried: 93000 invalid webhook URL, 45002 too long, 40008 msgtype, ...
+        return errcode_reply(self.name, data, RATE_LIMITED, 60.0)
