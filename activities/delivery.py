@@ -28,9 +28,9 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
 from activities.base import DbActivities, new_token, token_hash
-from notify.chat import ChatNote, build_posts
+from notify.chat import ChatChannel, ChatNote, build_posts
 from notify.mail import key_digest
-from notify.message import ChatPost, OutgoingMail, Person, Rendered, SendOutcome
+from notify.message import OutgoingMail, Person, Rendered, SendOutcome
 from workflows.payloads import DeliveryRound
 
 CHUNK = 200  # rows claimed at once
@@ -50,10 +50,6 @@ class MailCourier(Protocol):
     def delivered_before(self, key: str) -> bool | None: ...  # None: the channel cannot tell
 
 
-class ChatCourier(Protocol):
-    async def send(self, post: ChatPost) -> list[SendOutcome]: ...
-
-
 class Renderer(Protocol):
     def __call__(self, kind: str, locale: str, params: dict[str, Any], tz: str) -> Rendered: ...
 
@@ -63,7 +59,7 @@ class DeliverySetup:
     """What the worker gives the delivery activities: the channels, the wording, where links point."""
 
     mail: MailCourier | None
-    chat: dict[str, ChatCourier]
+    chat: dict[str, ChatChannel]
     render: Renderer
     base_url: str
     retry_after_s: float = 60.0  # first wait after a transient failure; doubles per attempt
@@ -71,7 +67,7 @@ class DeliverySetup:
     senders: int = 4  # e-mail connections used in parallel
     default_timezone: str = "Asia/Shanghai"
     company: str = "kamreview"  # who writes to customers (the survey invitation's signature)
-    chat_groups: dict[str, dict[str, ChatCourier]] = field(default_factory=dict)  # named groups a cycle may use
+    chat_groups: dict[str, dict[str, ChatChannel]] = field(default_factory=dict)  # named groups a cycle may use
 
 
 @dataclass
@@ -85,7 +81,7 @@ class _Claimed:
     cycle_id: str | None
     attempts: int
     person: Person | None = None
-    teams: tuple[str, ...] = ()  # whose team the person is in, for a cycle's chat group (their manager, themselves)
+    chat_group: str = ""  # the cycle's chat group for the person's team; "" for the company's
 
 
 # How a send ended, recorded on its row (a CTE, so the next message's "sending" can share the round trip).
@@ -172,18 +168,13 @@ class DeliveryActivities(DbActivities):
             for rid, name, locale, email in await (await conn.execute(
                     "SELECT id, name, locale, email FROM customer_contact WHERE id = ANY(%s)", (contacts,))).fetchall():
                 people["contact", rid] = Person(rid, name, locale, self.setup.default_timezone, email)
-        for r in rows:
-            r.person = people.get((r.recipient_type, r.recipient_id))
-            r.teams = teams.get(r.recipient_id, ()) if r.recipient_type == "employee" else ()
-
-    async def _chat_group(self, row: _Claimed) -> str:
-        """The cycle's chat group for the person's team (``notifications.chat_groups``), or "" for the company's."""
-        if not row.cycle_id or not row.teams:
-            return ""
-        async with self.pool.connection() as conn:
-            config = await self.cycle_config(conn, row.cycle_id)
-        groups = config.notifications.chat_groups if config.notifications else {}
-        return next((groups[t] for t in row.teams if t in groups), "")
+            for r in rows:
+                r.person = people.get((r.recipient_type, r.recipient_id))
+                if r.channel != "email" and r.cycle_id and r.recipient_type == "employee":
+                    # A team is its manager's id: a KAM is in their manager's team, a manager in their own.
+                    config = await self.cycle_config(conn, r.cycle_id)
+                    groups = config.notifications.chat_groups if config.notifications else {}
+                    r.chat_group = next((groups[t] for t in teams.get(r.recipient_id, ()) if t in groups), "")
 
     def _verdict(self, row: _Claimed, outcome: SendOutcome) -> tuple[str, str | None, timedelta | None]:
         """(status, error, wait before the next attempt) for how a send ended: a transient failure waits for its
@@ -217,7 +208,7 @@ class DeliveryActivities(DbActivities):
                            SELECT 1""",
                            {"done": done[0].id if done else None, "status": status, "error": error, "wait": wait,
                             "next": nxt.id if nxt else None, "address": nxt.person.email if nxt and nxt.person else None,
-                            "message_id": message_id_for(nxt.id) if nxt else None})
+                            "message_id": key_digest(nxt.id) if nxt else None})
         return status
 
     async def _sending(self, rows: Sequence[_Claimed], addresses: Sequence[str | None]) -> None:
@@ -228,7 +219,7 @@ class DeliveryActivities(DbActivities):
                           message_id = COALESCE(u.message_id, n.message_id)
                    FROM unnest(%s::text[], %s::text[], %s::text[]) AS u(id, address, message_id)
                    WHERE n.id = u.id AND n.status = 'claimed'""",
-                ([r.id for r in rows], list(addresses), [message_id_for(r.id) if r.channel == "email" else None
+                ([r.id for r in rows], list(addresses), [key_digest(r.id) if r.channel == "email" else None
                                                           for r in rows]),
             )
 
@@ -318,7 +309,7 @@ class DeliveryActivities(DbActivities):
         results: list[str] = []
         by_group: dict[tuple[str, str], list[_Claimed]] = {}
         for r in rows:
-            by_group.setdefault((r.channel, await self._chat_group(r)), []).append(r)
+            by_group.setdefault((r.channel, r.chat_group), []).append(r)
         for (channel, group), members in by_group.items():
             courier = self.setup.chat_groups.get(group, {}).get(channel) if group else self.setup.chat.get(channel)
             unreachable = [r for r in members if courier is None or r.person is None]
@@ -345,8 +336,5 @@ class DeliveryActivities(DbActivities):
         return results
 
 
-def message_id_for(key: str) -> str:
-    """What the outbox records of a notification's Message-ID: its key's digest (the mail's id is built on it)."""
-    return key_digest(key)
 
 
