@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from decimal import Decimal
+from typing import Any
 
 from temporalio import activity
 
@@ -21,6 +22,14 @@ from workflows.payloads import AdjustmentRecord, CalibrationSummary, CycleAction
 def approval_batch(cycle_id: str, revision: int) -> str:
     """The messages that tell payroll and HR that a revision's lines await approval."""
     return f"cycle:{cycle_id}:awaiting-approval:r{revision}"
+
+
+async def approval_revision(conn: Any, cycle_id: str) -> int:
+    """The revision an approval of the cycle's lines locks (the newest computed one), or locked (0 for none)."""
+    (revision,) = await (await conn.execute(
+        """SELECT COALESCE(max(revision) FILTER (WHERE status = 'computed'), max(revision), 0)
+           FROM payout_line WHERE cycle_id = %s""", (cycle_id,))).fetchone()
+    return revision
 
 
 def approval_event_key(cycle_id: str, revision: int) -> str:
@@ -286,12 +295,7 @@ class CycleActivities(DbActivities):
             if row is not None and row[0] == "cancelled":
                 raise rejected(f"cycle {inp.cycle_id} was cancelled; its payouts cannot be approved")
             # The revision being approved names the audit row: a retried or repeated approval writes it once.
-            await cur.execute(
-                """SELECT COALESCE(max(revision) FILTER (WHERE status = 'computed'), max(revision), 0)
-                   FROM payout_line WHERE cycle_id = %s""",
-                (inp.cycle_id,),
-            )
-            (revision,) = await cur.fetchone()
+            revision = await approval_revision(cur, inp.cycle_id)
             await cur.execute(
                 """UPDATE payout_line SET status = 'locked', approved_by = %s, locked_at = %s
                    WHERE cycle_id = %s AND status = 'computed'""",

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 import yaml
@@ -19,13 +18,13 @@ from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import AUDIT_ROW, audit_params, dumps, jsonb
-from activities.cycle import approval_event_key
+from activities.cycle import approval_event_key, approval_revision
 from domain.calibration import nine_box
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
 from domain.phases import phase_label
 from services.db import Database, as_database
-from services.errors import Conflict, NotFound, Rejected, UserError, refusal
+from services.errors import Conflict, NotFound, Rejected, UserError, local_time, refusal
 from workflows.common import REVIEWS_STILL_OPEN
 from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
@@ -317,8 +316,16 @@ async def _cycle_zone(db: Database | str, cycle_id: str) -> str:
     return row[0] if row else "UTC"
 
 
-def _local(at: datetime, zone: str) -> str:
-    return f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+async def _first_answer(db: Database | str, cycle_id: str, event_key: str, actor: str, done_what: str) -> dict | None:
+    """An HR action already applied: its audit row's ``after`` when ``actor`` did it (a retry gets the first
+    answer); a Conflict saying who did it and when for anyone else; None when it was never applied."""
+    row = await _audit_row(db, event_key)
+    if row is None:
+        return None
+    by, at, after = row
+    if by != actor:
+        raise Conflict(f"{done_what} on {local_time(at, await _cycle_zone(db, cycle_id))} by {by}")
+    return after
 
 
 async def adjust_rating(client: Client, db: Database | str, cycle_id: str, employee_id: str, level: int, reason: str,
@@ -355,13 +362,10 @@ async def finalize_calibration(client: Client, db: Database | str, cycle_id: str
         return await cycle_update(client, cycle_id, CycleWorkflow.finalize_calibration, ActorRequest(actor),
                                   f"finalize:{cycle_id}:{actor}")
     except (Rejected, Conflict, NotFound):
-        done = await _audit_row(db, f"calibration.finalized:{cycle_id}")
-        if done is None:
+        after = await _first_answer(db, cycle_id, f"calibration.finalized:{cycle_id}", actor,
+                                    f"calibration of cycle {cycle_id} was already finalized")
+        if after is None:
             raise
-    by, at, after = done
-    if by != actor:
-        raise Conflict(f"calibration of cycle {cycle_id} was already finalized on "
-                       f"{_local(at, await _cycle_zone(db, cycle_id))} by {by}") from None
     async with as_database(db).connection() as conn:
         (ratings,) = await (await conn.execute(
             "SELECT count(*) FROM calibrated_rating WHERE cycle_id = %s", (cycle_id,))).fetchone()
@@ -389,19 +393,17 @@ async def approve_payouts(client: Client, db: Database | str, cycle_id: str, act
                 raise
             refused = NotFound(f"correction {workflow_id} is not running")
     else:
-        revision = await _locked_revision(db, cycle_id)
+        async with as_database(db).connection() as conn:
+            revision = await approval_revision(conn, cycle_id)
         try:
             return await cycle_update(client, cycle_id, CycleWorkflow.approve_payouts, ActorRequest(actor),
                                       f"approve:{cycle_id}:{actor}")
         except (Rejected, Conflict, NotFound) as err:
             refused = err
-    done = await _audit_row(db, approval_event_key(cycle_id, revision)) if revision is not None else None
-    if done is None:
+    after = await _first_answer(db, cycle_id, approval_event_key(cycle_id, revision), actor,
+                                f"the payouts of cycle {cycle_id} were already approved")
+    if after is None:
         raise refused
-    by, at, after = done
-    if by != actor:
-        raise Conflict(f"the payouts of cycle {cycle_id} were already approved on "
-                       f"{_local(at, await _cycle_zone(db, cycle_id))} by {by}") from None
     return int(after.get("total") or sum((after.get("locked_lines") or {}).values()))
 
 
@@ -432,17 +434,6 @@ async def _pending_correction(db: Database | str, cycle_id: str) -> tuple[str, i
     if row is None or row[0] != "locked" or row[1] is None:
         return None
     return _correction_id(cycle_id, row[1]), row[1]
-
-
-async def _locked_revision(db: Database | str, cycle_id: str) -> int | None:
-    """The revision an approval of the cycle's own lines has or would have (None: no such cycle)."""
-    async with as_database(db).connection() as conn:
-        row = await (await conn.execute(
-            """SELECT COALESCE(max(p.revision) FILTER (WHERE p.status = 'computed'), max(p.revision), 0)
-               FROM review_cycle c LEFT JOIN payout_line p ON p.cycle_id = c.id WHERE c.id = %s""",
-            (cycle_id,),
-        )).fetchone()
-    return None if row is None else row[0]
 
 
 @dataclass

@@ -5,6 +5,10 @@ The subclasses only say which kind of refusal it is, so each edge can choose its
 """
 
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+
 class UserError(Exception):
     """Something the person asked for cannot be done; the message says what and why."""
 
@@ -32,3 +36,8 @@ def refusal(err: BaseException) -> Rejected | Conflict:
     from workflows.common import CONFLICT, refusal_kind, user_message
 
     return (Conflict if refusal_kind(err) == CONFLICT else Rejected)(user_message(err))
+
+
+def local_time(at: datetime, zone: str) -> str:
+    """An instant as a refusal names it: in the cycle's time zone, the zone said ("2026-12-01 15:04 (Asia/Shanghai)")."""
+    return f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from temporalio.client import (
     Client,
@@ -28,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.reviews import review_rules
 from domain.cycle import CycleConfig
 from services.db import Database, as_database
-from services.errors import Conflict, NotFound, Rejected, TryLater, refusal
+from services.errors import Conflict, NotFound, Rejected, TryLater, local_time, refusal
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
@@ -83,7 +82,7 @@ class _Task:
     submitted_by: str | None
 
     def local(self, at: datetime) -> str:
-        return f"{at.astimezone(ZoneInfo(self.zone)):%Y-%m-%d %H:%M} ({self.zone})"
+        return local_time(at, self.zone)
 
 
 async def _task(db: Database, review_id: str, task_id: str) -> _Task | None:
@@ -122,9 +121,12 @@ class _Submission:
     check: Callable[[ReviewRules], None]  # raises ApplicationError for invalid content
 
 
-async def _answer_from_database(db: Database, s: _Submission, *, started: bool) -> Receipt:
-    """The true answer for a submission the workflow could not take: refused, its first receipt, or 'try later'."""
-    task = await _task(db, s.review_id, s.task_id)
+async def _answer_from_database(db: Database, s: _Submission, *, started: bool, task: _Task | None = None) -> Receipt:
+    """The true answer for a submission the workflow could not take: refused, its first receipt, or 'try later'.
+
+    ``task``: what PostgreSQL says of it, when the caller has just read it.
+    """
+    task = task or await _task(db, s.review_id, s.task_id)
     name = PHASE_NAMES[s.phase]
     if task is None:
         raise NotFound(f"review {s.review_id} does not exist; nothing can be submitted")
@@ -175,7 +177,7 @@ async def _submit(client: Client, db: Database | str, s: _Submission) -> Receipt
             if isinstance(refused, Conflict):  # once it is stored, say when in the cycle's time zone
                 task = await _task(database, s.review_id, s.task_id)
                 if task is not None and task.status == "done":
-                    return await _answer_from_database(database, s, started=True)
+                    return await _answer_from_database(database, s, started=True, task=task)
             raise refused from None
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
