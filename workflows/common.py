@@ -19,6 +19,16 @@ def refuse(message: str, conflict: bool = False) -> ApplicationError:
     return ApplicationError(message, type=CONFLICT if conflict else REJECTED, non_retryable=True)
 
 
+def reject(message: str) -> ApplicationError:
+    """An invalid request: a changed one could pass."""
+    return refuse(message)
+
+
+def conflict(message: str) -> ApplicationError:
+    """A state conflict (already submitted, closed, already approved): no request can pass now."""
+    return refuse(message, conflict=True)
+
+
 def user_message(err: BaseException) -> str:
     """The message a person can read: the first refusal in the error's chain of causes."""
     cause: BaseException | None = err

@@ -21,7 +21,17 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from activities.cycle import CycleActivities
     from activities.reviews import ReviewActivities
-    from workflows.common import BULK, CONFLICT, ONE_ROW, REVIEWS_WAIT, refusal_kind, refuse, user_message
+    from workflows.common import (
+        BULK,
+        CONFLICT,
+        ONE_ROW,
+        REVIEWS_WAIT,
+        conflict,
+        refusal_kind,
+        refuse,
+        reject,
+        user_message,
+    )
     from workflows.payloads import (
         ActorRequest,
         AdjustmentRecord,
@@ -40,14 +50,6 @@ with workflow.unsafe.imports_passed_through():
 
 CALIBRATION = "calibration"
 AWAITING_APPROVAL = "awaiting_approval"
-
-
-def _reject(message: str) -> ApplicationError:
-    return refuse(message)
-
-
-def _conflict(message: str) -> ApplicationError:
-    return refuse(message, conflict=True)
 
 
 def _cancelled(err: BaseException) -> bool:
@@ -178,14 +180,14 @@ class CycleWorkflow:
     def _validate_adjust(self, req: RatingAdjustmentRequest) -> None:
         self._require_phase(CALIBRATION, "adjust ratings")
         if self._st.calibration_finalized:
-            raise _conflict("calibration is already finalized; ratings can no longer change")
+            raise conflict("calibration is already finalized; ratings can no longer change")
         if not req.reason or not req.reason.strip():
-            raise _reject("an adjustment needs a reason")
+            raise reject("an adjustment needs a reason")
         if len(req.reason) > 2000:
-            raise _reject("the reason is longer than 2000 characters")
+            raise reject("the reason is longer than 2000 characters")
         levels = self._st.plan.rating_levels if self._st.plan else []
         if req.to_level not in levels:
-            raise _reject(f"rating level {req.to_level!r} does not exist; levels are {', '.join(map(str, levels))}")
+            raise reject(f"rating level {req.to_level!r} does not exist; levels are {', '.join(map(str, levels))}")
 
     @workflow.update
     async def finalize_calibration(self, req: ActorRequest) -> CalibrationSummary:
@@ -206,9 +208,9 @@ class CycleWorkflow:
     def _validate_finalize(self, req: ActorRequest) -> None:
         self._require_phase(CALIBRATION, "finalize calibration")
         if self._st.calibration_finalized:
-            raise _conflict("calibration is already finalized")
+            raise conflict("calibration is already finalized")
         if self._finalizing is not None:
-            raise _conflict(f"calibration is being finalized by {self._finalizing}")
+            raise conflict(f"calibration is being finalized by {self._finalizing}")
 
     @workflow.update
     def retry_incentives(self, req: ActorRequest) -> str:
@@ -218,7 +220,7 @@ class CycleWorkflow:
     @retry_incentives.validator
     def _validate_retry(self, req: ActorRequest) -> None:
         if self._st.blocked_reason is None:
-            raise _conflict(f"nothing to retry: the cycle is in phase '{self._st.phase}' and not blocked")
+            raise conflict(f"nothing to retry: the cycle is in phase '{self._st.phase}' and not blocked")
 
     @workflow.update
     async def approve_payouts(self, req: ActorRequest) -> int:
@@ -238,13 +240,13 @@ class CycleWorkflow:
     def _validate_approve(self, req: ActorRequest) -> None:
         self._require_phase(AWAITING_APPROVAL, "approve payouts")
         if self._st.approved_by is not None:
-            raise _conflict(f"payouts were already approved by {self._st.approved_by}")
+            raise conflict(f"payouts were already approved by {self._st.approved_by}")
         if self._approving is not None:
-            raise _conflict(f"payouts are being approved by {self._approving}")
+            raise conflict(f"payouts are being approved by {self._approving}")
 
     def _require_phase(self, phase: str, action: str) -> None:
         if self._st.phase != phase:
-            raise _conflict(f"cannot {action}: the cycle is in phase '{self._st.phase}', not '{phase}'")
+            raise conflict(f"cannot {action}: the cycle is in phase '{self._st.phase}', not '{phase}'")
 
     @workflow.query
     def status(self) -> CycleStatus:

@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.reviews import ReviewActivities
-    from workflows.common import ONE_ROW, user_message
+    from workflows.common import ONE_ROW, conflict, reject, user_message
     from workflows.payloads import (
         CUSTOMER_SURVEY,
         MANAGER_SCORING,
@@ -45,9 +45,7 @@ with workflow.unsafe.imports_passed_through():
         check_manager_score,
         check_self_review,
         check_survey,
-        conflict,
     )
-    from workflows.review_rules import reject as _reject
 
 @workflow.defn
 class ReviewWorkflow:
@@ -204,7 +202,7 @@ class ReviewWorkflow:
     def _validate_self_review(self, sub: SelfReviewSubmission) -> None:
         # Who and what first: the wrong person or an impossible value is refused whatever the state.
         if sub.actor_id != self._inp.employee_id:
-            raise _reject(
+            raise reject(
                 f"{sub.actor_id} may not submit the self-review of {self._inp.employee_id}; only the employee can"
             )
         check_self_review(sub, self._inp.rules)
@@ -224,7 +222,7 @@ class ReviewWorkflow:
     @submit_manager_score.validator
     def _validate_manager_score(self, sub: ManagerScoreSubmission) -> None:
         if sub.actor_id != self._reviewer:
-            raise _reject(
+            raise reject(
                 f"{sub.actor_id} may not score {self._inp.employee_id}; the reviewer is {self._reviewer or 'nobody'}"
             )
         check_manager_score(sub, self._inp.rules)
@@ -245,7 +243,7 @@ class ReviewWorkflow:
     @submit_survey.validator
     def _validate_survey(self, sub: SurveySubmission) -> None:
         if sub.contact_id not in self._contacts:
-            raise _reject(f"contact {sub.contact_id} was not invited to rate {self._inp.employee_id}")
+            raise reject(f"contact {sub.contact_id} was not invited to rate {self._inp.employee_id}")
         check_survey(sub)
         self._require_open(CUSTOMER_SURVEY, sub.contact_id)
 
@@ -261,7 +259,7 @@ class ReviewWorkflow:
                 **ONE_ROW,
             )
         except ActivityError as err:
-            raise _reject(user_message(err)) from None
+            raise reject(user_message(err)) from None
         self._reviewer = req.new_reviewer_id
         return req.new_reviewer_id
 
@@ -269,9 +267,9 @@ class ReviewWorkflow:
     def _validate_reassign(self, req: ReassignReviewer) -> None:
         self._require_open(MANAGER_SCORING)
         if not req.reason or not req.reason.strip():
-            raise _reject("a reassignment needs a reason")
+            raise reject("a reassignment needs a reason")
         if req.new_reviewer_id == self._inp.employee_id:
-            raise _reject("an employee cannot be their own reviewer")
+            raise reject("an employee cannot be their own reviewer")
         if req.new_reviewer_id == self._reviewer:
             raise conflict(f"{req.new_reviewer_id} is already the reviewer")
 

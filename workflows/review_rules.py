@@ -14,7 +14,7 @@ from datetime import datetime
 from temporalio.exceptions import ApplicationError
 
 from domain.phases import PHASES, phase_label
-from workflows.common import refuse
+from workflows.common import conflict, reject
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
@@ -28,16 +28,6 @@ from workflows.payloads import (
 )
 
 PHASE_NAMES = {key: phase_label(key) for key in PHASES}  # the English names, for workflow messages
-
-
-def reject(message: str) -> ApplicationError:
-    """Invalid content: a changed submission could pass."""
-    return refuse(message)
-
-
-def conflict(message: str) -> ApplicationError:
-    """A state conflict (already submitted, closed): no submission can pass now."""
-    return refuse(message, conflict=True)
 
 
 def _whole_number_in(value: object, low: int, high: int) -> bool:
