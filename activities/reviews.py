@@ -57,6 +57,16 @@ def task_link(cycle_id: str, phase: str, employee_id: str) -> str:
     return f"/me/reviews/{cycle_id}"
 
 
+def task_params(cycle_id: str, phase: str, task_id: str, assignee_type: str, employee_id: str,
+                employee_name: str) -> dict[str, Any]:
+    """Where a message about an open task sends its reader: a customer to the survey (a fresh signed link at
+    send time), an employee to the task's page; a reviewer is also told whose score is open."""
+    if assignee_type == "contact":
+        return {"survey_invitation_id": task_id, "kam_name": employee_name}
+    return {"link_path": task_link(cycle_id, phase, employee_id)} | (
+        {"items": [employee_name]} if phase == MANAGER_SCORING else {})
+
+
 def escalation_to(phase: str, reviewer_id: str | None, reviewers_manager: str | None) -> tuple[str, str]:
     """Who hears that a phase closed with work missing: the KAM's manager for a self-review, the reviewer's
     manager for a score (HR when there is none), HR for customer surveys."""
@@ -373,13 +383,11 @@ class ReviewActivities(DbActivities):
                    LEFT JOIN employee m ON m.id = r.reviewer_id WHERE r.id = %s""", (task_ids, ev.review_id))
             cycle_name, subject_name, employee_id, reviewer_id, reviewers_manager, due_before = await cur.fetchone()
             common = {"cycle_name": cycle_name, "phase": ev.phase}
-            for_employee = {"items": [subject_name]} if ev.phase == MANAGER_SCORING else {}
             link = {"link_path": task_link(ev.cycle_id, ev.phase, employee_id)}
 
             def told(kind: str, key: str, r: Recipient, **extra: object) -> Message:
-                who = ({"survey_invitation_id": r.task_id, "kam_name": subject_name} if r.kind == "contact"
-                       else link | for_employee)
-                return Message(key, kind, r.kind, r.id, common | who | extra)
+                return Message(key, kind, r.kind, r.id, common | task_params(
+                    ev.cycle_id, ev.phase, r.task_id, r.kind, employee_id, subject_name) | extra)
 
             messages: list[Message] = []
             if ev.event == "reminder":

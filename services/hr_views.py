@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from activities.base import AUDIT_ROW, audit_params
 from activities.outbox import Message, queue, start_delivery
-from activities.reviews import task_link
+from activities.reviews import task_params
 from domain.calibration import NINE_BOX_NAMES, DistributionReport, distribution_report, nine_box
 from services.errors import Conflict, NotFound
 from services.people import cycle_config
@@ -132,9 +132,7 @@ async def send_reminders_now(conn: AsyncConnection, cycle_id: str, actor: str, o
         messages = [
             Message(f"reminder-now:{task_id}:{stamp}", "reminder", assignee_type, assignee,
                     {"cycle_name": row[0], "phase": kind, "due": due.isoformat()}
-                    | ({"survey_invitation_id": task_id, "kam_name": name} if assignee_type == "contact"
-                       else {"link_path": task_link(cycle_id, kind, employee_id)}
-                       | ({"items": [name]} if kind == "manager_scoring" else {})))
+                    | task_params(cycle_id, kind, task_id, assignee_type, employee_id, name))
             for task_id, kind, assignee_type, assignee, due, employee_id, name in tasks]
         sent = await queue(cur, cycle_id, batch, messages)
         await cur.execute(AUDIT_ROW, audit_params(
