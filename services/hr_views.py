@@ -17,7 +17,7 @@ from activities.base import AUDIT_ROW, audit_params
 from activities.outbox import Message, queue, start_delivery
 from activities.reviews import task_params
 from domain.calibration import NINE_BOX_NAMES, DistributionReport, distribution_report, nine_box
-from services.errors import Conflict, NotFound
+from services.errors import Conflict, NotFound, local_time
 from services.people import cycle_config
 
 PERFORMANCE = ("high", "moderate", "low")
@@ -148,17 +148,17 @@ async def release_results(conn: AsyncConnection, cycle_id: str, actor: str, clie
     """Let employees see their results (and their manager's scores). Only after calibration is final."""
     async with conn.transaction():
         row = await (await conn.execute(
-            "SELECT status, results_released_at, results_released_by FROM review_cycle WHERE id = %s FOR UPDATE",
+            "SELECT status, results_released_at, results_released_by, timezone FROM review_cycle WHERE id = %s FOR UPDATE",
             (cycle_id,)
         )).fetchone()
         if row is None:
             raise NotFound(f"cycle {cycle_id} does not exist")
-        status, released, released_by = row
+        status, released, released_by, zone = row
         if released is not None:
             if released_by == actor:  # a retry after a lost answer: the first answer
                 return released
             raise Conflict(f"the results of cycle {cycle_id} were already released on "
-                           f"{released:%Y-%m-%d %H:%M} UTC by {released_by}")
+                           f"{local_time(released, zone)} by {released_by}")
         pending = (await (await conn.execute(
             "SELECT count(*) FILTER (WHERE NOT finalized), count(*) FROM calibrated_rating WHERE cycle_id = %s",
             (cycle_id,),
