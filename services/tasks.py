@@ -25,9 +25,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reviews import review_rules
-from domain.cycle import CycleConfig
 from services.db import Database, as_database
 from services.errors import Conflict, NotFound, Rejected, TryLater, local_time, refusal
+from services.people import cycle_config
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
@@ -65,7 +65,6 @@ UPDATE_WAIT_S = 60.0
 
 # -- what PostgreSQL knows about a task, for the answers the workflow cannot give ---------------------
 
-_RULES: dict[str, tuple[ReviewRules, str]] = {}  # cycle id -> rules and time zone (frozen at creation)
 
 
 @dataclass
@@ -98,13 +97,8 @@ async def _task(db: Database, review_id: str, task_id: str) -> _Task | None:
         )).fetchone()
         if row is None:
             return None
-        cycle_id = row[3]
-        if cycle_id not in _RULES:
-            config, zone = (await (await conn.execute(
-                "SELECT config, timezone FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone())
-            _RULES[cycle_id] = (review_rules(CycleConfig.model_validate(config)), zone)
-    rules, zone = _RULES[cycle_id]
-    return _Task(row[0], row[1], row[2], rules, zone, row[4], row[5], row[6], row[7], row[8])
+        config = await cycle_config(conn, row[3])
+    return _Task(row[0], row[1], row[2], review_rules(config), config.timezone, *row[4:])
 
 
 @dataclass
