@@ -66,7 +66,6 @@ UPDATE_WAIT_S = 60.0
 # -- what PostgreSQL knows about a task, for the answers the workflow cannot give ---------------------
 
 
-
 @dataclass
 class _Task:
     review_status: str
