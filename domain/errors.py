@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from domain.text import Text
+
 
 class DomainError(ValueError):
     """A configuration or input problem; the message says what is wrong and, where it helps, the field path.
@@ -10,7 +12,8 @@ class DomainError(ValueError):
     ``ValidationError`` that carries the offending field's location.
     """
 
-    def __init__(self, message: str, path: str | None = None) -> None:
+    def __init__(self, message: Text | str, path: str | None = None) -> None:
         self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
+        self.text = message if isinstance(message, Text) else None
+        self.message = str(message)
+        super().__init__(f"{path}: {message}" if path else self.message)

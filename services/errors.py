@@ -8,11 +8,21 @@ The subclasses only say which kind of refusal it is, so each edge can choose its
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from domain.text import Text, tr
+
 
 class UserError(Exception):
-    """Something the person asked for cannot be done; the message says what and why."""
+    """Something the person asked for cannot be done; the message says what and why.
+
+    Raised with a ``domain.text.Text`` (``tr(...)``) the message is translated for the reader at the edge;
+    ``str(err)`` is always its English wording.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: Text | str = "", *args: object) -> None:
+        self.text = message if isinstance(message, Text) else None
+        super().__init__(str(message), *args)
 
 
 class NotFound(UserError):
@@ -32,10 +42,23 @@ class TryLater(UserError):
 
 
 def refusal(err: BaseException) -> Rejected | Conflict:
-    """A workflow's or activity's refusal (any Temporal failure) as the service's error, keeping its kind."""
-    from workflows.common import CONFLICT, refusal_kind, user_message
+    """A workflow's or activity's refusal (any Temporal failure) as the service's error, keeping its kind
+    and its translatable Text when the refusal carried one."""
+    from workflows.common import CONFLICT, refusal_kind, user_text
 
-    return (Conflict if refusal_kind(err) == CONFLICT else Rejected)(user_message(err))
+    return (Conflict if refusal_kind(err) == CONFLICT else Rejected)(user_text(err))
+
+
+def message_of(err: BaseException) -> Text | str:
+    """What to tell a person about ``err``: its Text when it has one (translated at the edge), else its words."""
+    text = getattr(err, "text", None)
+    if isinstance(text, Text):
+        return text
+    from domain.errors import DomainError
+
+    if isinstance(err, DomainError) and isinstance(err.text, Text):
+        return tr("%(path)s: %(message)s", path=err.path, message=err.text) if err.path else err.text
+    return str(err)
 
 
 def local_time(at: datetime, zone: str) -> str:

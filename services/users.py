@@ -136,6 +136,8 @@ class SessionUser:
     roles: frozenset[str]
     csrf_token: str
     expires_at: datetime
+    locale: str | None = None  # the employee's language from the org import (pages fall back to Accept-Language)
+    timezone: str | None = None  # the employee's zone; HR and payroll accounts without one see the cycle's zone
 
     def has(self, role: str) -> bool:
         return role in self.roles
@@ -212,14 +214,15 @@ async def session_user(conn: psycopg.AsyncConnection, token: str, settings: WebS
     digest = token_hash(token)
     cur = await conn.execute(
         """SELECT u.username, u.employee_id, u.display_name, u.roles, s.csrf_token, s.expires_at, s.last_seen_at,
-                  u.disabled
-           FROM web_session s JOIN web_user u ON u.username = s.username WHERE s.token_hash = %s""",
+                  u.disabled, e.locale, e.timezone
+           FROM web_session s JOIN web_user u ON u.username = s.username
+           LEFT JOIN employee e ON e.id = u.employee_id WHERE s.token_hash = %s""",
         (digest,),
     )
     row = await cur.fetchone()
     if row is None:
         return None
-    name, employee_id, display, roles, csrf, expires, last_seen, disabled = row
+    name, employee_id, display, roles, csrf, expires, last_seen, disabled, locale, zone = row
     now = datetime.now(UTC)
     if disabled or expires <= now or last_seen + timedelta(minutes=settings.idle_minutes) <= now:
         await conn.execute("DELETE FROM web_session WHERE token_hash = %s", (digest,))
@@ -228,7 +231,7 @@ async def session_user(conn: psycopg.AsyncConnection, token: str, settings: WebS
     if now - last_seen > timedelta(seconds=60):  # touch at most once a minute: reads stay cheap
         await conn.execute("UPDATE web_session SET last_seen_at = %s WHERE token_hash = %s", (now, digest))
         await conn.commit()
-    return SessionUser(name, employee_id, display, frozenset(roles), csrf, expires)
+    return SessionUser(name, employee_id, display, frozenset(roles), csrf, expires, locale, zone)
 
 
 async def end_session(conn: psycopg.AsyncConnection, token: str) -> None:

@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
-from services.errors import NotFound, Rejected, TryLater, UserError
+from domain.text import Text
+from services.errors import NotFound, Rejected, TryLater, UserError, message_of
 from services.people import NotReleased
 from services.survey_links import LinkUnusable
 from services.users import SignInLocked
@@ -25,10 +26,13 @@ log = logging.getLogger("kamreview.web")
 
 
 class WebError(Exception):
-    """An HTTP error with a message for people; raised by routes and dependencies."""
+    """An HTTP error with a message for people; raised by routes and dependencies.
 
-    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
+    The message is a Text (translated for the reader when the response is written) or a plain string.
+    """
+
+    def __init__(self, status: int, message: Text | str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(str(message))
         self.status = status
         self.message = message
         self.errors = errors or []
@@ -36,19 +40,20 @@ class WebError(Exception):
 
 def from_user_error(err: UserError) -> WebError:
     """Map the engine's errors to HTTP: missing 404, invalid 422, state conflicts 409, not ready yet 503."""
+    message = message_of(err)
     if isinstance(err, NotReleased):
-        return WebError(403, str(err))
+        return WebError(403, message)
     if isinstance(err, LinkUnusable):
-        return WebError(410, str(err))
+        return WebError(410, message)
     if isinstance(err, SignInLocked):
-        return WebError(429, str(err))
+        return WebError(429, message)
     if isinstance(err, NotFound):
-        return WebError(404, str(err))
+        return WebError(404, message)
     if isinstance(err, TryLater):
-        return WebError(503, str(err))
+        return WebError(503, message)
     if isinstance(err, Rejected) or type(err).__name__ == "ConfigError":
-        return WebError(422, str(err))
-    return WebError(409, str(err))
+        return WebError(422, message)
+    return WebError(409, message)
 
 
 def is_api(request: Request) -> bool:
@@ -66,20 +71,25 @@ def validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str, 
     return f"invalid request: {summary}", errors
 
 
-def error_page(request: Request, status: int, message: str) -> Response:
-    templates = request.app.state.templates
-    return templates.TemplateResponse(request, "error.html", {"status": status, "message": message},
-                                      status_code=status)
+def error_page(request: Request, status: int, message: Text | str) -> Response:
+    from webapp.pages import render, say  # pages import auth, which imports this module
+
+    user = getattr(request.state, "user", None)
+    return render(request, "error.html", user, status, code=status, message=say(request, user, message))
 
 
-def error_response(request: Request, status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response:
+def error_response(request: Request, status: int, message: Text | str, errors: list[dict[str, Any]] | None = None) -> Response:
     if not is_api(request):
         if status == 401:
             nxt = request.url.path if request.method == "GET" else "/"
             return RedirectResponse(f"/login?next={quote(nxt)}", status_code=303)
         return error_page(request, status, message)
     headers = {"WWW-Authenticate": 'Cookie realm="kamreview"'} if status == 401 else None
-    return JSONResponse({"detail": message, "errors": errors or []}, status_code=status, headers=headers)
+    from webapp.pages import say
+
+    user = getattr(request.state, "user", None)
+    return JSONResponse({"detail": say(request, user, message), "errors": errors or []}, status_code=status,
+                        headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -7,7 +7,6 @@ are validated identically and the same messages reach the person.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -15,10 +14,14 @@ from urllib.parse import quote, unquote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from domain.phases import PHASES, phase_label
+from domain.text import Text
+from i18n import DEFAULT_LOCALE, LOCALES, Formatter, negotiate, resolve_locale
 from services.users import SessionUser
 from webapp.auth import CSRF_FIELD
 
@@ -27,31 +30,111 @@ FLASH_COOKIE = "kr_flash"
 _INT = re.compile(r"^\s*[-+]?[0-9]{1,9}\s*$")  # ASCII digits: int() would also read full-width ones
 
 
+LANG_COOKIE = "kr_lang"
+
+
 def make_templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(TEMPLATES))  # autoescapes .html: user text is never markup
-    templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
-    templates.env.filters["dt"] = lambda v: "" if v is None else v.strftime("%Y-%m-%d %H:%M UTC")
-    templates.env.filters["phase"] = lambda v: phase_label(str(v or ""))
-    templates.env.globals["phases"] = PHASES
-    templates.env.filters["num"] = plain_number
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(), extensions=["jinja2.ext.i18n"])
+    templates = Jinja2Templates(env=env)  # autoescapes .html: user text is never markup
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+    env.globals["CSRF_FIELD"] = CSRF_FIELD
+    env.globals["phases"] = PHASES
+    env.globals["LOCALES"] = LOCALES
+    env.filters.update(
+        dt=_when, when=_when, date=_date, due=_due_hint, ago=_ago, money=_money, pct=_percent, num=_number,
+        text=_text, phase=_phase,
+    )
     return templates
 
 
-def plain_number(value: Any) -> str:
-    """0.675000 → 0.675, 1E+2 → 100: how people write numbers."""
-    if value is None:
-        return "—"
-    if isinstance(value, Decimal):
-        return f"{value.normalize():f}"
-    return str(value)
+# Every page is rendered with ``fmt``, the reader's Formatter (language, time zone, now): these read it.
+@pass_context
+def _gettext(ctx: Any, message: str) -> str:
+    return ctx["fmt"].gettext(message)
 
 
-def render(request: Request, template: str, user: SessionUser | None = None, status: int = 200,
-           **context: Any) -> Response:
+@pass_context
+def _ngettext(ctx: Any, singular: str, plural: str, n: int) -> str:
+    return ctx["fmt"].ngettext(singular, plural, n)
+
+
+@pass_context
+def _when(ctx: Any, at: Any) -> Markup:
+    """<time datetime="2026-12-03T10:00:00+00:00" title="Asia/Shanghai">2026年12月3日 18:00</time>"""
+    if at is None:
+        return Markup("—")
+    fmt: Formatter = ctx["fmt"]
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(at.isoformat(), fmt.zone_name(), fmt.when(at))
+
+
+@pass_context
+def _date(ctx: Any, d: Any) -> str:
+    return ctx["fmt"].date(d)
+
+
+@pass_context
+def _due_hint(ctx: Any, due: Any, done: bool = False) -> str:
+    return ctx["fmt"].due_hint(due, done)
+
+
+@pass_context
+def _ago(ctx: Any, at: Any) -> str:
+    return ctx["fmt"].ago(at)
+
+
+@pass_context
+def _money(ctx: Any, amount: Any, currency: str = "CNY") -> str:
+    return ctx["fmt"].money(amount, currency)
+
+
+@pass_context
+def _percent(ctx: Any, ratio: Any, digits: int = 1) -> str:
+    return ctx["fmt"].percent(ratio, digits)
+
+
+@pass_context
+def _number(ctx: Any, value: Any) -> str:
+    return ctx["fmt"].number(value)
+
+
+@pass_context
+def _text(ctx: Any, value: Any) -> str:
+    """A Text (or an error carrying one) in the reader's language."""
+    return ctx["fmt"].text(value)
+
+
+@pass_context
+def _phase(ctx: Any, key: Any) -> str:
+    return phase_label(str(key or ""), ctx["fmt"].locale)
+
+
+def reader_locale(request: Request, user: SessionUser | None = None, subject_locale: str | None = None) -> str:
+    """The language a page is shown in: the switch in the header (a cookie), else the person's language from
+    the org import, else the language of who the page is for (a survey's contact), else Accept-Language."""
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in LOCALES:
+        return chosen
+    for candidate in (user.locale if user else None, subject_locale):
+        if candidate:
+            return resolve_locale(candidate)
+    return negotiate(request.headers.get("accept-language")) or DEFAULT_LOCALE
+
+
+def reader(request: Request, user: SessionUser | None = None, *, locale: str | None = None,
+           tz: str | None = None) -> Formatter:
+    """The reader's Formatter: their language, and their zone (else the zone of the cycle the page is about)."""
+    return Formatter(reader_locale(request, user, locale), (user.timezone if user else None) or tz or "Asia/Shanghai")
+
+
+def render(request: Request, template: str, user: SessionUser | None = None, status: int = 200, *,
+           locale: str | None = None, tz: str | None = None, **context: Any) -> Response:
+    """A page for this reader. ``locale`` is the language of who the page is for when nobody is signed in
+    (a survey's contact); ``tz`` the zone of the cycle it shows, for readers without a zone of their own."""
     flash = request.cookies.get(FLASH_COOKIE)
+    fmt = reader(request, user, locale=locale, tz=tz)
     response = request.app.state.templates.TemplateResponse(
         request, template,
-        {"user": user, "flash": unquote(flash)[:500] if flash else None, **context},
+        {"user": user, "flash": unquote(flash)[:500] if flash else None, "fmt": fmt, "lang": fmt.locale, **context},
         status_code=status,
     )
     if flash:
@@ -59,8 +142,13 @@ def render(request: Request, template: str, user: SessionUser | None = None, sta
     return response
 
 
+def say(request: Request, user: SessionUser | None, message: Text | str) -> str:
+    """A message in the reader's language (for a flash message or an error shown on the next page)."""
+    return reader(request, user).text(message)
+
+
 def redirect(url: str, flash: str | None = None) -> RedirectResponse:
-    """Post/redirect/get, with a one-time message for the next page."""
+    """Post/redirect/get, with a one-time message for the next page (already in the reader's language: see say)."""
     response = RedirectResponse(url, status_code=303)
     if flash:
         response.set_cookie(FLASH_COOKIE, quote(flash[:500]), max_age=60, httponly=True, samesite="lax", path="/")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.text import Text
 
 # The one refusal, in two kinds. REJECTED: the request is invalid (an unknown employee, a value off
 # the scale) and a different one could pass. CONFLICT: the request is valid but the state forbids it
@@ -15,16 +19,19 @@ REJECTED = "Rejected"
 CONFLICT = "Conflict"
 
 
-def refuse(message: str, conflict: bool = False) -> ApplicationError:
-    return ApplicationError(message, type=CONFLICT if conflict else REJECTED, non_retryable=True)
+def refuse(message: Text | str, conflict: bool = False) -> ApplicationError:
+    """The refusal as Temporal carries it: the English words as its message, a Text's id and parameters as its
+    details, so the edge can say it in the reader's language."""
+    details = (message.as_details(),) if isinstance(message, Text) else ()
+    return ApplicationError(str(message), *details, type=CONFLICT if conflict else REJECTED, non_retryable=True)
 
 
-def reject(message: str) -> ApplicationError:
+def reject(message: Text | str) -> ApplicationError:
     """An invalid request: a changed one could pass."""
     return refuse(message)
 
 
-def conflict(message: str) -> ApplicationError:
+def conflict(message: Text | str) -> ApplicationError:
     """A state conflict (already submitted, closed, already approved): no request can pass now."""
     return refuse(message, conflict=True)
 
@@ -35,6 +42,18 @@ def user_message(err: BaseException) -> str:
     while cause is not None:
         if isinstance(cause, ApplicationError):
             return cause.message
+        cause = cause.__cause__ or getattr(cause, "cause", None)
+    return str(err)
+
+
+def user_text(err: BaseException) -> Text | str:
+    """The first refusal in the error's chain as its Text when it carried one, else its words."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            details = cause.details
+            text = Text.from_details(details[0]) if details else None
+            return text if text is not None else cause.message
         cause = cause.__cause__ or getattr(cause, "cause", None)
     return str(err)
 

@@ -44,7 +44,7 @@ TABLE: dict[str, Case] = {
     # public: documentation, health, sign-in, the survey (the link is the credential)
     "GET /openapi.json": api(*EVERYONE), "GET /docs": api(*EVERYONE), "GET /docs/oauth2-redirect": api(*EVERYONE),
     "GET /redoc": api(*EVERYONE), "GET /api/health": api(*EVERYONE), "GET /api-docs": api(*EVERYONE),
-    "GET /": api(*EVERYONE), "GET /login": api(*EVERYONE), "POST /login": api(*EVERYONE, fresh_session=True),
+    "GET /": api(*EVERYONE), "GET /login": api(*EVERYONE), "GET /language/{code}": api(*EVERYONE), "POST /login": api(*EVERYONE, fresh_session=True),
     "POST /api/session": api(*EVERYONE, fresh_session=True),
     "POST /api/survey/open": api(*EVERYONE, json={"token": "T" * 43}),
     "POST /api/survey/answer": api(*EVERYONE, json={"token": "T" * 43, "satisfaction": 5}),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from i18n import LOCALES
 from services.errors import UserError
 from services.users import SessionUser, end_session, sign_in
 from webapp.auth import (
@@ -22,7 +23,7 @@ from webapp.auth import (
 )
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
-from webapp.pages import form_text, pydantic_message, redirect, render, safe_next
+from webapp.pages import LANG_COOKIE, form_text, pydantic_message, redirect, render, safe_next
 from webapp.schemas import ErrorOut, Message, SessionOut, SignIn
 
 api = APIRouter(prefix="/api", tags=["session"])
@@ -96,6 +97,15 @@ def _login_page(request: Request, message: str | None = None, status: int = 200,
     response = render(request, "login.html", None, status, error=message, login_csrf=token, username=username,
                       next=safe_next(nxt))
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="lax", path="/login")
+    return response
+
+
+@pages.get("/language/{code}")
+async def choose_language(code: str, next: str | None = None) -> Response:
+    """The switch in the header: remembered in this browser for a year, for every page including surveys."""
+    response = redirect(safe_next(next))
+    if code in LOCALES:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, httponly=True, samesite="lax", path="/")
     return response
 
 

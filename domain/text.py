@@ -1,0 +1,110 @@
+"""What a person reads, before it is translated: an English source id with named parameters.
+
+Refusals and explanations are built as ``tr("already submitted on %(at)s by %(who)s", at=..., who=...)``
+and carried as they are (through services, and through Temporal as an ApplicationError's details) to the
+edge, which translates the id and formats each parameter in the reader's language and time zone. ``str()``
+of a Text is its English wording, so logs, the CLI and existing callers keep working unchanged.
+
+Pure: no catalogs here. The id is the msgid that ``pybabel extract`` finds (keyword ``tr``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Localized(Protocol):
+    """A parameter that knows its own wording per language (a phase name from domain.phases, say)."""
+
+    def localized(self, locale: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Text:
+    id: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.render(lambda s: s, _plain, "en")
+
+    def render(self, gettext: Callable[[str], str], value: Callable[[Any], str], locale: str) -> str:
+        """The message through ``gettext``; each parameter through ``value`` (nested Texts translated too)."""
+        wording = gettext(self.id)
+        if not self.params:
+            return wording
+        shown = {k: _param(v, gettext, value, locale) for k, v in self.params.items()}
+        try:
+            return wording % shown
+        except (KeyError, ValueError, TypeError):  # a translation that lost a placeholder: say it in English
+            return self.id % shown
+
+    def as_details(self) -> dict[str, Any]:
+        """JSON-safe form for an ApplicationError's details (times as ISO strings, amounts as strings)."""
+        return {"id": self.id, "params": {k: _jsonable(v) for k, v in self.params.items()}}
+
+    @classmethod
+    def from_details(cls, details: object) -> Text | None:
+        if isinstance(details, Mapping) and isinstance(details.get("id"), str) and isinstance(details.get("params", {}), Mapping):
+            return cls(details["id"], {k: _revive(v) for k, v in details.get("params", {}).items()})
+        return None
+
+
+def tr(id: str, /, **params: Any) -> Text:
+    """A message to translate at the edge; ``id`` is its English wording with ``%(name)s`` placeholders."""
+    return Text(id, params)
+
+
+def N_(id: str) -> str:
+    """Marks a constant for extraction without translating it here (labels in tables of the domain)."""
+    return id
+
+
+def _param(v: Any, gettext: Callable[[str], str], value: Callable[[Any], str], locale: str) -> str:
+    if isinstance(v, Text):
+        return v.render(gettext, value, locale)
+    if isinstance(v, Localized):
+        return v.localized(locale)
+    return value(v)
+
+
+def _plain(v: Any) -> str:
+    if isinstance(v, datetime):
+        return v.isoformat(timespec="minutes")
+    if isinstance(v, Decimal):
+        return f"{v.normalize():f}"
+    return str(v)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Text):
+        return {"$text": v.as_details()}
+    if isinstance(v, datetime):
+        return {"$time": v.isoformat()}
+    if isinstance(v, date):
+        return {"$date": v.isoformat()}
+    if isinstance(v, Decimal):
+        return {"$decimal": str(v)}
+    if isinstance(v, Localized):
+        return v.localized("en")
+    if isinstance(v, str | int | float | bool) or v is None:
+        return v
+    return str(v)
+
+
+def _revive(v: Any) -> Any:
+    if isinstance(v, Mapping) and len(v) == 1:
+        ((tag, inner),) = v.items()
+        if tag == "$text":
+            return Text.from_details(inner)
+        if tag == "$time":
+            return datetime.fromisoformat(inner)
+        if tag == "$date":
+            return date.fromisoformat(inner)
+        if tag == "$decimal":
+            return Decimal(inner)
+    return v
