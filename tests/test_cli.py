@@ -132,7 +132,7 @@ def test_demo_runs_a_whole_cycle_and_ends_with_the_csv_path(cli, tmp_path):
     last = proc.stdout.strip().splitlines()[-1]
     path = Path(last)
     assert path.name.startswith("payroll-2026-Q3-") and path.exists()
-    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    rows = list(csv.DictReader(path.open(encoding="utf-8-sig")))
     assert {"employee_id", "amount", "currency", "line_type", "idempotency_key"} <= set(rows[0])
     assert len({r["idempotency_key"] for r in rows}) == len(rows) == 40
     assert "M4" in proc.stdout and "total" in proc.stdout
