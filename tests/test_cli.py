@@ -116,7 +116,8 @@ def test_create_is_idempotent_and_frozen(cli, tmp_path):
         (("cycle", "cancel", "NOPE"), "--reason"),
         (("payroll", "export", "NOPE"), "cycle NOPE does not exist"),
         (("calibration", "adjust", "NOPE", "K01", "4", "--reason", "x"), "cycle NOPE is not running"),
-        (("payouts", "approve", "NOPE"), "cycle NOPE is not running"),
+        # An empty database: the default actor PAY1 is nobody yet (test_payroll_approval.py: once imported).
+        (("payouts", "approve", "NOPE"), "PAY1 may not approve payouts"),
         (("submit", "self-review", "NOPE", "K01", "--ratings", "communication=x"), "communication must be a whole number"),
     ],
 )
