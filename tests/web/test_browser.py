@@ -224,6 +224,7 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     assert "results released" in page.inner_text("#flash")
 
     pay = page_for()
+    pay.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])  # PAY1 reads Chinese otherwise
     sign_in(pay, live.url, "PAY1")
     assert pay.url.endswith("/payroll")
     pay.click(f"#awaiting a[href='/payroll/cycles/{cid}/approval']")
