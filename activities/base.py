@@ -21,6 +21,7 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
+from domain.text import Text, tr
 from workflows.common import refuse
 
 
@@ -55,7 +56,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def rejected(message: str, conflict: bool = False) -> ApplicationError:
+def rejected(message: Text | str, conflict: bool = False) -> ApplicationError:
     """The user asked for something impossible (or impossible now): report it, never retry it."""
     return refuse(message, conflict)
 
@@ -103,7 +104,7 @@ class DbActivities:
         if config is None:
             row = await (await conn.execute("SELECT config FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
             if row is None:
-                raise rejected(f"cycle {cycle_id} does not exist")
+                raise rejected(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
             config = CycleConfig.model_validate(row[0])
             self._configs[cycle_id] = config
         return config
@@ -114,18 +115,21 @@ class DbActivities:
 # attempt); refused instead, they reach the workflow, which blocks the cycle with this message for HR.
 UNFIXABLE_BY_RETRY = (psycopg.errors.DataError, psycopg.errors.CheckViolation, psycopg.errors.NotNullViolation,
                       DomainError)
-STEP_NAMES = {"compute_incentives": "incentives cannot be computed"}
+STEP_NAMES = {"compute_incentives": tr("incentives cannot be computed")}
 
 
-def unfixable_message(step: str, err: BaseException) -> str:
-    what = STEP_NAMES.get(step, f"step {step} failed")
+def unfixable_message(step: str, err: BaseException) -> Text:
+    """What HR reads when a step is blocked; the database's own words (English) are quoted as they are."""
+    what = STEP_NAMES.get(step) or tr("step %(step)s failed", step=step)
     if isinstance(err, psycopg.errors.NumericValueOutOfRange):
-        detail = err.diag.message_detail or ""
-        return (f"{what}: a computed number is too large to store ({err.diag.message_primary}. {detail}); "
-                "check the figures and the plan's targets, rates and factors").replace(". )", ")")
+        detail = f"{err.diag.message_primary}. {err.diag.message_detail or ''}".strip().removesuffix(".")
+        return tr("%(what)s: a computed number is too large to store (%(detail)s); "
+                  "check the figures and the plan's targets, rates and factors", what=what, detail=detail)
     if isinstance(err, psycopg.Error):
-        return f"{what}: the database refused a value ({err.diag.message_primary or err}); correct the data"
-    return f"{what}: {err}"
+        return tr("%(what)s: the database refused a value (%(detail)s); correct the data", what=what,
+                  detail=str(err.diag.message_primary or err))
+    problem = err.as_text() if isinstance(err, DomainError) else str(err)
+    return tr("%(what)s: %(problem)s", what=what, problem=problem)
 
 
 class _RefuseUnfixable(ActivityInboundInterceptor):

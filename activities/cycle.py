@@ -16,6 +16,7 @@ from domain.calibration import CalibrationEntry, distribution_report, nine_box, 
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, compute_payouts, delta_lines
 from domain.incentives import PayoutLine as PayoutLineModel
+from domain.text import tr
 from workflows.payloads import AdjustmentRecord, CalibrationSummary, CycleActionInput, IncentiveSummary
 
 
@@ -108,10 +109,11 @@ class CycleActivities(DbActivities):
             )
             row = await cur.fetchone()
             if row is None:
-                raise rejected(f"{rec.employee_id} is not a participant of cycle {rec.cycle_id}")
+                raise rejected(tr("%(employee)s is not a participant of cycle %(cycle)s", employee=rec.employee_id,
+                                   cycle=rec.cycle_id))
             before, finalized, potential = row
             if finalized:
-                raise rejected("calibration is finalized; ratings can no longer change")
+                raise rejected(tr("calibration is finalized; ratings can no longer change"))
             await cur.execute(
                 """INSERT INTO rating_adjustment (id, review_id, from_level, to_level, reason, actor, adjusted_at)
                    VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
@@ -136,10 +138,10 @@ class CycleActivities(DbActivities):
             )
             (unrated,) = await cur.fetchone()
             if unrated:
-                raise rejected("cannot finalize: " + summary.violations[0])
+                raise rejected(tr("cannot finalize: %(problem)s", problem=summary.violations[0]))
             if config.calibration.enforce and not summary.within_guideline:
-                raise rejected("cannot finalize: the distribution is outside the guideline: "
-                               + "; ".join(summary.violations))
+                raise rejected(tr("cannot finalize: the distribution is outside the guideline: %(problems)s",
+                                  problems="; ".join(summary.violations)))
             await cur.execute(
                 "UPDATE calibrated_rating SET finalized = true WHERE cycle_id = %s AND NOT finalized", (inp.cycle_id,)
             )
@@ -177,13 +179,13 @@ class CycleActivities(DbActivities):
                 inserted, error = await copy_first_lines(cur, plan, period.start, period.end, period.label,
                                                          cycle_id, inputs, activity.heartbeat)
                 if error is not None:  # missing data: HR fixes it and retries, never an endless retry
-                    raise rejected(f"incentives cannot be computed: {error}")
+                    raise rejected(tr("incentives cannot be computed: %(problem)s", problem=error))
                 return await self._finish_incentives(cur, cycle_id, inserted, 0)
             try:
                 computed = await asyncio.get_running_loop().run_in_executor(
                     None, compute_payouts, plan, period.start, period.end, cycle_id, inputs)
             except DomainError as err:
-                raise rejected(f"incentives cannot be computed: {err}") from None
+                raise rejected(tr("incentives cannot be computed: %(problem)s", problem=err.as_text())) from None
             await cur.execute(
                 """SELECT employee_id, line_type, amount, currency, revision, idempotency_key, plan_id,
                           plan_version, explanation, inputs
@@ -293,7 +295,7 @@ class CycleActivities(DbActivities):
             await cur.execute("SELECT status FROM review_cycle WHERE id = %s FOR UPDATE", (inp.cycle_id,))
             row = await cur.fetchone()
             if row is not None and row[0] == "cancelled":
-                raise rejected(f"cycle {inp.cycle_id} was cancelled; its payouts cannot be approved")
+                raise rejected(tr("cycle %(cycle)s was cancelled; its payouts cannot be approved", cycle=inp.cycle_id))
             # The revision being approved names the audit row: a retried or repeated approval writes it once.
             revision = await approval_revision(cur, inp.cycle_id)
             await cur.execute(

@@ -17,6 +17,7 @@ from activities.base import AUDIT_INSERT, AUDIT_ROW, AUDIT_VALUES, DbActivities,
 from activities.outbox import Message, queue, start_delivery
 from domain.cycle import CycleConfig, resolve_due
 from domain.scoring import ReviewInputs, SurveyAnswer, preliminary_score
+from domain.text import tr
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
 from workflows.payloads import (
     CUSTOMER_SURVEY,
@@ -455,9 +456,10 @@ class ReviewActivities(DbActivities):
             await cur.execute("SELECT role FROM employee WHERE id = %s", (rec.new_reviewer_id,))
             row = await cur.fetchone()
             if row is None:
-                raise rejected(f"employee {rec.new_reviewer_id} does not exist")
+                raise rejected(tr("employee %(employee)s does not exist", employee=rec.new_reviewer_id))
             if row[0] != "manager":  # a KAM or payroll as reviewer would leave the review a dead end
-                raise rejected(f"{rec.new_reviewer_id} cannot score reviews (role {row[0]}); choose a manager")
+                raise rejected(tr("%(employee)s cannot score reviews (role %(role)s); choose a manager",
+                                   employee=rec.new_reviewer_id, role=row[0]))
             await cur.execute("UPDATE review SET reviewer_id = %s WHERE id = %s", (rec.new_reviewer_id, rec.review_id))
             await cur.execute(
                 """UPDATE task SET assignee_id = %s WHERE id = %s AND status = 'open'""",

@@ -16,11 +16,12 @@ from domain.errors import DomainError
 from domain.inputs import Text, bounded
 from domain.money import Num, calc_context, exact, fmt_num, round_to
 from domain.scorecard import RatingScale, Score
+from domain.text import tr
 
 #: A rating level is a small ordinal people pick and payout multipliers are keyed by; the API takes levels within ±1000.
-Level = Annotated[int, bounded(0, 100, "a rating level is a small whole number people pick")]
+Level = Annotated[int, bounded(0, 100, tr("a rating level is a small whole number people pick"))]
 #: A share of the people, in percent.
-Percent = Annotated[Num, bounded(0, 100, "a percent of the participants")]
+Percent = Annotated[Num, bounded(0, 100, tr("a percent of the participants"))]
 
 
 class _Frozen(BaseModel):
@@ -45,7 +46,8 @@ class NineBoxConfig(_Frozen):
     def _ordered(self) -> NineBoxConfig:
         if self.moderate_min_level >= self.high_min_level:
             raise DomainError(
-                f"moderate_min_level {self.moderate_min_level} must be below high_min_level {self.high_min_level}",
+                tr("moderate_min_level %(moderate_min_level)s must be below high_min_level %(high_min_level)s",
+                   moderate_min_level=self.moderate_min_level, high_min_level=self.high_min_level),
                 "nine_box",
             )
         return self
@@ -70,17 +72,18 @@ def check_guideline(guideline: dict[int, Decimal], levels: Sequence[int] | None 
     """Percent per level, non-negative, summing to exactly 100, and (if given) covering exactly ``levels``."""
     for level, pct in guideline.items():
         if pct < 0:
-            raise DomainError(f"level {level} has a negative percent {fmt_num(pct)}", f"guideline.{level}")
+            raise DomainError(tr("level %(level)s has a negative percent %(pct)s",
+                                 level=level, pct=Decimal(fmt_num(pct))), f"guideline.{level}")
     total = sum(guideline.values(), Decimal(0))
     if total != 100:
-        raise DomainError(f"percents sum to {fmt_num(total)}, must be exactly 100", "guideline")
+        raise DomainError(tr("percents sum to %(total)s, must be exactly 100", total=Decimal(fmt_num(total))), "guideline")
     if levels is not None:
         unknown = sorted(set(guideline) - set(levels))
         if unknown:
-            raise DomainError(f"level {unknown[0]} is not defined in levels", f"guideline.{unknown[0]}")
+            raise DomainError(tr("level %(unknown)s is not defined in levels", unknown=unknown[0]), f"guideline.{unknown[0]}")
         absent = sorted(set(levels) - set(guideline), reverse=True)
         if absent:
-            raise DomainError(f"no percent for level {absent[0]} (write 0 if none is expected)", "guideline")
+            raise DomainError(tr("no percent for level %(absent)s (write 0 if none is expected)", absent=absent[0]), "guideline")
 
 
 class CalibrationConfig(_Frozen):
@@ -88,14 +91,14 @@ class CalibrationConfig(_Frozen):
 
     normalize: bool = True
     # A team of 2 has no spread worth normalizing; beyond 10,000 nobody would ever be normalized.
-    min_team_size: Annotated[int, bounded(2, 10_000, "the smallest team whose scores are normalized")] = Field(
+    min_team_size: Annotated[int, bounded(2, 10_000, tr("the smallest team whose scores are normalized"))] = Field(
         default=3, strict=True)
     levels: tuple[CalibrationLevel, ...] = Field(default_factory=_default_levels, min_length=2, max_length=101)
     # Keys stay lax: the frozen configuration comes back from JSON, whose keys are strings.
     guideline: dict[Level, Percent] = Field(default_factory=_default_guideline)
     enforce: bool = False
     tolerance_pct: Percent = Field(default=Decimal(5))
-    leniency_threshold: Annotated[Num, bounded(0, 100, "a difference of levels")] = Field(
+    leniency_threshold: Annotated[Num, bounded(0, 100, tr("a difference of levels"))] = Field(
         default=Decimal("0.5"), gt=0, description="levels above/below company mean")
     central_tendency_pct: Percent = Field(default=Decimal(80), gt=0, description="share at the middle level(s)")
     nine_box: NineBoxConfig = NineBoxConfig()
@@ -106,12 +109,13 @@ class CalibrationConfig(_Frozen):
             prev, cur = self.levels[i - 1], self.levels[i]
             if cur.level >= prev.level:
                 raise DomainError(
-                    f"levels must be listed best first: level {cur.level} after level {prev.level}", f"levels.{i}.level"
+                    tr("levels must be listed best first: level %(level)s after level %(level2)s",
+                       level=cur.level, level2=prev.level), f"levels.{i}.level"
                 )
             if cur.min >= prev.min:
                 raise DomainError(
-                    f"min {fmt_num(cur.min)} of level {cur.level} must be below min {fmt_num(prev.min)} of level "
-                    f"{prev.level}",
+                    tr("min %(min)s of level %(level)s must be below min %(min2)s of level %(level2)s",
+                       min=Decimal(fmt_num(cur.min)), level=cur.level, min2=Decimal(fmt_num(prev.min)), level2=prev.level),
                     f"levels.{i}.min",
                 )
         check_guideline(self.guideline, [lv.level for lv in self.levels])
@@ -124,7 +128,7 @@ class CalibrationConfig(_Frozen):
         for lv in self.levels:
             if lv.level == level:
                 return lv.label
-        raise DomainError(f"level {level} is not defined in levels", "level")
+        raise DomainError(tr("level %(level)s is not defined in levels", level=level), "level")
 
 
 class CalibrationEntry(_Frozen):
@@ -148,7 +152,7 @@ class NormalizedScore(_Frozen):
 def mean_sigma(values: Sequence[Decimal]) -> tuple[Decimal, Decimal]:
     """Mean and population standard deviation (Decimal sqrt), at working precision."""
     if not values:
-        raise DomainError("need at least one value", "values")
+        raise DomainError(tr("need at least one value"), "values")
     with localcontext(calc_context()):
         n = Decimal(len(values))
         mu = sum(values, Decimal(0)) / n
@@ -165,7 +169,7 @@ def zscore_rescale(
     Example: x 3.5, mu_m 4.2, sigma_m 0.7, mu_g 3.8, sigma_g 0.6 → 3.2.
     """
     if sigma_m <= 0:
-        raise DomainError("sigma_m must be positive; skip or pool teams whose scores are all equal", "sigma_m")
+        raise DomainError(tr("sigma_m must be positive; skip or pool teams whose scores are all equal"), "sigma_m")
     with localcontext(calc_context()):
         value = mu_g + sigma_g * (x - mu_m) / sigma_m
     clamped = min(max(value, scale.min), scale.max)
@@ -182,7 +186,7 @@ def normalize(entries: list[CalibrationEntry], cfg: CalibrationConfig, scale: Ra
     seen: set[str] = set()
     for i, e in enumerate(entries):
         if e.employee_id in seen:
-            raise DomainError(f"employee {e.employee_id!r} appears twice", f"entries.{i}.employee_id")
+            raise DomainError(tr("employee %(employee_id)s appears twice", employee_id=repr(e.employee_id)), f"entries.{i}.employee_id")
         seen.add(e.employee_id)
     if not entries:
         return []
@@ -235,7 +239,7 @@ def guideline_headcounts(n: int, guideline: dict[int, Decimal]) -> dict[int, int
     level (the conservative choice), so the result never depends on dict order.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise DomainError(f"head count must be a non-negative integer, got {n!r}", "n")
+        raise DomainError(tr("head count must be a non-negative integer, got %(n)s", n=repr(n)), "n")
     check_guideline(guideline)
     floors: dict[int, int] = {}
     remainders: dict[int, Decimal] = {}
@@ -299,7 +303,8 @@ def distribution_report(ratings: list[tuple[str, str, int]], cfg: CalibrationCon
     known = set(cfg.level_numbers())
     for i, (employee_id, _, level) in enumerate(ratings):
         if level not in known:
-            raise DomainError(f"employee {employee_id!r} has level {level!r}, not defined in levels", f"ratings.{i}")
+            raise DomainError(tr("employee %(employee_id)s has level %(level)s, not defined in levels",
+                                 employee_id=repr(employee_id), level=repr(level)), f"ratings.{i}")
     n = len(ratings)
     counts = {lv: 0 for lv in cfg.level_numbers()}
     for _, _, level in ratings:
@@ -380,11 +385,13 @@ def nine_box(performance_level: int, potential: int | None, cfg: CalibrationConf
     ``NINE_BOX_NAMES`` gives a display name for each box.
     """
     if performance_level not in cfg.level_numbers():
-        raise DomainError(f"level {performance_level!r} is not defined in levels", "performance_level")
+        raise DomainError(tr("level %(performance_level)s is not defined in levels",
+                             performance_level=repr(performance_level)), "performance_level")
     if potential is None:
         return None
     if isinstance(potential, bool) or potential not in (1, 2, 3):
-        raise DomainError(f"potential must be 1 (low), 2 (moderate) or 3 (high), got {potential!r}", "potential")
+        raise DomainError(tr("potential must be 1 (low), 2 (moderate) or 3 (high), got %(potential)s",
+                             potential=repr(potential)), "potential")
     box = cfg.nine_box
     if performance_level >= box.high_min_level:
         perf = "high"

@@ -30,6 +30,7 @@ from domain.errors import DomainError
 from domain.incentives import IncentivePlan
 from domain.inputs import Id, Text, bounded
 from domain.scorecard import Scorecard, default_scorecard
+from domain.text import tr
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 #: No deadline, extension, reminder or survey link runs longer than a year: a longer one is a typo
@@ -49,8 +50,8 @@ def parse_duration(value: object) -> timedelta:
     except OverflowError:
         result = None
     if result is None or result > MAX_DURATION:
-        raise ValueError(f"{value!r} is longer than a year (366d), the longest duration allowed; a longer one is "
-                         "usually a typo")
+        raise DomainError(tr("%(value)s is longer than a year (366d), the longest duration allowed; a longer one is usually a typo",
+                             value=repr(value)))
     return result
 
 
@@ -58,10 +59,10 @@ def _duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
-        raise ValueError("a duration must be a number of seconds or like '3d', '12h', '15m', '45s'")
+        raise DomainError(tr("a duration must be a number of seconds or like '3d', '12h', '15m', '45s'"))
     if isinstance(value, int | float):
         if value < 0 or value != value:
-            raise ValueError("a duration cannot be negative")
+            raise DomainError(tr("a duration cannot be negative"))
         return timedelta(seconds=value)
     if isinstance(value, str):
         match = _DURATION.match(value)
@@ -72,15 +73,15 @@ def _duration(value: object) -> timedelta:
                 return _ISO_DURATION.validate_python(value.strip())
             except ValidationError:
                 pass
-    raise ValueError(f"{value!r} is not a duration; write seconds or like '3d', '12h', '15m', '45s'")
+    raise DomainError(tr("%(value)s is not a duration; write seconds or like '3d', '12h', '15m', '45s'", value=repr(value)))
 
 
 def _in_date_range(value: date) -> date:
     """Dates (and the date of an instant) between FIRST_DATE and LAST_DATE."""
     day = value.astimezone(UTC).date() if isinstance(value, datetime) else value
     if not FIRST_DATE <= day <= LAST_DATE:
-        raise ValueError(f"{value.isoformat()} is outside the allowed range {FIRST_DATE.isoformat()}.."
-                         f"{LAST_DATE.isoformat()} (a date outside it is a typo)")
+        raise DomainError(tr("%(value)s is outside the allowed range %(first)s..%(last)s (a date outside it is a typo)",
+                             value=value, first=FIRST_DATE, last=LAST_DATE))
     return value
 
 
@@ -98,12 +99,12 @@ class DeadlinePolicy(_Frozen):
 
     action: Literal["close", "extend"] = "close"
     extend_by: Duration | None = None
-    max_extensions: Annotated[int, bounded(1, 10, "each extension delays the whole cycle")] = Field(default=1, strict=True)
+    max_extensions: Annotated[int, bounded(1, 10, tr("each extension delays the whole cycle"))] = Field(default=1, strict=True)
 
     @model_validator(mode="after")
     def _extension_needs_length(self) -> DeadlinePolicy:
         if self.action == "extend" and (self.extend_by is None or self.extend_by <= timedelta(0)):
-            raise ValueError("action 'extend' needs a positive extend_by (e.g. '2d')")
+            raise DomainError(tr("action 'extend' needs a positive extend_by (e.g. '2d')"))
         return self
 
 
@@ -116,9 +117,9 @@ class PhaseConfig(_Frozen):
     @model_validator(mode="after")
     def _exactly_one_deadline(self) -> PhaseConfig:
         if (self.due is None) == (self.due_after is None):
-            raise ValueError("give exactly one of 'due' (a date-time with time zone) or 'due_after' (e.g. '14d')")
+            raise DomainError(tr("give exactly one of 'due' (a date-time with time zone) or 'due_after' (e.g. '14d')"))
         if self.due_after is not None and self.due_after <= timedelta(0):
-            raise ValueError("due_after must be positive")
+            raise DomainError(tr("due_after must be positive"))
         return self
 
 
@@ -136,7 +137,7 @@ class Period(_Frozen):
     @model_validator(mode="after")
     def _ordered(self) -> Period:
         if self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
+            raise DomainError(tr("end %(end)s is before start %(start)s", end=self.end, start=self.start))
         return self
 
 
@@ -150,7 +151,7 @@ class Participants(_Frozen):
     @model_validator(mode="after")
     def _something(self) -> Participants:
         if not (self.all_kams or self.managers or self.employees):
-            raise ValueError("choose participants: all_kams: true, managers: [...] or employees: [...]")
+            raise DomainError(tr("choose participants: all_kams: true, managers: [...] or employees: [...]"))
         return self
 
 
@@ -176,8 +177,8 @@ class CycleConfig(_Frozen):
     scorecard: Scorecard = Field(default_factory=default_scorecard)
     calibration: CalibrationConfig
     incentive_plan: IncentivePlan
-    batch_size: Annotated[int, bounded(1, 1000, "a batch is one activity; more reviews per batch would exceed its "
-                                              "payload and time limits")] = Field(
+    batch_size: Annotated[int, bounded(1, 1000, tr("a batch is one activity; more reviews per batch would exceed its "
+                                              "payload and time limits"))] = Field(
         default=100, strict=True, description="reviews opened and started per batch activity")
     notifications: Notifications | None = None
 
@@ -187,9 +188,11 @@ class CycleConfig(_Frozen):
         levels = {lv.level for lv in self.calibration.levels}
         if multipliers:
             if unknown := sorted(set(multipliers) - levels):
-                raise DomainError(f"level {unknown[0]} is not a calibration level", "incentive_plan.rating_multipliers")
+                raise DomainError(tr("level %(unknown)s is not a calibration level",
+                                     unknown=unknown[0]), "incentive_plan.rating_multipliers")
             if absent := sorted(levels - set(multipliers)):
-                raise DomainError(f"no multiplier for calibration level {absent[0]}", "incentive_plan.rating_multipliers")
+                raise DomainError(tr("no multiplier for calibration level %(absent)s",
+                                     absent=absent[0]), "incentive_plan.rating_multipliers")
         return self
 
     @field_validator("timezone")
@@ -198,7 +201,7 @@ class CycleConfig(_Frozen):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+            raise DomainError(tr("unknown time zone %(value)s; use an IANA name such as Asia/Shanghai", value=repr(value))) from None
         return value
 
 

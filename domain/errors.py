@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.text import Text
+from domain.text import Text, tr
 
 
 class DomainError(ValueError):
@@ -17,3 +17,9 @@ class DomainError(ValueError):
         self.text = message if isinstance(message, Text) else None
         self.message = str(message)
         super().__init__(f"{path}: {message}" if path else self.message)
+
+    def as_text(self) -> Text | str:
+        """What a person reads, its field path first: a Text to translate when it was raised with one."""
+        if self.text is None:
+            return str(self)
+        return tr("%(path)s: %(message)s", path=self.path, message=self.text) if self.path else self.text

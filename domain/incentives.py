@@ -31,6 +31,7 @@ from domain.money import (
     proration_days,
 )
 from domain.scorecard import check_unique, check_weights_sum, interpolate
+from domain.text import tr
 
 LineType = Literal["bonus", "commission", "adjustment"]
 BaseLineType = Literal["bonus", "commission"]
@@ -59,13 +60,13 @@ MAX_RATE = Decimal(1)
 #: Attainments are KPI actuals too (ratios: 1.0 = 100 %).
 MAX_ATTAINMENT = Decimal(10) ** 14
 
-Target = Annotated[Num, bounded(0, MAX_TARGET, "a target bonus in units of money; 0 means none",
+Target = Annotated[Num, bounded(0, MAX_TARGET, tr("a target bonus in units of money; 0 means none"),
                                 zero_or_at_least=MIN_TARGET)]
-Factor = Annotated[Num, bounded(0, MAX_PAYOUT_FACTOR, "a multiple of target", places=6)]
-Multiplier = Annotated[Num, bounded(0, MAX_MULTIPLIER, "it multiplies the target", places=4)]
-Attainment = Annotated[Num, bounded(-MAX_ATTAINMENT, MAX_ATTAINMENT, "attainments are KPI actuals, stored as "
-                                    "Numeric(20,6)", places=6)]
-Weight = Annotated[Num, bounded(0, 100, "a weight is a percent")]
+Factor = Annotated[Num, bounded(0, MAX_PAYOUT_FACTOR, tr("a multiple of target"), places=6)]
+Multiplier = Annotated[Num, bounded(0, MAX_MULTIPLIER, tr("it multiplies the target"), places=4)]
+Attainment = Annotated[Num, bounded(-MAX_ATTAINMENT, MAX_ATTAINMENT, tr("attainments are KPI actuals, stored as "
+                                    "Numeric(20,6)"), places=6)]
+Weight = Annotated[Num, bounded(0, 100, tr("a weight is a percent"))]
 
 
 def largest_payout() -> Decimal:
@@ -89,7 +90,7 @@ class TargetIncentive(_Frozen):
         for name, mapping in (("by_grade", self.by_grade), ("by_employee", self.by_employee)):
             for key, value in mapping.items():
                 if value < 0:
-                    raise DomainError(f"target {fmt_num(value)} must not be negative", f"{name}.{key}")
+                    raise DomainError(tr("target %(value)s must not be negative", value=Decimal(fmt_num(value))), f"{name}.{key}")
         return self
 
     def is_empty(self) -> bool:
@@ -108,10 +109,12 @@ class PayoutCurve(_Frozen):
     def _ordered(self) -> PayoutCurve:
         if not self.threshold < self.target:
             raise DomainError(
-                f"threshold {fmt_num(self.threshold)} must be below target {fmt_num(self.target)}", "threshold"
+                tr("threshold %(threshold)s must be below target %(target)s",
+                   threshold=Decimal(fmt_num(self.threshold)), target=Decimal(fmt_num(self.target))), "threshold"
             )
         if not self.target < self.maximum:
-            raise DomainError(f"target {fmt_num(self.target)} must be below maximum {fmt_num(self.maximum)}", "maximum")
+            raise DomainError(tr("target %(target)s must be below maximum %(maximum)s",
+                                 target=Decimal(fmt_num(self.target)), maximum=Decimal(fmt_num(self.maximum))), "maximum")
         return self
 
     def points(self) -> tuple[tuple[Decimal, Decimal], ...]:
@@ -131,11 +134,11 @@ class PiecewisePayoutCurve(_Frozen):
     def _ordered(self) -> PiecewisePayoutCurve:
         for i, (x, y) in enumerate(self.points):
             if y < 0:
-                raise DomainError(f"payout factor {fmt_num(y)} must not be negative", f"points.{i}")
+                raise DomainError(tr("payout factor %(y)s must not be negative", y=Decimal(fmt_num(y))), f"points.{i}")
             if i and x <= self.points[i - 1][0]:
                 raise DomainError(
-                    f"x values must be strictly increasing: point {i} x={fmt_num(x)} is not above point {i - 1} "
-                    f"x={fmt_num(self.points[i - 1][0])}",
+                    tr("x values must be strictly increasing: point %(i)s x=%(x)s is not above point %(i2)s x=%(points)s",
+                       i=i, x=Decimal(fmt_num(x)), i2=i - 1, points=Decimal(fmt_num(self.points[i - 1][0]))),
                     f"points.{i}",
                 )
         return self
@@ -207,20 +210,20 @@ class CommissionTier(_Frozen):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
-    from_: Annotated[Num, bounded(0, MAX_REVENUE, "revenue is a KPI actual, stored as Numeric(20,6)", places=6)] = Field(
+    from_: Annotated[Num, bounded(0, MAX_REVENUE, tr("revenue is a KPI actual, stored as Numeric(20,6)"), places=6)] = Field(
         alias="from")
-    rate: Annotated[Num, bounded(0, MAX_RATE, "a fraction of revenue: 0.02 is 2 %", places=6)]
+    rate: Annotated[Num, bounded(0, MAX_RATE, tr("a fraction of revenue: 0.02 is 2 %"), places=6)]
 
 
 def check_tiers(tiers: Sequence[CommissionTier], path: str = "tiers") -> None:
     """Tiers must be non-empty and strictly increasing in ``from``."""
     if not tiers:
-        raise DomainError("need at least one tier", path)
+        raise DomainError(tr("need at least one tier"), path)
     for i in range(1, len(tiers)):
         if tiers[i].from_ <= tiers[i - 1].from_:
             raise DomainError(
-                f"tiers must be strictly increasing: tier {i} from {fmt_num(tiers[i].from_)} is not above tier "
-                f"{i - 1} from {fmt_num(tiers[i - 1].from_)}",
+                tr("tiers must be strictly increasing: tier %(i)s from %(from_)s is not above tier %(i2)s from %(from_2)s",
+                   i=i, from_=Decimal(fmt_num(tiers[i].from_)), i2=i - 1, from_2=Decimal(fmt_num(tiers[i - 1].from_))),
                 f"{path}.{i}.from",
             )
 
@@ -244,25 +247,26 @@ class IncentivePlan(_Frozen):
 
     id: Id
     # payout_line.plan_version is a PostgreSQL integer; a million versions of one plan is already absurd.
-    version: Annotated[int, bounded(1, 1_000_000, "a plan's version number")] = Field(strict=True)
+    version: Annotated[int, bounded(1, 1_000_000, tr("a plan's version number"))] = Field(strict=True)
     rounding: RoundingMode
     target_incentive: TargetIncentive = TargetIncentive()
-    company_factor: Annotated[Num, bounded(0, MAX_COMPANY_FACTOR, "a multiple of target, usually 0..2; 0 switches "
-                                           "the bonus off", places=4, zero_or_at_least=MIN_COMPANY_FACTOR)] = Decimal(1)
+    company_factor: Annotated[Num, bounded(0, MAX_COMPANY_FACTOR, tr("a multiple of target, usually 0..2; 0 switches "
+                                           "the bonus off"), places=4, zero_or_at_least=MIN_COMPANY_FACTOR)] = Decimal(1)
     bonus: BonusConfig | None = None
     # Keys stay lax: the frozen configuration comes back from JSON, whose keys are strings.
-    rating_multipliers: dict[Annotated[int, bounded(0, 100, "a rating level")], Multiplier] = Field(default_factory=dict)
+    rating_multipliers: dict[Annotated[int, bounded(0, 100, tr("a rating level"))], Multiplier] = Field(default_factory=dict)
     commission: CommissionConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> IncentivePlan:
         for level, value in self.rating_multipliers.items():
             if value < 0:
-                raise DomainError(f"multiplier {fmt_num(value)} must not be negative", f"rating_multipliers.{level}")
+                raise DomainError(tr("multiplier %(value)s must not be negative",
+                                     value=Decimal(fmt_num(value))), f"rating_multipliers.{level}")
         if self.target_incentive.is_empty() and self.commission is None:
-            raise DomainError("the plan pays nothing: no target incentive and no commission", "target_incentive")
+            raise DomainError(tr("the plan pays nothing: no target incentive and no commission"), "target_incentive")
         if self.target_incentive.is_empty() and self.bonus is not None:
-            raise DomainError("bonus measures are configured but no target incentive to apply them to",
+            raise DomainError(tr("bonus measures are configured but no target incentive to apply them to"),
                               "target_incentive")
         return self
 
@@ -283,11 +287,11 @@ def commission_breakdown(
     """(unrounded commission, the steps that produced it) for either mode."""
     check_tiers(tiers)
     if mode not in ("retroactive", "marginal"):
-        raise DomainError(f"{mode!r} is not a commission mode; use retroactive or marginal", "mode")
+        raise DomainError(tr("%(mode)s is not a commission mode; use retroactive or marginal", mode=repr(mode)), "mode")
     if boundary not in ("upper", "lower"):
-        raise DomainError(f"{boundary!r} is not a boundary owner; use upper or lower", "boundary")
+        raise DomainError(tr("%(boundary)s is not a boundary owner; use upper or lower", boundary=repr(boundary)), "boundary")
     if amount < 0:
-        raise DomainError(f"amount {fmt_num(amount)} is negative", "amount")
+        raise DomainError(tr("amount %(amount)s is negative", amount=Decimal(fmt_num(amount))), "amount")
     steps: list[str] = []
     with localcontext(calc_context()):
         if mode == "retroactive":
@@ -350,7 +354,8 @@ class IncentiveInput(_Frozen):
     def _dates(self) -> IncentiveInput:
         if self.employment_start and self.employment_end and self.employment_end < self.employment_start:
             raise DomainError(
-                f"{self.employment_end.isoformat()} is before employment_start {self.employment_start.isoformat()}",
+                tr("%(employment_end)s is before employment_start %(employment_start)s",
+                   employment_end=self.employment_end, employment_start=self.employment_start),
                 "employment_end",
             )
         return self
@@ -378,7 +383,8 @@ class PayoutLine(_Frozen):
             return self.line_type
         base = self.adjusts or self.inputs.get("adjusts")
         if base not in ("bonus", "commission"):
-            raise DomainError(f"adjustment line {self.idempotency_key} does not say what it adjusts", "adjusts")
+            raise DomainError(tr("adjustment line %(idempotency_key)s does not say what it adjusts",
+                                 idempotency_key=self.idempotency_key), "adjusts")
         return "bonus" if base == "bonus" else "commission"
 
 
@@ -632,8 +638,8 @@ class _PayoutRun:
                 cached = self.heads[key] = self._new_head(ti.by_grade[inp.grade], f"grade {inp.grade}", inp, path)
             return cached
         raise DomainError(
-            f"no target incentive for employee {inp.employee_id!r} (grade {inp.grade!r}): add it to "
-            "target_incentive.by_grade or by_employee",
+            tr("no target incentive for employee %(employee_id)s (grade %(grade)s): add it to target_incentive.by_grade or by_employee",
+               employee_id=repr(inp.employee_id), grade=repr(inp.grade)),
             f"{path}.grade",
         )
 
@@ -641,10 +647,12 @@ class _PayoutRun:
         plan = self.plan
         if plan.rating_multipliers:
             if inp.rating_level is None:
-                raise DomainError(f"employee {inp.employee_id!r} has no final rating; the bonus needs one",
+                raise DomainError(tr("employee %(employee_id)s has no final rating; the bonus needs one",
+                                     employee_id=repr(inp.employee_id)),
                                   f"{path}.rating_level")
             if inp.rating_level not in plan.rating_multipliers:
-                raise DomainError(f"no multiplier for rating {inp.rating_level} (employee {inp.employee_id!r})",
+                raise DomainError(tr("no multiplier for rating %(rating_level)s (employee %(employee_id)s)",
+                                     rating_level=inp.rating_level, employee_id=repr(inp.employee_id)),
                                   "rating_multipliers")
             multiplier = plan.rating_multipliers[inp.rating_level]
             mult_text = f"rating multiplier {fmt_num(multiplier)} (rating {inp.rating_level})"
@@ -732,7 +740,8 @@ class _PayoutRun:
         for m in measures:
             att = attainment.get(m.id)
             if att is None:
-                raise DomainError(f"employee {inp.employee_id!r} has no attainment for measure {m.id!r}",
+                raise DomainError(tr("employee %(employee_id)s has no attainment for measure %(id)s",
+                                     employee_id=repr(inp.employee_id), id=repr(m.id)),
                                   f"{path}.attainment.{m.id}")
             f, how, f_wide, f_narrow = m.curve.at(att)
             cap = m.cap
@@ -774,14 +783,14 @@ class _PayoutRun:
         if table is None:  # commission_breakdown's checks of the plan, at the same point (first revenue)
             check_tiers(cfg.tiers)
             if cfg.mode not in ("retroactive", "marginal"):
-                raise DomainError(f"{cfg.mode!r} is not a commission mode; use retroactive or marginal", "mode")
+                raise DomainError(tr("%(mode)s is not a commission mode; use retroactive or marginal", mode=repr(cfg.mode)), "mode")
             if cfg.boundary not in ("upper", "lower"):
-                raise DomainError(f"{cfg.boundary!r} is not a boundary owner; use upper or lower", "boundary")
+                raise DomainError(tr("%(boundary)s is not a boundary owner; use upper or lower", boundary=repr(cfg.boundary)), "boundary")
             table = self.commission = (_CompiledMarginal(cfg.tiers) if cfg.mode == "marginal"
                                        else _CompiledRetroactive(cfg.tiers, cfg.boundary))
             self.tier_texts = tuple((_s(t.from_), _s(t.rate)) for t in cfg.tiers)
         if revenue < 0:
-            raise DomainError(f"amount {fmt_num(revenue)} is negative", "amount")
+            raise DomainError(tr("amount %(revenue)s is negative", revenue=Decimal(fmt_num(revenue))), "amount")
         revenue_wide, revenue_narrow = fmt_plain_pair(revenue, 10, 4)
         raw, steps = table.breakdown(revenue, revenue_narrow)
         quantum, ctx, _, tail = self._money(inp.currency)
@@ -807,16 +816,16 @@ def compute_payouts(
     no bonus lines when the plan has no target incentive; no commission line without revenue.
     """
     if period_end < period_start:
-        raise DomainError(f"{period_end.isoformat()} is before period_start {period_start.isoformat()}",
+        raise DomainError(tr("%(period_end)s is before period_start %(period_start)s", period_end=period_end, period_start=period_start),
                           "period_end")
     if not cycle_id:
-        raise DomainError("must not be empty", "cycle_id")
+        raise DomainError(tr("must not be empty"), "cycle_id")
     run = _PayoutRun(plan, period_start, period_end, cycle_id)
     seen: set[str] = set()
     lines: list[PayoutLine] = []
     for i, inp in enumerate(inputs):
         if inp.employee_id in seen:
-            raise DomainError(f"employee {inp.employee_id!r} appears twice", f"inputs.{i}.employee_id")
+            raise DomainError(tr("employee %(employee_id)s appears twice", employee_id=repr(inp.employee_id)), f"inputs.{i}.employee_id")
         seen.add(inp.employee_id)
         if run.has_bonus:
             lines.append(run.bonus_line(i, inp))
@@ -835,7 +844,7 @@ def delta_lines(computed: list[PayoutLine], locked: list[PayoutLine], revision: 
     re-run with unchanged inputs yields ``[]``. Paid lines are never edited.
     """
     if isinstance(revision, bool) or not isinstance(revision, int) or revision < 1:
-        raise DomainError(f"must be a positive integer, got {revision!r}", "revision")
+        raise DomainError(tr("must be a positive integer, got %(revision)s", revision=repr(revision)), "revision")
     groups: dict[tuple[str, BaseLineType], tuple[list[PayoutLine], list[PayoutLine]]] = {}
     for line in computed:
         groups.setdefault((line.employee_id, line.base_type()), ([], []))[0].append(line)
@@ -846,7 +855,8 @@ def delta_lines(computed: list[PayoutLine], locked: list[PayoutLine], revision: 
     for (employee_id, base), (now, before) in groups.items():
         currencies = {line.currency for line in now + before}
         if len(currencies) > 1:
-            raise DomainError(f"employee {employee_id!r} has {base} lines in several currencies {sorted(currencies)}",
+            raise DomainError(tr("employee %(employee_id)s has %(base)s lines in several currencies %(currencies)s",
+                                 employee_id=repr(employee_id), base=base, currencies=str(sorted(currencies))),
                               "currency")
         currency = currencies.pop()
         quantum = Decimal(1).scaleb(-minor_unit(currency))
@@ -857,12 +867,13 @@ def delta_lines(computed: list[PayoutLine], locked: list[PayoutLine], revision: 
         if diff == 0:
             continue
         if diff.quantize(quantum, context=calc_context()) != diff:
-            raise DomainError(f"amounts for {employee_id!r} {base} are not in {currency} minor units", "amount")
+            raise DomainError(tr("amounts for %(employee_id)s %(base)s are not in %(currency)s minor units",
+                                 employee_id=repr(employee_id), base=base, currency=currency), "amount")
         diff = diff.quantize(quantum, context=calc_context())
         template = now[0] if now else before[-1]
         key = idempotency_key(template.cycle_id, employee_id, f"adjustment-{base}", template.plan_version, revision)
         if key in locked_keys:
-            raise DomainError(f"revision {revision} is already used by locked line {key}", "revision")
+            raise DomainError(tr("revision %(revision)s is already used by locked line %(key)s", revision=revision, key=key), "revision")
         recomputed = (f" Recomputed: {now[0].explanation}" if len(now) == 1 else
                       " No line is computed now, so the locked amount is reversed." if not now else "")
         explanation = (

@@ -21,7 +21,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from domain.errors import DomainError
 from domain.money import decimal_places
+from domain.text import Text as Message
+from domain.text import tr
 
 ID_MAX_LENGTH = 64
 #: The id grammar, for JSON Schema and FastAPI path parameters (which match it themselves).
@@ -30,26 +33,26 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
-def id_problem(value: str) -> str | None:
-    """Why ``value`` is not an id, or None when it is one."""
+def id_problem(value: str) -> Message | None:
+    """Why ``value`` is not an id, or None when it is one (``str()`` of it is the English sentence)."""
     if value != value.strip():
-        return (f"{value!r} has a leading or trailing space; ids are compared exactly, so remove the spaces "
-                "at the source")
+        return tr("%(value)s has a leading or trailing space; ids are compared exactly, so remove the spaces "
+                  "at the source", value=repr(value))
     if not value:
-        return "an id must not be empty"
+        return tr("an id must not be empty")
     if len(value) > ID_MAX_LENGTH:
-        return f"{value[:20]!r}... is longer than {ID_MAX_LENGTH} characters"
+        return tr("%(value)s... is longer than %(limit)s characters", value=repr(value[:20]), limit=ID_MAX_LENGTH)
     if not _ID.fullmatch(value):
-        return (f"{value!r} is not a valid id: use letters A-Z or a-z, digits, '_', '.' or '-' (at most "
-                f"{ID_MAX_LENGTH}), starting with a letter or digit")
+        return tr("%(value)s is not a valid id: use letters A-Z or a-z, digits, '_', '.' or '-' (at most "
+                  "%(limit)s), starting with a letter or digit", value=repr(value), limit=ID_MAX_LENGTH)
     return None
 
 
 def check_id(value: str) -> str:
-    """A pydantic validator (and a plain check): the id itself, or a ValueError saying what is wrong."""
+    """A pydantic validator (and a plain check): the id itself, or a ValueError (a DomainError) saying what is wrong."""
     problem = id_problem(value)
     if problem is not None:
-        raise ValueError(problem)
+        raise DomainError(problem)
     return value
 
 
@@ -58,14 +61,14 @@ Id = Annotated[str, AfterValidator(check_id),
                Field(json_schema_extra={"pattern": ID_PATTERN, "maxLength": ID_MAX_LENGTH})]
 
 
-def text_problem(value: str) -> str | None:
+def text_problem(value: str) -> Message | None:
     """Why ``value`` cannot be stored as text, or None."""
     if "\x00" in value:
-        return "text must not contain NUL characters (\\x00)"
+        return tr("text must not contain NUL characters (\\x00)")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return "text must be valid Unicode (it contains an unpaired surrogate)"
+        return tr("text must be valid Unicode (it contains an unpaired surrogate)")
     return None
 
 
@@ -73,7 +76,7 @@ def clean_text(value: str) -> str:
     """A pydantic validator: refuse what PostgreSQL or the workflow payloads cannot store."""
     problem = text_problem(value)
     if problem is not None:
-        raise ValueError(problem)
+        raise DomainError(problem)
     return value
 
 
@@ -85,30 +88,25 @@ def parse_whole(text: str) -> int:
     """A whole number written with ASCII digits (an optional sign and surrounding spaces allowed)."""
     stripped = text.strip()
     if not _WHOLE.fullmatch(stripped):
-        raise ValueError(f"{text!r} is not a whole number (write ASCII digits, e.g. 3)")
+        raise DomainError(tr("%(value)s is not a whole number (write ASCII digits, e.g. 3)", value=repr(text)))
     return int(stripped)
 
 
-def _plain(value: Decimal | int) -> str:
-    if isinstance(value, int):
-        return str(value)
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def bounded(lo: Decimal | int, hi: Decimal | int, why: str, places: int | None = None,
+def bounded(lo: Decimal | int, hi: Decimal | int, why: Message | str, places: int | None = None,
             zero_or_at_least: Decimal | int | None = None) -> AfterValidator:
     """A validator for a configured number: inside ``lo..hi`` (and, if given, at most ``places``
     decimals; 0 or at least ``zero_or_at_least``); its message gives the range and ``why``."""
-    allowed = f"{_plain(lo)}..{_plain(hi)}"
+    allowed: Message = tr("%(low)s..%(high)s", low=lo, high=hi)
     if zero_or_at_least is not None:
-        allowed = f"0 or {_plain(zero_or_at_least)}..{_plain(hi)}"
+        allowed = tr("0 or %(low)s..%(high)s", low=zero_or_at_least, high=hi)
 
     def check(value: Decimal | int) -> Decimal | int:
         if not lo <= value <= hi or (zero_or_at_least is not None and value != 0 and value < zero_or_at_least):
-            raise ValueError(f"{_plain(value)} is outside the allowed range {allowed} ({why})")
+            raise DomainError(tr("%(value)s is outside the allowed range %(allowed)s (%(why)s)", value=value,
+                                 allowed=allowed, why=why))
         if places is not None and isinstance(value, Decimal) and decimal_places(value) > places:
-            raise ValueError(f"{_plain(value)} has more than {places} decimals ({why})")
+            raise DomainError(tr("%(value)s has more than %(places)s decimals (%(why)s)", value=value,
+                                 places=places, why=why))
         return value
 
     return AfterValidator(check)

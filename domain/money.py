@@ -27,6 +27,7 @@ from typing import Annotated, Literal, ParamSpec, TypeVar
 from pydantic import BeforeValidator
 
 from domain.errors import DomainError
+from domain.text import tr
 
 RoundingMode = Literal["HALF_UP", "HALF_EVEN"]
 ROUNDING_MODES: dict[str, str] = {"HALF_UP": ROUND_HALF_UP, "HALF_EVEN": ROUND_HALF_EVEN}
@@ -103,36 +104,36 @@ def to_decimal(value: object, path: str | None = None) -> Decimal:
     Booleans, NaN, infinities and non-ASCII digits are rejected: a config number must be a real number.
     """
     if isinstance(value, bool):
-        raise DomainError(f"expected a number, got {value!r}", path)
+        raise DomainError(tr("expected a number, got %(value)s", value=repr(value)), path)
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise DomainError(f"expected a finite number, got {value!r}", path)
+            raise DomainError(tr("expected a finite number, got %(value)s", value=repr(value)), path)
         result = Decimal(repr(value))
     elif isinstance(value, str):
         if not value.isascii():  # Decimal("３") is 3: a full-width digit is a typing accident, not a number
-            raise DomainError(f"expected a number written with ASCII digits, got {value!r}", path)
+            raise DomainError(tr("expected a number written with ASCII digits, got %(value)s", value=repr(value)), path)
         try:
             result = Decimal(value.strip().replace("_", ""))
         except InvalidOperation:
-            raise DomainError(f"expected a number, got {value!r}", path) from None
+            raise DomainError(tr("expected a number, got %(value)s", value=repr(value)), path) from None
     else:
-        raise DomainError(f"expected a number, got {type(value).__name__} {value!r}", path)
+        raise DomainError(tr("expected a number, got %(kind)s %(value)s", kind=type(value).__name__, value=repr(value)), path)
     if not result.is_finite():
-        raise DomainError(f"expected a finite number, got {value!r}", path)
+        raise DomainError(tr("expected a finite number, got %(value)s", value=repr(value)), path)
     return result
 
 
 def require_decimal(value: object, path: str) -> Decimal:
     """Runtime amounts must already be Decimal (or int): a float here means precision was already lost."""
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise DomainError(f"expected a Decimal, got {type(value).__name__} {value!r}", path)
+        raise DomainError(tr("expected a Decimal, got %(kind)s %(value)s", kind=type(value).__name__, value=repr(value)), path)
     result = Decimal(value)
     if not result.is_finite():
-        raise DomainError(f"expected a finite number, got {value!r}", path)
+        raise DomainError(tr("expected a finite number, got %(value)s", value=repr(value)), path)
     return result
 
 
@@ -147,7 +148,8 @@ Num = Annotated[Decimal, BeforeValidator(_num_validator)]
 def minor_unit(currency: str) -> int:
     """Digits after the decimal point for an ISO 4217 code; unknown well-formed codes use 2."""
     if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
-        raise DomainError(f"{currency!r} is not an ISO 4217 code (three upper-case letters, e.g. CNY)", "currency")
+        raise DomainError(tr("%(currency)s is not an ISO 4217 code (three upper-case letters, e.g. CNY)",
+                             currency=repr(currency)), "currency")
     return _MINOR_UNIT_EXCEPTIONS.get(currency, 2)
 
 
@@ -156,7 +158,7 @@ def check_rounding_mode(mode: str) -> str:
     try:
         return ROUNDING_MODES[mode]
     except (KeyError, TypeError):
-        raise DomainError(f"{mode!r} is not a rounding mode; use HALF_UP or HALF_EVEN", "rounding") from None
+        raise DomainError(tr("%(mode)s is not a rounding mode; use HALF_UP or HALF_EVEN", mode=repr(mode)), "rounding") from None
 
 
 def round_money(amount: Decimal | int, currency: str, mode: RoundingMode) -> Decimal:
@@ -188,16 +190,17 @@ def allocate(total: Decimal | int, weights: Sequence[Decimal | int], currency: s
     places = minor_unit(currency)
     value = require_decimal(total, "total")
     if not weights:
-        raise DomainError("need at least one weight", "weights")
+        raise DomainError(tr("need at least one weight"), "weights")
     ws = [require_decimal(w, f"weights.{i}") for i, w in enumerate(weights)]
     if any(w < 0 for w in ws):
-        raise DomainError("weights must not be negative", "weights")
+        raise DomainError(tr("weights must not be negative"), "weights")
     weight_sum = sum(ws, Decimal(0))
     if weight_sum == 0:
-        raise DomainError("weights sum to 0; nothing to allocate against", "weights")
+        raise DomainError(tr("weights sum to 0; nothing to allocate against"), "weights")
     scaled = value.scaleb(places)
     if scaled != scaled.to_integral_value():
-        raise DomainError(f"{value} has more decimals than {currency} allows ({places})", "total")
+        raise DomainError(tr("%(value)s has more decimals than %(currency)s allows (%(places)s)",
+                             value=str(value), currency=currency, places=places), "total")
     units = int(scaled)
     sign = -1 if units < 0 else 1
     units = abs(units)
@@ -228,7 +231,7 @@ def decimal_places(value: Decimal) -> int:
 def inclusive_days(start: date, end: date) -> int:
     """Calendar days from ``start`` to ``end``, both included (1 Jan - 30 Jun = 181)."""
     if end < start:
-        raise DomainError(f"end {end.isoformat()} is before start {start.isoformat()}", "end")
+        raise DomainError(tr("end %(end)s is before start %(start)s", end=end, start=start), "end")
     return (end - start).days + 1
 
 
@@ -249,7 +252,8 @@ def proration_days(
     """
     if employment_start is not None and employment_end is not None and employment_end < employment_start:
         raise DomainError(
-            f"employment_end {employment_end.isoformat()} is before employment_start {employment_start.isoformat()}",
+            tr("employment_end %(employment_end)s is before employment_start %(employment_start)s",
+               employment_end=employment_end, employment_start=employment_start),
             "employment_end",
         )
     total = inclusive_days(period_start, period_end)
@@ -267,7 +271,7 @@ def proration_factor(
 def prorate(amount: Decimal, days: int, total_days: int) -> Decimal:
     """``amount × days / total_days`` multiplied first and divided once, unrounded."""
     if total_days <= 0:
-        raise DomainError("a period has at least one day", "total_days")
+        raise DomainError(tr("a period has at least one day"), "total_days")
     ctx = calc_context()
     return ctx.divide(ctx.multiply(amount, Decimal(days)), Decimal(total_days))
 

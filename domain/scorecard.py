@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from domain.errors import DomainError
 from domain.inputs import Text, bounded
 from domain.money import Num, calc_context, decimal_places, exact, fmt_num
+from domain.text import tr
 
 KpiId = Literal[
     "sales_attainment",
@@ -40,11 +41,11 @@ RESERVED_ITEM_IDS = frozenset({"potential"})
 
 # Bounds of the numbers a scorecard configures, each with its reason (the reason is also the message).
 #: Scores are stored as Numeric(8,4): below 10^4 in magnitude, at most 4 decimals.
-Score = Annotated[Num, bounded(-1000, 1000, "scores are stored with at most 4 digits before the point", places=4)]
+Score = Annotated[Num, bounded(-1000, 1000, tr("scores are stored with at most 4 digits before the point"), places=4)]
 #: KPI actuals are stored as Numeric(20,6); a curve or band point beyond them can never be reached.
-Actual = Annotated[Num, bounded(-10**14 + 1, 10**14 - 1, "KPI actuals are stored as Numeric(20,6)", places=6)]
+Actual = Annotated[Num, bounded(-10**14 + 1, 10**14 - 1, tr("KPI actuals are stored as Numeric(20,6)"), places=6)]
 #: Weights are percents of their section.
-Weight = Annotated[Num, bounded(0, 100, "a weight is a percent of its section")]
+Weight = Annotated[Num, bounded(0, 100, tr("a weight is a percent of its section"))]
 
 
 class _Frozen(BaseModel):
@@ -58,7 +59,7 @@ def check_weights_sum(weights: Iterable[Decimal], field: str) -> None:
     """Weights are percents and must sum to exactly 100 (the most common complaint about review tools)."""
     total = sum(weights, Decimal(0))
     if total != 100:
-        raise DomainError(f"weights sum to {fmt_num(total)}, must be exactly 100", field)
+        raise DomainError(tr("weights sum to %(total)s, must be exactly 100", total=Decimal(fmt_num(total))), field)
 
 
 def check_unique(ids: Iterable[str], field: str) -> None:
@@ -66,7 +67,7 @@ def check_unique(ids: Iterable[str], field: str) -> None:
     seen: set[str] = set()
     for item_id in ids:
         if item_id in seen:
-            raise DomainError(f"duplicate id {item_id!r}", field)
+            raise DomainError(tr("duplicate id %(item_id)s", item_id=repr(item_id)), field)
         seen.add(item_id)
 
 
@@ -75,15 +76,16 @@ class RatingScale(_Frozen):
 
     min: Score = Decimal(1)
     max: Score = Decimal(5)
-    decimals: Annotated[int, bounded(0, 4, "scores are stored with 4 decimals")] = Field(default=2, strict=True)
+    decimals: Annotated[int, bounded(0, 4, tr("scores are stored with 4 decimals"))] = Field(default=2, strict=True)
 
     @model_validator(mode="after")
     def _ordered(self) -> RatingScale:
         if self.min >= self.max:
-            raise DomainError(f"min {self.min} must be below max {self.max}", "rating_scale")
+            raise DomainError(tr("min %(min)s must be below max %(max)s", min=str(self.min), max=str(self.max)), "rating_scale")
         for name, value in (("min", self.min), ("max", self.max)):
             if decimal_places(value) > self.decimals:
-                raise DomainError(f"{value} has more than {self.decimals} decimals", f"rating_scale.{name}")
+                raise DomainError(tr("%(value)s has more than %(decimals)s decimals",
+                                     value=str(value), decimals=self.decimals), f"rating_scale.{name}")
         return self
 
     def contains(self, value: Decimal) -> bool:
@@ -104,8 +106,8 @@ class CurveRule(_Frozen):
         for i in range(1, len(self.points)):
             if self.points[i][0] <= self.points[i - 1][0]:
                 raise DomainError(
-                    f"x values must be strictly increasing: point {i} x={fmt_num(self.points[i][0])} "
-                    f"is not above point {i - 1} x={fmt_num(self.points[i - 1][0])}",
+                    tr("x values must be strictly increasing: point %(i)s x=%(points)s is not above point %(i2)s x=%(points2)s",
+                       i=i, points=Decimal(fmt_num(self.points[i][0])), i2=i - 1, points2=Decimal(fmt_num(self.points[i - 1][0]))),
                     "points",
                 )
         return self
@@ -143,26 +145,28 @@ class BandsRule(_Frozen):
     def _ordered(self) -> BandsRule:
         for i, band in enumerate(self.bands):
             if band.max is not None and band.max <= band.min:
-                raise DomainError(f"band {i} {band.describe()} has max not above min", f"bands.{i}")
+                raise DomainError(tr("band %(i)s %(band)s has max not above min", i=i, band=band.describe()), f"bands.{i}")
             if band.max is None and i != len(self.bands) - 1:
-                raise DomainError(f"band {i} has no max; only the last band may be open-ended", f"bands.{i}.max")
+                raise DomainError(tr("band %(i)s has no max; only the last band may be open-ended", i=i), f"bands.{i}.max")
             if i == 0:
                 continue
             prev = self.bands[i - 1]
             assert prev.max is not None
             if band.min < prev.min:
                 raise DomainError(
-                    f"bands must be ordered by min: band {i} {band.describe()} starts below band {i - 1} "
-                    f"{prev.describe()}",
+                    tr("bands must be ordered by min: band %(i)s %(band)s starts below band %(i2)s %(prev)s",
+                       i=i, band=band.describe(), i2=i - 1, prev=prev.describe()),
                     f"bands.{i}.min",
                 )
             if band.min < prev.max:
                 raise DomainError(
-                    f"band {i} {band.describe()} overlaps band {i - 1} {prev.describe()}", f"bands.{i}.min"
+                    tr("band %(i)s %(band)s overlaps band %(i2)s %(prev)s",
+                       i=i, band=band.describe(), i2=i - 1, prev=prev.describe()), f"bands.{i}.min"
                 )
             if band.min > prev.max:
                 raise DomainError(
-                    f"gap between band {i - 1} {prev.describe()} and band {i} {band.describe()}", f"bands.{i}.min"
+                    tr("gap between band %(i)s %(prev)s and band %(i2)s %(band)s",
+                       i=i - 1, prev=prev.describe(), i2=i, band=band.describe()), f"bands.{i}.min"
                 )
         return self
 
@@ -228,7 +232,7 @@ class CompetencyItem(_Frozen):
     @classmethod
     def _not_reserved(cls, value: str) -> str:
         if value in RESERVED_ITEM_IDS:
-            raise DomainError(f"{value!r} is reserved (manager scores store potential under it); choose another id")
+            raise DomainError(tr("%(value)s is reserved (manager scores store potential under it); choose another id", value=repr(value)))
         return value
 
     def label(self) -> str:
@@ -239,13 +243,13 @@ class CompetencyScale(_Frozen):
     """Competency levels (1-3 in the model); mapped linearly onto the rating scale for scoring."""
 
     # Levels a person picks from a list (the API takes levels within ±1000); 101 levels are no longer a scale.
-    min: Annotated[int, bounded(0, 100, "a competency scale is a short list of levels")] = Field(default=1, strict=True)
-    max: Annotated[int, bounded(0, 100, "a competency scale is a short list of levels")] = Field(default=3, strict=True)
+    min: Annotated[int, bounded(0, 100, tr("a competency scale is a short list of levels"))] = Field(default=1, strict=True)
+    max: Annotated[int, bounded(0, 100, tr("a competency scale is a short list of levels"))] = Field(default=3, strict=True)
 
     @model_validator(mode="after")
     def _ordered(self) -> CompetencyScale:
         if self.min >= self.max:
-            raise DomainError(f"min {self.min} must be below max {self.max}", "scale")
+            raise DomainError(tr("min %(min)s must be below max %(max)s", min=self.min, max=self.max), "scale")
         return self
 
 
@@ -267,7 +271,8 @@ class WeightedCombine(_Frozen):
         total = self.self + self.manager
         if total != 100:
             raise DomainError(
-                f"self {fmt_num(self.self)} + manager {fmt_num(self.manager)} = {fmt_num(total)}, must be exactly 100",
+                tr("self %(own)s + manager %(manager)s = %(total)s, must be exactly 100",
+                   own=Decimal(fmt_num(self.self)), manager=Decimal(fmt_num(self.manager)), total=Decimal(fmt_num(total))),
                 "combine",
             )
         return self
@@ -315,7 +320,7 @@ class CsatSection(_Frozen):
     """How the customer survey's CSAT % becomes a score."""
 
     rule: Rule
-    min_responses: Annotated[int, bounded(0, 1000, "no KAM's contacts give more answers to one survey")] = Field(
+    min_responses: Annotated[int, bounded(0, 1000, tr("no KAM's contacts give more answers to one survey"))] = Field(
         default=3, strict=True)
     below_minimum: BelowMinimum = DropPolicy()
     revenue_weighted: bool = False
@@ -352,13 +357,14 @@ class Scorecard(_Frozen):
             check_unique((k.id for k in self.kpis), "kpis")
             check_weights_sum((k.weight for k in self.kpis), "kpis")
         elif weights.kpis > 0:
-            raise DomainError(f"component weight {fmt_num(weights.kpis)} but no KPIs are defined", "kpis")
+            raise DomainError(tr("component weight %(kpis)s but no KPIs are defined", kpis=Decimal(fmt_num(weights.kpis))), "kpis")
         if self.competencies is None and weights.competencies > 0:
             raise DomainError(
-                f"component weight {fmt_num(weights.competencies)} but no competencies section", "competencies"
+                tr("component weight %(competencies)s but no competencies section",
+                   competencies=Decimal(fmt_num(weights.competencies))), "competencies"
             )
         if self.csat is None and weights.csat > 0:
-            raise DomainError(f"component weight {fmt_num(weights.csat)} but no csat section", "csat")
+            raise DomainError(tr("component weight %(csat)s but no csat section", csat=Decimal(fmt_num(weights.csat))), "csat")
         for i, kpi in enumerate(self.kpis):
             for sub, score in kpi.rule.scores():
                 _check_in_scale(score, scale, f"kpis.{i}.rule.{sub}")
@@ -375,7 +381,8 @@ class Scorecard(_Frozen):
 
 def _check_in_scale(score: Decimal, scale: RatingScale, path: str) -> None:
     if not scale.contains(score):
-        raise DomainError(f"score {fmt_num(score)} is outside rating_scale {scale.describe()}", path)
+        raise DomainError(tr("score %(score)s is outside rating_scale %(scale)s",
+                             score=Decimal(fmt_num(score)), scale=scale.describe()), path)
 
 
 #: The 7 general and professional competencies of the sales-sequence model.

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.errors import DomainError
 from domain.money import Num, calc_context, exact, fmt_num, round_to
 from domain.scorecard import NeutralPolicy, Scorecard, WeightedCombine
+from domain.text import tr
 
 #: Two-sided 95 % normal quantile used for the Wilson interval.
 Z95 = Decimal("1.96")
@@ -197,7 +198,7 @@ def _kpi_section(scorecard: Scorecard, inputs: ReviewInputs, survey: CsatResult 
 
 def _check_rating(value: int, lo: int, hi: int, path: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise DomainError(f"rating {value!r} is outside the competency scale {lo}..{hi}", path)
+        raise DomainError(tr("rating %(value)s is outside the competency scale %(lo)s..%(hi)s", value=repr(value), lo=lo, hi=hi), path)
 
 
 def _competency_section(scorecard: Scorecard, inputs: ReviewInputs,

@@ -65,6 +65,8 @@ def N_(id: str) -> str:
 
 
 def _param(v: Any, gettext: Callable[[str], str], value: Callable[[Any], str], locale: str) -> str:
+    if isinstance(v, list | tuple):  # a list of problems, one a line (a configuration's or a file's)
+        return "\n".join(_param(item, gettext, value, locale) for item in v)
     if isinstance(v, Text):
         return v.render(gettext, value, locale)
     if isinstance(v, Localized):
@@ -81,6 +83,8 @@ def _plain(v: Any) -> str:
 
 
 def _jsonable(v: Any) -> Any:
+    if isinstance(v, list | tuple):
+        return [_jsonable(item) for item in v]
     if isinstance(v, Text):
         return {"$text": v.as_details()}
     if isinstance(v, datetime):
@@ -97,6 +101,8 @@ def _jsonable(v: Any) -> Any:
 
 
 def _revive(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_revive(item) for item in v]
     if isinstance(v, Mapping) and len(v) == 1:
         ((tag, inner),) = v.items()
         if tag == "$text":

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import yaml
@@ -24,8 +25,10 @@ from domain.calibration import nine_box
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
 from domain.phases import phase_label
+from domain.text import Text, tr
+from domain.validation import error_text
 from services.db import Database, as_database
-from services.errors import Conflict, NotFound, Rejected, UserError, local_time, refusal
+from services.errors import Conflict, NotFound, Rejected, UserError, refusal
 from services.payout_approval import actor_roles, check_may_approve
 from workflows.common import REVIEWS_STILL_OPEN
 from workflows.correction import IncentiveCorrectionWorkflow
@@ -45,28 +48,34 @@ class ConfigError(UserError):
     """The cycle configuration is invalid; every problem is listed with the path of its field."""
 
 
-def format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: the cycle configuration is invalid ({err.error_count()} problem(s)):"]
+def format_validation_error(err: ValidationError, source: str, plan: bool = False) -> Text:
+    """Every problem of a configuration (or an incentive plan file), one a line, each with its field path."""
+    lines: list[Text] = []
     for e in err.errors():
         loc = [str(p) for p in e["loc"]]
-        msg = e["msg"].removeprefix("Value error, ")
+        msg = error_text(e)
         cause = (e.get("ctx") or {}).get("error")
         if isinstance(cause, DomainError) and cause.path:
             # The domain names the field relative to the model it checks; join without repeating.
             sub = cause.path.split(".")
             overlap = next((n for n in range(min(len(loc), len(sub)), 0, -1) if loc[-n:] == sub[:n]), 0)
-            loc, msg = loc + sub[overlap:], cause.message
-        lines.append(f"  {'.'.join(loc) or '(top level)'}: {msg}")
-    return "\n".join(lines)
+            loc = loc + sub[overlap:]
+        where = ".".join(loc) if loc else tr("(top level)")
+        lines.append(tr("  %(field)s: %(problem)s", field=where, problem=msg))
+    if plan:
+        return tr("%(source)s: the plan file is invalid (%(count)s problem(s)):\n%(problems)s", source=source,
+                  count=err.error_count(), problems=lines)
+    return tr("%(source)s: the cycle configuration is invalid (%(count)s problem(s)):\n%(problems)s", source=source,
+              count=err.error_count(), problems=lines)
 
 
 def read_yaml_file(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+        raise ConfigError(tr("%(file)s: no such file", file=str(path))) from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read it ({err})") from None
+        raise ConfigError(tr("%(file)s: cannot read it (%(problem)s)", file=str(path), problem=str(err))) from None
 
 
 class _ConfigLoader(yaml.SafeLoader):
@@ -93,14 +102,17 @@ def parse_yaml_mapping(text: str, source: str) -> dict:
         data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+        problem = str(getattr(err, "problem", err))  # PyYAML's words, quoted as they are
+        if mark:
+            raise ConfigError(tr("%(file)s: not valid YAML at line %(line)s, column %(column)s: %(problem)s",
+                                 file=source, line=mark.line + 1, column=mark.column + 1, problem=problem)) from None
+        raise ConfigError(tr("%(file)s: not valid YAML: %(problem)s", file=source, problem=problem)) from None
     except ValueError as err:  # an explicit tag that does not fit its value, e.g. !!int ten
-        raise ConfigError(f"{source}: not valid YAML: {err}") from None
+        raise ConfigError(tr("%(file)s: not valid YAML: %(problem)s", file=source, problem=str(err))) from None
     except RecursionError:
-        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
+        raise ConfigError(tr("%(file)s: not valid YAML: nested too deeply", file=source)) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of settings at the top level")
+        raise ConfigError(tr("%(file)s: expected a mapping of settings at the top level", file=source))
     return data
 
 
@@ -139,14 +151,13 @@ async def create_cycle(db: Database | str, config: CycleConfig, actor: str = "hr
         )).fetchone()
         if row is not None:
             if row[0] != digest:
-                raise UserError(
-                    f"cycle {config.id} already exists with a different configuration; a cycle's configuration "
-                    "is frozen at creation, so create a new cycle id for the changed one"
-                )
+                raise UserError(tr(
+                    "cycle %(cycle)s already exists with a different configuration; a cycle's configuration "
+                    "is frozen at creation, so create a new cycle id for the changed one", cycle=config.id))
             return CreatedCycle(config.id, row[1], created=False)
         participants, excluded = await _resolve_participants(conn, config)
         if not participants:
-            raise UserError(f"cycle {config.id}: the participant selection matches nobody")
+            raise UserError(tr("cycle %(cycle)s: the participant selection matches nobody", cycle=config.id))
         await _check_incentive_coverage(conn, config, [p for p, _ in participants])
         await conn.execute(
             """INSERT INTO review_cycle (id, name, cadence, period_label, period_start, period_end, timezone, config,
@@ -180,11 +191,11 @@ async def _resolve_participants(conn: psycopg.AsyncConnection, config: CycleConf
     found = {r[0] for r in rows}
     unknown = sorted(set(sel.employees) - found)
     if unknown:
-        raise UserError(f"participants.employees: unknown employee(s) {', '.join(unknown)}")
+        raise UserError(tr("participants.employees: unknown employee(s) %(ids)s", ids=", ".join(unknown)))
     known_managers = {r[0] for r in await (await conn.execute(
         "SELECT id FROM employee WHERE id = ANY(%s)", (sel.managers,))).fetchall()}
     if missing := sorted(set(sel.managers) - known_managers):
-        raise UserError(f"participants.managers: unknown manager(s) {', '.join(missing)}")
+        raise UserError(tr("participants.managers: unknown manager(s) %(ids)s", ids=", ".join(missing)))
     participants, excluded, no_manager = [], [], []
     for emp, _role, manager, hired, left in rows:
         if (hired and hired > config.period.end) or (left and left < config.period.start):
@@ -195,8 +206,8 @@ async def _resolve_participants(conn: psycopg.AsyncConnection, config: CycleConf
             continue
         participants.append((emp, manager))
     if no_manager:
-        raise UserError(f"participants without a manager to score them: {', '.join(no_manager)}; "
-                        "set manager_id in the organisation import first")
+        raise UserError(tr("participants without a manager to score them: %(ids)s; "
+                           "set manager_id in the organisation import first", ids=", ".join(no_manager)))
     return participants, excluded
 
 
@@ -205,19 +216,21 @@ async def _check_incentive_coverage(conn: psycopg.AsyncConnection, config: Cycle
     plan = config.incentive_plan
     target = plan.target_incentive
     rows = await (await conn.execute("SELECT id, grade FROM employee WHERE id = ANY(%s)", (employees,))).fetchall()
-    uncovered = [f"{emp} (grade {grade or 'none'})" for emp, grade in rows
+    uncovered = [(emp, grade) for emp, grade in rows
                  if emp not in target.by_employee and (grade or "") not in target.by_grade]
     if uncovered:
-        raise UserError("incentive_plan.target_incentive: no target incentive for " + ", ".join(uncovered[:20]))
+        who = [tr("%(employee)s (grade %(grade)s)", employee=emp, grade=grade) if grade
+               else tr("%(employee)s (grade none)", employee=emp) for emp, grade in uncovered[:20]]
+        raise UserError(tr("incentive_plan.target_incentive: no target incentive for %(who)s", who=_joined(who)))
 
 
 async def start_cycle(client: Client, db: Database | str, cycle_id: str, task_queue: str) -> str:
     async with as_database(db).connection() as conn:
         row = await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
     if row is None:
-        raise NotFound(f"cycle {cycle_id} does not exist; create it first with `starter.py cycle create`")
+        raise NotFound(tr("cycle %(cycle)s does not exist; create it first with `starter.py cycle create`", cycle=cycle_id))
     if row[0] == "cancelled":
-        raise UserError(f"cycle {cycle_id} was cancelled; create a new cycle instead")
+        raise UserError(tr("cycle %(cycle)s was cancelled; create a new cycle instead", cycle=cycle_id))
     workflow_id = cycle_workflow_id(cycle_id)
     try:
         await client.start_workflow(
@@ -227,13 +240,25 @@ async def start_cycle(client: Client, db: Database | str, cycle_id: str, task_qu
         )
     except RPCError as err:
         if err.status == RPCStatusCode.ALREADY_EXISTS:
-            raise UserError(f"cycle {cycle_id} was already started (workflow {workflow_id})") from None
+            raise UserError(_already_started(cycle_id, workflow_id)) from None
         raise
     except Exception as err:  # WorkflowAlreadyStartedError
         if type(err).__name__ == "WorkflowAlreadyStartedError":
-            raise UserError(f"cycle {cycle_id} was already started (workflow {workflow_id})") from None
+            raise UserError(_already_started(cycle_id, workflow_id)) from None
         raise
     return workflow_id
+
+
+def _already_started(cycle_id: str, workflow_id: str) -> Text:
+    return tr("cycle %(cycle)s was already started (workflow %(workflow)s)", cycle=cycle_id, workflow=workflow_id)
+
+
+def _joined(items: list[Text]) -> Text:
+    """Texts joined with commas (a list inside one sentence), each translated."""
+    out = items[0]
+    for item in items[1:]:
+        out = tr("%(first)s, %(next)s", first=out, next=item)
+    return out
 
 
 async def cancel_cycle(client: Client, db: Database | str, cycle_id: str, actor: str, reason: str) -> str:
@@ -243,19 +268,19 @@ async def cancel_cycle(client: Client, db: Database | str, cycle_id: str, actor:
     """
     reason = (reason or "").strip()
     if not reason:
-        raise UserError("cancelling a cycle needs a reason (--reason)")
+        raise UserError(tr("cancelling a cycle needs a reason (--reason)"))
     if len(reason) > 2000:
-        raise UserError("the reason is longer than 2000 characters")
+        raise UserError(tr("the reason is longer than %(limit)s characters", limit=2000))
     async with as_database(db).connection() as conn:
         row = await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
         if row is None:
-            raise NotFound(f"cycle {cycle_id} does not exist")
+            raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
         status = row[0]
         if status == "cancelled":
-            raise UserError(f"cycle {cycle_id} is already cancelled")
+            raise UserError(tr("cycle %(cycle)s is already cancelled", cycle=cycle_id))
         if status == "locked":
-            raise UserError(f"cycle {cycle_id} is locked: its payouts were approved; "
-                            "corrections go through `starter.py calibration correct`")
+            raise UserError(tr("cycle %(cycle)s is locked: its payouts were approved; "
+                               "corrections go through `starter.py calibration correct`", cycle=cycle_id))
         await conn.execute(AUDIT_ROW, audit_params(
             f"cycle.cancel_requested:{cycle_id}", actor, "cycle.cancel_requested", "review_cycle", cycle_id,
             {"status": status}, {"reason": reason}))
@@ -268,15 +293,15 @@ async def cancel_cycle(client: Client, db: Database | str, cycle_id: str, actor:
         await handle.cancel()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise NotFound(f"cycle {cycle_id} is not running") from None
+            raise NotFound(tr("cycle %(cycle)s is not running", cycle=cycle_id)) from None
         raise
     try:
         await asyncio.wait_for(handle.result(), timeout=60)
     except WorkflowFailureError:
         pass  # cancelled: the expected ending
     except TimeoutError:
-        raise UserError(f"cycle {cycle_id}: cancellation requested; it has not finished after 60 s "
-                        "(is a worker running?)") from None
+        raise UserError(tr("cycle %(cycle)s: cancellation requested; it has not finished after %(seconds)s s "
+                           "(is a worker running?)", cycle=cycle_id, seconds=60)) from None
     async with as_database(db).connection() as conn:
         return (await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone())[0]
 
@@ -299,10 +324,14 @@ async def cycle_update(client: Client, cycle_id: str, update: Any, arg: Any, upd
         raise refusal(err) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise NotFound(f"cycle {cycle_id} is not running (not started, or already locked)") from None
+            raise NotFound(_not_running(cycle_id)) from None
         raise
     except FailureError as err:
         raise refusal(err) from None
+
+
+def _not_running(cycle_id: str) -> Text:
+    return tr("cycle %(cycle)s is not running (not started, or already locked)", cycle=cycle_id)
 
 
 async def _audit_row(db: Database | str, event_key: str) -> tuple[str, datetime, dict] | None:
@@ -318,7 +347,8 @@ async def _cycle_zone(db: Database | str, cycle_id: str) -> str:
     return row[0] if row else "UTC"
 
 
-async def _first_answer(db: Database | str, cycle_id: str, event_key: str, actor: str, done_what: str) -> dict | None:
+async def _first_answer(db: Database | str, cycle_id: str, event_key: str, actor: str,
+                        done: Callable[[datetime, str], Text]) -> dict | None:
     """An HR action already applied: its audit row's ``after`` when ``actor`` did it (a retry gets the first
     answer); a Conflict saying who did it and when for anyone else; None when it was never applied."""
     row = await _audit_row(db, event_key)
@@ -326,7 +356,7 @@ async def _first_answer(db: Database | str, cycle_id: str, event_key: str, actor
         return None
     by, at, after = row
     if by != actor:
-        raise Conflict(f"{done_what} on {local_time(at, await _cycle_zone(db, cycle_id))} by {by}")
+        raise Conflict(done(at.astimezone(ZoneInfo(await _cycle_zone(db, cycle_id))), by))
     return after
 
 
@@ -365,7 +395,8 @@ async def finalize_calibration(client: Client, db: Database | str, cycle_id: str
                                   f"finalize:{cycle_id}:{actor}")
     except (Rejected, Conflict, NotFound):
         after = await _first_answer(db, cycle_id, f"calibration.finalized:{cycle_id}", actor,
-                                    f"calibration of cycle {cycle_id} was already finalized")
+                                    lambda at, by: tr("calibration of cycle %(cycle)s was already finalized on %(at)s "
+                                                      "by %(who)s", cycle=cycle_id, at=at, who=by))
         if after is None:
             raise
     async with as_database(db).connection() as conn:
@@ -401,7 +432,7 @@ async def approve_payouts(client: Client, db: Database | str, cycle_id: str, act
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-            refused = NotFound(f"correction {workflow_id} is not running")
+            refused = NotFound(tr("correction %(workflow)s is not running", workflow=workflow_id))
     else:
         async with as_database(db).connection() as conn:
             revision = await approval_revision(conn, cycle_id)
@@ -411,7 +442,8 @@ async def approve_payouts(client: Client, db: Database | str, cycle_id: str, act
         except (Rejected, Conflict, NotFound) as err:
             refused = err
     after = await _first_answer(db, cycle_id, approval_event_key(cycle_id, revision), actor,
-                                f"the payouts of cycle {cycle_id} were already approved")
+                                lambda at, by: tr("the payouts of cycle %(cycle)s were already approved on %(at)s "
+                                                  "by %(who)s", cycle=cycle_id, at=at, who=by))
     if after is None:
         raise refused
     return int(after.get("total") or sum((after.get("locked_lines") or {}).values()))
@@ -423,7 +455,7 @@ async def retry_incentives(client: Client, cycle_id: str, actor: str) -> str:
         status: CycleStatus = await client.get_workflow_handle(cycle_workflow_id(cycle_id)).query(CycleWorkflow.status)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise NotFound(f"cycle {cycle_id} is not running (not started, or already locked)") from None
+            raise NotFound(_not_running(cycle_id)) from None
         raise
     return await cycle_update(client, cycle_id, CycleWorkflow.retry_incentives, ActorRequest(actor),
                               f"retry:{cycle_id}:{status.blocks}")
@@ -460,11 +492,13 @@ async def recompute_incentives(client: Client, db: Database | str, cycle_id: str
                LEFT JOIN payout_line p ON p.cycle_id = c.id WHERE c.id = %s GROUP BY c.status""", (cycle_id,)
         )).fetchone()
     if row is None:
-        raise NotFound(f"cycle {cycle_id} does not exist")
+        raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
     if row[0] != "locked":
-        raise UserError(f"cycle {cycle_id} is not locked yet (status {row[0]}); corrections apply to locked cycles")
+        raise UserError(tr("cycle %(cycle)s is not locked yet (status %(status)s); corrections apply to locked cycles",
+                           cycle=cycle_id, status=row[0]))
     if (pending := await _pending_correction(db, cycle_id)) is not None:
-        raise UserError(f"a correction of cycle {cycle_id} already awaits approval ({pending[0]}); approve it first")
+        raise UserError(tr("a correction of cycle %(cycle)s already awaits approval (%(workflow)s); approve it first",
+                           cycle=cycle_id, workflow=pending[0]))
     workflow_id = _correction_id(cycle_id, row[1] + 1)
     handle = await client.start_workflow(
         IncentiveCorrectionWorkflow.run, cycle_id, id=workflow_id, task_queue=task_queue,
@@ -521,7 +555,7 @@ async def cycle_report(client: Client | None, db: Database | str, cycle_id: str)
             "SELECT name, status, period_label, participant_count FROM review_cycle WHERE id = %s", (cycle_id,)
         )).fetchone()
         if row is None:
-            raise NotFound(f"cycle {cycle_id} does not exist")
+            raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
         name, status, period, participants = row
         tasks: dict[str, dict[str, int]] = {}
         for kind, st, n in await (await conn.execute(
@@ -588,22 +622,23 @@ async def correct_rating_after_lock(db: Database | str, cycle_id: str, employee_
     The locked payout lines are untouched; the change is an adjustment row and an audit entry.
     """
     if not reason or not reason.strip():
-        raise UserError("a rating correction needs a reason")
+        raise UserError(tr("a rating correction needs a reason"))
     async with as_database(db).connection() as conn, conn.transaction():
         cycle = await (await conn.execute("SELECT status, config FROM review_cycle WHERE id = %s FOR UPDATE", (cycle_id,))).fetchone()
         if cycle is None:
-            raise NotFound(f"cycle {cycle_id} does not exist")
+            raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
         if cycle[0] != "locked":
-            raise UserError(f"cycle {cycle_id} is not locked (status {cycle[0]}); "
-                            "during calibration use `calibration adjust`")
+            raise UserError(tr("cycle %(cycle)s is not locked (status %(status)s); "
+                               "during calibration use `calibration adjust`", cycle=cycle_id, status=cycle[0]))
         levels = [lv["level"] for lv in cycle[1]["calibration"]["levels"]]
         if level not in levels:
-            raise UserError(f"rating level {level} does not exist; levels are {', '.join(map(str, sorted(levels)))}")
+            raise UserError(tr("rating level %(level)s does not exist; levels are %(levels)s", level=str(level),
+                               levels=", ".join(map(str, sorted(levels)))))
         review_id = review_id_for(cycle_id, employee_id)
         row = await (await conn.execute("SELECT final_level FROM calibrated_rating WHERE review_id = %s FOR UPDATE",
                            (review_id,))).fetchone()
         if row is None:
-            raise NotFound(f"{employee_id} is not a participant of cycle {cycle_id}")
+            raise NotFound(tr("%(employee)s is not a participant of cycle %(cycle)s", employee=employee_id, cycle=cycle_id))
         before = row[0]
         if before == level:
             return before

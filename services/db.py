@@ -55,6 +55,7 @@ def migrate(url: str) -> None:
     from alembic import command
     from sqlalchemy.exc import ProgrammingError
 
+    from domain.text import tr
     from services.errors import UserError
 
     try:
@@ -63,10 +64,9 @@ def migrate(url: str) -> None:
         if not isinstance(err.orig, psycopg.errors.InsufficientPrivilege):
             raise
         user = urlsplit(libpq_url(url)).username or "this role"
-        raise UserError(
-            f"the database schema needs migrating, which {user} may not do: set KAMREVIEW_DATABASE_ADMIN_URL "
-            f"to the URL of the role that owns the tables ({err.orig})"
-        ) from None
+        raise UserError(tr(
+            "the database schema needs migrating, which %(role)s may not do: set KAMREVIEW_DATABASE_ADMIN_URL "
+            "to the URL of the role that owns the tables (%(problem)s)", role=user, problem=str(err.orig))) from None
 
 
 def connect(url: str, **kwargs) -> psycopg.Connection:

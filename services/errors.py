@@ -8,7 +8,7 @@ The subclasses only say which kind of refusal it is, so each edge can choose its
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from domain.text import Text, tr
+from domain.text import Text
 
 
 class UserError(Exception):
@@ -60,8 +60,8 @@ def message_of(err: BaseException) -> Text | str:
         return text
     from domain.errors import DomainError
 
-    if isinstance(err, DomainError) and isinstance(err.text, Text):
-        return tr("%(path)s: %(message)s", path=err.path, message=err.text) if err.path else err.text
+    if isinstance(err, DomainError):
+        return err.as_text()
     return str(err)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from domain.text import tr
 from services.db import libpq_url
 from services.errors import NotFound
 
@@ -40,7 +41,7 @@ def explain_review(database_url: str, cycle_id: str, employee_id: str) -> Review
                LEFT JOIN calibrated_rating c ON c.review_id = r.id
                WHERE r.cycle_id = %s AND r.employee_id = %s""", (cycle_id, employee_id)).fetchone()
         if row is None:
-            raise NotFound(f"{employee_id} has no review in cycle {cycle_id}")
+            raise NotFound(tr("%(employee)s has no review in cycle %(cycle)s", employee=employee_id, cycle=cycle_id))
         adjustments = conn.execute(
             """SELECT from_level, to_level, reason, actor, adjusted_at FROM rating_adjustment
                WHERE review_id = %s ORDER BY adjusted_at""", (row[11],)).fetchall()
@@ -61,13 +62,13 @@ def payout_statement(database_url: str, cycle_id: str, employee_id: str, locked_
     with psycopg.connect(libpq_url(database_url)) as conn:
         person = conn.execute("SELECT name FROM employee WHERE id = %s", (employee_id,)).fetchone()
         if person is None:
-            raise NotFound(f"employee {employee_id} does not exist")
+            raise NotFound(tr("employee %(employee)s does not exist", employee=employee_id))
         lines = conn.execute(
             """SELECT line_type, amount, currency, status, revision, idempotency_key, explanation FROM payout_line
                WHERE cycle_id = %s AND employee_id = %s AND (NOT %s OR status = 'locked')
                ORDER BY revision, line_type""", (cycle_id, employee_id, locked_only)).fetchall()
     if not lines:
-        raise NotFound(f"no payout lines for {employee_id} in cycle {cycle_id}")
+        raise NotFound(tr("no payout lines for %(employee)s in cycle %(cycle)s", employee=employee_id, cycle=cycle_id))
     totals: dict[str, Decimal] = {}
     for _, amount, currency, *_ in lines:
         totals[currency] = totals.get(currency, Decimal(0)) + amount

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from temporalio.client import Client
@@ -17,7 +18,8 @@ from activities.base import AUDIT_ROW, audit_params
 from activities.outbox import Message, queue, start_delivery
 from activities.reviews import task_params
 from domain.calibration import NINE_BOX_NAMES, DistributionReport, distribution_report, nine_box
-from services.errors import Conflict, NotFound, local_time
+from domain.text import tr
+from services.errors import Conflict, NotFound
 from services.people import cycle_config
 
 PERFORMANCE = ("high", "moderate", "low")
@@ -74,7 +76,7 @@ class CalibrationView:
 async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationView:
     row = await (await conn.execute("SELECT name, status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
     if row is None:
-        raise NotFound(f"cycle {cycle_id} does not exist")
+        raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
     name, status = row
     config = await cycle_config(conn, cycle_id)
     cal = config.calibration
@@ -119,7 +121,7 @@ async def send_reminders_now(conn: AsyncConnection, cycle_id: str, actor: str, o
     """
     row = await (await conn.execute("SELECT name FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
     if row is None:
-        raise NotFound(f"cycle {cycle_id} does not exist")
+        raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
     now = datetime.now(UTC)
     stamp = now.strftime("%Y%m%d%H%M")
     batch = f"reminders-now:{cycle_id}:{stamp}:{'late' if only_overdue else 'all'}"
@@ -152,20 +154,20 @@ async def release_results(conn: AsyncConnection, cycle_id: str, actor: str, clie
             (cycle_id,)
         )).fetchone()
         if row is None:
-            raise NotFound(f"cycle {cycle_id} does not exist")
+            raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
         status, released, released_by, zone = row
         if released is not None:
             if released_by == actor:  # a retry after a lost answer: the first answer
                 return released
-            raise Conflict(f"the results of cycle {cycle_id} were already released on "
-                           f"{local_time(released, zone)} by {released_by}")
+            raise Conflict(tr("the results of cycle %(cycle)s were already released on %(at)s by %(who)s",
+                              cycle=cycle_id, at=released.astimezone(ZoneInfo(zone)), who=released_by))
         pending = (await (await conn.execute(
             "SELECT count(*) FILTER (WHERE NOT finalized), count(*) FROM calibrated_rating WHERE cycle_id = %s",
             (cycle_id,),
         )).fetchone())
         if pending[1] == 0 or pending[0] > 0:
-            raise Conflict(f"cannot release the results of cycle {cycle_id}: calibration is not finalized "
-                           f"(the cycle is in phase '{status}')")
+            raise Conflict(tr("cannot release the results of cycle %(cycle)s: calibration is not finalized "
+                              "(the cycle is in phase '%(phase)s')", cycle=cycle_id, phase=status))
         now = datetime.now(UTC)
         await conn.execute(
             "UPDATE review_cycle SET results_released_at = %s, results_released_by = %s WHERE id = %s",

@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from activities.base import AUDIT_ROW, audit_params
 from activities.outbox import start_delivery
+from domain.text import tr
 from services.db import Database, as_database
 from services.errors import Conflict, NotFound
 
@@ -40,7 +41,7 @@ async def deliveries(db: Database | str, cycle_id: str, status: str | None = Non
     """A cycle's messages, newest first; with a status, only those (e.g. ``failed``)."""
     async with as_database(db).connection() as conn:
         if await (await conn.execute("SELECT 1 FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone() is None:
-            raise NotFound(f"cycle {cycle_id} does not exist")
+            raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
         rows = await (await conn.execute(
             """SELECT n.id, n.kind, n.recipient_type, n.recipient_id, COALESCE(e.name, c.name), n.channel, n.address,
                       n.status, n.attempts, n.last_error, n.created_at, n.sent_at
@@ -73,10 +74,11 @@ async def resend(client: Client, db: Database | str, task_queue: str, notificati
             """SELECT status, (SELECT count(*) FROM audit_log WHERE action = 'notification.resent' AND entity_id = %s)
                FROM notification WHERE id = %s FOR UPDATE""", (notification_id, notification_id))).fetchone()
         if row is None:
-            raise NotFound(f"there is no message {notification_id}")
+            raise NotFound(tr("there is no message %(message)s", message=str(notification_id)))
         status, earlier = row
         if status in IN_FLIGHT:
-            raise Conflict(f"message {notification_id} is being delivered ({status}); it cannot be resent now")
+            raise Conflict(tr("message %(message)s is being delivered (%(status)s); it cannot be resent now",
+                              message=str(notification_id), status=status))
         batch = f"resend:{notification_id}:{earlier + 1}"
         await conn.execute(
             """UPDATE notification SET status = 'queued', batch = %s, next_attempt_at = NULL, last_error = NULL,

@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 
 from domain.money import in_minor_unit
+from domain.text import tr
 from services.db import libpq_url
 from services.errors import NotFound, UserError
 
@@ -33,7 +34,7 @@ def export_payroll_csv(database_url: str, cycle_id: str, out: Path) -> int:
     with psycopg.connect(libpq_url(database_url)) as conn:
         row = conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,)).fetchone()
         if row is None:
-            raise NotFound(f"cycle {cycle_id} does not exist")
+            raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
         rows = conn.execute(
             """SELECT p.employee_id, e.name, p.amount, p.currency, p.line_type, p.idempotency_key, p.period,
                       p.plan_id, p.plan_version, p.revision, p.explanation
@@ -43,8 +44,8 @@ def export_payroll_csv(database_url: str, cycle_id: str, out: Path) -> int:
             (cycle_id,),
         ).fetchall()
     if not rows:
-        raise UserError(f"cycle {cycle_id} has no approved payout lines yet (status: {row[0]}); "
-                        "payroll can export only after `starter.py payouts approve`")
+        raise UserError(tr("cycle %(cycle)s has no approved payout lines yet (status: %(status)s); "
+                           "payroll can export only after `starter.py payouts approve`", cycle=cycle_id, status=row[0]))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:

@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from domain.cycle import CycleConfig
+from domain.text import tr
 from services.errors import NotFound, UserError
 
 _configs: dict[str, CycleConfig] = {}
@@ -30,7 +31,7 @@ async def cycle_config(conn: AsyncConnection, cycle_id: str) -> CycleConfig:
     if config is None:
         row = await (await conn.execute("SELECT config FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
         if row is None:
-            raise NotFound(f"cycle {cycle_id} does not exist")
+            raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
         config = CycleConfig.model_validate(row[0])
         _configs[cycle_id] = config
     return config
@@ -143,7 +144,7 @@ async def review_context(conn: AsyncConnection, cycle_id: str, employee_id: str)
     )
     row = await cur.fetchone()
     if row is None:
-        raise NotFound(f"{employee_id} has no review in cycle {cycle_id}")
+        raise NotFound(tr("%(employee)s has no review in cycle %(cycle)s", employee=employee_id, cycle=cycle_id))
     review_id, cycle_name, period, name, reviewer, status, released = row
     config = await cycle_config(conn, cycle_id)
     comp = config.scorecard.competencies
@@ -259,10 +260,10 @@ async def review_results(conn: AsyncConnection, cycle_id: str, employee_id: str)
         (cycle_id, employee_id),
     )).fetchone()
     if row is None:
-        raise NotFound(f"you have no review in cycle {cycle_id}")
+        raise NotFound(tr("you have no review in cycle %(cycle)s", cycle=cycle_id))
     review_id, cycle_name, period, released_at, prelim, breakdown, level = row
     if released_at is None:
-        raise NotReleased(f"HR has not released the results of cycle {cycle_id} yet")
+        raise NotReleased(tr("HR has not released the results of cycle %(cycle)s yet", cycle=cycle_id))
     config = await cycle_config(conn, cycle_id)
     label = next((lv.label for lv in config.calibration.levels if lv.level == level), None)
     lines = [

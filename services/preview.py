@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts
 from domain.money import to_decimal
+from domain.text import tr
+from domain.validation import error_text
 from services.cycles import ConfigError, format_validation_error, parse_yaml_mapping, read_yaml_file
 from services.errors import UserError
 
@@ -48,7 +50,7 @@ def load_plan_file(path: Path) -> PreviewPlanFile:
     try:
         return PreviewPlanFile.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, str(path)).replace("cycle configuration", "plan file")) from None
+        raise ConfigError(format_validation_error(err, str(path), plan=True)) from None
 
 
 def load_inputs(path: Path, measures: list[str]) -> list[IncentiveInput]:
@@ -56,20 +58,22 @@ def load_inputs(path: Path, measures: list[str]) -> list[IncentiveInput]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+        raise UserError(tr("%(file)s: no such file", file=str(path))) from None
     except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+        raise UserError(tr("%(file)s: not UTF-8 text", file=str(path))) from None
     name = path.name
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:
-        raise UserError(f"{name}:1: empty file; expected a header row")
+        raise UserError(tr("%(file)s:1: empty file; expected a header row", file=name))
     required = {"employee_id", "currency"}
-    problems = [f"{name}:1:{c}: missing required column" for c in sorted(required - set(header))]
+    problems = [tr("%(file)s:1:%(column)s: missing required column", file=name, column=c)
+                for c in sorted(required - set(header))]
     unknown = [c for c in header if c not in BASE_COLUMNS and c not in measures]
-    problems += [f"{name}:1:{c}: unknown column (expected {', '.join(BASE_COLUMNS + measures)})" for c in unknown]
+    problems += [tr("%(file)s:1:%(column)s: unknown column (expected %(expected)s)", file=name, column=c,
+                    expected=", ".join(BASE_COLUMNS + measures)) for c in unknown]
     if problems:
-        raise UserError("\n".join(problems))
+        raise UserError(tr("%(problems)s", problems=problems))
     inputs: list[IncentiveInput] = []
     for line_no, raw in enumerate(reader, start=2):
         row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
@@ -80,9 +84,11 @@ def load_inputs(path: Path, measures: list[str]) -> list[IncentiveInput]:
             try:
                 value = to_decimal(row[col])
             except DomainError:
-                raise UserError(f"{name}:{line_no}:{col}: {row[col]!r} is not a number") from None
+                raise UserError(tr("%(file)s:%(line)s:%(column)s: %(value)s is not a number", file=name,
+                                   line=str(line_no), column=col, value=repr(row[col]))) from None
             if value < 0:
-                raise UserError(f"{name}:{line_no}:{col}: {row[col]} must not be negative")
+                raise UserError(tr("%(file)s:%(line)s:%(column)s: %(value)s must not be negative", file=name,
+                                   line=str(line_no), column=col, value=row[col]))
             return value
 
         def day(col: str, row: dict[str, str] = row, line_no: int = line_no):
@@ -91,11 +97,13 @@ def load_inputs(path: Path, measures: list[str]) -> list[IncentiveInput]:
             try:
                 return date.fromisoformat(row[col])
             except ValueError:
-                raise UserError(f"{name}:{line_no}:{col}: {row[col]!r} is not a date (YYYY-MM-DD)") from None
+                raise UserError(tr("%(file)s:%(line)s:%(column)s: %(value)s is not a date (YYYY-MM-DD)", file=name,
+                                   line=str(line_no), column=col, value=repr(row[col]))) from None
 
         rating = num("rating")
         if rating is not None and rating != int(rating):
-            raise UserError(f"{name}:{line_no}:rating: {row['rating']} must be a whole level")
+            raise UserError(tr("%(file)s:%(line)s:rating: %(value)s must be a whole level", file=name, line=str(line_no),
+                               value=row["rating"]))
         try:
             inputs.append(IncentiveInput(
                 employee_id=row.get("employee_id", ""), grade=row.get("grade") or None,
@@ -106,9 +114,10 @@ def load_inputs(path: Path, measures: list[str]) -> list[IncentiveInput]:
         except ValidationError as err:
             first = err.errors()[0]
             col = str(first["loc"][0]) if first["loc"] else "row"
-            raise UserError(f"{name}:{line_no}:{col}: {first['msg'].removeprefix('Value error, ')}") from None
+            raise UserError(tr("%(file)s:%(line)s:%(column)s: %(problem)s", file=name, line=str(line_no), column=col,
+                               problem=error_text(first))) from None
     if not inputs:
-        raise UserError(f"{name}: no employee rows after the header")
+        raise UserError(tr("%(file)s: no employee rows after the header", file=name))
     return inputs
 
 
@@ -120,5 +129,5 @@ def preview(plan_path: Path, inputs_path: Path) -> Preview:
     try:
         lines = compute_payouts(plan, plan_file.period.start, plan_file.period.end, "preview", inputs)
     except DomainError as err:
-        raise UserError(f"{inputs_path.name}: {err}") from None
+        raise UserError(tr("%(file)s: %(problem)s", file=inputs_path.name, problem=err.as_text())) from None
     return Preview(plan, lines)

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from psycopg import AsyncConnection
 
+from domain.text import tr
 from services.errors import NotFound, UserError
 from services.payroll import CSV_BOM, CSV_COLUMNS, format_amount
 
@@ -68,7 +69,7 @@ async def statement_lines(conn: AsyncConnection, cycle_id: str) -> list[Statemen
     """The cycle's approved lines; refused while there are none (payroll never sees drafts)."""
     row = await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
     if row is None:
-        raise NotFound(f"cycle {cycle_id} does not exist")
+        raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
     rows = await (await conn.execute(
         """SELECT employee_id, employee_name, amount, currency, line_type, idempotency_key, period, plan_id,
                   plan_version, revision, explanation
@@ -76,7 +77,8 @@ async def statement_lines(conn: AsyncConnection, cycle_id: str) -> list[Statemen
         (cycle_id,),
     )).fetchall()
     if not rows:
-        raise UserError(f"cycle {cycle_id} has no approved payout lines yet (status: {row[0]})")
+        raise UserError(tr("cycle %(cycle)s has no approved payout lines yet (status: %(status)s)", cycle=cycle_id,
+                           status=row[0]))
     return [StatementLine(r[0], r[1], format_amount(r[2], r[3]), *r[3:]) for r in rows]
 
 

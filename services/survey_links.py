@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from psycopg import AsyncConnection, errors
 
 from activities.base import AUDIT_ROW, audit_params
+from domain.text import tr
 from services.errors import NotFound, UserError
 from services.people import cycle_config
 from services.users import new_token, token_hash
@@ -117,18 +118,18 @@ async def open_link(conn: AsyncConnection, token: str) -> SurveyView:
     """The survey a usable link opens; otherwise a message that says why it cannot be used."""
     row = await (await conn.execute(_VIEW, (token_hash(token),))).fetchone()
     if row is None:
-        raise NotFound("this survey link is not valid; check that the whole link was copied")
+        raise NotFound(tr("this survey link is not valid; check that the whole link was copied"))
     inv, cycle, cycle_name, emp, ename, account, contact, cname, expires, used, revoked, inv_status, task_status = row
     now = datetime.now(UTC)
     if used is not None:
-        raise LinkUnusable(f"this survey link was already used on {used:%Y-%m-%d %H:%M} UTC; "
-                           "each link can be used once. Thank you for your answer.")
+        raise LinkUnusable(tr("this survey link was already used on %(at)s; each link can be used once. "
+                              "Thank you for your answer.", at=used))
     if revoked is not None:
-        raise LinkUnusable("this survey link was replaced by a newer one; please use the latest link you received")
+        raise LinkUnusable(tr("this survey link was replaced by a newer one; please use the latest link you received"))
     if expires <= now:
-        raise LinkUnusable(f"this survey link expired on {expires:%Y-%m-%d %H:%M} UTC")
+        raise LinkUnusable(tr("this survey link expired on %(at)s", at=expires))
     if inv_status != "sent" or task_status != "open":
-        raise LinkUnusable("this survey is closed; answers are no longer accepted")
+        raise LinkUnusable(tr("this survey is closed; answers are no longer accepted"))
     config = await cycle_config(conn, cycle)
     ask_nps = bool(config.scorecard.csat and config.scorecard.csat.ask_nps)
     return SurveyView(inv, cycle, cycle_name, emp, ename, account, contact, cname, ask_nps, expires)
@@ -144,7 +145,7 @@ async def claim_link(conn: AsyncConnection, token: str) -> SurveyView:
     )
     if cur.rowcount != 1:
         await open_link(conn, token)  # raises with the reason it lost the race
-        raise LinkUnusable("this survey link can no longer be used")
+        raise LinkUnusable(tr("this survey link can no longer be used"))
     return view
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from temporalio.client import (
     Client,
@@ -25,9 +26,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reviews import review_rules
+from domain.text import tr
 from services.db import Database, as_database
-from services.errors import Conflict, NotFound, Rejected, TryLater, local_time, refusal
+from services.errors import Conflict, NotFound, Rejected, TryLater, refusal
 from services.people import cycle_config
+from workflows.common import user_text
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
@@ -48,7 +51,7 @@ from workflows.payloads import (
 )
 from workflows.review import ReviewWorkflow
 from workflows.review_rules import (
-    PHASE_NAMES,
+    PHASE_TEXTS,
     already_submitted,
     check_manager_score,
     check_self_review,
@@ -79,8 +82,9 @@ class _Task:
     digest: str | None  # of the accepted submission
     submitted_by: str | None
 
-    def local(self, at: datetime) -> str:
-        return local_time(at, self.zone)
+    def local(self, at: datetime) -> datetime:
+        """The instant in the cycle's zone: the edge shows it in the reader's, the CLI as it is."""
+        return at.astimezone(ZoneInfo(self.zone))
 
 
 async def _task(db: Database, review_id: str, task_id: str) -> _Task | None:
@@ -120,35 +124,44 @@ async def _answer_from_database(db: Database, s: _Submission, *, started: bool, 
     ``task``: what PostgreSQL says of it, when the caller has just read it.
     """
     task = task or await _task(db, s.review_id, s.task_id)
-    name = PHASE_NAMES[s.phase]
+    name = PHASE_TEXTS[s.phase]
     if task is None:
-        raise NotFound(f"review {s.review_id} does not exist; nothing can be submitted")
+        raise NotFound(tr("review %(review)s does not exist; nothing can be submitted", review=s.review_id))
     # Who and what first: the wrong person or an impossible value is refused whatever the task's state.
     if s.phase == MANAGER_SCORING and s.actor != task.reviewer_id:
-        raise Rejected(f"{s.actor} may not score {task.employee_id}; the reviewer is {task.reviewer_id or 'nobody'}")
+        if task.reviewer_id:
+            raise Rejected(tr("%(who)s may not score %(employee)s; the reviewer is %(reviewer)s", who=s.actor,
+                              employee=task.employee_id, reviewer=task.reviewer_id))
+        raise Rejected(tr("%(who)s may not score %(employee)s; the reviewer is nobody", who=s.actor,
+                          employee=task.employee_id))
     if s.phase == SELF_REVIEW and s.actor != task.employee_id:
-        raise Rejected(f"{s.actor} may not submit the self-review of {task.employee_id}; only the employee can")
+        raise Rejected(tr("%(who)s may not submit the self-review of %(employee)s; only the employee can", who=s.actor,
+                          employee=task.employee_id))
     if s.phase == CUSTOMER_SURVEY and task.status is None and task.review_status != "pending":
-        raise Rejected(f"contact {s.actor} was not invited to rate {task.employee_id}")
+        raise Rejected(tr("contact %(who)s was not invited to rate %(employee)s", who=s.actor, employee=task.employee_id))
     try:
         s.check(task.rules)
     except ApplicationError as err:
-        raise Rejected(err.message) from None
+        raise Rejected(user_text(err)) from None
     if task.status == "done":
         if task.digest == s.digest:
             assert task.completed_at is not None
             return Receipt(s.task_id, task.completed_at)
-        raise Conflict(already_submitted(s.phase, name, task.completed_at, task.submitted_by,
-                                         task.local(task.completed_at) if task.completed_at else None).message)
+        raise Conflict(user_text(already_submitted(
+            s.phase, task.local(task.completed_at) if task.completed_at else None, task.submitted_by)))
     if task.review_status == "cancelled" or task.status == "cancelled":
-        raise Conflict(f"review {s.review_id} was cancelled with its cycle; nothing can be submitted")
+        raise Conflict(tr("review %(review)s was cancelled with its cycle; nothing can be submitted", review=s.review_id))
     if task.status == "missed" or task.review_status == "closed":
-        when = f" at its deadline {task.local(task.due_at)}" if task.due_at else ""
-        raise Conflict(f"the {name} of {task.employee_id} closed{when}; nothing can be submitted any more")
+        if task.due_at:
+            raise Conflict(tr("the %(phase)s of %(employee)s closed at its deadline %(due)s; nothing can be submitted "
+                              "any more", phase=name, employee=task.employee_id, due=task.local(task.due_at)))
+        raise Conflict(tr("the %(phase)s of %(employee)s closed; nothing can be submitted any more", phase=name,
+                          employee=task.employee_id))
     if started:  # running, yet it refused to take the Update: should not happen; say what we know
-        raise TryLater(f"the {name} of {task.employee_id} could not be taken just now; please try again")
-    raise TryLater(f"the review of {task.employee_id} is starting (its workflow has not started yet); "
-                   "please try again in a minute")
+        raise TryLater(tr("the %(phase)s of %(employee)s could not be taken just now; please try again", phase=name,
+                          employee=task.employee_id))
+    raise TryLater(tr("the review of %(employee)s is starting (its workflow has not started yet); "
+                      "please try again in a minute", employee=task.employee_id))
 
 
 async def _submit(client: Client, db: Database | str, s: _Submission) -> Receipt:
@@ -162,8 +175,8 @@ async def _submit(client: Client, db: Database | str, s: _Submission) -> Receipt
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             # No answer yet (a worker restarting): the same Update id again is safe, it applies once.
             if loop.time() >= give_up_at + UPDATE_WAIT_S:
-                raise TryLater(f"the {PHASE_NAMES[s.phase]} could not be confirmed yet (is a worker running?); "
-                               "submitting the same again is safe") from None
+                raise TryLater(tr("the %(phase)s could not be confirmed yet (is a worker running?); "
+                                  "submitting the same again is safe", phase=PHASE_TEXTS[s.phase])) from None
             continue
         except WorkflowUpdateFailedError as err:
             refused = refusal(err)
@@ -232,12 +245,13 @@ async def reassign_reviewer(client: Client, db: Database | str, cycle_id: str, e
             (review_id, req.new_reviewer_id),
         )).fetchone()
     if row is None:
-        raise Rejected(f"employee {req.new_reviewer_id} does not exist")
+        raise Rejected(tr("employee %(employee)s does not exist", employee=req.new_reviewer_id))
     role, left, earlier = row
     if role != "manager":
-        raise Rejected(f"{req.new_reviewer_id} cannot score reviews (role {role}); choose a manager")
+        raise Rejected(tr("%(employee)s cannot score reviews (role %(role)s); choose a manager",
+                          employee=req.new_reviewer_id, role=role))
     if left:
-        raise Rejected(f"{req.new_reviewer_id} has left the company; choose a current manager")
+        raise Rejected(tr("%(employee)s has left the company; choose a current manager", employee=req.new_reviewer_id))
     handle = client.get_workflow_handle(review_workflow_id(review_id))
     try:
         # Named by how many reassignments came before: a retry of this one applies once, a later one is new.
@@ -252,4 +266,5 @@ async def review_status(client: Client, cycle_id: str, employee_id: str) -> Revi
     try:
         return await handle.query(ReviewWorkflow.status)
     except RPCError as err:
-        raise NotFound(f"no running review for {employee_id} in cycle {cycle_id}") from err
+        raise NotFound(tr("no running review for %(employee)s in cycle %(cycle)s", employee=employee_id,
+                          cycle=cycle_id)) from err

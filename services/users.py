@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from activities.base import new_token, token_hash  # noqa: F401 - one definition, shared with delivery
+from domain.text import tr
 from services.db import libpq_url
 from services.errors import UserError
 from services.settings import WebSettings
@@ -57,7 +58,7 @@ _DUMMY_HASH = _default_hasher.hash(secrets.token_urlsafe(16))
 
 def check_new_password(password: str) -> None:
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise UserError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        raise UserError(tr("a password needs %(low)s to %(high)s characters", low=MIN_PASSWORD, high=MAX_PASSWORD))
 
 
 # -- users (synchronous: administration and seeding) ------------------------------------------------
@@ -70,9 +71,10 @@ def upsert_user(database_url: str, username: str, password: str, roles: list[str
     check_new_password(password)
     bad = sorted(set(roles) - set(ROLES))
     if not roles or bad:
-        raise UserError(f"roles must be some of {', '.join(ROLES)} (got {', '.join(bad) or 'none'})")
+        raise UserError(tr("roles must be some of %(roles)s (got %(got)s)", roles=", ".join(ROLES),
+                           got=", ".join(bad) or "none"))
     if employee_id is None and {"manager", "employee"} & set(roles):
-        raise UserError("the manager and employee roles need the user's employee id")
+        raise UserError(tr("the manager and employee roles need the user's employee id"))
     hashed = (hasher or _default_hasher).hash(password)
     conflict = ("DO UPDATE SET roles = EXCLUDED.roles, password_hash = EXCLUDED.password_hash, "
                 "employee_id = EXCLUDED.employee_id, display_name = EXCLUDED.display_name, failed_logins = 0, "
@@ -81,7 +83,7 @@ def upsert_user(database_url: str, username: str, password: str, roles: list[str
         if employee_id is not None:
             row = conn.execute("SELECT name FROM employee WHERE id = %s", (employee_id,)).fetchone()
             if row is None:
-                raise UserError(f"employee {employee_id} does not exist")
+                raise UserError(tr("employee %(employee)s does not exist", employee=employee_id))
             display_name = display_name or row[0]
         cur = conn.execute(
             f"""INSERT INTO web_user (username, employee_id, display_name, roles, password_hash)
@@ -175,7 +177,7 @@ async def sign_in(conn: psycopg.AsyncConnection, username: str, password: str, s
     if locked_until is not None and locked_until > now:
         minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
         log.warning("sign-in refused for %s: locked after repeated failures", name)
-        raise SignInLocked(f"too many failed sign-ins; try again in {minutes} minute(s)")
+        raise SignInLocked(tr("too many failed sign-ins; try again in %(minutes)s minute(s)", minutes=minutes))
     ok, rehash = await asyncio.to_thread(_verify, stored, password, _default_hasher)
     if not ok or disabled:
         failures += 1

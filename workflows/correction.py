@@ -11,7 +11,8 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cycle import CycleActivities
-    from workflows.common import BULK, refuse, user_message
+    from domain.text import tr
+    from workflows.common import BULK, refuse, user_text
     from workflows.payloads import ActorRequest, CorrectionResult, CycleActionInput, IncentiveSummary
 
 
@@ -31,7 +32,7 @@ class IncentiveCorrectionWorkflow:
                 CycleActivities.compute_incentives, cycle_id, **BULK
             )
         except ActivityError as err:
-            raise refuse(user_message(err)) from None
+            raise refuse(user_text(err)) from None
         self._new_lines = summary.new_lines
         if summary.new_lines == 0:
             self._phase = "no_change"
@@ -53,7 +54,7 @@ class IncentiveCorrectionWorkflow:
     @approve_payouts.validator
     def _validate_approve(self, req: ActorRequest) -> None:
         if self._phase != "awaiting_approval":
-            raise refuse(f"nothing to approve: the correction is '{self._phase}'", conflict=True)
+            raise refuse(tr("nothing to approve: the correction is '%(status)s'", status=self._phase), conflict=True)
 
     @workflow.query
     def status(self) -> str:

@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from activities.cycle import CycleActivities
     from activities.reviews import ReviewActivities
+    from domain.text import Text, tr
     from workflows.common import (
         BULK,
         CONFLICT,
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         refuse,
         reject,
         user_message,
+        user_text,
     )
     from workflows.payloads import (
         ActorRequest,
@@ -61,7 +63,7 @@ def _cancelled(err: BaseException) -> bool:
 
 def _refused(err: ActivityError) -> ApplicationError:
     """An activity's refusal passed on to the person, keeping its kind."""
-    return refuse(user_message(err), conflict=refusal_kind(err) == CONFLICT)
+    return refuse(user_text(err), conflict=refusal_kind(err) == CONFLICT)
 
 
 @workflow.defn
@@ -178,16 +180,17 @@ class CycleWorkflow:
 
     @adjust_rating.validator
     def _validate_adjust(self, req: RatingAdjustmentRequest) -> None:
-        self._require_phase(CALIBRATION, "adjust ratings")
+        self._require_phase(CALIBRATION, tr("adjust ratings"))
         if self._st.calibration_finalized:
-            raise conflict("calibration is already finalized; ratings can no longer change")
+            raise conflict(tr("calibration is already finalized; ratings can no longer change"))
         if not req.reason or not req.reason.strip():
-            raise reject("an adjustment needs a reason")
+            raise reject(tr("an adjustment needs a reason"))
         if len(req.reason) > 2000:
-            raise reject("the reason is longer than 2000 characters")
+            raise reject(tr("the reason is longer than %(limit)s characters", limit=2000))
         levels = self._st.plan.rating_levels if self._st.plan else []
         if req.to_level not in levels:
-            raise reject(f"rating level {req.to_level!r} does not exist; levels are {', '.join(map(str, levels))}")
+            raise reject(tr("rating level %(level)s does not exist; levels are %(levels)s", level=repr(req.to_level),
+                            levels=", ".join(map(str, levels))))
 
     @workflow.update
     async def finalize_calibration(self, req: ActorRequest) -> CalibrationSummary:
@@ -206,11 +209,11 @@ class CycleWorkflow:
 
     @finalize_calibration.validator
     def _validate_finalize(self, req: ActorRequest) -> None:
-        self._require_phase(CALIBRATION, "finalize calibration")
+        self._require_phase(CALIBRATION, tr("finalize calibration"))
         if self._st.calibration_finalized:
-            raise conflict("calibration is already finalized")
+            raise conflict(tr("calibration is already finalized"))
         if self._finalizing is not None:
-            raise conflict(f"calibration is being finalized by {self._finalizing}")
+            raise conflict(tr("calibration is being finalized by %(who)s", who=self._finalizing))
 
     @workflow.update
     def retry_incentives(self, req: ActorRequest) -> str:
@@ -220,7 +223,7 @@ class CycleWorkflow:
     @retry_incentives.validator
     def _validate_retry(self, req: ActorRequest) -> None:
         if self._st.blocked_reason is None:
-            raise conflict(f"nothing to retry: the cycle is in phase '{self._st.phase}' and not blocked")
+            raise conflict(tr("nothing to retry: the cycle is in phase '%(phase)s' and not blocked", phase=self._st.phase))
 
     @workflow.update
     async def approve_payouts(self, req: ActorRequest) -> int:
@@ -238,15 +241,16 @@ class CycleWorkflow:
 
     @approve_payouts.validator
     def _validate_approve(self, req: ActorRequest) -> None:
-        self._require_phase(AWAITING_APPROVAL, "approve payouts")
+        self._require_phase(AWAITING_APPROVAL, tr("approve payouts"))
         if self._st.approved_by is not None:
-            raise conflict(f"payouts were already approved by {self._st.approved_by}")
+            raise conflict(tr("payouts were already approved by %(who)s", who=self._st.approved_by))
         if self._approving is not None:
-            raise conflict(f"payouts are being approved by {self._approving}")
+            raise conflict(tr("payouts are being approved by %(who)s", who=self._approving))
 
-    def _require_phase(self, phase: str, action: str) -> None:
+    def _require_phase(self, phase: str, action: Text) -> None:
         if self._st.phase != phase:
-            raise conflict(f"cannot {action}: the cycle is in phase '{self._st.phase}', not '{phase}'")
+            raise conflict(tr("cannot %(action)s: the cycle is in phase '%(phase)s', not '%(wanted)s'", action=action,
+                              phase=self._st.phase, wanted=phase))
 
     @workflow.query
     def status(self) -> CycleStatus:

@@ -15,7 +15,8 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.reviews import ReviewActivities
-    from workflows.common import ONE_ROW, conflict, reject, user_message
+    from domain.text import tr
+    from workflows.common import ONE_ROW, conflict, reject, user_text
     from workflows.payloads import (
         CUSTOMER_SURVEY,
         MANAGER_SCORING,
@@ -39,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         task_id_for,
     )
     from workflows.review_rules import (
-        PHASE_NAMES,
+        PHASE_TEXTS,
         PhaseState,
         already_submitted,
         check_manager_score,
@@ -171,13 +172,13 @@ class ReviewWorkflow:
     def _require_open(self, phase: str, key: str | None = None) -> None:
         """State checks, after the content checks: the phase is open and this part not yet submitted."""
         ph = self._phases[phase]
-        name = PHASE_NAMES[phase]
         key = key or phase
         if key in ph.accepted:
             at, actor = ph.receipts.get(key, (None, None))
-            raise already_submitted(phase, name, at, actor)
+            raise already_submitted(phase, at, actor)
         if self._closed or ph.closed:
-            raise conflict(f"the {name} phase is closed (it was due {ph.due_at.isoformat()}); nothing can be submitted")
+            raise conflict(tr("the %(phase)s phase is closed (it was due %(due)s); nothing can be submitted",
+                              phase=PHASE_TEXTS[phase], due=ph.due_at))
 
     def _accept(self, phase: str, key: str, actor: str) -> None:
         """Mark a submission accepted before the handler's first await, so a concurrent one is refused."""
@@ -202,9 +203,8 @@ class ReviewWorkflow:
     def _validate_self_review(self, sub: SelfReviewSubmission) -> None:
         # Who and what first: the wrong person or an impossible value is refused whatever the state.
         if sub.actor_id != self._inp.employee_id:
-            raise reject(
-                f"{sub.actor_id} may not submit the self-review of {self._inp.employee_id}; only the employee can"
-            )
+            raise reject(tr("%(who)s may not submit the self-review of %(employee)s; only the employee can",
+                            who=sub.actor_id, employee=self._inp.employee_id))
         check_self_review(sub, self._inp.rules)
         self._require_open(SELF_REVIEW)
 
@@ -222,9 +222,11 @@ class ReviewWorkflow:
     @submit_manager_score.validator
     def _validate_manager_score(self, sub: ManagerScoreSubmission) -> None:
         if sub.actor_id != self._reviewer:
-            raise reject(
-                f"{sub.actor_id} may not score {self._inp.employee_id}; the reviewer is {self._reviewer or 'nobody'}"
-            )
+            if self._reviewer:
+                raise reject(tr("%(who)s may not score %(employee)s; the reviewer is %(reviewer)s", who=sub.actor_id,
+                                employee=self._inp.employee_id, reviewer=self._reviewer))
+            raise reject(tr("%(who)s may not score %(employee)s; the reviewer is nobody", who=sub.actor_id,
+                            employee=self._inp.employee_id))
         check_manager_score(sub, self._inp.rules)
         self._require_open(MANAGER_SCORING)
 
@@ -243,7 +245,8 @@ class ReviewWorkflow:
     @submit_survey.validator
     def _validate_survey(self, sub: SurveySubmission) -> None:
         if sub.contact_id not in self._contacts:
-            raise reject(f"contact {sub.contact_id} was not invited to rate {self._inp.employee_id}")
+            raise reject(tr("contact %(who)s was not invited to rate %(employee)s", who=sub.contact_id,
+                            employee=self._inp.employee_id))
         check_survey(sub)
         self._require_open(CUSTOMER_SURVEY, sub.contact_id)
 
@@ -259,7 +262,7 @@ class ReviewWorkflow:
                 **ONE_ROW,
             )
         except ActivityError as err:
-            raise reject(user_message(err)) from None
+            raise reject(user_text(err)) from None
         self._reviewer = req.new_reviewer_id
         return req.new_reviewer_id
 
@@ -267,11 +270,11 @@ class ReviewWorkflow:
     def _validate_reassign(self, req: ReassignReviewer) -> None:
         self._require_open(MANAGER_SCORING)
         if not req.reason or not req.reason.strip():
-            raise reject("a reassignment needs a reason")
+            raise reject(tr("a reassignment needs a reason"))
         if req.new_reviewer_id == self._inp.employee_id:
-            raise reject("an employee cannot be their own reviewer")
+            raise reject(tr("an employee cannot be their own reviewer"))
         if req.new_reviewer_id == self._reviewer:
-            raise conflict(f"{req.new_reviewer_id} is already the reviewer")
+            raise conflict(tr("%(who)s is already the reviewer", who=req.new_reviewer_id))
 
     @workflow.query
     def status(self) -> ReviewStatus:

@@ -14,6 +14,7 @@ from datetime import datetime
 from temporalio.exceptions import ApplicationError
 
 from domain.phases import PHASES, phase_label
+from domain.text import Text, tr
 from workflows.common import conflict, reject
 from workflows.payloads import (
     CUSTOMER_SURVEY,
@@ -28,82 +29,101 @@ from workflows.payloads import (
 )
 
 PHASE_NAMES = {key: phase_label(key) for key in PHASES}  # the English names, for workflow messages
+# The same names as messages, so a refusal names the phase in the reader's language.
+PHASE_TEXTS: dict[str, Text] = {
+    SELF_REVIEW: tr("self-review"), MANAGER_SCORING: tr("manager scoring"), CUSTOMER_SURVEY: tr("customer survey"),
+}
 
 
 def _whole_number_in(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def check_ratings(ratings: dict[str, int], rules: ReviewRules, who: str) -> None:
+def check_ratings(ratings: dict[str, int], rules: ReviewRules, who: Text) -> None:
     """Every competency rated, nothing unknown, every rating an integer on the scale."""
     if not isinstance(ratings, dict):
-        raise reject(f"{who}: ratings must be a mapping of competency id to level")
+        raise reject(tr("%(who)s: ratings must be a mapping of competency id to level", who=who))
     required = set(rules.competency_ids)
     missing = sorted(required - ratings.keys())
     if missing:
-        raise reject(f"{who}: missing rating for {', '.join(missing)}")
+        raise reject(tr("%(who)s: missing rating for %(items)s", who=who, items=", ".join(missing)))
     unknown = sorted(ratings.keys() - required)
     if unknown:
-        raise reject(f"{who}: unknown competency {', '.join(unknown)} (expected {', '.join(rules.competency_ids)})")
+        raise reject(tr("%(who)s: unknown competency %(items)s (expected %(expected)s)", who=who,
+                        items=", ".join(unknown), expected=", ".join(rules.competency_ids)))
     for key in rules.competency_ids:
         value = ratings[key]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise reject(f"{who}: rating for {key} must be a whole number, got {value!r}")
+            raise reject(tr("%(who)s: rating for %(item)s must be a whole number, got %(value)s", who=who, item=key,
+                            value=repr(value)))
         if not rules.competency_min <= value <= rules.competency_max:
-            raise reject(
-                f"{who}: rating for {key} is {value}; the scale is {rules.competency_min} to {rules.competency_max}"
-            )
+            raise reject(tr("%(who)s: rating for %(item)s is %(value)s; the scale is %(low)s to %(high)s", who=who,
+                            item=key, value=value, low=rules.competency_min, high=rules.competency_max))
 
 
-def check_texts(texts: dict[str, str], allowed: set[str], who: str) -> None:
+def check_texts(texts: dict[str, str], allowed: set[str], who: Text) -> None:
     if not isinstance(texts, dict):
-        raise reject(f"{who}: comments must be a mapping of item id to text")
+        raise reject(tr("%(who)s: comments must be a mapping of item id to text", who=who))
     for key, text in texts.items():
         if key not in allowed:
-            raise reject(f"{who}: comment on unknown item {key!r}")
+            raise reject(tr("%(who)s: comment on unknown item %(item)s", who=who, item=repr(key)))
         if not isinstance(text, str):
-            raise reject(f"{who}: comment on {key} must be text")
+            raise reject(tr("%(who)s: comment on %(item)s must be text", who=who, item=key))
         if len(text) > MAX_TEXT:
-            raise reject(f"{who}: comment on {key} is {len(text)} characters; at most {MAX_TEXT}")
+            raise reject(tr("%(who)s: comment on %(item)s is %(length)s characters; at most %(limit)s", who=who,
+                            item=key, length=len(text), limit=MAX_TEXT))
 
 
 def check_self_review(sub: SelfReviewSubmission, rules: ReviewRules) -> None:
     """The content of a self-review, whoever sends it and whatever state the task is in."""
-    who = PHASE_NAMES[SELF_REVIEW]
+    who = PHASE_TEXTS[SELF_REVIEW]
     check_ratings(sub.ratings, rules, who)
     check_texts(sub.evidence, set(rules.competency_ids), who)
     check_texts(sub.kpi_comments, set(rules.kpi_ids), who)
 
 
 def check_manager_score(sub: ManagerScoreSubmission, rules: ReviewRules) -> None:
-    who = PHASE_NAMES[MANAGER_SCORING]
+    who = PHASE_TEXTS[MANAGER_SCORING]
     check_ratings(sub.ratings, rules, who)
     check_texts(sub.comments, set(rules.competency_ids) | set(rules.kpi_ids), who)
     if sub.potential is not None and not _whole_number_in(sub.potential, rules.potential_min, rules.potential_max):
-        raise reject(
-            f"manager scoring: potential is {sub.potential!r}; the scale is {rules.potential_min} to {rules.potential_max}"
-        )
+        raise reject(tr("manager scoring: potential is %(value)s; the scale is %(low)s to %(high)s",
+                        value=repr(sub.potential), low=rules.potential_min, high=rules.potential_max))
 
 
 def check_survey(sub: SurveySubmission) -> None:
     if not _whole_number_in(sub.satisfaction, 1, 5):
-        raise reject(f"survey: satisfaction is {sub.satisfaction!r}; answer 1 (very dissatisfied) to 5 (very satisfied)")
+        raise reject(tr("survey: satisfaction is %(value)s; answer 1 (very dissatisfied) to 5 (very satisfied)",
+                        value=repr(sub.satisfaction)))
     if sub.nps is not None and not _whole_number_in(sub.nps, 0, 10):
-        raise reject(f"survey: likelihood to recommend is {sub.nps!r}; answer 0 to 10")
+        raise reject(tr("survey: likelihood to recommend is %(value)s; answer 0 to 10", value=repr(sub.nps)))
     if not isinstance(sub.comment, str) or len(sub.comment) > MAX_TEXT:
-        raise reject(f"survey: the comment must be text of at most {MAX_TEXT} characters")
+        raise reject(tr("survey: the comment must be text of at most %(limit)s characters", limit=MAX_TEXT))
 
 
-def already_submitted(phase: str, name: str, at: datetime | None, actor: str | None, when: str | None = None) -> ApplicationError:
+def already_submitted(phase: str, at: datetime | None, actor: str | None) -> ApplicationError:
     """The refusal of a second, different submission: when and by whom the first one was accepted.
 
-    ``when`` is the time as the caller shows it (the cycle's time zone); the workflow knows only UTC.
+    ``at`` is an aware time: the edge shows it in the reader's zone (the CLI as given: the caller passes it
+    in the cycle's zone when it knows it; the workflow knows only UTC).
     """
-    when = f" on {when}" if when else (f" on {at:%Y-%m-%d %H:%M} UTC" if at is not None else "")
     if phase == CUSTOMER_SURVEY:
-        return conflict(f"contact {actor} has already answered this survey{when}; an answer cannot be changed")
-    by = f" by {actor}" if actor else ""
-    return conflict(f"the {name} was already submitted{when}{by}; a different submission cannot replace it")
+        if at is None:
+            return conflict(tr("contact %(who)s has already answered this survey; an answer cannot be changed",
+                               who=str(actor)))
+        return conflict(tr("contact %(who)s has already answered this survey on %(at)s; an answer cannot be changed",
+                           who=str(actor), at=at))
+    name = PHASE_TEXTS.get(phase) or phase
+    if at is not None and actor:
+        return conflict(tr("the %(phase)s was already submitted on %(at)s by %(who)s; "
+                           "a different submission cannot replace it", phase=name, at=at, who=actor))
+    if at is not None:
+        return conflict(tr("the %(phase)s was already submitted on %(at)s; a different submission cannot replace it",
+                           phase=name, at=at))
+    if actor:
+        return conflict(tr("the %(phase)s was already submitted by %(who)s; a different submission cannot replace it",
+                           phase=name, who=actor))
+    return conflict(tr("the %(phase)s was already submitted; a different submission cannot replace it", phase=name))
 
 
 @dataclass
