@@ -137,8 +137,8 @@ class PiecewisePayoutCurve(_Frozen):
                 raise DomainError(tr("payout factor %(y)s must not be negative", y=Decimal(fmt_num(y))), f"points.{i}")
             if i and x <= self.points[i - 1][0]:
                 raise DomainError(
-                    tr("x values must be strictly increasing: point %(i)s x=%(x)s is not above point %(i2)s x=%(points)s",
-                       i=i, x=Decimal(fmt_num(x)), i2=i - 1, points=Decimal(fmt_num(self.points[i - 1][0]))),
+                    tr("x values must be strictly increasing: point %(i)s x=%(x)s is not above point %(i2)s x=%(previous)s",
+                       i=i, x=Decimal(fmt_num(x)), i2=i - 1, previous=Decimal(fmt_num(self.points[i - 1][0]))),
                     f"points.{i}",
                 )
         return self
@@ -222,8 +222,8 @@ def check_tiers(tiers: Sequence[CommissionTier], path: str = "tiers") -> None:
     for i in range(1, len(tiers)):
         if tiers[i].from_ <= tiers[i - 1].from_:
             raise DomainError(
-                tr("tiers must be strictly increasing: tier %(i)s from %(from_)s is not above tier %(i2)s from %(from_2)s",
-                   i=i, from_=Decimal(fmt_num(tiers[i].from_)), i2=i - 1, from_2=Decimal(fmt_num(tiers[i - 1].from_))),
+                tr("tiers must be strictly increasing: tier %(i)s from %(start)s is not above tier %(i2)s from %(previous)s",
+                   i=i, start=Decimal(fmt_num(tiers[i].from_)), i2=i - 1, previous=Decimal(fmt_num(tiers[i - 1].from_))),
                 f"{path}.{i}.from",
             )
 

@@ -106,8 +106,8 @@ class CurveRule(_Frozen):
         for i in range(1, len(self.points)):
             if self.points[i][0] <= self.points[i - 1][0]:
                 raise DomainError(
-                    tr("x values must be strictly increasing: point %(i)s x=%(points)s is not above point %(i2)s x=%(points2)s",
-                       i=i, points=Decimal(fmt_num(self.points[i][0])), i2=i - 1, points2=Decimal(fmt_num(self.points[i - 1][0]))),
+                    tr("x values must be strictly increasing: point %(i)s x=%(x)s is not above point %(i2)s x=%(previous)s",
+                       i=i, x=Decimal(fmt_num(self.points[i][0])), i2=i - 1, previous=Decimal(fmt_num(self.points[i - 1][0]))),
                     "points",
                 )
         return self

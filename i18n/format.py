@@ -57,14 +57,20 @@ class Formatter:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self._t.ngettext(singular, plural, n)
 
-    def text(self, value: Text | str | Any) -> str:
-        """A Text (or an error carrying one) translated, its parameters formatted for this reader."""
+    def text(self, value: Text | str | Any, zoned: bool = False) -> str:
+        """A Text (or an error carrying one) translated, its parameters formatted for this reader.
+
+        ``zoned``: times say their zone, for a sentence that stands alone (a refusal, a flash message).
+        """
         text = value if isinstance(value, Text) else getattr(value, "text", None)
         if isinstance(text, Text):
-            return text.render(self.gettext, self.value, self.locale)
+            return text.render(self.gettext, self._zoned_value if zoned else self.value, self.locale)
         if isinstance(value, Localized):
             return value.localized(self.locale)
         return "" if value is None else str(value)
+
+    def _zoned_value(self, v: Any) -> str:
+        return self.when_zoned(v) if isinstance(v, datetime) else self.value(v)
 
     def value(self, v: Any) -> str:
         if isinstance(v, datetime):
@@ -93,7 +99,10 @@ class Formatter:
         """An instant with its zone said, for a sentence that stands alone (a flash message, an e-mail)."""
         if at is None:
             return "—"
-        return f"{self.when(at)} ({self.zone_name()})"
+        if self.locale == "zh-CN":  # 2026年12月3日 18:00（北京时间）
+            zone_said = self.gettext("Beijing time") if self.tz in _BEIJING_ZONES else self.tz
+            return f"{self.when(at)}（{zone_said}）"
+        return f"{self.when(at)} ({self.tz})"  # 3 Dec 2026, 18:00 (Asia/Shanghai)
 
     def date(self, d: date | datetime | None) -> str:
         if d is None:

@@ -229,7 +229,7 @@ class _Cells:
             return None
         problem = text_problem(value)  # PostgreSQL cannot store NUL in text
         if problem is not None:
-            self.error(column, problem)
+            self.error(column, str(problem))  # the importer reports in English (CLI)
             return None
         return value
 

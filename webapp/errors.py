@@ -16,11 +16,13 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
-from domain.text import Text
+from domain.text import Text, tr
+from domain.validation import error_text
 from services.errors import Forbidden, NotFound, Rejected, TryLater, UserError, message_of
 from services.people import NotReleased
 from services.survey_links import LinkUnusable
 from services.users import SignInLocked
+from webapp.validation import problems
 
 log = logging.getLogger("kamreview.web")
 
@@ -60,15 +62,13 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/api"
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc if p != "body") or "body"
-
-
-def validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
-    errors = [{"loc": [p for p in e.get("loc", ()) if isinstance(p, str | int)], "msg": str(e.get("msg", ""))}
-              for e in exc.errors()]
-    summary = "; ".join(f"{_loc(tuple(e['loc']))}: {e['msg']}" for e in errors[:10])
-    return f"invalid request: {summary}", errors
+def validation_errors(exc: RequestValidationError) -> tuple[Text, list[dict[str, Any]]]:
+    """The summary and the per-field list of a request's validation errors; each ``msg`` a Text translated
+    for the reader when the response is written, each ``loc`` kept for programs."""
+    raw = list(exc.errors())
+    errors = [{"loc": [p for p in e.get("loc", ()) if isinstance(p, str | int)], "msg": error_text(e)} for e in raw]
+    summary = problems(raw, whole="body")
+    return tr("invalid request: %(problems)s", problems=summary), errors
 
 
 def error_page(request: Request, status: int, message: Text | str) -> Response:
@@ -88,7 +88,8 @@ def error_response(request: Request, status: int, message: Text | str, errors: l
     from webapp.pages import say
 
     user = getattr(request.state, "user", None)
-    return JSONResponse({"detail": say(request, user, message), "errors": errors or []}, status_code=status,
+    listed = [{**e, "msg": say(request, user, e["msg"])} if isinstance(e.get("msg"), Text) else e for e in errors or []]
+    return JSONResponse({"detail": say(request, user, message), "errors": listed}, status_code=status,
                         headers=headers)
 
 

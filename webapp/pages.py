@@ -25,6 +25,7 @@ from i18n import DEFAULT_LOCALE, LOCALES, Formatter, negotiate, resolve_locale
 from services.payout_approval import may_approve_payouts
 from services.users import SessionUser
 from webapp.auth import CSRF_FIELD
+from webapp.validation import problems
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLASH_COOKIE = "kr_flash"
@@ -146,7 +147,7 @@ def render(request: Request, template: str, user: SessionUser | None = None, sta
 
 def say(request: Request, user: SessionUser | None, message: Text | str) -> str:
     """A message in the reader's language (for a flash message or an error shown on the next page)."""
-    return reader(request, user).text(message)
+    return reader(request, user).text(message, zoned=True)
 
 
 def redirect(url: str, flash: str | None = None) -> RedirectResponse:
@@ -184,9 +185,6 @@ def as_number(value: str) -> Any:
     return int(value) if _INT.match(value) else value
 
 
-def pydantic_message(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors()[:10]:
-        loc = ".".join(str(p) for p in e.get("loc", ()))
-        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
-    return "; ".join(parts)
+def pydantic_message(err: ValidationError) -> Text | str:
+    """A form's validation errors, each with its field, in the reader's language (the page shows it with ``| text``)."""
+    return problems(err.errors(), skip_body=False)

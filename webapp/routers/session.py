@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from domain.text import tr
 from i18n import LOCALES
 from services.errors import UserError
 from services.users import SessionUser, end_session, sign_in
@@ -124,8 +125,8 @@ async def login_submit(request: Request, ctx: AppContext = Depends(get_ctx)) -> 
     try:
         body = SignIn(username=form_text(form, "username") or "", password=form_text(form, "password") or "")
     except ValidationError as err:
-        return _login_page(request, "enter a user name and a password (" + pydantic_message(err) + ")", 422,
-                           username, nxt)
+        return _login_page(request, tr("enter a user name and a password (%(problems)s)", problems=pydantic_message(err)),
+                           422, username, nxt)
     try:
         new = await _sign_in(ctx, body)
     except WebError as err:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from domain.text import tr
 from services.errors import UserError
 from services.survey_links import SurveyView, open_link
 from webapp import actions
@@ -102,8 +103,8 @@ async def survey_answer(request: Request, ctx: AppContext = Depends(get_ctx)) ->
                               nps=as_number(nps) if nps else None, comment=form_text(form, "comment") or "")
     except ValidationError as err:
         message = pydantic_message(err)
-        if "satisfaction" in message and not form_text(form, "satisfaction"):
-            message = "please choose how satisfied you are (1 to 5)"
+        if not form_text(form, "satisfaction") and any(e["loc"][:1] == ("satisfaction",) for e in err.errors()):
+            message = tr("please choose how satisfied you are (1 to 5)")
         return again(422, message)
     try:
         await actions.answer_survey(ctx, body)
