@@ -80,7 +80,7 @@ class Formatter:
         if isinstance(v, Decimal | float) and not isinstance(v, bool):
             return self.number(v)
         if isinstance(v, int) and not isinstance(v, bool):
-            return babel_numbers.format_decimal(v, locale=self._babel)
+            return self.number(v, max_fraction=0)
         return str(v)
 
     # --- time ----------------------------------------------------------------------------------------
@@ -148,7 +148,10 @@ class Formatter:
         if d is None:
             return str(v)
         pattern = "#,##0." + "#" * max_fraction if max_fraction else "#,##0"
-        return babel_numbers.format_decimal(d, pattern, locale=self._babel)
+        try:
+            return babel_numbers.format_decimal(d, pattern, locale=self._babel)
+        except (InvalidOperation, ValueError, OverflowError):  # beyond the default context (1E+30 typed in a form)
+            return f"{d:f}" if d.is_finite() else str(d)
 
     def money(self, amount: Any, currency: str = "CNY") -> str:
         """¥2,816.04 / CN¥2,816.04 — grouping, and exactly the currency's minor unit (rounded half up)."""

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from services.users import fast_test_hasher, upsert_user
 from tests.helpers import count, eventually, ratings
+from tests.web.english import english  # noqa: F401  (the fixture, for pytestmark)
+
+pytestmark = pytest.mark.usefixtures("english")  # these tests read the English wording
 
 N = 20
 

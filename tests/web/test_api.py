@@ -6,6 +6,9 @@ import psycopg
 import pytest
 
 from tests.helpers import COMPETENCIES, count, ratings
+from tests.web.english import english  # noqa: F401  (the fixture, for pytestmark)
+
+pytestmark = pytest.mark.usefixtures("english")  # these tests read the English wording
 
 KPIS = ["sales_attainment", "new_customer_acquisition", "customer_retention", "complaint_rate"]
 
@@ -104,12 +107,12 @@ BAD_SCORES = [
     ({"ratings": {c: 2 for c in COMPETENCIES[1:]}}, 422, "missing rating for communication"),
     ({"ratings": {**ratings(2), "golf": 2}}, 422, "unknown competency golf"),
     ({"ratings": ratings(2), "potential": 9}, 422, "potential is 9"),
-    ({"ratings": ratings(2), "comments": {"communication": "x" * 4001}}, 422, "at most 4000 characters"),
+    ({"ratings": ratings(2), "comments": {"communication": "x" * 4001}}, 422, "at most 4,000 characters"),
     ({"ratings": ratings(2), "comments": {"nonsense": "hello"}}, 422, "comment on unknown item 'nonsense'"),
     ({"ratings": {**ratings(2), "communication": 2.5}}, 422, "ratings.communication: Input should be a valid integer"),
     ({"ratings": {**ratings(2), "communication": "2"}}, 422, "Input should be a valid integer"),
     ({"ratings": {**ratings(2), "communication": True}}, 422, "Input should be a valid integer"),
-    ({"ratings": {**ratings(2), "communication": 10**12}}, 422, "less than or equal to 1000"),
+    ({"ratings": {**ratings(2), "communication": 10**12}}, 422, "less than or equal to 1,000"),
     ({"ratings": {**ratings(2), "communication": None}}, 422, "Input should be a valid integer"),
     ({}, 422, "ratings: Field required"),
     ({"ratings": ratings(2), "extra": 1}, 422, "extra: Extra inputs are not permitted"),

@@ -83,6 +83,7 @@ def test_manager_scores_a_report_and_the_task_leaves_the_inbox(live, db_url, web
         c, db_url, cid, SelfReviewSubmission("K01", ratings(2), {"communication": "Closed the <b>Sinopec</b> renewal"},
                                      {"sales_attainment": "Pipeline slipped into Q4"})))
     page = page_for()
+    page.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])  # M1 reads Chinese otherwise
     sign_in(page, live.url, "M1")
     assert page.url.endswith("/manager")
     assert page.locator("#inbox tr[data-employee]").count() == 2  # M1's direct reports K01 and K03
@@ -189,6 +190,7 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     wait_for(lambda: workflow_phase(live, cid) == "calibration")
 
     page = page_for()
+    page.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])  # HR1 reads Chinese otherwise
     sign_in(page, live.url, "HR1")
     page.click(f"#cycles a[href='/hr/cycles/{cid}']")
     page.click(f"a[href='/hr/cycles/{cid}/calibration']")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from services.payroll import export_payroll_csv
 from tests.helpers import count, eventually, ratings
+from tests.web.english import english  # noqa: F401  (the fixture, for pytestmark)
 from tests.web.helpers import config_yaml
+
+pytestmark = pytest.mark.usefixtures("english")  # these tests read the English wording
 
 
 async def test_create_and_start_a_cycle_from_yaml(web):

@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 from html import unescape
 
+import pytest
+
 from tests.helpers import COMPETENCIES, count, eventually, ratings
+from tests.web.english import english  # noqa: F401  (the fixture, for pytestmark)
 from tests.web.helpers import config_yaml
+
+pytestmark = pytest.mark.usefixtures("english")  # these tests read the English wording
 
 
 def csrf(page: str) -> str:
@@ -33,7 +38,7 @@ async def test_scoring_form_errors_come_back_with_the_form_and_the_message(web):
         ({**score_form(), "rating.communication": "３"}, 422, "Input should be a valid integer"),  # not 3
         (score_form(**{"comment.communication": "nul\x00byte"}), 422, "NUL"),
         (score_form(potential="5"), 422, "potential is 5"),
-        (score_form(**{"comment.communication": "y" * 4001}), 422, "String should have at most 4000 characters"),
+        (score_form(**{"comment.communication": "y" * 4001}), 422, "String should have at most 4,000 characters"),
     ]
     for form, status, message in cases:
         r = await m1.post(url, data={**form, "csrf_token": token})

@@ -70,7 +70,7 @@ async def test_bad_answers_are_refused_and_leave_the_link_usable(web):
         ({"satisfaction": 4, "nps": 11}, 422, "likelihood to recommend is 11; answer 0 to 10"),
         ({}, 422, "satisfaction: Field required"),
         ({"satisfaction": 4.5}, 422, "satisfaction: Input should be a valid integer"),
-        ({"satisfaction": 4, "comment": "c" * 4001}, 422, "comment: String should have at most 4000 characters"),
+        ({"satisfaction": 4, "comment": "c" * 4001}, 422, "comment: String should have at most 4,000 characters"),
         ({"satisfaction": 4, "contact_id": "somebody-else"}, 422, "contact_id: Extra inputs are not permitted"),
     ]
     for extra, status, message in cases:
