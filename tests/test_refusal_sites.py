@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("services", "workflows", "domain", "activities")
-REFUSALS = {"UserError", "Rejected", "Conflict", "NotFound", "TryLater", "ConfigError", "LinkUnusable", "NotReleased",
+REFUSALS = {"UserError", "Rejected", "Conflict", "NotFound", "TryLater", "Forbidden", "ConfigError", "LinkUnusable", "NotReleased",
             "SignInLocked", "ImportFailed", "DomainError", "reject", "conflict", "refuse", "rejected"}
 # (file, enclosing function, refusal) -> why it may pass something other than a Text.
 ALLOWED = {
