@@ -11,7 +11,7 @@ Pure: it reads the error dicts that ``ValidationError.errors()`` returns.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -32,12 +32,22 @@ def _number(v: Any) -> Any:
     return str(v)
 
 
+def joined(items: Sequence[Text | str]) -> Text | str:
+    """Items of a list inside one sentence, with the reader's list comma (a, b / a、b); each item translated."""
+    if not items:
+        return ""
+    out = items[0]
+    for item in items[1:]:
+        out = tr("%(first)s, %(next)s", first=out, next=item)
+    return out
+
+
 def _choices(expected: str) -> Text | str:
-    """pydantic's "'a', 'b' or 'c'" with the "or" translated; the quoted choices stay as written."""
+    """pydantic's "'a', 'b' or 'c'" with the commas and the "or" translated; the quoted choices stay as written."""
     quoted = [f"'{q}'" for q in _QUOTED.findall(expected)]
     if len(quoted) < 2:
         return expected
-    return tr("%(choices)s or %(last)s", choices=", ".join(quoted[:-1]), last=quoted[-1])
+    return tr("%(choices)s or %(last)s", choices=joined(quoted[:-1]), last=quoted[-1])
 
 
 def _plural(n: Any, one: Text, many: Text) -> Text:

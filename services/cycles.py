@@ -26,7 +26,7 @@ from domain.cycle import CycleConfig
 from domain.errors import DomainError
 from domain.phases import phase_label
 from domain.text import Text, tr
-from domain.validation import error_text
+from domain.validation import error_text, joined
 from services.db import Database, as_database
 from services.errors import Conflict, NotFound, Rejected, UserError, refusal
 from services.payout_approval import actor_roles, check_may_approve
@@ -221,7 +221,7 @@ async def _check_incentive_coverage(conn: psycopg.AsyncConnection, config: Cycle
     if uncovered:
         who = [tr("%(employee)s (grade %(grade)s)", employee=emp, grade=grade) if grade
                else tr("%(employee)s (grade none)", employee=emp) for emp, grade in uncovered[:20]]
-        raise UserError(tr("incentive_plan.target_incentive: no target incentive for %(who)s", who=_joined(who)))
+        raise UserError(tr("incentive_plan.target_incentive: no target incentive for %(who)s", who=joined(who)))
 
 
 async def start_cycle(client: Client, db: Database | str, cycle_id: str, task_queue: str) -> str:
@@ -251,14 +251,6 @@ async def start_cycle(client: Client, db: Database | str, cycle_id: str, task_qu
 
 def _already_started(cycle_id: str, workflow_id: str) -> Text:
     return tr("cycle %(cycle)s was already started (workflow %(workflow)s)", cycle=cycle_id, workflow=workflow_id)
-
-
-def _joined(items: list[Text]) -> Text:
-    """Texts joined with commas (a list inside one sentence), each translated."""
-    out = items[0]
-    for item in items[1:]:
-        out = tr("%(first)s, %(next)s", first=out, next=item)
-    return out
 
 
 async def cancel_cycle(client: Client, db: Database | str, cycle_id: str, actor: str, reason: str) -> str:

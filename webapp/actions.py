@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.text import tr
 from services import cycles, tasks
 from services.cycles import (
     CreatedCycle,
@@ -23,7 +24,7 @@ from services.cycles import (
     parse_cycle_config,
     start_cycle,
 )
-from services.errors import Conflict, NotFound
+from services.errors import Conflict, NotFound, message_of
 from services.survey_links import SurveyView, claim_link, release_link
 from services.users import SessionUser
 from webapp.context import AppContext
@@ -55,7 +56,7 @@ async def _review_task(ctx: AppContext, cycle_id: str, employee_id: str, kind: s
 async def submit_self_review(ctx: AppContext, user: SessionUser, cycle_id: str, body: SelfReviewIn) -> Receipt:
     emp = user.employee_id or ""
     if await _review_task(ctx, cycle_id, emp, "self_review") is None:
-        raise WebError(404, f"you have no review in cycle {cycle_id}")
+        raise WebError(404, tr("you have no review in cycle %(cycle)s", cycle=cycle_id))
     return await tasks.submit_self_review(
         ctx.client, ctx.pool, cycle_id,
         SelfReviewSubmission(emp, dict(body.ratings), dict(body.evidence), dict(body.kpi_comments)))
@@ -65,7 +66,8 @@ async def reviewer_check(ctx: AppContext, user: SessionUser, cycle_id: str, empl
     """The scoring task of a review this manager is the reviewer of; 403 for anyone else's review."""
     row = await _review_task(ctx, cycle_id, employee_id, "manager_scoring")
     if row is None or row[0] is None or row[0] != user.employee_id:
-        raise WebError(403, f"you are not the reviewer of {employee_id} in cycle {cycle_id}")
+        raise WebError(403, tr("you are not the reviewer of %(employee)s in cycle %(cycle)s", employee=employee_id,
+                                 cycle=cycle_id))
     return row
 
 
@@ -90,7 +92,7 @@ async def answer_survey(ctx: AppContext, body: SurveyAnswerIn) -> tuple[SurveyVi
             await release_link(conn, body.token)
         if "already answered" in str(err):
             raise
-        raise WebError(410, "this survey is closed; answers are no longer accepted") from None
+        raise WebError(410, tr("this survey is closed; answers are no longer accepted")) from None
     except Exception:  # refused by the workflow, or Temporal unreachable: the customer may try again
         async with ctx.pool.connection() as conn:
             await release_link(conn, body.token)
@@ -109,7 +111,7 @@ async def create_cycle_from_yaml(ctx: AppContext, user: SessionUser, text: str) 
 async def _cycle_exists(ctx: AppContext, cycle_id: str) -> None:
     async with ctx.pool.connection() as conn:
         if await (await conn.execute("SELECT 1 FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone() is None:
-            raise WebError(404, f"cycle {cycle_id} does not exist")
+            raise WebError(404, tr("cycle %(cycle)s does not exist", cycle=cycle_id))
 
 
 async def start(ctx: AppContext, cycle_id: str) -> str:
@@ -122,7 +124,7 @@ async def _cycle_action(ctx: AppContext, cycle_id: str, call: Callable[[], Await
     try:
         return await call()
     except NotFound as err:  # the cycle workflow is not running: a state conflict, not a missing thing
-        raise WebError(409, str(err)) from None
+        raise WebError(409, message_of(err)) from None
 
 
 async def adjust(ctx: AppContext, user: SessionUser, cycle_id: str, body: AdjustIn) -> int:
@@ -155,16 +157,19 @@ async def reassign(ctx: AppContext, user: SessionUser, cycle_id: str, body: Reas
             (cycle_id, body.employee_id),
         )).fetchone()
         if row is None:
-            raise WebError(404, f"{body.employee_id} has no review in cycle {cycle_id}")
+            raise WebError(404, tr("%(employee)s has no review in cycle %(cycle)s", employee=body.employee_id,
+                                     cycle=cycle_id))
         known = await (await conn.execute("SELECT 1 FROM employee WHERE id = %s", (body.new_reviewer_id,))).fetchone()
     if known is None:
-        raise WebError(422, f"employee {body.new_reviewer_id} does not exist")
+        raise WebError(422, tr("employee %(employee)s does not exist", employee=body.new_reviewer_id))
     if row[0] != "open" or row[1] != "open":
-        raise WebError(409, f"the scoring of {body.employee_id} is not open, so its reviewer cannot change")
+        raise WebError(409, tr("the scoring of %(employee)s is not open, so its reviewer cannot change",
+                                 employee=body.employee_id))
     try:
         return await tasks.reassign_reviewer(
             ctx.client, ctx.pool, cycle_id, body.employee_id, ReassignReviewer(user.username, body.new_reviewer_id, body.reason))
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise WebError(409, f"the review of {body.employee_id} has closed; its reviewer cannot change") from None
+            raise WebError(409, tr("the review of %(employee)s has closed; its reviewer cannot change",
+                                     employee=body.employee_id)) from None
         raise

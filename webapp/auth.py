@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Depends, Request, Response, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader
 
+from domain.text import tr
 from services.users import SessionUser, session_user
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError
@@ -46,10 +47,10 @@ async def current_user(request: Request, token: str | None = Security(session_co
 
 def _check_role(user: SessionUser | None, roles: tuple[str, ...], api: bool) -> SessionUser:
     if user is None:
-        raise WebError(401, "sign in first (POST /api/session)" if api else "please sign in")
+        raise WebError(401, tr("sign in first (POST /api/session)") if api else tr("please sign in"))
     if roles and not (user.roles & set(roles)):
         need = " or ".join(ROLE_NAMES[r] for r in roles)
-        raise WebError(403, f"this needs the {need} role; {user.username} does not have it")
+        raise WebError(403, tr("this needs the %(role)s role; %(user)s does not have it", role=need, user=user.username))
     return user
 
 
@@ -64,7 +65,7 @@ def api_user(*roles: str, write: bool = False) -> Callable[..., Awaitable[Sessio
                       csrf: str | None = Security(csrf_header)) -> SessionUser:
             checked = _check_role(user, roles, api=True)
             if not csrf_ok(checked.csrf_token, csrf):
-                raise WebError(403, f"missing or wrong {CSRF_HEADER} header (use the csrf_token from sign-in)")
+                raise WebError(403, tr("missing or wrong %(header)s header (use the csrf_token from sign-in)", header=CSRF_HEADER))
             return checked
     else:
         async def dep(user: SessionUser | None = Depends(current_user)) -> SessionUser:
@@ -79,7 +80,7 @@ def page_user(*roles: str) -> Callable[..., Awaitable[SessionUser]]:
         if request.method not in ("GET", "HEAD"):
             form = await request.form()
             if not csrf_ok(checked.csrf_token, form.get(CSRF_FIELD) if isinstance(form.get(CSRF_FIELD), str) else None):
-                raise WebError(403, "this form has expired or did not come from this site; go back, reload and try again")
+                raise WebError(403, tr("this form has expired or did not come from this site; go back, reload and try again"))
         return checked
     return dep
 

@@ -110,19 +110,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        message: Text | str = exc.detail if isinstance(exc.detail, str) else tr("request refused")
         if exc.status_code == 404 and message == "Not Found":
-            message = f"there is no page or endpoint at {request.url.path}"
+            message = tr("there is no page or endpoint at %(path)s", path=request.url.path)
         elif exc.status_code == 405:
-            message = f"{request.method} is not allowed here"
+            message = tr("%(method)s is not allowed here", method=request.method)
         return error_response(request, exc.status_code, message)
 
     @app.exception_handler(RPCError)
     async def _temporal(request: Request, exc: RPCError) -> Response:
         log.error("Temporal call failed: %s (%s)", exc.message, exc.status)
-        return error_response(request, 503, "the workflow service is unavailable; please try again in a moment")
+        return error_response(request, 503, tr("the workflow service is unavailable; please try again in a moment"))
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "internal error; it has been logged")
+        return error_response(request, 500, tr("internal error; it has been logged"))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from domain.text import tr
 from services.errors import UserError
 from services.people import ReviewContext, review_context, review_results, reviews_of, tasks_of
 from services.users import SessionUser
@@ -68,7 +69,7 @@ async def _my_review(ctx: AppContext, user: SessionUser, cycle_id: str) -> Revie
         try:
             return await review_context(conn, cycle_id, user.employee_id or "")
         except UserError:
-            raise WebError(404, f"you have no review in cycle {cycle_id}") from None
+            raise WebError(404, tr("you have no review in cycle %(cycle)s", cycle=cycle_id)) from None
 
 
 @api.get("/reviews/{cycle_id}", response_model=ReviewOut, summary="My review: rules, KPI actuals, my self-review",

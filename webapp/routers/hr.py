@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from domain.text import tr
 from services.cycles import cycle_report
 from services.errors import UserError
 from services.hr_views import calibration_view, cycles, release_results, reviewers, send_reminders_now
@@ -81,7 +82,7 @@ async def _dashboard(ctx: AppContext, cycle_id: str) -> DashboardOut:
         row = await (await conn.execute(
             "SELECT status, results_released_at FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
     if row is None:
-        raise WebError(404, f"cycle {cycle_id} does not exist")
+        raise WebError(404, tr("cycle %(cycle)s does not exist", cycle=cycle_id))
     status, released = row
     # A locked cycle's workflow has finished; querying it would replay its whole history for nothing.
     report = await cycle_report(None if status == "locked" else ctx.client, ctx.pool, cycle_id)

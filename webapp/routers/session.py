@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from domain.text import tr
+from domain.text import Text, tr
 from i18n import LOCALES
 from services.errors import UserError
 from services.users import SessionUser, end_session, sign_in
@@ -31,7 +31,7 @@ api = APIRouter(prefix="/api", tags=["session"])
 pages = APIRouter(include_in_schema=False)
 
 HOME = {"hr": "/hr", "manager": "/manager", "payroll": "/payroll", "employee": "/me"}
-BAD_SIGN_IN = "wrong user name or password"
+BAD_SIGN_IN = tr("wrong user name or password")
 
 
 def _session_out(user: SessionUser) -> SessionOut:
@@ -92,7 +92,7 @@ async def home(user: SessionUser | None = Depends(current_user)) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-def _login_page(request: Request, message: str | None = None, status: int = 200, username: str = "",
+def _login_page(request: Request, message: Text | str | None = None, status: int = 200, username: str = "",
                 nxt: str = "/") -> Response:
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", None, status, error=message, login_csrf=token, username=username,
@@ -121,7 +121,7 @@ async def login_submit(request: Request, ctx: AppContext = Depends(get_ctx)) -> 
     nxt = safe_next(form_text(form, "next"))
     username = (form_text(form, "username") or "")[:100]
     if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form_text(form, "login_csrf")):
-        return _login_page(request, "the sign-in form expired; please try again", 403, username, nxt)
+        return _login_page(request, tr("the sign-in form expired; please try again"), 403, username, nxt)
     try:
         body = SignIn(username=form_text(form, "username") or "", password=form_text(form, "password") or "")
     except ValidationError as err:

@@ -22,7 +22,7 @@ from webapp.schemas import ErrorOut, Receipt, SurveyAnswerIn, SurveyOpenIn, Surv
 api = APIRouter(prefix="/api/survey", tags=["customer survey"],
                 responses={404: {"model": ErrorOut}, 410: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 pages = APIRouter(include_in_schema=False)
-INVALID = "this survey link is not valid; check that the whole link was copied"
+INVALID = tr("this survey link is not valid; check that the whole link was copied")
 NO_STORE = {"Cache-Control": "no-store"}  # the app adds Referrer-Policy: no-referrer everywhere
 
 
