@@ -73,10 +73,10 @@ def check_guideline(guideline: dict[int, Decimal], levels: Sequence[int] | None 
     for level, pct in guideline.items():
         if pct < 0:
             raise DomainError(tr("level %(level)s has a negative percent %(pct)s",
-                                 level=level, pct=Decimal(fmt_num(pct))), f"guideline.{level}")
+                                 level=level, pct=fmt_num(pct)), f"guideline.{level}")
     total = sum(guideline.values(), Decimal(0))
     if total != 100:
-        raise DomainError(tr("percents sum to %(total)s, must be exactly 100", total=Decimal(fmt_num(total))), "guideline")
+        raise DomainError(tr("percents sum to %(total)s, must be exactly 100", total=fmt_num(total)), "guideline")
     if levels is not None:
         unknown = sorted(set(guideline) - set(levels))
         if unknown:
@@ -115,7 +115,7 @@ class CalibrationConfig(_Frozen):
             if cur.min >= prev.min:
                 raise DomainError(
                     tr("min %(min)s of level %(level)s must be below min %(min2)s of level %(level2)s",
-                       min=Decimal(fmt_num(cur.min)), level=cur.level, min2=Decimal(fmt_num(prev.min)), level2=prev.level),
+                       min=fmt_num(cur.min), level=cur.level, min2=fmt_num(prev.min), level2=prev.level),
                     f"levels.{i}.min",
                 )
         check_guideline(self.guideline, [lv.level for lv in self.levels])

@@ -81,7 +81,7 @@ def _in_date_range(value: date) -> date:
     day = value.astimezone(UTC).date() if isinstance(value, datetime) else value
     if not FIRST_DATE <= day <= LAST_DATE:
         raise DomainError(tr("%(value)s is outside the allowed range %(first)s..%(last)s (a date outside it is a typo)",
-                             value=value, first=FIRST_DATE, last=LAST_DATE))
+                             value=value.isoformat(), first=FIRST_DATE.isoformat(), last=LAST_DATE.isoformat()))
     return value
 
 

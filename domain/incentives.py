@@ -90,7 +90,7 @@ class TargetIncentive(_Frozen):
         for name, mapping in (("by_grade", self.by_grade), ("by_employee", self.by_employee)):
             for key, value in mapping.items():
                 if value < 0:
-                    raise DomainError(tr("target %(value)s must not be negative", value=Decimal(fmt_num(value))), f"{name}.{key}")
+                    raise DomainError(tr("target %(value)s must not be negative", value=fmt_num(value)), f"{name}.{key}")
         return self
 
     def is_empty(self) -> bool:
@@ -110,11 +110,11 @@ class PayoutCurve(_Frozen):
         if not self.threshold < self.target:
             raise DomainError(
                 tr("threshold %(threshold)s must be below target %(target)s",
-                   threshold=Decimal(fmt_num(self.threshold)), target=Decimal(fmt_num(self.target))), "threshold"
+                   threshold=fmt_num(self.threshold), target=fmt_num(self.target)), "threshold"
             )
         if not self.target < self.maximum:
             raise DomainError(tr("target %(target)s must be below maximum %(maximum)s",
-                                 target=Decimal(fmt_num(self.target)), maximum=Decimal(fmt_num(self.maximum))), "maximum")
+                                 target=fmt_num(self.target), maximum=fmt_num(self.maximum)), "maximum")
         return self
 
     def points(self) -> tuple[tuple[Decimal, Decimal], ...]:
@@ -134,11 +134,11 @@ class PiecewisePayoutCurve(_Frozen):
     def _ordered(self) -> PiecewisePayoutCurve:
         for i, (x, y) in enumerate(self.points):
             if y < 0:
-                raise DomainError(tr("payout factor %(y)s must not be negative", y=Decimal(fmt_num(y))), f"points.{i}")
+                raise DomainError(tr("payout factor %(y)s must not be negative", y=fmt_num(y)), f"points.{i}")
             if i and x <= self.points[i - 1][0]:
                 raise DomainError(
                     tr("x values must be strictly increasing: point %(i)s x=%(x)s is not above point %(i2)s x=%(previous)s",
-                       i=i, x=Decimal(fmt_num(x)), i2=i - 1, previous=Decimal(fmt_num(self.points[i - 1][0]))),
+                       i=i, x=fmt_num(x), i2=i - 1, previous=fmt_num(self.points[i - 1][0])),
                     f"points.{i}",
                 )
         return self
@@ -223,7 +223,7 @@ def check_tiers(tiers: Sequence[CommissionTier], path: str = "tiers") -> None:
         if tiers[i].from_ <= tiers[i - 1].from_:
             raise DomainError(
                 tr("tiers must be strictly increasing: tier %(i)s from %(start)s is not above tier %(i2)s from %(previous)s",
-                   i=i, start=Decimal(fmt_num(tiers[i].from_)), i2=i - 1, previous=Decimal(fmt_num(tiers[i - 1].from_))),
+                   i=i, start=fmt_num(tiers[i].from_), i2=i - 1, previous=fmt_num(tiers[i - 1].from_)),
                 f"{path}.{i}.from",
             )
 
@@ -262,7 +262,7 @@ class IncentivePlan(_Frozen):
         for level, value in self.rating_multipliers.items():
             if value < 0:
                 raise DomainError(tr("multiplier %(value)s must not be negative",
-                                     value=Decimal(fmt_num(value))), f"rating_multipliers.{level}")
+                                     value=fmt_num(value)), f"rating_multipliers.{level}")
         if self.target_incentive.is_empty() and self.commission is None:
             raise DomainError(tr("the plan pays nothing: no target incentive and no commission"), "target_incentive")
         if self.target_incentive.is_empty() and self.bonus is not None:
@@ -291,7 +291,7 @@ def commission_breakdown(
     if boundary not in ("upper", "lower"):
         raise DomainError(tr("%(boundary)s is not a boundary owner; use upper or lower", boundary=repr(boundary)), "boundary")
     if amount < 0:
-        raise DomainError(tr("amount %(amount)s is negative", amount=Decimal(fmt_num(amount))), "amount")
+        raise DomainError(tr("amount %(amount)s is negative", amount=fmt_num(amount)), "amount")
     steps: list[str] = []
     with localcontext(calc_context()):
         if mode == "retroactive":
@@ -790,7 +790,7 @@ class _PayoutRun:
                                        else _CompiledRetroactive(cfg.tiers, cfg.boundary))
             self.tier_texts = tuple((_s(t.from_), _s(t.rate)) for t in cfg.tiers)
         if revenue < 0:
-            raise DomainError(tr("amount %(revenue)s is negative", revenue=Decimal(fmt_num(revenue))), "amount")
+            raise DomainError(tr("amount %(revenue)s is negative", revenue=fmt_num(revenue)), "amount")
         revenue_wide, revenue_narrow = fmt_plain_pair(revenue, 10, 4)
         raw, steps = table.breakdown(revenue, revenue_narrow)
         quantum, ctx, _, tail = self._money(inp.currency)

@@ -26,6 +26,14 @@ from domain.money import decimal_places
 from domain.text import Text as Message
 from domain.text import tr
 
+
+def _plain(value: Decimal | int) -> str:
+    """A configured number as it is written in the file (the reader finds it there): no grouping."""
+    if isinstance(value, int):
+        return str(value)
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
 ID_MAX_LENGTH = 64
 #: The id grammar, for JSON Schema and FastAPI path parameters (which match it themselves).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -96,16 +104,16 @@ def bounded(lo: Decimal | int, hi: Decimal | int, why: Message | str, places: in
             zero_or_at_least: Decimal | int | None = None) -> AfterValidator:
     """A validator for a configured number: inside ``lo..hi`` (and, if given, at most ``places``
     decimals; 0 or at least ``zero_or_at_least``); its message gives the range and ``why``."""
-    allowed: Message = tr("%(low)s..%(high)s", low=lo, high=hi)
+    allowed: Message = tr("%(low)s..%(high)s", low=_plain(lo), high=_plain(hi))
     if zero_or_at_least is not None:
-        allowed = tr("0 or %(low)s..%(high)s", low=zero_or_at_least, high=hi)
+        allowed = tr("0 or %(low)s..%(high)s", low=_plain(zero_or_at_least), high=_plain(hi))
 
     def check(value: Decimal | int) -> Decimal | int:
         if not lo <= value <= hi or (zero_or_at_least is not None and value != 0 and value < zero_or_at_least):
-            raise DomainError(tr("%(value)s is outside the allowed range %(allowed)s (%(why)s)", value=value,
+            raise DomainError(tr("%(value)s is outside the allowed range %(allowed)s (%(why)s)", value=_plain(value),
                                  allowed=allowed, why=why))
         if places is not None and isinstance(value, Decimal) and decimal_places(value) > places:
-            raise DomainError(tr("%(value)s has more than %(places)s decimals (%(why)s)", value=value,
+            raise DomainError(tr("%(value)s has more than %(places)s decimals (%(why)s)", value=_plain(value),
                                  places=places, why=why))
         return value
 

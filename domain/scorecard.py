@@ -59,7 +59,7 @@ def check_weights_sum(weights: Iterable[Decimal], field: str) -> None:
     """Weights are percents and must sum to exactly 100 (the most common complaint about review tools)."""
     total = sum(weights, Decimal(0))
     if total != 100:
-        raise DomainError(tr("weights sum to %(total)s, must be exactly 100", total=Decimal(fmt_num(total))), field)
+        raise DomainError(tr("weights sum to %(total)s, must be exactly 100", total=fmt_num(total)), field)
 
 
 def check_unique(ids: Iterable[str], field: str) -> None:
@@ -107,7 +107,7 @@ class CurveRule(_Frozen):
             if self.points[i][0] <= self.points[i - 1][0]:
                 raise DomainError(
                     tr("x values must be strictly increasing: point %(i)s x=%(x)s is not above point %(i2)s x=%(previous)s",
-                       i=i, x=Decimal(fmt_num(self.points[i][0])), i2=i - 1, previous=Decimal(fmt_num(self.points[i - 1][0]))),
+                       i=i, x=fmt_num(self.points[i][0]), i2=i - 1, previous=fmt_num(self.points[i - 1][0])),
                     "points",
                 )
         return self
@@ -272,7 +272,7 @@ class WeightedCombine(_Frozen):
         if total != 100:
             raise DomainError(
                 tr("self %(own)s + manager %(manager)s = %(total)s, must be exactly 100",
-                   own=Decimal(fmt_num(self.self)), manager=Decimal(fmt_num(self.manager)), total=Decimal(fmt_num(total))),
+                   own=fmt_num(self.self), manager=fmt_num(self.manager), total=fmt_num(total)),
                 "combine",
             )
         return self
@@ -357,14 +357,14 @@ class Scorecard(_Frozen):
             check_unique((k.id for k in self.kpis), "kpis")
             check_weights_sum((k.weight for k in self.kpis), "kpis")
         elif weights.kpis > 0:
-            raise DomainError(tr("component weight %(kpis)s but no KPIs are defined", kpis=Decimal(fmt_num(weights.kpis))), "kpis")
+            raise DomainError(tr("component weight %(kpis)s but no KPIs are defined", kpis=fmt_num(weights.kpis)), "kpis")
         if self.competencies is None and weights.competencies > 0:
             raise DomainError(
                 tr("component weight %(competencies)s but no competencies section",
-                   competencies=Decimal(fmt_num(weights.competencies))), "competencies"
+                   competencies=fmt_num(weights.competencies)), "competencies"
             )
         if self.csat is None and weights.csat > 0:
-            raise DomainError(tr("component weight %(csat)s but no csat section", csat=Decimal(fmt_num(weights.csat))), "csat")
+            raise DomainError(tr("component weight %(csat)s but no csat section", csat=fmt_num(weights.csat)), "csat")
         for i, kpi in enumerate(self.kpis):
             for sub, score in kpi.rule.scores():
                 _check_in_scale(score, scale, f"kpis.{i}.rule.{sub}")
@@ -382,7 +382,7 @@ class Scorecard(_Frozen):
 def _check_in_scale(score: Decimal, scale: RatingScale, path: str) -> None:
     if not scale.contains(score):
         raise DomainError(tr("score %(score)s is outside rating_scale %(scale)s",
-                             score=Decimal(fmt_num(score)), scale=scale.describe()), path)
+                             score=fmt_num(score), scale=scale.describe()), path)
 
 
 #: The 7 general and professional competencies of the sales-sequence model.

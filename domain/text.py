@@ -76,7 +76,8 @@ def _param(v: Any, gettext: Callable[[str], str], value: Callable[[Any], str], l
 
 def _plain(v: Any) -> str:
     if isinstance(v, datetime):
-        return v.isoformat(timespec="minutes")
+        zone = getattr(v.tzinfo, "key", None)  # a time in a named zone (the cycle's): said as people read it
+        return f"{v:%Y-%m-%d %H:%M} ({zone})" if zone else v.isoformat(timespec="minutes")
     if isinstance(v, Decimal):
         return f"{v.normalize():f}"
     return str(v)

@@ -124,7 +124,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], Text]] = {
     "datetime_type": lambda c: tr("Input should be a valid datetime"),
     "datetime_parsing": lambda c: tr("Input should be a valid datetime, %(problem)s", problem=str(c.get("error", ""))),
     "timezone_aware": lambda c: tr("Input should have timezone info"),
-    "json_invalid": lambda c: tr("Invalid JSON: %(problem)s", problem=str(c.get("error", ""))),
+    "json_invalid": lambda c: tr("JSON decode error: %(problem)s", problem=str(c.get("error", ""))),  # FastAPI's words
     "json_type": lambda c: tr("JSON input should be string, bytes or bytearray"),
     "none_required": lambda c: tr("Input should be None"),
     "url_parsing": lambda c: tr("Input should be a valid URL, %(problem)s", problem=str(c.get("error", ""))),

@@ -5,8 +5,6 @@ The subclasses only say which kind of refusal it is, so each edge can choose its
 """
 
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from domain.text import Text
 
@@ -64,7 +62,3 @@ def message_of(err: BaseException) -> Text | str:
         return err.as_text()
     return str(err)
 
-
-def local_time(at: datetime, zone: str) -> str:
-    """An instant as a refusal names it: in the cycle's time zone, the zone said ("2026-12-01 15:04 (Asia/Shanghai)")."""
-    return f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from services.payroll import export_payroll_csv
 from tests.helpers import count, eventually, ratings
-from tests.web.english import english  # noqa: F401  (the fixture, for pytestmark)
 from tests.web.helpers import config_yaml
-
-pytestmark = pytest.mark.usefixtures("english")  # these tests read the English wording
 
 
 async def test_create_and_start_a_cycle_from_yaml(web):
     hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")  # HR1 reads Chinese; this test reads the English refusals
     r = await hr.post("/api/hr/cycles", json={"config_yaml": "id: [unclosed"})
     assert r.status_code == 422 and "not valid YAML" in r.json()["detail"]
     r = await hr.post("/api/hr/cycles", json={"config_yaml": "id: X1\nname: only a name\n"})
@@ -85,17 +81,17 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
     # Payroll sees nothing yet: no line is approved.
     assert (await pay.get("/api/payroll/statements")).json() == []
     r = await pay.get(f"/api/payroll/statements/{cid}")
-    assert r.status_code == 409 and "no approved payout lines" in r.json()["detail"]
+    assert r.status_code == 409 and "还没有已审批的奖金明细" in r.json()["detail"]  # PAY1 reads Chinese
     cal = (await hr.get(f"/api/hr/cycles/{cid}/calibration")).json()
     assert sum(lv["actual"] for lv in cal["levels"]) == 4 and {m["manager_id"] for m in cal["managers"]} == {"M1", "M2"}
     assert sum(len(v) for v in cal["nine_box"].values()) == 4 and not cal["finalized"]
     before = {r["employee_id"]: r["final_level"] for r in cal["ratings"]}
     no_reason = await hr.post(f"/api/hr/cycles/{cid}/calibration/adjustments",
                               json={"employee_id": "K02", "level": 4, "reason": " "})
-    assert no_reason.status_code == 422 and no_reason.json()["detail"] == "an adjustment needs a reason"
+    assert no_reason.status_code == 422 and no_reason.json()["detail"] == "调整评级须填写原因"
     bad_level = await hr.post(f"/api/hr/cycles/{cid}/calibration/adjustments",
                               json={"employee_id": "K02", "level": 9, "reason": "typo"})
-    assert bad_level.status_code == 422 and "rating level 9 does not exist" in bad_level.json()["detail"]
+    assert bad_level.status_code == 422 and bad_level.json()["detail"].startswith("评级 9 不存在")
     new_level = 5 if before["K02"] != 5 else 4
     body = {"employee_id": "K02", "level": new_level, "reason": "won the 中石化 framework deal", "request_id": "r-1"}
     assert (await hr.post(f"/api/hr/cycles/{cid}/calibration/adjustments", json=body)).status_code == 200
@@ -104,7 +100,7 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
     assert [(a["employee_id"], a["to_level"], a["reason"]) for a in cal["adjustments"]] == [
         ("K02", new_level, "won the 中石化 framework deal")]
     early = await hr.post(f"/api/hr/cycles/{cid}/results/release")
-    assert early.status_code == 409 and "calibration is not finalized" in early.json()["detail"]
+    assert early.status_code == 409 and "校准尚未定稿" in early.json()["detail"]
     assert (await pay.post(f"/api/payroll/cycles/{cid}/approve")).status_code == 409  # not yet: a state conflict
     fin = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
     assert fin.status_code == 200 and fin.json()["ratings"] == 4
