@@ -48,7 +48,7 @@ class ConfigError(UserError):
     """The cycle configuration is invalid; every problem is listed with the path of its field."""
 
 
-def format_validation_error(err: ValidationError, source: str, plan: bool = False) -> Text:
+def format_validation_error(err: ValidationError, source: Text | str, plan: bool = False) -> Text:
     """Every problem of a configuration (or an incentive plan file), one a line, each with its field path."""
     lines: list[Text] = []
     for e in err.errors():
@@ -96,7 +96,7 @@ def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object
 _ConfigLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 
-def parse_yaml_mapping(text: str, source: str) -> dict:
+def parse_yaml_mapping(text: str, source: Text | str) -> dict:
     """YAML text to a mapping; syntax errors name the line and column."""
     try:
         data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader
@@ -120,7 +120,7 @@ def load_cycle_config(path: Path) -> CycleConfig:
     return parse_cycle_config(read_yaml_file(path), str(path))
 
 
-def parse_cycle_config(text: str, source: str = "configuration") -> CycleConfig:
+def parse_cycle_config(text: str, source: Text | str = "configuration") -> CycleConfig:
     data = parse_yaml_mapping(text, source)
     try:
         return CycleConfig.model_validate(data)

@@ -104,7 +104,7 @@ async def answer_survey(ctx: AppContext, body: SurveyAnswerIn) -> tuple[SurveyVi
 
 
 async def create_cycle_from_yaml(ctx: AppContext, user: SessionUser, text: str) -> CreatedCycle:
-    config = parse_cycle_config(text, "configuration")
+    config = parse_cycle_config(text, tr("configuration"))  # what HR pasted, named in their language
     return await create_cycle(ctx.pool, config, user.username)
 
 

@@ -74,7 +74,7 @@ async def test_a_configuration_problem_on_cycle_create_is_in_chinese_with_its_fi
     r = await hr.post("/api/hr/cycles", json={"config_yaml": yaml.safe_dump(data, allow_unicode=True)})
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
-    assert detail.startswith("configuration：考核周期配置有误（共 2 处问题）：\n"), detail
+    assert detail.startswith("所填配置：考核周期配置有误（共 2 处问题）：\n"), detail
     assert "  cadence：此项为必填项" in detail.splitlines()
     assert re.search(r"^  calibration\.guideline：百分比合计为 95，必须正好为 100$", detail, re.M), detail
     # A duration and a date the domain checks itself: its own message, translated.
