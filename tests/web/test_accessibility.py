@@ -220,6 +220,10 @@ class Walk:
                 for v in axe.run(page).response["violations"]:
                     self.findings.append(Finding(visit.name, variant, v["id"], v["impact"] or "",
                                                  [" ".join(n["target"]) for n in v["nodes"]], v["help"], v["helpUrl"]))
+                for problem in (keyboard(page) if (lang, width) in KEYBOARD else []):
+                    self.findings.append(Finding(visit.name, variant, "keyboard", "serious", [problem],
+                                                 "the skip link comes first, shows, and moves focus to the content; "
+                                                 "every focused control shows a focus ring"))
                 if width == "phone":
                     small = page.evaluate(f"""() => [...document.querySelectorAll(
                             'button, .button, input[type=submit], input[type=button], header a')]
@@ -233,6 +237,37 @@ class Walk:
                     if wide:
                         self.findings.append(Finding(visit.name, variant, "reflow-390", "serious", wide,
                                                      "nothing wider than the phone's screen (WCAG 1.4.10 reflow)"))
+
+
+FOCUSED = """() => { const e = document.activeElement, r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return {tag: e.tagName.toLowerCase(), id: e.id, cls: e.className, text: (e.textContent || '').trim().slice(0, 30),
+            inView: r.width > 0 && r.height > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight,
+            ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2}; }"""
+TAB_STOPS = 10  # the header and the top of the content: the shared layout's part of every page
+KEYBOARD = {("zh-CN", "desktop"), ("en", "phone")}  # focus styles do not depend on the language: two variants do
+
+
+def keyboard(page: Any) -> list[str]:
+    """What a keyboard user meets from the top of the page: the skip link, then rings on every stop."""
+    problems = []
+    page.evaluate("""() => { window.scrollTo(0, 0);  // Tab starts from the top, not from an autofocused field
+        document.body.tabIndex = -1; document.body.focus(); document.body.removeAttribute('tabindex'); }""")
+    page.keyboard.press("Tab")
+    first = page.evaluate(FOCUSED)
+    if "skip" not in str(first["cls"]) or not first["inView"] or not first["ring"]:
+        problems.append(f"first Tab stop is {first}, not a visible skip link with a focus ring")
+    else:
+        page.keyboard.press("Enter")
+        if page.evaluate("document.activeElement.id") != "main":
+            problems.append("the skip link does not move focus to <main id=main>")
+    for _ in range(TAB_STOPS):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUSED)
+        if stop["tag"] == "body":
+            break
+        if not stop["ring"]:
+            problems.append(f"no focus ring on {stop['tag']}#{stop['id']} \"{stop['text']}\"")
+    return problems
 
 
 @pytest.fixture(scope="module")
