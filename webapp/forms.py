@@ -105,8 +105,9 @@ def _labels(review: Any, fmt: Any, comment_prefix: str, comments_on_kpis: bool) 
     for item in review.competency_items:
         name = item.name(lang)
         labels[f"rating.{item.id}"] = name
-        word = "Evidence for %(label)s" if comment_prefix == "evidence." else "Comment on %(label)s"
-        labels[f"{comment_prefix}{item.id}"] = fmt.text(tr(word, label=name))
+        said = tr("Evidence for %(label)s", label=name) if comment_prefix == "evidence." else \
+            tr("Comment on %(label)s", label=name)
+        labels[f"{comment_prefix}{item.id}"] = fmt.text(said)
     for k in review.kpis:
         labels[f"kpi.{k.id}" if comments_on_kpis else f"comment.{k.id}"] = fmt.text(tr("Comment on %(label)s",
                                                                                        label=kpi_name(k, lang)))

@@ -20,7 +20,7 @@ from webapp import actions
 from webapp.auth import api_user, page_user
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
-from webapp.forms import draft_values, rating_errors, self_review_spec, validation_errors
+from webapp.forms import draft_values, ordered, rating_errors, self_review_spec, validation_errors
 from webapp.pages import form_group, form_text, reader, redirect, render, say
 from webapp.schemas import (
     CompetencyLevelOut,
@@ -201,7 +201,12 @@ async def self_review_submit(request: Request, cycle_id: CycleIdPath,
         body = SelfReviewIn(ratings=form_group(form, "rating.", numbers=True), evidence=form_group(form, "evidence."),
                             kpi_comments=form_group(form, "kpi."))
     except ValidationError as err:
-        return _self_review_page(request, user, review, 422, values=values, errors=validation_errors(err, spec))
+        errors = validation_errors(err, spec)
+        if intent == "submit":  # and what the submit would refuse besides, so one round trip shows every problem
+            ratings = form_group(form, "rating.", numbers=True)
+            errors = ordered(rating_errors(ratings, review.competency_items, review.scale_min, review.scale_max, spec)
+                             | errors, spec.labels)
+        return _self_review_page(request, user, review, 422, values=values, errors=errors)
     try:
         if intent == "draft":
             async with ctx.pool.connection() as conn:

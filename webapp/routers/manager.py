@@ -19,7 +19,7 @@ from webapp import actions
 from webapp.auth import api_user, page_user
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
-from webapp.forms import draft_values, rating_errors, score_spec, validation_errors
+from webapp.forms import draft_values, ordered, rating_errors, score_spec, validation_errors
 from webapp.pages import as_number, form_group, form_text, reader, redirect, render, say
 from webapp.routers.employee import review_out
 from webapp.schemas import (
@@ -181,7 +181,12 @@ async def scoring_submit(request: Request, cycle_id: CycleIdPath, employee_id: E
         body = ManagerScoreIn(ratings=form_group(form, "rating.", numbers=True), comments=form_group(form, "comment."),
                               potential=as_number(potential) if potential else None)
     except ValidationError as err:
-        return again(422, errors=validation_errors(err, spec))
+        errors = validation_errors(err, spec)
+        if intent == "submit":  # and what the submit would refuse besides, so one round trip shows every problem
+            ratings = form_group(form, "rating.", numbers=True)
+            errors = ordered(rating_errors(ratings, review.competency_items, review.scale_min, review.scale_max, spec)
+                             | errors, spec.labels)
+        return again(422, errors=errors)
     try:
         if intent == "draft":
             async with ctx.pool.connection() as conn:
