@@ -109,8 +109,8 @@ def _labels(review: Any, fmt: Any, comment_prefix: str, comments_on_kpis: bool) 
             tr("Comment on %(label)s", label=name)
         labels[f"{comment_prefix}{item.id}"] = fmt.text(said)
     for k in review.kpis:
-        labels[f"kpi.{k.id}" if comments_on_kpis else f"comment.{k.id}"] = fmt.text(tr("Comment on %(label)s",
-                                                                                       label=kpi_name(k, lang)))
+        labels[f"kpi.{k.id}" if comments_on_kpis else f"comment.{k.id}"] = fmt.text(
+            tr("Comment on the %(label)s result", label=kpi_name(k, lang)))
     return labels
 
 

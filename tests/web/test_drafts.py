@@ -105,6 +105,9 @@ async def test_drafts_are_discarded_when_the_task_is_submitted(web):
     assert drafts(web, cid) == 0
     # Saving a draft of a submitted task is refused, saying why, and nothing is stored.
     late = await k1.put(f"/api/me/reviews/{cid}/self-review/draft", json={"ratings": {"communication": 1}})
+    assert late.status_code == 409 and late.json()["detail"] == "已经提交，无法再保存草稿"  # K01 reads Chinese
+    k1.cookies.set("kr_lang", "en")
+    late = await k1.put(f"/api/me/reviews/{cid}/self-review/draft", json={"ratings": {"communication": 1}})
     assert late.status_code == 409 and "already submitted" in late.json()["detail"]
     assert drafts(web, cid) == 0
 
@@ -134,6 +137,9 @@ async def test_drafts_are_discarded_when_the_phase_closes_and_refused_after(web)
     again = await k1.post(f"/me/reviews/{cid}", data={"rating.communication": "2", "intent": "draft",
                                                      "csrf_token": csrf(page.text)})
     assert again.status_code == 409 and "the self-review is closed" in again.text
+    k1.cookies.set("kr_lang", "zh-CN")
+    late = await k1.put(f"/api/me/reviews/{cid}/self-review/draft", json={"ratings": {"communication": 3}})
+    assert late.status_code == 409 and late.json()["detail"] == "自评已截止，无法再保存草稿"
     assert drafts(web, cid) == 0
     assert (await k1.get(f"/api/me/reviews/{cid}/self-review/draft")).status_code == 404
 

@@ -22,11 +22,12 @@ PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1280, "height": 900}
 
 
-def phone_page(chromium: Any, base: str | None = None, english: bool = False, viewport: dict | None = None) -> Any:
+def phone_page(chromium: Any, base: str | None = None, lang: str | None = None, viewport: dict | None = None) -> Any:
+    """A fresh browser (390 px wide unless told); with ``lang``, the reader chose that language at ``base``."""
     context = chromium.new_context(viewport=viewport or PHONE, device_scale_factor=1)
     context.set_default_timeout(20_000)
-    if english:
-        context.add_cookies([{"name": "kr_lang", "value": "en", "url": base}])
+    if lang:
+        context.add_cookies([{"name": "kr_lang", "value": lang, "url": base}])
     return context.new_page()
 
 
@@ -128,8 +129,8 @@ def test_screenshots_of_the_forms(live, db_url, web_org, browser):  # noqa: F811
     links = survey_links(live, cid)
     for lang in ("zh", "en"):
         for name, viewport in (("1280", DESK), ("390", PHONE)):
-            english = lang == "en"
-            page = phone_page(browser, live.url, english, viewport)
+            chosen = "en" if lang == "en" else "zh-CN"
+            page = phone_page(browser, live.url, chosen, viewport)
             page.goto(f"{live.url}/login")
             page.screenshot(path=str(out / f"login-{lang}-{name}.png"), full_page=True)
             sign_in(page, live.url, "K01")
@@ -141,12 +142,12 @@ def test_screenshots_of_the_forms(live, db_url, web_org, browser):  # noqa: F811
             page.wait_for_selector("#error-summary")
             page.screenshot(path=str(out / f"self-review-errors-{lang}-{name}.png"), full_page=True)
             page.context.close()
-            page = phone_page(browser, live.url, english, viewport)
+            page = phone_page(browser, live.url, chosen, viewport)
             sign_in(page, live.url, "M1")
             page.goto(f"{live.url}/manager/reviews/{cid}/K01")
             page.screenshot(path=str(out / f"score-{lang}-{name}.png"), full_page=True)
             page.context.close()
-            page = phone_page(browser, live.url, english, viewport)
+            page = phone_page(browser, live.url, chosen, viewport)
             contact = web_org["contacts"]["K02"][0 if name == "1280" else 1]
             page.goto(links[contact])
             page.wait_for_selector("#survey-form")

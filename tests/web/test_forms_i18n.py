@@ -76,7 +76,7 @@ async def test_errors_stand_beside_their_field_in_the_readers_language(web):
     summary = text[text.index('id="error-summary"'):text.index("</div>", text.index('id="error-summary"'))]
     assert "请修改下面 2 处问题" in summary
     assert '<a href="#rating.communication">请为“沟通表达能力”选择等级</a>' in summary
-    assert '<a href="#kpi.sales_attainment">对“销售目标达成率”的评语过长（4,001 个字），最多 4,000 个字</a>' in summary
+    assert '<a href="#kpi.sales_attainment">对“销售目标达成率”结果的说明过长（4,001 个字），最多 4,000 个字</a>' in summary
     # Beside the field: the message, and the field says it is invalid and what describes it.
     assert '<p class="field-error" id="err-rating.communication">请为“沟通表达能力”选择等级</p>' in text
     assert re.search(r'id="rating.communication-1"[^>]*aria-describedby="err-rating.communication" aria-invalid="true"',
@@ -91,7 +91,7 @@ async def test_errors_stand_beside_their_field_in_the_readers_language(web):
     r = await k1.post(f"/me/reviews/{cid}", data=form)
     text = unescape(r.text)
     assert "Please correct 2 problems below" in text and "choose a level for Communication & expression" in text
-    assert "Comment on Sales target attainment is too long (4,001 characters); at most 4,000" in text
+    assert "Comment on the Sales target attainment result is too long (4,001 characters); at most 4,000" in text
 
 
 async def test_the_scoring_form_in_both_languages(web):
