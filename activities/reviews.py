@@ -467,6 +467,9 @@ class ReviewActivities(DbActivities):
                 """UPDATE task SET assignee_id = %s WHERE id = %s AND status = 'open'""",
                 (rec.new_reviewer_id, task_id_for(rec.review_id, MANAGER_SCORING)),
             )
+            # The previous reviewer's draft is theirs alone: it leaves with them (the new reviewer never sees it).
+            await cur.execute("DELETE FROM task_draft WHERE task_id = %s AND author_id <> %s",
+                              (task_id_for(rec.review_id, MANAGER_SCORING), rec.new_reviewer_id))
             await audit(cur, f"review.reassigned:{rec.review_id}:{rec.at.isoformat()}", rec.actor_id,
                         "review.reviewer_reassigned", "review", rec.review_id,
                         {"reviewer_id": rec.previous_reviewer_id},

@@ -75,6 +75,7 @@ async def test_a_draft_is_visible_only_to_its_author(web):
                                                                   "reason": "matrix team"})
     assert moved.status_code == 200, moved.text
     assert (await m2.get(score_url)).status_code == 404
+    assert count(web.db_url, "SELECT count(*) FROM task_draft WHERE author_id = 'M1'") == 0  # it left with M1
     page = await m2.get(f"/manager/reviews/{cid}/K01")
     assert page.status_code == 200 and "M1 private note" not in page.text and 'id="draft-note"' not in page.text
     assert (await m1.get(score_url)).status_code == 403  # no longer the reviewer
