@@ -359,3 +359,13 @@ class SurveyLink(SQLModel, table=True):
     expires_at: datetime | None = _ts(nullable=False)
     used_at: datetime | None = _ts()
     revoked_at: datetime | None = _ts()
+
+
+class TaskDraft(SQLModel, table=True):
+    """A self-review or manager score saved without submitting (migration 0008); only its author reads it."""
+
+    __tablename__ = "task_draft"
+    task_id: str = Field(sa_column=Column(Text, ForeignKey("task.id", ondelete="CASCADE"), primary_key=True))
+    author_id: str = Field(sa_column=Column(Text, nullable=False))
+    body: dict | None = _json(nullable=False)
+    saved_at: datetime | None = _ts(nullable=False, default_now=True)

@@ -79,6 +79,20 @@ class ManagerScoreIn(_In):
     potential: Level | None = Field(default=None, description="1 low, 2 moderate, 3 high")
 
 
+class SelfReviewDraftOut(BaseModel):
+    """A saved, not submitted, self-review: only its author reads it, until the task is submitted or closes."""
+
+    saved_at: datetime
+    draft: SelfReviewIn
+
+
+class ScoreDraftOut(BaseModel):
+    """A saved, not submitted, manager score: only the reviewer who saved it reads it."""
+
+    saved_at: datetime
+    draft: ManagerScoreIn
+
+
 class SurveyOpenIn(_In):
     token: Token
 
@@ -123,6 +137,19 @@ class ItemOut(BaseModel):
     label: str
 
 
+class CompetencyLevelOut(BaseModel):
+    level: int
+    description_en: str | None
+    description_zh: str | None
+
+
+class CompetencyOut(ItemOut):
+    label_en: str | None = None
+    label_zh: str | None = None
+    group: str | None = Field(default=None, description="general or professional, when the scorecard says")
+    levels: list[CompetencyLevelOut] = Field(default_factory=list, description="what each level looks like")
+
+
 class KpiOut(BaseModel):
     id: str
     label: str
@@ -147,7 +174,7 @@ class ReviewOut(BaseModel):
     employee_id: str
     employee_name: str
     review_status: str
-    competencies: list[ItemOut]
+    competencies: list[CompetencyOut]
     scale_min: int
     scale_max: int
     kpis: list[KpiOut]

@@ -47,12 +47,15 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page_for(browser) -> Iterator[Callable[[], Any]]:
+def page_for(browser) -> Iterator[Callable[..., Any]]:
     contexts = []
 
-    def make() -> Any:
+    def make(english_at: str | None = None) -> Any:
+        """A new page; with a base URL, the reader has chosen English there (the pages' language switch)."""
         context = browser.new_context(accept_downloads=True)
         context.set_default_timeout(20_000)
+        if english_at:
+            context.add_cookies([{"name": "kr_lang", "value": "en", "url": english_at}])
         contexts.append(context)
         return context.new_page()
 
@@ -82,7 +85,7 @@ def test_manager_scores_a_report_and_the_task_leaves_the_inbox(live, db_url, web
     live.call(lambda c: tasks.submit_self_review(
         c, db_url, cid, SelfReviewSubmission("K01", ratings(2), {"communication": "Closed the <b>Sinopec</b> renewal"},
                                      {"sales_attainment": "Pipeline slipped into Q4"})))
-    page = page_for()
+    page = page_for(live.url)
     sign_in(page, live.url, "M1")
     assert page.url.endswith("/manager")
     assert page.locator("#inbox tr[data-employee]").count() == 2  # M1's direct reports K01 and K03
@@ -92,19 +95,19 @@ def test_manager_scores_a_report_and_the_task_leaves_the_inbox(live, db_url, web
     assert page.locator("#kpis").inner_text().count("\n") >= 4
     assert "Closed the <b>Sinopec</b> renewal" in page.locator("#self-review").inner_text()
     assert "Pipeline slipped into Q4" in page.locator("#kpis").inner_text()
-    for select in page.locator("#score-form select[name^='rating.']").all():
-        select.select_option("3")
-    # A value outside the scale (as a tampered form would send) comes back with the workflow's message.
-    page.evaluate("""() => { const s = document.getElementById('rating.communication');
-                             s.add(new Option('7', '7')); s.value = '7'; }""")
-    page.select_option("#potential", "2")
-    page.click("#score-form button[type=submit]")
-    page.wait_for_selector("#form-error")
-    assert "rating for communication is 7; the scale is 1 to 3" in page.inner_text("#form-error")
+    for item in page.locator("#score-form fieldset[data-competency]").all():
+        item.locator("input[type=radio][value='3']").check()
+    # A value outside the scale (as a tampered form would send) comes back beside its field, by its label.
+    page.evaluate("""() => { document.getElementById('rating.communication-3').value = '7'; }""")
+    page.check("#potential-2")
+    page.click("#score-form button[value=submit]")
+    page.wait_for_selector("#error-summary")
+    assert "Communication & expression: choose a level from 1 to 3" in page.inner_text("#error-summary")
+    assert "choose a level from 1 to 3" in page.inner_text("#err-rating\\.communication")
     assert page.locator("#score-form").count() == 1
     assert db_value(db_url, "SELECT count(*) FROM manager_score") == 0
-    page.select_option("#rating\\.communication", "3")
-    page.click("#score-form button[type=submit]")
+    page.check("#rating\\.communication-2")
+    page.click("#score-form button[value=submit]")
     page.wait_for_selector("#flash")
     assert page.url.endswith("/manager")
     assert "your score for KAM K01 (K01) was submitted" in page.inner_text("#flash")
@@ -126,7 +129,7 @@ def test_customer_answers_the_survey_through_the_signed_link(live, db_url, web_o
     assert "#" not in page.url  # the token left the address bar
     assert "KAM K02" in page.inner_text("h1")
     page.check("input[name=satisfaction][value='4']")
-    page.select_option("#nps", "8")
+    page.check("#nps-8")
     page.fill("#comment", "响应很快 <script>alert(1)</script>")
     page.click("#survey-form button[type=submit]")
     page.wait_for_selector("#thanks")

@@ -57,6 +57,10 @@ TABLE: dict[str, Case] = {
     # employee (KAM)
     "GET /api/me/tasks": api("employee"), "GET /api/me/reviews": api("employee"),
     "GET /api/me/reviews/{cycle_id}": api("employee"),
+    # drafts before the submissions below (a submitted task takes no draft): saved, read back, discarded
+    "PUT /api/me/reviews/{cycle_id}/self-review/draft": api("employee", json={"ratings": {"communication": 2}}),
+    "GET /api/me/reviews/{cycle_id}/self-review/draft": api("employee"),
+    "DELETE /api/me/reviews/{cycle_id}/self-review/draft": api("employee"),
     "POST /api/me/reviews/{cycle_id}/self-review": api("employee", json={"ratings": ratings(2)}),
     "GET /api/me/results/{cycle_id}": api("employee", cycle="B"),
     "GET /me": api("employee"), "GET /me/reviews/{cycle_id}": api("employee"),
@@ -65,6 +69,10 @@ TABLE: dict[str, Case] = {
     # manager (direct reports, or reviews reassigned to them)
     "GET /api/manager/inbox": api("manager"),
     "GET /api/manager/reviews/{cycle_id}/{employee_id}": api("manager", own_only=True),
+    "PUT /api/manager/reviews/{cycle_id}/{employee_id}/score/draft": api("manager", json={"ratings": {}},
+                                                                         own_only=True),
+    "GET /api/manager/reviews/{cycle_id}/{employee_id}/score/draft": api("manager", own_only=True),
+    "DELETE /api/manager/reviews/{cycle_id}/{employee_id}/score/draft": api("manager", own_only=True),
     "POST /api/manager/reviews/{cycle_id}/{employee_id}/score": api("manager", json=SCORE, own_only=True),
     "GET /manager": api("manager"),
     "GET /manager/reviews/{cycle_id}/{employee_id}": api("manager", own_only=True),

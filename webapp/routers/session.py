@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from domain.text import Text, tr
 from i18n import LOCALES
 from services.errors import UserError
 from services.users import SessionUser, end_session, sign_in
@@ -23,14 +24,15 @@ from webapp.auth import (
 )
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
-from webapp.pages import LANG_COOKIE, form_text, pydantic_message, redirect, render, safe_next
+from webapp.forms import FormSpec, validation_errors
+from webapp.pages import LANG_COOKIE, form_text, reader, redirect, render, safe_next, say
 from webapp.schemas import ErrorOut, Message, SessionOut, SignIn
 
 api = APIRouter(prefix="/api", tags=["session"])
 pages = APIRouter(include_in_schema=False)
 
 HOME = {"hr": "/hr", "manager": "/manager", "payroll": "/payroll", "employee": "/me"}
-BAD_SIGN_IN = "wrong user name or password"
+BAD_SIGN_IN = tr("wrong user name or password")
 
 
 def _session_out(user: SessionUser) -> SessionOut:
@@ -91,11 +93,11 @@ async def home(user: SessionUser | None = Depends(current_user)) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-def _login_page(request: Request, message: str | None = None, status: int = 200, username: str = "",
-                nxt: str = "/") -> Response:
+def _login_page(request: Request, message: Text | str | None = None, status: int = 200, username: str = "",
+                nxt: str = "/", errors: dict[str, Text] | None = None) -> Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", None, status, error=message, login_csrf=token, username=username,
-                      next=safe_next(nxt))
+    response = render(request, "login.html", None, status, error=say(request, None, message) if message else None,
+                      errors=errors or {}, login_csrf=token, username=username, next=safe_next(nxt))
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="lax", path="/login")
     return response
 
@@ -120,12 +122,13 @@ async def login_submit(request: Request, ctx: AppContext = Depends(get_ctx)) -> 
     nxt = safe_next(form_text(form, "next"))
     username = (form_text(form, "username") or "")[:100]
     if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form_text(form, "login_csrf")):
-        return _login_page(request, "the sign-in form expired; please try again", 403, username, nxt)
+        return _login_page(request, tr("the sign-in form expired; please try again"), 403, username, nxt)
     try:
         body = SignIn(username=form_text(form, "username") or "", password=form_text(form, "password") or "")
     except ValidationError as err:
-        return _login_page(request, "enter a user name and a password (" + pydantic_message(err) + ")", 422,
-                           username, nxt)
+        fmt = reader(request)
+        spec = FormSpec({"username": fmt.gettext("User name"), "password": fmt.gettext("Password")})
+        return _login_page(request, None, 422, username, nxt, errors=validation_errors(err, spec))
     try:
         new = await _sign_in(ctx, body)
     except WebError as err:
