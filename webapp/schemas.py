@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -406,3 +406,16 @@ NotificationIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{
                                          examples=["reminder:2026-Q3:K01:self_review:1:K01:email"])]
 CycleIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="review cycle id", examples=["2026-Q3"])]
 EmployeeIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="employee id", examples=["K01"])]
+
+
+class PreferencesIn(_In):
+    locale: Literal["zh-CN", "en"] | None = Field(None, description="null: as the organisation import says")
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="an IANA zone name such as Asia/Shanghai; null: as the organisation import says")
+
+
+class PreferencesOut(BaseModel):
+    locale: str | None
+    timezone: str | None
+    organisation_locale: str | None
+    organisation_timezone: str | None
