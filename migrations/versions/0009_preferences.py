@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"  # TEMP: 0008 (drafts) lands first
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
