@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -501,3 +501,16 @@ class ApprovalOut(BaseModel):
     previous_cycle: PreviousCycleOut | None = Field(description="null: no previous cycle of the same plan")
     approved_by: str | None
     approved_at: datetime | None
+
+
+class PreferencesIn(_In):
+    locale: Literal["zh-CN", "en"] | None = Field(None, description="null: as the organisation import says")
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="an IANA zone name such as Asia/Shanghai; null: as the organisation import says")
+
+
+class PreferencesOut(BaseModel):
+    locale: str | None
+    timezone: str | None
+    organisation_locale: str | None
+    organisation_timezone: str | None
