@@ -79,6 +79,10 @@ async def test_the_committee_is_the_reporting_line_during_calibration_only(web):
     assert other.status_code == missing.status_code == 404
     assert other.json()["detail"].replace("K02", "X") == missing.json()["detail"].replace("K99", "X")
     assert (await m2.get(f"/hr/cycles/{cid}/participants/K01")).status_code == 404
+    # Whoever HR reassigned a review to scored it, so they sit on the committee for that person too.
+    with psycopg.connect(web.db_url) as conn:
+        conn.execute("UPDATE review SET reviewer_id = 'M1' WHERE cycle_id = %s AND employee_id = 'K02'", (cid,))
+    assert (await m1.get(f"/api/hr/cycles/{cid}/participants/K02")).status_code == 200
     # A manager above M1 in the org chart is in K01's reporting line too; M1 never sees their own page.
     with psycopg.connect(web.db_url) as conn:
         conn.execute("UPDATE employee SET manager_id = 'M2' WHERE id = 'M1'")
