@@ -49,6 +49,25 @@ async def test_the_page_names_people_and_links_them_in_both_languages(web):
     assert 'id="finalize-form"' in zh and 'method="get"' in zh  # finalizing starts with a summary, not a POST
 
 
+async def test_flags_and_violations_read_as_sentences_in_both_languages(web):
+    cid = await calibration_cycle(web.db_url, f"CV{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(web.db_url) as conn:  # teams of 2 count; K04 drops to level 1, which the guideline has 0 of
+        conn.execute("""UPDATE review_cycle SET config = jsonb_set(config, '{calibration,min_team_size}', '2')
+                        WHERE id = %s""", (cid,))
+        conn.execute("UPDATE calibrated_rating SET final_level = 1 WHERE cycle_id = %s AND employee_id = 'K04'", (cid,))
+    en = unescape((await (await _hr(web, "en")).get(f"/hr/cycles/{cid}/calibration")).text)
+    m1 = re.search(r'data-manager="M1">(.*?)</tr>', en, re.S).group(1)
+    assert "central tendency" in m1 and "Most of this team's ratings are at the middle level(s)." in m1
+    m2 = re.search(r'data-manager="M2">(.*?)</tr>', en, re.S).group(1)
+    assert ">-0.25<" in m2 and "badge" not in m2  # 0.25 below the mean is within the threshold of 0.5: no flag
+    violations = re.search(r'<ul class="overdue" id="violations">(.*?)</ul>', en, re.S).group(1)
+    assert ("Level 1 (Below): 1 of 4 rated (25%), the guideline is 0 (10%): +1 people, beyond the tolerance of "
+            "10 percentage points.") in violations
+    zh = unescape((await (await _hr(web, "zh-CN")).get(f"/hr/cycles/{cid}/calibration")).text)
+    assert "趋中倾向" in zh and "该团队的评级大多集中在中间等级。" in zh
+    assert "等级 1（Below）：4 名已评级人员中有 1 人（25%），指导人数为 0 人（10%），相差 +1 人，超出允许偏差 10 个百分点。" in zh
+
+
 async def test_the_confirmation_summarizes_and_warns_before_finalizing(web):
     cid = await calibration_cycle(web.db_url, f"CF{uuid.uuid4().hex[:8]}")
     en = await _hr(web, "en")
