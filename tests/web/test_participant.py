@@ -12,6 +12,7 @@ from html import unescape
 
 import psycopg
 
+from tests.helpers import ratings
 from tests.web.calibration_world import calibration_cycle
 
 
@@ -104,3 +105,23 @@ async def test_employees_and_payroll_are_refused_and_a_kam_never_sees_their_own(
     assert (await anon.get(f"/api/hr/cycles/{cid}/participants/K01")).status_code == 401
     r = await anon.get(f"/hr/cycles/{cid}/participants/K01")
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+async def test_while_reviews_are_open_hr_sees_what_is_there_so_far(web):
+    cid = await web.open_cycle()
+    kam = await web.login("K01")
+    assert (await kam.post(f"/api/me/reviews/{cid}/self-review",
+                           json={"ratings": ratings(3), "evidence": {"communication": "Won AK01"}})
+            ).status_code == 200
+    hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")
+    r = await hr.get(f"/hr/cycles/{cid}/participants/K01")
+    page = unescape(r.text)
+    assert r.status_code == 200 and "No score yet: it is computed when the review closes." in page
+    assert "Won AK01" in page and "Self-review: done" in page and "no manager's score yet" in page
+    assert "not answered yet" in page and "No answers yet." in page
+    body = (await hr.get(f"/api/hr/cycles/{cid}/participants/K01")).json()
+    assert body["final_level"] is None and body["csat"]["responses"] == 0 and body["score_lines"] == []
+    assert "self_review.submitted" in {e["action"] for e in body["audit"]}
+    # The committee has nothing to see yet: reviews are still being written.
+    assert (await (await web.login("M1")).get(f"/api/hr/cycles/{cid}/participants/K01")).status_code == 404
