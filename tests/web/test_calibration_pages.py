@@ -41,11 +41,13 @@ async def test_the_page_names_people_and_links_them_in_both_languages(web):
     adjustments = re.search(r'id="adjustments">(.*?)</table>', en, re.S).group(1)
     assert "KAM K01" in adjustments and "Hannah HR" in adjustments and "10 Oct 2026, 10:30" in adjustments
     assert "3 Meets" in en  # the level names as the cycle configures them
+    assert 'title="Not normalized: a team of 2 is smaller than 3 people."' in en  # how normalization treated it
     # 4 rated against the guideline 10/25/40/15/10 with a tolerance of 10 points: level 2 holds 25 % (1 of 4).
     assert "actual: 1 (25%)" in en and "Per manager" in en
     zh = unescape((await (await _hr(web, "zh-CN")).get(f"/hr/cycles/{cid}/calibration")).text)
     assert "校准" in zh and "九宫格（绩效 × 潜力）" in zh and "中坚骨干" in zh and "按经理统计" in zh
     assert "2026年10月10日 10:30" in zh and "实际：1 人（25%）" in zh and "Hannah HR" in zh
+    assert 'title="未做标准化：团队仅 2 人，少于 3 人。"' in zh
     assert 'id="finalize-form"' in zh and 'method="get"' in zh  # finalizing starts with a summary, not a POST
 
 
