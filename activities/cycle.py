@@ -232,7 +232,7 @@ class CycleActivities(DbActivities):
                 Message(f"payouts-awaiting:{cycle_id}:r{revision}:hr", "payouts_awaiting_approval", "role", "hr",
                         params | {"link_path": f"/hr/cycles/{cycle_id}"}),
                 Message(f"payouts-awaiting:{cycle_id}:r{revision}:payroll", "payouts_awaiting_approval", "role",
-                        "payroll", params | {"link_path": "/payroll"}),
+                        "payroll", params | {"link_path": f"/payroll/cycles/{cycle_id}/approval"}),
             ])
         return IncentiveSummary(lines=sum(n for _, _, n in totals),
                                 total_by_currency={c: str(total) for c, total, _ in totals},

@@ -166,6 +166,12 @@ def round_money(amount: Decimal | int, currency: str, mode: RoundingMode) -> Dec
     return value.quantize(_exponent(minor_unit(currency)), context=_rounding_context(rounding))
 
 
+def in_minor_unit(amount: Decimal | int, currency: str) -> Decimal:
+    """A stored amount as people and payroll read it: exactly the currency's minor unit (2816.0400 CNY → 2816.04,
+    JPY → 2816). Stored amounts are already rounded by their plan, so this only drops the storage scale."""
+    return round_money(amount, currency, "HALF_UP")
+
+
 def round_to(value: Decimal, decimals: int, mode: RoundingMode = "HALF_UP") -> Decimal:
     """Round a score-like number to ``decimals`` places (used for scores and displayed factors)."""
     return value.quantize(_exponent(decimals), context=_rounding_context(check_rounding_mode(mode)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from domain.errors import DomainError
 from domain.phases import phase_label
 from services.db import Database, as_database
 from services.errors import Conflict, NotFound, Rejected, UserError, local_time, refusal
+from services.payout_approval import actor_roles, check_may_approve
 from workflows.common import REVIEWS_STILL_OPEN
 from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
@@ -373,12 +375,20 @@ async def finalize_calibration(client: Client, db: Database | str, cycle_id: str
                               violations=list(after.get("violations") or []))
 
 
-async def approve_payouts(client: Client, db: Database | str, cycle_id: str, actor: str) -> int:
+async def approve_payouts(client: Client, db: Database | str, cycle_id: str, actor: str,
+                          roles: Collection[str] | None = None, hr_may_approve: bool | None = None) -> int:
     """Approve the cycle's payouts, or, after lock, the pending correction's delta lines.
 
+    Only payroll approves (HR too where ``KAMREVIEW_HR_MAY_APPROVE_PAYOUTS`` allows it): ``roles`` are the
+    acting user's (the web app passes the session's); without them the actor's own are looked up (the CLI's
+    ``--actor``: a sign-in's roles, else the employee's role from the org import).
     Approved once whatever happens to the request: a retry by the same person gets the first answer
     (the number of lines locked), anyone else is told who approved and when.
     """
+    if roles is None:
+        async with as_database(db).connection() as conn:
+            roles = await actor_roles(conn, actor)
+    check_may_approve(actor, roles, hr_may_approve)
     pending = await _pending_correction(db, cycle_id)
     if pending is not None:
         workflow_id, revision = pending

@@ -29,6 +29,10 @@ class NotFound(UserError):
     """What was named does not exist (or is not visible to this person)."""
 
 
+class Forbidden(UserError):
+    """This person may not do it, whatever the state (payouts are approved by payroll, not by HR)."""
+
+
 class Rejected(UserError):
     """The request itself is invalid (a value out of range, the wrong person); changing it could succeed."""
 

@@ -8,19 +8,24 @@ from pathlib import Path
 
 import psycopg
 
-from domain.money import minor_unit
+from domain.money import in_minor_unit
 from services.db import libpq_url
 from services.errors import NotFound, UserError
 
+# Stable machine headers, in English whatever the reader's language: payroll systems import this file by
+# column name, and a header that changed with the language of whoever downloaded it would break the import.
 CSV_COLUMNS = [
     "employee_id", "employee_name", "amount", "currency", "line_type", "idempotency_key",
     "period", "plan_id", "plan_version", "revision", "explanation",
 ]
+# UTF-8 with a byte-order mark: without it Excel on a Chinese Windows reads the file as GBK and garbles the
+# names; with it Excel, LibreOffice and Python's csv (encoding "utf-8-sig") all read UTF-8.
+CSV_BOM = "\ufeff"
 
 
 def format_amount(amount: Decimal, currency: str) -> str:
     """Amounts are stored exactly; payroll gets them in the currency's minor unit (JPY 0, CNY 2, KWD 3)."""
-    return str(amount.quantize(Decimal(1).scaleb(-minor_unit(currency))))
+    return str(in_minor_unit(amount, currency))
 
 
 def export_payroll_csv(database_url: str, cycle_id: str, out: Path) -> int:
@@ -43,6 +48,7 @@ def export_payroll_csv(database_url: str, cycle_id: str, out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
+        fh.write(CSV_BOM)
         writer = csv.writer(fh)
         writer.writerow(CSV_COLUMNS)
         for r in rows:

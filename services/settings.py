@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     db_pool_size: int = 10
+    hr_may_approve_payouts: bool = Field(
+        default=False,
+        description="let HR approve payouts as well as payroll (KAMREVIEW_HR_MAY_APPROVE_PAYOUTS); off: the people "
+        "who calibrate ratings never release the money themselves (separation of duties), for small companies only",
+    )
     web: WebSettings = Field(default_factory=WebSettings, description="the web app (KAMREVIEW_WEB_*)")
     mail: MailSettings = Field(default_factory=MailSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)

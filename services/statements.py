@@ -2,7 +2,8 @@
 
 Everything reads the ``payroll_payout_lines`` view (migration 0003), which holds locked lines and
 nothing else, so a draft can never reach payroll through this module. The CSV is the same as
-``services.payroll.export_payroll_csv`` writes (same columns, amounts in the currency's minor unit).
+``services.payroll.export_payroll_csv`` writes (same columns, amounts in the currency's minor unit, UTF-8
+with a byte-order mark).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from decimal import Decimal
 from psycopg import AsyncConnection
 
 from services.errors import NotFound, UserError
-from services.payroll import CSV_COLUMNS, format_amount
+from services.payroll import CSV_BOM, CSV_COLUMNS, format_amount
 
 
 @dataclass
@@ -80,7 +81,9 @@ async def statement_lines(conn: AsyncConnection, cycle_id: str) -> list[Statemen
 
 
 def statement_csv(lines: list[StatementLine]) -> str:
+    """The CSV as text, starting with the byte-order mark (see ``services.payroll.CSV_BOM``)."""
     buf = io.StringIO(newline="")
+    buf.write(CSV_BOM)
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     for ln in lines:

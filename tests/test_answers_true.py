@@ -129,7 +129,7 @@ async def test_hr_actions_retried_after_lock_get_the_first_answer(client, db_url
         "SELECT count(*) FROM payout_line WHERE cycle_id = %s AND status = 'locked'", (cid,)).fetchone()
     assert await approve_payouts(client, db_url, cid, "PAY1") == lines
     with pytest.raises(Conflict, match=r"already approved on .*\(Asia/Shanghai\) by PAY1"):
-        await approve_payouts(client, db_url, cid, "PAY2")
+        await approve_payouts(client, db_url, cid, "PAY2", roles={"payroll"})
     summary = await finalize_calibration(client, db_url, cid, "HR1")
     assert summary.ratings == 2
     with pytest.raises(Conflict, match="already finalized on .* by HR1"):

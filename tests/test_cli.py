@@ -116,7 +116,8 @@ def test_create_is_idempotent_and_frozen(cli, tmp_path):
         (("cycle", "cancel", "NOPE"), "--reason"),
         (("payroll", "export", "NOPE"), "cycle NOPE does not exist"),
         (("calibration", "adjust", "NOPE", "K01", "4", "--reason", "x"), "cycle NOPE is not running"),
-        (("payouts", "approve", "NOPE"), "cycle NOPE is not running"),
+        # An empty database: the default actor PAY1 is nobody yet (test_payroll_approval.py: once imported).
+        (("payouts", "approve", "NOPE"), "PAY1 may not approve payouts"),
         (("submit", "self-review", "NOPE", "K01", "--ratings", "communication=x"), "communication must be a whole number"),
     ],
 )
@@ -132,7 +133,7 @@ def test_demo_runs_a_whole_cycle_and_ends_with_the_csv_path(cli, tmp_path):
     last = proc.stdout.strip().splitlines()[-1]
     path = Path(last)
     assert path.name.startswith("payroll-2026-Q3-") and path.exists()
-    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    rows = list(csv.DictReader(path.open(encoding="utf-8-sig")))
     assert {"employee_id", "amount", "currency", "line_type", "idempotency_key"} <= set(rows[0])
     assert len({r["idempotency_key"] for r in rows}) == len(rows) == 40
     assert "M4" in proc.stdout and "total" in proc.stdout

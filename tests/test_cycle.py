@@ -69,7 +69,8 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
     assert {ln[0] for ln in statement.lines} == {"bonus", "commission"}
     out = tmp_path / "payroll.csv"
     n = export_payroll_csv(db_url, cid, out)
-    header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Excel on a Chinese system
+    header = out.read_text(encoding="utf-8-sig").splitlines()[0].split(",")
     assert {"employee_id", "amount", "currency", "line_type", "idempotency_key"} <= set(header)
     assert n == count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id=%s", cid)
     # Locked lines are immutable, in the database itself.

@@ -135,9 +135,10 @@ async def finalize(ctx: AppContext, user: SessionUser, cycle_id: str) -> Calibra
 
 
 async def approve(ctx: AppContext, user: SessionUser, cycle_id: str) -> int:
-    # With the database URL, an approval after lock approves a pending correction's delta lines.
+    # After lock, an approval approves a pending correction's delta lines. Who may approve is the service's
+    # rule (payroll; HR only where the setting allows), applied to the signed-in user's roles.
     return await _cycle_action(ctx, cycle_id,
-                               lambda: approve_payouts(ctx.client, ctx.pool, cycle_id, user.username))
+                               lambda: approve_payouts(ctx.client, ctx.pool, cycle_id, user.username, user.roles))
 
 
 async def retry_incentives(ctx: AppContext, user: SessionUser, cycle_id: str) -> str:

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
 from domain.text import Text
-from services.errors import NotFound, Rejected, TryLater, UserError, message_of
+from services.errors import Forbidden, NotFound, Rejected, TryLater, UserError, message_of
 from services.people import NotReleased
 from services.survey_links import LinkUnusable
 from services.users import SignInLocked
@@ -41,7 +41,7 @@ class WebError(Exception):
 def from_user_error(err: UserError) -> WebError:
     """Map the engine's errors to HTTP: missing 404, invalid 422, state conflicts 409, not ready yet 503."""
     message = message_of(err)
-    if isinstance(err, NotReleased):
+    if isinstance(err, NotReleased | Forbidden):
         return WebError(403, message)
     if isinstance(err, LinkUnusable):
         return WebError(410, message)

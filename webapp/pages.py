@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from domain.phases import PHASES, phase_label
 from domain.text import Text
 from i18n import DEFAULT_LOCALE, LOCALES, Formatter, negotiate, resolve_locale
+from services.payout_approval import may_approve_payouts
 from services.users import SessionUser
 from webapp.auth import CSRF_FIELD
 
@@ -40,6 +41,7 @@ def make_templates() -> Jinja2Templates:
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.globals["phases"] = PHASES
     env.globals["LOCALES"] = LOCALES
+    env.globals["may_approve_payouts"] = may_approve_payouts
     env.filters.update(
         dt=_when, when=_when, date=_date, due=_due_hint, ago=_ago, money=_money, pct=_percent, num=_number,
         text=_text, phase=_phase,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.inputs import ID_PATTERN, Id, clean_text
+from domain.money import in_minor_unit
 from workflows.payloads import MAX_TEXT
 
 MAX_ITEMS = 100
@@ -179,7 +180,23 @@ class ScoreLineOut(BaseModel):
     contribution: str
 
 
-class PayoutOut(BaseModel):
+class MoneyOut(BaseModel):
+    """A response part with amounts in ``currency``: every field named in ``money_fields`` is given in exactly
+    the currency's minor unit (2816.04 CNY, not the stored 2816.0400; JPY without decimals), here, once."""
+
+    money_fields: ClassVar[tuple[str, ...]] = ("amount",)
+
+    @model_validator(mode="after")
+    def _in_minor_unit(self) -> MoneyOut:
+        currency = getattr(self, "currency")  # noqa: B009 - every subclass has one
+        for name in self.money_fields:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, in_minor_unit(Decimal(value), currency))
+        return self
+
+
+class PayoutOut(MoneyOut):
     line_type: str
     amount: Decimal
     currency: str
@@ -516,3 +533,54 @@ NotificationIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{
                                          examples=["reminder:2026-Q3:K01:self_review:1:K01:email"])]
 CycleIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="review cycle id", examples=["2026-Q3"])]
 EmployeeIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="employee id", examples=["K01"])]
+
+
+class ApprovalLineOut(MoneyOut):
+    employee_id: str
+    employee_name: str
+    line_type: str = Field(description="the component: bonus, commission, or a correction's delta line")
+    amount: Decimal
+    currency: str
+    explanation: str
+    revision: int
+
+
+class _ApprovalSums(MoneyOut):
+    money_fields: ClassVar[tuple[str, ...]] = ("amount", "cycle_total", "previous", "change")
+    currency: str
+    lines: int
+    amount: Decimal = Field(description="the lines awaiting approval")
+    cycle_total: Decimal = Field(description="the cycle's total once approved (earlier locked lines included)")
+    previous: Decimal | None = Field(description="paid in the previous cycle of the same plan; null: none, or not paid")
+    change: Decimal | None = Field(description="cycle_total minus previous")
+
+
+class ApprovalPersonOut(_ApprovalSums):
+    employee_id: str
+    employee_name: str
+
+
+class ApprovalTotalOut(_ApprovalSums):
+    """One currency's lines of the whole cycle."""
+
+
+class PreviousCycleOut(BaseModel):
+    cycle_id: str
+    name: str
+    period: str
+
+
+class ApprovalOut(BaseModel):
+    cycle_id: str
+    name: str
+    period: str
+    status: str
+    plan_id: str
+    revision: int = Field(description="0: the cycle's first approval; n: correction n's delta lines")
+    awaiting: bool = Field(description="whether lines await approval (false: nothing to approve now)")
+    lines: list[ApprovalLineOut]
+    people: list[ApprovalPersonOut]
+    totals: list[ApprovalTotalOut] = Field(description="per currency")
+    previous_cycle: PreviousCycleOut | None = Field(description="null: no previous cycle of the same plan")
+    approved_by: str | None
+    approved_at: datetime | None

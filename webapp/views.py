@@ -5,8 +5,19 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from services.hr_views import CalibrationView
+from services.payout_approval import ApprovalView
 from services.people import ManagerScore, Results, TaskRow
-from webapp.schemas import CalibrationOut, ManagerScoreOut, ResultsOut, TaskOut
+from webapp.schemas import (
+    ApprovalLineOut,
+    ApprovalOut,
+    ApprovalPersonOut,
+    ApprovalTotalOut,
+    CalibrationOut,
+    ManagerScoreOut,
+    PreviousCycleOut,
+    ResultsOut,
+    TaskOut,
+)
 
 
 def task_out(t: TaskRow) -> TaskOut:
@@ -43,4 +54,15 @@ def calibration_out(v: CalibrationView) -> CalibrationOut:
         nine_box={cell.key: cell.employees for row in v.grid for cell in row},
         ratings=[{k: val for k, val in asdict(r).items() if k != "finalized"} for r in v.ratings],
         adjustments=[asdict(a) for a in v.adjustments], finalized=v.finalized, unrated=v.unrated, names=v.names,
+    )
+
+
+def approval_out(v: ApprovalView) -> ApprovalOut:
+    return ApprovalOut(
+        cycle_id=v.cycle_id, name=v.name, period=v.period, status=v.status, plan_id=v.plan_id, revision=v.revision,
+        awaiting=v.awaiting, lines=[ApprovalLineOut(**asdict(ln)) for ln in v.lines],
+        people=[ApprovalPersonOut(**asdict(p)) for p in v.people],
+        totals=[ApprovalTotalOut(**asdict(t)) for t in v.totals],
+        previous_cycle=PreviousCycleOut(**asdict(v.previous)) if v.previous else None,
+        approved_by=v.approved_by, approved_at=v.approved_at,
     )

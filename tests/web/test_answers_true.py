@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services.users import fast_test_hasher, upsert_user
 from tests.helpers import count, eventually, ratings
 
 N = 20
@@ -55,21 +56,22 @@ async def test_concurrent_approvals_apply_once(web):
     finalized_again = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
     assert finalized_again.status_code == 200 and finalized_again.json() == r.json()
     await eventually(lambda: cycle_phase_is(web.client, cid, "awaiting_approval"), timeout=60)
-    answers = await asyncio.gather(*(hr.post(f"/api/hr/cycles/{cid}/payouts/approve") for _ in range(N)))
+    pay = await web.login("PAY1")
+    answers = await asyncio.gather(*(pay.post(f"/api/payroll/cycles/{cid}/approve") for _ in range(N)))
     assert {a.status_code for a in answers} == {200}, [a.text for a in answers if a.status_code != 200]
     assert len({a.json()["count"] for a in answers}) == 1 and answers[0].json()["count"] > 0
     assert count(web.db_url, "SELECT count(*) FROM audit_log WHERE action = 'payouts.approved'") == 1
     assert count(web.db_url, "SELECT count(*) FROM audit_log WHERE action = 'calibration.finalized'") == 1
     # The cycle is locked and its workflow has ended: a retry after a lost answer still gets the first answer...
     await eventually(lambda: cycle_phase_is(web.client, cid, "locked"), timeout=30)
-    late = await hr.post(f"/api/hr/cycles/{cid}/payouts/approve")
+    late = await pay.post(f"/api/payroll/cycles/{cid}/approve")
     assert late.status_code == 200 and late.json() == answers[0].json()
-    # ... and someone else is told who approved it and when.
-    pay = await web.login("PAY1")
-    other = await pay.post(f"/api/hr/cycles/{cid}/payouts/approve")
-    assert other.status_code in (403, 409)
-    if other.status_code == 409:
-        assert "already approved on" in other.json()["detail"] and "by HR1" in other.json()["detail"]
+    # ... and someone else in payroll is told who approved it and when (HR may not approve at all).
+    upsert_user(web.db_url, "PAY2", "payroll-two-2026", ["payroll"], hasher=fast_test_hasher())
+    other = await (await web.login("PAY2", "payroll-two-2026")).post(f"/api/payroll/cycles/{cid}/approve")
+    assert other.status_code == 409
+    assert "already approved on" in other.json()["detail"] and "by PAY1" in other.json()["detail"]
+    assert (await hr.post(f"/api/payroll/cycles/{cid}/approve")).status_code == 403
     assert count(web.db_url, "SELECT count(*) FROM audit_log WHERE action = 'payouts.approved'") == 1
 
 

@@ -221,16 +221,21 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     assert page.locator("#finalized").count() == 1
     wait_for(lambda: workflow_phase(live, cid) == "awaiting_approval")
     page.goto(f"{live.url}/hr/cycles/{cid}")
-    page.click("button:has-text('Approve payouts')")
-    page.wait_for_selector("#flash")
-    assert "approved and locked for payroll" in page.inner_text("#flash")
+    assert page.locator("#awaiting-payroll").count() == 1  # payroll approves, not HR
+    assert page.locator("#review-payouts").count() == 0
     page.click("button:has-text('Release results to employees')")
     page.wait_for_selector("#flash")
     assert "results released" in page.inner_text("#flash")
 
     pay = page_for()
+    pay.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])  # PAY1 reads Chinese otherwise
     sign_in(pay, live.url, "PAY1")
     assert pay.url.endswith("/payroll")
+    pay.click(f"#awaiting a[href='/payroll/cycles/{cid}/approval']")
+    pay.click("#approve")
+    pay.wait_for_selector("#flash")
+    assert "approved and locked for payroll" in pay.inner_text("#flash")
+    pay.goto(f"{live.url}/payroll")
     pay.click(f"#statements a[href='/payroll/statements/{cid}']")
     pay.wait_for_selector("#lines")
     assert pay.locator("#lines tr").count() - 1 == db_value(

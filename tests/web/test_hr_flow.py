@@ -100,17 +100,19 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
         ("K02", new_level, "won the 中石化 framework deal")]
     early = await hr.post(f"/api/hr/cycles/{cid}/results/release")
     assert early.status_code == 409 and "calibration is not finalized" in early.json()["detail"]
-    assert (await hr.post(f"/api/hr/cycles/{cid}/payouts/approve")).status_code == 409  # not yet: a state conflict
+    assert (await pay.post(f"/api/payroll/cycles/{cid}/approve")).status_code == 409  # not yet: a state conflict
     fin = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
     assert fin.status_code == 200 and fin.json()["ratings"] == 4
     again = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")  # a retry: the first answer, applied once
     assert again.status_code == 200 and again.json() == fin.json()
     await eventually(lambda: phase("awaiting_approval"))
-    approved = await hr.post(f"/api/hr/cycles/{cid}/payouts/approve")
+    refused = await hr.post(f"/api/payroll/cycles/{cid}/approve")  # separation of duties: payroll approves
+    assert refused.status_code == 403 and "发放由薪酬组审批，HR 不能审批" in refused.json()["detail"]  # HR1 reads Chinese
+    approved = await pay.post(f"/api/payroll/cycles/{cid}/approve")
     assert approved.status_code == 200 and approved.json()["count"] > 0
     # Payroll: only locked lines, and the CSV is exactly what the CLI export writes.
     statements = (await pay.get("/api/payroll/statements")).json()
-    assert [s["cycle_id"] for s in statements] == [cid] and statements[0]["approved_by"] == "HR1"
+    assert [s["cycle_id"] for s in statements] == [cid] and statements[0]["approved_by"] == "PAY1"
     lines = (await pay.get(f"/api/payroll/statements/{cid}")).json()
     assert len(lines) == count(web.db_url, "SELECT count(*) FROM payout_line WHERE cycle_id = %s", cid)
     csv = await pay.get(f"/api/payroll/statements/{cid}/csv")

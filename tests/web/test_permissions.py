@@ -85,7 +85,6 @@ TABLE: dict[str, Case] = {
     "POST /api/hr/cycles/{cycle_id}/calibration/adjustments": api("hr", json={"employee_id": "K01", "level": 3,
                                                                               "reason": "matrix"}),
     "POST /api/hr/cycles/{cycle_id}/calibration/finalize": api("hr"),
-    "POST /api/hr/cycles/{cycle_id}/payouts/approve": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/incentives/retry": api("hr"),
     "GET /api/hr/cycles/{cycle_id}/notifications": api("hr"),
     "POST /api/hr/notifications/{notification_id}/resend": api("hr"),
@@ -107,11 +106,15 @@ TABLE: dict[str, Case] = {
                                                                     hidden=True),
     "GET /hr/cycles/{cycle_id}/participants/{employee_id}": api("hr", "manager", cycle="C", own_only=True,
                                                                 hidden=True),
-    "POST /hr/cycles/{cycle_id}/payouts/approve": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/incentives/retry": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/notifications/{notification_id}/resend": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/results/release": api("hr", form={}),
-    # payroll (approved lines only)
+    # payroll approves payouts (HR is refused unless KAMREVIEW_HR_MAY_APPROVE_PAYOUTS: test_payroll_approval.py)
+    "GET /api/payroll/cycles/{cycle_id}/approval": api("payroll"),
+    "POST /api/payroll/cycles/{cycle_id}/approve": api("payroll"),
+    "GET /payroll/cycles/{cycle_id}/approval": api("payroll"),
+    "POST /payroll/cycles/{cycle_id}/approve": api("payroll", form={}),
+    # payroll statements (approved lines only)
     "GET /api/payroll/statements": api("payroll"),
     "GET /api/payroll/statements/{cycle_id}": api("payroll", cycle="B"),
     "GET /api/payroll/statements/{cycle_id}/csv": api("payroll", cycle="B"),

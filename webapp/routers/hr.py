@@ -164,11 +164,6 @@ async def finalize(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE),
     return FinalizedOut(ratings=summary.ratings, within_guideline=summary.within_guideline, violations=summary.violations)
 
 
-@api.post("/cycles/{cycle_id}/payouts/approve", response_model=CountOut, summary="Approve and lock the payout lines")
-async def approve(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE), ctx: AppContext = Depends(get_ctx)) -> CountOut:
-    return CountOut(count=await actions.approve(ctx, user, cycle_id))
-
-
 @api.post("/cycles/{cycle_id}/incentives/retry", response_model=MessageOut,
           summary="Compute blocked incentives again, after fixing what blocked them")
 async def retry(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE), ctx: AppContext = Depends(get_ctx)) -> MessageOut:
@@ -378,13 +373,6 @@ async def finalize_page(request: Request, cycle_id: CycleIdPath, user: SessionUs
     return await _calibration_action(request, user, ctx, cycle_id, lambda: actions.finalize(ctx, user, cycle_id),
                                      tr("calibration finalized; incentives are being computed"),
                                      template="hr_calibration_finalize.html")
-
-
-@pages.post("/hr/cycles/{cycle_id}/payouts/approve")
-async def approve_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
-                       ctx: AppContext = Depends(get_ctx)) -> Response:
-    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.approve(ctx, user, cycle_id),
-                                   "{result} payout line(s) approved and locked for payroll")
 
 
 @pages.post("/hr/cycles/{cycle_id}/incentives/retry")
