@@ -333,7 +333,7 @@ async def participant(conn: AsyncConnection, cycle_id: str, employee_id: str, vi
         normalized_score=normalized, suggested_level=suggested, final_level=final, final_label=label,
         potential=potential, nine_box=box, nine_box_name=NINE_BOX_NAMES.get(box) if box else None,
         note=note, finalized=bool(finalized),
-        self_review_status=self_status[0] if self_status else None, self_submitted_at=self_at,
+        self_review_status=self_status[0] if self_status else ("done" if self_at else None), self_submitted_at=self_at,
         scale_min=comp.scale.min if comp else 1, scale_max=comp.scale.max if comp else 3,
         competencies=competencies, kpis=kpis, manager_score=score,
         scored_by=person(score.scored_by) if score else None, survey=survey, csat=csat_summary,
