@@ -6,7 +6,7 @@ it reflects every adjustment the moment it is stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -16,8 +16,10 @@ from temporalio.client import Client
 from activities.base import AUDIT_ROW, audit_params
 from activities.outbox import Message, queue, start_delivery
 from activities.reviews import task_params
-from domain.calibration import NINE_BOX_NAMES, DistributionReport, distribution_report, nine_box
+from domain.calibration import NINE_BOX_NAMES, CalibrationConfig, DistributionReport, distribution_report, nine_box
+from domain.text import Text, tr
 from services.errors import Conflict, NotFound, local_time
+from services.participant import display_names
 from services.people import cycle_config
 
 PERFORMANCE = ("high", "moderate", "low")
@@ -69,13 +71,24 @@ class CalibrationView:
     finalized: bool
     unrated: list[str]
     tolerance_pct: Decimal | int | None = None  # how far a level may stray from the guideline, in points
+    timezone: str = "Asia/Shanghai"  # the cycle's zone, for readers without one of their own
+    names: dict[str, str] = field(default_factory=dict)  # id -> name: participants, managers, who adjusted
+    outside: set[int] = field(default_factory=set)  # levels beyond the tolerance (the report's violations)
+    min_team_size: int = 3
+    enforce: bool = False  # finalizing is refused while the distribution is outside the guideline
+    notes: dict[str, Text] = field(default_factory=dict)  # employee -> how normalization treated the score
+
+    def name(self, person_id: str | None) -> str:
+        return self.names.get(person_id or "", person_id or "")
 
 
 async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationView:
-    row = await (await conn.execute("SELECT name, status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+    """The calibration table of a cycle, with the names of everyone it mentions (pages show names, not ids)."""
+    row = await (await conn.execute("SELECT name, status, timezone FROM review_cycle WHERE id = %s",
+                                    (cycle_id,))).fetchone()
     if row is None:
         raise NotFound(f"cycle {cycle_id} does not exist")
-    name, status = row
+    name, status, zone = row
     config = await cycle_config(conn, cycle_id)
     cal = config.calibration
     rows = await (await conn.execute(
@@ -103,11 +116,36 @@ async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationV
            WHERE r.cycle_id = %s ORDER BY a.adjusted_at, a.id""",
         (cycle_id,),
     )).fetchall()]
+    names = {r.employee_id: r.name for r in ratings}
+    names |= await display_names(conn, {r.manager_id for r in ratings if r.manager_id} | {a.actor for a in adjustments})
+    n = report.total if report else 0
+    # The same test as the report's violations: a head count off by more than the tolerance, in points.
+    outside = {lv.level for lv in report.levels if n and abs(Decimal(lv.difference) * 100 / n) > cal.tolerance_pct} \
+        if report else set()
+    teams: dict[str | None, int] = {}
+    for r in ratings:
+        teams[r.manager_id] = teams.get(r.manager_id, 0) + 1
+    notes = {r.employee_id: _normalization_note(r, teams[r.manager_id], cal) for r in ratings if r.note}
     return CalibrationView(
         cycle_id, name, status, [(lv.level, lv.label) for lv in cal.levels], ratings, report, grid, adjustments,
         finalized=bool(ratings) and all(r.finalized for r in ratings),
         unrated=[r.employee_id for r in ratings if r.final_level is None], tolerance_pct=cal.tolerance_pct,
+        timezone=zone, names=names, outside=outside, min_team_size=cal.min_team_size, enforce=cal.enforce,
+        notes=notes,
     )
+
+
+def _normalization_note(r: RatingRow, team: int, cal: CalibrationConfig) -> Text:
+    """The stored note (the domain's English, with its formula) as a sentence in the reader's language."""
+    if not cal.normalize:
+        return tr("Normalization is off in this cycle.")
+    if team < cal.min_team_size:
+        return tr("Not normalized: a team of %(count)s is smaller than %(min)s people.", count=team,
+                  min=cal.min_team_size)
+    if (r.note or "").startswith("all "):
+        return tr("Not normalized: every score in this team is the same.")
+    return tr("Normalized against the team's mean and spread: %(before)s → %(after)s (%(formula)s)",
+              before=r.preliminary_score, after=r.normalized_score, formula=(r.note or "").split(" → ")[0])
 
 
 async def send_reminders_now(conn: AsyncConnection, cycle_id: str, actor: str, only_overdue: bool = False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -419,6 +419,116 @@ class CalibrationOut(BaseModel):
     adjustments: list[AdjustmentOut]
     finalized: bool
     unrated: list[str]
+    names: dict[str, str] = Field(default_factory=dict, description="id -> name of everyone named above")
+
+
+class PersonOut(BaseModel):
+    id: str
+    name: str
+
+
+class CompetencyResultOut(ItemOut):
+    weight: Decimal
+    self_rating: int | None
+    evidence: str | None
+    manager_rating: int | None
+    manager_comment: str | None
+
+
+class KpiResultOut(KpiOut):
+    target: Decimal | None = Field(description="the plan's target for the measure, or 1 for a KPI that is a ratio "
+                                               "to its target; none when lower is better")
+    attainment: Decimal | None = Field(description="actual / target as a ratio (1 = 100 %)")
+    lower_is_better: bool
+    weight: Decimal
+    score: Decimal | None
+    comment: str | None = Field(description="the KAM's own comment on the result")
+    manager_comment: str | None
+
+
+class SurveyResultOut(BaseModel):
+    contact: PersonOut
+    account: str
+    status: str = Field(description="sent | answered | expired")
+    satisfaction: int | None
+    nps: int | None
+    comment: str | None
+    answered_at: datetime | None
+
+
+class CsatOut(BaseModel):
+    responses: int
+    satisfied: int
+    csat_pct: Decimal | None
+    ci_low: Decimal | None = Field(description="Wilson 95 % interval, in percent")
+    ci_high: Decimal | None
+    nps: Decimal | None
+    below_minimum: bool
+    weighted: bool
+    min_responses: int
+
+
+class ScoreLineDetailOut(BaseModel):
+    component: str
+    item: str
+    label: str
+    actual: Decimal | None
+    item_score: Decimal | None
+    weight_pct: Decimal | None
+    contribution: Decimal | None
+    explanation: str
+
+
+class ParticipantAdjustmentOut(AdjustmentOut):
+    actor_name: str
+
+
+class ReassignmentOut(BaseModel):
+    from_reviewer: PersonOut | None
+    to_reviewer: PersonOut
+    reason: str | None
+    actor: PersonOut
+    at: datetime
+
+
+class AuditEntryOut(BaseModel):
+    at: datetime
+    actor: PersonOut
+    action: str
+    entity_type: str
+    entity_id: str
+    details: dict[str, Any]
+
+
+class ParticipantOut(RatingOut):
+    """One participant for HR and the calibration committee: the calibration row and everything behind it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    cycle_id: str
+    cycle_name: str
+    period: str
+    cycle_status: str
+    manager: PersonOut | None
+    reviewer: PersonOut | None
+    review_status: str
+    missing: list[str]
+    final_label: str | None
+    nine_box_name: str | None
+    finalized: bool
+    self_review_status: str | None
+    self_submitted_at: datetime | None
+    competencies: list[CompetencyResultOut]
+    kpis: list[KpiResultOut]
+    manager_score: ManagerScoreOut | None
+    scored_by: PersonOut | None
+    survey: list[SurveyResultOut]
+    csat: CsatOut | None
+    score_lines: list[ScoreLineDetailOut]
+    score_notes: list[str]
+    adjustments: list[ParticipantAdjustmentOut]
+    reassignments: list[ReassignmentOut]
+    audit: list[AuditEntryOut]
 
 
 class StatementOut(BaseModel):

@@ -192,6 +192,7 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     wait_for(lambda: workflow_phase(live, cid) == "calibration")
 
     page = page_for()
+    page.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])  # HR1 reads Chinese by default
     sign_in(page, live.url, "HR1")
     page.click(f"#cycles a[href='/hr/cycles/{cid}']")
     page.click(f"a[href='/hr/cycles/{cid}/calibration']")
@@ -214,7 +215,10 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     assert f"K01 adjusted to level {target}" in page.inner_text("#flash")
     assert page.locator("#rating-K01 td.final").inner_text() == str(target)
     assert "Largest new account of the region" in page.inner_text("#adjustments")
-    page.click("#finalize-form button")
+    page.click("#finalize-form button")  # a summary to confirm first
+    page.wait_for_selector("#confirm-finalize")
+    assert "This cannot be undone." in page.inner_text("#irreversible")
+    page.click("#confirm-finalize button")
     page.wait_for_selector("#flash")
     assert "calibration finalized" in page.inner_text("#flash")
     assert page.locator("#finalized").count() == 1

@@ -139,6 +139,7 @@ async def test_calibration_page_shows_chart_ninebox_and_adjusts_with_a_reason(we
         assert (await mgr.post(f"/api/manager/reviews/{cid}/{k}/score",
                                json={"ratings": ratings(2), "potential": 2})).status_code == 200
     hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")  # HR1 reads Chinese by default (the org import's locale)
     # Surveys and self-reviews are not needed to close: the deadline of 300 s is too long to wait for,
     # so the test closes the rest by submitting them.
     for k in org["kams"]:
@@ -165,6 +166,10 @@ async def test_calibration_page_shows_chart_ninebox_and_adjusts_with_a_reason(we
     assert r.status_code == 303 and r.headers["location"] == f"/hr/cycles/{cid}/calibration"
     page = await hr.get(r.headers["location"])
     assert "K03 adjusted to level 5" in page.text and "&lt;b&gt;key&lt;/b&gt; win" in page.text
+    hr.cookies.set("kr_lang", "zh-CN")
+    zh = await hr.get(r.headers["location"])
+    assert "调整记录" in zh.text and "&lt;b&gt;key&lt;/b&gt; win" in zh.text
+    hr.cookies.set("kr_lang", "en")
     r = await hr.post(f"/hr/cycles/{cid}/calibration/finalize", data={"csrf_token": token})
     assert r.status_code == 303
     assert 'id="finalized"' in (await hr.get(f"/hr/cycles/{cid}/calibration")).text

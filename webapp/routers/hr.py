@@ -18,17 +18,19 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from domain.text import Text, tr
 from services.cycles import cycle_report
 from services.errors import UserError
 from services.hr_views import calibration_view, cycles, release_results, reviewers, send_reminders_now
 from services.notifications import Delivery, deliveries, delivery_counts, resend
+from services.participant import display_names
 from services.survey_links import issue_links
 from services.users import SessionUser
 from webapp import actions
 from webapp.auth import api_user, page_user
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
-from webapp.pages import as_number, form_text, pydantic_message, redirect, render
+from webapp.pages import as_number, form_text, pydantic_message, redirect, render, say
 from webapp.schemas import (
     AdjustedOut,
     AdjustIn,
@@ -319,11 +321,22 @@ async def reassign_page(request: Request, cycle_id: CycleIdPath, user: SessionUs
 
 
 async def _calibration_page(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, status: int = 200,
-                            error: str | None = None) -> Response:
+                            error: Text | str | None = None, template: str = "hr_calibration.html") -> Response:
     async with ctx.pool.connection() as conn:
         view = await calibration_view(conn, cycle_id)
-    return render(request, "hr_calibration.html", user, status, view=view, error=error,
-                  request_id=secrets.token_hex(8))
+    return render(request, template, user, status, tz=view.timezone, view=view,
+                  error=say(request, user, error) if error else None, request_id=secrets.token_hex(8))
+
+
+async def _calibration_action(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, action,
+                              success: Text, template: str = "hr_calibration.html") -> Response:
+    """Run a calibration action from a form; on refusal show the page again with the message, in the reader's words."""
+    try:
+        await action()
+    except (WebError, UserError) as err:
+        web = err if isinstance(err, WebError) else from_user_error(err)
+        return await _calibration_page(request, user, ctx, cycle_id, web.status, web.message, template)
+    return redirect(f"/hr/cycles/{cycle_id}/calibration", say(request, user, success))
 
 
 @pages.get("/hr/cycles/{cycle_id}/calibration")
@@ -341,15 +354,25 @@ async def adjust_page(request: Request, cycle_id: CycleIdPath, user: SessionUser
                         reason=form_text(form, "reason") or "", request_id=form_text(form, "request_id") or None)
     except ValidationError as err:
         return await _calibration_page(request, user, ctx, cycle_id, 422, pydantic_message(err))
-    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.adjust(ctx, user, cycle_id, body),
-                                   f"{body.employee_id} adjusted to level {body.level}", back="calibration")
+    async with ctx.pool.connection() as conn:
+        name = (await display_names(conn, [body.employee_id])).get(body.employee_id, body.employee_id)
+    return await _calibration_action(request, user, ctx, cycle_id, lambda: actions.adjust(ctx, user, cycle_id, body),
+                                     tr("%(name)s adjusted to level %(level)s", name=name, level=body.level))
+
+
+@pages.get("/hr/cycles/{cycle_id}/calibration/finalize")
+async def finalize_confirm_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                                ctx: AppContext = Depends(get_ctx)) -> Response:
+    """What finalizing will fix for good (distribution, adjustments, who is unrated), and the button that does it."""
+    return await _calibration_page(request, user, ctx, cycle_id, template="hr_calibration_finalize.html")
 
 
 @pages.post("/hr/cycles/{cycle_id}/calibration/finalize")
 async def finalize_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
                         ctx: AppContext = Depends(get_ctx)) -> Response:
-    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.finalize(ctx, user, cycle_id),
-                                   "calibration finalized; incentives are being computed", back="calibration")
+    return await _calibration_action(request, user, ctx, cycle_id, lambda: actions.finalize(ctx, user, cycle_id),
+                                     tr("calibration finalized; incentives are being computed"),
+                                     template="hr_calibration_finalize.html")
 
 
 @pages.post("/hr/cycles/{cycle_id}/incentives/retry")
