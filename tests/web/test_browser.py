@@ -189,6 +189,7 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     wait_for(lambda: workflow_phase(live, cid) == "calibration")
 
     page = page_for()
+    page.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])
     sign_in(page, live.url, "HR1")
     page.click(f"#cycles a[href='/hr/cycles/{cid}']")
     page.click(f"a[href='/hr/cycles/{cid}/calibration']")
@@ -220,7 +221,11 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     page.click("button:has-text('Approve payouts')")
     page.wait_for_selector("#flash")
     assert "approved and locked for payroll" in page.inner_text("#flash")
-    page.click("button:has-text('Release results to employees')")
+    page.click("#release")  # a confirmation page first: what happens, to how many, that it cannot be undone
+    page.wait_for_selector("#confirm")
+    assert "4 employees will see their final rating" in page.inner_text("#summary")
+    assert "cannot be undone" in page.inner_text("#summary")
+    page.click("#confirm")
     page.wait_for_selector("#flash")
     assert "results released" in page.inner_text("#flash")
 

@@ -60,6 +60,7 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
     cid = await web.open_cycle()
     org = web.org
     hr, pay = await web.login("HR1"), await web.login("PAY1")
+    hr.cookies.set("kr_lang", "en")
     links = {link["contact_id"]: link["url"].split("#")[1]
              for link in (await hr.post(f"/api/hr/cycles/{cid}/survey-links", json={})).json()}
     anon = web.anon()
@@ -100,6 +101,10 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
         ("K02", new_level, "won the 中石化 framework deal")]
     early = await hr.post(f"/api/hr/cycles/{cid}/results/release")
     assert early.status_code == 409 and "calibration is not finalized" in early.json()["detail"]
+    hr.cookies.set("kr_lang", "zh-CN")  # the same refusal in the reader's language
+    early = await hr.post(f"/api/hr/cycles/{cid}/results/release")
+    assert early.status_code == 409 and "校准尚未确认" in early.json()["detail"]
+    hr.cookies.set("kr_lang", "en")
     assert (await hr.post(f"/api/hr/cycles/{cid}/payouts/approve")).status_code == 409  # not yet: a state conflict
     fin = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
     assert fin.status_code == 200 and fin.json()["ratings"] == 4
