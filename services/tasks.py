@@ -252,7 +252,7 @@ async def _check_scorer(conn: Any, employee_id: str, new_reviewer_id: str) -> No
     if new_reviewer_id == employee_id:
         raise Rejected(tr("%(name)s cannot score their own review; choose another manager", name=name))
     if role != "manager":
-        raise Rejected(tr("%(who)s cannot score reviews (%(name)s is a %(role)s); choose a manager", who=new_reviewer_id,
+        raise Rejected(tr("%(who)s cannot score reviews (%(name)s is %(role)s); choose a manager", who=new_reviewer_id,
                           name=name, role=tr(ROLE_WORDS.get(role, "not a manager"))))
     if left:
         raise Rejected(tr("%(name)s has left the company; choose a current manager", name=name))

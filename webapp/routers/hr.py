@@ -372,11 +372,13 @@ async def reassign_page(request: Request, cycle_id: CycleIdPath, user: SessionUs
                           new_reviewer_id=form_text(form, "new_reviewer_id") or "", reason=form_text(form, "reason") or "")
     except ValidationError as err:
         return await _dashboard_page(request, user, ctx, cycle_id, 422, pydantic_message(err))
-    names = dict(await scorers_of(ctx))
+    async with ctx.pool.connection() as conn:
+        names = dict(await (await conn.execute("SELECT id, name FROM employee WHERE id = ANY(%s)",
+                                                ([body.employee_id, body.new_reviewer_id],))).fetchall())
     return await _dashboard_action(
         request, user, ctx, cycle_id, lambda: actions.reassign(ctx, user, cycle_id, body),
-        lambda new: tr("the review of %(employee)s now goes to %(reviewer)s", employee=body.employee_id,
-                       reviewer=names.get(new, new)))
+        lambda new: tr("the review of %(employee)s now goes to %(reviewer)s",
+                       employee=names.get(body.employee_id, body.employee_id), reviewer=names.get(new, new)))
 
 
 async def _calibration_page(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, status: int = 200,
@@ -439,8 +441,8 @@ async def resend_page(request: Request, cycle_id: CycleIdPath, notification_id: 
 async def _release_confirm(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str) -> Response:
     async with ctx.pool.connection() as conn:
         summary = await release_summary(conn, cycle_id)
-    return render(request, "hr_confirm.html", user, 409 if summary.blocked else 200, tz=summary.timezone,
-                  action="release", cycle_id=cycle_id, cycle_name=summary.cycle_name, release=summary,
+    return render(request, "hr_confirm.html", user, tz=summary.timezone, action="release", cycle_id=cycle_id,
+                  cycle_name=summary.cycle_name, release=summary,
                   blocked=summary.blocked)
 
 
@@ -472,8 +474,8 @@ async def release_page(request: Request, cycle_id: CycleIdPath, user: SessionUse
 async def _cancel_confirm(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, status: int = 200,
                           error: Text | str | None = None, reason: str = "") -> Response:
     summary = await cancel_summary(ctx.pool, cycle_id)
-    return render(request, "hr_confirm.html", user, 409 if summary.blocked else status, tz=summary.timezone,
-                  action="cancel", cycle_id=cycle_id, cycle_name=summary.cycle_name, cancel=summary,
+    return render(request, "hr_confirm.html", user, status, tz=summary.timezone, action="cancel", cycle_id=cycle_id,
+                  cycle_name=summary.cycle_name, cancel=summary,
                   blocked=summary.blocked, reason=reason, error=say(request, user, error) if error else None)
 
 
@@ -500,7 +502,3 @@ async def cancel_page(request: Request, cycle_id: CycleIdPath, user: SessionUser
         return await _cancel_confirm(request, user, ctx, cycle_id, web.status, web.message, reason[:2000])
     return redirect(f"/hr/cycles/{cycle_id}", say(request, user, tr("cycle %(cycle)s is cancelled", cycle=cycle_id)))
 
-
-async def scorers_of(ctx: AppContext) -> list[tuple[str, str]]:
-    async with ctx.pool.connection() as conn:
-        return await scorers(conn)
