@@ -20,14 +20,13 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from domain.text import Text, tr
-from services.cycles import CycleReport, cancel_cycle, cancel_summary, cycle_report
+from services.cycles import CycleReport, cycle_report
 from services.errors import UserError
 from services.hr_views import (
     calibration_view,
     cycles,
     late_work,
     release_results,
-    release_summary,
     reviewers,
     send_reminders_now,
 )
@@ -44,8 +43,6 @@ from webapp.schemas import (
     AdjustedOut,
     AdjustIn,
     CalibrationOut,
-    CancelIn,
-    CancelledOut,
     CountOut,
     CycleCreatedOut,
     CycleCreateIn,
@@ -217,13 +214,6 @@ async def release(cycle_id: CycleIdPath, user: SessionUser = Depends(HR_WRITE),
                   ctx: AppContext = Depends(get_ctx)) -> ReleasedOut:
     async with ctx.pool.connection() as conn:
         return ReleasedOut(released_at=await release_results(conn, cycle_id, user.username, ctx.client, ctx.task_queue))
-
-
-@api.post("/cycles/{cycle_id}/cancel", response_model=CancelledOut,
-          summary="Cancel a cycle before its payouts are approved (cannot be undone)")
-async def cancel(cycle_id: CycleIdPath, body: CancelIn, user: SessionUser = Depends(HR_WRITE),
-                 ctx: AppContext = Depends(get_ctx)) -> CancelledOut:
-    return CancelledOut(status=await cancel_cycle(ctx.client, ctx.pool, cycle_id, user.username, body.reason))
 
 
 # -- pages -----------------------------------------------------------------------------------------
@@ -436,69 +426,3 @@ async def resend_page(request: Request, cycle_id: CycleIdPath, notification_id: 
         request, user, ctx, cycle_id,
         lambda: resend(ctx.client, ctx.pool, ctx.task_queue, notification_id, user.username),
         tr("the message is being sent again"))
-
-
-async def _release_confirm(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str) -> Response:
-    async with ctx.pool.connection() as conn:
-        summary = await release_summary(conn, cycle_id)
-    return render(request, "hr_confirm.html", user, tz=summary.timezone, action="release", cycle_id=cycle_id,
-                  cycle_name=summary.cycle_name, release=summary,
-                  blocked=summary.blocked)
-
-
-@pages.get("/hr/cycles/{cycle_id}/results/release")
-async def release_confirm_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
-                               ctx: AppContext = Depends(get_ctx)) -> Response:
-    """What releasing will do, to how many people, that it cannot be undone: then a confirm button."""
-    return await _release_confirm(request, user, ctx, cycle_id)
-
-
-@pages.post("/hr/cycles/{cycle_id}/results/release")
-async def release_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
-                       ctx: AppContext = Depends(get_ctx)) -> Response:
-    if form_text(await request.form(), "confirm") != "yes":  # not from the confirmation page: show it first
-        async with ctx.pool.connection() as conn:
-            summary = await release_summary(conn, cycle_id)
-        if summary.blocked:
-            return await _dashboard_page(request, user, ctx, cycle_id, 409, summary.blocked)
-        return await _release_confirm(request, user, ctx, cycle_id)
-
-    async def release_now() -> datetime:
-        async with ctx.pool.connection() as conn:
-            return await release_results(conn, cycle_id, user.username, ctx.client, ctx.task_queue)
-
-    return await _dashboard_action(request, user, ctx, cycle_id, release_now,
-                                   tr("results released: employees can now see their ratings and scores"))
-
-
-async def _cancel_confirm(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, status: int = 200,
-                          error: Text | str | None = None, reason: str = "") -> Response:
-    summary = await cancel_summary(ctx.pool, cycle_id)
-    return render(request, "hr_confirm.html", user, status, tz=summary.timezone, action="cancel", cycle_id=cycle_id,
-                  cycle_name=summary.cycle_name, cancel=summary,
-                  blocked=summary.blocked, reason=reason, error=say(request, user, error) if error else None)
-
-
-@pages.get("/hr/cycles/{cycle_id}/cancel")
-async def cancel_confirm_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
-                              ctx: AppContext = Depends(get_ctx)) -> Response:
-    return await _cancel_confirm(request, user, ctx, cycle_id)
-
-
-@pages.post("/hr/cycles/{cycle_id}/cancel")
-async def cancel_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
-                      ctx: AppContext = Depends(get_ctx)) -> Response:
-    form = await request.form()
-    reason = form_text(form, "reason") or ""
-    if form_text(form, "confirm") != "yes":
-        return await _cancel_confirm(request, user, ctx, cycle_id, reason=reason)
-    try:
-        body = CancelIn(reason=reason)
-        await cancel_cycle(ctx.client, ctx.pool, cycle_id, user.username, body.reason)
-    except ValidationError as err:
-        return await _cancel_confirm(request, user, ctx, cycle_id, 422, pydantic_message(err), reason[:2000])
-    except UserError as err:
-        web = from_user_error(err)
-        return await _cancel_confirm(request, user, ctx, cycle_id, web.status, web.message, reason[:2000])
-    return redirect(f"/hr/cycles/{cycle_id}", say(request, user, tr("cycle %(cycle)s is cancelled", cycle=cycle_id)))
-
