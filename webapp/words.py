@@ -37,7 +37,7 @@ DELIVERY_STATUSES = {
 
 CHANNELS = {"email": N_("e-mail"), "wecom": N_("WeCom"), "dingtalk": N_("DingTalk"), "feishu": N_("Feishu")}
 
-REVIEW_STATUSES = {"pending": N_("not started"), "open": N_("open"), "closed": N_("closed"),
+REVIEW_STATUSES = {"pending": N_("not started"), "open": N_("in progress"), "closed": N_("finished"),
                    "cancelled": N_("cancelled")}
 
 LATE_STATES = {"missed": N_("missed"), "overdue": N_("overdue"), "grace": N_("in grace period")}

@@ -22,6 +22,9 @@ async def test_create_and_start_a_cycle_from_yaml(web):
     r = await hr.post("/api/hr/cycles", json={"config_yaml": config_yaml(cid, due="600s")})
     assert r.status_code == 409 and "already exists with a different configuration" in r.json()["detail"]
     board = (await hr.get(f"/api/hr/cycles/{cid}")).json()
+    assert board["status"] == "created" and "考核周期尚未启动" in board["blocking"][0]  # HR1 reads Chinese
+    hr.cookies.set("kr_lang", "en")
+    board = (await hr.get(f"/api/hr/cycles/{cid}")).json()
     assert board["status"] == "created" and "the cycle is not started" in board["blocking"][0]
     assert (await hr.post(f"/api/hr/cycles/{cid}/start")).json() == {"workflow_id": f"cycle:{cid}"}
     again = await hr.post(f"/api/hr/cycles/{cid}/start")

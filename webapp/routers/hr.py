@@ -132,8 +132,11 @@ async def create(body: CycleCreateIn, user: SessionUser = Depends(HR_WRITE),
 
 
 @api.get("/cycles/{cycle_id}", response_model=DashboardOut, summary="Cycle dashboard: progress per phase, who is late")
-async def dashboard(cycle_id: CycleIdPath, user: SessionUser = Depends(HR), ctx: AppContext = Depends(get_ctx)) -> DashboardOut:
-    return await _dashboard(ctx, cycle_id)
+async def dashboard(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR),
+                    ctx: AppContext = Depends(get_ctx)) -> DashboardOut:
+    board, report = await _board(ctx, cycle_id)
+    board.blocking = [say(request, user, b.message) for b in report.blockers]  # in the reader's language
+    return board
 
 
 @api.post("/cycles/{cycle_id}/start", response_model=StartedOut, summary="Start a created cycle")
@@ -222,10 +225,10 @@ HR_PAGE = page_user("hr")
 
 
 async def _cycles_page(request: Request, user: SessionUser, ctx: AppContext, status: int = 200,
-                       error: str | None = None, config_yaml: str | None = None) -> Response:
+                       error: Text | str | None = None, config_yaml: str | None = None) -> Response:
     async with ctx.pool.connection() as conn:
         rows = await cycles(conn)
-    return render(request, "hr_cycles.html", user, status, cycles=rows, error=error,
+    return render(request, "hr_cycles.html", user, status, cycles=rows, error=say(request, user, error) if error else None,
                   config_yaml=config_yaml if config_yaml is not None else template_config())
 
 
