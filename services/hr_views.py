@@ -7,7 +7,7 @@ it reflects every adjustment the moment it is stored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from psycopg import AsyncConnection
@@ -17,8 +17,9 @@ from activities.base import AUDIT_ROW, audit_params
 from activities.outbox import Message, queue, start_delivery
 from activities.reviews import task_params
 from domain.calibration import NINE_BOX_NAMES, CalibrationConfig, DistributionReport, distribution_report, nine_box
+from domain.phases import PHASES, PhaseName
 from domain.text import Text, tr
-from services.errors import Conflict, NotFound, local_time
+from services.errors import Conflict, NotFound
 from services.participant import display_names
 from services.people import cycle_config
 
@@ -157,7 +158,7 @@ async def send_reminders_now(conn: AsyncConnection, cycle_id: str, actor: str, o
     """
     row = await (await conn.execute("SELECT name FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
     if row is None:
-        raise NotFound(f"cycle {cycle_id} does not exist")
+        raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
     now = datetime.now(UTC)
     stamp = now.strftime("%Y%m%d%H%M")
     batch = f"reminders-now:{cycle_id}:{stamp}:{'late' if only_overdue else 'all'}"
@@ -190,20 +191,15 @@ async def release_results(conn: AsyncConnection, cycle_id: str, actor: str, clie
             (cycle_id,)
         )).fetchone()
         if row is None:
-            raise NotFound(f"cycle {cycle_id} does not exist")
-        status, released, released_by, zone = row
+            raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
+        status, released, released_by, _zone = row
         if released is not None:
             if released_by == actor:  # a retry after a lost answer: the first answer
                 return released
-            raise Conflict(f"the results of cycle {cycle_id} were already released on "
-                           f"{local_time(released, zone)} by {released_by}")
-        pending = (await (await conn.execute(
-            "SELECT count(*) FILTER (WHERE NOT finalized), count(*) FROM calibrated_rating WHERE cycle_id = %s",
-            (cycle_id,),
-        )).fetchone())
-        if pending[1] == 0 or pending[0] > 0:
-            raise Conflict(f"cannot release the results of cycle {cycle_id}: calibration is not finalized "
-                           f"(the cycle is in phase '{status}')")
+            raise Conflict(tr("the results of cycle %(cycle)s were already released on %(at)s by %(who)s",
+                              cycle=cycle_id, at=released, who=released_by))
+        if (blocked := await _release_blocked(conn, cycle_id, status)) is not None:
+            raise Conflict(blocked)
         now = datetime.now(UTC)
         await conn.execute(
             "UPDATE review_cycle SET results_released_at = %s, results_released_by = %s WHERE id = %s",
@@ -221,6 +217,44 @@ async def release_results(conn: AsyncConnection, cycle_id: str, actor: str, clie
     if client is not None and task_queue:
         await start_delivery(client, task_queue, f"cycle:{cycle_id}:results-released")
     return now
+
+
+async def _release_blocked(conn: AsyncConnection, cycle_id: str, status: str) -> Text | None:
+    """Why the results cannot be released yet (calibration not final), or None."""
+    pending, total = await (await conn.execute(
+        "SELECT count(*) FILTER (WHERE NOT finalized), count(*) FROM calibrated_rating WHERE cycle_id = %s",
+        (cycle_id,),
+    )).fetchone()
+    if total == 0 or pending > 0:
+        return tr("cannot release the results of cycle %(cycle)s: calibration is not finalized "
+                  "(the cycle is in phase '%(phase)s')", cycle=cycle_id, phase=PhaseName(status))
+    return None
+
+
+@dataclass
+class ReleaseSummary:
+    """What releasing the results will do, for the confirmation page."""
+
+    cycle_id: str
+    cycle_name: str
+    timezone: str
+    people: int  # employees who will see their results and get a message
+    released_at: datetime | None
+    released_by: str | None
+    blocked: Text | None  # why it cannot be done now
+
+
+async def release_summary(conn: AsyncConnection, cycle_id: str) -> ReleaseSummary:
+    row = await (await conn.execute(
+        """SELECT c.name, c.timezone, c.status, c.results_released_at, c.results_released_by,
+                  (SELECT count(*) FROM review r WHERE r.cycle_id = c.id)
+           FROM review_cycle c WHERE c.id = %s""", (cycle_id,))).fetchone()
+    if row is None:
+        raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
+    name, zone, status, released, by, people = row
+    blocked = (tr("the results were already released on %(at)s by %(who)s", at=released, who=by)
+               if released else await _release_blocked(conn, cycle_id, status))
+    return ReleaseSummary(cycle_id, name, zone, people, released, by, blocked)
 
 
 @dataclass
@@ -242,12 +276,105 @@ async def cycles(conn: AsyncConnection) -> list[CycleRow]:
     )).fetchall()]
 
 
-async def reviewers(conn: AsyncConnection, cycle_id: str) -> list[tuple[str, str, str | None, str | None]]:
-    """(employee, name, reviewer, scoring task status) of every participant, for the reassignment form."""
+async def reviewers(conn: AsyncConnection, cycle_id: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
+    """(employee, name, reviewer, scoring task status, reviewer's name) of every participant, for the
+    reassignment form."""
     return await (await conn.execute(
-        """SELECT r.employee_id, e.name, r.reviewer_id, t.status
+        """SELECT r.employee_id, e.name, r.reviewer_id, t.status, m.name
            FROM review r JOIN employee e ON e.id = r.employee_id
+           LEFT JOIN employee m ON m.id = r.reviewer_id
            LEFT JOIN task t ON t.review_id = r.id AND t.kind = 'manager_scoring'
            WHERE r.cycle_id = %s ORDER BY r.seq""",
         (cycle_id,),
     )).fetchall()
+
+
+# -- who is late, by name (the dashboard) -----------------------------------------------------------
+
+LATE_STATES = ("missed", "overdue", "grace")
+
+
+@dataclass
+class LateTask:
+    """One piece of work past its deadline: closed without it (missed), past due and still open (overdue),
+    or past the first deadline inside the extension the cycle's policy grants (grace)."""
+
+    task_id: str
+    kind: str
+    state: str  # missed | overdue | grace
+    assignee_type: str  # employee | contact
+    assignee_id: str
+    assignee_name: str | None
+    employee_id: str
+    employee_name: str
+    manager_id: str | None
+    manager_name: str | None
+    due_at: datetime  # the deadline now in force (an extension moves it)
+    original_due_at: datetime  # the phase's first deadline for this task
+    extensions: int
+    overdue_by: timedelta  # since the first deadline
+
+
+@dataclass
+class ManagerLate:
+    manager_id: str | None
+    manager_name: str | None
+    by_phase: dict[str, int]
+    total: int
+
+
+@dataclass
+class LateWork:
+    tasks: list[LateTask]
+    by_phase: dict[str, dict[str, int]]  # phase -> state -> count
+    by_manager: list[ManagerLate]
+    phase_due: dict[str, datetime | None]  # phase -> its deadline (None before the cycle starts)
+    total: int
+
+
+async def late_work(conn: AsyncConnection, cycle_id: str, now: datetime | None = None, limit: int = 500) -> LateWork:
+    """Everyone whose work is late in a cycle, by name, with counts per phase and per manager.
+
+    Missed tasks count: a phase closed at its deadline leaves them ``missed``, not open, and they are
+    the late work HR most needs to see. Counts cover every task; the list stops at ``limit`` rows.
+    """
+    now = now or datetime.now(UTC)
+    row = await (await conn.execute("SELECT started_at FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+    if row is None:
+        raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
+    started = row[0]
+    config = await cycle_config(conn, cycle_id)
+    rows = await (await conn.execute(
+        """SELECT t.id, t.kind, t.status, t.assignee_type, t.assignee_id, COALESCE(ae.name, ac.name),
+                  r.employee_id, se.name, r.reviewer_id, me.name, t.due_at, t.extensions
+           FROM task t JOIN review r ON r.id = t.review_id JOIN employee se ON se.id = r.employee_id
+           LEFT JOIN employee ae ON t.assignee_type = 'employee' AND ae.id = t.assignee_id
+           LEFT JOIN customer_contact ac ON t.assignee_type = 'contact' AND ac.id = t.assignee_id
+           LEFT JOIN employee me ON me.id = r.reviewer_id
+           WHERE t.cycle_id = %s
+             AND (t.status = 'missed' OR (t.status = 'open' AND (t.due_at < %s OR t.extensions > 0)))
+           ORDER BY t.due_at, t.id""",
+        (cycle_id, now),
+    )).fetchall()
+    tasks: list[LateTask] = []
+    by_phase: dict[str, dict[str, int]] = {}
+    managers: dict[str | None, ManagerLate] = {}
+    for task_id, kind, status, a_type, a_id, a_name, emp, emp_name, mgr, mgr_name, due, extensions in rows:
+        policy = getattr(config.phases, kind).on_deadline
+        step = policy.extend_by if policy.action == "extend" and policy.extend_by else timedelta(0)
+        original = due - step * extensions
+        state = "missed" if status == "missed" else ("grace" if extensions and due >= now else "overdue")
+        by_phase.setdefault(kind, dict.fromkeys(LATE_STATES, 0))[state] += 1
+        entry = managers.setdefault(mgr, ManagerLate(mgr, mgr_name, {}, 0))
+        entry.by_phase[kind] = entry.by_phase.get(kind, 0) + 1
+        entry.total += 1
+        if len(tasks) < limit:
+            tasks.append(LateTask(task_id, kind, state, a_type, a_id, a_name, emp, emp_name, mgr, mgr_name, due,
+                                  original, extensions, max(now - original, timedelta(0))))
+    phase_due: dict[str, datetime | None] = {}
+    for kind in PHASES:
+        phase = getattr(config.phases, kind)
+        phase_due[kind] = phase.due or (started + phase.due_after if started and phase.due_after else None)
+    return LateWork(tasks, by_phase, sorted(managers.values(), key=lambda m: (-m.total, m.manager_name or "")),
+                    phase_due, len(rows))
+

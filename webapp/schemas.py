@@ -282,7 +282,24 @@ class LateTaskOut(BaseModel):
     assignee_id: str
     employee_id: str
     task_id: str
-    due_at: datetime
+    due_at: datetime = Field(description="the deadline in force (an extension moves it)")
+    state: Literal["missed", "overdue", "grace"] = Field(
+        description="missed: closed without it; overdue: past due, still open; grace: in an extension")
+    assignee_type: str
+    assignee_name: str | None
+    employee_name: str
+    manager_id: str | None
+    manager_name: str | None
+    original_due_at: datetime
+    extensions: int
+    overdue_seconds: int = Field(description="since the first deadline")
+
+
+class ManagerLateOut(BaseModel):
+    manager_id: str | None
+    manager_name: str | None
+    by_phase: dict[str, int]
+    total: int
 
 
 class DashboardOut(BaseModel):
@@ -293,7 +310,11 @@ class DashboardOut(BaseModel):
     period: str
     participants: int
     progress: dict[str, dict[str, int]] = Field(description="task kind -> status -> count")
-    late: list[LateTaskOut]
+    late: list[LateTaskOut] = Field(description="late work by name: missed, overdue or in a grace period")
+    late_total: int = 0
+    late_by_phase: dict[str, dict[str, int]] = Field(default_factory=dict, description="phase -> state -> count")
+    late_by_manager: list[ManagerLateOut] = Field(default_factory=list)
+    phase_due: dict[str, datetime | None] = Field(default_factory=dict, description="each phase's deadline")
     blocking: list[str]
     blocked_reason: str | None = Field(default=None, description="why incentives cannot be computed; HR fixes it and retries")
     reviews: dict[str, int]
@@ -363,6 +384,36 @@ class FinalizedOut(BaseModel):
 
 class ReleasedOut(BaseModel):
     released_at: datetime
+
+
+class CancelIn(_In):
+    reason: Reason = Field(description="why the cycle is cancelled (kept in the audit log)")
+
+
+class CancelledOut(BaseModel):
+    status: str
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    occurred_at: datetime
+    actor: str
+    actor_name: str | None
+    event: str = Field(description="the event's key, e.g. results.released")
+    event_text: str = Field(description="the event in words, in the reader's language")
+    subject_id: str | None = Field(description="the person the event is about, if any")
+    subject_name: str | None
+    entity_type: str
+    entity_id: str
+    before: dict | None
+    after: dict | None
+
+
+class AuditPageOut(BaseModel):
+    total: int
+    page: int
+    pages: int
+    entries: list[AuditEntryOut]
 
 
 class LevelOut(BaseModel):
@@ -491,7 +542,7 @@ class ReassignmentOut(BaseModel):
     at: datetime
 
 
-class AuditEntryOut(BaseModel):
+class ParticipantAuditOut(BaseModel):
     at: datetime
     actor: PersonOut
     action: str
@@ -528,7 +579,7 @@ class ParticipantOut(RatingOut):
     score_notes: list[str]
     adjustments: list[ParticipantAdjustmentOut]
     reassignments: list[ReassignmentOut]
-    audit: list[AuditEntryOut]
+    audit: list[ParticipantAuditOut]
 
 
 class StatementOut(BaseModel):

@@ -226,7 +226,11 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     page.goto(f"{live.url}/hr/cycles/{cid}")
     assert page.locator("#awaiting-payroll").count() == 1  # payroll approves, not HR
     assert page.locator("#review-payouts").count() == 0
-    page.click("button:has-text('Release results to employees')")
+    page.click("#release")  # a confirmation page first: what happens, to how many, that it cannot be undone
+    page.wait_for_selector("#confirm")
+    assert "4 employees will see their final rating" in page.inner_text("#summary")
+    assert "cannot be undone" in page.inner_text("#summary")
+    page.click("#confirm")
     page.wait_for_selector("#flash")
     assert "results released" in page.inner_text("#flash")
 

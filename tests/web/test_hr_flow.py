@@ -22,6 +22,9 @@ async def test_create_and_start_a_cycle_from_yaml(web):
     r = await hr.post("/api/hr/cycles", json={"config_yaml": config_yaml(cid, due="600s")})
     assert r.status_code == 409 and "already exists with a different configuration" in r.json()["detail"]
     board = (await hr.get(f"/api/hr/cycles/{cid}")).json()
+    assert board["status"] == "created" and "考核周期尚未启动" in board["blocking"][0]  # HR1 reads Chinese
+    hr.cookies.set("kr_lang", "en")
+    board = (await hr.get(f"/api/hr/cycles/{cid}")).json()
     assert board["status"] == "created" and "the cycle is not started" in board["blocking"][0]
     assert (await hr.post(f"/api/hr/cycles/{cid}/start")).json() == {"workflow_id": f"cycle:{cid}"}
     again = await hr.post(f"/api/hr/cycles/{cid}/start")
@@ -60,6 +63,7 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
     cid = await web.open_cycle()
     org = web.org
     hr, pay = await web.login("HR1"), await web.login("PAY1")
+    hr.cookies.set("kr_lang", "en")
     links = {link["contact_id"]: link["url"].split("#")[1]
              for link in (await hr.post(f"/api/hr/cycles/{cid}/survey-links", json={})).json()}
     anon = web.anon()
@@ -100,6 +104,10 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
         ("K02", new_level, "won the 中石化 framework deal")]
     early = await hr.post(f"/api/hr/cycles/{cid}/results/release")
     assert early.status_code == 409 and "calibration is not finalized" in early.json()["detail"]
+    hr.cookies.set("kr_lang", "zh-CN")  # the same refusal in the reader's language
+    early = await hr.post(f"/api/hr/cycles/{cid}/results/release")
+    assert early.status_code == 409 and "校准尚未确认" in early.json()["detail"]
+    hr.cookies.set("kr_lang", "en")
     assert (await pay.post(f"/api/payroll/cycles/{cid}/approve")).status_code == 409  # not yet: a state conflict
     fin = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
     assert fin.status_code == 200 and fin.json()["ratings"] == 4

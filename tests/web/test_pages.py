@@ -94,6 +94,7 @@ async def test_pages_need_sign_in_and_the_right_role(web):
 
 async def test_hr_pages_create_start_and_act_with_messages(web):
     hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")
     page = await hr.get("/hr")
     assert page.status_code == 200 and "incentive_plan" in page.text  # the create form is prefilled
     token = csrf(page.text)
@@ -129,6 +130,9 @@ async def test_hr_pages_create_start_and_act_with_messages(web):
     assert r.status_code == 422 and "level: Input should be a valid integer" in r.text
     r = await hr.post(f"/hr/cycles/{cid}/results/release", data={"csrf_token": token})
     assert r.status_code == 409 and "calibration is not finalized" in r.text
+    hr.cookies.set("kr_lang", "zh-CN")
+    board = await hr.get(f"/hr/cycles/{cid}")
+    assert "没有人逾期" in board.text and "立即发送提醒" in board.text and "各环节进度" in board.text
 
 
 async def test_calibration_page_shows_chart_ninebox_and_adjusts_with_a_reason(web):

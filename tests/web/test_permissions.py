@@ -100,6 +100,8 @@ TABLE: dict[str, Case] = {
     "GET /api/hr/cycles/{cycle_id}/notifications": api("hr"),
     "POST /api/hr/notifications/{notification_id}/resend": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/results/release": api("hr"),
+    "POST /api/hr/cycles/{cycle_id}/cancel": api("hr", json={"reason": ""}),  # refused for the empty reason
+    "GET /api/hr/cycles/{cycle_id}/audit": api("hr"),
     "GET /hr": api("hr"), "POST /hr/cycles": api("hr", form={"config_yaml": "id: ["}),
     "GET /hr/cycles/{cycle_id}": api("hr"),
     "POST /hr/cycles/{cycle_id}/start": api("hr", form={}),
@@ -120,6 +122,9 @@ TABLE: dict[str, Case] = {
     "POST /hr/cycles/{cycle_id}/incentives/retry": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/notifications/{notification_id}/resend": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/results/release": api("hr", form={}),
+    "GET /hr/cycles/{cycle_id}/results/release": api("hr"),
+    "GET /hr/cycles/{cycle_id}/cancel": api("hr"), "POST /hr/cycles/{cycle_id}/cancel": api("hr", form={}),
+    "GET /hr/cycles/{cycle_id}/audit": api("hr"), "GET /hr/cycles/{cycle_id}/audit.csv": api("hr"),
     # payroll approves payouts (HR is refused unless KAMREVIEW_HR_MAY_APPROVE_PAYOUTS: test_payroll_approval.py)
     "GET /api/payroll/cycles/{cycle_id}/approval": api("payroll"),
     "POST /api/payroll/cycles/{cycle_id}/approve": api("payroll"),
