@@ -255,6 +255,8 @@ class ReviewActivities(DbActivities):
             )
             workflow_ids = [row[0] for row in await cur.fetchall() if row[0]]
             await cur.execute("UPDATE task SET status = 'cancelled' WHERE cycle_id = %s AND status = 'open'", (cycle_id,))
+            await cur.execute("DELETE FROM task_draft d USING task t WHERE t.id = d.task_id AND t.cycle_id = %s",
+                              (cycle_id,))
             await cur.execute(
                 "UPDATE survey_invitation SET status = 'expired' WHERE cycle_id = %s AND status = 'sent'", (cycle_id,)
             )
@@ -366,7 +368,8 @@ class ReviewActivities(DbActivities):
             await conn.execute(
                 f"""WITH answers AS ({answers},
                          done AS (UPDATE task SET status = 'done', completed_at = %(at)s
-                                  WHERE id = %(task)s AND status <> 'done')
+                                  WHERE id = %(task)s AND status <> 'done'),
+                         drafts AS (DELETE FROM task_draft WHERE task_id = %(task)s)
                     {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING""",
                 params,
             )
@@ -414,6 +417,7 @@ class ReviewActivities(DbActivities):
                 await cur.execute(
                     "UPDATE task SET status = 'missed' WHERE id = ANY(%s) AND status = 'open'", (task_ids,)
                 )
+                await cur.execute("DELETE FROM task_draft WHERE task_id = ANY(%s)", (task_ids,))  # the phase closed
                 await cur.execute(
                     "UPDATE survey_invitation SET status = 'expired' WHERE id = ANY(%s) AND status = 'sent'",
                     (task_ids,),
@@ -465,6 +469,9 @@ class ReviewActivities(DbActivities):
                 """UPDATE task SET assignee_id = %s WHERE id = %s AND status = 'open'""",
                 (rec.new_reviewer_id, task_id_for(rec.review_id, MANAGER_SCORING)),
             )
+            # The previous reviewer's draft is theirs alone: it leaves with them (the new reviewer never sees it).
+            await cur.execute("DELETE FROM task_draft WHERE task_id = %s AND author_id <> %s",
+                              (task_id_for(rec.review_id, MANAGER_SCORING), rec.new_reviewer_id))
             await audit(cur, f"review.reassigned:{rec.review_id}:{rec.at.isoformat()}", rec.actor_id,
                         "review.reviewer_reassigned", "review", rec.review_id,
                         {"reviewer_id": rec.previous_reviewer_id},
@@ -541,6 +548,8 @@ class ReviewActivities(DbActivities):
                                     WHERE id = %(review)s AND status <> 'closed' RETURNING id),
                          missed AS (UPDATE task SET status = 'missed'
                                     WHERE review_id = %(review)s AND status = 'open' AND EXISTS (SELECT FROM closed)),
+                         drafts AS (DELETE FROM task_draft d USING task t
+                                    WHERE t.id = d.task_id AND t.review_id = %(review)s),
                          audited AS ({AUDIT_INSERT} SELECT {AUDIT_VALUES} FROM closed
                                      ON CONFLICT (event_key) DO NOTHING)
                     SELECT count(*) FROM closed""",

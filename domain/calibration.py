@@ -16,7 +16,7 @@ from domain.errors import DomainError
 from domain.inputs import Text, bounded
 from domain.money import Num, calc_context, exact, fmt_num, round_to
 from domain.scorecard import RatingScale, Score
-from domain.text import tr
+from domain.text import N_, tr
 
 #: A rating level is a small ordinal people pick and payout multipliers are keyed by; the API takes levels within ±1000.
 Level = Annotated[int, bounded(0, 100, tr("a rating level is a small whole number people pick"))]
@@ -366,16 +366,17 @@ def distribution_report(ratings: list[tuple[str, str, int]], cfg: CalibrationCon
                               violations=violations, enforce=cfg.enforce, blocking=cfg.enforce and not within)
 
 
+#: English display names, marked for translation (pages show them in the reader's language).
 NINE_BOX_NAMES: dict[str, str] = {
-    "high/high": "Star",
-    "high/moderate": "High performer",
-    "high/low": "Solid expert",
-    "moderate/high": "High potential",
-    "moderate/moderate": "Core player",
-    "moderate/low": "Effective contributor",
-    "low/high": "Rough diamond",
-    "low/moderate": "Inconsistent player",
-    "low/low": "Underperformer",
+    "high/high": N_("Star"),
+    "high/moderate": N_("High performer"),
+    "high/low": N_("Solid expert"),
+    "moderate/high": N_("High potential"),
+    "moderate/moderate": N_("Core player"),
+    "moderate/low": N_("Effective contributor"),
+    "low/high": N_("Rough diamond"),
+    "low/moderate": N_("Inconsistent player"),
+    "low/low": N_("Underperformer"),
 }
 
 

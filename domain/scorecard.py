@@ -220,13 +220,46 @@ class KpiItem(_Frozen):
         return f"{self.label_en or en} / {self.label_zh or zh}"
 
 
+def _chinese(locale: str | None) -> bool:
+    return bool(locale) and str(locale).lower().startswith("zh")
+
+
+class LevelDescription(_Frozen):
+    """What a competency level looks like in practice, per language (either may be left out)."""
+
+    en: Text | None = Field(default=None, min_length=1, max_length=2000)
+    zh: Text | None = Field(default=None, min_length=1, max_length=2000)
+
+    def text(self, locale: str | None) -> str | None:
+        """In the reader's language, else the other one: a description in either beats none."""
+        return (self.zh or self.en) if _chinese(locale) else (self.en or self.zh)
+
+
+#: The two groups of the sales-sequence competency model (序列通用 / 序列专业胜任能力).
+CompetencyGroup = Literal["general", "professional"]
+
+
 class CompetencyItem(_Frozen):
-    """One competency from the sales-sequence model, rated on the competency scale."""
+    """One competency from the sales-sequence model, rated on the competency scale.
+
+    ``group`` and ``levels`` are optional (older configurations have neither): the forms group the
+    competencies and show each level's description beside its choice when the configuration gives them.
+    """
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     label_en: Text = Field(min_length=1, max_length=200)
     label_zh: Text = Field(min_length=1, max_length=200)
     weight: Weight
+    group: CompetencyGroup | None = None
+    levels: dict[int, LevelDescription] = Field(default_factory=dict, max_length=101)
+
+    def name(self, locale: str | None) -> str:
+        """The label in the reader's language."""
+        return self.label_zh if _chinese(locale) else self.label_en
+
+    def describe(self, level: int, locale: str | None) -> str | None:
+        found = self.levels.get(level)
+        return found.text(locale) if found else None
 
     @field_validator("id")
     @classmethod
@@ -292,6 +325,11 @@ class CompetencySection(_Frozen):
     def _weights(self) -> CompetencySection:
         check_unique((i.id for i in self.items), "items")
         check_weights_sum((i.weight for i in self.items), "items")
+        for n, item in enumerate(self.items):
+            outside = sorted(lv for lv in item.levels if not self.scale.min <= lv <= self.scale.max)
+            if outside:
+                raise DomainError(tr("level %(level)s is not on the scale %(low)s to %(high)s", level=outside[0],
+                                     low=self.scale.min, high=self.scale.max), f"items.{n}.levels")
         return self
 
     def map_to(self, level: Decimal, scale: RatingScale) -> Decimal:

@@ -19,6 +19,7 @@ from models.tables import (  # noqa: F401
     SurveyInvitation,
     SurveyResponse,
     Task,
+    TaskDraft,
 )
 
 metadata = SQLModel.metadata

@@ -310,6 +310,7 @@ class WebUser(SQLModel, table=True):
             "cardinality(roles) > 0 AND roles <@ ARRAY['hr', 'manager', 'employee', 'payroll']::text[]",
             name="ck_web_user_roles",
         ),
+        CheckConstraint("locale IS NULL OR locale IN ('zh-CN', 'en')", name="ck_web_user_locale"),
         CheckConstraint(
             "employee_id IS NOT NULL OR NOT (roles && ARRAY['manager', 'employee']::text[])",
             name="ck_web_user_employee",
@@ -320,6 +321,8 @@ class WebUser(SQLModel, table=True):
     display_name: str = Field(sa_column=Column(Text, nullable=False))
     roles: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     password_hash: str = Field(sa_column=Column(Text, nullable=False), description="argon2id PHC string")
+    locale: str | None = Field(default=None, description="the person's own choice; NULL: as the org import says")
+    timezone: str | None = Field(default=None, description="the person's own zone; NULL: as the org import says")
     disabled: bool = False
     failed_logins: int = 0
     locked_until: datetime | None = _ts()
@@ -359,3 +362,13 @@ class SurveyLink(SQLModel, table=True):
     expires_at: datetime | None = _ts(nullable=False)
     used_at: datetime | None = _ts()
     revoked_at: datetime | None = _ts()
+
+
+class TaskDraft(SQLModel, table=True):
+    """A self-review or manager score saved without submitting (migration 0008); only its author reads it."""
+
+    __tablename__ = "task_draft"
+    task_id: str = Field(sa_column=Column(Text, ForeignKey("task.id", ondelete="CASCADE"), primary_key=True))
+    author_id: str = Field(sa_column=Column(Text, nullable=False))
+    body: dict | None = _json(nullable=False)
+    saved_at: datetime | None = _ts(nullable=False, default_now=True)

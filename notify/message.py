@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from i18n.catalog import LOCALES as LOCALES  # the languages messages are written in (one list, with the pages)
+
 # The kinds of message the engine sends. Each has one template per language in notify/templates/.
 KINDS = (
     "task_assigned",          # cycle starts: a KAM's self-review
@@ -21,7 +23,6 @@ KINDS = (
     "payouts_awaiting_approval",  # payroll: line count and total
     "results_released",       # each KAM
 )
-LOCALES = ("zh-CN", "en")
 Channel = Literal["email", "wecom", "dingtalk", "feishu"]
 
 

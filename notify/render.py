@@ -26,26 +26,16 @@ from markupsafe import Markup
 from domain.errors import DomainError
 from domain.money import require_decimal, round_money, to_decimal
 from domain.phases import phase_label
-from notify.message import KINDS, LOCALES, Rendered
+from i18n.catalog import resolve_locale  # the one reading of a locale tag, shared with the pages
+from notify.message import KINDS, Rendered
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-FALLBACK_LOCALE = "en"
-_CHINESE = {"zh-cn", "zh_cn", "zh", "zh-hans", "zh-hans-cn", "zh_hans_cn"}
 # Zones a Chinese reader knows as 北京时间 (the IANA names of mainland China's single zone).
 _BEIJING_ZONES = {"Asia/Shanghai", "Asia/Chongqing", "Asia/Chungking", "Asia/Harbin", "PRC"}
 _EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _RESERVED = ("_locale", "_tz", "_now")
 # Parameters that choose a branch of a template: any other value would silently pick the wrong wording.
 _CHOICES: dict[str, dict[str, tuple[str, ...]]] = {"escalation": {"outcome": ("extended", "closed")}}
-
-
-def resolve_locale(locale: str | None) -> str:
-    """zh-CN for the ways a simplified-Chinese locale is written (zh, zh_CN, zh-Hans); en for anything else."""
-    if locale in LOCALES:
-        return locale
-    if isinstance(locale, str) and locale.strip().lower() in _CHINESE:
-        return "zh-CN"
-    return FALLBACK_LOCALE
 
 
 def _zone(tz: str) -> tzinfo:

@@ -24,11 +24,11 @@ from activities.cycle import approval_event_key, approval_revision
 from domain.calibration import nine_box
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
-from domain.phases import phase_label
+from domain.phases import PhaseName
 from domain.text import Text, tr
 from domain.validation import error_text, joined
 from services.db import Database, as_database
-from services.errors import Conflict, NotFound, Rejected, UserError, refusal
+from services.errors import Conflict, NotFound, Rejected, TryLater, UserError, refusal
 from services.payout_approval import actor_roles, check_may_approve
 from workflows.common import REVIEWS_STILL_OPEN
 from workflows.correction import IncentiveCorrectionWorkflow
@@ -260,19 +260,16 @@ async def cancel_cycle(client: Client, db: Database | str, cycle_id: str, actor:
     """
     reason = (reason or "").strip()
     if not reason:
-        raise UserError(tr("cancelling a cycle needs a reason (--reason)"))
+        raise Rejected(tr("cancelling a cycle needs a reason"))
     if len(reason) > 2000:
-        raise UserError(tr("the reason is longer than %(limit)s characters", limit=2000))
+        raise Rejected(tr("the reason is longer than 2000 characters"))
     async with as_database(db).connection() as conn:
         row = await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
         if row is None:
             raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
         status = row[0]
-        if status == "cancelled":
-            raise UserError(tr("cycle %(cycle)s is already cancelled", cycle=cycle_id))
-        if status == "locked":
-            raise UserError(tr("cycle %(cycle)s is locked: its payouts were approved; "
-                               "corrections go through `starter.py calibration correct`", cycle=cycle_id))
+        if (blocked := _cancel_blocked(cycle_id, status)) is not None:
+            raise Conflict(blocked)
         await conn.execute(AUDIT_ROW, audit_params(
             f"cycle.cancel_requested:{cycle_id}", actor, "cycle.cancel_requested", "review_cycle", cycle_id,
             {"status": status}, {"reason": reason}))
@@ -292,10 +289,49 @@ async def cancel_cycle(client: Client, db: Database | str, cycle_id: str, actor:
     except WorkflowFailureError:
         pass  # cancelled: the expected ending
     except TimeoutError:
-        raise UserError(tr("cycle %(cycle)s: cancellation requested; it has not finished after %(seconds)s s "
-                           "(is a worker running?)", cycle=cycle_id, seconds=60)) from None
+        raise TryLater(tr("cycle %(cycle)s: cancellation requested; it has not finished after 60 s "
+                          "(is a worker running?)", cycle=cycle_id)) from None
     async with as_database(db).connection() as conn:
         return (await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone())[0]
+
+
+def _cancel_blocked(cycle_id: str, status: str) -> Text | None:
+    if status == "cancelled":
+        return tr("cycle %(cycle)s is already cancelled", cycle=cycle_id)
+    if status == "locked":
+        return tr("cycle %(cycle)s is locked: its payouts were approved; corrections go through a rating "
+                  "correction, not a cancellation", cycle=cycle_id)
+    return None
+
+
+@dataclass
+class CancelSummary:
+    """What cancelling a cycle will do, for the confirmation page."""
+
+    cycle_id: str
+    cycle_name: str
+    status: str
+    timezone: str
+    participants: int
+    open_reviews: int  # these are cancelled
+    open_tasks: int  # nobody can submit these any more
+    submitted: int  # kept as recorded
+    blocked: Text | None
+
+
+async def cancel_summary(db: Database | str, cycle_id: str) -> CancelSummary:
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
+            """SELECT c.name, c.status, c.timezone, c.participant_count,
+                      (SELECT count(*) FROM review r WHERE r.cycle_id = c.id AND r.status IN ('pending', 'open')),
+                      (SELECT count(*) FROM task t WHERE t.cycle_id = c.id AND t.status = 'open'),
+                      (SELECT count(*) FROM task t WHERE t.cycle_id = c.id AND t.status = 'done')
+               FROM review_cycle c WHERE c.id = %s""", (cycle_id,))).fetchone()
+    if row is None:
+        raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
+    name, status, zone, participants, reviews, open_tasks, done = row
+    return CancelSummary(cycle_id, name, status, zone, participants, reviews, open_tasks, done,
+                         _cancel_blocked(cycle_id, status))
 
 
 def action_key(*parts: object) -> str:
@@ -529,7 +565,7 @@ class CycleReport:
 
     @property
     def blocking(self) -> list[str]:
-        return [b.message for b in self.blockers]
+        return [str(b.message) for b in self.blockers]
 
 
 @dataclass
@@ -537,7 +573,7 @@ class Blocker:
     """What keeps a cycle from its next phase, and which action clears it (the shells name the command or button)."""
 
     kind: str  # open_tasks | unrated | finalize | approve | not_started | incentives_blocked | step_failing
-    message: str
+    message: Text | str
 
 
 async def cycle_report(client: Client | None, db: Database | str, cycle_id: str) -> CycleReport:
@@ -577,22 +613,35 @@ async def cycle_report(client: Client | None, db: Database | str, cycle_id: str)
     phase = wf.phase if wf else status
     blockers: list[Blocker] = []
     if wf is not None and wf.blocked_reason:
-        blockers.append(Blocker("incentives_blocked", f"{wf.blocked_reason}; fix it, then compute the incentives again"))
+        blockers.append(Blocker("incentives_blocked", tr("%(reason)s; fix it, then compute the incentives again",
+                                                         reason=wf.blocked_reason)))
     blockers += [Blocker("step_failing", message) for message in failing]
     if phase in ("starting", "reviews", "running"):
         open_tasks = {k: v.get("open", 0) for k, v in tasks.items() if v.get("open")}
         if open_tasks:
-            blockers.append(Blocker("open_tasks", "open tasks: " + ", ".join(
-                f"{phase_label(k)} {n}" for k, n in sorted(open_tasks.items()))))
+            blockers.append(Blocker("open_tasks", tr("open tasks: %(tasks)s", tasks=_Listing(tuple(
+                (PhaseName(k), n) for k, n in sorted(open_tasks.items()))))))
     elif phase == "calibration":
         if unrated:
-            blockers.append(Blocker("unrated", f"participants without a rating (HR must adjust): {', '.join(unrated)}"))
-        blockers.append(Blocker("finalize", "HR must finalize calibration"))
+            blockers.append(Blocker("unrated", tr("participants without a rating (HR must adjust): %(who)s",
+                                                  who=", ".join(unrated))))
+        blockers.append(Blocker("finalize", tr("HR must finalize calibration")))
     elif phase == "awaiting_approval":
-        blockers.append(Blocker("approve", "payouts await approval"))
+        blockers.append(Blocker("approve", tr("payouts await approval")))
     elif status == "created":
-        blockers.append(Blocker("not_started", "the cycle is not started"))
+        blockers.append(Blocker("not_started", tr("the cycle is not started")))
     return CycleReport(cycle_id, name, status, period, participants, wf, tasks, late, blockers, reviews)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """(phase, count) pairs as a message parameter: "self-review 3, manager scoring 1" / "自评 3，经理评分 1"."""
+
+    items: tuple[tuple[PhaseName, int], ...]
+
+    def localized(self, locale: str) -> str:
+        sep = "，" if locale == "zh-CN" else ", "
+        return sep.join(f"{p.localized(locale)} {n}" for p, n in self.items)
 
 
 async def _failing_activities(handle: Any) -> list[str]:

@@ -6,8 +6,8 @@ it reflects every adjustment the moment it is stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -17,9 +17,11 @@ from temporalio.client import Client
 from activities.base import AUDIT_ROW, audit_params
 from activities.outbox import Message, queue, start_delivery
 from activities.reviews import task_params
-from domain.calibration import NINE_BOX_NAMES, DistributionReport, distribution_report, nine_box
-from domain.text import tr
+from domain.calibration import NINE_BOX_NAMES, CalibrationConfig, DistributionReport, distribution_report, nine_box
+from domain.phases import PHASES, PhaseName
+from domain.text import Text, tr
 from services.errors import Conflict, NotFound
+from services.participant import display_names
 from services.people import cycle_config
 
 PERFORMANCE = ("high", "moderate", "low")
@@ -71,13 +73,24 @@ class CalibrationView:
     finalized: bool
     unrated: list[str]
     tolerance_pct: Decimal | int | None = None  # how far a level may stray from the guideline, in points
+    timezone: str = "Asia/Shanghai"  # the cycle's zone, for readers without one of their own
+    names: dict[str, str] = field(default_factory=dict)  # id -> name: participants, managers, who adjusted
+    outside: set[int] = field(default_factory=set)  # levels beyond the tolerance (the report's violations)
+    min_team_size: int = 3
+    enforce: bool = False  # finalizing is refused while the distribution is outside the guideline
+    notes: dict[str, Text] = field(default_factory=dict)  # employee -> how normalization treated the score
+
+    def name(self, person_id: str | None) -> str:
+        return self.names.get(person_id or "", person_id or "")
 
 
 async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationView:
-    row = await (await conn.execute("SELECT name, status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+    """The calibration table of a cycle, with the names of everyone it mentions (pages show names, not ids)."""
+    row = await (await conn.execute("SELECT name, status, timezone FROM review_cycle WHERE id = %s",
+                                    (cycle_id,))).fetchone()
     if row is None:
         raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
-    name, status = row
+    name, status, zone = row
     config = await cycle_config(conn, cycle_id)
     cal = config.calibration
     rows = await (await conn.execute(
@@ -105,11 +118,36 @@ async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationV
            WHERE r.cycle_id = %s ORDER BY a.adjusted_at, a.id""",
         (cycle_id,),
     )).fetchall()]
+    names = {r.employee_id: r.name for r in ratings}
+    names |= await display_names(conn, {r.manager_id for r in ratings if r.manager_id} | {a.actor for a in adjustments})
+    n = report.total if report else 0
+    # The same test as the report's violations: a head count off by more than the tolerance, in points.
+    outside = {lv.level for lv in report.levels if n and abs(Decimal(lv.difference) * 100 / n) > cal.tolerance_pct} \
+        if report else set()
+    teams: dict[str | None, int] = {}
+    for r in ratings:
+        teams[r.manager_id] = teams.get(r.manager_id, 0) + 1
+    notes = {r.employee_id: _normalization_note(r, teams[r.manager_id], cal) for r in ratings if r.note}
     return CalibrationView(
         cycle_id, name, status, [(lv.level, lv.label) for lv in cal.levels], ratings, report, grid, adjustments,
         finalized=bool(ratings) and all(r.finalized for r in ratings),
         unrated=[r.employee_id for r in ratings if r.final_level is None], tolerance_pct=cal.tolerance_pct,
+        timezone=zone, names=names, outside=outside, min_team_size=cal.min_team_size, enforce=cal.enforce,
+        notes=notes,
     )
+
+
+def _normalization_note(r: RatingRow, team: int, cal: CalibrationConfig) -> Text:
+    """The stored note (the domain's English, with its formula) as a sentence in the reader's language."""
+    if not cal.normalize:
+        return tr("Normalization is off in this cycle.")
+    if team < cal.min_team_size:
+        return tr("Not normalized: a team of %(count)s is smaller than %(min)s people.", count=team,
+                  min=cal.min_team_size)
+    if (r.note or "").startswith("all "):
+        return tr("Not normalized: every score in this team is the same.")
+    return tr("Normalized against the team's mean and spread: %(before)s → %(after)s (%(formula)s)",
+              before=r.preliminary_score, after=r.normalized_score, formula=(r.note or "").split(" → ")[0])
 
 
 async def send_reminders_now(conn: AsyncConnection, cycle_id: str, actor: str, only_overdue: bool = False,
@@ -161,13 +199,8 @@ async def release_results(conn: AsyncConnection, cycle_id: str, actor: str, clie
                 return released
             raise Conflict(tr("the results of cycle %(cycle)s were already released on %(at)s by %(who)s",
                               cycle=cycle_id, at=released.astimezone(ZoneInfo(zone)), who=released_by))
-        pending = (await (await conn.execute(
-            "SELECT count(*) FILTER (WHERE NOT finalized), count(*) FROM calibrated_rating WHERE cycle_id = %s",
-            (cycle_id,),
-        )).fetchone())
-        if pending[1] == 0 or pending[0] > 0:
-            raise Conflict(tr("cannot release the results of cycle %(cycle)s: calibration is not finalized "
-                              "(the cycle is in phase '%(phase)s')", cycle=cycle_id, phase=status))
+        if (blocked := await _release_blocked(conn, cycle_id, status)) is not None:
+            raise Conflict(blocked)
         now = datetime.now(UTC)
         await conn.execute(
             "UPDATE review_cycle SET results_released_at = %s, results_released_by = %s WHERE id = %s",
@@ -185,6 +218,44 @@ async def release_results(conn: AsyncConnection, cycle_id: str, actor: str, clie
     if client is not None and task_queue:
         await start_delivery(client, task_queue, f"cycle:{cycle_id}:results-released")
     return now
+
+
+async def _release_blocked(conn: AsyncConnection, cycle_id: str, status: str) -> Text | None:
+    """Why the results cannot be released yet (calibration not final), or None."""
+    pending, total = await (await conn.execute(
+        "SELECT count(*) FILTER (WHERE NOT finalized), count(*) FROM calibrated_rating WHERE cycle_id = %s",
+        (cycle_id,),
+    )).fetchone()
+    if total == 0 or pending > 0:
+        return tr("cannot release the results of cycle %(cycle)s: calibration is not finalized "
+                  "(the cycle is in phase '%(phase)s')", cycle=cycle_id, phase=PhaseName(status))
+    return None
+
+
+@dataclass
+class ReleaseSummary:
+    """What releasing the results will do, for the confirmation page."""
+
+    cycle_id: str
+    cycle_name: str
+    timezone: str
+    people: int  # employees who will see their results and get a message
+    released_at: datetime | None
+    released_by: str | None
+    blocked: Text | None  # why it cannot be done now
+
+
+async def release_summary(conn: AsyncConnection, cycle_id: str) -> ReleaseSummary:
+    row = await (await conn.execute(
+        """SELECT c.name, c.timezone, c.status, c.results_released_at, c.results_released_by,
+                  (SELECT count(*) FROM review r WHERE r.cycle_id = c.id)
+           FROM review_cycle c WHERE c.id = %s""", (cycle_id,))).fetchone()
+    if row is None:
+        raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
+    name, zone, status, released, by, people = row
+    blocked = (tr("the results were already released on %(at)s by %(who)s", at=released, who=by)
+               if released else await _release_blocked(conn, cycle_id, status))
+    return ReleaseSummary(cycle_id, name, zone, people, released, by, blocked)
 
 
 @dataclass
@@ -206,12 +277,105 @@ async def cycles(conn: AsyncConnection) -> list[CycleRow]:
     )).fetchall()]
 
 
-async def reviewers(conn: AsyncConnection, cycle_id: str) -> list[tuple[str, str, str | None, str | None]]:
-    """(employee, name, reviewer, scoring task status) of every participant, for the reassignment form."""
+async def reviewers(conn: AsyncConnection, cycle_id: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
+    """(employee, name, reviewer, scoring task status, reviewer's name) of every participant, for the
+    reassignment form."""
     return await (await conn.execute(
-        """SELECT r.employee_id, e.name, r.reviewer_id, t.status
+        """SELECT r.employee_id, e.name, r.reviewer_id, t.status, m.name
            FROM review r JOIN employee e ON e.id = r.employee_id
+           LEFT JOIN employee m ON m.id = r.reviewer_id
            LEFT JOIN task t ON t.review_id = r.id AND t.kind = 'manager_scoring'
            WHERE r.cycle_id = %s ORDER BY r.seq""",
         (cycle_id,),
     )).fetchall()
+
+
+# -- who is late, by name (the dashboard) -----------------------------------------------------------
+
+LATE_STATES = ("missed", "overdue", "grace")
+
+
+@dataclass
+class LateTask:
+    """One piece of work past its deadline: closed without it (missed), past due and still open (overdue),
+    or past the first deadline inside the extension the cycle's policy grants (grace)."""
+
+    task_id: str
+    kind: str
+    state: str  # missed | overdue | grace
+    assignee_type: str  # employee | contact
+    assignee_id: str
+    assignee_name: str | None
+    employee_id: str
+    employee_name: str
+    manager_id: str | None
+    manager_name: str | None
+    due_at: datetime  # the deadline now in force (an extension moves it)
+    original_due_at: datetime  # the phase's first deadline for this task
+    extensions: int
+    overdue_by: timedelta  # since the first deadline
+
+
+@dataclass
+class ManagerLate:
+    manager_id: str | None
+    manager_name: str | None
+    by_phase: dict[str, int]
+    total: int
+
+
+@dataclass
+class LateWork:
+    tasks: list[LateTask]
+    by_phase: dict[str, dict[str, int]]  # phase -> state -> count
+    by_manager: list[ManagerLate]
+    phase_due: dict[str, datetime | None]  # phase -> its deadline (None before the cycle starts)
+    total: int
+
+
+async def late_work(conn: AsyncConnection, cycle_id: str, now: datetime | None = None, limit: int = 500) -> LateWork:
+    """Everyone whose work is late in a cycle, by name, with counts per phase and per manager.
+
+    Missed tasks count: a phase closed at its deadline leaves them ``missed``, not open, and they are
+    the late work HR most needs to see. Counts cover every task; the list stops at ``limit`` rows.
+    """
+    now = now or datetime.now(UTC)
+    row = await (await conn.execute("SELECT started_at FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+    if row is None:
+        raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
+    started = row[0]
+    config = await cycle_config(conn, cycle_id)
+    rows = await (await conn.execute(
+        """SELECT t.id, t.kind, t.status, t.assignee_type, t.assignee_id, COALESCE(ae.name, ac.name),
+                  r.employee_id, se.name, r.reviewer_id, me.name, t.due_at, t.extensions
+           FROM task t JOIN review r ON r.id = t.review_id JOIN employee se ON se.id = r.employee_id
+           LEFT JOIN employee ae ON t.assignee_type = 'employee' AND ae.id = t.assignee_id
+           LEFT JOIN customer_contact ac ON t.assignee_type = 'contact' AND ac.id = t.assignee_id
+           LEFT JOIN employee me ON me.id = r.reviewer_id
+           WHERE t.cycle_id = %s
+             AND (t.status = 'missed' OR (t.status = 'open' AND (t.due_at < %s OR t.extensions > 0)))
+           ORDER BY t.due_at, t.id""",
+        (cycle_id, now),
+    )).fetchall()
+    tasks: list[LateTask] = []
+    by_phase: dict[str, dict[str, int]] = {}
+    managers: dict[str | None, ManagerLate] = {}
+    for task_id, kind, status, a_type, a_id, a_name, emp, emp_name, mgr, mgr_name, due, extensions in rows:
+        policy = getattr(config.phases, kind).on_deadline
+        step = policy.extend_by if policy.action == "extend" and policy.extend_by else timedelta(0)
+        original = due - step * extensions
+        state = "missed" if status == "missed" else ("grace" if extensions and due >= now else "overdue")
+        by_phase.setdefault(kind, dict.fromkeys(LATE_STATES, 0))[state] += 1
+        entry = managers.setdefault(mgr, ManagerLate(mgr, mgr_name, {}, 0))
+        entry.by_phase[kind] = entry.by_phase.get(kind, 0) + 1
+        entry.total += 1
+        if len(tasks) < limit:
+            tasks.append(LateTask(task_id, kind, state, a_type, a_id, a_name, emp, emp_name, mgr, mgr_name, due,
+                                  original, extensions, max(now - original, timedelta(0))))
+    phase_due: dict[str, datetime | None] = {}
+    for kind in PHASES:
+        phase = getattr(config.phases, kind)
+        phase_due[kind] = phase.due or (started + phase.due_after if started and phase.due_after else None)
+    return LateWork(tasks, by_phase, sorted(managers.values(), key=lambda m: (-m.total, m.manager_name or "")),
+                    phase_due, len(rows))
+

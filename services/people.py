@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from domain.cycle import CycleConfig
+from domain.scorecard import CompetencyItem
 from domain.text import tr
 from services.errors import NotFound, UserError
 
@@ -132,6 +133,9 @@ class ReviewContext:
     scoring_status: str | None = None
     scoring_due: datetime | None = None
     results_released: bool = False
+    # The configured competencies themselves: labels and level descriptions per language, and their group.
+    competency_items: tuple[CompetencyItem, ...] = ()
+    timezone: str = "Asia/Shanghai"  # the cycle's zone, for readers without one of their own
 
 
 async def review_context(conn: AsyncConnection, cycle_id: str, employee_id: str) -> ReviewContext:
@@ -158,7 +162,7 @@ async def review_context(conn: AsyncConnection, cycle_id: str, employee_id: str)
         employee_name=name, reviewer_id=reviewer, review_status=status, competencies=competencies,
         scale_min=comp.scale.min if comp else 1, scale_max=comp.scale.max if comp else 3,
         potential_min=1, potential_max=3, kpis=kpis, self_review_status=None, self_review_due=None,
-        results_released=released,
+        results_released=released, competency_items=comp.items if comp else (), timezone=config.timezone,
     )
     for kind, st, due in await (await conn.execute(
         "SELECT kind, status, due_at FROM task WHERE review_id = %s AND kind <> 'customer_survey'", (review_id,)

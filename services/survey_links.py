@@ -103,10 +103,12 @@ class SurveyView:
     contact_name: str
     ask_nps: bool
     expires_at: datetime
+    locale: str = "en"  # the contact's language (the survey is shown in it unless the reader chose another)
+    timezone: str = "Asia/Shanghai"  # the cycle's zone: times on the survey are shown in it
 
 
 _VIEW = """SELECT l.invitation_id, i.cycle_id, cy.name, r.employee_id, e.name, a.name, c.id, c.name, l.expires_at,
-                  l.used_at, l.revoked_at, i.status, t.status
+                  l.used_at, l.revoked_at, i.status, t.status, c.locale, cy.timezone
            FROM survey_link l JOIN survey_invitation i ON i.id = l.invitation_id
            JOIN review_cycle cy ON cy.id = i.cycle_id JOIN review r ON r.id = i.review_id
            JOIN employee e ON e.id = r.employee_id JOIN key_account a ON a.id = i.account_id
@@ -119,7 +121,8 @@ async def open_link(conn: AsyncConnection, token: str) -> SurveyView:
     row = await (await conn.execute(_VIEW, (token_hash(token),))).fetchone()
     if row is None:
         raise NotFound(tr("this survey link is not valid; check that the whole link was copied"))
-    inv, cycle, cycle_name, emp, ename, account, contact, cname, expires, used, revoked, inv_status, task_status = row
+    (inv, cycle, cycle_name, emp, ename, account, contact, cname, expires, used, revoked, inv_status, task_status,
+     locale, zone) = row
     now = datetime.now(UTC)
     if used is not None:
         raise LinkUnusable(tr("this survey link was already used on %(at)s; each link can be used once. "
@@ -132,7 +135,7 @@ async def open_link(conn: AsyncConnection, token: str) -> SurveyView:
         raise LinkUnusable(tr("this survey is closed; answers are no longer accepted"))
     config = await cycle_config(conn, cycle)
     ask_nps = bool(config.scorecard.csat and config.scorecard.csat.ask_nps)
-    return SurveyView(inv, cycle, cycle_name, emp, ename, account, contact, cname, ask_nps, expires)
+    return SurveyView(inv, cycle, cycle_name, emp, ename, account, contact, cname, ask_nps, expires, locale, zone)
 
 
 async def claim_link(conn: AsyncConnection, token: str) -> SurveyView:

@@ -26,7 +26,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reviews import review_rules
-from domain.text import tr
+from domain.text import N_, tr
 from services.db import Database, as_database
 from services.errors import Conflict, NotFound, Rejected, TryLater, refusal
 from services.people import cycle_config
@@ -233,25 +233,57 @@ async def submit_survey(client: Client, db: Database | str, cycle_id: str, emplo
         ReviewWorkflow.submit_survey, sub, lambda _rules: check_survey(sub)))
 
 
+ROLE_WORDS = {"kam": N_("a key account manager"), "hr": N_("in HR"), "payroll": N_("in payroll"),
+              "other": N_("not a manager")}
+
+# Who can score a review: a manager employed today whose sign-in (if they have one) lets them in as a
+# manager. Without that a reassigned review is a dead end: nobody can open it (issue 5).
+_SCORER = """e.role = 'manager'
+    AND (e.hire_date IS NULL OR e.hire_date <= current_date)
+    AND (e.termination_date IS NULL OR e.termination_date >= current_date)
+    AND (NOT EXISTS (SELECT 1 FROM web_user w WHERE w.employee_id = e.id)
+         OR EXISTS (SELECT 1 FROM web_user w WHERE w.employee_id = e.id AND 'manager' = ANY(w.roles)
+                    AND NOT w.disabled))"""
+
+
+async def scorers(conn: Any) -> list[tuple[str, str]]:
+    """(id, name) of everyone a review can be reassigned to, by name: the choices HR is offered."""
+    return [tuple(r) for r in await (await conn.execute(
+        f"SELECT e.id, e.name FROM employee e WHERE {_SCORER} ORDER BY e.name, e.id")).fetchall()]
+
+
+async def _check_scorer(conn: Any, employee_id: str, new_reviewer_id: str) -> None:
+    """Refuse, with a reason HR can act on, anyone who could not score this review."""
+    row = await (await conn.execute(
+        f"""SELECT e.name, e.role, e.termination_date IS NOT NULL AND e.termination_date < current_date,
+                   e.hire_date IS NOT NULL AND e.hire_date > current_date, {_SCORER}
+            FROM employee e WHERE e.id = %s""", (new_reviewer_id,))).fetchone()
+    if row is None:
+        raise Rejected(tr("employee %(who)s does not exist", who=new_reviewer_id))
+    name, role, left, not_yet, can_score = row
+    if new_reviewer_id == employee_id:
+        raise Rejected(tr("%(name)s cannot score their own review; choose another manager", name=name))
+    if role != "manager":
+        raise Rejected(tr("%(who)s cannot score reviews (%(name)s is %(role)s); choose a manager", who=new_reviewer_id,
+                          name=name, role=tr(ROLE_WORDS.get(role, "not a manager"))))
+    if left:
+        raise Rejected(tr("%(name)s has left the company; choose a current manager", name=name))
+    if not_yet:
+        raise Rejected(tr("%(name)s has not joined the company yet; choose a current manager", name=name))
+    if not can_score:
+        raise Rejected(tr("%(name)s cannot sign in as a manager (their sign-in is disabled or lacks the manager "
+                          "role), so they could not open the review; choose another manager", name=name))
+
+
 async def reassign_reviewer(client: Client, db: Database | str, cycle_id: str, employee_id: str,
                             req: ReassignReviewer) -> str:
     """Hand a review's scoring to another manager; only someone who can score it is accepted."""
     review_id = review_id_for(cycle_id, employee_id)
     async with as_database(db).connection() as conn:
-        row = await (await conn.execute(
-            """SELECT e.role, e.termination_date IS NOT NULL AND e.termination_date < current_date,
-                      (SELECT count(*) FROM audit_log WHERE action = 'review.reviewer_reassigned' AND entity_id = %s)
-               FROM employee e WHERE e.id = %s""",
-            (review_id, req.new_reviewer_id),
-        )).fetchone()
-    if row is None:
-        raise Rejected(tr("employee %(employee)s does not exist", employee=req.new_reviewer_id))
-    role, left, earlier = row
-    if role != "manager":
-        raise Rejected(tr("%(employee)s cannot score reviews (role %(role)s); choose a manager",
-                          employee=req.new_reviewer_id, role=role))
-    if left:
-        raise Rejected(tr("%(employee)s has left the company; choose a current manager", employee=req.new_reviewer_id))
+        await _check_scorer(conn, employee_id, req.new_reviewer_id)
+        (earlier,) = await (await conn.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'review.reviewer_reassigned' AND entity_id = %s",
+            (review_id,))).fetchone()
     handle = client.get_workflow_handle(review_workflow_id(review_id))
     try:
         # Named by how many reassignments came before: a retry of this one applies once, a later one is new.

@@ -216,7 +216,7 @@ async def session_user(conn: psycopg.AsyncConnection, token: str, settings: WebS
     digest = token_hash(token)
     cur = await conn.execute(
         """SELECT u.username, u.employee_id, u.display_name, u.roles, s.csrf_token, s.expires_at, s.last_seen_at,
-                  u.disabled, e.locale, e.timezone
+                  u.disabled, COALESCE(u.locale, e.locale), COALESCE(u.timezone, e.timezone)
            FROM web_session s JOIN web_user u ON u.username = s.username
            LEFT JOIN employee e ON e.id = u.employee_id WHERE s.token_hash = %s""",
         (digest,),

@@ -74,6 +74,8 @@ def _called(node: ast.expr) -> str | None:
 
 def _is_text(arg: ast.expr, fn: ast.FunctionDef | ast.AsyncFunctionDef | None, texts: set[str],
              module: ast.Module | None = None) -> bool:
+    if isinstance(arg, ast.Await):
+        arg = arg.value
     name = _called(arg)
     if name == "tr" or name in texts:
         return True
@@ -94,6 +96,7 @@ def _is_text(arg: ast.expr, fn: ast.FunctionDef | ast.AsyncFunctionDef | None, t
             return True
         assigned = [n.value for n in ast.walk(fn) if isinstance(n, ast.Assign)
                     and any(isinstance(t, ast.Name) and t.id == arg.id for t in n.targets)]
+        assigned += [n.value for n in ast.walk(fn) if isinstance(n, ast.NamedExpr) and n.target.id == arg.id]
         return bool(assigned) and all(_is_text(v, None, texts) for v in assigned)
     return False
 

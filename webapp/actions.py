@@ -148,6 +148,7 @@ async def retry_incentives(ctx: AppContext, user: SessionUser, cycle_id: str) ->
 
 
 async def reassign(ctx: AppContext, user: SessionUser, cycle_id: str, body: ReassignIn) -> str:
+    """Only to someone who can score (the service decides and says why not), only while scoring is open."""
     await _cycle_exists(ctx, cycle_id)
     async with ctx.pool.connection() as conn:
         row = await (await conn.execute(
@@ -156,20 +157,17 @@ async def reassign(ctx: AppContext, user: SessionUser, cycle_id: str, body: Reas
                WHERE r.cycle_id = %s AND r.employee_id = %s""",
             (cycle_id, body.employee_id),
         )).fetchone()
-        if row is None:
-            raise WebError(404, tr("%(employee)s has no review in cycle %(cycle)s", employee=body.employee_id,
-                                     cycle=cycle_id))
-        known = await (await conn.execute("SELECT 1 FROM employee WHERE id = %s", (body.new_reviewer_id,))).fetchone()
-    if known is None:
-        raise WebError(422, tr("employee %(employee)s does not exist", employee=body.new_reviewer_id))
+    if row is None:
+        raise WebError(404, tr("%(employee)s has no review in cycle %(cycle)s", employee=body.employee_id,
+                               cycle=cycle_id))
     if row[0] != "open" or row[1] != "open":
         raise WebError(409, tr("the scoring of %(employee)s is not open, so its reviewer cannot change",
-                                 employee=body.employee_id))
+                               employee=body.employee_id))
     try:
         return await tasks.reassign_reviewer(
             ctx.client, ctx.pool, cycle_id, body.employee_id, ReassignReviewer(user.username, body.new_reviewer_id, body.reason))
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise WebError(409, tr("the review of %(employee)s has closed; its reviewer cannot change",
-                                     employee=body.employee_id)) from None
+                                   employee=body.employee_id)) from None
         raise

@@ -45,7 +45,7 @@ def make_templates() -> Jinja2Templates:
     env.globals["may_approve_payouts"] = may_approve_payouts
     env.filters.update(
         dt=_when, when=_when, date=_date, due=_due_hint, ago=_ago, money=_money, pct=_percent, num=_number,
-        text=_text, phase=_phase,
+        text=_text, phase=_phase, zh=_mark_chinese,
     )
     return templates
 
@@ -104,6 +104,18 @@ def _number(ctx: Any, value: Any) -> str:
 def _text(ctx: Any, value: Any) -> str:
     """A Text (or an error carrying one) in the reader's language."""
     return ctx["fmt"].text(value)
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+
+
+@pass_context
+def _mark_chinese(ctx: Any, value: Any) -> Any:
+    """Chinese text (a name, an account) on a page in another language, marked lang="zh" for screen readers
+    and font choice: ``{{ person.name | zh }}``."""
+    if value is None or ctx["fmt"].locale == "zh-CN" or not _CJK.search(str(value)):
+        return value
+    return Markup('<span lang="zh">{}</span>').format(value)
 
 
 @pass_context

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -79,6 +79,20 @@ class ManagerScoreIn(_In):
     potential: Level | None = Field(default=None, description="1 low, 2 moderate, 3 high")
 
 
+class SelfReviewDraftOut(BaseModel):
+    """A saved, not submitted, self-review: only its author reads it, until the task is submitted or closes."""
+
+    saved_at: datetime
+    draft: SelfReviewIn
+
+
+class ScoreDraftOut(BaseModel):
+    """A saved, not submitted, manager score: only the reviewer who saved it reads it."""
+
+    saved_at: datetime
+    draft: ManagerScoreIn
+
+
 class SurveyOpenIn(_In):
     token: Token
 
@@ -123,6 +137,19 @@ class ItemOut(BaseModel):
     label: str
 
 
+class CompetencyLevelOut(BaseModel):
+    level: int
+    description_en: str | None
+    description_zh: str | None
+
+
+class CompetencyOut(ItemOut):
+    label_en: str | None = None
+    label_zh: str | None = None
+    group: str | None = Field(default=None, description="general or professional, when the scorecard says")
+    levels: list[CompetencyLevelOut] = Field(default_factory=list, description="what each level looks like")
+
+
 class KpiOut(BaseModel):
     id: str
     label: str
@@ -147,7 +174,7 @@ class ReviewOut(BaseModel):
     employee_id: str
     employee_name: str
     review_status: str
-    competencies: list[ItemOut]
+    competencies: list[CompetencyOut]
     scale_min: int
     scale_max: int
     kpis: list[KpiOut]
@@ -255,7 +282,24 @@ class LateTaskOut(BaseModel):
     assignee_id: str
     employee_id: str
     task_id: str
-    due_at: datetime
+    due_at: datetime = Field(description="the deadline in force (an extension moves it)")
+    state: Literal["missed", "overdue", "grace"] = Field(
+        description="missed: closed without it; overdue: past due, still open; grace: in an extension")
+    assignee_type: str
+    assignee_name: str | None
+    employee_name: str
+    manager_id: str | None
+    manager_name: str | None
+    original_due_at: datetime
+    extensions: int
+    overdue_seconds: int = Field(description="since the first deadline")
+
+
+class ManagerLateOut(BaseModel):
+    manager_id: str | None
+    manager_name: str | None
+    by_phase: dict[str, int]
+    total: int
 
 
 class DashboardOut(BaseModel):
@@ -266,7 +310,11 @@ class DashboardOut(BaseModel):
     period: str
     participants: int
     progress: dict[str, dict[str, int]] = Field(description="task kind -> status -> count")
-    late: list[LateTaskOut]
+    late: list[LateTaskOut] = Field(description="late work by name: missed, overdue or in a grace period")
+    late_total: int = 0
+    late_by_phase: dict[str, dict[str, int]] = Field(default_factory=dict, description="phase -> state -> count")
+    late_by_manager: list[ManagerLateOut] = Field(default_factory=list)
+    phase_due: dict[str, datetime | None] = Field(default_factory=dict, description="each phase's deadline")
     blocking: list[str]
     blocked_reason: str | None = Field(default=None, description="why incentives cannot be computed; HR fixes it and retries")
     reviews: dict[str, int]
@@ -338,6 +386,36 @@ class ReleasedOut(BaseModel):
     released_at: datetime
 
 
+class CancelIn(_In):
+    reason: Reason = Field(description="why the cycle is cancelled (kept in the audit log)")
+
+
+class CancelledOut(BaseModel):
+    status: str
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    occurred_at: datetime
+    actor: str
+    actor_name: str | None
+    event: str = Field(description="the event's key, e.g. results.released")
+    event_text: str = Field(description="the event in words, in the reader's language")
+    subject_id: str | None = Field(description="the person the event is about, if any")
+    subject_name: str | None
+    entity_type: str
+    entity_id: str
+    before: dict | None
+    after: dict | None
+
+
+class AuditPageOut(BaseModel):
+    total: int
+    page: int
+    pages: int
+    entries: list[AuditEntryOut]
+
+
 class LevelOut(BaseModel):
     level: int
     label: str
@@ -392,6 +470,116 @@ class CalibrationOut(BaseModel):
     adjustments: list[AdjustmentOut]
     finalized: bool
     unrated: list[str]
+    names: dict[str, str] = Field(default_factory=dict, description="id -> name of everyone named above")
+
+
+class PersonOut(BaseModel):
+    id: str
+    name: str
+
+
+class CompetencyResultOut(ItemOut):
+    weight: Decimal
+    self_rating: int | None
+    evidence: str | None
+    manager_rating: int | None
+    manager_comment: str | None
+
+
+class KpiResultOut(KpiOut):
+    target: Decimal | None = Field(description="the plan's target for the measure, or 1 for a KPI that is a ratio "
+                                               "to its target; none when lower is better")
+    attainment: Decimal | None = Field(description="actual / target as a ratio (1 = 100 %)")
+    lower_is_better: bool
+    weight: Decimal
+    score: Decimal | None
+    comment: str | None = Field(description="the KAM's own comment on the result")
+    manager_comment: str | None
+
+
+class SurveyResultOut(BaseModel):
+    contact: PersonOut
+    account: str
+    status: str = Field(description="sent | answered | expired")
+    satisfaction: int | None
+    nps: int | None
+    comment: str | None
+    answered_at: datetime | None
+
+
+class CsatOut(BaseModel):
+    responses: int
+    satisfied: int
+    csat_pct: Decimal | None
+    ci_low: Decimal | None = Field(description="Wilson 95 % interval, in percent")
+    ci_high: Decimal | None
+    nps: Decimal | None
+    below_minimum: bool
+    weighted: bool
+    min_responses: int
+
+
+class ScoreLineDetailOut(BaseModel):
+    component: str
+    item: str
+    label: str
+    actual: Decimal | None
+    item_score: Decimal | None
+    weight_pct: Decimal | None
+    contribution: Decimal | None
+    explanation: str
+
+
+class ParticipantAdjustmentOut(AdjustmentOut):
+    actor_name: str
+
+
+class ReassignmentOut(BaseModel):
+    from_reviewer: PersonOut | None
+    to_reviewer: PersonOut
+    reason: str | None
+    actor: PersonOut
+    at: datetime
+
+
+class ParticipantAuditOut(BaseModel):
+    at: datetime
+    actor: PersonOut
+    action: str
+    entity_type: str
+    entity_id: str
+    details: dict[str, Any]
+
+
+class ParticipantOut(RatingOut):
+    """One participant for HR and the calibration committee: the calibration row and everything behind it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    cycle_id: str
+    cycle_name: str
+    period: str
+    cycle_status: str
+    manager: PersonOut | None
+    reviewer: PersonOut | None
+    review_status: str
+    missing: list[str]
+    final_label: str | None
+    nine_box_name: str | None
+    finalized: bool
+    self_review_status: str | None
+    self_submitted_at: datetime | None
+    competencies: list[CompetencyResultOut]
+    kpis: list[KpiResultOut]
+    manager_score: ManagerScoreOut | None
+    scored_by: PersonOut | None
+    survey: list[SurveyResultOut]
+    csat: CsatOut | None
+    score_lines: list[ScoreLineDetailOut]
+    score_notes: list[str]
+    adjustments: list[ParticipantAdjustmentOut]
+    reassignments: list[ReassignmentOut]
+    audit: list[ParticipantAuditOut]
 
 
 class StatementOut(BaseModel):
@@ -474,3 +662,16 @@ class ApprovalOut(BaseModel):
     previous_cycle: PreviousCycleOut | None = Field(description="null: no previous cycle of the same plan")
     approved_by: str | None
     approved_at: datetime | None
+
+
+class PreferencesIn(_In):
+    locale: Literal["zh-CN", "en"] | None = Field(None, description="null: as the organisation import says")
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="an IANA zone name such as Asia/Shanghai; null: as the organisation import says")
+
+
+class PreferencesOut(BaseModel):
+    locale: str | None
+    timezone: str | None
+    organisation_locale: str | None
+    organisation_timezone: str | None

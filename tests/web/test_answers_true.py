@@ -84,11 +84,17 @@ async def test_reassign_only_to_a_manager(web):
     """Issue 8, defect 9: a KAM or payroll as reviewer would be a dead end."""
     cid = await web.open_cycle()
     hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")
     for who in ("K02", "PAY1", "HR1"):
         r = await hr.post(f"/api/hr/cycles/{cid}/reassign",
                           json={"employee_id": "K01", "new_reviewer_id": who, "reason": "M1 on leave"})
         assert r.status_code == 422, r.text
         assert f"{who} cannot score reviews" in r.json()["detail"] and "choose a manager" in r.json()["detail"]
+    hr.cookies.set("kr_lang", "zh-CN")
+    r = await hr.post(f"/api/hr/cycles/{cid}/reassign",
+                      json={"employee_id": "K01", "new_reviewer_id": "K02", "reason": "M1 on leave"})
+    assert r.status_code == 422 and "K02 不能评分" in r.json()["detail"] and "请选择一位经理" in r.json()["detail"]
+    hr.cookies.set("kr_lang", "en")
     assert count(web.db_url, "SELECT count(*) FROM review WHERE id = %s AND reviewer_id = 'M1'", f"{cid}:K01") == 1
     r = await hr.post(f"/api/hr/cycles/{cid}/reassign",
                       json={"employee_id": "K01", "new_reviewer_id": "M2", "reason": "M1 on leave"})

@@ -82,6 +82,9 @@ async def test_writes_need_the_csrf_token(web):
     r = await http.post("/api/hr/cycles/NOPE/reminders", json={}, headers={"X-CSRF-Token": token[:-2] + "xx"})
     assert r.status_code == 403
     r = await http.post("/api/hr/cycles/NOPE/reminders", json={}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 404 and r.json()["detail"] == "考核周期 NOPE 不存在"  # HR1 reads Chinese
+    http.cookies.set("kr_lang", "en")
+    r = await http.post("/api/hr/cycles/NOPE/reminders", json={}, headers={"X-CSRF-Token": token})
     assert r.status_code == 404 and r.json()["detail"] == "cycle NOPE does not exist"
     # A form post without the hidden field is refused too (a cross-site form cannot know it).
     page = await http.post("/hr/cycles/NOPE/reminders", data={})

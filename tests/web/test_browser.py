@@ -47,12 +47,15 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page_for(browser) -> Iterator[Callable[[], Any]]:
+def page_for(browser) -> Iterator[Callable[..., Any]]:
     contexts = []
 
-    def make() -> Any:
+    def make(english_at: str | None = None) -> Any:
+        """A new page; with a base URL, the reader has chosen English there (the pages' language switch)."""
         context = browser.new_context(accept_downloads=True)
         context.set_default_timeout(20_000)
+        if english_at:
+            context.add_cookies([{"name": "kr_lang", "value": "en", "url": english_at}])
         contexts.append(context)
         return context.new_page()
 
@@ -82,8 +85,7 @@ def test_manager_scores_a_report_and_the_task_leaves_the_inbox(live, db_url, web
     live.call(lambda c: tasks.submit_self_review(
         c, db_url, cid, SelfReviewSubmission("K01", ratings(2), {"communication": "Closed the <b>Sinopec</b> renewal"},
                                      {"sales_attainment": "Pipeline slipped into Q4"})))
-    page = page_for()
-    page.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])  # M1 reads Chinese otherwise
+    page = page_for(live.url)
     sign_in(page, live.url, "M1")
     assert page.url.endswith("/manager")
     assert page.locator("#inbox tr[data-employee]").count() == 2  # M1's direct reports K01 and K03
@@ -93,19 +95,19 @@ def test_manager_scores_a_report_and_the_task_leaves_the_inbox(live, db_url, web
     assert page.locator("#kpis").inner_text().count("\n") >= 4
     assert "Closed the <b>Sinopec</b> renewal" in page.locator("#self-review").inner_text()
     assert "Pipeline slipped into Q4" in page.locator("#kpis").inner_text()
-    for select in page.locator("#score-form select[name^='rating.']").all():
-        select.select_option("3")
-    # A value outside the scale (as a tampered form would send) comes back with the workflow's message.
-    page.evaluate("""() => { const s = document.getElementById('rating.communication');
-                             s.add(new Option('7', '7')); s.value = '7'; }""")
-    page.select_option("#potential", "2")
-    page.click("#score-form button[type=submit]")
-    page.wait_for_selector("#form-error")
-    assert "rating for communication is 7; the scale is 1 to 3" in page.inner_text("#form-error")
+    for item in page.locator("#score-form fieldset[data-competency]").all():
+        item.locator("input[type=radio][value='3']").check()
+    # A value outside the scale (as a tampered form would send) comes back beside its field, by its label.
+    page.evaluate("""() => { document.getElementById('rating.communication-3').value = '7'; }""")
+    page.check("#potential-2")
+    page.click("#score-form button[value=submit]")
+    page.wait_for_selector("#error-summary")
+    assert "Communication & expression: choose a level from 1 to 3" in page.inner_text("#error-summary")
+    assert "choose a level from 1 to 3" in page.inner_text("#err-rating\\.communication")
     assert page.locator("#score-form").count() == 1
     assert db_value(db_url, "SELECT count(*) FROM manager_score") == 0
-    page.select_option("#rating\\.communication", "3")
-    page.click("#score-form button[type=submit]")
+    page.check("#rating\\.communication-2")
+    page.click("#score-form button[value=submit]")
     page.wait_for_selector("#flash")
     assert page.url.endswith("/manager")
     assert "your score for KAM K01 (K01) was submitted" in page.inner_text("#flash")
@@ -127,7 +129,7 @@ def test_customer_answers_the_survey_through_the_signed_link(live, db_url, web_o
     assert "#" not in page.url  # the token left the address bar
     assert "KAM K02" in page.inner_text("h1")
     page.check("input[name=satisfaction][value='4']")
-    page.select_option("#nps", "8")
+    page.check("#nps-8")
     page.fill("#comment", "响应很快 <script>alert(1)</script>")
     page.click("#survey-form button[type=submit]")
     page.wait_for_selector("#thanks")
@@ -190,7 +192,7 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     wait_for(lambda: workflow_phase(live, cid) == "calibration")
 
     page = page_for()
-    page.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])  # HR1 reads Chinese otherwise
+    page.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])  # HR1 reads Chinese by default
     sign_in(page, live.url, "HR1")
     page.click(f"#cycles a[href='/hr/cycles/{cid}']")
     page.click(f"a[href='/hr/cycles/{cid}/calibration']")
@@ -213,7 +215,10 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     assert f"K01 adjusted to level {target}" in page.inner_text("#flash")
     assert page.locator("#rating-K01 td.final").inner_text() == str(target)
     assert "Largest new account of the region" in page.inner_text("#adjustments")
-    page.click("#finalize-form button")
+    page.click("#finalize-form button")  # a summary to confirm first
+    page.wait_for_selector("#confirm-finalize")
+    assert "This cannot be undone." in page.inner_text("#irreversible")
+    page.click("#confirm-finalize button")
     page.wait_for_selector("#flash")
     assert "calibration finalized" in page.inner_text("#flash")
     assert page.locator("#finalized").count() == 1
@@ -221,7 +226,11 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     page.goto(f"{live.url}/hr/cycles/{cid}")
     assert page.locator("#awaiting-payroll").count() == 1  # payroll approves, not HR
     assert page.locator("#review-payouts").count() == 0
-    page.click("button:has-text('Release results to employees')")
+    page.click("#release")  # a confirmation page first: what happens, to how many, that it cannot be undone
+    page.wait_for_selector("#confirm")
+    assert "4 employees will see their final rating" in page.inner_text("#summary")
+    assert "cannot be undone" in page.inner_text("#summary")
+    page.click("#confirm")
     page.wait_for_selector("#flash")
     assert "results released" in page.inner_text("#flash")
 

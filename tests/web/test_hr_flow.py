@@ -23,6 +23,9 @@ async def test_create_and_start_a_cycle_from_yaml(web):
     r = await hr.post("/api/hr/cycles", json={"config_yaml": config_yaml(cid, due="600s")})
     assert r.status_code == 409 and "already exists with a different configuration" in r.json()["detail"]
     board = (await hr.get(f"/api/hr/cycles/{cid}")).json()
+    assert board["status"] == "created" and "考核周期尚未启动" in board["blocking"][0]  # HR1 reads Chinese
+    hr.cookies.set("kr_lang", "en")
+    board = (await hr.get(f"/api/hr/cycles/{cid}")).json()
     assert board["status"] == "created" and "the cycle is not started" in board["blocking"][0]
     assert (await hr.post(f"/api/hr/cycles/{cid}/start")).json() == {"workflow_id": f"cycle:{cid}"}
     again = await hr.post(f"/api/hr/cycles/{cid}/start")
@@ -61,6 +64,7 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
     cid = await web.open_cycle()
     org = web.org
     hr, pay = await web.login("HR1"), await web.login("PAY1")
+    hr.cookies.set("kr_lang", "en")
     links = {link["contact_id"]: link["url"].split("#")[1]
              for link in (await hr.post(f"/api/hr/cycles/{cid}/survey-links", json={})).json()}
     anon = web.anon()
@@ -88,10 +92,10 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
     before = {r["employee_id"]: r["final_level"] for r in cal["ratings"]}
     no_reason = await hr.post(f"/api/hr/cycles/{cid}/calibration/adjustments",
                               json={"employee_id": "K02", "level": 4, "reason": " "})
-    assert no_reason.status_code == 422 and no_reason.json()["detail"] == "调整评级须填写原因"
+    assert no_reason.status_code == 422 and no_reason.json()["detail"] == "an adjustment needs a reason"
     bad_level = await hr.post(f"/api/hr/cycles/{cid}/calibration/adjustments",
                               json={"employee_id": "K02", "level": 9, "reason": "typo"})
-    assert bad_level.status_code == 422 and bad_level.json()["detail"].startswith("评级 9 不存在")
+    assert bad_level.status_code == 422 and "rating level 9 does not exist" in bad_level.json()["detail"]
     new_level = 5 if before["K02"] != 5 else 4
     body = {"employee_id": "K02", "level": new_level, "reason": "won the 中石化 framework deal", "request_id": "r-1"}
     assert (await hr.post(f"/api/hr/cycles/{cid}/calibration/adjustments", json=body)).status_code == 200
@@ -100,7 +104,11 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
     assert [(a["employee_id"], a["to_level"], a["reason"]) for a in cal["adjustments"]] == [
         ("K02", new_level, "won the 中石化 framework deal")]
     early = await hr.post(f"/api/hr/cycles/{cid}/results/release")
-    assert early.status_code == 409 and "校准尚未定稿" in early.json()["detail"]
+    assert early.status_code == 409 and "calibration is not finalized" in early.json()["detail"]
+    hr.cookies.set("kr_lang", "zh-CN")  # the same refusal in the reader's language
+    early = await hr.post(f"/api/hr/cycles/{cid}/results/release")
+    assert early.status_code == 409 and "校准尚未确认" in early.json()["detail"]
+    hr.cookies.set("kr_lang", "en")
     assert (await pay.post(f"/api/payroll/cycles/{cid}/approve")).status_code == 409  # not yet: a state conflict
     fin = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
     assert fin.status_code == 200 and fin.json()["ratings"] == 4

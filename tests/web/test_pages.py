@@ -25,31 +25,37 @@ def score_form(level: int | str = 2, **extra: str) -> dict[str, str]:
 async def test_scoring_form_errors_come_back_with_the_form_and_the_message(web):
     cid = await web.open_cycle()
     m1 = await web.login("M1")
+    m1.cookies.set("kr_lang", "en")
     page = await m1.get(f"/manager/reviews/{cid}/K01")
     assert page.status_code == 200 and 'id="score-form"' in page.text
     token = csrf(page.text)
     url = f"/manager/reviews/{cid}/K01"
-    cases = [
-        ({**score_form(), "rating.communication": "7"}, 422, "rating for communication is 7; the scale is 1 to 3"),
-        ({**score_form(), "rating.communication": ""}, 422, "missing rating for communication"),
-        ({**score_form(), "rating.communication": "two"}, 422, "ratings.communication: Input should be a valid integer"),
-        ({**score_form(), "rating.communication": "1e9999"}, 422, "Input should be a valid integer"),
-        ({**score_form(), "rating.communication": "NaN"}, 422, "Input should be a valid integer"),
-        ({**score_form(), "rating.communication": "３"}, 422, "Input should be a valid integer"),  # not 3
-        (score_form(**{"comment.communication": "nul\x00byte"}), 422, "NUL"),
-        (score_form(potential="5"), 422, "potential is 5"),
-        (score_form(**{"comment.communication": "y" * 4001}), 422, "String should have at most 4,000 characters"),
+    label = "Communication & expression"
+    on_scale = f"{label}: choose a level from 1 to 3"
+    cases = [  # each error names the label the person sees, never an internal id or pydantic's wording
+        ({**score_form(), "rating.communication": "7"}, 422, on_scale),
+        ({**score_form(), "rating.communication": ""}, 422, f"choose a level for {label}"),
+        ({**score_form(), "rating.communication": "two"}, 422, on_scale),
+        ({**score_form(), "rating.communication": "1e9999"}, 422, on_scale),
+        ({**score_form(), "rating.communication": "NaN"}, 422, on_scale),
+        ({**score_form(), "rating.communication": "３"}, 422, on_scale),  # not 3
+        (score_form(**{"comment.communication": "nul\x00byte"}), 422, f"Comment on {label} contains a character"),
+        (score_form(potential="5"), 422, "Potential: choose a level from 1 to 3"),
+        (score_form(**{"comment.communication": "y" * 4001}), 422,
+         f"Comment on {label} is too long (4,001 characters); at most 4,000"),
     ]
     for form, status, message in cases:
         r = await m1.post(url, data={**form, "csrf_token": token})
         assert r.status_code == status, (form, r.text[-500:])
-        assert message in r.text and 'id="score-form"' in r.text, message
-        assert 'id="form-error"' in r.text
+        text = unescape(r.text)
+        assert message in text and 'id="score-form"' in text, message
+        assert 'id="error-summary"' in text and 'aria-invalid="true"' in text
+        assert "ratings.communication" not in text and "Input should be" not in text
     assert count(web.db_url, "SELECT count(*) FROM manager_score") == 0
     # The values typed are kept in the form again.
     r = await m1.post(url, data={**score_form(3), "rating.communication": "", "comment.logical_analysis": "keep me",
                                  "csrf_token": token})
-    assert "keep me" in r.text and re.search(r'<option value="3"\s+selected>3</option>', r.text)
+    assert "keep me" in r.text and re.search(r'id="rating.logical_analysis-3"[^>]*value="3"\s+checked', r.text)
     ok = await m1.post(url, data={**score_form(3), "potential": "2", "csrf_token": token})
     assert ok.status_code == 303 and ok.headers["location"] == "/manager"
     inbox = await m1.get("/manager")
@@ -62,13 +68,14 @@ async def test_scoring_form_errors_come_back_with_the_form_and_the_message(web):
 async def test_self_review_page_keeps_script_as_text(web):
     cid = await web.open_cycle()
     k1 = await web.login("K01")
+    k1.cookies.set("kr_lang", "en")
     page = await k1.get(f"/me/reviews/{cid}")
     token = csrf(page.text)
     evil = '<script>document.title="pwned"</script>'
     form = {**{f"rating.{c}": "2" for c in COMPETENCIES}, "evidence.communication": evil,
             "kpi.sales_attainment": "'; DELETE FROM task; --", "csrf_token": token}
     bad = await k1.post(f"/me/reviews/{cid}", data={**form, "rating.coordination": "9"})
-    assert bad.status_code == 422 and "rating for coordination is 9" in bad.text
+    assert bad.status_code == 422 and "Coordination &amp; drive: choose a level from 1 to 3" in bad.text
     assert evil not in bad.text and "&lt;script&gt;" in bad.text  # echoed back escaped, never as markup
     ok = await k1.post(f"/me/reviews/{cid}", data=form)
     assert ok.status_code == 303
@@ -92,6 +99,7 @@ async def test_pages_need_sign_in_and_the_right_role(web):
 
 async def test_hr_pages_create_start_and_act_with_messages(web):
     hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")
     page = await hr.get("/hr")
     assert page.status_code == 200 and "incentive_plan" in page.text  # the create form is prefilled
     token = csrf(page.text)
@@ -127,6 +135,9 @@ async def test_hr_pages_create_start_and_act_with_messages(web):
     assert r.status_code == 422 and "level: Input should be a valid integer" in r.text
     r = await hr.post(f"/hr/cycles/{cid}/results/release", data={"csrf_token": token})
     assert r.status_code == 409 and "calibration is not finalized" in r.text
+    hr.cookies.set("kr_lang", "zh-CN")
+    board = await hr.get(f"/hr/cycles/{cid}")
+    assert "没有人逾期" in board.text and "立即发送提醒" in board.text and "各环节进度" in board.text
 
 
 async def test_calibration_page_shows_chart_ninebox_and_adjusts_with_a_reason(web):
@@ -137,6 +148,7 @@ async def test_calibration_page_shows_chart_ninebox_and_adjusts_with_a_reason(we
         assert (await mgr.post(f"/api/manager/reviews/{cid}/{k}/score",
                                json={"ratings": ratings(2), "potential": 2})).status_code == 200
     hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")  # HR1 reads Chinese by default (the org import's locale)
     # Surveys and self-reviews are not needed to close: the deadline of 300 s is too long to wait for,
     # so the test closes the rest by submitting them.
     for k in org["kams"]:
@@ -163,6 +175,10 @@ async def test_calibration_page_shows_chart_ninebox_and_adjusts_with_a_reason(we
     assert r.status_code == 303 and r.headers["location"] == f"/hr/cycles/{cid}/calibration"
     page = await hr.get(r.headers["location"])
     assert "K03 adjusted to level 5" in page.text and "&lt;b&gt;key&lt;/b&gt; win" in page.text
+    hr.cookies.set("kr_lang", "zh-CN")
+    zh = await hr.get(r.headers["location"])
+    assert "调整记录" in zh.text and "&lt;b&gt;key&lt;/b&gt; win" in zh.text
+    hr.cookies.set("kr_lang", "en")
     r = await hr.post(f"/hr/cycles/{cid}/calibration/finalize", data={"csrf_token": token})
     assert r.status_code == 303
     assert 'id="finalized"' in (await hr.get(f"/hr/cycles/{cid}/calibration")).text

@@ -17,6 +17,7 @@ import psycopg
 
 from services.cycles import create_cycle
 from tests.helpers import cycle_config, ratings
+from tests.web.calibration_world import calibration_cycle
 from tests.web.helpers import config_yaml, password_of
 from webapp.app import endpoints
 
@@ -28,11 +29,12 @@ EVERYONE = ROLES | {"anon"}
 @dataclass
 class Case:
     allowed: frozenset[str]
-    cycle: str = "A"  # A: open (reviews phase); B: locked, results released, approved lines
+    cycle: str = "A"  # A: open (reviews phase); B: locked, results released, approved lines; C: in calibration
     json: Any = None
     form: dict[str, str] | None = None
     fresh_session: bool = False  # the call replaces or ends the session (sign-in, sign-out): use a throwaway one
     own_only: bool = False  # also refused for a manager who is not the reviewer (M2)
+    hidden: bool = False  # that manager gets 404, as for a participant that does not exist (existence does not leak)
 
 
 def api(*roles: str, **kw: Any) -> Case:
@@ -45,7 +47,10 @@ TABLE: dict[str, Case] = {
     "GET /openapi.json": api(*EVERYONE), "GET /docs": api(*EVERYONE), "GET /docs/oauth2-redirect": api(*EVERYONE),
     "GET /redoc": api(*EVERYONE), "GET /api/health": api(*EVERYONE), "GET /api-docs": api(*EVERYONE),
     "GET /": api(*EVERYONE), "GET /login": api(*EVERYONE),
-    "GET /language/{code}": api(*EVERYONE), "POST /login": api(*EVERYONE, fresh_session=True),
+    "GET /language/{code}": api(*EVERYONE),
+    "GET /settings": api(*ROLES), "POST /settings": api(*ROLES, form={"locale": "", "timezone": ""}),
+    "GET /api/me/preferences": api(*ROLES), "PUT /api/me/preferences": api(*ROLES, json={"locale": None, "timezone": None}),
+    "POST /login": api(*EVERYONE, fresh_session=True),
     "POST /api/session": api(*EVERYONE, fresh_session=True),
     "POST /api/survey/open": api(*EVERYONE, json={"token": "T" * 43}),
     "POST /api/survey/answer": api(*EVERYONE, json={"token": "T" * 43, "satisfaction": 5}),
@@ -57,6 +62,10 @@ TABLE: dict[str, Case] = {
     # employee (KAM)
     "GET /api/me/tasks": api("employee"), "GET /api/me/reviews": api("employee"),
     "GET /api/me/reviews/{cycle_id}": api("employee"),
+    # drafts before the submissions below (a submitted task takes no draft): saved, read back, discarded
+    "PUT /api/me/reviews/{cycle_id}/self-review/draft": api("employee", json={"ratings": {"communication": 2}}),
+    "GET /api/me/reviews/{cycle_id}/self-review/draft": api("employee"),
+    "DELETE /api/me/reviews/{cycle_id}/self-review/draft": api("employee"),
     "POST /api/me/reviews/{cycle_id}/self-review": api("employee", json={"ratings": ratings(2)}),
     "GET /api/me/results/{cycle_id}": api("employee", cycle="B"),
     "GET /me": api("employee"), "GET /me/reviews/{cycle_id}": api("employee"),
@@ -65,6 +74,10 @@ TABLE: dict[str, Case] = {
     # manager (direct reports, or reviews reassigned to them)
     "GET /api/manager/inbox": api("manager"),
     "GET /api/manager/reviews/{cycle_id}/{employee_id}": api("manager", own_only=True),
+    "PUT /api/manager/reviews/{cycle_id}/{employee_id}/score/draft": api("manager", json={"ratings": {}},
+                                                                         own_only=True),
+    "GET /api/manager/reviews/{cycle_id}/{employee_id}/score/draft": api("manager", own_only=True),
+    "DELETE /api/manager/reviews/{cycle_id}/{employee_id}/score/draft": api("manager", own_only=True),
     "POST /api/manager/reviews/{cycle_id}/{employee_id}/score": api("manager", json=SCORE, own_only=True),
     "GET /manager": api("manager"),
     "GET /manager/reviews/{cycle_id}/{employee_id}": api("manager", own_only=True),
@@ -87,6 +100,8 @@ TABLE: dict[str, Case] = {
     "GET /api/hr/cycles/{cycle_id}/notifications": api("hr"),
     "POST /api/hr/notifications/{notification_id}/resend": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/results/release": api("hr"),
+    "POST /api/hr/cycles/{cycle_id}/cancel": api("hr", json={"reason": ""}),  # refused for the empty reason
+    "GET /api/hr/cycles/{cycle_id}/audit": api("hr"),
     "GET /hr": api("hr"), "POST /hr/cycles": api("hr", form={"config_yaml": "id: ["}),
     "GET /hr/cycles/{cycle_id}": api("hr"),
     "POST /hr/cycles/{cycle_id}/start": api("hr", form={}),
@@ -97,10 +112,19 @@ TABLE: dict[str, Case] = {
     "GET /hr/cycles/{cycle_id}/calibration": api("hr", cycle="B"),
     "POST /hr/cycles/{cycle_id}/calibration/adjust": api("hr", form={"employee_id": "K01", "level": "3",
                                                                     "reason": "matrix"}),
+    "GET /hr/cycles/{cycle_id}/calibration/finalize": api("hr"),
     "POST /hr/cycles/{cycle_id}/calibration/finalize": api("hr", form={}),
+    # HR, and the calibration committee: a manager for their own reporting line while the cycle is in calibration
+    "GET /api/hr/cycles/{cycle_id}/participants/{employee_id}": api("hr", "manager", cycle="C", own_only=True,
+                                                                    hidden=True),
+    "GET /hr/cycles/{cycle_id}/participants/{employee_id}": api("hr", "manager", cycle="C", own_only=True,
+                                                                hidden=True),
     "POST /hr/cycles/{cycle_id}/incentives/retry": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/notifications/{notification_id}/resend": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/results/release": api("hr", form={}),
+    "GET /hr/cycles/{cycle_id}/results/release": api("hr"),
+    "GET /hr/cycles/{cycle_id}/cancel": api("hr"), "POST /hr/cycles/{cycle_id}/cancel": api("hr", form={}),
+    "GET /hr/cycles/{cycle_id}/audit": api("hr"), "GET /hr/cycles/{cycle_id}/audit.csv": api("hr"),
     # payroll approves payouts (HR is refused unless KAMREVIEW_HR_MAY_APPROVE_PAYOUTS: test_payroll_approval.py)
     "GET /api/payroll/cycles/{cycle_id}/approval": api("payroll"),
     "POST /api/payroll/cycles/{cycle_id}/approve": api("payroll"),
@@ -173,7 +197,7 @@ async def call(world: World, key: str, case: Case, who: str, http: Any, csrf: st
     return await http.request(method, url, **kwargs)
 
 
-def verdict(key: str, who: str, response: Any, allowed: bool) -> str | None:
+def verdict(key: str, who: str, response: Any, allowed: bool, refused_as: int = 403) -> str | None:
     """None when the answer is right; otherwise what is wrong."""
     status, path = response.status_code, key.split(" ", 1)[1]
     if status >= 500:
@@ -191,7 +215,7 @@ def verdict(key: str, who: str, response: Any, allowed: bool) -> str | None:
     if who == "anon":
         ok = status == 401 if is_api else (status == 303 and response.headers["location"].startswith("/login"))
     else:
-        ok = status == 403
+        ok = status == refused_as
     return None if ok else f"{key} as {who}: {status}, expected to be refused"
 
 
@@ -203,7 +227,8 @@ async def test_every_endpoint_for_every_role(web):
     a = await web.open_cycle()
     b = f"MXB{uuid.uuid4().hex[:8]}"
     await released_cycle(web.db_url, b)
-    world = World(web, {"A": a, "B": b})
+    c = await calibration_cycle(web.db_url, f"MXC{uuid.uuid4().hex[:8]}")
+    world = World(web, {"A": a, "B": b, "C": c})
     for who in ["anon", *PERSONAS, "M2"]:
         world.clients[who], world.csrf[who] = await persona(world, who)
     problems: list[str] = []
@@ -218,7 +243,7 @@ async def test_every_endpoint_for_every_role(web):
             checked += 1
         if case.own_only:  # a manager, but not this review's reviewer
             r = await call(world, key, case, "M2", world.clients["M2"], world.csrf["M2"])
-            problems.append(verdict(key, "M2 (not the reviewer)", r, allowed=False))
+            problems.append(verdict(key, "M2 (not the reviewer)", r, allowed=False, refused_as=404 if case.hidden else 403))
             checked += 1
     for key, case in TABLE.items():
         for who in sorted(case.allowed):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import psycopg
 
@@ -124,6 +125,7 @@ async def test_survey_pages_without_sign_in(web):
     cid = await web.open_cycle()
     token = next(iter((await issue(web, cid)).values()))
     anon = web.anon()
+    anon.cookies.set("kr_lang", "en")
     shell = await anon.get("/survey")
     assert shell.status_code == 200 and "location.hash" in shell.text
     assert shell.headers["referrer-policy"] == "no-referrer" and shell.headers["cache-control"] == "no-store"
@@ -132,8 +134,9 @@ async def test_survey_pages_without_sign_in(web):
     bad = await anon.post("/survey/answer", data={"token": token, "nps": "7"})
     assert bad.status_code == 422 and "please choose how satisfied you are" in bad.text
     assert 'name="satisfaction"' in bad.text  # the form again
+    assert re.search(r'value="7"\s+checked', bad.text)  # with the answer already given
     bad = await anon.post("/survey/answer", data={"token": token, "satisfaction": "9"})
-    assert bad.status_code == 422 and "satisfaction is 9" in bad.text
+    assert bad.status_code == 422 and "Overall satisfaction: choose a level from 1 to 5" in bad.text
     ok = await anon.post("/survey/answer", data={"token": token, "satisfaction": "5", "nps": "9", "comment": "好"})
     assert ok.status_code == 200 and "Thank you" in ok.text
     again = await anon.post("/survey", data={"token": token})

@@ -10,27 +10,35 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from domain.text import tr
+from domain.scorecard import CompetencyItem
+from domain.text import Text, tr
+from services.drafts import Draft, discard_draft, get_draft, no_draft, save_draft
 from services.errors import UserError
-from services.people import ReviewContext, review_context, review_results, reviews_of, tasks_of
+from services.people import Item, ReviewContext, review_context, review_results, reviews_of, tasks_of
 from services.users import SessionUser
 from webapp import actions
 from webapp.auth import api_user, page_user
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
-from webapp.pages import form_group, pydantic_message, redirect, render
+from webapp.forms import draft_values, ordered, rating_errors, self_review_spec, validation_errors
+from webapp.pages import form_group, form_text, reader, redirect, render, say
 from webapp.schemas import (
+    CompetencyLevelOut,
+    CompetencyOut,
     CycleIdPath,
     ErrorOut,
+    Message,
     MyReviewOut,
     Receipt,
     ResultsOut,
     ReviewOut,
+    SelfReviewDraftOut,
     SelfReviewIn,
     SelfReviewOut,
     TaskOut,
 )
 from webapp.views import results_out, task_out
+from workflows.payloads import SELF_REVIEW
 
 api = APIRouter(prefix="/api/me", tags=["employee"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 pages = APIRouter(include_in_schema=False)
@@ -40,7 +48,7 @@ def review_out(ctx: ReviewContext) -> ReviewOut:
     return ReviewOut(
         cycle_id=ctx.cycle_id, cycle_name=ctx.cycle_name, period=ctx.period, employee_id=ctx.employee_id,
         employee_name=ctx.employee_name, review_status=ctx.review_status,
-        competencies=[{"id": c.id, "label": c.label} for c in ctx.competencies],
+        competencies=[competency_out(c, i) for c, i in zip(ctx.competencies, ctx.competency_items, strict=False)],
         scale_min=ctx.scale_min, scale_max=ctx.scale_max,
         kpis=[{"id": k.id, "label": k.label, "value": k.value} for k in ctx.kpis],
         self_review=SelfReviewOut(status=ctx.self_review_status, due_at=ctx.self_review_due,
@@ -48,6 +56,12 @@ def review_out(ctx: ReviewContext) -> ReviewOut:
                                   evidence=ctx.self_evidence, kpi_comments=ctx.self_kpi_comments),
         results_released=ctx.results_released,
     )
+
+
+def competency_out(c: Item, item: CompetencyItem) -> CompetencyOut:
+    return CompetencyOut(id=c.id, label=c.label, label_en=item.label_en, label_zh=item.label_zh, group=item.group,
+                         levels=[CompetencyLevelOut(level=lv, description_en=d.en, description_zh=d.zh)
+                                 for lv, d in sorted(item.levels.items())])
 
 
 @api.get("/tasks", response_model=list[TaskOut], summary="My self-review tasks")
@@ -88,6 +102,45 @@ async def submit_self_review(body: SelfReviewIn, cycle_id: CycleIdPath,
     return Receipt(task_id=receipt.task_id, accepted_at=receipt.accepted_at)
 
 
+def _self_draft_out(draft: Draft) -> SelfReviewDraftOut:
+    return SelfReviewDraftOut(saved_at=draft.saved_at, draft=SelfReviewIn.model_validate(draft.body))
+
+
+@api.put("/reviews/{cycle_id}/self-review/draft", response_model=SelfReviewDraftOut,
+         summary="Save my self-review as a draft (not submitted; only I can read it)",
+         responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+async def put_self_review_draft(body: SelfReviewIn, cycle_id: CycleIdPath,
+                                user: SessionUser = Depends(api_user("employee", write=True)),
+                                ctx: AppContext = Depends(get_ctx)) -> SelfReviewDraftOut:
+    review = await _my_review(ctx, user, cycle_id)
+    async with ctx.pool.connection() as conn:
+        draft = await save_draft(conn, review.review_id, SELF_REVIEW, user.employee_id or "", body.model_dump())
+    return _self_draft_out(draft)
+
+
+@api.get("/reviews/{cycle_id}/self-review/draft", response_model=SelfReviewDraftOut,
+         summary="My saved self-review draft", responses={404: {"model": ErrorOut}})
+async def get_self_review_draft(cycle_id: CycleIdPath, user: SessionUser = Depends(api_user("employee")),
+                                ctx: AppContext = Depends(get_ctx)) -> SelfReviewDraftOut:
+    review = await _my_review(ctx, user, cycle_id)
+    async with ctx.pool.connection() as conn:
+        draft = await get_draft(conn, review.review_id, SELF_REVIEW, user.employee_id or "")
+    if draft is None:
+        raise no_draft()
+    return _self_draft_out(draft)
+
+
+@api.delete("/reviews/{cycle_id}/self-review/draft", response_model=Message,
+            summary="Discard my self-review draft", responses={404: {"model": ErrorOut}})
+async def delete_self_review_draft(cycle_id: CycleIdPath, user: SessionUser = Depends(api_user("employee", write=True)),
+                                   ctx: AppContext = Depends(get_ctx)) -> Message:
+    review = await _my_review(ctx, user, cycle_id)
+    async with ctx.pool.connection() as conn:
+        if not await discard_draft(conn, review.review_id, SELF_REVIEW, user.employee_id or ""):
+            raise no_draft()
+    return Message(detail="draft discarded")
+
+
 @api.get("/results/{cycle_id}", response_model=ResultsOut, summary="My results (after HR releases them)",
          responses={404: {"model": ErrorOut}})
 async def my_results(cycle_id: CycleIdPath, user: SessionUser = Depends(api_user("employee")),
@@ -109,36 +162,68 @@ async def me_page(request: Request, user: SessionUser = Depends(page_user("emplo
 
 
 def _self_review_page(request: Request, user: SessionUser, review: ReviewContext, status: int = 200,
-                      error: str | None = None, values: dict | None = None) -> Response:
-    return render(request, "self_review.html", user, status, review=review, error=error, values=values or {})
+                      error: Text | str | None = None, values: dict | None = None,
+                      errors: dict[str, Text] | None = None, draft: Draft | None = None) -> Response:
+    fmt = reader(request, user, tz=review.timezone)
+    return render(request, "self_review.html", user, status, tz=review.timezone, review=review,
+                  error=fmt.text(error) if error else None, values=values or {}, errors=errors or {},
+                  draft=draft, spec=self_review_spec(review, fmt))
 
 
 @pages.get("/me/reviews/{cycle_id}")
 async def self_review_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(page_user("employee")),
                            ctx: AppContext = Depends(get_ctx)) -> Response:
-    return _self_review_page(request, user, await _my_review(ctx, user, cycle_id))
+    review = await _my_review(ctx, user, cycle_id)
+    draft = None
+    if review.self_review_status == "open":
+        async with ctx.pool.connection() as conn:
+            draft = await get_draft(conn, review.review_id, SELF_REVIEW, user.employee_id or "")
+    values = draft_values(draft.body, "evidence", "evidence.") if draft else {}
+    return _self_review_page(request, user, review, values=values, draft=draft)
 
 
 @pages.post("/me/reviews/{cycle_id}")
 async def self_review_submit(request: Request, cycle_id: CycleIdPath,
                              user: SessionUser = Depends(page_user("employee")),
                              ctx: AppContext = Depends(get_ctx)) -> Response:
+    """Submit (the default), save as a draft (``intent=draft``) or discard the draft (``intent=discard``)."""
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
+    intent = form_text(form, "intent") or "submit"
     review = await _my_review(ctx, user, cycle_id)
+    url, emp = f"/me/reviews/{cycle_id}", user.employee_id or ""
+    spec = self_review_spec(review, reader(request, user, tz=review.timezone))
+    if intent == "discard":
+        async with ctx.pool.connection() as conn:
+            await discard_draft(conn, review.review_id, SELF_REVIEW, emp)
+        return redirect(url, say(request, user, tr("your draft was discarded")))
     try:
         body = SelfReviewIn(ratings=form_group(form, "rating.", numbers=True), evidence=form_group(form, "evidence."),
                             kpi_comments=form_group(form, "kpi."))
     except ValidationError as err:
-        return _self_review_page(request, user, review, 422, pydantic_message(err), values)
+        errors = validation_errors(err, spec)
+        if intent == "submit":  # and what the submit would refuse besides, so one round trip shows every problem
+            ratings = form_group(form, "rating.", numbers=True)
+            errors = ordered(rating_errors(ratings, review.competency_items, review.scale_min, review.scale_max, spec)
+                             | errors, spec.labels)
+        return _self_review_page(request, user, review, 422, values=values, errors=errors)
     try:
+        if intent == "draft":
+            async with ctx.pool.connection() as conn:
+                draft = await save_draft(conn, review.review_id, SELF_REVIEW, emp, body.model_dump())
+            return redirect(url, say(request, user, tr("draft saved at %(at)s; it is not submitted yet",
+                                                       at=draft.saved_at)))
+        errors = rating_errors(body.ratings, review.competency_items, review.scale_min, review.scale_max, spec)
+        if errors:
+            return _self_review_page(request, user, review, 422, values=values, errors=errors)
         await actions.submit_self_review(ctx, user, cycle_id, body)
     except WebError as err:
         return _self_review_page(request, user, review, err.status, err.message, values)
     except UserError as err:
         web = from_user_error(err)
         return _self_review_page(request, user, review, web.status, web.message, values)
-    return redirect("/me", f"your self-review for {review.cycle_name} was submitted")
+    return redirect("/me", say(request, user, tr("your self-review for %(cycle)s was submitted",
+                                                 cycle=review.cycle_name)))
 
 
 @pages.get("/me/results/{cycle_id}")

@@ -9,27 +9,37 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from domain.text import tr
-from services.cycles import cycle_report
+from domain.text import Text, tr
+from services.cycles import CycleReport, cycle_report
 from services.errors import UserError
-from services.hr_views import calibration_view, cycles, release_results, reviewers, send_reminders_now
+from services.hr_views import (
+    calibration_view,
+    cycles,
+    late_work,
+    release_results,
+    reviewers,
+    send_reminders_now,
+)
 from services.notifications import Delivery, deliveries, delivery_counts, resend
+from services.participant import display_names
 from services.survey_links import issue_links
+from services.tasks import scorers
 from services.users import SessionUser
 from webapp import actions
 from webapp.auth import api_user, page_user
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
-from webapp.pages import as_number, form_text, pydantic_message, redirect, render
+from webapp.pages import as_number, form_text, pydantic_message, redirect, render, say
 from webapp.schemas import (
     AdjustedOut,
     AdjustIn,
@@ -42,6 +52,8 @@ from webapp.schemas import (
     DashboardOut,
     ErrorOut,
     FinalizedOut,
+    LateTaskOut,
+    ManagerLateOut,
     MessageOut,
     NotificationIdPath,
     ReassignedOut,
@@ -53,6 +65,7 @@ from webapp.schemas import (
     SurveyLinksIn,
 )
 from webapp.views import calibration_out
+from webapp.words import WORDS
 
 api = APIRouter(prefix="/api/hr", tags=["hr"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
@@ -78,22 +91,31 @@ def template_config() -> str:
 
 
 async def _dashboard(ctx: AppContext, cycle_id: str) -> DashboardOut:
+    return (await _board(ctx, cycle_id))[0]
+
+
+async def _board(ctx: AppContext, cycle_id: str) -> tuple[DashboardOut, CycleReport]:
+    """The dashboard, and the report it was made from (whose blockers are Texts, for the page)."""
     async with ctx.pool.connection() as conn:
         row = await (await conn.execute(
             "SELECT status, results_released_at FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
-    if row is None:
-        raise WebError(404, tr("cycle %(cycle)s does not exist", cycle=cycle_id))
+        if row is None:
+            raise WebError(404, tr("cycle %(cycle)s does not exist", cycle=cycle_id))
+        late = await late_work(conn, cycle_id)
     status, released = row
     # A locked cycle's workflow has finished; querying it would replay its whole history for nothing.
-    report = await cycle_report(None if status == "locked" else ctx.client, ctx.pool, cycle_id)
+    report = await cycle_report(None if status in ("locked", "cancelled") else ctx.client, ctx.pool, cycle_id)
     return DashboardOut(
         cycle_id=report.cycle_id, name=report.name, status=report.status,
         phase=report.workflow.phase if report.workflow else report.status, period=report.period,
         participants=report.participants, progress=report.tasks,
-        late=[{"kind": k, "assignee_id": a, "employee_id": s, "task_id": t, "due_at": d} for k, a, s, t, d in report.late],
+        late=[LateTaskOut(**{k: v for k, v in vars(t).items() if k != "overdue_by"},
+                          overdue_seconds=int(t.overdue_by.total_seconds())) for t in late.tasks],
+        late_total=late.total, late_by_phase=late.by_phase,
+        late_by_manager=[ManagerLateOut(**vars(m)) for m in late.by_manager], phase_due=late.phase_due,
         blocking=report.blocking, reviews=report.reviews, results_released_at=released,
         blocked_reason=report.workflow.blocked_reason if report.workflow else None,
-    )
+    ), report
 
 
 @api.get("/cycles", response_model=list[CycleOut], summary="All review cycles, newest first")
@@ -111,8 +133,11 @@ async def create(body: CycleCreateIn, user: SessionUser = Depends(HR_WRITE),
 
 
 @api.get("/cycles/{cycle_id}", response_model=DashboardOut, summary="Cycle dashboard: progress per phase, who is late")
-async def dashboard(cycle_id: CycleIdPath, user: SessionUser = Depends(HR), ctx: AppContext = Depends(get_ctx)) -> DashboardOut:
-    return await _dashboard(ctx, cycle_id)
+async def dashboard(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR),
+                    ctx: AppContext = Depends(get_ctx)) -> DashboardOut:
+    board, report = await _board(ctx, cycle_id)
+    board.blocking = [say(request, user, b.message) for b in report.blockers]  # in the reader's language
+    return board
 
 
 @api.post("/cycles/{cycle_id}/start", response_model=StartedOut, summary="Start a created cycle")
@@ -196,10 +221,10 @@ HR_PAGE = page_user("hr")
 
 
 async def _cycles_page(request: Request, user: SessionUser, ctx: AppContext, status: int = 200,
-                       error: str | None = None, config_yaml: str | None = None) -> Response:
+                       error: Text | str | None = None, config_yaml: str | None = None) -> Response:
     async with ctx.pool.connection() as conn:
         rows = await cycles(conn)
-    return render(request, "hr_cycles.html", user, status, cycles=rows, error=error,
+    return render(request, "hr_cycles.html", user, status, cycles=rows, error=say(request, user, error) if error else None,
                   config_yaml=config_yaml if config_yaml is not None else template_config())
 
 
@@ -220,19 +245,33 @@ async def create_page(request: Request, user: SessionUser = Depends(HR_PAGE), ct
     except UserError as err:
         web = from_user_error(err)
         return await _cycles_page(request, user, ctx, web.status, web.message, text)
-    verb = "created" if created.created else "already existed with this configuration"
-    return redirect(f"/hr/cycles/{created.cycle_id}", f"cycle {created.cycle_id} {verb}: {created.participants} participants")
+    said = (tr("cycle %(cycle)s created: %(n)s participants", cycle=created.cycle_id, n=created.participants)
+            if created.created else
+            tr("cycle %(cycle)s already existed with this configuration: %(n)s participants", cycle=created.cycle_id,
+               n=created.participants))
+    return redirect(f"/hr/cycles/{created.cycle_id}", say(request, user, said))
+
+
+async def cycle_zone(ctx: AppContext, cycle_id: str) -> str | None:
+    """The cycle's time zone: pages about a cycle show its times there to readers without a zone of their own."""
+    async with ctx.pool.connection() as conn:
+        row = await (await conn.execute("SELECT timezone FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
+    return row[0] if row else None
 
 
 async def _dashboard_page(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, status: int = 200,
-                          error: str | None = None, **extra) -> Response:
-    board = await _dashboard(ctx, cycle_id)
+                          error: Text | str | None = None, **extra) -> Response:
+    board, report = await _board(ctx, cycle_id)
     async with ctx.pool.connection() as conn:
         people = await reviewers(conn, cycle_id)
+        choices = await scorers(conn)
     messages = await deliveries(ctx.pool, cycle_id, limit=200)
     counts = await delivery_counts(ctx.pool, cycle_id)
-    return render(request, "hr_dashboard.html", user, status, board=board, people=people, error=error,
-                  messages=messages, message_counts=counts, **extra)
+    blockers = [b.message for b in report.blockers]
+    return render(request, "hr_dashboard.html", user, status, tz=await cycle_zone(ctx, cycle_id), board=board,
+                  people=people, scorers=choices, error=say(request, user, error) if error else None,
+                  messages=messages, message_counts=counts, words=WORDS, blockers=blockers, timedelta=timedelta,
+                  **extra)
 
 
 @pages.get("/hr/cycles/{cycle_id}")
@@ -242,8 +281,12 @@ async def dashboard_page(request: Request, cycle_id: CycleIdPath, user: SessionU
 
 
 async def _dashboard_action(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, action,
-                            success: str, back: str | None = None) -> Response:
-    """Run an HR action from a form; on refusal show the dashboard again with the message."""
+                            success: str | Text | Callable[[Any], Text], back: str | None = None) -> Response:
+    """Run an HR action from a form; on refusal show the dashboard again with the message.
+
+    ``success`` is the flash message: a Text, a function of the action's result giving one, or (older
+    callers) a string with ``{result}``.
+    """
     try:
         result = await action()
     except (WebError, UserError) as err:
@@ -252,14 +295,15 @@ async def _dashboard_action(request: Request, user: SessionUser, ctx: AppContext
             return await _calibration_page(request, user, ctx, cycle_id, web.status, web.message)
         return await _dashboard_page(request, user, ctx, cycle_id, web.status, web.message)
     target = f"/hr/cycles/{cycle_id}" + ("/calibration" if back == "calibration" else "")
-    return redirect(target, success.format(result=result))
+    said = success(result) if callable(success) else success
+    return redirect(target, said.format(result=result) if isinstance(said, str) else say(request, user, said))
 
 
 @pages.post("/hr/cycles/{cycle_id}/start")
 async def start_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
                      ctx: AppContext = Depends(get_ctx)) -> Response:
     return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.start(ctx, cycle_id),
-                                   f"cycle {cycle_id} started")
+                                   tr("cycle %(cycle)s started", cycle=cycle_id))
 
 
 @pages.post("/hr/cycles/{cycle_id}/reminders")
@@ -271,7 +315,8 @@ async def reminders_page(request: Request, cycle_id: CycleIdPath, user: SessionU
         async with ctx.pool.connection() as conn:
             return await send_reminders_now(conn, cycle_id, user.username, only_overdue, ctx.client, ctx.task_queue)
 
-    return await _dashboard_action(request, user, ctx, cycle_id, send, "{result} reminder(s) are being sent")
+    return await _dashboard_action(request, user, ctx, cycle_id, send,
+                                   lambda n: tr("%(n)s reminder(s) are being sent", n=n))
 
 
 @pages.post("/hr/cycles/{cycle_id}/survey-links")
@@ -289,7 +334,8 @@ async def survey_links_page(request: Request, cycle_id: CycleIdPath, user: Sessi
         response: Response = Response(_links_csv(links), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="survey-links-{cycle_id}.csv"'})
     else:
-        response = render(request, "hr_links.html", user, cycle_id=cycle_id, links=links)
+        response = render(request, "hr_links.html", user, tz=await cycle_zone(ctx, cycle_id), cycle_id=cycle_id,
+                          links=links)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -315,16 +361,32 @@ async def reassign_page(request: Request, cycle_id: CycleIdPath, user: SessionUs
                           new_reviewer_id=form_text(form, "new_reviewer_id") or "", reason=form_text(form, "reason") or "")
     except ValidationError as err:
         return await _dashboard_page(request, user, ctx, cycle_id, 422, pydantic_message(err))
-    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.reassign(ctx, user, cycle_id, body),
-                                   f"the review of {body.employee_id} now goes to {{result}}")
+    async with ctx.pool.connection() as conn:
+        names = dict(await (await conn.execute("SELECT id, name FROM employee WHERE id = ANY(%s)",
+                                                ([body.employee_id, body.new_reviewer_id],))).fetchall())
+    return await _dashboard_action(
+        request, user, ctx, cycle_id, lambda: actions.reassign(ctx, user, cycle_id, body),
+        lambda new: tr("the review of %(employee)s now goes to %(reviewer)s",
+                       employee=names.get(body.employee_id, body.employee_id), reviewer=names.get(new, new)))
 
 
 async def _calibration_page(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, status: int = 200,
-                            error: str | None = None) -> Response:
+                            error: Text | str | None = None, template: str = "hr_calibration.html") -> Response:
     async with ctx.pool.connection() as conn:
         view = await calibration_view(conn, cycle_id)
-    return render(request, "hr_calibration.html", user, status, view=view, error=error,
-                  request_id=secrets.token_hex(8))
+    return render(request, template, user, status, tz=view.timezone, view=view,
+                  error=say(request, user, error) if error else None, request_id=secrets.token_hex(8))
+
+
+async def _calibration_action(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, action,
+                              success: Text, template: str = "hr_calibration.html") -> Response:
+    """Run a calibration action from a form; on refusal show the page again with the message, in the reader's words."""
+    try:
+        await action()
+    except (WebError, UserError) as err:
+        web = err if isinstance(err, WebError) else from_user_error(err)
+        return await _calibration_page(request, user, ctx, cycle_id, web.status, web.message, template)
+    return redirect(f"/hr/cycles/{cycle_id}/calibration", say(request, user, success))
 
 
 @pages.get("/hr/cycles/{cycle_id}/calibration")
@@ -342,22 +404,32 @@ async def adjust_page(request: Request, cycle_id: CycleIdPath, user: SessionUser
                         reason=form_text(form, "reason") or "", request_id=form_text(form, "request_id") or None)
     except ValidationError as err:
         return await _calibration_page(request, user, ctx, cycle_id, 422, pydantic_message(err))
-    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.adjust(ctx, user, cycle_id, body),
-                                   f"{body.employee_id} adjusted to level {body.level}", back="calibration")
+    async with ctx.pool.connection() as conn:
+        name = (await display_names(conn, [body.employee_id])).get(body.employee_id, body.employee_id)
+    return await _calibration_action(request, user, ctx, cycle_id, lambda: actions.adjust(ctx, user, cycle_id, body),
+                                     tr("%(name)s adjusted to level %(level)s", name=name, level=body.level))
+
+
+@pages.get("/hr/cycles/{cycle_id}/calibration/finalize")
+async def finalize_confirm_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
+                                ctx: AppContext = Depends(get_ctx)) -> Response:
+    """What finalizing will fix for good (distribution, adjustments, who is unrated), and the button that does it."""
+    return await _calibration_page(request, user, ctx, cycle_id, template="hr_calibration_finalize.html")
 
 
 @pages.post("/hr/cycles/{cycle_id}/calibration/finalize")
 async def finalize_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
                         ctx: AppContext = Depends(get_ctx)) -> Response:
-    return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.finalize(ctx, user, cycle_id),
-                                   "calibration finalized; incentives are being computed", back="calibration")
+    return await _calibration_action(request, user, ctx, cycle_id, lambda: actions.finalize(ctx, user, cycle_id),
+                                     tr("calibration finalized; incentives are being computed"),
+                                     template="hr_calibration_finalize.html")
 
 
 @pages.post("/hr/cycles/{cycle_id}/incentives/retry")
 async def retry_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
                      ctx: AppContext = Depends(get_ctx)) -> Response:
     return await _dashboard_action(request, user, ctx, cycle_id, lambda: actions.retry_incentives(ctx, user, cycle_id),
-                                   "incentives are being computed again")
+                                   tr("incentives are being computed again"))
 
 
 @pages.post("/hr/cycles/{cycle_id}/notifications/{notification_id}/resend")
@@ -366,15 +438,4 @@ async def resend_page(request: Request, cycle_id: CycleIdPath, notification_id: 
     return await _dashboard_action(
         request, user, ctx, cycle_id,
         lambda: resend(ctx.client, ctx.pool, ctx.task_queue, notification_id, user.username),
-        "the message is being sent again")
-
-
-@pages.post("/hr/cycles/{cycle_id}/results/release")
-async def release_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(HR_PAGE),
-                       ctx: AppContext = Depends(get_ctx)) -> Response:
-    async def release_now() -> datetime:
-        async with ctx.pool.connection() as conn:
-            return await release_results(conn, cycle_id, user.username, ctx.client, ctx.task_queue)
-
-    return await _dashboard_action(request, user, ctx, cycle_id, release_now,
-                                   "results released: employees can now see their ratings and scores")
+        tr("the message is being sent again"))

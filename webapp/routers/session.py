@@ -24,7 +24,8 @@ from webapp.auth import (
 )
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
-from webapp.pages import LANG_COOKIE, form_text, pydantic_message, redirect, render, safe_next
+from webapp.forms import FormSpec, validation_errors
+from webapp.pages import LANG_COOKIE, form_text, reader, redirect, render, safe_next, say
 from webapp.schemas import ErrorOut, Message, SessionOut, SignIn
 
 api = APIRouter(prefix="/api", tags=["session"])
@@ -93,10 +94,10 @@ async def home(user: SessionUser | None = Depends(current_user)) -> Response:
 
 
 def _login_page(request: Request, message: Text | str | None = None, status: int = 200, username: str = "",
-                nxt: str = "/") -> Response:
+                nxt: str = "/", errors: dict[str, Text] | None = None) -> Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", None, status, error=message, login_csrf=token, username=username,
-                      next=safe_next(nxt))
+    response = render(request, "login.html", None, status, error=say(request, None, message) if message else None,
+                      errors=errors or {}, login_csrf=token, username=username, next=safe_next(nxt))
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="lax", path="/login")
     return response
 
@@ -125,8 +126,9 @@ async def login_submit(request: Request, ctx: AppContext = Depends(get_ctx)) -> 
     try:
         body = SignIn(username=form_text(form, "username") or "", password=form_text(form, "password") or "")
     except ValidationError as err:
-        return _login_page(request, tr("enter a user name and a password (%(problems)s)", problems=pydantic_message(err)),
-                           422, username, nxt)
+        fmt = reader(request)
+        spec = FormSpec({"username": fmt.gettext("User name"), "password": fmt.gettext("Password")})
+        return _login_page(request, None, 422, username, nxt, errors=validation_errors(err, spec))
     try:
         new = await _sign_in(ctx, body)
     except WebError as err:

@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from domain.text import tr
+from domain.text import Text, tr
 from services.errors import UserError
 from services.survey_links import SurveyView, open_link
 from webapp import actions
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
-from webapp.pages import as_number, form_text, pydantic_message, render
+from webapp.forms import survey_spec, validation_errors
+from webapp.pages import as_number, form_text, reader, render
 from webapp.schemas import ErrorOut, Receipt, SurveyAnswerIn, SurveyOpenIn, SurveyOut
 
 api = APIRouter(prefix="/api/survey", tags=["customer survey"],
@@ -51,8 +52,13 @@ async def api_answer(body: SurveyAnswerIn, ctx: AppContext = Depends(get_ctx)) -
 # -- pages -----------------------------------------------------------------------------------------
 
 
-def _page(request: Request, status: int = 200, **context) -> Response:
-    response = render(request, "survey.html", None, status, **context)
+def _page(request: Request, status: int = 200, survey: SurveyView | None = None, error: Text | str | None = None,
+          **context) -> Response:
+    """The survey in the contact's language (English for any other) and times in the cycle's zone."""
+    locale, zone = (survey.locale, survey.timezone) if survey else (None, None)
+    fmt = reader(request, locale=locale, tz=zone)
+    response = render(request, "survey.html", None, status, locale=locale, tz=zone, survey=survey,
+                      error=fmt.text(error) if error else None, spec=survey_spec(fmt), **context)
     response.headers.update(NO_STORE)
     return response
 
@@ -94,18 +100,26 @@ async def survey_answer(request: Request, ctx: AppContext = Depends(get_ctx)) ->
         return opened
     token, view = opened
 
-    def again(status: int, message: str) -> Response:
-        return _page(request, status, state="form", survey=view, token=token, values=values, error=message)
+    def again(status: int, message: Text | str | None = None, errors: dict[str, Text] | None = None) -> Response:
+        return _page(request, status, state="form", survey=view, token=token, values=values, error=message,
+                     errors=errors or {})
 
     nps = (form_text(form, "nps") or "").strip()
+    satisfaction = (form_text(form, "satisfaction") or "").strip()
+    spec = survey_spec(reader(request, locale=view.locale))
+    if not satisfaction:
+        return again(422, errors={"satisfaction": tr("please choose how satisfied you are (1 to 5)")})
     try:
-        body = SurveyAnswerIn(token=token, satisfaction=as_number(form_text(form, "satisfaction") or ""),
+        body = SurveyAnswerIn(token=token, satisfaction=as_number(satisfaction),
                               nps=as_number(nps) if nps else None, comment=form_text(form, "comment") or "")
     except ValidationError as err:
-        message = pydantic_message(err)
-        if not form_text(form, "satisfaction") and any(e["loc"][:1] == ("satisfaction",) for e in err.errors()):
-            message = tr("please choose how satisfied you are (1 to 5)")
-        return again(422, message)
+        return again(422, errors=validation_errors(err, spec))
+    errors = {name: tr("%(label)s: choose a level from %(min)s to %(max)s", label=spec.label(name), min=low, max=high)
+              for name, value, (low, high) in (("satisfaction", body.satisfaction, spec.scales["satisfaction"]),
+                                               ("nps", body.nps, spec.scales["nps"]))
+              if value is not None and not low <= value <= high}
+    if errors:
+        return again(422, errors=errors)
     try:
         await actions.answer_survey(ctx, body)
     except WebError as err:

@@ -1,0 +1,342 @@
+"""Every page of every role through axe-core, in both languages, on a desktop and a phone.
+
+The page list is checked against the app's own routes: a page added without an entry here fails
+``test_every_page_has_an_accessibility_visit``. One browser, one cycle driven through its states
+(open → calibration → released), one browser context per role reused for all its visits.
+
+A page passes with no *serious* or *critical* axe violation and, at phone width, every button and
+header link at least 44 px tall (WCAG 2.5.5 target size; axe's own rule only asks for 24 px).
+Moderate and minor findings are printed (``-s``) but do not fail.
+
+With ``KR_SHOTS=<dir>`` set, each visit also saves a full-page screenshot there
+(``python -m tests.web.screenshots OUTDIR`` runs this test that way).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services import tasks
+from tests.helpers import ratings
+from tests.web.helpers import open_live_cycle, password_of, settings_for_tests, wait_for, workflow_phase
+from tests.web.test_browser import ARGS, CHROMIUM
+from webapp.app import create_app, endpoints
+from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission
+
+pytestmark = pytest.mark.skipif(os.environ.get("KAMREVIEW_SKIP_BROWSER") == "1", reason="KAMREVIEW_SKIP_BROWSER=1")
+
+PERSONAS = {"anon": None, "employee": "K01", "manager": "M1", "hr": "HR1", "payroll": "PAY1"}
+LANGS = ("zh-CN", "en")
+WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
+FAILING = ("serious", "critical")
+TOUCH = 44  # px, the smallest height of a button or header link at phone width
+
+
+# The outermost elements reaching past the right edge of the screen, unless inside a box that scrolls
+# (a wide table may scroll sideways within itself; the page may not).
+WIDER_THAN_SCREEN = """() => {
+    const edge = document.documentElement.clientWidth + 1;
+    const past = e => e.getBoundingClientRect().right > edge;
+    const scrolls = e => { for (let a = e.parentElement; a; a = a.parentElement) {
+        if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX) && a !== document.body
+            && a !== document.documentElement) return true; } return false; };
+    return [...document.querySelectorAll('body *')]
+        .filter(e => past(e) && !(e.parentElement && past(e.parentElement)) && !scrolls(e))
+        .map(e => (e.id ? '#' + e.id : e.tagName.toLowerCase() + (typeof e.className === 'string' && e.className
+                   ? '.' + e.className.split(' ').join('.') : '')) + ' ' + Math.round(e.getBoundingClientRect().right) + 'px');
+}"""
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One page as one role sees it in one state of the cycle.
+
+    ``path`` may hold ``{cycle_id}``; ``form`` makes the page the answer to a POST of these fields
+    (submitted by a script, so the visit does not depend on another page's markup); ``token`` adds
+    a survey link's token to the form: "fresh" (unused, stays so), "answer" (a fresh one this POST
+    uses up) or "used"; ``status`` is the answer expected.
+    """
+
+    name: str
+    role: str
+    state: str  # open: tasks open · calibration: every task done · released: approved, paid, results out
+    path: str
+    form: dict[str, str] | None = None
+    token: str | None = None
+    status: int = 200
+
+
+# Each GET page route → its visits. Routes that are not pages of ours are in NOT_PAGES.
+PAGES: dict[str, list[Visit]] = {
+    "GET /login": [Visit("login", "anon", "open", "/login")],
+    "GET /api-docs": [Visit("api-docs", "anon", "open", "/api-docs")],
+    "GET /survey": [Visit("survey-code", "anon", "open", "/survey"),
+                    Visit("survey-form", "anon", "open", "/survey", form={}, token="fresh"),
+                    Visit("survey-thanks", "anon", "open", "/survey/answer", form={"satisfaction": "5"},
+                          token="answer"),
+                    Visit("survey-used", "anon", "calibration", "/survey", form={}, token="used", status=410)],
+    "GET /me": [Visit("me", "employee", "open", "/me"), Visit("me-released", "employee", "released", "/me")],
+    "GET /me/reviews/{cycle_id}": [Visit("self-review", "employee", "open", "/me/reviews/{cycle_id}")],
+    "GET /me/results/{cycle_id}": [Visit("results", "employee", "released", "/me/results/{cycle_id}")],
+    "GET /manager": [Visit("inbox", "manager", "open", "/manager")],
+    "GET /manager/reviews/{cycle_id}/{employee_id}": [
+        Visit("score", "manager", "open", "/manager/reviews/{cycle_id}/K01")],
+    "GET /hr": [Visit("cycles", "hr", "open", "/hr")],
+    "GET /hr/cycles/{cycle_id}": [Visit("dashboard", "hr", "open", "/hr/cycles/{cycle_id}"),
+                                  Visit("survey-links", "hr", "open", "/hr/cycles/{cycle_id}/survey-links", form={"reissue": "1"}),
+                                  Visit("dashboard-released", "hr", "released", "/hr/cycles/{cycle_id}")],
+    "GET /hr/cycles/{cycle_id}/calibration": [
+        Visit("calibration", "hr", "calibration", "/hr/cycles/{cycle_id}/calibration")],
+    "GET /payroll": [Visit("statements", "payroll", "released", "/payroll")],
+    "GET /payroll/statements/{cycle_id}": [Visit("statement", "payroll", "released", "/payroll/statements/{cycle_id}")],
+}
+# Error pages (error.html through the app's handlers): not a route of their own.
+ERRORS = [Visit("error-404", "anon", "open", "/no-such-page", status=404),
+          Visit("error-403", "employee", "open", "/hr", status=403),
+          Visit("error-404-cycle", "hr", "open", "/hr/cycles/NOSUCHCYCLE", status=404)]
+NOT_PAGES = {
+    "GET /openapi.json": "JSON",
+    "GET /docs": "Swagger UI, third-party markup from a CDN",
+    "GET /docs/oauth2-redirect": "Swagger UI",
+    "GET /redoc": "ReDoc, third-party markup from a CDN",
+    "GET /": "redirects to the reader's start page",
+    "GET /language/{code}": "sets the language and redirects back",
+}
+
+# (visit name, axe rule) pairs that fail today on pages owned by other branches of issue 10; each
+# is reported in the lead's hand-over. Empty this list once those branches are merged: an entry that
+# no longer fails is reported too, so the list cannot go stale.
+KNOWN: set[tuple[str, str]] = {
+    ("cycles", "label"),  # hr_cycles.html: the YAML <textarea name=config_yaml> has no <label for> / aria-label
+}
+
+
+def page_routes() -> set[str]:
+    app = create_app("postgresql://unused/unused", None, "unused", settings_for_tests())  # routes only, never opened
+    return {f"{m} {p}" for m, p in endpoints(app) if m == "GET" and not p.startswith("/api/")}
+
+
+def test_every_page_has_an_accessibility_visit():
+    routes = page_routes()
+    listed = set(PAGES) | set(NOT_PAGES)
+    assert routes == listed, (f"GET pages without an accessibility visit: {sorted(routes - listed)}; "
+                              f"entries without a route: {sorted(listed - routes)}")
+    assert all(PAGES[key] for key in PAGES)
+
+
+@dataclass
+class Finding:
+    visit: str
+    variant: str
+    rule: str
+    impact: str
+    targets: list[str]
+    help: str
+    url: str = ""
+
+    def line(self) -> str:
+        shown = ", ".join(self.targets[:4]) + (f" (+{len(self.targets) - 4} more)" if len(self.targets) > 4 else "")
+        return f"{self.visit} [{self.variant}] {self.rule} ({self.impact}): {self.help} → {shown} {self.url}"
+
+
+@dataclass
+class Walk:
+    """The browser, one signed-in context per role, the cycle, and what the visits found."""
+
+    base: str
+    cycle_id: str
+    browser: Any
+    shots: Path | None
+    contexts: dict[str, Any] = field(default_factory=dict)
+    pages: dict[str, Any] = field(default_factory=dict)
+    csrf: dict[str, str] = field(default_factory=dict)
+    tokens: list[str] = field(default_factory=list)  # fresh survey links
+    used: list[str] = field(default_factory=list)  # answered ones
+    findings: list[Finding] = field(default_factory=list)
+    visited: list[str] = field(default_factory=list)
+
+    def page(self, role: str) -> Any:
+        if role not in self.pages:
+            context = self.browser.new_context()
+            context.set_default_timeout(20_000)
+            username = PERSONAS[role]
+            if username:
+                r = context.request.post(f"{self.base}/api/session",
+                                         data={"username": username, "password": password_of(username)})
+                assert r.ok, r.text()
+                self.csrf[role] = r.json()["csrf_token"]
+            self.contexts[role], self.pages[role] = context, context.new_page()
+        return self.pages[role]
+
+    def open(self, visit: Visit, lang: str, width: str) -> Any:
+        page = self.page(visit.role)
+        page.context.add_cookies([{"name": "kr_lang", "value": lang, "url": self.base}])
+        page.set_viewport_size(dict(zip(("width", "height"), WIDTHS[width], strict=True)))
+        url = self.base + visit.path.replace("{cycle_id}", self.cycle_id)
+        if visit.form is None:
+            response = page.goto(url)
+            status = response.status if response else 0
+        else:
+            fields = dict(visit.form)
+            if visit.token == "answer":
+                self.used.append(self.tokens.pop())
+            if visit.token:
+                fields["token"] = self.used[-1] if visit.token in ("answer", "used") else self.tokens[0]
+            if visit.role in self.csrf:
+                fields["csrf_token"] = self.csrf[visit.role]
+            page.goto(f"{self.base}/api/health")  # same origin, so the session cookie goes with the POST
+            with page.expect_navigation() as nav:
+                page.evaluate("""([url, fields]) => {
+                    const form = document.createElement('form'); form.method = 'post'; form.action = url;
+                    for (const [k, v] of Object.entries(fields)) {
+                        const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v;
+                        form.appendChild(i);
+                    }
+                    document.body.appendChild(form); form.submit(); }""", [url, fields])
+            status = nav.value.status if nav.value else 0
+        assert status == visit.status, f"{visit.name} ({lang}, {width}): {status}, expected {visit.status}"
+        return page
+
+    def check(self, visit: Visit) -> None:
+        from axe_playwright_python.sync_playwright import Axe
+
+        axe = Axe()
+        for lang in LANGS:
+            for width in WIDTHS:
+                page = self.open(visit, lang, width)
+                variant = f"{lang} {width}"
+                self.visited.append(f"{visit.role}:{visit.name} ({visit.state}) {variant}")
+                if self.shots is not None:
+                    page.screenshot(path=str(self.shots / f"{visit.role}-{visit.name}-{lang}-{width}.png"),
+                                    full_page=True)
+                assert page.evaluate("document.documentElement.lang") == lang, f"{visit.name}: <html lang>"
+                for v in axe.run(page).response["violations"]:
+                    self.findings.append(Finding(visit.name, variant, v["id"], v["impact"] or "",
+                                                 [" ".join(n["target"]) for n in v["nodes"]], v["help"], v["helpUrl"]))
+                for problem in (keyboard(page) if (lang, width) in KEYBOARD else []):
+                    self.findings.append(Finding(visit.name, variant, "keyboard", "serious", [problem],
+                                                 "the skip link comes first, shows, and moves focus to the content; "
+                                                 "every focused control shows a focus ring"))
+                if width == "phone":
+                    small = page.evaluate(f"""() => [...document.querySelectorAll(
+                            'button, .button, input[type=submit], input[type=button], header a')]
+                        .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < {TOUCH})
+                        .map(e => (e.id ? '#' + e.id : e.tagName.toLowerCase()) + ' "' + e.textContent.trim().slice(0, 30)
+                                  + '" ' + Math.round(e.getBoundingClientRect().height) + 'px')""")
+                    if small:
+                        self.findings.append(Finding(visit.name, variant, "touch-target-44", "serious", small,
+                                                     f"buttons and header links at least {TOUCH} px tall on a phone"))
+                    wide = page.evaluate(WIDER_THAN_SCREEN)
+                    if wide:
+                        self.findings.append(Finding(visit.name, variant, "reflow-390", "serious", wide,
+                                                     "nothing wider than the phone's screen (WCAG 1.4.10 reflow)"))
+
+
+FOCUSED = """() => { const e = document.activeElement, r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return {tag: e.tagName.toLowerCase(), id: e.id, cls: e.className, text: (e.textContent || '').trim().slice(0, 30),
+            inView: r.width > 0 && r.height > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight,
+            ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2}; }"""
+TAB_STOPS = 10  # the header and the top of the content: the shared layout's part of every page
+KEYBOARD = {("zh-CN", "desktop"), ("en", "phone")}  # focus styles do not depend on the language: two variants do
+
+
+def keyboard(page: Any) -> list[str]:
+    """What a keyboard user meets from the top of the page: the skip link, then rings on every stop."""
+    problems = []
+    page.evaluate("""() => { window.scrollTo(0, 0);  // Tab starts from the top, not from an autofocused field
+        document.body.tabIndex = -1; document.body.focus(); document.body.removeAttribute('tabindex'); }""")
+    page.keyboard.press("Tab")
+    first = page.evaluate(FOCUSED)
+    if "skip" not in str(first["cls"]) or not first["inView"] or not first["ring"]:
+        problems.append(f"first Tab stop is {first}, not a visible skip link with a focus ring")
+    else:
+        page.keyboard.press("Enter")
+        if page.evaluate("document.activeElement.id") != "main":
+            problems.append("the skip link does not move focus to <main id=main>")
+    for _ in range(TAB_STOPS):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUSED)
+        if stop["tag"] == "body":
+            break
+        if not stop["ring"]:
+            problems.append(f"no focus ring on {stop['tag']}#{stop['id']} \"{stop['text']}\"")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "Debian's chromium is not installed (or set KAMREVIEW_SKIP_BROWSER=1)"
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def visits_in(state: str) -> list[Visit]:
+    return [v for v in [*(v for vs in PAGES.values() for v in vs), *ERRORS] if v.state == state]
+
+
+def complete_every_task(live: Any, db_url: str, org: dict[str, Any], cycle_id: str, hr: httpx.Client) -> None:
+    """Self-reviews, scores and the surveys still open, so the cycle moves on to calibration."""
+    for k in org["kams"]:
+        live.call(lambda c, k=k: tasks.submit_self_review(c, db_url, cycle_id, SelfReviewSubmission(k, ratings(2))))
+        live.call(lambda c, k=k: tasks.submit_manager_score(
+            c, db_url, cycle_id, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3 if k == "K01" else 2),
+                                                           potential=2)))
+    links = hr.post(f"/api/hr/cycles/{cycle_id}/survey-links", json={"reissue": True}).json()  # the open ones
+    assert links
+    for link in links:
+        r = hr.post("/api/survey/answer", json={"token": link["url"].split("#")[1], "satisfaction": 4})
+        assert r.status_code == 200, r.text
+
+
+def test_every_page_of_every_role_has_no_serious_accessibility_violation(live, db_url, web_org, browser):
+    shots = Path(os.environ["KR_SHOTS"]) if os.environ.get("KR_SHOTS") else None
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+    cycle_id = open_live_cycle(live, db_url, web_org)
+    walk = Walk(live.url, cycle_id, browser, shots)
+    with httpx.Client(base_url=live.url) as hr:
+        r = hr.post("/api/session", json={"username": "HR1", "password": password_of("HR1")})
+        hr.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        walk.tokens = [link["url"].split("#")[1] for link in
+                       hr.post(f"/api/hr/cycles/{cycle_id}/survey-links", json={}).json()]
+        assert len(walk.tokens) >= len(LANGS) * len(WIDTHS) + 1  # one per thank-you page, one to reopen
+        try:
+            for visit in visits_in("open"):
+                walk.check(visit)
+            complete_every_task(live, db_url, web_org, cycle_id, hr)
+            wait_for(lambda: workflow_phase(live, cycle_id) == "calibration")
+            for visit in visits_in("calibration"):
+                walk.check(visit)
+            assert hr.post(f"/api/hr/cycles/{cycle_id}/calibration/finalize").status_code == 200
+            wait_for(lambda: workflow_phase(live, cycle_id) == "awaiting_approval")
+            assert hr.post(f"/api/hr/cycles/{cycle_id}/payouts/approve").status_code == 200
+            assert hr.post(f"/api/hr/cycles/{cycle_id}/results/release").status_code == 200
+            for visit in visits_in("released"):
+                walk.check(visit)
+        finally:
+            for context in walk.contexts.values():
+                context.close()
+
+    expected_visits = sum(len(vs) for vs in PAGES.values()) + len(ERRORS)
+    assert len(walk.visited) == expected_visits * len(LANGS) * len(WIDTHS)
+    for f in walk.findings:
+        if f.impact not in FAILING:
+            print("a11y (not failing):", f.line())
+    failing = [f for f in walk.findings if f.impact in FAILING]
+    new = [f for f in failing if (f.visit, f.rule) not in KNOWN]
+    stale = KNOWN - {(f.visit, f.rule) for f in failing}
+    report = [f.line() for f in new] + [f"KNOWN entry no longer fails (remove it): {pair}" for pair in sorted(stale)]
+    assert not report, f"{len(new)} serious/critical accessibility violation(s):\n" + "\n".join(report)

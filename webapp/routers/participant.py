@@ -1,0 +1,43 @@
+"""One participant of a cycle, for HR and the calibration committee: the page and its JSON twin.
+
+Who may see whom is decided in ``services.participant`` (HR, or a manager for their own reporting line while
+the cycle is in calibration); everyone else with the manager role gets 404, as for a participant that does not
+exist. Employees and payroll are refused by role.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from services.participant import participant
+from services.users import SessionUser
+from webapp.auth import api_user, page_user
+from webapp.context import AppContext, get_ctx
+from webapp.pages import render
+from webapp.schemas import CycleIdPath, EmployeeIdPath, ErrorOut, ParticipantOut
+
+api = APIRouter(prefix="/api/hr", tags=["hr"], responses={
+    401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+pages = APIRouter(include_in_schema=False)
+COMMITTEE = ("hr", "manager")  # a manager passes the role check; the service decides which participants
+
+
+@api.get("/cycles/{cycle_id}/participants/{employee_id}", response_model=ParticipantOut,
+         summary="One participant: self-review, manager's scores, KPIs, survey, score lines, adjustments, audit")
+async def participant_api(cycle_id: CycleIdPath, employee_id: EmployeeIdPath,
+                          user: SessionUser = Depends(api_user(*COMMITTEE)),
+                          ctx: AppContext = Depends(get_ctx)) -> ParticipantOut:
+    async with ctx.pool.connection() as conn:
+        view = await participant(conn, cycle_id, employee_id, user)
+    return ParticipantOut.model_validate(view, from_attributes=True)
+
+
+@pages.get("/hr/cycles/{cycle_id}/participants/{employee_id}")
+async def participant_page(request: Request, cycle_id: CycleIdPath, employee_id: EmployeeIdPath,
+                           user: SessionUser = Depends(page_user(*COMMITTEE)),
+                           ctx: AppContext = Depends(get_ctx)) -> Response:
+    async with ctx.pool.connection() as conn:
+        view = await participant(conn, cycle_id, employee_id, user)
+    return render(request, "hr_participant.html", user, tz=view.timezone, p=view,
+                  is_hr="hr" in user.roles)
