@@ -11,13 +11,13 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from services.errors import UserError
-from services.people import ReviewContext, review_context, review_results, reviews_of, tasks_of
+from services.people import ReviewContext, cycle_config, review_context, review_results, reviews_of, tasks_of
 from services.users import SessionUser
 from webapp import actions
 from webapp.auth import api_user, page_user
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
-from webapp.pages import form_group, pydantic_message, redirect, render
+from webapp.pages import form_group, pydantic_message, reader, redirect, render
 from webapp.schemas import (
     CycleIdPath,
     ErrorOut,
@@ -89,10 +89,12 @@ async def submit_self_review(body: SelfReviewIn, cycle_id: CycleIdPath,
 
 @api.get("/results/{cycle_id}", response_model=ResultsOut, summary="My results (after HR releases them)",
          responses={404: {"model": ErrorOut}})
-async def my_results(cycle_id: CycleIdPath, user: SessionUser = Depends(api_user("employee")),
+async def my_results(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(api_user("employee")),
                      ctx: AppContext = Depends(get_ctx)) -> ResultsOut:
+    """The exact figures of every line, with the same line as a sentence in the reader's language."""
     async with ctx.pool.connection() as conn:
-        return results_out(await review_results(conn, cycle_id, user.employee_id or ""))
+        results = await review_results(conn, cycle_id, user.employee_id or "")
+    return results_out(results, reader(request, user, tz=results.timezone))
 
 
 # -- pages -----------------------------------------------------------------------------------------
@@ -104,7 +106,9 @@ async def me_page(request: Request, user: SessionUser = Depends(page_user("emplo
     async with ctx.pool.connection() as conn:
         tasks = await tasks_of(conn, user.employee_id or "", "self_review")
         reviews = await reviews_of(conn, user.employee_id or "")
-    return render(request, "me.html", user, tasks=tasks, reviews=reviews)
+        latest = tasks[0].cycle_id if tasks else reviews[0].cycle_id if reviews else None
+        tz = (await cycle_config(conn, latest)).timezone if latest else None
+    return render(request, "me.html", user, tz=tz, tasks=tasks, reviews=reviews)
 
 
 def _self_review_page(request: Request, user: SessionUser, review: ReviewContext, status: int = 200,
@@ -145,4 +149,4 @@ async def results_page(request: Request, cycle_id: CycleIdPath, user: SessionUse
                        ctx: AppContext = Depends(get_ctx)) -> Response:
     async with ctx.pool.connection() as conn:
         results = await review_results(conn, cycle_id, user.employee_id or "")
-    return render(request, "results.html", user, results=results)
+    return render(request, "results.html", user, tz=results.timezone, results=results)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from services.errors import UserError
-from services.people import ReviewContext, manager_score, review_context, tasks_of
+from services.people import ReviewContext, cycle_config, manager_score, review_context, tasks_of
 from services.users import SessionUser
 from webapp import actions
 from webapp.auth import api_user, page_user
@@ -81,7 +81,9 @@ async def inbox_page(request: Request, user: SessionUser = Depends(page_user("ma
     async with ctx.pool.connection() as conn:
         tasks = await tasks_of(conn, user.employee_id or "", "manager_scoring")
         done = [t for t in await tasks_of(conn, user.employee_id or "", "manager_scoring", True) if t.status != "open"]
-    return render(request, "inbox.html", user, tasks=tasks, done=done[:50])
+        latest = (tasks or done)[0].cycle_id if tasks or done else None
+        tz = (await cycle_config(conn, latest)).timezone if latest else None  # readers without a zone of their own
+    return render(request, "inbox.html", user, tz=tz, tasks=tasks, done=done[:50])
 
 
 @pages.get("/manager/reviews/{cycle_id}/{employee_id}")
