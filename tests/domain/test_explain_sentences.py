@@ -157,3 +157,21 @@ def test_the_engines_exact_explanations_are_unchanged() -> None:
     (line,) = compute_payouts(PLAN, date(2026, 7, 1), date(2026, 9, 30), "S1", [inp])
     assert "sales_attainment 60 % × 1.2 (attainment 1.1 on curve (0.8→0, 1→1, 1.5→2)" in line.explanation
     assert "HALF_UP" in line.explanation  # the exact figures stay for HR, payroll and the CLI
+
+
+def test_configured_names_weighted_self_ratings_and_a_neutral_csat() -> None:
+    data = CONFIG.scorecard.model_dump(mode="json")
+    data["kpis"][0] |= {"label_en": "Revenue vs plan", "label_zh": "收入计划完成率"}
+    data["competencies"]["combine"] = {"mode": "weighted", "self": 20, "manager": 80}
+    data["csat"]["below_minimum"] = {"policy": "neutral", "value": 3}
+    scorecard = type(CONFIG.scorecard).model_validate(data)
+    result = preliminary_score(scorecard, ReviewInputs(
+        kpi_actuals={"sales_attainment": D("1.2")}, manager_ratings=ratings(2), self_ratings=ratings(3),
+        survey=[SurveyAnswer(account_id="A", satisfaction=5)]))
+    texts = {ln.item: both(score_line_text(ln, scorecard, result.csat)) for ln in result.lines}
+    assert texts["sales_attainment"][0].startswith("Revenue vs plan: 120% of target → score 5 of 5")
+    assert texts["sales_attainment"][1].startswith("收入计划完成率：完成目标的 120% → 得分 5（满分 5）")
+    assert texts["communication"][0].startswith(
+        "Communication & expression: manager's rating 2 and self-rating 3 give level 2.2 of 3 → score 3.4 of 5")
+    assert texts["csat"][0].startswith("Customer satisfaction (CSAT): only 1 of the 2 answers needed → neutral score 3")
+    assert texts["csat"][1].startswith("客户满意度：仅收到 1 份回答（至少需要 2 份）→ 按中性分 3 计")
