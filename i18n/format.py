@@ -67,6 +67,9 @@ class Formatter:
         return "" if value is None else str(value)
 
     def value(self, v: Any) -> str:
+        shown_by = getattr(v, "shown_by", None)  # a value that picks its own format (domain.sentences' Money)
+        if callable(shown_by):
+            return shown_by(self)
         if isinstance(v, datetime):
             return self.when(v)
         if isinstance(v, date):
