@@ -114,8 +114,10 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
     again = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")  # a retry: the first answer, applied once
     assert again.status_code == 200 and again.json() == fin.json()
     await eventually(lambda: phase("awaiting_approval"))
+    hr.cookies.set("kr_lang", "zh-CN")
     refused = await hr.post(f"/api/payroll/cycles/{cid}/approve")  # separation of duties: payroll approves
-    assert refused.status_code == 403 and "发放由薪酬组审批，HR 不能审批" in refused.json()["detail"]  # HR1 reads Chinese
+    assert refused.status_code == 403 and "发放由薪酬组审批，HR 不能审批" in refused.json()["detail"]
+    hr.cookies.set("kr_lang", "en")
     approved = await pay.post(f"/api/payroll/cycles/{cid}/approve")
     assert approved.status_code == 200 and approved.json()["count"] > 0
     # Payroll: only locked lines, and the CSV is exactly what the CLI export writes.
