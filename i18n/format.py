@@ -73,6 +73,9 @@ class Formatter:
         return self.when_zoned(v) if isinstance(v, datetime) else self.value(v)
 
     def value(self, v: Any) -> str:
+        shown_by = getattr(v, "shown_by", None)  # a value that picks its own format (domain.sentences' Money)
+        if callable(shown_by):
+            return shown_by(self)
         if isinstance(v, datetime):
             return self.when(v)
         if isinstance(v, date):

@@ -321,8 +321,9 @@ class WebUser(SQLModel, table=True):
     display_name: str = Field(sa_column=Column(Text, nullable=False))
     roles: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     password_hash: str = Field(sa_column=Column(Text, nullable=False), description="argon2id PHC string")
-    locale: str | None = Field(default=None, description="the person's own choice; NULL: as the org import says")
-    timezone: str | None = Field(default=None, description="the person's own zone; NULL: as the org import says")
+    # The person's own choices for the pages; NULL: as the org import says (employee.locale / employee.timezone).
+    locale: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    timezone: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     disabled: bool = False
     failed_logins: int = 0
     locked_until: datetime | None = _ts()

@@ -13,10 +13,22 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
+from pydantic import ValidationError
 
 from domain.cycle import CycleConfig
-from domain.scorecard import CompetencyItem
-from domain.text import tr
+from domain.scorecard import CompetencyItem, Scorecard
+from domain.scoring import CsatResult, ScoreLine
+from domain.sentences import (
+    Label,
+    item_label,
+    kpi_label,
+    measure_texts,
+    payout_line_text,
+    rating_label_text,
+    score_line_text,
+    score_total_text,
+)
+from domain.text import Text, tr
 from services.errors import NotFound, UserError
 
 _configs: dict[str, CycleConfig] = {}
@@ -218,12 +230,17 @@ async def manager_score(conn: AsyncConnection, review_id: str) -> ManagerScore |
 
 @dataclass
 class ScoreLineView:
+    """A score line as shown: rounded figures, the sentence a KAM reads, the exact figures for HR."""
+
     component: str
     label: str
     actual: str | None
     score: str
     weight_pct: str
     contribution: str
+    item: str = ""
+    text: Text | None = None  # domain.sentences.score_line_text
+    detail: str = ""  # the engine's exact explanation (curve points, weights, unrounded contribution)
 
 
 @dataclass
@@ -231,7 +248,9 @@ class PayoutView:
     line_type: str
     amount: Decimal
     currency: str
-    explanation: str
+    explanation: str  # the engine's exact explanation, as payroll reads it
+    text: Text | None = None  # domain.sentences.payout_line_text
+    measures: list[Text] = field(default_factory=list)  # the bonus measures behind a bonus line
 
 
 @dataclass
@@ -251,6 +270,43 @@ class Results:
     csat_responses: int
     payouts: list[PayoutView]
     labels: dict[str, str] = field(default_factory=dict)  # item id -> label, for display
+    timezone: str = "Asia/Shanghai"  # the cycle's zone, for readers without one of their own
+    score_text: Text | None = None  # "3.45 of 5"
+    final_label_text: Text | None = None  # the level's label, translated when it is a standard one
+    csat_ratio: Decimal | None = None  # CSAT as a ratio (0.6916), for showing as a percentage
+    item_labels: dict[str, Label] = field(default_factory=dict)  # item id -> its name in both languages
+
+
+def score_line_views(breakdown: dict[str, Any] | None, scorecard: Scorecard) -> list[ScoreLineView]:
+    """A stored score breakdown (``ScoreResult`` as JSON) as lines to show, each with its sentence."""
+    stored = breakdown or {}
+    csat = _csat_of(stored)
+    views = []
+    for ln in stored.get("lines", []):
+        try:
+            text: Text | None = score_line_text(ScoreLine.model_validate(ln), scorecard, csat)
+        except (ValidationError, ArithmeticError):  # a breakdown from an older engine: the figures still show
+            text = None
+        views.append(ScoreLineView(
+            ln.get("component", ""), ln.get("label", ln.get("item", "")), _num(ln.get("actual")),
+            _num(ln.get("item_score")) or "", _num(ln.get("weight_pct")) or "", _num(ln.get("contribution")) or "",
+            ln.get("item", ""), text, ln.get("explanation", "")))
+    return views
+
+
+def _csat_of(breakdown: dict[str, Any]) -> CsatResult | None:
+    try:
+        return CsatResult.model_validate(breakdown["csat"]) if breakdown.get("csat") else None
+    except ValidationError:
+        return None
+
+
+def payout_views(rows: list[tuple[Any, ...]], scorecard: Scorecard, rating_label: str | None) -> list[PayoutView]:
+    """Payout rows (line_type, amount, currency, explanation, inputs) with their sentences."""
+    return [PayoutView(kind, amount, currency, explanation,
+                       payout_line_text(kind, amount, currency, inputs, rating_label),
+                       measure_texts(inputs, scorecard) if kind == "bonus" else [])
+            for kind, amount, currency, explanation, inputs in rows]
 
 
 async def review_results(conn: AsyncConnection, cycle_id: str, employee_id: str) -> Results:
@@ -269,25 +325,34 @@ async def review_results(conn: AsyncConnection, cycle_id: str, employee_id: str)
     if released_at is None:
         raise NotReleased(tr("HR has not released the results of cycle %(cycle)s yet", cycle=cycle_id))
     config = await cycle_config(conn, cycle_id)
+    scorecard = config.scorecard
     label = next((lv.label for lv in config.calibration.levels if lv.level == level), None)
-    lines = [
-        ScoreLineView(ln.get("component", ""), ln.get("label", ln.get("item", "")), _num(ln.get("actual")),
-                      _num(ln.get("item_score")) or "", _num(ln.get("weight_pct")) or "",
-                      _num(ln.get("contribution")) or "")
-        for ln in (breakdown or {}).get("lines", [])
-    ]
+    lines = score_line_views(breakdown, scorecard)
     csat: dict[str, Any] = (breakdown or {}).get("csat") or {}
-    payouts = [PayoutView(*r) for r in await (await conn.execute(
-        """SELECT line_type, amount, currency, explanation FROM payout_line
+    payouts = payout_views(await (await conn.execute(
+        """SELECT line_type, amount, currency, explanation, inputs FROM payout_line
            WHERE cycle_id = %s AND employee_id = %s AND status = 'locked' ORDER BY line_type, revision""",
         (cycle_id, employee_id),
-    )).fetchall()]
-    comp = config.scorecard.competencies
+    )).fetchall(), scorecard, label)
+    comp = scorecard.competencies
     labels = {c.id: f"{c.label_en} / {c.label_zh}" for c in comp.items} if comp else {}
-    labels |= {k.id: k.label() for k in config.scorecard.kpis}
+    labels |= {k.id: k.label() for k in scorecard.kpis}
+    item_labels = {c.id: item_label(scorecard, "competencies", c.id) for c in comp.items} if comp else {}
+    item_labels |= {k.id: kpi_label(scorecard, k.id) for k in scorecard.kpis}
+    csat_pct = _dec(csat.get("csat_pct"))
     return Results(cycle_id, cycle_name, period, released_at, level, label, prelim, lines,
                    await manager_score(conn, review_id), _num(csat.get("csat_pct")), int(csat.get("responses") or 0),
-                   payouts, labels)
+                   payouts, labels, config.timezone, score_total_text(prelim, scorecard), rating_label_text(label),
+                   None if csat_pct is None else csat_pct / 100, item_labels)
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
 
 
 def _num(value: Any) -> str | None:

@@ -200,11 +200,14 @@ class ScoringOut(ReviewOut):
 
 class ScoreLineOut(BaseModel):
     component: str
+    item: str = ""
     label: str
     actual: str | None
     score: str
     weight_pct: str
     contribution: str
+    sentence: str | None = Field(default=None, description="the line as a sentence, in the reader's language")
+    detail: str = Field(default="", description="the engine's exact explanation: curve points, weights, unrounded figures")
 
 
 class MoneyOut(BaseModel):
@@ -227,7 +230,9 @@ class PayoutOut(MoneyOut):
     line_type: str
     amount: Decimal
     currency: str
-    explanation: str
+    explanation: str = Field(description="the engine's exact explanation, as payroll reads it")
+    sentence: str | None = Field(default=None, description="the line as a sentence, in the reader's language")
+    measures: list[str] = Field(default_factory=list, description="a bonus line's measures, one sentence each")
 
 
 class ResultsOut(BaseModel):

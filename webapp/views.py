@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from i18n import Formatter
 from services.hr_views import CalibrationView
 from services.payout_approval import ApprovalView
 from services.people import ManagerScore, Results, TaskRow
@@ -14,8 +15,10 @@ from webapp.schemas import (
     ApprovalTotalOut,
     CalibrationOut,
     ManagerScoreOut,
+    PayoutOut,
     PreviousCycleOut,
     ResultsOut,
+    ScoreLineOut,
     TaskOut,
 )
 
@@ -34,12 +37,20 @@ def manager_score_out(score: ManagerScore | None, with_potential: bool = True) -
                            scored_by=score.scored_by, submitted_at=score.submitted_at)
 
 
-def results_out(r: Results) -> ResultsOut:
+def results_out(r: Results, fmt: Formatter | None = None) -> ResultsOut:
+    """The results with each line's sentence in the reader's language (English without a reader)."""
+    fmt = fmt or Formatter("en", r.timezone)
     return ResultsOut(
         cycle_id=r.cycle_id, cycle_name=r.cycle_name, period=r.period, released_at=r.released_at,
         final_level=r.final_level, final_label=r.final_label, preliminary_score=r.preliminary_score,
-        lines=[asdict(ln) for ln in r.lines], manager_score=manager_score_out(r.manager, with_potential=False),
-        csat_pct=r.csat_pct, csat_responses=r.csat_responses, payouts=[asdict(p) for p in r.payouts],
+        lines=[ScoreLineOut(component=ln.component, item=ln.item, label=ln.label, actual=ln.actual, score=ln.score,
+                            weight_pct=ln.weight_pct, contribution=ln.contribution,
+                            sentence=fmt.text(ln.text) if ln.text else None, detail=ln.detail) for ln in r.lines],
+        manager_score=manager_score_out(r.manager, with_potential=False),
+        csat_pct=r.csat_pct, csat_responses=r.csat_responses,
+        payouts=[PayoutOut(line_type=p.line_type, amount=p.amount, currency=p.currency, explanation=p.explanation,
+                           sentence=fmt.text(p.text) if p.text else None, measures=[fmt.text(m) for m in p.measures])
+                 for p in r.payouts],
     )
 
 

@@ -75,7 +75,6 @@ async def test_sign_out_ends_the_session(web):
 
 async def test_writes_need_the_csrf_token(web):
     http = await web.login("HR1")
-    http.cookies.set("kr_lang", "en")  # HR1 reads Chinese; this test reads the English refusal
     token = http.headers.pop("X-CSRF-Token")
     r = await http.post("/api/hr/cycles/NOPE/reminders", json={})
     assert r.status_code == 403 and "X-CSRF-Token" in r.json()["detail"]

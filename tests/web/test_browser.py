@@ -259,5 +259,9 @@ def test_hr_calibrates_finalizes_approves_and_payroll_downloads_the_csv(live, db
     sign_in(kam, live.url, "K01")
     kam.click(f"a[href='/me/results/{cid}']")
     kam.wait_for_selector("#final-rating")
+    assert f"最终评级：{target}" in kam.inner_text("#final-rating")  # K01 reads Chinese
+    kam.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])
+    kam.reload()
+    kam.wait_for_selector("#final-rating")
     assert f"Final rating: {target}" in kam.inner_text("#final-rating")
     assert kam.locator("#manager-scores tr").count() > 1

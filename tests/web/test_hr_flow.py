@@ -11,17 +11,16 @@ from tests.web.helpers import config_yaml
 
 async def test_create_and_start_a_cycle_from_yaml(web):
     hr = await web.login("HR1")
-    hr.cookies.set("kr_lang", "en")  # HR1 reads Chinese; this test reads the English refusals
     r = await hr.post("/api/hr/cycles", json={"config_yaml": "id: [unclosed"})
-    assert r.status_code == 422 and "not valid YAML" in r.json()["detail"]
+    assert r.status_code == 422 and "YAML 格式有误" in r.json()["detail"]  # HR1 reads Chinese
     r = await hr.post("/api/hr/cycles", json={"config_yaml": "id: X1\nname: only a name\n"})
-    assert r.status_code == 422 and "the cycle configuration is invalid" in r.json()["detail"]
-    assert "cadence: Field required" in r.json()["detail"]
+    assert r.status_code == 422 and "考核周期配置有误" in r.json()["detail"]
+    assert "cadence：此项为必填项" in r.json()["detail"]
     cid = f"API{uuid.uuid4().hex[:8]}"
     r = await hr.post("/api/hr/cycles", json={"config_yaml": config_yaml(cid)})
     assert r.status_code == 201 and r.json() == {"cycle_id": cid, "participants": 4, "created": True, "excluded": []}
     r = await hr.post("/api/hr/cycles", json={"config_yaml": config_yaml(cid, due="600s")})
-    assert r.status_code == 409 and "already exists with a different configuration" in r.json()["detail"]
+    assert r.status_code == 409 and "已存在且配置不同" in r.json()["detail"]
     board = (await hr.get(f"/api/hr/cycles/{cid}")).json()
     assert board["status"] == "created" and "考核周期尚未启动" in board["blocking"][0]  # HR1 reads Chinese
     hr.cookies.set("kr_lang", "en")
@@ -115,8 +114,10 @@ async def test_whole_cycle_calibrate_release_and_payroll(web, tmp_path):
     again = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")  # a retry: the first answer, applied once
     assert again.status_code == 200 and again.json() == fin.json()
     await eventually(lambda: phase("awaiting_approval"))
+    hr.cookies.set("kr_lang", "zh-CN")
     refused = await hr.post(f"/api/payroll/cycles/{cid}/approve")  # separation of duties: payroll approves
-    assert refused.status_code == 403 and "发放由薪酬组审批，HR 不能审批" in refused.json()["detail"]  # HR1 reads Chinese
+    assert refused.status_code == 403 and "发放由薪酬组审批，HR 不能审批" in refused.json()["detail"]
+    hr.cookies.set("kr_lang", "en")
     approved = await pay.post(f"/api/payroll/cycles/{cid}/approve")
     assert approved.status_code == 200 and approved.json()["count"] > 0
     # Payroll: only locked lines, and the CSV is exactly what the CLI export writes.

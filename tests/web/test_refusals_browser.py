@@ -1,4 +1,4 @@
-"""Refusals on real pages, in Chinese and in English: a score off the scale and a cycle configuration with
+"""Refusals on real pages, in Chinese and in English: a second, different score and a cycle configuration with
 several problems. Screenshots at 1280 and 390 px go to /work/shots/refusals/ (or KAMREVIEW_SHOTS)."""
 
 from __future__ import annotations
@@ -10,8 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
+from i18n import Formatter
+from services import tasks
+from tests.helpers import ratings
 from tests.web.helpers import config_yaml, open_live_cycle
 from tests.web.test_browser import browser, page_for, sign_in  # noqa: F401 - the browser fixtures, reused
+from workflows.payloads import ManagerScoreSubmission
 
 pytestmark = pytest.mark.skipif(os.environ.get("KAMREVIEW_SKIP_BROWSER") == "1", reason="KAMREVIEW_SKIP_BROWSER=1")
 SHOTS = Path(os.environ.get("KAMREVIEW_SHOTS", "/work/shots/refusals"))
@@ -25,25 +29,29 @@ def _shoot(page: Any, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
-def _score_off_the_scale(page: Any, base: str, cid: str) -> str:
-    page.goto(f"{base}/manager/reviews/{cid}/K01")
-    for select in page.locator("#score-form select[name^='rating.']").all():
-        select.select_option("2")
-    page.evaluate("""() => { const s = document.getElementById('rating.communication');
-                             s.add(new Option('7', '7')); s.value = '7'; }""")  # as a tampered form would send
-    page.click("#score-form button[type=submit]")
-    page.wait_for_selector("#form-error")
-    return page.inner_text("#form-error")
-
-
-def test_a_refused_score_reads_in_the_managers_language(live, db_url, web_org, page_for):  # noqa: F811
+def _stale_form(live: Any, page: Any, db_url: str, web_org: dict[str, Any]) -> tuple[str, Any]:
+    """The form open in one tab while the score goes in from another: the stale form is refused on submit."""
     cid = open_live_cycle(live, db_url, web_org)
+    page.goto(f"{live.url}/manager/reviews/{cid}/K01")
+    for item in page.locator("#score-form fieldset[data-competency]").all():
+        item.locator("input[type=radio][value='3']").check()
+    receipt = live.call(lambda c: tasks.submit_manager_score(c, db_url, cid, "K01", ManagerScoreSubmission("M1", ratings(2))))
+    page.click("#score-form button[value=submit]")
+    page.wait_for_selector("#form-error")
+    return page.inner_text("#form-error"), receipt.accepted_at
+
+
+def test_a_refusal_only_the_workflow_knows_reads_in_the_managers_language(live, db_url, web_org, page_for):  # noqa: F811
     page = page_for()
     sign_in(page, live.url, "M1")  # M1 reads Chinese (the org import says zh-CN)
-    assert _score_off_the_scale(page, live.url, cid) == "经理评分：communication 的评分为 7，评分范围是 1 至 3"
+    shown, at = _stale_form(live, page, db_url, web_org)
+    assert shown == (f"经理评分已由 M1 于 {Formatter('zh-CN', 'Asia/Shanghai').when(at)} 提交，"
+                     "不能用不同的内容替换"), shown
     _shoot(page, "score-refused-zh")
     page.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])
-    assert _score_off_the_scale(page, live.url, cid) == "manager scoring: rating for communication is 7; the scale is 1 to 3"
+    shown, at = _stale_form(live, page, db_url, web_org)
+    assert shown == (f"the manager scoring was already submitted on {Formatter('en', 'Asia/Shanghai').when(at)} "
+                     "by M1; a different submission cannot replace it"), shown
     _shoot(page, "score-refused-en")
 
 

@@ -101,16 +101,20 @@ async def test_request_validation_errors_are_translated_and_keep_loc_for_program
     assert messages[("body", "comments", "communication")] == "最多 4,000 个字符"
 
 
-async def test_a_form_page_shows_the_refusal_in_chinese(web):
+async def test_a_form_page_shows_the_workflows_refusal_in_chinese(web):
+    """The form checks what it can itself (webapp/forms); a refusal only the workflow knows (already scored)
+    comes back on the page in the reader's language, with when in their zone."""
     cid = await web.open_cycle()
     m1 = await web.login("M1")
+    first = await m1.post(f"/api/manager/reviews/{cid}/K01/score", json={"ratings": ratings(2)})
+    accepted = datetime.fromisoformat(first.json()["accepted_at"])
     page = await m1.get(f"/manager/reviews/{cid}/K01")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    form = {f"rating.{c}": "2" for c in ratings(2)}
-    r = await m1.post(f"/manager/reviews/{cid}/K01", data={**form, "rating.communication": "7", "csrf_token": token})
-    assert r.status_code == 422 and "经理评分：communication 的评分为 7，评分范围是 1 至 3" in r.text
-    r = await m1.post(f"/manager/reviews/{cid}/K01", data={**form, "rating.communication": "two", "csrf_token": token})
-    assert r.status_code == 422 and "ratings.communication：请输入整数" in r.text
+    form = {f"rating.{c}": "3" for c in ratings(3)}
+    r = await m1.post(f"/manager/reviews/{cid}/K01", data={**form, "csrf_token": token})
+    assert r.status_code == 409, r.text[-500:]
+    when = Formatter("zh-CN", "Asia/Shanghai").when(accepted)
+    assert f"经理评分已由 M1 于 {when}" in r.text and "提交，不能用不同的内容替换" in r.text
 
 
 def test_describe_says_each_pydantic_error_with_its_limit_in_the_readers_language():

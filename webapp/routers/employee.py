@@ -14,7 +14,7 @@ from domain.scorecard import CompetencyItem
 from domain.text import Text, tr
 from services.drafts import Draft, discard_draft, get_draft, no_draft, save_draft
 from services.errors import UserError
-from services.people import Item, ReviewContext, review_context, review_results, reviews_of, tasks_of
+from services.people import Item, ReviewContext, cycle_config, review_context, review_results, reviews_of, tasks_of
 from services.users import SessionUser
 from webapp import actions
 from webapp.auth import api_user, page_user
@@ -143,10 +143,12 @@ async def delete_self_review_draft(cycle_id: CycleIdPath, user: SessionUser = De
 
 @api.get("/results/{cycle_id}", response_model=ResultsOut, summary="My results (after HR releases them)",
          responses={404: {"model": ErrorOut}})
-async def my_results(cycle_id: CycleIdPath, user: SessionUser = Depends(api_user("employee")),
+async def my_results(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(api_user("employee")),
                      ctx: AppContext = Depends(get_ctx)) -> ResultsOut:
+    """The exact figures of every line, with the same line as a sentence in the reader's language."""
     async with ctx.pool.connection() as conn:
-        return results_out(await review_results(conn, cycle_id, user.employee_id or ""))
+        results = await review_results(conn, cycle_id, user.employee_id or "")
+    return results_out(results, reader(request, user, tz=results.timezone))
 
 
 # -- pages -----------------------------------------------------------------------------------------
@@ -158,7 +160,9 @@ async def me_page(request: Request, user: SessionUser = Depends(page_user("emplo
     async with ctx.pool.connection() as conn:
         tasks = await tasks_of(conn, user.employee_id or "", "self_review")
         reviews = await reviews_of(conn, user.employee_id or "")
-    return render(request, "me.html", user, tasks=tasks, reviews=reviews)
+        latest = tasks[0].cycle_id if tasks else reviews[0].cycle_id if reviews else None
+        tz = (await cycle_config(conn, latest)).timezone if latest else None
+    return render(request, "me.html", user, tz=tz, tasks=tasks, reviews=reviews)
 
 
 def _self_review_page(request: Request, user: SessionUser, review: ReviewContext, status: int = 200,
@@ -231,4 +235,4 @@ async def results_page(request: Request, cycle_id: CycleIdPath, user: SessionUse
                        ctx: AppContext = Depends(get_ctx)) -> Response:
     async with ctx.pool.connection() as conn:
         results = await review_results(conn, cycle_id, user.employee_id or "")
-    return render(request, "results.html", user, results=results)
+    return render(request, "results.html", user, tz=results.timezone, results=results)
