@@ -20,9 +20,9 @@ from psycopg import AsyncConnection
 
 from domain.calibration import NINE_BOX_NAMES
 from domain.scoring import SurveyAnswer, csat
-from domain.text import tr
+from domain.text import Text, tr
 from services.errors import NotFound
-from services.people import ManagerScore, cycle_config, manager_score
+from services.people import ManagerScore, cycle_config, manager_score, score_line_views
 from services.users import SessionUser
 
 #: KPIs whose actual is already a ratio to its target (revenue / revenue target, new accounts / target accounts).
@@ -208,6 +208,7 @@ class Participant:
     adjustments: list[AdjustmentEntry] = field(default_factory=list)
     reassignments: list[ReassignmentEntry] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    score_sentences: list[Text] = field(default_factory=list)  # each score line as a KAM reads it (domain.sentences)
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -338,6 +339,7 @@ async def participant(conn: AsyncConnection, cycle_id: str, employee_id: str, vi
         competencies=competencies, kpis=kpis, manager_score=score,
         scored_by=person(score.scored_by) if score else None, survey=survey, csat=csat_summary,
         score_lines=lines, score_notes=list(breakdown.get("notes", [])),
+        score_sentences=[v.text for v in score_line_views(breakdown, card) if v.text is not None],
         adjustments=[AdjustmentEntry(employee_id, f, t, reason, actor, names.get(actor, actor), at)
                      for f, t, reason, actor, at in adjustments_rows],
         reassignments=[ReassignmentEntry(person((r[5] or {}).get("reviewer_id")),

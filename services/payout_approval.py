@@ -16,10 +16,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from psycopg import AsyncConnection
 
-from domain.text import tr
+from domain.sentences import payout_line_text
+from domain.text import Text, tr
 from services.errors import Forbidden, NotFound
 from services.settings import get_settings
 
@@ -66,6 +68,8 @@ class ApprovalLine:
     currency: str
     explanation: str
     revision: int
+    inputs: dict[str, Any] | None = None
+    text: Text | None = None  # the line as a sentence (domain.sentences); the explanation stays the exact figures
 
 
 @dataclass
@@ -158,7 +162,7 @@ async def approval_view(conn: AsyncConnection, cycle_id: str) -> ApprovalView:
     view = ApprovalView(cycle_id, name, period, status, zone, plan_id or "", 0)
     if status in ("awaiting_approval", "locked"):  # before that, lines may still be being computed
         view.lines = [ApprovalLine(*r) for r in await (await conn.execute(
-            """SELECT p.employee_id, e.name, p.line_type, p.amount, p.currency, p.explanation, p.revision
+            """SELECT p.employee_id, e.name, p.line_type, p.amount, p.currency, p.explanation, p.revision, p.inputs
                FROM payout_line p JOIN employee e ON e.id = p.employee_id
                WHERE p.cycle_id = %s AND p.status = 'computed'
                ORDER BY e.name, p.employee_id, p.currency, p.line_type, p.revision""", (cycle_id,))).fetchall()]
@@ -167,6 +171,8 @@ async def approval_view(conn: AsyncConnection, cycle_id: str) -> ApprovalView:
            ORDER BY locked_at DESC LIMIT 1""", (cycle_id,))).fetchone()
     if approved is not None:
         view.approved_by, view.approved_at = approved
+    for ln in view.lines:
+        ln.text = payout_line_text(ln.line_type, ln.amount, ln.currency, ln.inputs)
     if not view.lines:
         return view
     view.revision = max(ln.revision for ln in view.lines)

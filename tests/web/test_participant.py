@@ -35,6 +35,8 @@ async def test_hr_sees_every_section_with_names_and_local_times(web):
     assert "Contact CK010" in page and "Responsive and well prepared" in page and "expired without an answer" in page
     assert "CSAT 100%: 1 of 1 answers were 4 or 5." in page and "95% confidence interval 20.65% to 100%." in page
     assert 'id="score-lines"' in page and "Sales target attainment / 销售目标达成率" in page and "27%" in page
+    sentences = page.split('id="score-sentences"')[1].split("</ul>")[0]  # the lines as a KAM reads them
+    assert "90% of target → score 2 of 5, weight 27%" in sentences, sentences
     assert "Aligned with the regional peers" in page and "Hannah HR" in page  # adjustment, by name
     assert "Manager M2" in page and "Matrix team" in page  # the reassignment, from M2 to M1
     assert "Rating adjusted in calibration" in page and "self-review submitted" in page and "the system" in page

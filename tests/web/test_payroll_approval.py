@@ -83,6 +83,9 @@ async def test_hr_is_refused_and_payroll_approves_once_what_it_saw(web):
     page = (await pay.get(f"/payroll/cycles/{cid}/approval")).text
     assert "Approve and lock for payroll" in page and "No previous cycle of this incentive plan" in page
     assert f"You are approving {computed} payout lines for {len(web.org['kams'])} people." in page
+    # Each line as a sentence the approver reads, the engine's exact calculation one click away.
+    assert page.count('<td class="how">Bonus: target bonus') == len(web.org["kams"]), page
+    assert page.count('<summary>Exact calculation</summary>') == computed
 
     # A double click: two posts at once, one approval; both land on the statement.
     form = {"csrf_token": pay.headers["X-CSRF-Token"]}
