@@ -90,6 +90,7 @@ async def test_an_employee_never_sees_manager_scores_before_release(web):
         r = await k1.get(path)
         assert r.status_code == 200, path
         assert "SECRET-MANAGER-NOTE" not in r.text and "manager_score" not in r.text
+    k1.cookies.delete("kr_lang")  # this module reads English (pytestmark); here K01 reads as the org import says
     for path in (f"/api/me/results/{cid}", f"/me/results/{cid}"):
         r = await k1.get(path)  # K01 reads Chinese (the org import's default language)
         assert r.status_code == 403 and f"人力资源部尚未发布考核周期 {cid} 的结果" in r.text
