@@ -72,6 +72,33 @@ async def may_view(conn: AsyncConnection, cycle_id: str, employee_id: str, viewe
     return bool(row and row[0])
 
 
+@dataclass(frozen=True)
+class CommitteeEntry:
+    cycle_id: str
+    cycle_name: str
+    employee_id: str
+    name: str
+
+
+async def committee_participants(conn: AsyncConnection, viewer: SessionUser) -> list[CommitteeEntry]:
+    """Whose participant pages a manager may open now (what ``may_view`` allows): the people in their reporting
+    line, and the reviews they score, in cycles that are in calibration."""
+    me = viewer.employee_id
+    if "manager" not in viewer.roles or not me:
+        return []
+    rows = await (await conn.execute(
+        """WITH RECURSIVE line(id, depth) AS (
+               SELECT id, 1 FROM employee WHERE manager_id = %(me)s
+               UNION ALL
+               SELECT e.id, l.depth + 1 FROM employee e JOIN line l ON e.manager_id = l.id WHERE l.depth < %(depth)s)
+           SELECT DISTINCT c.id, c.name, r.employee_id, e.name
+           FROM review r JOIN review_cycle c ON c.id = r.cycle_id JOIN employee e ON e.id = r.employee_id
+           WHERE c.status = 'calibration' AND r.employee_id <> %(me)s
+             AND (r.reviewer_id = %(me)s OR r.employee_id IN (SELECT id FROM line))
+           ORDER BY c.id, e.name, r.employee_id""", {"me": me, "depth": MAX_DEPTH})).fetchall()
+    return [CommitteeEntry(*r) for r in rows]
+
+
 @dataclass
 class Person:
     id: str

@@ -6,6 +6,7 @@ manager gets the same 404 as for a participant that does not exist; employees an
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 from html import unescape
@@ -82,10 +83,17 @@ async def test_the_committee_is_the_reporting_line_during_calibration_only(web):
     assert other.status_code == missing.status_code == 404
     assert other.json()["detail"].replace("K02", "X") == missing.json()["detail"].replace("K99", "X")
     assert (await m2.get(f"/hr/cycles/{cid}/participants/K01")).status_code == 404
+    # The manager's inbox is the committee's way in: links to exactly the pages they may open.
+    def links(page: str) -> set[str]:
+        return set(re.findall(rf'href="/hr/cycles/{cid}/participants/(\w+)"', page))
+
+    assert links((await m1.get("/manager")).text) == {"K01", "K03"}
+    assert "K01" not in links((await m2.get("/manager")).text)
     # Whoever HR reassigned a review to scored it, so they sit on the committee for that person too.
     with psycopg.connect(web.db_url) as conn:
         conn.execute("UPDATE review SET reviewer_id = 'M1' WHERE cycle_id = %s AND employee_id = 'K02'", (cid,))
     assert (await m1.get(f"/api/hr/cycles/{cid}/participants/K02")).status_code == 200
+    assert links((await m1.get("/manager")).text) == {"K01", "K02", "K03"}
     # A manager above M1 in the org chart is in K01's reporting line too; M1 never sees their own page.
     with psycopg.connect(web.db_url) as conn:
         conn.execute("UPDATE employee SET manager_id = 'M2' WHERE id = 'M1'")
@@ -94,6 +102,7 @@ async def test_the_committee_is_the_reporting_line_during_calibration_only(web):
     with psycopg.connect(web.db_url) as conn:
         conn.execute("UPDATE review_cycle SET status = 'incentives' WHERE id = %s", (cid,))
     assert (await m1.get(f"/api/hr/cycles/{cid}/participants/K01")).status_code == 404
+    assert links((await m1.get("/manager")).text) == set()
     assert (await (await web.login("HR1")).get(f"/api/hr/cycles/{cid}/participants/K01")).status_code == 200
 
 

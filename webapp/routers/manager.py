@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from domain.text import Text, tr
 from services.drafts import Draft, discard_draft, get_draft, no_draft, save_draft
 from services.errors import UserError
+from services.participant import committee_participants
 from services.people import ManagerScore, ReviewContext, cycle_config, manager_score, review_context, tasks_of
 from services.users import SessionUser
 from webapp import actions
@@ -136,7 +137,8 @@ async def inbox_page(request: Request, user: SessionUser = Depends(page_user("ma
         done = [t for t in await tasks_of(conn, user.employee_id or "", "manager_scoring", True) if t.status != "open"]
         latest = (tasks or done)[0].cycle_id if tasks or done else None
         tz = (await cycle_config(conn, latest)).timezone if latest else None  # readers without a zone of their own
-    return render(request, "inbox.html", user, tz=tz, tasks=tasks, done=done[:50])
+        committee = await committee_participants(conn, user)
+    return render(request, "inbox.html", user, tz=tz, tasks=tasks, done=done[:50], committee=committee)
 
 
 def _score_page(request: Request, user: SessionUser, review: ReviewContext, score: ManagerScore | None,
