@@ -32,13 +32,17 @@ def _number(v: Any) -> Any:
     return str(v)
 
 
-def joined(items: Sequence[Text | str]) -> Text | str:
-    """Items of a list inside one sentence, with the reader's list comma (a, b / a、b); each item translated."""
+def _comma(first: Text | str, following: Text | str) -> Text:
+    return tr("%(first)s, %(next)s", first=first, next=following)
+
+
+def joined(items: Sequence[Text | str], join: Callable[[Text | str, Text | str], Text] = _comma) -> Text | str:
+    """Items inside one sentence, by default with the reader's list comma (a, b / a、b); each item translated."""
     if not items:
         return ""
     out = items[0]
     for item in items[1:]:
-        out = tr("%(first)s, %(next)s", first=out, next=item)
+        out = join(out, item)
     return out
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from domain.text import Text, tr
-from domain.validation import error_text
+from domain.validation import error_text, joined
 from i18n import Formatter
 
 MAX_LISTED = 10
@@ -38,10 +38,5 @@ def problem(error: Mapping[str, Any], skip_body: bool = True, whole: str = "") -
 
 def problems(errors: Iterable[Mapping[str, Any]], skip_body: bool = True, whole: str = "") -> Text | str:
     """The first few errors with their fields, joined with semicolons."""
-    items = [problem(e, skip_body, whole) for e in list(errors)[:MAX_LISTED]]
-    if not items:
-        return ""
-    out = items[0]
-    for item in items[1:]:
-        out = tr("%(first)s; %(next)s", first=out, next=item)
-    return out
+    return joined([problem(e, skip_body, whole) for e in list(errors)[:MAX_LISTED]],
+                  lambda first, following: tr("%(first)s; %(next)s", first=first, next=following))
