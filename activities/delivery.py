@@ -24,18 +24,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
 from activities.base import DbActivities, new_token, token_hash
+from domain.text import Text, tr
 from notify.chat import ChatChannel, ChatNote, build_posts
 from notify.mail import key_digest
 from notify.message import OutgoingMail, Person, Rendered, SendOutcome
 from workflows.payloads import DeliveryRound
 
 CHUNK = 200  # rows claimed at once
-INTERRUPTED = ("the delivery stopped while this message was being sent (the worker restarted); it may have "
-               "arrived: resend it if the person did not get it")
+INTERRUPTED = tr("the delivery stopped while this message was being sent (the worker restarted); it may have "
+                 "arrived: resend it if the person did not get it")
+
+
+def _error_columns(error: Text | str | None) -> tuple[str | None, Jsonb | None]:
+    """last_error in English (logs, the API) and, for our own reasons, last_error_text: its message id and
+    parameters, which the pages translate for HR. A server's reply has no translation: it is shown as it came."""
+    if error is None:
+        return None, None
+    return str(error), Jsonb(error.as_details()) if isinstance(error, Text) else None
+
+
+def _error_params(error: Text | str | None) -> dict[str, Any]:
+    message, words = _error_columns(error)
+    return {"error": message, "error_text": words}
 
 
 class MailSession(Protocol):
@@ -87,7 +102,7 @@ class _Claimed:
 # How a send ended, recorded on its row (a CTE, so the next message's "sending" can share the round trip).
 _RECORD = """WITH done AS (UPDATE notification SET status = %(status)s,
                                  sent_at = CASE WHEN %(status)s = 'sent' THEN now() ELSE sent_at END,
-                                 last_error = %(error)s,
+                                 last_error = %(error)s, last_error_text = %(error_text)s,
                                  next_attempt_at = CASE WHEN %(wait)s::interval IS NULL THEN next_attempt_at
                                                         ELSE now() + %(wait)s::interval END
                               WHERE id = %(done)s)"""
@@ -130,8 +145,8 @@ class DeliveryActivities(DbActivities):
                 known = self.setup.mail.delivered_before(key) if channel == "email" and self.setup.mail else None
                 if known is None:
                     uncertain += 1
-                    await conn.execute("UPDATE notification SET status = 'uncertain', last_error = %s "
-                                       "WHERE id = %s AND status = 'sending'", (INTERRUPTED, key))
+                    await conn.execute("UPDATE notification SET status = 'uncertain', last_error = %s, last_error_text = %s "
+                                       "WHERE id = %s AND status = 'sending'", (*_error_columns(INTERRUPTED), key))
                 else:
                     await conn.execute(
                         "UPDATE notification SET status = CASE WHEN %s THEN 'sent' ELSE 'queued' END, "
@@ -176,18 +191,18 @@ class DeliveryActivities(DbActivities):
                     groups = config.notifications.chat_groups if config.notifications else {}
                     r.chat_group = next((groups[t] for t in teams.get(r.recipient_id, ()) if t in groups), "")
 
-    def _verdict(self, row: _Claimed, outcome: SendOutcome) -> tuple[str, str | None, timedelta | None]:
+    def _verdict(self, row: _Claimed, outcome: SendOutcome) -> tuple[str, Text | str | None, timedelta | None]:
         """(status, error, wait before the next attempt) for how a send ended: a transient failure waits for its
         next attempt until the budget is spent; an answer that never came is never sent again."""
         if outcome.ok:
             return "sent", None, None
         if outcome.detail.get("maybe_delivered") or outcome.detail.get("uncertain"):
-            return "uncertain", (f"no answer after sending ({outcome.error}); it may have arrived: resend it if "
-                                 "the person did not get it"), None
+            return "uncertain", tr("no answer after sending (%(error)s); it may have arrived: resend it if the person "
+                                   "did not get it", error=outcome.error or ""), None
         attempts = row.attempts + 1
         if outcome.retry and attempts < self.setup.max_attempts:
             return "retry", outcome.error, timedelta(seconds=self.setup.retry_after_s * 2 ** (attempts - 1))
-        return "failed", outcome.error or "not delivered", None
+        return "failed", outcome.error or tr("not delivered"), None
 
     async def _mark(self, row: _Claimed, outcome: SendOutcome, conn: Any = None) -> str:
         """Record how a send ended."""
@@ -195,7 +210,7 @@ class DeliveryActivities(DbActivities):
             async with self.pool.connection() as own:
                 return await self._mark(row, outcome, own)
         status, error, wait = self._verdict(row, outcome)
-        await conn.execute(_RECORD + " SELECT 1", {"done": row.id, "status": status, "error": error, "wait": wait,
+        await conn.execute(_RECORD + " SELECT 1", {"done": row.id, "status": status, **_error_params(error), "wait": wait,
                                                   "next": None, "address": None, "message_id": None})
         return status
 
@@ -206,7 +221,7 @@ class DeliveryActivities(DbActivities):
                                                     address = %(address)s, message_id = %(message_id)s
                                                  WHERE id = %(next)s AND status = 'claimed')
                            SELECT 1""",
-                           {"done": done[0].id if done else None, "status": status, "error": error, "wait": wait,
+                           {"done": done[0].id if done else None, "status": status, **_error_params(error), "wait": wait,
                             "next": nxt.id if nxt else None, "address": nxt.person.email if nxt and nxt.person else None,
                             "message_id": key_digest(nxt.id) if nxt else None})
         return status
@@ -268,8 +283,9 @@ class DeliveryActivities(DbActivities):
         results: list[str] = []
         missing = [r for r in rows if r.person is None or not r.person.email or self.setup.mail is None]
         for r in missing:
-            why = ("e-mail is not configured" if self.setup.mail is None
-                   else f"no e-mail address on file for {r.recipient_id}; add it in the organisation import")
+            why = (tr("e-mail is not configured") if self.setup.mail is None
+                   else tr("no e-mail address on file for %(person)s; add it in the organisation import",
+                           person=r.recipient_id))
             await self._sending([r], [None])
             results.append(await self._mark(r, SendOutcome(r.id, ok=False, error=why)))
         ready = [r for r in rows if r not in missing]
@@ -290,8 +306,8 @@ class DeliveryActivities(DbActivities):
                             results.append(await self._advance(conn, done, None))
                             done = None
                         await self._sending([row], [row.person.email])
-                        results.append(await self._mark(row, SendOutcome(row.id, ok=False, error=f"cannot render: {err}"),
-                                                        conn))
+                        why = tr("cannot render: %(error)s", error=str(err))
+                        results.append(await self._mark(row, SendOutcome(row.id, ok=False, error=why), conn))
                         continue
                     if (status := await self._advance(conn, done, row)) is not None:
                         results.append(status)
@@ -315,9 +331,10 @@ class DeliveryActivities(DbActivities):
             unreachable = [r for r in members if courier is None or r.person is None]
             for r in unreachable:
                 await self._sending([r], [None])
-                why = ("the recipient is not on file" if courier is not None else
-                       f"no {channel} bot is configured for the chat group '{group}' (KAMREVIEW_CHAT_GROUPS)" if group
-                       else f"no {channel} group is configured")
+                why = (tr("the recipient is not on file") if courier is not None else
+                       tr("no %(channel)s bot is configured for the chat group '%(group)s' (KAMREVIEW_CHAT_GROUPS)",
+                          channel=channel, group=group) if group
+                       else tr("no %(channel)s group is configured", channel=channel))
                 results.append(await self._mark(r, SendOutcome(r.id, ok=False, error=why)))
             notes, by_key = [], {}
             for r in members:
@@ -332,7 +349,7 @@ class DeliveryActivities(DbActivities):
                 activity.heartbeat()
                 for r in posted:
                     results.append(await self._mark(r, outcomes.get(r.id, SendOutcome(
-                        r.id, ok=False, error="the bot gave no answer for this message"))))
+                        r.id, ok=False, error=tr("the bot gave no answer for this message")))))
         return results
 
 

@@ -6,6 +6,7 @@ the ISO instant in ``datetime`` and the zone in ``title``; the page says once wh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -62,6 +63,8 @@ class Formatter:
 
         ``zoned``: times say their zone, for a sentence that stands alone (a refusal, a flash message).
         """
+        if isinstance(value, Mapping):  # a Text stored as its details (a JSON column: a delivery's reason)
+            value = Text.from_details(value) or str(value)
         text = value if isinstance(value, Text) else getattr(value, "text", None)
         if isinstance(text, Text):
             return text.render(self.gettext, self._zoned_value if zoned else self.value, self.locale)

@@ -276,6 +276,7 @@ class Notification(SQLModel, table=True):
     status: str = Field(default="queued", description="queued | claimed | sending | sent | retry | failed | uncertain")
     attempts: int = 0
     last_error: str | None = None
+    last_error_text: dict | None = _json()  # our own reason as a message id and parameters; NULL for a server's reply
     claimed_at: datetime | None = _ts()
     next_attempt_at: datetime | None = _ts()
     address: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from domain.text import Text
 from i18n.catalog import LOCALES as LOCALES  # the languages messages are written in (one list, with the pages)
 
 # The kinds of message the engine sends. Each has one template per language in notify/templates/.
@@ -70,6 +71,6 @@ class SendOutcome:
 
     key: str
     ok: bool
-    error: str | None = None
+    error: Text | str | None = None  # a Text for our own reasons (translated for HR), the server's words otherwise
     retry: bool = False
     detail: dict[str, Any] = field(default_factory=dict)

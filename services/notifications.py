@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from temporalio.client import Client
 
@@ -32,7 +33,8 @@ class Delivery:
     address: str | None
     status: str
     attempts: int
-    last_error: str | None
+    last_error: str | None  # in English, or the server's reply as it came
+    last_error_text: dict[str, Any] | None  # our own reason as a message id and parameters (the pages translate it)
     created_at: datetime
     sent_at: datetime | None
 
@@ -44,7 +46,7 @@ async def deliveries(db: Database | str, cycle_id: str, status: str | None = Non
             raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
         rows = await (await conn.execute(
             """SELECT n.id, n.kind, n.recipient_type, n.recipient_id, COALESCE(e.name, c.name), n.channel, n.address,
-                      n.status, n.attempts, n.last_error, n.created_at, n.sent_at
+                      n.status, n.attempts, n.last_error, n.last_error_text, n.created_at, n.sent_at
                FROM notification n
                LEFT JOIN employee e ON n.recipient_type = 'employee' AND e.id = n.recipient_id
                LEFT JOIN customer_contact c ON n.recipient_type = 'contact' AND c.id = n.recipient_id
@@ -81,7 +83,7 @@ async def resend(client: Client, db: Database | str, task_queue: str, notificati
                               message=str(notification_id), status=status))
         batch = f"resend:{notification_id}:{earlier + 1}"
         await conn.execute(
-            """UPDATE notification SET status = 'queued', batch = %s, next_attempt_at = NULL, last_error = NULL,
+            """UPDATE notification SET status = 'queued', batch = %s, next_attempt_at = NULL, last_error = NULL, last_error_text = NULL,
                       attempts = 0 WHERE id = %s""", (batch, notification_id))
         await conn.execute(AUDIT_ROW, audit_params(
             f"notification.resent:{batch}", actor, "notification.resent", "notification", notification_id,
