@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -46,12 +47,57 @@ def alembic_config(url: str):  # -> alembic.config.Config
     return cfg
 
 
+# Concurrent starts (two workers, a web process, a CLI call) migrate one at a time: the first upgrades, the
+# others wait on this PostgreSQL advisory lock and then find the schema current.
+MIGRATION_LOCK = 0x6B616D72  # "kamr"
+_REVISION = re.compile(r'^revision = "([^"]+)"', re.M)
+_DOWN = re.compile(r'^down_revision = "([^"]+)"', re.M)
+
+
+def head_revision() -> str | None:
+    """The newest migration's id, read from the files (None when they do not form one line of revisions).
+
+    Read without importing alembic or SQLAlchemy, which take longer to import than a CLI read takes to run.
+    """
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    for path in (ROOT / "migrations" / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if found := _REVISION.search(text):
+            revisions.add(found.group(1))
+        if down := _DOWN.search(text):
+            downs.add(down.group(1))
+    heads = revisions - downs
+    return heads.pop() if len(heads) == 1 else None
+
+
+def schema_revision(conn: psycopg.Connection) -> str | None:
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    return row[0] if row else None
+
+
 def migrate(url: str) -> None:
-    """Bring the schema to the newest revision (idempotent; safe to call at every start).
+    """Bring the schema to the newest revision (idempotent; cheap when it is current: one query, no alembic).
 
     ``url`` is the owner's (the admin URL); the app's role may call it too, and then passes only when the schema
     is already up to date, since it may read the revision but change nothing.
     """
+    head = head_revision()
+    with connect(url, autocommit=True) as conn:
+        if head is not None and schema_revision(conn) == head:
+            return
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            if head is None or schema_revision(conn) != head:  # another start may have migrated while we waited
+                _upgrade(url)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
+def _upgrade(url: str) -> None:
     from alembic import command
     from sqlalchemy.exc import ProgrammingError
 
