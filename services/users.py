@@ -8,6 +8,7 @@ Nothing here logs a password or a token.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from dataclasses import dataclass
@@ -52,8 +53,13 @@ def fast_test_hasher() -> PasswordHasher:
     return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
-# A hash to verify against when the user does not exist, so a wrong user name costs the same time.
-_DUMMY_HASH = _default_hasher.hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so a wrong user name costs the same time.
+
+    Made on first use, not at import: an argon2 hash takes ~0.1 s, which every CLI command would pay.
+    """
+    return _default_hasher.hash(secrets.token_urlsafe(16))
 
 
 def check_new_password(password: str) -> None:
@@ -169,7 +175,7 @@ async def sign_in(conn: psycopg.AsyncConnection, username: str, password: str, s
     )
     row = await cur.fetchone()
     if row is None:
-        await asyncio.to_thread(_verify, _DUMMY_HASH, password, _default_hasher)
+        await asyncio.to_thread(_verify, _dummy_hash(), password, _default_hasher)
         log.info("failed sign-in: no such user")
         return None
     name, employee_id, display, roles, stored, disabled, failures, locked_until = row
