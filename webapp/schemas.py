@@ -54,6 +54,11 @@ class Message(BaseModel):
     detail: str
 
 
+class ReadyOut(Message):
+    database: Literal["ok", "unreachable"]
+    temporal: Literal["ok", "unreachable"]
+
+
 class FieldError(BaseModel):
     loc: list[str | int]
     msg: str

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from domain.text import Text, tr
@@ -26,11 +28,13 @@ from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
 from webapp.forms import FormSpec, validation_errors
 from webapp.pages import LANG_COOKIE, form_text, reader, redirect, render, safe_next, say
-from webapp.schemas import ErrorOut, Message, SessionOut, SignIn
+from webapp.schemas import ErrorOut, Message, ReadyOut, SessionOut, SignIn
 
 api = APIRouter(prefix="/api", tags=["session"])
 pages = APIRouter(include_in_schema=False)
 
+log = logging.getLogger("kamreview.web")
+READY_TIMEOUT = timedelta(seconds=2)  # a readiness probe answers quickly, or the process is not ready
 HOME = {"hr": "/hr", "manager": "/manager", "payroll": "/payroll", "employee": "/me"}
 BAD_SIGN_IN = tr("wrong user name or password")
 
@@ -78,6 +82,29 @@ async def health(ctx: AppContext = Depends(get_ctx)) -> Message:
     async with ctx.pool.connection() as conn:
         await conn.execute("SELECT 1")
     return Message(detail="ok")
+
+
+@api.get("/ready", response_model=ReadyOut, tags=["health"], summary="Readiness: the database and Temporal answer",
+         responses={503: {"model": ReadyOut}})
+async def ready(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
+    """For a load balancer or an orchestrator: 200 when this process can serve (both reachable), else 503 and which."""
+    database = temporal = "unreachable"
+    try:
+        async with ctx.pool.connection(timeout=READY_TIMEOUT.total_seconds()) as conn:
+            await conn.execute("SELECT 1")
+        database = "ok"
+    except Exception as err:  # noqa: BLE001 - any failure means not ready; the reason goes to the log
+        log.warning("not ready: database: %s", err)
+    try:
+        if await ctx.client.service_client.check_health(timeout=READY_TIMEOUT):
+            temporal = "ok"
+    except Exception as err:  # noqa: BLE001 - as above
+        log.warning("not ready: Temporal: %s", err)
+    ok = database == temporal == "ok"
+    detail = say(request, None, tr("ready") if ok else tr("not ready: the database is %(database)s, Temporal is %(temporal)s",
+                                                         database=database, temporal=temporal))
+    return JSONResponse(ReadyOut(detail=detail, database=database, temporal=temporal).model_dump(),
+                        status_code=200 if ok else 503)
 
 
 # -- pages -----------------------------------------------------------------------------------------
