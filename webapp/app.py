@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
@@ -101,8 +106,8 @@ def create_app(database_url: str, client: Client, task_queue: str, settings: Web
         finally:
             await ctx.close()
 
-    app = FastAPI(title="kamreview", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  swagger_ui_parameters={"persistAuthorization": True})
+    app = FastAPI(title="kamreview", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None)
+    _offline_docs(app)
     app.state.ctx = ctx
     app.state.templates = make_templates()
     install_error_handlers(app)
@@ -111,6 +116,29 @@ def create_app(database_url: str, client: Client, task_queue: str, settings: Web
         app.include_router(module.pages)
     app.add_middleware(Guard, max_body=ctx.settings.max_body_bytes)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the assets of the swagger-ui-py package (Swagger UI 5, which reads OpenAPI 3.1), so
+    it works without internet. Only its static files are used; the package's framework code is never imported."""
+    spec = importlib.util.find_spec("swagger_ui")
+    assets = Path(next(iter(spec.submodule_search_locations))) / "static" if spec and spec.submodule_search_locations else None
+    if assets is None or not (assets / "swagger-ui-bundle.js").exists():
+        raise RuntimeError("the swagger-ui-py package is missing: `make venv` installs it")
+    app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="kamreview · API",
+                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs/assets/favicon-32x32.png",
+                                   oauth2_redirect_url="/docs/oauth2-redirect",
+                                   swagger_ui_parameters={"persistAuthorization": True})
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
 
 def endpoints(app: FastAPI) -> list[tuple[str, str]]:

@@ -116,7 +116,7 @@ ERRORS = [Visit("error-404", "anon", "open", "/no-such-page", status=404),
           Visit("error-404-cycle", "hr", "open", "/hr/cycles/NOSUCHCYCLE", status=404)]
 NOT_PAGES = {
     "GET /openapi.json": "JSON",
-    "GET /docs": "Swagger UI, third-party markup from a CDN",
+    "GET /docs": "Swagger UI, third-party markup (served from the swagger-ui-py package)",
     "GET /docs/oauth2-redirect": "Swagger UI",
     "GET /redoc": "ReDoc, third-party markup from a CDN",
     "GET /": "redirects to the reader's start page",
