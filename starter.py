@@ -597,8 +597,25 @@ def _known_failure(err: Exception) -> str | None:
     return None
 
 
+def _worker_log() -> None:
+    """The embedded worker's diagnostics (an activity attempt that failed and is retried, with its traceback) go to a
+    log file beside the error log, not between the command's own lines; what fails for good reaches the person as a
+    refusal or a blocked cycle, said in one line."""
+    path = _error_log().with_name("kamreview-worker.log")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    temporal = logging.getLogger("temporalio")
+    temporal.addHandler(handler)
+    temporal.propagate = False
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
+    _worker_log()
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
