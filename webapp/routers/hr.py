@@ -281,22 +281,18 @@ async def dashboard_page(request: Request, cycle_id: CycleIdPath, user: SessionU
 
 
 async def _dashboard_action(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, action,
-                            success: str | Text | Callable[[Any], Text], back: str | None = None) -> Response:
+                            success: Text | Callable[[Any], Text]) -> Response:
     """Run an HR action from a form; on refusal show the dashboard again with the message.
 
-    ``success`` is the flash message: a Text, a function of the action's result giving one, or (older
-    callers) a string with ``{result}``.
+    ``success`` is the flash message: a Text, or a function of the action's result giving one.
     """
     try:
         result = await action()
     except (WebError, UserError) as err:
         web = err if isinstance(err, WebError) else from_user_error(err)
-        if back == "calibration":
-            return await _calibration_page(request, user, ctx, cycle_id, web.status, web.message)
         return await _dashboard_page(request, user, ctx, cycle_id, web.status, web.message)
-    target = f"/hr/cycles/{cycle_id}" + ("/calibration" if back == "calibration" else "")
     said = success(result) if callable(success) else success
-    return redirect(target, said.format(result=result) if isinstance(said, str) else say(request, user, said))
+    return redirect(f"/hr/cycles/{cycle_id}", say(request, user, said))
 
 
 @pages.post("/hr/cycles/{cycle_id}/start")
