@@ -613,10 +613,15 @@ def _worker_log() -> None:
     temporal.propagate = False
 
 
-if __name__ == "__main__":
+def run() -> int:
+    """The process entry of `starter.py` and of the `kamreview` console script: runs a command and exits."""
     logging.basicConfig(level=logging.WARNING)
     _worker_log()
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # temporal-notes: skip interpreter finalization, which can abort after a client was used
+
+
+if __name__ == "__main__":
+    run()
