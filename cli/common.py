@@ -194,8 +194,8 @@ def check_schema(url: str) -> None:
     with connect(url, autocommit=True) as conn:
         current = schema_revision(conn)
     if head is not None and current != head:
-        raise Conflict(f"database schema is behind (at {current or 'none'}, this version needs {head}); "
-                       "run `kamreview db upgrade`")
+        raise Conflict(f"database schema is behind; run `kamreview db upgrade` (it is at {current or 'no revision'}, "
+                       f"this version of kamreview needs {head})")
 
 
 def config_file() -> Path:
@@ -209,7 +209,7 @@ def resolve_actor(configured: str | None) -> str:
     from services.errors import UserError
 
     where = "KAMREVIEW_ACTOR"
-    actor = configured
+    actor = configured or None  # KAMREVIEW_ACTOR= (empty) is unset
     if actor is None:
         path = config_file()
         if path.exists():

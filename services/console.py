@@ -36,7 +36,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Seque
     grid = Table(box=box.SIMPLE_HEAD if utf else box.ASCII2, show_edge=False, pad_edge=False, header_style=None,
                  highlight=False, show_header=True)
     for i, header in enumerate(headers):
-        grid.add_column(str(header), justify="right" if i in right else "left", no_wrap=True, overflow="ignore")
+        grid.add_column(str(header), justify="right" if i in right else "left", no_wrap=True, overflow="crop")
     for row in rows:
         grid.add_row(*("" if c is None else str(c) for c in row))
     out = StringIO()
