@@ -23,7 +23,7 @@ async def tasks(
 ) -> int:
     """a person's inbox of tasks"""
     from services.db import DirectDatabase
-    from services.people import tasks_of
+    from services.inbox import tasks_of
 
     async with DirectDatabase(ctx.db()).connection() as conn:
         rows = await tasks_of(conn, assignee, include_done=all)
