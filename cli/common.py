@@ -283,8 +283,12 @@ def jsonable(value: Any) -> Any:
     ISO 8601 with their offset, messages in English."""
     from dataclasses import fields, is_dataclass
 
+    from domain.text import Text
+
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, Text):  # a message: its English words (the web app translates; the CLI is English)
+        return str(value)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):

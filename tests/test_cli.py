@@ -215,6 +215,7 @@ def test_read_commands_answer_in_json(cli, tmp_path):
     assert status["cycle_id"] == "JS1" and status["phase"] == "created" and status["participants"] == 20
     assert [b["kind"] for b in status["blockers"]] == ["not_started"]
     assert status["blockers"][0]["hint"] == "kamreview cycle start JS1"
+    assert status["blockers"][0]["message"] == "the cycle is not started"
     tasks = json.loads(cli("tasks", "K01", "--json").stdout)
     assert tasks == {"assignee": "K01", "tasks": []}
     notes = json.loads(cli("notifications", "list", "JS1", "--json").stdout)

@@ -52,6 +52,9 @@ def test_json_values_are_exact_and_carry_their_offset():
              "utc": datetime(2026, 7, 1, tzinfo=UTC), "pair": (1, None)}
     assert json.loads(json.dumps(jsonable(value))) == {
         "amount": "18750.00", "at": "2026-07-01T09:00:00+08:00", "utc": "2026-07-01T00:00:00+00:00", "pair": [1, None]}
+    from domain.text import tr
+
+    assert jsonable({"why": tr("cycle %(cycle)s does not exist", cycle="X")}) == {"why": "cycle X does not exist"}
 
 
 def test_the_actor_comes_from_the_setting_then_the_user_config_file(tmp_path, monkeypatch):
