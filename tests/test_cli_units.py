@@ -71,3 +71,27 @@ def test_the_actor_comes_from_the_setting_then_the_user_config_file(tmp_path, mo
     path.write_text("actor = [", encoding="utf-8")
     with pytest.raises(UserError, match="not valid TOML"):
         resolve_actor(None)
+
+
+def test_temporalio_logs_go_to_the_worker_log_not_between_the_lines(tmp_path, monkeypatch):
+    import logging
+
+    from cli.app import worker_log
+    from services.settings import get_settings
+
+    monkeypatch.setenv("KAMREVIEW_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    temporal = logging.getLogger("temporalio")
+    handlers, propagate = list(temporal.handlers), temporal.propagate
+    try:
+        worker_log()
+        temporal.warning("activity attempt 2 failed")
+        for handler in temporal.handlers:
+            handler.flush()
+        assert "activity attempt 2 failed" in (tmp_path / "kamreview-worker.log").read_text(encoding="utf-8")
+        assert temporal.propagate is False
+    finally:
+        for handler in temporal.handlers[len(handlers):]:
+            handler.close()
+        temporal.handlers[:], temporal.propagate = handlers, propagate
+        get_settings.cache_clear()
