@@ -34,7 +34,9 @@ EXIT_INTERRUPTED = 130
 
 
 def exit_code(err: BaseException) -> int:
-    """The one mapping from a refusal to the process exit code: the error types say which kind it is."""
+    """The one mapping from a refusal to the process exit code: the error types say which kind it is
+    (services.errors; a Temporal refusal's ApplicationError type). Anything else is internal (1)."""
+    from domain.errors import DomainError
     from services.errors import Conflict, Forbidden, NotFound, TryLater, UserError
 
     if isinstance(err, NotFound):
@@ -43,7 +45,7 @@ def exit_code(err: BaseException) -> int:
         return EXIT_REFUSED
     if isinstance(err, TryLater):
         return EXIT_UNAVAILABLE
-    if isinstance(err, UserError):
+    if isinstance(err, UserError | DomainError):
         return EXIT_USAGE
     if "temporalio" in sys.modules:  # a Temporal refusal a service passed on unconverted; never imported for this
         from temporalio.exceptions import ApplicationError
@@ -61,15 +63,6 @@ def exit_code(err: BaseException) -> int:
     return EXIT_INTERNAL
 
 
-def _is_refusal(err: BaseException) -> bool:
-    from domain.errors import DomainError
-    from services.errors import UserError
-
-    if isinstance(err, UserError | DomainError):
-        return True
-    return exit_code(err) != EXIT_INTERNAL
-
-
 def report(err: BaseException) -> int:
     """Say what went wrong on stderr, in one message and never a traceback; return the exit code."""
     if isinstance(err, KeyboardInterrupt):
@@ -78,16 +71,15 @@ def report(err: BaseException) -> int:
     if isinstance(err, BrokenPipeError):  # output piped into `head` and closed: not an error
         return EXIT_OK
     try:
-        refused = _is_refusal(err)
+        code = exit_code(err)
     except Exception:  # noqa: BLE001 - a half-finished install: treat as internal below
-        refused = False
-    if refused:
+        code = EXIT_INTERNAL
+    if code != EXIT_INTERNAL:
         from services.errors import message_of
 
         text = str(message_of(err))
         print(f"error: {text}" if "\n" not in text else f"error:\n{text}", file=sys.stderr)
-        code = exit_code(err)
-        return EXIT_USAGE if code == EXIT_INTERNAL else code  # a DomainError is invalid input
+        return code
     message = _known_failure(err)
     if message:
         print(f"error: {message}", file=sys.stderr)

@@ -10,6 +10,8 @@ import pytest
 from rich.cells import cell_len
 
 from cli.common import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, exit_code, jsonable, resolve_actor
+from domain.errors import DomainError
+from domain.text import tr
 from services.console import table
 from services.errors import Conflict, Forbidden, NotFound, Rejected, TryLater, UserError
 
@@ -29,6 +31,7 @@ def test_table_columns_line_up_by_display_width_with_chinese_names():
 @pytest.mark.parametrize(("err", "code"), [
     (UserError("x"), EXIT_USAGE), (Rejected("x"), EXIT_USAGE), (NotFound("x"), EXIT_NOT_FOUND),
     (Conflict("x"), EXIT_REFUSED), (Forbidden("x"), EXIT_REFUSED), (TryLater("x"), EXIT_UNAVAILABLE),
+    (DomainError(tr("an id must not be empty")), EXIT_USAGE),
 ])
 def test_each_kind_of_refusal_has_its_exit_code(err, code):
     assert exit_code(err) == code
@@ -52,8 +55,6 @@ def test_json_values_are_exact_and_carry_their_offset():
              "utc": datetime(2026, 7, 1, tzinfo=UTC), "pair": (1, None)}
     assert json.loads(json.dumps(jsonable(value))) == {
         "amount": "18750.00", "at": "2026-07-01T09:00:00+08:00", "utc": "2026-07-01T00:00:00+00:00", "pair": [1, None]}
-    from domain.text import tr
-
     assert jsonable({"why": tr("cycle %(cycle)s does not exist", cycle="X")}) == {"why": "cycle X does not exist"}
 
 
