@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except SystemExit as done:  # shell completion answers, then exits
+        return done.code if isinstance(done.code, int) else 0
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - parsing itself failed: a message, not a trace
         return report(err)
     return code if isinstance(code, int) else 0

@@ -275,3 +275,5 @@ def test_starter_py_is_the_same_command_line(db_url, client, task_queue, tmp_pat
 def test_shell_completion_is_offered(cli):
     proc = cli("--show-completion", "bash", SHELL="/bin/bash")
     assert proc.returncode == 0 and "_KAMREVIEW_COMPLETE" in proc.stdout
+    words = cli(_KAMREVIEW_COMPLETE="complete_bash", COMP_WORDS="kamreview cycle st", COMP_CWORD="2")
+    assert words.returncode == 0 and words.stdout.split() == ["start", "status"]
