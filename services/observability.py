@@ -26,7 +26,8 @@ LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # What the web app knows about the request being served (request id, route, method, status), for log lines
-# written while it is served. Set by webapp.metrics; read by the JSON formatter. A dict, filled in as it is learnt.
+# written while it is served. Set by webapp.metrics; read by the JSON formatter. A dict, filled in as it is learnt;
+# a value may be a function, called when a line is written (the route is known only once the router has matched).
 REQUEST: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("kamreview_request", default=None)
 
 # Loggers whose records carry the exception of a failed activity attempt or Update (temporalio 1.35).
@@ -158,7 +159,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         request = REQUEST.get()
         if request:
-            out.update((k, v) for k, v in request.items() if v is not None)
+            out.update((k, v() if callable(v) else v) for k, v in request.items())
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         if record.stack_info:

@@ -1,0 +1,98 @@
+"""GET /metrics: request metrics by route template (never an id in a label), the database's counts, the token."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.observability import JsonFormatter
+from services.tasks import submit_self_review
+from tests.helpers import ratings
+from tests.web.helpers import settings_for_tests
+from webapp.app import create_app
+from workflows.payloads import SelfReviewSubmission
+
+
+def samples(text: str) -> dict[tuple[str, frozenset], float]:
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(found: dict, name: str, **labels: str) -> float | None:
+    return found.get((name, frozenset(labels.items())))
+
+
+async def test_metrics_count_requests_by_route_template_and_read_the_database(web):
+    cid = await web.open_cycle()
+    await submit_self_review(web.client, web.db_url, cid, SelfReviewSubmission("K01", ratings(2)))
+    hr = await web.login("HR1")
+    assert (await hr.get(f"/hr/cycles/{cid}")).status_code == 200
+    assert (await hr.get(f"/api/hr/cycles/{cid}")).status_code == 200
+    missing = await hr.get(f"/no/such/page/{cid}")
+    assert missing.status_code == 404 and len(missing.headers["x-request-id"]) == 16
+    assert (await hr.get("/api/health", headers={"X-Request-ID": "lb-42"})).headers["x-request-id"] == "lb-42"
+    r = await web.anon().get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert cid not in r.text  # route templates only: no cycle id, employee id or token in any label
+    found = samples(r.text)
+    assert value(found, "kamreview_http_requests_total", route="/hr/cycles/{cycle_id}", method="GET", status="200") == 1
+    assert value(found, "kamreview_http_requests_total", route="/api/hr/cycles/{cycle_id}", method="GET",
+                 status="200") == 1
+    assert value(found, "kamreview_http_requests_total", route="unmatched", method="GET", status="404") == 1
+    assert value(found, "kamreview_http_request_duration_seconds_count", route="/hr/cycles/{cycle_id}",
+                 method="GET") == 1
+    assert value(found, "kamreview_database_scrape_ok") == 1
+    assert value(found, "kamreview_cycles", status="running") == 1
+    assert value(found, "kamreview_reviews", status="open") == len(web.org["kams"])
+    assert value(found, "kamreview_submissions_accepted_total", kind="self_review") == 1
+    assert sum(v for (name, _), v in found.items() if name == "kamreview_notifications") >= 1  # the invitations
+    assert value(found, "process_cpu_seconds_total") is not None
+
+
+async def test_two_processes_share_the_database_counts_and_keep_their_own_requests(client, db_url, task_queue,
+                                                                                    web_org):
+    token = "prometheus-scrape-token-1"
+    apps = [create_app(db_url, client, task_queue, settings_for_tests(metrics_token=token), pool_size=2)
+            for _ in range(2)]
+    async with apps[0].router.lifespan_context(apps[0]), apps[1].router.lifespan_context(apps[1]):
+        https = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://testserver") for a in apps]
+        try:
+            assert (await https[0].get("/metrics")).status_code == 401
+            wrong = await https[0].get("/metrics", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+            await https[0].get("/login")
+            auth = {"Authorization": f"Bearer {token}"}
+            first, second = [samples((await h.get("/metrics", headers=auth)).text) for h in https]
+        finally:
+            for h in https:
+                await h.aclose()
+    assert value(first, "kamreview_http_requests_total", route="/login", method="GET", status="200") == 1
+    assert value(second, "kamreview_http_requests_total", route="/login", method="GET", status="200") is None
+    db_counts = [k for k in first if k[0] in ("kamreview_cycles", "kamreview_reviews", "kamreview_notifications",
+                                              "kamreview_submissions_accepted_total")]
+    assert all(first[k] == second.get(k) for k in db_counts)
+
+
+async def test_json_log_lines_of_a_request_carry_its_route_status_and_id(web):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("kamreview-web"))
+    auth = logging.getLogger("kamreview.auth")
+    auth.addHandler(handler)
+    old = auth.level
+    auth.setLevel(logging.INFO)
+    try:
+        r = await web.anon().post("/api/session", json={"username": "M1", "password": "wrong-password-123"},
+                                  headers={"X-Request-ID": "req-7"})
+    finally:
+        auth.removeHandler(handler)
+        auth.setLevel(old)
+    assert r.status_code == 401
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert line["message"].startswith("failed sign-in") and line["logger"] == "kamreview.auth"
+    assert (line["request_id"], line["method"], line["service"]) == ("req-7", "POST", "kamreview-web")
+    assert line["route"] == "/api/session"
