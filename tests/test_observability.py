@@ -131,3 +131,81 @@ def test_tracing_is_off_unless_asked_for():
     assert not tracing_enabled({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"})
     assert tracing_enabled({"OTEL_TRACES_EXPORTER": "otlp"})
     assert not tracing_enabled({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+
+
+class _Collector:
+    """A local OTLP/HTTP receiver: decodes every ``POST /v1/traces`` (protobuf) into (service, span name) pairs."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        spans = self.spans = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path == "/v1/traces":
+                    request = ExportTraceServiceRequest.FromString(body)
+                    for rs in request.resource_spans:
+                        service = next(a.value.string_value for a in rs.resource.attributes if a.key == "service.name")
+                        spans.extend((service, s.name) for ss in rs.scope_spans for s in ss.spans)
+                self.send_response(200 if self.path == "/v1/traces" else 404)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def collector():
+    found = _Collector()
+    yield found
+    found.close()
+
+
+async def test_traces_of_a_web_request_reach_the_collector_through_the_workflow(client, db_url, task_queue, collector,
+                                                                               monkeypatch):
+    from temporalio.client import Client
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    from services.observability import tracer_provider
+    from services.users import fast_test_hasher, seed_demo_users
+    from tests.web.helpers import password_of, settings_for_tests
+    from webapp.app import create_app
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)  # the standard variable, read by the exporter
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    provider = tracer_provider("kamreview-web")
+    traced = Client(**{**client.config(), "interceptors": [TracingInterceptor(provider.get_tracer("kamreview"))]})
+    seed_org(db_url, kams=2, contacts_per_kam=1)
+    seed_demo_users(db_url, hasher=fast_test_hasher())
+    cid = f"TRACE{uuid.uuid4().hex[:6]}"
+    await create_cycle(db_url, cycle_config(cid))
+    async with running_worker(traced, db_url, task_queue):  # the client's interceptor traces the worker too
+        app = create_app(db_url, traced, task_queue, settings_for_tests(), pool_size=2, tracer_provider=provider)
+        async with app.router.lifespan_context(app):
+            import httpx
+
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as hr:
+                r = await hr.post("/api/session", json={"username": "HR1", "password": password_of("HR1")})
+                hr.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+                assert (await hr.post(f"/api/hr/cycles/{cid}/start")).status_code == 200
+        await eventually(lambda: review_started(client, cid, "K01"))
+    provider.shutdown()  # flushes the batch
+    names = {name for service, name in collector.spans if service == "kamreview-web"}
+    assert "POST /api/hr/cycles/{cycle_id}/start" in names, sorted(names)
+    assert {"StartWorkflow:CycleWorkflow", "RunWorkflow:CycleWorkflow", "RunActivity:begin_cycle"} <= names, sorted(names)
+    assert not any(cid in name for name in names)  # span names are templates too
