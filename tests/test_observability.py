@@ -209,3 +209,41 @@ async def test_traces_of_a_web_request_reach_the_collector_through_the_workflow(
     assert "POST /api/hr/cycles/{cycle_id}/start" in names, sorted(names)
     assert {"StartWorkflow:CycleWorkflow", "RunWorkflow:CycleWorkflow", "RunActivity:begin_cycle"} <= names, sorted(names)
     assert not any(cid in name for name in names)  # span names are templates too
+
+
+async def test_worker_process_serves_sdk_metrics_and_logs_json(client, db_url, task_queue):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    env = os.environ | {"KAMREVIEW_DATABASE_URL": db_url, "KAMREVIEW_TASK_QUEUE": task_queue,
+                        "KAMREVIEW_TEMPORAL_ADDRESS": client.service_client.config.target_host,
+                        "KAMREVIEW_LOG_FORMAT": "json", "KAMREVIEW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{port}"}
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    proc = subprocess.Popen([sys.executable, str(root / "worker.py")], cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert f"SDK metrics on http://127.0.0.1:{port}/metrics" in line, line
+        seed_org(db_url, kams=1, contacts_per_kam=1)
+        cid = f"MET{uuid.uuid4().hex[:6]}"
+        await create_cycle(db_url, cycle_config(cid))
+        await start_cycle(client, db_url, cid, task_queue)
+        await eventually(lambda: review_started(client, cid, "K01"))
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        assert "temporal_workflow_task_execution_latency" in text and f'task_queue="{task_queue}"' in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    lines = [json.loads(x) for x in err.splitlines() if x.strip()]  # every line is one JSON object
+    assert any(x["logger"].startswith("temporalio") and x["service"] == "kamreview-worker" for x in lines), err[-2000:]
