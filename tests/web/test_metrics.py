@@ -96,3 +96,32 @@ async def test_json_log_lines_of_a_request_carry_its_route_status_and_id(web):
     assert line["message"].startswith("failed sign-in") and line["logger"] == "kamreview.auth"
     assert (line["request_id"], line["method"], line["service"]) == ("req-7", "POST", "kamreview-web")
     assert line["route"] == "/api/session"
+
+
+def test_the_access_log_line_in_json_has_the_route_status_and_request_id(live):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("kamreview-web"))
+    access = logging.getLogger("uvicorn.access")
+    access.addHandler(handler)
+    try:
+        r = httpx.get(f"{live.url}/hr/cycles/NOPE123", headers={"X-Request-ID": "edge-9"}, follow_redirects=False)
+    finally:
+        access.removeHandler(handler)
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert '"GET /hr/cycles/NOPE123 HTTP/1.1" 303' in line["message"]  # not signed in: to the sign-in page
+    assert (line["route"], line["status"], line["request_id"]) == ("/hr/cycles/{cycle_id}", r.status_code, "edge-9")
+
+
+def test_the_server_log_config_in_json_puts_every_handler_and_the_root_on_the_json_formatter():
+    import logging.config
+
+    from webapp.logs import uvicorn_log_config
+
+    config = uvicorn_log_config(fmt="json")
+    assert {h["formatter"] for h in config["handlers"].values()} == {"json"}
+    assert all("redact" in h["filters"] for h in config["handlers"].values())
+    assert config["root"]["handlers"] == ["app"]
+    made = logging.config.DictConfigurator(config).configure_formatter(dict(config["formatters"]["json"]))
+    assert isinstance(made, JsonFormatter) and made.service == "kamreview-web"
+    assert "root" not in uvicorn_log_config()  # text: as before
