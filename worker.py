@@ -21,7 +21,11 @@ async def main() -> int:
 
     settings = get_settings()
     configure_logging(settings.log_format, service="kamreview-worker")
-    seen = telemetry("kamreview-worker", settings.worker_metrics_address)
+    try:
+        seen = telemetry("kamreview-worker", settings.worker_metrics_address)
+    except ValueError as err:  # a busy or malformed address
+        print(err, file=sys.stderr)
+        return 1
     db_url, address = database_url(settings), temporal_address(settings)
     client = await connect_client(address, settings.temporal_namespace, runtime=seen.runtime,
                                   interceptors=seen.interceptors)

@@ -257,7 +257,10 @@ def telemetry(service: str, metrics_address: str | None = None, env: dict[str, s
     The tracing interceptor goes on the client; a Worker built on that client uses it too (temporalio: client
     interceptors that are also worker interceptors are applied to workers), so workflows and activities are traced.
     """
-    found = Telemetry(runtime=metrics_runtime(metrics_address) if metrics_address else None)
+    try:
+        found = Telemetry(runtime=metrics_runtime(metrics_address) if metrics_address else None)
+    except ValueError as err:  # the SDK's words: "Failed starting Prometheus exporter: Address already in use"
+        raise ValueError(f"cannot serve metrics on KAMREVIEW_WORKER_METRICS_ADDRESS={metrics_address}: {err}") from None
     if tracing_enabled(env):
         from opentelemetry import trace
         from temporalio.contrib.opentelemetry import TracingInterceptor

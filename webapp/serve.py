@@ -41,19 +41,19 @@ async def main() -> int:
     from webapp.logs import uvicorn_log_config
 
     settings, web = get_settings(), get_web_settings()
-    # The SDK's Prometheus endpoint is a worker's: here only when this process runs the (embedded) worker.
-    seen = telemetry("kamreview-web", None if settings.temporal_address else settings.worker_metrics_address)
     sock = _bind(web.host, web.port)
     port = sock.getsockname()[1]
     if port != web.port:
         web = web.model_copy(update={"port": port})
     try:
         print("starting the servers (embedded unless configured) ...", file=sys.stderr, flush=True)
+        # The SDK's Prometheus endpoint is a worker's: here only when this process runs the (embedded) worker.
+        seen = telemetry("kamreview-web", None if settings.temporal_address else settings.worker_metrics_address)
         db = database_url(settings)
         address = temporal_address(settings)
         client = await connect_client(address, settings.temporal_namespace, runtime=seen.runtime,
                                       interceptors=seen.interceptors)
-    except (EmbeddedServerError, UserError, RuntimeError) as err:
+    except (EmbeddedServerError, UserError, RuntimeError, ValueError) as err:
         print(f"cannot start: {err}", file=sys.stderr)
         return 1
     app = create_app(db, client, settings.task_queue, web, tracer_provider=seen.tracer_provider)

@@ -125,3 +125,35 @@ def test_the_server_log_config_in_json_puts_every_handler_and_the_root_on_the_js
     made = logging.config.DictConfigurator(config).configure_formatter(dict(config["formatters"]["json"]))
     assert isinstance(made, JsonFormatter) and made.service == "kamreview-web"
     assert "root" not in uvicorn_log_config()  # text: as before
+
+
+def test_the_web_server_process_logs_json_and_serves_metrics(temporal_env, db_url):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = os.environ | {"KAMREVIEW_DATABASE_URL": db_url, "KAMREVIEW_WEB_PORT": "0", "KAMREVIEW_LOG_FORMAT": "json",
+                        "KAMREVIEW_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host}
+    proc = subprocess.Popen([sys.executable, "-m", "webapp.serve"], cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in proc.stdout:
+            found = re.search(r"kamreview is running: (http://\S+)/", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, proc.stderr.read()
+        r = httpx.get(f"{url}/metrics")
+        assert r.status_code == 200 and "kamreview_cycles" in r.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    lines = [json.loads(x) for x in (out + err).splitlines() if x.startswith("{")]
+    access = [x for x in lines if x["logger"] == "uvicorn.access"]
+    assert access and access[-1]["route"] == "/metrics" and access[-1]["status"] == 200, out + err
+    assert all(x["service"] == "kamreview-web" for x in lines)
