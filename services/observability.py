@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, Literal
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from workflows.common import CONFLICT, REJECTED
 
@@ -106,6 +108,27 @@ def quiet_refusals() -> None:
         logger = logging.getLogger(name)
         if _QUIET not in logger.filters:
             logger.addFilter(_QUIET)
+
+
+class _CountRefusals(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except ApplicationError as err:
+            refusal = refusal_of(err)
+            if refusal is not None:
+                activity.metric_meter().create_counter(
+                    "kamreview_activity_refusals", "activity attempts that ended in a refusal (counted as failed by "
+                    "temporal_activity_execution_failed too)").add(1, {"kind": refusal.type or REJECTED})
+            raise
+
+
+class CountRefusals(Interceptor):
+    """Worker interceptor: counts refused activities on the SDK's metrics (``kamreview_activity_refusals`` by
+    activity_type and kind), so that failed minus refused is what went wrong. A no-op without a metrics runtime."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _CountRefusals(next)
 
 
 # -- log lines --------------------------------------------------------------------------------------

@@ -39,6 +39,17 @@ def _tracebacks(records: list[logging.LogRecord]) -> list[str]:
 
 
 async def test_a_refused_finalize_is_one_line_without_a_traceback(client, db_url, db_admin_url, task_queue, caplog):
+    import socket
+
+    import httpx
+
+    from services.observability import metrics_runtime
+    from services.temporal import connect_client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics = f"127.0.0.1:{s.getsockname()[1]}"
+    client = await connect_client(client.service_client.config.target_host, runtime=metrics_runtime(metrics))
     org = seed_org(db_url, kams=2, contacts_per_kam=1)
     cid = f"QUIET{uuid.uuid4().hex[:6]}"
     caplog.set_level(logging.DEBUG)
@@ -55,6 +66,11 @@ async def test_a_refused_finalize_is_one_line_without_a_traceback(client, db_url
         with pytest.raises(Conflict, match="cannot approve payouts"):  # the Update's validator refuses
             await approve_payouts(client, db_url, cid, "PAY1")
         validator_refusal = list(caplog.records)
+        async with httpx.AsyncClient() as http:  # the refusal is counted on the worker's SDK metrics
+            scraped = (await http.get(f"http://{metrics}/metrics")).text
+    counted = [ln for ln in scraped.splitlines() if ln.startswith("kamreview_activity_refusals")
+               and 'activity_type="finalize_calibration"' in ln and 'kind="Rejected"' in ln]
+    assert counted and counted[0].endswith(" 1"), scraped
     assert not _tracebacks(activity_refusal + validator_refusal)
     lines = [r for r in activity_refusal if r.levelno >= logging.INFO and "cannot finalize" in r.getMessage()]
     assert len(lines) == 1, [r.getMessage() for r in activity_refusal]
