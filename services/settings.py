@@ -29,6 +29,11 @@ class WebSettings(BaseSettings):
     max_body_bytes: int = Field(default=512 * 1024, gt=0)
     lockout_after: int = Field(default=10, ge=1, description="failed sign-ins in a row before a lockout")
     lockout_minutes: float = Field(default=15, gt=0)
+    # Observability (docs/operations.md)
+    metrics_token: str | None = Field(
+        default=None, description="if set, GET /metrics asks for `Authorization: Bearer <token>`; unset: open, for a "
+        "Prometheus inside the network (keep /metrics off the public proxy)"
+    )
 
     def base_url(self) -> str:
         if self.public_url:
@@ -114,6 +119,13 @@ class Settings(BaseSettings):
         default=False,
         description="let HR approve payouts as well as payroll (KAMREVIEW_HR_MAY_APPROVE_PAYOUTS); off: the people "
         "who calibrate ratings never release the money themselves (separation of duties), for small companies only",
+    )
+    # Observability (docs/operations.md)
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line (time, level, logger, message, ids when known)"
+    )
+    worker_metrics_address: str | None = Field(
+        default=None, description="host:port where a worker serves the Temporal SDK's Prometheus metrics; unset: off"
     )
     web: WebSettings = Field(default_factory=WebSettings, description="the web app (KAMREVIEW_WEB_*)")
     mail: MailSettings = Field(default_factory=MailSettings)
