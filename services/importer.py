@@ -19,7 +19,8 @@ from pathlib import Path
 
 from services.imports import project_csv
 from services.imports.issues import MAX_ISSUES, ImportFailed, ImportIssue, Issues
-from services.imports.pipeline import write_records
+from services.imports.pipeline import plan_records, write_records
+from services.imports.preview import ImportPreview, build_preview
 from services.imports.project_csv import ACCOUNT_COLUMNS, KPI_COLUMNS, KPI_IDS, ORG_COLUMNS, ROLES
 from services.imports.writer import ImportSummary, TableCounts
 
@@ -32,9 +33,11 @@ __all__ = [
     "ROLES",
     "ImportFailed",
     "ImportIssue",
+    "ImportPreview",
     "ImportSummary",
     "TableCounts",
     "import_files",
+    "preview_files",
 ]
 
 
@@ -48,3 +51,12 @@ def import_files(database_url: str, org: Path, accounts: Path, kpis: Path, actor
     issues = Issues([org.name, accounts.name, kpis.name])
     records = project_csv.read(org, accounts, kpis, issues)
     return write_records(database_url, records, issues, actor)
+
+
+def preview_files(database_url: str, org: Path, accounts: Path, kpis: Path, examples: int = 5) -> ImportPreview:
+    """What ``import_files`` would change (new / changed / unchanged per table, with examples); writes nothing."""
+    org, accounts, kpis = Path(org), Path(accounts), Path(kpis)
+    issues = Issues([org.name, accounts.name, kpis.name])
+    records = project_csv.read(org, accounts, kpis, issues)
+    plans = plan_records(database_url, records, issues)
+    return build_preview("csv", [org.name, accounts.name, kpis.name], plans, records, examples)
