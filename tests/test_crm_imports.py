@@ -329,3 +329,44 @@ def test_fxiaoke_problems_name_workbook_row_and_chinese_column(db_url: str, org:
     broken.write_bytes(b"not a zip")
     assert [(i.file, i.line, i.column) for i in fails(preview_crm_import, db_url, "fxiaoke", [broken])] == [
         ("客户.xlsx", 0, "*")]
+
+
+def test_an_export_without_annual_revenue_keeps_the_stored_figure(db_url: str, org: None, tmp_path: Path) -> None:
+    apply_crm_import(db_url, "zoho", zoho_files(tmp_path))
+    no_revenue = ZOHO_ACCOUNTS.replace('"CNY 12,000,000.50"', '""').replace('"8000000"', '""')
+    summary = apply_crm_import(db_url, "zoho", zoho_files(tmp_path, accounts=no_revenue))
+    assert summary.key_account == TableCounts(unchanged=2)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT annual_revenue FROM key_account ORDER BY id").fetchall() == [
+            (Decimal("12000000.50"),), (Decimal("8000000.00"),)]
+
+
+@pytest.mark.parametrize(("written", "order", "expected"), [
+    ("2026-09-30", "MDY", date(2026, 9, 30)),
+    ("2026-09-30 14:05:00", "MDY", date(2026, 9, 30)),
+    ("09/30/2026", "MDY", date(2026, 9, 30)),
+    ("09/30/2026 02:05 PM", "MDY", date(2026, 9, 30)),
+    ("30/09/2026", "DMY", date(2026, 9, 30)),
+    ("Sep 30, 2026", "MDY", date(2026, 9, 30)),
+    ("30 Sep 2026", "DMY", date(2026, 9, 30)),
+    ("2026/9/30", "YMD", date(2026, 9, 30)),
+    ("2026年9月30日", "YMD", date(2026, 9, 30)),
+    ("09/30/2026", "YMD", None),
+    ("2026-02-30", "YMD", None),
+    ("30/09/2026", "MDY", None),
+])
+def test_crm_date_formats(written: str, order: str, expected: date | None) -> None:
+    from services.imports.crm_common import _parse_date
+
+    assert _parse_date(written, order) == expected
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    ("1,250,000.00", "1250000.00"), ("$12,400.00", "12400.00"), ("CNY 12,000,000.50", "12000000.50"),
+    ("12000 CNY", "12000"), ("¥1,234", "1234"), ("1234.5 元", "1234.5"), ("8000000", "8000000"),
+    ("1,23", None), ("12e3", None), ("abc", None), ("-5", "-5"),
+])
+def test_crm_amount_formats(written: str, expected: str | None) -> None:
+    from services.imports.crm_common import _plain_amount
+
+    assert _plain_amount(written) == expected

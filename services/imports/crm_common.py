@@ -159,7 +159,7 @@ class CrmReader:
         account_id = self.record_id(row, "id", "A", required=True)
         owner = row.text("owner", required=True)
         account = AccountRecord(row.line, account_id or "", row.text("name", required=True), None,
-                                self.amount(row, "annual_revenue") or Decimal(0), self.currency(row, "currency"),
+                                self.amount(row, "annual_revenue"), self.currency(row, "currency"),
                                 owner=owner, file=row.file, owner_column=row.label("owner"))
         if account_id is not None and self._unique(row, records.accounts, account_id):
             records.accounts[account_id] = account

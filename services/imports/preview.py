@@ -44,6 +44,8 @@ class ImportPreview:
         out: list[Text] = []
         for table, preview in self.tables.items():
             c = preview.counts
+            if not (c.changed or c.unchanged) and self.source != "csv":
+                continue  # a CRM export has no org and no KPI actuals
             out.append(tr("%(table)s: %(new)s new, %(changed)s changed, %(unchanged)s unchanged", table=table,
                           new=str(c.inserted), changed=str(c.updated), unchanged=str(c.unchanged)))
             for change in preview.new:

@@ -51,7 +51,8 @@ class EmployeeRecord:
 
 @dataclass
 class AccountRecord:
-    """A key account. ``owner`` is the CRM's owner as written (a name, an e-mail) until resolved to ``kam_id``."""
+    """A key account. ``owner`` is the CRM's owner as written (a name, an e-mail) until resolved to ``kam_id``;
+    from a CRM, ``annual_revenue`` None means the export does not say (the stored figure is kept)."""
 
     line: int
     id: str

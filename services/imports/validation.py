@@ -5,6 +5,7 @@ managers, reporting loops, KAM roles and the employees KPI actuals are for. Prob
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 import psycopg
@@ -34,6 +35,7 @@ class Directory:
     people: list[tuple[str, str, str | None]] = field(default_factory=list)  # id, name, email
     account_names: dict[str, list[str]] = field(default_factory=dict)
     account_ids: set[str] = field(default_factory=set)
+    account_revenue: dict[str, Decimal] = field(default_factory=dict)
 
     @classmethod
     def load(cls, conn: psycopg.Connection, crm: bool) -> Directory:
@@ -41,9 +43,10 @@ class Directory:
         directory = cls({row[0]: (row[1], row[2]) for row in rows})
         if crm:
             directory.people = [(row[0], row[3], row[4]) for row in rows]
-            for account_id, name in conn.execute("SELECT id, name FROM key_account"):
+            for account_id, name, revenue in conn.execute("SELECT id, name, annual_revenue FROM key_account"):
                 directory.account_names.setdefault(name, []).append(account_id)
                 directory.account_ids.add(account_id)
+                directory.account_revenue[account_id] = revenue
         return directory
 
 
@@ -118,6 +121,8 @@ def _resolve_accounts(records: RecordSet, directory: Directory, issues: Issues) 
     """Links a CRM gives by the account's name (Fxiaoke's 客户名称, Zoho files without ``Account Name.id``)."""
     in_files: dict[str, list[str]] = {}
     for account in records.accounts.values():
+        if account.annual_revenue is None:  # the export does not say: keep what is stored (0 for a new account)
+            account.annual_revenue = directory.account_revenue.get(account.id, Decimal(0))
         if account.name:
             in_files.setdefault(account.name, []).append(account.id)
 
