@@ -263,9 +263,10 @@ def fxiaoke_files(tmp_path: Path, deals_close: object = date(2026, 9, 30), curre
             ["钱敏", "沈阳北方重工机械有限公司", "13800000002", "qian.min@client003.example.cn", "王芳"],
             ["李娜", "杭州西湖电子有限公司", "13800000003", None, "王芳"],
         ]),
-        workbook(tmp_path / "商机_20261201.xlsx", ["商机名称", "客户名称", "负责人", "商机阶段", "商机金额", "结单日期"], [
-            ["2026 年度备件", "沈阳北方重工机械有限公司", "王芳", "赢单", 1250000, deals_close],
-            ["产线改造", "杭州西湖电子有限公司", "王芳", "方案报价", 480000.5, date(2026, 12, 20)],
+        workbook(tmp_path / "商机_20261201.xlsx", ["商机名称", "客户名称", "负责人", "销售阶段", "商机状态", "商机金额",
+                                                 "结单日期"], [
+            ["2026 年度备件", "沈阳北方重工机械有限公司", "王芳", "签约", "赢单", 1250000, deals_close],
+            ["产线改造", "杭州西湖电子有限公司", "王芳", "方案确认", "进行中", 480000.5, date(2026, 12, 20)],
         ]),
         workbook(tmp_path / "销售订单_20261201.xlsx", ["销售订单编号", "客户名称", "销售订单金额", "下单日期", "生命状态",
                                                     "负责人"], [
@@ -329,6 +330,16 @@ def test_fxiaoke_problems_name_workbook_row_and_chinese_column(db_url: str, org:
     broken.write_bytes(b"not a zip")
     assert [(i.file, i.line, i.column) for i in fails(preview_crm_import, db_url, "fxiaoke", [broken])] == [
         ("客户.xlsx", 0, "*")]
+
+
+def test_zoho_owner_id_in_the_owners_table_wins_over_the_name(db_url: str, org: None, tmp_path: Path) -> None:
+    accounts = ZOHO_ACCOUNTS.replace('"Account Owner",', '"Account Owner.id","Account Owner",', 1)
+    accounts = accounts.replace('"王芳","上海', '"4876876000000061001","王芳","上海').replace(
+        '"Michael Brown","North', '"4876876000000061002","Michael Brown","North')
+    mapping = tmp_path / "crm.yaml"
+    mapping.write_text("owner:\n  owners: {'4876876000000061001': K03}\n", encoding="utf-8")
+    preview = preview_crm_import(db_url, "zoho", zoho_files(tmp_path, accounts=accounts), mapping)
+    assert [c.after["kam_id"] for c in preview.tables["key_account"].new] == ["K03", "K02"]
 
 
 def test_an_export_without_annual_revenue_keeps_the_stored_figure(db_url: str, org: None, tmp_path: Path) -> None:

@@ -160,7 +160,8 @@ class CrmReader:
         owner = row.text("owner", required=True)
         account = AccountRecord(row.line, account_id or "", row.text("name", required=True), None,
                                 self.amount(row, "annual_revenue"), self.currency(row, "currency"),
-                                owner=owner, file=row.file, owner_column=row.label("owner"))
+                                owner=owner, file=row.file, owner_column=row.label("owner"),
+                                owner_id=row.text("owner_id"))
         if account_id is not None and self._unique(row, records.accounts, account_id):
             records.accounts[account_id] = account
 
@@ -181,8 +182,8 @@ class CrmReader:
         deal_id = self.record_id(row, "id", "D" if kind == "deal" else "O", required=kind == "order",
                                  parts=(name, account_name))
         if kind == "deal":
-            stage = row.text("stage", required=True)
-            won = stage is not None and stage.casefold() in self.mapping.won
+            stage, status = row.text("stage", required=True), row.text("status")
+            won = any(v is not None and v.casefold() in self.mapping.won for v in (stage, status))
         else:
             stage = row.text("status")
             won = stage is None or stage.casefold() not in self.mapping.cancelled

@@ -25,28 +25,30 @@ Module = Literal["accounts", "contacts", "deals", "orders", "cases"]
 # Column labels per module and field: the first label present in a file's header is used. Zoho's are the field
 # labels of its standard modules as its Export writes them ("Account Name.id" is the id of a lookup);
 # Fxiaoke's the Chinese labels of AccountObj, ContactObj, the opportunity object, SalesOrderObj and 工单.
+# A deal is won when its stage or its status (Fxiaoke's 商机状态: 进行中 / 赢单 / 输单 / 无效) is in won_stages.
 COLUMNS: dict[Source, dict[str, dict[str, list[str]]]] = {
     "zoho": {
         "accounts": {"id": ["Record Id"], "name": ["Account Name"], "owner": ["Account Owner"],
-                     "annual_revenue": ["Annual Revenue"], "currency": ["Currency"]},
+                     "owner_id": ["Account Owner.id"], "annual_revenue": ["Annual Revenue"], "currency": ["Currency"]},
         "contacts": {"id": ["Record Id"], "name": ["Full Name", "Contact Name"], "first_name": ["First Name"],
                      "last_name": ["Last Name"], "email": ["Email"], "account": ["Account Name"],
                      "account_id": ["Account Name.id"], "owner": ["Contact Owner"]},
         "deals": {"id": ["Record Id"], "name": ["Deal Name"], "owner": ["Deal Owner"], "account": ["Account Name"],
-                  "account_id": ["Account Name.id"], "stage": ["Stage"], "amount": ["Amount"],
+                  "account_id": ["Account Name.id"], "stage": ["Stage"], "status": [], "amount": ["Amount"],
                   "currency": ["Currency"], "closed_on": ["Closing Date"]},
         "cases": {"id": ["Record Id"], "owner": ["Case Owner"], "account": ["Account Name"],
                   "account_id": ["Account Name.id"], "type": ["Type"], "status": ["Status"],
                   "opened_on": ["Created Time", "Date/Time Opened"]},
     },
     "fxiaoke": {
-        "accounts": {"id": ["客户编号"], "name": ["客户名称"], "owner": ["负责人"], "annual_revenue": [],
-                     "currency": ["币种"]},
+        "accounts": {"id": ["客户编号"], "name": ["客户名称"], "owner": ["负责人"], "owner_id": [],
+                     "annual_revenue": [], "currency": ["币种"]},
         "contacts": {"id": [], "name": ["联系人姓名", "姓名"], "email": ["邮箱"], "mobile": ["手机"],
                      "account": ["客户名称"], "owner": ["负责人"]},
         "deals": {"id": ["商机编号"], "name": ["商机名称"], "owner": ["负责人"], "account": ["客户名称"],
-                  "stage": ["商机阶段", "阶段"], "amount": ["商机金额", "金额", "销售金额"], "currency": ["币种"],
-                  "closed_on": ["结单日期", "预计成交日期"]},
+                  "stage": ["商机阶段", "销售阶段", "阶段"], "status": ["商机状态"],
+                  "amount": ["商机金额", "金额", "销售金额"], "currency": ["币种"],
+                  "closed_on": ["结单日期", "预计结单日期", "预计成交日期"]},
         "orders": {"id": ["销售订单编号", "订单编号"], "owner": ["负责人"], "account": ["客户名称"],
                    "amount": ["销售订单金额", "订单金额", "销售金额", "金额"], "currency": ["币种"],
                    "closed_on": ["下单日期", "订单日期"], "status": ["生命状态", "订单状态"]},

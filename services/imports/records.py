@@ -63,6 +63,8 @@ class AccountRecord:
     owner: str | None = None
     file: str = ""
     owner_column: str = "kam_id"
+    owner_id: str | None = None
+    """The CRM's id of the owner where the export has one (Zoho's ``Account Owner.id``)."""
 
     def values(self) -> tuple[Any, ...]:
         return (self.id, self.name, self.kam_id, self.annual_revenue, self.currency)

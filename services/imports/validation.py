@@ -20,7 +20,8 @@ OwnerMatch = Literal["table", "email", "name", "id"]
 @dataclass(frozen=True)
 class OwnerRule:
     """How a CRM's owner (a user's name or e-mail, as the export writes it) becomes one of our employee ids:
-    each way in ``match`` is tried in order; ``owners`` is the explicit table (CRM owner -> employee id)."""
+    each way in ``match`` is tried in order; ``owners`` is the explicit table (CRM owner -> employee id), whose
+    keys may also be the CRM's user ids (Zoho's ``Account Owner.id``), which are checked first."""
 
     match: tuple[OwnerMatch, ...] = ("table", "email", "name")
     owners: dict[str, str] = field(default_factory=dict)
@@ -82,9 +83,12 @@ def _resolve_owners(records: RecordSet, directory: Directory, rule: OwnerRule, i
         if account.kam_id is not None or account.owner is None:
             continue
         owner = account.owner
-        if owner not in cache:
-            cache[owner] = _match_owner(owner, rule, directory, by_email, by_name)
-        found = cache[owner]
+        if account.owner_id and account.owner_id in rule.owners:  # the CRM user's id in the table: exact
+            found: list[str] | str = rule.owners[account.owner_id]
+        else:
+            if owner not in cache:
+                cache[owner] = _match_owner(owner, rule, directory, by_email, by_name)
+            found = cache[owner]
         where = (account.file, account.line, account.owner_column)
         if isinstance(found, str):
             account.kam_id = found
