@@ -62,7 +62,8 @@ class Cells:
             if required:
                 self.error(column, tr("required value is missing"))
             return None
-        problem = text_problem(value)  # PostgreSQL cannot store NUL in text
+        # PostgreSQL cannot store NUL in text (plain ASCII without NUL needs no further check: the common case)
+        problem = None if value.isascii() and "\x00" not in value else text_problem(value)
         if problem is not None:
             self.error(column, problem)
             return None

@@ -83,8 +83,7 @@ class CrmReader:
             self.issues.add_file(path.name)
             table = self.table(path)
             if table is None:
-                records.accounts_usable = False
-                continue
+                continue  # its issue says why
             if table.module == "accounts" and not records.account_file:
                 records.account_file = table.file
             build = getattr(self, f"_{table.module}")
