@@ -381,3 +381,24 @@ def test_crm_amount_formats(written: str, expected: str | None) -> None:
     from services.imports.crm_common import _plain_amount
 
     assert _plain_amount(written) == expected
+
+
+def test_zoho_contacts_without_lookup_ids_link_by_account_name(db_url: str, org: None, tmp_path: Path) -> None:
+    header, *rows = ZOHO_CONTACTS.splitlines()
+    drop = header.split(",").index('"Account Name.id"')
+    contacts = "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != drop) for line in [header, *rows])
+    preview = preview_crm_import(db_url, "zoho", zoho_files(tmp_path, contacts=contacts + "\n"))
+    assert {c.after["account_id"] for c in preview.tables["customer_contact"].new} == {
+        "zcrm_4876876000000327001", "zcrm_4876876000000327002"}
+    assert Formatter(locale="zh-CN").text(preview.lines()[0]) == "key_account：新增 2，变更 0，未变 0"
+
+    twins = ZOHO_ACCOUNTS.replace("Northwind Logistics GmbH", "上海华晨精密机械有限公司")
+    issues = fails(preview_crm_import, db_url, "zoho", zoho_files(tmp_path, accounts=twins, contacts=contacts + "\n"))
+    assert issues[0] == ImportIssue(
+        "Contacts_2026_12_01.csv", 2, "*", "account '上海华晨精密机械有限公司' is ambiguous: several accounts have that"
+        " name (zcrm_4876876000000327001, zcrm_4876876000000327002)")
+
+
+def test_unknown_crm_is_refused(db_url: str, tmp_path: Path) -> None:
+    with pytest.raises(Rejected, match="unknown CRM 'salesforce' \\(expected one of: zoho, fxiaoke\\)"):
+        preview_crm_import(db_url, "salesforce", [])  # type: ignore[arg-type]
