@@ -57,11 +57,12 @@ COLUMNS: dict[Source, dict[str, dict[str, list[str]]]] = {
     },
 }
 
-#: The field whose column tells which module a file is, tried in this order (Fxiaoke's 客户名称 is in every
-#: export, so accounts come last; Zoho names each module's owner column after the module).
+#: The field whose column tells which module a file is, tried in this order: the most specific first (a ticket
+#: or an opportunity export may also name its contact, 联系人姓名; 客户名称 is in every export, so accounts come
+#: last). Zoho names each module's owner column after the module.
 SIGNATURES: dict[Source, list[tuple[str, str]]] = {
     "zoho": [("accounts", "owner"), ("contacts", "owner"), ("deals", "owner"), ("cases", "owner")],
-    "fxiaoke": [("contacts", "name"), ("deals", "name"), ("orders", "id"), ("cases", "id"), ("accounts", "id")],
+    "fxiaoke": [("orders", "id"), ("cases", "id"), ("deals", "name"), ("contacts", "name"), ("accounts", "id")],
 }
 
 DEFAULTS: dict[Source, dict[str, Any]] = {
