@@ -86,10 +86,13 @@ class Proc:
 
 
 def spawn(name: str, args: list[str], env: dict[str, str], logdir: Path) -> Proc:
+    """``python ARGS`` configured by ``env`` alone: no inherited ``KAMREVIEW_*`` variable, and run from ``logdir``
+    so that no ``.env`` file of the checkout adds settings."""
     log = logdir / f"{name}.log"
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("KAMREVIEW_")}
     with log.open("wb") as out:
         popen = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)} | env,
+            [sys.executable, *args], cwd=logdir, env=inherited | {"PYTHONPATH": str(ROOT)} | env,
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent,
         )
@@ -164,12 +167,13 @@ def open_sessions(admin_url: str, usernames: list[str]) -> dict[str, Session]:
 
 
 async def sign_in(http: httpx.AsyncClient, username: str) -> Session:
-    """A real sign-in through the API; the session cookie it sets, and its CSRF token."""
+    """A real sign-in through the API: the session cookie it sets, and its CSRF token.
+
+    The client keeps the cookie too: clear its cookies once signed in, as requests carry their person's explicitly.
+    """
     r = await http.post("/api/session", json={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
-    token = r.cookies["kr_session"]
-    http.cookies.clear()  # requests carry their person's cookie explicitly
-    return Session(username, token, r.json()["csrf_token"])
+    return Session(username, r.cookies["kr_session"], r.json()["csrf_token"])
 
 
 # -- the crowd ---------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from services.db import APP_ROLE, url_with_user
 from services.payroll import export_payroll_csv
 from tests.conftest import new_database
 from tests.helpers import count, eventually
-from tests.scale_world import Crowd, Proc, Session, add_users, listening_ports, open_sessions, run, sign_in, spawn
+from tests.scale_world import ROOT, Crowd, Proc, Session, add_users, listening_ports, open_sessions, run, sign_in, spawn
 from workflows.payloads import cycle_workflow_id, review_id_for, review_workflow_id
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -120,14 +120,14 @@ async def test_two_workers_two_webs_one_killed(client, fresh_db, db_admin_url, d
            "KAMREVIEW_TASK_QUEUE": task_queue, "KAMREVIEW_DATA_DIR": str(tmp_path / "data")}
 
     # The deploy step: migrate as the tables' owner, in a process of its own; the app processes get the app's role.
-    out = run("migrate", ["starter.py", "migrate"], env | {"KAMREVIEW_DATABASE_ADMIN_URL": fresh_db}, tmp_path,
+    out = run("migrate", [str(ROOT / "starter.py"), "migrate"], env | {"KAMREVIEW_DATABASE_ADMIN_URL": fresh_db}, tmp_path,
               timeout=STARTUP_S)
     assert "schema is up to date" in out
     mark("migrated")
     single_id = f"SINGLE-{uuid.uuid4().hex[:6]}"
     single = asyncio.create_task(single_process_csv(client, db_admin_url, db_url, single_id, tmp_path / "single.csv"))
     try:
-        workers = [spawn(f"worker{i}", ["worker.py"], env, tmp_path) for i in (1, 2)]
+        workers = [spawn(f"worker{i}", [str(ROOT / "worker.py")], env, tmp_path) for i in (1, 2)]
         webs = [spawn(f"web{i}", ["-m", "webapp.serve"], env | {"KAMREVIEW_WEB_HOST": "127.0.0.1",
                                                                 "KAMREVIEW_WEB_PORT": "0"}, tmp_path) for i in (1, 2)]
         procs.extend(workers + webs)
@@ -176,10 +176,12 @@ async def run_cycle(web: list[httpx.AsyncClient], client, org: Org, cycle_id: st
     """HR, payroll, managers, KAMs and customers on both web processes; a worker killed half-way through."""
     a, b = web
     # A sample signs in for real, each on one web process, and then works on the other.
-    hr, pay = await sign_in(a, f"{TAG}HR"), await sign_in(b, f"{TAG}PAY")
-    signed_in: dict[str, Session] = {}
-    for i, person in enumerate(org.managers[:2] + org.kams[:4]):
-        signed_in[person] = await sign_in(web[i % 2], person)
+    people = [f"{TAG}HR", f"{TAG}PAY", *org.managers[:2], *org.kams[:4]]
+    signed_in: dict[str, Session] = dict(zip(people, await asyncio.gather(
+        *(sign_in(web[i % 2], person) for i, person in enumerate(people))), strict=True))
+    for w in web:
+        w.cookies.clear()  # each request carries its person's cookie
+    hr, pay = signed_in.pop(f"{TAG}HR"), signed_in.pop(f"{TAG}PAY")  # HR on web A, payroll on web B
     sessions = open_sessions(admin_url, [p for p in org.managers + org.kams if p not in signed_in]) | signed_in
     mark("signed_in")
 
