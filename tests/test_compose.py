@@ -244,6 +244,12 @@ def test_start_order():
     assert services()["cli"]["profiles"] == ["cli"]
 
 
+def test_postgres_is_healthy_only_once_it_listens_on_tcp():
+    # the postgres image runs its init scripts on a server without TCP; a check over the socket passes during them
+    test = services()["postgres"]["healthcheck"]["test"]
+    assert "pg_isready" in test and "-h" in test and test[test.index("-h") + 1] == "127.0.0.1"
+
+
 def test_long_running_services_restart():
     for name in ("postgres", "temporal", "temporal-ui", "web", "worker"):
         assert services()[name].get("restart") in ("unless-stopped", "always"), name
