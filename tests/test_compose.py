@@ -463,7 +463,8 @@ roots = {[p.rstrip("*") for p in packages]!r} + ["deploy"]
 for root in roots:
     pkg = importlib.import_module(root)
     for info in pkgutil.walk_packages(pkg.__path__, root + "."):
-        importlib.import_module(info.name)
+        if not info.name.endswith(".__main__"):  # running it is the program, not an import
+            importlib.import_module(info.name)
 import starter, worker, webapp.serve
 from services.db import head_revision
 assert head_revision()
