@@ -29,7 +29,7 @@ RUN pip install -c constraints.txt -e . \
 FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH PYTHONPATH=/app \
-    KAMREVIEW_DATA_DIR=/data
+    KAMREVIEW_DATA_DIR=/data KAMREVIEW_WEB_HOST=0.0.0.0
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
 # The code stays root-owned (the app cannot change it); the app's user writes only to /data (KAMREVIEW_DATA_DIR:
