@@ -93,6 +93,7 @@ def setting_names() -> set[str]:
 def compose_kamreview_names() -> set[str]:
     used = {name for svc in services().values() for name in environment(svc)}
     used |= env_file_names(ENV_EXAMPLE) | env_file_names(APP_ENV_EXAMPLE)
+    used |= set(re.findall(r"KAMREVIEW_[A-Z0-9_]*[A-Z0-9]", DOCKERFILE.read_text(encoding="utf-8")))
     return {name for name in used if name.startswith("KAMREVIEW_")}
 
 
