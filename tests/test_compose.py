@@ -37,10 +37,8 @@ APP_ENV_EXAMPLE = ROOT / "kamreview.env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 APP_SERVICES = ("migrate", "web", "worker", "cli")
 
-# Settings compose already sets that another branch adds to services/settings.py.
-# TODO: drop KAMREVIEW_WORKER_METRICS_ADDRESS from here once the observability branch (worker_metrics_address) is
-# merged; test_pending_settings_have_landed tells when.
-PENDING_SETTINGS = {"KAMREVIEW_WORKER_METRICS_ADDRESS"}
+# Settings compose may name before they land in services/settings.py (none now).
+PENDING_SETTINGS: set[str] = set()
 
 
 @cache
@@ -130,11 +128,6 @@ def test_setting_names_are_derived_from_the_classes():
 def test_every_kamreview_variable_compose_uses_is_a_setting():
     unknown = compose_kamreview_names() - setting_names() - PENDING_SETTINGS
     assert not unknown, f"not settings of services/settings.py: {sorted(unknown)}"
-
-
-@pytest.mark.xfail(strict=False, reason="worker_metrics_address comes with the observability branch")
-def test_pending_settings_have_landed():
-    assert PENDING_SETTINGS <= setting_names()  # passes once merged: then empty PENDING_SETTINGS
 
 
 def test_env_example_has_every_interpolated_variable_and_no_other():
