@@ -19,6 +19,7 @@ embedded default can tell, and settles such a row as ``sent`` or back to the que
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
-from activities.base import DbActivities, new_token, token_hash
+from activities.base import DbActivities, dumps, new_token, token_hash
 from domain.text import Text, tr
 from notify.chat import ChatChannel, ChatNote, build_posts
 from notify.mail import key_digest
@@ -46,11 +47,6 @@ def _error_columns(error: Text | str | None) -> tuple[str | None, Jsonb | None]:
     if error is None:
         return None, None
     return str(error), Jsonb(error.as_details()) if isinstance(error, Text) else None
-
-
-def _error_params(error: Text | str | None) -> dict[str, Any]:
-    message, words = _error_columns(error)
-    return {"error": message, "error_text": words}
 
 
 class MailSession(Protocol):
@@ -80,6 +76,7 @@ class DeliverySetup:
     retry_after_s: float = 60.0  # first wait after a transient failure; doubles per attempt
     max_attempts: int = 8
     senders: int = 4  # e-mail connections used in parallel
+    mark_batch: int = 8  # e-mails per connection marked ``sending`` in one statement: at most this many ``uncertain`` per crash
     default_timezone: str = "Asia/Shanghai"
     company: str = "kamreview"  # who writes to customers (the survey invitation's signature)
     chat_groups: dict[str, dict[str, ChatChannel]] = field(default_factory=dict)  # named groups a cycle may use
@@ -99,13 +96,24 @@ class _Claimed:
     chat_group: str = ""  # the cycle's chat group for the person's team; "" for the company's
 
 
-# How a send ended, recorded on its row (a CTE, so the next message's "sending" can share the round trip).
-_RECORD = """WITH done AS (UPDATE notification SET status = %(status)s,
-                                 sent_at = CASE WHEN %(status)s = 'sent' THEN now() ELSE sent_at END,
-                                 last_error = %(error)s, last_error_text = %(error_text)s,
-                                 next_attempt_at = CASE WHEN %(wait)s::interval IS NULL THEN next_attempt_at
-                                                        ELSE now() + %(wait)s::interval END
-                              WHERE id = %(done)s)"""
+# One statement per group of e-mails on a connection: how the previous group's sends ended, and the next
+# group marked ``sending`` (attempt counted, address and Message-ID recorded), committed together. A row that
+# never reached ``sending`` (it could not be rendered) counts its attempt here.
+_ADVANCE = """WITH done AS (UPDATE notification n SET status = d.status,
+                                 sent_at = CASE WHEN d.status = 'sent' THEN now() ELSE n.sent_at END,
+                                 last_error = d.error, last_error_text = d.error_text::jsonb,
+                                 next_attempt_at = CASE WHEN d.wait IS NULL THEN n.next_attempt_at
+                                                        ELSE now() + make_interval(secs => d.wait) END,
+                                 attempts = n.attempts + d.counted
+                              FROM unnest(%(done)s::text[], %(status)s::text[], %(error)s::text[],
+                                          %(error_text)s::text[], %(wait)s::float8[], %(counted)s::int[])
+                                   AS d(id, status, error, error_text, wait, counted)
+                              WHERE n.id = d.id),
+              go AS (UPDATE notification n SET status = 'sending', attempts = n.attempts + 1, address = g.address,
+                            message_id = g.message_id
+                     FROM unnest(%(next)s::text[], %(address)s::text[], %(message_id)s::text[]) AS g(id, address, message_id)
+                     WHERE n.id = g.id AND n.status = 'claimed')
+         SELECT 1"""
 
 
 class DeliveryActivities(DbActivities):
@@ -204,27 +212,39 @@ class DeliveryActivities(DbActivities):
             return "retry", outcome.error, timedelta(seconds=self.setup.retry_after_s * 2 ** (attempts - 1))
         return "failed", outcome.error or tr("not delivered"), None
 
-    async def _mark(self, row: _Claimed, outcome: SendOutcome, conn: Any = None) -> str:
-        """Record how a send ended."""
+    def _outcome_columns(self, done: Sequence[tuple[_Claimed, SendOutcome, bool]]) -> dict[str, list[Any]]:
+        """The ``done`` half of _ADVANCE: (row, outcome, whether its attempt is still to be counted) per message."""
+        cols: dict[str, list[Any]] = {"done": [], "status": [], "error": [], "error_text": [], "wait": [], "counted": []}
+        for row, outcome, uncounted in done:
+            status, error, wait = self._verdict(row, outcome)
+            message, words = _error_columns(error)
+            for name, value in (("done", row.id), ("status", status), ("error", message),
+                                ("error_text", dumps(words.obj) if words is not None else None),
+                                ("wait", wait.total_seconds() if wait else None), ("counted", int(uncounted))):
+                cols[name].append(value)
+        return cols
+
+    async def _mark(self, row: _Claimed, outcome: SendOutcome, conn: Any = None, *, counted: bool = True) -> str:
+        """Record how one send ended (``counted``: its attempt was counted when it was marked ``sending``)."""
         if conn is None:
             async with self.pool.connection() as own:
-                return await self._mark(row, outcome, own)
-        status, error, wait = self._verdict(row, outcome)
-        await conn.execute(_RECORD + " SELECT 1", {"done": row.id, "status": status, **_error_params(error), "wait": wait,
-                                                  "next": None, "address": None, "message_id": None})
-        return status
+                return await self._mark(row, outcome, own, counted=counted)
+        await self._advance(conn, [(row, outcome, not counted)], [])
+        return self._verdict(row, outcome)[0]
 
-    async def _advance(self, conn: Any, done: tuple[_Claimed, SendOutcome] | None, nxt: _Claimed | None) -> str | None:
-        """One round trip per e-mail: the previous message's outcome, and the next one marked ``sending``."""
-        status, error, wait = self._verdict(*done) if done else (None, None, None)
-        await conn.execute(_RECORD + """, go AS (UPDATE notification SET status = 'sending', attempts = attempts + 1,
-                                                    address = %(address)s, message_id = %(message_id)s
-                                                 WHERE id = %(next)s AND status = 'claimed')
-                           SELECT 1""",
-                           {"done": done[0].id if done else None, "status": status, **_error_params(error), "wait": wait,
-                            "next": nxt.id if nxt else None, "address": nxt.person.email if nxt and nxt.person else None,
-                            "message_id": key_digest(nxt.id) if nxt else None})
-        return status
+    async def _advance(self, conn: Any, done: Sequence[tuple[_Claimed, SendOutcome, bool]], nxt: Sequence[_Claimed]) -> list[str]:
+        """One round trip per group: the previous group's outcomes, and the next group marked ``sending``."""
+        await conn.execute(_ADVANCE, {**self._outcome_columns(done), "next": [r.id for r in nxt],
+                                      "address": [r.person.email if r.person else None for r in nxt],
+                                      "message_id": [key_digest(r.id) for r in nxt]})
+        return [self._verdict(row, outcome)[0] for row, outcome, _ in done]
+
+    async def _release(self, conn: Any, done: Sequence[tuple[_Claimed, SendOutcome, bool]], unsent: list[str]) -> None:
+        """A cancelled sender: record the answered sends and give back the rows marked ``sending`` but never sent."""
+        if done:
+            await self._advance(conn, done, [])
+        await conn.execute("UPDATE notification SET status = 'claimed', attempts = attempts - 1 "
+                           "WHERE id = ANY(%s) AND status = 'sending'", (unsent,))
 
     async def _sending(self, rows: Sequence[_Claimed], addresses: Sequence[str | None]) -> None:
         """Committed before the first byte is sent: a row found ``sending`` later may have been delivered."""
@@ -294,28 +314,41 @@ class DeliveryActivities(DbActivities):
             queue.put_nowait(r)
 
         async def sender() -> None:
+            """One connection: mark a group ``sending``, send it, record its outcomes with the next group's mark.
+
+            A worker killed mid-group leaves at most ``mark_batch`` rows ``sending`` on this connection (the
+            group in flight), which a later attempt settles as ``uncertain``. A cancelled activity (a worker
+            shutting down) records what it knows and gives back the rows it had not started, certain.
+            """
             assert self.setup.mail is not None
-            done: tuple[_Claimed, SendOutcome] | None = None
+            size = max(1, self.setup.mark_batch)
+            done: list[tuple[_Claimed, SendOutcome, bool]] = []
+            group: list[tuple[_Claimed, OutgoingMail]] = []
+            started = 0
             async with self.pool.connection() as conn, self.setup.mail.session() as session:
-                while not queue.empty():
-                    row = queue.get_nowait()
-                    try:
-                        mail = OutgoingMail(row.id, row.person, self._rendered(row, await self._params(row)))
-                    except Exception as err:  # noqa: BLE001 - a template or parameter problem fails this message only
-                        if done:
-                            results.append(await self._advance(conn, done, None))
-                            done = None
-                        await self._sending([row], [row.person.email])
-                        why = tr("cannot render: %(error)s", error=str(err))
-                        results.append(await self._mark(row, SendOutcome(row.id, ok=False, error=why), conn))
-                        continue
-                    if (status := await self._advance(conn, done, row)) is not None:
-                        results.append(status)
-                    done = (row, await session.send(mail))
-                    if len(results) % 20 == 0:
+                try:
+                    while not queue.empty() or done:
+                        group, started = [], 0
+                        while len(group) < size and not queue.empty():
+                            row = queue.get_nowait()
+                            try:
+                                group.append((row, OutgoingMail(row.id, row.person, self._rendered(row, await self._params(row)))))
+                            except Exception as err:  # noqa: BLE001 - a template or parameter problem fails this message only
+                                why = tr("cannot render: %(error)s", error=str(err))
+                                done.append((row, SendOutcome(row.id, ok=False, error=why), True))
+                        results.extend(await self._advance(conn, done, [r for r, _ in group]))
+                        done = []
+                        for row, mail in group:
+                            started += 1
+                            done.append((row, await session.send(mail), False))
                         activity.heartbeat()
-                if done:
-                    results.append(await self._advance(conn, done, None))
+                except asyncio.CancelledError:
+                    # Shutting down: what was answered is recorded; what never started goes back to the queue.
+                    # Only the message in flight (if any) stays ``sending``.
+                    unsent = [r.id for r, _ in group[started:]]
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._release(conn, done, unsent))
+                    raise
 
         await asyncio.gather(*(sender() for _ in range(min(self.setup.senders, len(ready)) or 0)))
         return results
