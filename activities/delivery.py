@@ -112,8 +112,9 @@ _ADVANCE = """WITH done AS (UPDATE notification n SET status = d.status,
               go AS (UPDATE notification n SET status = 'sending', attempts = n.attempts + 1, address = g.address,
                             message_id = g.message_id
                      FROM unnest(%(next)s::text[], %(address)s::text[], %(message_id)s::text[]) AS g(id, address, message_id)
-                     WHERE n.id = g.id AND n.status = 'claimed')
-         SELECT 1"""
+                     WHERE n.id = g.id AND n.status = 'claimed'
+                     RETURNING n.id)
+         SELECT id FROM go"""
 
 
 class DeliveryActivities(DbActivities):
@@ -229,15 +230,21 @@ class DeliveryActivities(DbActivities):
         if conn is None:
             async with self.pool.connection() as own:
                 return await self._mark(row, outcome, own, counted=counted)
-        await self._advance(conn, [(row, outcome, not counted)], [])
-        return self._verdict(row, outcome)[0]
+        return (await self._advance(conn, [(row, outcome, not counted)], []))[0][0]
 
-    async def _advance(self, conn: Any, done: Sequence[tuple[_Claimed, SendOutcome, bool]], nxt: Sequence[_Claimed]) -> list[str]:
-        """One round trip per group: the previous group's outcomes, and the next group marked ``sending``."""
-        await conn.execute(_ADVANCE, {**self._outcome_columns(done), "next": [r.id for r in nxt],
-                                      "address": [r.person.email if r.person else None for r in nxt],
-                                      "message_id": [key_digest(r.id) for r in nxt]})
-        return [self._verdict(row, outcome)[0] for row, outcome, _ in done]
+    async def _advance(self, conn: Any, done: Sequence[tuple[_Claimed, SendOutcome, bool]],
+                       nxt: Sequence[_Claimed]) -> tuple[list[str], set[str]]:
+        """One round trip per group: the previous group's outcomes, and the next group marked ``sending``.
+
+        Returns the statuses recorded and the ids now ``sending`` for this sender: a row another attempt has
+        taken meanwhile (this one's heartbeat was late, and its claim was given back) is not among them, and is
+        not sent by this one.
+        """
+        marked = await (await conn.execute(_ADVANCE, {
+            **self._outcome_columns(done), "next": [r.id for r in nxt],
+            "address": [r.person.email if r.person else None for r in nxt],
+            "message_id": [key_digest(r.id) for r in nxt]})).fetchall()
+        return [self._verdict(row, outcome)[0] for row, outcome, _ in done], {m[0] for m in marked}
 
     async def _release(self, conn: Any, done: Sequence[tuple[_Claimed, SendOutcome, bool]], unsent: list[str]) -> None:
         """A cancelled sender: record the answered sends and give back the rows marked ``sending`` but never sent."""
@@ -336,8 +343,9 @@ class DeliveryActivities(DbActivities):
                             except Exception as err:  # noqa: BLE001 - a template or parameter problem fails this message only
                                 why = tr("cannot render: %(error)s", error=str(err))
                                 done.append((row, SendOutcome(row.id, ok=False, error=why), True))
-                        results.extend(await self._advance(conn, done, [r for r, _ in group]))
-                        done = []
+                        statuses, marked = await self._advance(conn, done, [r for r, _ in group])
+                        results.extend(statuses)
+                        done, group = [], [(r, m) for r, m in group if r.id in marked]
                         for row, mail in group:
                             started += 1
                             done.append((row, await session.send(mail), False))
