@@ -290,3 +290,41 @@ async def test_a_cycle_sends_a_teams_chat_messages_to_its_own_group(client, db_u
     finally:
         company.stop()
         east.stop()
+
+
+class _SlowRecorder(Recorder):
+    """A server that takes its time over each message, so a shutdown finds groups half sent."""
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd hook
+        await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_stopped_worker_gives_back_what_it_never_started(client, db_url, task_queue):
+    """A worker shut down mid-group (not killed): answered sends are recorded, the group's unsent rows go back
+    to the queue, only the message in flight per connection stays in doubt; the next worker sends the rest once."""
+    org = seed_org(db_url, kams=40, managers=2, contacts_per_kam=0)
+    _with_addresses(db_url, org)
+    cid = f"MG{uuid.uuid4().hex[:6]}"
+    await create_cycle(db_url, cycle_config(cid, due="3d"))
+    recorder = _SlowRecorder()
+    server = SmtpTestServer(recorder).start()
+    try:
+        setup = _setup(_smtp(server), senders=2, mark_batch=10)
+        async with running_worker(client, db_url, task_queue, setup=setup):
+            await start_cycle(client, db_url, cid, task_queue)
+
+            async def some_sent() -> bool:
+                return len(recorder.received) >= 5
+
+            await eventually(some_sent, timeout=60, interval=0.01)
+        stopped = _statuses(db_url, cid)
+        assert stopped["sending"] <= 2, stopped  # at most the one in flight on each of the 2 connections
+        async with running_worker(client, db_url, task_queue, setup=setup):
+            await eventually(lambda: _settled(db_url, cid, 42), timeout=120)
+    finally:
+        server.stop()
+    statuses = _statuses(db_url, cid)
+    assert statuses["sent"] + statuses["uncertain"] == 42 and statuses["uncertain"] <= 2, statuses
+    ids = Counter(r.message["Message-ID"] for r in recorder.received)
+    assert max(ids.values()) == 1
