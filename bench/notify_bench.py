@@ -8,15 +8,15 @@ over the same number of connections, in the same process, alternately: floor, en
 
 - **floor**: a bare aiosmtplib loop. Each of N connections sends its share of the very same e-mails, their
   bytes built before the clock (so the sink does the same work for both sides), with ``SMTP.sendmail``.
-- **engine** (``--engine``, one function of ENGINES): ``channel`` renders every message from its template
-  (``notify.render``), builds the MIME e-mail (``notify.mail.build_message``) and sends it with
-  ``notify.mail.SmtpSender.send_batch`` over N connections, recording each outcome as the delivery activity
-  would. An engine is ``async (jobs, target) -> list[SendOutcome]``; the lead's outbox + workflow path is
-  meant to be added to ENGINES as another such function.
+- **engine** (``--engine``, one function of ENGINES): ``outbox`` (the default) is the whole engine: before the
+  clock the jobs become outbox rows and a worker starts; on the clock one delivery workflow claims, renders,
+  writes, marks (``KAMREVIEW_DELIVERY_MARK_BATCH`` per statement) and sends them over N connections.
+  ``channel`` renders and sends with ``notify.mail.SmtpSender`` alone. An engine is
+  ``async (jobs, target) -> run``: it prepares untimed and returns the coroutine function to time.
 
 The sink's count is checked after every run (every message arrived, none twice). The script reports messages
-per second for each run and the ratio engine/floor (target >= 0.8), with the CPU seconds of this process and of
-the sink. It prints one line per run, a SUMMARY line and a JSON line, and leaves through os._exit.
+per second for each run and the ratio engine/floor (target >= 0.8), with the CPU seconds of this process, of the
+sink and of PostgreSQL. It prints one line per run, a SUMMARY line and a JSON line, and leaves through os._exit.
 """
 
 # ruff: noqa: E402 - the repository root goes on sys.path before the project's imports
