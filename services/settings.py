@@ -89,6 +89,11 @@ class DeliverySettings(BaseSettings):
     retry_after_s: float = Field(default=60, gt=0, description="first wait after a transient failure; doubles")
     max_attempts: int = Field(default=8, ge=1, le=50, description="8 attempts from 60 s: about four hours")
     connections: int = Field(default=4, ge=1, le=64, description="SMTP connections used in parallel")
+    mark_batch: int = Field(
+        default=8, ge=1, le=100,
+        description="e-mails per connection marked 'sending' in one statement before they go; a worker killed "
+        "mid-send leaves at most this many per connection 'uncertain' (docs/notifications.md)",
+    )
 
 
 class Settings(BaseSettings):

@@ -40,6 +40,7 @@ def delivery_setup(settings: Settings) -> DeliverySetup:
         chat_groups=chat_group_couriers(settings.chat),
         render=render, base_url=settings.web.base_url(), retry_after_s=settings.delivery.retry_after_s,
         max_attempts=settings.delivery.max_attempts, senders=settings.delivery.connections,
+        mark_batch=settings.delivery.mark_batch,
         company=settings.mail.company_name,
     )
 
