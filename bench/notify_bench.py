@@ -8,15 +8,15 @@ over the same number of connections, in the same process, alternately: floor, en
 
 - **floor**: a bare aiosmtplib loop. Each of N connections sends its share of the very same e-mails, their
   bytes built before the clock (so the sink does the same work for both sides), with ``SMTP.sendmail``.
-- **engine** (``--engine``, one function of ENGINES): ``channel`` renders every message from its template
-  (``notify.render``), builds the MIME e-mail (``notify.mail.build_message``) and sends it with
-  ``notify.mail.SmtpSender.send_batch`` over N connections, recording each outcome as the delivery activity
-  would. An engine is ``async (jobs, target) -> list[SendOutcome]``; the lead's outbox + workflow path is
-  meant to be added to ENGINES as another such function.
+- **engine** (``--engine``, one function of ENGINES): ``outbox`` (the default) is the whole engine: before the
+  clock the jobs become outbox rows and a worker starts; on the clock one delivery workflow claims, renders,
+  writes, marks (``KAMREVIEW_DELIVERY_MARK_BATCH`` per statement) and sends them over N connections.
+  ``channel`` renders and sends with ``notify.mail.SmtpSender`` alone. An engine is
+  ``async (jobs, target) -> run``: it prepares untimed and returns the coroutine function to time.
 
 The sink's count is checked after every run (every message arrived, none twice). The script reports messages
-per second for each run and the ratio engine/floor (target >= 0.8), with the CPU seconds of this process and of
-the sink. It prints one line per run, a SUMMARY line and a JSON line, and leaves through os._exit.
+per second for each run and the ratio engine/floor (target >= 0.8), with the CPU seconds of this process, of the
+sink and of PostgreSQL. It prints one line per run, a SUMMARY line and a JSON line, and leaves through os._exit.
 """
 
 # ruff: noqa: E402 - the repository root goes on sys.path before the project's imports
@@ -42,7 +42,7 @@ from typing import Any
 
 import aiosmtplib
 
-from bench.common import ROOT, _cpu, emit_json, finish, machine, now_iso, peak_rss_mb
+from bench.common import ROOT, _children, _cpu, emit_json, finish, machine, now_iso, peak_rss_mb
 from notify.mail import SmtpSender, wire_message
 from notify.message import OutgoingMail, Person, SendOutcome
 from notify.render import render
@@ -67,7 +67,8 @@ class Target:
     connections: int
 
 
-Engine = Callable[[list[Job], Target], Awaitable[list[SendOutcome]]]
+# An engine prepares its run before the clock (outbox rows, a worker) and returns the run to time.
+Engine = Callable[[list[Job], Target], Awaitable[Callable[[], Awaitable[list[SendOutcome]]]]]
 
 
 def make_jobs(n: int) -> list[Job]:
@@ -133,16 +134,17 @@ async def _servers() -> dict[str, Any]:
     return _SERVERS
 
 
-async def outbox_engine(jobs: list[Job], target: Target) -> list[SendOutcome]:
-    """The whole engine: the jobs are queued as outbox rows (as the producing activities do), one delivery
-    workflow sends the batch (claim, render, build, send, mark, over ``target.connections`` SMTP connections)."""
+async def outbox_engine(jobs: list[Job], target: Target) -> Callable[[], Awaitable[list[SendOutcome]]]:
+    """The whole engine. Before the clock: the jobs become outbox rows (as the producing activities queue them)
+    and a worker is running. On the clock (the returned function): one delivery workflow sends the batch —
+    claim, render, write, the durable marks, send, over ``target.connections`` SMTP connections."""
     import psycopg
 
     from activities.base import dumps
     from activities.delivery import DeliverySetup
     from activities.outbox import start_delivery
     from notify.channels import SmtpCourier
-    from services.settings import MailSettings
+    from services.settings import DeliverySettings, MailSettings
     from services.worker_runtime import running_worker
     from workflows.delivery import DeliveryWorkflow
     from workflows.payloads import delivery_workflow_id
@@ -167,18 +169,34 @@ async def outbox_engine(jobs: list[Job], target: Target) -> list[SendOutcome]:
                     params["totals"] = {c: str(a) for c, a in params["totals"].items()}
                 copy.write_row((f"{batch}:{j.key}", "employee", j.person.id, j.kind, batch, "email",
                                 dumps(params), "queued"))
+        cur.execute("ANALYZE notification")
     mail = MailSettings(smtp_host=target.host, smtp_port=target.port, mail_from=MAIL_FROM, smtp_timeout_s=30)
     setup = DeliverySetup(mail=SmtpCourier(mail), chat={}, render=render, base_url="https://review.example.com",
-                          senders=target.connections)
-    queue = f"notify-bench-{os.getpid()}"
-    async with running_worker(client, url, queue, setup=setup):
-        await start_delivery(client, queue, batch)
-        result = await client.get_workflow_handle_for(DeliveryWorkflow.run, delivery_workflow_id(batch)).result()
-    return [SendOutcome(j.key, ok=True) for j in jobs[:result.sent]] + [
-        SendOutcome(j.key, ok=False) for j in jobs[result.sent:]]
+                          senders=target.connections, mark_batch=DeliverySettings().mark_batch)
+    queue = f"notify-bench-{os.getpid()}-{servers['runs']}"
+    worker = running_worker(client, url, queue, setup=setup)
+    await worker.__aenter__()
+
+    async def run() -> list[SendOutcome]:
+        try:
+            await start_delivery(client, queue, batch)
+            result = await client.get_workflow_handle_for(DeliveryWorkflow.run, delivery_workflow_id(batch)).result()
+        finally:
+            _SERVERS["stop_worker"] = worker  # stopped after the clock, by measure()
+        return [SendOutcome(j.key, ok=True) for j in jobs[:result.sent]] + [
+            SendOutcome(j.key, ok=False) for j in jobs[result.sent:]]
+
+    return run
 
 
-ENGINES: dict[str, Engine] = {"channel": channel_engine, "outbox": outbox_engine}
+async def _prepared_channel(jobs: list[Job], target: Target) -> Callable[[], Awaitable[list[SendOutcome]]]:
+    async def run() -> list[SendOutcome]:
+        return await channel_engine(jobs, target)
+
+    return run
+
+
+ENGINES: dict[str, Engine] = {"channel": _prepared_channel, "outbox": outbox_engine}
 
 
 def floor_messages(jobs: list[Job]) -> list[tuple[str, bytes]]:
@@ -227,8 +245,16 @@ class Sink:
             self.proc.kill()
 
 
-async def measure(name: str, run: Callable[[], Awaitable[int]], sink: Sink, expected: int) -> dict[str, Any]:
-    before_count, before_cpu, before_sink = sink.count(), sum(os.times()[:2]), sink.cpu()
+def _pg_cpu() -> float:
+    """CPU seconds of the benchmark's PostgreSQL (the postmaster and its backends), 0 before it started."""
+    pid = _SERVERS["pg"].postmaster_pid() if _SERVERS else None
+    return (_cpu(pid, True) + sum(_cpu(p) for p in _children(pid))) if pid else 0.0
+
+
+async def measure(name: str, prepare: Callable[[], Awaitable[Callable[[], Awaitable[int]]]], sink: Sink,
+                  expected: int) -> dict[str, Any]:
+    run = await prepare()  # untimed: the outbox rows, a running worker
+    before_count, before_cpu, before_sink, before_pg = sink.count(), sum(os.times()[:2]), sink.cpu(), _pg_cpu()
     t0 = time.perf_counter()
     sent = await run()
     seconds = time.perf_counter() - t0
@@ -236,9 +262,13 @@ async def measure(name: str, run: Callable[[], Awaitable[int]], sink: Sink, expe
     result = {
         "side": name, "seconds": round(seconds, 3), "rate": round(expected / seconds, 1), "sent_ok": sent, "arrived": arrived,
         "cpu_client_s": round(sum(os.times()[:2]) - before_cpu, 2), "cpu_sink_s": round(sink.cpu() - before_sink, 2),
+        "cpu_pg_s": round(_pg_cpu() - before_pg, 2),
     }
+    if worker := _SERVERS.pop("stop_worker", None):
+        await worker.__aexit__(None, None, None)
     print(f"{name:6s}: {expected} e-mails in {seconds:6.2f} s = {result['rate']:7.1f}/s; ok {sent}, arrived {arrived}; "
-          f"CPU client {result['cpu_client_s']} s, sink {result['cpu_sink_s']} s", flush=True)
+          f"CPU client {result['cpu_client_s']} s, sink {result['cpu_sink_s']} s, PostgreSQL {result['cpu_pg_s']} s",
+          flush=True)
     if sent != expected or arrived != expected:
         raise RuntimeError(f"{name}: {expected} e-mails, {sent} accepted, {arrived} arrived at the sink")
     return result
@@ -254,29 +284,40 @@ async def main(args: argparse.Namespace) -> int:
         messages = floor_messages(jobs)
         warm = make_jobs(args.warmup)
         await floor(floor_messages(warm), target)  # untimed: imports, template compilation, the sink's first connections
-        await engine(warm, target)
+        await (await engine(warm, target))()
+        if worker := _SERVERS.pop("stop_worker", None):
+            await worker.__aexit__(None, None, None)
 
-        async def run_engine() -> int:
-            return sum(o.ok for o in await engine(jobs, target))
+        async def prepare_engine() -> Callable[[], Awaitable[int]]:
+            run = await engine(jobs, target)
 
-        async def run_floor() -> int:
-            return await floor(messages, target)
+            async def timed() -> int:
+                return sum(o.ok for o in await run())
+
+            return timed
+
+        async def prepare_floor() -> Callable[[], Awaitable[int]]:
+            async def timed() -> int:
+                return await floor(messages, target)
+
+            return timed
 
         runs: list[dict[str, Any]] = []
         for _ in range(args.rounds):
-            runs.append(await measure("floor", run_floor, sink, args.messages))
-            runs.append(await measure("engine", run_engine, sink, args.messages))
+            runs.append(await measure("floor", prepare_floor, sink, args.messages))
+            runs.append(await measure("engine", prepare_engine, sink, args.messages))
         floors = [r["rate"] for r in runs if r["side"] == "floor"]
         engines = [r["rate"] for r in runs if r["side"] == "engine"]
         ratios = [round(e / f, 3) for e, f in zip(engines, floors, strict=True)]
         ratio = round(statistics.mean(engines) / statistics.mean(floors), 3)
-        cpu = {side: round(sum(r["cpu_client_s"] + r["cpu_sink_s"] for r in runs if r["side"] == side) / (args.rounds * args.messages)
-                           * 1000, 3) for side in ("floor", "engine")}
+        cpu = {side: round(sum(r["cpu_client_s"] + r["cpu_sink_s"] + r["cpu_pg_s"] for r in runs if r["side"] == side)
+                           / (args.rounds * args.messages) * 1000, 3) for side in ("floor", "engine")}
         verdict = "PASS" if ratio >= 0.8 else "FAIL"
         print(f"\nSUMMARY notify bench ({args.engine}): {args.messages} e-mails over {args.connections} connections, "
               f"{args.rounds} round(s): floor {statistics.mean(floors):.1f}/s, engine {statistics.mean(engines):.1f}/s, "
               f"engine/floor {ratio} (per round {ratios}; target >= 0.8: {verdict}); "
-              f"CPU ms/e-mail (client + sink) floor {cpu['floor']} / engine {cpu['engine']}; peak RSS {peak_rss_mb()} MB", flush=True)
+              f"CPU ms/e-mail (client + sink + PostgreSQL) floor {cpu['floor']} / engine {cpu['engine']}; "
+              f"peak RSS {peak_rss_mb()} MB", flush=True)
         emit_json({"bench": "notify", "at": now_iso(), "engine": args.engine, "messages": args.messages,
                    "connections": args.connections, "rounds": args.rounds, "runs": runs, "ratio": ratio, "ratios": ratios,
                    "cpu_ms_per_mail": cpu, "verdict": verdict, "peak_rss_mb": peak_rss_mb(), "machine": start})

@@ -13,6 +13,7 @@ and the currency's minor unit, phases by their names from ``domain.phases``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
@@ -21,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from domain.errors import DomainError
 from domain.money import require_decimal, round_money, to_decimal
@@ -149,9 +150,23 @@ _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined|has no attribute '([^']+)'")
 
 
-def _block(env: jinja2.Environment, name: str, block: str, variables: dict[str, Any]) -> str:
-    template = env.get_template(name)
-    return "".join(template.blocks[block](template.new_context(variables)))
+@functools.lru_cache(maxsize=256)
+def _templates(name: str) -> tuple[jinja2.Template, jinja2.Template]:
+    """The kind's template compiled for subject and text, and for HTML (auto_reload is off: compiled once)."""
+    return _PLAIN.get_template(name), _HTML.get_template(name)
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(lang: str) -> tuple[str, str, str]:
+    """The HTML layout around the subject and the body, rendered once per language: (head, middle, tail).
+
+    The subject goes in escaped and the body as it is (Markup), exactly as rendering the layout would put them.
+    """
+    page = _HTML.get_template("_layout.html.jinja").render(
+        {"_locale": lang, "subject": Markup("\x00S\x00"), "body": Markup("\x00B\x00"), "footer": _footer(lang)})
+    head, rest = page.split("\x00S\x00")
+    middle, tail = rest.split("\x00B\x00")
+    return head, middle, tail
 
 
 def render(kind: str, locale: str, params: Mapping[str, Any], tz: str, *, now: datetime | None = None) -> Rendered:
@@ -173,12 +188,13 @@ def render(kind: str, locale: str, params: Mapping[str, Any], tz: str, *, now: d
     variables = {**params, "_locale": lang, "_tz": _zone(tz), "_now": current}
     name = f"{kind}.{lang}.jinja"
     try:
-        subject = " ".join(_block(_PLAIN, name, "subject", variables).split())
-        text = _BLANK_LINES.sub("\n\n", _block(_PLAIN, name, "text", variables)).strip() + "\n\n-- \n" + _footer(lang) + "\n"
-        body = Markup(_block(_HTML, name, "html", variables).strip())
-        html = _HTML.get_template("_layout.html.jinja").render(
-            {"_locale": lang, "subject": subject, "body": body, "footer": _footer(lang)}
-        )
+        plain, marked = _templates(name)
+        context = plain.new_context(variables)  # one context for subject and text, one for the HTML
+        subject = " ".join("".join(plain.blocks["subject"](context)).split())
+        text = _BLANK_LINES.sub("\n\n", "".join(plain.blocks["text"](context))).strip() + "\n\n-- \n" + _footer(lang) + "\n"
+        body = "".join(marked.blocks["html"](marked.new_context(variables))).strip()
+        head, middle, tail = _layout(lang)
+        html = f"{head}{escape(subject)}{middle}{body}{tail}"
     except jinja2.UndefinedError as err:
         found = _UNDEFINED_NAME.search(str(err))
         missing = next((g for g in found.groups() if g), None) if found else None

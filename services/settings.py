@@ -29,6 +29,11 @@ class WebSettings(BaseSettings):
     max_body_bytes: int = Field(default=512 * 1024, gt=0)
     lockout_after: int = Field(default=10, ge=1, description="failed sign-ins in a row before a lockout")
     lockout_minutes: float = Field(default=15, gt=0)
+    # Observability (docs/operations.md)
+    metrics_token: str | None = Field(
+        default=None, description="if set, GET /metrics asks for `Authorization: Bearer <token>`; unset: open, for a "
+        "Prometheus inside the network (keep /metrics off the public proxy)"
+    )
 
     def base_url(self) -> str:
         if self.public_url:
@@ -84,6 +89,11 @@ class DeliverySettings(BaseSettings):
     retry_after_s: float = Field(default=60, gt=0, description="first wait after a transient failure; doubles")
     max_attempts: int = Field(default=8, ge=1, le=50, description="8 attempts from 60 s: about four hours")
     connections: int = Field(default=4, ge=1, le=64, description="SMTP connections used in parallel")
+    mark_batch: int = Field(
+        default=8, ge=1, le=100,
+        description="e-mails per connection marked 'sending' in one statement before they go; a worker killed "
+        "mid-send leaves at most this many per connection 'uncertain' (docs/notifications.md)",
+    )
 
 
 class Settings(BaseSettings):
@@ -119,6 +129,13 @@ class Settings(BaseSettings):
         default=None,
         description="who is acting on the command line (KAMREVIEW_ACTOR, an employee id such as HR1): recorded in "
         "the audit log; unset: the CLI reads actor from ~/.config/kamreview/config.toml, else refuses",
+    )
+    # Observability (docs/operations.md)
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line (time, level, logger, message, ids when known)"
+    )
+    worker_metrics_address: str | None = Field(
+        default=None, description="host:port where a worker serves the Temporal SDK's Prometheus metrics; unset: off"
     )
     web: WebSettings = Field(default_factory=WebSettings, description="the web app (KAMREVIEW_WEB_*)")
     mail: MailSettings = Field(default_factory=MailSettings)

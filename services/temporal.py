@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
@@ -16,6 +17,7 @@ from temporalio.converter import (
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
 )
+from temporalio.runtime import Runtime
 
 # One TypeAdapter per payload type for the whole process. The stock pydantic converter caches them per
 # converter instance, and the workflow sandbox makes a new converter for every workflow run, so every
@@ -47,13 +49,19 @@ class KamPayloadConverter(CompositePayloadConverter):
 DATA_CONVERTER = dataclasses.replace(DataConverter.default, payload_converter_class=KamPayloadConverter)
 
 
-async def connect_client(address: str, namespace: str = "default", wait_seconds: float = 30) -> Client:
-    """Connect, waiting while a just-started server opens its port before its frontend is healthy."""
+async def connect_client(address: str, namespace: str = "default", wait_seconds: float = 30, *,
+                         runtime: Runtime | None = None, interceptors: Sequence[Interceptor] = ()) -> Client:
+    """Connect, waiting while a just-started server opens its port before its frontend is healthy.
+
+    ``runtime``: the SDK runtime (its telemetry: Prometheus metrics), default the SDK's own; ``interceptors``: client
+    interceptors (tracing), which a Worker built on this client uses too. Both from ``services.observability``.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:
         try:
-            return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+            return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER, runtime=runtime,
+                                        interceptors=interceptors)
         except RuntimeError:
             if loop.time() >= deadline:
                 raise

@@ -178,7 +178,7 @@ async def sign_in(conn: psycopg.AsyncConnection, username: str, password: str, s
         await asyncio.to_thread(_verify, _dummy_hash(), password, _default_hasher)
         log.info("failed sign-in: no such user")
         return None
-    name, employee_id, display, roles, stored, disabled, failures, locked_until = row
+    name, employee_id, display, roles, stored, disabled, _failures, locked_until = row
     now = datetime.now(UTC)
     if locked_until is not None and locked_until > now:
         minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
@@ -186,14 +186,19 @@ async def sign_in(conn: psycopg.AsyncConnection, username: str, password: str, s
         raise SignInLocked(tr("too many failed sign-ins; try again in %(minutes)s minute(s)", minutes=minutes))
     ok, rehash = await asyncio.to_thread(_verify, stored, password, _default_hasher)
     if not ok or disabled:
-        failures += 1
-        lock = now + timedelta(minutes=settings.lockout_minutes) if failures >= settings.lockout_after else None
-        await conn.execute(
-            "UPDATE web_user SET failed_logins = %s, locked_until = %s WHERE username = %s",
-            (0 if lock else failures, lock, name),
-        )
+        # Counted in the row, not from what was read above: guesses in parallel (on several web processes)
+        # would otherwise each write the same count and never reach the lockout.
+        lock = now + timedelta(minutes=settings.lockout_minutes)
+        locked = await (await conn.execute(
+            """UPDATE web_user SET failed_logins = CASE WHEN failed_logins + 1 >= %(after)s THEN 0
+                                                         ELSE failed_logins + 1 END,
+                                   locked_until = CASE WHEN failed_logins + 1 >= %(after)s THEN %(lock)s
+                                                       ELSE locked_until END
+               WHERE username = %(name)s RETURNING locked_until = %(lock)s""",
+            {"after": settings.lockout_after, "lock": lock, "name": name},
+        )).fetchone()
         await conn.commit()
-        log.info("failed sign-in for %s%s", name, " (now locked)" if lock else "")
+        log.info("failed sign-in for %s%s", name, " (now locked)" if locked and locked[0] else "")
         return None
     if rehash:  # parameters changed since the hash was made: upgrade it while we know the password
         stored = await asyncio.to_thread(_default_hasher.hash, password)

@@ -20,6 +20,7 @@ from activities.delivery import DeliveryActivities, DeliverySetup
 from activities.payout_rows import shutdown_pool
 from activities.reviews import ReviewActivities
 from services.db import libpq_url
+from services.observability import CountRefusals, quiet_refusals
 from services.settings import Settings, get_settings
 from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
@@ -39,6 +40,7 @@ def delivery_setup(settings: Settings) -> DeliverySetup:
         chat_groups=chat_group_couriers(settings.chat),
         render=render, base_url=settings.web.base_url(), retry_after_s=settings.delivery.retry_after_s,
         max_attempts=settings.delivery.max_attempts, senders=settings.delivery.connections,
+        mark_batch=settings.delivery.mark_batch,
         company=settings.mail.company_name,
     )
 
@@ -66,10 +68,11 @@ async def running_worker(client: Client, database_url: str, task_queue: str, poo
     pool = AsyncConnectionPool(libpq_url(database_url), min_size=1, max_size=pool_size, open=False,
                                kwargs={"autocommit": True})
     await pool.open(wait=True)
+    quiet_refusals()  # a refused activity or Update is logged in one line, never with a traceback
     try:
         worker = Worker(
             client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool, setup),
-            max_concurrent_activities=max(pool_size * 2, 20), interceptors=[RefuseUnfixableErrors()],
+            max_concurrent_activities=max(pool_size * 2, 20), interceptors=[CountRefusals(), RefuseUnfixableErrors()],
         )
         async with worker:
             yield worker

@@ -8,6 +8,7 @@ as the app's role (``db_url``), and as the tables' owner only where they say so 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -82,15 +83,24 @@ def template_db(pg_admin_url: str) -> str:
     return url
 
 
+@contextlib.contextmanager
+def new_database(pg_admin_url: str, template: str | None = None) -> Iterator[str]:
+    """A database of its own, cloned from ``template`` (else empty), as its owner, while the context is open."""
+    name = f"kr_test_{os.getpid()}_{next(_counter)}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield _with_db(pg_admin_url, name)
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def db_admin_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
     """A fresh, migrated database for one test, as the role that owns its tables (for DDL and setup the app may not do)."""
-    name = f"kr_test_{os.getpid()}_{next(_counter)}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    yield _with_db(pg_admin_url, name)
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_database(pg_admin_url, TEMPLATE) as url:
+        yield url
 
 
 @pytest.fixture
@@ -120,6 +130,11 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
 @pytest.fixture
 def task_queue() -> str:
     return f"kr-test-{uuid.uuid4().hex[:8]}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: end to end with real processes (tests/test_scale_out.py, ~1.5 min); "
+                                       "-m 'not slow' leaves it out")
 
 
 _exit_status = 0

@@ -26,8 +26,8 @@ REFUSALS = {"UserError", "Rejected", "Conflict", "NotFound", "TryLater", "Forbid
 MESSAGE_ARG = {"WebError": 1}  # WebError(status, message)
 # (file, enclosing function, refusal) -> why it may pass something other than a Text.
 ALLOWED = {
-    ("services/importer.py", "failure", "ImportFailed"):
-        "the import report is a list of ImportIssue rows for the CLI (starter.py import), which stays English",
+    ("services/imports/issues.py", "failure", "ImportFailed"):
+        "ImportFailed is given its list of ImportIssue rows; it builds its Text from each issue's own tr(...) message",
 }
 
 

@@ -7,6 +7,7 @@ import importlib.util
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
@@ -18,6 +19,7 @@ from temporalio.client import Client
 from services.settings import WebSettings, get_web_settings
 from webapp.context import AppContext
 from webapp.errors import install_error_handlers
+from webapp.metrics import install_metrics
 from webapp.pages import make_templates
 from webapp.routers import audit, confirm, employee, hr, manager, participant, payroll, preferences, session, survey
 
@@ -94,8 +96,11 @@ async def _too_large(send: Send, limit: int) -> None:
 
 
 def create_app(database_url: str, client: Client, task_queue: str, settings: WebSettings | None = None,
-               pool_size: int = 16) -> FastAPI:
-    """The app over one database, one Temporal client and the task queue its worker listens on."""
+               pool_size: int = 16, tracer_provider: Any = None) -> FastAPI:
+    """The app over one database, one Temporal client and the task queue its worker listens on.
+
+    ``tracer_provider``: trace every request (services.observability.telemetry); None: no tracing.
+    """
     ctx = AppContext(database_url, client, task_queue, settings or get_web_settings(), pool_size)
 
     @contextlib.asynccontextmanager
@@ -115,6 +120,12 @@ def create_app(database_url: str, client: Client, task_queue: str, settings: Web
         app.include_router(module.api)
         app.include_router(module.pages)
     app.add_middleware(Guard, max_body=ctx.settings.max_body_bytes)
+    install_metrics(app, ctx)  # outermost: measures what Guard refuses too
+    if tracer_provider is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="/metrics,/api/health",
+                                           exclude_spans=["receive", "send"])  # one span per request, not three
     return app
 
 

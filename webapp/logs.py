@@ -39,8 +39,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
-    """uvicorn's own logging configuration, with the redaction filter on every handler."""
+def uvicorn_log_config(level: str = "info", fmt: str = "text", service: str = "kamreview-web") -> dict[str, Any]:
+    """uvicorn's own logging configuration, with the redaction filter on every handler.
+
+    ``fmt="json"`` (KAMREVIEW_LOG_FORMAT): every handler writes one JSON object per line
+    (services.observability.JsonFormatter, with the request's id and route), and the root logger gets the same
+    handler, so the embedded worker's and the libraries' lines are JSON too.
+    """
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
@@ -52,4 +57,9 @@ def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
     config["loggers"]["kamreview"] = {"handlers": ["app"], "level": level.upper(), "propagate": False}
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         config["loggers"].setdefault(name, {})["level"] = level.upper()
+    if fmt == "json":
+        config["formatters"]["json"] = {"()": "services.observability.JsonFormatter", "service": service}
+        for handler in config["handlers"].values():
+            handler["formatter"] = "json"
+        config["root"] = {"handlers": ["app"], "level": level.upper()}
     return config

@@ -33,6 +33,7 @@ async def main() -> int:
 
     from services.embedded import EmbeddedServerError, database_url, temporal_address, temporal_ui_url
     from services.errors import UserError
+    from services.observability import telemetry
     from services.settings import get_settings, get_web_settings
     from services.temporal import connect_client
     from services.worker_runtime import embedded_worker
@@ -46,15 +47,18 @@ async def main() -> int:
         web = web.model_copy(update={"port": port})
     try:
         print("starting the servers (embedded unless configured) ...", file=sys.stderr, flush=True)
+        # The SDK's Prometheus endpoint is a worker's: here only when this process runs the (embedded) worker.
+        seen = telemetry("kamreview-web", None if settings.temporal_address else settings.worker_metrics_address)
         db = database_url(settings)
         address = temporal_address(settings)
-        client = await connect_client(address, settings.temporal_namespace)
-    except (EmbeddedServerError, UserError, RuntimeError) as err:
+        client = await connect_client(address, settings.temporal_namespace, runtime=seen.runtime,
+                                      interceptors=seen.interceptors)
+    except (EmbeddedServerError, UserError, RuntimeError, ValueError) as err:
         print(f"cannot start: {err}", file=sys.stderr)
         return 1
-    app = create_app(db, client, settings.task_queue, web)
-    config = uvicorn.Config(app, log_config=uvicorn_log_config(), access_log=True, server_header=False,
-                            proxy_headers=False, timeout_graceful_shutdown=5)
+    app = create_app(db, client, settings.task_queue, web, tracer_provider=seen.tracer_provider)
+    config = uvicorn.Config(app, log_config=uvicorn_log_config(fmt=settings.log_format), access_log=True,
+                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     async with embedded_worker(settings, client, db):
         base = web.base_url()
@@ -64,6 +68,7 @@ async def main() -> int:
               + (f"  Temporal: {temporal_ui_url(settings)}\n" if temporal_ui_url(settings) else "")
               + "  stop with Ctrl-C\n", flush=True)
         await server.serve(sockets=[sock])
+    seen.shutdown()
     return 0
 
 

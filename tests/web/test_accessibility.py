@@ -122,6 +122,7 @@ NOT_PAGES = {
     "GET /": "redirects to the reader's start page",
     "GET /language/{code}": "sets the language and redirects back",
     "GET /hr/cycles/{cycle_id}/audit.csv": "a CSV download",
+    "GET /metrics": "Prometheus text format",
 }
 
 # (visit name, axe rule) pairs accepted as failing for now, each with its reason; none today. An entry that

@@ -46,6 +46,7 @@ TABLE: dict[str, Case] = {
     # public: documentation, health, sign-in, the survey (the link is the credential)
     "GET /openapi.json": api(*EVERYONE), "GET /docs": api(*EVERYONE), "GET /docs/oauth2-redirect": api(*EVERYONE),
     "GET /redoc": api(*EVERYONE), "GET /api/health": api(*EVERYONE), "GET /api/ready": api(*EVERYONE), "GET /api-docs": api(*EVERYONE),
+    "GET /metrics": api(*EVERYONE),  # for Prometheus in the network; KAMREVIEW_WEB_METRICS_TOKEN: test_metrics.py
     "GET /": api(*EVERYONE), "GET /login": api(*EVERYONE),
     "GET /language/{code}": api(*EVERYONE),
     "GET /settings": api(*ROLES), "POST /settings": api(*ROLES, form={"locale": "", "timezone": ""}),

@@ -1,0 +1,163 @@
+"""Which CRM field means what: the defaults for a standard Zoho CRM and a standard Fxiaoke (纷享销客) setup, and a
+YAML file (``--mapping crm.yaml``) that overrides any of them, validated with every problem naming its field.
+
+A key given in the file replaces its default (a list replaces the whole list); under ``columns`` each field
+given replaces that field's column label(s) only. See docs/crm-imports.md for every key and its default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+
+from domain.errors import DomainError
+from domain.inputs import Id
+from domain.text import Text, tr
+from domain.validation import error_text
+from services.errors import Rejected
+
+Source = Literal["zoho", "fxiaoke"]
+SOURCES: tuple[Source, ...] = ("zoho", "fxiaoke")
+Module = Literal["accounts", "contacts", "deals", "orders", "cases"]
+
+# Column labels per module and field: the first label present in a file's header is used. Zoho's are the field
+# labels of its standard modules as its Export writes them ("Account Name.id" is the id of a lookup);
+# Fxiaoke's the Chinese labels of AccountObj, ContactObj, the opportunity object, SalesOrderObj and 工单.
+# A deal is won when its stage or its status (Fxiaoke's 商机状态: 进行中 / 赢单 / 输单 / 无效) is in won_stages.
+COLUMNS: dict[Source, dict[str, dict[str, list[str]]]] = {
+    "zoho": {
+        "accounts": {"id": ["Record Id"], "name": ["Account Name"], "owner": ["Account Owner"],
+                     "owner_id": ["Account Owner.id"], "annual_revenue": ["Annual Revenue"], "currency": ["Currency"]},
+        "contacts": {"id": ["Record Id"], "name": ["Full Name", "Contact Name"], "first_name": ["First Name"],
+                     "last_name": ["Last Name"], "email": ["Email"], "account": ["Account Name"],
+                     "account_id": ["Account Name.id"], "owner": ["Contact Owner"]},
+        "deals": {"id": ["Record Id"], "name": ["Deal Name"], "owner": ["Deal Owner"], "account": ["Account Name"],
+                  "account_id": ["Account Name.id"], "stage": ["Stage"], "status": [], "amount": ["Amount"],
+                  "currency": ["Currency"], "closed_on": ["Closing Date"]},
+        "cases": {"id": ["Record Id"], "owner": ["Case Owner"], "account": ["Account Name"],
+                  "account_id": ["Account Name.id"], "type": ["Type"], "status": ["Status"],
+                  "opened_on": ["Created Time", "Date/Time Opened"]},
+    },
+    "fxiaoke": {
+        "accounts": {"id": ["客户编号"], "name": ["客户名称"], "owner": ["负责人"], "owner_id": [],
+                     "annual_revenue": [], "currency": ["币种"]},
+        "contacts": {"id": [], "name": ["联系人姓名", "姓名"], "email": ["邮箱"], "mobile": ["手机"],
+                     "account": ["客户名称"], "owner": ["负责人"]},
+        "deals": {"id": ["商机编号"], "name": ["商机名称"], "owner": ["负责人"], "account": ["客户名称"],
+                  "stage": ["商机阶段", "销售阶段", "阶段"], "status": ["商机状态"],
+                  "amount": ["商机金额", "金额", "销售金额"], "currency": ["币种"],
+                  "closed_on": ["结单日期", "预计结单日期", "预计成交日期"]},
+        "orders": {"id": ["销售订单编号", "订单编号"], "owner": ["负责人"], "account": ["客户名称"],
+                   "amount": ["销售订单金额", "订单金额", "销售金额", "金额"], "currency": ["币种"],
+                   "closed_on": ["下单日期", "订单日期"], "status": ["生命状态", "订单状态"]},
+        "cases": {"id": ["工单编号"], "owner": ["负责人"], "account": ["客户名称"], "type": ["工单类型", "类型"],
+                  "status": ["状态", "工单状态"], "opened_on": ["创建时间"]},
+    },
+}
+
+#: The field whose column tells which module a file is, tried in this order: the most specific first (a ticket
+#: or an opportunity export may also name its contact, 联系人姓名; 客户名称 is in every export, so accounts come
+#: last). Zoho names each module's owner column after the module.
+SIGNATURES: dict[Source, list[tuple[str, str]]] = {
+    "zoho": [("accounts", "owner"), ("contacts", "owner"), ("deals", "owner"), ("cases", "owner")],
+    "fxiaoke": [("orders", "id"), ("cases", "id"), ("deals", "name"), ("contacts", "name"), ("accounts", "id")],
+}
+
+DEFAULTS: dict[Source, dict[str, Any]] = {
+    "zoho": {"won_stages": ["Closed Won"], "complaint_types": ["Problem"], "cancelled_statuses": [],
+             "date_order": "MDY", "id_prefix": "zcrm_"},
+    "fxiaoke": {"won_stages": ["赢单"], "complaint_types": ["投诉"], "cancelled_statuses": ["作废", "已作废"],
+                "date_order": "YMD", "id_prefix": ""},
+}
+
+CURRENCY_NAMES = {"人民币": "CNY", "美元": "USD", "欧元": "EUR", "港币": "HKD", "港元": "HKD", "日元": "JPY",
+                  "英镑": "GBP", "新台币": "TWD", "新加坡元": "SGD", "澳元": "AUD", "韩元": "KRW"}
+
+
+class OwnerMapping(BaseModel):
+    """How the CRM's owner of an account becomes its KAM: each way in ``match`` is tried in order."""
+
+    model_config = ConfigDict(extra="forbid")
+    match: list[Literal["table", "email", "name", "id"]] = Field(default=["table", "email", "name"], min_length=1)
+    owners: dict[str, Id] = Field(default_factory=dict, description="CRM owner as written -> employee_id")
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    owner: OwnerMapping = Field(default_factory=OwnerMapping)
+    won_stages: list[str] = Field(min_length=1)
+    complaint_types: list[str] = Field(min_length=1)
+    cancelled_statuses: list[str]
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    currency_names: dict[str, str] = Field(default_factory=lambda: dict(CURRENCY_NAMES))
+    date_order: Literal["YMD", "MDY", "DMY"]
+    contact_locale: str = Field(default="zh-CN", pattern=r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+    id_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]{0,16}$")
+
+    @field_validator("currency_names")
+    @classmethod
+    def _codes(cls, names: dict[str, str]) -> dict[str, str]:
+        bad = [code for code in names.values() if not (len(code) == 3 and code.isascii() and code.isupper())]
+        if bad:
+            raise DomainError(tr("'%(code)s' is not a currency code (3 upper-case letters, e.g. CNY)", code=bad[0]))
+        return names
+
+
+Labels = str | list[str]
+
+
+def _model(source: Source) -> type[_Base]:
+    modules = {
+        module: (create_model(f"{source}_{module}_columns", __config__=ConfigDict(extra="forbid"),
+                              **{name: (Labels | None, None) for name in fields}), None)
+        for module, fields in COLUMNS[source].items()
+    }
+    columns = create_model(f"{source}_columns", __config__=ConfigDict(extra="forbid"), **modules)
+    return create_model(f"{source}_mapping", __base__=_Base, columns=(columns | None, None))
+
+
+_MODELS = {source: _model(source) for source in SOURCES}
+
+
+class CrmMapping:
+    """The mapping in force for one import: the source's defaults with the file's overrides applied."""
+
+    def __init__(self, source: Source, settings: _Base, file: str | None = None) -> None:
+        self.source = source
+        self.settings = settings
+        self.file = file
+        self.columns: dict[str, dict[str, list[str]]] = {m: dict(f) for m, f in COLUMNS[source].items()}
+        given = getattr(settings, "columns", None)
+        for module, fields in (given.model_dump(exclude_none=True) if given is not None else {}).items():
+            for name, labels in fields.items():
+                self.columns[module][name] = [labels] if isinstance(labels, str) else list(labels)
+        self.won = {stage.casefold() for stage in settings.won_stages}
+        self.complaint = {kind.casefold() for kind in settings.complaint_types}
+        self.cancelled = {status.casefold() for status in settings.cancelled_statuses}
+
+
+def load_mapping(source: Source, path: Path | None = None) -> CrmMapping:
+    """The defaults for ``source``, overridden by the YAML file at ``path`` (refused with every problem named)."""
+    from services.cycles import parse_yaml_mapping, read_yaml_file  # the cycle YAML's reader: same messages
+
+    data: dict[str, Any] = {}
+    name = None
+    if path is not None:
+        name = str(path)
+        data = parse_yaml_mapping(read_yaml_file(Path(path)), name)
+    merged = {**DEFAULTS[source], **data}
+    try:
+        settings = _MODELS[source].model_validate(merged)
+    except ValidationError as err:
+        raise Rejected(mapping_problems(err, name or source)) from None
+    return CrmMapping(source, settings, name)
+
+
+def mapping_problems(err: ValidationError, source: str) -> Text:
+    """Every problem of a mapping file, one a line, each with its field path (``columns.deals.amount``)."""
+    lines = [tr("  %(field)s: %(problem)s", field=".".join(str(p) for p in e["loc"]) or tr("(top level)"),
+                problem=error_text(e)) for e in err.errors()]
+    return tr("%(file)s: the CRM mapping is invalid (%(count)s problem(s)):\n%(problems)s", file=source,
+              count=str(err.error_count()), problems=lines)

@@ -1,0 +1,45 @@
+"""Read -> validate -> write (or preview), the same way for every source: one transaction under an advisory lock,
+so the database the checks read is the database the write changes, and two imports cannot interleave."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg
+
+from services.db import libpq_url
+from services.imports.issues import Issues
+from services.imports.records import RecordSet
+from services.imports.validation import Directory, OwnerRule, validate
+from services.imports.writer import ImportSummary, TablePlan, apply, plan
+
+# Serializes imports, so the validation reads and the writes see the same database.
+_LOCK_KEY = 0x6B616D696D706F72  # "kamimpor"
+
+T = TypeVar("T")
+
+
+def _session(database_url: str, records: RecordSet, issues: Issues, owner_rule: OwnerRule | None,
+             then: Callable[[psycopg.Connection, dict[str, TablePlan]], T], rollback: bool) -> T:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn, \
+            conn.transaction(force_rollback=rollback):
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        directory = Directory.load(conn, crm=owner_rule is not None)
+        validate(conn, records, directory, issues, owner_rule)
+        if issues:
+            raise issues.failure()  # leaving the transaction block rolls back: nothing was written
+        return then(conn, plan(conn, records))
+
+
+def write_records(database_url: str, records: RecordSet, issues: Issues, actor: str,
+                  owner_rule: OwnerRule | None = None) -> ImportSummary:
+    """Validate ``records`` completely, then write them in one transaction (or raise ImportFailed)."""
+    return _session(database_url, records, issues, owner_rule, lambda conn, plans: apply(conn, plans, actor),
+                    rollback=False)
+
+
+def plan_records(database_url: str, records: RecordSet, issues: Issues,
+                 owner_rule: OwnerRule | None = None) -> dict[str, TablePlan]:
+    """Validate ``records`` and say what writing them would change; the transaction is rolled back."""
+    return _session(database_url, records, issues, owner_rule, lambda conn, plans: plans, rollback=True)
