@@ -1,9 +1,9 @@
-"""The `kamreview` command (console script)."""
+"""The `kamreview` command line (console script ``kamreview = "cli:main"``, also ``python -m cli``)."""
 
 from __future__ import annotations
 
 
 def main() -> None:
-    import starter
+    from cli.app import run
 
-    raise SystemExit(starter.run())
+    run()

@@ -24,5 +24,5 @@ def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():
-    raise SystemExit("offline migrations are not supported; run `python starter.py migrate`")
+    raise SystemExit("offline migrations are not supported; run `kamreview db upgrade`")
 run_migrations_online()

@@ -1,38 +1,94 @@
-"""Plain-text tables and progress lines for the CLI (wide characters such as 王芳 count double)."""
+"""Tables and progress for the CLI: Rich renders both (it measures wide characters such as 王芳 as two cells).
+
+Rich is imported only when a table or a progress bar is drawn, so a command that prints neither does not pay
+for it. Progress goes to stderr, and only when stderr is a terminal and the output is not ``--json``.
+"""
 
 from __future__ import annotations
 
 import sys
-import unicodedata
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from services.hr_views import CalibrationView
 
+_quiet = False
+
 
 def width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    """Display width in terminal cells (Rich's measure: East Asian wide characters count two)."""
+    from rich.cells import cell_len
 
-
-def pad(text: str, size: int, right: bool = False) -> str:
-    gap = " " * max(0, size - width(text))
-    return gap + text if right else text + gap
+    return cell_len(text)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()) -> str:
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    sizes = [max(width(r[i]) for r in cells) for i in range(len(headers))]
-    lines = []
-    for n, row in enumerate(cells):
-        lines.append("  ".join(pad(c, sizes[i], i in right) for i, c in enumerate(row)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * s for s in sizes))
-    return "\n".join(lines)
+    """A plain table (no colour, no wrapping; trailing spaces trimmed), columns padded by display width."""
+    from io import StringIO
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    utf = (getattr(sys.stdout, "encoding", None) or "utf-8").lower().replace("-", "").startswith("utf")
+    grid = Table(box=box.SIMPLE_HEAD if utf else box.ASCII2, show_edge=False, pad_edge=False, header_style=None,
+                 highlight=False, show_header=True)
+    for i, header in enumerate(headers):
+        grid.add_column(str(header), justify="right" if i in right else "left", no_wrap=True, overflow="crop")
+    for row in rows:
+        grid.add_row(*("" if c is None else str(c) for c in row))
+    out = StringIO()
+    Console(file=out, width=100_000, color_system=None, force_terminal=False, markup=False, emoji=False,
+            highlight=False, legacy_windows=False).print(grid, crop=False)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines())
+
+
+def quiet() -> None:
+    """``--json``: stdout carries the JSON alone, and stderr no progress."""
+    global _quiet
+    _quiet = True
 
 
 def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A line saying what is happening, on stderr (kept out of ``--json`` output)."""
+    if not _quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def bars_shown() -> bool:
+    return not _quiet and sys.stderr.isatty()
+
+
+@contextmanager
+def working(description: str, total: float | None = None) -> Iterator[Callable[..., None]]:
+    """A progress bar (a spinner when ``total`` is None) on stderr while long work runs, gone when it ends.
+
+    Yields ``update(completed=..., total=..., description=...)``. Without a terminal (a pipe, a test, ``--json``)
+    nothing is drawn and ``update`` does nothing, so the output stays what a script can read.
+    """
+    if not bars_shown():
+        yield _ignore
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total is not None:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    columns.append(TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(**changes: Any) -> None:
+            bar.update(task, **changes)
+
+        yield update
+
+
+def _ignore(**_: Any) -> None:
+    return None
 
 
 def calibration_text(view: CalibrationView) -> str:

@@ -228,7 +228,7 @@ async def start_cycle(client: Client, db: Database | str, cycle_id: str, task_qu
     async with as_database(db).connection() as conn:
         row = await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
     if row is None:
-        raise NotFound(tr("cycle %(cycle)s does not exist; create it first with `starter.py cycle create`", cycle=cycle_id))
+        raise NotFound(tr("cycle %(cycle)s does not exist; create it first with `kamreview cycle create`", cycle=cycle_id))
     if row[0] == "cancelled":
         raise UserError(tr("cycle %(cycle)s was cancelled; create a new cycle instead", cycle=cycle_id))
     workflow_id = cycle_workflow_id(cycle_id)

@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from domain.money import minor_unit
 from services import tasks
-from services.console import calibration_text, progress, table
+from services.console import bars_shown, calibration_text, progress, table, working
 from services.cycles import (
     adjust_rating,
     approve_payouts,
@@ -115,24 +115,32 @@ async def _simulate(client: Client, db: str, cycle_id: str, people: People, scal
 
 
 async def _wait_for_phase(client: Client, db: str, cycle_id: str, phases: set[str], started: float) -> str:
+    """Wait for the cycle to reach one of ``phases``: a progress bar of closed reviews on a terminal, else a
+    line every 5 s."""
     from workflows.cycle import CycleWorkflow
 
     handle = client.get_workflow_handle(cycle_workflow_id(cycle_id))
     last_print = 0.0
-    while True:
-        status = await handle.query(CycleWorkflow.status)
-        if status.phase in phases:
-            return status.phase
-        if time.monotonic() - last_print >= 5:
-            last_print = time.monotonic()
-            report = await cycle_report(None, db, cycle_id)
-            done = {k: f"{v.get('done', 0)}/{sum(v.values())}" for k, v in report.tasks.items()}
-            missed = sum(v.get("missed", 0) for v in report.tasks.values())
-            progress(f"  t+{time.monotonic() - started:4.0f}s  phase {status.phase:<9} self-reviews "
-                     f"{done.get('self_review', '-')}, manager scores {done.get('manager_scoring', '-')}, "
-                     f"surveys {done.get('customer_survey', '-')}, missed {missed}, "
-                     f"reviews closed {report.reviews.get('closed', 0)}/{report.participants}")
-        await asyncio.sleep(0.5)
+    bar = bars_shown()
+    with working(f"waiting for {' or '.join(sorted(phases))}", total=1) as update:
+        while True:
+            status = await handle.query(CycleWorkflow.status)
+            if status.phase in phases:
+                return status.phase
+            if bar or time.monotonic() - last_print >= 5:
+                last_print = time.monotonic()
+                report = await cycle_report(None, db, cycle_id)
+                done = {k: f"{v.get('done', 0)}/{sum(v.values())}" for k, v in report.tasks.items()}
+                missed = sum(v.get("missed", 0) for v in report.tasks.values())
+                line = (f"phase {status.phase:<9} self-reviews "
+                        f"{done.get('self_review', '-')}, manager scores {done.get('manager_scoring', '-')}, "
+                        f"surveys {done.get('customer_survey', '-')}, missed {missed}, reviews closed")
+                if bar:
+                    update(description=line, completed=report.reviews.get("closed", 0), total=report.participants)
+                else:
+                    progress(f"  t+{time.monotonic() - started:4.0f}s  {line} "
+                             f"{report.reviews.get('closed', 0)}/{report.participants}")
+            await asyncio.sleep(0.5)
 
 
 async def _wait_for_reviews(client: Client, cycle_id: str, people: People) -> None:

@@ -45,7 +45,7 @@ def export_payroll_csv(database_url: str, cycle_id: str, out: Path) -> int:
         ).fetchall()
     if not rows:
         raise UserError(tr("cycle %(cycle)s has no approved payout lines yet (status: %(status)s); "
-                           "payroll can export only after `starter.py payouts approve`", cycle=cycle_id, status=row[0]))
+                           "payroll can export only after `kamreview payouts approve`", cycle=cycle_id, status=row[0]))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:

@@ -30,6 +30,7 @@ from domain.sentences import (
 )
 from domain.text import Text, tr
 from services.errors import NotFound, UserError
+from services.inbox import TaskRow, tasks_of  # noqa: F401 - the inbox lives apart so `kamreview tasks` stays light
 
 _configs: dict[str, CycleConfig] = {}
 
@@ -48,39 +49,6 @@ async def cycle_config(conn: AsyncConnection, cycle_id: str) -> CycleConfig:
         config = CycleConfig.model_validate(row[0])
         _configs[cycle_id] = config
     return config
-
-
-@dataclass
-class TaskRow:
-    task_id: str
-    cycle_id: str
-    cycle_name: str
-    kind: str
-    subject_employee_id: str
-    subject_name: str
-    due_at: datetime
-    status: str
-    overdue: bool
-    completed_at: datetime | None
-
-
-async def tasks_of(conn: AsyncConnection, assignee_id: str, kind: str | None = None,
-                   include_done: bool = False) -> list[TaskRow]:
-    """A person's inbox: open tasks (and optionally finished ones), soonest due first.
-
-    With a kind, the tasks of that kind an employee holds (the pages); without, every task of the
-    assignee, employee or customer contact alike (the CLI's ``tasks``).
-    """
-    cur = await conn.execute(
-        """SELECT t.id, t.cycle_id, c.name, t.kind, t.subject_employee_id, e.name, t.due_at, t.status,
-                  t.status = 'open' AND t.due_at < now(), t.completed_at
-           FROM task t JOIN employee e ON e.id = t.subject_employee_id JOIN review_cycle c ON c.id = t.cycle_id
-           WHERE t.assignee_id = %(who)s AND (%(done)s OR t.status = 'open')
-             AND (%(kind)s::text IS NULL OR (t.assignee_type = 'employee' AND t.kind = %(kind)s))
-           ORDER BY t.status <> 'open', t.due_at, t.id LIMIT 500""",
-        {"who": assignee_id, "kind": kind, "done": include_done},
-    )
-    return [TaskRow(*r) for r in await cur.fetchall()]
 
 
 @dataclass

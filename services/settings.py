@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         description="let HR approve payouts as well as payroll (KAMREVIEW_HR_MAY_APPROVE_PAYOUTS); off: the people "
         "who calibrate ratings never release the money themselves (separation of duties), for small companies only",
     )
+    actor: str | None = Field(
+        default=None,
+        description="who is acting on the command line (KAMREVIEW_ACTOR, an employee id such as HR1): recorded in "
+        "the audit log; unset: the CLI reads actor from ~/.config/kamreview/config.toml, else refuses",
+    )
     # Observability (docs/operations.md)
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object per line (time, level, logger, message, ids when known)"

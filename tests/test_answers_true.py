@@ -69,7 +69,7 @@ async def test_cli_score_after_it_is_done_accepted_only_when_identical(client, d
             assert nonsense.returncode == 2 and "missing rating for" in nonsense.stderr
             changed = await _cli(env, "submit", "score", cid, "K01", "--ratings", score.replace("=2", "=3"),
                                  "--potential", "2", "--actor", "M1")
-            assert changed.returncode == 2 and "already submitted on" in changed.stderr and "by M1" in changed.stderr
+            assert changed.returncode == 4 and "already submitted on" in changed.stderr and "by M1" in changed.stderr
 
         await refusals()  # while the review runs
         await tasks.submit_self_review(client, db_url, cid, SelfReviewSubmission("K01", ratings(2)))

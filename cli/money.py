@@ -1,0 +1,133 @@
+"""`kamreview payouts …`, `incentives …` and `payroll …`: approving, recomputing, previewing and reading payouts."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from cli.common import ROOT, Actor, Context, Cycle, Employee, Json, command, emit_json
+
+payouts_app = typer.Typer(help="approve payouts", no_args_is_help=True)
+incentives_app = typer.Typer(help="incentive plans", no_args_is_help=True)
+payroll_app = typer.Typer(help="what payroll reads", no_args_is_help=True)
+
+
+@command(payouts_app, "approve")
+async def approve(ctx: Context, cycle: Cycle, actor: Actor = None) -> int:
+    """approve and lock the cycle's payout lines"""
+    from services.cycles import approve_payouts
+
+    who = ctx.actor(actor)
+    locked = await approve_payouts(await ctx.client(), ctx.db(), cycle, who)
+    print(f"approved and locked {locked} payout line(s) of cycle {cycle}")
+    return 0
+
+
+@command(payouts_app, "recompute")
+async def recompute(ctx: Context, cycle: Cycle) -> int:
+    """after lock: recompute from current inputs; differences become delta lines"""
+    from services.console import working
+    from services.cycles import recompute_incentives
+
+    client = await ctx.client()
+    with working(f"recomputing the payouts of {cycle}"):
+        outcome = await recompute_incentives(client, ctx.db(), cycle, ctx.settings.task_queue)
+    if outcome.delta_lines == 0:
+        print(f"no change: the locked payouts of {cycle} still match their inputs; no new line")
+    else:
+        print(f"{outcome.delta_lines} delta line(s) await approval (kamreview payouts approve {cycle})")
+    return 0
+
+
+@command(incentives_app, "preview")
+def preview(
+    ctx: Context,
+    plan: Annotated[Path, typer.Argument(help="YAML with period: and incentive_plan:", show_default=False)],
+    inputs: Annotated[Path, typer.Argument(help="CSV, one row per employee", show_default=False)],
+    format: Annotated[Literal["table", "csv"], typer.Option("--format")] = "table",
+    json_output: Json = False,
+) -> int:
+    """what-if: a plan's payouts for given inputs, no cycle needed"""
+    from services.payroll import format_amount
+    from services.preview import preview as compute
+
+    result = compute(plan, inputs)
+    if json_output:
+        emit_json({
+            "plan": {"id": result.plan.id, "version": result.plan.version, "rounding": result.plan.rounding},
+            "lines": [{"employee_id": ln.employee_id, "line_type": ln.line_type,
+                       "amount": format_amount(ln.amount, ln.currency), "currency": ln.currency,
+                       "plan_id": ln.plan_id, "plan_version": ln.plan_version, "explanation": ln.explanation}
+                      for ln in result.lines],
+        })
+        return 0
+    if format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["employee_id", "line_type", "amount", "currency", "plan_id", "plan_version", "explanation"])
+        for line in result.lines:
+            writer.writerow([line.employee_id, line.line_type, format_amount(line.amount, line.currency),
+                             line.currency, line.plan_id, line.plan_version, line.explanation])
+        return 0
+    from services.console import table
+
+    print(f"plan {result.plan.id} version {result.plan.version} ({result.plan.rounding})")
+    print(table(["employee", "line", "amount", "currency"],
+                [(ln.employee_id, ln.line_type, f"{ln.amount:,}", ln.currency) for ln in result.lines], right=(2,)))
+    print()
+    for line in result.lines:
+        print(f"- {line.explanation}")
+    return 0
+
+
+@command(incentives_app, "retry")
+async def retry(ctx: Context, cycle: Cycle, actor: Actor = None) -> int:
+    """compute a blocked cycle's incentives again, after fixing what blocked them"""
+    from services.cycles import retry_incentives
+
+    who = ctx.actor(actor)
+    print(await retry_incentives(await ctx.client(), cycle, who))
+    return 0
+
+
+@command(payroll_app, "statement")
+def statement(ctx: Context, cycle: Cycle, employee: Employee, json_output: Json = False) -> int:
+    """one employee's payout lines with their explanations"""
+    from services.explain import payout_statement
+    from services.payroll import format_amount
+
+    st = payout_statement(ctx.db(), cycle, employee)
+    if json_output:
+        emit_json({
+            "cycle_id": st.cycle_id, "employee_id": st.employee_id, "name": st.name,
+            "lines": [{"line_type": t, "amount": format_amount(a, c), "currency": c, "status": s, "revision": rev,
+                       "idempotency_key": key, "explanation": why} for t, a, c, s, rev, key, why in st.lines],
+            "totals": {c: format_amount(total, c) for c, total in st.totals.items()},
+        })
+        return 0
+    print(f"statement for {st.employee_id} {st.name}, cycle {st.cycle_id}")
+    for line_type, amount, currency, status, revision, key, why in st.lines:
+        print(f"  {line_type:<10} {format_amount(amount, currency):>14} {currency} [{status}, rev {revision}] {key}")
+        print(f"      {why}")
+    for currency, total in st.totals.items():
+        print(f"  total {format_amount(total, currency)} {currency}")
+    return 0
+
+
+@command(payroll_app, "export")
+def export(
+    ctx: Context,
+    cycle: Cycle,
+    out: Annotated[Path | None, typer.Option("--out", show_default=False,
+                                             help="the CSV file (default out/payroll-CYCLE.csv)")] = None,
+) -> int:
+    """write the approved payout lines as CSV"""
+    from services.payroll import export_payroll_csv
+
+    path = out or ROOT / "out" / f"payroll-{cycle}.csv"
+    n = export_payroll_csv(ctx.db(), cycle, path)
+    print(f"{n} payout line(s) written")
+    print(path)
+    return 0
