@@ -191,8 +191,8 @@ def test_api_amounts_have_exactly_the_minor_unit():
 def test_cli_approval_obeys_the_same_rule(cli):  # noqa: F811 - the imported fixture
     _import_demo(cli)
     hr = cli("payouts", "approve", "NOPE", "--actor", "HR1")
-    assert hr.returncode == 2 and "approved by payroll, not by HR" in hr.stderr
+    assert hr.returncode == 4 and "approved by payroll, not by HR" in hr.stderr  # 4: refused (not allowed)
     nobody = cli("payouts", "approve", "NOPE", "--actor", "X9")
-    assert nobody.returncode == 2 and "X9 may not approve payouts" in nobody.stderr
-    payroll = cli("payouts", "approve", "NOPE")  # the default actor PAY1 is payroll in the demo org
-    assert payroll.returncode == 2 and "cycle NOPE is not running" in payroll.stderr
+    assert nobody.returncode == 4 and "X9 may not approve payouts" in nobody.stderr
+    payroll = cli("payouts", "approve", "NOPE", "--actor", "PAY1")  # PAY1 is payroll in the demo org
+    assert payroll.returncode == 3 and "cycle NOPE is not running" in payroll.stderr
