@@ -24,6 +24,8 @@ from temporalio.worker import Worker
 from bench.floor_payloads import KINDS, FloorInput, FloorRow, FloorSubmission
 from bench.floor_workflow import FloorWorkflow
 
+RESULT_POLLS = 200
+
 FLOOR_TABLE = """CREATE TABLE IF NOT EXISTS bench_floor_row (
     key text PRIMARY KEY,
     run_id text NOT NULL,
@@ -106,5 +108,12 @@ async def run_floor_crowd(client: Client, task_queue: str, run_id: str, particip
     handles = await asyncio.gather(*(one(i) for i in range(participants)))
     if on_crowd_done is not None:
         on_crowd_done()
-    results = await asyncio.gather(*(h.result() for h in handles))
+    # Each result is a long poll: 10,000 at once exceed the server's concurrent-poller limit per namespace.
+    waiting = asyncio.Semaphore(RESULT_POLLS)
+
+    async def result(handle) -> int:
+        async with waiting:
+            return await handle.result()
+
+    results = await asyncio.gather(*(result(h) for h in handles))
     return sum(results), dict(retries)
