@@ -111,6 +111,54 @@ class RssSampler:
         return {"rss_start_mb": self.start, "rss_peak_mb": self.peak}
 
 
+# SDK worker metrics (Prometheus, scraped before and after each run): cache hits and misses, and where workflow
+# tasks spend their time. A miss is a replay of the whole history; schedule-to-start is the wait in the queue.
+SDK_METRICS = ("temporal_sticky_cache_hit", "temporal_sticky_cache_miss", "temporal_sticky_cache_total_forced_eviction",
+               "temporal_workflow_task_schedule_to_start_latency", "temporal_workflow_task_execution_latency",
+               "temporal_workflow_task_replay_latency", "temporal_workflow_task_queue_poll_succeed")
+
+
+class SdkMetrics:
+    """The SDK's Prometheus endpoint for this process's client and workers."""
+
+    def __init__(self) -> None:
+        import socket
+
+        from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{self.port}")))
+
+    def snapshot(self) -> dict[str, float]:
+        """Counters, and histograms' _sum (ms) and _count, summed over labels, of SDK_METRICS."""
+        import urllib.request
+
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5).read().decode()
+        except OSError:
+            return {}
+        out: dict[str, float] = defaultdict(float)
+        for line in text.splitlines():
+            if line.startswith("#") or " " not in line:
+                continue
+            name_labels, value = line.rsplit(" ", 1)
+            name = name_labels.split("{", 1)[0]
+            base = name.removesuffix("_sum").removesuffix("_count")
+            if base in SDK_METRICS and not name.endswith("_bucket"):
+                out[name] += float(value)
+        return dict(out)
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        d = {k: round(v - before.get(k, 0.0), 1) for k, v in after.items()}
+        for k in list(d):
+            if k.endswith("_count") and d[k]:
+                d[k.removesuffix("_count") + "_mean_ms"] = round(d.get(k.removesuffix("_count") + "_sum", 0) / d[k], 1)
+        return d
+
+
 def percentiles(durations: list[float]) -> dict[str, float | int | None]:
     """p50/p95/max in milliseconds of round trips given in seconds."""
     if not durations:
@@ -397,6 +445,11 @@ def describe_review(h: dict[str, Any]) -> str:
 # -- main ------------------------------------------------------------------------------------------
 
 
+def fmt_metrics(d: dict[str, float]) -> str:
+    keep = {k.removeprefix("temporal_"): v for k, v in d.items() if not k.endswith("_sum")}
+    return ", ".join(f"{k} {v:g}" for k, v in sorted(keep.items())) or "(none)"
+
+
 def fmt_rt(p: dict[str, Any]) -> str:
     return f"n={p['n']} p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms, max {p['max_ms']} ms"
 
@@ -416,7 +469,8 @@ async def main(args: argparse.Namespace) -> int:
           f"batch size {args.batch_size}, machine {machine()}", flush=True)
     t = time.perf_counter()
     pg = start_postgres()
-    temporal = await start_temporal()
+    sdk = SdkMetrics()
+    temporal = await start_temporal(sdk.runtime)
     client = temporal.client
     meter = CpuMeter(temporal.pid, pg.postmaster_pid())
     print(f"servers ready in {time.perf_counter() - t:.1f} s: PostgreSQL {'embedded' if pg.pgdata else 'configured'}, "
@@ -440,9 +494,12 @@ async def main(args: argparse.Namespace) -> int:
                   flush=True)
         for r in range(1, args.rounds + 1):
             prof = AllThreadsProfiler() if args.profile else None
+            m0 = sdk.snapshot()
             fl = await run_floor(client, pg.url, f"{run_tag}R{r}", n, f"bench-floor-{run_tag}", conc, meter, prof)
             print(f"round {r} floor : {n} in {fl['seconds']:.1f} s = {fl['rate']:.1f} participants/s; "
                   f"{fmt_cpu(fl['cpu'], fl['seconds'], n)}", flush=True)
+            fl["sdk_metrics"] = SdkMetrics.delta(m0, sdk.snapshot())
+            print(f"    floor SDK metrics: {fmt_metrics(fl['sdk_metrics'])}", flush=True)
             print(f"    floor round trips (2nd and 3rd Update): {fmt_rt(fl['round_trips']['all'])}; worker RSS "
                   f"{fl['rss_start_mb']} -> peak {fl['rss_peak_mb']} MB", flush=True)
             fh = await floor_histories(client, f"{run_tag}R{r}", n)
@@ -455,8 +512,10 @@ async def main(args: argparse.Namespace) -> int:
 
             cycle_id = f"{run_tag}-R{r}"
             prof = AllThreadsProfiler() if args.profile else None
+            m0 = sdk.snapshot()
             en = await run_engine(client, pg.url, cycle_id, org, f"bench-engine-{run_tag}", conc, args.batch_size,
                                   meter, prof)
+            en["sdk_metrics"] = SdkMetrics.delta(m0, sdk.snapshot())
             checks = verify_engine(pg.url, cycle_id, n)
             m = en["marks"]
             print(f"round {r} engine: {n} in {en['seconds']:.1f} s = {en['rate']:.1f} participants/s; "
@@ -466,6 +525,7 @@ async def main(args: argparse.Namespace) -> int:
                   f"{m['awaiting_approval']}, approved {m['approved']}, result {m['result']}; "
                   f"NOT_FOUND retries {en['crowd'].get('not_found_retries', 0)}, Update RPC timeouts "
                   f"{en['crowd'].get('update_rpc_timeouts', 0)}; checks {checks}", flush=True)
+            print(f"    engine SDK metrics: {fmt_metrics(en['sdk_metrics'])}", flush=True)
             rt = en["round_trips"]
             print(f"    engine round trips (manager score, survey): all {fmt_rt(rt['all'])}; issued before the last "
                   f"batch had started ({m.get('reviews_opened')} s) {fmt_rt(rt['during_opening'])}; worker RSS "
