@@ -150,6 +150,9 @@ class ReviewActivities(DbActivities):
                         # Running already (a retried batch): keep it. Ended already: never start it again.
                         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                        # The first workflow task comes back with the start, to this worker when it has a free
+                        # slot: 10,000 first tasks then do not queue at the server ahead of people's Updates.
+                        request_eager_start=True,
                         search_attributes=review_start_attributes(
                             inp.cycle_id, seed.employee_id, seed.reviewer_id, inp.phases[0].phase,
                         ) if inp.search_attributes and inp.phases else None,
