@@ -43,6 +43,7 @@ from workflows.payloads import (
     review_workflow_id,
     task_id_for,
 )
+from workflows.search_attributes import review_start_attributes
 
 # Review workflows started (or cancelled) at once by one batch: enough to keep the server busy,
 # few enough not to queue thousands of RPCs on the worker's one event loop.
@@ -149,6 +150,12 @@ class ReviewActivities(DbActivities):
                         # Running already (a retried batch): keep it. Ended already: never start it again.
                         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                        # The first workflow task comes back with the start, to this worker when it has a free
+                        # slot: 10,000 first tasks then do not queue at the server ahead of people's Updates.
+                        request_eager_start=True,
+                        search_attributes=review_start_attributes(
+                            inp.cycle_id, seed.employee_id, seed.reviewer_id, inp.phases[0].phase,
+                        ) if inp.search_attributes and inp.phases else None,
                     )
                 except WorkflowAlreadyStartedError:
                     pass

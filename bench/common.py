@@ -95,7 +95,8 @@ class Temporal:
             await self.env.shutdown()
 
 
-async def start_temporal() -> Temporal:
+async def start_temporal(runtime: object | None = None) -> Temporal:
+    """``runtime``: a temporalio Runtime for the client and its workers (e.g. one exporting SDK metrics)."""
     from services.temporal import connect_client
 
     configured = os.environ.get("KAMREVIEW_TEMPORAL_ADDRESS")
@@ -107,12 +108,15 @@ async def start_temporal() -> Temporal:
 
     import services.temporal
     from services.embedded import temporal_cli_path
+    from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli_path()),
         # The project's converter (what connect_client uses); pydantic's unless it names its own.
         data_converter=getattr(services.temporal, "DATA_CONVERTER", pydantic_data_converter),
         dev_server_log_level="error",
+        search_attributes=SEARCH_ATTRIBUTES,  # the workflows carry them, as on the embedded dev server
+        **({"runtime": runtime} if runtime is not None else {}),
     )
     pid = next((p for p in _children(os.getpid()) if _comm(p) == "temporal"), None)
     return Temporal(env.client, env.client.service_client.config.target_host, env, pid)

@@ -61,6 +61,7 @@ from services import tasks
 from services.cycles import approve_payouts, create_cycle, finalize_calibration, start_cycle
 from services.db import libpq_url
 from services.errors import NotFound, TryLater
+from services.settings import get_settings
 from worker import running_worker
 from workflows.cycle import CycleWorkflow
 from workflows.payloads import (
@@ -73,6 +74,98 @@ from workflows.payloads import (
 )
 
 PERIOD = "2026-Q3"
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (the worker runs in it): VmRSS from /proc."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class RssSampler:
+    """The worker's RSS over a run, sampled every half second: its peak and where it started."""
+
+    def __init__(self) -> None:
+        self.start = rss_mb()
+        self.peak = self.start
+        self._task: asyncio.Task | None = None
+
+    async def _loop(self) -> None:
+        while True:
+            self.peak = max(self.peak, rss_mb())
+            await asyncio.sleep(0.5)
+
+    def __enter__(self) -> RssSampler:
+        self._task = asyncio.ensure_future(self._loop())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        self.peak = max(self.peak, rss_mb())
+
+    def figures(self) -> dict[str, float]:
+        return {"rss_start_mb": self.start, "rss_peak_mb": self.peak}
+
+
+# SDK worker metrics (Prometheus, scraped before and after each run): cache hits and misses, and where workflow
+# tasks spend their time. A miss is a replay of the whole history; schedule-to-start is the wait in the queue.
+SDK_METRICS = ("temporal_sticky_cache_hit", "temporal_sticky_cache_miss", "temporal_sticky_cache_total_forced_eviction",
+               "temporal_workflow_task_schedule_to_start_latency", "temporal_workflow_task_execution_latency",
+               "temporal_workflow_task_replay_latency", "temporal_workflow_task_queue_poll_succeed")
+
+
+class SdkMetrics:
+    """The SDK's Prometheus endpoint for this process's client and workers."""
+
+    def __init__(self) -> None:
+        import socket
+
+        from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{self.port}")))
+
+    def snapshot(self) -> dict[str, float]:
+        """Counters, and histograms' _sum (ms) and _count, summed over labels, of SDK_METRICS."""
+        import urllib.request
+
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5).read().decode()
+        except OSError:
+            return {}
+        out: dict[str, float] = defaultdict(float)
+        for line in text.splitlines():
+            if line.startswith("#") or " " not in line:
+                continue
+            name_labels, value = line.rsplit(" ", 1)
+            name = name_labels.split("{", 1)[0]
+            base = name.removesuffix("_sum").removesuffix("_count")
+            if base in SDK_METRICS and not name.endswith("_bucket"):
+                out[name] += float(value)
+        return dict(out)
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        d = {k: round(v - before.get(k, 0.0), 1) for k, v in after.items()}
+        for k in list(d):
+            if k.endswith("_count") and d[k]:
+                d[k.removesuffix("_count") + "_mean_ms"] = round(d.get(k.removesuffix("_count") + "_sum", 0) / d[k], 1)
+        return d
+
+
+def percentiles(durations: list[float]) -> dict[str, float | int | None]:
+    """p50/p95/max in milliseconds of round trips given in seconds."""
+    if not durations:
+        return {"n": 0, "p50_ms": None, "p95_ms": None, "max_ms": None}
+    q = statistics.quantiles(durations, n=20, method="inclusive") if len(durations) > 1 else durations * 19
+    return {"n": len(durations), "p50_ms": round(1000 * statistics.median(durations), 1),
+            "p95_ms": round(1000 * q[18], 1), "max_ms": round(1000 * max(durations), 1)}
 COMPETENCIES = ["communication", "logical_analysis", "coordination", "market_analysis", "product_knowledge",
                 "customer_relationship", "sales_management"]
 
@@ -146,16 +239,39 @@ async def wait_phase(client, cycle_id: str, phase: str, interval: float = 0.1, t
         await asyncio.sleep(interval)
 
 
-async def engine_crowd(client, db_url: str, cycle_id: str, org: Org, concurrency: int, marks: Marks) -> dict[str, int]:
+async def watch_opening(client, cycle_id: str, marks: Marks) -> None:
+    """Mark when the cycle has started its last batch of reviews (the end of its opening), polling its status."""
+    handle = client.get_workflow_handle(cycle_workflow_id(cycle_id))
+    while True:
+        await asyncio.sleep(0.5)
+        try:
+            status = await handle.query(CycleWorkflow.status)
+        except Exception:  # noqa: BLE001 - not started yet, or the worker is busy: ask again
+            continue
+        if status.batches_total and status.batches_done >= status.batches_total:
+            marks.mark("reviews_opened")
+            return
+
+
+def round_trip_figures(round_trips: list[tuple[str, float, float]], opened_at: float | None) -> dict[str, Any]:
+    """p50/p95 of the manager scores' and surveys' round trips: all, and those issued while reviews were opening."""
+    during = [d for _k, t, d in round_trips if opened_at is None or t < opened_at]
+    return {"all": percentiles([d for _k, _t, d in round_trips]), "during_opening": percentiles(during),
+            "manager_scoring": percentiles([d for k, _t, d in round_trips if k == "manager_scoring"])}
+
+
+async def engine_crowd(client, db_url: str, cycle_id: str, org: Org, concurrency: int, marks: Marks,
+                       round_trips: list[tuple[str, float, float]]) -> dict[str, int]:
     """Every participant's three submissions, at most ``concurrency`` participants in flight."""
     sem = asyncio.Semaphore(concurrency)
     stats = Counter()
 
-    async def until_open(call):
+    async def until_open(call, kind: str = ""):
         # The review workflows are started by the cycle's batch activities; until then an Update is NOT_FOUND.
         # Back off exponentially (50 ms to 1 s) so a waiting crowd does not load the server itself.
         delay = 0.05
         while True:
+            t0 = time.perf_counter()
             try:
                 result = await call()
             except (NotFound, TryLater):  # the service itself waits 10 s for a review to start first
@@ -168,6 +284,8 @@ async def engine_crowd(client, db_url: str, cycle_id: str, org: Org, concurrency
                 continue
             if "first_accept" not in marks.at:
                 marks.mark("first_accept")
+            if kind:  # the round trip of the attempt that was answered: what a person waits for
+                round_trips.append((kind, t0 - marks.t0, time.perf_counter() - t0))
             return result
 
     async def one(i: int, kam: str) -> None:
@@ -176,11 +294,14 @@ async def engine_crowd(client, db_url: str, cycle_id: str, org: Org, concurrency
             await until_open(lambda: tasks.submit_self_review(
                 client, db_url, cycle_id,
                 SelfReviewSubmission(kam, dict.fromkeys(COMPETENCIES, 2), {"communication": "won two key deals"})))
+            # The review is open by now (its self-review was accepted): these two are a person's round trip.
             await until_open(lambda: tasks.submit_manager_score(
                 client, db_url, cycle_id, kam,
-                ManagerScoreSubmission(org.manager_of[kam], dict.fromkeys(COMPETENCIES, level), potential=level)))
+                ManagerScoreSubmission(org.manager_of[kam], dict.fromkeys(COMPETENCIES, level), potential=level)),
+                "manager_scoring")
             await until_open(lambda: tasks.submit_survey(
-                client, db_url, cycle_id, kam, SurveySubmission(org.contact_of[kam], 3 + i % 3, 5 + i % 6, "good partner")))
+                client, db_url, cycle_id, kam, SurveySubmission(org.contact_of[kam], 3 + i % 3, 5 + i % 6, "good partner")),
+                "customer_survey")
             stats["submissions"] += 3
 
     await asyncio.gather(*(one(i, k) for i, k in enumerate(org.kams)))
@@ -191,14 +312,19 @@ async def run_engine(client, db_url: str, cycle_id: str, org: Org, task_queue: s
                      batch_size: int, meter: CpuMeter | None, profiler: AllThreadsProfiler | None) -> dict[str, Any]:
     created = await create_cycle(db_url, bench_config(cycle_id, org, batch_size), actor=f"{org.tag}HR")
     assert created.participants == len(org.kams), created
+    round_trips: list[tuple[str, float, float]] = []
     async with running_worker(client, db_url, task_queue):
         if profiler:
             profiler.start()
         cpu0 = meter.snapshot() if meter else {}
         marks = Marks()
+        rss = RssSampler()
+        rss.__enter__()  # exited at the result, before the worker stops
         await start_cycle(client, db_url, cycle_id, task_queue)
-        crowd = await engine_crowd(client, db_url, cycle_id, org, concurrency, marks)
+        watcher = asyncio.ensure_future(watch_opening(client, cycle_id, marks))
+        crowd = await engine_crowd(client, db_url, cycle_id, org, concurrency, marks, round_trips)
         marks.mark("crowd_done")
+        watcher.cancel()
         await wait_phase(client, cycle_id, "calibration")
         marks.mark("calibration")
         await finalize_calibration(client, db_url, cycle_id, f"{org.tag}HR")
@@ -209,28 +335,33 @@ async def run_engine(client, db_url: str, cycle_id: str, org: Org, task_queue: s
         marks.mark("approved")
         result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cycle_id)).result()
         seconds = marks.mark("result")
+        rss.__exit__()
         cpu = CpuMeter.delta(cpu0, meter.snapshot()) if meter else {}
         stats = profiler.stop() if profiler else None
     assert result.reviews == len(org.kams) and result.approved_by == f"{org.tag}PAY", result
     return {"seconds": seconds, "rate": round(len(org.kams) / seconds, 2), "marks": marks.at, "cpu": cpu,
-            "crowd": crowd, "payout_lines": result.payout_lines, "profile": stats}
+            "crowd": crowd, "payout_lines": result.payout_lines, "profile": stats,
+            "round_trips": round_trip_figures(round_trips, marks.at.get("reviews_opened"))} | rss.figures()
 
 
 async def run_floor(client, db_url: str, run_id: str, n: int, task_queue: str, concurrency: int,
                     meter: CpuMeter | None, profiler: AllThreadsProfiler | None) -> dict[str, Any]:
-    async with floor_worker(client, libpq_url(db_url), task_queue):
+    async with floor_worker(client, libpq_url(db_url), task_queue, cache_size=get_settings().workflow_cache_size):
         if profiler:
             profiler.start()
         cpu0 = meter.snapshot() if meter else {}
         marks = Marks()
-        rows, retries = await run_floor_crowd(client, task_queue, run_id, n, concurrency,
-                                              lambda: marks.mark("crowd_done"))
-        seconds = marks.mark("result")
+        round_trips: list[tuple[str, float, float]] = []
+        with RssSampler() as rss:
+            rows, retries = await run_floor_crowd(client, task_queue, run_id, n, concurrency,
+                                                  lambda: marks.mark("crowd_done"), round_trips)
+            seconds = marks.mark("result")
         cpu = CpuMeter.delta(cpu0, meter.snapshot()) if meter else {}
         stats = profiler.stop() if profiler else None
     assert rows == 4 * n, rows
+    # The floor's second and third Updates (its "manager score" and "survey"), as the engine's are measured.
     return {"seconds": seconds, "rate": round(n / seconds, 2), "marks": marks.at, "cpu": cpu, "crowd": retries,
-            "profile": stats}
+            "profile": stats, "round_trips": round_trip_figures(round_trips, None)} | rss.figures()
 
 
 def verify_engine(db_url: str, cycle_id: str, n: int) -> dict[str, int]:
@@ -314,6 +445,15 @@ def describe_review(h: dict[str, Any]) -> str:
 # -- main ------------------------------------------------------------------------------------------
 
 
+def fmt_metrics(d: dict[str, float]) -> str:
+    keep = {k.removeprefix("temporal_"): v for k, v in d.items() if not k.endswith("_sum")}
+    return ", ".join(f"{k} {v:g}" for k, v in sorted(keep.items())) or "(none)"
+
+
+def fmt_rt(p: dict[str, Any]) -> str:
+    return f"n={p['n']} p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms, max {p['max_ms']} ms"
+
+
 def fmt_cpu(cpu: dict[str, float], seconds: float, n: int) -> str:
     if not cpu:
         return "(no CPU accounting)"
@@ -329,7 +469,8 @@ async def main(args: argparse.Namespace) -> int:
           f"batch size {args.batch_size}, machine {machine()}", flush=True)
     t = time.perf_counter()
     pg = start_postgres()
-    temporal = await start_temporal()
+    sdk = SdkMetrics()
+    temporal = await start_temporal(sdk.runtime)
     client = temporal.client
     meter = CpuMeter(temporal.pid, pg.postmaster_pid())
     print(f"servers ready in {time.perf_counter() - t:.1f} s: PostgreSQL {'embedded' if pg.pgdata else 'configured'}, "
@@ -353,9 +494,14 @@ async def main(args: argparse.Namespace) -> int:
                   flush=True)
         for r in range(1, args.rounds + 1):
             prof = AllThreadsProfiler() if args.profile else None
+            m0 = sdk.snapshot()
             fl = await run_floor(client, pg.url, f"{run_tag}R{r}", n, f"bench-floor-{run_tag}", conc, meter, prof)
             print(f"round {r} floor : {n} in {fl['seconds']:.1f} s = {fl['rate']:.1f} participants/s; "
                   f"{fmt_cpu(fl['cpu'], fl['seconds'], n)}", flush=True)
+            fl["sdk_metrics"] = SdkMetrics.delta(m0, sdk.snapshot())
+            print(f"    floor SDK metrics: {fmt_metrics(fl['sdk_metrics'])}", flush=True)
+            print(f"    floor round trips (2nd and 3rd Update): {fmt_rt(fl['round_trips']['all'])}; worker RSS "
+                  f"{fl['rss_start_mb']} -> peak {fl['rss_peak_mb']} MB", flush=True)
             fh = await floor_histories(client, f"{run_tag}R{r}", n)
             print(f"    floor workflow: {describe_review(fh[1])}", flush=True)
             if prof:
@@ -366,8 +512,10 @@ async def main(args: argparse.Namespace) -> int:
 
             cycle_id = f"{run_tag}-R{r}"
             prof = AllThreadsProfiler() if args.profile else None
+            m0 = sdk.snapshot()
             en = await run_engine(client, pg.url, cycle_id, org, f"bench-engine-{run_tag}", conc, args.batch_size,
                                   meter, prof)
+            en["sdk_metrics"] = SdkMetrics.delta(m0, sdk.snapshot())
             checks = verify_engine(pg.url, cycle_id, n)
             m = en["marks"]
             print(f"round {r} engine: {n} in {en['seconds']:.1f} s = {en['rate']:.1f} participants/s; "
@@ -377,6 +525,11 @@ async def main(args: argparse.Namespace) -> int:
                   f"{m['awaiting_approval']}, approved {m['approved']}, result {m['result']}; "
                   f"NOT_FOUND retries {en['crowd'].get('not_found_retries', 0)}, Update RPC timeouts "
                   f"{en['crowd'].get('update_rpc_timeouts', 0)}; checks {checks}", flush=True)
+            print(f"    engine SDK metrics: {fmt_metrics(en['sdk_metrics'])}", flush=True)
+            rt = en["round_trips"]
+            print(f"    engine round trips (manager score, survey): all {fmt_rt(rt['all'])}; issued before the last "
+                  f"batch had started ({m.get('reviews_opened')} s) {fmt_rt(rt['during_opening'])}; worker RSS "
+                  f"{en['rss_start_mb']} -> peak {en['rss_peak_mb']} MB", flush=True)
             eh = await engine_histories(client, cycle_id, org)
             print(f"    review workflow: {describe_review(eh['review_sample'][1])}", flush=True)
             print(f"    cycle workflow: {eh['cycle']['events']} events, activities {eh['cycle']['activities']}",
@@ -395,6 +548,14 @@ async def main(args: argparse.Namespace) -> int:
         cpu_f = [1000 * sum(f["cpu"].values()) / n for f in record["floor"] if f["cpu"]]
         cpu_e = [1000 * sum(e["cpu"].values()) / n for e in record["engine"] if e["cpu"]]
         cpu_ratio = statistics.fmean(cpu_f) / statistics.fmean(cpu_e) if cpu_f and cpu_e else None
+        # A submission's round trip: the engine's p95 (issued while reviews were opening) over the floor's.
+        p95_f = statistics.fmean(f["round_trips"]["all"]["p95_ms"] or 0 for f in record["floor"])
+        p95_e = statistics.fmean(e["round_trips"]["during_opening"]["p95_ms"] or 0 for e in record["engine"])
+        record.update(round_trip_p95_ms={"floor": round(p95_f, 1), "engine_during_opening": round(p95_e, 1)},
+                      round_trip_p95_ratio=round(p95_e / p95_f, 2) if p95_f else None,
+                      worker_rss_peak_mb={"floor": max(f["rss_peak_mb"] for f in record["floor"]),
+                                          "engine": max(e["rss_peak_mb"] for e in record["engine"])},
+                      workflow_cache_size=get_settings().workflow_cache_size)
         record.update(floor_rate=round(floor_rate, 2), engine_rate=round(engine_rate, 2), ratio=round(ratio, 3),
                       ratio_per_round=per_round, target=0.7, passed=ratio >= 0.7, peak_rss_mb=peak_rss_mb(),
                       profiled=bool(args.profile),
@@ -407,7 +568,10 @@ async def main(args: argparse.Namespace) -> int:
               f"floor {floor_rate:.1f}/s, ratio engine/floor {ratio:.2f} (per round {per_round}; target >= 0.7: "
               f"{verdict}); CPU per participant floor/engine "
               f"{record['cpu_ms_per_participant']['floor']}/{record['cpu_ms_per_participant']['engine']} ms "
-              f"(ratio {record['cpu_ratio_floor_over_engine']}); peak RSS {peak_rss_mb()} MB", flush=True)
+              f"(ratio {record['cpu_ratio_floor_over_engine']}); submission round trip p95 floor/engine (while opening) "
+              f"{p95_f:.0f}/{p95_e:.0f} ms ({record['round_trip_p95_ratio']}x, target <= 2); worker RSS peak "
+              f"floor/engine {record['worker_rss_peak_mb']['floor']}/{record['worker_rss_peak_mb']['engine']} MB "
+              f"(workflow cache {get_settings().workflow_cache_size}); peak RSS {peak_rss_mb()} MB", flush=True)
         emit_json(record)
         code = 0
     except Exception:  # noqa: BLE001 - report and leave with a failure code

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -22,6 +23,8 @@ from temporalio.worker import Worker
 
 from bench.floor_payloads import KINDS, FloorInput, FloorRow, FloorSubmission
 from bench.floor_workflow import FloorWorkflow
+
+RESULT_POLLS = 200
 
 FLOOR_TABLE = """CREATE TABLE IF NOT EXISTS bench_floor_row (
     key text PRIMARY KEY,
@@ -50,8 +53,9 @@ class FloorActivities:
 
 
 @contextlib.asynccontextmanager
-async def floor_worker(client: Client, libpq_url: str, task_queue: str, pool_size: int = 10) -> AsyncIterator[Worker]:
-    """Same shape as worker.running_worker: one pool, max(pool*2, 20) concurrent activities."""
+async def floor_worker(client: Client, libpq_url: str, task_queue: str, pool_size: int = 10,
+                       cache_size: int | None = None) -> AsyncIterator[Worker]:
+    """Same shape as worker.running_worker: one pool, max(pool*2, 20) concurrent activities, the same cache."""
     # The same pool settings as worker.running_worker (autocommit: one round trip per one-row write).
     pool = AsyncConnectionPool(libpq_url, min_size=1, max_size=pool_size, open=False, kwargs={"autocommit": True})
     await pool.open(wait=True)
@@ -61,6 +65,7 @@ async def floor_worker(client: Client, libpq_url: str, task_queue: str, pool_siz
         worker = Worker(
             client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[FloorActivities(pool).write_row],
             max_concurrent_activities=max(pool_size * 2, 20),
+            **({"max_cached_workflows": cache_size} if cache_size else {}),
         )
         async with worker:
             yield worker
@@ -69,8 +74,12 @@ async def floor_worker(client: Client, libpq_url: str, task_queue: str, pool_siz
 
 
 async def run_floor_crowd(client: Client, task_queue: str, run_id: str, participants: int, concurrency: int,
-                          on_crowd_done=None) -> tuple[int, dict[str, int]]:
-    """Start every participant's workflow, submit its three Updates (bounded), wait for every result."""
+                          on_crowd_done=None, round_trips: list | None = None) -> tuple[int, dict[str, int]]:
+    """Start every participant's workflow, submit its three Updates (bounded), wait for every result.
+
+    ``round_trips`` collects (kind, issued at, seconds) of the second and third Updates, as the engine's
+    manager score and survey are measured (the first follows the start at once)."""
+    t_start = time.perf_counter()
     sem = asyncio.Semaphore(concurrency)
     retries: Counter[str] = Counter()
 
@@ -83,11 +92,14 @@ async def run_floor_crowd(client: Client, task_queue: str, run_id: str, particip
             )
             for n, kind in enumerate(KINDS):
                 while True:
+                    t0 = time.perf_counter()
                     try:
                         await handle.execute_update(
                             FloorWorkflow.submit, FloorSubmission(kind, f"{participant}-{n}", 1 + (i + n) % 3),
                             id=f"{run_id}:{participant}:{kind}",
                         )
+                        if round_trips is not None and n > 0:
+                            round_trips.append((kind, t0 - t_start, time.perf_counter() - t0))
                         break
                     except WorkflowUpdateRPCTimeoutOrCancelledError:
                         retries["update_rpc_timeouts"] += 1  # same Update id: applied once, safe to repeat
@@ -96,5 +108,12 @@ async def run_floor_crowd(client: Client, task_queue: str, run_id: str, particip
     handles = await asyncio.gather(*(one(i) for i in range(participants)))
     if on_crowd_done is not None:
         on_crowd_done()
-    results = await asyncio.gather(*(h.result() for h in handles))
+    # Each result is a long poll: 10,000 at once exceed the server's concurrent-poller limit per namespace.
+    waiting = asyncio.Semaphore(RESULT_POLLS)
+
+    async def result(handle) -> int:
+        async with waiting:
+            return await handle.result()
+
+    results = await asyncio.gather(*(result(h) for h in handles))
     return sum(results), dict(retries)

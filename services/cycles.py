@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import yaml
 from pydantic import ValidationError
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import FailureError
@@ -42,6 +44,10 @@ from workflows.payloads import (
     cycle_workflow_id,
     review_id_for,
 )
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from workflows.search_attributes import cycle_start_attributes
+
+_log = logging.getLogger(__name__)
 
 
 class ConfigError(UserError):
@@ -224,6 +230,27 @@ async def _check_incentive_coverage(conn: psycopg.AsyncConnection, config: Cycle
         raise UserError(tr("incentive_plan.target_incentive: no target incentive for %(who)s", who=joined(who)))
 
 
+async def search_attributes_registered(client: Client) -> bool:
+    """Whether the namespace knows every search attribute the workflows carry (one call, once per cycle start).
+
+    A server without them (a cluster set up before issue 11) would refuse the start; the cycle then runs
+    without them, and the operator is told how to add them.
+    """
+    try:
+        response = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace))
+    except RPCError as err:
+        _log.warning("could not list the namespace's search attributes (%s); starting without them", err.message)
+        return False
+    known = {**response.custom_attributes, **response.system_attributes}
+    missing = [key.name for key in SEARCH_ATTRIBUTES if key.name not in known]
+    if missing:
+        _log.warning("search attributes %s are not registered in namespace %s; the cycle's workflows will not carry "
+                     "them (add them: temporal operator search-attribute create --name NAME --type Keyword)",
+                     ", ".join(missing), client.namespace)
+    return not missing
+
+
 async def start_cycle(client: Client, db: Database | str, cycle_id: str, task_queue: str) -> str:
     async with as_database(db).connection() as conn:
         row = await (await conn.execute("SELECT status FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
@@ -232,11 +259,14 @@ async def start_cycle(client: Client, db: Database | str, cycle_id: str, task_qu
     if row[0] == "cancelled":
         raise UserError(tr("cycle %(cycle)s was cancelled; create a new cycle instead", cycle=cycle_id))
     workflow_id = cycle_workflow_id(cycle_id)
+    registered = await search_attributes_registered(client)
     try:
         await client.start_workflow(
             CycleWorkflow.run, CycleInput(cycle_id), id=workflow_id, task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            # The cycle, and through it its reviews, carry them only where the server knows them.
+            search_attributes=cycle_start_attributes(cycle_id, "starting") if registered else None,
         )
     except RPCError as err:
         if err.status == RPCStatusCode.ALREADY_EXISTS:

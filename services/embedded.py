@@ -100,10 +100,16 @@ def _pid_file(data_dir: Path) -> Path:
 
 
 def ensure_temporal(data_dir: Path, port: int, ui_port: int, namespace: str) -> str:
-    """Start (or reuse) the Temporal dev server persisting to ``data_dir/temporal.db``."""
+    """Start (or reuse) the Temporal dev server persisting to ``data_dir/temporal.db``.
+
+    A reused server started by an older version may lack the search attributes: its cycles then run without them
+    (``services.cycles.search_attributes_registered``) until it is restarted.
+    """
     address = f"127.0.0.1:{port}"
     if port_open("127.0.0.1", port):
         return address
+    from workflows.search_attributes import command_line_flags  # here: it imports temporalio, seldom needed
+
     data_dir.mkdir(parents=True, exist_ok=True)
     log = open(data_dir / "temporal.log", "ab")  # noqa: SIM115 - handed to the daemon
     proc = subprocess.Popen(
@@ -112,6 +118,8 @@ def ensure_temporal(data_dir: Path, port: int, ui_port: int, namespace: str) -> 
             "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
             "--db-filename", str(data_dir / "temporal.db"), "--namespace", namespace,
             "--log-level", "warn",
+            # The workflows' search attributes (CycleId, ReviewerId ...), for listing reviews in the Web UI.
+            *command_line_flags(),
         ],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
     )

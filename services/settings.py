@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     db_pool_size: int = 10
+    # -- the worker (issue 11: a cycle of 10,000 must not replay its reviews on every Update) --
+    workflow_cache_size: int = Field(
+        default=12_000, ge=1,
+        description="workflows a worker keeps in memory (KAMREVIEW_WORKFLOW_CACHE_SIZE): size it for the largest "
+        "cycle's participants plus a margin; an evicted review replays its history on its next Update, and its "
+        "tasks leave the worker's sticky queue for the shared one, behind a cycle's opening batch",
+    )
     hr_may_approve_payouts: bool = Field(
         default=False,
         description="let HR approve payouts as well as payroll (KAMREVIEW_HR_MAY_APPROVE_PAYOUTS); off: the people "

@@ -73,6 +73,7 @@ async def running_worker(client: Client, database_url: str, task_queue: str, poo
         worker = Worker(
             client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool, setup),
             max_concurrent_activities=max(pool_size * 2, 20), interceptors=[CountRefusals(), RefuseUnfixableErrors()],
+            max_cached_workflows=get_settings().workflow_cache_size,
         )
         async with worker:
             yield worker

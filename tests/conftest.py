@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from services.db import APP_ROLE, migrate, url_with_user
 from services.embedded import temporal_cli_path
 from services.temporal import DATA_CONVERTER
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 # One template per test process (make test runs two, pytest-xdist): with a configured server they must not share it.
 TEMPLATE = f"kamreview_template{os.environ.get('PYTEST_XDIST_WORKER', '')}"
@@ -115,6 +116,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(temporal_cli_path()),
         data_converter=DATA_CONVERTER,
         dev_server_log_level="error",
+        search_attributes=SEARCH_ATTRIBUTES,  # as the embedded dev server registers them
     )
     try:
         yield env

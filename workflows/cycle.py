@@ -49,6 +49,12 @@ with workflow.unsafe.imports_passed_through():
         ReviewsClosed,
         StartBatchInput,
     )
+    from workflows.search_attributes import PATCH, PHASE, Carried
+
+# The announcement is one transaction that queues a message per person and does not heartbeat: at 10,000
+# participants (22,000 messages) it ran past BULK's 30 s heartbeat timeout, was cancelled and done again
+# (bench/README.md, issue 11). Activity options are not part of the history's commands: replay is unaffected.
+ANNOUNCE = {**BULK, "heartbeat_timeout": None}
 
 CALIBRATION = "calibration"
 AWAITING_APPROVAL = "awaiting_approval"
@@ -75,6 +81,7 @@ class CycleWorkflow:
         # second request (another person, another Update id) is refused instead of applied twice.
         self._finalizing: str | None = None
         self._approving: str | None = None
+        self._search = Carried()
 
     @workflow.run
     async def run(self, inp: CycleInput) -> CycleResult:
@@ -85,7 +92,7 @@ class CycleWorkflow:
                 raise
             # HR cancelled the cycle. Its reviews are not children (they would have been cancelled
             # with their parent), so cancel the open ones, and mark the cycle cancelled.
-            self._st.phase = "cancelled"
+            self._enter("cancelled")
             await workflow.execute_activity_method(ReviewActivities.cancel_cycle, self._st.cycle_id, **BULK)
             raise
 
@@ -95,17 +102,17 @@ class CycleWorkflow:
             st.plan = await workflow.execute_activity_method(
                 ReviewActivities.begin_cycle, BeginCycleInput(st.cycle_id, workflow.now()), **ONE_ROW
             )
-            st.phase = "reviews"
+            self._enter("reviews")
         if st.phase == "reviews":
             await self._run_reviews()
             summary: CalibrationSummary = await workflow.execute_activity_method(
                 CycleActivities.open_calibration, st.cycle_id, **BULK
             )
             workflow.logger.info("calibration opened: %s ratings", summary.ratings)
-            st.phase = CALIBRATION
+            self._enter(CALIBRATION)
         if st.phase == CALIBRATION:
             await self._wait_or_continue(lambda: st.calibration_finalized, inp)
-            st.phase = "incentives"
+            self._enter("incentives")
         while st.phase == "incentives":
             try:
                 incentives: IncentiveSummary = await workflow.execute_activity_method(
@@ -120,12 +127,17 @@ class CycleWorkflow:
                 await self._wait_or_continue(lambda: st.blocked_reason is None, inp)
                 continue
             st.payout_lines = incentives.lines
-            st.phase = AWAITING_APPROVAL
+            self._enter(AWAITING_APPROVAL)
         if st.phase == AWAITING_APPROVAL:
             await self._wait_or_continue(lambda: st.approved_by is not None, inp)
-            st.phase = "locked"
+            self._enter("locked")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return CycleResult(st.cycle_id, st.reviews_closed, st.payout_lines, st.approved_by)
+
+    def _enter(self, phase: str) -> None:
+        """The cycle's next phase, in its state and in its Phase search attribute."""
+        self._st.phase = phase
+        self._search.set(PHASE, phase)
 
     async def _run_reviews(self) -> None:
         st = self._st
@@ -133,19 +145,21 @@ class CycleWorkflow:
         assert plan is not None
         starts = list(range(0, plan.participant_count, plan.batch_size))
         st.batches_total = len(starts)
+        # The reviews carry the search attributes when the cycle does (the server has them registered).
+        with_search = self._search.on and workflow.patched(PATCH)
         for batch_no in range(st.batches_done, len(starts)):
             seq_from = starts[batch_no]
             await workflow.execute_activity_method(
                 ReviewActivities.start_review_batch,
                 StartBatchInput(
                     st.cycle_id, batch_no, seq_from, min(seq_from + plan.batch_size, plan.participant_count),
-                    plan.rules, plan.phases, workflow.now(),
+                    plan.rules, plan.phases, workflow.now(), search_attributes=with_search,
                 ),
                 **BULK,
             )
             st.batches_done += 1
         if workflow.patched("announce-cycle"):  # cycles started before messages were sent skip it on replay
-            await workflow.execute_activity_method(ReviewActivities.announce_cycle, st.cycle_id, **BULK)
+            await workflow.execute_activity_method(ReviewActivities.announce_cycle, st.cycle_id, **ANNOUNCE)
         closed: ReviewsClosed = await workflow.execute_activity_method(
             ReviewActivities.await_reviews_closed, st.cycle_id, **REVIEWS_WAIT
         )

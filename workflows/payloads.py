@@ -100,6 +100,7 @@ class StartBatchInput:
     rules: ReviewRules
     phases: list[PhasePlan]
     opened_at: datetime
+    search_attributes: bool = False  # start the reviews carrying CycleId, EmployeeId, ReviewerId and Phase
 
 
 @dataclass

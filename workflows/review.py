@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         check_self_review,
         check_survey,
     )
+    from workflows.search_attributes import PHASE, REVIEW_CLOSED, REVIEWER_ID, Carried
 
 @workflow.defn
 class ReviewWorkflow:
@@ -58,6 +59,7 @@ class ReviewWorkflow:
         self._phases = {p.phase: PhaseState(plan=p, due_at=p.due_at, handled_until=now) for p in inp.phases}
         self._contacts = {c.contact_id for c in inp.contacts}
         self._closed = False
+        self._search = Carried()
 
     # -- the process ------------------------------------------------------------------------------
 
@@ -87,6 +89,11 @@ class ReviewWorkflow:
 
     def _pending(self) -> list[str]:
         return [name for name in self._phases if self._state(name) == "open"]
+
+    def _show_phase(self) -> None:
+        """The Phase search attribute: the first phase (in their defined order) still waiting, else closed."""
+        pending = self._pending()
+        self._search.set(PHASE, pending[0] if pending else REVIEW_CLOSED)
 
     def _outstanding(self, phase: str) -> list[Recipient]:
         inp = self._inp
@@ -152,6 +159,7 @@ class ReviewWorkflow:
             await self._record(phase, "extended", ph.extensions)
             return
         ph.closed = True
+        self._show_phase()
         await self._record(phase, "closed", 1)
 
     async def _record(self, phase: str, event: str, number: int) -> None:
@@ -185,6 +193,7 @@ class ReviewWorkflow:
         ph = self._phases[phase]
         ph.accepted.add(key)
         ph.receipts[key] = (workflow.now(), actor)
+        self._show_phase()
 
     # -- human tasks (Updates) --------------------------------------------------------------------
 
@@ -264,6 +273,7 @@ class ReviewWorkflow:
         except ActivityError as err:
             raise reject(user_text(err)) from None
         self._reviewer = req.new_reviewer_id
+        self._search.set(REVIEWER_ID, req.new_reviewer_id)
         return req.new_reviewer_id
 
     @reassign_reviewer.validator
