@@ -103,8 +103,12 @@ async def single_process_csv(client, db_admin_url: str, db_url: str, cycle_id: s
 
 async def check_roles(client, task_queue: str, workers: list[Proc], webs: list[Proc], ports: list[int]) -> None:
     """The web processes run no worker (a Temporal address is configured); the workers serve no web."""
-    polling = await eventually(lambda: _if_equal(pollers(client, task_queue), {identity(w) for w in workers}),
-                               timeout=30)
+    expected = {identity(w) for w in workers}
+    seen: list[dict[str, set[str]]] = []
+    try:
+        polling = await eventually(lambda: _if_equal(pollers(client, task_queue), expected, seen), timeout=60)
+    except AssertionError:
+        raise AssertionError(f"pollers {seen[-1:]} are not the workers {expected}") from None
     assert all(identity(w) not in ids for w in webs for ids in polling.values()), polling
     for web, port in zip(webs, ports, strict=True):
         assert listening_ports(web.pid) == {port}  # and the check does see a listening port
@@ -239,7 +243,8 @@ async def run_cycle(web: list[httpx.AsyncClient], client, org: Org, cycle_id: st
     return stats, csvs[0].content.decode("utf-8")
 
 
-async def _if_equal(found, expected: set[str]):
+async def _if_equal(found, expected: set[str], seen: list[dict[str, set[str]]]):
     """The pollers once both kinds are exactly the expected identities (they appear a moment after start)."""
     result = await found
+    seen.append(result)
     return result if all(ids == expected for ids in result.values()) else None
