@@ -183,6 +183,16 @@ class CycleConfig(_Frozen):
     notifications: Notifications | None = None
 
     @model_validator(mode="after")
+    def _cadence_matches_period(self) -> CycleConfig:
+        expected = period_end(self.period.start, self.cadence)
+        if self.period.end != expected:
+            raise DomainError(tr("a %(cadence)s cycle starting %(start)s ends %(expected)s (%(months)s months), not "
+                                 "%(end)s; fix period.end or the cadence",
+                                 cadence=self.cadence, start=self.period.start, expected=expected,
+                                 months=CADENCE_MONTHS[self.cadence], end=self.period.end), "period.end")
+        return self
+
+    @model_validator(mode="after")
     def _plan_matches_levels(self) -> CycleConfig:
         multipliers = self.incentive_plan.rating_multipliers
         levels = {lv.level for lv in self.calibration.levels}
@@ -203,6 +213,23 @@ class CycleConfig(_Frozen):
         except (ZoneInfoNotFoundError, ValueError):
             raise DomainError(tr("unknown time zone %(value)s; use an IANA name such as Asia/Shanghai", value=repr(value))) from None
         return value
+
+
+CADENCE_MONTHS: dict[str, int] = {"quarterly": 3, "half_yearly": 6, "annual": 12}
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later; the 31st of a shorter month is its last day (Jan 31 + 1 month = Feb 28)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
+
+
+def period_end(start: date, cadence: str) -> date:
+    """The last day of the period of ``cadence`` that begins on ``start`` (a quarter from 2026-07-01 ends 09-30)."""
+    return add_months(start, CADENCE_MONTHS[cadence]) - timedelta(days=1)
 
 
 def resolve_due(phase: PhaseConfig, started_at: datetime) -> datetime:
