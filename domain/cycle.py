@@ -238,3 +238,49 @@ def resolve_due(phase: PhaseConfig, started_at: datetime) -> datetime:
         return phase.due
     assert phase.due_after is not None
     return started_at + phase.due_after
+
+
+def period_label(cadence: str, start: date) -> str:
+    """A period's usual name: 2027-Q1, 2027-H2, 2027 on calendar boundaries, else the start date (2027-04-06)."""
+    if start.day == 1:
+        if cadence == "quarterly" and start.month % 3 == 1:
+            return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+        if cadence == "half_yearly" and start.month in (1, 7):
+            return f"{start.year}-H{1 if start.month == 1 else 2}"
+        if cadence == "annual" and start.month == 1:
+            return f"{start.year}"
+    return start.isoformat()
+
+
+def scheduled_period(cadence: str, first: date, on: date) -> tuple[date, date]:
+    """(start, end) of the period of a recurring cycle that ``on`` falls in; periods follow each other from ``first``."""
+    if on < first:
+        raise DomainError(tr("%(on)s is before the schedule's first period (%(first)s)", on=on, first=first), "first")
+    months = CADENCE_MONTHS[cadence]
+    k = ((on.year - first.year) * 12 + on.month - first.month) // months
+    start = add_months(first, k * months)
+    if start > on:  # ``on`` is in the month a period starts, before its day
+        k -= 1
+        start = add_months(first, k * months)
+    return start, period_end(start, cadence)
+
+
+def config_for_period(template: dict, cadence: str, start: date) -> CycleConfig:
+    """A recurring cycle's configuration for one period: the template with its cadence, period, and ``{period}``
+    in its id and name replaced by the period's label (an id without it gets ``-<label>`` appended).
+
+    A template cannot give absolute deadlines (``due: 2027-01-15T18:00+08:00``): one instant cannot recur.
+    """
+    label = period_label(cadence, start)
+    data = dict(template)
+    raw_id = str(data.get("id", ""))
+    data["id"] = raw_id.replace("{period}", label) if "{period}" in raw_id else f"{raw_id}-{label}"
+    if isinstance(data.get("name"), str):
+        data["name"] = data["name"].replace("{period}", label)
+    for key, phase in (data.get("phases") or {}).items():
+        if isinstance(phase, dict) and phase.get("due") is not None:
+            raise DomainError(tr("a recurring cycle's phases need due_after (a duration from the cycle's start); "
+                                 "an absolute due time cannot recur"), f"phases.{key}.due")
+    data["cadence"] = cadence
+    data["period"] = {"label": label, "start": start, "end": period_end(start, cadence)}
+    return CycleConfig.model_validate(data)
