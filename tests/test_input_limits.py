@@ -125,7 +125,8 @@ def test_a_bad_configuration_is_refused_naming_the_field(old: str, new: str, fie
 def test_the_demo_configuration_and_its_extremes_within_bounds_are_accepted() -> None:
     parse_cycle_config(DEMO_YAML)
     edges = [("company_factor: 1.1", "company_factor: 0"), ("company_factor: 1.1", "company_factor: 5"),
-             ("K1: 20000", "K1: 1000000000000"), ("K1: 20000", "K1: 0"), ("start: 2026-07-01, end: 2026-09-30", "start: 2000-01-01, end: 2000-03-31"),
+             ("K1: 20000", "K1: 1000000000000"), ("K1: 20000", "K1: 0"),
+             ("start: 2026-07-01, end: 2026-09-30", "start: 2000-01-01, end: 2000-03-31"),
              ("start: 2026-07-01, end: 2026-09-30", "start: 2100-10-01, end: 2100-12-31"),
              ("batch_size: 100", "batch_size: 1_000"), ("rate: 0.002", "rate: 1")]
     for old, new in edges:
