@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+from i18n.format import Formatter
 from services.errors import Rejected
 from services.importer import ImportFailed, TableCounts
 from services.imports.crm import apply_crm_import, apply_crm_pull, preview_crm_import, preview_crm_pull
@@ -213,6 +214,7 @@ async def test_bad_credentials_are_a_clear_error_and_nothing_is_written(db_url: 
         "(traceId open-api-gateway-web/E-O.test.1)); check KAMREVIEW_FXIAOKE_APP_ID, KAMREVIEW_FXIAOKE_APP_SECRET, "
         "KAMREVIEW_FXIAOKE_PERMANENT_CODE")
     assert info.value.text is not None and "wrong" not in str(info.value)  # the secret is never echoed
+    assert Formatter(locale="zh-CN").text(info.value.text).startswith("纷享销客拒绝了应用凭证（errorCode 10006")
     assert row_counts(db_url) == before
 
 
