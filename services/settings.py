@@ -115,6 +115,9 @@ class FxiaokeSettings(BaseSettings):
     timeout_s: float = Field(default=30, gt=0, description="per HTTP request")
     attempts: int = Field(default=6, ge=1, le=20, description="tries of a call Fxiaoke answers busy or rate-limited")
     backoff_s: float = Field(default=1.0, ge=0, description="the first wait before a retry; doubles, at most 20 s")
+    min_interval_s: float = Field(
+        default=0.2, ge=0, description="at least this long between two calls of one interface (Fxiaoke allows 100 "
+        "per 20 s each), so a long pull stays under the limit instead of running into it")
 
 
 class Settings(BaseSettings):

@@ -67,7 +67,8 @@ def pull(db_url, client, task_queue, tmp_path):
         env = cli_env(db_url, client, task_queue, tmp_path) | {
             "KAMREVIEW_FXIAOKE_APP_ID": APP_ID, "KAMREVIEW_FXIAOKE_APP_SECRET": APP_SECRET,
             "KAMREVIEW_FXIAOKE_PERMANENT_CODE": PERMANENT_CODE, "KAMREVIEW_FXIAOKE_OPEN_USER_ID": OPEN_USER_ID,
-            "KAMREVIEW_FXIAOKE_BASE_URL": fake.url, "KAMREVIEW_FXIAOKE_BACKOFF_S": "0", "KAMREVIEW_FXIAOKE_ATTEMPTS": "2"}
+            "KAMREVIEW_FXIAOKE_BASE_URL": fake.url, "KAMREVIEW_FXIAOKE_BACKOFF_S": "0", "KAMREVIEW_FXIAOKE_ATTEMPTS": "2",
+            "KAMREVIEW_FXIAOKE_MIN_INTERVAL_S": "0"}
         yield lambda *args, **extra: run_cli(env | extra, tmp_path, "crm", "pull", "fxiaoke", *args)
 
 

@@ -35,7 +35,8 @@ def settings(url: str, **changes: Any) -> SimpleNamespace:
     """The app settings as the services read them (only the fxiaoke group matters); no real waiting."""
     values: dict[str, Any] = {"app_id": APP_ID, "app_secret": SecretStr(APP_SECRET),
                               "permanent_code": SecretStr(PERMANENT_CODE), "open_user_id": OPEN_USER_ID,
-                              "base_url": url, "timeout_s": 5, "attempts": 4, "backoff_s": 0.0}
+                              "base_url": url, "timeout_s": 5, "attempts": 4, "backoff_s": 0.0,
+                              "min_interval_s": 0.0}
     return SimpleNamespace(fxiaoke=FxiaokeSettings(**(values | changes)))
 
 
@@ -127,6 +128,19 @@ async def test_rate_limited_then_success_waits_with_backoff() -> None:
         async with FxiaokeClient(credentials(fake.url), backoff_s=1.0, sleep=sleep) as api:
             rows = await api.query("AccountObj")
     assert len(rows) == 2 and waits == [1.0, 2.0, 4.0]
+
+
+async def test_calls_of_one_interface_are_spaced_to_stay_under_the_limit() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    with serve() as fake:
+        fake.objects["AccountObj"] = accounts(300)
+        async with FxiaokeClient(credentials(fake.url, min_interval_s=0.2), sleep=sleep) as api:
+            await api.query("AccountObj")
+    assert len(waits) == 2 and all(0.1 < w <= 0.2 for w in waits)  # pages 2 and 3; the token is another interface
 
 
 async def test_rate_limits_that_do_not_end_are_an_outage() -> None:

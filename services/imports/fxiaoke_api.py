@@ -17,8 +17,9 @@ Follows the Open API v2 in its body convention (旧版传参, documented and ser
   dates in Asia/Shanghai); amounts are strings such as ``"100.01"``.
 - Owners: an employee field is a list of openUserIds (``["FSUID_..."]``); the mapping's ``owner.owners`` table
   may key them, else ``/cgi/user/get`` says who it is (the e-mail, else the name, is what is matched).
-- Frequency limits (100 calls / 20 s per interface: 14001, 30004) and a busy or failing server (-1, -2, 50009,
-  HTTP 5xx, a broken connection) are retried with exponential backoff; every other errorCode is a clear error.
+- Frequency limits (100 calls / 20 s per interface): calls of one interface are spaced ``min_interval_s`` apart;
+  a limit answer (14001, 30004) and a busy or failing server (-1, -2, 50009, HTTP 5xx, a broken connection)
+  are retried with exponential backoff; every other errorCode is a clear error of the kind its code says.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class Credentials:
     timeout_s: float = 30
     attempts: int = 6
     backoff_s: float = 1.0
+    min_interval_s: float = 0.2
 
     @classmethod
     def from_settings(cls, settings: Any) -> Credentials:
@@ -110,7 +112,7 @@ class Credentials:
                               "never on the command line; docs/crm-imports.md)", names=", ".join(missing)))
         return cls(values["KAMREVIEW_FXIAOKE_APP_ID"].strip(), secret.strip(), code.strip(),
                    values["KAMREVIEW_FXIAOKE_OPEN_USER_ID"].strip(), settings.base_url.rstrip("/"),
-                   settings.timeout_s, settings.attempts, settings.backoff_s)
+                   settings.timeout_s, settings.attempts, settings.backoff_s, settings.min_interval_s)
 
 
 @dataclass
@@ -142,6 +144,7 @@ class FxiaokeClient:
         self._http: httpx.AsyncClient | None = None
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()
+        self._last_call: dict[str, float] = {}
         self.calls = 0
         """HTTP requests sent (for the caller's progress line and the tests)."""
 
@@ -163,6 +166,7 @@ class FxiaokeClient:
         for attempt in range(self.attempts):
             if attempt:
                 await self._sleep(min(20.0, self.backoff_s * 2 ** (attempt - 1)))
+            await self._pace(path)
             self.calls += 1
             try:
                 response = await self._http.post(path, params={"thirdTraceId": str(uuid.uuid4())}, json=body)
@@ -189,6 +193,15 @@ class FxiaokeClient:
             return answer
         raise FxiaokeUnavailable(tr("Fxiaoke is unavailable after %(attempts)s attempts (last: %(last)s); try again "
                                     "later", attempts=str(self.attempts), last=last or "-"))
+
+    async def _pace(self, path: str) -> None:
+        """Keep ``min_interval_s`` between two calls of one interface (the limit is per interface)."""
+        gap = self.credentials.min_interval_s
+        if gap > 0:
+            since = time.monotonic() - self._last_call.get(path, float("-inf"))
+            if since < gap:
+                await self._sleep(gap - since)
+            self._last_call[path] = time.monotonic()
 
     # --- the token ------------------------------------------------------------------------------------------
     async def token(self, force: bool = False) -> _Token:
