@@ -217,6 +217,39 @@ async def test_pulled_records_write_the_same_rows_as_the_excel_import(db_url: st
 
 
 @pytest.mark.usefixtures("org")
+async def test_pulled_records_equal_the_records_of_the_excel_export(db_url: str, tmp_path: Path) -> None:
+    """Record by record, after the shared validation: the same ids, amounts, dates, won / cancelled / complaint
+    flags and account links; only where they came from (and the owner as written: a name or an e-mail) differ."""
+    import dataclasses
+
+    from services.imports.crm import _owner_rule, read_crm
+    from services.imports.fxiaoke_api import pull_fxiaoke
+    from services.imports.issues import Issues
+    from services.imports.mapping import load_mapping
+    from services.imports.pipeline import plan_records
+
+    mapping = load_mapping("fxiaoke")
+    files = fxiaoke_files(tmp_path)
+    issues = Issues([f.name for f in files])
+    excel = read_crm("fxiaoke", files, mapping, issues)
+    with serve() as fake:
+        api = await pull_fxiaoke(credentials(fake.url), mapping)
+    for records, found in ((excel, issues), (api.records, api.issues)):
+        plan_records(db_url, records, found, _owner_rule(mapping))  # resolves owners and account links in place
+
+    def same(record: object) -> dict[str, object]:
+        values = dataclasses.asdict(record)  # type: ignore[call-overload]
+        return {k: v for k, v in values.items() if k not in ("file", "line", "owner", "owner_id", "owner_column")}
+
+    for kind in ("accounts", "contacts", "deals", "cases"):
+        ours, theirs = getattr(api.records, kind), getattr(excel, kind)
+        assert ours.keys() == theirs.keys(), kind
+        assert [same(r) for r in ours.values()] == [same(r) for r in theirs.values()], kind
+    assert {k: dataclasses.replace(v, file="", line=0) for k, v in api.records.deals.items()} == {
+        k: dataclasses.replace(v, file="", line=0, owner="wang.fang@example.com") for k, v in excel.deals.items()}
+
+
+@pytest.mark.usefixtures("org")
 async def test_bad_credentials_are_a_clear_error_and_nothing_is_written(db_url: str) -> None:
     before = row_counts(db_url)
     with serve() as fake:

@@ -251,6 +251,7 @@ class FxiaokeClient:
         """Every record of the object, ordered by ``_id``, page by page (offset, then keyset past the cap)."""
         path = CUSTOM_QUERY_PATH if api_name.endswith("__c") else QUERY_PATH
         out: list[dict[str, Any]] = []
+        seen: set[str] = set()
         offset, after = 0, None
         while True:
             wheres = list(filters)
@@ -265,7 +266,12 @@ class FxiaokeClient:
             if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 raise FxiaokeUnavailable(tr("Fxiaoke answered the %(object)s query without data.dataList",
                                             object=api_name))
-            out.extend(rows)
+            for row in rows:  # offset pages shift when records are added meanwhile: a record seen twice is one
+                key = row.get("_id")
+                if not isinstance(key, str) or key not in seen:
+                    out.append(row)
+                    if isinstance(key, str):
+                        seen.add(key)
             total = data.get("total") if isinstance(data, dict) else None
             if len(rows) < self.page_limit or (isinstance(total, int) and total and after is None
                                                and offset + len(rows) >= total):
@@ -276,6 +282,9 @@ class FxiaokeClient:
                 last = rows[-1].get("_id")
                 if not isinstance(last, str) or not last:
                     raise FxiaokeUnavailable(tr("Fxiaoke answered %(object)s records without _id", object=api_name))
+                if after is not None and last <= after:
+                    raise FxiaokeUnavailable(tr("Fxiaoke ignored the _id filter of the %(object)s query (the same page "
+                                                "came back); the pull stopped", object=api_name))
                 offset, after = 0, last
 
     async def describe(self, api_name: str) -> dict[str, dict[str, Any]]:

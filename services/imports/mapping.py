@@ -73,8 +73,8 @@ DEFAULTS: dict[Source, dict[str, Any]] = {
 }
 
 #: Fxiaoke's open API (``kamreview crm pull fxiaoke``): the object each module is read from (None: not read) and the
-#: field api name that holds each of our fields (None: not read; a contact's id is then derived as from the
-#: export, so an API pull and an Excel import of the same records write the same rows). Lookups to the account
+#: field api name that holds each of our fields (None: not read; a contact's or deal's id is then derived as from
+#: the export, so an API pull and an Excel import of the same records give the same ids). Lookups to the account
 #: (``account_id``) hold the account's ``_id``; select fields hold option values, shown by their labels through
 #: the object's describe, so ``won_stages`` and the other lists name the same labels as for the export.
 API_OBJECTS: dict[Source, dict[str, str | None]] = {
@@ -87,7 +87,7 @@ API_FIELDS: dict[Source, dict[str, dict[str, str | None]]] = {
                      "currency": "mc_currency"},
         "contacts": {"id": None, "name": "name", "email": "email", "mobile": "mobile", "account_id": "account_id",
                      "owner": "owner"},
-        "deals": {"id": "_id", "name": "name", "owner": "owner", "account_id": "account_id", "stage": "sales_stage",
+        "deals": {"id": None, "name": "name", "owner": "owner", "account_id": "account_id", "stage": "sales_stage",
                   "status": "sales_status", "amount": "amount", "currency": "mc_currency", "closed_on": "close_date"},
         "orders": {"id": "name", "owner": "owner", "account_id": "account_id", "amount": "order_amount",
                    "currency": "mc_currency", "closed_on": "order_time", "status": "life_status"},
