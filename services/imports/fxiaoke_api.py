@@ -162,7 +162,7 @@ class FxiaokeClient:
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One POST, retried with backoff while the answer says busy / rate-limited / unreachable."""
         assert self._http is not None, "use `async with FxiaokeClient(...)`"
-        last: Text | None = None
+        last: Text | str | None = None
         for attempt in range(self.attempts):
             if attempt:
                 await self._sleep(min(20.0, self.backoff_s * 2 ** (attempt - 1)))
@@ -204,12 +204,13 @@ class FxiaokeClient:
             self._last_call[path] = time.monotonic()
 
     # --- the token ------------------------------------------------------------------------------------------
-    async def token(self, force: bool = False) -> _Token:
-        """The cached corpAccessToken, fetched anew when missing, near its end, or ``force``d (after 20016)."""
+    async def token(self, refused: _Token | None = None) -> _Token:
+        """The cached corpAccessToken, fetched anew when missing, near its end, or when it is the ``refused`` one
+        (a call answered 20016 with it; a token another call already renewed is not fetched again)."""
         async with self._token_lock:
-            stale = self._token
-            if stale is not None and not force and self._clock() < stale.refresh_at:
-                return stale
+            cached = self._token
+            if cached is not None and cached is not refused and self._clock() < cached.refresh_at:
+                return cached
             c = self.credentials
             answer = await self._post(TOKEN_PATH, {"appId": c.app_id, "appSecret": c.app_secret,
                                                    "permanentCode": c.permanent_code})
@@ -233,8 +234,9 @@ class FxiaokeClient:
 
     async def call(self, path: str, data: dict[str, Any], **top: Any) -> dict[str, Any]:
         """A business call in the body convention; a token the server calls invalid is renewed once."""
+        refused: _Token | None = None
         for renewed in (False, True):
-            token = await self.token(force=renewed)
+            token = await self.token(refused)
             body = {"corpAccessToken": token.value, "corpId": token.corp_id,
                     "currentOpenUserId": self.credentials.open_user_id, **top, "data": data}
             answer = await self._post(path, body)
@@ -242,6 +244,7 @@ class FxiaokeClient:
             if code == 0:
                 return answer
             if code in TOKEN_INVALID and not renewed:
+                refused = token
                 continue
             raise _failure(answer)
         raise AssertionError("unreachable")
@@ -303,7 +306,7 @@ class FxiaokeClient:
         token = await self.token()
         for renewed in (False, True):
             if renewed:
-                token = await self.token(force=True)
+                token = await self.token(refused=token)
             answer = await self._post(USER_PATH, {"corpAccessToken": token.value, "corpId": token.corp_id,
                                                   "openUserId": open_user_id})
             code = _code(answer)
