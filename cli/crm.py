@@ -1,4 +1,5 @@
-"""`kamreview crm import zoho|fxiaoke FILES…`: the CRM's own export files, previewed before anything is written."""
+"""`kamreview crm import zoho|fxiaoke FILES…`: the CRM's own export files, previewed before anything is written;
+`kamreview crm pull fxiaoke`: the same through the CRM's API (credentials from the settings only)."""
 
 from pathlib import Path
 from typing import Annotated, Literal
@@ -44,3 +45,36 @@ def import_(
 
 
 command(app, "import")(import_)
+
+
+async def pull_(
+    ctx: Context,
+    source: Annotated[Literal["fxiaoke"], typer.Argument(show_default=False, help="which CRM to read through its API")],
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="YAML: which CRM object and field means what "
+                                                 "(defaults: a standard setup; docs/crm-imports.md)")] = None,
+    preview: Annotated[bool, typer.Option("--preview", help="say what would change and write nothing")] = False,
+    actor: Actor = None,
+) -> int:
+    """pull key accounts, contacts, deals, orders and cases through the CRM's API (credentials: KAMREVIEW_FXIAOKE_*;
+    exit 5 when the CRM is unreachable or keeps refusing for frequency, 4 when it refuses the credentials)"""
+    from services.console import progress, table, working
+    from services.imports.crm import apply_crm_pull, preview_crm_pull
+
+    progress(f"pulling from {source} ({ctx.settings.fxiaoke.base_url}) ...")
+    db = ctx.db()
+    if preview:
+        with working(f"comparing {source} with the database"):
+            result = await preview_crm_pull(db, source, ctx.settings, mapping)
+        print(result)
+        print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
+        return 0
+    who = ctx.actor(actor)
+    with working(f"importing from {source}"):
+        summary = await apply_crm_pull(db, source, ctx.settings, mapping, actor=who)
+    rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
+    print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
+    print("imported" if summary.changed else f"nothing changed ({source} holds what was imported before)")
+    return 0
+
+
+command(app, "pull")(pull_)

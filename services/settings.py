@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -96,6 +96,30 @@ class DeliverySettings(BaseSettings):
     )
 
 
+class FxiaokeSettings(BaseSettings):
+    """The Fxiaoke (纷享销客) open API, for ``kamreview crm pull fxiaoke`` (``KAMREVIEW_FXIAOKE_*``): the
+    self-built app's credentials from the Fxiaoke admin console (管理后台 > 应用 > 企业自建应用, developer mode on).
+    Secrets are read from the environment or .env only, never from the command line."""
+
+    model_config = SettingsConfigDict(env_prefix="KAMREVIEW_FXIAOKE_", env_file=".env", extra="ignore")
+
+    app_id: str | None = Field(default=None, description="the app's appId (FSAID_...)")
+    app_secret: SecretStr | None = Field(default=None, description="the app's appSecret")
+    permanent_code: SecretStr | None = Field(default=None, description="the company's permanentCode (永久授权码)")
+    open_user_id: str | None = Field(
+        default=None, description="currentOpenUserId (FSUID_...): whose data permissions the pull uses; a CRM "
+        "administrator sees every account")
+    base_url: str = Field(
+        default="https://open.fxiaoke.com", description="the open API host of the company's cloud "
+        "(e.g. https://open-hwcloud.fxiaoke.com); not www.fxiaoke.com")
+    timeout_s: float = Field(default=30, gt=0, description="per HTTP request")
+    attempts: int = Field(default=6, ge=1, le=20, description="tries of a call Fxiaoke answers busy or rate-limited")
+    backoff_s: float = Field(default=1.0, ge=0, description="the first wait before a retry; doubles, at most 20 s")
+    min_interval_s: float = Field(
+        default=0.2, ge=0, description="at least this long between two calls of one interface (Fxiaoke allows 100 "
+        "per 20 s each), so a long pull stays under the limit instead of running into it")
+
+
 class Settings(BaseSettings):
     """The one settings class. Groups of settings are nested (``web``) and keep their own prefixes."""
 
@@ -148,6 +172,8 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    fxiaoke: FxiaokeSettings = Field(default_factory=FxiaokeSettings, description="the Fxiaoke open API "
+                                     "(KAMREVIEW_FXIAOKE_*)")
 
     @property
     def data_path(self) -> Path:

@@ -65,3 +65,44 @@ def apply_crm_import(database_url: str, source: Source, files: Sequence[Path], m
     issues = Issues([p.name for p in paths])
     records = read_crm(source, paths, config, issues)
     return write_records(database_url, records, issues, actor, _owner_rule(config))
+
+
+# ------------------------------------------------------------------------------------------- API pulls
+# A CRM's API as a source: the puller returns the same RecordSet a reader of its export files does, so the
+# validation, preview and write below are the very ones the file imports use.
+
+
+async def _pull(source: Source, settings: object, config: CrmMapping, client_options: dict[str, object]):
+    if source == "fxiaoke":
+        from services.imports.fxiaoke_api import Credentials, pull_fxiaoke
+
+        credentials = Credentials.from_settings(settings.fxiaoke)  # type: ignore[attr-defined]
+        return await pull_fxiaoke(credentials, config, **client_options)
+    raise Rejected(tr("pulling from %(crm)s through its API is not available (use `crm import` with its export "
+                      "files)", crm=str(source)))
+
+
+async def preview_crm_pull(database_url: str, source: Source, settings: object, mapping: Path | None = None,
+                           examples: int = 5, **client_options: object) -> ImportPreview:
+    """Pull every mapped object through the CRM's API and say what importing it would change; writes nothing.
+
+    Raises what ``preview_crm_import`` raises, and the API's errors: FxiaokeUnavailable (TryLater: an outage,
+    rate limits that do not end), FxiaokeAuthFailed (Forbidden: credentials or permissions), FxiaokeFailed
+    (Rejected: an object or field api name), Rejected (settings missing)."""
+    import asyncio
+
+    config = load_mapping(_known(source), mapping)
+    pulled = await _pull(source, settings, config, client_options)
+    plans = await asyncio.to_thread(plan_records, database_url, pulled.records, pulled.issues, _owner_rule(config))
+    return build_preview(source, [f"{source}:{o}" for o in pulled.objects], plans, pulled.records, examples)
+
+
+async def apply_crm_pull(database_url: str, source: Source, settings: object, mapping: Path | None = None,
+                         actor: str = "hr", **client_options: object) -> ImportSummary:
+    """Pull, validate and write in one transaction (nothing is written when the pull or any record fails)."""
+    import asyncio
+
+    config = load_mapping(_known(source), mapping)
+    pulled = await _pull(source, settings, config, client_options)
+    return await asyncio.to_thread(write_records, database_url, pulled.records, pulled.issues, actor,
+                                   _owner_rule(config))
