@@ -96,6 +96,35 @@ class DeliverySettings(BaseSettings):
     )
 
 
+class ZohoSettings(BaseSettings):
+    """Zoho CRM's REST API for `kamreview crm pull zoho` (``KAMREVIEW_ZOHO_*``): a self client's id and secret and
+    a refresh token made with the scopes docs/crm-imports.md lists. Secrets come from the environment (or the
+    .env file), never from the command line."""
+
+    model_config = SettingsConfigDict(env_prefix="KAMREVIEW_ZOHO_", env_file=".env", extra="ignore")
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    accounts_url: str = Field(
+        default="https://accounts.zoho.com",
+        description="the Zoho accounts server of the data centre: https://accounts.zoho.com.cn (China), "
+        ".eu, .in, .com.au, .jp, ...",
+    )
+    api_domain: str | None = Field(
+        default=None, description="e.g. https://www.zohoapis.com.cn; unset: the api_domain Zoho names with each token"
+    )
+    credit_budget: int = Field(
+        default=500, ge=1,
+        description="API credits one pull may spend (a COQL call of 2,000 records costs 3); the pull stops with an "
+        "error, writing nothing, before it would spend more",
+    )
+    page_size: int = Field(default=2000, ge=1, le=2000, description="records per COQL call (Zoho's maximum: 2,000)")
+    timeout_s: float = Field(default=30, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20, description="tries per call while Zoho answers 429 or 5xx")
+    retry_first_s: float = Field(default=2, ge=0, description="first wait before a retry; doubles, at most 60 s")
+
+
 class Settings(BaseSettings):
     """The one settings class. Groups of settings are nested (``web``) and keep their own prefixes."""
 
@@ -148,6 +177,7 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    zoho: ZohoSettings = Field(default_factory=ZohoSettings, description="Zoho CRM's API (KAMREVIEW_ZOHO_*)")
 
     @property
     def data_path(self) -> Path:
