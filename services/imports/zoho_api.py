@@ -316,6 +316,18 @@ class ZohoApiReader(ZohoReader):
     def _optional_here(self, module: str, field: str, fields: dict[str, Any]) -> bool:  # type: ignore[override]
         return module == "contacts" and field == "name" and "last_name" in fields
 
+    def contact_name(self, row: Cells) -> str | None:
+        """First + Last Name as the export reader joins them (王芳, Anna Schmidt), so a pull and an export give
+        the same names; Full_Name only where there is no Last_Name (its order follows the org's settings)."""
+        if row.has("last_name"):
+            cells = dict(row.cells)
+            row.cells.pop("name", None)
+            try:
+                return super().contact_name(row)
+            finally:
+                row.cells.update(cells)
+        return row.text("name", required=True)
+
 
 _ABSENT: Any = object()
 
