@@ -19,7 +19,7 @@ from services.imports.crm import apply_crm_import, apply_crm_pull, preview_crm_i
 from services.imports.http_source import Backoff, retry_after
 from services.imports.issues import Issues
 from services.imports.mapping import load_mapping
-from services.imports.zoho_api import ZohoClient, credits_for, pull, pull_records
+from services.imports.zoho_api import ZohoClient, credits_for, default_api_domain, pull, pull_records
 from services.settings import ZohoSettings
 from tests.test_crm_imports import org, row_counts, zoho_files  # noqa: F401 - `org` is a fixture
 from tests.zoho_server import FakeZoho, ZohoServer
@@ -182,6 +182,12 @@ def test_coql_credits_follow_the_published_table() -> None:
     assert [credits_for(n) for n in (1, 200, 201, 1000, 1001, 2000)] == [1, 1, 2, 2, 3, 3]
 
 
+def test_the_api_server_follows_the_accounts_servers_data_centre() -> None:
+    assert default_api_domain("https://accounts.zoho.com.cn") == "https://www.zohoapis.com.cn"
+    assert default_api_domain("https://accounts.zoho.eu/") == "https://www.zohoapis.eu"
+    assert default_api_domain("http://127.0.0.1:9") == "https://www.zohoapis.com"
+
+
 def test_retry_after_reads_seconds_and_http_dates() -> None:
     import httpx
 
@@ -219,8 +225,9 @@ async def test_pulled_records_equal_the_export_files_records(fake: FakeZoho, set
     assert pulled.cases["zcrm_4876876000000603001"].opened_on == date(2026, 8, 12)
 
 
+@pytest.mark.usefixtures("org")
 async def test_pull_preview_writes_nothing_then_apply_gives_the_export_imports_rows(
-        db_url: str, org: None, fake: FakeZoho, settings: ZohoSettings, tmp_path: Path) -> None:
+        db_url: str, fake: FakeZoho, settings: ZohoSettings, tmp_path: Path) -> None:
     before = row_counts(db_url)
     preview = await preview_crm_pull(db_url, "zoho", settings=settings, sleep=Sleeps())
     assert row_counts(db_url) == before
@@ -228,6 +235,7 @@ async def test_pull_preview_writes_nothing_then_apply_gives_the_export_imports_r
     assert preview.tables["customer_contact"].counts == TableCounts(inserted=2)
     assert (preview.deals, preview.won_deals, preview.cases, preview.complaints) == (2, 1, 2, 1)
     assert "Some Prospect Ltd" in str(preview)  # its contact is left out, as from the files
+    assert "pulled from Zoho CRM: 2 accounts, 3 contacts, 2 deals, 2 cases (16 API credits in 8 calls)" in str(preview)
 
     summary = await apply_crm_pull(db_url, "zoho", actor="HR1", settings=settings, sleep=Sleeps())
     assert summary.tables["key_account"].inserted == 2 and summary.tables["customer_contact"].inserted == 2
@@ -238,8 +246,9 @@ async def test_pull_preview_writes_nothing_then_apply_gives_the_export_imports_r
     assert not again.changed
 
 
+@pytest.mark.usefixtures("org")
 async def test_credit_budget_exceeded_stops_before_the_call_and_writes_nothing(
-        db_url: str, org: None, fake: FakeZoho, settings: ZohoSettings) -> None:
+        db_url: str, fake: FakeZoho, settings: ZohoSettings) -> None:
     before = row_counts(db_url)
     tight = settings.model_copy(update={"credit_budget": 10})  # per module: fields (1) + one COQL page (3)
     with pytest.raises(Conflict, match=r"more API credits than its budget of 10 \(9 spent on 5 calls, the next "
@@ -249,8 +258,9 @@ async def test_credit_budget_exceeded_stops_before_the_call_and_writes_nothing(
     assert row_counts(db_url) == before
 
 
+@pytest.mark.usefixtures("org")
 async def test_problems_in_pulled_records_name_module_record_and_api_field(
-        db_url: str, org: None, fake: FakeZoho, settings: ZohoSettings) -> None:
+        db_url: str, fake: FakeZoho, settings: ZohoSettings) -> None:
     fake.records["Accounts"][1]["Owner"] = {"id": "4876876000000100009", "name": "Nobody Known", "email": None}
     with pytest.raises(ImportFailed) as info:
         await preview_crm_pull(db_url, "zoho", settings=settings, sleep=Sleeps())

@@ -100,7 +100,9 @@ async def preview_crm_pull(database_url: str, source: Source, mapping: Path | No
     """Pull from the CRM's API and say what importing it would change; writes nothing (as preview_crm_import)."""
     config, pulled = await pull_crm(source, mapping, settings, **options)
     plans = await asyncio.to_thread(plan_records, database_url, pulled.records, pulled.issues, _owner_rule(config))
-    return build_preview(source, pulled.names, plans, pulled.records, examples)
+    preview = build_preview(source, pulled.names, plans, pulled.records, examples)
+    preview.notes[:0] = pulled.notes
+    return preview
 
 
 async def apply_crm_pull(database_url: str, source: Source, mapping: Path | None = None, actor: str = "hr",

@@ -9,13 +9,13 @@ import asyncio
 import email.utils
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from domain.text import tr
+from domain.text import Text, tr
 from services.errors import TryLater
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ class PullResult:
     names: list[str]
     records: RecordSet
     issues: Issues
+    notes: list[Text] = field(default_factory=list)
+    """What the pull did (records per module, API credits spent), shown with the preview."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ The published formats followed (docs/crm-imports.md says what could not be confi
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from services.imports.mapping import CrmMapping
 from services.imports.records import RecordSet
 from services.imports.zoho import ZohoReader
 from services.settings import ZohoSettings
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "v8"
 MAX_PAGE = 2000
@@ -87,6 +90,14 @@ _PERMISSION_ERRORS = {"OAUTH_SCOPE_MISMATCH", "NO_PERMISSION", "FEATURE_NOT_SUPP
 _CREDENTIAL_ERRORS = {"INVALID_TOKEN", "AUTHENTICATION_FAILURE", "INVALID_OAUTHTOKEN", "INVALID_OAUTHSCOPE"}
 
 
+def default_api_domain(accounts_url: str) -> str:
+    """The CRM API server of the accounts server's data centre (accounts.zoho.com.cn -> www.zohoapis.com.cn),
+    used only when neither the setting nor the token answer names one."""
+    host = accounts_url.rstrip("/").split("://", 1)[-1]
+    return "https://www.zohoapis." + host.split("accounts.zoho.", 1)[1] if "accounts.zoho." in host \
+        else "https://www.zohoapis.com"
+
+
 def credits_for(limit: int) -> int:
     """The API credits one COQL call costs, by its LIMIT (Zoho's published table)."""
     return 1 if limit <= 200 else 2 if limit <= 1000 else 3
@@ -122,7 +133,8 @@ class ZohoClient:
 
     def __init__(self, settings: ZohoSettings, http: httpx.AsyncClient | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] | None = None, max_offset_rows: int = MAX_OFFSET_ROWS) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] | None = None, max_offset_rows: int = MAX_OFFSET_ROWS,
+                 credits: Credits | None = None) -> None:
         missing = [name for name, value in (("KAMREVIEW_ZOHO_CLIENT_ID", settings.client_id),
                                             ("KAMREVIEW_ZOHO_CLIENT_SECRET", settings.client_secret),
                                             ("KAMREVIEW_ZOHO_REFRESH_TOKEN", settings.refresh_token)) if not value]
@@ -130,7 +142,7 @@ class ZohoClient:
             raise Rejected(tr("Zoho CRM is not configured: set %(names)s (in the environment or the .env file; "
                               "see docs/crm-imports.md)", names=", ".join(missing)))
         self.settings = settings
-        self.credits = Credits(settings.credit_budget)
+        self.credits = credits or Credits(settings.credit_budget)
         self.backoff = Backoff(settings.max_attempts, settings.retry_first_s, 60.0)
         self.max_offset_rows = max_offset_rows
         self._http = http or httpx.AsyncClient(timeout=settings.timeout_s)
@@ -187,7 +199,7 @@ class ZohoClient:
 
         async def build() -> httpx.Request:  # per try: a token that ran out while retrying is refreshed
             token = await self.access_token()
-            url = f"{self._api_domain or 'https://www.zohoapis.com'}/crm/{API_VERSION}{path}"
+            url = f"{self._api_domain or default_api_domain(self.settings.accounts_url)}/crm/{API_VERSION}{path}"
             return self._http.build_request(method, url, headers={"Authorization": f"Zoho-oauthtoken {token}"},
                                             **kwargs)
 
@@ -258,11 +270,16 @@ async def pull(settings: ZohoSettings, http: httpx.AsyncClient | None = None,
 async def pull_records(mapping: CrmMapping, settings: ZohoSettings, http: httpx.AsyncClient | None = None,
                        **client_options: Any) -> PullResult:
     """Pull the four modules and read them into a RecordSet (problems go to the result's issues)."""
-    raw = await pull(settings, http, **client_options)
+    credits = Credits(settings.credit_budget)
+    raw = await pull(settings, http, credits=credits, **client_options)
     names = [source_name(module) for module in MODULES]
     issues = Issues(names)
     records = ZohoApiReader(mapping, issues).read_api(raw)
-    return PullResult(names, records, issues)
+    note = tr("pulled from Zoho CRM: %(accounts)s accounts, %(contacts)s contacts, %(deals)s deals, %(cases)s cases "
+              "(%(credits)s API credits in %(calls)s calls)", **{m: str(len(raw[m])) for m in MODULES},
+              credits=str(credits.spent), calls=str(credits.calls))
+    log.info("%s", note)
+    return PullResult(names, records, issues, [note])
 
 
 def source_name(module: str) -> str:
@@ -317,16 +334,9 @@ class ZohoApiReader(ZohoReader):
         return module == "contacts" and field == "name" and "last_name" in fields
 
     def contact_name(self, row: Cells) -> str | None:
-        """First + Last Name as the export reader joins them (王芳, Anna Schmidt), so a pull and an export give
+        """First + Last Name as the export reader joins them (孙磊, Anna Schmidt), so a pull and an export give
         the same names; Full_Name only where there is no Last_Name (its order follows the org's settings)."""
-        if row.has("last_name"):
-            cells = dict(row.cells)
-            row.cells.pop("name", None)
-            try:
-                return super().contact_name(row)
-            finally:
-                row.cells.update(cells)
-        return row.text("name", required=True)
+        return self.joined_name(row) if row.has("last_name") else row.text("name", required=True)
 
 
 _ABSENT: Any = object()
