@@ -267,3 +267,29 @@ async def test_problems_in_pulled_records_name_module_record_and_api_field(
     [issue] = info.value.issues
     assert (issue.file, issue.line, issue.column) == ("Zoho CRM API Accounts", 2, "Owner.full_name")
     assert "no employee matches owner 'Nobody Known'" in issue.message
+
+
+@pytest.mark.usefixtures("org")
+async def test_the_mapping_names_api_fields_a_setup_uses_instead(db_url: str, fake: FakeZoho, settings: ZohoSettings,
+                                                                 tmp_path: Path) -> None:
+    mapping = tmp_path / "crm.yaml"
+    mapping.write_text("api_fields:\n  accounts: {owner: Owner.email}\n  cases: {type: Complaint_Type}\n"
+                       "complaint_types: [投诉]\n", encoding="utf-8")
+    fake.fields["Cases"].append("Complaint_Type")
+    fake.records["Cases"][1]["Complaint_Type"] = "投诉"
+    preview = await preview_crm_pull(db_url, "zoho", mapping, settings=settings, sleep=Sleeps())
+    accounts_query = next(q for q in fake.queries if " from Accounts " in q)
+    assert accounts_query.startswith("select id, Account_Name, Owner, Annual_Revenue, Currency, Owner.email from ")
+    assert [c.after["kam_id"] for c in preview.tables["key_account"].new] == ["K01", "K02"]  # matched by e-mail
+    assert (preview.cases, preview.complaints) == (2, 1)
+    cases_query = next(q for q in fake.queries if " from Cases " in q)
+    assert "Complaint_Type" in cases_query and " Type," not in cases_query
+
+
+def test_an_invalid_api_field_name_in_the_mapping_is_refused(tmp_path: Path) -> None:
+    mapping = tmp_path / "crm.yaml"
+    mapping.write_text("api_fields:\n  accounts: {owner: Owner email, phone: Phone}\n", encoding="utf-8")
+    with pytest.raises(Rejected, match=r"(?s)2 problem.*api_fields.accounts.owner: .*api_fields.accounts.phone"):
+        load_mapping("zoho", mapping)
+    with pytest.raises(Rejected, match="api_fields"):
+        load_mapping("fxiaoke", mapping)  # no API pull for Fxiaoke here: the key is unknown

@@ -8,7 +8,7 @@ given replaces that field's column label(s) only. See docs/crm-imports.md for ev
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -106,6 +106,16 @@ class _Base(BaseModel):
 
 
 Labels = str | list[str]
+ApiField = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)?$")]
+"""A field's API name, or a lookup's field joined to it (``Owner.email``, ``Account_Name.Account_Name``)."""
+
+#: The fields whose API name a mapping may give, per source with an API pull and module.
+API_FIELD_NAMES: dict[str, dict[str, list[str]]] = {
+    "zoho": {"accounts": ["name", "owner", "owner_id", "annual_revenue", "currency"],
+             "contacts": ["name", "first_name", "last_name", "email", "account", "account_id"],
+             "deals": ["name", "owner", "account", "account_id", "stage", "amount", "currency", "closed_on"],
+             "cases": ["owner", "account", "account_id", "type", "status", "opened_on"]},
+}
 
 
 def _model(source: Source) -> type[_Base]:
@@ -115,7 +125,14 @@ def _model(source: Source) -> type[_Base]:
         for module, fields in COLUMNS[source].items()
     }
     columns = create_model(f"{source}_columns", __config__=ConfigDict(extra="forbid"), **modules)
-    return create_model(f"{source}_mapping", __base__=_Base, columns=(columns | None, None))
+    extra: dict[str, Any] = {}
+    if source in API_FIELD_NAMES:  # the API's field names, for `crm pull` (a custom field, Owner.email ...)
+        api = {module: (create_model(f"{source}_{module}_api_fields", __config__=ConfigDict(extra="forbid"),
+                                     **{name: (ApiField | None, None) for name in fields}), None)
+               for module, fields in API_FIELD_NAMES[source].items()}
+        extra["api_fields"] = (create_model(f"{source}_api_fields", __config__=ConfigDict(extra="forbid"), **api)
+                               | None, None)
+    return create_model(f"{source}_mapping", __base__=_Base, columns=(columns | None, None), **extra)
 
 
 _MODELS = {source: _model(source) for source in SOURCES}
@@ -133,6 +150,9 @@ class CrmMapping:
         for module, fields in (given.model_dump(exclude_none=True) if given is not None else {}).items():
             for name, labels in fields.items():
                 self.columns[module][name] = [labels] if isinstance(labels, str) else list(labels)
+        api = getattr(settings, "api_fields", None)
+        self.api_fields: dict[str, dict[str, str]] = api.model_dump(exclude_none=True) if api is not None else {}
+        """Per module, our field -> the API field name a mapping file gave (``crm pull``; none by default)."""
         self.won = {stage.casefold() for stage in settings.won_stages}
         self.complaint = {kind.casefold() for kind in settings.complaint_types}
         self.cancelled = {status.casefold() for status in settings.cancelled_statuses}

@@ -255,14 +255,29 @@ class ZohoClient:
                 offset += page
 
 
-async def pull(settings: ZohoSettings, http: httpx.AsyncClient | None = None,
+def fields_for(mapping: CrmMapping | None, module: str) -> tuple[dict[str, list[str]], list[str]]:
+    """Where each of our fields is in a module's records, and what its query selects: the defaults, with the
+    API names a mapping file gives under ``api_fields`` (a custom field, ``Owner.email`` ...) in their place."""
+    given = mapping.api_fields.get(module, {}) if mapping is not None else {}
+    paths = {our: [given[our]] if our in given else list(candidates) for our, candidates in FIELDS[module].items()}
+    select = [c for c in SELECT[module]
+              if not any(c in FIELDS[module][our] for our in given) or any(c == given[o] for o in given)]
+    for api_name in given.values():
+        for column in (api_name.split(".")[0], api_name):
+            if column not in select:
+                select.append(column)
+    return paths, select
+
+
+async def pull(settings: ZohoSettings, http: httpx.AsyncClient | None = None, mapping: CrmMapping | None = None,
                **client_options: Any) -> dict[str, list[dict[str, Any]]]:
     """The raw records of the four modules, by our module name."""
     async with ZohoClient(settings, http, **client_options) as client:
         out: dict[str, list[dict[str, Any]]] = {}
         for module, name in MODULES.items():
             present = await client.field_names(name)
-            columns = [c for c in SELECT[module] if c == "id" or not present or c.split(".")[0] in present]
+            _, wanted = fields_for(mapping, module)
+            columns = [c for c in wanted if c == "id" or not present or c.split(".")[0] in present]
             out[module] = await client.select_all(name, columns)
         return out
 
@@ -271,7 +286,7 @@ async def pull_records(mapping: CrmMapping, settings: ZohoSettings, http: httpx.
                        **client_options: Any) -> PullResult:
     """Pull the four modules and read them into a RecordSet (problems go to the result's issues)."""
     credits = Credits(settings.credit_budget)
-    raw = await pull(settings, http, credits=credits, **client_options)
+    raw = await pull(settings, http, mapping, credits=credits, **client_options)
     names = [source_name(module) for module in MODULES]
     issues = Issues(names)
     records = ZohoApiReader(mapping, issues).read_api(raw)
@@ -298,7 +313,7 @@ class ZohoApiReader(ZohoReader):
             paths = self._paths(module, rows)
             missing = [f for f in REQUIRED[module] if f not in paths and not self._optional_here(module, f, paths)]
             for missing_field in missing:
-                label = FIELDS[module][missing_field][0]
+                label = fields_for(self.mapping, module)[0][missing_field][0]
                 self.issues.add(name, 0, label, tr("missing required field '%(column)s'", column=label))
             if missing:
                 continue
@@ -312,7 +327,7 @@ class ZohoApiReader(ZohoReader):
     def _paths(self, module: str, rows: list[dict[str, Any]]) -> dict[str, str]:
         """Our field -> the API path that holds it in these records (the first path any record has)."""
         found: dict[str, str] = {}
-        for our, candidates in FIELDS[module].items():
+        for our, candidates in fields_for(self.mapping, module)[0].items():
             for path in candidates:
                 if any(_lookup(r, path) is not _ABSENT for r in rows):
                     found[our] = path
