@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class WebSettings(BaseSettings):
@@ -119,10 +119,20 @@ class ZohoSettings(BaseSettings):
         description="API credits one pull may spend (a COQL call of 2,000 records costs 3); the pull stops with an "
         "error, writing nothing, before it would spend more",
     )
+    modules: Annotated[list[Literal["accounts", "contacts", "deals", "cases"]], NoDecode] = Field(
+        default=["accounts", "contacts", "deals", "cases"],
+        description="what a pull reads, comma-separated (KAMREVIEW_ZOHO_MODULES=accounts,contacts,deals where the "
+        "edition has no Cases)",
+    )
     page_size: int = Field(default=2000, ge=1, le=2000, description="records per COQL call (Zoho's maximum: 2,000)")
     timeout_s: float = Field(default=30, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20, description="tries per call while Zoho answers 429 or 5xx")
     retry_first_s: float = Field(default=2, ge=0, description="first wait before a retry; doubles, at most 60 s")
+
+    @field_validator("modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [part.strip().lower() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):

@@ -293,3 +293,14 @@ def test_an_invalid_api_field_name_in_the_mapping_is_refused(tmp_path: Path) -> 
         load_mapping("zoho", mapping)
     with pytest.raises(Rejected, match="api_fields"):
         load_mapping("fxiaoke", mapping)  # no API pull for Fxiaoke here: the key is unknown
+
+
+async def test_modules_an_edition_lacks_are_not_pulled(fake: FakeZoho, settings: ZohoSettings,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAMREVIEW_ZOHO_MODULES", "accounts, Contacts,deals")
+    assert ZohoSettings().modules == ["accounts", "contacts", "deals"]
+    del fake.fields["Cases"]  # an edition without Cases: its metadata call would be refused
+    result = await pull_records(load_mapping("zoho"), settings.model_copy(update={"modules": ZohoSettings().modules}),
+                                sleep=Sleeps())
+    assert len(result.records.accounts) == 2 and not result.records.cases
+    assert ("fields", "Cases") not in fake.calls and "0 cases" in str(result.notes[0])

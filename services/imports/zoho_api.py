@@ -275,6 +275,9 @@ async def pull(settings: ZohoSettings, http: httpx.AsyncClient | None = None, ma
     async with ZohoClient(settings, http, **client_options) as client:
         out: dict[str, list[dict[str, Any]]] = {}
         for module, name in MODULES.items():
+            if module not in settings.modules:
+                out[module] = []
+                continue
             present = await client.field_names(name)
             _, wanted = fields_for(mapping, module)
             columns = [c for c in wanted if c == "id" or not present or c.split(".")[0] in present]
