@@ -11,7 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from services.errors import Conflict, Forbidden, Rejected, TryLater
 from services.importer import ImportFailed, TableCounts
@@ -304,3 +306,35 @@ async def test_modules_an_edition_lacks_are_not_pulled(fake: FakeZoho, settings:
                                 sleep=Sleeps())
     assert len(result.records.accounts) == 2 and not result.records.cases
     assert ("fields", "Cases") not in fake.calls and "0 cases" in str(result.notes[0])
+
+
+@pytest.fixture(scope="module")
+def shared_zoho() -> Iterator[tuple[FakeZoho, ZohoSettings]]:
+    shared = FakeZoho()
+    with ZohoServer(shared) as running:
+        yield shared, ZohoSettings(client_id=shared.client_id, client_secret=shared.client_secret,
+                                   refresh_token=shared.refresh_token, accounts_url=running.base_url,
+                                   credit_budget=10_000)
+
+
+@hypothesis.settings(max_examples=30, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(n=st.integers(0, 23), page=st.integers(1, 5), ceiling_pages=st.integers(1, 4),
+                  gaps=st.lists(st.integers(1, 1000), min_size=23, max_size=23))
+def test_paging_reads_every_record_once_in_id_order_within_coqls_limits(
+        shared_zoho: tuple[FakeZoho, ZohoSettings], n: int, page: int, ceiling_pages: int, gaps: list[int]) -> None:
+    """Whatever the page size and the offset ceiling (the fake refuses any call past it), every record comes
+    exactly once, in id order, ids with gaps included."""
+    import asyncio
+    from itertools import accumulate
+
+    shared, base = shared_zoho
+    ids = [str(4876876000000800000 + g) for g in accumulate(gaps[:n])]
+    shared.records = {"Accounts": [{"id": i, "Account_Name": f"A{i}", "Owner": WANG} for i in ids]}
+    shared.max_offset_rows = page * ceiling_pages
+
+    async def run() -> list[dict[str, Any]]:
+        async with ZohoClient(base.model_copy(update={"page_size": page}), sleep=Sleeps(),
+                              max_offset_rows=page * ceiling_pages) as client:
+            return await client.select_all("Accounts", ["id", "Account_Name"])
+
+    assert [r["id"] for r in asyncio.run(run())] == ids
