@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class WebSettings(BaseSettings):
@@ -120,6 +120,45 @@ class FxiaokeSettings(BaseSettings):
         "per 20 s each), so a long pull stays under the limit instead of running into it")
 
 
+class ZohoSettings(BaseSettings):
+    """Zoho CRM's REST API for `kamreview crm pull zoho` (``KAMREVIEW_ZOHO_*``): a self client's id and secret and
+    a refresh token made with the scopes docs/crm-imports.md lists. Secrets come from the environment (or the
+    .env file), never from the command line."""
+
+    model_config = SettingsConfigDict(env_prefix="KAMREVIEW_ZOHO_", env_file=".env", extra="ignore")
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    accounts_url: str = Field(
+        default="https://accounts.zoho.com",
+        description="the Zoho accounts server of the data centre: https://accounts.zoho.com.cn (China), "
+        ".eu, .in, .com.au, .jp, ...",
+    )
+    api_domain: str | None = Field(
+        default=None, description="e.g. https://www.zohoapis.com.cn; unset: the api_domain Zoho names with each token"
+    )
+    credit_budget: int = Field(
+        default=500, ge=1,
+        description="API credits one pull may spend (a COQL call of 2,000 records costs 3); the pull stops with an "
+        "error, writing nothing, before it would spend more",
+    )
+    modules: Annotated[list[Literal["accounts", "contacts", "deals", "cases"]], NoDecode] = Field(
+        default=["accounts", "contacts", "deals", "cases"],
+        description="what a pull reads, comma-separated (KAMREVIEW_ZOHO_MODULES=accounts,contacts,deals where the "
+        "edition has no Cases)",
+    )
+    page_size: int = Field(default=2000, ge=1, le=2000, description="records per COQL call (Zoho's maximum: 2,000)")
+    timeout_s: float = Field(default=30, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20, description="tries per call while Zoho answers 429 or 5xx")
+    retry_first_s: float = Field(default=2, ge=0, description="first wait before a retry; doubles, at most 60 s")
+
+    @field_validator("modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [part.strip().lower() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     """The one settings class. Groups of settings are nested (``web``) and keep their own prefixes."""
 
@@ -174,6 +213,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     fxiaoke: FxiaokeSettings = Field(default_factory=FxiaokeSettings, description="the Fxiaoke open API "
                                      "(KAMREVIEW_FXIAOKE_*)")
+    zoho: ZohoSettings = Field(default_factory=ZohoSettings, description="Zoho CRM's API (KAMREVIEW_ZOHO_*)")
 
     @property
     def data_path(self) -> Path:

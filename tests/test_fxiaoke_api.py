@@ -192,7 +192,7 @@ def test_missing_settings_are_named_and_never_taken_from_the_command_line() -> N
 async def test_pulled_records_write_the_same_rows_as_the_excel_import(db_url: str, tmp_path: Path) -> None:
     files = fxiaoke_files(tmp_path)
     with serve() as fake:
-        pulled = await preview_crm_pull(db_url, "fxiaoke", settings(fake.url))
+        pulled = await preview_crm_pull(db_url, "fxiaoke", settings=settings(fake.url).fxiaoke)
         from_files = preview_crm_import(db_url, "fxiaoke", files)
         for table in ("key_account", "customer_contact"):
             assert pulled.tables[table].counts == from_files.tables[table].counts == TableCounts(inserted=2)
@@ -205,12 +205,12 @@ async def test_pulled_records_write_the_same_rows_as_the_excel_import(db_url: st
         # one lookup of the owner (FSUID_WANGFANG -> wang.fang@example.com -> K01), one describe per object
         assert fake.paths().count("/cgi/user/get") == 1 and fake.paths().count("/cgi/crm/v2/object/describe") == 5
 
-        summary = await apply_crm_pull(db_url, "fxiaoke", settings(fake.url), actor="HR1")
+        summary = await apply_crm_pull(db_url, "fxiaoke", actor="HR1", settings=settings(fake.url).fxiaoke)
         assert summary.key_account == TableCounts(inserted=2) and summary.customer_contact == TableCounts(inserted=2)
         again = apply_crm_import(db_url, "fxiaoke", files)  # the Excel export of the same records: no change
         assert not again.changed and again.key_account == TableCounts(unchanged=2)
         assert again.customer_contact == TableCounts(unchanged=2)
-        assert not (await apply_crm_pull(db_url, "fxiaoke", settings(fake.url))).changed
+        assert not (await apply_crm_pull(db_url, "fxiaoke", settings=settings(fake.url).fxiaoke)).changed
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT id, name, kam_id, currency FROM key_account ORDER BY id").fetchall() == [
             ("KH-2024-0001", "沈阳北方重工机械有限公司", "K01", "CNY"), ("KH-2024-0002", "杭州西湖电子有限公司", "K01", "CNY")]
@@ -254,7 +254,7 @@ async def test_bad_credentials_are_a_clear_error_and_nothing_is_written(db_url: 
     before = row_counts(db_url)
     with serve() as fake:
         with pytest.raises(FxiaokeAuthFailed) as info:
-            await apply_crm_pull(db_url, "fxiaoke", settings(fake.url, app_secret=SecretStr("wrong")))
+            await apply_crm_pull(db_url, "fxiaoke", settings=settings(fake.url, app_secret=SecretStr("wrong")).fxiaoke)
         assert fake.paths() == ["/cgi/corpAccessToken/get/V2"]  # nothing else was asked with a refused app
     assert str(info.value) == (
         "Fxiaoke refused the app's credentials (errorCode 10006: the parameter appSecret is missing or illegal "
@@ -270,12 +270,12 @@ async def test_an_owner_no_employee_matches_names_the_record_and_the_table_fixes
     with serve() as fake:
         fake.objects["AccountObj"][1]["owner"] = ["FSUID_NOBODY"]  # 赵无名: no e-mail in Fxiaoke, no employee
         with pytest.raises(ImportFailed) as info:
-            await apply_crm_pull(db_url, "fxiaoke", settings(fake.url))
+            await apply_crm_pull(db_url, "fxiaoke", settings=settings(fake.url).fxiaoke)
         assert [(i.file, i.line, i.column) for i in info.value.issues] == [("fxiaoke:AccountObj", 2, "owner")]
         assert "no employee matches owner '赵无名'" in info.value.issues[0].message
         mapping = tmp_path / "crm.yaml"
         mapping.write_text("owner:\n  owners:\n    FSUID_NOBODY: K02\n", encoding="utf-8")
-        done = await apply_crm_pull(db_url, "fxiaoke", settings(fake.url), mapping)
+        done = await apply_crm_pull(db_url, "fxiaoke", mapping, settings=settings(fake.url).fxiaoke)
         assert done.key_account == TableCounts(inserted=2)
         assert fake.paths().count("/cgi/user/get") == 3  # the table names FSUID_NOBODY: no lookup the 2nd time
     with psycopg.connect(db_url) as conn:
@@ -293,14 +293,14 @@ async def test_the_mapping_names_objects_and_fields_and_a_wrong_one_is_refused(d
              "field_0uAwt__c": "1"}]
         fake.describes["object_kf8Ts__c"] = {"field_0uAwt__c": {"type": "select_one",
                                                                "options": [{"value": "1", "label": "投诉"}]}}
-        preview = await preview_crm_pull(db_url, "fxiaoke", settings(fake.url), mapping)
+        preview = await preview_crm_pull(db_url, "fxiaoke", mapping, settings=settings(fake.url).fxiaoke)
         assert (preview.orders, preview.cases, preview.complaints) == (0, 1, 1)
         assert "/cgi/crm/custom/v2/data/query" in fake.paths()  # a __c object has its own path
         wrong = tmp_path / "wrong.yaml"
         wrong.write_text("api:\n  objects: {cases: NoSuchObj}\n", encoding="utf-8")
         with pytest.raises(FxiaokeFailed, match="errorCode 32000: 对象NoSuchObj不存在"):
-            await preview_crm_pull(db_url, "fxiaoke", settings(fake.url), wrong)
+            await preview_crm_pull(db_url, "fxiaoke", wrong, settings=settings(fake.url).fxiaoke)
         typo = tmp_path / "typo.yaml"
         typo.write_text("api:\n  fields:\n    accounts: {owenr: owner}\n", encoding="utf-8")
         with pytest.raises(Rejected, match="api.fields.accounts.owenr"):
-            await preview_crm_pull(db_url, "fxiaoke", settings(fake.url), typo)
+            await preview_crm_pull(db_url, "fxiaoke", typo, settings=settings(fake.url).fxiaoke)

@@ -7,13 +7,16 @@ employees (import the org first); each account's owner becomes its KAM (see serv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from domain.text import tr
 from services.errors import Rejected
 from services.imports.crm_common import CrmReader
 from services.imports.fxiaoke import FxiaokeReader
+from services.imports.http_source import PullResult
 from services.imports.issues import Issues
 from services.imports.mapping import SOURCES, CrmMapping, Source, load_mapping
 from services.imports.pipeline import plan_records, write_records
@@ -67,42 +70,49 @@ def apply_crm_import(database_url: str, source: Source, files: Sequence[Path], m
     return write_records(database_url, records, issues, actor, _owner_rule(config))
 
 
-# ------------------------------------------------------------------------------------------- API pulls
-# A CRM's API as a source: the puller returns the same RecordSet a reader of its export files does, so the
-# validation, preview and write below are the very ones the file imports use.
+# -- pulls through a CRM's API: the same validation, preview and write as its export files -------------------
+
+Puller = Callable[[CrmMapping, Any], Awaitable[PullResult]]
 
 
-async def _pull(source: Source, settings: object, config: CrmMapping, client_options: dict[str, object]):
-    if source == "fxiaoke":
-        from services.imports.fxiaoke_api import Credentials, pull_fxiaoke
+def _puller(source: str) -> tuple[Puller, Any]:
+    """The source's pull function and its settings (one module per source, its settings group)."""
+    from services.settings import get_settings
 
-        credentials = Credentials.from_settings(settings.fxiaoke)  # type: ignore[attr-defined]
-        return await pull_fxiaoke(credentials, config, **client_options)
-    raise Rejected(tr("pulling from %(crm)s through its API is not available (use `crm import` with its export "
-                      "files)", crm=str(source)))
+    if _known(source) == "zoho":
+        from services.imports.zoho_api import pull_records
+
+        return pull_records, get_settings().zoho
+    if _known(source) == "fxiaoke":
+        from services.imports.fxiaoke_api import pull_records as pull_fxiaoke_records
+
+        return pull_fxiaoke_records, get_settings().fxiaoke
+    raise Rejected(tr("pulling from %(source)s through its API is not available yet; import its export files "
+                      "with `kamreview crm import`", source=source))
 
 
-async def preview_crm_pull(database_url: str, source: Source, settings: object, mapping: Path | None = None,
-                           examples: int = 5, **client_options: object) -> ImportPreview:
-    """Pull every mapped object through the CRM's API and say what importing it would change; writes nothing.
-
-    Raises what ``preview_crm_import`` raises, and the API's errors: FxiaokeUnavailable (TryLater: an outage,
-    rate limits that do not end), FxiaokeAuthFailed (Forbidden: credentials or permissions), FxiaokeFailed
-    (Rejected: an object or field api name), Rejected (settings missing)."""
-    import asyncio
-
+async def pull_crm(source: Source, mapping: Path | None = None, settings: Any = None,
+                   **options: Any) -> tuple[CrmMapping, PullResult]:
+    """Read everything the CRM's API gives into a RecordSet (nothing is validated or written yet)."""
     config = load_mapping(_known(source), mapping)
-    pulled = await _pull(source, settings, config, client_options)
+    pull, configured = _puller(source)
+    return config, await pull(config, settings if settings is not None else configured, **options)
+
+
+async def preview_crm_pull(database_url: str, source: Source, mapping: Path | None = None, examples: int = 5,
+                           settings: Any = None, **options: Any) -> ImportPreview:
+    """Pull from the CRM's API and say what importing it would change; writes nothing (as preview_crm_import)."""
+    config, pulled = await pull_crm(source, mapping, settings, **options)
     plans = await asyncio.to_thread(plan_records, database_url, pulled.records, pulled.issues, _owner_rule(config))
-    return build_preview(source, [f"{source}:{o}" for o in pulled.objects], plans, pulled.records, examples)
+    preview = build_preview(source, pulled.names, plans, pulled.records, examples)
+    preview.notes[:0] = pulled.notes
+    return preview
 
 
-async def apply_crm_pull(database_url: str, source: Source, settings: object, mapping: Path | None = None,
-                         actor: str = "hr", **client_options: object) -> ImportSummary:
-    """Pull, validate and write in one transaction (nothing is written when the pull or any record fails)."""
-    import asyncio
-
-    config = load_mapping(_known(source), mapping)
-    pulled = await _pull(source, settings, config, client_options)
+async def apply_crm_pull(database_url: str, source: Source, mapping: Path | None = None, actor: str = "hr",
+                         settings: Any = None, **options: Any) -> ImportSummary:
+    """Pull from the CRM's API, then validate and write in one transaction (as apply_crm_import). The pull
+    finishes before the transaction starts, so a failed pull (outage, credit budget) writes nothing."""
+    config, pulled = await pull_crm(source, mapping, settings, **options)
     return await asyncio.to_thread(write_records, database_url, pulled.records, pulled.issues, actor,
                                    _owner_rule(config))

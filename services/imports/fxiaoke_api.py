@@ -40,6 +40,7 @@ from domain.text import Text, tr
 from services.errors import Forbidden, Rejected, TryLater, UserError
 from services.imports.cells import Cells
 from services.imports.fxiaoke import FxiaokeReader
+from services.imports.http_source import PullResult as SharedPullResult
 from services.imports.issues import Issues
 from services.imports.mapping import CrmMapping
 from services.imports.records import DEFAULT_TIMEZONE, RecordSet
@@ -520,5 +521,13 @@ async def pull_fxiaoke(credentials: Credentials, mapping: CrmMapping, **client_o
         return PullResult(records, issues, objects, client.calls)
 
 
-__all__ = ["Credentials", "FxiaokeApiReader", "FxiaokeAuthFailed", "FxiaokeClient", "FxiaokeFailed",
+async def pull_records(mapping: CrmMapping, settings: Any, **client_options: Any) -> SharedPullResult:
+    """The pull as services.imports.crm runs every API source: the Fxiaoke settings group in, the shared result out."""
+    pulled = await pull_fxiaoke(Credentials.from_settings(settings), mapping, **client_options)
+    note = tr("pulled from Fxiaoke: %(objects)s (%(calls)s API calls)", objects=", ".join(pulled.objects),
+              calls=str(pulled.calls))
+    return SharedPullResult([f"fxiaoke:{o}" for o in pulled.objects], pulled.records, pulled.issues, [note])
+
+
+__all__ = ["Credentials", "pull_records", "FxiaokeApiReader", "FxiaokeAuthFailed", "FxiaokeClient", "FxiaokeFailed",
            "FxiaokeUnavailable", "PullResult", "pull_fxiaoke"]

@@ -8,7 +8,7 @@ given replaces that field's column label(s) only. See docs/crm-imports.md for ev
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -130,6 +130,16 @@ class _Base(BaseModel):
 
 
 Labels = str | list[str]
+ApiField = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)?$")]
+"""A field's API name, or a lookup's field joined to it (``Owner.email``, ``Account_Name.Account_Name``)."""
+
+#: The fields whose API name a mapping may give, per source with an API pull and module.
+API_FIELD_NAMES: dict[str, dict[str, list[str]]] = {
+    "zoho": {"accounts": ["name", "owner", "owner_id", "annual_revenue", "currency"],
+             "contacts": ["name", "first_name", "last_name", "email", "account", "account_id"],
+             "deals": ["name", "owner", "account", "account_id", "stage", "amount", "currency", "closed_on"],
+             "cases": ["owner", "account", "account_id", "type", "status", "opened_on"]},
+}
 
 
 def _model(source: Source) -> type[_Base]:
@@ -151,6 +161,12 @@ def _model(source: Source) -> type[_Base]:
         api = create_model(f"{source}_api", __config__=forbid, objects=(objects | None, None),
                            fields=(fields | None, None))
         extra["api"] = (api | None, None)
+    if source in API_FIELD_NAMES:  # the API's field names, for `crm pull` (a custom field, Owner.email ...)
+        api = {module: (create_model(f"{source}_{module}_api_fields", __config__=ConfigDict(extra="forbid"),
+                                     **{name: (ApiField | None, None) for name in fields}), None)
+               for module, fields in API_FIELD_NAMES[source].items()}
+        extra["api_fields"] = (create_model(f"{source}_api_fields", __config__=ConfigDict(extra="forbid"), **api)
+                               | None, None)
     return create_model(f"{source}_mapping", __base__=_Base, columns=(columns | None, None), **extra)
 
 
@@ -176,6 +192,9 @@ class CrmMapping:
             self.api_objects.update(api.objects.model_dump(exclude_unset=True) if api.objects is not None else {})
             for module, fields in (api.fields.model_dump(exclude_unset=True) if api.fields is not None else {}).items():
                 self.api_fields[module].update(fields or {})
+        zoho_fields = getattr(settings, "api_fields", None)  # Zoho: the API field names a mapping file gives
+        for module, fields in (zoho_fields.model_dump(exclude_none=True) if zoho_fields is not None else {}).items():
+            self.api_fields.setdefault(module, {}).update(fields)
         self.won = {stage.casefold() for stage in settings.won_stages}
         self.complaint = {kind.casefold() for kind in settings.complaint_types}
         self.cancelled = {status.casefold() for status in settings.cancelled_statuses}
