@@ -428,3 +428,21 @@ class ScheduledCycleResult:
     created: bool  # False: a run for this period had created it already (a catch-up, a second trigger)
     started: bool  # False: it was running already
     participants: int
+
+
+@dataclass
+class CrmSyncInput:
+    """What the daily CRM sync runs with: the source, its mapping (YAML, frozen when the sync was enabled)."""
+
+    source: str
+    mapping: str | None
+    actor: str  # who enabled the sync: its changes are theirs in the audit log
+
+
+@dataclass
+class CrmSyncResult:
+    source: str
+    changed: bool
+    inserted: int
+    updated: int
+    notes: list[str] = field(default_factory=list)

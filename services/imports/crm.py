@@ -91,15 +91,15 @@ def _puller(source: str) -> tuple[Puller, Any]:
                       "with `kamreview crm import`", source=source))
 
 
-async def pull_crm(source: Source, mapping: Path | None = None, settings: Any = None,
+async def pull_crm(source: Source, mapping: Path | CrmMapping | None = None, settings: Any = None,
                    **options: Any) -> tuple[CrmMapping, PullResult]:
     """Read everything the CRM's API gives into a RecordSet (nothing is validated or written yet)."""
-    config = load_mapping(_known(source), mapping)
+    config = mapping if isinstance(mapping, CrmMapping) else load_mapping(_known(source), mapping)
     pull, configured = _puller(source)
     return config, await pull(config, settings if settings is not None else configured, **options)
 
 
-async def preview_crm_pull(database_url: str, source: Source, mapping: Path | None = None, examples: int = 5,
+async def preview_crm_pull(database_url: str, source: Source, mapping: Path | CrmMapping | None = None, examples: int = 5,
                            settings: Any = None, **options: Any) -> ImportPreview:
     """Pull from the CRM's API and say what importing it would change; writes nothing (as preview_crm_import)."""
     config, pulled = await pull_crm(source, mapping, settings, **options)
@@ -109,7 +109,7 @@ async def preview_crm_pull(database_url: str, source: Source, mapping: Path | No
     return preview
 
 
-async def apply_crm_pull(database_url: str, source: Source, mapping: Path | None = None, actor: str = "hr",
+async def apply_crm_pull(database_url: str, source: Source, mapping: Path | CrmMapping | None = None, actor: str = "hr",
                          settings: Any = None, **options: Any) -> ImportSummary:
     """Pull from the CRM's API, then validate and write in one transaction (as apply_crm_import). The pull
     finishes before the transaction starts, so a failed pull (outage, credit budget) writes nothing."""

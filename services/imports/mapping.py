@@ -200,15 +200,19 @@ class CrmMapping:
         self.cancelled = {status.casefold() for status in settings.cancelled_statuses}
 
 
-def load_mapping(source: Source, path: Path | None = None) -> CrmMapping:
-    """The defaults for ``source``, overridden by the YAML file at ``path`` (refused with every problem named)."""
+def load_mapping(source: Source, path: Path | None = None, *, text: str | None = None,
+                 name: str | None = None) -> CrmMapping:
+    """The defaults for ``source``, overridden by the YAML file at ``path`` (or its ``text``, kept by a scheduled
+    sync), refused with every problem named."""
     from services.cycles import parse_yaml_mapping, read_yaml_file  # the cycle YAML's reader: same messages
 
     data: dict[str, Any] = {}
-    name = None
     if path is not None:
         name = str(path)
-        data = parse_yaml_mapping(read_yaml_file(Path(path)), name)
+        text = read_yaml_file(Path(path))
+    if text is not None:
+        name = name or "mapping"
+        data = parse_yaml_mapping(text, name)
     merged = {**DEFAULTS[source], **data}
     try:
         settings = _MODELS[source].model_validate(merged)
