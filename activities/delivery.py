@@ -395,6 +395,15 @@ class _MailLine:
             if self.failure is not None:
                 raise self.failure
 
+    async def _release(self, conn: Any, done: Sequence[tuple[_Claimed, SendOutcome, bool]], unsent: list[str]) -> None:
+        """On the sender's own connection when it holds one (a pool that is closing gives out no more)."""
+        if conn is not None:
+            await self.owner._release(conn, done, unsent)
+            return
+        if done or unsent:
+            async with self.owner.pool.connection() as own:
+                await self.owner._release(own, done, unsent)
+
     async def _group(self, size: int) -> tuple[list[_Claimed], bool]:
         """Up to ``size`` rows that are ready now (waiting for one only when there is nothing to record);
         and whether the line has ended."""
@@ -423,12 +432,18 @@ class _MailLine:
         done: list[tuple[_Claimed, SendOutcome, bool]] = []
         group: list[tuple[_Claimed, OutgoingMail]] = []
         started, ended = 0, False
-        async with owner.pool.connection() as conn, setup.mail.session() as session:
+        # The sender keeps a database connection while it has work and gives it back while it waits for rows,
+        # so the claiming side always gets one, however many connections send and whatever the pool's size.
+        conn: Any = None
+        async with setup.mail.session() as session:
             try:
                 while not ended or done:
                     group, started = [], 0
                     rows, ended = await self._group(size) if not ended else ([], True)
                     if not rows and not done and not ended:
+                        if conn is not None:
+                            await owner.pool.putconn(conn)
+                            conn = None
                         first = await self.queue.get()  # nothing to record: wait for the next row
                         if first is None:
                             ended = True
@@ -444,6 +459,8 @@ class _MailLine:
                                                           error=tr("cannot render: %(error)s", error=str(err))), True))
                     if not group and not done:
                         continue
+                    if conn is None:
+                        conn = await owner.pool.getconn()
                     statuses, marked = await owner._advance(conn, done, [r for r, _ in group])
                     self.count(statuses)
                     done, group = [], [(r, m) for r, m in group if r.id in marked]
@@ -455,8 +472,12 @@ class _MailLine:
                 # Shutting down: what was answered is recorded; what never started goes back to the queue.
                 # Only the message in flight (if any) stays ``sending``.
                 unsent = [r.id for r, _ in group[started:]]
+                release = asyncio.ensure_future(self._release(conn, done, unsent))
+                while not release.done():  # a second cancellation (the worker insisting) must not cut it short
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(release)
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(owner._release(conn, done, unsent))
+                    release.result()
                 raise
             except Exception as err:
                 # The database went away under this connection: the activity fails and is retried; the rows
@@ -466,3 +487,6 @@ class _MailLine:
                 while await self.queue.get() is not None:
                     pass
                 raise
+            finally:
+                if conn is not None:
+                    await owner.pool.putconn(conn)
