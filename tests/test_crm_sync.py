@@ -10,7 +10,7 @@ from services.crm_sync import crm_sync_status, crm_syncs, disable_crm_sync, enab
 from services.errors import Conflict, NotFound, Rejected
 from services.settings import get_settings
 from services.worker_runtime import running_worker
-from tests.helpers import count, eventually
+from tests.helpers import count, eventually, maybe_record_history
 from tests.test_crm_imports import org, row_counts  # noqa: F401 - `org` is a fixture
 from tests.test_zoho_api import fake  # noqa: F401 - a fixture
 from tests.zoho_server import FakeZoho, ZohoServer
@@ -49,6 +49,8 @@ async def test_the_sync_is_off_until_enabled_then_runs_pull_once_and_again_chang
         async with running_worker(client, db_url, task_queue):
             await run_crm_sync_now(client, db_url, "zoho", "HR1")
             await eventually(lambda: _done(client, 1), timeout=60)
+            runs = [wf async for wf in client.list_workflows("WorkflowType = 'CrmSyncWorkflow'")]
+            await maybe_record_history(client, runs[0].id, "crm_sync")
             assert row_counts(db_url)["key_account"] == before["key_account"] + 2
             changed = count(db_url, "SELECT count(*) FROM audit_log WHERE actor = 'HR1' AND entity_type = 'key_account'")
             await run_crm_sync_now(client, db_url, "zoho", "HR1")

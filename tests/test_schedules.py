@@ -25,7 +25,7 @@ from services.schedules import (
     schedule_id,
 )
 from services.worker_runtime import running_worker
-from tests.helpers import ROOT, count, eventually, seed_org
+from tests.helpers import ROOT, count, eventually, maybe_record_history, seed_org
 
 TEMPLATE = (ROOT / "demo" / "cycle.yaml").read_text(encoding="utf-8")
 
@@ -120,6 +120,9 @@ async def test_a_schedule_opens_each_period_once_whatever_runs_twice(client, db_
             (f"{name}-2026-Q3", True), (f"{name}-2026-Q4", True), (f"{name}-2026-Q3", False),
             (f"{name}-2026-Q4", False), (f"{name}-2026-Q4", False)])
         assert sum(r.started for r in runs) == 2
+        first = [wf async for wf in client.list_workflows(f"WorkflowType = 'ScheduledCycleWorkflow' AND WorkflowId "
+                                                            f"STARTS_WITH 'scheduled-cycle-{name}'")][0]
+        await maybe_record_history(client, first.id, "scheduled_cycle")
         assert count(db_url, "SELECT count(*) FROM review_cycle WHERE id LIKE %s", f"{name}-%") == 2
         assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id = %s", f"{name}-2026-Q3") == 2
         assert count(db_url, "SELECT count(*) FROM review_cycle WHERE id = %s AND period_start = '2026-10-01' "
