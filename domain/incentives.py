@@ -32,6 +32,7 @@ from domain.money import (
 )
 from domain.scorecard import check_unique, check_weights_sum, interpolate
 from domain.text import tr
+from domain.tiers import MAX_RATE, MAX_REVENUE, CommissionTier, check_tiers
 
 LineType = Literal["bonus", "commission", "adjustment"]
 BaseLineType = Literal["bonus", "commission"]
@@ -53,10 +54,6 @@ MIN_COMPANY_FACTOR = Decimal("0.01")
 MAX_MULTIPLIER = Decimal(5)
 #: A curve's payout factor, a measure cap or the plan cap: a multiple of target (usually at most 3).
 MAX_PAYOUT_FACTOR = Decimal(10)
-#: Revenue comes from the KPI actuals, stored as Numeric(20,6): always below 10^14.
-MAX_REVENUE = Decimal(10) ** 14
-#: A commission rate is a fraction of revenue (0.02 = 2 %): never more than all of it.
-MAX_RATE = Decimal(1)
 #: Attainments are KPI actuals too (ratios: 1.0 = 100 %).
 MAX_ATTAINMENT = Decimal(10) ** 14
 
@@ -203,29 +200,6 @@ class BonusConfig(_Frozen):
         check_unique((m.id for m in self.measures), "measures")
         check_weights_sum((m.weight for m in self.measures), "measures")
         return self
-
-
-class CommissionTier(_Frozen):
-    """A tier starts at ``from`` and runs to the next tier's ``from`` (the last one is open-ended)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
-
-    from_: Annotated[Num, bounded(0, MAX_REVENUE, tr("revenue is a KPI actual, stored as Numeric(20,6)"), places=6)] = Field(
-        alias="from")
-    rate: Annotated[Num, bounded(0, MAX_RATE, tr("a fraction of revenue: 0.02 is 2 %"), places=6)]
-
-
-def check_tiers(tiers: Sequence[CommissionTier], path: str = "tiers") -> None:
-    """Tiers must be non-empty and strictly increasing in ``from``."""
-    if not tiers:
-        raise DomainError(tr("need at least one tier"), path)
-    for i in range(1, len(tiers)):
-        if tiers[i].from_ <= tiers[i - 1].from_:
-            raise DomainError(
-                tr("tiers must be strictly increasing: tier %(i)s from %(start)s is not above tier %(i2)s from %(previous)s",
-                   i=i, start=fmt_num(tiers[i].from_), i2=i - 1, previous=fmt_num(tiers[i - 1].from_)),
-                f"{path}.{i}.from",
-            )
 
 
 class CommissionConfig(_Frozen):
