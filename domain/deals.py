@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 
 from domain.errors import DomainError
 from domain.inputs import Id, bounded
-from domain.money import Num, RoundingMode, allocate, exact, fmt_num, minor_unit, round_money
+from domain.money import Num, RoundingMode, allocate, exact, fmt_num, fmt_plain, minor_unit, round_money
+from domain.sentences import Money
 from domain.text import Text, tr
 from domain.tiers import MAX_REVENUE, CommissionTier, Revenue, check_tiers
 
@@ -174,15 +175,20 @@ def credit_deal(deal: Deal) -> list[DealCredit]:
         parts = allocate(deal.amount, [c.percent for c in deal.credits], deal.currency)
     out: list[DealCredit] = []
     for c, part in zip(deal.credits, parts, strict=True):
-        step = tr("deal %(deal)s of %(amount)s %(currency)s: %(share)s %% credited to %(employee)s = %(part)s "
-                  "%(currency)s", deal=deal.id, amount=deal.amount, currency=deal.currency,
-                  share=c.percent.normalize(), employee=c.employee_id, part=part)
+        step = tr("deal %(deal)s of %(amount)s: %(share)s %% credited to %(employee)s = %(part)s", deal=deal.id,
+                  amount=Money(deal.amount, deal.currency), share=c.percent.normalize(), employee=c.employee_id,
+                  part=Money(part, deal.currency))
         out.append(DealCredit(deal_id=deal.id, employee_id=c.employee_id, closed_on=deal.closed_on, percent=c.percent,
                               amount=part, currency=deal.currency, step=step))
     return out
 
 
 # ---- evaluating the tables ----
+
+
+def _n(value: Decimal) -> Decimal:
+    """A figure as an explanation shows it: at most 6 decimals (the exact value stays in the line's fields)."""
+    return Decimal(fmt_plain(value, 6))
 
 
 def _owner(boundary: str) -> Text:
@@ -212,7 +218,7 @@ def _rate_slices(table: RateTable, before: Decimal, after: Decimal) -> tuple[Dec
         part = (hi - lo) * tier.rate
         total += part
         steps.append(tr("%(low)s–%(high)s: %(width)s × %(rate)s %% = %(part)s", low=lo, high=hi, width=hi - lo,
-                        rate=(tier.rate * 100).normalize(), part=part))
+                        rate=(tier.rate * 100).normalize(), part=_n(part)))
     if not steps:
         steps.append(tr("%(low)s–%(high)s lies below the first tier (from %(start)s) → 0", low=before, high=after,
                         start=tiers[0].from_))
@@ -229,7 +235,7 @@ def _rate_retroactive(table: RateTable, reach: Decimal, amount: Decimal) -> tupl
     value = amount * rate
     return value, [tr("%(value)s reaches the tier from %(start)s at %(rate)s %% (edges owned by %(owner)s); "
                       "%(amount)s × %(rate)s %% = %(result)s", value=reach, start=table.tiers[idx].from_,
-                      rate=(rate * 100).normalize(), owner=_owner(table.boundary), amount=amount, result=value)]
+                      rate=(rate * 100).normalize(), owner=_owner(table.boundary), amount=amount, result=_n(value))]
 
 
 @exact
@@ -262,7 +268,7 @@ def amount_table_value(table: AmountTable, value: Decimal) -> tuple[Decimal, lis
         total += part
         steps.append(tr("tier %(low)s–%(high)s reached to %(value)s: %(amount)s × %(reach)s / %(width)s = %(part)s",
                         low=tier.from_, high=upper, value=value, amount=tier.amount, reach=value - tier.from_,
-                        width=upper - tier.from_, part=part))
+                        width=upper - tier.from_, part=_n(part)))
     if not steps:
         steps.append(tr("%(value)s is below the first tier (from %(start)s) → 0", value=value, start=table.tiers[0].from_))
     return total, steps
@@ -347,14 +353,14 @@ def deal_commission(cfg: DealCommissionConfig, credits: Sequence[DealCredit], ro
                 v_before, _ = amount_table_value(table, before)
                 raw = v_after - v_before
                 more = [*more_after, tr("the table pays %(after)s at %(to)s − %(before)s already earned at %(from)s = "
-                                        "%(result)s", after=v_after, to=after, before=v_before, **{"from": before},
-                                        result=raw)]
+                                        "%(result)s", after=_n(v_after), to=after, before=_n(v_before),
+                                        **{"from": before}, result=_n(raw))]
             else:
                 raw, more = v_after, more_after
         amount = round_money(raw, currency, rounding)
         steps.extend(more)
-        steps.append(tr("deal %(deal)s: %(raw)s → %(amount)s %(currency)s (rounded once, %(rounding)s)", deal=c.deal_id,
-                        raw=raw, amount=amount, currency=currency, rounding=rounding))
+        steps.append(tr("deal %(deal)s: %(raw)s → %(amount)s (rounded once, %(rounding)s)", deal=c.deal_id,
+                        raw=_n(raw), amount=Money(amount, currency), rounding=rounding))
         running += c.amount
         lines.append(DealLine(deal_id=c.deal_id, employee_id=c.employee_id, closed_on=c.closed_on, credited=c.amount,
                               ytd_before=before if cfg.application == "cumulative" else running - c.amount,

@@ -140,7 +140,7 @@ def test_split_credit_sums_exactly_and_commission_follows_each_share() -> None:
                 credits=({"employee_id": "K1", "percent": 50}, {"employee_id": "K2", "percent": 50}))
     parts = credit_deal(deal)
     assert [p.amount for p in parts] == [D("500.01"), D("500.00")]
-    assert str(parts[0].step) == "deal D1 of 1000.01 USD: 50 % credited to K1 = 500.01 USD"
+    assert str(parts[0].step) == "deal D1 of 1,000.01 USD: 50 % credited to K1 = 500.01 USD"
     three = Deal(id="D2", closed_on=date(2024, 3, 1), amount=D("8.00"), currency="USD",
                  credits=({"employee_id": "A", "percent": "33.3333"}, {"employee_id": "B", "percent": "33.3333"},
                           {"employee_id": "C", "percent": "33.3334"}))
