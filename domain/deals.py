@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from domain.errors import DomainError
 from domain.inputs import Id, bounded
 from domain.money import Num, RoundingMode, allocate, exact, fmt_num, fmt_plain, minor_unit, round_money
-from domain.sentences import Money
+from domain.sentences import money
 from domain.text import Text, tr
 from domain.tiers import MAX_REVENUE, CommissionTier, Revenue, check_tiers
 
@@ -176,8 +176,8 @@ def credit_deal(deal: Deal) -> list[DealCredit]:
     out: list[DealCredit] = []
     for c, part in zip(deal.credits, parts, strict=True):
         step = tr("deal %(deal)s of %(amount)s: %(share)s %% credited to %(employee)s = %(part)s", deal=deal.id,
-                  amount=Money(deal.amount, deal.currency), share=c.percent.normalize(), employee=c.employee_id,
-                  part=Money(part, deal.currency))
+                  amount=money(deal.amount, deal.currency), share=c.percent.normalize(), employee=c.employee_id,
+                  part=money(part, deal.currency))
         out.append(DealCredit(deal_id=deal.id, employee_id=c.employee_id, closed_on=deal.closed_on, percent=c.percent,
                               amount=part, currency=deal.currency, step=step))
     return out
@@ -360,7 +360,7 @@ def deal_commission(cfg: DealCommissionConfig, credits: Sequence[DealCredit], ro
         amount = round_money(raw, currency, rounding)
         steps.extend(more)
         steps.append(tr("deal %(deal)s: %(raw)s → %(amount)s (rounded once, %(rounding)s)", deal=c.deal_id,
-                        raw=_n(raw), amount=Money(amount, currency), rounding=rounding))
+                        raw=_n(raw), amount=money(amount, currency), rounding=rounding))
         running += c.amount
         lines.append(DealLine(deal_id=c.deal_id, employee_id=c.employee_id, closed_on=c.closed_on, credited=c.amount,
                               ytd_before=before if cfg.application == "cumulative" else running - c.amount,

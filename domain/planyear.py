@@ -27,7 +27,7 @@ from domain.errors import DomainError
 from domain.inputs import Id, bounded
 from domain.money import Num, RoundingMode, exact, fmt_num, fmt_plain, round_money
 from domain.scorecard import interpolate
-from domain.sentences import Money, Percent, percent
+from domain.sentences import Percent, money, percent
 from domain.text import Text, tr
 
 #: Attainments are KPI actuals (ratios: 1.0 = 100 %), stored as Numeric(20,6).
@@ -192,8 +192,8 @@ def plan_year_period(cfg: PlanYearConfig, annual_target: Decimal, annual_quota: 
         raw = annual_target * share_k * factor
         amount = round_money(raw, currency, rounding)
         steps.append(tr("annual target %(target)s × period share %(share)s × factor %(factor)s = %(raw)s → %(amount)s",
-                        target=Money(annual_target, currency), share=percent(share_k, 4), factor=_n(factor),
-                        raw=_n(raw), amount=Money(amount, currency)))
+                        target=money(annual_target, currency), share=percent(share_k, 4), factor=_n(factor),
+                        raw=_n(raw), amount=money(amount, currency)))
         return PeriodResult(period=k, ytd_actual=ytd_actual, ytd_quota=ytd_quota, ytd_attainment=ytd_att,
                             attainment=attainment, factor=factor, gate_open=gate_open, ytd_earned=paid_before + amount,
                             paid_before=paid_before, due=amount, amount=amount, carried_overpayment=Decimal(0),
@@ -203,16 +203,16 @@ def plan_year_period(cfg: PlanYearConfig, annual_target: Decimal, annual_quota: 
     raw = annual_target * share_ytd * factor
     ytd_earned = round_money(raw, currency, rounding)
     steps.append(tr("YTD earned: annual target %(target)s × YTD share %(share)s × factor %(factor)s = %(raw)s → "
-                    "%(amount)s", target=Money(annual_target, currency), share=percent(share_ytd, 4),
-                    factor=_n(factor), raw=_n(raw), amount=Money(ytd_earned, currency)))
+                    "%(amount)s", target=money(annual_target, currency), share=percent(share_ytd, 4),
+                    factor=_n(factor), raw=_n(raw), amount=money(ytd_earned, currency)))
     due = ytd_earned - paid_before
     steps.append(tr("true-up: YTD earned %(earned)s − YTD already paid %(paid)s = %(due)s",
-                    earned=Money(ytd_earned, currency), paid=Money(paid_before, currency), due=Money(due, currency)))
+                    earned=money(ytd_earned, currency), paid=money(paid_before, currency), due=money(due, currency)))
     amount, carried = due, Decimal(0)
     if due < 0 and cfg.negative_true_up == "never":
         amount, carried = round_money(Decimal(0), currency, rounding), -due
         steps.append(tr("the plan never pays a negative true-up: this period pays 0 and the overpayment of "
-                        "%(over)s is carried until YTD earned is above it again", over=Money(carried, currency)))
+                        "%(over)s is carried until YTD earned is above it again", over=money(carried, currency)))
     return PeriodResult(period=k, ytd_actual=ytd_actual, ytd_quota=ytd_quota, ytd_attainment=ytd_att,
                         attainment=ytd_att, factor=factor, gate_open=gate_open, ytd_earned=ytd_earned,
                         paid_before=paid_before, due=due, amount=amount, carried_overpayment=carried,
