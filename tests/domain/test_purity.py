@@ -22,8 +22,8 @@ from domain.scorecard import RatingScale, Scorecard, default_scorecard
 from domain.scoring import ReviewInputs, ScoreResult, SurveyAnswer, preliminary_score
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE = ["__init__", "errors", "inputs", "money", "scorecard", "scoring", "calibration", "incentives", "phases", "tiers", "deals", "planyear", "draws",
-        "sentences"]
+CORE = ["__init__", "errors", "inputs", "money", "scorecard", "scoring", "calibration", "incentives", "phases",
+        "sentences", "tiers", "deals", "planyear", "draws", "clawbacks"]
 ALLOWED = {"__future__", "collections", "contextvars", "dataclasses", "datetime", "decimal", "functools", "math", "re", "typing",
            "pydantic", "domain"}
 PLAN = {
