@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from domain.clawbacks import ClawbackConfig
+from domain.deals import DealCommissionConfig
+from domain.draws import DrawConfig
 from domain.errors import DomainError
 from domain.inputs import Id, Text, bounded
 from domain.money import (
@@ -30,6 +33,7 @@ from domain.money import (
     minor_unit,
     proration_days,
 )
+from domain.planyear import PlanYearConfig
 from domain.scorecard import check_unique, check_weights_sum, interpolate
 from domain.text import tr
 from domain.tiers import MAX_RATE, MAX_REVENUE, CommissionTier, check_tiers
@@ -230,6 +234,12 @@ class IncentivePlan(_Frozen):
     # Keys stay lax: the frozen configuration comes back from JSON, whose keys are strings.
     rating_multipliers: dict[Annotated[int, bounded(0, 100, tr("a rating level"))], Multiplier] = Field(default_factory=dict)
     commission: CommissionConfig | None = None
+    # Sales compensation (issue 13), all optional so that every existing plan stays valid: commission deal by deal,
+    # an annual basis paid per period with YTD true-up, a draw per person and period, clawbacks of paid deals.
+    deal_commission: DealCommissionConfig | None = None
+    plan_year: PlanYearConfig | None = None
+    draw: DrawConfig | None = None
+    clawback: ClawbackConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> IncentivePlan:
@@ -237,8 +247,14 @@ class IncentivePlan(_Frozen):
             if value < 0:
                 raise DomainError(tr("multiplier %(value)s must not be negative",
                                      value=fmt_num(value)), f"rating_multipliers.{level}")
-        if self.target_incentive.is_empty() and self.commission is None:
+        if self.target_incentive.is_empty() and self.commission is None and self.deal_commission is None:
             raise DomainError(tr("the plan pays nothing: no target incentive and no commission"), "target_incentive")
+        if self.plan_year is not None and self.target_incentive.is_empty():
+            raise DomainError(tr("plan_year pays a share of the annual target each period, but there is no target "
+                                 "incentive: give the annual targets in target_incentive"), "plan_year")
+        if self.clawback is not None and self.deal_commission is None:
+            raise DomainError(tr("clawbacks take back deal commission, but the plan has no deal_commission"),
+                              "clawback")
         if self.target_incentive.is_empty() and self.bonus is not None:
             raise DomainError(tr("bonus measures are configured but no target incentive to apply them to"),
                               "target_incentive")

@@ -69,6 +69,8 @@ class PlanYearConfig(_Frozen):
     """The annual basis of a plan: how many periods, their shares, the curve and the true-up rules."""
 
     periods: Annotated[int, bounded(1, MAX_PERIODS, tr("periods in a plan year"))] = Field(strict=True)
+    #: The KPI whose actuals accumulate against the annual quota (the KPI actuals' id: revenue by default).
+    measure: Id = "revenue"
     #: Percent of the annual target and quota per period; None means equal shares.
     shares: tuple[Share, ...] | None = None
     basis: Literal["ytd", "period"] = "ytd"

@@ -202,3 +202,33 @@ def test_split_credits_sum_to_the_deal(amount: Decimal, shares: list[int]) -> No
     assert sum(p.amount for p in parts) == amount
     for p in parts:
         assert abs(p.amount - amount * p.percent / 100) < D("0.01")
+
+
+def test_a_plan_declares_the_sales_features_and_old_plans_stay_valid() -> None:
+    from domain.incentives import IncentivePlan
+
+    base = {"id": "kam-sales", "version": 1, "rounding": "HALF_UP", "target_incentive": {"by_grade": {"K1": 40000}}}
+    assert IncentivePlan.model_validate(base).deal_commission is None
+    full = IncentivePlan.model_validate({
+        **base,
+        "deal_commission": {"application": "cumulative", "table": {
+            "kind": "rate", "mode": "marginal", "boundary": "upper", "tiers": STEP_TIERS}},
+        "plan_year": {"periods": 4, "shares": [10, 20, 30, 40], "curve": [[0, 0], [1, 1], [2, 3]],
+                      "accelerator": {"above": 1, "min_ytd_attainment": 1}},
+        "draw": {"kind": "recoverable", "amount": 2000, "periods": 6, "recovery_pct": 50, "recovery_periods": 6,
+                 "at_end": "write_off"},
+        "clawback": {"mode": "early_termination", "windows": [{"within_days": 90, "percent": 50}]},
+    })
+    assert IncentivePlan.model_validate_json(full.model_dump_json()) == full
+    commission_only = IncentivePlan.model_validate({"id": "c", "version": 1, "rounding": "HALF_UP",
+                                                    "deal_commission": full.deal_commission.model_dump(by_alias=True)})
+    assert commission_only.deal_commission == full.deal_commission
+    with pytest.raises(ValidationError, match="no deal_commission"):
+        IncentivePlan.model_validate({**base, "clawback": {"mode": "full"}})
+    with pytest.raises(ValidationError, match="no target incentive"):
+        IncentivePlan.model_validate({"id": "c", "version": 1, "rounding": "HALF_UP",
+                                      "deal_commission": full.deal_commission.model_dump(by_alias=True),
+                                      "plan_year": {"periods": 4, "curve": [[0, 0], [1, 1]]}})
+    with pytest.raises(ValidationError) as info:
+        IncentivePlan.model_validate({**base, "draw": {"kind": "recoverable", "amount": -1}})
+    assert info.value.errors()[0]["loc"] == ("draw", "amount")
