@@ -16,7 +16,7 @@ from domain.errors import DomainError
 from domain.inputs import Text, bounded
 from domain.money import Num, calc_context, exact, fmt_num, round_to
 from domain.scorecard import RatingScale, Score
-from domain.text import N_, tr
+from domain.text import N_, Steps, tr
 from domain.text import Text as TextMessage
 
 #: A rating level is a small ordinal people pick and payout multipliers are keyed by; the API takes levels within ±1000.
@@ -425,7 +425,7 @@ class GuidelineBias(_Frozen):
     count: int
     deviations: tuple[LevelDeviation, ...]
     flags: tuple[str, ...]
-    notes: tuple[TextMessage, ...]
+    notes: Steps
 
 
 #: Which tendency an excess at a level shows: leniency at the top, severity at the bottom, central tendency between.

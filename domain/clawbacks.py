@@ -24,7 +24,7 @@ from domain.errors import DomainError
 from domain.inputs import Id, bounded
 from domain.money import Num, RoundingMode, exact, fmt_num, round_money
 from domain.sentences import money, percent
-from domain.text import Text, tr
+from domain.text import Steps, Text, tr
 
 EventKind = Literal["cancelled", "refunded", "churned", "reinstated"]
 Percent = Annotated[Num, bounded(0, 100, tr("a percent of the commission paid on the deal"), places=4)]
@@ -101,7 +101,7 @@ class ClawbackLine(_Frozen):
     cycle_id: str
     idempotency_key: str
     clawed_back_after: Decimal
-    steps: tuple[Text, ...]
+    steps: Steps
 
     def payout_fields(self) -> dict[str, Any]:
         """What a PayoutLine of this adjustment holds besides the plan's id and version."""

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from domain.errors import DomainError
 from domain.inputs import Id, bounded
-from domain.money import Num, RoundingMode, allocate, exact, fmt_num, fmt_plain, minor_unit, round_money
+from domain.money import Num, RoundingMode, allocate, calc_context, exact, fmt_num, fmt_plain, minor_unit, round_money
 from domain.sentences import money
-from domain.text import Text, tr
+from domain.text import Step, Steps, Text, tr
 from domain.tiers import MAX_REVENUE, CommissionTier, Revenue, check_tiers
 
 #: An amount a tier of an amount table pays: money, below what one payout line holds.
@@ -144,7 +144,8 @@ class Deal(_Frozen):
                 raise DomainError(tr("employee %(employee_id)s appears twice", employee_id=repr(c.employee_id)),
                                   f"credits.{i}.employee_id")
             seen.add(c.employee_id)
-        total = sum((c.percent for c in self.credits), Decimal(0))
+        with localcontext(calc_context()):  # validation runs in the caller's context: sum exactly
+            total = sum((c.percent for c in self.credits), Decimal(0))
         if total != 100:
             raise DomainError(tr("the credit shares of deal %(deal)s sum to %(total)s %%, must be exactly 100 %%",
                                  deal=self.id, total=fmt_num(total)), "credits")
@@ -160,7 +161,7 @@ class DealCredit(_Frozen):
     percent: Decimal
     amount: Decimal
     currency: str
-    step: Text
+    step: Step
 
 
 @exact
@@ -289,7 +290,7 @@ class DealLine(_Frozen):
     unrounded: Decimal
     amount: Decimal
     currency: str
-    steps: tuple[Text, ...]
+    steps: Steps
 
 
 class DealCommissionResult(_Frozen):

@@ -23,7 +23,7 @@ from domain.errors import DomainError
 from domain.inputs import bounded
 from domain.money import Num, RoundingMode, exact, fmt_num, minor_unit, round_money
 from domain.sentences import Money, money
-from domain.text import Text, tr
+from domain.text import Steps, Text, tr
 
 #: A draw is a per-period amount of money, like a target bonus.
 MAX_DRAW = Decimal(10) ** 12
@@ -62,7 +62,7 @@ class LedgerPeriod(_Frozen):
     closing_balance: Decimal
     paid: Decimal
     currency: str
-    steps: tuple[Text, ...]
+    steps: Steps
 
 
 @exact

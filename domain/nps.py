@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.errors import DomainError
 from domain.money import calc_context, exact, round_to
-from domain.text import Text, tr
+from domain.text import Steps, Text, tr
 
 #: Two-sided 95 % normal quantile (the same as the CSAT Wilson interval's).
 Z95 = Decimal("1.96")
@@ -44,7 +44,7 @@ class NpsInterval(_Frozen):
     ci_high: Decimal | None
     below_minimum: bool
     distinguishable: bool | None
-    steps: tuple[Text, ...]
+    steps: Steps
 
 
 def nps_counts(scores: Sequence[int]) -> tuple[int, int, int]:

@@ -18,17 +18,17 @@ attainment reaches ``min_ytd_attainment``: below it the factor is capped at the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.errors import DomainError
 from domain.inputs import Id, bounded
-from domain.money import Num, RoundingMode, exact, fmt_num, fmt_plain, round_money
+from domain.money import Num, RoundingMode, calc_context, exact, fmt_num, fmt_plain, round_money
 from domain.scorecard import interpolate
 from domain.sentences import Percent, money, percent
-from domain.text import Text, tr
+from domain.text import Steps, Text, tr
 
 #: Attainments are KPI actuals (ratios: 1.0 = 100 %), stored as Numeric(20,6).
 MAX_ATTAINMENT = Decimal(10) ** 14
@@ -90,18 +90,21 @@ class PlanYearConfig(_Frozen):
             if len(self.shares) != self.periods:
                 raise DomainError(tr("%(count)s shares for %(periods)s periods; give one share per period",
                                      count=len(self.shares), periods=self.periods), "shares")
-            total = sum(self.shares, Decimal(0))
+            with localcontext(calc_context()):  # validation runs in the caller's context: sum exactly
+                total = sum(self.shares, Decimal(0))
             if total != 100:
                 raise DomainError(tr("period shares sum to %(total)s %%, must be exactly 100 %%", total=fmt_num(total)),
                                   "shares")
         return self
 
+    @exact
     def share(self, index: int) -> Decimal:
         """Period ``index``'s (0-based) share of the year as a fraction (exact for explicit shares)."""
         if self.shares is not None:
             return self.shares[index] / 100
         return Decimal(1) / Decimal(self.periods)
 
+    @exact
     def share_to(self, k: int) -> Decimal:
         """The first ``k`` periods' share of the year as a fraction, divided once (12 of 12 equal shares is 1)."""
         if self.shares is not None:
@@ -125,7 +128,7 @@ class PeriodResult(_Frozen):
     amount: Decimal
     carried_overpayment: Decimal
     currency: str
-    steps: tuple[Text, ...]
+    steps: Steps
 
 
 def _factor(cfg: PlanYearConfig, attainment: Decimal, gate_attainment: Decimal) -> tuple[Decimal, bool | None, list[Text]]:

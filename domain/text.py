@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
+
+from pydantic import BeforeValidator, PlainSerializer
 
 
 @runtime_checkable
@@ -115,3 +117,27 @@ def _revive(v: Any) -> Any:
         if tag == "$decimal":
             return Decimal(inner)
     return v
+
+
+def _revive_steps(value: Any) -> Any:
+    """Steps as JSON brings them back (``Text.as_details()`` each) become Texts again; Texts pass as they are."""
+    if isinstance(value, list | tuple):
+        return tuple(Text.from_details(v) or v if isinstance(v, Mapping) else v for v in value)
+    return value
+
+
+def _steps_out(value: tuple[Text, ...]) -> list[dict[str, Any]]:
+    return [step.as_details() for step in value]
+
+
+#: An explanation as a list of Texts, one per step, that survives JSON (a Temporal payload, a jsonb column): each
+#: step is stored as ``Text.as_details()``, so its figures travel as the text they were shown as.
+Steps = Annotated[tuple[Text, ...], BeforeValidator(_revive_steps), PlainSerializer(_steps_out, return_type=list)]
+
+
+def _revive_step(value: Any) -> Any:
+    return (Text.from_details(value) or value) if isinstance(value, Mapping) else value
+
+
+#: One such step on its own.
+Step = Annotated[Text, BeforeValidator(_revive_step), PlainSerializer(Text.as_details, return_type=dict)]
