@@ -144,6 +144,9 @@ def clawback_lines(cfg: ClawbackConfig, paid: Sequence[PaidDeal], events: Sequen
     for p in paid:
         if p.paid < 0:
             raise DomainError(tr("amount %(amount)s is negative", amount=fmt_num(p.paid)), f"paid.{p.deal_id}")
+        if any(q.employee_id == p.employee_id for q in by_deal.get(p.deal_id, ())):
+            raise DomainError(tr("deal %(deal)s is paid to %(employee)s twice; give one total per deal and person",
+                                 deal=p.deal_id, employee=p.employee_id), f"paid.{p.deal_id}")
         by_deal.setdefault(p.deal_id, []).append(p)
     clawed: dict[tuple[str, str], Decimal] = dict(clawed_before or {})
     out: list[ClawbackLine] = []

@@ -110,6 +110,18 @@ class DealCommissionConfig(_Frozen):
     application: Literal["per_transaction", "cumulative"]
     table: Table
 
+    @model_validator(mode="after")
+    def _never_negative(self) -> DealCommissionConfig:
+        table = self.table
+        if self.application == "cumulative" and isinstance(table, AmountTable) and table.mode == "flat":
+            for i in range(1, len(table.tiers)):  # a deal pays the table's increase: it must not fall
+                if table.tiers[i].amount < table.tiers[i - 1].amount:
+                    raise DomainError(tr("a flat amount table applied cumulatively needs amounts that never fall: tier "
+                                         "%(i)s pays %(amount)s, less than tier %(i2)s's %(previous)s", i=i,
+                                         amount=fmt_num(table.tiers[i].amount), i2=i - 1,
+                                         previous=fmt_num(table.tiers[i - 1].amount)), f"table.tiers.{i}.amount")
+        return self
+
 
 # ---- deals and split credit ----
 

@@ -111,6 +111,8 @@ def test_refusals() -> None:
     with pytest.raises(ValidationError, match="strictly increasing"):
         cfg({"mode": "early_termination", "windows": [{"within_days": 90, "percent": 50},
                                                        {"within_days": 30, "percent": 100}]})
+    with pytest.raises(DomainError, match="twice"):
+        clawback_lines(cfg(EARLY), [paid(), paid()], [event("churned", 10)], "Q", "HALF_UP")
     with pytest.raises(DomainError, match="no paid commission"):
         clawback_lines(cfg(EARLY), [paid()], [event("churned", 10, deal="D9")], "Q", "HALF_UP")
 

@@ -155,6 +155,9 @@ def test_refusals_name_the_field() -> None:
         AmountTable.model_validate({"mode": "interpolated", "tiers": [{"from": 0, "amount": 1}]})
     with pytest.raises(ValidationError, match="strictly increasing"):
         AmountTable.model_validate({"mode": "flat", "tiers": [{"from": 5, "amount": 1}, {"from": 5, "amount": 2}]})
+    with pytest.raises(ValidationError, match="never fall"):
+        DealCommissionConfig.model_validate({"application": "cumulative", "table": {
+            "kind": "amount", "mode": "flat", "tiers": [{"from": 0, "amount": 5}, {"from": 10, "amount": 1}]}})
     with pytest.raises(ValidationError, match="application"):
         DealCommissionConfig.model_validate({"application": "monthly", "table": {
             "mode": "marginal", "boundary": "upper", "tiers": STEP_TIERS}})
