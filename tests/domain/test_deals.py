@@ -235,3 +235,17 @@ def test_a_plan_declares_the_sales_features_and_old_plans_stay_valid() -> None:
     with pytest.raises(ValidationError) as info:
         IncentivePlan.model_validate({**base, "draw": {"kind": "recoverable", "amount": -1}})
     assert info.value.errors()[0]["loc"] == ("draw", "amount")
+
+
+@given(amounts=st.lists(st.decimals(min_value=0, max_value=30000, places=2), min_size=1, max_size=6),
+       mode=st.sampled_from(["marginal", "retroactive"]), boundary=st.sampled_from(["upper", "lower"]))
+@settings(max_examples=150, deadline=None)
+def test_per_transaction_is_the_period_commission_on_each_deal(amounts: list[Decimal], mode: str, boundary: str) -> None:
+    """Per transaction, a deal pays exactly what domain.incentives.commission gives on its amount alone."""
+    from domain.incentives import CommissionTier, commission
+
+    table = {"kind": "rate", "mode": mode, "boundary": boundary, "tiers": STEP_TIERS}
+    credits = credits_by_employee(deals([str(a) for a in amounts]))["K1"]
+    lines = deal_commission(cfg("per_transaction", table), credits, "HALF_UP").lines
+    tiers = [CommissionTier.model_validate(t) for t in STEP_TIERS]
+    assert [ln.unrounded for ln in lines] == [commission(tiers, mode, boundary, a) for a in amounts]
