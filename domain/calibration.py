@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal, localcontext
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from domain.errors import DomainError
 from domain.inputs import Text, bounded
@@ -106,6 +106,14 @@ class CalibrationConfig(_Frozen):
     #: (guideline_bias); None leaves the check off.
     guideline_bias_pp: Percent | None = Field(default=None, gt=0)
     nine_box: NineBoxConfig = NineBoxConfig()
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_bias(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave guideline_bias_pp out while unset, so a configuration frozen before it dumps (and digests) as it did."""
+        data = handler(self)
+        if data.get("guideline_bias_pp", 0) is None:
+            del data["guideline_bias_pp"]
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> CalibrationConfig:

@@ -13,7 +13,17 @@ from datetime import date
 from decimal import Context, Decimal, localcontext
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializerFunctionWrapHandler,
+    Tag,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from domain.clawbacks import ClawbackConfig
 from domain.deals import DealCommissionConfig
@@ -220,6 +230,10 @@ class CommissionConfig(_Frozen):
         return self
 
 
+#: The plan's blocks added for sales compensation (issue 13), left out of its dump while unset.
+SALES_FIELDS = ("deal_commission", "plan_year", "draw", "clawback")
+
+
 class IncentivePlan(_Frozen):
     """A versioned incentive plan; rounding mode is declared, not assumed."""
 
@@ -240,6 +254,16 @@ class IncentivePlan(_Frozen):
     plan_year: PlanYearConfig | None = None
     draw: DrawConfig | None = None
     clawback: ClawbackConfig | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_sales(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave the sales blocks out while they are unset, so a plan frozen before them dumps (and digests,
+        services.cycles.config_digest) exactly as it did."""
+        data = handler(self)
+        for key in SALES_FIELDS:
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> IncentivePlan:

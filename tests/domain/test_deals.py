@@ -17,6 +17,7 @@ Worked examples from public documentation:
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -249,3 +250,17 @@ def test_per_transaction_is_the_period_commission_on_each_deal(amounts: list[Dec
     lines = deal_commission(cfg("per_transaction", table), credits, "HALF_UP").lines
     tiers = [CommissionTier.model_validate(t) for t in STEP_TIERS]
     assert [ln.unrounded for ln in lines] == [commission(tiers, mode, boundary, a) for a in amounts]
+
+
+def test_an_existing_plan_dumps_as_before() -> None:
+    """A cycle's digest (services.cycles.config_digest) hashes the plan's dump: unset sales blocks stay out of it."""
+    from domain.incentives import SALES_FIELDS, IncentivePlan
+
+    base = {"id": "kam", "version": 1, "rounding": "HALF_UP", "target_incentive": {"by_grade": {"K1": 1}},
+            "commission": {"mode": "marginal", "boundary": "upper", "tiers": [{"from": 0, "rate": "0.01"}]}}
+    plan = IncentivePlan.model_validate(base)
+    for dumped in (plan.model_dump(), plan.model_dump(mode="json"), json.loads(plan.model_dump_json())):
+        assert not set(SALES_FIELDS) & set(dumped)
+    with_draw = IncentivePlan.model_validate({**base, "draw": {"kind": "non_recoverable", "amount": 100}})
+    assert with_draw.model_dump(mode="json")["draw"]["amount"] == "100"
+    assert IncentivePlan.model_validate(with_draw.model_dump(mode="json")) == with_draw

@@ -109,3 +109,10 @@ def test_nps_interval_is_inside_the_scale_and_around_the_adjusted_score(p: int, 
     wider = nps_adjusted_wald(p, m, d, z=D("2.576"))
     assert wider.ci_low is not None and wider.ci_high is not None
     assert wider.ci_low <= r.ci_low and wider.ci_high >= r.ci_high
+
+
+def test_an_existing_calibration_configuration_dumps_as_before() -> None:
+    """A cycle's digest hashes this dump: the unset bias threshold stays out of it (demo/cycle.yaml keeps its digest)."""
+    assert "guideline_bias_pp" not in CalibrationConfig().model_dump(mode="json")
+    assert THREE.model_dump(mode="json")["guideline_bias_pp"] == "5"
+    assert CalibrationConfig.model_validate(THREE.model_dump(mode="json")) == THREE
