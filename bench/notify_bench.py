@@ -268,7 +268,8 @@ async def measure(name: str, prepare: Callable[[], Awaitable[Callable[[], Awaita
     if worker := _SERVERS.pop("stop_worker", None):
         await worker.__aexit__(None, None, None)
     print(f"{name:6s}: {expected} e-mails in {seconds:6.2f} s = {result['rate']:7.1f}/s; ok {sent}, arrived {arrived}; "
-          f"CPU client {result['cpu_client_s']} s (event loop {result['cpu_loop_s']} s), sink {result['cpu_sink_s']} s, PostgreSQL {result['cpu_pg_s']} s",
+          f"CPU client {result['cpu_client_s']} s (event loop {result['cpu_loop_s']} s), "
+          f"sink {result['cpu_sink_s']} s, PostgreSQL {result['cpu_pg_s']} s",
           flush=True)
     if sent != expected or arrived != expected:
         raise RuntimeError(f"{name}: {expected} e-mails, {sent} accepted, {arrived} arrived at the sink")
