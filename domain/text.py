@@ -98,6 +98,9 @@ def _jsonable(v: Any) -> Any:
         return {"$decimal": str(v)}
     if isinstance(v, Localized):
         return v.localized("en")
+    details = getattr(v, "as_details", None)  # a figure that formats itself (domain.sentences' Money, Percent)
+    if callable(details):
+        return details()
     if isinstance(v, str | int | float | bool) or v is None:
         return v
     return str(v)
@@ -116,6 +119,14 @@ def _revive(v: Any) -> Any:
             return date.fromisoformat(inner)
         if tag == "$decimal":
             return Decimal(inner)
+        if tag in ("$money", "$percent") and isinstance(inner, list):
+            from domain.sentences import Money, Percent  # lazily: sentences builds on this module
+
+            try:
+                return Money(Decimal(inner[0]), str(inner[1])) if tag == "$money" else Percent(Decimal(inner[0]),
+                                                                                               int(inner[1]))
+            except (ArithmeticError, IndexError, TypeError, ValueError):
+                return v
     return v
 
 

@@ -133,7 +133,7 @@ def test_results_do_not_depend_on_the_callers_decimal_context() -> None:
 
 
 def test_sales_compensation_results_survive_the_temporal_pydantic_converter() -> None:
-    """Their explanation steps travel as Text details and render the same English afterwards."""
+    """Their explanation steps travel as Text details (figures tagged, so they are formatted for the reader later)."""
     from domain.clawbacks import ClawbackConfig, ClawbackLine, DealEvent, PaidDeal, clawback_lines
     from domain.deals import Deal, DealCommissionConfig, DealCommissionResult, credit_deal, deal_commission
     from domain.draws import DrawConfig, LedgerPeriod, draw_ledger
@@ -157,15 +157,7 @@ def test_sales_compensation_results_survive_the_temporal_pydantic_converter() ->
         (nps_adjusted_wald(5, 3, 2), NpsInterval),
     ]
     for value, type_ in results:
-        back = _roundtrip(value, type_)
-        for field in type(value).model_fields:
-            before, after = getattr(value, field), getattr(back, field)
-            if field in ("steps", "step"):
-                assert [str(s) for s in after] == [str(s) for s in before]
-            elif field == "lines":
-                assert [[str(s) for s in ln.steps] for ln in after] == [[str(s) for s in ln.steps] for ln in before]
-            else:
-                assert after == before, field
+        assert _roundtrip(value, type_) == value  # Money and Percent parameters come back as themselves
 
 
 def _sales_golden() -> list[object]:

@@ -88,3 +88,18 @@ def test_plan_year_bonus_counts_towards_the_draw() -> None:
     with pytest.raises(DomainError, match="one per period so far"):
         settle_period(employee_id="K01", cycle_id="Q2", index=1, currency="CNY", rounding="HALF_UP", plan_year=year,
                       annual_target=D(1), annual_quota=D(1), actuals=[D(1)])
+
+
+def test_stored_steps_are_formatted_for_the_reader() -> None:
+    """A step stored as JSON (a jsonb column, a Temporal payload) reads like the fresh one, in either language."""
+    from domain.settlement import Settlement
+    from i18n.format import Formatter
+
+    s = settle_period(employee_id="K01", cycle_id="2025-Q1", index=0, currency="CNY", rounding="HALF_UP",
+                      deal_cfg=DEALS, draw=DRAW, credits=credits_by_employee([deal("D1", date(2025, 1, 15), 50000)])["K01"])
+    stored = Settlement.model_validate_json(s.model_dump_json())
+    assert stored == s
+    zh, en = Formatter(locale="zh-CN"), Formatter(locale="en")
+    assert zh.text(stored.steps[-1]) == "本期净额：¥2,000.00"
+    assert en.text(stored.steps[-1]) == "net for the period: CN¥2,000.00"
+    assert zh.text(stored.lines[0].steps[0]) == "成交 D1 金额 ¥50,000.00：K01 分得 100% = ¥50,000.00"
