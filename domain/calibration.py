@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal, localcontext
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from domain.errors import DomainError
 from domain.inputs import Text, bounded
 from domain.money import Num, calc_context, exact, fmt_num, round_to
 from domain.scorecard import RatingScale, Score
-from domain.text import N_, tr
+from domain.text import N_, Steps, tr
+from domain.text import Text as TextMessage
 
 #: A rating level is a small ordinal people pick and payout multipliers are keyed by; the API takes levels within ±1000.
 Level = Annotated[int, bounded(0, 100, tr("a rating level is a small whole number people pick"))]
@@ -101,7 +102,18 @@ class CalibrationConfig(_Frozen):
     leniency_threshold: Annotated[Num, bounded(0, 100, tr("a difference of levels"))] = Field(
         default=Decimal("0.5"), gt=0, description="levels above/below company mean")
     central_tendency_pct: Percent = Field(default=Decimal(80), gt=0, description="share at the middle level(s)")
+    #: A team whose share of a level exceeds the guideline's by more than this many points is flagged
+    #: (guideline_bias); None leaves the check off.
+    guideline_bias_pp: Percent | None = Field(default=None, gt=0)
     nine_box: NineBoxConfig = NineBoxConfig()
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_bias(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave guideline_bias_pp out while unset, so a configuration frozen before it dumps (and digests) as it did."""
+        data = handler(self)
+        if data.get("guideline_bias_pp", 0) is None:
+            del data["guideline_bias_pp"]
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> CalibrationConfig:
@@ -401,3 +413,87 @@ def nine_box(performance_level: int, potential: int | None, cfg: CalibrationConf
     else:
         perf = "low"
     return f"{perf}/{('low', 'moderate', 'high')[potential - 1]}"
+
+
+class LevelDeviation(_Frozen):
+    """A team's share of one level against the guideline, in percentage points."""
+
+    level: int
+    band: str
+    team_pct: Decimal
+    guideline_pct: Decimal
+    deviation_pp: Decimal
+    flagged: bool
+
+
+class GuidelineBias(_Frozen):
+    """One manager's team against the guideline distribution: the deviations per level and the flags they raise."""
+
+    manager_id: str
+    count: int
+    deviations: tuple[LevelDeviation, ...]
+    flags: tuple[str, ...]
+    notes: Steps
+
+
+#: Which tendency an excess at a level shows: leniency at the top, severity at the bottom, central tendency between.
+BIAS_BY_BAND = {"top": "leniency", "bottom": "severity", "middle": "central_tendency"}
+
+
+@exact
+def guideline_bias(ratings: list[tuple[str, str, int]], cfg: CalibrationConfig,
+                   threshold_pp: Decimal | None = None) -> list[GuidelineBias]:
+    """Per manager, each level's share against the guideline (team % − guideline %, in points).
+
+    A level whose team share exceeds the guideline by more than ``threshold_pp`` (default the configuration's
+    ``guideline_bias_pp``) flags leniency (a level above the middle), severity (below it) or central tendency
+    (the middle level or levels). Teams smaller than ``min_team_size`` are shown but not flagged.
+    Example: guideline 10/20/40/20/10 %, a team of 10 rated 4, 4, 2 at levels 5, 4, 3 (and none lower): level 5
+    is at 40 %, +30 points; with a threshold of 15 points that is leniency.
+    """
+    threshold = cfg.guideline_bias_pp if threshold_pp is None else threshold_pp
+    if threshold is None or threshold <= 0:
+        raise DomainError(tr("give the deviation in points that flags a team (guideline_bias_pp)"), "guideline_bias_pp")
+    known = set(cfg.level_numbers())
+    teams: dict[str, list[int]] = {}
+    for i, (employee_id, manager_id, level) in enumerate(ratings):
+        if level not in known:
+            raise DomainError(tr("employee %(employee_id)s has level %(level)s, not defined in levels",
+                                 employee_id=repr(employee_id), level=repr(level)), f"ratings.{i}")
+        teams.setdefault(manager_id, []).append(level)
+    middle = _middle_levels(cfg.level_numbers())
+    out: list[GuidelineBias] = []
+    for manager_id, team in teams.items():
+        n = len(team)
+        small = n < cfg.min_team_size
+        deviations: list[LevelDeviation] = []
+        flags: list[str] = []
+        notes: list[TextMessage] = []
+        for lv in cfg.levels:
+            band = "middle" if lv.level in middle else ("top" if lv.level > max(middle) else "bottom")
+            team_pct = Decimal(sum(1 for level in team if level == lv.level)) * 100 / n
+            guide = cfg.guideline[lv.level]
+            deviation = team_pct - guide
+            flagged = not small and deviation > threshold
+            deviations.append(LevelDeviation(level=lv.level, band=band, team_pct=round_to(team_pct, 2),
+                                             guideline_pct=guide, deviation_pp=round_to(deviation, 2),
+                                             flagged=flagged))
+            if flagged:
+                flag = BIAS_BY_BAND[band]
+                if flag not in flags:
+                    flags.append(flag)
+                notes.append(tr("%(flag)s: %(share)s %% of the team at level %(level)s (%(label)s) against a guideline "
+                                "of %(guideline)s %%, %(deviation)s points above it (threshold %(threshold)s)",
+                                flag=_bias_text(flag), share=round_to(team_pct, 2).normalize(), level=lv.level,
+                                label=lv.label, guideline=guide.normalize(), deviation=round_to(deviation, 2).normalize(),
+                                threshold=threshold.normalize()))
+        if small:
+            notes.append(tr("team of %(count)s is smaller than min_team_size %(minimum)s: not flagged", count=n,
+                            minimum=cfg.min_team_size))
+        out.append(GuidelineBias(manager_id=manager_id, count=n, deviations=tuple(deviations), flags=tuple(flags),
+                                 notes=tuple(notes)))
+    return out
+
+
+def _bias_text(flag: str) -> TextMessage:
+    return {"leniency": tr("leniency"), "severity": tr("severity"), "central_tendency": tr("central tendency")}[flag]

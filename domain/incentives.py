@@ -13,8 +13,21 @@ from datetime import date
 from decimal import Context, Decimal, localcontext
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializerFunctionWrapHandler,
+    Tag,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from domain.clawbacks import ClawbackConfig
+from domain.deals import DealCommissionConfig
+from domain.draws import DrawConfig
 from domain.errors import DomainError
 from domain.inputs import Id, Text, bounded
 from domain.money import (
@@ -30,8 +43,10 @@ from domain.money import (
     minor_unit,
     proration_days,
 )
+from domain.planyear import PlanYearConfig
 from domain.scorecard import check_unique, check_weights_sum, interpolate
 from domain.text import tr
+from domain.tiers import MAX_RATE, MAX_REVENUE, CommissionTier, check_tiers
 
 LineType = Literal["bonus", "commission", "adjustment"]
 BaseLineType = Literal["bonus", "commission"]
@@ -53,10 +68,6 @@ MIN_COMPANY_FACTOR = Decimal("0.01")
 MAX_MULTIPLIER = Decimal(5)
 #: A curve's payout factor, a measure cap or the plan cap: a multiple of target (usually at most 3).
 MAX_PAYOUT_FACTOR = Decimal(10)
-#: Revenue comes from the KPI actuals, stored as Numeric(20,6): always below 10^14.
-MAX_REVENUE = Decimal(10) ** 14
-#: A commission rate is a fraction of revenue (0.02 = 2 %): never more than all of it.
-MAX_RATE = Decimal(1)
 #: Attainments are KPI actuals too (ratios: 1.0 = 100 %).
 MAX_ATTAINMENT = Decimal(10) ** 14
 
@@ -205,29 +216,6 @@ class BonusConfig(_Frozen):
         return self
 
 
-class CommissionTier(_Frozen):
-    """A tier starts at ``from`` and runs to the next tier's ``from`` (the last one is open-ended)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
-
-    from_: Annotated[Num, bounded(0, MAX_REVENUE, tr("revenue is a KPI actual, stored as Numeric(20,6)"), places=6)] = Field(
-        alias="from")
-    rate: Annotated[Num, bounded(0, MAX_RATE, tr("a fraction of revenue: 0.02 is 2 %"), places=6)]
-
-
-def check_tiers(tiers: Sequence[CommissionTier], path: str = "tiers") -> None:
-    """Tiers must be non-empty and strictly increasing in ``from``."""
-    if not tiers:
-        raise DomainError(tr("need at least one tier"), path)
-    for i in range(1, len(tiers)):
-        if tiers[i].from_ <= tiers[i - 1].from_:
-            raise DomainError(
-                tr("tiers must be strictly increasing: tier %(i)s from %(start)s is not above tier %(i2)s from %(previous)s",
-                   i=i, start=fmt_num(tiers[i].from_), i2=i - 1, previous=fmt_num(tiers[i - 1].from_)),
-                f"{path}.{i}.from",
-            )
-
-
 class CommissionConfig(_Frozen):
     """Commission on revenue; the plan must declare the mode and who owns a boundary value."""
 
@@ -240,6 +228,10 @@ class CommissionConfig(_Frozen):
     def _ordered(self) -> CommissionConfig:
         check_tiers(self.tiers)
         return self
+
+
+#: The plan's blocks added for sales compensation (issue 13), left out of its dump while unset.
+SALES_FIELDS = ("deal_commission", "plan_year", "draw", "clawback")
 
 
 class IncentivePlan(_Frozen):
@@ -256,6 +248,22 @@ class IncentivePlan(_Frozen):
     # Keys stay lax: the frozen configuration comes back from JSON, whose keys are strings.
     rating_multipliers: dict[Annotated[int, bounded(0, 100, tr("a rating level"))], Multiplier] = Field(default_factory=dict)
     commission: CommissionConfig | None = None
+    # Sales compensation (issue 13), all optional so that every existing plan stays valid: commission deal by deal,
+    # an annual basis paid per period with YTD true-up, a draw per person and period, clawbacks of paid deals.
+    deal_commission: DealCommissionConfig | None = None
+    plan_year: PlanYearConfig | None = None
+    draw: DrawConfig | None = None
+    clawback: ClawbackConfig | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_sales(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave the sales blocks out while they are unset, so a plan frozen before them dumps (and digests,
+        services.cycles.config_digest) exactly as it did."""
+        data = handler(self)
+        for key in SALES_FIELDS:
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> IncentivePlan:
@@ -263,8 +271,14 @@ class IncentivePlan(_Frozen):
             if value < 0:
                 raise DomainError(tr("multiplier %(value)s must not be negative",
                                      value=fmt_num(value)), f"rating_multipliers.{level}")
-        if self.target_incentive.is_empty() and self.commission is None:
+        if self.target_incentive.is_empty() and self.commission is None and self.deal_commission is None:
             raise DomainError(tr("the plan pays nothing: no target incentive and no commission"), "target_incentive")
+        if self.plan_year is not None and self.target_incentive.is_empty():
+            raise DomainError(tr("plan_year pays a share of the annual target each period, but there is no target "
+                                 "incentive: give the annual targets in target_incentive"), "plan_year")
+        if self.clawback is not None and self.deal_commission is None:
+            raise DomainError(tr("clawbacks take back deal commission, but the plan has no deal_commission"),
+                              "clawback")
         if self.target_incentive.is_empty() and self.bonus is not None:
             raise DomainError(tr("bonus measures are configured but no target incentive to apply them to"),
                               "target_incentive")

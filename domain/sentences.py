@@ -61,6 +61,10 @@ class Money:
     def shown_by(self, fmt: Any) -> str:
         return fmt.money(self.amount, self.currency)
 
+    def as_details(self) -> dict[str, list[str]]:
+        """JSON-safe form inside a Text's details (domain.text revives it, so it is formatted for the reader)."""
+        return {"$money": [str(self.amount), self.currency]}
+
     def __str__(self) -> str:
         return fmt_money(self.amount, self.currency)
 
@@ -74,6 +78,10 @@ class Percent:
 
     def shown_by(self, fmt: Any) -> str:
         return fmt.percent(self.ratio, self.places)
+
+    def as_details(self) -> dict[str, list[Any]]:
+        """JSON-safe form inside a Text's details (domain.text revives it)."""
+        return {"$percent": [str(self.ratio), self.places]}
 
     def __str__(self) -> str:
         return f"{fmt_num(self.ratio * 100, self.places)}%"

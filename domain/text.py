@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
+
+from pydantic import BeforeValidator, PlainSerializer
 
 
 @runtime_checkable
@@ -96,6 +98,9 @@ def _jsonable(v: Any) -> Any:
         return {"$decimal": str(v)}
     if isinstance(v, Localized):
         return v.localized("en")
+    details = getattr(v, "as_details", None)  # a figure that formats itself (domain.sentences' Money, Percent)
+    if callable(details):
+        return details()
     if isinstance(v, str | int | float | bool) or v is None:
         return v
     return str(v)
@@ -114,4 +119,36 @@ def _revive(v: Any) -> Any:
             return date.fromisoformat(inner)
         if tag == "$decimal":
             return Decimal(inner)
+        if tag in ("$money", "$percent") and isinstance(inner, list):
+            from domain.sentences import Money, Percent  # lazily: sentences builds on this module
+
+            try:
+                return Money(Decimal(inner[0]), str(inner[1])) if tag == "$money" else Percent(Decimal(inner[0]),
+                                                                                               int(inner[1]))
+            except (ArithmeticError, IndexError, TypeError, ValueError):
+                return v
     return v
+
+
+def _revive_steps(value: Any) -> Any:
+    """Steps as JSON brings them back (``Text.as_details()`` each) become Texts again; Texts pass as they are."""
+    if isinstance(value, list | tuple):
+        return tuple(Text.from_details(v) or v if isinstance(v, Mapping) else v for v in value)
+    return value
+
+
+def _steps_out(value: tuple[Text, ...]) -> list[dict[str, Any]]:
+    return [step.as_details() for step in value]
+
+
+#: An explanation as a list of Texts, one per step, that survives JSON (a Temporal payload, a jsonb column): each
+#: step is stored as ``Text.as_details()``, so its figures travel as the text they were shown as.
+Steps = Annotated[tuple[Text, ...], BeforeValidator(_revive_steps), PlainSerializer(_steps_out, return_type=list)]
+
+
+def _revive_step(value: Any) -> Any:
+    return (Text.from_details(value) or value) if isinstance(value, Mapping) else value
+
+
+#: One such step on its own.
+Step = Annotated[Text, BeforeValidator(_revive_step), PlainSerializer(Text.as_details, return_type=dict)]

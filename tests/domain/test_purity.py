@@ -23,7 +23,7 @@ from domain.scoring import ReviewInputs, ScoreResult, SurveyAnswer, preliminary_
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ["__init__", "errors", "inputs", "money", "scorecard", "scoring", "calibration", "incentives", "phases",
-        "sentences"]
+        "sentences", "tiers", "deals", "planyear", "draws", "clawbacks", "nps", "settlement"]
 ALLOWED = {"__future__", "collections", "contextvars", "dataclasses", "datetime", "decimal", "functools", "math", "re", "typing",
            "pydantic", "domain"}
 PLAN = {
@@ -130,3 +130,69 @@ def test_results_do_not_depend_on_the_callers_decimal_context() -> None:
     expected = _golden_values()
     with decimal.localcontext(decimal.Context(prec=3, rounding=decimal.ROUND_DOWN, traps=[])):
         assert _golden_values() == expected
+
+
+def test_sales_compensation_results_survive_the_temporal_pydantic_converter() -> None:
+    """Their explanation steps travel as Text details (figures tagged, so they are formatted for the reader later)."""
+    from domain.clawbacks import ClawbackConfig, ClawbackLine, DealEvent, PaidDeal, clawback_lines
+    from domain.deals import Deal, DealCommissionConfig, DealCommissionResult, credit_deal, deal_commission
+    from domain.draws import DrawConfig, LedgerPeriod, draw_ledger
+    from domain.nps import NpsInterval, nps_adjusted_wald
+    from domain.planyear import PeriodResult, PlanYearConfig, plan_year_schedule
+
+    deal = Deal(id="D1", closed_on=date(2024, 1, 1), amount=Decimal("2500"), currency="USD",
+                credits=({"employee_id": "K1", "percent": 60}, {"employee_id": "K2", "percent": 40}))
+    cfg = DealCommissionConfig.model_validate({"application": "cumulative", "table": {
+        "mode": "marginal", "boundary": "upper", "tiers": [{"from": 0, "rate": "0.01"}, {"from": 1000, "rate": "0.02"}]}})
+    results: list[tuple[object, type]] = [
+        (deal_commission(cfg, credit_deal(deal)[:1], "HALF_UP", Decimal(500)), DealCommissionResult),
+        (plan_year_schedule(PlanYearConfig.model_validate({"periods": 2, "curve": [[0, 0], [1, 1]]}), Decimal(100),
+                            Decimal(1000), [Decimal(400)], "USD", "HALF_UP")[0], PeriodResult),
+        (draw_ledger(DrawConfig(kind="recoverable", amount=Decimal(100)), [Decimal(40)], "USD", "HALF_UP")[0],
+         LedgerPeriod),
+        (clawback_lines(ClawbackConfig(mode="full"), [PaidDeal(deal_id="D1", employee_id="K1", closed_on=date(2024, 1, 1),
+                                                              paid=Decimal(30), currency="USD")],
+                        [DealEvent(deal_id="D1", kind="cancelled", on=date(2024, 2, 1))], "Q2", "HALF_UP")[0],
+         ClawbackLine),
+        (nps_adjusted_wald(5, 3, 2), NpsInterval),
+    ]
+    for value, type_ in results:
+        assert _roundtrip(value, type_) == value  # Money and Percent parameters come back as themselves
+
+
+def _sales_golden() -> list[object]:
+    from domain.clawbacks import ClawbackConfig, DealEvent, PaidDeal, clawback_lines
+    from domain.deals import Deal, DealCommissionConfig, credits_by_employee, deal_commission
+    from domain.draws import DrawConfig, draw_ledger
+    from domain.nps import nps_adjusted_wald
+    from domain.planyear import PlanYearConfig, plan_year_schedule
+
+    deals = [Deal(id=f"D{i}", closed_on=date(2024, 1, i + 1), amount=Decimal(a), currency="USD",
+                  credits=({"employee_id": "K1", "percent": "33.3333"}, {"employee_id": "K2", "percent": "66.6667"}))
+             for i, a in enumerate(("1234.57", "999.99", "5000.01"))]
+    cfg = DealCommissionConfig.model_validate({"application": "cumulative", "table": {
+        "kind": "amount", "mode": "interpolated", "to": 9000,
+        "tiers": [{"from": 0, "amount": 10}, {"from": 1000, "amount": 40}, {"from": 3000, "amount": 100}]}})
+    year = PlanYearConfig.model_validate({"periods": 3, "curve": [[0, 0], [1, 1], [2, 3]]})
+    return [
+        [ln.unrounded for ln in deal_commission(cfg, credits_by_employee(deals)["K2"], "HALF_EVEN").lines],
+        [r.amount for r in plan_year_schedule(year, Decimal("33333.33"), Decimal(1000), [Decimal(77), Decimal(401)],
+                                              "USD", "HALF_EVEN")],
+        [r.paid for r in draw_ledger(DrawConfig(kind="recoverable", amount=Decimal(1000), recovery_pct=Decimal("33.33")),
+                                     [Decimal(10), Decimal("4000.01")], "USD", "HALF_EVEN")],
+        [ln.amount for ln in clawback_lines(ClawbackConfig(mode="percent", percent=Decimal("33.33")),
+                                            [PaidDeal(deal_id="D1", employee_id="K1", closed_on=date(2024, 1, 1),
+                                                      paid=Decimal("100.01"), currency="USD")],
+                                            [DealEvent(deal_id="D1", kind="cancelled", on=date(2024, 2, 1))],
+                                            "Q", "HALF_EVEN")],
+        nps_adjusted_wald(7, 5, 3).ci_low,
+    ]
+
+
+def test_sales_results_do_not_depend_on_the_callers_decimal_context() -> None:
+    before = decimal.getcontext().copy()
+    expected = _sales_golden()
+    after = decimal.getcontext()
+    assert (after.prec, after.rounding, after.flags) == (before.prec, before.rounding, before.flags)
+    with decimal.localcontext(decimal.Context(prec=3, rounding=decimal.ROUND_DOWN, traps=[])):
+        assert _sales_golden() == expected

@@ -1,0 +1,397 @@
+"""Deal-level commission: rate or amount tables applied deal by deal, per transaction or cumulatively.
+
+A plan declares how its table meets the deals (Oracle Incentive Compensation's choices, see the tests):
+- ``per_transaction``: every deal is evaluated from zero on its own;
+- ``cumulative``: every deal continues where the KAM's year-to-date total stands, so a deal that crosses a
+  tier edge is split between the tiers (marginal), or paid at the rate of the tier the running total reaches
+  (retroactive, on the deal's own amount only: earlier deals are never re-rated).
+
+Amount tables pay an amount per tier instead of a rate: ``interpolated`` (Oracle's "varied, interpolated" split)
+earns each tier's amount in proportion to how far the value reaches into it; ``flat`` pays the amount of the
+tier reached. Cumulatively an amount table pays the increase of its value from before to after the deal.
+
+A deal shared by KAMs is credited by declared percentages, split with the largest remainder so the parts sum
+exactly to the deal. Each deal line is rounded once, to the currency's minor unit, with the plan's mode: the
+deal line is the money boundary, because a clawback later takes back exactly what one deal paid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal, localcontext
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from domain.errors import DomainError
+from domain.inputs import Id, bounded
+from domain.money import Num, RoundingMode, allocate, calc_context, exact, fmt_num, fmt_plain, minor_unit, round_money
+from domain.sentences import money
+from domain.text import Step, Steps, Text, tr
+from domain.tiers import MAX_REVENUE, CommissionTier, Revenue, check_tiers
+
+#: An amount a tier of an amount table pays: money, below what one payout line holds.
+MAX_TIER_AMOUNT = Decimal(10) ** 12
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---- the tables ----
+
+
+class RateTable(_Frozen):
+    """Rates on the deal amount: retroactive (whole amount at the tier reached) or marginal (each slice)."""
+
+    kind: Literal["rate"] = "rate"
+    mode: Literal["retroactive", "marginal"]
+    boundary: Literal["upper", "lower"]
+    tiers: tuple[CommissionTier, ...] = Field(min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RateTable:
+        check_tiers(self.tiers)
+        return self
+
+
+class AmountTier(BaseModel):
+    """A tier of an amount table: from ``from`` to the next tier's ``from`` (the last to the table's ``to``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    from_: Revenue = Field(alias="from")
+    amount: Annotated[Num, bounded(0, MAX_TIER_AMOUNT, tr("an amount of money a tier pays"), places=4)]
+
+
+class AmountTable(_Frozen):
+    """Amounts per tier: ``interpolated`` (in proportion to how far the value reaches into a tier) or ``flat``."""
+
+    kind: Literal["amount"] = "amount"
+    mode: Literal["interpolated", "flat"]
+    boundary: Literal["upper", "lower"] = "upper"
+    tiers: tuple[AmountTier, ...] = Field(min_length=1, max_length=50)
+    #: Where the last tier ends: an interpolated tier needs a width. Above it the table pays all its tiers.
+    to: Revenue | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AmountTable:
+        for i in range(1, len(self.tiers)):
+            if self.tiers[i].from_ <= self.tiers[i - 1].from_:
+                raise DomainError(
+                    tr("tiers must be strictly increasing: tier %(i)s from %(start)s is not above tier %(i2)s from %(previous)s",
+                       i=i, start=fmt_num(self.tiers[i].from_), i2=i - 1, previous=fmt_num(self.tiers[i - 1].from_)),
+                    f"tiers.{i}.from",
+                )
+        if self.mode == "interpolated" and self.to is None:
+            raise DomainError(tr("an interpolated amount table needs 'to', where its last tier ends"), "to")
+        if self.to is not None and self.to <= self.tiers[-1].from_:
+            raise DomainError(tr("'to' %(to)s must be above the last tier's from %(start)s",
+                                 to=fmt_num(self.to), start=fmt_num(self.tiers[-1].from_)), "to")
+        return self
+
+    def upper(self, i: int) -> Decimal | None:
+        return self.tiers[i + 1].from_ if i + 1 < len(self.tiers) else self.to
+
+
+def _table_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "rate"))
+    return "amount" if isinstance(value, AmountTable) else "rate"
+
+
+Table = Annotated[Annotated[RateTable, Tag("rate")] | Annotated[AmountTable, Tag("amount")], Discriminator(_table_kind)]
+
+
+class DealCommissionConfig(_Frozen):
+    """Commission paid deal by deal; the plan declares whether deals start from zero or from the YTD total."""
+
+    application: Literal["per_transaction", "cumulative"]
+    table: Table
+
+    @model_validator(mode="after")
+    def _never_negative(self) -> DealCommissionConfig:
+        table = self.table
+        if self.application == "cumulative" and isinstance(table, AmountTable) and table.mode == "flat":
+            for i in range(1, len(table.tiers)):  # a deal pays the table's increase: it must not fall
+                if table.tiers[i].amount < table.tiers[i - 1].amount:
+                    raise DomainError(tr("a flat amount table applied cumulatively needs amounts that never fall: tier "
+                                         "%(i)s pays %(amount)s, less than tier %(i2)s's %(previous)s", i=i,
+                                         amount=fmt_num(table.tiers[i].amount), i2=i - 1,
+                                         previous=fmt_num(table.tiers[i - 1].amount)), f"table.tiers.{i}.amount")
+        return self
+
+
+# ---- deals and split credit ----
+
+
+class Credit(_Frozen):
+    """A KAM's declared share of a deal, in percent."""
+
+    employee_id: Id
+    percent: Annotated[Num, bounded(0, 100, tr("a share of the deal in percent"), places=4)]
+
+
+class Deal(_Frozen):
+    """A closed deal (from the CRM or a CSV of deals) and who is credited with it."""
+
+    id: Id
+    closed_on: date
+    amount: Annotated[Num, bounded(0, MAX_REVENUE, tr("a deal amount in units of money"), places=6)]
+    currency: str
+    credits: tuple[Credit, ...] = Field(min_length=1, max_length=20)
+
+    @field_validator("currency")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        minor_unit(value)
+        return value
+
+    @model_validator(mode="after")
+    def _shares(self) -> Deal:
+        seen: set[str] = set()
+        for i, c in enumerate(self.credits):
+            if c.employee_id in seen:
+                raise DomainError(tr("employee %(employee_id)s appears twice", employee_id=repr(c.employee_id)),
+                                  f"credits.{i}.employee_id")
+            seen.add(c.employee_id)
+        with localcontext(calc_context()):  # validation runs in the caller's context: sum exactly
+            total = sum((c.percent for c in self.credits), Decimal(0))
+        if total != 100:
+            raise DomainError(tr("the credit shares of deal %(deal)s sum to %(total)s %%, must be exactly 100 %%",
+                                 deal=self.id, total=fmt_num(total)), "credits")
+        return self
+
+
+class DealCredit(_Frozen):
+    """One KAM's part of one deal, in the deal's currency."""
+
+    deal_id: str
+    employee_id: str
+    closed_on: date
+    percent: Decimal
+    amount: Decimal
+    currency: str
+    step: Step
+
+
+@exact
+def credit_deal(deal: Deal) -> list[DealCredit]:
+    """The deal's parts per KAM, by declared percentage, summing exactly to the deal (largest remainder).
+
+    A deal of 1,000.01 split 50/50 gives 500.01 and 500.00 (the earlier-listed KAM takes the odd cent).
+    """
+    if len(deal.credits) == 1:
+        parts = [deal.amount]
+    else:
+        parts = allocate(deal.amount, [c.percent for c in deal.credits], deal.currency)
+    out: list[DealCredit] = []
+    for c, part in zip(deal.credits, parts, strict=True):
+        step = tr("deal %(deal)s of %(amount)s: %(share)s %% credited to %(employee)s = %(part)s", deal=deal.id,
+                  amount=money(deal.amount, deal.currency), share=c.percent.normalize(), employee=c.employee_id,
+                  part=money(part, deal.currency))
+        out.append(DealCredit(deal_id=deal.id, employee_id=c.employee_id, closed_on=deal.closed_on, percent=c.percent,
+                              amount=part, currency=deal.currency, step=step))
+    return out
+
+
+# ---- evaluating the tables ----
+
+
+def _n(value: Decimal) -> Decimal:
+    """A figure as an explanation shows it: at most 6 decimals (the exact value stays in the line's fields)."""
+    return Decimal(fmt_plain(value, 6))
+
+
+def _owner(boundary: str) -> Text:
+    return tr("the upper tier") if boundary == "upper" else tr("the lower tier")
+
+
+def _reached(starts: Sequence[Decimal], boundary: str, value: Decimal) -> int | None:
+    """Index of the tier a value reaches, honouring who owns an exact edge; None below the first tier."""
+    found: int | None = None
+    for i, start in enumerate(starts):
+        if start < value or (boundary == "upper" and start == value):
+            found = i
+    return found
+
+
+def _rate_slices(table: RateTable, before: Decimal, after: Decimal) -> tuple[Decimal, list[Text]]:
+    """Marginal commission on the slice ``before``..``after`` of the running total, one step per tier it touches."""
+    total = Decimal(0)
+    steps: list[Text] = []
+    tiers = table.tiers
+    for i, tier in enumerate(tiers):
+        upper = tiers[i + 1].from_ if i + 1 < len(tiers) else None
+        lo = max(before, tier.from_)
+        hi = after if upper is None else min(after, upper)
+        if hi <= lo:
+            continue
+        part = (hi - lo) * tier.rate
+        total += part
+        steps.append(tr("%(low)s–%(high)s: %(width)s × %(rate)s %% = %(part)s", low=lo, high=hi, width=hi - lo,
+                        rate=(tier.rate * 100).normalize(), part=_n(part)))
+    if not steps:
+        steps.append(tr("%(low)s–%(high)s lies below the first tier (from %(start)s) → 0", low=before, high=after,
+                        start=tiers[0].from_))
+    return total, steps
+
+
+def _rate_retroactive(table: RateTable, reach: Decimal, amount: Decimal) -> tuple[Decimal, list[Text]]:
+    """``amount`` at the rate of the tier that ``reach`` falls in."""
+    idx = _reached([t.from_ for t in table.tiers], table.boundary, reach)
+    if idx is None:
+        return Decimal(0), [tr("%(value)s is below the first tier (from %(start)s) → 0", value=reach,
+                               start=table.tiers[0].from_)]
+    rate = table.tiers[idx].rate
+    value = amount * rate
+    return value, [tr("%(value)s reaches the tier from %(start)s at %(rate)s %% (edges owned by %(owner)s); "
+                      "%(amount)s × %(rate)s %% = %(result)s", value=reach, start=table.tiers[idx].from_,
+                      rate=(rate * 100).normalize(), owner=_owner(table.boundary), amount=amount, result=_n(value))]
+
+
+@exact
+def amount_table_value(table: AmountTable, value: Decimal) -> tuple[Decimal, list[Text]]:
+    """What an amount table pays for ``value``, with one step per tier used (Oracle's interpolated amounts)."""
+    if value < 0:
+        raise DomainError(tr("amount %(amount)s is negative", amount=fmt_num(value)), "amount")
+    if table.mode == "flat":
+        idx = _reached([t.from_ for t in table.tiers], table.boundary, value)
+        if idx is None:
+            return Decimal(0), [tr("%(value)s is below the first tier (from %(start)s) → 0", value=value,
+                                   start=table.tiers[0].from_)]
+        tier = table.tiers[idx]
+        return tier.amount, [tr("%(value)s reaches the tier from %(start)s (edges owned by %(owner)s), "
+                                "which pays %(amount)s", value=value, start=tier.from_, owner=_owner(table.boundary),
+                                amount=tier.amount)]
+    total = Decimal(0)
+    steps: list[Text] = []
+    for i, tier in enumerate(table.tiers):
+        upper = table.upper(i)
+        assert upper is not None  # an interpolated table has 'to'
+        if value <= tier.from_:
+            break
+        if value >= upper:
+            total += tier.amount
+            steps.append(tr("tier %(low)s–%(high)s reached in full: %(amount)s", low=tier.from_, high=upper,
+                            amount=tier.amount))
+            continue
+        part = tier.amount * (value - tier.from_) / (upper - tier.from_)
+        total += part
+        steps.append(tr("tier %(low)s–%(high)s reached to %(value)s: %(amount)s × %(reach)s / %(width)s = %(part)s",
+                        low=tier.from_, high=upper, value=value, amount=tier.amount, reach=value - tier.from_,
+                        width=upper - tier.from_, part=_n(part)))
+    if not steps:
+        steps.append(tr("%(value)s is below the first tier (from %(start)s) → 0", value=value, start=table.tiers[0].from_))
+    return total, steps
+
+
+# ---- deal lines ----
+
+
+class DealLine(_Frozen):
+    """The commission one KAM earns on one deal (credited part), with the steps that produced it."""
+
+    deal_id: str
+    employee_id: str
+    closed_on: date
+    credited: Decimal
+    ytd_before: Decimal
+    ytd_after: Decimal
+    unrounded: Decimal
+    amount: Decimal
+    currency: str
+    steps: Steps
+
+
+class DealCommissionResult(_Frozen):
+    """A KAM's deal lines in the order they were applied, their total and the running total after them."""
+
+    employee_id: str
+    lines: tuple[DealLine, ...]
+    total: Decimal
+    ytd_after: Decimal
+    currency: str
+
+
+@exact
+def deal_commission(cfg: DealCommissionConfig, credits: Sequence[DealCredit], rounding: RoundingMode,
+                    ytd_before: Decimal = Decimal(0)) -> DealCommissionResult:
+    """One KAM's commission deal by deal, in closing order (then deal id), starting from ``ytd_before``.
+
+    ``ytd_before`` is the KAM's credited total of earlier periods of the plan year (cumulative plans only;
+    per-transaction plans ignore it except to report the running total).
+    Example (Oracle's step-rate table, tiers 0–1,000 at 1 % and 1,000–3,000 at 2 %): deals of 500 and 2,500 pay
+    5 + 40 = 45 per transaction and 5 + (5 + 40) = 50 cumulatively.
+    """
+    if not credits:
+        raise DomainError(tr("need at least one deal"), "deals")
+    employees = {c.employee_id for c in credits}
+    if len(employees) > 1:
+        raise DomainError(tr("deal commission is computed for one KAM at a time, got %(count)s", count=len(employees)),
+                          "deals")
+    currencies = {c.currency for c in credits}
+    if len(currencies) > 1:
+        raise DomainError(tr("deals in several currencies %(currencies)s; convert them first",
+                             currencies=str(sorted(currencies))), "currency")
+    if ytd_before < 0:
+        raise DomainError(tr("amount %(amount)s is negative", amount=fmt_num(ytd_before)), "ytd_before")
+    seen: set[str] = set()
+    for c in credits:
+        if c.deal_id in seen:
+            raise DomainError(tr("deal %(deal)s appears twice", deal=c.deal_id), "deals")
+        seen.add(c.deal_id)
+    currency = currencies.pop()
+    running = ytd_before
+    lines: list[DealLine] = []
+    table = cfg.table
+    for c in sorted(credits, key=lambda c: (c.closed_on, c.deal_id)):
+        before = running if cfg.application == "cumulative" else Decimal(0)
+        after = before + c.amount
+        steps: list[Text] = [c.step]
+        if cfg.application == "cumulative":
+            steps.append(tr("cumulative: the deal continues the year-to-date total from %(before)s to %(after)s",
+                            before=before, after=after))
+        else:
+            steps.append(tr("per transaction: the deal is evaluated on its own, from 0 to %(after)s", after=after))
+        if isinstance(table, RateTable):
+            if table.mode == "marginal":
+                raw, more = _rate_slices(table, before, after)
+            else:
+                raw, more = _rate_retroactive(table, after, c.amount)
+        else:
+            v_after, more_after = amount_table_value(table, after)
+            if cfg.application == "cumulative" and before > 0:
+                v_before, _ = amount_table_value(table, before)
+                raw = v_after - v_before
+                more = [*more_after, tr("the table pays %(after)s at %(to)s − %(before)s already earned at %(from)s = "
+                                        "%(result)s", after=_n(v_after), to=after, before=_n(v_before),
+                                        **{"from": before}, result=_n(raw))]
+            else:
+                raw, more = v_after, more_after
+        amount = round_money(raw, currency, rounding)
+        steps.extend(more)
+        steps.append(tr("deal %(deal)s: %(raw)s → %(amount)s (rounded once, %(rounding)s)", deal=c.deal_id,
+                        raw=_n(raw), amount=money(amount, currency), rounding=rounding))
+        running += c.amount
+        lines.append(DealLine(deal_id=c.deal_id, employee_id=c.employee_id, closed_on=c.closed_on, credited=c.amount,
+                              ytd_before=before if cfg.application == "cumulative" else running - c.amount,
+                              ytd_after=running, unrounded=raw, amount=amount, currency=currency, steps=tuple(steps)))
+    total = sum((line.amount for line in lines), Decimal(0))
+    return DealCommissionResult(employee_id=lines[0].employee_id, lines=tuple(lines), total=total, ytd_after=running,
+                                currency=currency)
+
+
+@exact
+def credits_by_employee(deals: Sequence[Deal]) -> dict[str, list[DealCredit]]:
+    """Every deal's split credit, grouped per KAM (in the order KAMs first appear)."""
+    seen: set[str] = set()
+    out: dict[str, list[DealCredit]] = {}
+    for i, deal in enumerate(deals):
+        if deal.id in seen:
+            raise DomainError(tr("deal %(deal)s appears twice", deal=deal.id), f"deals.{i}.id")
+        seen.add(deal.id)
+        for credit in credit_deal(deal):
+            out.setdefault(credit.employee_id, []).append(credit)
+    return out
