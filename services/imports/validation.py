@@ -37,6 +37,7 @@ class Directory:
     account_names: dict[str, list[str]] = field(default_factory=dict)
     account_ids: set[str] = field(default_factory=set)
     account_revenue: dict[str, Decimal] = field(default_factory=dict)
+    account_kam: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, conn: psycopg.Connection, crm: bool) -> Directory:
@@ -44,10 +45,12 @@ class Directory:
         directory = cls({row[0]: (row[1], row[2]) for row in rows})
         if crm:
             directory.people = [(row[0], row[3], row[4]) for row in rows]
-            for account_id, name, revenue in conn.execute("SELECT id, name, annual_revenue FROM key_account"):
+            for account_id, name, revenue, kam in conn.execute(
+                    "SELECT id, name, annual_revenue, kam_id FROM key_account"):
                 directory.account_names.setdefault(name, []).append(account_id)
                 directory.account_ids.add(account_id)
                 directory.account_revenue[account_id] = revenue
+                directory.account_kam[account_id] = kam
         return directory
 
 
@@ -57,6 +60,7 @@ def validate(conn: psycopg.Connection, records: RecordSet, directory: Directory,
     if owner_rule is not None:
         _resolve_owners(records, directory, owner_rule, issues)
         _resolve_accounts(records, directory, issues)
+        _attribute_records(records, directory)
     if records.org_file is not None:
         _check_org(conn, records, directory.roles, issues)
     _check_accounts(records, directory.roles, issues)
@@ -153,6 +157,16 @@ def _resolve_accounts(records: RecordSet, directory: Directory, issues: Issues) 
         if item.account_id is None and item.account_name:
             hits = lookup(item.account_name)
             item.account_id = hits[0] if len(hits) == 1 else None
+
+
+def _attribute_records(records: RecordSet, directory: Directory) -> None:
+    """Each deal, order and case counts for the KAM of its account (from the files, else the database): the CRM's
+    owner of a deal may be an assistant or a pre-sales engineer, the account's owner is the KAM measured."""
+    for item in [*records.deals.values(), *records.cases.values()]:
+        if item.account_id is None:
+            continue
+        account = records.accounts.get(item.account_id)
+        item.kam_id = account.kam_id if account is not None else directory.account_kam.get(item.account_id)
 
 
 # ------------------------------------------------------------------------------------- the org
