@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Literal
@@ -223,13 +223,44 @@ def _sorted(records: Iterable[SourceRecord]) -> tuple[SourceRecord, ...]:
     return tuple(sorted(records, key=lambda r: (r.on or date.min, r.id)))
 
 
-def kpi_figures(inputs: KpiInputs, targets: dict[str, Target], currency: str) -> list[KpiFigure]:
-    """The four computed KPIs of one KAM (see the module docstring for every rule)."""
-    emp = inputs.employee_id
-    figures: list[KpiFigure] = []
+@dataclass(frozen=True)
+class KpiCounts:
+    """One KAM's numerators and base counts for the period: what the SQL aggregates produce."""
 
+    employee_id: str
+    sales_total: Decimal  # Σ amount of counted won deals, in ``money_currency``
+    new_accounts: int
+    customers_at_start: int
+    retained: int
+    complaints: int
+    won_orders: int
+
+
+def money_currency(targets: dict[str, Target], currency: str) -> str:
+    """The currency sales attainment is counted in: the target's, else the KAM's own."""
     sales = targets.get("sales_attainment")
-    money = sales.currency if sales is not None and sales.currency else currency
+    return sales.currency if sales is not None and sales.currency else currency
+
+
+def figures_from_counts(counts: KpiCounts, targets: dict[str, Target]) -> list[KpiFigure]:
+    """The four computed KPIs of one KAM from its counts (records are attached by the caller)."""
+    emp = counts.employee_id
+    kept, base = Decimal(counts.retained), Decimal(counts.customers_at_start)
+    complaints, orders = Decimal(counts.complaints), Decimal(counts.won_orders)
+    return [
+        _over_target(emp, "sales_attainment", counts.sales_total, targets.get("sales_attainment"), ()),
+        _over_target(emp, "new_customer_acquisition", Decimal(counts.new_accounts),
+                     targets.get("new_customer_acquisition"), ()),
+        KpiFigure(emp, "customer_retention", ratio(kept, base) if base else None, kept, base, (),
+                  None if base else tr("no customers at the start of the period")),
+        KpiFigure(emp, "complaint_rate", ratio(complaints, orders) if orders else None, complaints, orders, (),
+                  None if orders else tr("no won orders in the period")),
+    ]
+
+
+def kpi_figures(inputs: KpiInputs, targets: dict[str, Target], currency: str) -> list[KpiFigure]:
+    """The four computed KPIs of one KAM with their records (see the module docstring for every rule)."""
+    money = money_currency(targets, currency)
     counted, excluded = [], []
     for r in inputs.won_deals:
         if r.amount is None:
@@ -238,26 +269,33 @@ def kpi_figures(inputs: KpiInputs, targets: dict[str, Target], currency: str) ->
             excluded.append(SourceRecord(r.id, r.kind, "excluded", r.amount, r.currency, r.on, reason="currency"))
         else:
             counted.append(SourceRecord(r.id, r.kind, "counted", r.amount, r.currency, r.on))
-    total = sum((r.amount for r in counted if r.amount is not None), Decimal(0))
-    figures.append(_over_target(emp, "sales_attainment", total, sales, _sorted(counted) + _sorted(excluded)))
-
-    new = _sorted(inputs.new_accounts)
-    figures.append(_over_target(emp, "new_customer_acquisition", Decimal(len(new)),
-                                targets.get("new_customer_acquisition"), new))
-
     start, end = inputs.customers_at_start, inputs.customers_at_end
+    counts = KpiCounts(inputs.employee_id, sum((r.amount for r in counted if r.amount is not None), Decimal(0)),
+                       len(inputs.new_accounts), len(start), len(start & end), len(inputs.complaints),
+                       len(inputs.won_orders))
     accounts = tuple(SourceRecord(a, "account", "retained") for a in sorted(start & end)) \
         + tuple(SourceRecord(a, "account", "lost") for a in sorted(start - end)) \
         + tuple(SourceRecord(a, "account", "gained") for a in sorted(end - start))
-    kept, base = Decimal(len(start & end)), Decimal(len(start))
-    figures.append(KpiFigure(emp, "customer_retention", ratio(kept, base) if base else None, kept, base, accounts,
-                             None if base else tr("no customers at the start of the period")))
+    records = {
+        "sales_attainment": _sorted(counted) + _sorted(excluded),
+        "new_customer_acquisition": _sorted(inputs.new_accounts),
+        "customer_retention": accounts,
+        "complaint_rate": _sorted(inputs.complaints) + _sorted(inputs.won_orders),
+    }
+    return [replace(f, records=records[f.kpi_id]) for f in figures_from_counts(counts, targets)]
 
-    complaints, orders = _sorted(inputs.complaints), _sorted(inputs.won_orders)
-    count, base = Decimal(len(complaints)), Decimal(len(orders))
-    figures.append(KpiFigure(emp, "complaint_rate", ratio(count, base) if base else None, count, base,
-                             complaints + orders, None if base else tr("no won orders in the period")))
-    return figures
+
+def record_json(record: SourceRecord) -> dict[str, str]:
+    """A source record as stored in ``kpi_source.records`` (the SQL builds the same objects): set fields only."""
+    out = {"id": record.id, "kind": record.kind, "role": record.role}
+    if record.amount is not None:
+        out["amount"] = str(record.amount)
+    for key in ("currency", "via", "reason"):
+        if (value := getattr(record, key)) is not None:
+            out[key] = value
+    if record.on is not None:
+        out["on"] = record.on.isoformat()
+    return out
 
 
 def _over_target(emp: str, kpi: str, numerator: Decimal, target: Target | None,

@@ -106,6 +106,7 @@ class CrmDeal(SQLModel, table=True):
         CheckConstraint("amount IS NULL OR amount >= 0", name="ck_crm_deal_amount"),
         Index("ix_crm_deal_kpi", "kam_id", "closed_on", postgresql_where=text("won"),
               postgresql_include=["kind", "amount", "currency", "account_id", "id"]),
+        Index("ix_crm_deal_account_won", "account_id", "kind", "closed_on", postgresql_where=text("won")),
     )
     id: str = Field(primary_key=True)
     kind: str = Field(description="deal | order")

@@ -43,6 +43,9 @@ def upgrade() -> None:
     op.create_index("ix_crm_deal_kpi", "crm_deal", ["kam_id", "closed_on"],
                     postgresql_include=["kind", "amount", "currency", "account_id", "id"],
                     postgresql_where=sa.text("won"))
+    # "Is this the account's first won deal?": one probe per account that won in the period, not a scan of history.
+    op.create_index("ix_crm_deal_account_won", "crm_deal", ["account_id", "kind", "closed_on"],
+                    postgresql_where=sa.text("won"))
     op.create_table(
         "crm_case",
         sa.Column("id", sa.Text(), primary_key=True),
@@ -97,5 +100,6 @@ def downgrade() -> None:
     op.drop_table("kpi_target")
     op.drop_index("ix_crm_case_kpi", table_name="crm_case")
     op.drop_table("crm_case")
+    op.drop_index("ix_crm_deal_account_won", table_name="crm_deal")
     op.drop_index("ix_crm_deal_kpi", table_name="crm_deal")
     op.drop_table("crm_deal")

@@ -12,6 +12,8 @@ from services.imports.records import RecordSet
 from services.imports.writer import RowChange, TableCounts, TablePlan
 
 EXAMPLES = 5
+PROJECT_TABLES = ("employee", "key_account", "customer_contact", "kpi_actual")
+"""What the project's own three CSV files hold: their preview lists these tables even when empty."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,8 @@ class ImportPreview:
         out: list[Text] = []
         for table, preview in self.tables.items():
             c = preview.counts
-            if not (c.changed or c.unchanged) and (self.source != "csv" or table.startswith("crm_")):
-                continue  # a CRM export has no org and no KPI actuals; the project's CSV files no CRM records
+            if not (c.changed or c.unchanged) and (self.source != "csv" or table not in PROJECT_TABLES):
+                continue  # only what this source holds: a CRM export has no org, the project's files no deals
             out.append(tr("%(table)s: %(new)s new, %(changed)s changed, %(unchanged)s unchanged", table=table,
                           new=str(c.inserted), changed=str(c.updated), unchanged=str(c.unchanged)))
             for change in preview.new:

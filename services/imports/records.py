@@ -100,6 +100,23 @@ class KpiRecord:
 
 
 @dataclass
+class KpiTargetRecord:
+    """A KAM's target for one KPI and period: the denominator of sales attainment (an amount, ``currency``) and of
+    new customer acquisition (a number of accounts). Stored in ``kpi_target``."""
+
+    file: str
+    line: int
+    employee_id: str
+    period: str
+    kpi_id: str
+    target: Decimal | None
+    currency: str | None
+
+    def values(self) -> tuple[Any, ...]:
+        return (self.employee_id, self.period, self.kpi_id, self.target, self.currency, self.file)
+
+
+@dataclass
 class DealRecord:
     """A deal (Zoho Deals, Fxiaoke 商机) or a sales order (Fxiaoke 销售订单): what sales attainment, new-customer
     acquisition, retention and the complaint rate's denominator are computed from (stored in ``crm_deal``).
@@ -165,6 +182,7 @@ class RecordSet:
     kpi_file: str = ""
     kpis_usable: bool = True
     kpis: dict[tuple[str, str, str], KpiRecord] = field(default_factory=dict)
+    targets: dict[tuple[str, str, str], KpiTargetRecord] = field(default_factory=dict)
     deals: dict[str, DealRecord] = field(default_factory=dict)
     cases: dict[str, CaseRecord] = field(default_factory=dict)
     contacts_unlinked: list[ContactRecord] = field(default_factory=list)

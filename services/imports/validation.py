@@ -65,6 +65,7 @@ def validate(conn: psycopg.Connection, records: RecordSet, directory: Directory,
         _check_org(conn, records, directory.roles, issues)
     _check_accounts(records, directory.roles, issues)
     _check_kpis(records, directory.roles, issues)
+    _check_targets(records, directory.roles, issues)
 
 
 # ------------------------------------------------------------------------------------ CRM references
@@ -276,3 +277,15 @@ def _check_kpis(records: RecordSet, directory: dict[str, tuple[str, str | None]]
             reported.add(eid)
             issues.add(records.kpi_file, kpi.line, "employee_id", tr(
                 "unknown employee '%(employee)s' (not in %(file)s)", employee=eid, file=records.org_file))
+
+
+def _check_targets(records: RecordSet, directory: dict[str, tuple[str, str | None]], issues: Issues) -> None:
+    """Targets are for KAMs already in the database (a targets file comes after the org)."""
+    for target in records.targets.values():
+        role = directory.get(target.employee_id, (None, None))[0]
+        if role is None:
+            issues.add(target.file, target.line, "employee_id", tr(
+                "unknown employee '%(employee)s' (import the org first)", employee=target.employee_id))
+        elif role != "kam":
+            issues.add(target.file, target.line, "employee_id", tr(
+                "'%(kam)s' is not a KAM (role %(role)s)", kam=target.employee_id, role=role))

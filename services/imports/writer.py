@@ -26,6 +26,7 @@ _CONTACT_COLUMNS = ("id", "account_id", "name", "email", "locale")
 _KPI_COLUMNS = ("employee_id", "period", "kpi_id", "value")
 _DEAL_COLUMNS = ("id", "kind", "name", "account_id", "kam_id", "owner", "stage", "won", "amount", "currency",
                  "closed_on", "source")
+_TARGET_COLUMNS = ("employee_id", "period", "kpi_id", "target", "currency", "source")
 _CASE_COLUMNS = ("id", "account_id", "kam_id", "owner", "type", "complaint", "status", "opened_on", "source")
 
 
@@ -53,6 +54,7 @@ class ImportSummary:
     audit_events: int
     crm_deal: TableCounts = TableCounts()
     crm_case: TableCounts = TableCounts()
+    kpi_target: TableCounts = TableCounts()
     kpi_dates: tuple[date, ...] = ()
     """The closing dates of deals/orders and opening dates of cases this import inserted or changed (and, for a
     change, the date it had before): the KPI figures of periods holding any of them may be out of date."""
@@ -66,6 +68,7 @@ class ImportSummary:
             "kpi_actual": self.kpi_actual,
             "crm_deal": self.crm_deal,
             "crm_case": self.crm_case,
+            "kpi_target": self.kpi_target,
         }
 
     @property
@@ -138,6 +141,8 @@ def plan(conn: psycopg.Connection, records: RecordSet) -> dict[str, TablePlan]:
                           [d.values(records.source) for d in records.deals.values()], touch=", imported_at = now()"),
         "crm_case": _plan(conn, "crm_case", _CASE_COLUMNS, ("id",),
                           [c.values(records.source) for c in records.cases.values()], touch=", imported_at = now()"),
+        "kpi_target": _plan(conn, "kpi_target", _TARGET_COLUMNS, ("employee_id", "period", "kpi_id"),
+                            [t.values() for t in records.targets.values()], touch=", updated_at = now()"),
     }
 
 
@@ -161,7 +166,7 @@ def apply(conn: psycopg.Connection, plans: dict[str, TablePlan], actor: str) -> 
     counts = {table: table_plan.counts for table, table_plan in plans.items()}
     return ImportSummary(counts["employee"], counts["key_account"], counts["customer_contact"],
                          counts["kpi_actual"], len(audit), counts["crm_deal"], counts["crm_case"],
-                         _kpi_dates(plans))
+                         counts["kpi_target"], _kpi_dates(plans))
 
 
 def _kpi_dates(plans: dict[str, TablePlan]) -> tuple[date, ...]:

@@ -1,0 +1,347 @@
+"""KPI figures computed from the stored CRM records for one period, for every KAM, and written with their sources.
+
+One SQL statement aggregates everything (sums, counts, and the records behind each figure as JSON, built in the
+database so a million deals never travel to Python); ``domain.kpis.figures_from_counts`` turns the counts into
+figures with the one set of rules; the writer replaces ``kpi_actual`` and ``kpi_source`` rows that differ, each
+change audited, under the import lock so a compute never interleaves with a CRM import.
+
+A figure entered by hand (KPIS.csv, no ``kpi_source`` row) is replaced by a computed one; when the records give no
+figure (no target, no customers at start, no won orders) a computed figure is removed, a hand-entered one kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from activities.base import AUDIT_ROW, audit_params
+from domain.errors import DomainError
+from domain.kpis import (
+    ACTIVE_MONTHS,
+    COMPUTED_KPIS,
+    KpiCounts,
+    KpiFigure,
+    Period,
+    Target,
+    figures_from_counts,
+    parse_period,
+    windows,
+)
+from domain.text import Text, tr
+from services.db import Database, as_database
+from services.errors import UserError
+from services.imports.pipeline import LOCK_KEY
+
+# Every KAM's counts and records for the period. Deals and orders are the kinds that stand for them
+# (domain.kpis.kinds_present); a customer is an account with a won deal in the activity window.
+FIGURES_SQL = """
+WITH kam AS (
+    SELECT e.id, COALESCE(t.currency, e.currency) AS money
+    FROM employee e
+    LEFT JOIN kpi_target t ON t.employee_id = e.id AND t.period = %(period)s AND t.kpi_id = 'sales_attainment'
+    WHERE e.role = 'kam'
+),
+sales AS (
+    SELECT d.kam_id,
+           COALESCE(sum(d.amount) FILTER (WHERE d.amount IS NOT NULL AND d.currency = k.money), 0) AS total,
+           jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+               'id', d.id, 'kind', d.kind,
+               'role', CASE WHEN d.amount IS NULL OR d.currency <> k.money THEN 'excluded' ELSE 'counted' END,
+               'amount', d.amount::text, 'currency', d.currency, 'on', d.closed_on,
+               'reason', CASE WHEN d.amount IS NULL THEN 'no_amount' WHEN d.currency <> k.money THEN 'currency' END))
+               ORDER BY d.amount IS NULL OR d.currency <> k.money, d.closed_on, d.id) AS records
+    FROM crm_deal d JOIN kam k ON k.id = d.kam_id
+    WHERE d.won AND d.kind = %(deal)s AND d.closed_on BETWEEN %(start)s AND %(end)s
+    GROUP BY d.kam_id
+),
+first_in_period AS (
+    SELECT DISTINCT ON (d.account_id) d.account_id, d.id, d.kam_id, d.closed_on
+    FROM crm_deal d
+    WHERE d.won AND d.kind = %(deal)s AND d.account_id IS NOT NULL AND d.closed_on BETWEEN %(start)s AND %(end)s
+    ORDER BY d.account_id, d.closed_on, d.id
+),
+new AS (
+    SELECT f.kam_id, count(*) AS n,
+           jsonb_agg(jsonb_build_object('id', f.account_id, 'kind', 'account', 'role', 'counted', 'on', f.closed_on,
+                                        'via', f.id) ORDER BY f.closed_on, f.account_id) AS records
+    FROM first_in_period f
+    WHERE f.kam_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM crm_deal p
+        WHERE p.won AND p.account_id = f.account_id AND p.kind = %(deal)s AND p.closed_on < %(start)s)
+    GROUP BY f.kam_id
+),
+active AS (
+    SELECT d.kam_id, d.account_id, bool_or(d.closed_on <= %(start_to)s) AS at_start,
+           bool_or(d.closed_on >= %(end_from)s) AS at_end
+    FROM crm_deal d
+    WHERE d.won AND d.kind = %(deal)s AND d.kam_id IS NOT NULL AND d.account_id IS NOT NULL
+      AND d.closed_on BETWEEN %(start_from)s AND %(end)s
+    GROUP BY d.kam_id, d.account_id
+),
+retention AS (
+    SELECT kam_id, count(*) FILTER (WHERE at_start) AS base, count(*) FILTER (WHERE at_start AND at_end) AS kept,
+           jsonb_agg(jsonb_build_object('id', account_id, 'kind', 'account', 'role',
+                                        CASE WHEN at_start AND at_end THEN 'retained' WHEN at_start THEN 'lost'
+                                             ELSE 'gained' END)
+                     ORDER BY CASE WHEN at_start AND at_end THEN 0 WHEN at_start THEN 1 ELSE 2 END, account_id)
+               FILTER (WHERE at_start OR at_end) AS records
+    FROM active GROUP BY kam_id
+),
+complaints AS (
+    SELECT c.kam_id, count(*) AS n,
+           jsonb_agg(jsonb_build_object('id', c.id, 'kind', 'case', 'role', 'counted', 'on', c.opened_on)
+                     ORDER BY c.opened_on, c.id) AS records
+    FROM crm_case c
+    WHERE c.complaint AND c.kam_id IS NOT NULL AND c.opened_on BETWEEN %(start)s AND %(end)s
+    GROUP BY c.kam_id
+),
+orders AS (
+    SELECT d.kam_id, count(*) AS n,
+           jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+               'id', d.id, 'kind', d.kind, 'role', 'denominator', 'amount', d.amount::text, 'currency', d.currency,
+               'on', d.closed_on)) ORDER BY d.closed_on, d.id) AS records
+    FROM crm_deal d
+    WHERE d.won AND d.kind = %(order)s AND d.kam_id IS NOT NULL AND d.closed_on BETWEEN %(start)s AND %(end)s
+    GROUP BY d.kam_id
+)
+SELECT k.id, k.money, COALESCE(s.total, 0), COALESCE(n.n, 0), COALESCE(r.base, 0), COALESCE(r.kept, 0),
+       COALESCE(c.n, 0), COALESCE(o.n, 0),
+       COALESCE(s.records, '[]')::text, COALESCE(n.records, '[]')::text, COALESCE(r.records, '[]')::text,
+       (COALESCE(c.records, '[]') || COALESCE(o.records, '[]'))::text
+FROM kam k
+LEFT JOIN sales s ON s.kam_id = k.id LEFT JOIN new n ON n.kam_id = k.id LEFT JOIN retention r ON r.kam_id = k.id
+LEFT JOIN complaints c ON c.kam_id = k.id LEFT JOIN orders o ON o.kam_id = k.id
+ORDER BY k.id
+"""
+
+_KINDS_SQL = """SELECT EXISTS (SELECT 1 FROM crm_deal WHERE kind = 'deal'),
+                       EXISTS (SELECT 1 FROM crm_deal WHERE kind = 'order')"""
+
+
+@dataclass(frozen=True)
+class ComputedKpi:
+    """A figure and its records as stored (``records`` is the JSON text of ``kpi_source.records``)."""
+
+    figure: KpiFigure
+    records: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.figure.employee_id, self.figure.kpi_id
+
+    def record_list(self) -> list[dict[str, Any]]:
+        return json.loads(self.records)
+
+
+@dataclass(frozen=True)
+class KpiChange:
+    employee_id: str
+    kpi_id: str
+    before: Decimal | None
+    after: Decimal | None
+    what: str  # new | changed | sources | removed | kept (a hand-entered figure the records give none for)
+
+
+@dataclass
+class KpiRun:
+    """What a compute found and did for one period (``written`` False for a preview)."""
+
+    period: Period
+    figures: list[ComputedKpi]
+    changes: list[KpiChange]
+    written: bool
+    locked_cycles: list[str] = field(default_factory=list)
+    """Locked cycles of this period whose figures changed: `payouts recompute CYCLE` pays the difference."""
+
+    @property
+    def changed(self) -> bool:
+        return any(c.what != "kept" for c in self.changes)
+
+    def lines(self) -> list[Text]:
+        """The run as lines to show (the CLI prints them)."""
+        out: list[Text] = []
+        for c in self.changes:
+            out.append(tr("%(employee)s %(kpi)s: %(before)s -> %(after)s (%(what)s)", employee=c.employee_id,
+                          kpi=c.kpi_id, before=_fmt(c.before), after=_fmt(c.after), what=c.what))
+        if not self.changes:
+            out.append(tr("no KPI figure of %(period)s changes", period=self.period.label))
+        for cycle in self.locked_cycles:
+            out.append(tr("cycle %(cycle)s is locked: run `kamreview payouts recompute %(cycle)s` to pay the "
+                          "difference", cycle=cycle))
+        return out
+
+
+def _fmt(value: Decimal | None) -> str:
+    return "-" if value is None else format(value.normalize(), "f")
+
+
+def period_of(label: str) -> Period:
+    try:
+        return parse_period(label)
+    except DomainError as err:
+        raise UserError(err.as_text()) from None
+
+
+def figures_query(period: Period, deal_kind: str, order_kind: str, months: int = ACTIVE_MONTHS) -> dict[str, Any]:
+    """The parameters of FIGURES_SQL (the benchmark runs the same statement)."""
+    (start_from, start_to), (end_from, _) = windows(period, months)
+    return {"period": period.label, "start": period.start, "end": period.end, "start_from": start_from,
+            "start_to": start_to, "end_from": end_from, "deal": deal_kind, "order": order_kind}
+
+
+async def figures_for(conn: Any, period: Period) -> list[ComputedKpi]:
+    """Every KAM's computed figures for ``period`` (reads only)."""
+    has_deals, has_orders = await (await conn.execute(_KINDS_SQL)).fetchone()
+    deal_kind = "deal" if has_deals or not has_orders else "order"
+    order_kind = "order" if has_orders or not has_deals else "deal"
+    targets: dict[str, dict[str, Target]] = {}
+    for emp, kpi, value, currency in await (await conn.execute(
+            "SELECT employee_id, kpi_id, target, currency FROM kpi_target WHERE period = %s", (period.label,)
+    )).fetchall():
+        targets.setdefault(emp, {})[kpi] = Target(value, currency)
+    out: list[ComputedKpi] = []
+    rows = await (await conn.execute(FIGURES_SQL, figures_query(period, deal_kind, order_kind))).fetchall()
+    for emp, _money, total, new, base, kept, complaints, orders, sales_r, new_r, kept_r, rate_r in rows:
+        counts = KpiCounts(emp, Decimal(total), new, base, kept, complaints, orders)
+        records = {"sales_attainment": sales_r, "new_customer_acquisition": new_r, "customer_retention": kept_r,
+                   "complaint_rate": rate_r}
+        for fig in figures_from_counts(counts, targets.get(emp, {})):
+            out.append(ComputedKpi(fig, records[fig.kpi_id]))
+    return out
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps([str(p) for p in parts], ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+async def compute_kpis(db: Database | str, period_label: str, actor: str, write: bool = True) -> KpiRun:
+    """Compute every KAM's KPI figures of the period from the CRM records; write (or, ``write=False``, only say)
+    what changes. Each written change is audited (``kpi.computed`` / ``kpi.removed``)."""
+    period = period_of(period_label)
+    async with as_database(db).connection() as conn, conn.transaction(force_rollback=not write):
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        computed = await figures_for(conn, period)
+        existing = {
+            (emp, kpi): (value, num, den, records, has_source)
+            for emp, kpi, value, num, den, records, has_source in await (await conn.execute(
+                """SELECT a.employee_id, a.kpi_id, a.value, s.numerator, s.denominator, s.records::text,
+                          s.employee_id IS NOT NULL
+                   FROM kpi_actual a LEFT JOIN kpi_source s USING (employee_id, period, kpi_id)
+                   WHERE a.period = %s AND a.kpi_id = ANY(%s)""", (period.label, list(COMPUTED_KPIS)))).fetchall()
+        }
+        changes: list[KpiChange] = []
+        upserts: list[ComputedKpi] = []
+        removals: list[tuple[str, str]] = []
+        for item in computed:
+            fig = item.figure
+            old = existing.get(item.key)
+            if fig.value is None:
+                if old is None:
+                    continue
+                if old[4]:
+                    removals.append(item.key)
+                    changes.append(KpiChange(*item.key, old[0], None, "removed"))
+                else:
+                    changes.append(KpiChange(*item.key, old[0], None, "kept"))
+                continue
+            if old is not None and old[4] and (old[0], old[1], old[2]) == (fig.value, fig.numerator,
+                                                                             fig.denominator) and old[3] == item.records:
+                continue
+            what = "new" if old is None else ("changed" if old[0] != fig.value else "sources")
+            changes.append(KpiChange(*item.key, old[0] if old else None, fig.value, what))
+            upserts.append(item)
+        locked: list[str] = []
+        if write and (upserts or removals):
+            await _write(conn, period, upserts, removals, existing, actor)
+        if upserts or removals:
+            locked = [r[0] for r in await (await conn.execute(
+                "SELECT id FROM review_cycle WHERE period_label = %s AND status = 'locked' ORDER BY id",
+                (period.label,))).fetchall()]
+    return KpiRun(period, computed, changes, write, locked)
+
+
+async def _write(conn: Any, period: Period, upserts: list[ComputedKpi], removals: list[tuple[str, str]],
+                 existing: dict[tuple[str, str], tuple[Any, ...]], actor: str) -> None:
+    entity = [f"{e}:{period.label}:{k}" for e, k in [u.key for u in upserts] + removals]
+    seen = dict(await (await conn.execute(
+        """SELECT entity_id, count(*) FROM audit_log WHERE entity_type = 'kpi_actual' AND entity_id = ANY(%s)
+           GROUP BY entity_id""", (entity,))).fetchall())
+    async with conn.cursor() as cur:
+        if upserts:
+            await cur.executemany(
+                """INSERT INTO kpi_actual (employee_id, period, kpi_id, value) VALUES (%s, %s, %s, %s)
+                   ON CONFLICT (employee_id, period, kpi_id)
+                   DO UPDATE SET value = excluded.value, updated_at = now()""",
+                [(u.figure.employee_id, period.label, u.figure.kpi_id, u.figure.value) for u in upserts])
+            await cur.executemany(
+                """INSERT INTO kpi_source (employee_id, period, kpi_id, period_start, period_end, numerator,
+                                           denominator, records, computed_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, now())
+                   ON CONFLICT (employee_id, period, kpi_id) DO UPDATE SET
+                       period_start = excluded.period_start, period_end = excluded.period_end,
+                       numerator = excluded.numerator, denominator = excluded.denominator,
+                       records = excluded.records, computed_at = now()""",
+                [(u.figure.employee_id, period.label, u.figure.kpi_id, period.start, period.end, u.figure.numerator,
+                  u.figure.denominator, u.records) for u in upserts])
+        if removals:
+            await cur.execute(
+                """DELETE FROM kpi_actual a USING unnest(%s::text[], %s::text[]) AS k(e, i)
+                   WHERE a.employee_id = k.e AND a.kpi_id = k.i AND a.period = %s""",
+                ([e for e, _ in removals], [k for _, k in removals], period.label))
+        audits = []
+        for u in upserts:
+            key = f"{u.figure.employee_id}:{period.label}:{u.figure.kpi_id}"
+            old = existing.get(u.key)
+            after = {"value": str(u.figure.value), "numerator": str(u.figure.numerator),
+                     "denominator": str(u.figure.denominator), "records": len(u.record_list())}
+            audits.append(audit_params(
+                f"kpi.computed:{key}:{seen.get(key, 0) + 1}:{_digest(*after.values(), u.records)}", actor,
+                "kpi.computed", "kpi_actual", key, {"value": str(old[0])} if old else None, after))
+        for emp, kpi in removals:
+            key = f"{emp}:{period.label}:{kpi}"
+            audits.append(audit_params(f"kpi.removed:{key}:{seen.get(key, 0) + 1}", actor, "kpi.removed",
+                                       "kpi_actual", key, {"value": str(existing[(emp, kpi)][0])}, None))
+        await cur.executemany(AUDIT_ROW, audits)
+
+
+async def stale_periods(db: Database | str, dates: Iterable[date]) -> list[str]:
+    """Periods whose figures a change of records on ``dates`` can alter: every period already computed, or of a
+    review cycle, that ends on or after the earliest date (a deal's date moves first-won accounts and customer
+    windows of later periods too)."""
+    dates = sorted(dates)
+    if not dates:
+        return []
+    async with as_database(db).connection() as conn:
+        rows = await (await conn.execute(
+            """SELECT period FROM kpi_source WHERE period_end >= %(d)s
+               UNION SELECT period_label FROM review_cycle WHERE period_end >= %(d)s AND status <> 'cancelled'
+               ORDER BY 1""", {"d": dates[0]})).fetchall()
+    return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class KpiSourceView:
+    """What a figure came from, as the review pages list it."""
+
+    kpi_id: str
+    value: Decimal | None
+    numerator: Decimal | None
+    denominator: Decimal | None
+    records: list[dict[str, Any]]
+    computed: bool  # False: entered by hand (KPIS.csv)
+
+
+async def kpi_sources(conn: Any, employee_id: str, period: str) -> dict[str, KpiSourceView]:
+    """The current figures of one person and period with their records (for `review show` and the page)."""
+    rows = await (await conn.execute(
+        """SELECT a.kpi_id, a.value, s.numerator, s.denominator, s.records, s.employee_id IS NOT NULL
+           FROM kpi_actual a LEFT JOIN kpi_source s USING (employee_id, period, kpi_id)
+           WHERE a.employee_id = %s AND a.period = %s""", (employee_id, period))).fetchall()
+    return {kpi: KpiSourceView(kpi, value, num, den, list(records or []), bool(computed))
+            for kpi, value, num, den, records, computed in rows}
+
