@@ -29,7 +29,7 @@ async def compute(
         period_of(label)
     who = "preview" if preview else ctx.actor(actor)
     db = ctx.db()
-    runs = [await compute_kpis(db, label, who, write=not preview) for label in periods]
+    runs = [await compute_kpis(db, label, who, write=not preview, all_records=json_output) for label in periods]
     if json_output:
         emit_json([{"period": r.period.label, "written": r.written, "changes": r.changes,
                     "locked_cycles": r.locked_cycles,

@@ -104,8 +104,8 @@ class CrmDeal(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("kind IN ('deal', 'order')", name="ck_crm_deal_kind"),
         CheckConstraint("amount IS NULL OR amount >= 0", name="ck_crm_deal_amount"),
-        Index("ix_crm_deal_kpi", "kam_id", "closed_on", postgresql_where=text("won"),
-              postgresql_include=["kind", "amount", "currency", "account_id", "id"]),
+        Index("ix_crm_deal_won_on", "closed_on", postgresql_where=text("won"),
+              postgresql_include=["kind", "kam_id", "account_id", "amount", "currency", "id"]),
         Index("ix_crm_deal_account_won", "account_id", "kind", "closed_on", postgresql_where=text("won")),
     )
     id: str = Field(primary_key=True)
@@ -172,6 +172,7 @@ class KpiSource(SQLModel, table=True):
     numerator: Decimal = Field(sa_column=Column(Numeric(24, 6), nullable=False))
     denominator: Decimal = Field(sa_column=Column(Numeric(24, 6), nullable=False))
     records: list = Field(sa_column=Column(JSONB, nullable=False))
+    digest: str = Field(description="order-independent fingerprint of the records; a re-run compares it")
     computed_at: datetime | None = _ts(nullable=False, default_now=True)
 
 

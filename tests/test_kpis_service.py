@@ -84,7 +84,7 @@ async def test_the_sql_gives_what_the_plain_definition_gives(db_url: str, db_adm
             "SELECT id, kind, kam_id, account_id, won, amount, currency, closed_on FROM crm_deal")]
     expected = kpi_inputs(Q3, stored, cases)
     async with DirectDatabase(db_url).connection() as conn:
-        got = await figures_for(conn, Q3)
+        got = await figures_for(conn, Q3, with_records=True)
     for item in got:
         emp = item.figure.employee_id
         (want,) = [f for f in kpi_figures(expected.get(emp, KpiInputs(emp)), TARGETS[emp], "CNY")

@@ -39,9 +39,10 @@ def upgrade() -> None:
         sa.CheckConstraint("kind IN ('deal', 'order')", name="ck_crm_deal_kind"),
         sa.CheckConstraint("amount IS NULL OR amount >= 0", name="ck_crm_deal_amount"),
     )
-    # The KPI aggregates read won records of one KAM in a date range: this index answers them without the table.
-    op.create_index("ix_crm_deal_kpi", "crm_deal", ["kam_id", "closed_on"],
-                    postgresql_include=["kind", "amount", "currency", "account_id", "id"],
+    # The KPI aggregates read the won records of a date range (the period and the customer windows before it) for
+    # every KAM at once: this index answers them without the table, in date order.
+    op.create_index("ix_crm_deal_won_on", "crm_deal", ["closed_on"],
+                    postgresql_include=["kind", "kam_id", "account_id", "amount", "currency", "id"],
                     postgresql_where=sa.text("won"))
     # "Is this the account's first won deal?": one probe per account that won in the period, not a scan of history.
     op.create_index("ix_crm_deal_account_won", "crm_deal", ["account_id", "kind", "closed_on"],
@@ -83,6 +84,8 @@ def upgrade() -> None:
         sa.Column("numerator", sa.Numeric(24, 6), nullable=False),
         sa.Column("denominator", sa.Numeric(24, 6), nullable=False),
         sa.Column("records", postgresql.JSONB(), nullable=False),
+        # An order-independent fingerprint of the records (services.kpis): a re-run compares it instead of the list.
+        sa.Column("digest", sa.Text(), nullable=False),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
         sa.ForeignKeyConstraint(["employee_id", "period", "kpi_id"],
                                 ["kpi_actual.employee_id", "kpi_actual.period", "kpi_actual.kpi_id"],
@@ -101,5 +104,5 @@ def downgrade() -> None:
     op.drop_index("ix_crm_case_kpi", table_name="crm_case")
     op.drop_table("crm_case")
     op.drop_index("ix_crm_deal_account_won", table_name="crm_deal")
-    op.drop_index("ix_crm_deal_kpi", table_name="crm_deal")
+    op.drop_index("ix_crm_deal_won_on", table_name="crm_deal")
     op.drop_table("crm_deal")
