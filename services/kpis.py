@@ -219,7 +219,7 @@ class KpiChange:
     kpi_id: str
     before: Decimal | None
     after: Decimal | None
-    what: str  # new | changed | sources | removed | kept (a hand-entered figure the records give none for)
+    what: str  # new | changed | sources (same figure, other records) | removed | kept (see KpiRun.kept)
 
 
 @dataclass
@@ -232,10 +232,12 @@ class KpiRun:
     written: bool
     locked_cycles: list[str] = field(default_factory=list)
     """Locked cycles of this period whose figures changed: `payouts recompute CYCLE` pays the difference."""
+    kept: list[KpiChange] = field(default_factory=list)
+    """Figures entered by hand (KPIS.csv) that the records give no figure for: left as they are."""
 
     @property
     def changed(self) -> bool:
-        return any(c.what != "kept" for c in self.changes)
+        return bool(self.changes)
 
     def lines(self) -> list[Text]:
         """The run as lines to show (the CLI prints them)."""
@@ -245,6 +247,10 @@ class KpiRun:
                           kpi=c.kpi_id, before=_fmt(c.before), after=_fmt(c.after), what=c.what))
         if not self.changes:
             out.append(tr("no KPI figure of %(period)s changes", period=self.period.label))
+        if self.kept:
+            out.append(tr("%(count)s figures entered by hand kept: the CRM records give none for them (e.g. "
+                          "%(examples)s)", count=str(len(self.kept)),
+                          examples=", ".join(f"{k.employee_id} {k.kpi_id}" for k in self.kept[:5])))
         for cycle in self.locked_cycles:
             out.append(tr("cycle %(cycle)s is locked: run `kamreview payouts recompute %(cycle)s` to pay the "
                           "difference", cycle=cycle))
@@ -331,6 +337,7 @@ async def compute_kpis(db: Database | str, period_label: str, actor: str, write:
                    WHERE a.period = %s AND a.kpi_id = ANY(%s)""", (period.label, list(COMPUTED_KPIS)))).fetchall()
         }
         changes: list[KpiChange] = []
+        kept: list[KpiChange] = []
         upserts: list[ComputedKpi] = []
         removals: list[tuple[str, str]] = []
         for item in computed:
@@ -343,7 +350,7 @@ async def compute_kpis(db: Database | str, period_label: str, actor: str, write:
                     removals.append(item.key)
                     changes.append(KpiChange(*item.key, old[0], None, "removed"))
                 else:
-                    changes.append(KpiChange(*item.key, old[0], None, "kept"))
+                    kept.append(KpiChange(*item.key, old[0], old[0], "kept"))
                 continue
             if old is not None and old[4] and (old[0], old[1], old[2]) == (fig.value, fig.numerator,
                                                                              fig.denominator) and old[3] == item.digest:
@@ -360,7 +367,7 @@ async def compute_kpis(db: Database | str, period_label: str, actor: str, write:
             locked = [r[0] for r in await (await conn.execute(
                 "SELECT id FROM review_cycle WHERE period_label = %s AND status = 'locked' ORDER BY id",
                 (period.label,))).fetchall()]
-    return KpiRun(period, computed, changes, write, locked)
+    return KpiRun(period, computed, changes, write, locked, kept)
 
 
 async def _write(conn: Any, period: Period, upserts: list[ComputedKpi], removals: list[tuple[str, str]],
@@ -420,26 +427,3 @@ async def stale_periods(db: Database | str, dates: Iterable[date]) -> list[str]:
                UNION SELECT period_label FROM review_cycle WHERE period_end >= %(d)s AND status <> 'cancelled'
                ORDER BY 1""", {"d": dates[0]})).fetchall()
     return [r[0] for r in rows]
-
-
-@dataclass(frozen=True)
-class KpiSourceView:
-    """What a figure came from, as the review pages list it."""
-
-    kpi_id: str
-    value: Decimal | None
-    numerator: Decimal | None
-    denominator: Decimal | None
-    records: list[dict[str, Any]]
-    computed: bool  # False: entered by hand (KPIS.csv)
-
-
-async def kpi_sources(conn: Any, employee_id: str, period: str) -> dict[str, KpiSourceView]:
-    """The current figures of one person and period with their records (for `review show` and the page)."""
-    rows = await (await conn.execute(
-        """SELECT a.kpi_id, a.value, s.numerator, s.denominator, s.records, s.employee_id IS NOT NULL
-           FROM kpi_actual a LEFT JOIN kpi_source s USING (employee_id, period, kpi_id)
-           WHERE a.employee_id = %s AND a.period = %s""", (employee_id, period))).fetchall()
-    return {kpi: KpiSourceView(kpi, value, num, den, list(records or []), bool(computed))
-            for kpi, value, num, den, records, computed in rows}
-

@@ -17,7 +17,8 @@ from domain.kpis import CaseFact, DealFact, KpiInputs, Target, kpi_figures, kpi_
 from services.db import DirectDatabase
 from services.imports.issues import ImportFailed
 from services.imports.kpi_targets import import_targets, preview_targets
-from services.kpis import compute_kpis, figures_for, kpi_sources, stale_periods
+from services.kpi_sources import kpi_sources
+from services.kpis import compute_kpis, figures_for, stale_periods
 from tests.helpers import seed_org
 
 Q3 = parse_period("2026-Q3")
@@ -144,8 +145,8 @@ async def test_compute_writes_figures_with_sources_then_changes_nothing_then_fol
     with psycopg.connect(db_admin_url) as conn:  # the target goes: so does the computed figure (no denominator)
         conn.execute("DELETE FROM kpi_target WHERE employee_id = 'K01' AND kpi_id = 'sales_attainment'")
     removed = await compute_kpis(db_url, "2026-Q3", "HR1")
-    assert [(c.employee_id, c.kpi_id, c.what) for c in removed.changes] == [
-        ("K01", "sales_attainment", "removed"), ("K03", "complaint_rate", "kept")]
+    assert [(c.employee_id, c.kpi_id, c.what) for c in removed.changes] == [("K01", "sales_attainment", "removed")]
+    assert [(c.employee_id, c.kpi_id, c.what) for c in removed.kept] == [("K03", "complaint_rate", "kept")]
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM kpi_actual WHERE kpi_id = 'sales_attainment' AND employee_id = 'K01'"
                             ).fetchone() == (0,)
