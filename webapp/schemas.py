@@ -496,6 +496,19 @@ class CompetencyResultOut(ItemOut):
     manager_comment: str | None
 
 
+class KpiRecordOut(BaseModel):
+    """A CRM record behind a computed KPI figure."""
+
+    id: str = Field(description="the CRM's record id (a deal, order or case), or an account id")
+    kind: str = Field(description="deal | order | case | account")
+    role: str = Field(description="counted | excluded | denominator | retained | lost | gained")
+    amount: Decimal | None = None
+    currency: str | None = None
+    on: str | None = Field(default=None, description="closing date (deal, order) or opening date (case)")
+    via: str | None = Field(default=None, description="for a new account: its first won deal")
+    reason: str | None = Field(default=None, description="for an excluded deal: currency | no_amount")
+
+
 class KpiResultOut(KpiOut):
     target: Decimal | None = Field(description="the plan's target for the measure, or 1 for a KPI that is a ratio "
                                                "to its target; none when lower is better")
@@ -505,6 +518,12 @@ class KpiResultOut(KpiOut):
     score: Decimal | None
     comment: str | None = Field(description="the KAM's own comment on the result")
     manager_comment: str | None
+    scored_value: Decimal | None = Field(default=None, description="the figure the preliminary score used, when a "
+                                         "later correction changed it (value is the figure now)")
+    numerator: Decimal | None = None
+    denominator: Decimal | None = None
+    computed: bool = Field(default=False, description="computed from the CRM records (false: entered by hand)")
+    records: list[KpiRecordOut] = Field(default_factory=list, description="the CRM records the figure came from")
 
 
 class SurveyResultOut(BaseModel):
