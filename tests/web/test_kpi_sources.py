@@ -53,6 +53,25 @@ async def test_the_page_lists_each_figures_records_and_flags_a_correction(web):
         ("zcrm_501", "counted"), ("zcrm_502", "counted"), ("zcrm_503", "excluded")]
 
 
+async def test_the_kams_results_page_shows_the_new_figure_and_its_records(web):
+    cid = await calibration_cycle(web.db_url, f"KR{uuid.uuid4().hex[:8]}")
+    seed_crm(web.db_url)
+    await compute_kpis(web.db_url, "2026-Q3", "HR1")
+    with psycopg.connect(web.db_url) as conn:
+        conn.execute("UPDATE review_cycle SET results_released_at = now() WHERE id = %s", (cid,))
+    k1 = await web.login("K01")
+    k1.cookies.set("kr_lang", "en")
+    r = await k1.get(f"/me/results/{cid}")
+    assert r.status_code == 200, r.text
+    page = unescape(r.text)
+    assert "Where the KPI figures came from" in page
+    assert "2,000,000 / 2,500,000, from 3 records = 80%" in page and "corrected: the score used 90%" in page
+    assert 'data-record="zcrm_501"' in page and "CN¥1,200,000.00" in page
+    k1.cookies.set("kr_lang", "zh-CN")
+    page = unescape((await k1.get(f"/me/results/{cid}")).text)
+    assert "KPI 数据来源" in page and "已更正：评分时使用的是 90%" in page and "已计入" in page
+
+
 def test_the_records_open_in_chromium(live, db_url, web_org, page_for):  # noqa: F811
     cid = f"KB{uuid.uuid4().hex[:8]}"
     live.call(lambda c: calibration_cycle(db_url, cid))
@@ -69,3 +88,4 @@ def test_the_records_open_in_chromium(live, db_url, web_org, page_for):  # noqa:
     row.wait_for(state="visible")
     assert "¥1,200,000.00" in row.inner_text() and "counted" in row.inner_text()
     assert "corrected: the score used 90%" in page.inner_text("tr[data-kpi='sales_attainment']")
+
