@@ -171,8 +171,9 @@ class RecordSet:
     read (its own issue says why), so checks against it are skipped rather than reported once per row."""
 
     org_file: str | None = None
-    source: str = "csv"
-    """Which reader filled it (``zoho``, ``fxiaoke``, ``csv``): stored with each CRM record."""
+    source: str = "crm"
+    """Which reader filled it (``zoho``, ``fxiaoke``, ``targets``; ``crm`` when a reader does not say): stored with
+    each CRM record and target."""
     org_usable: bool = True
     employees: dict[str, EmployeeRecord] = field(default_factory=dict)
     account_file: str = ""
