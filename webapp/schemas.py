@@ -253,6 +253,8 @@ class ResultsOut(BaseModel):
     csat_pct: str | None
     csat_responses: int
     payouts: list[PayoutOut]
+    kpi_sources: list[KpiSourceOut] = Field(default_factory=list, description="each KPI computed from the CRM: "
+                                            "the figure now, the one the score used, and its records")
 
 
 class SurveyOut(BaseModel):
@@ -509,6 +511,19 @@ class KpiRecordOut(BaseModel):
     reason: str | None = Field(default=None, description="for an excluded deal: currency | no_amount")
 
 
+class KpiSourceOut(BaseModel):
+    """A KPI figure computed from the CRM records, as its KAM reads it on the results page."""
+
+    kpi_id: str
+    value: Decimal | None = Field(description="the figure now")
+    scored_value: Decimal | None = Field(description="the figure the preliminary score used")
+    corrected: bool = Field(description="the figure changed after the score was made (the payout follows it)")
+    numerator: Decimal | None
+    denominator: Decimal | None
+    computed: bool
+    records: list[KpiRecordOut]
+
+
 class KpiResultOut(KpiOut):
     target: Decimal | None = Field(description="the plan's target for the measure, or 1 for a KPI that is a ratio "
                                                "to its target; none when lower is better")
@@ -704,3 +719,6 @@ class PreferencesOut(BaseModel):
     timezone: str | None
     organisation_locale: str | None
     organisation_timezone: str | None
+
+
+ResultsOut.model_rebuild()  # kpi_sources refers to KpiSourceOut, defined further down

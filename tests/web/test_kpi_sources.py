@@ -70,6 +70,10 @@ async def test_the_kams_results_page_shows_the_new_figure_and_its_records(web):
     k1.cookies.set("kr_lang", "zh-CN")
     page = unescape((await k1.get(f"/me/results/{cid}")).text)
     assert "KPI 数据来源" in page and "已更正：评分时使用的是 90%" in page and "已计入" in page
+    body = (await k1.get(f"/api/me/results/{cid}")).json()  # the JSON twin
+    (sales,) = [k for k in body["kpi_sources"] if k["kpi_id"] == "sales_attainment"]
+    assert sales["corrected"] is True and Decimal(sales["value"]) == Decimal("0.8")
+    assert [r["id"] for r in sales["records"]] == ["zcrm_501", "zcrm_502", "zcrm_503"]
 
 
 def test_the_records_open_in_chromium(live, db_url, web_org, page_for):  # noqa: F811
