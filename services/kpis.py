@@ -427,3 +427,10 @@ async def stale_periods(db: Database | str, dates: Iterable[date]) -> list[str]:
                UNION SELECT period_label FROM review_cycle WHERE period_end >= %(d)s AND status <> 'cancelled'
                ORDER BY 1""", {"d": dates[0]})).fetchall()
     return [r[0] for r in rows]
+
+
+async def recompute_after_import(db: Database | str, dates: Iterable[date], actor: str) -> list[KpiRun]:
+    """The hook after a CRM import (CLI, web upload, scheduled sync): recompute every period the changed records
+    may alter (``ImportSummary.kpi_dates``; see ``stale_periods``). A locked cycle's run names it in
+    ``locked_cycles``: `payouts recompute` then pays the difference."""
+    return [await compute_kpis(db, label, actor) for label in await stale_periods(db, dates)]

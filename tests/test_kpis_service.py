@@ -18,7 +18,7 @@ from services.db import DirectDatabase
 from services.imports.issues import ImportFailed
 from services.imports.kpi_targets import import_targets, preview_targets
 from services.kpi_sources import kpi_sources
-from services.kpis import compute_kpis, figures_for, stale_periods
+from services.kpis import compute_kpis, figures_for, recompute_after_import, stale_periods
 from tests.helpers import seed_org
 
 Q3 = parse_period("2026-Q3")
@@ -153,6 +153,13 @@ async def test_compute_writes_figures_with_sources_then_changes_nothing_then_fol
         assert conn.execute("SELECT value FROM kpi_actual WHERE employee_id = 'K03'").fetchone() == (Decimal("0.5"),)
     assert await stale_periods(db_url, [date(2026, 8, 1)]) == ["2026-Q3"]
     assert await stale_periods(db_url, [date(2026, 12, 1)]) == []
+
+    # The hook after an import: the periods the changed dates touch are recomputed (here: D2 moved out of Q3).
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE crm_deal SET closed_on = '2026-10-01' WHERE id = 'D2'")
+    (run,) = await recompute_after_import(db_url, [date(2026, 8, 15), date(2026, 10, 1)], "HR1")
+    assert run.period.label == "2026-Q3" and ("K01", "complaint_rate") in {(c.employee_id, c.kpi_id)
+                                                                          for c in run.changes}
 
 
 async def test_unknown_period_is_refused(db_url: str) -> None:
