@@ -1,9 +1,11 @@
 """KPI figures computed from the stored CRM records for one period, for every KAM, and written with their sources.
 
-One SQL statement aggregates everything (sums, counts, and the records behind each figure as JSON, built in the
-database so a million deals never travel to Python); ``domain.kpis.figures_from_counts`` turns the counts into
-figures with the one set of rules; the writer replaces ``kpi_actual`` and ``kpi_source`` rows that differ, each
-change audited, under the import lock so a compute never interleaves with a CRM import.
+One SQL statement (COUNTS_SQL) gives every KAM's sums and counts and, per figure, an order-independent fingerprint
+of the records behind it, so a million deals never travel to Python; ``domain.kpis.figures_from_counts`` turns the
+counts into figures with the one set of rules. Only the figures that differ from the stored ones (value,
+numerator, denominator or fingerprint) have their records built as JSON (RECORDS_SQL, for those KAMs only) and
+written to ``kpi_actual`` and ``kpi_source``, each change audited, under the import lock so a compute never
+interleaves with a CRM import. tests/test_kpis_service.py checks both statements against ``domain.kpis.kpi_inputs``.
 
 A figure entered by hand (KPIS.csv, no ``kpi_source`` row) is replaced by a computed one; when the records give no
 figure (no target, no customers at start, no won orders) a computed figure is removed, a hand-entered one kept.
