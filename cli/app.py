@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from cli import calibration, crm, cycle, money, notifications, ops, people
+from cli import calibration, crm, cycle, kpi, money, notifications, ops, people
 from cli.common import EXIT_INTERRUPTED, EXIT_USAGE, command, error_log, report
 
 PROG = "kamreview"
@@ -29,6 +29,7 @@ app.add_typer(ops.db_app, name="db")
 command(app, "migrate", hidden=True)(ops.upgrade)  # the old name of `db upgrade`
 command(app, "import")(ops.import_)
 app.add_typer(crm.app, name="crm")
+app.add_typer(kpi.app, name="kpi")
 app.add_typer(cycle.app, name="cycle")
 app.add_typer(people.review_app, name="review")
 command(app, "tasks")(people.tasks)

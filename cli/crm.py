@@ -1,6 +1,7 @@
 """`kamreview crm import zoho|fxiaoke FILES…`: the CRM's own export files, previewed before anything is written;
 `kamreview crm pull zoho|fxiaoke`: the same through the CRM's API (credentials from the settings, never arguments)."""
 
+import asyncio
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -41,6 +42,14 @@ def import_(
     rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
     print("imported" if summary.changed else "nothing changed (the same files were imported before)")
+    if summary.kpi_dates:  # deals or cases changed: say which KPI figures to recompute
+        from services.kpis import stale_periods
+
+        periods = asyncio.run(stale_periods(db, summary.kpi_dates))
+        for period in periods:
+            print(f"deals or cases of {period} changed: run `kamreview kpi compute {period}`")
+        if not periods:
+            print("deals or cases changed: `kamreview kpi compute PERIOD` computes the KPI figures from them")
     return 0
 
 

@@ -107,7 +107,7 @@ def show(ctx: Context, cycle: Cycle, employee: Employee, json_output: Json = Fal
 
     r = explain_review(ctx.db(), cycle, employee)
     if json_output:
-        emit_json({**{k: v for k, v in vars(r).items() if k != "adjustments"},
+        emit_json({**{k: v for k, v in vars(r).items() if k != "adjustments"},  # kpis: with every record
                    "adjustments": [{"from_level": f, "to_level": t, "reason": why, "actor": who, "at": at}
                                    for f, t, why, who, at in r.adjustments]})
         return 0
@@ -128,6 +128,7 @@ def show(ctx: Context, cycle: Cycle, employee: Employee, json_output: Json = Fal
               + (f", NPS {c['nps']}" if c.get("nps") is not None else ""))
     for note in b.get("notes", []):
         print(f"note: {note}")
+    _kpi_sources(r.kpis)
     if r.final_level is not None or r.suggested_level is not None:
         print(f"calibration: normalized {r.normalized_score}, suggested level {r.suggested_level}, "
               f"final level {r.final_level}, 9-box {r.nine_box or '-'}"
@@ -135,3 +136,37 @@ def show(ctx: Context, cycle: Cycle, employee: Employee, json_output: Json = Fal
     for frm, to, reason, actor, at in r.adjustments:
         print(f"  adjusted {frm} -> {to} by {actor} at {at:%Y-%m-%d %H:%M %Z}: {reason}")
     return 0
+
+
+SHOWN_RECORDS = 10
+
+
+def _kpi_sources(kpis) -> None:
+    """Each KPI figure now, the one the score used when it differs (a late correction), and where it came from."""
+    if not kpis:
+        return
+    print("KPI figures and where they came from:")
+    for k in kpis:
+        now = "-" if k.value is None else _plain(k.value)
+        used = f" (the score used {_plain(k.scored_value)} when the review closed)" if k.corrected else ""
+        if not k.computed:
+            print(f"  {k.kpi_id}: {now}{used}; entered by hand (KPIS.csv), no CRM records")
+            continue
+        print(f"  {k.kpi_id}: {now}{used} = {_plain(k.numerator)} / {_plain(k.denominator)} "
+              f"from {len(k.records)} records")
+        for rec in k.records[:SHOWN_RECORDS]:
+            parts = [rec["id"], rec["role"], _plain(rec.get("amount")), rec.get("currency"), rec.get("on"),
+                     f"via {rec['via']}" if rec.get("via") else None, rec.get("reason")]
+            print("    " + " ".join(str(p) for p in parts if p))
+        if len(k.records) > SHOWN_RECORDS:
+            print(f"    ... and {len(k.records) - SHOWN_RECORDS} more (--json lists them all)")
+
+
+def _plain(value) -> str | None:
+    """A number as written by a person: 2300000, 0.92 (no trailing zeros)."""
+    from decimal import Decimal
+
+    if value is None:
+        return None
+    number = Decimal(str(value)).normalize()
+    return format(number, "f")

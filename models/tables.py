@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Numeric,
@@ -93,6 +94,86 @@ class KpiActual(SQLModel, table=True):
     kpi_id: str = Field(primary_key=True)
     value: Decimal = Field(sa_column=Column(Numeric(20, 6), nullable=False))
     updated_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class CrmDeal(SQLModel, table=True):
+    """A CRM deal (Zoho Deals, Fxiaoke 商机) or sales order (销售订单), as imported (migration 0011).
+    ``kam_id``: the KAM of its account when imported; NULL when the account is not a key account."""
+
+    __tablename__ = "crm_deal"
+    __table_args__ = (
+        CheckConstraint("kind IN ('deal', 'order')", name="ck_crm_deal_kind"),
+        CheckConstraint("amount IS NULL OR amount >= 0", name="ck_crm_deal_amount"),
+        Index("ix_crm_deal_won_on", "closed_on", postgresql_where=text("won"),
+              postgresql_include=["kind", "kam_id", "account_id", "amount", "currency", "id"]),
+        Index("ix_crm_deal_account_won", "account_id", "kind", "closed_on", postgresql_where=text("won")),
+    )
+    id: str = Field(primary_key=True)
+    kind: str = Field(description="deal | order")
+    name: str | None = None
+    account_id: str | None = None
+    kam_id: str | None = _fk("employee.id", nullable=True, index=False)
+    owner: str | None = Field(default=None, description="the CRM's owner as written")
+    stage: str | None = None
+    won: bool
+    amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(20, 4), nullable=True))
+    currency: str
+    closed_on: date | None = None
+    source: str = Field(description="zoho | fxiaoke | ...")
+    imported_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class CrmCase(SQLModel, table=True):
+    """A CRM case or service ticket (Zoho Cases, Fxiaoke 工单), as imported (migration 0011)."""
+
+    __tablename__ = "crm_case"
+    __table_args__ = (Index("ix_crm_case_kpi", "kam_id", "opened_on", postgresql_where=text("complaint")),)
+    id: str = Field(primary_key=True)
+    account_id: str | None = None
+    kam_id: str | None = _fk("employee.id", nullable=True, index=False)
+    owner: str | None = None
+    type: str | None = None
+    complaint: bool
+    status: str | None = None
+    opened_on: date | None = None
+    source: str
+    imported_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class KpiTarget(SQLModel, table=True):
+    """A KAM's target for one KPI in one period (a KPI targets CSV, later a CRM): the denominator of attainment."""
+
+    __tablename__ = "kpi_target"
+    __table_args__ = (CheckConstraint("target > 0", name="ck_kpi_target_positive"),)
+    employee_id: str = Field(sa_column=Column(Text, ForeignKey("employee.id"), primary_key=True))
+    period: str = Field(primary_key=True)
+    kpi_id: str = Field(primary_key=True)
+    target: Decimal = Field(sa_column=Column(Numeric(20, 4), nullable=False))
+    currency: str | None = Field(default=None, description="for a money target (sales_attainment)")
+    source: str
+    updated_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class KpiSource(SQLModel, table=True):
+    """Where a computed KPI figure came from: numerator, denominator and the CRM records behind each.
+    A figure entered by hand (KPIS.csv) has no row; the row is deleted with its figure."""
+
+    __tablename__ = "kpi_source"
+    __table_args__ = (
+        ForeignKeyConstraint(["employee_id", "period", "kpi_id"],
+                             ["kpi_actual.employee_id", "kpi_actual.period", "kpi_actual.kpi_id"],
+                             ondelete="CASCADE", name="fk_kpi_source_actual"),
+    )
+    employee_id: str = Field(primary_key=True)
+    period: str = Field(primary_key=True)
+    kpi_id: str = Field(primary_key=True)
+    period_start: date
+    period_end: date
+    numerator: Decimal = Field(sa_column=Column(Numeric(24, 6), nullable=False))
+    denominator: Decimal = Field(sa_column=Column(Numeric(24, 6), nullable=False))
+    records: list = Field(sa_column=Column(JSONB, nullable=False))
+    digest: str = Field(description="order-independent fingerprint of the records; a re-run compares it")
+    computed_at: datetime | None = _ts(nullable=False, default_now=True)
 
 
 class ReviewCycle(SQLModel, table=True):

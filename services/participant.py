@@ -22,6 +22,7 @@ from domain.calibration import NINE_BOX_NAMES
 from domain.scoring import SurveyAnswer, csat
 from domain.text import Text, tr
 from services.errors import NotFound
+from services.kpi_sources import SOURCES_SQL, source_views
 from services.people import ManagerScore, cycle_config, manager_score, score_line_views
 from services.users import SessionUser
 
@@ -117,6 +118,20 @@ class CompetencyRow:
 
 
 @dataclass
+class KpiRecordRow:
+    """A CRM record behind a KPI figure (services.kpis): a deal, order, case or account and what it did there."""
+
+    id: str
+    kind: str
+    role: str  # counted | excluded | denominator | retained | lost | gained
+    amount: Decimal | None = None
+    currency: str | None = None
+    on: str | None = None
+    via: str | None = None
+    reason: str | None = None
+
+
+@dataclass
 class KpiRow:
     id: str
     label: str
@@ -128,6 +143,11 @@ class KpiRow:
     score: Decimal | None
     comment: str | None  # the KAM's own comment on the result
     manager_comment: str | None
+    scored_value: Decimal | None = None  # what the score used when the review closed, when a correction changed it
+    numerator: Decimal | None = None
+    denominator: Decimal | None = None
+    computed: bool = False  # from the CRM records (False: entered by hand, or not there)
+    records: list[KpiRecordRow] = field(default_factory=list)
 
 
 @dataclass
@@ -298,9 +318,9 @@ async def participant(conn: AsyncConnection, cycle_id: str, employee_id: str, vi
                           _dec(ln.get("contribution")), ln.get("explanation", ""))
              for ln in breakdown.get("lines", [])]
     kpi_scores = {ln.item: ln.item_score for ln in lines if ln.component == "kpis"}
-    actuals = dict(await (await conn.execute(
-        "SELECT kpi_id, value FROM kpi_actual WHERE employee_id = %s AND period = %s", (employee_id, period)
-    )).fetchall())
+    source_rows = await (await conn.execute(SOURCES_SQL, (employee_id, period))).fetchall()
+    actuals = {r[0]: r[1] for r in source_rows}
+    sources = {v.kpi_id: v for v in source_views(source_rows, breakdown, [k.id for k in card.kpis])}
     bonus = config.incentive_plan.bonus
     # The plan's target for the measure when it names one (a piecewise curve does not): attainment = actual / target.
     plan_targets = {m.id: getattr(m.curve, "target", None) for m in (bonus.measures if bonus else ())}
@@ -310,8 +330,14 @@ async def participant(conn: AsyncConnection, cycle_id: str, employee_id: str, vi
         target = plan_targets.get(k.id) or (Decimal(1) if k.id in RATIO_KPIS else None)
         lower = k.id in LOWER_IS_BETTER
         attainment = value / target if value is not None and target and not lower else None
-        kpis.append(KpiRow(k.id, k.label(), value, None if lower else target, attainment, lower, k.weight,
-                           kpi_scores.get(k.id), kpi_comments.get(k.id), mgr_comments.get(k.id)))
+        src = sources.get(k.id)
+        kpis.append(KpiRow(
+            k.id, k.label(), value, None if lower else target, attainment, lower, k.weight, kpi_scores.get(k.id),
+            kpi_comments.get(k.id), mgr_comments.get(k.id),
+            src.scored_value if src is not None and src.corrected else None,
+            src.numerator if src else None, src.denominator if src else None, bool(src and src.computed),
+            [KpiRecordRow(r["id"], r["kind"], r["role"], _dec(r.get("amount")), r.get("currency"), r.get("on"),
+                          r.get("via"), r.get("reason")) for r in (src.records if src else [])]))
 
     survey_rows = await (await conn.execute(
         """SELECT i.contact_id, c.name, a.name, i.status, s.satisfaction, s.nps, s.comment, s.answered_at,

@@ -31,6 +31,7 @@ from domain.sentences import (
 from domain.text import Text, tr
 from services.errors import NotFound, UserError
 from services.inbox import TaskRow, tasks_of  # noqa: F401 - the inbox lives apart so `kamreview tasks` stays light
+from services.kpi_sources import SOURCES_SQL, KpiSourceView, source_views
 
 _configs: dict[str, CycleConfig] = {}
 
@@ -243,6 +244,7 @@ class Results:
     final_label_text: Text | None = None  # the level's label, translated when it is a standard one
     csat_ratio: Decimal | None = None  # CSAT as a ratio (0.6916), for showing as a percentage
     item_labels: dict[str, Label] = field(default_factory=dict)  # item id -> its name in both languages
+    kpi_sources: list[KpiSourceView] = field(default_factory=list)  # each KPI figure now and its CRM records
 
 
 def score_line_views(breakdown: dict[str, Any] | None, scorecard: Scorecard) -> list[ScoreLineView]:
@@ -308,10 +310,12 @@ async def review_results(conn: AsyncConnection, cycle_id: str, employee_id: str)
     item_labels = {c.id: item_label(scorecard, "competencies", c.id) for c in comp.items} if comp else {}
     item_labels |= {k.id: kpi_label(scorecard, k.id) for k in scorecard.kpis}
     csat_pct = _dec(csat.get("csat_pct"))
+    sources = source_views(await (await conn.execute(SOURCES_SQL, (employee_id, period))).fetchall(), breakdown,
+                           [k.id for k in scorecard.kpis])
     return Results(cycle_id, cycle_name, period, released_at, level, label, prelim, lines,
                    await manager_score(conn, review_id), _num(csat.get("csat_pct")), int(csat.get("responses") or 0),
                    payouts, labels, config.timezone, score_total_text(prelim, scorecard), rating_label_text(label),
-                   None if csat_pct is None else csat_pct / 100, item_labels)
+                   None if csat_pct is None else csat_pct / 100, item_labels, sources)
 
 
 def _dec(value: Any) -> Decimal | None:

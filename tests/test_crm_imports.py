@@ -25,7 +25,7 @@ from services.importer import (
 )
 from services.imports.crm import apply_crm_import, preview_crm_import
 
-TABLES = ("employee", "key_account", "customer_contact", "kpi_actual", "audit_log")
+TABLES = ("employee", "key_account", "customer_contact", "kpi_actual", "crm_deal", "crm_case", "audit_log")
 
 ORG = """\
 employee_id,name,email,role,manager_id
@@ -134,7 +134,8 @@ def test_zoho_preview_writes_nothing_then_import_then_reimport_is_unchanged(db_u
 
     summary = apply_crm_import(db_url, "zoho", files, actor="hr.admin")
     assert summary.key_account == TableCounts(inserted=2) and summary.customer_contact == TableCounts(inserted=2)
-    assert summary.employee == TableCounts() and summary.audit_events == 4
+    assert summary.crm_deal == TableCounts(inserted=2) and summary.crm_case == TableCounts(inserted=2)
+    assert summary.employee == TableCounts() and summary.audit_events == 8  # 2 accounts, 2 contacts, 2 deals, 2 cases
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT id, kam_id, annual_revenue, currency FROM key_account ORDER BY id").fetchall() == [
             ("zcrm_4876876000000327001", "K01", Decimal("12000000.50"), "CNY"),

@@ -253,6 +253,8 @@ class ResultsOut(BaseModel):
     csat_pct: str | None
     csat_responses: int
     payouts: list[PayoutOut]
+    kpi_sources: list[KpiSourceOut] = Field(default_factory=list, description="each KPI computed from the CRM: "
+                                            "the figure now, the one the score used, and its records")
 
 
 class SurveyOut(BaseModel):
@@ -496,6 +498,32 @@ class CompetencyResultOut(ItemOut):
     manager_comment: str | None
 
 
+class KpiRecordOut(BaseModel):
+    """A CRM record behind a computed KPI figure."""
+
+    id: str = Field(description="the CRM's record id (a deal, order or case), or an account id")
+    kind: str = Field(description="deal | order | case | account")
+    role: str = Field(description="counted | excluded | denominator | retained | lost | gained")
+    amount: Decimal | None = None
+    currency: str | None = None
+    on: str | None = Field(default=None, description="closing date (deal, order) or opening date (case)")
+    via: str | None = Field(default=None, description="for a new account: its first won deal")
+    reason: str | None = Field(default=None, description="for an excluded deal: currency | no_amount")
+
+
+class KpiSourceOut(BaseModel):
+    """A KPI figure computed from the CRM records, as its KAM reads it on the results page."""
+
+    kpi_id: str
+    value: Decimal | None = Field(description="the figure now")
+    scored_value: Decimal | None = Field(description="the figure the preliminary score used")
+    corrected: bool = Field(description="the figure changed after the score was made (the payout follows it)")
+    numerator: Decimal | None
+    denominator: Decimal | None
+    computed: bool
+    records: list[KpiRecordOut]
+
+
 class KpiResultOut(KpiOut):
     target: Decimal | None = Field(description="the plan's target for the measure, or 1 for a KPI that is a ratio "
                                                "to its target; none when lower is better")
@@ -505,6 +533,12 @@ class KpiResultOut(KpiOut):
     score: Decimal | None
     comment: str | None = Field(description="the KAM's own comment on the result")
     manager_comment: str | None
+    scored_value: Decimal | None = Field(default=None, description="the figure the preliminary score used, when a "
+                                         "later correction changed it (value is the figure now)")
+    numerator: Decimal | None = None
+    denominator: Decimal | None = None
+    computed: bool = Field(default=False, description="computed from the CRM records (false: entered by hand)")
+    records: list[KpiRecordOut] = Field(default_factory=list, description="the CRM records the figure came from")
 
 
 class SurveyResultOut(BaseModel):
@@ -685,3 +719,6 @@ class PreferencesOut(BaseModel):
     timezone: str | None
     organisation_locale: str | None
     organisation_timezone: str | None
+
+
+ResultsOut.model_rebuild()  # kpi_sources refers to KpiSourceOut, defined further down

@@ -14,6 +14,8 @@ from webapp.schemas import (
     ApprovalPersonOut,
     ApprovalTotalOut,
     CalibrationOut,
+    KpiRecordOut,
+    KpiSourceOut,
     ManagerScoreOut,
     PayoutOut,
     PreviousCycleOut,
@@ -51,6 +53,10 @@ def results_out(r: Results, fmt: Formatter | None = None) -> ResultsOut:
         payouts=[PayoutOut(line_type=p.line_type, amount=p.amount, currency=p.currency, explanation=p.explanation,
                            sentence=fmt.text(p.text) if p.text else None, measures=[fmt.text(m) for m in p.measures])
                  for p in r.payouts],
+        kpi_sources=[KpiSourceOut(kpi_id=k.kpi_id, value=k.value, scored_value=k.scored_value, corrected=k.corrected,
+                                  numerator=k.numerator, denominator=k.denominator, computed=k.computed,
+                                  records=[KpiRecordOut.model_validate(rec) for rec in k.records])
+                     for k in r.kpi_sources if k.computed],
     )
 
 

@@ -78,7 +78,7 @@ class CrmReader:
 
     # --- reading ----------------------------------------------------------------------------------
     def read(self, files: Sequence[Path]) -> RecordSet:
-        records = RecordSet(org_file=None)
+        records = RecordSet(org_file=None, source=self.source)
         for path in files:
             self.issues.add_file(path.name)
             table = self.table(path)

@@ -15,7 +15,8 @@ from services.imports.validation import Directory, OwnerRule, validate
 from services.imports.writer import ImportSummary, TablePlan, apply, plan
 
 # Serializes imports, so the validation reads and the writes see the same database.
-_LOCK_KEY = 0x6B616D696D706F72  # "kamimpor"
+LOCK_KEY = 0x6B616D696D706F72  # "kamimpor"; services.kpis takes it too
+_LOCK_KEY = LOCK_KEY
 
 T = TypeVar("T")
 

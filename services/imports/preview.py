@@ -1,5 +1,6 @@
 """What an import would change, before it changes anything: per table the new, changed and unchanged rows with
-a few examples of each, and what was read but is not stored (deals, orders, cases; contacts of other accounts).
+a few examples of each, and what was read but counts for nobody (records of accounts that are no key account;
+contacts of other accounts).
 Built from the writer's own plan, so the preview and the write cannot disagree."""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from services.imports.records import RecordSet
 from services.imports.writer import RowChange, TableCounts, TablePlan
 
 EXAMPLES = 5
+PROJECT_TABLES = ("employee", "key_account", "customer_contact", "kpi_actual")
+"""What the project's own three CSV files hold: their preview lists these tables even when empty."""
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class TablePreview:
 @dataclass(frozen=True)
 class ImportPreview:
     """``tables`` in write order; ``deals``/``won_deals``/``orders``/``cases``/``complaints`` count the records
-    read for the KPI computation (not stored yet); ``notes`` say what was left out and why."""
+    read for the KPI computation (stored in crm_deal / crm_case); ``notes`` say what was left out and why."""
 
     source: str
     files: list[str]
@@ -44,8 +47,8 @@ class ImportPreview:
         out: list[Text] = []
         for table, preview in self.tables.items():
             c = preview.counts
-            if not (c.changed or c.unchanged) and self.source != "csv":
-                continue  # a CRM export has no org and no KPI actuals
+            if not (c.changed or c.unchanged) and (self.source != "csv" or table not in PROJECT_TABLES):
+                continue  # only what this source holds: a CRM export has no org, the project's files no deals
             out.append(tr("%(table)s: %(new)s new, %(changed)s changed, %(unchanged)s unchanged", table=table,
                           new=str(c.inserted), changed=str(c.updated), unchanged=str(c.unchanged)))
             for change in preview.new:
@@ -57,7 +60,7 @@ class ImportPreview:
                 out.append(tr("  ~ %(key)s %(values)s (was %(before)s)", key=change.key, values=_values(diff),
                               before=_values(was)))
         if self.deals or self.orders or self.cases:
-            out.append(tr("read for the KPIs (not stored yet): %(deals)s deals (%(won)s won), %(orders)s orders, "
+            out.append(tr("records for the KPIs: %(deals)s deals (%(won)s won), %(orders)s orders, "
                           "%(cases)s cases (%(complaints)s complaints)", deals=str(self.deals),
                           won=str(self.won_deals), orders=str(self.orders), cases=str(self.cases),
                           complaints=str(self.complaints)))
@@ -85,5 +88,10 @@ def build_preview(source: str, files: list[str], plans: dict[str, TablePlan], re
         shown = ", ".join(f"{c.name or c.id} ({c.account_name or '-'})" for c in records.contacts_unlinked[:examples])
         notes.append(tr("%(count)s contacts left out: their account is neither in these files nor in the database "
                         "(e.g. %(examples)s)", count=str(len(records.contacts_unlinked)), examples=shown))
+    unattributed = [r.id for r in [*records.deals.values(), *records.cases.values()] if r.kam_id is None]
+    if unattributed:
+        notes.append(tr("%(count)s deals, orders or cases count for no KAM: their account is not a key account "
+                        "(e.g. %(examples)s)", count=str(len(unattributed)),
+                        examples=", ".join(unattributed[:examples])))
     return ImportPreview(source, files, tables, len(deals), sum(1 for d in deals if d.won), len(orders),
                          len(records.cases), sum(1 for c in records.cases.values() if c.complaint), notes)

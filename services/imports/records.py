@@ -100,9 +100,27 @@ class KpiRecord:
 
 
 @dataclass
+class KpiTargetRecord:
+    """A KAM's target for one KPI and period: the denominator of sales attainment (an amount, ``currency``) and of
+    new customer acquisition (a number of accounts). Stored in ``kpi_target``."""
+
+    file: str
+    line: int
+    employee_id: str
+    period: str
+    kpi_id: str
+    target: Decimal | None
+    currency: str | None
+
+    def values(self) -> tuple[Any, ...]:
+        return (self.employee_id, self.period, self.kpi_id, self.target, self.currency, self.file)
+
+
+@dataclass
 class DealRecord:
     """A deal (Zoho Deals, Fxiaoke 商机) or a sales order (Fxiaoke 销售订单): what sales attainment, new-customer
-    acquisition and the complaint rate's denominator will be computed from. Not stored yet."""
+    acquisition, retention and the complaint rate's denominator are computed from (stored in ``crm_deal``).
+    ``kam_id`` is filled by validation: the KAM of the deal's account (None when it is no key account)."""
 
     file: str
     line: int
@@ -117,11 +135,17 @@ class DealRecord:
     amount: Decimal | None
     currency: str
     closed_on: date | None
+    kam_id: str | None = None
+
+    def values(self, source: str) -> tuple[Any, ...]:
+        return (self.id, self.kind, self.name, self.account_id, self.kam_id, self.owner, self.stage, self.won,
+                self.amount, self.currency, self.closed_on, source)
 
 
 @dataclass
 class CaseRecord:
-    """A case or service ticket (Zoho Cases, Fxiaoke 工单); ``complaint`` says whether its type counts as one."""
+    """A case or service ticket (Zoho Cases, Fxiaoke 工单); ``complaint`` says whether its type counts as one.
+    Stored in ``crm_case``; ``kam_id`` as for deals."""
 
     file: str
     line: int
@@ -133,6 +157,11 @@ class CaseRecord:
     complaint: bool
     status: str | None
     opened_on: date | None
+    kam_id: str | None = None
+
+    def values(self, source: str) -> tuple[Any, ...]:
+        return (self.id, self.account_id, self.kam_id, self.owner, self.type, self.complaint, self.status,
+                self.opened_on, source)
 
 
 @dataclass
@@ -142,6 +171,9 @@ class RecordSet:
     read (its own issue says why), so checks against it are skipped rather than reported once per row."""
 
     org_file: str | None = None
+    source: str = "crm"
+    """Which reader filled it (``zoho``, ``fxiaoke``, ``targets``; ``crm`` when a reader does not say): stored with
+    each CRM record and target."""
     org_usable: bool = True
     employees: dict[str, EmployeeRecord] = field(default_factory=dict)
     account_file: str = ""
@@ -151,6 +183,7 @@ class RecordSet:
     kpi_file: str = ""
     kpis_usable: bool = True
     kpis: dict[tuple[str, str, str], KpiRecord] = field(default_factory=dict)
+    targets: dict[tuple[str, str, str], KpiTargetRecord] = field(default_factory=dict)
     deals: dict[str, DealRecord] = field(default_factory=dict)
     cases: dict[str, CaseRecord] = field(default_factory=dict)
     contacts_unlinked: list[ContactRecord] = field(default_factory=list)

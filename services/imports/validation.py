@@ -37,6 +37,7 @@ class Directory:
     account_names: dict[str, list[str]] = field(default_factory=dict)
     account_ids: set[str] = field(default_factory=set)
     account_revenue: dict[str, Decimal] = field(default_factory=dict)
+    account_kam: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, conn: psycopg.Connection, crm: bool) -> Directory:
@@ -44,10 +45,12 @@ class Directory:
         directory = cls({row[0]: (row[1], row[2]) for row in rows})
         if crm:
             directory.people = [(row[0], row[3], row[4]) for row in rows]
-            for account_id, name, revenue in conn.execute("SELECT id, name, annual_revenue FROM key_account"):
+            for account_id, name, revenue, kam in conn.execute(
+                    "SELECT id, name, annual_revenue, kam_id FROM key_account"):
                 directory.account_names.setdefault(name, []).append(account_id)
                 directory.account_ids.add(account_id)
                 directory.account_revenue[account_id] = revenue
+                directory.account_kam[account_id] = kam
         return directory
 
 
@@ -57,10 +60,12 @@ def validate(conn: psycopg.Connection, records: RecordSet, directory: Directory,
     if owner_rule is not None:
         _resolve_owners(records, directory, owner_rule, issues)
         _resolve_accounts(records, directory, issues)
+        _attribute_records(records, directory)
     if records.org_file is not None:
         _check_org(conn, records, directory.roles, issues)
     _check_accounts(records, directory.roles, issues)
     _check_kpis(records, directory.roles, issues)
+    _check_targets(records, directory.roles, issues)
 
 
 # ------------------------------------------------------------------------------------ CRM references
@@ -153,6 +158,16 @@ def _resolve_accounts(records: RecordSet, directory: Directory, issues: Issues) 
         if item.account_id is None and item.account_name:
             hits = lookup(item.account_name)
             item.account_id = hits[0] if len(hits) == 1 else None
+
+
+def _attribute_records(records: RecordSet, directory: Directory) -> None:
+    """Each deal, order and case counts for the KAM of its account (from the files, else the database): the CRM's
+    owner of a deal may be an assistant or a pre-sales engineer, the account's owner is the KAM measured."""
+    for item in [*records.deals.values(), *records.cases.values()]:
+        if item.account_id is None:
+            continue
+        account = records.accounts.get(item.account_id)
+        item.kam_id = account.kam_id if account is not None else directory.account_kam.get(item.account_id)
 
 
 # ------------------------------------------------------------------------------------- the org
@@ -262,3 +277,15 @@ def _check_kpis(records: RecordSet, directory: dict[str, tuple[str, str | None]]
             reported.add(eid)
             issues.add(records.kpi_file, kpi.line, "employee_id", tr(
                 "unknown employee '%(employee)s' (not in %(file)s)", employee=eid, file=records.org_file))
+
+
+def _check_targets(records: RecordSet, directory: dict[str, tuple[str, str | None]], issues: Issues) -> None:
+    """Targets are for KAMs already in the database (a targets file comes after the org)."""
+    for target in records.targets.values():
+        role = directory.get(target.employee_id, (None, None))[0]
+        if role is None:
+            issues.add(target.file, target.line, "employee_id", tr(
+                "unknown employee '%(employee)s' (import the org first)", employee=target.employee_id))
+        elif role != "kam":
+            issues.add(target.file, target.line, "employee_id", tr(
+                "'%(kam)s' is not a KAM (role %(role)s)", kam=target.employee_id, role=role))

@@ -24,6 +24,10 @@ _EMPLOYEE_COLUMNS = (
 _ACCOUNT_COLUMNS = ("id", "name", "kam_id", "annual_revenue", "currency")
 _CONTACT_COLUMNS = ("id", "account_id", "name", "email", "locale")
 _KPI_COLUMNS = ("employee_id", "period", "kpi_id", "value")
+_DEAL_COLUMNS = ("id", "kind", "name", "account_id", "kam_id", "owner", "stage", "won", "amount", "currency",
+                 "closed_on", "source")
+_TARGET_COLUMNS = ("employee_id", "period", "kpi_id", "target", "currency", "source")
+_CASE_COLUMNS = ("id", "account_id", "kam_id", "owner", "type", "complaint", "status", "opened_on", "source")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,12 @@ class ImportSummary:
     customer_contact: TableCounts
     kpi_actual: TableCounts
     audit_events: int
+    crm_deal: TableCounts = TableCounts()
+    crm_case: TableCounts = TableCounts()
+    kpi_target: TableCounts = TableCounts()
+    kpi_dates: tuple[date, ...] = ()
+    """The closing dates of deals/orders and opening dates of cases this import inserted or changed (and, for a
+    change, the date it had before): the KPI figures of periods holding any of them may be out of date."""
 
     @property
     def tables(self) -> dict[str, TableCounts]:
@@ -56,6 +66,9 @@ class ImportSummary:
             "key_account": self.key_account,
             "customer_contact": self.customer_contact,
             "kpi_actual": self.kpi_actual,
+            "crm_deal": self.crm_deal,
+            "crm_case": self.crm_case,
+            "kpi_target": self.kpi_target,
         }
 
     @property
@@ -124,6 +137,12 @@ def plan(conn: psycopg.Connection, records: RecordSet) -> dict[str, TablePlan]:
                                   [c.values() for c in records.contacts.values()]),
         "kpi_actual": _plan(conn, "kpi_actual", _KPI_COLUMNS, ("employee_id", "period", "kpi_id"),
                             [k.values() for k in records.kpis.values()], touch=", updated_at = now()"),
+        "crm_deal": _plan(conn, "crm_deal", _DEAL_COLUMNS, ("id",),
+                          [d.values(records.source) for d in records.deals.values()], touch=", imported_at = now()"),
+        "crm_case": _plan(conn, "crm_case", _CASE_COLUMNS, ("id",),
+                          [c.values(records.source) for c in records.cases.values()], touch=", imported_at = now()"),
+        "kpi_target": _plan(conn, "kpi_target", _TARGET_COLUMNS, ("employee_id", "period", "kpi_id"),
+                            [t.values() for t in records.targets.values()], touch=", updated_at = now()"),
     }
 
 
@@ -138,9 +157,28 @@ def apply(conn: psycopg.Connection, plans: dict[str, TablePlan], actor: str) -> 
         ) as copy:
             for entry in audit:
                 copy.write_row(entry)
+    kpi_plan = plans["kpi_actual"]
+    if kpi_plan.changed:  # a figure entered by hand replaces a computed one: its records no longer explain it
+        conn.execute(
+            """DELETE FROM kpi_source s USING unnest(%s::text[], %s::text[], %s::text[]) AS k(e, p, i)
+               WHERE s.employee_id = k.e AND s.period = k.p AND s.kpi_id = k.i""",
+            [list(column) for column in zip(*(row[:3] for row in kpi_plan.changed), strict=True)])
     counts = {table: table_plan.counts for table, table_plan in plans.items()}
     return ImportSummary(counts["employee"], counts["key_account"], counts["customer_contact"],
-                         counts["kpi_actual"], len(audit))
+                         counts["kpi_actual"], len(audit), counts["crm_deal"], counts["crm_case"],
+                         counts["kpi_target"], _kpi_dates(plans))
+
+
+def _kpi_dates(plans: dict[str, TablePlan]) -> tuple[date, ...]:
+    """Dates of the CRM records an import changed, before and after (see ``ImportSummary.kpi_dates``)."""
+    found: set[date] = set()
+    for table, column in (("crm_deal", "closed_on"), ("crm_case", "opened_on")):
+        table_plan = plans[table]
+        at = list(table_plan.columns).index(column)
+        for row in table_plan.changed:
+            before = table_plan.existing.get(tuple(row[:1]))
+            found |= {d for d in (row[at], before[at] if before else None) if d is not None}
+    return tuple(sorted(found))
 
 
 def _managers_first(employees: dict[str, EmployeeRecord]) -> list[EmployeeRecord]:

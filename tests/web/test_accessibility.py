@@ -314,11 +314,27 @@ def complete_every_task(live: Any, db_url: str, org: dict[str, Any], cycle_id: s
         assert r.status_code == 200, r.text
 
 
+def with_crm_figures(live, db_url: str) -> None:
+    """K01's sales figure from CRM records, so the participant and results pages show where it came from."""
+    import psycopg
+
+    from services.kpis import compute_kpis
+
+    with psycopg.connect(db_url) as conn:
+        conn.execute("""INSERT INTO crm_deal (id, kind, account_id, kam_id, won, amount, currency, closed_on, source)
+                        VALUES ('zcrm_a11y_1', 'deal', 'AK01', 'K01', true, 900000, 'CNY', '2026-08-03', 'zoho'),
+                               ('zcrm_a11y_2', 'deal', 'AK01', 'K01', true, 5000, 'USD', '2026-09-01', 'zoho')""")
+        conn.execute("""INSERT INTO kpi_target (employee_id, period, kpi_id, target, currency, source)
+                        VALUES ('K01', '2026-Q3', 'sales_attainment', 1000000, 'CNY', 'targets.csv')""")
+    live.call(lambda c: compute_kpis(db_url, "2026-Q3", "HR1"))
+
+
 def test_every_page_of_every_role_has_no_serious_accessibility_violation(live, db_url, web_org, browser):
     shots = Path(os.environ["KR_SHOTS"]) if os.environ.get("KR_SHOTS") else None
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
     cycle_id = open_live_cycle(live, db_url, web_org)
+    with_crm_figures(live, db_url)
     walk = Walk(live.url, cycle_id, browser, shots)
     with httpx.Client(base_url=live.url) as hr:
         r = hr.post("/api/session", json={"username": "HR1", "password": password_of("HR1")})
