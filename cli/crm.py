@@ -12,7 +12,7 @@ app = typer.Typer(help="key accounts, contacts, deals and cases from a CRM's exp
 Files = Annotated[list[Path], typer.Argument(show_default=False, help="the export files (Zoho: CSV; Fxiaoke: .xlsx)")]
 
 
-def import_(
+async def import_(
     ctx: Context,
     source: Annotated[Literal["zoho", "fxiaoke"], typer.Argument(show_default=False, help="which CRM wrote the files")],
     files: Files,
@@ -24,6 +24,7 @@ def import_(
     """import a CRM's export files (validated completely, then written in one transaction)"""
     from services.console import progress, table, working
     from services.imports.crm import apply_crm_import, preview_crm_import
+    from services.org_changes import describe
 
     names = ", ".join(f.name for f in files)
     progress(f"reading {names} ...")
@@ -31,7 +32,10 @@ def import_(
     if preview:
         with working(f"comparing {names} with the database"):
             result = preview_crm_import(db, source, files, mapping)
+            changes = await describe(db, result.org) if result.org else None
         print(result)
+        if changes and changes.lines():  # accounts reassigned: the running cycles' survey invitations move
+            print(changes)
         print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
         return 0
     who = ctx.actor(actor)
@@ -40,6 +44,9 @@ def import_(
     rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
     print("imported" if summary.changed else "nothing changed (the same files were imported before)")
+    from cli.ops import apply_org_changes
+
+    await apply_org_changes(ctx, db, who)
     return 0
 
 

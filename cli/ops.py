@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from cli.common import Context, command
+from cli.common import Actor, Context, command
 
 db_app = typer.Typer(help="the database schema", no_args_is_help=True)
 
@@ -22,21 +22,53 @@ def upgrade(ctx: Context) -> int:
 command(db_app, "upgrade")(upgrade)
 
 
-def import_(ctx: Context, org: CsvFile, accounts: CsvFile, kpis: CsvFile) -> int:
-    """import the organisation, key accounts and KPI actuals (one transaction)"""
-    from services.console import progress, working
-    from services.importer import import_files
+async def import_(
+    ctx: Context, org: CsvFile, accounts: CsvFile, kpis: CsvFile,
+    preview: Annotated[bool, typer.Option("--preview", help="say what would change, org changes and the running "
+                                          "cycles they reach included, and write nothing")] = False,
+    actor: Actor = None,
+) -> int:
+    """import the organisation, key accounts and KPI actuals (one transaction); org changes then reach running cycles"""
+    from services.console import progress, table, working
 
     progress(f"validating {org.name}, {accounts.name}, {kpis.name} ...")
     db = ctx.db()
-    with working(f"importing {org.name}, {accounts.name}, {kpis.name}"):
-        summary = import_files(db, org, accounts, kpis)
-    from services.console import table
+    if preview:
+        from services.importer import preview_files
+        from services.org_changes import describe
 
+        with working(f"comparing {org.name}, {accounts.name}, {kpis.name} with the database"):
+            result = preview_files(db, org, accounts, kpis)
+            changes = await describe(db, result.org) if result.org else None
+        print(result)
+        if changes and changes.lines():
+            print(changes)
+        print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
+        return 0
+    from services.importer import import_files
+
+    with working(f"importing {org.name}, {accounts.name}, {kpis.name}"):
+        summary = import_files(db, org, accounts, kpis, actor=ctx.actor(actor) if actor else "hr")
     rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
     print("imported" if summary.changed else "nothing changed (the same files were imported before)")
+    await apply_org_changes(ctx, db, actor)
     return 0
+
+
+async def apply_org_changes(ctx: Context, db: str, actor: str | None) -> None:
+    """Org changes an import wrote (this one or an earlier one cut short) applied to the running cycles."""
+    from services.org_changes import apply_pending, has_pending
+
+    if not await has_pending(db):
+        return
+    from services.console import working
+
+    client = await ctx.client()
+    with working("applying the org changes to the running cycles"):
+        report = await apply_pending(client, db, ctx.actor(actor) if actor else "hr")
+    if report.lines():
+        print(report)
 
 
 async def demo(

@@ -19,6 +19,7 @@ MESSAGE_KINDS = {
     "escalation": N_("escalation"),
     "reviewer_assigned": N_("review reassigned to them"),
     "reviewer_unassigned": N_("review taken from them"),
+    "review_ended": N_("review ended: the employee leaves"),
     "calibration_opened": N_("calibration opened"),
     "calibration_finalized": N_("calibration finalized"),
     "payouts_awaiting_approval": N_("payouts awaiting approval"),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from domain.text import Text, tr
 from services.imports.records import RecordSet
 from services.imports.writer import RowChange, TableCounts, TablePlan
+from services.org_changes import OrgDiff, diff_from_plans
 
 EXAMPLES = 5
 
@@ -34,6 +35,7 @@ class ImportPreview:
     cases: int = 0
     complaints: int = 0
     notes: list[Text] = field(default_factory=list)
+    org: OrgDiff | None = None  # the org changes (joiners, leavers, ...) for the running cycles (services.org_changes)
 
     @property
     def changed(self) -> bool:
@@ -85,5 +87,6 @@ def build_preview(source: str, files: list[str], plans: dict[str, TablePlan], re
         shown = ", ".join(f"{c.name or c.id} ({c.account_name or '-'})" for c in records.contacts_unlinked[:examples])
         notes.append(tr("%(count)s contacts left out: their account is neither in these files nor in the database "
                         "(e.g. %(examples)s)", count=str(len(records.contacts_unlinked)), examples=shown))
+    org = diff_from_plans(plans, frozenset(records.employees) if records.org_file is not None else None)
     return ImportPreview(source, files, tables, len(deals), sum(1 for d in deals if d.won), len(orders),
-                         len(records.cases), sum(1 for c in records.cases.values() if c.complaint), notes)
+                         len(records.cases), sum(1 for c in records.cases.values() if c.complaint), notes, org)
