@@ -175,6 +175,7 @@ async def test_leaver_tasks_end_and_the_review_closes_with_what_exists(client, d
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE action = 'review.ended' AND entity_id = %s", review) == 1
     # The employee row carries the leaving date the incentive prorates to.
     assert str(_one(db_url, "SELECT termination_date FROM employee WHERE id = 'K02'")[0]) == "2026-08-15"
+    await client.get_workflow_handle(review_workflow_id(review)).result()
     await maybe_record_history(client, review_workflow_id(review), "review_leaver")
 
 
@@ -201,6 +202,7 @@ async def test_joiner_in_the_population_is_added_to_the_running_cycle(client, db
     for kind, who in (("task_assigned", "K04"), ("reviewer_assigned", "M1"), ("survey_invitation", "CK040")):
         assert count(db_url, "SELECT count(*) FROM notification WHERE kind = %s AND recipient_id = %s AND cycle_id = %s",
                      kind, who, C) == 1, kind
+    await maybe_record_history(client, cycle_workflow_id(C), "cycle_joiner")  # running: replayed as far as it got
     # The same Update again (a retry) adds nothing.
     key = _one(db_url, "SELECT event_key FROM audit_log WHERE action = 'import.insert' AND entity_id = 'K04'")[0]
     again = await client.get_workflow_handle(cycle_workflow_id(C)).execute_update(
@@ -237,6 +239,8 @@ async def test_account_reassigned_moves_its_open_survey_invitations(client, db_u
     # The contact now answers about K02; K01's review no longer takes the answer.
     await tasks.submit_survey(client, db_url, C, "K02", SurveySubmission("CK011", 5))
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE action IN ('survey.withdrawn', 'survey.moved_in')") == 2
+    await maybe_record_history(client, review_workflow_id(review_id_for(C, "K02")), "review_survey_moved_in")
+    await maybe_record_history(client, review_workflow_id(review_id_for(C, "K01")), "review_survey_moved_out")
 
 
 async def test_applying_twice_changes_nothing_and_a_cut_short_apply_resumes(client, db_url, running):
