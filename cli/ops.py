@@ -48,12 +48,22 @@ async def import_(
     from services.importer import import_files
 
     with working(f"importing {org.name}, {accounts.name}, {kpis.name}"):
-        summary = import_files(db, org, accounts, kpis, actor=ctx.actor(actor) if actor else "hr")
+        summary = import_files(db, org, accounts, kpis, actor=_acting(ctx, actor))
     rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
     print("imported" if summary.changed else "nothing changed (the same files were imported before)")
     await apply_org_changes(ctx, db, actor)
     return 0
+
+
+def _acting(ctx: Context, actor: str | None) -> str:
+    """Who imports, for the audit log: --actor or the configured identity; "hr" when none is configured (as before)."""
+    from services.errors import UserError
+
+    try:
+        return ctx.actor(actor)
+    except UserError:
+        return "hr"
 
 
 async def apply_org_changes(ctx: Context, db: str, actor: str | None) -> None:
@@ -66,7 +76,7 @@ async def apply_org_changes(ctx: Context, db: str, actor: str | None) -> None:
 
     client = await ctx.client()
     with working("applying the org changes to the running cycles"):
-        report = await apply_pending(client, db, ctx.actor(actor) if actor else "hr")
+        report = await apply_pending(client, db, _acting(ctx, actor))
     if report.lines():
         print(report)
 

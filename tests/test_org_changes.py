@@ -266,3 +266,31 @@ async def test_applying_twice_changes_nothing_and_a_cut_short_apply_resumes(clie
     await _reimport(client, db_url, files)
     assert (await _status(client, C, "K01")).reviewer_id == "M2"
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE action = 'review.reviewer_reassigned'") == 3
+
+
+async def test_the_cli_previews_then_applies_and_a_second_run_changes_nothing(client, db_url, task_queue, running,
+                                                                              tmp_path):
+    import asyncio
+
+    from tests.test_cli import cli_env
+    from tests.test_cli import run_cli as run_blocking
+
+    async def run_cli(*args):  # in a thread: the test's worker runs on this event loop
+        return await asyncio.to_thread(run_blocking, *args)
+
+    C, files = running["cycle"], running["files"]  # noqa: N806
+    env = cli_env(db_url, client, task_queue, tmp_path)
+    files.people["K01"]["manager_id"] = "M2"
+    paths = [str(p) for p in files.write()]
+    shown = await run_cli(env, tmp_path, "import", *paths, "--preview")
+    assert shown.returncode == 0, shown.stderr
+    assert "manager change K01 KAM K01: M1 -> M2" in shown.stdout
+    assert f"cycle {C}: the open scoring task moves to M2" in shown.stdout
+    assert "preview only: nothing was written" in shown.stdout
+    done = await run_cli(env, tmp_path, "import", *paths)
+    assert done.returncode == 0, done.stderr
+    assert f"cycle {C}: the open scoring task moved to M2" in done.stdout
+    again = await run_cli(env, tmp_path, "import", *paths)
+    assert again.returncode == 0, again.stderr
+    assert "nothing changed" in again.stdout and "org changes" not in again.stdout
+    assert count(db_url, "SELECT count(*) FROM audit_log WHERE action = 'review.reviewer_reassigned'") == 1
