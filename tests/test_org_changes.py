@@ -294,3 +294,47 @@ async def test_the_cli_previews_then_applies_and_a_second_run_changes_nothing(cl
     assert again.returncode == 0, again.stderr
     assert "nothing changed" in again.stdout and "org changes" not in again.stdout
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE action = 'review.reviewer_reassigned'") == 1
+
+
+async def test_org_change_activities_repeated_after_success_change_nothing(client, db_url, task_queue, running):
+    """Temporal runs an activity at least once: each org-change activity done again writes nothing new."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from psycopg_pool import AsyncConnectionPool
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.reviews import ReviewActivities
+    from services.db import libpq_url
+    from workflows.payloads import AddReviewInput, BeginCycleInput, EndReviewRecord, SurveyMoveRecord
+
+    C, files = running["cycle"], running["files"]  # noqa: N806
+    files.people["K04"] = {**files.people["K03"], "employee_id": "K04", "name": "KAM K04", "email": "k04@example.com"}
+    import_files(db_url, *files.write())  # K04 exists; the apply step is left out: the activities are run by hand
+
+    def snapshot():
+        # Messages by id (their delivery goes on in the background and changes their status, not their number).
+        with psycopg.connect(db_url) as conn:
+            rows = {t: conn.execute(f"SELECT count(*), md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {t} t")
+                    .fetchone() for t in ("review", "task", "survey_invitation", "audit_log", "review_cycle")}
+            return rows | {"notification": conn.execute("SELECT array_agg(id ORDER BY id) FROM notification").fetchone()}
+
+    env = ActivityEnvironment(client)
+    env.info = dataclasses.replace(env.info, task_queue=task_queue)
+    now = datetime.now(UTC)
+    async with AsyncConnectionPool(libpq_url(db_url), min_size=1, max_size=2, kwargs={"autocommit": True}) as pool:
+        acts = ReviewActivities(pool)
+        plan = await env.run(acts.begin_cycle, BeginCycleInput(C, now))
+        due = next(p.due_at for p in plan.phases if p.phase == "customer_survey")
+        calls = [
+            (acts.add_review, AddReviewInput(C, "K04", "M1", "HR1", plan.rules, plan.phases, now)),
+            (acts.end_review, EndReviewRecord(C, f"{C}:K02", "HR1", "2026-08-15", "left", now)),
+            (acts.withdraw_invitations, SurveyMoveRecord(C, f"{C}:K01", "AK01", ["CK011"], "K03", "HR1", now)),
+            (acts.add_invitations, SurveyMoveRecord(C, f"{C}:K03", "AK01", ["CK011"], "K01", "HR1", now, due)),
+        ]
+        first = [await env.run(fn, arg) for fn, arg in calls]
+        await eventually(lambda: review_started(client, C, "K04"))
+        after_first = snapshot()
+        second = [await env.run(fn, arg) for fn, arg in calls]
+    assert snapshot() == after_first
+    assert first[0] is True and second[0] is False  # the review was added once
