@@ -186,7 +186,7 @@ def _prorated(config: CycleConfig, hired: object, left: object) -> tuple[int, in
     return proration_days(config.period.start, config.period.end, start, end)
 
 
-def _foreseen(change: OrgChange, row: dict[str, Any], target: _Target, reviewer: str | None) -> Text:
+def _foreseen(change: OrgChange, row: dict[str, Any], target: _Target) -> Text:
     """What applying the change to this cycle will do, for the preview."""
     if change.kind == "joiner":
         days, total = _prorated(target.config, row.get("hire_date"), row.get("termination_date"))
@@ -197,8 +197,6 @@ def _foreseen(change: OrgChange, row: dict[str, Any], target: _Target, reviewer:
         return tr("open tasks end and the review closes with what was submitted; the bonus is prorated "
                   "%(days)s/%(total)s days to the leaving date", days=str(days), total=str(total))
     if change.kind == "manager_change":
-        if reviewer == change.after:
-            return tr("%(manager)s already scores this review; nothing changes", manager=change.after)
         return tr("the open scoring task moves to %(manager)s (a score already given stays)", manager=change.after)
     return tr("%(count)s open survey invitations move to the review of %(kam)s", count=str(len(target.detail)),
               kam=change.after)
@@ -221,12 +219,26 @@ async def describe(db: Database | str, diff: OrgDiff) -> OrgChangesReport:
         for change, row in diff.changes:
             report = ChangeReport(change, names.get(change.subject) or row.get("name"))
             for target in await _targets(conn, change, row, None):
-                reviewer = None
+                what = None
                 if target.review_id and change.kind == "manager_change":
-                    (reviewer,) = await (await conn.execute("SELECT reviewer_id FROM review WHERE id = %s",
-                                                            (target.review_id,))).fetchone()
-                report.effects.append(CycleEffect(target.cycle_id, _foreseen(change, row, target, reviewer)))
+                    reviewer, scored = await (await conn.execute(
+                        """SELECT r.reviewer_id, t.status = 'done' FROM review r LEFT JOIN task t ON t.id = %s
+                           WHERE r.id = %s""", (f"{target.review_id}:{MANAGER_SCORING}", target.review_id))).fetchone()
+                    if scored and reviewer != change.after:
+                        what = tr("the score already given by %(manager)s stays", manager=reviewer or "-")
+                    elif reviewer == change.after:
+                        what = tr("%(manager)s already scores this review; nothing changes", manager=change.after)
+                report.effects.append(CycleEffect(target.cycle_id, what or _foreseen(change, row, target)))
             reports.append(report)
+            if change.kind == "leaver":
+                (scoring,) = await (await conn.execute(
+                    """SELECT count(*) FROM task t JOIN review_cycle c ON c.id = t.cycle_id AND c.status = 'running'
+                       WHERE t.kind = %s AND t.assignee_id = %s AND t.status = 'open'""",
+                    (MANAGER_SCORING, change.subject))).fetchone()
+                if scoring:
+                    notes.append(tr("%(who)s leaves with %(count)s open scoring tasks of reports in running cycles; "
+                                    "give those reports a new manager (or reassign the reviews)",
+                                    who=_named(change.subject, report.name), count=str(scoring)))
         if diff.file_employee_ids is not None:
             missing = [f"{i} {n}" for i, n in await (await conn.execute(
                 """SELECT id, name FROM employee WHERE NOT (id = ANY(%s)) AND termination_date IS NULL
