@@ -46,8 +46,7 @@ async def import_(
     print("imported" if summary.changed else "nothing changed (the same files were imported before)")
     from cli.ops import apply_org_changes
 
-    await apply_org_changes(ctx, db, who)
-    return 0
+    return await apply_org_changes(ctx, db, who)
 
 
 command(app, "import")(import_)

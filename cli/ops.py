@@ -1,11 +1,12 @@
 """`kamreview db upgrade`, `import`, `demo` and `servers …`: the schema, the data, and the embedded servers."""
 
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from cli.common import Actor, Context, command
+from cli.common import Actor, Context, command, exit_code
 
 db_app = typer.Typer(help="the database schema", no_args_is_help=True)
 
@@ -52,8 +53,7 @@ async def import_(
     rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
     print("imported" if summary.changed else "nothing changed (the same files were imported before)")
-    await apply_org_changes(ctx, db, actor)
-    return 0
+    return await apply_org_changes(ctx, db, actor)
 
 
 def _acting(ctx: Context, actor: str | None) -> str:
@@ -66,19 +66,26 @@ def _acting(ctx: Context, actor: str | None) -> str:
         return "hr"
 
 
-async def apply_org_changes(ctx: Context, db: str, actor: str | None) -> None:
+async def apply_org_changes(ctx: Context, db: str, actor: str | None) -> int:
     """Org changes an import wrote (this one or an earlier one cut short) applied to the running cycles."""
+    from services.errors import UserError
     from services.org_changes import apply_pending, has_pending
 
     if not await has_pending(db):
-        return
+        return 0
     from services.console import working
 
-    client = await ctx.client()
+    try:
+        client = await ctx.client()
+    except UserError as err:  # the import is written; its org changes wait for the next import
+        print(f"the org changes were not applied to the running cycles yet: {err}; importing again (even the same "
+              "files) applies them", file=sys.stderr)
+        return exit_code(err)
     with working("applying the org changes to the running cycles"):
         report = await apply_pending(client, db, _acting(ctx, actor))
     if report.lines():
         print(report)
+    return 0
 
 
 async def demo(

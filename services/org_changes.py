@@ -135,21 +135,30 @@ class _Target:
     detail: Any = None
 
 
-async def _running_cycles(conn: AsyncConnection, since: datetime | None) -> list[tuple[str, CycleConfig, bool]]:
+Cycles = dict[datetime | None, list[tuple[str, CycleConfig, bool]]]
+
+
+async def _running_cycles(conn: AsyncConnection, since: datetime | None,
+                          cache: Cycles) -> list[tuple[str, CycleConfig, bool]]:
     """(id, config, reviews still open) of the running cycles created before the change (a cycle created after
-    it froze its participants and reviewers from the changed org already)."""
+    it froze its participants and reviewers from the changed org already). Read once per import (``cache``)."""
+    if since in cache:
+        return cache[since]
     rows = await (await conn.execute(
         """SELECT c.id, c.config, EXISTS (SELECT FROM review r WHERE r.cycle_id = c.id
                                             AND r.status IN ('pending', 'open'))
            FROM review_cycle c WHERE c.status = 'running' AND (%s::timestamptz IS NULL OR c.created_at < %s)
            ORDER BY c.id""", (since, since))).fetchall()
-    return [(cid, CycleConfig.model_validate(cfg), open_) for cid, cfg, open_ in rows]
+    cache[since] = [(cid, CycleConfig.model_validate(cfg), open_) for cid, cfg, open_ in rows]
+    return cache[since]
 
 
-async def _targets(conn: AsyncConnection, change: OrgChange, row: dict[str, Any],
-                   since: datetime | None) -> list[_Target]:
+async def _targets(conn: AsyncConnection, change: OrgChange, row: dict[str, Any], since: datetime | None,
+                   cache: Cycles) -> list[_Target]:
     out: list[_Target] = []
-    for cycle_id, config, reviews_open in await _running_cycles(conn, since):
+    for cycle_id, config, reviews_open in await _running_cycles(conn, since, cache):
+        if change.kind == "leaver" and change.after and date.fromisoformat(change.after) > config.period.end:
+            continue  # employed for the whole period: the review goes on as usual
         if change.kind == "joiner":
             if not reviews_open or not row.get("manager_id"):
                 continue
@@ -214,11 +223,12 @@ async def describe(db: Database | str, diff: OrgDiff) -> OrgChangesReport:
     """The preview: each change with the running cycles it reaches and what it will do there; writes nothing."""
     reports: list[ChangeReport] = []
     notes: list[Text] = []
+    cache: Cycles = {}
     async with as_database(db).connection() as conn:
         names = await _names(conn, [c for c, _ in diff.changes])
         for change, row in diff.changes:
             report = ChangeReport(change, names.get(change.subject) or row.get("name"))
-            for target in await _targets(conn, change, row, None):
+            for target in await _targets(conn, change, row, None, cache):
                 what = None
                 if target.review_id and change.kind == "manager_change":
                     reviewer, scored = await (await conn.execute(
@@ -273,30 +283,33 @@ async def has_pending(db: Database | str) -> bool:
 
 
 async def apply_pending(client: Client, db: Database | str, actor: str) -> OrgChangesReport:
-    """Apply every pending org change to the running cycles it reaches; each is audited once, retries apply once."""
+    """Apply every pending org change to the running cycles it reaches; each is audited once, retries apply once.
+
+    A change is marked applied as soon as it is done, so one cut short later leaves only the rest pending."""
     database = as_database(db)
     async with database.connection() as conn:
         todo = await pending(conn)
         names = await _names(conn, [c for c, _, _ in todo])
     reports: list[ChangeReport] = []
-    done: dict[str, dict[str, str]] = {}
-    for change, row, at in todo:
+    cache: Cycles = {}
+    by_key: dict[str, list[ChangeReport]] = {}
+    for n, (change, row, at) in enumerate(todo):
         report = ChangeReport(change, names.get(change.subject) or row.get("name"))
         async with database.connection() as conn:
-            targets = await _targets(conn, change, row, at)
+            targets = await _targets(conn, change, row, at, cache)
         for target in targets:
             what, applied = await _apply_one(client, database, change, row, target, actor)
             report.effects.append(CycleEffect(target.cycle_id, what, applied))
         reports.append(report)
-        done.setdefault(change.key, {}).update({f"{change.kind}:{e.cycle_id}": str(e.what) for e in report.effects})
-    async with database.connection() as conn:
-        for change, _row, _at in todo:
-            if change.key not in done:
-                continue
+        by_key.setdefault(change.key, []).append(report)
+        if n + 1 < len(todo) and todo[n + 1][0].key == change.key:
+            continue  # one imported row can carry two changes (a leaver with a new manager): marked together
+        done = {f"{r.change.kind}:{e.cycle_id}": str(e.what) for r in by_key.pop(change.key) for e in r.effects}
+        async with database.connection() as conn:
             await conn.execute(AUDIT_ROW, audit_params(
                 f"org.change_applied:{change.key}", actor, "org.change_applied",
                 "key_account" if change.kind == "account_reassigned" else "employee", change.subject,
-                None, {"changes": done.pop(change.key)}))
+                None, {"changes": done}))
     return OrgChangesReport(reports)
 
 

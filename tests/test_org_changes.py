@@ -109,6 +109,7 @@ async def test_preview_lists_each_change_with_the_cycles_it_reaches_and_writes_n
     C, files = running["cycle"], running["files"]  # noqa: N806
     await tasks.submit_manager_score(client, db_url, C, "K02", ManagerScoreSubmission("M2", ratings(3)))
     files.people["K01"]["manager_id"] = "M2"
+    files.people["K01"]["termination_date"] = "2026-10-15"  # after the period: the review goes on
     files.people["K02"]["termination_date"] = "2026-08-15"
     files.people["K02"]["manager_id"] = "M1"  # scored by M2 already: the score stays
     files.people["M1"]["termination_date"] = "2026-09-30"  # still scores K03 (K01 moves to M2)
@@ -121,7 +122,8 @@ async def test_preview_lists_each_change_with_the_cycles_it_reaches_and_writes_n
     report = await describe(db_url, preview.org)
     text = str(report)
     kinds = sorted(r.change.kind for r in report.changes)
-    assert kinds == ["account_reassigned", "joiner", "leaver", "leaver", "manager_change", "manager_change"]
+    assert kinds == ["account_reassigned", "joiner", "leaver", "leaver", "leaver", "manager_change", "manager_change"]
+    assert "leaver K01 KAM K01, leaving on 2026-10-15\n  no running cycle is affected" in text
     assert f"manager change K02 KAM K02: M2 -> M1\n  cycle {C}: the score already given by M2 stays" in text
     assert "M1 Manager M1 leaves with 2 open scoring tasks of reports in running cycles" in text
     assert f"manager change K01 KAM K01: M1 -> M2\n  cycle {C}: the open scoring task moves to M2" in text
