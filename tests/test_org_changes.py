@@ -345,3 +345,36 @@ async def test_org_change_activities_repeated_after_success_change_nothing(clien
         second = [await env.run(fn, arg) for fn, arg in calls]
     assert snapshot() == after_first
     assert first[0] is True and second[0] is False  # the review was added once
+
+
+@pytest.mark.slow  # ~25 s: waits for a real 25 s survey deadline
+async def test_invitations_moved_to_a_kam_without_surveys_reopen_the_phase_and_its_deadline_holds(
+        client, db_url, task_queue, tmp_path):
+    """K03 has no account, so their survey phase is done from the start; an account moved to them reopens it, and
+    its deadline (sooner than the other phases') still closes it on time."""
+    files = Files(tmp_path)
+    files.accounts = [a for a in files.accounts if a["kam_id"] != "K03"]
+    import_files(db_url, *files.write())
+    C = f"ORG{uuid.uuid4().hex[:8]}"  # noqa: N806
+    survey = {"due_after": "25s", "reminders_before": [], "on_deadline": {"action": "close"}}
+    await create_cycle(db_url, cycle_config(C, due="600s", customer_survey=survey))
+    async with running_worker(client, db_url, task_queue):
+        await start_cycle(client, db_url, C, task_queue)
+        for k in ("K01", "K02", "K03"):
+            await eventually(lambda k=k: review_started(client, C, k))
+        phase = next(p for p in (await _status(client, C, "K03")).phases if p.phase == "customer_survey")
+        assert phase.state == "done" and phase.outstanding == []
+        for a in files.accounts[:2]:
+            a["kam_id"] = "K03"
+        report = await _reimport(client, db_url, files)
+        assert f"cycle {C}: 2 open survey invitations moved to the review of K03" in str(report)
+        phase = next(p for p in (await _status(client, C, "K03")).phases if p.phase == "customer_survey")
+        assert phase.state == "open" and phase.outstanding == ["CK010", "CK011"]
+
+        async def survey_closed() -> bool:
+            status = await _status(client, C, "K03")
+            return next(p for p in status.phases if p.phase == "customer_survey").state == "closed"
+
+        await eventually(survey_closed, timeout=60)
+        assert count(db_url, "SELECT count(*) FROM task WHERE review_id = %s AND kind = 'customer_survey'"
+                     " AND status = 'missed'", f"{C}:K03") == 2
