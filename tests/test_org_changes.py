@@ -378,3 +378,4 @@ async def test_invitations_moved_to_a_kam_without_surveys_reopen_the_phase_and_i
         await eventually(survey_closed, timeout=60)
         assert count(db_url, "SELECT count(*) FROM task WHERE review_id = %s AND kind = 'customer_survey'"
                      " AND status = 'missed'", f"{C}:K03") == 2
+        await maybe_record_history(client, review_workflow_id(review_id_for(C, "K03")), "review_survey_reopened")
