@@ -341,6 +341,13 @@ async def _apply_one(client: Client, db: Database, change: OrgChange, row: dict[
     reason = str(tr("organisation import"))
     try:
         if change.kind == "joiner":
+            target_incentive = target.config.incentive_plan.target_incentive
+            grade = row.get("grade") or ""
+            if change.subject not in target_incentive.by_employee and grade not in target_incentive.by_grade:
+                who = tr("%(employee)s (grade %(grade)s)", employee=change.subject, grade=grade) if grade \
+                    else tr("%(employee)s (grade none)", employee=change.subject)
+                return tr("not applied: %(why)s", why=tr("incentive_plan.target_incentive: no target incentive for "
+                                                         "%(who)s", who=who)), False
             added = await _update(client, cycle_workflow_id(target.cycle_id), CycleWorkflow.add_participant,
                                   AddParticipant(actor, change.subject, row["manager_id"]),
                                   f"org:{change.key}:{target.cycle_id}")

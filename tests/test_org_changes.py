@@ -195,8 +195,13 @@ async def test_joiner_in_the_population_is_added_to_the_running_cycle(client, db
                            "contact_email": "ck040@client.example.com"})
     files.people["OTHER1"] = {**files.people["HR1"], "employee_id": "OTHER1", "name": "Olga Other", "role": "other",
                               "email": "o1@example.com"}  # not in the population (all KAMs): not added
+    files.people["K05"] = {**files.people["K04"], "employee_id": "K05", "name": "KAM K05", "email": "k05@example.com",
+                           "grade": "K9"}  # no target incentive for K9 in the cycle's plan: not added
     report = await _reimport(client, db_url, files)
     assert f"cycle {C}: review opened, scored by M1" in str(report)
+    assert f"cycle {C}: not applied: incentive_plan.target_incentive: no target incentive for K05 (grade K9)" \
+        in str(report)
+    assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id = %s AND employee_id = 'K05'", C) == 0
     await eventually(lambda: review_started(client, C, "K04"))
     status = await _status(client, C, "K04")
     assert status.reviewer_id == "M1" and [p.state for p in status.phases] == ["open", "open", "open"]
