@@ -195,9 +195,22 @@ def _prorated(config: CycleConfig, hired: object, left: object) -> tuple[int, in
     return proration_days(config.period.start, config.period.end, start, end)
 
 
+def _no_target(change: OrgChange, row: dict[str, Any], target: _Target) -> Text | None:
+    """Why a joiner cannot be added: no target incentive for them in the cycle's plan (create_cycle's own check)."""
+    target_incentive = target.config.incentive_plan.target_incentive
+    grade = row.get("grade") or ""
+    if change.subject in target_incentive.by_employee or grade in target_incentive.by_grade:
+        return None
+    who = tr("%(employee)s (grade %(grade)s)", employee=change.subject, grade=grade) if grade \
+        else tr("%(employee)s (grade none)", employee=change.subject)
+    return tr("incentive_plan.target_incentive: no target incentive for %(who)s", who=who)
+
+
 def _foreseen(change: OrgChange, row: dict[str, Any], target: _Target) -> Text:
     """What applying the change to this cycle will do, for the preview."""
     if change.kind == "joiner":
+        if uncovered := _no_target(change, row, target):
+            return tr("will not be added: %(why)s", why=uncovered)
         days, total = _prorated(target.config, row.get("hire_date"), row.get("termination_date"))
         return tr("their review opens (self-review, scoring by %(manager)s, customer survey); the bonus is prorated "
                   "%(days)s/%(total)s days", manager=row.get("manager_id"), days=str(days), total=str(total))
@@ -341,13 +354,8 @@ async def _apply_one(client: Client, db: Database, change: OrgChange, row: dict[
     reason = str(tr("organisation import"))
     try:
         if change.kind == "joiner":
-            target_incentive = target.config.incentive_plan.target_incentive
-            grade = row.get("grade") or ""
-            if change.subject not in target_incentive.by_employee and grade not in target_incentive.by_grade:
-                who = tr("%(employee)s (grade %(grade)s)", employee=change.subject, grade=grade) if grade \
-                    else tr("%(employee)s (grade none)", employee=change.subject)
-                return tr("not applied: %(why)s", why=tr("incentive_plan.target_incentive: no target incentive for "
-                                                         "%(who)s", who=who)), False
+            if uncovered := _no_target(change, row, target):
+                return tr("not applied: %(why)s", why=uncovered), False
             added = await _update(client, cycle_workflow_id(target.cycle_id), CycleWorkflow.add_participant,
                                   AddParticipant(actor, change.subject, row["manager_id"]),
                                   f"org:{change.key}:{target.cycle_id}")

@@ -118,11 +118,15 @@ async def test_preview_lists_each_change_with_the_cycles_it_reaches_and_writes_n
     files.accounts[0]["kam_id"] = files.accounts[1]["kam_id"] = "K03"  # AK01 moves from K01 to K03
     del files.people["K03"]  # a row missing from the file is not a leaver
     files.people["K04"]["manager_id"] = "M1"
+    files.people["K05"] = {**files.people["K04"], "employee_id": "K05", "name": "KAM K05", "grade": "K9"}
     preview = preview_files(db_url, *files.write())
     report = await describe(db_url, preview.org)
     text = str(report)
     kinds = sorted(r.change.kind for r in report.changes)
-    assert kinds == ["account_reassigned", "joiner", "leaver", "leaver", "leaver", "manager_change", "manager_change"]
+    assert kinds == ["account_reassigned", "joiner", "joiner", "leaver", "leaver", "leaver", "manager_change",
+                     "manager_change"]
+    assert (f"joiner K05 KAM K05 (manager M1)\n  cycle {C}: will not be added: incentive_plan.target_incentive: "
+            "no target incentive for K05 (grade K9)") in text
     assert "leaver K01 KAM K01, leaving on 2026-10-15\n  no running cycle is affected" in text
     assert f"manager change K02 KAM K02: M2 -> M1\n  cycle {C}: the score already given by M2 stays" in text
     assert "M1 Manager M1 leaves with 2 open scoring tasks of reports in running cycles" in text
