@@ -95,6 +95,14 @@ def _one(db_url: str, sql: str, *params):
         return conn.execute(sql, params).fetchone()
 
 
+async def _all_delivered(db_url: str, cycle_id: str) -> None:
+    """Every message of the cycle was rendered and sent (the test setup delivers to a Maildir)."""
+    async def settled() -> bool:
+        return count(db_url, "SELECT count(*) FROM notification WHERE cycle_id = %s AND status <> 'sent'",
+                     cycle_id) == 0
+    await eventually(settled, timeout=60)
+
+
 async def _reimport(client, db_url, files: Files):
     import_files(db_url, *files.write())
     return await apply_pending(client, db_url, "HR1")
@@ -184,6 +192,7 @@ async def test_leaver_tasks_end_and_the_review_closes_with_what_exists(client, d
         == "expired"
     assert count(db_url, "SELECT count(*) FROM notification WHERE kind = 'review_ended' AND recipient_id = 'M2'") == 1
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE action = 'review.ended' AND entity_id = %s", review) == 1
+    await _all_delivered(db_url, C)
     # The employee row carries the leaving date the incentive prorates to.
     assert str(_one(db_url, "SELECT termination_date FROM employee WHERE id = 'K02'")[0]) == "2026-08-15"
     await client.get_workflow_handle(review_workflow_id(review)).result()
@@ -228,6 +237,7 @@ async def test_joiner_in_the_population_is_added_to_the_running_cycle(client, db
         CycleWorkflow.add_participant, AddParticipant("HR1", "K04", "M1"), id="another-id")
     assert again is False
     assert count(db_url, "SELECT count(*) FROM review WHERE cycle_id = %s", C) == 4
+    await _all_delivered(db_url, C)
     # The joiner works through the review like anyone.
     await tasks.submit_manager_score(client, db_url, C, "K04", ManagerScoreSubmission("M1", ratings(2)))
 
@@ -252,6 +262,7 @@ async def test_account_reassigned_moves_its_open_survey_invitations(client, db_u
         == "answered"
     assert count(db_url, "SELECT count(*) FROM notification WHERE kind = 'survey_invitation' AND recipient_id = 'CK011'"
                  " AND params ->> 'kam_name' = 'KAM K02'") == 1
+    await _all_delivered(db_url, C)
     # The contact now answers about K02; K01's review no longer takes the answer.
     await tasks.submit_survey(client, db_url, C, "K02", SurveySubmission("CK011", 5))
     assert count(db_url, "SELECT count(*) FROM audit_log WHERE action IN ('survey.withdrawn', 'survey.moved_in')") == 2
