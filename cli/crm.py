@@ -1,11 +1,12 @@
-"""`kamreview crm import zoho|fxiaoke FILES…`: the CRM's own export files, previewed before anything is written."""
+"""`kamreview crm import zoho|fxiaoke FILES…`: the CRM's own export files, previewed before anything is written;
+`kamreview crm pull zoho|fxiaoke`: the same through the CRM's API (credentials from the settings, never arguments)."""
 
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from cli.common import Actor, Context, command
+from cli.common import Actor, Context, Json, command, emit_json
 
 app = typer.Typer(help="key accounts, contacts, deals and cases from a CRM's exports", no_args_is_help=True)
 
@@ -50,3 +51,108 @@ async def import_(
 
 
 command(app, "import")(import_)
+
+
+Mapping = Annotated[Path | None, typer.Option("--mapping", help="YAML: which CRM field means what "
+                                              "(defaults: a standard setup; docs/crm-imports.md)")]
+
+
+async def pull(
+    ctx: Context,
+    source: Annotated[Literal["zoho", "fxiaoke"], typer.Argument(show_default=False, help="which CRM to pull from")],
+    mapping: Mapping = None,
+    preview: Annotated[bool, typer.Option("--preview", help="say what would change and write nothing")] = False,
+    actor: Actor = None,
+) -> int:
+    """pull accounts, contacts, deals, orders and cases through the CRM's API (KAMREVIEW_ZOHO_* or
+    KAMREVIEW_FXIAOKE_* settings), then validate and write them like `crm import` (or only preview); exit 5 when
+    the CRM is unreachable or keeps refusing for load, 4 when it refuses the credentials' rights"""
+    from services.console import progress, table
+    from services.imports.crm import apply_crm_pull, preview_crm_pull
+
+    progress(f"pulling from {source} ...")
+    db = ctx.db()
+    if preview:
+        result = await preview_crm_pull(db, source, mapping)
+        print(result)
+        print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
+        return 0
+    who = ctx.actor(actor)
+    summary = await apply_crm_pull(db, source, mapping, actor=who)
+    rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
+    print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
+    print("imported" if summary.changed else "nothing changed (the same records were imported before)")
+    return 0
+
+
+command(app, "pull")(pull)
+
+
+# -- the daily sync -------------------------------------------------------------------------------------
+
+sync_app = typer.Typer(help="the daily CRM sync (a Temporal Schedule, off until enabled)", no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
+SyncSource = Annotated[Literal["zoho", "fxiaoke"], typer.Argument(show_default=False, help="which CRM")]
+
+
+@command(sync_app, "enable")
+async def sync_enable(
+    ctx: Context,
+    source: SyncSource,
+    at: Annotated[str, typer.Option("--at", help="local time of day, HH:MM")] = "02:00",
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA zone of --at")] = "Asia/Shanghai",
+    mapping: Mapping = None,
+    actor: Actor = None,
+) -> int:
+    """pull the CRM every day at --at and apply what changed (as `crm pull`); the mapping is kept with it"""
+    from services.crm_sync import enable_crm_sync
+    from services.cycles import read_yaml_file
+
+    text = read_yaml_file(mapping) if mapping is not None else None
+    sync = await enable_crm_sync(await ctx.client(), ctx.db(), source, ctx.actor(actor), ctx.settings.task_queue,
+                                 at=at, timezone=timezone, mapping_text=text,
+                                 mapping_name=str(mapping) if mapping else None)
+    nxt = sync.next_runs[0].isoformat() if sync.next_runs else "-"
+    print(f"{source} sync enabled: daily at {sync.at} ({sync.timezone}); next run {nxt}")
+    return 0
+
+
+@command(sync_app, "status")
+async def sync_status(ctx: Context, json_output: Json = False) -> int:
+    """which CRM syncs are enabled, and their next and last runs"""
+    from services.crm_sync import crm_syncs
+
+    rows = await crm_syncs(await ctx.client())
+    if json_output:
+        emit_json({"syncs": rows})
+        return 0
+    if not rows:
+        print("no CRM sync is enabled (kamreview crm sync enable zoho|fxiaoke)")
+        return 0
+    from services.console import table
+
+    print(table(["crm", "daily at", "zone", "state", "next run", "last run"],
+                [(s.source, s.at, s.timezone, "paused" if s.paused else "active",
+                  s.next_runs[0].isoformat() if s.next_runs else "-",
+                  s.recent_runs[-1].isoformat() if s.recent_runs else "-") for s in rows]))
+    return 0
+
+
+@command(sync_app, "run")
+async def sync_run(ctx: Context, source: SyncSource, actor: Actor = None) -> int:
+    """run the enabled sync now (its run shows in the Temporal Web UI)"""
+    from services.crm_sync import run_crm_sync_now
+
+    await run_crm_sync_now(await ctx.client(), ctx.db(), source, ctx.actor(actor))
+    print(f"{source} sync: a run was started")
+    return 0
+
+
+@command(sync_app, "disable")
+async def sync_disable(ctx: Context, source: SyncSource, actor: Actor = None) -> int:
+    """stop the daily sync (what it imported stays)"""
+    from services.crm_sync import disable_crm_sync
+
+    await disable_crm_sync(await ctx.client(), ctx.db(), source, ctx.actor(actor))
+    print(f"{source} sync disabled")
+    return 0

@@ -23,11 +23,14 @@ from services.db import libpq_url
 from services.observability import CountRefusals, quiet_refusals
 from services.settings import Settings, get_settings
 from workflows.correction import IncentiveCorrectionWorkflow
+from workflows.crm_sync import CrmSyncWorkflow
 from workflows.cycle import CycleWorkflow
 from workflows.delivery import DeliveryWorkflow
 from workflows.review import ReviewWorkflow
+from workflows.schedule import ScheduledCycleWorkflow
 
-WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow, DeliveryWorkflow]
+WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow, DeliveryWorkflow, ScheduledCycleWorkflow,
+             CrmSyncWorkflow]
 
 
 def delivery_setup(settings: Settings) -> DeliverySetup:
@@ -45,16 +48,20 @@ def delivery_setup(settings: Settings) -> DeliverySetup:
     )
 
 
-def activities_for(pool: AsyncConnectionPool, setup: DeliverySetup | None = None) -> list:
+def activities_for(pool: AsyncConnectionPool, setup: DeliverySetup | None = None, database_url: str = "") -> list:
     reviews, cycle = ReviewActivities(pool), CycleActivities(pool)
     delivery = DeliveryActivities(pool, setup or delivery_setup(get_settings()))
+    from services.crm_sync import CrmSyncActivities  # shells over the service layer, which imports much
+    from services.schedules import ScheduleActivities
+
     return [
         reviews.begin_cycle, reviews.start_review_batch, reviews.announce_cycle, reviews.await_reviews_closed,
         reviews.cancel_cycle, reviews.record_submission, reviews.record_phase_event,
         reviews.reassign_reviewer, reviews.close_review, reviews.add_review, reviews.end_review,
         reviews.withdraw_invitations, reviews.add_invitations,
         cycle.open_calibration, cycle.adjust_rating, cycle.finalize_calibration, cycle.compute_incentives,
-        cycle.lock_payouts, delivery.deliver_batch,
+        cycle.lock_payouts, delivery.deliver_batch, ScheduleActivities(pool).open_scheduled_cycle,
+        CrmSyncActivities(database_url).sync_crm,
     ]
 
 
@@ -72,7 +79,7 @@ async def running_worker(client: Client, database_url: str, task_queue: str, poo
     quiet_refusals()  # a refused activity or Update is logged in one line, never with a traceback
     try:
         worker = Worker(
-            client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool, setup),
+            client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool, setup, database_url),
             max_concurrent_activities=max(pool_size * 2, 20), interceptors=[CountRefusals(), RefuseUnfixableErrors()],
             max_cached_workflows=get_settings().workflow_cache_size,
         )
