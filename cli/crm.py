@@ -73,8 +73,13 @@ async def pull(
     progress(f"pulling from {source} ...")
     db = ctx.db()
     if preview:
+        from services.org_changes import describe
+
         result = await preview_crm_pull(db, source, mapping)
+        changes = await describe(db, result.org) if result.org else None
         print(result)
+        if changes and changes.lines():  # accounts reassigned: the running cycles' survey invitations move
+            print(changes)
         print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
         return 0
     who = ctx.actor(actor)
@@ -82,7 +87,9 @@ async def pull(
     rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
     print("imported" if summary.changed else "nothing changed (the same records were imported before)")
-    return 0
+    from cli.ops import apply_org_changes
+
+    return await apply_org_changes(ctx, db, who)
 
 
 command(app, "pull")(pull)

@@ -399,3 +399,22 @@ async def test_invitations_moved_to_a_kam_without_surveys_reopen_the_phase_and_i
         assert count(db_url, "SELECT count(*) FROM task WHERE review_id = %s AND kind = 'customer_survey'"
                      " AND status = 'missed'", f"{C}:K03") == 2
         await maybe_record_history(client, review_workflow_id(review_id_for(C, "K03")), "review_survey_reopened")
+
+
+async def test_an_account_moved_in_the_crm_moves_its_invitations_too(client, db_url, running, tmp_path):
+    """The same change from a Zoho CRM export: the account's owner is now K02."""
+    from services.imports.crm import apply_crm_import, preview_crm_import
+
+    C = running["cycle"]  # noqa: N806
+    accounts = tmp_path / "Accounts_2026_12_01.csv"
+    accounts.write_bytes(b"\xef\xbb\xbf" + (
+        '"Record Id","Account Owner","Account Name","Annual Revenue","Currency"\n'
+        '"AK01","KAM K02","Account of K01","CNY 1,000,000.00","CNY"\n').encode())
+    preview = preview_crm_import(db_url, "zoho", [accounts])
+    text = str(await describe(db_url, preview.org))
+    assert f"account reassigned AK01 Account of K01: KAM K01 -> K02\n  cycle {C}: 2 open survey invitations move" in text
+    apply_crm_import(db_url, "zoho", [accounts], actor="HR1")
+    report = await apply_pending(client, db_url, "HR1")
+    assert f"cycle {C}: 2 open survey invitations moved to the review of K02" in str(report)
+    assert count(db_url, "SELECT count(*) FROM survey_invitation WHERE review_id = %s AND account_id = 'AK01'"
+                 " AND status = 'sent'", f"{C}:K02") == 2

@@ -515,3 +515,4 @@ class CrmSyncResult:
     inserted: int
     updated: int
     notes: list[str] = field(default_factory=list)
+    org_changes: int = 0  # org changes (accounts reassigned) applied to running cycles
