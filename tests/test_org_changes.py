@@ -408,8 +408,8 @@ async def test_an_account_moved_in_the_crm_moves_its_invitations_too(client, db_
     C = running["cycle"]  # noqa: N806
     accounts = tmp_path / "Accounts_2026_12_01.csv"
     accounts.write_bytes(b"\xef\xbb\xbf" + (
-        '"Record Id","Account Owner","Account Name","Annual Revenue","Currency"\n'
-        '"AK01","KAM K02","Account of K01","CNY 1,000,000.00","CNY"\n').encode())
+        b'"Record Id","Account Owner","Account Name","Annual Revenue","Currency"\n'
+        b'"AK01","KAM K02","Account of K01","CNY 1,000,000.00","CNY"\n'))
     preview = preview_crm_import(db_url, "zoho", [accounts])
     text = str(await describe(db_url, preview.org))
     assert f"account reassigned AK01 Account of K01: KAM K01 -> K02\n  cycle {C}: 2 open survey invitations move" in text
