@@ -310,11 +310,19 @@ async def apply_pending(client: Client, db: Database | str, actor: str) -> OrgCh
         report = ChangeReport(change, names.get(change.subject) or row.get("name"))
         async with database.connection() as conn:
             targets = await _targets(conn, change, row, at, cache)
+        later = False
         for target in targets:
-            what, applied = await _apply_one(client, database, change, row, target, actor)
+            try:
+                what, applied = await _apply_one(client, database, change, row, target, actor)
+            except _NotYet:
+                what, applied, later = tr("the review has not started yet; the change stays pending until the next "
+                                          "import"), False, True
             report.effects.append(CycleEffect(target.cycle_id, what, applied))
         reports.append(report)
         by_key.setdefault(change.key, []).append(report)
+        if later:
+            by_key.pop(change.key)  # not marked: the next import (even of the same files) applies it
+            continue
         if n + 1 < len(todo) and todo[n + 1][0].key == change.key:
             continue  # one imported row can carry two changes (a leaver with a new manager): marked together
         done = {f"{r.change.kind}:{e.cycle_id}": str(e.what) for r in by_key.pop(change.key) for e in r.effects}
@@ -324,6 +332,16 @@ async def apply_pending(client: Client, db: Database | str, actor: str) -> OrgCh
                 "key_account" if change.kind == "account_reassigned" else "employee", change.subject,
                 None, {"changes": done}))
     return OrgChangesReport(reports)
+
+
+class _NotYet(Exception):
+    """The review is still waiting for its batch to open: the change must wait too."""
+
+
+async def _not_started(db: Database, review_id: str) -> bool:
+    async with db.connection() as conn:
+        row = await (await conn.execute("SELECT status FROM review WHERE id = %s", (review_id,))).fetchone()
+    return row is not None and row[0] == "pending"
 
 
 async def _update(client: Client, workflow_id: str, update: Any, arg: Any, update_id: str) -> Any:
@@ -364,6 +382,8 @@ async def _apply_one(client: Client, db: Database, change: OrgChange, row: dict[
             return tr("review opened, scored by %(manager)s", manager=row["manager_id"]), True
         assert target.review_id is not None
         status = await _status(client, target.review_id)
+        if status is None and await _not_started(db, target.review_id):
+            raise _NotYet
         if status is None or status.closed:
             return tr("the review has closed already; nothing changed"), False
         wf = review_workflow_id(target.review_id)

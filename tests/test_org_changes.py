@@ -418,3 +418,19 @@ async def test_an_account_moved_in_the_crm_moves_its_invitations_too(client, db_
     assert f"cycle {C}: 2 open survey invitations moved to the review of K02" in str(report)
     assert count(db_url, "SELECT count(*) FROM survey_invitation WHERE review_id = %s AND account_id = 'AK01'"
                  " AND status = 'sent'", f"{C}:K02") == 2
+
+
+async def test_a_change_for_a_review_not_started_yet_stays_pending(client, db_url, running):
+    """A review still waiting for its batch (a large cycle opening) has no workflow to change yet: the change is
+    not marked applied, so the next import applies it."""
+    C, files = running["cycle"], running["files"]  # noqa: N806
+    files.people["K09"] = {**files.people["K03"], "employee_id": "K09", "name": "KAM K09", "email": "k09@example.com"}
+    import_files(db_url, *files.write())
+    with psycopg.connect(db_url) as conn:  # as a batch not opened yet leaves it
+        conn.execute("INSERT INTO review (id, cycle_id, employee_id, reviewer_id, seq, status) "
+                     "VALUES (%s, %s, 'K09', 'M1', 99, 'pending')", (f"{C}:K09", C))
+    await apply_pending(client, db_url, "HR1")  # the joiner has a review already: nothing to do
+    files.people["K09"]["manager_id"] = "M2"
+    report = await _reimport(client, db_url, files)
+    assert f"cycle {C}: the review has not started yet; the change stays pending until the next import" in str(report)
+    assert await has_pending(db_url)
