@@ -24,10 +24,12 @@ from workflows.payloads import (
     MANAGER_SCORING,
     PHASES,
     SELF_REVIEW,
+    AddReviewInput,
     BeginCycleInput,
     CloseReviewInput,
     ContactRef,
     CyclePlan,
+    EndReviewRecord,
     PhaseEvent,
     PhasePlan,
     ReassignRecord,
@@ -39,6 +41,7 @@ from workflows.payloads import (
     ReviewSeed,
     StartBatchInput,
     SubmissionRecord,
+    SurveyMoveRecord,
     record_digest,
     review_workflow_id,
     task_id_for,
@@ -131,9 +134,14 @@ class ReviewActivities(DbActivities):
     @activity.defn(name="start_review_batch")
     async def start_review_batch(self, inp: StartBatchInput) -> int:
         """Open one batch of reviews in PostgreSQL, then start their workflows; a retry starts none twice."""
+        seeds = await self._open_reviews(inp)
+        await self._start_reviews(inp, seeds)
+        return len(seeds)
+
+    async def _start_reviews(self, inp: StartBatchInput, seeds: list[ReviewSeed]) -> None:
+        """Start the opened reviews' workflows; one already running is kept, one already ended never restarts."""
         from workflows.review import ReviewWorkflow  # here: the workflow module imports this one
 
-        seeds = await self._open_reviews(inp)
         client = activity.client()
         task_queue = activity.info().task_queue
         gate = asyncio.Semaphore(START_CONCURRENCY)
@@ -171,7 +179,6 @@ class ReviewActivities(DbActivities):
                     "SELECT status FROM review_cycle WHERE id = %s", (inp.cycle_id,))).fetchone())[0]
             if status == "cancelled":
                 await _cancel_workflows([review_workflow_id(s.review_id) for s in seeds])
-        return len(seeds)
 
     @activity.defn(name="announce_cycle")
     async def announce_cycle(self, cycle_id: str) -> int:
@@ -502,6 +509,163 @@ class ReviewActivities(DbActivities):
                                         rec.previous_reviewer_id,
                                         common | {"new_reviewer": new_name, "link_path": "/manager"}))
             await queue(cur, cycle_id, batch, messages)
+        await start_delivery(activity.client(), activity.info().task_queue, batch)
+
+    # -- org changes reaching a running cycle (docs/org-changes.md) ------------------------------------
+
+    @activity.defn(name="add_review")
+    async def add_review(self, inp: AddReviewInput) -> bool:
+        """A joiner's review in a running cycle: the row (next seq), its tasks and invitations, its workflow, and
+        the messages everyone gets when a cycle starts. True when the review is new; a retry adds nothing."""
+        review_id = f"{inp.cycle_id}:{inp.employee_id}"
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute("SELECT status FROM review_cycle WHERE id = %s FOR UPDATE", (inp.cycle_id,))
+            (status,) = await cur.fetchone()
+            await cur.execute("SELECT seq, status FROM review WHERE id = %s", (review_id,))
+            existing = await cur.fetchone()
+            if existing is None and status != "running":
+                raise rejected(tr("cycle %(cycle)s is not running; %(employee)s was not added", cycle=inp.cycle_id,
+                                  employee=inp.employee_id), conflict=True)
+            if existing is None:
+                await cur.execute(
+                    """INSERT INTO review (id, cycle_id, employee_id, reviewer_id, seq, status)
+                       SELECT %s, %s, %s, %s, COALESCE(max(seq), -1) + 1, 'pending' FROM review WHERE cycle_id = %s
+                       RETURNING seq""",
+                    (review_id, inp.cycle_id, inp.employee_id, inp.reviewer_id, inp.cycle_id))
+                (seq,) = await cur.fetchone()
+                await cur.execute("UPDATE review_cycle SET participant_count = participant_count + 1 WHERE id = %s",
+                                  (inp.cycle_id,))
+                await audit(cur, f"review.joined:{review_id}", inp.actor_id, "review.joined", "review", review_id,
+                            None, {"employee_id": inp.employee_id, "reviewer_id": inp.reviewer_id, "seq": seq})
+            else:
+                seq = existing[0]
+        batch = StartBatchInput(inp.cycle_id, -1, seq, seq + 1, inp.rules, inp.phases, inp.opened_at,
+                                search_attributes=inp.search_attributes)
+        seeds = await self._open_reviews(batch)
+        await self._start_reviews(batch, seeds)
+        await self._announce_review(inp.cycle_id, review_id)
+        return existing is None
+
+    async def _announce_review(self, cycle_id: str, review_id: str) -> None:
+        """A joiner's review opened: the joiner their self-review, the manager the score, each contact the survey."""
+        batch = f"joined:{review_id}"
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                """SELECT t.kind, t.id, t.assignee_type, t.assignee_id, t.due_at, r.employee_id, e.name, a.name,
+                          c.name
+                   FROM task t JOIN review r ON r.id = t.review_id JOIN employee e ON e.id = r.employee_id
+                   JOIN review_cycle c ON c.id = r.cycle_id
+                   LEFT JOIN survey_invitation i ON i.id = t.id LEFT JOIN key_account a ON a.id = i.account_id
+                   WHERE t.review_id = %s AND t.status = 'open' ORDER BY t.id""", (review_id,))
+            messages = []
+            for kind, task_id, assignee_type, assignee, due, employee_id, name, account, cycle_name in \
+                    await cur.fetchall():
+                common = {"cycle_name": cycle_name, "phase": kind, "due": due.isoformat()}
+                if kind == SELF_REVIEW:
+                    messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
+                                            common | {"link_path": task_link(cycle_id, kind, employee_id)}))
+                elif kind == MANAGER_SCORING:
+                    messages.append(Message(f"reviewer-assigned:{review_id}:joined", "reviewer_assigned", "employee",
+                                            assignee, common | {"employee_name": name,
+                                                                "link_path": task_link(cycle_id, kind, employee_id)}))
+                elif assignee_type == "contact":
+                    messages.append(Message(f"invited:{task_id}", "survey_invitation", "contact", assignee,
+                                            common | {"kam_name": name, "account_name": account,
+                                                      "survey_invitation_id": task_id}))
+            await queue(cur, cycle_id, batch, messages)
+        await start_delivery(activity.client(), activity.info().task_queue, batch)
+
+    @activity.defn(name="end_review")
+    async def end_review(self, rec: EndReviewRecord) -> None:
+        """A leaver's open tasks end (cancelled), unanswered invitations expire with their links; the reviewer is
+        told the review closes with what was submitted. Once, however often retried."""
+        batch = f"ended:{rec.review_id}"
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                """UPDATE task SET status = 'cancelled' WHERE review_id = %s AND status = 'open' RETURNING id, kind""",
+                (rec.review_id,))
+            ended = await cur.fetchall()
+            await cur.execute("DELETE FROM task_draft d USING task t WHERE t.id = d.task_id AND t.review_id = %s",
+                              (rec.review_id,))
+            await cur.execute("UPDATE survey_invitation SET status = 'expired' WHERE review_id = %s AND status = 'sent'",
+                              (rec.review_id,))
+            await cur.execute(
+                """UPDATE survey_link l SET revoked_at = now() FROM survey_invitation i
+                   WHERE l.invitation_id = i.id AND i.review_id = %s AND l.used_at IS NULL AND l.revoked_at IS NULL""",
+                (rec.review_id,))
+            await audit(cur, f"review.ended:{rec.review_id}", rec.actor_id, "review.ended", "review", rec.review_id,
+                        {"status": "open"}, {"left_on": rec.left_on, "reason": rec.reason,
+                                             "tasks_ended": sorted(t for t, _ in ended)})
+            await cur.execute(
+                """SELECT c.name, r.employee_id, e.name, r.reviewer_id FROM review r
+                   JOIN review_cycle c ON c.id = r.cycle_id JOIN employee e ON e.id = r.employee_id
+                   WHERE r.id = %s""", (rec.review_id,))
+            cycle_name, employee_id, name, reviewer = await cur.fetchone()
+            messages = []
+            if reviewer:
+                messages.append(Message(f"review-ended:{rec.review_id}", "review_ended", "employee", reviewer,
+                                        {"cycle_name": cycle_name, "employee_name": name, "left_on": rec.left_on,
+                                         "scoring_ended": any(k == MANAGER_SCORING for _, k in ended),
+                                         "link_path": "/manager"}))
+            queued = await queue(cur, rec.cycle_id, batch, messages)
+        if queued:
+            await start_delivery(activity.client(), activity.info().task_queue, batch)
+
+    @activity.defn(name="withdraw_invitations")
+    async def withdraw_invitations(self, rec: SurveyMoveRecord) -> None:
+        """The account moved away: these contacts' unanswered invitations in this review end, with their links."""
+        ids = [task_id_for(rec.review_id, CUSTOMER_SURVEY, c) for c in rec.contact_ids]
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute("UPDATE task SET status = 'cancelled' WHERE id = ANY(%s) AND status = 'open'", (ids,))
+            await cur.execute("UPDATE survey_invitation SET status = 'expired' WHERE id = ANY(%s) AND status = 'sent'",
+                              (ids,))
+            await cur.execute(
+                """UPDATE survey_link SET revoked_at = now()
+                   WHERE invitation_id = ANY(%s) AND used_at IS NULL AND revoked_at IS NULL""", (ids,))
+            await audit(cur, f"survey.withdrawn:{rec.review_id}:{rec.account_id}:{rec.at.isoformat()}", rec.actor_id,
+                        "survey.withdrawn", "review", rec.review_id, {"invitations": ids},
+                        {"account_id": rec.account_id, "to_employee_id": rec.other_employee_id})
+
+    @activity.defn(name="add_invitations")
+    async def add_invitations(self, rec: SurveyMoveRecord) -> None:
+        """The account moved here: a survey task and invitation per contact in this review, and each contact
+        invited to rate the new KAM (a fresh personal link at send time). Once, however often retried."""
+        batch = f"survey-moved:{rec.review_id}:{rec.account_id}:{rec.at.isoformat()}"
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                """SELECT r.employee_id, e.name, c.name, a.name FROM review r JOIN employee e ON e.id = r.employee_id
+                   JOIN review_cycle c ON c.id = r.cycle_id JOIN key_account a ON a.id = %s WHERE r.id = %s""",
+                (rec.account_id, rec.review_id))
+            employee_id, kam_name, cycle_name, account_name = await cur.fetchone()
+            due = rec.due_at
+            assert due is not None
+            ids = [task_id_for(rec.review_id, CUSTOMER_SURVEY, c) for c in rec.contact_ids]
+            await cur.executemany(
+                """INSERT INTO task (id, cycle_id, review_id, kind, assignee_type, assignee_id, subject_employee_id,
+                                     due_at, status, extensions, reminders_sent)
+                   VALUES (%s, %s, %s, %s, 'contact', %s, %s, %s, 'open', 0, 0)
+                   ON CONFLICT (id) DO UPDATE SET status = 'open', due_at = excluded.due_at
+                   WHERE task.status = 'cancelled'""",
+                [(t, rec.cycle_id, rec.review_id, CUSTOMER_SURVEY, c, employee_id, due)
+                 for t, c in zip(ids, rec.contact_ids, strict=True)])
+            # An invitation that moved away earlier (A -> B -> A) comes back to life rather than colliding.
+            await cur.executemany(
+                """INSERT INTO survey_invitation (id, cycle_id, review_id, contact_id, account_id, status, sent_at,
+                                                  expires_at)
+                   VALUES (%s, %s, %s, %s, %s, 'sent', %s, %s)
+                   ON CONFLICT (id) DO UPDATE SET status = 'sent', sent_at = excluded.sent_at,
+                                                  expires_at = excluded.expires_at
+                   WHERE survey_invitation.status = 'expired'""",
+                [(t, rec.cycle_id, rec.review_id, c, rec.account_id, rec.at, due)
+                 for t, c in zip(ids, rec.contact_ids, strict=True)])
+            await audit(cur, f"survey.moved_in:{rec.review_id}:{rec.account_id}:{rec.at.isoformat()}", rec.actor_id,
+                        "survey.moved_in", "review", rec.review_id, {"from_employee_id": rec.other_employee_id},
+                        {"account_id": rec.account_id, "invitations": ids})
+            common = {"cycle_name": cycle_name, "phase": CUSTOMER_SURVEY, "due": due.isoformat(),
+                      "kam_name": kam_name, "account_name": account_name}
+            messages = [Message(f"invited:{t}:{rec.at.isoformat()}", "survey_invitation", "contact", c,
+                                common | {"survey_invitation_id": t}) for t, c in zip(ids, rec.contact_ids, strict=True)]
+            await queue(cur, rec.cycle_id, batch, messages)
         await start_delivery(activity.client(), activity.info().task_queue, batch)
 
     @activity.defn(name="close_review")

@@ -1,7 +1,6 @@
 """`kamreview crm import zoho|fxiaoke FILES…`: the CRM's own export files, previewed before anything is written;
 `kamreview crm pull zoho|fxiaoke`: the same through the CRM's API (credentials from the settings, never arguments)."""
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,7 +13,7 @@ app = typer.Typer(help="key accounts, contacts, deals and cases from a CRM's exp
 Files = Annotated[list[Path], typer.Argument(show_default=False, help="the export files (Zoho: CSV; Fxiaoke: .xlsx)")]
 
 
-def import_(
+async def import_(
     ctx: Context,
     source: Annotated[Literal["zoho", "fxiaoke"], typer.Argument(show_default=False, help="which CRM wrote the files")],
     files: Files,
@@ -26,6 +25,7 @@ def import_(
     """import a CRM's export files (validated completely, then written in one transaction)"""
     from services.console import progress, table, working
     from services.imports.crm import apply_crm_import, preview_crm_import
+    from services.org_changes import describe
 
     names = ", ".join(f.name for f in files)
     progress(f"reading {names} ...")
@@ -33,7 +33,10 @@ def import_(
     if preview:
         with working(f"comparing {names} with the database"):
             result = preview_crm_import(db, source, files, mapping)
+            changes = await describe(db, result.org) if result.org else None
         print(result)
+        if changes and changes.lines():  # accounts reassigned: the running cycles' survey invitations move
+            print(changes)
         print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
         return 0
     who = ctx.actor(actor)
@@ -45,12 +48,14 @@ def import_(
     if summary.kpi_dates:  # deals or cases changed: say which KPI figures to recompute
         from services.kpis import stale_periods
 
-        periods = asyncio.run(stale_periods(db, summary.kpi_dates))
+        periods = await stale_periods(db, summary.kpi_dates)
         for period in periods:
             print(f"deals or cases of {period} changed: run `kamreview kpi compute {period}`")
         if not periods:
             print("deals or cases changed: `kamreview kpi compute PERIOD` computes the KPI figures from them")
-    return 0
+    from cli.ops import apply_org_changes
+
+    return await apply_org_changes(ctx, db, who)
 
 
 command(app, "import")(import_)
@@ -76,8 +81,13 @@ async def pull(
     progress(f"pulling from {source} ...")
     db = ctx.db()
     if preview:
+        from services.org_changes import describe
+
         result = await preview_crm_pull(db, source, mapping)
+        changes = await describe(db, result.org) if result.org else None
         print(result)
+        if changes and changes.lines():  # accounts reassigned: the running cycles' survey invitations move
+            print(changes)
         print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
         return 0
     who = ctx.actor(actor)
@@ -85,7 +95,9 @@ async def pull(
     rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
     print("imported" if summary.changed else "nothing changed (the same records were imported before)")
-    return 0
+    from cli.ops import apply_org_changes
+
+    return await apply_org_changes(ctx, db, who)
 
 
 command(app, "pull")(pull)

@@ -1,11 +1,12 @@
 """`kamreview db upgrade`, `import`, `demo` and `servers …`: the schema, the data, and the embedded servers."""
 
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from cli.common import Context, command
+from cli.common import Actor, Context, command, exit_code
 
 db_app = typer.Typer(help="the database schema", no_args_is_help=True)
 
@@ -22,20 +23,68 @@ def upgrade(ctx: Context) -> int:
 command(db_app, "upgrade")(upgrade)
 
 
-def import_(ctx: Context, org: CsvFile, accounts: CsvFile, kpis: CsvFile) -> int:
-    """import the organisation, key accounts and KPI actuals (one transaction)"""
-    from services.console import progress, working
-    from services.importer import import_files
+async def import_(
+    ctx: Context, org: CsvFile, accounts: CsvFile, kpis: CsvFile,
+    preview: Annotated[bool, typer.Option("--preview", help="say what would change, org changes and the running "
+                                          "cycles they reach included, and write nothing")] = False,
+    actor: Actor = None,
+) -> int:
+    """import the organisation, key accounts and KPI actuals (one transaction); org changes then reach running cycles"""
+    from services.console import progress, table, working
 
     progress(f"validating {org.name}, {accounts.name}, {kpis.name} ...")
     db = ctx.db()
-    with working(f"importing {org.name}, {accounts.name}, {kpis.name}"):
-        summary = import_files(db, org, accounts, kpis)
-    from services.console import table
+    if preview:
+        from services.importer import preview_files
+        from services.org_changes import describe
 
+        with working(f"comparing {org.name}, {accounts.name}, {kpis.name} with the database"):
+            result = preview_files(db, org, accounts, kpis)
+            changes = await describe(db, result.org) if result.org else None
+        print(result)
+        if changes and changes.lines():
+            print(changes)
+        print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
+        return 0
+    from services.importer import import_files
+
+    with working(f"importing {org.name}, {accounts.name}, {kpis.name}"):
+        summary = import_files(db, org, accounts, kpis, actor=_acting(ctx, actor))
     rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
     print("imported" if summary.changed else "nothing changed (the same files were imported before)")
+    return await apply_org_changes(ctx, db, actor)
+
+
+def _acting(ctx: Context, actor: str | None) -> str:
+    """Who imports, for the audit log: --actor or the configured identity; "hr" when none is configured (as before)."""
+    from services.errors import UserError
+
+    try:
+        return ctx.actor(actor)
+    except UserError:
+        return "hr"
+
+
+async def apply_org_changes(ctx: Context, db: str, actor: str | None) -> int:
+    """Org changes an import wrote (this one or an earlier one cut short) applied to the running cycles."""
+    from services.errors import UserError
+    from services.org_changes import apply_pending, has_pending
+
+    if not await has_pending(db):
+        return 0
+    from services.console import working
+
+    try:
+        client = await ctx.client()
+    except UserError as err:  # the import is written; its org changes wait for the next import
+        print(f"the org changes were not applied to the running cycles yet: {err}; importing again (even the same "
+              "files) applies them", file=sys.stderr)
+        return exit_code(err)
+    with working("applying the org changes to the running cycles"):
+        report = await apply_pending(client, db, _acting(ctx, actor))
+    if report.lines():
+        print(report)
     return 0
 
 

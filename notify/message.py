@@ -19,6 +19,7 @@ KINDS = (
     "escalation",             # deadline passed: the late person's manager's manager, or HR
     "reviewer_assigned",      # reassignment: the new reviewer
     "reviewer_unassigned",    # reassignment: the old reviewer
+    "review_ended",           # org change: a leaver's review closed early; their reviewer
     "calibration_opened",     # HR
     "calibration_finalized",  # HR
     "payouts_awaiting_approval",  # payroll: line count and total

@@ -148,6 +148,11 @@ class CrmSyncActivities:
             raise  # an outage, rate limits that did not end: retried by the workflow's policy
         except UserError as err:
             raise refuse(err.text or str(err)) from None
+        # Accounts the CRM moved to another KAM reach the running cycles (docs/org-changes.md); a failure here is
+        # retried with the run, and the changes stay pending until applied (the pull itself writes nothing new).
+        from services.org_changes import apply_pending
+
+        applied = await apply_pending(activity.client(), self.database_url, inp.actor)
         counts = summary.tables.values()
         return CrmSyncResult(inp.source, summary.changed, sum(c.inserted for c in counts),
-                             sum(c.updated for c in counts))
+                             sum(c.updated for c in counts), org_changes=len(applied.changes))

@@ -252,7 +252,7 @@ async def scorers(conn: Any) -> list[tuple[str, str]]:
         f"SELECT e.id, e.name FROM employee e WHERE {_SCORER} ORDER BY e.name, e.id")).fetchall()]
 
 
-async def _check_scorer(conn: Any, employee_id: str, new_reviewer_id: str) -> None:
+async def check_scorer(conn: Any, employee_id: str, new_reviewer_id: str) -> None:
     """Refuse, with a reason HR can act on, anyone who could not score this review."""
     row = await (await conn.execute(
         f"""SELECT e.name, e.role, e.termination_date IS NOT NULL AND e.termination_date < current_date,
@@ -280,7 +280,7 @@ async def reassign_reviewer(client: Client, db: Database | str, cycle_id: str, e
     """Hand a review's scoring to another manager; only someone who can score it is accepted."""
     review_id = review_id_for(cycle_id, employee_id)
     async with as_database(db).connection() as conn:
-        await _check_scorer(conn, employee_id, req.new_reviewer_id)
+        await check_scorer(conn, employee_id, req.new_reviewer_id)
         (earlier,) = await (await conn.execute(
             "SELECT count(*) FROM audit_log WHERE action = 'review.reviewer_reassigned' AND entity_id = %s",
             (review_id,))).fetchone()

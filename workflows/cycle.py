@@ -35,7 +35,10 @@ with workflow.unsafe.imports_passed_through():
         user_text,
     )
     from workflows.payloads import (
+        ORG_CHANGES_PATCH,
         ActorRequest,
+        AddParticipant,
+        AddReviewInput,
         AdjustmentRecord,
         BeginCycleInput,
         CalibrationSummary,
@@ -260,6 +263,35 @@ class CycleWorkflow:
             raise conflict(tr("payouts were already approved by %(who)s", who=self._st.approved_by))
         if self._approving is not None:
             raise conflict(tr("payouts are being approved by %(who)s", who=self._approving))
+
+    @workflow.update
+    async def add_participant(self, req: AddParticipant) -> bool:
+        """A joiner in the population while the reviews run: their review opens with the cycle's deadlines.
+        True when it was opened now, False when it was open already (a retry or a second import)."""
+        workflow.patched(ORG_CHANGES_PATCH)
+        plan = self._st.plan
+        assert plan is not None  # the validator refuses before the plan exists
+        try:
+            added: bool = await workflow.execute_activity_method(
+                ReviewActivities.add_review,
+                AddReviewInput(self._st.cycle_id, req.employee_id, req.reviewer_id, req.actor_id, plan.rules,
+                               plan.phases, workflow.now(), search_attributes=self._search.on),
+                **ONE_ROW,
+            )
+        except ActivityError as err:
+            raise _refused(err) from None
+        if added:
+            self._st.joiners += 1
+        return added
+
+    @add_participant.validator
+    def _validate_add(self, req: AddParticipant) -> None:
+        if self._st.phase != "reviews" or self._st.plan is None:
+            raise conflict(tr("cannot add %(employee)s to cycle %(cycle)s: its reviews are no longer open "
+                              "(phase '%(phase)s')", employee=req.employee_id, cycle=self._st.cycle_id,
+                              phase=self._st.phase))
+        if req.reviewer_id == req.employee_id:
+            raise reject(tr("an employee cannot be their own reviewer"))
 
     def _require_phase(self, phase: str, action: Text) -> None:
         if self._st.phase != phase:

@@ -179,6 +179,74 @@ class ReassignRecord:
     at: datetime
 
 
+# Org changes reaching a running cycle (docs/org-changes.md) -----------------------------------------
+
+# The patch that guards the workflows' org-change paths (joiner added, leaver ended, survey invitations moved).
+ORG_CHANGES_PATCH = "org-changes"
+
+
+@dataclass
+class EndReview:
+    """A leaver: the review's open tasks end and it closes with what was submitted."""
+
+    actor_id: str
+    left_on: str  # ISO date of the leaving date (the incentive is prorated to it)
+    reason: str
+
+
+@dataclass
+class EndReviewRecord:
+    cycle_id: str
+    review_id: str
+    actor_id: str
+    left_on: str
+    reason: str
+    at: datetime
+
+
+@dataclass
+class SurveyMove:
+    """An account reassigned: its contacts' open invitations leave one KAM's review and join another's."""
+
+    actor_id: str
+    account_id: str
+    contacts: list[ContactRef]
+    other_employee_id: str  # the KAM the invitations move to (withdraw) or come from (invite)
+
+
+@dataclass
+class SurveyMoveRecord:
+    cycle_id: str
+    review_id: str
+    account_id: str
+    contact_ids: list[str]
+    other_employee_id: str
+    actor_id: str
+    at: datetime
+    due_at: datetime | None = None  # invite: the survey phase's deadline in this review
+
+
+@dataclass
+class AddParticipant:
+    """A joiner in the cycle's population: their review opened in the running cycle."""
+
+    actor_id: str
+    employee_id: str
+    reviewer_id: str
+
+
+@dataclass
+class AddReviewInput:
+    cycle_id: str
+    employee_id: str
+    reviewer_id: str
+    actor_id: str
+    rules: ReviewRules
+    phases: list[PhasePlan]
+    opened_at: datetime
+    search_attributes: bool = False
+
+
 @dataclass
 class Receipt:
     task_id: str
@@ -297,6 +365,7 @@ class CycleState:
     blocked_reason: str | None = None
     runs: int = 1
     blocks: int = 0  # how often incentives were blocked: names HR's retry of each block (its Update id)
+    joiners: int = 0  # reviews added for joiners after the cycle started (org changes)
 
 
 @dataclass
@@ -446,3 +515,4 @@ class CrmSyncResult:
     inserted: int
     updated: int
     notes: list[str] = field(default_factory=list)
+    org_changes: int = 0  # org changes (accounts reassigned) applied to running cycles

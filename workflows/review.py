@@ -20,8 +20,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payloads import (
         CUSTOMER_SURVEY,
         MANAGER_SCORING,
+        ORG_CHANGES_PATCH,
         SELF_REVIEW,
         CloseReviewInput,
+        ContactRef,
+        EndReview,
+        EndReviewRecord,
         ManagerScoreSubmission,
         PhaseEvent,
         ReassignRecord,
@@ -34,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
         ReviewStatus,
         SelfReviewSubmission,
         SubmissionRecord,
+        SurveyMove,
+        SurveyMoveRecord,
         SurveySubmission,
         self_review_comments,
         survey_comments,
@@ -59,6 +65,8 @@ class ReviewWorkflow:
         self._phases = {p.phase: PhaseState(plan=p, due_at=p.due_at, handled_until=now) for p in inp.phases}
         self._contacts = {c.contact_id for c in inp.contacts}
         self._closed = False
+        self._ended = False  # a leaver's review, ended by an org change
+        self._changes = 0  # how often an org change altered what the review waits for (wakes the phase loop)
         self._search = Carried()
 
     # -- the process ------------------------------------------------------------------------------
@@ -131,13 +139,18 @@ class ReviewWorkflow:
         timer per phase, cancelled as each phase completed, cost six history events per review.
         """
         alarm: asyncio.Future[None] | None = None
+        alarm_at = workflow.now()
         while pending := self._pending():
             moment = min(self._next_moment(self._phases[name]) for name in pending)
             if moment > workflow.now():
-                # Moments only move later, so a pending alarm never rings after the next moment.
-                if alarm is None or alarm.done():
+                # Moments only move later, so a pending alarm never rings after the next moment; only an org
+                # change (a survey phase reopened by invitations moved in) can bring one earlier.
+                if alarm is None or alarm.done() or (moment < alarm_at and workflow.patched(ORG_CHANGES_PATCH)):
                     alarm = asyncio.ensure_future(asyncio.sleep((moment - workflow.now()).total_seconds()))
-                await workflow.wait_condition(lambda alarm=alarm: alarm.done() or not self._pending())
+                    alarm_at = moment
+                seen = self._changes
+                await workflow.wait_condition(
+                    lambda alarm=alarm, seen=seen: alarm.done() or not self._pending() or self._changes != seen)
                 continue
             await asyncio.gather(*(self._on_moment(name) for name in pending))
 
@@ -285,6 +298,90 @@ class ReviewWorkflow:
             raise reject(tr("an employee cannot be their own reviewer"))
         if req.new_reviewer_id == self._reviewer:
             raise conflict(tr("%(who)s is already the reviewer", who=req.new_reviewer_id))
+
+    # -- org changes (Updates sent by the import's apply step; docs/org-changes.md) -------------------
+
+    @workflow.update
+    async def end_review(self, req: EndReview) -> list[str]:
+        """A leaver: every open phase closes now (before the first await, so no submission slips in), the open
+        tasks end, and the review closes with what was submitted."""
+        workflow.patched(ORG_CHANGES_PATCH)
+        self._ended = True
+        for name, ph in self._phases.items():
+            if not self._done(name):
+                ph.closed = True
+        self._show_phase()
+        inp = self._inp
+        await workflow.execute_activity_method(
+            ReviewActivities.end_review,
+            EndReviewRecord(inp.cycle_id, inp.review_id, req.actor_id, req.left_on, req.reason, workflow.now()),
+            **ONE_ROW,
+        )
+        return self._missing()
+
+    @end_review.validator
+    def _validate_end(self, req: EndReview) -> None:
+        if self._closed or self._ended:
+            raise conflict(tr("the review of %(employee)s has already closed", employee=self._inp.employee_id))
+        if not req.reason or not req.reason.strip():
+            raise reject(tr("ending a review needs a reason"))
+
+    @workflow.update
+    async def withdraw_survey(self, req: SurveyMove) -> list[str]:
+        """An account moved to another KAM: its contacts' unanswered invitations leave this review."""
+        workflow.patched(ORG_CHANGES_PATCH)
+        accepted = self._phases[CUSTOMER_SURVEY].accepted
+        moved = sorted(c.contact_id for c in req.contacts if c.contact_id in self._contacts and c.contact_id not in accepted)
+        self._contacts -= set(moved)
+        self._changes += 1
+        self._show_phase()
+        if moved:
+            inp = self._inp
+            await workflow.execute_activity_method(
+                ReviewActivities.withdraw_invitations,
+                SurveyMoveRecord(inp.cycle_id, inp.review_id, req.account_id, moved, req.other_employee_id,
+                                 req.actor_id, workflow.now()),
+                **ONE_ROW,
+            )
+        return moved
+
+    @withdraw_survey.validator
+    def _validate_withdraw(self, req: SurveyMove) -> None:
+        self._require_survey_open()
+
+    @workflow.update
+    async def invite_survey(self, req: SurveyMove) -> list[str]:
+        """An account moved to this KAM: its contacts' open invitations join this review (the phase reopens)."""
+        workflow.patched(ORG_CHANGES_PATCH)
+        new = [c for c in req.contacts if c.contact_id not in self._contacts]
+        self._contacts |= {c.contact_id for c in new}
+        self._changes += 1
+        self._show_phase()
+        if new:
+            inp = self._inp
+            await workflow.execute_activity_method(
+                ReviewActivities.add_invitations,
+                SurveyMoveRecord(inp.cycle_id, inp.review_id, req.account_id, [c.contact_id for c in new],
+                                 req.other_employee_id, req.actor_id, workflow.now(),
+                                 self._phases[CUSTOMER_SURVEY].due_at),
+                **ONE_ROW,
+            )
+        return sorted(c.contact_id for c in new)
+
+    @invite_survey.validator
+    def _validate_invite(self, req: SurveyMove) -> None:
+        self._require_survey_open()
+        for c in req.contacts:
+            if not isinstance(c, ContactRef) or not c.contact_id:
+                raise reject(tr("a survey invitation needs a contact"))
+
+    def _require_survey_open(self) -> None:
+        if self._closed or self._ended:
+            raise conflict(tr("the review of %(employee)s has already closed", employee=self._inp.employee_id))
+        ph = self._phases[CUSTOMER_SURVEY]
+        if ph.closed:
+            raise conflict(tr("the %(phase)s phase is closed (it was due %(due)s); nothing can be submitted",
+                              phase=PHASE_TEXTS[CUSTOMER_SURVEY], due=ph.due_at))
 
     @workflow.query
     def status(self) -> ReviewStatus:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from domain.text import Text, tr
 from services.imports.records import RecordSet
 from services.imports.writer import RowChange, TableCounts, TablePlan
+from services.org_changes import OrgDiff, diff_from_plans
 
 EXAMPLES = 5
 PROJECT_TABLES = ("employee", "key_account", "customer_contact", "kpi_actual")
@@ -37,6 +38,7 @@ class ImportPreview:
     cases: int = 0
     complaints: int = 0
     notes: list[Text] = field(default_factory=list)
+    org: OrgDiff | None = None  # the org changes (joiners, leavers, ...) for the running cycles (services.org_changes)
 
     @property
     def changed(self) -> bool:
@@ -93,5 +95,6 @@ def build_preview(source: str, files: list[str], plans: dict[str, TablePlan], re
         notes.append(tr("%(count)s deals, orders or cases count for no KAM: their account is not a key account "
                         "(e.g. %(examples)s)", count=str(len(unattributed)),
                         examples=", ".join(unattributed[:examples])))
+    org = diff_from_plans(plans, frozenset(records.employees) if records.org_file is not None else None)
     return ImportPreview(source, files, tables, len(deals), sum(1 for d in deals if d.won), len(orders),
-                         len(records.cases), sum(1 for c in records.cases.values() if c.complaint), notes)
+                         len(records.cases), sum(1 for c in records.cases.values() if c.complaint), notes, org)

@@ -37,6 +37,8 @@ SAMPLES: dict[str, dict] = {
     "reviewer_assigned": {**CYCLE, "phase": "manager_scoring", "employee_name": "李雷", "previous_reviewer": "赵敏",
                           "due": DUE, "link": f"{BASE}/manager/reviews/2026-Q3/K01"},
     "reviewer_unassigned": {**CYCLE, "employee_name": "李雷", "new_reviewer": "赵敏", "link": f"{BASE}/manager"},
+    "review_ended": {**CYCLE, "employee_name": "李雷", "left_on": "2026-11-20", "scoring_ended": True,
+                     "link": f"{BASE}/manager"},
     "calibration_opened": {**CYCLE, "review_count": 120, "link": f"{BASE}/hr/cycles/2026-Q3/calibration"},
     "calibration_finalized": {**CYCLE, "review_count": 120, "link": f"{BASE}/hr/cycles/2026-Q3/calibration"},
     "payouts_awaiting_approval": {**CYCLE, "line_count": 240, "link": f"{BASE}/payroll",
