@@ -36,7 +36,26 @@ def import_(ctx: Context, org: CsvFile, accounts: CsvFile, kpis: CsvFile) -> int
     rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
     print("imported" if summary.changed else "nothing changed (the same files were imported before)")
+    _sign_ins_after_import(ctx, db)
     return 0
+
+
+def _sign_ins_after_import(ctx: Context, db: str) -> None:
+    """Roles of invited accounts follow the new org; with KAMREVIEW_WEB_INVITE_ON_IMPORT everyone new is invited."""
+    import asyncio
+
+    from services.accounts import after_import
+
+    async def run() -> tuple:
+        client = await ctx.client() if ctx.settings.web.invite_on_import else None
+        return await after_import(db, ctx.settings.web, client, ctx.settings.task_queue)
+
+    changed, invited = asyncio.run(run())
+    if changed:
+        print(f"sign-in roles now following the org: {', '.join(changed)}")
+    if invited is not None:
+        print(f"invited to sign in: {', '.join(invited.done) if invited.done else 'nobody new'}"
+              + (f" ({len(invited.skipped)} skipped: `kamreview people list`)" if invited.skipped else ""))
 
 
 async def demo(

@@ -21,7 +21,7 @@ from webapp.context import AppContext
 from webapp.errors import install_error_handlers
 from webapp.metrics import install_metrics
 from webapp.pages import make_templates
-from webapp.routers import audit, confirm, employee, hr, manager, participant, payroll, preferences, session, survey
+from webapp.routers import accounts, audit, confirm, employee, hr, manager, participant, payroll, preferences, session, survey
 
 DESCRIPTION = """Performance reviews of Key Account Managers (大客户经理).
 
@@ -116,7 +116,7 @@ def create_app(database_url: str, client: Client, task_queue: str, settings: Web
     app.state.ctx = ctx
     app.state.templates = make_templates()
     install_error_handlers(app)
-    for module in (session, employee, manager, survey, hr, confirm, audit, participant, payroll, preferences):
+    for module in (session, employee, manager, survey, hr, confirm, audit, participant, payroll, preferences, accounts):
         app.include_router(module.api)
         app.include_router(module.pages)
     app.add_middleware(Guard, max_body=ctx.settings.max_body_bytes)

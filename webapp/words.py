@@ -23,6 +23,8 @@ MESSAGE_KINDS = {
     "calibration_finalized": N_("calibration finalized"),
     "payouts_awaiting_approval": N_("payouts awaiting approval"),
     "results_released": N_("results released"),
+    "account_invitation": N_("sign-in invitation"),
+    "password_reset": N_("password reset"),
 }
 
 DELIVERY_STATUSES = {
