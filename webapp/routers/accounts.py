@@ -41,8 +41,8 @@ HR_WRITE = api_user("hr", write=True)
 HR_PAGE = page_user("hr")
 NO_STORE = {"Cache-Control": "no-store"}
 Status = Literal["none", "invited", "active", "disabled"]
-SENT = tr("if that user name or e-mail address belongs to a sign-in, a link to choose a new password is on its "
-          "way; check your inbox (and the spam folder) in a few minutes")
+SENT = tr("If that user name or e-mail address belongs to a sign-in, a link to choose a new password is on its "
+          "way. Check your inbox (and the spam folder) in a few minutes.")
 MAX_BULK = 5000
 
 
