@@ -48,8 +48,10 @@ class World:
         self.app, self.db_url, self.smtp = app, db_url, smtp
         self.clients: list[httpx.AsyncClient] = []
 
-    def anon(self) -> httpx.AsyncClient:
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
+    def anon(self, lang: str = "en") -> httpx.AsyncClient:
+        """A client reading ``lang`` (the header's language switch): the messages below are asserted in English."""
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver",
+                                 cookies={"kr_lang": lang})
         self.clients.append(http)
         return http
 
@@ -140,6 +142,8 @@ async def test_invite_mail_link_password_and_sign_in(world: World) -> None:
 
     again = await anon.post("/api/password", json={"token": token, "password": "someone-else-pw"})
     assert again.status_code == 410 and "already used" in again.json()["detail"]
+    chinese = await world.anon("zh-CN").post("/api/password", json={"token": token, "password": "someone-else-pw"})
+    assert "此链接已于" in chinese.json()["detail"] and "每个链接仅可使用一次" in chinese.json()["detail"]
     people = {p["employee_id"]: p for p in (await hr.get("/api/hr/people")).json()}
     assert people["K01"]["status"] == "active" and people["M2"]["status"] == "invited"
     assert people["K01"]["invitation_delivery"] == "sent"
@@ -218,6 +222,8 @@ async def test_hr_disables_in_bulk_and_invites_again(world: World) -> None:
     # The HR page: the same, with checkboxes; a manager may not see it.
     page = await hr.get("/hr/people")
     assert page.status_code == 200 and 'value="K04"' in page.text and 'data-account="invited"' in page.text
+    events = page.text[page.text.index('id="account-events"'):]
+    assert "sign-in disabled" in events and "Hannah HR" in events  # who did what to whom, newest first
     form = {"csrf_token": hr.headers["X-CSRF-Token"], "action": "disable", "employee": ["K02", "K03"]}
     done = await hr.post("/hr/people", data=form)
     assert done.status_code == 200 and 'id="bulk-result"' in done.text

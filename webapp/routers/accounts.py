@@ -23,6 +23,7 @@ from services.accounts import accounts as list_accounts
 from services.accounts import disable as disable_accounts
 from services.accounts import invite as invite_accounts
 from services.accounts import set_password as use_link
+from services.audit import account_entries
 from services.errors import UserError
 from services.users import MAX_PASSWORD, MIN_PASSWORD, SessionUser
 from webapp.auth import api_user, page_user
@@ -30,7 +31,7 @@ from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
 from webapp.pages import form_text, reader, redirect, render, say
 from webapp.schemas import EmployeeId, ErrorOut, Token, _In
-from webapp.words import DELIVERY_STATUSES
+from webapp.words import ACCOUNT_EVENTS, DELIVERY_STATUSES
 
 api = APIRouter(tags=["sign-in"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
                                              404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
@@ -200,10 +201,13 @@ async def _people_page(request: Request, user: SessionUser, ctx: AppContext, sta
                        verb: str | None = None, selected: set[str] | None = None) -> Response:
     shown = status_filter if status_filter in STATUSES else None
     rows = await list_accounts(ctx.pool)
+    async with ctx.pool.connection() as conn:
+        events = await account_entries(conn)
     counts = {s: sum(1 for a in rows if a.status == s) for s in STATUSES}
     return render(request, "hr_people.html", user, code, people=[a for a in rows if shown is None or a.status == shown],
                   counts=counts, total=len(rows), shown=shown, error=say(request, user, error) if error else None,
-                  result=result, verb=verb, selected=selected or set(), deliveries=DELIVERY_STATUSES)
+                  result=result, verb=verb, selected=selected or set(), deliveries=DELIVERY_STATUSES, events=events,
+                  event_words=ACCOUNT_EVENTS)
 
 
 @pages.get("/hr/people")
