@@ -260,3 +260,17 @@ async def test_leavers_lose_access_after_their_leaving_date(world: World) -> Non
     people = {p["employee_id"]: p for p in (await hr.get("/api/hr/people")).json()}
     assert people["K03"]["status"] == "disabled"
     assert not [m for m in world.smtp.received if "k03@acme.example" in m.rcpt_tos]
+
+
+async def test_reset_requests_are_limited_per_client_too(db_url: str) -> None:
+    from services.accounts import TooManyRequests, check_reset_rate
+    from services.settings import WebSettings
+
+    web = WebSettings(reset_per_client_per_hour=2, reset_per_address_per_hour=5)
+    for n in range(2):
+        await check_reset_rate(db_url, f"person{n}@acme.example", "203.0.113.7", web)
+    with pytest.raises(TooManyRequests, match="try again in 60 minute"):
+        await check_reset_rate(db_url, "person9@acme.example", "203.0.113.7", web)
+    await check_reset_rate(db_url, "person9@acme.example", "203.0.113.8", web)  # another client is not held up
+    db(db_url, "UPDATE web_rate_limit SET window_start = now() - interval '61 minutes'")
+    await check_reset_rate(db_url, "person9@acme.example", "203.0.113.7", web)  # a new hour, a new count

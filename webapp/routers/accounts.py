@@ -33,7 +33,7 @@ from webapp.pages import form_text, reader, redirect, render, say
 from webapp.schemas import EmployeeId, ErrorOut, Token, _In
 from webapp.words import ACCOUNT_EVENTS, DELIVERY_STATUSES
 
-api = APIRouter(tags=["sign-in"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+api = APIRouter(responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
                                              404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 pages = APIRouter(include_in_schema=False)
 log = logging.getLogger("kamreview.web")
@@ -169,7 +169,7 @@ async def api_disable(request: Request, body: DisableIn, user: SessionUser = Dep
     return _bulk_out(request, user, await disable_accounts(ctx.pool, user.username, body.employee_ids))
 
 
-@api.post("/api/password/forgot", response_model=DoneOut, responses={429: {"model": ErrorOut}},
+@api.post("/api/password/forgot", tags=["sign-in"], response_model=DoneOut, responses={429: {"model": ErrorOut}},
           summary="E-mail a link to choose a new password (the same answer whether or not the address exists)")
 async def api_forgot(request: Request, body: ForgotIn, background: BackgroundTasks,
                      ctx: AppContext = Depends(get_ctx)) -> DoneOut:
@@ -177,7 +177,7 @@ async def api_forgot(request: Request, body: ForgotIn, background: BackgroundTas
     return DoneOut(detail=say(request, None, SENT))
 
 
-@api.post("/api/password/open", response_model=PasswordLinkOut, responses={410: {"model": ErrorOut}},
+@api.post("/api/password/open", tags=["sign-in"], response_model=PasswordLinkOut, responses={410: {"model": ErrorOut}},
           summary="Whose password a set-password link sets (does not use it up)")
 async def api_open(body: PasswordOpenIn, ctx: AppContext = Depends(get_ctx)) -> PasswordLinkOut:
     async with ctx.pool.connection() as conn:
@@ -185,7 +185,7 @@ async def api_open(body: PasswordOpenIn, ctx: AppContext = Depends(get_ctx)) -> 
     return PasswordLinkOut(username=link.username, purpose=link.purpose, expires_at=link.expires_at.isoformat())
 
 
-@api.post("/api/password", response_model=DoneOut, responses={410: {"model": ErrorOut}},
+@api.post("/api/password", tags=["sign-in"], response_model=DoneOut, responses={410: {"model": ErrorOut}},
           summary="Choose a password with a set-password link (uses it up; ends the account's sessions)")
 async def api_set(request: Request, body: PasswordSetIn, ctx: AppContext = Depends(get_ctx)) -> DoneOut:
     link = await use_link(ctx.pool, body.token, body.password)
