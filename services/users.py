@@ -97,8 +97,10 @@ def upsert_user(database_url: str, username: str, password: str, roles: list[str
                 VALUES (%s, %s, %s, %s, %s) ON CONFLICT (username) {conflict}""",
             (username, employee_id, display_name or username, list(roles), hashed),
         )
-        if replace:  # a new password ends every session of the old one
+        if replace:  # a new password ends every session of the old one, and any set-password link still out
             conn.execute("DELETE FROM web_session WHERE username = %s", (username,))
+            conn.execute("""UPDATE web_user_token SET revoked_at = now()
+                            WHERE username = %s AND used_at IS NULL AND revoked_at IS NULL""", (username,))
         return cur.rowcount > 0
 
 

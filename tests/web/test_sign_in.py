@@ -167,6 +167,12 @@ async def test_a_new_invitation_replaces_the_old_link_and_links_expire(world: Wo
     bogus = await anon.post("/api/password", json={"token": "x" * 43, "password": "k02-chosen-pass"})
     assert bogus.status_code == 404 and "not valid" in bogus.json()["detail"]
 
+    # A password set by hand (python -m webapp.users set) revokes the link still out.
+    assert (await hr.post("/api/hr/people/invite", json={"employee_ids": ["K02"]})).json()["done"] == ["K02"]
+    third = await world.link_for("k02@acme.example", 3)
+    upsert_user(world.db_url, "K02", "k02-set-by-admin", ["employee"], "K02", hasher=fast_test_hasher())
+    assert (await anon.post("/api/password", json={"token": third, "password": "k02-chosen-pass"})).status_code == 410
+
 
 async def test_password_reset_by_mail_ends_sessions_and_reveals_nothing(world: World) -> None:
     hr = await world.session("HR1", HR_PASSWORD)
