@@ -55,3 +55,28 @@ async def test_people_invite_list_and_disable(cli, db_url, client, task_queue): 
         with psycopg.connect(db_url) as conn:
             actors = conn.execute("SELECT DISTINCT actor FROM audit_log WHERE action LIKE 'account.%'").fetchall()
         assert actors == [("HR1",)]
+
+
+async def test_import_invites_everyone_new_when_configured(cli, db_url, client, task_queue):  # noqa: F811
+    from tests.test_cli import DEMO
+
+    files = [str(DEMO / name) for name in ("org.csv", "accounts.csv", "kpis.csv")]
+    with SmtpTestServer() as smtp:
+        courier = SmtpCourier(MailSettings(smtp_host=smtp.host, smtp_port=smtp.port, mail_from="hr@example.com"))
+        setup = DeliverySetup(mail=courier, chat={}, render=render, base_url="https://review.example.com")
+        async with running_worker(client, db_url, task_queue, setup=setup):
+            done = await asyncio.to_thread(cli, "import", *files, KAMREVIEW_WEB_INVITE_ON_IMPORT="true")
+            assert done.returncode == 0, done.stderr
+            assert ", K06, K08, " in done.stdout  # K07 left on 2026-09-10: not invited
+            with psycopg.connect(db_url) as conn:
+                people = conn.execute("SELECT count(*) FROM employee WHERE termination_date IS NULL").fetchone()[0]
+                roles = dict(conn.execute("SELECT username, roles FROM web_user").fetchall())
+            assert len(roles) == people and roles["M1"] == ["manager"] and roles["K01"] == ["employee"]
+            assert "K07" not in roles and roles["HR1"] == ["hr"] and roles["PAY1"] == ["payroll"]
+
+            async def delivered() -> bool:
+                return len(smtp.received) == people
+
+            await eventually(delivered, timeout=60)
+            again = await asyncio.to_thread(cli, "import", *files, KAMREVIEW_WEB_INVITE_ON_IMPORT="true")
+            assert "invited to sign in: nobody new" in again.stdout  # a re-import invites nobody twice
