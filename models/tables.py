@@ -263,6 +263,11 @@ class Notification(SQLModel, table=True):
     """Outbox: one message to one person on one channel; the delivery workflow of its batch sends it."""
 
     __tablename__ = "notification"
+    __table_args__ = (
+        # HR's People page: each person's newest invitation e-mail (migration 0013).
+        Index("ix_notification_account_invitation", "recipient_id", "created_at",
+              postgresql_where=text("kind = 'account_invitation'")),
+    )
     id: str = Field(primary_key=True, description="natural key, e.g. reminder:<task id>:<n>:<person>:<channel>")
     recipient_type: str = Field(description="employee | contact")
     recipient_id: str

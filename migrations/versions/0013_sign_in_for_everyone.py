@@ -45,9 +45,13 @@ def upgrade() -> None:
         sa.Column("hits", sa.Integer(), nullable=False),
     )
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON web_user_token, web_rate_limit TO {APP_ROLE}")
+    # HR's People page reads each person's newest invitation e-mail without scanning every message sent.
+    op.create_index("ix_notification_account_invitation", "notification", ["recipient_id", "created_at"],
+                    postgresql_where=sa.text("kind = 'account_invitation'"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_notification_account_invitation", "notification")
     op.drop_table("web_rate_limit")
     op.drop_table("web_user_token")
     op.drop_column("web_user", "invited_at")
