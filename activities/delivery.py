@@ -295,7 +295,25 @@ class DeliveryActivities(DbActivities):
             token, expires = await self._survey_token(invitation)
             params |= {"link": f"{base}/survey#{token}", "expires": expires.isoformat(),
                        "company": self.setup.company}
+        if account := params.pop("password_link", None):
+            token, expires = await self._password_token(account["username"], account["purpose"],
+                                                        float(account["ttl_s"]))
+            params |= {"link": f"{base}/password#{token}", "expires": expires.isoformat(),
+                       "company": self.setup.company}
         return params
+
+    async def _password_token(self, username: str, purpose: str, ttl_s: float) -> tuple[str, datetime]:
+        """A new single-use set-password link (invitation or reset), made as it is sent so the raw token exists only
+        in the e-mail; it replaces any earlier link of the account, so only the newest message works."""
+        token = new_token()
+        expires = datetime.now(UTC) + timedelta(seconds=ttl_s)
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("""UPDATE web_user_token SET revoked_at = now()
+                                  WHERE username = %s AND used_at IS NULL AND revoked_at IS NULL""", (username,))
+            await conn.execute(
+                """INSERT INTO web_user_token (token_hash, username, purpose, created_at, expires_at)
+                   VALUES (%s, %s, %s, now(), %s)""", (token_hash(token), username, purpose, expires))
+        return token, expires
 
     async def _survey_token(self, invitation_id: str) -> tuple[str, datetime]:
         """A new single-use link for the invitation (only its hash is stored, as for the links HR issues)."""

@@ -30,6 +30,7 @@ class Message:
     recipient_type: str  # employee | contact | role
     recipient_id: str
     params: dict[str, Any] = field(default_factory=dict)
+    channel: str | None = None  # only this channel (a set-password link goes by e-mail, never to a group chat)
 
 
 async def queue(cur: AsyncCursor, cycle_id: str | None, batch: str, messages: Iterable[Message]) -> int:
@@ -38,19 +39,20 @@ async def queue(cur: AsyncCursor, cycle_id: str | None, batch: str, messages: It
     Employees are reached on their channels (e-mail unless the org import says otherwise), contacts by
     e-mail; a role is everyone who holds it. Returns how many rows are new.
     """
-    rows = [(m.key, m.kind, m.recipient_type, m.recipient_id, jsonb(m.params)) for m in messages]
+    rows = [(m.key, m.kind, m.recipient_type, m.recipient_id, jsonb(m.params), m.channel) for m in messages]
     if not rows:
         return 0
     await cur.execute(
-        """WITH wanted (key, kind, rtype, rid, params) AS (
+        """WITH wanted (key, kind, rtype, rid, params, forced) AS (
                SELECT * FROM unnest(%(keys)s::text[], %(kinds)s::text[], %(types)s::text[], %(ids)s::text[],
-                                    %(params)s::jsonb[])),
+                                    %(params)s::jsonb[], %(only)s::text[])),
            people AS (
                SELECT w.key, w.kind, 'employee' AS rtype, e.id AS rid, w.params, ch AS channel
                FROM wanted w JOIN employee e ON (w.rtype = 'employee' AND e.id = w.rid)
                                              OR (w.rtype = 'role' AND e.role = w.rid
                                                  AND (e.termination_date IS NULL OR e.termination_date >= current_date))
-               CROSS JOIN LATERAL unnest(CASE WHEN cardinality(e.channels) > 0 THEN e.channels
+               CROSS JOIN LATERAL unnest(CASE WHEN w.forced IS NOT NULL THEN ARRAY[w.forced]
+                                              WHEN cardinality(e.channels) > 0 THEN e.channels
                                               ELSE ARRAY['email'] END) AS ch
                UNION ALL
                SELECT w.key, w.kind, 'contact', c.id, w.params, 'email'
@@ -62,7 +64,8 @@ async def queue(cur: AsyncCursor, cycle_id: str | None, batch: str, messages: It
            FROM people
            ON CONFLICT (id) DO NOTHING""",
         {"keys": [r[0] for r in rows], "kinds": [r[1] for r in rows], "types": [r[2] for r in rows],
-         "ids": [r[3] for r in rows], "params": [r[4] for r in rows], "cycle": cycle_id, "batch": batch},
+         "ids": [r[3] for r in rows], "params": [r[4] for r in rows], "only": [r[5] for r in rows], "cycle": cycle_id,
+         "batch": batch},
     )
     return cur.rowcount
 

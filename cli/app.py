@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from cli import calibration, crm, cycle, kpi, money, notifications, ops, people
+from cli import accounts, calibration, crm, cycle, kpi, money, notifications, ops, people
 from cli.common import EXIT_INTERRUPTED, EXIT_USAGE, command, error_log, report
 
 PROG = "kamreview"
@@ -32,6 +32,7 @@ app.add_typer(crm.app, name="crm")
 app.add_typer(kpi.app, name="kpi")
 app.add_typer(cycle.app, name="cycle")
 app.add_typer(people.review_app, name="review")
+app.add_typer(accounts.app, name="people")
 command(app, "tasks")(people.tasks)
 app.add_typer(people.submit_app, name="submit")
 app.add_typer(calibration.app, name="calibration")

@@ -53,6 +53,7 @@ async def import_(
     rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
     print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
     print("imported" if summary.changed else "nothing changed (the same files were imported before)")
+    await _sign_ins_after_import(ctx, db)
     return await apply_org_changes(ctx, db, actor)
 
 
@@ -86,6 +87,19 @@ async def apply_org_changes(ctx: Context, db: str, actor: str | None) -> int:
     if report.lines():
         print(report)
     return 0
+
+
+async def _sign_ins_after_import(ctx: Context, db: str) -> None:
+    """Roles of invited accounts follow the new org; with KAMREVIEW_WEB_INVITE_ON_IMPORT everyone new is invited."""
+    from services.accounts import after_import
+
+    client = await ctx.client() if ctx.settings.web.invite_on_import else None
+    changed, invited = await after_import(db, ctx.settings.web, client, ctx.settings.task_queue)
+    if changed:
+        print(f"sign-in roles now following the org: {', '.join(changed)}")
+    if invited is not None:
+        print(f"invited to sign in: {', '.join(invited.done) if invited.done else 'nobody new'}"
+              + (f" ({len(invited.skipped)} skipped: `kamreview people list`)" if invited.skipped else ""))
 
 
 async def demo(

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Identity,
     Index,
+    Integer,
     Numeric,
     Text,
     UniqueConstraint,
@@ -342,6 +344,11 @@ class Notification(SQLModel, table=True):
     """Outbox: one message to one person on one channel; the delivery workflow of its batch sends it."""
 
     __tablename__ = "notification"
+    __table_args__ = (
+        # HR's People page: each person's newest invitation e-mail (migration 0013).
+        Index("ix_notification_account_invitation", "recipient_id", "created_at",
+              postgresql_where=text("kind = 'account_invitation'")),
+    )
     id: str = Field(primary_key=True, description="natural key, e.g. reminder:<task id>:<n>:<person>:<channel>")
     recipient_type: str = Field(description="employee | contact")
     recipient_id: str
@@ -402,7 +409,8 @@ class WebUser(SQLModel, table=True):
     employee_id: str | None = _fk("employee.id", nullable=True)
     display_name: str = Field(sa_column=Column(Text, nullable=False))
     roles: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
-    password_hash: str = Field(sa_column=Column(Text, nullable=False), description="argon2id PHC string")
+    password_hash: str | None = Field(default=None, sa_column=Column(Text, nullable=True),
+                                      description="argon2id PHC string; NULL: invited, no password set yet")
     # The person's own choices for the pages; NULL: as the org import says (employee.locale / employee.timezone).
     locale: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     timezone: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -411,6 +419,40 @@ class WebUser(SQLModel, table=True):
     locked_until: datetime | None = _ts()
     created_at: datetime | None = _ts(nullable=False, default_now=True)
     password_changed_at: datetime | None = _ts(nullable=False, default_now=True)
+    # Migration 0013: an account made by an invitation takes its roles from the org import (re-read at each import
+    # and invitation); one made by hand (python -m webapp.users) keeps the roles it was given.
+    org_roles: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
+    invited_at: datetime | None = _ts()
+
+
+class WebUserToken(SQLModel, table=True):
+    """A set-password link (invitation or reset, migration 0013): only the SHA-256 of its token is stored."""
+
+    __tablename__ = "web_user_token"
+    __table_args__ = (
+        # At most one usable link per account: a new invitation or reset revokes the one before.
+        Index("ux_web_user_token_live", "username", unique=True,
+              postgresql_where=text("used_at IS NULL AND revoked_at IS NULL")),
+        CheckConstraint("purpose IN ('invite', 'reset')", name="ck_web_user_token_purpose"),
+    )
+    token_hash: str = Field(sa_column=Column(Text, primary_key=True))
+    username: str = Field(
+        sa_column=Column(Text, ForeignKey("web_user.username", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    purpose: str = Field(sa_column=Column(Text, nullable=False), description="invite | reset")
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+    expires_at: datetime | None = _ts(nullable=False)
+    used_at: datetime | None = _ts()
+    revoked_at: datetime | None = _ts()
+
+
+class WebRateLimit(SQLModel, table=True):
+    """A fixed-window counter for requests anyone can make (password resets per address and per client)."""
+
+    __tablename__ = "web_rate_limit"
+    key: str = Field(sa_column=Column(Text, primary_key=True))
+    window_start: datetime | None = _ts(nullable=False)
+    hits: int = Field(sa_column=Column(Integer, nullable=False))
 
 
 class WebSession(SQLModel, table=True):

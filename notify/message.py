@@ -24,6 +24,8 @@ KINDS = (
     "calibration_finalized",  # HR
     "payouts_awaiting_approval",  # payroll: line count and total
     "results_released",       # each KAM
+    "account_invitation",     # HR invites an employee: their user name and a single-use set-password link
+    "password_reset",         # the person asked on the sign-in page: a single-use set-password link
 )
 Channel = Literal["email", "wecom", "dingtalk", "feishu"]
 

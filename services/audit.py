@@ -127,3 +127,24 @@ def _params(cycle_id: str, where: AuditFilter, limit: int, offset: int) -> dict[
     return {"cycle": cycle_id, "event": where.event or None, "actor": where.actor or None,
             "person": where.person or None, "since": where.since, "until": where.until, "limit": limit,
             "offset": offset}
+
+
+ACCOUNT_ACTIONS = ("account.invited", "account.disabled", "account.roles_changed", "account.reset_requested",
+                   "account.password_set")
+
+
+async def account_entries(conn: AsyncConnection, limit: int = 20) -> list[AuditEntry]:
+    """The newest sign-in events (invitations, disabling, roles following the org, passwords set), for HR's People
+    page: they belong to no cycle, so the cycle audit pages do not show them."""
+    rows = await (await conn.execute(
+        """SELECT a.id, a.occurred_at, a.actor, COALESCE(w.display_name, ae.name), a.action, u.employee_id, se.name,
+                  a.entity_type, a.entity_id, a.before, a.after
+           FROM audit_log a
+           LEFT JOIN web_user w ON w.username = a.actor
+           LEFT JOIN employee ae ON ae.id = a.actor
+           LEFT JOIN web_user u ON u.username = a.entity_id
+           LEFT JOIN employee se ON se.id = u.employee_id
+           WHERE a.entity_type = 'web_user' AND a.action = ANY(%s)
+           ORDER BY a.occurred_at DESC, a.id DESC LIMIT %s""", (list(ACCOUNT_ACTIONS), max(1, min(limit, MAX_PAGE))))
+    ).fetchall()
+    return [AuditEntry(*r) for r in rows]

@@ -29,6 +29,16 @@ class WebSettings(BaseSettings):
     max_body_bytes: int = Field(default=512 * 1024, gt=0)
     lockout_after: int = Field(default=10, ge=1, description="failed sign-ins in a row before a lockout")
     lockout_minutes: float = Field(default=15, gt=0)
+    # Sign-ins for everyone (docs/sign-in.md): invitation and reset links, and how often anyone may ask for a reset.
+    invitation_hours: float = Field(default=72, gt=0, description="an invitation's set-password link works this long")
+    reset_minutes: float = Field(default=120, gt=0, description="a password-reset link works this long")
+    reset_per_address_per_hour: int = Field(
+        default=5, ge=1, description="password-reset requests for one user name or e-mail address per hour")
+    reset_per_client_per_hour: int = Field(
+        default=20, ge=1, description="password-reset requests from one client address per hour")
+    invite_on_import: bool = Field(
+        default=False, description="`kamreview import` invites every employee it finds without a sign-in; off: "
+        "HR invites with `kamreview people invite --all` or the People page")
     # Observability (docs/operations.md)
     metrics_token: str | None = Field(
         default=None, description="if set, GET /metrics asks for `Authorization: Bearer <token>`; unset: open, for a "

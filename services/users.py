@@ -19,9 +19,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from activities.base import new_token, token_hash  # noqa: F401 - one definition, shared with delivery
+from domain.accounts import has_left
 from domain.text import tr
 from services.db import libpq_url
-from services.errors import UserError
+from services.errors import Forbidden, Rejected, UserError
 from services.settings import WebSettings
 
 log = logging.getLogger("kamreview.auth")
@@ -64,7 +65,7 @@ def _dummy_hash() -> str:
 
 def check_new_password(password: str) -> None:
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise UserError(tr("a password needs %(low)s to %(high)s characters", low=MIN_PASSWORD, high=MAX_PASSWORD))
+        raise Rejected(tr("a password needs %(low)s to %(high)s characters", low=MIN_PASSWORD, high=MAX_PASSWORD))
 
 
 # -- users (synchronous: administration and seeding) ------------------------------------------------
@@ -96,8 +97,10 @@ def upsert_user(database_url: str, username: str, password: str, roles: list[str
                 VALUES (%s, %s, %s, %s, %s) ON CONFLICT (username) {conflict}""",
             (username, employee_id, display_name or username, list(roles), hashed),
         )
-        if replace:  # a new password ends every session of the old one
+        if replace:  # a new password ends every session of the old one, and any set-password link still out
             conn.execute("DELETE FROM web_session WHERE username = %s", (username,))
+            conn.execute("""UPDATE web_user_token SET revoked_at = now()
+                            WHERE username = %s AND used_at IS NULL AND revoked_at IS NULL""", (username,))
         return cur.rowcount > 0
 
 
@@ -136,6 +139,10 @@ class SignInLocked(UserError):
     """Too many failed sign-ins in a row; the message says when to try again."""
 
 
+class AccessEnded(Forbidden):
+    """The right password, but the person has left: access ends with the leaving date (domain.accounts)."""
+
+
 @dataclass(frozen=True)
 class SessionUser:
     username: str
@@ -169,8 +176,9 @@ def _verify(stored: str, password: str, hasher: PasswordHasher) -> tuple[bool, b
 async def sign_in(conn: psycopg.AsyncConnection, username: str, password: str, settings: WebSettings) -> NewSession | None:
     """A new session for the right password; None otherwise. Locks the user after repeated failures."""
     cur = await conn.execute(
-        """SELECT username, employee_id, display_name, roles, password_hash, disabled, failed_logins, locked_until
-           FROM web_user WHERE lower(username) = lower(%s)""",
+        """SELECT u.username, u.employee_id, u.display_name, u.roles, u.password_hash, u.disabled, u.failed_logins,
+                  u.locked_until, e.termination_date, e.timezone
+           FROM web_user u LEFT JOIN employee e ON e.id = u.employee_id WHERE lower(u.username) = lower(%s)""",
         (username,),
     )
     row = await cur.fetchone()
@@ -178,13 +186,21 @@ async def sign_in(conn: psycopg.AsyncConnection, username: str, password: str, s
         await asyncio.to_thread(_verify, _dummy_hash(), password, _default_hasher)
         log.info("failed sign-in: no such user")
         return None
-    name, employee_id, display, roles, stored, disabled, _failures, locked_until = row
+    name, employee_id, display, roles, stored, disabled, _failures, locked_until, leaving, zone = row
     now = datetime.now(UTC)
     if locked_until is not None and locked_until > now:
         minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
         log.warning("sign-in refused for %s: locked after repeated failures", name)
         raise SignInLocked(tr("too many failed sign-ins; try again in %(minutes)s minute(s)", minutes=minutes))
-    ok, rehash = await asyncio.to_thread(_verify, stored, password, _default_hasher)
+    if stored is None:  # invited, no password chosen yet: nothing can match, at the cost of a real check
+        await asyncio.to_thread(_verify, _dummy_hash(), password, _default_hasher)
+        ok, rehash = False, False
+    else:
+        ok, rehash = await asyncio.to_thread(_verify, stored, password, _default_hasher)
+    if ok and not disabled and has_left(leaving, zone, now):
+        log.info("sign-in refused for %s: left on %s", name, leaving)
+        raise AccessEnded(tr("your access ended after your leaving date, %(date)s; ask HR if this is wrong",
+                             date=leaving))
     if not ok or disabled:
         # Counted in the row, not from what was read above: guesses in parallel (on several web processes)
         # would otherwise each write the same count and never reach the lockout.
@@ -227,7 +243,8 @@ async def session_user(conn: psycopg.AsyncConnection, token: str, settings: WebS
     digest = token_hash(token)
     cur = await conn.execute(
         """SELECT u.username, u.employee_id, u.display_name, u.roles, s.csrf_token, s.expires_at, s.last_seen_at,
-                  u.disabled, COALESCE(u.locale, e.locale), COALESCE(u.timezone, e.timezone)
+                  u.disabled, COALESCE(u.locale, e.locale), COALESCE(u.timezone, e.timezone), e.termination_date,
+                  e.timezone
            FROM web_session s JOIN web_user u ON u.username = s.username
            LEFT JOIN employee e ON e.id = u.employee_id WHERE s.token_hash = %s""",
         (digest,),
@@ -235,9 +252,11 @@ async def session_user(conn: psycopg.AsyncConnection, token: str, settings: WebS
     row = await cur.fetchone()
     if row is None:
         return None
-    name, employee_id, display, roles, csrf, expires, last_seen, disabled, locale, zone = row
+    name, employee_id, display, roles, csrf, expires, last_seen, disabled, locale, zone, leaving, home_zone = row
     now = datetime.now(UTC)
-    if disabled or expires <= now or last_seen + timedelta(minutes=settings.idle_minutes) <= now:
+    # A leaver's sessions end at their leaving date, checked here on every request: no job has to run for it.
+    if (disabled or expires <= now or last_seen + timedelta(minutes=settings.idle_minutes) <= now
+            or has_left(leaving, home_zone, now)):
         await conn.execute("DELETE FROM web_session WHERE token_hash = %s", (digest,))
         await conn.commit()
         return None

@@ -22,6 +22,7 @@ from webapp.errors import install_error_handlers
 from webapp.metrics import install_metrics
 from webapp.pages import make_templates
 from webapp.routers import (
+    accounts,
     audit,
     confirm,
     employee,
@@ -129,7 +130,7 @@ def create_app(database_url: str, client: Client, task_queue: str, settings: Web
     app.state.templates = make_templates()
     install_error_handlers(app)
     for module in (session, employee, manager, survey, hr, confirm, audit, participant, payroll, preferences,
-                   schedules):
+                   schedules, accounts):
         app.include_router(module.api)
         app.include_router(module.pages)
     app.add_middleware(Guard, max_body=ctx.settings.max_body_bytes)

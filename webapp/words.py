@@ -24,6 +24,8 @@ MESSAGE_KINDS = {
     "calibration_finalized": N_("calibration finalized"),
     "payouts_awaiting_approval": N_("payouts awaiting approval"),
     "results_released": N_("results released"),
+    "account_invitation": N_("sign-in invitation"),
+    "password_reset": N_("password reset"),
 }
 
 DELIVERY_STATUSES = {
@@ -66,6 +68,14 @@ AUDIT_EVENTS = {
     "payouts.approved": N_("payouts approved"),
     "results.released": N_("results released"),
     "rating.corrected_after_lock": N_("rating corrected after lock"),
+}
+# Sign-in events (services.audit.account_entries), shown on HR's People page rather than a cycle's audit log.
+ACCOUNT_EVENTS = {
+    "account.invited": N_("invited to sign in"),
+    "account.disabled": N_("sign-in disabled"),
+    "account.roles_changed": N_("roles changed with the org"),
+    "account.reset_requested": N_("password reset requested"),
+    "account.password_set": N_("password chosen"),
 }
 PHASE_EVENTS = {
     "submitted": N_("%(phase)s submitted"),

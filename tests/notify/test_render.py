@@ -44,6 +44,10 @@ SAMPLES: dict[str, dict] = {
     "payouts_awaiting_approval": {**CYCLE, "line_count": 240, "link": f"{BASE}/payroll",
                                   "totals": {"CNY": Decimal("1234567.5"), "JPY": Decimal("980000")}},
     "results_released": {**CYCLE, "link": f"{BASE}/me/results/2026-Q3"},
+    "account_invitation": {"name": "王芳", "username": "K01", "company": "华东科技", "link": f"{BASE}/password#tok",
+                           "expires": DUE},
+    "password_reset": {"name": "王芳", "username": "K01", "company": "华东科技", "link": f"{BASE}/password#tok",
+                       "expires": DUE},
 }
 # The customer's variant of the deadline kinds (a contact is written to as a customer).
 CONTACT = {"name": "Zhang Wei", "company": "华东科技", "kam_name": "李雷", "link": f"{BASE}/survey#tok", "phase": "customer_survey"}

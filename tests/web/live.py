@@ -19,8 +19,10 @@ from services.temporal import connect_client
 
 
 class LiveServer:
-    def __init__(self, db_url: str, temporal_address: str, task_queue: str) -> None:
+    def __init__(self, db_url: str, temporal_address: str, task_queue: str, mail: Any = None) -> None:
+        """``mail``: the worker's e-mail courier (e.g. an SmtpCourier to a test SMTP server); None: a Maildir."""
         self.db_url, self.temporal_address, self.task_queue = db_url, temporal_address, task_queue
+        self.mail_courier = mail
         self.url = ""
         self.maildir = Path(tempfile.mkdtemp(prefix="krmail")) / "mail"  # what the worker delivered by e-mail
         self.client: Any = None
@@ -80,8 +82,8 @@ class LiveServer:
         app = create_app(self.db_url, self.client, self.task_queue, settings, pool_size=8)
         # log_config=None: uvicorn's loggers propagate to the root logger, where caplog sees the access log.
         self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=True, log_level="info"))
-        setup = DeliverySetup(mail=MaildirCourier(self.maildir, "绩效考核 <hr@acme.example>"), chat={}, render=render,
-                              base_url=self.url)
+        setup = DeliverySetup(mail=self.mail_courier or MaildirCourier(self.maildir, "绩效考核 <hr@acme.example>"),
+                              chat={}, render=render, base_url=self.url)
         async with running_worker(self.client, self.db_url, self.task_queue, setup=setup):
             serving = asyncio.create_task(self._server.serve(sockets=[sock]))
             while not self._server.started:

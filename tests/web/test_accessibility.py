@@ -106,6 +106,13 @@ PAGES: dict[str, list[Visit]] = {
     "GET /hr/cycles/{cycle_id}/cancel": [Visit("cancel-confirm", "hr", "open", "/hr/cycles/{cycle_id}/cancel")],
     "GET /hr/cycles/{cycle_id}/audit": [Visit("audit", "hr", "released", "/hr/cycles/{cycle_id}/audit")],
     "GET /settings": [Visit("settings", "employee", "open", "/settings"), Visit("settings-hr", "hr", "open", "/settings")],
+    "GET /hr/people": [Visit("people", "hr", "open", "/hr/people")],
+    "GET /password/forgot": [Visit("forgot", "anon", "open", "/password/forgot"),
+                             Visit("forgot-sent", "anon", "open", "/password/forgot", form={"login": "nobody@example.com"})],
+    "GET /password": [Visit("password-code", "anon", "open", "/password"),
+                      Visit("password-form", "anon", "open", "/password", form={}, token="password"),
+                      Visit("password-closed", "anon", "open", "/password", form={"token": "NotAValidLinkTokenAtAll"},
+                            status=404)],
     "GET /payroll/cycles/{cycle_id}/approval": [
         Visit("approval", "payroll", "approval", "/payroll/cycles/{cycle_id}/approval")],
     "GET /payroll": [Visit("statements", "payroll", "released", "/payroll")],
@@ -171,6 +178,7 @@ class Walk:
     pages: dict[str, Any] = field(default_factory=dict)
     csrf: dict[str, str] = field(default_factory=dict)
     tokens: list[str] = field(default_factory=list)  # fresh survey links
+    password_token: str = ""  # a set-password link's token (opening the form does not use it up)
     used: list[str] = field(default_factory=list)  # answered ones
     findings: list[Finding] = field(default_factory=list)
     visited: list[str] = field(default_factory=list)
@@ -200,7 +208,9 @@ class Walk:
             fields = dict(visit.form)
             if visit.token == "answer":
                 self.used.append(self.tokens.pop())
-            if visit.token:
+            if visit.token == "password":
+                fields["token"] = self.password_token
+            elif visit.token:
                 fields["token"] = self.used[-1] if visit.token in ("answer", "used") else self.tokens[0]
             if visit.role in self.csrf:
                 fields["csrf_token"] = self.csrf[visit.role]
@@ -327,6 +337,27 @@ def with_crm_figures(live, db_url: str) -> None:
         conn.execute("""INSERT INTO kpi_target (employee_id, period, kpi_id, target, currency, source)
                         VALUES ('K01', '2026-Q3', 'sales_attainment', 1000000, 'CNY', 'targets.csv')""")
     live.call(lambda c: compute_kpis(db_url, "2026-Q3", "HR1"))
+def password_reset_token(live: Any, db_url: str, http: httpx.Client) -> str:
+    """A set-password link's token, from the reset e-mail K04 asks for (the raw token exists only in the mail)."""
+    import email
+    import re
+    from email import policy
+
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE employee SET email = 'k04@acme.example' WHERE id = 'K04'")
+    assert http.post("/api/password/forgot", json={"login": "K04"}).status_code == 200
+    found: list[str] = []
+
+    def delivered() -> bool:
+        for m in live.mails():
+            text = email.message_from_bytes(m.as_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+            found.extend(re.findall(r"/password#([A-Za-z0-9_-]+)", text))
+        return bool(found)
+
+    wait_for(delivered)
+    return found[-1]
 
 
 def test_every_page_of_every_role_has_no_serious_accessibility_violation(live, db_url, web_org, browser):
@@ -342,6 +373,7 @@ def test_every_page_of_every_role_has_no_serious_accessibility_violation(live, d
         walk.tokens = [link["url"].split("#")[1] for link in
                        hr.post(f"/api/hr/cycles/{cycle_id}/survey-links", json={}).json()]
         assert len(walk.tokens) >= len(LANGS) * len(WIDTHS) + 1  # one per thank-you page, one to reopen
+        walk.password_token = password_reset_token(live, db_url, hr)
         try:
             for visit in visits_in("open"):
                 walk.check(visit)

@@ -57,6 +57,14 @@ TABLE: dict[str, Case] = {
     "POST /api/survey/answer": api(*EVERYONE, json={"token": "T" * 43, "satisfaction": 5}),
     "GET /survey": api(*EVERYONE), "POST /survey": api(*EVERYONE, form={"token": "T" * 43}),
     "POST /survey/answer": api(*EVERYONE, form={"token": "T" * 43, "satisfaction": "5"}),
+    # public: a forgotten password (the same answer for any address) and set-password links (the link is the credential)
+    "POST /api/password/forgot": api(*EVERYONE, json={"login": "nobody@example.com"}),
+    "POST /api/password/open": api(*EVERYONE, json={"token": "T" * 43}),
+    "POST /api/password": api(*EVERYONE, json={"token": "T" * 43, "password": "long-enough-pw"}),
+    "GET /password/forgot": api(*EVERYONE), "POST /password/forgot": api(*EVERYONE, form={"login": "nobody2@example.com"}),
+    "GET /password": api(*EVERYONE), "POST /password": api(*EVERYONE, form={"token": "T" * 43}),
+    "POST /password/set": api(*EVERYONE, form={"token": "T" * 43, "password": "long-enough-pw",
+                                               "password_again": "long-enough-pw"}),
     # any signed-in user
     "GET /api/session": api(*ROLES), "DELETE /api/session": api(*ROLES, fresh_session=True),
     "POST /logout": api(*ROLES, form={}, fresh_session=True),
@@ -103,6 +111,10 @@ TABLE: dict[str, Case] = {
     "POST /api/hr/cycles/{cycle_id}/results/release": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/cancel": api("hr", json={"reason": ""}),  # refused for the empty reason
     "GET /api/hr/cycles/{cycle_id}/audit": api("hr"),
+    "GET /api/hr/people": api("hr"),
+    "POST /api/hr/people/invite": api("hr", json={"employee_ids": ["K04"]}),  # no e-mail on file: skipped
+    "POST /api/hr/people/disable": api("hr", json={"employee_ids": ["NOSUCH"]}),
+    "GET /hr/people": api("hr"), "POST /hr/people": api("hr", form={"action": "invite", "employee": "K04"}),
     "GET /hr": api("hr"), "POST /hr/cycles": api("hr", form={"config_yaml": "id: ["}),
     "GET /api/hr/schedules": api("hr"),
     "POST /api/hr/schedules": api("hr", json={"template_yaml": "id: [", "cadence": "quarterly", "first": "2027-01-01"}),

@@ -12,7 +12,7 @@ from tests.web.test_hr_browser import shoot
 def test_hr_makes_and_steers_a_schedule_in_both_languages(live: Any, db_url: str, web_org: Any, page_for: Any) -> None:  # noqa: F811
     for lang, words in (("zh-CN", {"made": "已建立", "paused": "已暂停", "active": "运行中", "deleted": "已删除",
                                    "title": "周期性考核", "bad": "不能从每月 31 日开始"}),
-                        ("en", {"made": "made", "paused": "paused", "active": "active", "deleted": "deleted",
+                        ("en", {"made": "made", "paused": "paused", "active": "running", "deleted": "deleted",
                                 "title": "Recurring cycles", "bad": "cannot start on day 31"})):
         name = f"w{uuid.uuid4().hex[:6]}"
         page = page_for()

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine
 import models
 from services.db import sqlalchemy_url
 
-WEB_TABLES = {"web_user", "web_session", "survey_link"}
+WEB_TABLES = {"web_user", "web_session", "survey_link", "web_user_token", "web_rate_limit"}  # 0004, 0013
 
 
 def test_migration_matches_the_models_for_the_web_tables(db_url):

@@ -140,7 +140,9 @@ async def choose_language(code: str, next: str | None = None) -> Response:
 
 @pages.get("/login")
 async def login_form(request: Request) -> Response:
-    return _login_page(request, nxt=request.query_params.get("next", "/"))
+    # ?username= prefills the name (the set-password page sends people here with theirs)
+    return _login_page(request, username=request.query_params.get("username", "")[:100],
+                       nxt=request.query_params.get("next", "/"))
 
 
 @pages.post("/login")
