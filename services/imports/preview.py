@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from domain.text import Text, tr
 from services.imports.records import RecordSet
-from services.imports.writer import RowChange, TableCounts, TablePlan
+from services.imports.writer import RowChange, TableCounts, TablePlan, plan_digest
 
 EXAMPLES = 5
 
@@ -34,6 +34,8 @@ class ImportPreview:
     cases: int = 0
     complaints: int = 0
     notes: list[Text] = field(default_factory=list)
+    digest: str = ""
+    """``plan_digest`` of the whole plan: what a confirmation passes back as ``expect``."""
 
     @property
     def changed(self) -> bool:
@@ -86,4 +88,5 @@ def build_preview(source: str, files: list[str], plans: dict[str, TablePlan], re
         notes.append(tr("%(count)s contacts left out: their account is neither in these files nor in the database "
                         "(e.g. %(examples)s)", count=str(len(records.contacts_unlinked)), examples=shown))
     return ImportPreview(source, files, tables, len(deals), sum(1 for d in deals if d.won), len(orders),
-                         len(records.cases), sum(1 for c in records.cases.values() if c.complaint), notes)
+                         len(records.cases), sum(1 for c in records.cases.values() if c.complaint), notes,
+                         plan_digest(plans))

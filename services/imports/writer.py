@@ -113,6 +113,19 @@ class TablePlan:
         return new, updated
 
 
+def plan_digest(plans: dict[str, TablePlan]) -> str:
+    """A fingerprint of every change a plan would make (not only the examples a preview shows): the web page's
+    confirm button carries it, so the write applies what HR saw or refuses (see ``pipeline.write_records``)."""
+    h = hashlib.sha256()
+    for table, table_plan in plans.items():
+        for row in table_plan.changed:
+            change = table_plan.change(row)
+            h.update(json.dumps([table, change.key, change.before, change.after], sort_keys=True, ensure_ascii=False,
+                                default=str).encode())
+            h.update(b"\n")
+    return h.hexdigest()[:32]
+
+
 def plan(conn: psycopg.Connection, records: RecordSet) -> dict[str, TablePlan]:
     """What writing ``records`` would change, per table (in foreign-key order)."""
     return {

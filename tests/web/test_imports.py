@@ -1,0 +1,217 @@
+"""HR's import upload (issue 12): files are previewed, only the confirm button writes them, exactly what was
+previewed, once; bad files list their problems (file:line:column) in the reader's language, never a 500."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from pathlib import Path
+
+import psycopg
+
+from tests.helpers import count
+from tests.test_crm_imports import ORG, ZOHO_ACCOUNTS, zoho_files
+from tests.web.helpers import db_value, settings_for_tests
+from tests.web.test_browser import browser, page_for, pytestmark, sign_in  # noqa: F401 - fixtures
+
+BROWSER = pytestmark  # the browser tests' skip mark (KAMREVIEW_SKIP_BROWSER=1), for the Chromium test only
+del pytestmark
+
+CSV = "text/csv"
+
+
+def csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def text_of(page: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+async def upload(http, source: str, files: list[tuple[str, bytes]], mapping: tuple[str, bytes] | None = None):
+    page = (await http.get("/hr/imports")).text
+    parts = [("files", (name, data, CSV)) for name, data in files]
+    if mapping:
+        parts.append(("mapping", (mapping[0], mapping[1], "application/yaml")))
+    return await http.post("/hr/imports", data={"csrf_token": csrf(page), "source": source}, files=parts)
+
+
+def confirm_form(page: str) -> tuple[str, dict[str, str]]:
+    action = re.search(r'action="(/hr/imports/[0-9a-f]{32}/apply)"', page).group(1)
+    return action, {"csrf_token": csrf(page), "expect": re.search(r'name="expect" value="([0-9a-f]+)"', page).group(1),
+                    "confirm": "yes"}
+
+
+def zoho(tmp_path: Path, **texts: str) -> list[tuple[str, bytes]]:
+    return [(p.name, p.read_bytes()) for p in zoho_files(tmp_path, **texts)]
+
+
+def audit_imports(db_url: str) -> int:
+    return count(db_url, "SELECT count(*) FROM audit_log WHERE action LIKE 'import.%%'")
+
+
+async def test_project_csv_then_zoho_preview_confirm_once(web, tmp_path: Path) -> None:
+    hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")
+    assert 'enctype="multipart/form-data"' in (await hr.get("/hr/imports")).text
+
+    # the project's ORG.csv alone (ACCOUNTS and KPIS are optional): renames the seeded KAMs
+    r = await upload(hr, "csv", [("org.csv", ORG.encode())])
+    assert r.status_code == 200, r.text
+    page = text_of(r.text)
+    assert "employee: 0 new, 5 changed, 0 unchanged" in page  # M1 and K01..K04 renamed
+    assert "Nothing has been written yet" in page
+    assert count(web.db_url, "SELECT count(*) FROM employee WHERE name = '王芳'") == 0  # the preview wrote nothing
+    action, form = confirm_form(r.text)
+    r = await hr.post(action, data=form)
+    assert r.status_code == 303 and r.headers["location"] == "/hr/imports"
+    assert "imported org.csv: 0 new and 5 changed rows" in text_of((await hr.get("/hr/imports")).text)
+    assert count(web.db_url, "SELECT count(*) FROM employee WHERE name = '王芳'") == 1
+
+    # Zoho's four exports: two new accounts with a contact each; the confirm writes them once
+    before = audit_imports(web.db_url)
+    r = await upload(hr, "zoho", zoho(tmp_path))
+    page = text_of(r.text)
+    assert r.status_code == 200 and "key_account: 2 new, 0 changed, 0 unchanged" in page
+    assert "2 deals (1 won)" in page and "1 contacts left out" in page
+    assert count(web.db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'zcrm_%%'") == 0
+    action, form = confirm_form(r.text)
+    first = await hr.post(action, data=form)
+    again = await hr.post(action, data=form)  # a double click, or the browser's retry
+    assert first.status_code == again.status_code == 303
+    assert count(web.db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'zcrm_%%'") == 2
+    assert audit_imports(web.db_url) == before + 4  # two accounts, two contacts: audited once
+    assert "nothing changed" in text_of((await hr.get("/hr/imports")).text)
+    # the same files uploaded again: nothing to confirm
+    r = await upload(hr, "zoho", zoho(tmp_path))
+    assert 'id="confirm"' not in r.text and "Nothing to import" in text_of(r.text)
+
+
+async def test_confirm_refuses_when_the_database_changed_since_the_preview(web, tmp_path: Path) -> None:
+    hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")
+    action, form = confirm_form((await upload(hr, "csv", [("ORG.csv", ORG.encode())])).text)  # the owners Zoho names
+    await hr.post(action, data=form)
+    r = await upload(hr, "zoho", zoho(tmp_path))
+    action, form = confirm_form(r.text)
+    with psycopg.connect(web.db_url) as conn:  # meanwhile, someone else imports one of the accounts differently
+        conn.execute("INSERT INTO key_account (id, name, kam_id, annual_revenue, currency) VALUES "
+                     "('zcrm_4876876000000327001', 'Old name', 'K02', 1, 'CNY')")
+    r = await hr.post(action, data=form)
+    page = text_of(r.text)
+    assert r.status_code == 409 and "the database changed since this preview" in page
+    assert "key_account: 1 new, 1 changed, 0 unchanged" in page  # the new preview, with its own confirm button
+    assert count(web.db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'zcrm_%%'") == 1
+    action, form = confirm_form(r.text)
+    assert (await hr.post(action, data=form)).status_code == 303
+    assert count(web.db_url, "SELECT count(*) FROM key_account WHERE name = 'Old name'") == 0
+
+
+async def test_bad_files_list_their_problems_in_chinese_and_write_nothing(web, tmp_path: Path) -> None:
+    hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "zh-CN")
+    action, form = confirm_form((await upload(hr, "csv", [("ORG.csv", ORG.encode())])).text)
+    await hr.post(action, data=form)
+    bad = ZOHO_ACCOUNTS.replace('"Michael Brown"', '"Nobody Here"').replace('"CNY 12,000,000.50"', '"lots"')
+    before = audit_imports(web.db_url)
+    r = await upload(hr, "zoho", zoho(tmp_path, accounts=bad))
+    assert r.status_code == 422
+    page = text_of(r.text)
+    assert "Accounts_2026_12_01.csv 第 2 行，列 Annual Revenue" in page
+    assert "Accounts_2026_12_01.csv 第 3 行，列 Account Owner：没有员工与负责人“Nobody Here”对应" in page
+    assert 'id="confirm"' not in r.text and audit_imports(web.db_url) == before
+    # not an export at all, a workbook that is not one, no file, an unknown source, a stale upload id
+    r = await upload(hr, "zoho", [("notes.csv", b'"a","b"\n"1","2"\n')])
+    assert r.status_code == 422 and "notes.csv 第 1 行" in text_of(r.text)
+    r = await upload(hr, "fxiaoke", [("客户.xlsx", b"not a zip")])
+    assert r.status_code == 422 and "客户.xlsx" in text_of(r.text)
+    r = await upload(hr, "zoho", [])
+    assert r.status_code == 422
+    r = await upload(hr, "sap", [("a.csv", b"x")])
+    assert r.status_code == 422
+    r = await upload(hr, "csv", [("x.csv", b"foo,bar\n1,2\n")])
+    assert r.status_code == 422 and "x.csv" in text_of(r.text)
+    r = await hr.post("/hr/imports/" + "0" * 32 + "/apply", data={"csrf_token": form["csrf_token"], "expect": "x"})
+    assert r.status_code == 404 and "重新上传" in text_of(r.text)
+    r = await hr.post("/hr/imports/../../etc/apply", data={"csrf_token": form["csrf_token"]})
+    assert r.status_code in (404, 422)
+
+
+async def test_size_limits(web, tmp_path: Path) -> None:
+    from webapp.app import create_app
+
+    app = create_app(web.db_url, web.client, web.task_queue,
+                     settings_for_tests(max_upload_file_bytes=2000, max_upload_bytes=50_000), pool_size=2)
+    async with app.router.lifespan_context(app):
+        web.app = app
+        hr = await web.login("HR1")
+        hr.cookies.set("kr_lang", "en")
+        r = await upload(hr, "zoho", [("Accounts.csv", b"x" * 3000)])
+        assert r.status_code == 422 and "Accounts.csv is larger than" in text_of(r.text)
+        r = await upload(hr, "zoho", [("Accounts.csv", b"x" * 60_000)])
+        assert r.status_code == 413
+
+
+# ------------------------------------------------------------------------------------------ in Chromium
+
+
+@BROWSER
+def test_hr_uploads_zoho_and_fxiaoke_exports_in_the_browser(live, db_url, web_org, page_for, tmp_path):  # noqa: F811
+    """The real file input, several files at once, the preview, the confirm button; Chinese and English."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tests.test_crm_imports import fxiaoke_files
+    from tests.web.test_hr_browser import shoot
+
+    org = tmp_path / "ORG.csv"
+    org.write_text(ORG, encoding="utf-8")
+    for folder in ("zoho", "fx", "bad"):
+        (tmp_path / folder).mkdir()
+    zoho_paths = zoho_files(tmp_path / "zoho")
+    fx_paths = fxiaoke_files(tmp_path / "fx")
+    bad_paths = zoho_files(tmp_path / "bad", accounts=ZOHO_ACCOUNTS.replace('"Michael Brown"', '"Nobody Here"'))
+
+    page = page_for()
+    page.context.add_cookies([{"name": "kr_lang", "value": "zh-CN", "url": live.url}])
+    sign_in(page, live.url, "HR1")
+    page.click("text=数据导入")
+    assert page.url.endswith("/hr/imports") and page.get_attribute("nav a[aria-current=page]", "href") == "/hr/imports"
+
+    def send(source: str, files: list[Path]) -> None:
+        page.check(f"#source-{source}")
+        page.set_input_files("#files", [str(p) for p in files])
+        page.click("#upload")
+
+    send("csv", [org])
+    assert "employee：新增 0，变更 5，未变 0" in page.inner_text("#preview")
+    page.click("#confirm")
+    assert "已导入 ORG.csv" in page.inner_text("#flash")
+
+    send("zoho", bad_paths)  # a wrong owner: listed with file, line and column, in Chinese; nothing written
+    problems = page.inner_text("#problems")
+    assert "未导入任何数据" in problems and "Accounts_2026_12_01.csv 第 3 行，列 Account Owner" in problems
+    shoot(page, "hr-imports-problems-zh")
+
+    send("zoho", zoho_paths)
+    preview = page.inner_text("#preview")
+    assert "key_account：新增 2，变更 0，未变 0" in preview and page.locator("#confirm").is_visible()
+    assert db_value(db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'zcrm_%%'") == 0
+    results = Axe().run(page)
+    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, serious
+    shoot(page, "hr-imports-preview-zh")
+    page.click("#confirm")
+    assert "已导入 Accounts_2026_12_01.csv" in page.inner_text("#flash")
+    assert db_value(db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'zcrm_%%'") == 2
+
+    page.context.add_cookies([{"name": "kr_lang", "value": "en", "url": live.url}])
+    page.goto(f"{live.url}/hr/imports")
+    send("fxiaoke", fx_paths)
+    preview = page.inner_text("#preview")
+    assert "key_account: 2 new, 0 changed, 0 unchanged" in preview and "1 orders" in preview
+    shoot(page, "hr-imports-preview-en")
+    page.click("#confirm")
+    assert "imported 客户_20261201.xlsx" in page.inner_text("#flash")
+    assert db_value(db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'KH-%%'") == 2
+    send("fxiaoke", fx_paths)  # the same workbooks again: nothing to confirm
+    assert page.locator("#confirm").count() == 0 and "Nothing to import" in page.inner_text("#preview")
