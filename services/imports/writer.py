@@ -19,7 +19,7 @@ from services.imports.records import EmployeeRecord, RecordSet
 
 _EMPLOYEE_COLUMNS = (
     "id", "name", "email", "role", "manager_id", "grade", "currency", "timezone", "hire_date", "termination_date",
-    "locale", "mobile", "channels", "wecom_id", "dingtalk_id", "feishu_id",
+    "locale", "mobile", "channels", "wecom_id", "dingtalk_id", "feishu_id", "region", "cost_centre",
 )
 _ACCOUNT_COLUMNS = ("id", "name", "kam_id", "annual_revenue", "currency")
 _CONTACT_COLUMNS = ("id", "account_id", "name", "email", "locale")

@@ -87,6 +87,7 @@ TABLE: dict[str, Case] = {
     # HR
     "GET /api/hr/cycles": api("hr"),
     "POST /api/hr/cycles": api("hr", json={"config_yaml": "placeholder"}),
+    "POST /api/hr/cycles/preview": api("hr", json={"config_yaml": "placeholder"}),
     "GET /api/hr/cycles/{cycle_id}": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/start": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/reminders": api("hr", json={}),
