@@ -3,6 +3,7 @@ previewed, once; bad files list their problems (file:line:column) in the reader'
 
 from __future__ import annotations
 
+import asyncio
 import re
 from html import unescape
 from pathlib import Path
@@ -76,8 +77,8 @@ async def test_project_csv_then_zoho_preview_confirm_once(web, tmp_path: Path) -
     assert "2 deals (1 won)" in page and "1 contacts left out" in page
     assert count(web.db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'zcrm_%%'") == 0
     action, form = confirm_form(r.text)
-    first = await hr.post(action, data=form)
-    again = await hr.post(action, data=form)  # a double click, or the browser's retry
+    # a double click: both requests at once; the import lock serializes them, the second finds nothing to write
+    first, again = await asyncio.gather(hr.post(action, data=form), hr.post(action, data=form))
     assert first.status_code == again.status_code == 303
     assert count(web.db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'zcrm_%%'") == 2
     assert audit_imports(web.db_url) == before + 4  # two accounts, two contacts: audited once
