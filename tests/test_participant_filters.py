@@ -17,6 +17,7 @@ from services.cycles import config_digest, create_cycle, preview_participants
 from services.errors import UserError
 from services.importer import ImportFailed, import_files
 from tests.helpers import cycle_config
+from tests.test_cli import cli  # noqa: F401 - the fixture
 
 # H1 heads East: M1 (K01, K02) and M2 (K03), and K05 directly; H2 heads West: M3 (K04).
 ORG = """\
@@ -120,3 +121,20 @@ def test_org_import_region_and_cost_centre(db_url: str, tmp_path: Path) -> None:
         import_files(db_url, org, accounts, kpis)
     assert [str(i) for i in info.value.issues] == [
         "ORG.csv:2:region: region must be one line of at most 100 characters"]
+
+
+def test_cli_cycle_create_preview_says_who_and_creates_nothing(cli, db_url: str, org: None,  # noqa: F811
+                                                               tmp_path: Path) -> None:
+    import yaml
+
+    from tests.helpers import ROOT
+
+    data = yaml.safe_load((ROOT / "demo" / "cycle.yaml").read_text(encoding="utf-8"))
+    data["participants"] = {"under": ["H1"], "regions": ["east china"]}
+    path = tmp_path / "cycle.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    proc = cli("cycle", "create", str(path), "--preview")
+    assert proc.returncode == 0, proc.stderr
+    assert "cycle 2026-Q3 would review 2 participants: K01, K02" in proc.stdout and "nothing was created" in proc.stdout
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM review_cycle").fetchone()[0] == 0

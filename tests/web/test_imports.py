@@ -216,3 +216,9 @@ def test_hr_uploads_zoho_and_fxiaoke_exports_in_the_browser(live, db_url, web_or
     assert db_value(db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'KH-%%'") == 2
     send("fxiaoke", fx_paths)  # the same workbooks again: nothing to confirm
     assert page.locator("#confirm").count() == 0 and "Nothing to import" in page.inner_text("#preview")
+
+    huge = tmp_path / "Accounts_huge.csv"  # over the limit: said before uploading, nothing is sent
+    huge.write_bytes(b"x" * (10 * 1024 * 1024 + 1))
+    page.goto(f"{live.url}/hr/imports")
+    send("zoho", [huge])
+    assert page.url.endswith("/hr/imports") and "Accounts_huge.csv is larger than 10 MB" in page.inner_text("#too-large")
