@@ -222,3 +222,20 @@ def test_hr_uploads_zoho_and_fxiaoke_exports_in_the_browser(live, db_url, web_or
     page.goto(f"{live.url}/hr/imports")
     send("zoho", [huge])
     assert page.url.endswith("/hr/imports") and "Accounts_huge.csv is larger than 10 MB" in page.inner_text("#too-large")
+
+
+async def test_project_csv_files_are_told_apart_by_their_header(web) -> None:
+    from services.demo import DEMO
+
+    hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")
+    files = [(name, (DEMO / name).read_bytes()) for name in ("kpis.csv", "accounts.csv", "org.csv")]  # any order
+    r = await upload(hr, "csv", files)
+    page = text_of(r.text)
+    assert r.status_code == 200, page[-2000:]
+    assert "employee: 19 new, 8 changed, 0 unchanged" in page and "key_account: 60 new" in page
+    assert "kpi_actual: 80 new, 20 changed" in page  # K01..K04's five KPIs were seeded, K05..K20's are new
+    r = await upload(hr, "csv", [("org.csv", files[2][1]), ("org-copy.csv", files[2][1])])
+    assert r.status_code == 422 and "org.csv and org-copy.csv are both ORG files" in text_of(r.text)
+    r = await upload(hr, "csv", [("org.csv", files[2][1])], mapping=("m.yaml", b"won_stages: [x]"))
+    assert r.status_code == 422 and "a mapping file is for CRM exports" in text_of(r.text)
