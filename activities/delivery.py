@@ -129,15 +129,24 @@ class DeliveryActivities(DbActivities):
 
     @activity.defn(name="deliver_batch")
     async def deliver_batch(self, batch: str) -> DeliveryRound:
-        """Send what the batch has ready; report what was sent and what waits for a later attempt."""
+        """Send what the batch has ready; report what was sent and what waits for a later attempt.
+
+        The e-mail connections never wait for a chunk boundary: the next chunk is claimed (and its people read)
+        while the connections still send the one before, through a queue at most two chunks deep.
+        """
         counts = {"sent": 0, "failed": 0, "uncertain": await self._settle_interrupted(batch)}
-        while rows := await self._claim(batch):
-            await self._with_people(rows)
-            outcomes = await asyncio.gather(self._send_mail([r for r in rows if r.channel == "email"]),
-                                            self._send_chat([r for r in rows if r.channel != "email"]))
-            for outcome in (o for group in outcomes for o in group):
-                counts[outcome] = counts.get(outcome, 0) + 1
-            activity.heartbeat(counts)
+
+        def count(statuses: Sequence[str]) -> None:
+            for status in statuses:
+                counts[status] = counts.get(status, 0) + 1
+
+        mail = _MailLine(self, count)
+        async with mail:
+            while rows := await self._claim(batch):
+                await self._with_people(rows)
+                await mail.put([r for r in rows if r.channel == "email"])
+                count(await self._send_chat([r for r in rows if r.channel != "email"]))
+                activity.heartbeat(counts)
         async with self.pool.connection() as conn:
             waiting, next_at = await (await conn.execute(
                 """SELECT count(*), min(next_attempt_at) FROM notification
@@ -309,63 +318,6 @@ class DeliveryActivities(DbActivities):
 
     # -- channels -----------------------------------------------------------------------------------
 
-    async def _send_mail(self, rows: list[_Claimed]) -> list[str]:
-        if not rows:
-            return []
-        results: list[str] = []
-        missing = [r for r in rows if r.person is None or not r.person.email or self.setup.mail is None]
-        for r in missing:
-            why = (tr("e-mail is not configured") if self.setup.mail is None
-                   else tr("no e-mail address on file for %(person)s; add it in the organisation import",
-                           person=r.recipient_id))
-            await self._sending([r], [None])
-            results.append(await self._mark(r, SendOutcome(r.id, ok=False, error=why)))
-        ready = [r for r in rows if r not in missing]
-        queue: asyncio.Queue[_Claimed] = asyncio.Queue()
-        for r in ready:
-            queue.put_nowait(r)
-
-        async def sender() -> None:
-            """One connection: mark a group ``sending``, send it, record its outcomes with the next group's mark.
-
-            A worker killed mid-group leaves at most ``mark_batch`` rows ``sending`` on this connection (the
-            group in flight), which a later attempt settles as ``uncertain``. A cancelled activity (a worker
-            shutting down) records what it knows and gives back the rows it had not started, certain.
-            """
-            assert self.setup.mail is not None
-            size = max(1, self.setup.mark_batch)
-            done: list[tuple[_Claimed, SendOutcome, bool]] = []
-            group: list[tuple[_Claimed, OutgoingMail]] = []
-            started = 0
-            async with self.pool.connection() as conn, self.setup.mail.session() as session:
-                try:
-                    while not queue.empty() or done:
-                        group, started = [], 0
-                        while len(group) < size and not queue.empty():
-                            row = queue.get_nowait()
-                            try:
-                                group.append((row, OutgoingMail(row.id, row.person, self._rendered(row, await self._params(row)))))
-                            except Exception as err:  # noqa: BLE001 - a template or parameter problem fails this message only
-                                why = tr("cannot render: %(error)s", error=str(err))
-                                done.append((row, SendOutcome(row.id, ok=False, error=why), True))
-                        statuses, marked = await self._advance(conn, done, [r for r, _ in group])
-                        results.extend(statuses)
-                        done, group = [], [(r, m) for r, m in group if r.id in marked]
-                        for row, mail in group:
-                            started += 1
-                            done.append((row, await session.send(mail), False))
-                        activity.heartbeat()
-                except asyncio.CancelledError:
-                    # Shutting down: what was answered is recorded; what never started goes back to the queue.
-                    # Only the message in flight (if any) stays ``sending``.
-                    unsent = [r.id for r, _ in group[started:]]
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(self._release(conn, done, unsent))
-                    raise
-
-        await asyncio.gather(*(sender() for _ in range(min(self.setup.senders, len(ready)) or 0)))
-        return results
-
     async def _send_chat(self, rows: list[_Claimed]) -> list[str]:
         """Group bots: the messages for one group go out in as few posts as fit, each mentioning its people."""
         results: list[str] = []
@@ -399,5 +351,118 @@ class DeliveryActivities(DbActivities):
         return results
 
 
+class _MailLine:
+    """The e-mail connections of one activity: ``senders`` of them take rows from one queue as they come.
 
+    ``put`` hands over a claimed chunk's e-mails (rows that cannot be sent at all are settled at once) and
+    returns as soon as the queue has room, so the caller claims the next chunk while these are sent. Leaving
+    the ``async with`` waits for the queue to drain and every connection to record its last outcomes.
+    """
 
+    def __init__(self, owner: DeliveryActivities, count: Any) -> None:
+        self.owner, self.count = owner, count
+        self.queue: asyncio.Queue[_Claimed | None] = asyncio.Queue(maxsize=CHUNK)
+        self.tasks: list[asyncio.Task[None]] = []
+        self.failure: BaseException | None = None
+
+    async def __aenter__(self) -> _MailLine:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None:
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            return
+        for _ in self.tasks:
+            await self.queue.put(None)
+        await asyncio.gather(*self.tasks)
+
+    async def put(self, rows: list[_Claimed]) -> None:
+        owner = self.owner
+        setup = owner.setup
+        for r in rows:
+            if r.person is None or not r.person.email or setup.mail is None:
+                why = (tr("e-mail is not configured") if setup.mail is None
+                       else tr("no e-mail address on file for %(person)s; add it in the organisation import",
+                               person=r.recipient_id))
+                await owner._sending([r], [None])
+                self.count([await owner._mark(r, SendOutcome(r.id, ok=False, error=why))])
+                continue
+            if len(self.tasks) < max(1, setup.senders):
+                self.tasks.append(asyncio.create_task(self._sender()))
+            await self.queue.put(r)
+            if self.failure is not None:
+                raise self.failure
+
+    async def _group(self, size: int) -> tuple[list[_Claimed], bool]:
+        """Up to ``size`` rows that are ready now (waiting for one only when there is nothing to record);
+        and whether the line has ended."""
+        rows: list[_Claimed] = []
+        while len(rows) < size:
+            try:
+                row = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if row is None:
+                return rows, True
+            rows.append(row)
+        return rows, False
+
+    async def _sender(self) -> None:
+        """One connection: mark a group ``sending``, send it, record its outcomes with the next group's mark.
+
+        A worker killed mid-group leaves at most ``mark_batch`` rows ``sending`` on this connection (the group
+        in flight), which a later attempt settles as ``uncertain``. A cancelled activity (a worker shutting
+        down) records what it knows and gives back the rows it had not started, certain.
+        """
+        owner = self.owner
+        setup = owner.setup
+        assert setup.mail is not None
+        size = max(1, setup.mark_batch)
+        done: list[tuple[_Claimed, SendOutcome, bool]] = []
+        group: list[tuple[_Claimed, OutgoingMail]] = []
+        started, ended = 0, False
+        async with owner.pool.connection() as conn, setup.mail.session() as session:
+            try:
+                while not ended or done:
+                    group, started = [], 0
+                    rows, ended = await self._group(size) if not ended else ([], True)
+                    if not rows and not done and not ended:
+                        first = await self.queue.get()  # nothing to record: wait for the next row
+                        if first is None:
+                            ended = True
+                        else:
+                            more, ended = await self._group(size - 1)
+                            rows = [first, *more]
+                    for row in rows:
+                        try:
+                            group.append((row, OutgoingMail(row.id, row.person,
+                                                            owner._rendered(row, await owner._params(row)))))
+                        except Exception as err:  # noqa: BLE001 - a template or parameter problem fails this message only
+                            done.append((row, SendOutcome(row.id, ok=False,
+                                                          error=tr("cannot render: %(error)s", error=str(err))), True))
+                    if not group and not done:
+                        continue
+                    statuses, marked = await owner._advance(conn, done, [r for r, _ in group])
+                    self.count(statuses)
+                    done, group = [], [(r, m) for r, m in group if r.id in marked]
+                    for row, outgoing in group:
+                        started += 1
+                        done.append((row, await session.send(outgoing), False))
+                    activity.heartbeat()
+            except asyncio.CancelledError:
+                # Shutting down: what was answered is recorded; what never started goes back to the queue.
+                # Only the message in flight (if any) stays ``sending``.
+                unsent = [r.id for r, _ in group[started:]]
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(owner._release(conn, done, unsent))
+                raise
+            except Exception as err:
+                # The database went away under this connection: the activity fails and is retried; the rows
+                # still queued here stay ``claimed`` (a later attempt gives them back). Keep taking them off
+                # the queue so the claiming side is never stuck behind a dead sender.
+                self.failure = err
+                while await self.queue.get() is not None:
+                    pass
+                raise

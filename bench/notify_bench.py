@@ -255,6 +255,7 @@ async def measure(name: str, prepare: Callable[[], Awaitable[Callable[[], Awaita
                   expected: int) -> dict[str, Any]:
     run = await prepare()  # untimed: the outbox rows, a running worker
     before_count, before_cpu, before_sink, before_pg = sink.count(), sum(os.times()[:2]), sink.cpu(), _pg_cpu()
+    before_loop = time.thread_time()  # the event loop's own thread: is it the one that is saturated?
     t0 = time.perf_counter()
     sent = await run()
     seconds = time.perf_counter() - t0
@@ -262,12 +263,13 @@ async def measure(name: str, prepare: Callable[[], Awaitable[Callable[[], Awaita
     result = {
         "side": name, "seconds": round(seconds, 3), "rate": round(expected / seconds, 1), "sent_ok": sent, "arrived": arrived,
         "cpu_client_s": round(sum(os.times()[:2]) - before_cpu, 2), "cpu_sink_s": round(sink.cpu() - before_sink, 2),
-        "cpu_pg_s": round(_pg_cpu() - before_pg, 2),
+        "cpu_pg_s": round(_pg_cpu() - before_pg, 2), "cpu_loop_s": round(time.thread_time() - before_loop, 2),
     }
     if worker := _SERVERS.pop("stop_worker", None):
         await worker.__aexit__(None, None, None)
     print(f"{name:6s}: {expected} e-mails in {seconds:6.2f} s = {result['rate']:7.1f}/s; ok {sent}, arrived {arrived}; "
-          f"CPU client {result['cpu_client_s']} s, sink {result['cpu_sink_s']} s, PostgreSQL {result['cpu_pg_s']} s",
+          f"CPU client {result['cpu_client_s']} s (event loop {result['cpu_loop_s']} s), "
+          f"sink {result['cpu_sink_s']} s, PostgreSQL {result['cpu_pg_s']} s",
           flush=True)
     if sent != expected or arrived != expected:
         raise RuntimeError(f"{name}: {expected} e-mails, {sent} accepted, {arrived} arrived at the sink")

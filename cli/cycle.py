@@ -146,3 +146,107 @@ async def list_(ctx: Context, json_output: Json = False) -> int:
                 [(c.cycle_id, c.name, c.status, c.participants, c.created_at.strftime("%Y-%m-%d %H:%M")) for c in rows],
                 right=(3,)))
     return 0
+
+
+# -- recurring cycles ------------------------------------------------------------------------------------
+
+schedule_app = typer.Typer(help="recurring cycles: a Temporal Schedule opens each period's cycle",
+                           no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+ScheduleName = Annotated[str, typer.Argument(parser=id_arg, show_default=False, help="the schedule's name")]
+
+
+def _date_arg(value: str):
+    from datetime import date
+
+    from domain.text import tr
+    from services.errors import Rejected
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Rejected(tr("--first: %(value)s is not a date (YYYY-MM-DD)", value=repr(value))) from None
+
+
+@command(schedule_app, "create")
+async def schedule_create(
+    ctx: Context,
+    template: Annotated[Path, typer.Argument(show_default=False,
+                                             help="a cycle configuration whose id and name may say {period}")],
+    cadence: Annotated[str, typer.Option("--cadence", help="quarterly, half_yearly or annual", show_default=False)],
+    first: Annotated[str, typer.Option("--first", help="the first period's start, YYYY-MM-DD (day 1-28)",
+                                       show_default=False)],
+    name: Annotated[str | None, typer.Option("--name", parser=id_arg,
+                                             help="the schedule's name (default: the template's id)")] = None,
+    actor: Actor = None,
+) -> int:
+    """make a schedule that creates and starts the cycle of every period, at midnight of its first day"""
+    from services.cycles import read_yaml_file
+    from services.schedules import create_cycle_schedule
+
+    who = ctx.actor(actor)
+    made = await create_cycle_schedule(await ctx.client(), ctx.db(), read_yaml_file(template), cadence,
+                                       _date_arg(first), who, ctx.settings.task_queue, name=name, source=str(template))
+    when = made.next_runs[0].isoformat() if made.next_runs else "never"
+    print(f"schedule {made.name}: {made.cadence} from {made.first}; next run {when} ({made.timezone}) "
+          f"opens {made.next_cycle}")
+    return 0
+
+
+@command(schedule_app, "list")
+async def schedule_list(ctx: Context, json_output: Json = False) -> int:
+    """list the cycle schedules with their next runs"""
+    from services.schedules import list_cycle_schedules
+
+    rows = await list_cycle_schedules(await ctx.client())
+    if json_output:
+        emit_json({"schedules": rows})
+        return 0
+    from services.console import table
+
+    print(table(["schedule", "cadence", "first", "state", "next run", "next cycle"],
+                [(s.name, s.cadence, s.first.isoformat(), "paused" if s.paused else "active",
+                  s.next_runs[0].isoformat() if s.next_runs else "-", s.next_cycle or "-") for s in rows]))
+    return 0
+
+
+@command(schedule_app, "pause")
+async def schedule_pause(ctx: Context, name: ScheduleName,
+                         note: Annotated[str, typer.Option("--note", help="why (shown in the Web UI)")] = "",
+                         actor: Actor = None) -> int:
+    """pause a schedule: no cycle opens until it is resumed"""
+    from services.schedules import pause_cycle_schedule
+
+    await pause_cycle_schedule(await ctx.client(), ctx.db(), name, ctx.actor(actor), note)
+    print(f"schedule {name} paused")
+    return 0
+
+
+@command(schedule_app, "resume")
+async def schedule_resume(ctx: Context, name: ScheduleName, actor: Actor = None) -> int:
+    """resume a paused schedule"""
+    from services.schedules import resume_cycle_schedule
+
+    await resume_cycle_schedule(await ctx.client(), ctx.db(), name, ctx.actor(actor))
+    print(f"schedule {name} resumed")
+    return 0
+
+
+@command(schedule_app, "run")
+async def schedule_run(ctx: Context, name: ScheduleName, actor: Actor = None) -> int:
+    """run a schedule now: it opens today's period (nothing if that cycle exists)"""
+    from services.schedules import run_cycle_schedule_now
+
+    await run_cycle_schedule_now(await ctx.client(), ctx.db(), name, ctx.actor(actor))
+    print(f"schedule {name}: a run was started")
+    return 0
+
+
+@command(schedule_app, "delete")
+async def schedule_delete(ctx: Context, name: ScheduleName, actor: Actor = None) -> int:
+    """delete a schedule (the cycles it created stay)"""
+    from services.schedules import delete_cycle_schedule
+
+    await delete_cycle_schedule(await ctx.client(), ctx.db(), name, ctx.actor(actor))
+    print(f"schedule {name} deleted; the cycles it created stay")
+    return 0

@@ -209,6 +209,16 @@ class CycleConfig(_Frozen):
     notifications: Notifications | None = None
 
     @model_validator(mode="after")
+    def _cadence_matches_period(self) -> CycleConfig:
+        expected = period_end(self.period.start, self.cadence)
+        if self.period.end != expected:
+            raise DomainError(tr("a %(cadence)s cycle starting %(start)s ends %(expected)s (%(months)s months), not "
+                                 "%(end)s; fix period.end or the cadence",
+                                 cadence=self.cadence, start=self.period.start, expected=expected,
+                                 months=CADENCE_MONTHS[self.cadence], end=self.period.end), "period.end")
+        return self
+
+    @model_validator(mode="after")
     def _plan_matches_levels(self) -> CycleConfig:
         multipliers = self.incentive_plan.rating_multipliers
         levels = {lv.level for lv in self.calibration.levels}
@@ -231,9 +241,72 @@ class CycleConfig(_Frozen):
         return value
 
 
+CADENCE_MONTHS: dict[str, int] = {"quarterly": 3, "half_yearly": 6, "annual": 12}
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later; the 31st of a shorter month is its last day (Jan 31 + 1 month = Feb 28)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
+
+
+def period_end(start: date, cadence: str) -> date:
+    """The last day of the period of ``cadence`` that begins on ``start`` (a quarter from 2026-07-01 ends 09-30)."""
+    return add_months(start, CADENCE_MONTHS[cadence]) - timedelta(days=1)
+
+
 def resolve_due(phase: PhaseConfig, started_at: datetime) -> datetime:
     """The absolute instant a phase is due, given when the cycle started."""
     if phase.due is not None:
         return phase.due
     assert phase.due_after is not None
     return started_at + phase.due_after
+
+
+def period_label(cadence: str, start: date) -> str:
+    """A period's usual name: 2027-Q1, 2027-H2, 2027 on calendar boundaries, else the start date (2027-04-06)."""
+    if start.day == 1:
+        if cadence == "quarterly" and start.month % 3 == 1:
+            return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+        if cadence == "half_yearly" and start.month in (1, 7):
+            return f"{start.year}-H{1 if start.month == 1 else 2}"
+        if cadence == "annual" and start.month == 1:
+            return f"{start.year}"
+    return start.isoformat()
+
+
+def scheduled_period(cadence: str, first: date, on: date) -> tuple[date, date]:
+    """(start, end) of the period of a recurring cycle that ``on`` falls in; periods follow each other from ``first``."""
+    if on < first:
+        raise DomainError(tr("%(on)s is before the schedule's first period (%(first)s)", on=on, first=first), "first")
+    months = CADENCE_MONTHS[cadence]
+    k = ((on.year - first.year) * 12 + on.month - first.month) // months
+    start = add_months(first, k * months)
+    if start > on:  # ``on`` is in the month a period starts, before its day
+        k -= 1
+        start = add_months(first, k * months)
+    return start, period_end(start, cadence)
+
+
+def config_for_period(template: dict, cadence: str, start: date) -> CycleConfig:
+    """A recurring cycle's configuration for one period: the template with its cadence, period, and ``{period}``
+    in its id and name replaced by the period's label (an id without it gets ``-<label>`` appended).
+
+    A template cannot give absolute deadlines (``due: 2027-01-15T18:00+08:00``): one instant cannot recur.
+    """
+    label = period_label(cadence, start)
+    data = dict(template)
+    raw_id = str(data.get("id", ""))
+    data["id"] = raw_id.replace("{period}", label) if "{period}" in raw_id else f"{raw_id}-{label}"
+    if isinstance(data.get("name"), str):
+        data["name"] = data["name"].replace("{period}", label)
+    for key, phase in (data.get("phases") or {}).items():
+        if isinstance(phase, dict) and phase.get("due") is not None:
+            raise DomainError(tr("a recurring cycle's phases need due_after (a duration from the cycle's start); "
+                                 "an absolute due time cannot recur"), f"phases.{key}.due")
+    data["cadence"] = cadence
+    data["period"] = {"label": label, "start": start, "end": period_end(start, cadence)}
+    return CycleConfig.model_validate(data)

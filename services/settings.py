@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class WebSettings(BaseSettings):
@@ -102,6 +102,69 @@ class DeliverySettings(BaseSettings):
     )
 
 
+class FxiaokeSettings(BaseSettings):
+    """The Fxiaoke (纷享销客) open API, for ``kamreview crm pull fxiaoke`` (``KAMREVIEW_FXIAOKE_*``): the
+    self-built app's credentials from the Fxiaoke admin console (管理后台 > 应用 > 企业自建应用, developer mode on).
+    Secrets are read from the environment or .env only, never from the command line."""
+
+    model_config = SettingsConfigDict(env_prefix="KAMREVIEW_FXIAOKE_", env_file=".env", extra="ignore")
+
+    app_id: str | None = Field(default=None, description="the app's appId (FSAID_...)")
+    app_secret: SecretStr | None = Field(default=None, description="the app's appSecret")
+    permanent_code: SecretStr | None = Field(default=None, description="the company's permanentCode (永久授权码)")
+    open_user_id: str | None = Field(
+        default=None, description="currentOpenUserId (FSUID_...): whose data permissions the pull uses; a CRM "
+        "administrator sees every account")
+    base_url: str = Field(
+        default="https://open.fxiaoke.com", description="the open API host of the company's cloud "
+        "(e.g. https://open-hwcloud.fxiaoke.com); not www.fxiaoke.com")
+    timeout_s: float = Field(default=30, gt=0, description="per HTTP request")
+    attempts: int = Field(default=6, ge=1, le=20, description="tries of a call Fxiaoke answers busy or rate-limited")
+    backoff_s: float = Field(default=1.0, ge=0, description="the first wait before a retry; doubles, at most 20 s")
+    min_interval_s: float = Field(
+        default=0.2, ge=0, description="at least this long between two calls of one interface (Fxiaoke allows 100 "
+        "per 20 s each), so a long pull stays under the limit instead of running into it")
+
+
+class ZohoSettings(BaseSettings):
+    """Zoho CRM's REST API for `kamreview crm pull zoho` (``KAMREVIEW_ZOHO_*``): a self client's id and secret and
+    a refresh token made with the scopes docs/crm-imports.md lists. Secrets come from the environment (or the
+    .env file), never from the command line."""
+
+    model_config = SettingsConfigDict(env_prefix="KAMREVIEW_ZOHO_", env_file=".env", extra="ignore")
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    accounts_url: str = Field(
+        default="https://accounts.zoho.com",
+        description="the Zoho accounts server of the data centre: https://accounts.zoho.com.cn (China), "
+        ".eu, .in, .com.au, .jp, ...",
+    )
+    api_domain: str | None = Field(
+        default=None, description="e.g. https://www.zohoapis.com.cn; unset: the api_domain Zoho names with each token"
+    )
+    credit_budget: int = Field(
+        default=500, ge=1,
+        description="API credits one pull may spend (a COQL call of 2,000 records costs 3); the pull stops with an "
+        "error, writing nothing, before it would spend more",
+    )
+    modules: Annotated[list[Literal["accounts", "contacts", "deals", "cases"]], NoDecode] = Field(
+        default=["accounts", "contacts", "deals", "cases"],
+        description="what a pull reads, comma-separated (KAMREVIEW_ZOHO_MODULES=accounts,contacts,deals where the "
+        "edition has no Cases)",
+    )
+    page_size: int = Field(default=2000, ge=1, le=2000, description="records per COQL call (Zoho's maximum: 2,000)")
+    timeout_s: float = Field(default=30, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20, description="tries per call while Zoho answers 429 or 5xx")
+    retry_first_s: float = Field(default=2, ge=0, description="first wait before a retry; doubles, at most 60 s")
+
+    @field_validator("modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [part.strip().lower() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     """The one settings class. Groups of settings are nested (``web``) and keep their own prefixes."""
 
@@ -154,6 +217,9 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    fxiaoke: FxiaokeSettings = Field(default_factory=FxiaokeSettings, description="the Fxiaoke open API "
+                                     "(KAMREVIEW_FXIAOKE_*)")
+    zoho: ZohoSettings = Field(default_factory=ZohoSettings, description="Zoho CRM's API (KAMREVIEW_ZOHO_*)")
 
     @property
     def data_path(self) -> Path:

@@ -26,8 +26,9 @@ from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
 from workflows.delivery import DeliveryWorkflow
 from workflows.review import ReviewWorkflow
+from workflows.schedule import ScheduledCycleWorkflow
 
-WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow, DeliveryWorkflow]
+WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow, DeliveryWorkflow, ScheduledCycleWorkflow]
 
 
 def delivery_setup(settings: Settings) -> DeliverySetup:
@@ -48,12 +49,14 @@ def delivery_setup(settings: Settings) -> DeliverySetup:
 def activities_for(pool: AsyncConnectionPool, setup: DeliverySetup | None = None) -> list:
     reviews, cycle = ReviewActivities(pool), CycleActivities(pool)
     delivery = DeliveryActivities(pool, setup or delivery_setup(get_settings()))
+    from services.schedules import ScheduleActivities  # a shell over services.cycles, which imports much
+
     return [
         reviews.begin_cycle, reviews.start_review_batch, reviews.announce_cycle, reviews.await_reviews_closed,
         reviews.cancel_cycle, reviews.record_submission, reviews.record_phase_event,
         reviews.reassign_reviewer, reviews.close_review,
         cycle.open_calibration, cycle.adjust_rating, cycle.finalize_calibration, cycle.compute_incentives,
-        cycle.lock_payouts, delivery.deliver_batch,
+        cycle.lock_payouts, delivery.deliver_batch, ScheduleActivities(pool).open_scheduled_cycle,
     ]
 
 

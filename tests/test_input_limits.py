@@ -125,7 +125,9 @@ def test_a_bad_configuration_is_refused_naming_the_field(old: str, new: str, fie
 def test_the_demo_configuration_and_its_extremes_within_bounds_are_accepted() -> None:
     parse_cycle_config(DEMO_YAML)
     edges = [("company_factor: 1.1", "company_factor: 0"), ("company_factor: 1.1", "company_factor: 5"),
-             ("K1: 20000", "K1: 1000000000000"), ("K1: 20000", "K1: 0"), ("start: 2026-07-01", "start: 2000-01-01"),
+             ("K1: 20000", "K1: 1000000000000"), ("K1: 20000", "K1: 0"),
+             ("start: 2026-07-01, end: 2026-09-30", "start: 2000-01-01, end: 2000-03-31"),
+             ("start: 2026-07-01, end: 2026-09-30", "start: 2100-10-01, end: 2100-12-31"),
              ("batch_size: 100", "batch_size: 1_000"), ("rate: 0.002", "rate: 1")]
     for old, new in edges:
         parse_cycle_config(demo_yaml(old, new))
@@ -304,3 +306,14 @@ def test_every_payout_a_configuration_within_bounds_computes_fits_the_column(
     assert [line.line_type for line in lines] == ["bonus", "commission"]
     for line in lines:
         assert _fits_numeric_20_4(line.amount), line.explanation
+
+
+@pytest.mark.parametrize(("cadence", "end", "expected"), [
+    ("quarterly", "2026-12-31", "2026-09-30"), ("half_yearly", "2026-09-30", "2026-12-31"),
+    ("annual", "2026-12-31", "2027-06-30")])
+def test_a_cadence_that_does_not_fit_the_period_is_refused_naming_the_right_end(cadence: str, end: str,
+                                                                              expected: str) -> None:
+    text = demo_yaml("cadence: quarterly", f"cadence: {cadence}").replace("end: 2026-09-30", f"end: {end}")
+    with pytest.raises(ConfigError) as err:
+        parse_cycle_config(text)
+    assert f"period.end: a {cadence} cycle starting 2026-07-01 ends {expected}" in str(err.value)

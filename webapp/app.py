@@ -31,6 +31,7 @@ from webapp.routers import (
     participant,
     payroll,
     preferences,
+    schedules,
     session,
     survey,
 )
@@ -130,7 +131,8 @@ def create_app(database_url: str, client: Client, task_queue: str, settings: Web
     app.state.ctx = ctx
     app.state.templates = make_templates()
     install_error_handlers(app)
-    for module in (session, employee, manager, survey, hr, confirm, audit, participant, payroll, preferences, imports):
+    for module in (session, employee, manager, survey, hr, confirm, audit, participant, payroll, preferences,
+                   schedules, imports):
         app.include_router(module.api)
         app.include_router(module.pages)
     app.add_middleware(Guard, max_body=ctx.settings.max_body_bytes,

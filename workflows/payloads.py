@@ -403,3 +403,28 @@ class DeliveryRound:
     uncertain: int
     waiting: int  # to be retried (the channel was down or rate-limited)
     next_attempt_in_s: float | None = None
+
+
+@dataclass
+class ScheduledCycleInput:
+    """What a cycle schedule starts each period with: its template (YAML, frozen when the schedule was made)."""
+
+    schedule_id: str
+    template: str
+    cadence: str
+    first: str  # ISO date of the first period's start
+    actor: str  # who made the schedule: the cycles it creates are theirs in the audit log
+
+
+@dataclass
+class OpenScheduledCycle:
+    schedule: ScheduledCycleInput
+    on: str  # ISO date (in the template's time zone) the run was scheduled for
+
+
+@dataclass
+class ScheduledCycleResult:
+    cycle_id: str
+    created: bool  # False: a run for this period had created it already (a catch-up, a second trigger)
+    started: bool  # False: it was running already
+    participants: int

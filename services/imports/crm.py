@@ -7,13 +7,16 @@ employees (import the org first); each account's owner becomes its KAM (see serv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from domain.text import tr
 from services.errors import Rejected
 from services.imports.crm_common import CrmReader
 from services.imports.fxiaoke import FxiaokeReader
+from services.imports.http_source import PullResult
 from services.imports.issues import Issues
 from services.imports.mapping import SOURCES, CrmMapping, Source, load_mapping
 from services.imports.pipeline import plan_records, write_records
@@ -67,3 +70,51 @@ def apply_crm_import(database_url: str, source: Source, files: Sequence[Path], m
     issues = Issues([p.name for p in paths])
     records = read_crm(source, paths, config, issues)
     return write_records(database_url, records, issues, actor, _owner_rule(config), expect)
+
+
+# -- pulls through a CRM's API: the same validation, preview and write as its export files -------------------
+
+Puller = Callable[[CrmMapping, Any], Awaitable[PullResult]]
+
+
+def _puller(source: str) -> tuple[Puller, Any]:
+    """The source's pull function and its settings (one module per source, its settings group)."""
+    from services.settings import get_settings
+
+    if _known(source) == "zoho":
+        from services.imports.zoho_api import pull_records
+
+        return pull_records, get_settings().zoho
+    if _known(source) == "fxiaoke":
+        from services.imports.fxiaoke_api import pull_records as pull_fxiaoke_records
+
+        return pull_fxiaoke_records, get_settings().fxiaoke
+    raise Rejected(tr("pulling from %(source)s through its API is not available yet; import its export files "
+                      "with `kamreview crm import`", source=source))
+
+
+async def pull_crm(source: Source, mapping: Path | None = None, settings: Any = None,
+                   **options: Any) -> tuple[CrmMapping, PullResult]:
+    """Read everything the CRM's API gives into a RecordSet (nothing is validated or written yet)."""
+    config = load_mapping(_known(source), mapping)
+    pull, configured = _puller(source)
+    return config, await pull(config, settings if settings is not None else configured, **options)
+
+
+async def preview_crm_pull(database_url: str, source: Source, mapping: Path | None = None, examples: int = 5,
+                           settings: Any = None, **options: Any) -> ImportPreview:
+    """Pull from the CRM's API and say what importing it would change; writes nothing (as preview_crm_import)."""
+    config, pulled = await pull_crm(source, mapping, settings, **options)
+    plans = await asyncio.to_thread(plan_records, database_url, pulled.records, pulled.issues, _owner_rule(config))
+    preview = build_preview(source, pulled.names, plans, pulled.records, examples)
+    preview.notes[:0] = pulled.notes
+    return preview
+
+
+async def apply_crm_pull(database_url: str, source: Source, mapping: Path | None = None, actor: str = "hr",
+                         settings: Any = None, **options: Any) -> ImportSummary:
+    """Pull from the CRM's API, then validate and write in one transaction (as apply_crm_import). The pull
+    finishes before the transaction starts, so a failed pull (outage, credit budget) writes nothing."""
+    config, pulled = await pull_crm(source, mapping, settings, **options)
+    return await asyncio.to_thread(write_records, database_url, pulled.records, pulled.issues, actor,
+                                   _owner_rule(config))

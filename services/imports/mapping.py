@@ -8,7 +8,7 @@ given replaces that field's column label(s) only. See docs/crm-imports.md for ev
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -72,6 +72,30 @@ DEFAULTS: dict[Source, dict[str, Any]] = {
                 "date_order": "YMD", "id_prefix": ""},
 }
 
+#: Fxiaoke's open API (``kamreview crm pull fxiaoke``): the object each module is read from (None: not read) and the
+#: field api name that holds each of our fields (None: not read; a contact's or deal's id is then derived as from
+#: the export, so an API pull and an Excel import of the same records give the same ids). Lookups to the account
+#: (``account_id``) hold the account's ``_id``; select fields hold option values, shown by their labels through
+#: the object's describe, so ``won_stages`` and the other lists name the same labels as for the export.
+API_OBJECTS: dict[Source, dict[str, str | None]] = {
+    "fxiaoke": {"accounts": "AccountObj", "contacts": "ContactObj", "deals": "NewOpportunityObj",
+                "orders": "SalesOrderObj", "cases": "CasesObj"},
+}
+API_FIELDS: dict[Source, dict[str, dict[str, str | None]]] = {
+    "fxiaoke": {
+        "accounts": {"id": "account_no", "name": "name", "owner": "owner", "annual_revenue": None,
+                     "currency": "mc_currency"},
+        "contacts": {"id": None, "name": "name", "email": "email", "mobile": "mobile", "account_id": "account_id",
+                     "owner": "owner"},
+        "deals": {"id": None, "name": "name", "owner": "owner", "account_id": "account_id", "stage": "sales_stage",
+                  "status": "sales_status", "amount": "amount", "currency": "mc_currency", "closed_on": "close_date"},
+        "orders": {"id": "name", "owner": "owner", "account_id": "account_id", "amount": "order_amount",
+                   "currency": "mc_currency", "closed_on": "order_time", "status": "life_status"},
+        "cases": {"id": "name", "owner": "owner", "account_id": "account_id", "type": "case_type",
+                  "status": "status", "opened_on": "create_time"},
+    },
+}
+
 CURRENCY_NAMES = {"人民币": "CNY", "美元": "USD", "欧元": "EUR", "港币": "HKD", "港元": "HKD", "日元": "JPY",
                   "英镑": "GBP", "新台币": "TWD", "新加坡元": "SGD", "澳元": "AUD", "韩元": "KRW"}
 
@@ -106,6 +130,16 @@ class _Base(BaseModel):
 
 
 Labels = str | list[str]
+ApiField = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)?$")]
+"""A field's API name, or a lookup's field joined to it (``Owner.email``, ``Account_Name.Account_Name``)."""
+
+#: The fields whose API name a mapping may give, per source with an API pull and module.
+API_FIELD_NAMES: dict[str, dict[str, list[str]]] = {
+    "zoho": {"accounts": ["name", "owner", "owner_id", "annual_revenue", "currency"],
+             "contacts": ["name", "first_name", "last_name", "email", "account", "account_id"],
+             "deals": ["name", "owner", "account", "account_id", "stage", "amount", "currency", "closed_on"],
+             "cases": ["owner", "account", "account_id", "type", "status", "opened_on"]},
+}
 
 
 def _model(source: Source) -> type[_Base]:
@@ -115,7 +149,25 @@ def _model(source: Source) -> type[_Base]:
         for module, fields in COLUMNS[source].items()
     }
     columns = create_model(f"{source}_columns", __config__=ConfigDict(extra="forbid"), **modules)
-    return create_model(f"{source}_mapping", __base__=_Base, columns=(columns | None, None))
+    extra: dict[str, Any] = {}
+    if source in API_OBJECTS:
+        forbid = ConfigDict(extra="forbid")
+        objects = create_model(f"{source}_api_objects", __config__=forbid,
+                               **{m: (str | None, None) for m in API_OBJECTS[source]})
+        fields = create_model(f"{source}_api_fields", __config__=forbid, **{
+            m: (create_model(f"{source}_{m}_api_fields", __config__=forbid,
+                             **{name: (str | None, None) for name in names}) | None, None)
+            for m, names in API_FIELDS[source].items()})
+        api = create_model(f"{source}_api", __config__=forbid, objects=(objects | None, None),
+                           fields=(fields | None, None))
+        extra["api"] = (api | None, None)
+    if source in API_FIELD_NAMES:  # the API's field names, for `crm pull` (a custom field, Owner.email ...)
+        api = {module: (create_model(f"{source}_{module}_api_fields", __config__=ConfigDict(extra="forbid"),
+                                     **{name: (ApiField | None, None) for name in fields}), None)
+               for module, fields in API_FIELD_NAMES[source].items()}
+        extra["api_fields"] = (create_model(f"{source}_api_fields", __config__=ConfigDict(extra="forbid"), **api)
+                               | None, None)
+    return create_model(f"{source}_mapping", __base__=_Base, columns=(columns | None, None), **extra)
 
 
 _MODELS = {source: _model(source) for source in SOURCES}
@@ -133,6 +185,16 @@ class CrmMapping:
         for module, fields in (given.model_dump(exclude_none=True) if given is not None else {}).items():
             for name, labels in fields.items():
                 self.columns[module][name] = [labels] if isinstance(labels, str) else list(labels)
+        self.api_objects: dict[str, str | None] = dict(API_OBJECTS.get(source, {}))
+        self.api_fields: dict[str, dict[str, str | None]] = {m: dict(f) for m, f in API_FIELDS.get(source, {}).items()}
+        api = getattr(settings, "api", None)
+        if api is not None:  # a key given as null switches that object or field off
+            self.api_objects.update(api.objects.model_dump(exclude_unset=True) if api.objects is not None else {})
+            for module, fields in (api.fields.model_dump(exclude_unset=True) if api.fields is not None else {}).items():
+                self.api_fields[module].update(fields or {})
+        zoho_fields = getattr(settings, "api_fields", None)  # Zoho: the API field names a mapping file gives
+        for module, fields in (zoho_fields.model_dump(exclude_none=True) if zoho_fields is not None else {}).items():
+            self.api_fields.setdefault(module, {}).update(fields)
         self.won = {stage.casefold() for stage in settings.won_stages}
         self.complaint = {kind.casefold() for kind in settings.complaint_types}
         self.cancelled = {status.casefold() for status in settings.cancelled_statuses}

@@ -48,6 +48,9 @@ class ZohoReader(CrmReader):
         """``Full Name`` when exported; else First + Last Name (姓 in Last Name comes first in Chinese: 王芳)."""
         if row.has("name"):
             return row.text("name")
+        return self.joined_name(row)
+
+    def joined_name(self, row: Cells) -> str | None:
         first, last = row.text("first_name"), row.text("last_name", required=True)
         if first and last:
             return last + first if _CJK.search(first + last) else f"{first} {last}"

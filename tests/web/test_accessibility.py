@@ -89,6 +89,7 @@ PAGES: dict[str, list[Visit]] = {
     "GET /manager/reviews/{cycle_id}/{employee_id}": [
         Visit("score", "manager", "open", "/manager/reviews/{cycle_id}/K01")],
     "GET /hr": [Visit("cycles", "hr", "open", "/hr")],
+    "GET /hr/schedules": [Visit("schedules", "hr", "open", "/hr/schedules")],
     "GET /hr/cycles/{cycle_id}": [Visit("dashboard", "hr", "open", "/hr/cycles/{cycle_id}"),
                                   Visit("survey-links", "hr", "open", "/hr/cycles/{cycle_id}/survey-links", form={"reissue": "1"}),
                                   Visit("dashboard-released", "hr", "released", "/hr/cycles/{cycle_id}")],

@@ -9,10 +9,6 @@ import yaml
 
 from tests.helpers import count
 from tests.web.helpers import config_yaml
-from tests.web.test_browser import browser, page_for, pytestmark, sign_in  # noqa: F401 - fixtures
-
-BROWSER = pytestmark  # the browser tests' skip mark, for the Chromium test only
-del pytestmark
 
 
 def with_participants(cycle_id: str, participants: dict) -> str:
@@ -43,19 +39,3 @@ async def test_preview_says_how_many_match_and_creates_nothing(web) -> None:
     assert "共有 2 人符合参评人员筛选条件" in unescape(r.text)
     r = await hr.post("/hr/cycles", data={"csrf_token": token, "config_yaml": text})
     assert r.status_code == 303 and count(web.db_url, "SELECT count(*) FROM review WHERE cycle_id = 'PV1'") == 2
-
-
-@BROWSER
-def test_preview_participants_in_the_browser(live, web_org, page_for) -> None:  # noqa: F811
-    from tests.web.test_hr_browser import shoot
-
-    for lang, said in (("zh-CN", "共有 2 人符合参评人员筛选条件。"), ("en", "2 people match the participant selection.")):
-        page = page_for()
-        page.context.add_cookies([{"name": "kr_lang", "value": lang, "url": live.url}])
-        sign_in(page, live.url, "HR1")
-        page.goto(f"{live.url}/hr")
-        page.fill("#config_yaml", with_participants("PVB", {"under": ["M1"], "grades": ["K2"]}))
-        page.click("#preview-participants")
-        assert said in page.inner_text("#participant-preview") and "K01, K03" in page.inner_text("#participant-preview")
-        assert "under:" in page.input_value("#config_yaml")  # kept as typed
-        shoot(page, f"hr-cycle-preview-{lang}")

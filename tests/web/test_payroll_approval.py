@@ -145,7 +145,7 @@ async def test_totals_and_the_change_against_the_previous_cycle_of_the_same_plan
     q1, q2, q3, other, half = (f"{tag}{s}" for s in ("Q1", "Q2", "Q3", "OTHER", "H1"))
     await create_cycle(web.db_url, _config(q1, plan, "2026-Q1", date(2026, 1, 1), date(2026, 3, 31)))
     await create_cycle(web.db_url, _config(q2, plan, "2026-Q2", date(2026, 4, 1), date(2026, 6, 30)))
-    await create_cycle(web.db_url, _config(other, f"{plan}-x", "2026-Q2b", date(2026, 5, 1), date(2026, 6, 30)))
+    await create_cycle(web.db_url, _config(other, f"{plan}-x", "2026-Q2b", date(2026, 4, 1), date(2026, 6, 30)))
     await create_cycle(web.db_url, _config(half, plan, "2026-H1", date(2026, 1, 1), date(2026, 6, 30), "half_yearly"))
     await create_cycle(web.db_url, _config(q3, plan, "2026-Q3", date(2026, 7, 1), date(2026, 9, 30)))
     _lines(web.db_url, q1, [("K01", "bonus", "9999", "CNY")], "locked")  # older: not the previous one

@@ -105,6 +105,12 @@ TABLE: dict[str, Case] = {
     "POST /api/hr/cycles/{cycle_id}/cancel": api("hr", json={"reason": ""}),  # refused for the empty reason
     "GET /api/hr/cycles/{cycle_id}/audit": api("hr"),
     "GET /hr": api("hr"), "POST /hr/cycles": api("hr", form={"config_yaml": "id: ["}),
+    "GET /api/hr/schedules": api("hr"),
+    "POST /api/hr/schedules": api("hr", json={"template_yaml": "id: [", "cadence": "quarterly", "first": "2027-01-01"}),
+    "POST /api/hr/schedules/{name}/{action}": api("hr"),  # 404: no such schedule
+    "GET /hr/schedules": api("hr"),
+    "POST /hr/schedules": api("hr", form={"template_yaml": "id: [", "cadence": "quarterly", "first": "2027-01-01"}),
+    "POST /hr/schedules/{name}/{action}": api("hr", form={}),
     "GET /hr/cycles/{cycle_id}": api("hr"),
     "POST /hr/cycles/{cycle_id}/start": api("hr", form={}),
     "POST /hr/cycles/{cycle_id}/reminders": api("hr", form={}),
@@ -182,7 +188,8 @@ async def persona(world: World, name: str) -> tuple[Any, str | None]:
 async def call(world: World, key: str, case: Case, who: str, http: Any, csrf: str | None, employee: str = "K01"):
     method, path = key.split(" ", 1)
     url = (path.replace("{cycle_id}", world.cycles[case.cycle]).replace("{employee_id}", employee)
-           .replace("{notification_id}", "no-such-message").replace("{upload_id}", "0" * 32))
+           .replace("{notification_id}", "no-such-message").replace("{name}", "no-such-schedule")
+           .replace("{action}", "pause").replace("{upload_id}", "0" * 32))
     kwargs: dict[str, Any] = {}
     if key in ("POST /api/session",):
         user = PERSONAS.get(who, "K01")
