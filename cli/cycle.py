@@ -25,15 +25,25 @@ async def create(
     ctx: Context,
     config: Annotated[Path, typer.Argument(show_default=False, help="the cycle's YAML configuration")],
     id: Annotated[str | None, typer.Option("--id", parser=id_arg, help="override the cycle id of the file")] = None,
+    preview: Annotated[bool, typer.Option("--preview", help="say who would be reviewed and create nothing")] = False,
     actor: Actor = None,
 ) -> int:
     """create a cycle from a YAML configuration (validated, then frozen)"""
-    from services.cycles import create_cycle, load_cycle_config
+    from services.cycles import create_cycle, load_cycle_config, preview_participants
 
     config_ = load_cycle_config(config)
-    who = ctx.actor(actor)
     if id:
         config_ = config_.model_copy(update={"id": id})  # id has passed the id grammar (id_arg)
+    if preview:
+        found = await preview_participants(ctx.db(), config_)
+        more = " ..." if found.participants > len(found.employees) else ""
+        print(f"cycle {found.cycle_id} would review {found.participants} participants: "
+              f"{', '.join(found.employees)}{more}")
+        for line in found.excluded:
+            print(f"  excluded: {line}")
+        print("preview only: nothing was created")
+        return 0
+    who = ctx.actor(actor)
     created = await create_cycle(ctx.db(), config_, actor=who)
     verb = "created" if created.created else "already exists (same configuration, nothing changed)"
     print(f"cycle {created.cycle_id} {verb}: {created.participants} participants")

@@ -105,11 +105,14 @@ async def _sign_ins_after_import(ctx: Context, db: str) -> None:
 async def demo(
     ctx: Context,
     fast: Annotated[bool, typer.Option("--fast", help="shorter deadlines (used by the tests)")] = False,
+    source: Annotated[Literal["csv", "zoho"], typer.Option(
+        "--source", help="where the key accounts come from: the project's CSV file (demo/accounts.csv) or Zoho CRM's "
+        "export files (demo/zoho/)")] = "csv",
 ) -> int:
     """run a whole review cycle with simulated people"""
     from services.demo import run_demo
 
-    return await run_demo(ctx.settings, fast=fast)
+    return await run_demo(ctx.settings, fast=fast, source=source)
 
 
 def servers(ctx: Context, action: Annotated[Literal["start", "stop"], typer.Argument(show_default=False)]) -> int:

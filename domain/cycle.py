@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -141,18 +142,43 @@ class Period(_Frozen):
         return self
 
 
+Label = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+FILTERS = ("managers", "under", "grades", "regions", "cost_centres")
+"""The kinds of participant filter: a KAM is chosen when each kind given matches (AND), any value of it (OR)."""
+
+
 class Participants(_Frozen):
-    """Who is reviewed: every KAM, the KAMs under some managers, or listed employees."""
+    """Who is reviewed: KAMs chosen by filters, plus employees listed by id.
+
+    ``all_kams`` is every KAM; ``managers`` the KAMs reporting directly to one of them; ``under`` everyone below one
+    of them, at any depth (a region head's whole organisation); ``grades``, ``regions``, ``cost_centres`` the KAMs
+    with one of those values (compared without regard to case). Kinds combine with AND, values within a kind with
+    OR: ``under: [H1], grades: [K2, K3]`` is H1's K2 and K3 KAMs. ``employees`` are added whatever the filters say.
+    """
 
     all_kams: bool = False
     managers: list[Id] = Field(default_factory=list)
+    under: list[Id] = Field(default_factory=list, max_length=1000)
+    grades: list[Label] = Field(default_factory=list, max_length=1000)
+    regions: list[Label] = Field(default_factory=list, max_length=1000)
+    cost_centres: list[Label] = Field(default_factory=list, max_length=1000)
     employees: list[Id] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _something(self) -> Participants:
-        if not (self.all_kams or self.managers or self.employees):
-            raise DomainError(tr("choose participants: all_kams: true, managers: [...] or employees: [...]"))
+        if not (self.all_kams or self.employees or self.filtered):
+            raise DomainError(tr("choose participants: all_kams: true, managers: [...], under: [...], grades: [...], "
+                                 "regions: [...], cost_centres: [...] or employees: [...]"))
         return self
+
+    @property
+    def filtered(self) -> bool:
+        """KAMs are chosen by filters (else only the listed employees are)."""
+        return self.all_kams or any(getattr(self, kind) for kind in FILTERS)
+
+    def unset_filters(self) -> set[str]:
+        """The filter kinds added after configurations were first frozen, left out of the digest while empty."""
+        return {kind for kind in ("under", "grades", "regions", "cost_centres") if not getattr(self, kind)}
 
 
 class Notifications(_Frozen):

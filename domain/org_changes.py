@@ -59,13 +59,22 @@ def _day(value: object) -> date | None:
 
 
 def in_population(participants: Participants, period: Period, employee_id: str, role: str | None,
-                  manager_id: str | None, hire_date: object, termination_date: object) -> bool:
-    """Whether an employee belongs to a cycle's participants, by the rule ``create_cycle`` froze the list with:
-    the selection (every KAM, KAMs under listed managers, listed employees) and employed during the period."""
-    selected = (
-        (participants.all_kams and role == "kam")
-        or (role == "kam" and manager_id is not None and manager_id in participants.managers)
-        or employee_id in participants.employees
+                  manager_id: str | None, hire_date: object, termination_date: object, *, grade: str | None = None,
+                  region: str | None = None, cost_centre: str | None = None,
+                  above: frozenset[str] = frozenset()) -> bool:
+    """Whether an employee belongs to a cycle's participants, by the rule ``create_cycle`` froze the list with
+    (services.cycles._PARTICIPANTS): a listed employee, or a KAM matching every filter given (AND across kinds,
+    OR within one; ``above`` is everyone the employee reports to, at any depth); and employed during the period."""
+
+    def one_of(value: str | None, allowed: list[str]) -> bool:
+        return not allowed or (value or "").lower() in {a.lower() for a in allowed}
+
+    selected = employee_id in participants.employees or (
+        participants.filtered and role == "kam"
+        and (not participants.managers or manager_id in participants.managers)
+        and (not participants.under or bool(above & set(participants.under)))
+        and one_of(grade, participants.grades) and one_of(region, participants.regions)
+        and one_of(cost_centre, participants.cost_centres)
     )
     if not selected:
         return False

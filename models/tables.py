@@ -69,6 +69,8 @@ class Employee(SQLModel, table=True):
     channels: list[str] = Field(default_factory=lambda: ["email"],
                                 sa_column=Column(ARRAY(Text), nullable=False, server_default="{email}"))
     locale: str = "zh-CN"
+    region: str | None = Field(default=None, description="e.g. East China / 华东: a cycle can choose participants by it")
+    cost_centre: str | None = Field(default=None, description="the finance cost centre, e.g. CC-SH-01")
 
 
 class KeyAccount(SQLModel, table=True):

@@ -136,7 +136,9 @@ def parse_cycle_config(text: str, source: Text | str = "configuration") -> Cycle
 
 def config_digest(config: CycleConfig) -> str:
     # Settings added later are left out while unset, so a configuration frozen before them keeps its digest.
-    unset = {"notifications"} if config.notifications is None else set()
+    unset: dict[str, Any] = {"notifications": True} if config.notifications is None else {}
+    if later := config.participants.unset_filters():
+        unset["participants"] = later
     return hashlib.sha256(dumps(config.model_dump(mode="json", exclude=unset)).encode()).hexdigest()
 
 
@@ -186,22 +188,76 @@ async def create_cycle(db: Database | str, config: CycleConfig, actor: str = "hr
     return CreatedCycle(config.id, len(participants), created=True, excluded=excluded)
 
 
+@dataclass
+class ParticipantPreview:
+    """Who a configuration would review, before the cycle exists: how many, the first ids, who is left out and why."""
+
+    cycle_id: str
+    participants: int
+    employees: list[str]
+    excluded: list[str]
+
+
+async def preview_participants(db: Database | str, config: CycleConfig, shown: int = 50) -> ParticipantPreview:
+    """The checks ``create_cycle`` makes of the participants (filters, managers, target incentives); writes nothing."""
+    async with as_database(db).connection() as conn:
+        participants, excluded = await _resolve_participants(conn, config)
+        if not participants:
+            raise UserError(tr("cycle %(cycle)s: the participant selection matches nobody", cycle=config.id))
+        await _check_incentive_coverage(conn, config, [p for p, _ in participants])
+    return ParticipantPreview(config.id, len(participants), [p for p, _ in participants[:shown]], excluded)
+
+
+# Filters combine with AND across kinds, OR within one (domain.cycle.Participants); an empty kind does not filter.
+# ``under`` walks the reporting lines down from each named manager (a loop is impossible: the import refuses one).
+_PARTICIPANTS = """
+    WITH RECURSIVE below AS (
+        SELECT id FROM employee WHERE manager_id = ANY(%(under)s)
+        UNION
+        SELECT e.id FROM employee e JOIN below b ON e.manager_id = b.id
+    )
+    SELECT e.id, e.role, e.manager_id, e.hire_date, e.termination_date FROM employee e
+    WHERE e.id = ANY(%(employees)s)
+       OR (%(filtered)s AND e.role = 'kam'
+           AND (cardinality(%(managers)s::text[]) = 0 OR e.manager_id = ANY(%(managers)s))
+           AND (cardinality(%(under)s::text[]) = 0 OR e.id IN (SELECT id FROM below))
+           AND (cardinality(%(grades)s::text[]) = 0 OR lower(e.grade) = ANY(%(grades)s))
+           AND (cardinality(%(regions)s::text[]) = 0 OR lower(e.region) = ANY(%(regions)s))
+           AND (cardinality(%(cost_centres)s::text[]) = 0 OR lower(e.cost_centre) = ANY(%(cost_centres)s)))
+    ORDER BY e.id"""
+
+
+async def _check_filter_values(conn: psycopg.AsyncConnection, sel: Any) -> None:
+    """A filter value nobody has is a typo far more often than an intention: say so instead of matching nobody."""
+    known = {r[0] for r in await (await conn.execute(
+        "SELECT id FROM employee WHERE id = ANY(%s)", (sel.managers + sel.under,))).fetchall()}
+    if missing := sorted(set(sel.managers) - known):
+        raise UserError(tr("participants.managers: unknown manager(s) %(ids)s", ids=", ".join(missing)))
+    if missing := sorted(set(sel.under) - known):
+        raise UserError(tr("participants.under: unknown manager(s) %(ids)s", ids=", ".join(missing)))
+    for kind, column in (("grades", "grade"), ("regions", "region"), ("cost_centres", "cost_centre")):
+        wanted = getattr(sel, kind)
+        if not wanted:
+            continue
+        have = {r[0] for r in await (await conn.execute(
+            f"SELECT DISTINCT lower({column}) FROM employee WHERE lower({column}) = ANY(%s)",
+            ([w.lower() for w in wanted],))).fetchall()}
+        if missing := [w for w in wanted if w.lower() not in have]:
+            raise UserError(tr("participants.%(kind)s: no employee has %(column)s %(values)s", kind=kind,
+                               column=column, values=", ".join(f"'{m}'" for m in missing)))
+
+
 async def _resolve_participants(conn: psycopg.AsyncConnection, config: CycleConfig) -> tuple[list[tuple[str, str]], list[str]]:
     sel = config.participants
-    rows = await (await conn.execute(
-        """SELECT id, role, manager_id, hire_date, termination_date FROM employee
-           WHERE (%s AND role = 'kam') OR manager_id = ANY(%s) AND role = 'kam' OR id = ANY(%s)
-           ORDER BY id""",
-        (sel.all_kams, sel.managers, sel.employees),
-    )).fetchall()
+    await _check_filter_values(conn, sel)
+    rows = await (await conn.execute(_PARTICIPANTS, {
+        "employees": sel.employees, "filtered": sel.filtered, "managers": sel.managers, "under": sel.under,
+        "grades": [g.lower() for g in sel.grades], "regions": [r.lower() for r in sel.regions],
+        "cost_centres": [c.lower() for c in sel.cost_centres]})).fetchall()
     found = {r[0] for r in rows}
     unknown = sorted(set(sel.employees) - found)
     if unknown:
         raise UserError(tr("participants.employees: unknown employee(s) %(ids)s", ids=", ".join(unknown)))
-    known_managers = {r[0] for r in await (await conn.execute(
-        "SELECT id FROM employee WHERE id = ANY(%s)", (sel.managers,))).fetchall()}
-    if missing := sorted(set(sel.managers) - known_managers):
-        raise UserError(tr("participants.managers: unknown manager(s) %(ids)s", ids=", ".join(missing)))
     participants, excluded, no_manager = [], [], []
     for emp, _role, manager, hired, left in rows:
         if (hired and hired > config.period.end) or (left and left < config.period.start):

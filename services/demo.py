@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from temporalio.client import Client
 
@@ -35,7 +37,8 @@ from services.db import DirectDatabase
 from services.embedded import database_url, temporal_address, temporal_ui_url
 from services.errors import UserError
 from services.hr_views import calibration_view, release_results
-from services.importer import import_files
+from services.importer import ACCOUNT_COLUMNS, import_files
+from services.imports.crm import apply_crm_import, preview_crm_import
 from services.payroll import export_payroll_csv
 from services.settings import Settings, sign_in_url
 from services.temporal import connect_client
@@ -185,14 +188,40 @@ async def _summary(db: str, cycle_id: str) -> str:
                   "missing"], body, right=(3, 4, 5, 6, 7, 8))
 
 
-async def run_demo(settings: Settings, fast: bool = False) -> int:
+DemoSource = Literal["csv", "zoho"]
+ZOHO_EXPORT = DEMO / "zoho"
+"""The demo's key accounts, contacts, deals and cases as Zoho CRM's export writes them (the same accounts as
+demo/accounts.csv, owned by the same KAMs)."""
+
+
+def import_demo_data(db: str, source: DemoSource = "csv") -> None:
+    """The demo organisation and KPI actuals from the project's files; the key accounts from those files too, or
+    from Zoho CRM export files (``source="zoho"``), as HR would import them from their CRM."""
+    if source == "csv":
+        progress("importing the sample organisation (demo/org.csv, accounts.csv, kpis.csv) ...")
+        import_files(db, DEMO / "org.csv", DEMO / "accounts.csv", DEMO / "kpis.csv")
+        return
+    progress("importing the sample organisation and KPI actuals (demo/org.csv, kpis.csv) ...")
+    with tempfile.TemporaryDirectory() as folder:
+        no_accounts = Path(folder) / "accounts.csv"  # the CRM holds the accounts
+        no_accounts.write_text(",".join(ACCOUNT_COLUMNS[:4]) + "\n", encoding="utf-8")
+        import_files(db, DEMO / "org.csv", no_accounts, DEMO / "kpis.csv")
+    files = sorted(ZOHO_EXPORT.glob("*.csv"))
+    progress(f"importing the key accounts from Zoho CRM's export files ({', '.join(f.name for f in files)}) ...")
+    preview = preview_crm_import(db, "zoho", files)
+    for line in preview.lines():
+        if not str(line).startswith("  "):  # the counts and what was read, not every example
+            progress(f"  {line}")
+    apply_crm_import(db, "zoho", files, actor="HR1", expect=preview.digest)
+
+
+async def run_demo(settings: Settings, fast: bool = False, source: DemoSource = "csv") -> int:
     started = time.monotonic()
     progress("starting the servers (embedded unless configured) ...")
     db = database_url(settings)
     address = temporal_address(settings)
     client = await connect_client(address, settings.temporal_namespace)
-    progress("importing the sample organisation (demo/org.csv, accounts.csv, kpis.csv) ...")
-    import_files(db, DEMO / "org.csv", DEMO / "accounts.csv", DEMO / "kpis.csv")
+    import_demo_data(db, source)
     demo_users = seed_demo_users(db)  # web sign-ins for HR1, PAY1, M1..M4, K01..K20 (see the README)
     scale = 0.3 if fast else 1.0
     config = load_cycle_config(DEMO / "cycle.yaml")

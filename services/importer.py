@@ -41,16 +41,18 @@ __all__ = [
 ]
 
 
-def import_files(database_url: str, org: Path, accounts: Path, kpis: Path, actor: str = "hr") -> ImportSummary:
+def import_files(database_url: str, org: Path, accounts: Path, kpis: Path, actor: str = "hr",
+                 expect: str | None = None) -> ImportSummary:
     """Validate the three files completely, then write them in one transaction (or raise ImportFailed).
 
     Checks that need the database (managers, KAMs and employees that already exist) run inside the
-    same transaction as the writes, under an advisory lock, so two imports cannot interleave.
+    same transaction as the writes, under an advisory lock, so two imports cannot interleave. ``expect``: the
+    digest of the preview that was confirmed (see ``services.imports.pipeline.write_records``).
     """
     org, accounts, kpis = Path(org), Path(accounts), Path(kpis)
     issues = Issues([org.name, accounts.name, kpis.name])
     records = project_csv.read(org, accounts, kpis, issues)
-    return write_records(database_url, records, issues, actor)
+    return write_records(database_url, records, issues, actor, expect=expect)
 
 
 def preview_files(database_url: str, org: Path, accounts: Path, kpis: Path, examples: int = 5) -> ImportPreview:

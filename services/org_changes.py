@@ -162,8 +162,16 @@ async def _targets(conn: AsyncConnection, change: OrgChange, row: dict[str, Any]
         if change.kind == "joiner":
             if not reviews_open or not row.get("manager_id"):
                 continue
+            above: frozenset[str] = frozenset()
+            if config.participants.under:  # everyone the joiner reports to, at any depth
+                above = frozenset(r[0] for r in await (await conn.execute(
+                    """WITH RECURSIVE up AS (SELECT id, manager_id FROM employee WHERE id = %s
+                                             UNION SELECT e.id, e.manager_id FROM employee e JOIN up ON e.id = up.manager_id)
+                       SELECT id FROM up""", (row.get("manager_id"),))).fetchall())
             if not in_population(config.participants, config.period, change.subject, row.get("role"),
-                                 row.get("manager_id"), row.get("hire_date"), row.get("termination_date")):
+                                 row.get("manager_id"), row.get("hire_date"), row.get("termination_date"),
+                                 grade=row.get("grade"), region=row.get("region"),
+                                 cost_centre=row.get("cost_centre"), above=above):
                 continue
             exists = await (await conn.execute("SELECT 1 FROM review WHERE id = %s",
                                                (review_id_for(cycle_id, change.subject),))).fetchone()

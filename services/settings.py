@@ -27,6 +27,12 @@ class WebSettings(BaseSettings):
     idle_minutes: float = Field(default=60, gt=0, description="a session ends after this long without a request")
     secure_cookies: bool = Field(default=False, description="set when the app is served over HTTPS")
     max_body_bytes: int = Field(default=512 * 1024, gt=0)
+    # HR's import upload (/hr/imports): CRM exports and the project's CSV files, kept until the preview is confirmed
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="the whole upload form, all files")
+    max_upload_file_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="one uploaded file")
+    upload_dir: Path | None = Field(
+        default=None, description="where uploads wait for their confirmation (a day at most); unset: "
+        "<KAMREVIEW_DATA_DIR>/uploads. Web processes on several hosts need a shared folder here")
     lockout_after: int = Field(default=10, ge=1, description="failed sign-ins in a row before a lockout")
     lockout_minutes: float = Field(default=15, gt=0)
     # Sign-ins for everyone (docs/sign-in.md): invitation and reset links, and how often anyone may ask for a reset.

@@ -17,11 +17,13 @@ from domain.text import tr
 from services import cycles, tasks
 from services.cycles import (
     CreatedCycle,
+    ParticipantPreview,
     adjust_rating,
     approve_payouts,
     create_cycle,
     finalize_calibration,
     parse_cycle_config,
+    preview_participants,
     start_cycle,
 )
 from services.errors import Conflict, NotFound, message_of
@@ -106,6 +108,11 @@ async def answer_survey(ctx: AppContext, body: SurveyAnswerIn) -> tuple[SurveyVi
 async def create_cycle_from_yaml(ctx: AppContext, user: SessionUser, text: str) -> CreatedCycle:
     config = parse_cycle_config(text, tr("configuration"))  # what HR pasted, named in their language
     return await create_cycle(ctx.pool, config, user.username)
+
+
+async def preview_cycle_from_yaml(ctx: AppContext, text: str) -> ParticipantPreview:
+    """Who the pasted configuration would review; nothing is created."""
+    return await preview_participants(ctx.pool, parse_cycle_config(text, tr("configuration")))
 
 
 async def _cycle_exists(ctx: AppContext, cycle_id: str) -> None:

@@ -9,7 +9,8 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from services.db import libpq_url
-from services.settings import WebSettings
+from services.import_uploads import UploadStore
+from services.settings import WebSettings, get_settings
 
 
 @dataclass
@@ -28,6 +29,11 @@ class AppContext:
             libpq_url(self.database_url), min_size=2, max_size=self.pool_size, open=False,
             kwargs={"autocommit": True},
         )
+
+    @property
+    def uploads(self) -> UploadStore:
+        """HR's import uploads, waiting for their confirmation (services.import_uploads)."""
+        return UploadStore(self.settings.upload_dir or get_settings().data_path / "uploads")
 
     async def open(self) -> None:
         await self.pool.open(wait=True)

@@ -278,6 +278,13 @@ class CycleCreatedOut(BaseModel):
     excluded: list[str]
 
 
+class ParticipantPreviewOut(BaseModel):
+    cycle_id: str
+    participants: int = Field(description="how many people the selection matches")
+    employees: list[str] = Field(description="the first 50 of them, by id")
+    excluded: list[str] = Field(description="matched but not employed during the period")
+
+
 class CycleOut(BaseModel):
     cycle_id: str
     name: str

@@ -61,13 +61,15 @@ def preview_crm_import(database_url: str, source: Source, files: Sequence[Path],
 
 
 def apply_crm_import(database_url: str, source: Source, files: Sequence[Path], mapping: Path | None = None,
-                     actor: str = "hr") -> ImportSummary:
-    """Read, validate and write the files in one transaction (the same checks and comparison as the preview)."""
+                     actor: str = "hr", expect: str | None = None) -> ImportSummary:
+    """Read, validate and write the files in one transaction (the same checks and comparison as the preview).
+
+    ``expect``: the digest of the preview that was confirmed (see ``pipeline.write_records``)."""
     config = load_mapping(_known(source), mapping)
     paths = [Path(f) for f in files]
     issues = Issues([p.name for p in paths])
     records = read_crm(source, paths, config, issues)
-    return write_records(database_url, records, issues, actor, _owner_rule(config))
+    return write_records(database_url, records, issues, actor, _owner_rule(config), expect)
 
 
 # -- pulls through a CRM's API: the same validation, preview and write as its export files -------------------

@@ -8,11 +8,13 @@ from typing import TypeVar
 
 import psycopg
 
+from domain.text import tr
 from services.db import libpq_url
+from services.errors import Conflict
 from services.imports.issues import Issues
 from services.imports.records import RecordSet
 from services.imports.validation import Directory, OwnerRule, validate
-from services.imports.writer import ImportSummary, TablePlan, apply, plan
+from services.imports.writer import ImportSummary, TablePlan, apply, plan, plan_digest
 
 # Serializes imports, so the validation reads and the writes see the same database.
 LOCK_KEY = 0x6B616D696D706F72  # "kamimpor"; services.kpis takes it too
@@ -34,10 +36,20 @@ def _session(database_url: str, records: RecordSet, issues: Issues, owner_rule: 
 
 
 def write_records(database_url: str, records: RecordSet, issues: Issues, actor: str,
-                  owner_rule: OwnerRule | None = None) -> ImportSummary:
-    """Validate ``records`` completely, then write them in one transaction (or raise ImportFailed)."""
-    return _session(database_url, records, issues, owner_rule, lambda conn, plans: apply(conn, plans, actor),
-                    rollback=False)
+                  owner_rule: OwnerRule | None = None, expect: str | None = None) -> ImportSummary:
+    """Validate ``records`` completely, then write them in one transaction (or raise ImportFailed).
+
+    ``expect``: the ``plan_digest`` of the preview HR confirmed. When the database changed since (another import),
+    so that this write would do something else, it raises Conflict and writes nothing; when there is nothing left to
+    write (the same confirmation again: a double click, a retry), it writes nothing and says so in its counts.
+    """
+    def write(conn: psycopg.Connection, plans: dict[str, TablePlan]) -> ImportSummary:
+        if expect is not None and any(p.changed for p in plans.values()) and plan_digest(plans) != expect:
+            raise Conflict(tr("the database changed since this preview (another import, perhaps); nothing was "
+                              "written: check the new preview and confirm again"))
+        return apply(conn, plans, actor)
+
+    return _session(database_url, records, issues, owner_rule, write, rollback=False)
 
 
 def plan_records(database_url: str, records: RecordSet, issues: Issues,

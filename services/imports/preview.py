@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from domain.text import Text, tr
 from services.imports.records import RecordSet
-from services.imports.writer import RowChange, TableCounts, TablePlan
+from services.imports.writer import RowChange, TableCounts, TablePlan, plan_digest
 from services.org_changes import OrgDiff, diff_from_plans
 
 EXAMPLES = 5
@@ -39,6 +39,8 @@ class ImportPreview:
     complaints: int = 0
     notes: list[Text] = field(default_factory=list)
     org: OrgDiff | None = None  # the org changes (joiners, leavers, ...) for the running cycles (services.org_changes)
+    digest: str = ""
+    """``plan_digest`` of the whole plan: what a confirmation passes back as ``expect``."""
 
     @property
     def changed(self) -> bool:
@@ -97,4 +99,5 @@ def build_preview(source: str, files: list[str], plans: dict[str, TablePlan], re
                         examples=", ".join(unattributed[:examples])))
     org = diff_from_plans(plans, frozenset(records.employees) if records.org_file is not None else None)
     return ImportPreview(source, files, tables, len(deals), sum(1 for d in deals if d.won), len(orders),
-                         len(records.cases), sum(1 for c in records.cases.values() if c.complaint), notes, org)
+                         len(records.cases), sum(1 for c in records.cases.values() if c.complaint), notes, org,
+                         plan_digest(plans))

@@ -17,6 +17,8 @@ ORG_COLUMNS = (
     # How a person is reached (all optional, so files without them keep working): their language, a mobile
     # number and chat user ids for group-bot @-mentions, and the channels to use (e.g. "email;wecom").
     "locale", "mobile", "channels", "wecom_id", "dingtalk_id", "feishu_id",
+    # Where a person sits, for choosing a cycle's participants (optional too).
+    "region", "cost_centre",
 )
 CHANNELS = ("email", "wecom", "dingtalk", "feishu")
 _MOBILE = re.compile(r"\+?[0-9][0-9 -]{5,19}")
@@ -59,6 +61,8 @@ def _read_org(path: Path, records: RecordSet, issues: Issues) -> None:
         hire_date = row.date("hire_date")
         termination_date = row.date("termination_date")
         reach = _reach(row)
+        region = _label(row, "region")
+        cost_centre = _label(row, "cost_centre")
         if hire_date and termination_date and termination_date < hire_date:
             row.error("termination_date", tr("termination_date %(left)s is before hire_date %(hired)s",
                                              left=str(termination_date), hired=str(hire_date)))
@@ -77,8 +81,21 @@ def _read_org(path: Path, records: RecordSet, issues: Issues) -> None:
             continue
         records.employees[employee_id] = EmployeeRecord(
             row.line, employee_id, name, email, role, manager_id, grade, currency, timezone, hire_date,
-            termination_date, **reach,
+            termination_date, **reach, region=region, cost_centre=cost_centre,
         )
+
+
+LABEL_MAX = 100
+
+
+def _label(row: Cells, column: str) -> str | None:
+    """A region or cost centre: free text that cycle configurations name exactly, so kept short and on one line."""
+    value = row.text(column)
+    if value is not None and (len(value) > LABEL_MAX or "\n" in value or "\r" in value):
+        row.error(column, tr("%(column)s must be one line of at most %(max)s characters", column=column,
+                             max=str(LABEL_MAX)))
+        return None
+    return value
 
 
 def _reach(row: Cells) -> dict[str, Any]:

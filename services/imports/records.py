@@ -40,12 +40,14 @@ class EmployeeRecord:
     wecom_id: str | None = None
     dingtalk_id: str | None = None
     feishu_id: str | None = None
+    region: str | None = None
+    cost_centre: str | None = None
 
     def values(self) -> tuple[Any, ...]:
         return (
             self.id, self.name, self.email, self.role, self.manager_id, self.grade, self.currency,
             self.timezone, self.hire_date, self.termination_date, self.locale, self.mobile, self.channels,
-            self.wecom_id, self.dingtalk_id, self.feishu_id,
+            self.wecom_id, self.dingtalk_id, self.feishu_id, self.region, self.cost_centre,
         )
 
 

@@ -19,7 +19,7 @@ from services.imports.records import EmployeeRecord, RecordSet
 
 _EMPLOYEE_COLUMNS = (
     "id", "name", "email", "role", "manager_id", "grade", "currency", "timezone", "hire_date", "termination_date",
-    "locale", "mobile", "channels", "wecom_id", "dingtalk_id", "feishu_id",
+    "locale", "mobile", "channels", "wecom_id", "dingtalk_id", "feishu_id", "region", "cost_centre",
 )
 _ACCOUNT_COLUMNS = ("id", "name", "kam_id", "annual_revenue", "currency")
 _CONTACT_COLUMNS = ("id", "account_id", "name", "email", "locale")
@@ -124,6 +124,19 @@ class TablePlan:
         new = [self.change(r) for r in self.changed if self._key(r) not in self.existing][:limit]
         updated = [self.change(r) for r in self.changed if self._key(r) in self.existing][:limit]
         return new, updated
+
+
+def plan_digest(plans: dict[str, TablePlan]) -> str:
+    """A fingerprint of every change a plan would make (not only the examples a preview shows): the web page's
+    confirm button carries it, so the write applies what HR saw or refuses (see ``pipeline.write_records``)."""
+    h = hashlib.sha256()
+    for table, table_plan in plans.items():
+        for row in table_plan.changed:
+            change = table_plan.change(row)
+            h.update(json.dumps([table, change.key, change.before, change.after], sort_keys=True, ensure_ascii=False,
+                                default=str).encode())
+            h.update(b"\n")
+    return h.hexdigest()[:32]
 
 
 def plan(conn: psycopg.Connection, records: RecordSet) -> dict[str, TablePlan]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -24,7 +26,8 @@ def password_of(username: str) -> str:
 
 
 def settings_for_tests(**overrides: Any) -> WebSettings:
-    return WebSettings(**{"public_url": "http://testserver", "host": "127.0.0.1", "port": 0, **overrides})
+    return WebSettings(**{"public_url": "http://testserver", "host": "127.0.0.1", "port": 0,
+                          "upload_dir": Path(tempfile.mkdtemp(prefix="kruploads")), **overrides})
 
 
 def config_yaml(cycle_id: str, due: str = "300s") -> str:

@@ -78,7 +78,8 @@ class LiveServer:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        settings = WebSettings(host="127.0.0.1", port=port, public_url=self.url)
+        settings = WebSettings(host="127.0.0.1", port=port, public_url=self.url,
+                               upload_dir=Path(tempfile.mkdtemp(prefix="kruploads")))
         app = create_app(self.db_url, self.client, self.task_queue, settings, pool_size=8)
         # log_config=None: uvicorn's loggers propagate to the root logger, where caplog sees the access log.
         self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=True, log_level="info"))

@@ -105,6 +105,8 @@ PAGES: dict[str, list[Visit]] = {
         Visit("release-confirm", "hr", "approval", "/hr/cycles/{cycle_id}/results/release")],
     "GET /hr/cycles/{cycle_id}/cancel": [Visit("cancel-confirm", "hr", "open", "/hr/cycles/{cycle_id}/cancel")],
     "GET /hr/cycles/{cycle_id}/audit": [Visit("audit", "hr", "released", "/hr/cycles/{cycle_id}/audit")],
+    "GET /hr/imports": [Visit("imports", "hr", "open", "/hr/imports"),
+                        Visit("imports-problems", "hr", "open", "/hr/imports", form={"source": "zoho"}, status=422)],
     "GET /settings": [Visit("settings", "employee", "open", "/settings"), Visit("settings-hr", "hr", "open", "/settings")],
     "GET /hr/people": [Visit("people", "hr", "open", "/hr/people")],
     "GET /password/forgot": [Visit("forgot", "anon", "open", "/password/forgot"),

@@ -95,6 +95,7 @@ TABLE: dict[str, Case] = {
     # HR
     "GET /api/hr/cycles": api("hr"),
     "POST /api/hr/cycles": api("hr", json={"config_yaml": "placeholder"}),
+    "POST /api/hr/cycles/preview": api("hr", json={"config_yaml": "placeholder"}),
     "GET /api/hr/cycles/{cycle_id}": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/start": api("hr"),
     "POST /api/hr/cycles/{cycle_id}/reminders": api("hr", json={}),
@@ -144,6 +145,8 @@ TABLE: dict[str, Case] = {
     "GET /hr/cycles/{cycle_id}/results/release": api("hr"),
     "GET /hr/cycles/{cycle_id}/cancel": api("hr"), "POST /hr/cycles/{cycle_id}/cancel": api("hr", form={}),
     "GET /hr/cycles/{cycle_id}/audit": api("hr"), "GET /hr/cycles/{cycle_id}/audit.csv": api("hr"),
+    "GET /hr/imports": api("hr"), "POST /hr/imports": api("hr", form={"source": "zoho"}),  # refused: no file
+    "POST /hr/imports/{upload_id}/apply": api("hr", form={"expect": "x"}),  # 404: no such upload
     # payroll approves payouts (HR is refused unless KAMREVIEW_HR_MAY_APPROVE_PAYOUTS: test_payroll_approval.py)
     "GET /api/payroll/cycles/{cycle_id}/approval": api("payroll"),
     "POST /api/payroll/cycles/{cycle_id}/approve": api("payroll"),
@@ -198,7 +201,7 @@ async def call(world: World, key: str, case: Case, who: str, http: Any, csrf: st
     method, path = key.split(" ", 1)
     url = (path.replace("{cycle_id}", world.cycles[case.cycle]).replace("{employee_id}", employee)
            .replace("{notification_id}", "no-such-message").replace("{name}", "no-such-schedule")
-           .replace("{action}", "pause"))
+           .replace("{action}", "pause").replace("{upload_id}", "0" * 32))
     kwargs: dict[str, Any] = {}
     if key in ("POST /api/session",):
         user = PERSONAS.get(who, "K01")

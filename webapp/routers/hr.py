@@ -56,6 +56,7 @@ from webapp.schemas import (
     ManagerLateOut,
     MessageOut,
     NotificationIdPath,
+    ParticipantPreviewOut,
     ReassignedOut,
     ReassignIn,
     ReleasedOut,
@@ -130,6 +131,13 @@ async def create(body: CycleCreateIn, user: SessionUser = Depends(HR_WRITE),
     created = await actions.create_cycle_from_yaml(ctx, user, body.config_yaml)
     return CycleCreatedOut(cycle_id=created.cycle_id, participants=created.participants, created=created.created,
                            excluded=created.excluded)
+
+
+@api.post("/cycles/preview", response_model=ParticipantPreviewOut,
+          summary="Who a configuration would review (how many match its participant filters); creates nothing")
+async def preview(body: CycleCreateIn, user: SessionUser = Depends(HR_WRITE),
+                  ctx: AppContext = Depends(get_ctx)) -> ParticipantPreviewOut:
+    return ParticipantPreviewOut(**vars(await actions.preview_cycle_from_yaml(ctx, body.config_yaml)))
 
 
 @api.get("/cycles/{cycle_id}", response_model=DashboardOut, summary="Cycle dashboard: progress per phase, who is late")
@@ -221,11 +229,12 @@ HR_PAGE = page_user("hr")
 
 
 async def _cycles_page(request: Request, user: SessionUser, ctx: AppContext, status: int = 200,
-                       error: Text | str | None = None, config_yaml: str | None = None) -> Response:
+                       error: Text | str | None = None, config_yaml: str | None = None,
+                       preview: Any = None) -> Response:
     async with ctx.pool.connection() as conn:
         rows = await cycles(conn)
     return render(request, "hr_cycles.html", user, status, cycles=rows, error=say(request, user, error) if error else None,
-                  config_yaml=config_yaml if config_yaml is not None else template_config())
+                  config_yaml=config_yaml if config_yaml is not None else template_config(), preview=preview)
 
 
 @pages.get("/hr")
@@ -239,6 +248,9 @@ async def create_page(request: Request, user: SessionUser = Depends(HR_PAGE), ct
     text = form_text(form, "config_yaml") or ""
     try:
         body = CycleCreateIn(config_yaml=text)
+        if form_text(form, "preview") == "1":  # who would be reviewed; the form stays as typed
+            found = await actions.preview_cycle_from_yaml(ctx, body.config_yaml)
+            return await _cycles_page(request, user, ctx, config_yaml=text, preview=found)
         created = await actions.create_cycle_from_yaml(ctx, user, body.config_yaml)
     except ValidationError as err:
         return await _cycles_page(request, user, ctx, 422, pydantic_message(err), text[:200_000])
