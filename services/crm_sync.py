@@ -153,6 +153,16 @@ class CrmSyncActivities:
         from services.org_changes import apply_pending
 
         applied = await apply_pending(activity.client(), self.database_url, inp.actor)
+        # Deals or cases that changed recompute the KPI figures of their periods (docs/kpis.md); a locked cycle's
+        # figure then waits for `payouts recompute`, as after a hand-run import.
+        notes: list[str] = []
+        if summary.kpi_dates:
+            from services.kpis import recompute_after_import
+
+            for run in await recompute_after_import(self.database_url, summary.kpi_dates, inp.actor):
+                notes.append(f"KPI figures of {run.period.label} recomputed: {len(run.changes)} changed"
+                             + (f"; locked cycles to recompute: {', '.join(run.locked_cycles)}" if run.locked_cycles
+                                else ""))
         counts = summary.tables.values()
         return CrmSyncResult(inp.source, summary.changed, sum(c.inserted for c in counts),
-                             sum(c.updated for c in counts), org_changes=len(applied.changes))
+                             sum(c.updated for c in counts), notes, org_changes=len(applied.changes))

@@ -382,7 +382,7 @@ class FxiaokeApiReader(FxiaokeReader):
         self._people: dict[str, dict[str, Any] | None] = {}
 
     async def pull(self) -> RecordSet:
-        records = RecordSet(org_file=None)
+        records = RecordSet(org_file=None, source="fxiaoke")
         account_ids: dict[str, tuple[str | None, str | None]] = {}  # _id -> (account id, name)
         for module in MODULES:
             api_name = self.mapping.api_objects.get(module)

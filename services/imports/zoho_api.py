@@ -309,7 +309,7 @@ class ZohoApiReader(ZohoReader):
     """Zoho's API records through the export reader's record builders (same ids, owners, stages, currencies)."""
 
     def read_api(self, raw: dict[str, list[dict[str, Any]]]) -> RecordSet:
-        records = RecordSet(org_file=None)
+        records = RecordSet(org_file=None, source="zoho")
         for module in MODULES:
             name = source_name(module)
             rows = raw.get(module, [])
