@@ -28,6 +28,9 @@ _DEAL_COLUMNS = ("id", "kind", "name", "account_id", "kam_id", "owner", "stage",
                  "closed_on", "source")
 _TARGET_COLUMNS = ("employee_id", "period", "kpi_id", "target", "currency", "source")
 _CASE_COLUMNS = ("id", "account_id", "kam_id", "owner", "type", "complaint", "status", "opened_on", "source")
+# The CRM owner as the source wrote it: an export names the person, the API gives their e-mail. Both resolve to
+# the same KAM (kam_id), so a different spelling alone is not a change of the record.
+_OWNER_AS_WRITTEN = ("owner",)
 
 
 @dataclass(frozen=True)
@@ -151,9 +154,11 @@ def plan(conn: psycopg.Connection, records: RecordSet) -> dict[str, TablePlan]:
         "kpi_actual": _plan(conn, "kpi_actual", _KPI_COLUMNS, ("employee_id", "period", "kpi_id"),
                             [k.values() for k in records.kpis.values()], touch=", updated_at = now()"),
         "crm_deal": _plan(conn, "crm_deal", _DEAL_COLUMNS, ("id",),
-                          [d.values(records.source) for d in records.deals.values()], touch=", imported_at = now()"),
+                          [d.values(records.source) for d in records.deals.values()], touch=", imported_at = now()",
+                          ignore=_OWNER_AS_WRITTEN),
         "crm_case": _plan(conn, "crm_case", _CASE_COLUMNS, ("id",),
-                          [c.values(records.source) for c in records.cases.values()], touch=", imported_at = now()"),
+                          [c.values(records.source) for c in records.cases.values()], touch=", imported_at = now()",
+                          ignore=_OWNER_AS_WRITTEN),
         "kpi_target": _plan(conn, "kpi_target", _TARGET_COLUMNS, ("employee_id", "period", "kpi_id"),
                             [t.values() for t in records.targets.values()], touch=", updated_at = now()"),
     }
@@ -211,8 +216,9 @@ def _managers_first(employees: dict[str, EmployeeRecord]) -> list[EmployeeRecord
 
 
 def _plan(conn: psycopg.Connection, table: str, columns: Sequence[str], key: Sequence[str],
-          rows: list[tuple[Any, ...]], touch: str = "") -> TablePlan:
-    """Rows that differ from the database; the rest will be left untouched."""
+          rows: list[tuple[Any, ...]], touch: str = "", ignore: Sequence[str] = ()) -> TablePlan:
+    """Rows that differ from the database; the rest will be left untouched. Columns in ``ignore`` do not make a
+    row differ (they are written with the row's other changes)."""
     if not rows:
         return TablePlan(table, columns, key, [], {}, [], touch)
     width = len(key)
@@ -228,7 +234,13 @@ def _plan(conn: psycopg.Connection, table: str, columns: Sequence[str], key: Seq
             arrays,
         )
     }
-    changed = [row for row in rows if existing.get(tuple(row[:width])) != row]
+    kept = [i for i, c in enumerate(columns) if c not in ignore]
+
+    def same(row: tuple[Any, ...]) -> bool:
+        before = existing.get(tuple(row[:width]))
+        return before is not None and all(before[i] == row[i] for i in kept)
+
+    changed = [row for row in rows if not same(row)]
     return TablePlan(table, columns, key, rows, existing, changed, touch)
 
 
