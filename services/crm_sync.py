@@ -34,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.base import AUDIT_ROW, audit_params
 from domain.text import tr
 from services.db import Database, as_database
-from services.errors import Conflict, NotFound, Rejected, TryLater, UserError
+from services.errors import Conflict, NotFound, Rejected, TryLater, UserError, message_of
 from services.imports.mapping import SOURCES, load_mapping
 from workflows.common import refuse
 from workflows.crm_sync import SYNC_CRM, CrmSyncWorkflow
@@ -147,7 +147,7 @@ class CrmSyncActivities:
         except TryLater:
             raise  # an outage, rate limits that did not end: retried by the workflow's policy
         except UserError as err:
-            raise refuse(err.text or str(err)) from None
+            raise refuse(message_of(err)) from None
         # Accounts the CRM moved to another KAM reach the running cycles (docs/org-changes.md); a failure here is
         # retried with the run, and the changes stay pending until applied (the pull itself writes nothing new).
         from services.org_changes import apply_pending

@@ -44,7 +44,7 @@ from domain.inputs import id_problem
 from domain.text import tr
 from services.cycles import ConfigError, create_cycle, format_validation_error, parse_yaml_mapping, start_cycle
 from services.db import Database, as_database
-from services.errors import Conflict, NotFound, Rejected, UserError
+from services.errors import Conflict, NotFound, Rejected, UserError, message_of
 from workflows.common import refuse
 from workflows.payloads import OpenScheduledCycle, ScheduledCycleInput, ScheduledCycleResult, cycle_workflow_id
 from workflows.schedule import OPEN_SCHEDULED_CYCLE, ScheduledCycleWorkflow
@@ -81,7 +81,7 @@ def _validated(template: dict[str, Any], cadence: str, start: date, source: str)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, source)) from None
     except DomainError as err:
-        raise ConfigError(err.text or str(err)) from None
+        raise ConfigError(message_of(err)) from None
 
 
 def _spec(cadence: str, first: date, tz: str) -> ScheduleSpec:
@@ -219,7 +219,7 @@ class ScheduleActivities:
             config = _validated(template, s.cadence, start, s.schedule_id)
             created = await create_cycle(self.db, config, actor=s.actor)
         except (DomainError, UserError) as err:
-            raise refuse(getattr(err, "text", None) or str(err)) from None
+            raise refuse(message_of(err)) from None
         client = activity.client()
         started = not await _running(client, config.id)
         if started:
@@ -227,7 +227,7 @@ class ScheduleActivities:
                 await start_cycle(client, self.db, config.id, activity.info().task_queue)
             except UserError as err:
                 if not await _running(client, config.id):
-                    raise refuse(err.text or str(err)) from None
+                    raise refuse(message_of(err)) from None
                 started = False  # another run for this period started it a moment ago
         return ScheduledCycleResult(config.id, created.created, started, created.participants)
 
