@@ -11,10 +11,16 @@ to 100 because a KAM drafts goals one at a time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date as _date
 from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.errors import DomainError
-from domain.money import exact, fmt_num
+from domain.inputs import Id, Text, bounded
+from domain.money import Num, exact, fmt_num
+from domain.scorecard import KpiId
 from domain.text import tr
 
 #: The default cap: reaching the target is full attainment, overshooting earns nothing more.
@@ -120,3 +126,59 @@ def goals_attainment(objectives: list[ObjectiveProgress] | tuple[ObjectiveProgre
     return GoalsAttainment(value, objs, (
         f"linear to target, capped at {fmt_num(cap)}: objectives ({parts}) / {fmt_num(total)} = "
         f"attainment {fmt_num(value)} {details}"))
+
+
+# ---- what people write: an objective, a key result, a check-in (validated the same way on every edge) ----------
+
+
+#: A key result's values are stored as Numeric(20,6), like KPI actuals.
+GoalValue = Annotated[Num, bounded(-10**14 + 1, 10**14 - 1, tr("goal values are stored as Numeric(20,6)"), places=6)]
+#: Relative weights of objectives and key results (stored as Numeric(8,4)).
+GoalWeight = Annotated[Num, bounded(Decimal("0.0001"), 1000, tr("a goal weight is relative, e.g. 1, 2 or 30"),
+                                    places=4)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ObjectiveIn(_Input):
+    """An objective: what the KAM wants to achieve this period, and its weight among the objectives."""
+
+    title: Text = Field(min_length=1, max_length=300)
+    weight: GoalWeight = Decimal(1)
+
+
+class KeyResultIn(_Input):
+    """A SMART key result: a measurable metric with its unit, from a start value to a target by a due date."""
+
+    metric: Text = Field(min_length=1, max_length=300)
+    unit: Text = Field(min_length=1, max_length=40)
+    start_value: GoalValue
+    target_value: GoalValue
+    due_date: _date
+    owner_id: Id | None = None  # None: the KAM the goals belong to
+    weight: GoalWeight = Decimal(1)
+    kpi_id: KpiId | None = None  # progress read from this KPI's actual for the period
+
+    @model_validator(mode="after")
+    def _target_differs(self) -> KeyResultIn:
+        if self.target_value == self.start_value:
+            raise DomainError(tr("the target must differ from the start value"), "target_value")
+        if not _date(2000, 1, 1) <= self.due_date <= _date(2100, 12, 31):
+            raise DomainError(tr("%(value)s is outside the allowed range %(first)s..%(last)s (a date outside it is a typo)",
+                                 value=self.due_date.isoformat(), first="2000-01-01", last="2100-12-31"), "due_date")
+        return self
+
+
+class CheckInIn(_Input):
+    """Progress on a key result: its value now, and a comment on what happened."""
+
+    value: GoalValue
+    comment: Text | None = Field(default=None, max_length=2000)
+
+
+class ReturnIn(_Input):
+    """A manager returning goals for rework says why."""
+
+    comment: Text = Field(min_length=1, max_length=2000)
