@@ -15,7 +15,7 @@ from datetime import date as _date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from domain.errors import DomainError
 from domain.inputs import Id, Text, bounded
@@ -161,14 +161,20 @@ class KeyResultIn(_Input):
     weight: GoalWeight = Decimal(1)
     kpi_id: KpiId | None = None  # progress read from this KPI's actual for the period
 
-    @model_validator(mode="after")
-    def _target_differs(self) -> KeyResultIn:
-        if self.target_value == self.start_value:
-            raise DomainError(tr("the target must differ from the start value"), "target_value")
-        if not _date(2000, 1, 1) <= self.due_date <= _date(2100, 12, 31):
+    @field_validator("target_value")
+    @classmethod
+    def _target_differs(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        if info.data.get("start_value") == value:
+            raise DomainError(tr("the target must differ from the start value"))
+        return value
+
+    @field_validator("due_date")
+    @classmethod
+    def _due_in_range(cls, value: _date) -> _date:
+        if not _date(2000, 1, 1) <= value <= _date(2100, 12, 31):
             raise DomainError(tr("%(value)s is outside the allowed range %(first)s..%(last)s (a date outside it is a typo)",
-                                 value=self.due_date.isoformat(), first="2000-01-01", last="2100-12-31"), "due_date")
-        return self
+                                 value=value.isoformat(), first="2000-01-01", last="2100-12-31"))
+        return value
 
 
 class CheckInIn(_Input):

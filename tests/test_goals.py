@@ -108,7 +108,7 @@ async def test_a_linked_key_result_follows_the_kpi_actual(db_url):
 
 @pytest.mark.slow
 async def test_a_cycle_that_weighs_goals_scores_them_at_close(client, db_url, task_queue):
-    org = seed_org(db_url, kams=1, contacts_per_kam=0)
+    seed_org(db_url, kams=1, contacts_per_kam=0)
     async with await connect(db_url) as conn:
         kr = await approved_plan(conn)
         await goals.check_in(conn, "K01", kr, CheckInIn(value=1_500_000, comment="halfway"))  # 0.5
