@@ -389,11 +389,11 @@ class GoalPlan(SQLModel, table=True):
     employee_id: str = _fk("employee.id")
     period: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default="draft", sa_column=Column(Text, nullable=False, server_default="draft"))
-    comment: str | None = None
+    comment: str | None = Field(default=None, sa_column=Column(Text))
     created_by: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime | None = _ts(nullable=False, default_now=True)
     submitted_at: datetime | None = _ts()
-    decided_by: str | None = None
+    decided_by: str | None = Field(default=None, sa_column=Column(Text))
     decided_at: datetime | None = _ts()
 
 
@@ -427,7 +427,7 @@ class GoalKeyResult(SQLModel, table=True):
     due_date: date = Field(sa_column=Column(Date, nullable=False))
     owner_id: str = _fk("employee.id", index=False)
     weight: Decimal = Field(default=Decimal(1), sa_column=Column(Numeric(8, 4), nullable=False, server_default="1"))
-    kpi_id: str | None = None
+    kpi_id: str | None = Field(default=None, sa_column=Column(Text))
     created_by: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime | None = _ts(nullable=False, default_now=True)
 
@@ -441,6 +441,6 @@ class GoalCheckIn(SQLModel, table=True):
     key_result_id: int = Field(sa_column=Column(BigInteger, ForeignKey("goal_key_result.id", ondelete="CASCADE"),
                                                 nullable=False))
     value: Decimal = Field(sa_column=Column(Numeric(20, 6), nullable=False))
-    comment: str | None = None
+    comment: str | None = Field(default=None, sa_column=Column(Text))
     author_id: str = Field(sa_column=Column(Text, nullable=False))
     at: datetime | None = _ts(nullable=False, default_now=True)

@@ -23,6 +23,7 @@ KINDS = (
     "calibration_finalized",  # HR
     "payouts_awaiting_approval",  # payroll: line count and total
     "results_released",       # each KAM
+    "goal_check_in_due",      # a KAM whose approved key results have had no check-in for a while
 )
 Channel = Literal["email", "wecom", "dingtalk", "feishu"]
 

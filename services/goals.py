@@ -421,3 +421,48 @@ async def team_goals(conn: AsyncConnection, manager_id: str, period: str) -> lis
 
 def goal_error(err: DomainError) -> Rejected:
     return Rejected(err.as_text())
+
+
+@dataclass
+class ReminderRun:
+    batch: str
+    people: int
+    messages: int
+
+
+async def queue_check_in_reminders(client: Any, db: Any, task_queue: str, period: str, quiet_days: int = 14,
+                                   today: date | None = None) -> ReminderRun:
+    """Remind each KAM whose approved key results for the period have had no check-in for ``quiet_days``.
+
+    Key results already past their due date, and KPI-linked ones that have a figure, need no reminder. One message
+    per KAM and day (its key names the day), so running it twice the same day sends nothing more.
+    """
+    from activities.outbox import Message, queue, start_delivery
+    from services.db import as_database
+
+    period = check_period(period)
+    if not 1 <= quiet_days <= 366:
+        raise Rejected(tr("quiet_days: give a number of days from 1 to 366"))
+    today = today or datetime.now(UTC).date()
+    async with as_database(db).connection() as conn:
+        rows = await (await conn.execute(
+            """SELECT p.employee_id, k.metric, k.unit FROM goal_plan p
+               JOIN goal_objective o ON o.plan_id = p.id JOIN goal_key_result k ON k.objective_id = o.id
+               LEFT JOIN kpi_actual a ON a.employee_id = p.employee_id AND a.period = p.period AND a.kpi_id = k.kpi_id
+               WHERE p.period = %(period)s AND p.status = 'approved' AND k.due_date >= %(today)s AND a.value IS NULL
+                 AND COALESCE((SELECT max(c.at) FROM goal_check_in c WHERE c.key_result_id = k.id), p.decided_at)
+                     < %(today)s::date - %(quiet)s::int
+               ORDER BY p.employee_id, o.id, k.id""",
+            {"period": period, "today": today, "quiet": quiet_days})).fetchall()
+        items: dict[str, list[str]] = {}
+        for employee_id, metric, unit in rows:
+            items.setdefault(employee_id, []).append(f"{metric} ({unit})")
+        batch = f"goal-check-in:{period}:{today.isoformat()}"
+        messages = [Message(f"{batch}:{emp}", "goal_check_in_due", "employee", emp,
+                            {"period": period, "quiet_days": quiet_days, "items": names,
+                             "link_path": f"/me/goals?period={period}"}) for emp, names in items.items()]
+        async with conn.transaction(), conn.cursor() as cur:
+            queued = await queue(cur, None, batch, messages)
+    if queued:
+        await start_delivery(client, task_queue, batch)
+    return ReminderRun(batch, len(items), queued)

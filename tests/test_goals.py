@@ -79,6 +79,12 @@ async def test_draft_submit_return_approve_and_check_in_with_history(db_url):
                        "goal.checked_in", "goal.checked_in"]
 
 
+def test_the_app_may_not_rewrite_a_check_in(db_url):
+    seed_org(db_url, kams=1)
+    with psycopg.connect(db_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("UPDATE goal_check_in SET value = 0")
+
+
 async def test_only_the_kam_and_their_manager_see_or_change_the_goals(db_url):
     seed_org(db_url, kams=2, managers=2)  # K01 → M1, K02 → M2
     async with await connect(db_url) as conn:
@@ -133,3 +139,51 @@ async def test_a_cycle_that_weighs_goals_scores_them_at_close(client, db_url, ta
     assert D(line["actual"]) == D("0.4375") and D(line["item_score"]) == D("2.75")
     assert "kpi sales_attainment 0.9" in line["explanation"] and "check-in 1500000" in line["explanation"]
     assert "goals" in breakdown["component_weights_pct"], json.dumps(breakdown)[:500]
+
+
+async def test_check_in_reminders_are_queued_once_a_day_for_quiet_key_results(client, db_url, db_admin_url, task_queue):
+    from datetime import date
+
+    seed_org(db_url, kams=2)
+    async with await connect(db_url) as conn:
+        kr = await approved_plan(conn, "K01")  # revenue by check-in; the linked KR has K01's KPI figure
+        kr2 = await approved_plan(conn, "K02")
+        await goals.check_in(conn, "K02", kr2, CheckInIn(value=1))
+        await conn.execute("UPDATE goal_plan SET decided_at = '2026-07-01T00:00:00Z'")
+        assert kr
+    with psycopg.connect(db_admin_url) as owner:  # check-ins are append-only for the app: the owner back-dates it
+        owner.execute("UPDATE goal_check_in SET at = '2026-08-25T00:00:00Z'")  # K02 checked in 7 days before
+    run = await goals.queue_check_in_reminders(client, db_url, task_queue, PERIOD, 14, today=date(2026, 9, 1))
+    again = await goals.queue_check_in_reminders(client, db_url, task_queue, PERIOD, 14, today=date(2026, 9, 1))
+    with psycopg.connect(db_url) as c:
+        rows = c.execute("SELECT recipient_id, params FROM notification WHERE kind = 'goal_check_in_due'").fetchall()
+    assert (run.people, again.messages) == (1, 0)
+    assert [(r[0], r[1]["items"], r[1]["link_path"]) for r in rows] == [
+        ("K01", ["Key-account revenue (CNY)"], "/me/goals?period=2026-Q3")]
+    with pytest.raises(Rejected, match="quiet_days"):
+        await goals.queue_check_in_reminders(client, db_url, task_queue, PERIOD, 0)
+
+
+def test_migration_0015_matches_the_models(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    import models
+    from services.db import sqlalchemy_url
+
+    tables = {"goal_plan", "goal_objective", "goal_key_result", "goal_check_in"}
+    engine = create_engine(sqlalchemy_url(db_url))
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), models.metadata)
+    finally:
+        engine.dispose()
+
+    def table_of(entry) -> str | None:
+        item = entry[1] if isinstance(entry, tuple) else entry[0][1]
+        table = getattr(item, "table", None)
+        return getattr(table, "name", None) or getattr(item, "name", None)
+
+    ours = [d for d in diff if (d[0][2] if isinstance(d, list) else table_of(d)) in tables]
+    assert ours == [], ours
