@@ -293,7 +293,8 @@ def _goals_section(scorecard: Scorecard, inputs: ReviewInputs,
     rule = scorecard.goals_section()
     result = goals_attainment(inputs.goals, rule.cap)
     score, how = rule.apply(result.attainment, scorecard.rating_scale)
-    section.items.append(_Item("goals", GOALS_LABEL, result.attainment, score, Decimal(100),
+    # The line shows the attainment to 4 decimals; the score above came from the exact value.
+    section.items.append(_Item("goals", GOALS_LABEL, round_to(result.attainment, LINE_DECIMALS), score, Decimal(100),
                                f"{result.explanation}; attainment {fmt_num(result.attainment)} {how}"))
     return section
 
