@@ -17,7 +17,6 @@ from psycopg import AsyncConnection
 
 from activities.base import AUDIT_ROW, audit_params
 from domain.cycle import period_label
-from domain.errors import DomainError
 from domain.goals import (
     DEFAULT_CAP,
     CheckInIn,
@@ -417,10 +416,6 @@ async def team_goals(conn: AsyncConnection, manager_id: str, period: str) -> lis
         rows.append(TeamRow(emp_id, name, plan.status if plan.id is not None else None, len(plan.objectives),
                             len(krs), plan.attainment, last))
     return rows
-
-
-def goal_error(err: DomainError) -> Rejected:
-    return Rejected(err.as_text())
 
 
 @dataclass
