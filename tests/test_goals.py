@@ -112,7 +112,6 @@ async def test_a_linked_key_result_follows_the_kpi_actual(db_url):
         assert plan.objectives[1].key_results[0].attainment == D("0.75")
 
 
-@pytest.mark.slow
 async def test_a_cycle_that_weighs_goals_scores_them_at_close(client, db_url, task_queue):
     seed_org(db_url, kams=1, contacts_per_kam=0)
     async with await connect(db_url) as conn:
