@@ -7,6 +7,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from psycopg import AsyncConnection
 from temporalio import activity
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -16,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.base import AUDIT_INSERT, AUDIT_ROW, AUDIT_VALUES, DbActivities, audit, audit_params, jsonb, rejected
 from activities.outbox import Message, queue, start_delivery
 from domain.cycle import CycleConfig, resolve_due
+from domain.goals import KeyResultProgress, ObjectiveProgress
 from domain.scoring import ReviewInputs, SurveyAnswer, preliminary_score
 from domain.text import tr
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
@@ -705,6 +707,8 @@ class ReviewActivities(DbActivities):
                                      account_revenue=None if rev is None else Decimal(rev))
                         for a, sat, nps, rev in survey],
             )
+            if (config.scorecard.component_weights.goals or 0) > 0:
+                inputs = inputs.model_copy(update={"goals": await approved_goals(conn, employee_id, config.period.label)})
             result = preliminary_score(config.scorecard, inputs)
             missing = sorted(set(inp.missing) | set(result.missing))
             params = {"review": inp.review_id, "at": inp.closed_at, "score": result.score,
@@ -731,6 +735,29 @@ class ReviewActivities(DbActivities):
                     "SELECT preliminary_score, missing FROM review WHERE id = %s", (inp.review_id,))).fetchone()
                 return _stored_result(inp.review_id, *stored)
         return ReviewResult(inp.review_id, None if result.score is None else str(result.score), missing)
+
+
+async def approved_goals(conn: AsyncConnection, employee_id: str, period: str) -> tuple[ObjectiveProgress, ...]:
+    """The KAM's approved goals for the period, each key result at its linked KPI actual, else its latest check-in.
+
+    Read only when the scorecard weighs goals, so a cycle without them reads exactly what it read before.
+    """
+    rows = await (await conn.execute(
+        """SELECT o.id, o.title, o.weight, k.id, k.metric, k.start_value, k.target_value, k.weight, k.kpi_id,
+                  a.value, (SELECT c.value FROM goal_check_in c WHERE c.key_result_id = k.id
+                            ORDER BY c.at DESC, c.id DESC LIMIT 1)
+           FROM goal_plan p JOIN goal_objective o ON o.plan_id = p.id JOIN goal_key_result k ON k.objective_id = o.id
+           LEFT JOIN kpi_actual a ON a.employee_id = p.employee_id AND a.period = p.period AND a.kpi_id = k.kpi_id
+           WHERE p.employee_id = %s AND p.period = %s AND p.status = 'approved' ORDER BY o.id, k.id""",
+        (employee_id, period))).fetchall()
+    objectives: dict[int, tuple[str, Decimal, list[KeyResultProgress]]] = {}
+    for oid, title, o_weight, kid, metric, start, target, k_weight, kpi_id, actual, checked in rows:
+        current, source = ((actual, f"kpi {kpi_id}") if actual is not None
+                           else (checked, "check-in") if checked is not None else (None, "no progress yet"))
+        objectives.setdefault(oid, (title, o_weight, []))[2].append(
+            KeyResultProgress(str(kid), metric, start, target, current, k_weight, source))
+    return tuple(ObjectiveProgress(str(oid), title, tuple(krs), weight)
+                 for oid, (title, weight, krs) in objectives.items())
 
 
 async def _cancel_workflows(workflow_ids: list[str]) -> None:

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from cli import accounts, calibration, crm, cycle, kpi, money, notifications, ops, people
+from cli import accounts, calibration, crm, cycle, goals, kpi, money, notifications, ops, people
 from cli.common import EXIT_INTERRUPTED, EXIT_USAGE, command, error_log, report
 
 PROG = "kamreview"
@@ -39,6 +39,7 @@ app.add_typer(calibration.app, name="calibration")
 app.add_typer(money.payouts_app, name="payouts")
 app.add_typer(money.incentives_app, name="incentives")
 app.add_typer(notifications.app, name="notifications")
+app.add_typer(goals.app, name="goals")
 app.add_typer(money.payroll_app, name="payroll")
 command(app, "demo")(ops.demo)
 command(app, "servers")(ops.servers)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from decimal import Decimal, localcontext
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from domain.errors import DomainError
 from domain.inputs import Text, bounded
@@ -365,17 +365,55 @@ class CsatSection(_Frozen):
     ask_nps: bool = True
 
 
+class GoalsSection(_Frozen):
+    """How goal (OKR) attainment becomes a score (domain/goals.py computes the attainment).
+
+    Attainment per key result is linear from its start value (0) to its target (1), capped to
+    ``[0, cap]``. Without a ``rule``, attainment 0..cap maps linearly onto the rating scale.
+    """
+
+    cap: Annotated[Num, bounded(0, 10, tr("a cap is a multiple of the target"))] = Decimal(1)
+    rule: Rule | None = None
+
+    @model_validator(mode="after")
+    def _positive_cap(self) -> GoalsSection:
+        if self.cap <= 0:
+            raise DomainError(tr("the cap must be above 0 (1 means reaching the target is full attainment)"), "goals.cap")
+        return self
+
+    @exact
+    def apply(self, attainment: Decimal, scale: RatingScale) -> tuple[Decimal, str]:
+        """(score, how): the declared rule, else linear from 0 → scale min to cap → scale max."""
+        if self.rule is not None:
+            score, how = self.rule.apply(attainment)
+            return score, f"on {self.rule.describe()}: {how}"
+        score = scale.min + attainment / self.cap * (scale.max - scale.min)
+        return score, f"linear 0→{fmt_num(scale.min)}, {fmt_num(self.cap)}→{fmt_num(scale.max)}"
+
+
+def _without_unset_goals(value: BaseModel, data: dict) -> dict:
+    # Goals came later: a configuration without them serializes (and hashes) exactly as before.
+    if getattr(value, "goals", None) is None:
+        data.pop("goals", None)
+    return data
+
+
 class ComponentWeights(_Frozen):
-    """Share of the total score per component, in percent."""
+    """Share of the total score per component, in percent; ``goals`` is optional (absent: no goals component)."""
 
     kpis: Weight
     competencies: Weight
     csat: Weight
+    goals: Weight | None = None
 
     @model_validator(mode="after")
     def _sum(self) -> ComponentWeights:
-        check_weights_sum((self.kpis, self.competencies, self.csat), "component_weights")
+        check_weights_sum((self.kpis, self.competencies, self.csat, self.goals or Decimal(0)), "component_weights")
         return self
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):  # type: ignore[no-untyped-def]
+        return _without_unset_goals(self, handler(self))
 
 
 class Scorecard(_Frozen):
@@ -386,6 +424,14 @@ class Scorecard(_Frozen):
     kpis: tuple[KpiItem, ...] = ()
     competencies: CompetencySection | None = None
     csat: CsatSection | None = None
+    goals: GoalsSection | None = None  # None with a goals weight: the default section (cap 1, linear)
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):  # type: ignore[no-untyped-def]
+        return _without_unset_goals(self, handler(self))
+
+    def goals_section(self) -> GoalsSection:
+        return self.goals or GoalsSection()
 
     @model_validator(mode="after")
     def _consistent(self) -> Scorecard:
@@ -406,6 +452,9 @@ class Scorecard(_Frozen):
         for i, kpi in enumerate(self.kpis):
             for sub, score in kpi.rule.scores():
                 _check_in_scale(score, scale, f"kpis.{i}.rule.{sub}")
+        if self.goals is not None and self.goals.rule is not None:
+            for sub, score in self.goals.rule.scores():
+                _check_in_scale(score, scale, f"goals.rule.{sub}")
         if self.csat is not None:
             for sub, score in self.csat.rule.scores():
                 _check_in_scale(score, scale, f"csat.rule.{sub}")

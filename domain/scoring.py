@@ -12,6 +12,7 @@ from decimal import Decimal, localcontext
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.errors import DomainError
+from domain.goals import ObjectiveProgress, goals_attainment
 from domain.money import Num, calc_context, exact, fmt_num, round_to
 from domain.scorecard import NeutralPolicy, Scorecard, WeightedCombine
 from domain.text import tr
@@ -120,6 +121,7 @@ class ReviewInputs(_Frozen):
     self_ratings: dict[str, int] = Field(default_factory=dict)
     manager_ratings: dict[str, int] = Field(default_factory=dict)
     survey: list[SurveyAnswer] = Field(default_factory=list)
+    goals: tuple[ObjectiveProgress, ...] = ()  # the approved objectives of the period, with their progress
 
 
 class ScoreLine(_Frozen):
@@ -277,6 +279,26 @@ def _csat_section(scorecard: Scorecard, survey: CsatResult | None,
     return section
 
 
+#: The goals line's label in both languages (as the CSAT line's).
+GOALS_LABEL = "Goals (OKR attainment) / 目标（OKR）达成"
+
+
+def _goals_section(scorecard: Scorecard, inputs: ReviewInputs,
+                   missing: list[str], notes: list[str]) -> _Section:
+    section = _Section("goals", scorecard.component_weights.goals or Decimal(0), Decimal(100))
+    if not inputs.goals:
+        missing.append("goals")
+        notes.append("goals: no approved objectives for the period; dropped and the component weights renormalized")
+        return section
+    rule = scorecard.goals_section()
+    result = goals_attainment(inputs.goals, rule.cap)
+    score, how = rule.apply(result.attainment, scorecard.rating_scale)
+    # The line shows the attainment to 4 decimals; the score above came from the exact value.
+    section.items.append(_Item("goals", GOALS_LABEL, round_to(result.attainment, LINE_DECIMALS), score, Decimal(100),
+                               f"{result.explanation}; attainment {fmt_num(result.attainment)} {how}"))
+    return section
+
+
 @exact
 def preliminary_score(scorecard: Scorecard, inputs: ReviewInputs) -> ScoreResult:
     """Weighted score on the rating scale, rounded once to ``rating_scale.decimals`` (HALF_UP).
@@ -297,6 +319,7 @@ def preliminary_score(scorecard: Scorecard, inputs: ReviewInputs) -> ScoreResult
         _kpi_section(scorecard, inputs, survey, missing, notes) if weights.kpis > 0 else None,
         _competency_section(scorecard, inputs, missing, notes) if weights.competencies > 0 else None,
         _csat_section(scorecard, survey, missing, notes) if weights.csat > 0 else None,
+        _goals_section(scorecard, inputs, missing, notes) if (weights.goals or 0) > 0 else None,
     ]
     sections = [s for s in candidates if s is not None]
     usable: list[tuple[_Section, Decimal]] = []
@@ -330,7 +353,7 @@ def preliminary_score(scorecard: Scorecard, inputs: ReviewInputs) -> ScoreResult
                 contribution = eff * i.score
                 total += contribution
                 item_text = (f"item weight {fmt_num(i.weight)}/{fmt_num(available)} of {s.component} × "
-                             if s.component != "csat" else "")
+                             if s.component not in ("csat", "goals") else "")
                 weight_text = f"{item_text}component weight {fmt_num(s.weight)}/{fmt_num(total_weight)} of total"
                 lines.append(ScoreLine(
                     component=s.component, item=i.item, label=i.label, actual=i.actual,

@@ -33,6 +33,7 @@ RATIO_KPIS = frozenset({"sales_attainment", "new_customer_acquisition", "custome
 #: The calibration levels' labels of the default configuration, so that they are translated.
 STANDARD_LEVEL_LABELS = (N_("Outstanding"), N_("Exceeds"), N_("Meets"), N_("Partially meets"), N_("Below"))
 CSAT_LABEL = ("Customer satisfaction (CSAT)", "客户满意度")
+GOALS_LABEL = ("Goals (OKR attainment)", "目标（OKR）达成")
 #: Percent places shown: 67.5 %.
 PCT_PLACES = 1
 
@@ -148,6 +149,8 @@ def item_label(scorecard: Scorecard | None, component: str, item: str) -> Label:
     """The name of a score line's item in both languages."""
     if component == "csat":
         return Label(*CSAT_LABEL)
+    if component == "goals":
+        return Label(*GOALS_LABEL)
     if component == "competencies" and scorecard is not None and scorecard.competencies is not None:
         for c in scorecard.competencies.items:
             if c.id == item:
@@ -184,6 +187,9 @@ def score_line_text(line: ScoreLine, scorecard: Scorecard, csat: CsatResult | No
         rating = line.manager_rating if line.manager_rating is not None else actual
         return tr("%(item)s: manager's rating %(rating)s of %(top)s → score %(score)s of %(max)s, weight %(weight)s",
                   rating=rating, top=top, **common)
+    if line.component == "goals" and actual is not None:
+        return tr("%(item)s: %(actual)s of the approved goals attained → score %(score)s of %(max)s, weight %(weight)s",
+                  actual=percent(actual), **common)
     is_csat = line.component == "csat" or line.item == "customer_satisfaction"
     if is_csat:
         cs = scorecard.csat

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -499,3 +500,72 @@ class TaskDraft(SQLModel, table=True):
     author_id: str = Field(sa_column=Column(Text, nullable=False))
     body: dict | None = _json(nullable=False)
     saved_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class GoalPlan(SQLModel, table=True):
+    """A KAM's goals for one period (migration 0015): drafted, submitted, approved or returned by the manager."""
+
+    __tablename__ = "goal_plan"
+    __table_args__ = (
+        UniqueConstraint("employee_id", "period", name="uq_goal_plan_employee_period"),
+        CheckConstraint("status IN ('draft', 'submitted', 'approved', 'returned')", name="ck_goal_plan_status"),
+    )
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    employee_id: str = _fk("employee.id")
+    period: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="draft", sa_column=Column(Text, nullable=False, server_default="draft"))
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    created_by: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+    submitted_at: datetime | None = _ts()
+    decided_by: str | None = Field(default=None, sa_column=Column(Text))
+    decided_at: datetime | None = _ts()
+
+
+class GoalObjective(SQLModel, table=True):
+    __tablename__ = "goal_objective"
+    __table_args__ = (CheckConstraint("weight > 0", name="ck_goal_objective_weight"),)
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    plan_id: int = Field(sa_column=Column(BigInteger, ForeignKey("goal_plan.id", ondelete="CASCADE"),
+                                          nullable=False, index=True))
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    weight: Decimal = Field(default=Decimal(1), sa_column=Column(Numeric(8, 4), nullable=False, server_default="1"))
+    created_by: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class GoalKeyResult(SQLModel, table=True):
+    """SMART: a metric and unit, start value, target, due date, owner; optionally read from a KPI actual."""
+
+    __tablename__ = "goal_key_result"
+    __table_args__ = (
+        CheckConstraint("weight > 0", name="ck_goal_key_result_weight"),
+        CheckConstraint("target_value <> start_value", name="ck_goal_key_result_target"),
+    )
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    objective_id: int = Field(sa_column=Column(BigInteger, ForeignKey("goal_objective.id", ondelete="CASCADE"),
+                                               nullable=False, index=True))
+    metric: str = Field(sa_column=Column(Text, nullable=False))
+    unit: str = Field(sa_column=Column(Text, nullable=False))
+    start_value: Decimal = Field(sa_column=Column(Numeric(20, 6), nullable=False))
+    target_value: Decimal = Field(sa_column=Column(Numeric(20, 6), nullable=False))
+    due_date: date = Field(sa_column=Column(Date, nullable=False))
+    owner_id: str = _fk("employee.id", index=False)
+    weight: Decimal = Field(default=Decimal(1), sa_column=Column(Numeric(8, 4), nullable=False, server_default="1"))
+    kpi_id: str | None = Field(default=None, sa_column=Column(Text))
+    created_by: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+class GoalCheckIn(SQLModel, table=True):
+    """Progress on a key result at a moment; only ever inserted, so the history stays."""
+
+    __tablename__ = "goal_check_in"
+    __table_args__ = (Index("ix_goal_check_in_kr_at", "key_result_id", "at"),)
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    key_result_id: int = Field(sa_column=Column(BigInteger, ForeignKey("goal_key_result.id", ondelete="CASCADE"),
+                                                nullable=False))
+    value: Decimal = Field(sa_column=Column(Numeric(20, 6), nullable=False))
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    author_id: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime | None = _ts(nullable=False, default_now=True)

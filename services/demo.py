@@ -224,9 +224,12 @@ async def run_demo(settings: Settings, fast: bool = False, source: DemoSource = 
     import_demo_data(db, source)
     demo_users = seed_demo_users(db)  # web sign-ins for HR1, PAY1, M1..M4, K01..K20 (see the README)
     scale = 0.3 if fast else 1.0
-    config = load_cycle_config(DEMO / "cycle.yaml")
+    config = _with_goals(load_cycle_config(DEMO / "cycle.yaml"))
     cycle_id = f"2026-Q3-{datetime.now(UTC).strftime('%m%d%H%M%S')}"
     config = _scaled(config.model_copy(update={"id": cycle_id}), scale)
+    goals_set = await _seed_goals(db, config.period.label)
+    progress(f"{goals_set} KAMs have approved goals (OKRs) for {config.period.label}, with check-ins; "
+             f"goals weigh {config.scorecard.component_weights.goals} % of the score")
     created = await create_cycle(db, config, actor="HR1")
     progress(f"cycle {cycle_id} created: {created.participants} KAMs; deadlines in "
              f"{config.phases.self_review.due_after.total_seconds():.0f} s")
@@ -266,6 +269,8 @@ async def run_demo(settings: Settings, fast: bool = False, source: DemoSource = 
     export_payroll_csv(db, cycle_id, out)
     print()
     print(await _summary(db, cycle_id))
+    print()
+    print(await _goals_line(db, cycle_id))
     print()
     ui = temporal_ui_url(settings)
     if ui:
@@ -312,6 +317,64 @@ async def _adjustment_target(db: str, cycle_id: str) -> tuple[str, int] | None:
                WHERE cycle_id = %s AND manager_id = %s AND final_level IS NOT NULL AND final_level < 5
                ORDER BY normalized_score DESC, employee_id LIMIT 1""", (cycle_id, LATE_MANAGER))).fetchone()
     return (row[0], row[1] + 1) if row else None
+
+
+async def _goals_line(db: str, cycle_id: str) -> str:
+    """How goals fed one KAM's preliminary score, as the score line explains it (also in `review show`)."""
+    async with DirectDatabase(db).connection() as conn:
+        row = await (await conn.execute(
+            """SELECT employee_id, line FROM review, jsonb_array_elements(score_breakdown -> 'lines') AS line
+               WHERE cycle_id = %s AND line ->> 'component' = 'goals' ORDER BY employee_id LIMIT 1""",
+            (cycle_id,))).fetchone()
+    if row is None:
+        return "goals: no review had approved goals to score"
+    employee, line = row
+    return (f"goals in {employee}'s preliminary score: attainment {line['actual']} → score {line['item_score']}, "
+            f"weight {line['weight_pct']} %, contribution {line['contribution']}\n  {line['explanation']}\n"
+            f"  (every line: `kamreview review show {cycle_id} {employee}`)")
+
+
+#: The demo weighs goals: 10 points of the KPIs' share move to the KAMs' approved OKRs (docs/goals.md).
+DEMO_WEIGHTS = {"kpis": 50, "competencies": 25, "csat": 15, "goals": 10}
+
+
+def _with_goals(config):
+    data = config.model_dump(mode="json")
+    data["scorecard"]["component_weights"] = DEMO_WEIGHTS
+    return type(config).model_validate(data)
+
+
+async def _seed_goals(db: str, period: str) -> int:
+    """Every KAM drafts two objectives (revenue by check-in, the sales target from the KPI figures), submits them,
+    their manager approves, and the KAM checks in twice; a few KAMs are further along than others."""
+    from domain.goals import CheckInIn, KeyResultIn, ObjectiveIn
+    from services import goals
+
+    count = 0
+    async with DirectDatabase(db).connection() as conn:
+        kams = await (await conn.execute(
+            "SELECT id, manager_id FROM employee WHERE role = 'kam' AND manager_id IS NOT NULL ORDER BY id")).fetchall()
+        for n, (kam, manager) in enumerate(kams):
+            existing = await (await conn.execute("SELECT 1 FROM goal_plan WHERE employee_id = %s AND period = %s",
+                                                 (kam, period))).fetchone()
+            if existing:  # a second demo run keeps the goals of the first
+                continue
+            grow = await goals.add_objective(conn, kam, kam, period, ObjectiveIn(title="扩大重点客户收入", weight=2))
+            revenue = await goals.add_key_result(conn, kam, grow, KeyResultIn(
+                metric="重点客户收入", unit="万元", start_value=0, target_value=500, due_date="2026-09-30", weight=2))
+            await goals.add_key_result(conn, kam, grow, KeyResultIn(
+                metric="销售目标达成率", unit="ratio", start_value="0.8", target_value="1.2", due_date="2026-09-30",
+                kpi_id="sales_attainment"))
+            win = await goals.add_objective(conn, manager, kam, period, ObjectiveIn(title="开拓新的重点客户"))
+            accounts = await goals.add_key_result(conn, manager, win, KeyResultIn(
+                metric="新签重点客户数", unit="家", start_value=0, target_value=3, due_date="2026-09-30"))
+            await goals.submit_goals(conn, kam, kam, period)
+            await goals.approve_goals(conn, manager, kam, period)
+            await goals.check_in(conn, kam, revenue, CheckInIn(value=150 + 20 * (n % 7), comment="两家客户续约"))
+            await goals.check_in(conn, kam, revenue, CheckInIn(value=280 + 35 * (n % 7), comment="季度末大单落地"))
+            await goals.check_in(conn, kam, accounts, CheckInIn(value=n % 4, comment="新签客户"))
+            count += 1
+    return count
 
 
 def _scaled(config, scale: float):

@@ -249,6 +249,8 @@ def test_demo_runs_a_whole_cycle_and_ends_with_the_csv_path(cli, tmp_path):
     review = json.loads(cli("review", "show", cid, "K01", "--json").stdout)
     assert review["employee_id"] == "K01" and review["final_level"] in range(1, 6)
     assert isinstance(review["preliminary_score"], str)
+    goals = [ln for ln in review["breakdown"]["lines"] if ln["component"] == "goals"]  # the demo weighs OKRs
+    assert len(goals) == 1 and "linear to target, capped" in goals[0]["explanation"], review["breakdown"]["lines"]
     calibration = json.loads(cli("calibration", "report", cid, "--json").stdout)
     assert calibration["finalized"] is True and len(calibration["ratings"]) == 20
     tasks = json.loads(cli("tasks", "M1", "--all", "--json").stdout)["tasks"]

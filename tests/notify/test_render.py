@@ -36,6 +36,8 @@ SAMPLES: dict[str, dict] = {
                    "due": DUE + timedelta(days=2), "link": f"{BASE}/hr/cycles/2026-Q3"},
     "reviewer_assigned": {**CYCLE, "phase": "manager_scoring", "employee_name": "李雷", "previous_reviewer": "赵敏",
                           "due": DUE, "link": f"{BASE}/manager/reviews/2026-Q3/K01"},
+    "goal_check_in_due": {"name": "李雷", "period": "2026-Q3", "quiet_days": 14, "link": f"{BASE}/me/goals?period=2026-Q3",
+                          "items": ["重点客户收入（万元）", "新签重点客户数"]},
     "reviewer_unassigned": {**CYCLE, "employee_name": "李雷", "new_reviewer": "赵敏", "link": f"{BASE}/manager"},
     "review_ended": {**CYCLE, "employee_name": "李雷", "left_on": "2026-11-20", "scoring_ended": True,
                      "link": f"{BASE}/manager"},

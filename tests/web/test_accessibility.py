@@ -88,6 +88,11 @@ PAGES: dict[str, list[Visit]] = {
     "GET /manager": [Visit("inbox", "manager", "open", "/manager")],
     "GET /manager/reviews/{cycle_id}/{employee_id}": [
         Visit("score", "manager", "open", "/manager/reviews/{cycle_id}/K01")],
+    "GET /me/goals": [Visit("goals", "employee", "open", "/me/goals?period=2026-Q3"),
+                      Visit("goals-draft", "employee", "open", "/me/goals?period=2026-Q4")],
+    "GET /manager/goals": [Visit("team-goals", "manager", "open", "/manager/goals?period=2026-Q3")],
+    "GET /manager/goals/{employee_id}": [
+        Visit("report-goals", "manager", "open", "/manager/goals/K03?period=2026-Q3")],
     "GET /hr": [Visit("cycles", "hr", "open", "/hr")],
     "GET /hr/schedules": [Visit("schedules", "hr", "open", "/hr/schedules")],
     "GET /hr/cycles/{cycle_id}": [Visit("dashboard", "hr", "open", "/hr/cycles/{cycle_id}"),
@@ -339,6 +344,8 @@ def with_crm_figures(live, db_url: str) -> None:
         conn.execute("""INSERT INTO kpi_target (employee_id, period, kpi_id, target, currency, source)
                         VALUES ('K01', '2026-Q3', 'sales_attainment', 1000000, 'CNY', 'targets.csv')""")
     live.call(lambda c: compute_kpis(db_url, "2026-Q3", "HR1"))
+
+
 def password_reset_token(live: Any, db_url: str, http: httpx.Client) -> str:
     """A set-password link's token, from the reset e-mail K04 asks for (the raw token exists only in the mail)."""
     import email
@@ -362,12 +369,39 @@ def password_reset_token(live: Any, db_url: str, http: httpx.Client) -> str:
     return found[-1]
 
 
+async def seed_goals(db_url: str) -> None:
+    """K01: approved goals with check-ins (2026-Q3) and a draft (2026-Q4); K03: goals waiting for M1's approval."""
+    import psycopg
+
+    from domain.goals import CheckInIn, KeyResultIn, ObjectiveIn
+    from services import goals
+
+    kr = {"metric": "Key-account revenue", "unit": "CNY", "start_value": 0, "target_value": 3_000_000,
+          "due_date": "2026-09-30"}
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        for kam, period in (("K01", "2026-Q3"), ("K01", "2026-Q4"), ("K03", "2026-Q3")):
+            o = await goals.add_objective(conn, kam, kam, period, ObjectiveIn(title="扩大重点客户收入", weight=2))
+            k = await goals.add_key_result(conn, kam, o, KeyResultIn(**kr))
+            o2 = await goals.add_objective(conn, kam, kam, period, ObjectiveIn(title="Win new key accounts"))
+            await goals.add_key_result(conn, kam, o2, KeyResultIn(
+                metric="Sales target attainment", unit="ratio", start_value="0.8", target_value="1.2",
+                due_date="2026-09-30", kpi_id="sales_attainment"))
+            if period == "2026-Q4":
+                continue
+            await goals.submit_goals(conn, kam, kam, period)
+            if kam == "K01":
+                await goals.approve_goals(conn, "M1", kam, period)
+                await goals.check_in(conn, kam, k, CheckInIn(value=1_000_000, comment="两个续约已签"))
+                await goals.check_in(conn, kam, k, CheckInIn(value=1_800_000, comment="big order from account A"))
+
+
 def test_every_page_of_every_role_has_no_serious_accessibility_violation(live, db_url, web_org, browser):
     shots = Path(os.environ["KR_SHOTS"]) if os.environ.get("KR_SHOTS") else None
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
     cycle_id = open_live_cycle(live, db_url, web_org)
     with_crm_figures(live, db_url)
+    live.call(lambda _client: seed_goals(db_url))
     walk = Walk(live.url, cycle_id, browser, shots)
     with httpx.Client(base_url=live.url) as hr:
         r = hr.post("/api/session", json={"username": "HR1", "password": password_of("HR1")})

@@ -42,6 +42,7 @@ def api(*roles: str, **kw: Any) -> Case:
 
 
 SCORE = {"ratings": ratings(2)}
+GOAL_KR = {"metric": "Revenue", "unit": "CNY", "start_value": "0", "target_value": "100", "due_date": "2026-09-30"}
 TABLE: dict[str, Case] = {
     # public: documentation, health, sign-in, the survey (the link is the credential)
     "GET /openapi.json": api(*EVERYONE), "GET /docs": api(*EVERYONE), "GET /docs/oauth2-redirect": api(*EVERYONE),
@@ -92,6 +93,38 @@ TABLE: dict[str, Case] = {
     "GET /manager/reviews/{cycle_id}/{employee_id}": api("manager", own_only=True),
     "POST /manager/reviews/{cycle_id}/{employee_id}": api("manager", form={"rating.communication": "2"},
                                                           own_only=True),
+    # goals (OKRs): the KAM's own, and their direct manager's (M2 is not K01's manager: told there are none)
+    "GET /api/goals/{employee_id}": api("employee", "manager", own_only=True, hidden=True),
+    "GET /api/manager/goals": api("manager"),
+    "POST /api/goals/{employee_id}/objectives": api("employee", "manager", json={"period": "2026-Q3", "title": "Grow"},
+                                                    own_only=True, hidden=True),
+    "DELETE /api/goals/objectives/{objective_id}": api("employee", "manager", own_only=True, hidden=True),
+    "POST /api/goals/objectives/{objective_id}/key-results": api("employee", "manager", json=GOAL_KR, own_only=True,
+                                                                 hidden=True),
+    "DELETE /api/goals/key-results/{key_result_id}": api("employee", "manager", own_only=True, hidden=True),
+    "POST /api/goals/key-results/{key_result_id}/check-ins": api("employee", "manager", json={"value": 1},
+                                                                 own_only=True, hidden=True),
+    "POST /api/goals/{employee_id}/submit": api("employee", "manager", json={"period": "2026-Q3"}, own_only=True,
+                                                hidden=True),
+    "POST /api/manager/goals/{employee_id}/approve": api("manager", json={"period": "2026-Q3"}, own_only=True,
+                                                         hidden=True),
+    "POST /api/manager/goals/{employee_id}/return": api("manager", json={"period": "2026-Q3", "comment": "why"},
+                                                        own_only=True, hidden=True),
+    "GET /me/goals": api("employee"), "GET /manager/goals": api("manager"),
+    "GET /manager/goals/{employee_id}": api("manager", own_only=True, hidden=True),
+    "POST /goals/{employee_id}/objectives": api("employee", "manager", form={"period": "2026-Q3", "title": "Grow"},
+                                                own_only=True, hidden=True),
+    "POST /goals/objectives/{objective_id}/key-results": api("employee", "manager", form=GOAL_KR, own_only=True,
+                                                             hidden=True),
+    "POST /goals/objectives/{objective_id}/delete": api("employee", "manager", form={}, own_only=True, hidden=True),
+    "POST /goals/key-results/{key_result_id}/delete": api("employee", "manager", form={}, own_only=True, hidden=True),
+    "POST /goals/key-results/{key_result_id}/check-ins": api("employee", "manager", form={"value": "1"},
+                                                             own_only=True, hidden=True),
+    "POST /goals/{employee_id}/submit": api("employee", "manager", form={"period": "2026-Q3"}, own_only=True,
+                                            hidden=True),
+    "POST /manager/goals/{employee_id}/approve": api("manager", form={"period": "2026-Q3"}, own_only=True, hidden=True),
+    "POST /manager/goals/{employee_id}/return": api("manager", form={"period": "2026-Q3", "comment": "why"},
+                                                    own_only=True, hidden=True),
     # HR
     "GET /api/hr/cycles": api("hr"),
     "POST /api/hr/cycles": api("hr", json={"config_yaml": "placeholder"}),
@@ -201,7 +234,8 @@ async def call(world: World, key: str, case: Case, who: str, http: Any, csrf: st
     method, path = key.split(" ", 1)
     url = (path.replace("{cycle_id}", world.cycles[case.cycle]).replace("{employee_id}", employee)
            .replace("{notification_id}", "no-such-message").replace("{name}", "no-such-schedule")
-           .replace("{action}", "pause").replace("{upload_id}", "0" * 32))
+           .replace("{action}", "pause").replace("{upload_id}", "0" * 32)
+           .replace("{objective_id}", "999999").replace("{key_result_id}", "999999"))
     kwargs: dict[str, Any] = {}
     if key in ("POST /api/session",):
         user = PERSONAS.get(who, "K01")
