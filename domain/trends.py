@@ -155,8 +155,12 @@ def distribution(levels: Sequence[int], scale: Sequence[int]) -> list[LevelCount
             for lv in scale for k in [sum(1 for x in levels if x == lv)]]
 
 
+def exact_mean(values: Sequence[Decimal | int]) -> Fraction | None:
+    """The arithmetic mean, exactly; None for no values."""
+    return sum((Fraction(v) for v in values), Fraction(0)) / len(values) if values else None
+
+
 def mean(values: Sequence[Decimal | int]) -> Decimal | None:
     """The arithmetic mean, rounded half up to 4 places (as scores are stored); None for no values."""
-    if not values:
-        return None
-    return shown(sum((Fraction(v) for v in values), Fraction(0)) / len(values))
+    m = exact_mean(values)
+    return None if m is None else shown(m)

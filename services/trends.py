@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 from domain.scorecard import KPI_LABELS
 from domain.sentences import RATIO_KPIS
 from domain.text import tr
-from domain.trends import Drift, DriftRule, LevelCount, Tally, change, direction, distribution, drift, mean, shown
+from domain.trends import Drift, DriftRule, LevelCount, Tally, change, direction, distribution, drift, exact_mean, shown
 from services.errors import NotFound
 from services.users import SessionUser
 
@@ -129,6 +129,17 @@ def _figures(values: list[Decimal | None], lower_is_better: bool = False) -> lis
         better = None if d is None or d == 0 else (d < 0) == lower_is_better
         out.append(Figure(v, d, direction(d), better))
         previous = v
+    return out
+
+
+def _mean_figures(groups: list[list[Decimal]]) -> list[Figure]:
+    """Each group's mean with its change against the previous group's, both from the exact means (then rounded)."""
+    out, previous = [], None
+    for x in (exact_mean(g) for g in groups):
+        d = None if previous is None or x is None else x - previous
+        out.append(Figure(None if x is None else shown(x), None if d is None else shown(d), direction(d),
+                          None if d is None or d == 0 else d > 0))
+        previous = x
     return out
 
 
@@ -273,9 +284,9 @@ async def team_trend(conn: AsyncConnection, manager_id: str, viewer: SessionUser
         if not ids:
             continue
         by_cycle = {cid: [r for r in flat if r[0] == cid] for cid in ids}
-        scores = _figures([mean([r[10] for r in by_cycle[c] if r[10] is not None]) for c in ids])
-        normalized = _figures([mean([r[11] for r in by_cycle[c] if r[11] is not None]) for c in ids])
-        levels_mean = _figures([mean([r[12] for r in by_cycle[c] if r[12] is not None]) for c in ids])
+        scores = _mean_figures([[r[10] for r in by_cycle[c] if r[10] is not None] for c in ids])
+        normalized = _mean_figures([[r[11] for r in by_cycle[c] if r[11] is not None] for c in ids])
+        levels_mean = _mean_figures([[r[12] for r in by_cycle[c] if r[12] is not None] for c in ids])
         last_level: dict[str, Decimal] = {}
         for i, cid in enumerate(ids):
             rs = by_cycle[cid]

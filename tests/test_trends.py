@@ -73,7 +73,7 @@ async def test_a_teams_trend_is_exact(db_url):
     assert [[(c.level, c.count) for c in p.distribution] for p in q][3] == [(5, 2), (4, 1), (3, 0), (2, 0), (1, 0)]
     assert q[3].distribution[0].share == D("0.6667")
     assert vals(p.mean_level for p in q) == [(D(3), None, None), (D("3.3333"), D("0.3333"), "up"),
-                                             (D("3.6667"), D("0.3334"), "up"), (D("4.6667"), D("1.0000"), "up")]
+                                             (D("3.6667"), D("0.3333"), "up"), (D("4.6667"), D("1.0000"), "up")]
     # preliminary: K01's own, the others level − 0.5
     assert [p.mean_score.value for p in q] == [D("2.6333"), D("2.8667"), D("3.1833"), D("4.1")]
     k01 = [next(m for m in p.members if m.employee_id == "K01") for p in q]
