@@ -43,7 +43,8 @@ def seed(url: str, cycles: int, people: int, team: int) -> None:
                        SELECT 'M' || g, 'Manager ' || g, 'manager', 'CNY', 'Asia/Shanghai'
                        FROM generate_series(1, %s) g""", (managers,))
         cur.execute("""INSERT INTO employee (id, name, role, manager_id, grade, currency, timezone)
-                       SELECT 'K' || g, 'KAM ' || g, 'kam', 'M' || (1 + g %% %s), 'K2', 'CNY', 'Asia/Shanghai' FROM generate_series(1, %s) g""",
+                       SELECT 'K' || g, 'KAM ' || g, 'kam', 'M' || (1 + g %% %s), 'K2', 'CNY', 'Asia/Shanghai'
+                       FROM generate_series(1, %s) g""",
                     (managers, people))
         start = date(2002, 1, 1)
         for i in range(cycles):
