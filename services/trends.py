@@ -194,8 +194,12 @@ async def employee_trend(conn: AsyncConnection, employee_id: str, viewer: Sessio
     return EmployeeTrend(employee_id, name, manager_id, manager_name, points)
 
 
+#: Figures imported beside the scorecard's KPIs (the commission's measure), named as people know them.
+OTHER_LABELS = {"revenue": ("Key-account revenue", "大客户营收")}
+
+
 def _kpi_label(kpi_id: str) -> tuple[str, str]:
-    return KPI_LABELS.get(kpi_id, (kpi_id.replace("_", " ").capitalize(), kpi_id))
+    return KPI_LABELS.get(kpi_id) or OTHER_LABELS.get(kpi_id) or (kpi_id.replace("_", " ").capitalize(), kpi_id)
 
 
 def _kpi_order(kpi_id: str) -> tuple[int, str]:
