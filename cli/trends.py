@@ -19,10 +19,11 @@ def _fig(f: Any, fmt: str = "num") -> str:
     """A figure and its change against the previous cycle: ``4 ↑+1``."""
     if f is None or f.value is None:
         return "-"
-    value = f"{f.value * 100:.1f}%" if fmt == "pct" else _num(f.value)
+    plain = (lambda d: f"{d:f}") if fmt == "money" else _num  # money keeps its minor unit: 2500.00
+    value = f"{f.value * 100:.1f}%" if fmt == "pct" else plain(f.value)
     if f.change is None:
         return value
-    delta = f"{f.change * 100:+.1f}pp" if fmt == "pct" else ("+" if f.change > 0 else "") + _num(f.change)
+    delta = f"{f.change * 100:+.1f}pp" if fmt == "pct" else ("+" if f.change > 0 else "") + plain(f.change)
     return f"{value} {ARROW[f.direction]}{delta if f.direction != 'same' else ''}"
 
 
@@ -79,7 +80,7 @@ async def trends(
                           _fig(p.preliminary_score), _fig(p.normalized_score),
                           *(next((_fig(k, "pct" if k.ratio else "num") for k in p.kpis if k.kpi_id == kid), "-")
                             for kid in kpis),
-                          *(next((_fig(f) for f in p.payouts if f.currency == cur), "-") for cur in currencies))
+                          *(next((_fig(f, "money") for f in p.payouts if f.currency == cur), "-") for cur in currencies))
                          for p in rows]))
         if not view.cycles:
             print("no released cycle yet")

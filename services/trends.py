@@ -22,6 +22,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from domain.money import in_minor_unit
 from domain.scorecard import KPI_LABELS
 from domain.sentences import RATIO_KPIS
 from domain.text import tr
@@ -122,6 +123,11 @@ def _dec(v: Any) -> Decimal | None:
     return None if v is None else Decimal(str(v))
 
 
+def _money(v: Any, currency: str) -> Decimal | None:
+    """A stored total as people read it: exactly the currency's minor unit (1700.0000 CNY → 1700.00)."""
+    return None if v is None else in_minor_unit(Decimal(str(v)), currency)
+
+
 def _figures(values: list[Decimal | None], lower_is_better: bool = False) -> list[Figure]:
     out, previous = [], None
     for v in values:
@@ -181,7 +187,7 @@ async def employee_trend(conn: AsyncConnection, employee_id: str, viewer: Sessio
         kpi_series = {k: _figures([_dec((r[14] or {}).get(k)) for r in series], k in LOWER_IS_BETTER)
                       for k in kpi_ids}
         currencies = sorted({cur for r in series for cur in (r[15] or {})})
-        pay_series = {cur: _figures([_dec((r[15] or {}).get(cur)) for r in series]) for cur in currencies}
+        pay_series = {cur: _figures([_money((r[15] or {}).get(cur), cur) for r in series]) for cur in currencies}
         for i, r in enumerate(series):
             levels = [(int(lv), str(label)) for lv, label in (r[9] or [])]
             label = next((lb for lv, lb in levels if r[12] is not None and lv == r[12]), None)

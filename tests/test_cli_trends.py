@@ -14,11 +14,11 @@ async def test_trends_of_a_kam_a_team_and_the_drift_list(cli, db_url):  # noqa: 
     assert out.returncode == 0, out.stderr
     assert "K01 KAM K01 (manager M1 Manager M1)" in out.stdout
     q4 = next(line for line in out.stdout.splitlines() if line.strip().startswith("2026-Q2"))
-    assert "5 ↑+1" in q4 and "Outstanding (adjusted)" in q4 and "4.3 ↑+0.75" in q4 and "2500 ↑+1300" in q4
-    assert "120.0% ↑+15.0pp" in q4 and "100" in q4  # sales attainment; the USD line
+    assert "5 ↑+1" in q4 and "Outstanding (adjusted)" in q4 and "4.3 ↑+0.75" in q4 and "2500.00 ↑+1300.00" in q4
+    assert "120.0% ↑+15.0pp" in q4 and "100.00" in q4  # sales attainment; the USD line
     data = json.loads(cli("trends", "K01", "--json").stdout)
     assert [c["final_level"]["value"] for c in data["cycles"] if c["cadence"] == "quarterly"] == ["3", "4", "4", "5"]
-    assert data["cycles"][2]["payouts"][0]["value"] == "1200.0000"  # the delta line counted, the draft not
+    assert data["cycles"][2]["payouts"][0]["value"] == "1200.00"  # the delta line counted, the draft not
 
     team = cli("trends", "--team", "M1")
     assert team.returncode == 0, team.stderr

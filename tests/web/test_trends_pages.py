@@ -58,7 +58,7 @@ async def test_the_kam_sees_their_own_trend_in_both_languages(web, world):
     assert (await k01.get("/trends/teams/M1")).status_code == 403
     api = (await k01.get("/api/trends/employees/K01")).json()
     assert [c["final_level"]["direction"] for c in api["cycles"] if c["cadence"] == "quarterly"] == [None, "up", "same", "up"]
-    assert api["cycles"][1]["payouts"][0] == {"value": "1700.0000", "change": "700.0000", "direction": "up",
+    assert api["cycles"][1]["payouts"][0] == {"value": "1700.00", "change": "700.00", "direction": "up",
                                               "better": True, "currency": "CNY"}
 
 
