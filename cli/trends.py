@@ -33,6 +33,10 @@ def _num(d: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def _signed(d: Decimal | None) -> str:
+    return "-" if d is None else ("+" if d > 0 else "") + _num(d)
+
+
 async def trends(
     ctx: Context,
     employee: Annotated[str | None, typer.Argument(parser=id_arg, metavar="EMPLOYEE", show_default=False,
@@ -102,11 +106,12 @@ async def trends(
             print("no released cycle yet")
             return 0
         print(f"{view.cadence}: {view.cycles[0][2]} .. {view.cycles[-1][2]}; flagged when the team's mean level moves "
-              f"more than {r.mean_threshold} levels, or its top/bottom share more than {r.share_threshold * 100:g} "
+              f"more than {r.mean_threshold} levels, or its top/bottom share more than {_num(r.share_threshold * 100)} "
               f"points, faster than the company's (teams of {r.min_team} or more)")
         print(table(["manager", "name", "team change", "company change", "drift", "top", "bottom", "flag"],
-                    [(m.manager_id, m.name, m.drift.team_mean_change, m.drift.company_mean_change, m.drift.mean_drift,
-                      m.drift.top_drift, m.drift.bottom_drift,
+                    [(m.manager_id, m.name, *(_signed(x) for x in (m.drift.team_mean_change, m.drift.company_mean_change,
+                                                                   m.drift.mean_drift, m.drift.top_drift,
+                                                                   m.drift.bottom_drift)),
                       f"{m.drift.leaning}: {', '.join(m.drift.flags)}" if m.drift.flagged else "")
                      for m in view.managers], right=range(2, 7)))
     return 0
