@@ -92,6 +92,9 @@ class EmployeeTrend:
     manager_id: str | None
     manager_name: str | None
     cycles: list[CyclePoint]  # by cadence, then period
+    # False on a KAM's own trend: the normalized score and calibration's adjustments stay with HR and the managers,
+    # as on the KAM's results page (which shows the final rating and the preliminary score).
+    calibration_details: bool = True
 
     def cadences(self) -> list[str]:
         return [c for c in CADENCES if any(p.cadence == c for p in self.cycles)]
@@ -174,6 +177,7 @@ async def employee_trend(conn: AsyncConnection, employee_id: str, viewer: Sessio
     if not rows or (viewer is not None and not _may_see_employee(viewer, employee_id, rows[0][1])):
         raise employee_not_found(employee_id)
     name, manager_id, manager_name = rows[0][:3]
+    details = viewer is None or "hr" in viewer.roles or viewer.employee_id != employee_id
     cycles = [r[3:] for r in rows if r[3] is not None]
     points: list[CyclePoint] = []
     for cadence in CADENCES:
@@ -181,7 +185,7 @@ async def employee_trend(conn: AsyncConnection, employee_id: str, viewer: Sessio
         if not series:
             continue
         prelim = _figures([_dec(r[10]) for r in series])
-        normalized = _figures([_dec(r[11]) for r in series])
+        normalized = _figures([_dec(r[11]) if details else None for r in series])
         level = _figures([_dec(r[12]) for r in series])
         kpi_ids = sorted({k for r in series for k in (r[14] or {})}, key=_kpi_order)
         kpi_series = {k: _figures([_dec((r[14] or {}).get(k)) for r in series], k in LOWER_IS_BETTER)
@@ -196,8 +200,9 @@ async def employee_trend(conn: AsyncConnection, employee_id: str, viewer: Sessio
             pays = [PayoutFigure(**vars(pay_series[cur][i]), currency=cur) for cur in currencies
                     if (r[15] or {}).get(cur) is not None]
             points.append(CyclePoint(r[0], r[1], cadence, r[3], r[4], r[5], r[6], r[7], _dec(r[8]), levels,
-                                     prelim[i], normalized[i], level[i], label, int(r[13] or 0), kpis, pays))
-    return EmployeeTrend(employee_id, name, manager_id, manager_name, points)
+                                     prelim[i], normalized[i], level[i], label, int(r[13] or 0) if details else 0,
+                                     kpis, pays))
+    return EmployeeTrend(employee_id, name, manager_id, manager_name, points, details)
 
 
 #: Figures imported beside the scorecard's KPIs (the commission's measure), named as people know them.

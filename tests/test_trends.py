@@ -31,7 +31,12 @@ async def test_a_kams_trend_is_exact(db_url):
     world = await trends_world(db_url)
     ids = world["ids"]
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        t = await employee_trend(conn, "K01", K01)
+        t = await employee_trend(conn, "K01", HR)
+        own = await employee_trend(conn, "K01", K01)
+    # The KAM's own view: the final rating and the scores they see on their results page, not calibration's working
+    assert not own.calibration_details and {p.normalized_score.value for p in own.cycles} == {None}
+    assert [p.adjustments for p in own.cycles] == [0] * 5
+    assert [p.final_level.value for p in own.cycles] == [p.final_level.value for p in t.cycles]
     assert (t.name, t.manager_id, t.manager_name) == ("KAM K01", "M1", "Manager M1")
     assert t.cadences() == ["quarterly", "half_yearly"]
     q = t.series("quarterly")

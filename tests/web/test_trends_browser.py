@@ -62,7 +62,7 @@ def test_a_kam_follows_their_trend_from_me_in_both_languages(live, page_for):  #
     page.wait_for_selector("#trend-quarterly")
     row = page.locator("#trend-quarterly tr[data-row=final_level] td")
     assert [row.nth(i).inner_text().split("\n")[0].strip() for i in range(1, 5)] == [
-        "3 Meets", "4 Exceeds", "4 Exceeds", "5 Outstanding adjusted"]
+        "3 Meets", "4 Exceeds", "4 Exceeds", "5 Outstanding"]
     assert page.locator("#trend-quarterly tr[data-row=final_level] [data-direction]").evaluate_all(
         "els => els.map(e => e.dataset.direction)") == ["none", "up", "same", "up"]
     assert page.locator("svg.spark").first.get_attribute("aria-label") == "Final rating across cycles: 3, 4, 4, 5"

@@ -44,7 +44,7 @@ async def test_the_kam_sees_their_own_trend_in_both_languages(web, world):
     assert r.status_code == 200, r.text
     level = cells(r.text, "final_level")
     assert level[1:] == ["3 Meets nothing to compare with", "4 Exceeds ↑ vs. the previous cycle: up, better +1",
-                         "4 Exceeds → vs. the previous cycle: unchanged", "5 Outstanding adjusted ↑ vs. the previous cycle: up, better +1"]
+                         "4 Exceeds → vs. the previous cycle: unchanged", "5 Outstanding ↑ vs. the previous cycle: up, better +1"]
     pay = cells(r.text, "payout:CNY")
     assert pay[2] == "CN¥1,700.00 ↑ vs. the previous cycle: up, better +CN¥700.00"
     assert pay[3].startswith("CN¥1,200.00 ↓") and pay[3].endswith("-CN¥500.00")
@@ -54,6 +54,7 @@ async def test_the_kam_sees_their_own_trend_in_both_languages(web, world):
     zh = await k01.get("/trends/employees/K01", cookies={"kr_lang": "zh-CN"})
     assert "我的趋势" in zh.text and "较上期" in zh.text and "最终评级" in zh.text and "激励（CNY）" in zh.text
     assert cells(zh.text, "final_level")[2] == "4 超出预期 ↑ 较上期：上升，变好 +1"
+    assert 'data-row="normalized_score"' not in r.text  # calibration's working stays with HR and managers
     assert (await k01.get("/trends/employees/K02")).status_code == 404
     assert (await k01.get("/trends/teams/M1")).status_code == 403
     api = (await k01.get("/api/trends/employees/K01")).json()
@@ -69,6 +70,10 @@ async def test_the_manager_sees_each_report_and_the_team(web, world):
     assert cells(r.text, "level:5")[1:] == ["0 (0%)", "0 (0%)", "0 (0%)", "2 (67%)"]
     assert cells(r.text, "mean_level")[4] == "4.67 ↑ vs. the previous cycle: up, better +1"
     assert 'href="/trends/employees/K03"' in r.text
+    k01 = await m1.get("/trends/employees/K01", cookies={"kr_lang": "en"})
+    assert cells(k01.text, "final_level")[4].startswith("5 Outstanding adjusted ↑")
+    assert cells(k01.text, "normalized_score")[1:3] == ["3 nothing to compare with",
+                                                       "3.7 ↑ vs. the previous cycle: up, better +0.7"]
     assert (await m1.get("/trends/employees/K03")).status_code == 200
     assert (await m1.get("/trends/employees/K02")).status_code == 404  # M2's report
     assert (await m1.get("/trends/teams/M2")).status_code == 404
