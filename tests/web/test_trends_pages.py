@@ -37,6 +37,10 @@ def cells(html: str, row: str) -> list[str]:
 
 
 async def test_the_kam_sees_their_own_trend_in_both_languages(web, world):
+    import psycopg
+
+    with psycopg.connect(web.db_url) as conn:  # K01 reads in their own zone, not the cycle's
+        conn.execute("UPDATE web_user SET timezone = 'Europe/Berlin' WHERE username = 'K01'")
     k01 = await web.login("K01")
     me = await k01.get("/me")
     assert 'href="/trends/employees/K01"' in me.text
@@ -51,6 +55,8 @@ async def test_the_kam_sees_their_own_trend_in_both_languages(web, world):
     complaints = cells(r.text, "kpi:complaint_rate")
     assert complaints[3] == "2.5% ↑ vs. the previous cycle: up, worse +0.5 pp"
     assert '<svg class="spark" role="img" aria-label="Final rating across cycles: 3, 4, 4, 5"' in r.text
+    released = re.search(r'<tr data-row="released">.*?<time datetime="([^"]+)" title="([^"]+)">', r.text, re.S)
+    assert "Europe/Berlin" in released.group(2) and "Europe/Berlin" in r.text.split("<footer>")[1]
     zh = await k01.get("/trends/employees/K01", cookies={"kr_lang": "zh-CN"})
     assert "我的趋势" in zh.text and "较上期" in zh.text and "最终评级" in zh.text and "激励（CNY）" in zh.text
     assert cells(zh.text, "final_level")[2] == "4 超出预期 ↑ 较上期：上升，变好 +1"
