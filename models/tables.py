@@ -295,6 +295,7 @@ class SurveyResponse(SQLModel, table=True):
 
 class CalibratedRating(SQLModel, table=True):
     __tablename__ = "calibrated_rating"
+    __table_args__ = (Index("ix_calibrated_rating_manager", "manager_id", "cycle_id"),)  # trends (migration 0016)
     review_id: str = Field(sa_column=Column(Text, ForeignKey("review.id"), primary_key=True))
     cycle_id: str = _fk("review_cycle.id")
     employee_id: str

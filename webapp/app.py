@@ -36,6 +36,7 @@ from webapp.routers import (
     schedules,
     session,
     survey,
+    trends,
 )
 
 DESCRIPTION = """Performance reviews of Key Account Managers (大客户经理).
@@ -134,7 +135,7 @@ def create_app(database_url: str, client: Client, task_queue: str, settings: Web
     app.state.templates = make_templates()
     install_error_handlers(app)
     for module in (session, employee, manager, survey, hr, confirm, audit, participant, payroll, preferences,
-                   schedules, accounts, imports, goals):
+                   schedules, accounts, imports, goals, trends):
         app.include_router(module.api)
         app.include_router(module.pages)
     app.add_middleware(Guard, max_body=ctx.settings.max_body_bytes,

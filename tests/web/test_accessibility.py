@@ -124,6 +124,10 @@ PAGES: dict[str, list[Visit]] = {
         Visit("approval", "payroll", "approval", "/payroll/cycles/{cycle_id}/approval")],
     "GET /payroll": [Visit("statements", "payroll", "released", "/payroll")],
     "GET /payroll/statements/{cycle_id}": [Visit("statement", "payroll", "released", "/payroll/statements/{cycle_id}")],
+    "GET /trends/employees/{employee_id}": [Visit("trend", "employee", "released", "/trends/employees/K01"),
+                                            Visit("trend-report", "manager", "released", "/trends/employees/K01")],
+    "GET /trends/teams/{manager_id}": [Visit("team-trend", "manager", "released", "/trends/teams/M1")],
+    "GET /trends": [Visit("drift", "hr", "released", "/trends")],
 }
 # Error pages (error.html through the app's handlers): not a route of their own.
 ERRORS = [Visit("error-404", "anon", "open", "/no-such-page", status=404),

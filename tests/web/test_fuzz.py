@@ -14,7 +14,7 @@ from hypothesis.errors import Unsatisfiable
 
 from tests.web.helpers import open_live_cycle, password_of
 
-SIGNED_IN_AS = {"hr": "HR1", "manager": "M1", "employee": "K01", "payroll": "PAY1", "session": "K02"}
+SIGNED_IN_AS = {"hr": "HR1", "manager": "M1", "employee": "K01", "payroll": "PAY1", "session": "K02", "trends": "HR1"}
 EXAMPLES = 8
 
 

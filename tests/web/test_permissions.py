@@ -190,6 +190,13 @@ TABLE: dict[str, Case] = {
     "GET /api/payroll/statements/{cycle_id}": api("payroll", cycle="B"),
     "GET /api/payroll/statements/{cycle_id}/csv": api("payroll", cycle="B"),
     "GET /payroll": api("payroll"), "GET /payroll/statements/{cycle_id}": api("payroll", cycle="B"),
+    # trends: a KAM themself, a manager their direct reports and own team (another manager: 404), HR everyone
+    "GET /api/trends/employees/{employee_id}": api("hr", "manager", "employee", own_only=True, hidden=True),
+    "GET /api/trends/teams/{manager_id}": api("hr", "manager", own_only=True, hidden=True),
+    "GET /api/trends/drift": api("hr"),
+    "GET /trends/employees/{employee_id}": api("hr", "manager", "employee", own_only=True, hidden=True),
+    "GET /trends/teams/{manager_id}": api("hr", "manager", own_only=True, hidden=True),
+    "GET /trends": api("hr"),
 }
 
 
@@ -235,7 +242,7 @@ async def call(world: World, key: str, case: Case, who: str, http: Any, csrf: st
     url = (path.replace("{cycle_id}", world.cycles[case.cycle]).replace("{employee_id}", employee)
            .replace("{notification_id}", "no-such-message").replace("{name}", "no-such-schedule")
            .replace("{action}", "pause").replace("{upload_id}", "0" * 32)
-           .replace("{objective_id}", "999999").replace("{key_result_id}", "999999"))
+           .replace("{objective_id}", "999999").replace("{key_result_id}", "999999").replace("{manager_id}", "M1"))
     kwargs: dict[str, Any] = {}
     if key in ("POST /api/session",):
         user = PERSONAS.get(who, "K01")
