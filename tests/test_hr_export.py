@@ -168,3 +168,19 @@ def test_preview_writes_nothing_then_the_import_writes_and_again_changes_nothing
     with pytest.raises(ImportFailed) as err:
         preview_hr_import(db_url, roster_xlsx(tmp_path / "花名册2.xlsx", people))
     assert "花名册2.xlsx:8:直属上级工号: unknown manager 'M404'" in str(err.value)
+
+
+def test_a_committed_gb18030_roster_as_chinese_excel_saves_it():
+    """Two title rows, 部门路径 and 汇报对象 (a name, once with the id), "--" for empty cells, text dates."""
+    path = Path(__file__).parent / "fixtures" / "hr" / "花名册_gb18030.csv"
+    mapping = load_hr_mapping(text="department_as: cost_centre\n", name="hr.yaml")
+    export, issues = _read(path, mapping)
+    assert not issues, issues.failure()
+    people = export.records.employees
+    assert {e: (r.role, r.manager_id) for e, r in people.items()} == {
+        "H001": ("hr", None), "S001": ("manager", None), "S101": ("kam", "S001"), "S102": ("kam", "S001"),
+        "S103": ("kam", "S001"), "P001": ("payroll", "H001")}
+    assert people["S103"].termination_date == date(2026, 9, 30) and people["S101"].termination_date is None
+    assert people["S001"].hire_date == date(2016, 7, 1) and people["S102"].cost_centre == "杭州"
+    assert people["P001"].mobile is None and people["S101"].line == 6
+    assert [str(n) for n in export.notes] == [f"{path.name} was read as GB18030 (as Chinese Excel saves CSV)"]

@@ -69,6 +69,8 @@ ROLE_TITLES: dict[str, Role] = {
 }
 LEFT_STATUSES = ["离职", "已离职", "Terminated", "Inactive"]
 FILL_DOWN = ["department", "department_path", "region", "cost_centre"]
+BLANK_VALUES = ["-", "--", "—", "/", "N/A"]
+"""What some exports write into an empty field (飞书人事 and others show "--"): read as an empty cell."""
 _MANAGER_WITH_ID = re.compile(r"^(.*?)\s*[(（]\s*([^()（）]+?)\s*[)）]$")
 
 
@@ -81,6 +83,7 @@ class _Base(BaseModel):
     fill_down: list[Literal["department", "department_path", "region", "cost_centre", "grade", "title"]] = Field(
         default_factory=lambda: list(FILL_DOWN))
     department_as: Literal["region", "cost_centre"] | None = None
+    blank_values: list[str] = Field(default_factory=lambda: list(BLANK_VALUES))
     timezone: str = Field(default="Asia/Shanghai", pattern=r"^[A-Za-z_]+(?:/[A-Za-z0-9_+-]+)*$")
     locale: str = Field(default="zh-CN", pattern=r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
@@ -262,6 +265,7 @@ def _table(name: str, lines: list[tuple[int, list[Any]]], mapping: HrMapping,
         return None
     labels = {field_name: label for field_name, (_, label) in fields.items()}
     fill = set(mapping.settings.fill_down)
+    blank = {v.casefold() for v in mapping.settings.blank_values}
     above: dict[str, tuple[str, Any]] = {}
     rows: list[Cells] = []
     for line, values in lines[at + 1:]:
@@ -269,6 +273,8 @@ def _table(name: str, lines: list[tuple[int, list[Any]]], mapping: HrMapping,
             continue  # blank line
         written = {f: _text(values[i]) if i < len(values) else "" for f, (i, _) in fields.items()}
         typed = {f: values[i] if i < len(values) else None for f, (i, _) in fields.items()}
+        for f in [f for f, v in written.items() if v.strip().casefold() in blank]:
+            written[f], typed[f] = "", None
         for f in fill & fields.keys():  # a merged cell: only its first row holds the value
             if written[f].strip():
                 above[f] = (written[f], typed[f])
