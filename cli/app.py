@@ -28,6 +28,7 @@ app = typer.Typer(
 app.add_typer(ops.db_app, name="db")
 command(app, "migrate", hidden=True)(ops.upgrade)  # the old name of `db upgrade`
 command(app, "import")(ops.import_)
+command(app, "import-org")(ops.import_org)
 app.add_typer(crm.app, name="crm")
 app.add_typer(kpi.app, name="kpi")
 app.add_typer(cycle.app, name="cycle")

@@ -57,6 +57,43 @@ async def import_(
     return await apply_org_changes(ctx, db, actor)
 
 
+async def import_org(
+    ctx: Context,
+    source: Annotated[Literal["hr"], typer.Argument(show_default=False, help="where the org comes from: hr = an HR "
+                                                    "system's roster export (.xlsx or CSV)")],
+    file: CsvFile,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="YAML: which column means what and which job "
+                                                 "titles are which role (docs/hr-exports.md)")] = None,
+    preview: Annotated[bool, typer.Option("--preview", help="say what would change, org changes and the running "
+                                          "cycles they reach included, and write nothing")] = False,
+    actor: Actor = None,
+) -> int:
+    """import the organisation from an HR system's roster export; org changes then reach running cycles"""
+    from services.console import progress, working
+    from services.imports.hr_export import apply_hr_import, preview_hr_import
+
+    progress(f"reading {file.name} ...")
+    db = ctx.db()
+    if preview:
+        from services.org_changes import describe
+
+        with working(f"comparing {file.name} with the database"):
+            result = preview_hr_import(db, file, mapping)
+            changes = await describe(db, result.org) if result.org else None
+        print(result)
+        if changes and changes.lines():
+            print(changes)
+        print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
+        return 0
+    with working(f"importing {file.name}"):
+        summary = apply_hr_import(db, file, mapping, actor=_acting(ctx, actor))
+    c = summary.employee
+    print(f"employee: {c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged")
+    print("imported" if summary.changed else "nothing changed (the same file was imported before)")
+    await _sign_ins_after_import(ctx, db)
+    return await apply_org_changes(ctx, db, actor)
+
+
 def _acting(ctx: Context, actor: str | None) -> str:
     """Who imports, for the audit log: --actor or the configured identity; "hr" when none is configured (as before)."""
     from services.errors import UserError

@@ -28,11 +28,12 @@ from domain.text import tr
 from services.errors import NotFound, Rejected
 from services.importer import import_files, preview_files
 from services.imports.crm import apply_crm_import, preview_crm_import
+from services.imports.hr_export import apply_hr_import, preview_hr_import
 from services.imports.preview import ImportPreview
 from services.imports.writer import ImportSummary
 
-UploadSource = Literal["csv", "zoho", "fxiaoke"]
-UPLOAD_SOURCES: tuple[UploadSource, ...] = ("csv", "zoho", "fxiaoke")
+UploadSource = Literal["csv", "zoho", "fxiaoke", "hr"]
+UPLOAD_SOURCES: tuple[UploadSource, ...] = ("csv", "zoho", "fxiaoke", "hr")
 MAX_FILES = 12
 KEEP_SECONDS = 24 * 3600
 _ID = re.compile(r"[0-9a-f]{32}")
@@ -87,6 +88,8 @@ class UploadStore:
                               n=str(len(files))))
         if mapping is not None and source == "csv":
             raise Rejected(tr("a mapping file is for CRM exports (Zoho, Fxiaoke); the project's CSV files have none"))
+        if source == "hr" and len(files) > 1:
+            raise Rejected(tr("an HR system export is one file (the roster); %(n)s were chosen", n=str(len(files))))
         taken: set[str] = set()
         named = [(safe_name(name, taken), data) for name, data in files]
         digest = hashlib.sha256(source.encode())
@@ -158,12 +161,16 @@ def _project_files(upload: Upload) -> tuple[Path, Path, Path]:
 
 
 def _preview(database_url: str, upload: Upload) -> ImportPreview:
+    if upload.source == "hr":
+        return preview_hr_import(database_url, upload.files[0], upload.mapping)
     if upload.source == "csv":
         return preview_files(database_url, *_project_files(upload))
     return preview_crm_import(database_url, upload.source, upload.files, upload.mapping)
 
 
 def _apply(database_url: str, upload: Upload, expect: str, actor: str) -> ImportSummary:
+    if upload.source == "hr":
+        return apply_hr_import(database_url, upload.files[0], upload.mapping, actor=actor, expect=expect)
     if upload.source == "csv":
         return import_files(database_url, *_project_files(upload), actor=actor, expect=expect)
     return apply_crm_import(database_url, upload.source, upload.files, upload.mapping, actor=actor, expect=expect)

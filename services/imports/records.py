@@ -177,6 +177,8 @@ class RecordSet:
     """Which reader filled it (``zoho``, ``fxiaoke``, ``targets``; ``crm`` when a reader does not say): stored with
     each CRM record and target."""
     org_usable: bool = True
+    org_labels: dict[str, str] = field(default_factory=dict)
+    """The org file's own column label per field (an HR export's 直属上级工号), so checks name the column as written."""
     employees: dict[str, EmployeeRecord] = field(default_factory=dict)
     account_file: str = ""
     accounts_usable: bool = True

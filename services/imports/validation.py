@@ -178,9 +178,10 @@ def _check_org(conn: psycopg.Connection, records: RecordSet, directory: dict[str
     """Managers must exist, the reporting line must not loop, and KAMs keep their role while owning accounts."""
     org = records.org_file or ""
     employees = records.employees
+    manager_column = records.org_labels.get("manager_id", "manager_id")
     for emp in employees.values():
         if emp.manager_id and emp.manager_id not in employees and emp.manager_id not in directory:
-            issues.add(org, emp.line, "manager_id", tr("unknown manager '%(manager)s' (not in %(file)s)",
+            issues.add(org, emp.line, manager_column, tr("unknown manager '%(manager)s' (not in %(file)s)",
                                                        manager=emp.manager_id, file=org))
 
     parent: dict[str, str | None] = {eid: manager for eid, (_, manager) in directory.items()}
@@ -190,7 +191,7 @@ def _check_org(conn: psycopg.Connection, records: RecordSet, directory: dict[str
         first = min(members, key=lambda eid: employees[eid].line)
         at = loop.index(first)
         ordered = loop[at:] + loop[:at] + [first]
-        issues.add(org, employees[first].line, "manager_id", tr(
+        issues.add(org, employees[first].line, manager_column, tr(
             "reporting loop: %(loop)s (each reports to the next)", loop=" -> ".join(ordered)))
 
     leaving = [
@@ -208,7 +209,7 @@ def _check_org(conn: psycopg.Connection, records: RecordSet, directory: dict[str
             owned.setdefault(kam_id, []).append(account_id)
     for kam_id, account_ids in owned.items():
         emp = employees[kam_id]
-        issues.add(org, emp.line, "role", tr(
+        issues.add(org, emp.line, records.org_labels.get("role", "role"), tr(
             "'%(kam)s' still owns key accounts %(accounts)s; reassign them (kam_id in the accounts file) before "
             "changing the role from kam to %(role)s", kam=kam_id, accounts=", ".join(account_ids), role=str(emp.role)))
 
