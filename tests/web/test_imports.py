@@ -77,7 +77,7 @@ async def test_project_csv_then_zoho_preview_confirm_once(web, tmp_path: Path) -
     first, again = await asyncio.gather(hr.post(action, data=form), hr.post(action, data=form))
     assert first.status_code == again.status_code == 303
     assert count(web.db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'zcrm_%%'") == 2
-    assert audit_imports(web.db_url) == before + 4  # two accounts, two contacts: audited once
+    assert audit_imports(web.db_url) == before + 8  # two accounts, two contacts, two deals, two cases: once
     assert "nothing changed" in text_of((await hr.get("/hr/imports")).text)
     # the same files uploaded again: nothing to confirm
     r = await upload(hr, "zoho", zoho(tmp_path))
