@@ -164,3 +164,29 @@ async def test_project_csv_files_are_told_apart_by_their_header(web) -> None:
     assert r.status_code == 422 and "org.csv and org-copy.csv are both ORG files" in text_of(r.text)
     r = await upload(hr, "csv", [("org.csv", files[2][1])], mapping=("m.yaml", b"won_stages: [x]"))
     assert r.status_code == 422 and "a mapping file is for CRM exports" in text_of(r.text)
+
+
+async def test_an_org_upload_shows_and_applies_its_changes_to_the_running_cycles(web) -> None:
+    """K02 and K04 move from M2 to M1 (the file puts every KAM under M1): the preview says what that does to the
+    running cycle, and the confirm moves their open scoring tasks to M1 through the workflows."""
+    from tests.helpers import eventually
+
+    cycle = await web.open_cycle()
+    hr = await web.login("HR1")
+    hr.cookies.set("kr_lang", "en")
+    r = await upload(hr, "csv", [("org.csv", ORG.encode())])
+    assert r.status_code == 200, r.text
+    shown = text_of(r.text[r.text.index('id="org-changes"'):r.text.index("</ul>", r.text.index('id="org-changes"'))])
+    assert "manager change K02" in shown and "M2 -> M1" in shown and f"cycle {cycle}" in shown
+    action, form = confirm_form(r.text)
+    r = await hr.post(action, data=form)
+    assert r.status_code == 303
+    assert "org change(s) applied to the running cycles" in text_of((await hr.get("/hr/imports")).text)
+
+    async def moved() -> bool:
+        return count(web.db_url, "SELECT count(*) FROM review WHERE cycle_id = %s AND employee_id IN ('K02', 'K04') "
+                                 "AND reviewer_id = 'M1'", cycle) == 2
+
+    await eventually(moved, timeout=60)
+    assert count(web.db_url, "SELECT count(*) FROM task WHERE cycle_id = %s AND kind = 'manager_scoring' "
+                             "AND assignee_id = 'M2' AND status = 'open'", cycle) == 0

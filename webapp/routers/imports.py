@@ -9,6 +9,8 @@ Every problem in the files (file:line:column) is listed on the page in the reade
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
@@ -44,7 +46,13 @@ def _problems(request: Request, user: SessionUser, err: UserError) -> tuple[list
 async def _page(request: Request, user: SessionUser, ctx: AppContext, status: int = 200, *, source: str = "zoho",
                 upload: Upload | None = None, preview: ImportPreview | None = None, problems: list[str] | None = None,
                 error: Text | str | None = None) -> Response:
+    org_lines: list[str] = []
+    if preview is not None and preview.org:  # joiners, leavers, moves: what they will do to the running cycles
+        from services.org_changes import describe
+
+        org_lines = [say(request, user, line) for line in (await describe(ctx.pool, preview.org)).lines()]
     return render(request, "hr_imports.html", user, status, source=source, sources=UPLOAD_SOURCES, upload=upload,
+                  org_lines=org_lines,
                   preview=preview, lines=[say(request, user, line) for line in preview.lines()] if preview else [],
                   problems=problems or [], error=say(request, user, error) if error else None,
                   max_file_mb=ctx.settings.max_upload_file_bytes / 1024 / 1024,
@@ -112,10 +120,30 @@ async def apply_page(request: Request, upload_id: str, user: SessionUser = Depen
         problems, status = _problems(request, user, err)
         return await _page(request, user, ctx, status, source=upload.source, problems=problems)
     names = ", ".join(upload.names)
+    applied = await _apply_org_changes(ctx, user)
     if not summary.changed:
         said = tr("nothing changed: the database already holds what %(files)s say (imported before)", files=names)
     else:
         counts = summary.tables.values()
         said = tr("imported %(files)s: %(new)s new and %(changed)s changed rows", files=names,
                   new=str(sum(c.inserted for c in counts)), changed=str(sum(c.updated for c in counts)))
+    if applied is not None:
+        said = tr("%(imported)s; %(applied)s", imported=said, applied=applied)
     return redirect(UPLOAD_PATH, say(request, user, said))
+
+
+async def _apply_org_changes(ctx: AppContext, user: SessionUser) -> Text | None:
+    """The org changes this import wrote (or an earlier one left pending) applied to the running cycles through
+    their workflows, as `kamreview import` does. Temporal unreachable: the import stays written and its changes
+    wait for the next import (said so)."""
+    from services.org_changes import apply_pending, has_pending
+
+    if not await has_pending(ctx.pool):
+        return None
+    try:
+        report = await apply_pending(ctx.client, ctx.pool, user.username)
+    except Exception as err:  # noqa: BLE001 - the import is written; a Temporal outage must not turn it into a 500
+        logging.getLogger(__name__).warning("org changes left pending after a web import: %s", err)
+        return tr("the org changes could not reach the running cycles yet (%(error)s); the next import applies them",
+                  error=message_of(err))
+    return tr("%(count)s org change(s) applied to the running cycles", count=str(len(report.changes)))
