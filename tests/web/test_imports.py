@@ -72,13 +72,22 @@ async def test_project_csv_then_zoho_preview_confirm_once(web, tmp_path: Path) -
     assert r.status_code == 200 and "key_account: 2 new, 0 changed, 0 unchanged" in page
     assert "2 deals (1 won)" in page and "1 contacts left out" in page
     assert count(web.db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'zcrm_%%'") == 0
+    with psycopg.connect(web.db_url) as conn:  # a 2026-Q3 cycle: its KPI figures follow the deals
+        conn.execute("""INSERT INTO review_cycle (id, name, cadence, period_label, period_start, period_end, timezone,
+                                                  config, config_sha256, participant_count, status, workflow_id)
+                        VALUES ('IMPQ3', 'Q3', 'quarterly', '2026-Q3', '2026-07-01', '2026-09-30', 'Asia/Shanghai',
+                                '{}', 'x', 0, 'created', 'cycle-IMPQ3')""")
     action, form = confirm_form(r.text)
     # a double click: both requests at once; the import lock serializes them, the second finds nothing to write
     first, again = await asyncio.gather(hr.post(action, data=form), hr.post(action, data=form))
     assert first.status_code == again.status_code == 303
     assert count(web.db_url, "SELECT count(*) FROM key_account WHERE id LIKE 'zcrm_%%'") == 2
     assert audit_imports(web.db_url) == before + 8  # two accounts, two contacts, two deals, two cases: once
-    assert "nothing changed" in text_of((await hr.get("/hr/imports")).text)
+    from urllib.parse import unquote
+
+    flashes = sorted(unquote(r.cookies.get("kr_flash") or "") for r in (first, again))
+    assert flashes[0].startswith("imported ") and "KPI figures of 2026-Q3 recomputed from the records" in flashes[0]
+    assert flashes[1].startswith("nothing changed")
     # the same files uploaded again: nothing to confirm
     r = await upload(hr, "zoho", zoho(tmp_path))
     assert 'id="confirm"' not in r.text and "Nothing to import" in text_of(r.text)

@@ -20,6 +20,7 @@ from services.errors import Conflict, Rejected, UserError, message_of
 from services.import_uploads import UPLOAD_SOURCES, Upload, apply_upload, preview_upload
 from services.imports.issues import ImportFailed
 from services.imports.preview import ImportPreview
+from services.imports.writer import ImportSummary
 from services.users import SessionUser
 from webapp.auth import page_user
 from webapp.context import AppContext, get_ctx
@@ -121,15 +122,35 @@ async def apply_page(request: Request, upload_id: str, user: SessionUser = Depen
         return await _page(request, user, ctx, status, source=upload.source, problems=problems)
     names = ", ".join(upload.names)
     applied = await _apply_org_changes(ctx, user)
+    recomputed = await _recompute_kpis(ctx, user, summary)
     if not summary.changed:
         said = tr("nothing changed: the database already holds what %(files)s say (imported before)", files=names)
     else:
         counts = summary.tables.values()
         said = tr("imported %(files)s: %(new)s new and %(changed)s changed rows", files=names,
                   new=str(sum(c.inserted for c in counts)), changed=str(sum(c.updated for c in counts)))
-    if applied is not None:
-        said = tr("%(imported)s; %(applied)s", imported=said, applied=applied)
+    for more in (applied, recomputed):
+        if more is not None:
+            said = tr("%(imported)s; %(applied)s", imported=said, applied=more)
     return redirect(UPLOAD_PATH, say(request, user, said))
+
+
+async def _recompute_kpis(ctx: AppContext, user: SessionUser, summary: ImportSummary) -> Text | None:
+    """Deals or cases that changed recompute the KPI figures of their periods (docs/kpis.md), as the daily sync
+    does; a locked cycle's changed figure waits for `payouts recompute`, which the message names."""
+    if not getattr(summary, "kpi_dates", None):
+        return None
+    from services.kpis import recompute_after_import
+
+    runs = await recompute_after_import(ctx.pool, summary.kpi_dates, user.username)
+    if not runs:
+        return None
+    locked = sorted({c for run in runs for c in run.locked_cycles})
+    periods = ", ".join(run.period.label for run in runs)
+    if locked:
+        return tr("KPI figures of %(periods)s recomputed from the records; locked cycles whose figures changed: "
+                  "%(cycles)s (recompute their payouts)", periods=periods, cycles=", ".join(locked))
+    return tr("KPI figures of %(periods)s recomputed from the records", periods=periods)
 
 
 async def _apply_org_changes(ctx: AppContext, user: SessionUser) -> Text | None:
