@@ -165,3 +165,15 @@ async def progress(conn: AsyncConnection, cycle_id: str) -> SignOffProgress:
         (cycle_id,))).fetchall()
     return SignOffProgress(cycle_id, released, total, held, acknowledged, disagreed,
                            total - acknowledged - disagreed, [SignOff(*r) for r in rows])
+
+
+async def conversations_due(conn: AsyncConnection, reviewer_id: str) -> list[tuple[str, str, int]]:
+    """(cycle id, name, conversations not yet recorded) of released cycles where this manager scored someone."""
+    rows = await (await conn.execute(
+        """SELECT c.id, c.name, count(*) FILTER (WHERE a.conversation_on IS NULL)
+           FROM review r JOIN review_cycle c ON c.id = r.cycle_id
+           LEFT JOIN results_acknowledgment a ON a.review_id = r.id
+           WHERE r.reviewer_id = %s AND c.results_released_at IS NOT NULL AND r.status = 'closed'
+           GROUP BY c.id, c.name, c.results_released_at ORDER BY c.results_released_at DESC LIMIT 10""",
+        (reviewer_id,))).fetchall()
+    return [tuple(r) for r in rows]
