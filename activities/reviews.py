@@ -519,20 +519,22 @@ class ReviewActivities(DbActivities):
                         cur, ev, common, reviewer_id, reviewers_manager, employee_id, "extended", missed,
                         key=f"escalation:{ev.review_id}:{ev.phase}:extended:{ev.number}", due=ev.due_at.isoformat()))
             else:
-                # A reopened task not submitted again closes with its earlier submission (it still counts).
+                # A reopened task not submitted again closes with its earlier submission (it still counts); the
+                # rest is missed. One statement, as before reopening existed.
                 await cur.execute(
-                    """UPDATE task t SET status = 'done', completed_at = v.submitted_at FROM submission_version v
-                       WHERE t.id = ANY(%s) AND t.status = 'open' AND v.task_id = t.id AND v.version = t.version - 1
-                       RETURNING t.id""", (task_ids,))
+                    """WITH kept AS (UPDATE task t SET status = 'done', completed_at = v.submitted_at
+                                     FROM submission_version v
+                                     WHERE t.id = ANY(%(ids)s) AND t.status = 'open' AND v.task_id = t.id
+                                       AND v.version = t.version - 1 RETURNING t.id),
+                            missed AS (UPDATE task SET status = 'missed'
+                                       WHERE id = ANY(%(ids)s) AND status = 'open' AND id NOT IN (SELECT id FROM kept))
+                       SELECT id FROM kept""", {"ids": task_ids})
                 kept = {r[0] for r in await cur.fetchall()}
                 if kept:
                     await cur.execute("UPDATE survey_invitation SET status = 'answered' WHERE id = ANY(%s)",
                                       (list(kept),))
                     ev = dataclasses.replace(ev, recipients=[r for r in ev.recipients if r.task_id not in kept])
                     task_ids = [r.task_id for r in ev.recipients]
-                await cur.execute(
-                    "UPDATE task SET status = 'missed' WHERE id = ANY(%s) AND status = 'open'", (task_ids,)
-                )
                 await cur.execute("DELETE FROM task_draft WHERE task_id = ANY(%s)", (task_ids,))  # the phase closed
                 await cur.execute(
                     "UPDATE survey_invitation SET status = 'expired' WHERE id = ANY(%s) AND status = 'sent'",
