@@ -3,7 +3,8 @@
 A submission's Update id is derived from its task and its content: a double click, a retry after a
 timeout or a replayed request with the same content is applied exactly once and gets the first
 receipt; a different submission for a task already done is refused, saying when and by whom the
-first one came in. The happy path is one Update; PostgreSQL is read only when the workflow cannot
+first one came in. The happy path is one indexed read (the task's version: a task HR reopened takes its next
+version under a new Update id) and one Update; PostgreSQL is otherwise read only when the workflow cannot
 answer (not started yet, or finished), so every answer stays true after the review has closed too.
 """
 

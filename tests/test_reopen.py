@@ -154,6 +154,13 @@ async def test_reopen_self_review_and_survey_answer(client, db_url, open_cycle):
     # The contact was told (a customer gets a fresh survey link at send time).
     assert count(db_url, "SELECT count(*) FROM notification WHERE kind = 'task_reopened' AND recipient_id = %s",
                  contact) == 1
+    # Reopened a second time: version 3, and both earlier versions are kept.
+    assert await reopen_task(client, db_url, c, "K02", "self_review", actor_id="HR1", reason="still no evidence") == 3
+    await tasks.submit_self_review(client, db_url, c, SelfReviewSubmission("K02", ratings(3)))
+    kept = [(v.version, {i["rating"] for i in v.content}) for v in await submission_versions(db_url, c, "K02")
+            if v.phase == "self_review"]
+    assert kept == [(1, {1}), (2, {1})]
+    assert count(db_url, "SELECT count(*) FROM audit_log WHERE event_key LIKE %s", f"task.submitted:{c}:K02:self_review%") == 3
 
 
 async def test_refusals(client, db_url, open_cycle):
