@@ -61,3 +61,22 @@ async def test_before_release_nothing_can_be_signed_off(web):
     assert r.status_code == 409 and "尚未发布" in r.json()["detail"]
     r = await k01.post(f"/api/me/results/{cid}/sign-off", json={"response": "acknowledged"})
     assert r.status_code == 409
+
+
+async def test_hr_reopens_through_the_api(web):
+    from services import tasks
+    from tests.helpers import ratings
+    from workflows.payloads import SelfReviewSubmission
+
+    cid = await web.open_cycle()
+    hr, m1 = await web.login("HR1"), await web.login("M1")
+    body = {"task": "self_review", "reason": "evidence missing", "due": "2d"}
+    r = await hr.post(f"/api/hr/cycles/{cid}/participants/K01/reopen", json=body)
+    assert r.status_code == 409 and "尚未提交" in r.json()["detail"]
+    await tasks.submit_self_review(web.client, web.db_url, cid, SelfReviewSubmission("K01", ratings(2)))
+    assert (await hr.post(f"/api/hr/cycles/{cid}/participants/K01/reopen", json={**body, "due": "soon"})).status_code == 422
+    assert (await m1.post(f"/api/hr/cycles/{cid}/participants/K01/reopen", json=body)).status_code == 403
+    r = await hr.post(f"/api/hr/cycles/{cid}/participants/K01/reopen", json=body)
+    assert r.status_code == 200 and r.json() == {"employee_id": "K01", "task": "self_review", "version": 2}
+    again = await hr.post(f"/api/hr/cycles/{cid}/participants/K01/reopen", json=body)
+    assert again.status_code == 409 and "已重新开放" in again.json()["detail"]
