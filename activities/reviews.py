@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from decimal import Decimal
 from typing import Any
@@ -36,6 +37,7 @@ from workflows.payloads import (
     PhasePlan,
     ReassignRecord,
     Recipient,
+    ReopenRecord,
     ReviewInput,
     ReviewResult,
     ReviewRules,
@@ -55,6 +57,11 @@ from workflows.search_attributes import review_start_attributes
 START_CONCURRENCY = 32
 # Polling for closed reviews: fast while they are closing, slower while nothing changes.
 POLL_MIN_S, POLL_MAX_S = 0.2, 5.0
+
+
+def submitted_key(task_id: str, version: int = 1) -> str:
+    """The audit event key of a task's submission; a resubmission after a reopen is its own event."""
+    return f"task.submitted:{task_id}" + (f":v{version}" if version > 1 else "")
 
 
 def task_link(cycle_id: str, phase: str, employee_id: str) -> str:
@@ -378,8 +385,11 @@ class ReviewActivities(DbActivities):
                            ON CONFLICT DO NOTHING)"""
             after = {"ratings": rec.ratings, "potential": rec.potential}
         # The digest lets a repeat of this very submission, after the review closed, get its first receipt.
-        params |= audit_params(f"task.submitted:{rec.task_id}", rec.actor_id, f"{rec.phase}.submitted", "task",
+        params |= audit_params(submitted_key(rec.task_id, rec.version), rec.actor_id, f"{rec.phase}.submitted", "task",
                                rec.task_id, {"status": "open"}, {"status": "done", **after, "digest": record_digest(rec)})
+        if rec.version > 1:
+            await self._resubmission(rec, answers, params)
+            return
         async with self.pool.connection() as conn:
             await conn.execute(
                 f"""WITH answers AS ({answers},
@@ -389,6 +399,85 @@ class ReviewActivities(DbActivities):
                     {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING""",
                 params,
             )
+
+    async def _resubmission(self, rec: SubmissionRecord, answers: str, params: dict) -> None:
+        """A reopened task submitted again: the earlier version (kept in submission_version) is marked superseded,
+        the live answer rows replaced, the task done at this version. A retry finds the task done and does nothing."""
+        live = {SELF_REVIEW: "DELETE FROM self_review_answer WHERE review_id = %(review)s",
+                MANAGER_SCORING: "DELETE FROM manager_score WHERE review_id = %(review)s",
+                CUSTOMER_SURVEY: "DELETE FROM survey_response WHERE invitation_id = %(task)s"}[rec.phase]
+        params = params | {"version": rec.version}
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute("SELECT status, version FROM task WHERE id = %(task)s FOR UPDATE", params)
+            row = await cur.fetchone()
+            if row is None or (row[0] == "done" and row[1] >= rec.version):
+                return
+            await cur.execute(live, params)
+            await cur.execute(
+                """UPDATE submission_version SET superseded_at = %(at)s
+                   WHERE task_id = %(task)s AND version = %(version)s - 1 AND superseded_at IS NULL""", params)
+            await cur.execute(
+                f"""WITH answers AS ({answers},
+                         done AS (UPDATE task SET status = 'done', completed_at = %(at)s, version = %(version)s
+                                  WHERE id = %(task)s),
+                         drafts AS (DELETE FROM task_draft WHERE task_id = %(task)s)
+                    {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING""",
+                params,
+            )
+
+    @activity.defn(name="reopen_task")
+    async def reopen_task(self, rec: ReopenRecord) -> None:
+        """HR reopened a submitted task: the submission as it is kept as a version, the task open again with its own
+        deadline, the person told. Once each: a retry finds the version kept and the task at this version."""
+        content = {
+            SELF_REVIEW: """SELECT COALESCE(json_agg(json_build_object('item', item_id, 'rating', rating,
+                                   'comment', comment) ORDER BY item_id), '[]') FROM self_review_answer
+                            WHERE review_id = %(review)s""",
+            MANAGER_SCORING: """SELECT COALESCE(json_agg(json_build_object('item', item_id, 'rating', rating,
+                                       'comment', comment) ORDER BY item_id), '[]') FROM manager_score
+                                WHERE review_id = %(review)s""",
+            CUSTOMER_SURVEY: """SELECT COALESCE(json_agg(json_build_object('satisfaction', satisfaction, 'nps', nps,
+                                       'comment', comment)), '[]') FROM survey_response
+                                WHERE invitation_id = %(task)s""",
+        }[rec.phase]
+        p = {"review": rec.review_id, "task": rec.task_id, "version": rec.version, "by": rec.actor_id,
+             "at": rec.at, "reason": rec.reason, "due": rec.due_at, "phase": rec.phase}
+        batch = f"reopen:{rec.task_id}:{rec.version}"
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                f"""INSERT INTO submission_version (task_id, version, review_id, phase, submitted_by, submitted_at,
+                                                    content, reopened_by, reopened_at, reason, due_at)
+                    SELECT t.id, %(version)s - 1, %(review)s, %(phase)s,
+                           (SELECT a.actor FROM audit_log a WHERE a.event_key = CASE WHEN t.version > 1
+                                THEN 'task.submitted:' || t.id || ':v' || t.version ELSE 'task.submitted:' || t.id END),
+                           t.completed_at, ({content}), %(by)s, %(at)s, %(reason)s, %(due)s
+                    FROM task t WHERE t.id = %(task)s
+                    ON CONFLICT DO NOTHING""", p)
+            await cur.execute(
+                """UPDATE task SET status = 'open', due_at = %(due)s, completed_at = NULL, version = %(version)s,
+                                   reminders_sent = 0
+                   WHERE id = %(task)s AND version < %(version)s
+                   RETURNING assignee_type, assignee_id""", p)
+            reopened = await cur.fetchone()
+            if reopened is None:  # a retry after it was done: its message was queued then, start its delivery again
+                await start_delivery(activity.client(), activity.info().task_queue, batch)
+                return
+            await cur.execute(
+                """UPDATE survey_invitation SET status = 'sent', expires_at = GREATEST(expires_at, %(due)s)
+                   WHERE id = %(task)s""", p)
+            await audit(cur, f"task.reopened:{rec.task_id}:{rec.version}", rec.actor_id, f"{rec.phase}.reopened",
+                        "task", rec.task_id, {"status": "done", "version": rec.version - 1},
+                        {"status": "open", "version": rec.version, "reason": rec.reason, "due_at": rec.due_at})
+            await cur.execute(
+                """SELECT c.name, e.id, e.name FROM review r JOIN review_cycle c ON c.id = r.cycle_id
+                   JOIN employee e ON e.id = r.employee_id WHERE r.id = %(review)s""", p)
+            cycle_name, employee_id, employee_name = await cur.fetchone()
+            kind, who = reopened
+            params = {"cycle_name": cycle_name, "phase": rec.phase, "employee_name": employee_name,
+                      "reason": rec.reason, "due": rec.due_at.isoformat()} | task_params(
+                rec.cycle_id, rec.phase, rec.task_id, kind, employee_id, employee_name)
+            await queue(cur, rec.cycle_id, batch, [Message(batch, "task_reopened", kind, who, params)])
+        await start_delivery(activity.client(), activity.info().task_queue, batch)
 
     @activity.defn(name="record_phase_event")
     async def record_phase_event(self, ev: PhaseEvent) -> None:
@@ -430,9 +519,22 @@ class ReviewActivities(DbActivities):
                         cur, ev, common, reviewer_id, reviewers_manager, employee_id, "extended", missed,
                         key=f"escalation:{ev.review_id}:{ev.phase}:extended:{ev.number}", due=ev.due_at.isoformat()))
             else:
+                # A reopened task not submitted again closes with its earlier submission (it still counts); the
+                # rest is missed. One statement, as before reopening existed.
                 await cur.execute(
-                    "UPDATE task SET status = 'missed' WHERE id = ANY(%s) AND status = 'open'", (task_ids,)
-                )
+                    """WITH kept AS (UPDATE task t SET status = 'done', completed_at = v.submitted_at
+                                     FROM submission_version v
+                                     WHERE t.id = ANY(%(ids)s) AND t.status = 'open' AND v.task_id = t.id
+                                       AND v.version = t.version - 1 RETURNING t.id),
+                            missed AS (UPDATE task SET status = 'missed'
+                                       WHERE id = ANY(%(ids)s) AND status = 'open' AND id NOT IN (SELECT id FROM kept))
+                       SELECT id FROM kept""", {"ids": task_ids})
+                kept = {r[0] for r in await cur.fetchall()}
+                if kept:
+                    await cur.execute("UPDATE survey_invitation SET status = 'answered' WHERE id = ANY(%s)",
+                                      (list(kept),))
+                    ev = dataclasses.replace(ev, recipients=[r for r in ev.recipients if r.task_id not in kept])
+                    task_ids = [r.task_id for r in ev.recipients]
                 await cur.execute("DELETE FROM task_draft WHERE task_id = ANY(%s)", (task_ids,))  # the phase closed
                 await cur.execute(
                     "UPDATE survey_invitation SET status = 'expired' WHERE id = ANY(%s) AND status = 'sent'",

@@ -170,3 +170,35 @@ def _plain(value) -> str | None:
         return None
     number = Decimal(str(value)).normalize()
     return format(number, "f")
+
+
+@command(review_app, "reopen")
+async def reopen(
+    ctx: Context,
+    cycle: Cycle,
+    employee: Kam,
+    task: Annotated[str, typer.Option("--task", help="self_review | manager_scoring | survey", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", help="why it is reopened (the person is told)", show_default=False)],
+    contact: Annotated[str | None, typer.Option("--contact", parser=id_arg, show_default=False,
+                                                help="the contact whose survey answer is reopened")] = None,
+    due: Annotated[str, typer.Option("--due", help="time to submit again, e.g. 3d, 12h")] = "3d",
+    actor: Annotated[str | None, typer.Option(
+        "--actor", parser=id_arg, show_default=False,
+        help="HR's employee id, if not the configured one (KAMREVIEW_ACTOR)")] = None,
+    json_output: Json = False,
+) -> int:
+    """HR reopens a submitted self-review, manager score or survey answer (before calibration is finalized)"""
+    from services.reopen import reopen_task
+    from workflows.payloads import CUSTOMER_SURVEY
+
+    phase = CUSTOMER_SURVEY if task in ("survey", CUSTOMER_SURVEY) else task
+    who = ctx.actor(actor)
+    client = await ctx.client()
+    version = await reopen_task(client, ctx.db(), cycle, employee, phase, actor_id=who, reason=reason, due=due,
+                                contact_id=contact)
+    if json_output:
+        emit_json({"cycle": cycle, "employee": employee, "task": phase, "contact": contact, "version": version})
+        return 0
+    print(f"reopened: {phase}{f' of {contact}' if contact else ''} for {employee} in {cycle}; "
+          f"the resubmission will be version {version}, due in {due}")
+    return 0

@@ -245,6 +245,8 @@ class Task(SQLModel, table=True):
     extensions: int = 0
     reminders_sent: int = 0
     completed_at: datetime | None = _ts()
+    version: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"),
+                         description="the submission version awaited or held; 1 until HR reopens it (migration 0017)")
 
 
 class SelfReviewAnswer(SQLModel, table=True):
@@ -570,3 +572,44 @@ class GoalCheckIn(SQLModel, table=True):
     comment: str | None = Field(default=None, sa_column=Column(Text))
     author_id: str = Field(sa_column=Column(Text, nullable=False))
     at: datetime | None = _ts(nullable=False, default_now=True)
+
+
+# -- Reopen and sign-off (migration 0017, docs/reopen-and-sign-off.md) --------------------------------
+
+
+class SubmissionVersion(SQLModel, table=True):
+    """A submission HR reopened, as it was; superseded_at is set when the resubmission replaced it."""
+
+    __tablename__ = "submission_version"
+    task_id: str = Field(sa_column=Column(Text, ForeignKey("task.id"), primary_key=True))
+    version: int = Field(sa_column=Column(Integer, primary_key=True))
+    review_id: str = _fk("review.id")
+    phase: str
+    submitted_by: str | None = None
+    submitted_at: datetime | None = _ts()
+    content: dict | None = _json(nullable=False)
+    reopened_by: str
+    reopened_at: datetime | None = _ts(nullable=False)
+    reason: str
+    due_at: datetime | None = _ts(nullable=False)
+    superseded_at: datetime | None = _ts()
+
+
+class ResultsAcknowledgment(SQLModel, table=True):
+    """After release: the manager's results conversation and the KAM's acknowledgment or disagreement."""
+
+    __tablename__ = "results_acknowledgment"
+    __table_args__ = (
+        CheckConstraint("response IS NULL OR response IN ('acknowledged', 'disagreed')",
+                        name="ck_results_acknowledgment_response"),
+        CheckConstraint("response <> 'disagreed' OR coalesce(btrim(comment), '') <> ''",
+                        name="ck_results_acknowledgment_disagreement_comment"),
+    )
+    review_id: str = Field(sa_column=Column(Text, ForeignKey("review.id"), primary_key=True))
+    cycle_id: str = _fk("review_cycle.id")
+    conversation_on: date | None = Field(default=None, sa_column=Column(Date))
+    conversation_by: str | None = None
+    conversation_marked_at: datetime | None = _ts()
+    response: str | None = None
+    comment: str | None = None
+    responded_at: datetime | None = _ts()

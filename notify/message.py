@@ -27,6 +27,7 @@ KINDS = (
     "account_invitation",     # HR invites an employee: their user name and a single-use set-password link
     "password_reset",         # the person asked on the sign-in page: a single-use set-password link
     "goal_check_in_due",      # a KAM whose approved key results have had no check-in for a while
+    "task_reopened",          # HR reopened a submitted task: the person who submits it again (contacts included)
 )
 Channel = Literal["email", "wecom", "dingtalk", "feishu"]
 

@@ -3,7 +3,8 @@
 A submission's Update id is derived from its task and its content: a double click, a retry after a
 timeout or a replayed request with the same content is applied exactly once and gets the first
 receipt; a different submission for a task already done is refused, saying when and by whom the
-first one came in. The happy path is one Update; PostgreSQL is read only when the workflow cannot
+first one came in. The happy path is one indexed read (the task's version: a task HR reopened takes its next
+version under a new Update id) and one Update; PostgreSQL is otherwise read only when the workflow cannot
 answer (not started yet, or finished), so every answer stays true after the review has closed too.
 """
 
@@ -95,6 +96,7 @@ async def _task(db: Database, review_id: str, task_id: str) -> _Task | None:
                FROM review r
                LEFT JOIN task t ON t.id = %(task)s
                LEFT JOIN audit_log a ON a.event_key = 'task.submitted:' || %(task)s
+                                        || CASE WHEN t.version > 1 THEN ':v' || t.version ELSE '' END
                WHERE r.id = %(review)s""",
             {"review": review_id, "task": task_id},
         )).fetchone()
@@ -167,11 +169,15 @@ async def _answer_from_database(db: Database, s: _Submission, *, started: bool, 
 async def _submit(client: Client, db: Database | str, s: _Submission) -> Receipt:
     database = as_database(db)
     handle = client.get_workflow_handle(review_workflow_id(s.review_id))
+    # A task HR reopened awaits its next version: the same content as the first one is still a new submission.
+    async with database.connection() as conn:
+        row = await (await conn.execute("SELECT version FROM task WHERE id = %s", (s.task_id,))).fetchone()
+    version = f":v{row[0]}" if row and row[0] > 1 else ""
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + START_WAIT_S
     while True:
         try:
-            return await handle.execute_update(s.update, s.arg, id=f"{s.task_id}:submit:{s.digest}")
+            return await handle.execute_update(s.update, s.arg, id=f"{s.task_id}{version}:submit:{s.digest}")
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             # No answer yet (a worker restarting): the same Update id again is safe, it applies once.
             if loop.time() >= give_up_at + UPDATE_WAIT_S:

@@ -26,6 +26,7 @@ MESSAGE_KINDS = {
     "results_released": N_("results released"),
     "account_invitation": N_("sign-in invitation"),
     "password_reset": N_("password reset"),
+    "task_reopened": N_("task reopened"),
 }
 
 DELIVERY_STATUSES = {

@@ -226,6 +226,36 @@ class SurveyMoveRecord:
     due_at: datetime | None = None  # invite: the survey phase's deadline in this review
 
 
+# Reopen and sign-off (docs/reopen-and-sign-off.md) --------------------------------------------------
+
+# The patch that guards the review workflow's reopen path (HR reopens a submitted task with a reason).
+REOPEN_PATCH = "reopen"
+
+
+@dataclass
+class ReopenTask:
+    """HR reopens one submitted task of a running review: the person submits again by ``due_at``."""
+
+    actor_id: str
+    phase: str  # self_review | manager_scoring | customer_survey
+    reason: str
+    due_at: datetime
+    contact_id: str | None = None  # the survey answer of this contact
+
+
+@dataclass
+class ReopenRecord:
+    cycle_id: str
+    review_id: str
+    task_id: str
+    phase: str
+    version: int  # the version the resubmission will be
+    actor_id: str
+    reason: str
+    due_at: datetime
+    at: datetime
+
+
 @dataclass
 class AddParticipant:
     """A joiner in the cycle's population: their review opened in the running cycle."""
@@ -271,6 +301,7 @@ class SubmissionRecord:
     potential: int | None = None
     satisfaction: int | None = None
     nps: int | None = None
+    version: int = 1  # 2, 3, ... after HR reopened the task: the earlier version moves to submission_version
 
 
 def submission_digest(actor_id: str, ratings: dict[str, int], comments: dict[str, str], potential: int | None = None,

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         CUSTOMER_SURVEY,
         MANAGER_SCORING,
         ORG_CHANGES_PATCH,
+        REOPEN_PATCH,
         SELF_REVIEW,
         CloseReviewInput,
         ContactRef,
@@ -32,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
         ReassignReviewer,
         Receipt,
         Recipient,
+        ReopenRecord,
+        ReopenTask,
         ReviewInput,
         ReviewPhaseStatus,
         ReviewResult,
@@ -88,7 +91,7 @@ class ReviewWorkflow:
         return {phase}
 
     def _done(self, phase: str) -> bool:
-        return self._expected(phase) <= self._phases[phase].accepted
+        return self._expected(phase) <= self._phases[phase].accepted - self._phases[phase].reopened
 
     def _state(self, phase: str) -> str:
         if self._phases[phase].closed:
@@ -106,7 +109,8 @@ class ReviewWorkflow:
     def _outstanding(self, phase: str) -> list[Recipient]:
         inp = self._inp
         if phase == CUSTOMER_SURVEY:
-            pending = sorted(self._contacts - self._phases[phase].accepted)
+            ph = self._phases[phase]
+            pending = sorted(self._contacts - (ph.accepted - ph.reopened))
             return [Recipient("contact", c, task_id_for(inp.review_id, phase, c)) for c in pending]
         if self._done(phase):
             return []
@@ -118,7 +122,7 @@ class ReviewWorkflow:
         for phase in self._phases:
             if phase == CUSTOMER_SURVEY:
                 missing += [f"{phase}:{c}" for c in sorted(self._contacts - self._phases[phase].accepted)]
-            elif not self._done(phase):
+            elif phase not in self._phases[phase].accepted:  # a reopened one not resubmitted: the earlier stands
                 missing.append(phase)
         return missing
 
@@ -194,7 +198,7 @@ class ReviewWorkflow:
         """State checks, after the content checks: the phase is open and this part not yet submitted."""
         ph = self._phases[phase]
         key = key or phase
-        if key in ph.accepted:
+        if key in ph.accepted and key not in ph.reopened:
             at, actor = ph.receipts.get(key, (None, None))
             raise already_submitted(phase, at, actor)
         if self._closed or ph.closed:
@@ -205,6 +209,7 @@ class ReviewWorkflow:
         """Mark a submission accepted before the handler's first await, so a concurrent one is refused."""
         ph = self._phases[phase]
         ph.accepted.add(key)
+        ph.reopened.discard(key)
         ph.receipts[key] = (workflow.now(), actor)
         self._show_phase()
 
@@ -218,6 +223,7 @@ class ReviewWorkflow:
             SubmissionRecord(
                 inp.cycle_id, inp.review_id, task_id_for(inp.review_id, SELF_REVIEW), SELF_REVIEW,
                 sub.actor_id, workflow.now(), dict(sub.ratings), self_review_comments(sub),
+                version=self._version(SELF_REVIEW, SELF_REVIEW),
             )
         )
 
@@ -238,6 +244,7 @@ class ReviewWorkflow:
             SubmissionRecord(
                 inp.cycle_id, inp.review_id, task_id_for(inp.review_id, MANAGER_SCORING), MANAGER_SCORING,
                 sub.actor_id, workflow.now(), dict(sub.ratings), dict(sub.comments), potential=sub.potential,
+                version=self._version(MANAGER_SCORING, MANAGER_SCORING),
             )
         )
 
@@ -260,7 +267,7 @@ class ReviewWorkflow:
             SubmissionRecord(
                 inp.cycle_id, inp.review_id, task_id_for(inp.review_id, CUSTOMER_SURVEY, sub.contact_id),
                 CUSTOMER_SURVEY, sub.contact_id, workflow.now(), {}, survey_comments(sub),
-                satisfaction=sub.satisfaction, nps=sub.nps,
+                satisfaction=sub.satisfaction, nps=sub.nps, version=self._version(CUSTOMER_SURVEY, sub.contact_id),
             )
         )
 
@@ -298,6 +305,67 @@ class ReviewWorkflow:
             raise reject(tr("an employee cannot be their own reviewer"))
         if req.new_reviewer_id == self._reviewer:
             raise conflict(tr("%(who)s is already the reviewer", who=req.new_reviewer_id))
+
+    def _version(self, phase: str, key: str) -> int:
+        return self._phases[phase].versions.get(key, 1)
+
+    # -- reopen (docs/reopen-and-sign-off.md) ---------------------------------------------------------
+
+    @workflow.update
+    async def reopen_task(self, req: ReopenTask) -> int:
+        """HR reopens a submitted task: it is awaited again by its own deadline, the person is told, and the
+        resubmission becomes the next version (the earlier one is kept). Marked before the first await, so a
+        submission racing it is judged against the reopened state. Returns the version now awaited."""
+        workflow.patched(REOPEN_PATCH)
+        key = req.contact_id if req.phase == CUSTOMER_SURVEY else req.phase
+        assert key is not None  # the validator refuses a survey reopen without a contact
+        ph = self._phases[req.phase]
+        others_waiting = not self._done(req.phase)  # other contacts still asked in the same survey phase
+        version = ph.versions.get(key, 1) + 1
+        ph.versions[key] = version
+        ph.reopened.add(key)
+        # Its own deadline; when others still wait in the phase, the later deadline rules for all of them.
+        ph.due_at = max(ph.due_at, req.due_at) if others_waiting else req.due_at
+        ph.handled_until = workflow.now()
+        self._changes += 1
+        self._show_phase()
+        inp = self._inp
+        await workflow.execute_activity_method(
+            ReviewActivities.reopen_task,
+            ReopenRecord(inp.cycle_id, inp.review_id, task_id_for(inp.review_id, req.phase, req.contact_id
+                                                                  if req.phase == CUSTOMER_SURVEY else None),
+                         req.phase, version, req.actor_id, req.reason.strip(), req.due_at, workflow.now()),
+            **ONE_ROW,
+        )
+        return version
+
+    @reopen_task.validator
+    def _validate_reopen(self, req: ReopenTask) -> None:
+        if req.phase not in self._phases:
+            raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
+                            "customer_survey", task=repr(req.phase)))
+        if not req.reason or not req.reason.strip():
+            raise reject(tr("reopening a task needs a reason"))
+        if len(req.reason) > 2000:
+            raise reject(tr("the reason is longer than %(limit)s characters", limit=2000))
+        if req.phase == CUSTOMER_SURVEY and not req.contact_id:
+            raise reject(tr("reopening a survey answer needs the contact whose answer it is"))
+        if req.due_at <= workflow.now():
+            raise reject(tr("the new deadline %(due)s is not in the future", due=req.due_at))
+        # With nothing left to wait for, the review is closing (its score is being computed): too late to reopen.
+        if self._closed or self._ended or not self._pending():
+            raise conflict(tr("the review of %(employee)s has already closed", employee=self._inp.employee_id))
+        ph = self._phases[req.phase]
+        key = req.contact_id if req.phase == CUSTOMER_SURVEY else req.phase
+        if key in ph.reopened:
+            raise conflict(tr("the %(phase)s is already reopened and awaits a new submission",
+                              phase=PHASE_TEXTS[req.phase]))
+        if key not in ph.accepted:
+            raise conflict(tr("the %(phase)s has not been submitted yet, so there is nothing to reopen",
+                              phase=PHASE_TEXTS[req.phase]))
+        if ph.closed:
+            raise conflict(tr("the %(phase)s phase is closed (it was due %(due)s); nothing can be submitted",
+                              phase=PHASE_TEXTS[req.phase], due=ph.due_at))
 
     # -- org changes (Updates sent by the import's apply step; docs/org-changes.md) -------------------
 

@@ -137,3 +137,6 @@ class PhaseState:
     accepted: set[str] = field(default_factory=set)
     # When and by whom each accepted submission came in, for the refusal of a different second one.
     receipts: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    # Accepted submissions HR reopened: awaited again; if the deadline passes first, the earlier one stands.
+    reopened: set[str] = field(default_factory=set)
+    versions: dict[str, int] = field(default_factory=dict)  # the next submission's version, once reopened

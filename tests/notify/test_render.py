@@ -48,6 +48,8 @@ SAMPLES: dict[str, dict] = {
     "results_released": {**CYCLE, "link": f"{BASE}/me/results/2026-Q3"},
     "account_invitation": {"name": "王芳", "username": "K01", "company": "华东科技", "link": f"{BASE}/password#tok",
                            "expires": DUE},
+    "task_reopened": {**CYCLE, "phase": "manager_scoring", "employee_name": "李雷", "due": DUE,
+                      "reason": "评分时误用了上季度的数据", "link": f"{BASE}/manager/reviews/2026-Q3/K01"},
     "password_reset": {"name": "王芳", "username": "K01", "company": "华东科技", "link": f"{BASE}/password#tok",
                        "expires": DUE},
 }
@@ -57,6 +59,7 @@ CONTACT_SAMPLES = {
     "reminder": {**CONTACT, "due": DUE},
     "deadline_extended": {**CONTACT, "missed_due": DUE, "due": DUE + timedelta(days=2)},
     "deadline_missed": {**{k: v for k, v in CONTACT.items() if k != "link"}, "missed_due": DUE},  # nothing to do
+    "task_reopened": {**CONTACT, "due": DUE, "reason": "我们希望了解本季度第二次交付后的情况"},
 }
 URL = re.compile(r"https?://\S+")
 IDENTIFIER = re.compile(r"\b[a-z]+_[a-z_]+\b")

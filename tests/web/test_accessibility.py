@@ -104,6 +104,7 @@ PAGES: dict[str, list[Visit]] = {
         Visit("finalize-confirm", "hr", "calibration", "/hr/cycles/{cycle_id}/calibration/finalize")],
     "GET /hr/cycles/{cycle_id}/participants/{employee_id}": [
         Visit("participant", "hr", "calibration", "/hr/cycles/{cycle_id}/participants/K01"),
+        Visit("participant-open", "hr", "open", "/hr/cycles/{cycle_id}/participants/K01"),  # the reopen form
         Visit("participant-committee", "manager", "calibration", "/hr/cycles/{cycle_id}/participants/K01")],
     "GET /hr/cycles/{cycle_id}/results/release": [
         Visit("release-blocked", "hr", "open", "/hr/cycles/{cycle_id}/results/release"),
@@ -128,6 +129,9 @@ PAGES: dict[str, list[Visit]] = {
                                             Visit("trend-report", "manager", "released", "/trends/employees/K01")],
     "GET /trends/teams/{manager_id}": [Visit("team-trend", "manager", "released", "/trends/teams/M1")],
     "GET /trends": [Visit("drift", "hr", "released", "/trends")],
+    "GET /hr/cycles/{cycle_id}/sign-off": [Visit("sign-off", "hr", "released", "/hr/cycles/{cycle_id}/sign-off")],
+    "GET /manager/results/{cycle_id}": [
+        Visit("results-conversations", "manager", "released", "/manager/results/{cycle_id}")],
 }
 # Error pages (error.html through the app's handlers): not a route of their own.
 ERRORS = [Visit("error-404", "anon", "open", "/no-such-page", status=404),

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -42,6 +44,7 @@ def api(*roles: str, **kw: Any) -> Case:
 
 
 SCORE = {"ratings": ratings(2)}
+TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()  # the cycles' zone (results released today)
 GOAL_KR = {"metric": "Revenue", "unit": "CNY", "start_value": "0", "target_value": "100", "due_date": "2026-09-30"}
 TABLE: dict[str, Case] = {
     # public: documentation, health, sign-in, the survey (the link is the credential)
@@ -197,6 +200,21 @@ TABLE: dict[str, Case] = {
     "GET /trends/employees/{employee_id}": api("hr", "manager", "employee", own_only=True, hidden=True),
     "GET /trends/teams/{manager_id}": api("hr", "manager", own_only=True, hidden=True),
     "GET /trends": api("hr"),
+    # reopen (HR) and sign-off after release: the reviewer records the conversation (M2 is not K01's), the KAM answers
+    "POST /api/hr/cycles/{cycle_id}/participants/{employee_id}/reopen": api(
+        "hr", json={"task": "self_review", "reason": "typo"}),  # 409: nothing submitted yet
+    "POST /hr/cycles/{cycle_id}/participants/{employee_id}/reopen": api(
+        "hr", form={"task": "self_review", "reason": "typo"}),
+    "GET /api/hr/cycles/{cycle_id}/sign-off": api("hr", cycle="B"),
+    "GET /hr/cycles/{cycle_id}/sign-off": api("hr", cycle="B"),
+    "POST /api/manager/results/{cycle_id}/{employee_id}/conversation": api(
+        "manager", cycle="B", json={"held_on": TODAY}, own_only=True),
+    "GET /manager/results/{cycle_id}": api("manager", cycle="B"),
+    "POST /manager/results/{cycle_id}/{employee_id}/conversation": api(
+        "manager", cycle="B", form={"held_on": TODAY}, own_only=True),
+    "GET /api/me/results/{cycle_id}/sign-off": api("employee", cycle="B"),
+    "POST /api/me/results/{cycle_id}/sign-off": api("employee", cycle="B", json={"response": "acknowledged"}),
+    "POST /me/results/{cycle_id}/sign-off": api("employee", cycle="B", form={"response": "acknowledged"}),
 }
 
 

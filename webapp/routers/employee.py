@@ -15,6 +15,7 @@ from domain.text import Text, tr
 from services.drafts import Draft, discard_draft, get_draft, no_draft, save_draft
 from services.errors import UserError
 from services.people import Item, ReviewContext, cycle_config, review_context, review_results, reviews_of, tasks_of
+from services.signoff import sign_off
 from services.users import SessionUser
 from webapp import actions
 from webapp.auth import api_user, page_user
@@ -233,6 +234,13 @@ async def self_review_submit(request: Request, cycle_id: CycleIdPath,
 @pages.get("/me/results/{cycle_id}")
 async def results_page(request: Request, cycle_id: CycleIdPath, user: SessionUser = Depends(page_user("employee")),
                        ctx: AppContext = Depends(get_ctx)) -> Response:
+    return await render_results(request, user, ctx, cycle_id)
+
+
+async def render_results(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, status: int = 200,
+                         error: str | None = None) -> Response:
+    """The results page, with the sign-off (results conversation, acknowledgment) under it."""
     async with ctx.pool.connection() as conn:
         results = await review_results(conn, cycle_id, user.employee_id or "")
-    return render(request, "results.html", user, tz=results.timezone, results=results)
+        sign = await sign_off(conn, cycle_id, user.employee_id or "")
+    return render(request, "results.html", user, status, tz=results.timezone, results=results, sign=sign, error=error)

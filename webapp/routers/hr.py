@@ -32,6 +32,7 @@ from services.hr_views import (
 )
 from services.notifications import Delivery, deliveries, delivery_counts, resend
 from services.participant import display_names
+from services.signoff import progress as signoff_progress
 from services.survey_links import issue_links
 from services.tasks import scorers
 from services.users import SessionUser
@@ -277,13 +278,14 @@ async def _dashboard_page(request: Request, user: SessionUser, ctx: AppContext, 
     async with ctx.pool.connection() as conn:
         people = await reviewers(conn, cycle_id)
         choices = await scorers(conn)
+        sign = await signoff_progress(conn, cycle_id)
     messages = await deliveries(ctx.pool, cycle_id, limit=200)
     counts = await delivery_counts(ctx.pool, cycle_id)
     blockers = [b.message for b in report.blockers]
     return render(request, "hr_dashboard.html", user, status, tz=await cycle_zone(ctx, cycle_id), board=board,
                   people=people, scorers=choices, error=say(request, user, error) if error else None,
                   messages=messages, message_counts=counts, words=WORDS, blockers=blockers, timedelta=timedelta,
-                  **extra)
+                  sign=sign, **extra)
 
 
 @pages.get("/hr/cycles/{cycle_id}")

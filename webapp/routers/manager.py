@@ -15,6 +15,7 @@ from services.drafts import Draft, discard_draft, get_draft, no_draft, save_draf
 from services.errors import UserError
 from services.participant import committee_participants
 from services.people import ManagerScore, ReviewContext, cycle_config, manager_score, review_context, tasks_of
+from services.signoff import conversations_due
 from services.users import SessionUser
 from webapp import actions
 from webapp.auth import api_user, page_user
@@ -138,7 +139,9 @@ async def inbox_page(request: Request, user: SessionUser = Depends(page_user("ma
         latest = (tasks or done)[0].cycle_id if tasks or done else None
         tz = (await cycle_config(conn, latest)).timezone if latest else None  # readers without a zone of their own
         committee = await committee_participants(conn, user)
-    return render(request, "inbox.html", user, tz=tz, tasks=tasks, done=done[:50], committee=committee)
+        conversations = await conversations_due(conn, user.employee_id or "")
+    return render(request, "inbox.html", user, tz=tz, tasks=tasks, done=done[:50], committee=committee,
+                  conversations=conversations)
 
 
 def _score_page(request: Request, user: SessionUser, review: ReviewContext, score: ManagerScore | None,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from services.participant import participant
+from services.reopen import submission_versions
 from services.users import SessionUser
 from webapp.auth import api_user, page_user
 from webapp.context import AppContext, get_ctx
@@ -40,4 +41,4 @@ async def participant_page(request: Request, cycle_id: CycleIdPath, employee_id:
     async with ctx.pool.connection() as conn:
         view = await participant(conn, cycle_id, employee_id, user)
     return render(request, "hr_participant.html", user, tz=view.timezone, p=view,
-                  is_hr="hr" in user.roles)
+                  is_hr="hr" in user.roles, versions=await submission_versions(ctx.pool, cycle_id, employee_id))

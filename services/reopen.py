@@ -1,0 +1,128 @@
+"""HR reopens a submitted self-review, manager score or survey answer, with a reason and its own deadline.
+
+The reopen is an Update on the review's workflow (``ReviewWorkflow.reopen_task``): the workflow awaits the task
+again, the person is told, and the resubmission becomes the next version while the earlier one is kept in
+``submission_version`` (docs/reopen-and-sign-off.md). A reopen is possible while the review runs; once every task is
+in, the review closes and its score goes to calibration, and the answer says so. The Update id is the task and the
+version it opens, so a retry applies once and the next reopen (after a resubmission) is a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.cycle import parse_duration
+from domain.errors import DomainError
+from domain.text import tr
+from services.db import Database, as_database
+from services.errors import Conflict, NotFound, Rejected, refusal
+from workflows.payloads import (
+    CUSTOMER_SURVEY,
+    MANAGER_SCORING,
+    SELF_REVIEW,
+    ReopenTask,
+    review_id_for,
+    review_workflow_id,
+    task_id_for,
+)
+from workflows.review import ReviewWorkflow
+from workflows.review_rules import PHASE_TEXTS
+
+TASK_KINDS = (SELF_REVIEW, MANAGER_SCORING, CUSTOMER_SURVEY)
+DEFAULT_DUE = "3d"  # how long the person has to submit again, unless HR says otherwise
+MAX_REASON = 2000
+
+
+def due_from(due: str | timedelta | None, now: datetime) -> datetime:
+    """The reopened task's deadline: a duration from now ("3d", "12h"), the default when none is given."""
+    try:
+        span = parse_duration(DEFAULT_DUE if due in (None, "") else due)
+    except DomainError as err:
+        raise Rejected(err.as_text()) from None
+    if span <= timedelta(0):
+        raise Rejected(tr("the new deadline must be later than now; give a duration such as 3d"))
+    return now + span
+
+
+async def reopen_task(client: Client, db: Database | str, cycle_id: str, employee_id: str, phase: str, *,
+                      actor_id: str, reason: str, due: str | timedelta | None = None,
+                      contact_id: str | None = None, now: datetime | None = None) -> int:
+    """Reopen one submitted task; returns the version the resubmission will be (2 for the first reopen)."""
+    if phase not in TASK_KINDS:
+        raise Rejected(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
+                          "customer_survey", task=repr(phase)))
+    reason = (reason or "").strip()
+    if not reason:
+        raise Rejected(tr("reopening a task needs a reason"))
+    if len(reason) > MAX_REASON:
+        raise Rejected(tr("the reason is longer than %(limit)s characters", limit=MAX_REASON))
+    if phase == CUSTOMER_SURVEY and not contact_id:
+        raise Rejected(tr("reopening a survey answer needs the contact whose answer it is"))
+    review_id = review_id_for(cycle_id, employee_id)
+    task_id = task_id_for(review_id, phase, contact_id if phase == CUSTOMER_SURVEY else None)
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
+            """SELECT r.status, c.status, EXISTS (SELECT FROM calibrated_rating k WHERE k.cycle_id = c.id AND k.finalized),
+                      t.status, t.version, now()
+               FROM review r JOIN review_cycle c ON c.id = r.cycle_id LEFT JOIN task t ON t.id = %s
+               WHERE r.id = %s""", (task_id, review_id))).fetchone()
+    if row is None:
+        raise NotFound(tr("no review for %(employee)s in cycle %(cycle)s", employee=employee_id, cycle=cycle_id))
+    review_status, cycle_status, finalized, task_status, version, db_now = row
+    name = PHASE_TEXTS[phase]
+    if finalized or cycle_status in ("incentives", "awaiting_approval", "locked"):
+        raise Conflict(tr("calibration of cycle %(cycle)s is finalized; submissions can no longer be reopened",
+                          cycle=cycle_id))
+    if task_status is None:
+        raise NotFound(tr("there is no %(phase)s of %(employee)s to reopen", phase=name, employee=employee_id))
+    if task_status == "open" and (version or 1) > 1:
+        raise Conflict(tr("the %(phase)s is already reopened and awaits a new submission", phase=name))
+    if task_status != "done":
+        raise Conflict(tr("the %(phase)s has not been submitted yet, so there is nothing to reopen", phase=name))
+    if review_status != "open":
+        raise Conflict(tr("the review of %(employee)s has already closed; its score is with calibration, so its "
+                          "submissions can no longer be reopened", employee=employee_id))
+    req = ReopenTask(actor_id, phase, reason, due_from(due, now or db_now), contact_id)
+    handle = client.get_workflow_handle(review_workflow_id(review_id))
+    try:
+        return await handle.execute_update(ReviewWorkflow.reopen_task, req, id=f"reopen:{task_id}:{(version or 1) + 1}")
+    except WorkflowUpdateFailedError as err:
+        raise refusal(err) from None
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise Conflict(tr("the review of %(employee)s has already closed; its score is with calibration, so its "
+                          "submissions can no longer be reopened", employee=employee_id)) from None
+
+
+@dataclass
+class SubmissionVersionRow:
+    """One earlier version of a reopened submission, as HR sees it."""
+
+    task_id: str
+    phase: str
+    version: int
+    submitted_by: str | None
+    submitted_at: datetime | None
+    content: Any
+    reopened_by: str
+    reopened_at: datetime
+    reason: str
+    due_at: datetime
+    superseded_at: datetime | None
+
+
+async def submission_versions(db: Database | str, cycle_id: str, employee_id: str) -> list[SubmissionVersionRow]:
+    """Every kept earlier version of this review's submissions, oldest first."""
+    async with as_database(db).connection() as conn:
+        rows = await (await conn.execute(
+            """SELECT task_id, phase, version, submitted_by, submitted_at, content, reopened_by, reopened_at, reason,
+                      due_at, superseded_at
+               FROM submission_version WHERE review_id = %s ORDER BY reopened_at, task_id, version""",
+            (review_id_for(cycle_id, employee_id),))).fetchall()
+    return [SubmissionVersionRow(*r) for r in rows]
