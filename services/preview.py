@@ -392,9 +392,9 @@ def _ledger_row(s: Settlement) -> LedgerRow:
 
 def kind_text(kind: str) -> Text:
     """A settlement line's kind as the reader sees it (the same words the settlement's own steps use)."""
-    return {"deal_commission": tr("deal commission"), "plan_year_bonus": tr("plan-year bonus (true-up)"),
-            "draw": tr("draw top-up"), "draw_recovery": tr("draw recovery"), "clawback": tr("clawback"),
-            "reinstatement": tr("reinstatement")}[kind]
+    from domain.settlement import KIND_TEXT
+
+    return KIND_TEXT[kind]
 
 
 def ledger_headers() -> list[Text]:
