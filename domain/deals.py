@@ -177,6 +177,9 @@ class DealCredit(_Frozen):
     step: Step
 
 
+_CREDIT_FIELDS = frozenset(DealCredit.model_fields)
+
+
 @exact
 def credit_deal(deal: Deal) -> list[DealCredit]:
     """The deal's parts per KAM, by declared percentage, summing exactly to the deal (largest remainder).
@@ -192,8 +195,9 @@ def credit_deal(deal: Deal) -> list[DealCredit]:
         step = tr("deal %(deal)s of %(amount)s: %(share)s %% credited to %(employee)s = %(part)s", deal=deal.id,
                   amount=money(deal.amount, deal.currency), share=c.percent.normalize(), employee=c.employee_id,
                   part=money(part, deal.currency))
-        out.append(DealCredit(deal_id=deal.id, employee_id=c.employee_id, closed_on=deal.closed_on, percent=c.percent,
-                              amount=part, currency=deal.currency, step=step))
+        out.append(trusted(DealCredit, {  # the validated deal's own figures: not validated again
+            "deal_id": deal.id, "employee_id": c.employee_id, "closed_on": deal.closed_on, "percent": c.percent,
+            "amount": part, "currency": deal.currency, "step": step}, set(_CREDIT_FIELDS)))
     return out
 
 
