@@ -246,7 +246,7 @@ def _settle_year(plan_file: PreviewPlanFile, inputs: list[IncentiveInput], quota
     def period_of(day: date) -> int | None:
         return next((i for i, p in enumerate(periods) if p.start <= day <= p.end), None)
 
-    if rows and plan.deal_commission is None:
+    if rows and plan.deal_commission is None and plan.plan_year is None:
         raise UserError(tr("%(file)s: deals are given but the plan has no deal_commission", file=deals_name))
     for row in rows:
         deal = row.deal
@@ -298,6 +298,8 @@ def _settle_year(plan_file: PreviewPlanFile, inputs: list[IncentiveInput], quota
             payouts = compute_payouts(plan, p.start, p.end, p.id, inputs)
         except DomainError as err:
             raise UserError(tr("%(file)s: %(problem)s", file=inputs_name, problem=err.as_text())) from None
+        if plan.plan_year is not None:  # its target is the annual one, paid by the plan year's true-up instead
+            payouts = [line for line in payouts if line.line_type != "bonus"]
         all_lines.extend(payouts)
         other: dict[str, Decimal] = {}
         for line in payouts:
@@ -314,7 +316,8 @@ def _settle_year(plan_file: PreviewPlanFile, inputs: list[IncentiveInput], quota
             try:
                 s = settle_period(
                     employee_id=e, cycle_id=p.id, index=k, currency=inp.currency, rounding=plan.rounding,
-                    deal_cfg=plan.deal_commission, credits=mine, ytd_credited_before=st.ytd,
+                    deal_cfg=plan.deal_commission, credits=mine if plan.deal_commission else (),
+                    ytd_credited_before=st.ytd,
                     **_plan_year_args(plan, inp, quotas, st, inputs_name),
                     draw=plan.draw, draw_balance=st.balance, other_earned=other.get(e, Decimal(0)),
                     clawback=plan.clawback if my_events else None, paid_deals=paid if my_events else (),

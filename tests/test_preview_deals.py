@@ -167,3 +167,35 @@ def test_preview_totals_equal_the_domain(rows):
     totals = result.totals()
     for employee, t in totals.items():
         assert t.net == sum((row.net for p in result.periods for row in p.ledger if row.employee_id == employee), D(0))
+
+
+PLAN_YEAR = """period: {start: 2025-01-01, end: 2025-12-31}
+periods:
+  - {id: Q1, start: 2025-01-01, end: 2025-03-31}
+  - {id: Q2, start: 2025-04-01, end: 2025-06-30}
+incentive_plan:
+  id: kam-year
+  version: 1
+  rounding: HALF_UP
+  target_incentive: {by_grade: {K1: 40000}}
+  plan_year: {periods: 4, curve: [[0, 0], [1, 1], [2, 3]]}
+  draw: {kind: non_recoverable, amount: 10000}
+"""
+
+
+def test_plan_year_true_up_from_the_deals(capsys, tmp_path):
+    """Annual target 40,000 and quota 1,000,000 in four equal shares; actuals are the deals closed per period."""
+    plan = _write(tmp_path, "plan.yaml", PLAN_YEAR)
+    inputs = _write(tmp_path, "inputs.csv", "employee_id,grade,currency,annual_quota\nK01,K1,CNY,1000000\n")
+    deals = _write(tmp_path, "DEALS.csv", HEADER + "D1,K01,200000,CNY,2025-02-01,won,\nD2,K01,400000,CNY,2025-05-01,won,\n")
+    code, out, _ = run(capsys, str(plan), str(inputs), "--deals", str(deals), "--json")
+    assert code == 0
+    q1, q2 = json.loads(out)["periods"]
+    # Q1: 200,000 / 250,000 = 80 % → 40,000 × 25 % × 0.8 = 8,000; the guarantee of 10,000 adds 2,000 (not owed)
+    assert [(ln["kind"], ln["amount"]) for ln in q1["lines"]] == [("plan_year_bonus", "8000.00"), ("draw", "2000.00")]
+    # Q2: YTD 600,000 / 500,000 = 120 % → factor 1.4 → YTD earned 28,000 − 8,000 paid = 20,000
+    assert [(ln["kind"], ln["amount"]) for ln in q2["lines"]] == [("plan_year_bonus", "20000.00")]
+    assert q2["ledger"][0]["balance"] == "0.00"
+    no_quota = _write(tmp_path, "inputs.csv", "employee_id,grade,currency\nK01,K1,CNY\n")
+    code, _, err = run(capsys, str(plan), str(no_quota), "--deals", str(deals))
+    assert code == 2 and "needs an annual target (target_incentive) and an annual_quota" in err
