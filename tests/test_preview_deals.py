@@ -199,3 +199,23 @@ def test_plan_year_true_up_from_the_deals(capsys, tmp_path):
     no_quota = _write(tmp_path, "inputs.csv", "employee_id,grade,currency\nK01,K1,CNY\n")
     code, _, err = run(capsys, str(plan), str(no_quota), "--deals", str(deals))
     assert code == 2 and "needs an annual target (target_incentive) and an annual_quota" in err
+
+
+def test_overlapping_periods_are_refused(capsys, tmp_path):
+    bad = _write(tmp_path, "plan.yaml", PLAN.read_text().replace("2025-04-01, end: 2025-06-30",
+                                                                 "2025-03-01, end: 2025-06-30"))
+    code, _, err = run(capsys, str(bad), str(INPUTS), "--deals", str(DEALS))
+    assert code == 2 and "periods.1.start: period 2 must start after the previous one ends" in err
+
+
+def test_refund_and_a_clawback_after_the_last_period(capsys, tmp_path):
+    deals = _write(tmp_path, "DEALS.csv", HEADER + "D1,K01,50000,CNY,2025-01-15,refunded,2025-02-01\n"
+                   "D2,K01,10000,CNY,2025-08-01,cancelled,2025-08-15\n")
+    code, out, _ = run(capsys, str(PLAN), str(INPUTS), "--deals", str(deals), "--json")
+    assert code == 0
+    data = json.loads(out)
+    claw = [ln for p in data["periods"] for ln in p["lines"] if ln["kind"] == "clawback"]
+    # D1 paid 1,000 in Q1, refunded 17 days after closing: half comes back, in Q2 (the period after it was paid)
+    assert [(ln["idempotency_key"], ln["amount"]) for ln in claw] == [("2025-Q2:K01:clawback-D1:1", "-500.00")]
+    assert data["notes"] == ["deal D2 cancelled on 2025-08-15: its clawback falls in a period after the preview's "
+                             "last one"]
