@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -29,6 +30,9 @@ from domain.text import Text, tr
 from domain.validation import error_text
 from services.cycles import ConfigError, format_validation_error, parse_yaml_mapping, read_yaml_file
 from services.errors import UserError
+
+if TYPE_CHECKING:
+    from services.imports.deals import DealRow
 
 BASE_COLUMNS = ["employee_id", "grade", "currency", "rating", "employment_start", "employment_end", "revenue",
                 "annual_quota"]
@@ -231,7 +235,7 @@ def preview(plan_path: Path, inputs_path: Path, deals_path: Path | None = None) 
 
 
 def _settle_year(plan_file: PreviewPlanFile, inputs: list[IncentiveInput], quotas: dict[str, Decimal],
-                 rows: list, deals_name: str, inputs_name: str) -> Preview:
+                 rows: list[DealRow], deals_name: str, inputs_name: str) -> Preview:
     """Every period of the plan year in order, each person's state (YTD, balance, paid deals) carried on."""
     from services.imports.issues import Issues
 
