@@ -52,8 +52,7 @@ from decimal import Decimal
 
 import psycopg
 
-from activities.base import dumps
-from activities.payout_rows import PAYOUT_COLUMNS, _field
+from activities.payout_rows import _JSON, PAYOUT_COLUMNS, _field
 from bench.common import ROOT, Postgres, _children, _cpu, emit_json, finish, machine, now_iso, peak_rss_mb, start_postgres
 from domain.clawbacks import DealEvent, PaidDeal
 from domain.deals import Deal, DealCredit, credit_deal
@@ -124,7 +123,7 @@ def row(plan: IncentivePlan, line: SettlementLine) -> tuple:
     inputs = {"kind": line.kind, "deal_id": line.deal_id} if line_type != "adjustment" else {
         "kind": line.kind, "deal_id": line.deal_id, "adjusts": "commission" if line.deal_id else "draw"}
     return (line.idempotency_key, CYCLE, line.employee_id, line_type, line.amount, line.currency, PERIOD, plan.id,
-            plan.version, 0, "; ".join(str(step) for step in line.steps), dumps(inputs), "computed")
+            plan.version, 0, "; ".join(str(step) for step in line.steps), _JSON.encode(inputs), "computed")  # = dumps(inputs)
 
 
 CHUNK = 2000
