@@ -45,14 +45,20 @@ def preview(
     ctx: Context,
     plan: Annotated[Path, typer.Argument(help="YAML with period: and incentive_plan:", show_default=False)],
     inputs: Annotated[Path, typer.Argument(help="CSV, one row per employee", show_default=False)],
+    deals: Annotated[Path | None, typer.Option("--deals", show_default=False, help=(
+        "CSV of deals: deal_id, employee_id (or K01:60;K02:40), amount, currency, closed_on, status, "
+        "cancelled_on"))] = None,
     format: Annotated[Literal["table", "csv"], typer.Option("--format")] = "table",
+    lang: Annotated[Literal["en", "zh-CN"], typer.Option("--lang", help="language of the explanations")] = "en",
     json_output: Json = False,
 ) -> int:
-    """what-if: a plan's payouts for given inputs, no cycle needed"""
+    """what-if: a plan's payouts for given inputs (and deals), no cycle needed"""
     from services.payroll import format_amount
     from services.preview import preview as compute
 
-    result = compute(plan, inputs)
+    result = compute(plan, inputs, deals)
+    if result.periods is not None:
+        return _print_settled(result, format, lang, json_output)
     if json_output:
         emit_json({
             "plan": {"id": result.plan.id, "version": result.plan.version, "rounding": result.plan.rounding},
@@ -79,6 +85,64 @@ def preview(
     print()
     for line in result.lines:
         print(f"- {line.explanation}")
+    return 0
+
+
+def _print_settled(result: object, format: str, lang: str, json_output: bool) -> int:
+    """A preview settled period by period: lines with their explanation steps, then the ledger and totals."""
+    from i18n.format import Formatter
+    from services.console import table
+    from services.payroll import format_amount
+    from services.preview import Preview, kind_text, ledger_headers, preview_json
+
+    assert isinstance(result, Preview)
+    if json_output:
+        emit_json(preview_json(result, lang))
+        return 0
+    fmt = Formatter(locale=lang)
+    data = preview_json(result, lang)
+    if format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["period", "employee_id", "kind", "amount", "currency", "deal_id", "idempotency_key",
+                         "explanation"])
+        for p in data["periods"]:  # type: ignore[union-attr]
+            for ln in p["lines"]:
+                writer.writerow([p["cycle_id"], ln["employee_id"], ln["kind"], ln["amount"], ln["currency"],
+                                 ln["deal_id"] or "", ln["idempotency_key"], "; ".join(ln["explanation"])])
+        return 0
+    plan = result.plan
+    print(f"plan {plan.id} version {plan.version} ({plan.rounding})")
+    names = {"bonus": "bonus", "commission": "commission", "adjustment": "adjustment"}
+    for period in result.periods or []:
+        print()
+        print(f"== {period.cycle_id} ({period.start} – {period.end})")
+        rows = [(ln.employee_id, names.get(ln.line_type, ln.line_type), "", f"{ln.amount:,}", ln.currency)
+                for ln in period.payouts]
+        rows += [(s.employee_id, fmt.text(kind_text(ln.kind)), ln.deal_id or "", f"{ln.amount:,}", ln.currency)
+                 for s in period.settlements for ln in s.lines]
+        if rows:
+            print(table(["employee", "line", "deal", "amount", "currency"], rows, right=(3,)))
+        for line in period.payouts:
+            print(f"- {line.employee_id} {line.line_type}: {line.explanation}")
+        for s in period.settlements:
+            for sl in s.lines:
+                print(f"- {s.employee_id} {fmt.text(kind_text(sl.kind))}" + (f" {sl.deal_id}" if sl.deal_id else ""))
+                for step in sl.steps:
+                    print(f"    {fmt.text(step)}")
+        print(table([fmt.text(h) for h in ledger_headers()],
+                    [(r.employee_id, period.cycle_id, *(format_amount(getattr(r, k), r.currency) for k in
+                      ("earned", "drawn", "recovered", "clawed_back", "balance", "net")), r.currency)
+                     for r in period.ledger], right=(2, 3, 4, 5, 6, 7)))
+    print()
+    totals = result.totals().values()
+    print(table([fmt.text(h) for h in ledger_headers()],
+                [(r.employee_id, "Σ", *(format_amount(getattr(r, k), r.currency) for k in
+                  ("earned", "drawn", "recovered", "clawed_back", "balance", "net")), r.currency) for r in totals],
+                right=(2, 3, 4, 5, 6, 7)))
+    for note in result.notes:
+        print(f"note: {fmt.text(note)}")
     return 0
 
 

@@ -30,6 +30,7 @@ from domain.money import Num, RoundingMode, allocate, calc_context, exact, fmt_n
 from domain.sentences import money
 from domain.text import Step, Steps, Text, tr
 from domain.tiers import MAX_REVENUE, CommissionTier, Revenue, check_tiers
+from domain.trusted import trusted
 
 #: An amount a tier of an amount table pays: money, below what one payout line holds.
 MAX_TIER_AMOUNT = Decimal(10) ** 12
@@ -176,6 +177,9 @@ class DealCredit(_Frozen):
     step: Step
 
 
+_CREDIT_FIELDS = frozenset(DealCredit.model_fields)
+
+
 @exact
 def credit_deal(deal: Deal) -> list[DealCredit]:
     """The deal's parts per KAM, by declared percentage, summing exactly to the deal (largest remainder).
@@ -191,8 +195,9 @@ def credit_deal(deal: Deal) -> list[DealCredit]:
         step = tr("deal %(deal)s of %(amount)s: %(share)s %% credited to %(employee)s = %(part)s", deal=deal.id,
                   amount=money(deal.amount, deal.currency), share=c.percent.normalize(), employee=c.employee_id,
                   part=money(part, deal.currency))
-        out.append(DealCredit(deal_id=deal.id, employee_id=c.employee_id, closed_on=deal.closed_on, percent=c.percent,
-                              amount=part, currency=deal.currency, step=step))
+        out.append(trusted(DealCredit, {  # the validated deal's own figures: not validated again
+            "deal_id": deal.id, "employee_id": c.employee_id, "closed_on": deal.closed_on, "percent": c.percent,
+            "amount": part, "currency": deal.currency, "step": step}, set(_CREDIT_FIELDS)))
     return out
 
 
@@ -305,6 +310,9 @@ class DealLine(_Frozen):
     steps: Steps
 
 
+_DEAL_LINE_FIELDS = frozenset(DealLine.model_fields)
+
+
 class DealCommissionResult(_Frozen):
     """A KAM's deal lines in the order they were applied, their total and the running total after them."""
 
@@ -375,9 +383,10 @@ def deal_commission(cfg: DealCommissionConfig, credits: Sequence[DealCredit], ro
         steps.append(tr("deal %(deal)s: %(raw)s → %(amount)s (rounded once, %(rounding)s)", deal=c.deal_id,
                         raw=_n(raw), amount=money(amount, currency), rounding=rounding))
         running += c.amount
-        lines.append(DealLine(deal_id=c.deal_id, employee_id=c.employee_id, closed_on=c.closed_on, credited=c.amount,
-                              ytd_before=before if cfg.application == "cumulative" else running - c.amount,
-                              ytd_after=running, unrounded=raw, amount=amount, currency=currency, steps=tuple(steps)))
+        lines.append(trusted(DealLine, {  # computed here, already of the fields' types: not validated again
+            "deal_id": c.deal_id, "employee_id": c.employee_id, "closed_on": c.closed_on, "credited": c.amount,
+            "ytd_before": before if cfg.application == "cumulative" else running - c.amount, "ytd_after": running,
+            "unrounded": raw, "amount": amount, "currency": currency, "steps": tuple(steps)}, set(_DEAL_LINE_FIELDS)))
     total = sum((line.amount for line in lines), Decimal(0))
     return DealCommissionResult(employee_id=lines[0].employee_id, lines=tuple(lines), total=total, ytd_after=running,
                                 currency=currency)

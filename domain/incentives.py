@@ -11,7 +11,7 @@ import functools
 from collections.abc import Sequence
 from datetime import date
 from decimal import Context, Decimal, localcontext
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -47,6 +47,7 @@ from domain.planyear import PlanYearConfig
 from domain.scorecard import check_unique, check_weights_sum, interpolate
 from domain.text import tr
 from domain.tiers import MAX_RATE, MAX_REVENUE, CommissionTier, check_tiers
+from domain.trusted import trusted as _trusted
 
 LineType = Literal["bonus", "commission", "adjustment"]
 BaseLineType = Literal["bonus", "commission"]
@@ -409,25 +410,6 @@ def idempotency_key(cycle_id: str, employee_id: str, line_type: str, plan_versio
 
 def _s(value: Decimal) -> str:
     return fmt_num(value, 10)
-
-
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-def _trusted(cls: type[_Model], values: dict[str, Any], fields_set: set[str]) -> _Model:
-    """An instance of ``cls`` from values that already have its fields' types, without validating them again.
-
-    What ``model_construct`` does for these models (frozen, ``extra="forbid"``, no private attributes, no
-    post-init hook), minus its per-field alias lookups, which cost as much as validating: ``values`` must hold
-    every field, in declaration order, as validation would leave them.
-    """
-    obj = cls.__new__(cls)
-    _set = object.__setattr__
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", fields_set)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
 
 
 #: Fields a computed line sets explicitly; the rest (revision, adjusts) keep their defaults, as when validated.

@@ -147,10 +147,19 @@ Num = Annotated[Decimal, BeforeValidator(_num_validator)]
 
 def minor_unit(currency: str) -> int:
     """Digits after the decimal point for an ISO 4217 code; unknown well-formed codes use 2."""
+    known = _MINOR_UNITS_SEEN.get(currency) if type(currency) is str else None
+    if known is not None:  # asked for every figure of every line: a code once checked is not matched again
+        return known
     if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
         raise DomainError(tr("%(currency)s is not an ISO 4217 code (three upper-case letters, e.g. CNY)",
                              currency=repr(currency)), "currency")
-    return _MINOR_UNIT_EXCEPTIONS.get(currency, 2)
+    places = _MINOR_UNIT_EXCEPTIONS.get(currency, 2)
+    if len(_MINOR_UNITS_SEEN) < 1000:  # well-formed codes only; bounded, whatever a file holds
+        _MINOR_UNITS_SEEN[currency] = places
+    return places
+
+
+_MINOR_UNITS_SEEN: dict[str, int] = {}
 
 
 def check_rounding_mode(mode: str) -> str:

@@ -97,9 +97,13 @@ def _dec(value: Any) -> Decimal | None:
         return None
 
 
+_EXPONENTS = tuple(Decimal(1).scaleb(-places) for places in range(13))
+
+
 def shown_round(value: Decimal, places: int) -> Decimal:
     """``value`` rounded half up to ``places`` decimals, the way every figure of a sentence is shown."""
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    exponent = _EXPONENTS[places] if 0 <= places < len(_EXPONENTS) else Decimal(1).scaleb(-places)
+    return value.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
 def percent(ratio: Decimal, places: int = PCT_PLACES) -> Percent:

@@ -25,6 +25,7 @@ from domain.money import RoundingMode, exact
 from domain.planyear import PeriodResult, PlanYearConfig, plan_year_period
 from domain.sentences import money
 from domain.text import Steps, tr
+from domain.trusted import trusted
 
 SettlementKind = Literal["deal_commission", "plan_year_bonus", "draw", "draw_recovery", "clawback", "reinstatement"]
 
@@ -44,6 +45,9 @@ class SettlementLine(_Frozen):
     idempotency_key: str
     deal_id: str | None = None
     steps: Steps
+
+
+_LINE_FIELDS = frozenset(SettlementLine.model_fields)
 
 
 class Settlement(_Frozen):
@@ -86,9 +90,10 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
             raise DomainError(tr("the deals are credited to %(other)s in %(currency)s, not to %(employee)s",
                                  other=result.employee_id, currency=result.currency, employee=employee_id), "credits")
         ytd_after = result.ytd_after
-        lines.extend(SettlementLine(kind="deal_commission", employee_id=employee_id, amount=ln.amount, currency=currency,
-                                    cycle_id=cycle_id, idempotency_key=f"{prefix}:deal-{ln.deal_id}:0",
-                                    deal_id=ln.deal_id, steps=ln.steps) for ln in result.lines)
+        lines.extend(trusted(SettlementLine, {  # the deal lines' own figures: not validated again
+            "kind": "deal_commission", "employee_id": employee_id, "amount": ln.amount, "currency": currency,
+            "cycle_id": cycle_id, "idempotency_key": f"{prefix}:deal-{ln.deal_id}:0", "deal_id": ln.deal_id,
+            "steps": ln.steps}, set(_LINE_FIELDS)) for ln in result.lines)
     year: PeriodResult | None = None
     if plan_year is not None and actuals:
         if annual_target is None or annual_quota is None:
@@ -137,7 +142,11 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
                       ytd_credited_after=ytd_after, net=net, currency=currency, steps=tuple(steps))
 
 
+#: Built once: a Text is translated where it is shown, so one per kind serves every line.
+KIND_TEXT = {"deal_commission": tr("deal commission"), "plan_year_bonus": tr("plan-year bonus (true-up)"),
+             "draw": tr("draw top-up"), "draw_recovery": tr("draw recovery"), "clawback": tr("clawback"),
+             "reinstatement": tr("reinstatement")}
+
+
 def _kind_text(kind: str) -> object:
-    return {"deal_commission": tr("deal commission"), "plan_year_bonus": tr("plan-year bonus (true-up)"),
-            "draw": tr("draw top-up"), "draw_recovery": tr("draw recovery"), "clawback": tr("clawback"),
-            "reinstatement": tr("reinstatement")}[kind]
+    return KIND_TEXT[kind]

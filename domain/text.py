@@ -32,7 +32,15 @@ class Text:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return self.render(lambda s: s, _plain, "en")
+        if not self.params:
+            return self.id
+        # The English wording, as render(identity, _plain, "en") gives it, with the common parameter types first
+        # (an explanation of every deal line of a cycle is rendered this way: millions of parameters).
+        shown = {k: v if type(v) is str else _plain_param(v) for k, v in self.params.items()}
+        try:
+            return self.id % shown
+        except (KeyError, ValueError, TypeError):
+            return self.render(_same, _plain, "en")
 
     def render(self, gettext: Callable[[str], str], value: Callable[[Any], str], locale: str) -> str:
         """The message through ``gettext``; each parameter through ``value`` (nested Texts translated too)."""
@@ -67,13 +75,35 @@ def N_(id: str) -> str:
 
 
 def _param(v: Any, gettext: Callable[[str], str], value: Callable[[Any], str], locale: str) -> str:
+    if type(v) is str:  # an id or a name: every reader shows it as it is (the common case, first)
+        return v
     if isinstance(v, list | tuple):  # a list of problems, one a line (a configuration's or a file's)
         return "\n".join(_param(item, gettext, value, locale) for item in v)
     if isinstance(v, Text):
         return v.render(gettext, value, locale)
-    if isinstance(v, Localized):
+    if _is_localized(v):
         return v.localized(locale)
     return value(v)
+
+
+def _is_localized(v: Any) -> bool:
+    """``isinstance(v, Localized)`` without the protocol check's cost (it collects the protocol's attributes on
+    every call: most of the time of rendering an explanation); the same test, a callable ``localized``."""
+    return callable(getattr(type(v), "localized", None))
+
+
+def _same(s: str) -> str:
+    return s
+
+
+def _plain_param(v: Any) -> str:
+    """A parameter in English: ``_param(v, _same, _plain, "en")``, the common types without the dispatch."""
+    t = type(v)
+    if t is Decimal:
+        return f"{v.normalize():f}"
+    if t is int:
+        return str(v)
+    return _param(v, _same, _plain, "en")
 
 
 def _plain(v: Any) -> str:
@@ -96,7 +126,7 @@ def _jsonable(v: Any) -> Any:
         return {"$date": v.isoformat()}
     if isinstance(v, Decimal):
         return {"$decimal": str(v)}
-    if isinstance(v, Localized):
+    if _is_localized(v):
         return v.localized("en")
     details = getattr(v, "as_details", None)  # a figure that formats itself (domain.sentences' Money, Percent)
     if callable(details):
