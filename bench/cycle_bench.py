@@ -268,7 +268,20 @@ def round_trip_figures(round_trips: list[tuple[str, float, float]], opened_at: f
 
 async def engine_crowd(client, db_url: str, cycle_id: str, org: Org, concurrency: int, marks: Marks,
                        round_trips: list[tuple[str, float, float]]) -> dict[str, int]:
-    """Every participant's three submissions, at most ``concurrency`` participants in flight."""
+    """Every participant's three submissions, at most ``concurrency`` participants in flight, through the service
+    layer as the web app calls it: over one connection pool (the submissions read the task's version first)."""
+    from psycopg_pool import AsyncConnectionPool
+
+    pool = AsyncConnectionPool(libpq_url(db_url), min_size=2, max_size=10, open=False, kwargs={"autocommit": True})
+    await pool.open(wait=True)
+    try:
+        return await _crowd(client, pool, cycle_id, org, concurrency, marks, round_trips)
+    finally:
+        await pool.close()
+
+
+async def _crowd(client, db_url, cycle_id: str, org: Org, concurrency: int, marks: Marks,
+                 round_trips: list[tuple[str, float, float]]) -> dict[str, int]:
     sem = asyncio.Semaphore(concurrency)
     stats = Counter()
 
