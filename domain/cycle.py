@@ -219,6 +219,18 @@ class CycleConfig(_Frozen):
         return self
 
     @model_validator(mode="after")
+    def _plan_blocks_a_cycle_pays(self) -> CycleConfig:
+        """Deal commission, plan years, draws and clawbacks are settled by the what-if preview only so far; a cycle
+        would silently pay none of them (no guarantee topped up, nothing clawed back), so it refuses them."""
+        from domain.incentives import SALES_FIELDS
+
+        if given := [f for f in SALES_FIELDS if getattr(self.incentive_plan, f, None) is not None]:
+            raise DomainError(tr("a review cycle does not pay %(blocks)s yet (only `kamreview incentives preview` "
+                                 "settles them); remove them from the cycle's plan", blocks=", ".join(given)),
+                              f"incentive_plan.{given[0]}")
+        return self
+
+    @model_validator(mode="after")
     def _plan_matches_levels(self) -> CycleConfig:
         multipliers = self.incentive_plan.rating_multipliers
         levels = {lv.level for lv in self.calibration.levels}

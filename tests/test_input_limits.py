@@ -317,3 +317,11 @@ def test_a_cadence_that_does_not_fit_the_period_is_refused_naming_the_right_end(
     with pytest.raises(ConfigError) as err:
         parse_cycle_config(text)
     assert f"period.end: a {cadence} cycle starting 2026-07-01 ends {expected}" in str(err.value)
+
+
+def test_a_cycle_refuses_plan_blocks_it_would_not_pay() -> None:
+    """A draw in a cycle's plan would silently pay no guarantee: refused, naming the block (issue 13 wires it later)."""
+    text = demo_yaml("  company_factor: 1.1", "  company_factor: 1.1\n  draw: {kind: non_recoverable, amount: 1000}")
+    with pytest.raises(ConfigError) as err:
+        parse_cycle_config(text)
+    assert "incentive_plan.draw: a review cycle does not pay draw yet" in str(err.value)
