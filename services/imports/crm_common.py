@@ -266,29 +266,34 @@ class CrmReader:
         return self.mapping.settings.currency
 
     def date(self, row: Cells, field: str) -> date | None:
-        """A date as the CRM writes it: a spreadsheet date (or its serial number), ISO ``2026-09-30``,
-        ``2026/9/30``, ``2026年9月30日``, ``09/30/2026`` (or ``30/09/2026``, as ``date_order`` says) or
-        ``Sep 30, 2026``; a time after the date is ignored."""
-        typed = row.typed.get(field)
-        if isinstance(typed, datetime):
-            return typed.date()
-        if isinstance(typed, date):
-            return typed
-        if isinstance(typed, int | float) and not isinstance(typed, bool):
-            from openpyxl.utils.datetime import from_excel
+        """A date as the CRM writes it (``cell_date``), in the mapping's ``date_order``."""
+        return cell_date(row, field, self.mapping.settings.date_order)
 
-            try:
-                return from_excel(typed).date()
-            except (ValueError, OverflowError, AttributeError):
-                pass
-        value = row.text(field)
-        if value is None:
-            return None
-        found = _parse_date(value, self.mapping.settings.date_order)
-        if found is None:
-            row.error(field, tr("invalid date '%(value)s' (expected a date such as %(example)s)", value=value,
-                                example=_EXAMPLES[self.mapping.settings.date_order]))
-        return found
+
+def cell_date(row: Cells, field: str, order: str) -> date | None:
+    """A date as a spreadsheet or an export writes it: a spreadsheet date (or its serial number), ISO ``2026-09-30``,
+    ``2026/9/30``, ``2026年9月30日``, ``09/30/2026`` (or ``30/09/2026``, as ``order`` says) or ``Sep 30, 2026``; a
+    time after the date is ignored. A cell that is none of these is reported on the row and read as None."""
+    typed = row.typed.get(field)
+    if isinstance(typed, datetime):
+        return typed.date()
+    if isinstance(typed, date):
+        return typed
+    if isinstance(typed, int | float) and not isinstance(typed, bool):
+        from openpyxl.utils.datetime import from_excel
+
+        try:
+            return from_excel(typed).date()
+        except (ValueError, OverflowError, AttributeError):
+            pass
+    value = row.text(field)
+    if value is None:
+        return None
+    found = _parse_date(value, order)
+    if found is None:
+        row.error(field, tr("invalid date '%(value)s' (expected a date such as %(example)s)", value=value,
+                            example=_EXAMPLES[order]))
+    return found
 
 
 _EXAMPLES = {"YMD": "2026-09-30, 2026/9/30 or 2026年9月30日", "MDY": "2026-09-30, 09/30/2026 or Sep 30, 2026",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +22,7 @@ from domain.text import Text, tr
 from domain.validation import error_text
 from services.errors import Rejected
 from services.imports.cells import Cells, csv_rows, read_bytes
-from services.imports.crm_common import HEADER_SEARCH_ROWS, _parse_date, _text
+from services.imports.crm_common import HEADER_SEARCH_ROWS, _text, cell_date
 from services.imports.issues import Issues
 from services.imports.pipeline import plan_records, write_records
 from services.imports.preview import ImportPreview, build_preview
@@ -315,8 +314,8 @@ def _records(rows: list[Cells], mapping: HrMapping, records: RecordSet) -> None:
                                       title=title or ""))
         status = row.text("status")
         left = status is not None and status.casefold() in mapping.left
-        hire_date = _date(row, "hire_date", settings.date_order)
-        termination_date = _date(row, "termination_date", settings.date_order)
+        hire_date = cell_date(row, "hire_date", settings.date_order)
+        termination_date = cell_date(row, "termination_date", settings.date_order)
         if left and termination_date is None and row.ok:
             row.error("status", tr("%(status)s, but %(column)s is empty: give the leaving date", status=status,
                                    column=row.labels.get("termination_date", "termination_date")))
@@ -409,30 +408,6 @@ def _resolve_managers(read: list[_Row], id_column: str) -> None:
             r.cells.error("manager_id", tr("employee '%(employee)s' cannot be their own manager",
                                            employee=r.record.id))
             r.record.manager_id = None
-
-
-def _date(row: Cells, column: str, order: str) -> date | None:
-    """A spreadsheet date (or its serial number), ``2026-09-30``, ``2026/9/30`` or ``2026年9月30日``."""
-    typed = row.typed.get(column)
-    if isinstance(typed, datetime):
-        return typed.date()
-    if isinstance(typed, date):
-        return typed
-    if isinstance(typed, int | float) and not isinstance(typed, bool):
-        from openpyxl.utils.datetime import from_excel
-
-        try:
-            return from_excel(typed).date()
-        except (ValueError, OverflowError, AttributeError):
-            pass
-    value = row.text(column)
-    if value is None:
-        return None
-    found = _parse_date(value, order)
-    if found is None:
-        row.error(column, tr("invalid date '%(value)s' (expected a date such as %(example)s)", value=value,
-                             example="2026-09-30, 2026/9/30 or 2026年9月30日"))
-    return found
 
 
 def _department(row: Cells) -> str | None:
