@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import typer
 
 from cli.common import Actor, Context, Json, command, emit_json
+from cli.ops import print_preview, print_summary
 
 app = typer.Typer(help="key accounts, contacts, deals and cases from a CRM's exports", no_args_is_help=True)
 
@@ -23,7 +24,7 @@ async def import_(
     actor: Actor = None,
 ) -> int:
     """import a CRM's export files (validated completely, then written in one transaction)"""
-    from services.console import progress, table, working
+    from services.console import progress, working
     from services.imports.crm import apply_crm_import, preview_crm_import
     from services.org_changes import describe
 
@@ -34,17 +35,11 @@ async def import_(
         with working(f"comparing {names} with the database"):
             result = preview_crm_import(db, source, files, mapping)
             changes = await describe(db, result.org) if result.org else None
-        print(result)
-        if changes and changes.lines():  # accounts reassigned: the running cycles' survey invitations move
-            print(changes)
-        print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
-        return 0
+        return print_preview(result, changes)
     who = ctx.actor(actor)
     with working(f"importing {names}"):
         summary = apply_crm_import(db, source, files, mapping, actor=who)
-    rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
-    print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
-    print("imported" if summary.changed else "nothing changed (the same files were imported before)")
+    print_summary(summary, "the same files were imported before")
     if summary.kpi_dates:  # deals or cases changed: say which KPI figures to recompute
         from services.kpis import stale_periods
 
@@ -75,7 +70,7 @@ async def pull(
     """pull accounts, contacts, deals, orders and cases through the CRM's API (KAMREVIEW_ZOHO_* or
     KAMREVIEW_FXIAOKE_* settings), then validate and write them like `crm import` (or only preview); exit 5 when
     the CRM is unreachable or keeps refusing for load, 4 when it refuses the credentials' rights"""
-    from services.console import progress, table
+    from services.console import progress
     from services.imports.crm import apply_crm_pull, preview_crm_pull
 
     progress(f"pulling from {source} ...")
@@ -85,16 +80,10 @@ async def pull(
 
         result = await preview_crm_pull(db, source, mapping)
         changes = await describe(db, result.org) if result.org else None
-        print(result)
-        if changes and changes.lines():  # accounts reassigned: the running cycles' survey invitations move
-            print(changes)
-        print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
-        return 0
+        return print_preview(result, changes)
     who = ctx.actor(actor)
     summary = await apply_crm_pull(db, source, mapping, actor=who)
-    rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
-    print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
-    print("imported" if summary.changed else "nothing changed (the same records were imported before)")
+    print_summary(summary, "the same records were imported before")
     from cli.ops import apply_org_changes
 
     return await apply_org_changes(ctx, db, who)

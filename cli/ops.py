@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -30,7 +30,7 @@ async def import_(
     actor: Actor = None,
 ) -> int:
     """import the organisation, key accounts and KPI actuals (one transaction); org changes then reach running cycles"""
-    from services.console import progress, table, working
+    from services.console import progress, working
 
     progress(f"validating {org.name}, {accounts.name}, {kpis.name} ...")
     db = ctx.db()
@@ -41,18 +41,12 @@ async def import_(
         with working(f"comparing {org.name}, {accounts.name}, {kpis.name} with the database"):
             result = preview_files(db, org, accounts, kpis)
             changes = await describe(db, result.org) if result.org else None
-        print(result)
-        if changes and changes.lines():
-            print(changes)
-        print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
-        return 0
+        return print_preview(result, changes)
     from services.importer import import_files
 
     with working(f"importing {org.name}, {accounts.name}, {kpis.name}"):
         summary = import_files(db, org, accounts, kpis, actor=_acting(ctx, actor))
-    rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
-    print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
-    print("imported" if summary.changed else "nothing changed (the same files were imported before)")
+    print_summary(summary, "the same files were imported before")
     await _sign_ins_after_import(ctx, db)
     return await apply_org_changes(ctx, db, actor)
 
@@ -80,11 +74,7 @@ async def import_org(
         with working(f"comparing {file.name} with the database"):
             result = preview_hr_import(db, file, mapping)
             changes = await describe(db, result.org) if result.org else None
-        print(result)
-        if changes and changes.lines():
-            print(changes)
-        print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
-        return 0
+        return print_preview(result, changes)
     with working(f"importing {file.name}"):
         summary = apply_hr_import(db, file, mapping, actor=_acting(ctx, actor))
     c = summary.employee
@@ -92,6 +82,24 @@ async def import_org(
     print("imported" if summary.changed else "nothing changed (the same file was imported before)")
     await _sign_ins_after_import(ctx, db)
     return await apply_org_changes(ctx, db, actor)
+
+
+def print_preview(result: Any, changes: Any) -> int:
+    """An import's preview (``ImportPreview``) and the org changes it would bring to running cycles; writes nothing."""
+    print(result)
+    if changes and changes.lines():  # joiners, leavers, moves: what they do to the running cycles
+        print(changes)
+    print("preview only: nothing was written" + ("" if result.changed else " (and nothing would change)"))
+    return 0
+
+
+def print_summary(summary: Any, unchanged: str) -> None:
+    """What an import wrote, per table; ``unchanged`` says why nothing changed when nothing did."""
+    from services.console import table
+
+    rows = [(name, c.inserted, c.updated, c.unchanged) for name, c in summary.tables.items()]
+    print(table(["table", "inserted", "updated", "unchanged"], rows, right=(1, 2, 3)))
+    print("imported" if summary.changed else f"nothing changed ({unchanged})")
 
 
 def _acting(ctx: Context, actor: str | None) -> str:
