@@ -79,6 +79,19 @@ def count(db_url: str, sql: str, *params: Any) -> int:
         return conn.execute(sql, params).fetchone()[0]
 
 
+def rows(db_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+async def finished_results(client: Any, query: str, result_type: type, n: int) -> list | None:
+    """The results of the completed workflows a visibility query finds, once there are at least ``n`` of them."""
+    found = []
+    async for wf in client.list_workflows(f"{query} AND ExecutionStatus = 'Completed'"):
+        found.append(await client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=result_type).result())
+    return found if len(found) >= n else None
+
+
 HISTORIES = ROOT / "tests" / "histories"
 
 

@@ -10,10 +10,11 @@ from services.crm_sync import crm_sync_status, crm_syncs, disable_crm_sync, enab
 from services.errors import Conflict, NotFound, Rejected
 from services.settings import get_settings
 from services.worker_runtime import running_worker
-from tests.helpers import count, eventually, maybe_record_history
+from tests.helpers import count, eventually, finished_results, maybe_record_history, rows
 from tests.test_crm_imports import org, row_counts  # noqa: F401 - `org` is a fixture
 from tests.test_zoho_api import fake  # noqa: F401 - a fixture
 from tests.zoho_server import FakeZoho, ZohoServer
+from workflows.payloads import CrmSyncResult
 
 pytestmark = pytest.mark.usefixtures("org")
 
@@ -48,13 +49,13 @@ async def test_the_sync_is_off_until_enabled_then_runs_pull_once_and_again_chang
         before = row_counts(db_url)
         async with running_worker(client, db_url, task_queue):
             await run_crm_sync_now(client, db_url, "zoho", "HR1")
-            await eventually(lambda: _done(client, 1), timeout=60)
+            await eventually(lambda: finished_results(client, "WorkflowType = 'CrmSyncWorkflow'", CrmSyncResult, 1), timeout=60)
             runs = [wf async for wf in client.list_workflows("WorkflowType = 'CrmSyncWorkflow'")]
             await maybe_record_history(client, runs[0].id, "crm_sync")
             assert row_counts(db_url)["key_account"] == before["key_account"] + 2
             changed = count(db_url, "SELECT count(*) FROM audit_log WHERE actor = 'HR1' AND entity_type = 'key_account'")
             await run_crm_sync_now(client, db_url, "zoho", "HR1")
-            await eventually(lambda: _done(client, 2), timeout=60)
+            await eventually(lambda: finished_results(client, "WorkflowType = 'CrmSyncWorkflow'", CrmSyncResult, 2), timeout=60)
             assert row_counts(db_url)["key_account"] == before["key_account"] + 2  # the second run changed nothing
             assert count(db_url, "SELECT count(*) FROM audit_log WHERE actor = 'HR1' "
                                  "AND entity_type = 'key_account'") == changed
@@ -62,24 +63,8 @@ async def test_the_sync_is_off_until_enabled_then_runs_pull_once_and_again_chang
         await disable_crm_sync(client, db_url, "zoho", "HR1")
     with pytest.raises(NotFound):
         await crm_sync_status(client, "zoho")
-    actions = [a for (a,) in _rows(db_url, "SELECT action FROM audit_log WHERE entity_type = 'crm_sync' ORDER BY id")]
+    actions = [a for (a,) in rows(db_url, "SELECT action FROM audit_log WHERE entity_type = 'crm_sync' ORDER BY id")]
     assert actions == ["crm_sync.enabled", "crm_sync.triggered", "crm_sync.triggered", "crm_sync.disabled"]
-
-
-async def _done(client, n: int) -> list | None:
-    from workflows.payloads import CrmSyncResult
-
-    results = []
-    async for wf in client.list_workflows("WorkflowType = 'CrmSyncWorkflow' AND ExecutionStatus = 'Completed'"):
-        results.append(await client.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=CrmSyncResult).result())
-    return results if len(results) >= n else None
-
-
-def _rows(db_url: str, sql: str) -> list:
-    import psycopg
-
-    with psycopg.connect(db_url) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def test_the_command_line_enables_shows_and_disables_the_sync(db_url, client, task_queue, tmp_path) -> None:

@@ -25,7 +25,8 @@ from services.schedules import (
     schedule_id,
 )
 from services.worker_runtime import running_worker
-from tests.helpers import ROOT, count, eventually, maybe_record_history, seed_org
+from tests.helpers import ROOT, count, eventually, finished_results, maybe_record_history, rows, seed_org
+from workflows.payloads import ScheduledCycleResult
 
 TEMPLATE = (ROOT / "demo" / "cycle.yaml").read_text(encoding="utf-8")
 
@@ -115,7 +116,9 @@ async def test_a_schedule_opens_each_period_once_whatever_runs_twice(client, db_
         await eventually(lambda: _cycles(db_url, name, 2), timeout=90)
         await handle.backfill(window)
         await run_cycle_schedule_now(client, db_url, name, "HR1")  # today's period, 2026-Q4, once more
-        runs = await eventually(lambda: _finished_runs(client, name, 5), timeout=90)
+        runs = await eventually(lambda: finished_results(
+            client, f"WorkflowType = 'ScheduledCycleWorkflow' AND WorkflowId STARTS_WITH 'scheduled-cycle-{name}'",
+            ScheduledCycleResult, 5), timeout=90)
         assert sorted((r.cycle_id, r.created) for r in runs) == sorted([
             (f"{name}-2026-Q3", True), (f"{name}-2026-Q4", True), (f"{name}-2026-Q3", False),
             (f"{name}-2026-Q4", False), (f"{name}-2026-Q4", False)])
@@ -135,7 +138,7 @@ async def test_a_schedule_opens_each_period_once_whatever_runs_twice(client, db_
     await delete_cycle_schedule(client, db_url, name, "HR1")
     with pytest.raises(NotFound):
         await describe_cycle_schedule(client, name)
-    actions = [r[0] for r in _rows(db_url, "SELECT action FROM audit_log WHERE entity_type = 'cycle_schedule' "
+    actions = [r[0] for r in rows(db_url, "SELECT action FROM audit_log WHERE entity_type = 'cycle_schedule' "
                                            "ORDER BY id")]
     assert actions == ["cycle_schedule.created", "cycle_schedule.triggered", "cycle_schedule.paused",
                        "cycle_schedule.resumed", "cycle_schedule.deleted"]
@@ -143,24 +146,6 @@ async def test_a_schedule_opens_each_period_once_whatever_runs_twice(client, db_
 
 async def _cycles(db_url: str, name: str, n: int) -> bool:
     return count(db_url, "SELECT count(*) FROM review_cycle WHERE id LIKE %s", f"{name}-%") >= n
-
-
-async def _finished_runs(client, name: str, n: int) -> list | None:
-    from workflows.payloads import ScheduledCycleResult
-
-    results = []
-    async for wf in client.list_workflows(f"WorkflowType = 'ScheduledCycleWorkflow' AND WorkflowId STARTS_WITH "
-                                          f"'scheduled-cycle-{name}' AND ExecutionStatus = 'Completed'"):
-        results.append(await client.get_workflow_handle(wf.id, run_id=wf.run_id,
-                                                        result_type=ScheduledCycleResult).result())
-    return results if len(results) >= n else None
-
-
-def _rows(db_url: str, sql: str) -> list:
-    import psycopg
-
-    with psycopg.connect(db_url) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def test_the_command_line_makes_lists_pauses_and_deletes_schedules(db_url, client, task_queue, tmp_path) -> None:
