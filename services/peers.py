@@ -137,9 +137,11 @@ class PeerView:
     explanation: str = ""
 
 
-async def peer_view(db: Database | str, cycle_id: str, employee_id: str, viewer_id: str, *, hr: bool = False,
+async def peer_view(db: Database | str, cycle_id: str, employee_id: str, viewer_id: str, *, hr: bool | None = None,
                     locale: str = "en") -> PeerView:
-    """The aggregate for the KAM themselves, their reviewer or HR; anyone else is refused."""
+    """The aggregate for the KAM themselves, their reviewer or HR; anyone else is refused.
+
+    ``hr``: the web passes the signed-in user's role; None (the CLI) reads the viewer's role from the org."""
     database = as_database(db)
     config = await _config_with_peers(database, cycle_id)
     peers = config.peer_feedback
@@ -149,6 +151,9 @@ async def peer_view(db: Database | str, cycle_id: str, employee_id: str, viewer_
         row = await (await conn.execute("SELECT reviewer_id FROM review WHERE id = %s", (review_id,))).fetchone()
         if row is None:
             raise NotFound(tr("no review for %(employee)s in cycle %(cycle)s", employee=employee_id, cycle=cycle_id))
+        if hr is None:
+            role = await (await conn.execute("SELECT role FROM employee WHERE id = %s", (viewer_id,))).fetchone()
+            hr = role is not None and role[0] == "hr"
         if not hr and viewer_id not in (employee_id, row[0]):
             raise Forbidden(tr("only %(employee)s, their reviewer and HR can see this peer feedback",
                                employee=employee_id))

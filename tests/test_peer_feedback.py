@@ -14,6 +14,7 @@ from services import peers, tasks
 from services.cycles import create_cycle, start_cycle
 from services.errors import Forbidden, Rejected
 from tests.helpers import cycle_config, eventually, maybe_record_history, ratings, review_started, rows, seed_org
+from tests.test_cli import cli_env, run_cli
 from worker import running_worker
 from workflows.payloads import (
     ManagerScoreSubmission,
@@ -42,7 +43,7 @@ async def _everything_else(client, db_url, c, org, k):
         await tasks.submit_survey(client, db_url, c, k, SurveySubmission(contact, 5, 9))
 
 
-async def test_answers_are_hidden_below_three_and_averaged_at_three(client, db_url, task_queue):
+async def test_answers_are_hidden_below_three_and_averaged_at_three(client, db_url, task_queue, tmp_path):
     org = seed_org(db_url, kams=6, managers=1)
     c = f"PF{uuid.uuid4().hex[:8]}"
     await create_cycle(db_url, peer_cycle(c))
@@ -97,6 +98,16 @@ async def test_answers_are_hidden_below_three_and_averaged_at_three(client, db_u
         "collaboration": "4.00", "customer_focus": "4.33", "reliability": "2.33"}
     [(breakdown,)] = rows(db_url, "SELECT score_breakdown FROM review WHERE id = %s", f"{c}:K01")
     assert breakdown["component_scores"]["peer_feedback"]
+
+    # The CLI reads through the same view.
+    env = cli_env(db_url, client, task_queue, tmp_path)
+    kam = run_cli(env, tmp_path, "peers", "show", c, "K02", "--actor", "K02")
+    assert kam.returncode == 0 and "anonymous" in kam.stdout and "answered:" not in kam.stdout
+    assert not any(ch.isdigit() for ch in kam.stdout.replace("3 needed", "")), kam.stdout
+    assert "answered: 2 of 3" in run_cli(env, tmp_path, "peers", "show", c, "K02", "--actor", "HR1").stdout
+    shown = json.loads(run_cli(env, tmp_path, "peers", "show", c, "K01", "--actor", "M1", "--json").stdout)
+    assert shown["averages"] == {"collaboration": "4.00", "customer_focus": "4.33", "reliability": "2.33"}
+    assert shown["answered"] is None  # the count per peer status is HR's only
 
     # Nowhere a reader can reach says who answered what: the audit rows of the answers carry no ratings.
     audits = rows(db_url, "SELECT actor, after FROM audit_log WHERE action = 'peer_feedback.submitted'")

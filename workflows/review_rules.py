@@ -143,7 +143,7 @@ def check_nomination(req: PeerNomination | PeerApproval, rules: ReviewRules, emp
     try:
         check_peers(req.peer_ids, employee_id, reviewer_id, plan.max_peers, plan.min_answers)
     except DomainError as err:
-        raise reject(err.text or err.message) from None
+        raise reject(err.as_text()) from None
 
 
 @dataclass(frozen=True)
