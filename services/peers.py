@@ -96,6 +96,14 @@ async def approve(client: Client, db: Database | str, cycle_id: str, employee_id
                   peer_ids: list[str] | None = None) -> Receipt:
     """The reviewer approves the nomination: all of it, or the colleagues listed (at least min_answers of them)."""
     database = as_database(db)
+    async with database.connection() as conn:
+        row = await (await conn.execute("SELECT reviewer_id FROM review WHERE id = %s",
+                                        (review_id_for(cycle_id, employee_id),))).fetchone()
+    if row is None:
+        raise NotFound(tr("no review for %(employee)s in cycle %(cycle)s", employee=employee_id, cycle=cycle_id))
+    if row[0] != actor_id:
+        raise Forbidden(tr("%(who)s may not approve the peers of %(employee)s; the reviewer is %(reviewer)s",
+                           who=actor_id, employee=employee_id, reviewer=row[0] or "-"))
     await _config_with_peers(database, cycle_id)
     if peer_ids is None:
         peer_ids = [p for p, _, _ in await nominated(database, cycle_id, employee_id)]
@@ -128,7 +136,8 @@ class PeerView:
     employee_id: str
     min_answers: int
     shown: bool
-    questions: list[tuple[str, str]]  # (id, text in the reader's language)
+    enabled: bool = True  # False: the cycle has no peer feedback (nothing else is set)
+    questions: list[tuple[str, str]] = field(default_factory=list)  # (id, text in the reader's language)
     averages: dict[str, Decimal] = field(default_factory=dict)
     overall: Decimal | None = None
     answers: int | None = None  # shown: how many answered (it is at least min_answers)
@@ -143,9 +152,9 @@ async def peer_view(db: Database | str, cycle_id: str, employee_id: str, viewer_
 
     ``hr``: the web passes the signed-in user's role; None (the CLI) reads the viewer's role from the org."""
     database = as_database(db)
-    config = await _config_with_peers(database, cycle_id)
+    async with database.connection() as conn:
+        config = await cycle_config(conn, cycle_id)
     peers = config.peer_feedback
-    assert peers is not None
     review_id = review_id_for(cycle_id, employee_id)
     async with database.connection() as conn:
         row = await (await conn.execute("SELECT reviewer_id FROM review WHERE id = %s", (review_id,))).fetchone()
@@ -157,6 +166,8 @@ async def peer_view(db: Database | str, cycle_id: str, employee_id: str, viewer_
         if not hr and viewer_id not in (employee_id, row[0]):
             raise Forbidden(tr("only %(employee)s, their reviewer and HR can see this peer feedback",
                                employee=employee_id))
+        if peers is None:  # after the viewer check: whether a cycle has peer feedback is no secret, whose review is
+            return PeerView(cycle_id, employee_id, 0, False, enabled=False)
         agg = await peer_aggregate(conn, config, review_id)
         counts = None
         if hr:
@@ -171,3 +182,50 @@ async def peer_view(db: Database | str, cycle_id: str, employee_id: str, viewer_
     if counts is not None:
         view.answered, view.asked = counts
     return view
+
+
+@dataclass
+class PeerSteps:
+    """Where a review's peer feedback stands, for the KAM's and the reviewer's pages (never who answered)."""
+
+    enabled: bool
+    nomination: str | None = None  # the nomination task's status: open | done | missed | cancelled
+    approval: str | None = None
+    nominated: list[tuple[str, str, bool]] = field(default_factory=list)  # (id, name, approved)
+    questions: list[tuple[str, str]] = field(default_factory=list)
+    min_answers: int = 0
+    max_peers: int = 0
+    scale: tuple[int, int] = (1, 5)
+    colleagues: list[tuple[str, str]] = field(default_factory=list)  # who can be nominated: (id, name)
+
+
+async def peer_steps(db: Database | str, cycle_id: str, employee_id: str, locale: str = "en") -> PeerSteps:
+    database = as_database(db)
+    review_id = review_id_for(cycle_id, employee_id)
+    async with database.connection() as conn:
+        config = await cycle_config(conn, cycle_id)
+        peers = config.peer_feedback
+        if peers is None:
+            return PeerSteps(enabled=False)
+        tasks = dict(await (await conn.execute(
+            "SELECT kind, status FROM task WHERE id = ANY(%s)",
+            ([task_id_for(review_id, PEER_NOMINATION), task_id_for(review_id, PEER_APPROVAL)],))).fetchall())
+        colleagues = await (await conn.execute(
+            """SELECT e.id, e.name FROM employee e WHERE e.id <> %s
+                 AND e.id IS DISTINCT FROM (SELECT reviewer_id FROM review WHERE id = %s)
+                 AND (e.hire_date IS NULL OR e.hire_date <= current_date)
+                 AND (e.termination_date IS NULL OR e.termination_date >= current_date)
+               ORDER BY e.name, e.id LIMIT 500""", (employee_id, review_id))).fetchall()
+    return PeerSteps(True, tasks.get(PEER_NOMINATION), tasks.get(PEER_APPROVAL),
+                     await nominated(database, cycle_id, employee_id),
+                     [(q.id, q.text(locale)) for q in peers.questions], peers.min_answers, peers.max_peers,
+                     (peers.scale_min, peers.scale_max), [tuple(c) for c in colleagues])
+
+
+async def my_peer_task(db: Database | str, cycle_id: str, employee_id: str, peer_id: str) -> str | None:
+    """The status of this peer's form about ``employee_id`` (open | done | missed ...), None when not asked."""
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
+            "SELECT status FROM task WHERE id = %s AND assignee_id = %s",
+            (task_id_for(review_id_for(cycle_id, employee_id), "peer_feedback", peer_id), peer_id))).fetchone()
+    return row[0] if row else None
