@@ -18,9 +18,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reviews import peer_aggregate
 from domain.cycle import CycleConfig
+from domain.phases import PEER_FEEDBACK, link_for
 from domain.text import tr
 from services.db import Database, as_database
 from services.errors import Conflict, Forbidden, NotFound, Rejected, refusal
+from services.inbox import TaskRow, tasks_of
 from services.people import cycle_config
 from workflows.payloads import (
     PEER_APPROVAL,
@@ -176,7 +178,7 @@ async def peer_view(db: Database | str, cycle_id: str, employee_id: str, viewer_
                    WHERE review_id = %s AND kind = 'peer_feedback'""", (review_id,))).fetchone()
     assert agg is not None
     view = PeerView(cycle_id, employee_id, peers.min_answers, agg.shown,
-                    [(q.id, q.text(locale)) for q in peers.questions], explanation=agg.explanation())
+                    questions=[(q.id, q.text(locale)) for q in peers.questions], explanation=agg.explanation())
     if agg.shown:
         view.averages, view.overall, view.answers = dict(agg.averages), agg.overall, agg.answers
     if counts is not None:
@@ -229,3 +231,13 @@ async def my_peer_task(db: Database | str, cycle_id: str, employee_id: str, peer
             "SELECT status FROM task WHERE id = %s AND assignee_id = %s",
             (task_id_for(review_id_for(cycle_id, employee_id), "peer_feedback", peer_id), peer_id))).fetchone()
     return row[0] if row else None
+
+
+PEER_TASK_KINDS = (PEER_NOMINATION, PEER_APPROVAL, PEER_FEEDBACK)
+
+
+async def peer_tasks(conn: object, assignee_id: str) -> list[tuple[TaskRow, str]]:
+    """A person's open peer feedback tasks (nominate, approve, answer), each with the page where it is done."""
+    rows = [t for kind in PEER_TASK_KINDS for t in await tasks_of(conn, assignee_id, kind)]  # type: ignore[arg-type]
+    rows.sort(key=lambda t: (t.due_at, t.task_id))
+    return [(t, link_for(t.kind, t.cycle_id, t.subject_employee_id)) for t in rows]
