@@ -55,11 +55,18 @@ async def test_nominate_approve_answer_and_the_threshold_on_the_pages(web):
         result = await kam.get(f"/me/peers/{c}")
         if i < 2:  # one or two answers: withheld, no averages, no count
             assert 'id="withheld"' in result.text and 'id="averages"' not in result.text
+            hr_page = await (await web.login("HR1")).get(f"/hr/cycles/{c}/participants/K01")
+            assert f"{i + 1} of 3" in hr_page.text or f"3 位同事中已有 {i + 1}" in hr_page.text
+            assert 'id="peer-withheld"' in hr_page.text and 'id="peer-averages"' not in hr_page.text
             api = (await kam.get(f"/api/peers/{c}/K01")).json()
             assert (api["shown"], api["averages"], api["answers"], api["answered"]) == (False, {}, None, None)
         else:
             assert 'id="averages"' in result.text
-    hr = (await (await web.login("HR1")).get(f"/api/peers/{c}/K01")).json()
+    hr_http = await web.login("HR1")
+    participant = await hr_http.get(f"/hr/cycles/{c}/participants/K01")
+    assert participant.status_code == 200 and 'id="peer-count"' in participant.text
+    assert 'id="peer-averages"' in participant.text
+    hr = (await hr_http.get(f"/api/peers/{c}/K01")).json()
     assert hr["shown"] and hr["answers"] == 3 and hr["answered"] == 3
     assert hr["averages"] == {"collaboration": "4.00", "customer_focus": "4.00", "reliability": "4.00"}
     # Someone not asked sees no form.

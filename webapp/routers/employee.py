@@ -245,4 +245,7 @@ async def render_results(request: Request, user: SessionUser, ctx: AppContext, c
     async with ctx.pool.connection() as conn:
         results = await review_results(conn, cycle_id, user.employee_id or "")
         sign = await sign_off(conn, cycle_id, user.employee_id or "")
-    return render(request, "results.html", user, status, tz=results.timezone, results=results, sign=sign, error=error)
+    peer = await peers.peer_view(ctx.pool, cycle_id, user.employee_id or "", user.employee_id or "", hr=False,
+                                 locale=reader(request, user).locale)
+    return render(request, "results.html", user, status, tz=results.timezone, results=results, sign=sign, error=error,
+                  peer=peer)
