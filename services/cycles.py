@@ -680,7 +680,9 @@ async def cycle_report(client: Client | None, db: Database | str, cycle_id: str)
             tasks.setdefault(kind, {})[st] = n
         late = [tuple(r) for r in await (await conn.execute(
             """SELECT kind, assignee_id, subject_employee_id, id, due_at FROM task
-               WHERE cycle_id = %s AND status = 'open' AND due_at < %s ORDER BY due_at, id LIMIT 50""",
+               WHERE cycle_id = %s AND status = 'open' AND due_at < %s
+                 AND kind <> 'peer_feedback' -- a late peer is never named (docs/peer-feedback.md)
+               ORDER BY due_at, id LIMIT 50""",
             (cycle_id, datetime.now(UTC)),
         )).fetchall()]
         reviews = dict(await (await conn.execute(

@@ -117,6 +117,14 @@ async def test_answers_are_hidden_below_three_and_averaged_at_three(client, db_u
     assert rows(db_url, "SELECT status FROM task WHERE id = %s", f"{c}:K02:peer_feedback:K04") == [("missed",)]
     assert rows(db_url, """SELECT count(*) FROM notification WHERE kind = 'escalation'
                            AND params ->> 'phase' = 'peer_feedback'""") == [(0,)]
+    # HR's list of late work names nobody for peer feedback (and does not trip over its task kinds).
+    import psycopg
+
+    from services.hr_views import late_work
+
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        late = await late_work(conn, c)
+    assert not [t for t in late.tasks if t.kind.startswith("peer")] and "peer_feedback" not in late.by_phase
 
 
 async def test_a_cycle_without_peer_feedback_is_unchanged(db_url):
