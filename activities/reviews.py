@@ -676,9 +676,10 @@ class ReviewActivities(DbActivities):
                 raise rejected(tr("%(employee)s cannot score reviews (role %(role)s); choose a manager",
                                    employee=rec.new_reviewer_id, role=row[0]))
             await cur.execute("UPDATE review SET reviewer_id = %s WHERE id = %s", (rec.new_reviewer_id, rec.review_id))
-            await cur.execute(
-                """UPDATE task SET assignee_id = %s WHERE id = %s AND status = 'open'""",
-                (rec.new_reviewer_id, task_id_for(rec.review_id, MANAGER_SCORING)),
+            await cur.execute(  # the score, and a peer nomination awaiting the reviewer's approval
+                """UPDATE task SET assignee_id = %s WHERE id = ANY(%s) AND status = 'open'""",
+                (rec.new_reviewer_id, [task_id_for(rec.review_id, MANAGER_SCORING),
+                                       task_id_for(rec.review_id, PEER_APPROVAL)]),
             )
             # The previous reviewer's draft is theirs alone: it leaves with them (the new reviewer never sees it).
             await cur.execute("DELETE FROM task_draft WHERE task_id = %s AND author_id <> %s",

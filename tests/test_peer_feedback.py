@@ -18,6 +18,7 @@ from tests.test_cli import cli_env, run_cli
 from worker import running_worker
 from workflows.payloads import (
     ManagerScoreSubmission,
+    ReassignReviewer,
     SelfReviewSubmission,
     SurveySubmission,
     review_id_for,
@@ -125,6 +126,22 @@ async def test_answers_are_hidden_below_three_and_averaged_at_three(client, db_u
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         late = await late_work(conn, c)
     assert not [t for t in late.tasks if t.kind.startswith("peer")] and "peer_feedback" not in late.by_phase
+
+
+async def test_a_reassigned_reviewer_approves_and_the_earlier_one_cannot(client, db_url, task_queue):
+    seed_org(db_url, kams=4, managers=2)
+    c = f"PR{uuid.uuid4().hex[:8]}"
+    await create_cycle(db_url, peer_cycle(c, weight=None))
+    async with running_worker(client, db_url, task_queue):
+        await start_cycle(client, db_url, c, task_queue)
+        await eventually(lambda: review_started(client, c, "K01"))
+        await peers.nominate(client, db_url, c, "K01", "K01", ["K02", "K03", "K04"])
+        await tasks.reassign_reviewer(client, db_url, c, "K01", ReassignReviewer("HR1", "M2", "M1 is on leave"))
+        assert rows(db_url, "SELECT assignee_id FROM task WHERE id = %s", f"{c}:K01:peer_approval") == [("M2",)]
+        with pytest.raises(Forbidden):
+            await peers.approve(client, db_url, c, "K01", "M1")
+        await peers.approve(client, db_url, c, "K01", "M2")
+        assert [p for p, _, ok in await peers.nominated(db_url, c, "K01") if ok] == ["K02", "K03", "K04"]
 
 
 async def test_a_cycle_without_peer_feedback_is_unchanged(db_url):
