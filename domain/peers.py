@@ -54,11 +54,12 @@ class PeerAggregate(_Frozen):
     scale_min: int = 1
     scale_max: int = 5
 
-    def explanation(self) -> str:
-        """Why the component is (not) in the score, as a KAM reads it."""
+    def explanation(self, scored: bool = True) -> str:
+        """Why the feedback is (not) shown and in the score, as a KAM reads it; ``scored``: the scorecard weighs it."""
         if not self.shown:
             return (f"peer feedback: fewer colleagues answered than the {self.min_answers} needed to keep answers "
-                    f"anonymous, so it is not shown and not scored; the other weights were renormalized")
+                    f"anonymous, so it is not shown" + (" and not scored; the other weights were renormalized"
+                                                        if scored else ""))
         return f"peer feedback: the average of {self.answers} colleagues' answers per question"
 
 

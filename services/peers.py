@@ -177,8 +177,9 @@ async def peer_view(db: Database | str, cycle_id: str, employee_id: str, viewer_
                 """SELECT count(*) FILTER (WHERE status = 'done'), count(*) FROM task
                    WHERE review_id = %s AND kind = 'peer_feedback'""", (review_id,))).fetchone()
     assert agg is not None
+    scored = bool(config.scorecard.component_weights.peer_feedback)
     view = PeerView(cycle_id, employee_id, peers.min_answers, agg.shown,
-                    questions=[(q.id, q.text(locale)) for q in peers.questions], explanation=agg.explanation())
+                    questions=[(q.id, q.text(locale)) for q in peers.questions], explanation=agg.explanation(scored))
     if agg.shown:
         view.averages, view.overall, view.answers = dict(agg.averages), agg.overall, agg.answers
     if counts is not None:
