@@ -256,6 +256,59 @@ class ReopenRecord:
     at: datetime
 
 
+def reopened_workflow_id(review_id: str) -> str:
+    """The workflow that drives the tasks HR reopened after the review closed (workflows/reopened.py)."""
+    return f"reopened:{review_id}"
+
+
+@dataclass
+class ReopenedReviewInput:
+    """A closed review in calibration whose submissions HR reopens: who may submit what, by the frozen rules."""
+
+    cycle_id: str
+    review_id: str
+    employee_id: str
+    reviewer_id: str | None
+    contact_ids: list[str]
+    rules: ReviewRules
+    versions: dict[str, int] = field(default_factory=dict)  # each submitted task's version now, by phase or contact
+
+
+@dataclass
+class SettledTask:
+    """A reopened task settled: resubmitted as ``version``, or closed at its deadline with the version before."""
+
+    task_id: str
+    version: int  # the version the reopen opened
+    resubmitted: bool
+
+
+@dataclass
+class RescoreInput:
+    cycle_id: str
+    review_id: str
+    settled: list[SettledTask]
+    at: datetime
+
+
+@dataclass
+class RescoreResult:
+    review_id: str
+    preliminary_score: str | None
+    suggested_level: int | None
+    final_level: int | None
+
+
+@dataclass
+class ReopenedTaskStatus:
+    task_id: str
+    phase: str
+    version: int
+    due_at: datetime
+    state: str  # open | resubmitted | kept (the deadline passed: the earlier version stands)
+    rescored: bool
+
+
 @dataclass
 class AddParticipant:
     """A joiner in the cycle's population: their review opened in the running cycle."""
