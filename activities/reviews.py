@@ -47,6 +47,7 @@ from workflows.payloads import (
     SubmissionRecord,
     SurveyMoveRecord,
     record_digest,
+    reopened_workflow_id,
     review_workflow_id,
     task_id_for,
 )
@@ -277,7 +278,13 @@ class ReviewActivities(DbActivities):
                 (cycle_id,),
             )
             workflow_ids = [row[0] for row in await cur.fetchall() if row[0]]
-            await cur.execute("UPDATE task SET status = 'cancelled' WHERE cycle_id = %s AND status = 'open'", (cycle_id,))
+            await cur.execute(
+                """WITH ended AS (UPDATE task SET status = 'cancelled' WHERE cycle_id = %s AND status = 'open'
+                                  RETURNING review_id)
+                   SELECT DISTINCT r.id FROM ended JOIN review r ON r.id = ended.review_id WHERE r.status = 'closed'""",
+                (cycle_id,))
+            # Tasks HR reopened after their review closed: their reopen workflow ends too (workflows/reopened.py).
+            reopened = [reopened_workflow_id(row[0]) for row in await cur.fetchall()]
             await cur.execute("DELETE FROM task_draft d USING task t WHERE t.id = d.task_id AND t.cycle_id = %s",
                               (cycle_id,))
             await cur.execute(
@@ -290,7 +297,7 @@ class ReviewActivities(DbActivities):
             )
             await audit(cur, f"cycle.cancelled:{cycle_id}", "system", "cycle.cancelled", "review_cycle", cycle_id,
                         None, {"open_reviews_cancelled": len(workflow_ids)})
-        await _cancel_workflows(workflow_ids)
+        await _cancel_workflows(workflow_ids + reopened)
         return len(workflow_ids)
 
     async def _open_reviews(self, inp: StartBatchInput) -> list[ReviewSeed]:

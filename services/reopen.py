@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -150,6 +150,8 @@ async def _reopen_closed(client: Client, db: Database | str, cycle_id: str, revi
             return await handle.execute_update(ReopenedReviewWorkflow.reopen_task, req, id=update_id)
         except WorkflowUpdateFailedError as err:
             raise refusal(err) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            break  # no answer yet (no worker?): the same reopen again is safe, it applies once
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise

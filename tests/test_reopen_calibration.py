@@ -185,3 +185,20 @@ async def test_an_hr_adjusted_rating_keeps_its_level_and_a_running_review_path_i
     assert final == 1  # HR's adjustment stands; the score and the suggestion are new
     (after,) = _row(db_url, "SELECT after FROM audit_log WHERE event_key = %s", f"review.rescored:{c}:K01:manager_scoring:2")
     assert after["final_level"] == 1 and after["resubmitted"] is True and after["suggested_level"] == suggested
+
+
+async def test_cancelling_the_cycle_ends_the_reopen_workflow(client, db_url, in_calibration):
+    from temporalio.client import WorkflowExecutionStatus
+
+    from services.cycles import cancel_cycle
+
+    c = in_calibration["cycle"]
+    await reopen_task(client, db_url, c, "K01", "self_review", actor_id="HR1", reason="evidence missing", due="1d")
+    await cancel_cycle(client, db_url, c, "HR1", "reorganisation")
+    handle = client.get_workflow_handle(reopened_workflow_id(review_id_for(c, "K01")))
+
+    async def ended() -> bool:
+        return (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+
+    await eventually(ended, timeout=30)
+    assert _row(db_url, "SELECT status FROM task WHERE id = %s", f"{c}:K01:self_review") == ("cancelled",)
