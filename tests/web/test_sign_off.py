@@ -105,6 +105,11 @@ async def test_hr_reopens_in_calibration_on_the_page_and_through_the_api(web):
     assert r.status_code == 200 and r.json()["version"] == 2
     r = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
     assert r.status_code == 409 and "重新开放" in r.json()["detail"] and "(K01)" in r.json()["detail"]
+    # The calibration page, its finalize page and the API say what finalizing waits for.
+    assert [n for n in (await hr.get(f"/api/hr/cycles/{cid}/calibration")).json()["reopened"] if "(K01)" in n]
+    assert 'id="reopened"' in (await hr.get(f"/hr/cycles/{cid}/calibration")).text
+    confirm = await hr.get(f"/hr/cycles/{cid}/calibration/finalize")
+    assert 'id="cannot"' in confirm.text and 'id="confirm-finalize"' not in confirm.text
     r = await m1.post(f"/api/manager/reviews/{cid}/K01/score", json={"ratings": ratings(3)})
     assert r.status_code == 200, r.text
 
@@ -115,6 +120,7 @@ async def test_hr_reopens_in_calibration_on_the_page_and_through_the_api(web):
     await eventually(rescored, timeout=30)
     page = await hr.get(f"/hr/cycles/{cid}/participants/K01")
     assert "重新计算" in page.text  # the audit trail names the rescore
+    assert (await hr.get(f"/api/hr/cycles/{cid}/calibration")).json()["reopened"] == []
     r = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
     assert r.status_code == 200, r.text
     r = await hr.post(f"/api/hr/cycles/{cid}/participants/K01/reopen", json={**body, "task": "self_review"})
