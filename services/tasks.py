@@ -5,7 +5,9 @@ timeout or a replayed request with the same content is applied exactly once and 
 receipt; a different submission for a task already done is refused, saying when and by whom the
 first one came in. The happy path is one indexed read (the task's version: a task HR reopened takes its next
 version under a new Update id) and one Update; PostgreSQL is otherwise read only when the workflow cannot
-answer (not started yet, or finished), so every answer stays true after the review has closed too.
+answer (not started yet, or finished), so every answer stays true after the review has closed too. A task HR
+reopened after its review closed (in calibration) is submitted to that review's reopen workflow instead
+(workflows/reopened.py), through the Updates of the same names and with the same checks.
 """
 
 from __future__ import annotations

@@ -202,3 +202,27 @@ async def test_cancelling_the_cycle_ends_the_reopen_workflow(client, db_url, in_
 
     await eventually(ended, timeout=30)
     assert _row(db_url, "SELECT status FROM task WHERE id = %s", f"{c}:K01:self_review") == ("cancelled",)
+
+
+async def test_a_closed_review_before_calibration_opens_is_refused_in_both_languages(client, db_url, task_queue):
+    org = seed_org(db_url, kams=2, managers=1, contacts_per_kam=1)
+    c = f"RB{uuid.uuid4().hex[:8]}"
+    await create_cycle(db_url, cycle_config(c, due="300s"))
+    async with running_worker(client, db_url, task_queue):
+        await start_cycle(client, db_url, c, task_queue)
+        for k in org["kams"]:
+            await eventually(lambda k=k: review_started(client, c, k))
+        await tasks.submit_self_review(client, db_url, c, SelfReviewSubmission("K01", ratings(2)))
+        await tasks.submit_manager_score(client, db_url, c, "K01", ManagerScoreSubmission(org["manager_of"]["K01"],
+                                                                                          ratings(3)))
+        await tasks.submit_survey(client, db_url, c, "K01", SurveySubmission(org["contacts"]["K01"][0], 5, 9))
+
+        async def closed() -> bool:
+            return _row(db_url, "SELECT status FROM review WHERE id = %s", review_id_for(c, "K01")) == ("closed",)
+
+        await eventually(closed, timeout=30)
+        with pytest.raises(Conflict) as refused:
+            await reopen_task(client, db_url, c, "K01", "self_review", actor_id="HR1", reason="evidence missing")
+        assert "has not opened calibration yet" in str(refused.value)
+        assert "尚未进入校准环节" in Formatter("zh-CN").text(message_of(refused.value))
+        assert count(db_url, "SELECT count(*) FROM submission_version") == 0
