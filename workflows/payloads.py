@@ -234,7 +234,7 @@ REOPEN_PATCH = "reopen"
 
 @dataclass
 class ReopenTask:
-    """HR reopens one submitted task of a running review: the person submits again by ``due_at``."""
+    """HR reopens one submitted task (of a running review, or of a closed one in calibration): submit again by ``due_at``."""
 
     actor_id: str
     phase: str  # self_review | manager_scoring | customer_survey
