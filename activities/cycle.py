@@ -12,6 +12,7 @@ from temporalio import activity
 from activities.base import DbActivities, audit, jsonb, rejected
 from activities.outbox import Message, queue, start_delivery
 from activities.payout_rows import PAYOUT_COLUMNS, copy_first_lines
+from activities.reopened import finalize_waits, outstanding_reopens
 from domain.calibration import CalibrationEntry, distribution_report, nine_box, normalize, rating_level
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, compute_payouts, delta_lines
@@ -132,6 +133,11 @@ class CycleActivities(DbActivities):
     async def finalize_calibration(self, inp: CycleActionInput) -> CalibrationSummary:
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             config = await self.cycle_config(conn, inp.cycle_id)
+            # The cycle's row first: a reopen of a closed review (activities/reopened.py) waits for this to commit,
+            # or this waits for the reopen, which it then sees outstanding.
+            await cur.execute("SELECT id FROM review_cycle WHERE id = %s FOR UPDATE", (inp.cycle_id,))
+            if reopened := await outstanding_reopens(cur, inp.cycle_id):
+                raise rejected(finalize_waits(reopened), conflict=True)
             summary = await self._summary(cur, inp.cycle_id, config)
             await cur.execute(
                 "SELECT count(*) FROM calibrated_rating WHERE cycle_id = %s AND final_level IS NULL", (inp.cycle_id,)

@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import AUDIT_ROW, audit_params, dumps, jsonb
 from activities.cycle import approval_event_key, approval_revision
+from activities.reopened import finalize_waits, outstanding_reopens, settled_reopens
 from domain.calibration import nine_box
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
@@ -503,10 +504,19 @@ async def adjust_rating(client: Client, db: Database | str, cycle_id: str, emplo
 
 
 async def finalize_calibration(client: Client, db: Database | str, cycle_id: str, actor: str) -> CalibrationSummary:
-    """Finalize once; a retry by the same person gets the first answer, anyone else is told who did it."""
+    """Finalize once; a retry by the same person gets the first answer, anyone else is told who did it.
+
+    Refused while a submission HR reopened after its review closed is outstanding (docs/reopen-and-sign-off.md):
+    here, before the Update, and by the activity under the cycle's lock. The Update id counts the reopens settled so
+    far, so a finalize refused in a race with a reopen is a new request once that reopen has settled.
+    """
+    async with as_database(db).connection() as conn, conn.cursor() as cur:
+        if reopened := await outstanding_reopens(cur, cycle_id):
+            raise Conflict(finalize_waits(reopened))
+        settled = await settled_reopens(cur, cycle_id)
     try:
         return await cycle_update(client, cycle_id, CycleWorkflow.finalize_calibration, ActorRequest(actor),
-                                  f"finalize:{cycle_id}:{actor}")
+                                  f"finalize:{cycle_id}:{actor}" + (f":r{settled}" if settled else ""))
     except (Rejected, Conflict, NotFound):
         after = await _first_answer(db, cycle_id, f"calibration.finalized:{cycle_id}", actor,
                                     lambda at, by: tr("calibration of cycle %(cycle)s was already finalized on %(at)s "

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 
+from activities.reopened import outstanding_reopens
 from domain.text import Text, tr
 from services.errors import Conflict, NotFound
 
@@ -80,6 +81,7 @@ class CalibrationView:
     min_team_size: int = 3
     enforce: bool = False  # finalizing is refused while the distribution is outside the guideline
     notes: dict[str, Text] = field(default_factory=dict)  # employee -> how normalization treated the score
+    reopened: list[str] = field(default_factory=list)  # "name (id)" of reviews whose reopened submissions are awaited
 
     def name(self, person_id: str | None) -> str:
         return self.names.get(person_id or "", person_id or "")
@@ -133,12 +135,14 @@ async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationV
     for r in ratings:
         teams[r.manager_id] = teams.get(r.manager_id, 0) + 1
     notes = {r.employee_id: _normalization_note(r, teams[r.manager_id], cal) for r in ratings if r.note}
+    async with conn.cursor() as cur:
+        reopened = await outstanding_reopens(cur, cycle_id) if status == "calibration" else []
     return CalibrationView(
         cycle_id, name, status, [(lv.level, lv.label) for lv in cal.levels], ratings, report, grid, adjustments,
         finalized=bool(ratings) and all(r.finalized for r in ratings),
         unrated=[r.employee_id for r in ratings if r.final_level is None], tolerance_pct=cal.tolerance_pct,
         timezone=zone, names=names, outside=outside, min_team_size=cal.min_team_size, enforce=cal.enforce,
-        notes=notes,
+        notes=notes, reopened=reopened,
     )
 
 

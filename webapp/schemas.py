@@ -490,6 +490,8 @@ class CalibrationOut(BaseModel):
     finalized: bool
     unrated: list[str]
     names: dict[str, str] = Field(default_factory=dict, description="id -> name of everyone named above")
+    reopened: list[str] = Field(default_factory=list, description="'name (id)' of the reviews whose submissions HR "
+                                "reopened after they closed and that are not rescored yet: finalizing waits for them")
 
 
 class PersonOut(BaseModel):

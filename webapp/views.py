@@ -71,6 +71,7 @@ def calibration_out(v: CalibrationView) -> CalibrationOut:
         nine_box={cell.key: cell.employees for row in v.grid for cell in row},
         ratings=[{k: val for k, val in asdict(r).items() if k != "finalized"} for r in v.ratings],
         adjustments=[asdict(a) for a in v.adjustments], finalized=v.finalized, unrated=v.unrated, names=v.names,
+        reopened=v.reopened,
     )
 
 
