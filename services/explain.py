@@ -13,7 +13,7 @@ from domain.text import tr
 from services.db import libpq_url
 from services.errors import NotFound
 from services.kpi_sources import SOURCES_SQL, KpiSourceView, source_views
-from services.survey_stats import NPS_COUNTS_SQL, NpsSummary, nps_summary
+from services.survey_stats import CYCLE_NPS_SQL, REVIEW_NPS_SQL, NpsSummary, nps_summary
 
 
 @dataclass
@@ -54,11 +54,13 @@ def explain_review(database_url: str, cycle_id: str, employee_id: str) -> Review
             """SELECT from_level, to_level, reason, actor, adjusted_at FROM rating_adjustment
                WHERE review_id = %s ORDER BY adjusted_at""", (row[11],)).fetchall()
         sources = conn.execute(SOURCES_SQL, (employee_id, row[12])).fetchall()
-        counts = conn.execute(NPS_COUNTS_SQL, {"review": row[11], "cycle": cycle_id}).fetchone()
+        kam_nps = conn.execute(REVIEW_NPS_SQL, (row[11],)).fetchone()
+        company_nps = conn.execute(CYCLE_NPS_SQL, (cycle_id,)).fetchone()
     order = [k["id"] for k in row[13] or []]
     return ReviewExplanation(cycle_id, employee_id, row[0], row[1], row[2], row[3], row[4], list(row[5] or []),
                              row[6], row[7], row[8], row[9], row[10], adjustments,
-                             source_views(sources, row[4], order), nps_summary(counts, int(row[14] or 0)))
+                             source_views(sources, row[4], order),
+                             nps_summary(kam_nps or (0, 0, 0), company_nps or (0, 0, 0), int(row[14] or 0)))
 
 
 @dataclass
