@@ -138,6 +138,8 @@ def parse_cycle_config(text: str, source: Text | str = "configuration") -> Cycle
 def config_digest(config: CycleConfig) -> str:
     # Settings added later are left out while unset, so a configuration frozen before them keeps its digest.
     unset: dict[str, Any] = {"notifications": True} if config.notifications is None else {}
+    if config.plan_year is None:
+        unset["plan_year"] = True
     if later := config.participants.unset_filters():
         unset["participants"] = later
     return hashlib.sha256(dumps(config.model_dump(mode="json", exclude=unset)).encode()).hexdigest()
