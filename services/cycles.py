@@ -280,6 +280,8 @@ async def _check_incentive_coverage(conn: psycopg.AsyncConnection, config: Cycle
     """Every participant needs a target incentive; find out now rather than at payout time."""
     plan = config.incentive_plan
     target = plan.target_incentive
+    if target.is_empty():  # a plan of commission only (per period or deal by deal) has no target to cover
+        return
     rows = await (await conn.execute("SELECT id, grade FROM employee WHERE id = ANY(%s)", (employees,))).fetchall()
     uncovered = [(emp, grade) for emp, grade in rows
                  if emp not in target.by_employee and (grade or "") not in target.by_grade]

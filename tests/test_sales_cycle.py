@@ -1,0 +1,129 @@
+"""Two linked cycles of one plan year pay deal commission, a recoverable draw and a clawback through the lock path.
+
+Plan (kam-deals): cumulative deal commission, 2 % to 100,000 and 4 % above; a recoverable draw of 2,000 in each
+person's first period; 50 % of a deal's commission back when the customer leaves within 90 days.
+Deals from crm_deal: D1 K01 50,000 (15 Jul, its customer left 20 Aug), D3 20,000 shared K01 60 % / K02 40 %
+(5 Aug, cancelled 10 Sep), D2 K01 100,000 (10 Oct).
+- 2026-Q3: K01 D1 1,000 + D3 240 (continuing from 50,000), drawn 760 (owed); K02 D3 160, drawn 1,840 (owed).
+- 2026-Q4 (reads what Q3 locked): K01 D2 continues from 62,000: 760 + 2,480 = 3,240; the guarantee has ended, so
+  the 760 owed is recovered; D1 and D3 clawed back 500 + 120: net 1,860, balance 0. K02 earns nothing; D3's 160
+  → −80 clawed back: net −80, a negative line for payroll to recover; the 1,840 owed is carried.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import psycopg
+import yaml
+from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import ActivityEnvironment
+
+from activities.cycle import CycleActivities
+from domain.cycle import CycleConfig
+from services.cycles import recompute_incentives
+from services.db import libpq_url
+from services.payroll import export_payroll_csv
+from tests.helpers import ROOT, cycle_config, rows, run_full_cycle, seed_org
+from worker import running_worker
+from workflows.payloads import CycleActionInput
+
+PLAN = {
+    "id": "kam-deals", "version": 1, "rounding": "HALF_UP",
+    "deal_commission": {"application": "cumulative", "table": {
+        "kind": "rate", "mode": "marginal", "boundary": "upper",
+        "tiers": [{"from": 0, "rate": "0.02"}, {"from": 100000, "rate": "0.04"}]}},
+    "draw": {"kind": "recoverable", "amount": 2000, "periods": 1},
+    "clawback": {"mode": "early_termination", "windows": [{"within_days": 90, "percent": 50}]},
+}
+
+
+def sales_config(cycle_id: str, label: str, start: str, end: str) -> CycleConfig:
+    data = yaml.safe_load((ROOT / "demo" / "cycle.yaml").read_text(encoding="utf-8"))
+    base = cycle_config(cycle_id).model_dump(mode="json")
+    base.update(period={"label": label, "start": start, "end": end}, incentive_plan=PLAN, plan_year="kam-deals-2026")
+    assert data["cadence"] == "quarterly"
+    return CycleConfig.model_validate(base)
+
+
+def seed_deals(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        for deal, kam, amount, closed in (("D1", "K01", 50000, "2026-07-15"), ("D3", "K01", 20000, "2026-08-05"),
+                                          ("D2", "K01", 100000, "2026-10-10")):
+            conn.execute("""INSERT INTO crm_deal (id, kind, kam_id, won, amount, currency, closed_on, source)
+                            VALUES (%s, 'deal', %s, true, %s, 'CNY', %s, 'zoho')""", (deal, kam, amount, closed))
+        conn.execute("INSERT INTO crm_deal_credit (deal_id, employee_id, percent) VALUES ('D3', 'K01', 60), "
+                     "('D3', 'K02', 40)")
+        conn.execute("""INSERT INTO crm_deal_event (deal_id, kind, "on", source) VALUES
+                        ('D1', 'churned', '2026-08-20', 'zoho'), ('D3', 'cancelled', '2026-09-10', 'zoho')""")
+        for kam in ("K01", "K02"):  # the Q4 reviews score on Q4 figures like Q3's
+            conn.execute("""INSERT INTO kpi_actual (employee_id, period, kpi_id, value)
+                            SELECT employee_id, '2026-Q4', kpi_id, value FROM kpi_actual
+                            WHERE employee_id = %s AND period = '2026-Q3'""", (kam,))
+
+
+def lines(db_url: str, cycle_id: str) -> list[tuple]:
+    return rows(db_url, """SELECT employee_id, line_type, amount, inputs ->> 'deal_id', status FROM payout_line
+                           WHERE cycle_id = %s ORDER BY employee_id, line_type, inputs ->> 'deal_id'""", cycle_id)
+
+
+def ledger(db_url: str) -> list[tuple]:
+    return rows(db_url, "SELECT cycle_id, employee_id, kind, amount, balance_after FROM ledger_entry ORDER BY seq")
+
+
+async def test_two_linked_cycles_pay_deals_a_draw_and_a_clawback_and_reruns_write_nothing(
+        client, db_url, task_queue, tmp_path):
+    org = seed_org(db_url, kams=2)
+    seed_deals(db_url)
+    tag = uuid.uuid4().hex[:4]
+    q3, q4 = f"S3{tag}", f"S4{tag}"
+    async with running_worker(client, db_url, task_queue):
+        await run_full_cycle(client, db_url, task_queue, q3, org, sales_config(q3, "2026-Q3", "2026-07-01", "2026-09-30"))
+        await run_full_cycle(client, db_url, task_queue, q4, org, sales_config(q4, "2026-Q4", "2026-10-01", "2026-12-31"))
+
+        assert [r[:4] for r in lines(db_url, q3)] == [
+            ("K01", "commission", Decimal("1000.0000"), "D1"), ("K01", "commission", Decimal("240.0000"), "D3"),
+            ("K01", "draw", Decimal("760.0000"), None),
+            ("K02", "commission", Decimal("160.0000"), "D3"), ("K02", "draw", Decimal("1840.0000"), None)]
+        assert [r[:4] for r in lines(db_url, q4)] == [
+            ("K01", "adjustment", Decimal("-500.0000"), "D1"), ("K01", "adjustment", Decimal("-120.0000"), "D3"),
+            ("K01", "commission", Decimal("3240.0000"), "D2"),
+            ("K01", "draw_recovery", Decimal("-760.0000"), None),
+            ("K02", "adjustment", Decimal("-80.0000"), "D3")]
+        assert all(r[4] == "locked" for r in lines(db_url, q3) + lines(db_url, q4))
+        expected_ledger = [
+            (q3, "K01", "earned", Decimal("1240.0000"), Decimal("0.0000")),
+            (q3, "K01", "drawn", Decimal("760.0000"), Decimal("760.0000")),
+            (q3, "K02", "earned", Decimal("160.0000"), Decimal("0.0000")),
+            (q3, "K02", "drawn", Decimal("1840.0000"), Decimal("1840.0000")),
+            (q4, "K01", "earned", Decimal("3240.0000"), Decimal("760.0000")),
+            (q4, "K01", "recovered", Decimal("760.0000"), Decimal("0.0000")),
+            (q4, "K01", "clawed_back", Decimal("620.0000"), Decimal("0.0000")),
+            (q4, "K02", "earned", Decimal("0.0000"), Decimal("1840.0000")),
+            (q4, "K02", "clawed_back", Decimal("80.0000"), Decimal("1840.0000"))]
+        assert ledger(db_url) == expected_ledger
+
+        # Activities re-run after success write nothing new: neither lines nor ledger entries.
+        before = (lines(db_url, q3), lines(db_url, q4), ledger(db_url))
+        env = ActivityEnvironment(client)
+        env.info = dataclasses.replace(env.info, task_queue=task_queue)
+        async with AsyncConnectionPool(libpq_url(db_url), min_size=1, max_size=2, kwargs={"autocommit": True}) as pool:
+            acts = CycleActivities(pool)
+            for cid in (q3, q4):
+                summary = await env.run(acts.compute_incentives, cid)
+                assert summary.new_lines == 0
+                await env.run(acts.lock_payouts, CycleActionInput(cid, "PAY1", datetime.now(UTC)))
+        assert (lines(db_url, q3), lines(db_url, q4), ledger(db_url)) == before
+        # Recomputing after lock with unchanged deals adds no delta line.
+        assert (await recompute_incentives(client, db_url, q4, task_queue)).delta_lines == 0
+
+    out = tmp_path / "payroll.csv"
+    export_payroll_csv(db_url, q4, out)
+    exported = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    k02 = [r for r in exported if r["employee_id"] == "K02"]
+    assert [(r["line_type"], r["amount"]) for r in k02] == [("adjustment", "-80.00")]  # to recover, never paid
