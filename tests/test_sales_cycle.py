@@ -15,12 +15,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import psycopg
-import yaml
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import ActivityEnvironment
 
@@ -29,7 +29,8 @@ from domain.cycle import CycleConfig
 from services.cycles import recompute_incentives
 from services.db import libpq_url
 from services.payroll import export_payroll_csv
-from tests.helpers import ROOT, cycle_config, rows, run_full_cycle, seed_org
+from tests.helpers import cycle_config, rows, run_full_cycle, seed_org
+from tests.test_cli import cli  # noqa: F401 - the CLI fixture, reused
 from worker import running_worker
 from workflows.payloads import CycleActionInput
 
@@ -44,11 +45,19 @@ PLAN = {
 
 
 def sales_config(cycle_id: str, label: str, start: str, end: str) -> CycleConfig:
-    data = yaml.safe_load((ROOT / "demo" / "cycle.yaml").read_text(encoding="utf-8"))
+    """The demo cycle (quarterly) paying PLAN for one quarter of the plan year kam-deals-2026."""
     base = cycle_config(cycle_id).model_dump(mode="json")
     base.update(period={"label": label, "start": start, "end": end}, incentive_plan=PLAN, plan_year="kam-deals-2026")
-    assert data["cadence"] == "quarterly"
     return CycleConfig.model_validate(base)
+
+
+async def run_two_quarters(client, db_url: str, task_queue: str, org) -> tuple[str, str]:
+    """Q3 and Q4 of the plan year, run and approved (needs a running worker)."""
+    tag = uuid.uuid4().hex[:4]
+    q3, q4 = f"S3{tag}", f"S4{tag}"
+    await run_full_cycle(client, db_url, task_queue, q3, org, sales_config(q3, "2026-Q3", "2026-07-01", "2026-09-30"))
+    await run_full_cycle(client, db_url, task_queue, q4, org, sales_config(q4, "2026-Q4", "2026-10-01", "2026-12-31"))
+    return q3, q4
 
 
 def seed_deals(db_url: str) -> None:
@@ -77,14 +86,11 @@ def ledger(db_url: str) -> list[tuple]:
 
 
 async def test_two_linked_cycles_pay_deals_a_draw_and_a_clawback_and_reruns_write_nothing(
-        client, db_url, task_queue, tmp_path):
+        client, db_url, task_queue, tmp_path, cli):  # noqa: F811 - the imported fixture
     org = seed_org(db_url, kams=2)
     seed_deals(db_url)
-    tag = uuid.uuid4().hex[:4]
-    q3, q4 = f"S3{tag}", f"S4{tag}"
     async with running_worker(client, db_url, task_queue):
-        await run_full_cycle(client, db_url, task_queue, q3, org, sales_config(q3, "2026-Q3", "2026-07-01", "2026-09-30"))
-        await run_full_cycle(client, db_url, task_queue, q4, org, sales_config(q4, "2026-Q4", "2026-10-01", "2026-12-31"))
+        q3, q4 = await run_two_quarters(client, db_url, task_queue, org)
 
         assert [r[:4] for r in lines(db_url, q3)] == [
             ("K01", "commission", Decimal("1000.0000"), "D1"), ("K01", "commission", Decimal("240.0000"), "D3"),
@@ -125,5 +131,19 @@ async def test_two_linked_cycles_pay_deals_a_draw_and_a_clawback_and_reruns_writ
     out = tmp_path / "payroll.csv"
     export_payroll_csv(db_url, q4, out)
     exported = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
-    k02 = [r for r in exported if r["employee_id"] == "K02"]
-    assert [(r["line_type"], r["amount"]) for r in k02] == [("adjustment", "-80.00")]  # to recover, never paid
+    k02 = [(r["line_type"], r["amount"], r["deal_id"], r["event"]) for r in exported if r["employee_id"] == "K02"]
+    assert k02 == [("adjustment", "-80.00", "D3", "cancelled")]  # a negative net: for payroll to recover, not paid
+
+    # The statement (CLI) shows the ledger beside the lines; `payroll ledger` prints and writes it.
+    st = json.loads(cli("payroll", "statement", q4, "K01", "--json").stdout)
+    assert st["ledger"] == {"plan_year": "kam-deals-2026", "currency": "CNY", "earned": "3240.00", "drawn": "0.00",
+                            "recovered": "760.00", "clawed_back": "620.00", "written_off": "0.00", "balance": "0.00"}
+    text = cli("payroll", "statement", q4, "K01").stdout
+    assert "ledger, plan year kam-deals-2026 (CNY):" in text and "clawed back" in text
+    table = cli("payroll", "ledger", q4).stdout
+    assert "balance owed" in table and "-80.00" in table and "1840.00" in table
+    proc = cli("payroll", "ledger", q3, "--out", str(tmp_path / "ledger.csv"))
+    assert proc.returncode == 0, proc.stderr
+    ledger_rows = list(csv.DictReader(io.StringIO((tmp_path / "ledger.csv").read_text(encoding="utf-8-sig"))))
+    assert [(r["employee_id"], r["earned"], r["drawn"], r["net"], r["balance"]) for r in ledger_rows] == [
+        ("K01", "1240.00", "760.00", "2000.00", "760.00"), ("K02", "160.00", "1840.00", "2000.00", "1840.00")]

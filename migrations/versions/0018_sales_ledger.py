@@ -62,11 +62,31 @@ def upgrade() -> None:
     op.create_index("ix_ledger_entry_person", "ledger_entry", ["plan_year", "employee_id", "seq"])
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON crm_deal_credit, crm_deal_event TO {APP_ROLE}")
     op.execute(f"GRANT DELETE ON crm_deal_credit TO {APP_ROLE}")
-    # The ledger is written once and never changed: corrections are new entries.
+    # The ledger is written once and never changed: corrections are new entries. It holds approved figures only
+    # (written when lines lock), so payroll systems may read it with their own role.
     op.execute(f"GRANT SELECT, INSERT ON ledger_entry TO {APP_ROLE}")
+    op.execute("GRANT SELECT ON ledger_entry TO kamreview_payroll")
+    # Payroll's view names the deal a line pays or claws back, and the event behind a clawback (new columns last:
+    # a view keeps its columns' order).
+    op.execute(_VIEW.format(extra=""",
+               p.inputs ->> 'deal_id' AS deal_id, p.inputs ->> 'event' AS event"""))
+
+
+_VIEW = """
+CREATE OR REPLACE VIEW payroll_payout_lines AS
+SELECT p.idempotency_key, p.cycle_id, p.period, p.employee_id, e.name AS employee_name,
+       p.line_type, p.amount, p.currency, p.plan_id, p.plan_version, p.revision,
+       p.explanation, p.approved_by, p.locked_at{extra}
+FROM payout_line p JOIN employee e ON e.id = p.employee_id
+WHERE p.status = 'locked'
+"""
 
 
 def downgrade() -> None:
+    op.execute("DROP VIEW payroll_payout_lines")
+    op.execute(_VIEW.format(extra=""))
+    op.execute("GRANT SELECT ON payroll_payout_lines TO kamreview_payroll")
+    op.execute(f"GRANT SELECT ON payroll_payout_lines TO {APP_ROLE}")
     op.drop_index("ix_ledger_entry_person", table_name="ledger_entry")
     op.drop_table("ledger_entry")
     op.drop_table("crm_deal_event")
