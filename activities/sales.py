@@ -169,6 +169,12 @@ async def write_ledger(cur: Any, config: CycleConfig, cycle_id: str, revision: i
     for e, line_type, amount, cur_code, data in lines:
         by_person.setdefault(e, []).append(LockedLine(line_type, Decimal(amount), data or {}))
         currency[e] = cur_code
+    if revision == 0:  # every participant's period is in the ledger, with nothing earned and the balance carried
+        await cur.execute("""SELECT r.employee_id, e.currency FROM review r JOIN employee e ON e.id = r.employee_id
+                             WHERE r.cycle_id = %s""", (cycle_id,))
+        for e, cur_code in await cur.fetchall():
+            by_person.setdefault(e, [])
+            currency.setdefault(e, cur_code)
     people = sorted(by_person)
     await cur.execute(
         """SELECT DISTINCT ON (employee_id) employee_id, balance_after FROM ledger_entry
