@@ -150,7 +150,7 @@ class CrmDealEvent(SQLModel, table=True):
     kind: str = Field(sa_column=Column(Text, primary_key=True))
     on: date = Field(sa_column=Column(Date, primary_key=True))
     refunded_pct: Decimal = Field(sa_column=Column(Numeric(7, 4), nullable=False, server_default="100"))
-    source: str
+    source: str = Field(sa_column=Column(Text, nullable=False))
     imported_at: datetime | None = _ts(nullable=False, default_now=True)
 
 
@@ -385,15 +385,15 @@ class LedgerEntry(SQLModel, table=True):
                         name="ck_ledger_entry_kind"),
         Index("ix_ledger_entry_person", "plan_year", "employee_id", "seq"),
     )
-    key: str = Field(primary_key=True)
+    key: str = Field(sa_column=Column(Text, primary_key=True))
     seq: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), nullable=False, unique=True))
-    plan_year: str
+    plan_year: str = Field(sa_column=Column(Text, nullable=False))
     employee_id: str = _fk("employee.id", index=False)
     cycle_id: str = _fk("review_cycle.id")
     revision: int
-    kind: str
+    kind: str = Field(sa_column=Column(Text, nullable=False))
     amount: Decimal = Field(sa_column=Column(Numeric(20, 4), nullable=False))
-    currency: str
+    currency: str = Field(sa_column=Column(Text, nullable=False))
     balance_after: Decimal = Field(sa_column=Column(Numeric(20, 4), nullable=False))
     created_at: datetime | None = _ts(nullable=False, default_now=True)
 

@@ -147,3 +147,49 @@ async def test_two_linked_cycles_pay_deals_a_draw_and_a_clawback_and_reruns_writ
     ledger_rows = list(csv.DictReader(io.StringIO((tmp_path / "ledger.csv").read_text(encoding="utf-8-sig"))))
     assert [(r["employee_id"], r["earned"], r["drawn"], r["net"], r["balance"]) for r in ledger_rows] == [
         ("K01", "1240.00", "760.00", "2000.00", "760.00"), ("K02", "160.00", "1840.00", "2000.00", "1840.00")]
+
+
+def test_migration_0018_matches_the_models(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    import models
+    from services.db import sqlalchemy_url
+
+    tables = {"crm_deal_credit", "crm_deal_event", "ledger_entry"}
+    engine = create_engine(sqlalchemy_url(db_url))
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), models.metadata)
+    finally:
+        engine.dispose()
+
+    def table_of(entry) -> str | None:
+        item = entry[1] if isinstance(entry, tuple) else entry[0][1]
+        table = getattr(item, "table", None)
+        return getattr(table, "name", None) or getattr(item, "name", None)
+
+    ours = [d for d in diff if (d[0][2] if isinstance(d, list) else table_of(d)) in tables]
+    assert ours == [], ours
+
+
+def test_a_deal_in_another_currency_is_refused_in_the_persons_language():
+    from domain.deals import Deal, credit_deal
+    from domain.errors import DomainError
+    from domain.incentives import IncentiveInput, IncentivePlan
+    from domain.sales_cycle import PersonPeriod, settle_cycle
+    from i18n.format import Formatter
+
+    plan = IncentivePlan.model_validate(PLAN)
+    deal = Deal(id="D9", closed_on="2026-07-01", amount=Decimal(100), currency="USD",
+                credits=[{"employee_id": "K01", "percent": 100}])
+    person = IncentiveInput(employee_id="K01", currency="CNY")
+    try:
+        settle_cycle(plan, "y", "Q3", [], [PersonPeriod(person=person, credits=tuple(credit_deal(deal)))])
+    except DomainError as err:
+        problem = err.as_text()
+    else:
+        raise AssertionError("a USD deal was paid in CNY")
+    assert "the deal is in USD but K01 is paid in CNY" in Formatter(locale="en").text(problem)
+    assert "USD" in (zh := Formatter(locale="zh-CN").text(problem)) and "the deal is in" not in zh
