@@ -193,3 +193,30 @@ def test_a_deal_in_another_currency_is_refused_in_the_persons_language():
         raise AssertionError("a USD deal was paid in CNY")
     assert "the deal is in USD but K01 is paid in CNY" in Formatter(locale="en").text(problem)
     assert "USD" in (zh := Formatter(locale="zh-CN").text(problem)) and "the deal is in" not in zh
+
+
+def test_a_deals_file_sets_split_credit_and_events_once(db_url, tmp_path, cli):  # noqa: F811 - the imported fixture
+    seed_org(db_url, kams=2)
+    with psycopg.connect(db_url) as conn:  # D1 came from the CRM: its figures stay the CRM's
+        conn.execute("""INSERT INTO crm_deal (id, kind, kam_id, won, amount, currency, closed_on, source)
+                        VALUES ('D1', 'deal', 'K01', true, 50000, 'CNY', '2026-07-15', 'zoho')""")
+    deals = tmp_path / "deals.csv"
+    deals.write_text("deal_id,employee_id,amount,currency,closed_on,status,cancelled_on\n"
+                     "D1,K01,50000,CNY,2026-07-15,churned,2026-08-20\n"
+                     "D3,K01:60;K02:40,20000,CNY,2026-08-05,cancelled,2026-09-10\n", encoding="utf-8")
+    proc = cli("crm", "deals", str(deals), "--preview")
+    assert "would add 1 new deal(s) and 2 event(s); 1 shared deal(s)" in proc.stdout, proc.stderr
+    assert rows(db_url, "SELECT count(*) FROM crm_deal_event") == [(0,)]
+    for _ in range(2):  # the second run adds nothing
+        proc = cli("crm", "deals", str(deals))
+        assert proc.returncode == 0, proc.stderr
+    assert "added 0 new deal(s) and 0 event(s)" in proc.stdout
+    assert rows(db_url, "SELECT id, kam_id, source FROM crm_deal ORDER BY id") == [("D1", "K01", "zoho"),
+                                                                                ("D3", "K01", "csv")]
+    assert rows(db_url, "SELECT deal_id, employee_id, percent FROM crm_deal_credit ORDER BY 1, 2") == [
+        ("D1", "K01", Decimal("100.0000")), ("D3", "K01", Decimal("60.0000")), ("D3", "K02", Decimal("40.0000"))]
+    assert rows(db_url, 'SELECT deal_id, kind, "on"::text FROM crm_deal_event ORDER BY 1') == [
+        ("D1", "churned", "2026-08-20"), ("D3", "cancelled", "2026-09-10")]
+    deals.write_text("deal_id,employee_id,amount,currency,closed_on\nD4,K77,10,CNY,2026-07-01\n", encoding="utf-8")
+    refused = cli("crm", "deals", str(deals))
+    assert refused.returncode != 0 and "deals.csv:2:employee_id: employee K77 does not exist" in refused.stderr
