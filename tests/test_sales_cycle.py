@@ -26,7 +26,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.cycle import CycleActivities
 from domain.cycle import CycleConfig
-from services.cycles import recompute_incentives
+from services.cycles import approve_payouts, recompute_incentives
 from services.db import libpq_url
 from services.payroll import export_payroll_csv
 from tests.helpers import cycle_config, rows, run_full_cycle, seed_org
@@ -127,6 +127,21 @@ async def test_two_linked_cycles_pay_deals_a_draw_and_a_clawback_and_reruns_writ
         assert (lines(db_url, q3), lines(db_url, q4), ledger(db_url)) == before
         # Recomputing after lock with unchanged deals adds no delta line.
         assert (await recompute_incentives(client, db_url, q4, task_queue)).delta_lines == 0
+        # A Q3 deal of K02 the CRM brought late: Q3's correction pays its commission and draws that much less.
+        with psycopg.connect(db_url) as conn:
+            conn.execute("""INSERT INTO crm_deal (id, kind, kam_id, won, amount, currency, closed_on, source)
+                            VALUES ('D5', 'deal', 'K02', true, 10000, 'CNY', '2026-09-01', 'zoho')""")
+        assert (await recompute_incentives(client, db_url, q3, task_queue)).delta_lines == 2
+        deltas = rows(db_url, """SELECT employee_id, inputs ->> 'adjusts', amount FROM payout_line
+                                 WHERE cycle_id = %s AND revision = 1 ORDER BY 2""", q3)
+        assert deltas == [("K02", "commission", Decimal("200.0000")), ("K02", "draw", Decimal("-200.0000"))]
+        await approve_payouts(client, db_url, q3, "PAY1")
+        assert ledger(db_url)[len(expected_ledger):] == [
+            (q3, "K02", "earned", Decimal("200.0000"), Decimal("1840.0000")),
+            (q3, "K02", "drawn", Decimal("-200.0000"), Decimal("1640.0000"))]
+        async with AsyncConnectionPool(libpq_url(db_url), min_size=1, max_size=2, kwargs={"autocommit": True}) as pool:
+            await env.run(CycleActivities(pool).lock_payouts, CycleActionInput(q3, "PAY1", datetime.now(UTC)))  # retried
+        assert len(ledger(db_url)) == len(expected_ledger) + 2
 
     out = tmp_path / "payroll.csv"
     export_payroll_csv(db_url, q4, out)
@@ -146,7 +161,7 @@ async def test_two_linked_cycles_pay_deals_a_draw_and_a_clawback_and_reruns_writ
     assert proc.returncode == 0, proc.stderr
     ledger_rows = list(csv.DictReader(io.StringIO((tmp_path / "ledger.csv").read_text(encoding="utf-8-sig"))))
     assert [(r["employee_id"], r["earned"], r["drawn"], r["net"], r["balance"]) for r in ledger_rows] == [
-        ("K01", "1240.00", "760.00", "2000.00", "760.00"), ("K02", "160.00", "1840.00", "2000.00", "1840.00")]
+        ("K01", "1240.00", "760.00", "2000.00", "760.00"), ("K02", "360.00", "1640.00", "2000.00", "1640.00")]
 
 
 def test_migration_0018_matches_the_models(db_url):
