@@ -44,10 +44,11 @@ PLAN = {
 }
 
 
-def sales_config(cycle_id: str, label: str, start: str, end: str) -> CycleConfig:
+def sales_config(cycle_id: str, label: str, start: str, end: str, plan: dict | None = None,
+                 plan_year: str = "kam-deals-2026") -> CycleConfig:
     """The demo cycle (quarterly) paying PLAN for one quarter of the plan year kam-deals-2026."""
     base = cycle_config(cycle_id).model_dump(mode="json")
-    base.update(period={"label": label, "start": start, "end": end}, incentive_plan=PLAN, plan_year="kam-deals-2026")
+    base.update(period={"label": label, "start": start, "end": end}, incentive_plan=plan or PLAN, plan_year=plan_year)
     return CycleConfig.model_validate(base)
 
 
@@ -235,3 +236,33 @@ def test_a_deals_file_sets_split_credit_and_events_once(db_url, tmp_path, cli): 
     deals.write_text("deal_id,employee_id,amount,currency,closed_on\nD4,K77,10,CNY,2026-07-01\n", encoding="utf-8")
     refused = cli("crm", "deals", str(deals))
     assert refused.returncode != 0 and "deals.csv:2:employee_id: employee K77 does not exist" in refused.stderr
+
+
+YEAR_PLAN = {"id": "kam-year", "version": 1, "rounding": "HALF_UP", "target_incentive": {"by_grade": {"K2": 40000}},
+             "plan_year": {"periods": 4, "measure": "revenue", "curve": [[0, 0], [1, 1], [2, 2]]}}
+
+
+async def test_a_plan_year_pays_each_quarter_the_ytd_true_up_on_what_earlier_cycles_locked(client, db_url, task_queue):
+    """Fiscal year FY2026 from July, annual target 40,000 and quota 4,000,000 (a KPI target of period FY2026), equal
+    quarters. K01: Q3 revenue 800,000 → YTD 80 % → 40,000 × ¼ × 0.8 = 8,000; Q4 1,400,000 → YTD 2,200,000 of
+    2,000,000 = 110 % → YTD earned 40,000 × ½ × 1.1 = 22,000, less the 8,000 Q3 locked: 14,000."""
+    org = seed_org(db_url, kams=2)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("""INSERT INTO kpi_target (employee_id, period, kpi_id, target, source)
+                        VALUES ('K01', 'FY2026', 'revenue', 4000000, 'csv'), ('K02', 'FY2026', 'revenue', 4000000, 'csv')""")
+        conn.execute("""INSERT INTO kpi_actual (employee_id, period, kpi_id, value)
+                        SELECT employee_id, '2026-Q4', kpi_id, CASE WHEN kpi_id = 'revenue' AND employee_id = 'K01'
+                                                                    THEN 1400000 ELSE value END
+                        FROM kpi_actual WHERE period = '2026-Q3'""")
+    tag = uuid.uuid4().hex[:4]
+    q3, q4 = f"Y3{tag}", f"Y4{tag}"
+    async with running_worker(client, db_url, task_queue):
+        for cid, label, start, end in ((q3, "2026-Q3", "2026-07-01", "2026-09-30"),
+                                       (q4, "2026-Q4", "2026-10-01", "2026-12-31")):
+            await run_full_cycle(client, db_url, task_queue, cid, org,
+                                 sales_config(cid, label, start, end, YEAR_PLAN, "FY2026"))
+    paid = rows(db_url, """SELECT cycle_id, employee_id, line_type, amount, inputs ->> 'paid_before' FROM payout_line
+                           WHERE cycle_id = ANY(%s) ORDER BY cycle_id <> %s, employee_id""", [q3, q4], q3)
+    assert paid == [(q3, "K01", "bonus", Decimal("8000.0000"), "0"), (q3, "K02", "bonus", Decimal("8500.0000"), "0"),
+                    (q4, "K01", "bonus", Decimal("14000.0000"), "8000.0000"),
+                    (q4, "K02", "bonus", Decimal("8500.0000"), "8500.0000")]
