@@ -263,7 +263,7 @@ def payout_line_text(line_type: str, amount: Decimal, currency: str, inputs: Map
     if line_type == "draw":
         return tr("Draw: earnings topped up to the guarantee by %(amount)s", amount=total)
     if line_type == "draw_recovery":
-        return tr("Draw recovery: %(amount)s of earlier draws taken back", amount=total)
+        return tr("Draw recovery: %(amount)s of earlier draws taken back", amount=money(-amount, currency))
     if line_type == "adjustment" and data.get("event") and data.get("deal_id"):
         if data.get("event") == "reinstated":
             return tr("Commission on deal %(deal)s reinstated: %(amount)s", deal=data["deal_id"], amount=total)

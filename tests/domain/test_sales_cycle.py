@@ -91,3 +91,22 @@ def test_split_credit_pays_each_kam_on_their_share():
                                               PersonPeriod(person=k02, credits=parts["K02"])])
     assert [(ln.employee_id, ln.amount, ln.inputs["credited"]) for ln in lines] == [
         ("K01", Decimal("240.00"), "12000.00"), ("K02", Decimal("160.00"), "8000.00")]
+
+
+def test_each_sales_line_reads_as_a_sentence_in_both_languages():
+    from domain.sentences import payout_line_text
+    from i18n.format import Formatter
+
+    year = person_year("K01", "CNY", _locked(settle_cycle(PLAN, "y", "Q3", [], [
+        PersonPeriod(person=K01, credits=tuple(credit_deal(_deal("D1", date(2026, 7, 15), 50000))))])), index=1,
+        balance=Decimal(1000))
+    q4 = settle_cycle(PLAN, "y", "Q4", [], [PersonPeriod(
+        person=K01, year=year, credits=tuple(credit_deal(_deal("D2", date(2026, 10, 10), 100000))),
+        events=(DealEvent(deal_id="D1", kind="churned", on=date(2026, 8, 20)),))])
+    en, zh = Formatter(locale="en"), Formatter(locale="zh-CN")
+    texts = [payout_line_text(ln.line_type, ln.amount, ln.currency, ln.inputs) for ln in q4]
+    assert [en.text(t) for t in texts] == [
+        "Commission on deal D2: CN¥100,000.00 credited = CN¥3,000.00",
+        "Draw recovery: CN¥1,000.00 of earlier draws taken back",
+        "Clawback of the commission on deal D1, whose customer left on 2026-08-20: -CN¥500.00"]
+    assert all(zh.text(t) != en.text(t) for t in texts)
