@@ -31,6 +31,11 @@ from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine
 from domain.money import exact
 from domain.settlement import Settlement, SettlementLine, settle_period
 from domain.text import Text, tr
+from domain.trusted import trusted
+
+#: The fields a line sets explicitly (as PayoutLine(...) would record them); adjusts too when given.
+_LINE_FIELDS_SET = frozenset(("employee_id", "line_type", "amount", "currency", "plan_id", "plan_version",
+                              "idempotency_key", "explanation", "inputs", "cycle_id"))
 
 #: The kinds of ledger entry, in the order a period writes them.
 LEDGER_KINDS = ("earned", "drawn", "recovered", "clawed_back", "written_off")
@@ -125,10 +130,11 @@ class PersonPeriod:
     annual_quota: Decimal | None = None
 
 
-def _steps(steps: Iterable[Text]) -> tuple[str, list[dict[str, Any]]]:
-    """The explanation in English (payout_line.explanation) and the steps as data, translated where shown."""
-    shown = list(steps)
-    return "; ".join(str(s) for s in shown), [s.as_details() for s in shown]
+def _explanation(steps: Iterable[Text]) -> str:
+    """The steps in English, the line's exact calculation (payout_line.explanation). A reader's language gets the
+    line as a sentence (domain.sentences.payout_line_text) from the figures in its inputs instead: rendering every
+    step a second time as data would double the cost of a cycle's deal lines."""
+    return "; ".join(str(s) for s in steps)
 
 
 def annual_target(plan: IncentivePlan, person: IncentiveInput) -> Decimal | None:
@@ -140,14 +146,14 @@ def annual_target(plan: IncentivePlan, person: IncentiveInput) -> Decimal | None
     return target
 
 
-def _payout_line(plan: IncentivePlan, ln: SettlementLine, s: Settlement, p: PersonPeriod, plan_year: str,
-                 events: Mapping[str, list[DealEvent]]) -> PayoutLine:
-    explanation, steps = _steps(ln.steps)
-    inputs: dict[str, Any] = {"plan_year": plan_year, "steps": steps}
+def _payout_line(plan: IncentivePlan, ln: SettlementLine, s: Settlement, credits: Mapping[str, DealCredit],
+                 plan_year: str, events: Mapping[str, list[DealEvent]]) -> PayoutLine:
+    explanation = _explanation(ln.steps)
+    inputs: dict[str, Any] = {"plan_year": plan_year}
     line_type: str = ln.kind
     adjusts = None
     if ln.kind == "deal_commission":
-        credit = next(c for c in p.credits if c.deal_id == ln.deal_id)
+        credit = credits[ln.deal_id or ""]
         line_type = "commission"
         inputs |= {"deal_id": ln.deal_id, "credited": str(credit.amount), "percent": str(credit.percent),
                    "closed_on": credit.closed_on.isoformat()}
@@ -173,9 +179,11 @@ def _payout_line(plan: IncentivePlan, ln: SettlementLine, s: Settlement, p: Pers
         inputs |= {"adjusts": "commission", "deal_id": ln.deal_id,
                    "event": event.kind if event else ("reinstated" if want else "cancelled"),
                    "event_on": (event.on if event else date.min).isoformat()}
-    return PayoutLine(employee_id=ln.employee_id, line_type=line_type, amount=ln.amount, currency=ln.currency,
-                      plan_id=plan.id, plan_version=plan.version, idempotency_key=ln.idempotency_key,
-                      explanation=explanation, inputs=inputs, cycle_id=ln.cycle_id, adjusts=adjusts)
+    return trusted(PayoutLine, {  # the settlement's own figures, already of the fields' types: not validated again
+        "employee_id": ln.employee_id, "line_type": line_type, "amount": ln.amount, "currency": ln.currency,
+        "plan_id": plan.id, "plan_version": plan.version, "idempotency_key": ln.idempotency_key,
+        "explanation": explanation, "inputs": inputs, "cycle_id": ln.cycle_id, "revision": 0, "adjusts": adjusts,
+    }, set(_LINE_FIELDS_SET) | ({"adjusts"} if adjusts else set()))
 
 
 @exact
@@ -207,7 +215,8 @@ def settle_person(plan: IncentivePlan, plan_year: str, cycle_id: str, p: PersonP
     by_deal: dict[str, list[DealEvent]] = {}
     for e in events:
         by_deal.setdefault(e.deal_id, []).append(e)
-    return [_payout_line(plan, ln, s, p, plan_year, by_deal) for ln in s.lines], s
+    credits = {c.deal_id: c for c in p.credits}
+    return [_payout_line(plan, ln, s, credits, plan_year, by_deal) for ln in s.lines], s
 
 
 @exact
