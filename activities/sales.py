@@ -29,7 +29,7 @@ from domain.validation import error_text
 #: The cycles of the plan year a cycle continues: same plan id and plan year, ended before it began, not cancelled.
 #: A configuration frozen without ``plan_year`` names its year as CycleConfig.plan_year_id does.
 _EARLIER_CYCLES = """
-SELECT id, period_label FROM review_cycle
+SELECT id, period_label, status FROM review_cycle
 WHERE id <> %(cycle)s AND status <> 'cancelled' AND period_end < %(start)s
   AND config -> 'incentive_plan' ->> 'id' = %(plan)s
   AND COALESCE(config ->> 'plan_year',
@@ -59,7 +59,13 @@ async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Seq
     people = [inp.employee_id for inp in inputs]
     year_id = config.plan_year_id()
     await cur.execute(_EARLIER_CYCLES, {"cycle": cycle_id, "start": period.start, "plan": plan.id, "year": year_id})
-    earlier = await cur.fetchall()
+    found = await cur.fetchall()
+    if open_ := [c for c, _, status in found if status != "locked"]:
+        # This cycle continues what they lock (YTD, balance, deals to claw back): computed before, it would start
+        # from nothing. Refused until they are approved; `kamreview incentives retry` then computes it.
+        raise DomainError(tr("cycle %(earlier)s of the plan year %(year)s is not approved yet; this cycle continues "
+                             "what it locks, so approve its payouts first", earlier=open_[0], year=year_id), "plan_year")
+    earlier = [(c, label) for c, label, _ in found]
     earlier_ids = [c for c, _ in earlier]
     index: dict[str, int] = {}
     actuals: dict[str, list[Decimal]] = {}

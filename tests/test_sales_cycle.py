@@ -266,3 +266,26 @@ async def test_a_plan_year_pays_each_quarter_the_ytd_true_up_on_what_earlier_cyc
     assert paid == [(q3, "K01", "bonus", Decimal("8000.0000"), "0"), (q3, "K02", "bonus", Decimal("8500.0000"), "0"),
                     (q4, "K01", "bonus", Decimal("14000.0000"), "8000.0000"),
                     (q4, "K02", "bonus", Decimal("8500.0000"), "8500.0000")]
+
+
+async def test_a_cycle_waits_for_the_earlier_cycle_of_its_plan_year_to_be_approved(db_url):
+    from activities.sales import sales_inputs
+    from domain.errors import DomainError
+    from i18n.format import Formatter
+    from services.cycles import create_cycle
+
+    seed_org(db_url, kams=1)
+    tag = uuid.uuid4().hex[:4]
+    q3, q4 = f"W3{tag}", f"W4{tag}"
+    await create_cycle(db_url, sales_config(q3, "2026-Q3", "2026-07-01", "2026-09-30"))
+    q4_config = sales_config(q4, "2026-Q4", "2026-10-01", "2026-12-31")
+    await create_cycle(db_url, q4_config)
+    async with await psycopg.AsyncConnection.connect(libpq_url(db_url)) as conn, conn.cursor() as cur:
+        try:
+            await sales_inputs(cur, q4, q4_config, [])
+        except DomainError as err:
+            problem = err.as_text()
+        else:
+            raise AssertionError("Q4 was computed before Q3 was approved")
+    assert f"cycle {q3} of the plan year kam-deals-2026 is not approved yet" in Formatter(locale="en").text(problem)
+    assert "尚未审批" in Formatter(locale="zh-CN").text(problem)
