@@ -22,7 +22,7 @@ from domain.cycle import CycleConfig
 from domain.deals import Deal, DealCredit, credit_deal
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts
-from domain.sales_cycle import LockedLine, PersonPeriod, ledger_entries, ledger_movements, person_year, settle_cycle
+from domain.sales_cycle import LockedLine, PersonPeriod, period_ledger, person_year, settle_cycle
 from domain.text import tr
 from domain.validation import error_text
 
@@ -51,6 +51,23 @@ ORDER BY d.closed_on, d.id
 """
 
 
+async def _earlier_cycles(cur: Any, cycle_id: str, config: CycleConfig) -> list[tuple[str, str, str]]:
+    """(id, period label, status) of the earlier cycles of the cycle's plan year, oldest first."""
+    await cur.execute(_EARLIER_CYCLES, {"cycle": cycle_id, "start": config.period.start,
+                                        "plan": config.incentive_plan.id, "year": config.plan_year_id()})
+    return await cur.fetchall()
+
+
+async def _periods_before(cur: Any, cycle_id: str, config: CycleConfig, people: list[str]) -> dict[str, int]:
+    """Per person: how many earlier cycles of the plan year they took part in (this cycle's 0-based period)."""
+    earlier = [c for c, _, _ in await _earlier_cycles(cur, cycle_id, config)]
+    if not earlier:
+        return {}
+    await cur.execute("""SELECT employee_id, count(*) FROM review WHERE cycle_id = ANY(%s) AND employee_id = ANY(%s)
+                         GROUP BY employee_id""", (earlier, people))
+    return dict(await cur.fetchall())
+
+
 async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Sequence[IncentiveInput]
                        ) -> list[PersonPeriod]:
     """Every participant's plan year so far, deals of the period and pending deal events."""
@@ -58,8 +75,7 @@ async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Seq
     period = config.period
     people = [inp.employee_id for inp in inputs]
     year_id = config.plan_year_id()
-    await cur.execute(_EARLIER_CYCLES, {"cycle": cycle_id, "start": period.start, "plan": plan.id, "year": year_id})
-    found = await cur.fetchall()
+    found = await _earlier_cycles(cur, cycle_id, config)
     if open_ := [c for c, _, status in found if status != "locked"]:
         # This cycle continues what they lock (YTD, balance, deals to claw back): computed before, it would start
         # from nothing. Refused until they are approved; `kamreview incentives retry` then computes it.
@@ -167,7 +183,6 @@ async def write_ledger(cur: Any, config: CycleConfig, cycle_id: str, revision: i
     """
     year_id = config.plan_year_id()
     draw = config.incentive_plan.draw
-    recoverable = draw is not None and draw.kind == "recoverable"
     # Two cycles of one plan year locking at once would read the same opening balance: one at a time.
     await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 18))", (f"ledger:{year_id}",))
     by_person: dict[str, list[LockedLine]] = {}
@@ -186,10 +201,11 @@ async def write_ledger(cur: Any, config: CycleConfig, cycle_id: str, revision: i
         """SELECT DISTINCT ON (employee_id) employee_id, balance_after FROM ledger_entry
            WHERE plan_year = %s AND employee_id = ANY(%s) ORDER BY employee_id, seq DESC""", (year_id, people))
     opening = {e: Decimal(b) for e, b in await cur.fetchall()}
+    index = await _periods_before(cur, cycle_id, config, people) if revision == 0 else {}
     rows = []
     for e in people:
-        for kind, amount, after in ledger_entries(ledger_movements(by_person[e]), opening.get(e, Decimal(0)),
-                                                  recoverable, always_earned=revision == 0):
+        for kind, amount, after in period_ledger(by_person[e], opening.get(e, Decimal(0)), draw, index.get(e, 0),
+                                                 first=revision == 0):
             rows.append((f"{year_id}:{e}:{cycle_id}:r{revision}:{kind}", year_id, e, cycle_id, revision, kind,
                          amount, currency[e], after))
     await cur.executemany(

@@ -26,6 +26,7 @@ from typing import Any
 
 from domain.clawbacks import DealEvent, PaidDeal
 from domain.deals import DealCredit
+from domain.draws import DrawConfig
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine
 from domain.money import exact
@@ -243,8 +244,8 @@ def is_clawback(line_type: str, inputs: Mapping[str, Any] | None) -> bool:
 @exact
 def ledger_movements(lines: Iterable[LockedLine]) -> dict[str, Decimal]:
     """What one person's lines locked now move in the ledger: earned (bonus and commission, their corrections
-    included), drawn (top-ups and draw corrections), recovered, clawed back (net of reinstatements) and written
-    off (what the draw lines say the period wrote off)."""
+    included), drawn (top-ups and draw corrections), recovered and clawed back (net of reinstatements); written
+    off is the draw rules' (period_ledger)."""
     out = dict.fromkeys(LEDGER_KINDS, Decimal(0))
     for line in lines:
         data = line.inputs or {}
@@ -256,9 +257,28 @@ def ledger_movements(lines: Iterable[LockedLine]) -> dict[str, Decimal]:
             out["clawed_back"] -= line.amount
         else:
             out["earned"] += line.amount
-        if line.line_type in ("draw", "draw_recovery") and "written_off" in data:
-            out["written_off"] = max(out["written_off"], Decimal(str(data["written_off"])))
     return out
+
+
+def write_off_due(draw: DrawConfig | None, index: int, balance: Decimal) -> Decimal:
+    """What period ``index`` (0-based) writes off of the balance still owed after it: all of it in the last period
+    of recovery when the plan writes the rest off (domain.draws.draw_period's rule), else nothing."""
+    if (draw is None or draw.kind != "recoverable" or draw.at_end != "write_off" or draw.periods is None
+            or draw.recovery_periods is None or index != draw.periods + draw.recovery_periods - 1 or balance <= 0):
+        return Decimal(0)
+    return balance
+
+
+@exact
+def period_ledger(lines: Iterable[LockedLine], opening_balance: Decimal, draw: DrawConfig | None, index: int,
+                  first: bool) -> list[tuple[str, Decimal, Decimal]]:
+    """The ledger entries of the lines one approval locks for a person in period ``index``: ledger_movements, and
+    on the period's first approval (``first``) the write-off its draw rules make at the end of recovery."""
+    moves = ledger_movements(lines)
+    recoverable = draw is not None and draw.kind == "recoverable"
+    if first and recoverable:
+        moves["written_off"] = write_off_due(draw, index, opening_balance + moves["drawn"] - moves["recovered"])
+    return ledger_entries(moves, opening_balance, recoverable, always_earned=first)
 
 
 @exact

@@ -110,3 +110,27 @@ def test_each_sales_line_reads_as_a_sentence_in_both_languages():
         "Draw recovery: CN¥1,000.00 of earlier draws taken back",
         "Clawback of the commission on deal D1, whose customer left on 2026-08-20: -CN¥500.00"]
     assert all(zh.text(t) != en.text(t) for t in texts)
+
+
+def test_the_last_period_of_recovery_writes_the_rest_off_as_the_draw_rules_say():
+    from domain.draws import DrawConfig, draw_ledger
+    from domain.sales_cycle import period_ledger
+
+    draw = DrawConfig(kind="recoverable", amount=Decimal(2000), periods=1, recovery_periods=1, at_end="write_off")
+    plan = PLAN.model_copy(update={"draw": draw, "clawback": None})
+    q3 = settle_cycle(plan, "y", "Q3", [], [PersonPeriod(
+        person=K01, credits=tuple(credit_deal(_deal("D1", date(2026, 7, 15), 25000))))])  # 500 earned, 1,500 drawn
+    assert period_ledger(_locked(q3), Decimal(0), draw, 0, first=True)[-1] == ("drawn", Decimal("1500.00"),
+                                                                               Decimal("1500.00"))
+    year = person_year("K01", "CNY", _locked(q3), index=1, balance=Decimal("1500.00"))
+    q4 = settle_cycle(plan, "y", "Q4", [], [PersonPeriod(
+        person=K01, year=year, credits=tuple(credit_deal(_deal("D2", date(2026, 10, 10), 35000))))])  # 700 earned
+    entries = period_ledger(_locked(q4), Decimal("1500.00"), draw, 1, first=True)
+    assert entries == [("earned", Decimal("700.00"), Decimal("1500.00")),
+                       ("recovered", Decimal("700.00"), Decimal("800.00")),
+                       ("written_off", Decimal("800.00"), Decimal("0.00"))]
+    last = draw_ledger(draw, [Decimal("500.00"), Decimal("700.00")], "CNY", "HALF_UP")[-1]  # the domain's own ledger
+    assert (last.recovered, last.written_off, last.closing_balance) == (Decimal("700.00"), Decimal("800.00"), 0)
+    # A last period of recovery that earns nothing has no line, and still writes the balance off.
+    assert period_ledger([], Decimal("1500.00"), draw, 1, first=True) == [
+        ("earned", Decimal(0), Decimal("1500.00")), ("written_off", Decimal("1500.00"), Decimal("0.00"))]
