@@ -13,7 +13,7 @@ from activities.base import DbActivities, audit, jsonb, rejected
 from activities.outbox import Message, queue, start_delivery
 from activities.payout_rows import PAYOUT_COLUMNS, copy_first_lines
 from activities.reopened import finalize_waits, outstanding_reopens
-from activities.sales import sales_inputs, sales_lines, write_ledger
+from activities.sales import compute_sales_lines, sales_inputs, write_ledger
 from domain.calibration import CalibrationEntry, distribution_report, nine_box, normalize, rating_level
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, compute_payouts, delta_lines
@@ -191,11 +191,10 @@ class CycleActivities(DbActivities):
                 return await self._finish_incentives(cur, cycle_id, inserted, 0)
             try:
                 if sales:  # deals, plan year, draw, clawbacks: each person's settlement on what earlier cycles locked
-                    people = await sales_inputs(cur, cycle_id, config, inputs)
+                    people = await sales_inputs(cur, cycle_id, config, inputs, activity.heartbeat)
                     activity.heartbeat("deals and the plan year loaded")
-                    computed = await asyncio.get_running_loop().run_in_executor(
-                        None, sales_lines, plan, config.plan_year_id(), period.start, period.end, cycle_id, inputs,
-                        people)
+                    computed = await compute_sales_lines(plan, config.plan_year_id(), period.start, period.end,
+                                                         cycle_id, inputs, people, activity.heartbeat)
                 else:
                     computed = await asyncio.get_running_loop().run_in_executor(
                         None, compute_payouts, plan, period.start, period.end, cycle_id, inputs)

@@ -10,20 +10,23 @@ the person's ledger entries in the same transaction (``write_ledger``), under na
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
+from activities.payout_rows import CHUNK, _executor, _plans
 from domain.clawbacks import DealEvent
 from domain.cycle import CycleConfig
 from domain.deals import Deal, DealCredit, credit_deal
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts
 from domain.sales_cycle import LockedLine, PersonPeriod, period_ledger, person_year, settle_cycle
-from domain.text import tr
+from domain.text import Text, tr
 from domain.validation import error_text
 
 #: The cycles of the plan year a cycle continues: same plan id and plan year, ended before it began, not cancelled.
@@ -51,6 +54,24 @@ ORDER BY d.closed_on, d.id
 """
 
 
+def _credits(rows: Sequence[tuple[Any, ...]], wanted: set[str]) -> dict[str, list[DealCredit]]:
+    """The deals as domain deals, split by their credit shares (else all their KAM's), per wanted participant."""
+    credits: dict[str, list[DealCredit]] = {}
+    for deal_id, closed_on, amount, currency, kam_id, split in rows:
+        shares = [{"employee_id": e, "percent": p} for e, p in split] if split else (
+            [{"employee_id": kam_id, "percent": 100}] if kam_id else [])
+        try:
+            deal = Deal.model_validate({"id": deal_id, "closed_on": closed_on, "amount": Decimal(amount),
+                                        "currency": currency, "credits": shares})
+        except ValidationError as err:  # e.g. split shares that do not sum to 100 %: HR fixes the CRM data
+            raise DomainError(tr("deal %(deal)s: %(problem)s", deal=deal_id, problem=error_text(err.errors()[0])),
+                              "crm_deal_credit") from None
+        for c in credit_deal(deal):
+            if c.employee_id in wanted:
+                credits.setdefault(c.employee_id, []).append(c)
+    return credits
+
+
 async def _earlier_cycles(cur: Any, cycle_id: str, config: CycleConfig) -> list[tuple[str, str, str]]:
     """(id, period label, status) of the earlier cycles of the cycle's plan year, oldest first."""
     await cur.execute(_EARLIER_CYCLES, {"cycle": cycle_id, "start": config.period.start,
@@ -68,8 +89,8 @@ async def _periods_before(cur: Any, cycle_id: str, config: CycleConfig, people: 
     return dict(await cur.fetchall())
 
 
-async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Sequence[IncentiveInput]
-                       ) -> list[PersonPeriod]:
+async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Sequence[IncentiveInput],
+                       progress: Callable[[str], None] = lambda _: None) -> list[PersonPeriod]:
     """Every participant's plan year so far, deals of the period and pending deal events."""
     plan = config.incentive_plan
     period = config.period
@@ -121,19 +142,10 @@ async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Seq
     credits: dict[str, list[DealCredit]] = {}
     if plan.deal_commission is not None:
         await cur.execute(_DEALS, {"start": period.start, "end": period.end, "people": people})
-        wanted = set(people)
-        for deal_id, closed_on, amount, currency, kam_id, split in await cur.fetchall():
-            shares = [{"employee_id": e, "percent": p} for e, p in split] if split else (
-                [{"employee_id": kam_id, "percent": 100}] if kam_id else [])
-            try:
-                deal = Deal.model_validate({"id": deal_id, "closed_on": closed_on, "amount": Decimal(amount),
-                                            "currency": currency, "credits": shares})
-            except ValidationError as err:  # e.g. split shares that do not sum to 100 %: HR fixes the CRM data
-                raise DomainError(tr("deal %(deal)s: %(problem)s", deal=deal_id, problem=error_text(err.errors()[0])),
-                                  "crm_deal_credit") from None
-            for c in credit_deal(deal):
-                if c.employee_id in wanted:
-                    credits.setdefault(c.employee_id, []).append(c)
+        deal_rows = await cur.fetchall()
+        progress(f"{len(deal_rows)} deals loaded")
+        # Validating and splitting a cycle's deals is CPU work (two million for 100,000 KAMs): off the event loop.
+        credits = await asyncio.get_running_loop().run_in_executor(None, _credits, deal_rows, set(people))
     quotas: dict[str, Decimal] = {}
     if plan.plan_year is not None:  # the annual quota: the plan-year measure's KPI target for the plan year
         await cur.execute("SELECT employee_id, target FROM kpi_target WHERE period = %s AND kpi_id = %s "
@@ -171,6 +183,43 @@ def sales_lines(plan: IncentivePlan, plan_year: str, start: date, end: date, cyc
                 inputs: list[IncentiveInput], people: list[PersonPeriod]) -> list[PayoutLine]:
     """compute_payouts' lines and every person's settlement (pure; runs off the event loop)."""
     return settle_cycle(plan, plan_year, cycle_id, compute_payouts(plan, start, end, cycle_id, inputs), people)
+
+
+def _sales_chunk(plan_json: str, plan_year: str, start: date, end: date, cycle_id: str,
+                 inputs: list[IncentiveInput], people: list[PersonPeriod]) -> tuple[list[PayoutLine], Text | str | None]:
+    """One chunk of people, in a thread or a worker process: (lines, None) or ([], the refusal's text)."""
+    plan = _plans.get(plan_json)
+    if plan is None:
+        plan = _plans[plan_json] = IncentivePlan.model_validate_json(plan_json)
+    try:
+        return sales_lines(plan, plan_year, start, end, cycle_id, inputs, people), None
+    except DomainError as err:  # returned, not raised: an exception's pickling across processes loses its text
+        return [], err.as_text()
+
+
+async def compute_sales_lines(plan: IncentivePlan, plan_year: str, start: date, end: date, cycle_id: str,
+                              inputs: list[IncentiveInput], people: list[PersonPeriod],
+                              progress: Callable[[str], None]) -> list[PayoutLine]:
+    """sales_lines in chunks of people, on every core for a large cycle (payout_rows' worker processes), reporting
+    progress after each chunk: a deal-heavy cycle computes for minutes, and the activity must heartbeat meanwhile."""
+    loop = asyncio.get_running_loop()
+    executor = _executor(len(inputs))
+    plan_json = plan.model_dump_json()
+    pending = deque(loop.run_in_executor(executor, _sales_chunk, plan_json, plan_year, start, end, cycle_id,
+                                         inputs[i:i + CHUNK], people[i:i + CHUNK])
+                    for i in range(0, len(inputs), CHUNK))
+    out: list[PayoutLine] = []
+    try:
+        while pending:
+            lines, error = await pending.popleft()
+            if error is not None:
+                raise DomainError(error)
+            out.extend(lines)
+            progress(f"{len(out)} lines computed")
+    finally:
+        for future in pending:  # after a refusal nothing more is computed
+            future.cancel()
+    return out
 
 
 async def write_ledger(cur: Any, config: CycleConfig, cycle_id: str, revision: int,

@@ -17,10 +17,11 @@ import dataclasses
 import io
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import psycopg
+import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import ActivityEnvironment
 
@@ -289,3 +290,32 @@ async def test_a_cycle_waits_for_the_earlier_cycle_of_its_plan_year_to_be_approv
             raise AssertionError("Q4 was computed before Q3 was approved")
     assert f"cycle {q3} of the plan year kam-deals-2026 is not approved yet" in Formatter(locale="en").text(problem)
     assert "尚未审批" in Formatter(locale="zh-CN").text(problem)
+
+
+async def test_a_large_cycle_settles_in_chunks_on_worker_processes_to_the_same_lines(monkeypatch):
+    """Chunks in worker processes (as copy_first_lines) give exactly the lines of one pass, with progress after
+    each chunk (the activity heartbeats on it); a refusal in any chunk is the cycle's refusal."""
+    from activities import payout_rows, sales
+    from domain.deals import Deal, credit_deal
+    from domain.errors import DomainError
+    from domain.incentives import IncentiveInput, IncentivePlan
+    from domain.sales_cycle import PersonPeriod
+
+    plan = IncentivePlan.model_validate(PLAN)
+    inputs, people = [], []
+    for i in range(7):
+        person = IncentiveInput(employee_id=f"E{i}", currency="CNY")
+        deal = Deal(id=f"D{i}", closed_on="2026-07-15", amount=Decimal(10000 * (i + 1)), currency="CNY",
+                    credits=[{"employee_id": f"E{i}", "percent": 100}])
+        inputs.append(person)
+        people.append(PersonPeriod(person=person, credits=tuple(credit_deal(deal))))
+    args = (plan, "y", date(2026, 7, 1), date(2026, 9, 30), "Q3", inputs, people)
+    monkeypatch.setattr(payout_rows, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(sales, "CHUNK", 3)
+    seen: list[str] = []
+    lines = await sales.compute_sales_lines(*args, seen.append)
+    assert lines == sales.sales_lines(*args) and len(seen) == 3
+    usd = IncentiveInput(employee_id="E0", currency="USD")
+    with pytest.raises(DomainError, match="the deal is in CNY but E0 is paid in USD"):
+        await sales.compute_sales_lines(plan, "y", date(2026, 7, 1), date(2026, 9, 30), "Q3", [usd, *inputs[1:]],
+                                        [PersonPeriod(person=usd, credits=people[0].credits), *people[1:]], seen.append)
