@@ -172,13 +172,14 @@ def _payout_line(plan: IncentivePlan, ln: SettlementLine, s: Settlement, credits
                    "written_off": str(lp.written_off), "closing_balance": str(lp.closing_balance)}
     else:  # clawback or reinstatement: the event it answers, so a later cycle never applies it again
         queue = events.get(ln.deal_id or "", [])
-        want = "reinstated" if ln.kind == "reinstatement" else None
-        event = next((e for e in queue if (e.kind == "reinstated") == (want is not None)), None)
-        if event is not None:
+        takes = plan.clawback.applies_to if plan.clawback else ()
+        reinstating = ln.kind == "reinstatement"
+        event = next((e for e in queue if (e.kind == "reinstated" if reinstating else e.kind in takes)), None)
+        if event is not None:  # the events of one deal produce their lines in the order they happened
             queue.remove(event)
         line_type, adjusts = "adjustment", "commission"
         inputs |= {"adjusts": "commission", "deal_id": ln.deal_id,
-                   "event": event.kind if event else ("reinstated" if want else "cancelled"),
+                   "event": event.kind if event else ("reinstated" if reinstating else "cancelled"),
                    "event_on": (event.on if event else date.min).isoformat()}
     return trusted(PayoutLine, {  # the settlement's own figures, already of the fields' types: not validated again
         "employee_id": ln.employee_id, "line_type": line_type, "amount": ln.amount, "currency": ln.currency,

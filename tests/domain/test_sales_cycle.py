@@ -134,3 +134,18 @@ def test_the_last_period_of_recovery_writes_the_rest_off_as_the_draw_rules_say()
     # A last period of recovery that earns nothing has no line, and still writes the balance off.
     assert period_ledger([], Decimal("1500.00"), draw, 1, first=True) == [
         ("earned", Decimal(0), Decimal("1500.00")), ("written_off", Decimal("1500.00"), Decimal("0.00"))]
+
+
+def test_a_clawback_names_the_event_that_caused_it_and_a_later_cycle_applies_it_once():
+    plan = PLAN.model_copy(update={"draw": None, "clawback": PLAN.clawback.model_copy(
+        update={"applies_to": ("churned",)})})
+    q3 = settle_cycle(plan, "y", "Q3", [], [
+        PersonPeriod(person=K01, credits=tuple(credit_deal(_deal("D1", date(2026, 7, 15), 50000))))])
+    year = person_year("K01", "CNY", _locked(q3), index=1)
+    events = (DealEvent(deal_id="D1", kind="cancelled", on=date(2026, 8, 1)),  # the plan does not claw these back
+              DealEvent(deal_id="D1", kind="churned", on=date(2026, 8, 20)))
+    (claw,) = settle_cycle(plan, "y", "Q4", [], [PersonPeriod(person=K01, year=year, events=events)])
+    assert (claw.amount, claw.inputs["event"], claw.inputs["event_on"]) == (Decimal("-500.00"), "churned", "2026-08-20")
+    after = person_year("K01", "CNY", _locked(q3) + _locked([claw]), index=2)
+    assert pending_events(after, events) == [events[0]]  # looked at again, and again takes nothing
+    assert settle_cycle(plan, "y", "Q1", [], [PersonPeriod(person=K01, year=after, events=events)]) == []
