@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from activities.base import rejected
 from activities.payout_rows import CHUNK, _executor, _plans
 from domain.clawbacks import DealEvent
 from domain.cycle import CycleConfig
@@ -212,8 +213,8 @@ async def compute_sales_lines(plan: IncentivePlan, plan_year: str, start: date, 
     try:
         while pending:
             lines, error = await pending.popleft()
-            if error is not None:
-                raise DomainError(error)
+            if error is not None:  # the refusal compute_incentives gives for any DomainError
+                raise rejected(tr("incentives cannot be computed: %(problem)s", problem=error))
             out.extend(lines)
             progress(f"{len(out)} lines computed")
     finally:

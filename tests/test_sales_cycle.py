@@ -295,9 +295,10 @@ async def test_a_cycle_waits_for_the_earlier_cycle_of_its_plan_year_to_be_approv
 async def test_a_large_cycle_settles_in_chunks_on_worker_processes_to_the_same_lines(monkeypatch):
     """Chunks in worker processes (as copy_first_lines) give exactly the lines of one pass, with progress after
     each chunk (the activity heartbeats on it); a refusal in any chunk is the cycle's refusal."""
+    from temporalio.exceptions import ApplicationError
+
     from activities import payout_rows, sales
     from domain.deals import Deal, credit_deal
-    from domain.errors import DomainError
     from domain.incentives import IncentiveInput, IncentivePlan
     from domain.sales_cycle import PersonPeriod
 
@@ -316,6 +317,6 @@ async def test_a_large_cycle_settles_in_chunks_on_worker_processes_to_the_same_l
     lines = await sales.compute_sales_lines(*args, seen.append)
     assert lines == sales.sales_lines(*args) and len(seen) == 3
     usd = IncentiveInput(employee_id="E0", currency="USD")
-    with pytest.raises(DomainError, match="the deal is in CNY but E0 is paid in USD"):
+    with pytest.raises(ApplicationError, match="the deal is in CNY but E0 is paid in USD"):
         await sales.compute_sales_lines(plan, "y", date(2026, 7, 1), date(2026, 9, 30), "Q3", [usd, *inputs[1:]],
                                         [PersonPeriod(person=usd, credits=people[0].credits), *people[1:]], seen.append)
