@@ -149,3 +149,20 @@ def test_a_clawback_names_the_event_that_caused_it_and_a_later_cycle_applies_it_
     after = person_year("K01", "CNY", _locked(q3) + _locked([claw]), index=2)
     assert pending_events(after, events) == [events[0]]  # looked at again, and again takes nothing
     assert settle_cycle(plan, "y", "Q1", [], [PersonPeriod(person=K01, year=after, events=events)]) == []
+
+
+def test_a_reinstatement_pays_back_what_was_clawed_back_and_a_stale_one_is_ignored():
+    plan = PLAN.model_copy(update={"draw": None})
+    q3 = settle_cycle(plan, "y", "Q3", [], [
+        PersonPeriod(person=K01, credits=tuple(credit_deal(_deal("D1", date(2026, 7, 15), 50000))))])
+    stale = DealEvent(deal_id="D1", kind="reinstated", on=date(2026, 8, 1))  # before the churn: nothing to reinstate
+    churn = DealEvent(deal_id="D1", kind="churned", on=date(2026, 8, 20))
+    back = DealEvent(deal_id="D1", kind="reinstated", on=date(2026, 11, 2))
+    year = person_year("K01", "CNY", _locked(q3), index=1)
+    q4 = settle_cycle(plan, "y", "Q4", [], [PersonPeriod(person=K01, year=year, events=(stale, churn))])
+    assert [(ln.amount, ln.inputs["event"]) for ln in q4] == [(Decimal("-500.00"), "churned")]
+    year = person_year("K01", "CNY", _locked(q3) + _locked(q4), index=2)
+    assert pending_events(year, (stale, churn, back)) == [back]
+    q1 = settle_cycle(plan, "y", "Q1", [], [PersonPeriod(person=K01, year=year, events=(stale, churn, back))])
+    assert [(ln.amount, ln.inputs["event"]) for ln in q1] == [(Decimal("500.00"), "reinstated")]
+    assert sum(ln.amount for ln in q4 + q1) == 0  # a clawback and its reinstatement net to zero
