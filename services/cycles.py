@@ -138,6 +138,8 @@ def parse_cycle_config(text: str, source: Text | str = "configuration") -> Cycle
 def config_digest(config: CycleConfig) -> str:
     # Settings added later are left out while unset, so a configuration frozen before them keeps its digest.
     unset: dict[str, Any] = {"notifications": True} if config.notifications is None else {}
+    if config.plan_year is None:
+        unset["plan_year"] = True
     if later := config.participants.unset_filters():
         unset["participants"] = later
     return hashlib.sha256(dumps(config.model_dump(mode="json", exclude=unset)).encode()).hexdigest()
@@ -278,6 +280,8 @@ async def _check_incentive_coverage(conn: psycopg.AsyncConnection, config: Cycle
     """Every participant needs a target incentive; find out now rather than at payout time."""
     plan = config.incentive_plan
     target = plan.target_incentive
+    if target.is_empty():  # a plan of commission only (per period or deal by deal) has no target to cover
+        return
     rows = await (await conn.execute("SELECT id, grade FROM employee WHERE id = ANY(%s)", (employees,))).fetchall()
     uncovered = [(emp, grade) for emp, grade in rows
                  if emp not in target.by_employee and (grade or "") not in target.by_grade]

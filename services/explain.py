@@ -70,6 +70,9 @@ class Statement:
     name: str
     lines: list[tuple[str, Decimal, str, str, int, str, str]]  # type, amount, currency, status, revision, key, why
     totals: dict[str, Decimal]
+    #: The balance ledger of the cycle (plans with deals, a draw or clawbacks): kind -> amount, "balance", and
+    #: "plan_year" / "currency"; None when the cycle wrote no ledger entry for the person.
+    ledger: dict[str, object] | None = None
 
 
 def payout_statement(database_url: str, cycle_id: str, employee_id: str, locked_only: bool = False) -> Statement:
@@ -81,9 +84,19 @@ def payout_statement(database_url: str, cycle_id: str, employee_id: str, locked_
             """SELECT line_type, amount, currency, status, revision, idempotency_key, explanation FROM payout_line
                WHERE cycle_id = %s AND employee_id = %s AND (NOT %s OR status = 'locked')
                ORDER BY revision, line_type""", (cycle_id, employee_id, locked_only)).fetchall()
+        entries = conn.execute(
+            """SELECT plan_year, kind, amount, currency, balance_after FROM ledger_entry
+               WHERE cycle_id = %s AND employee_id = %s ORDER BY seq""", (cycle_id, employee_id)).fetchall()
     if not lines:
         raise NotFound(tr("no payout lines for %(employee)s in cycle %(cycle)s", employee=employee_id, cycle=cycle_id))
     totals: dict[str, Decimal] = {}
     for _, amount, currency, *_ in lines:
         totals[currency] = totals.get(currency, Decimal(0)) + amount
-    return Statement(cycle_id, employee_id, person[0], lines, totals)
+    ledger: dict[str, object] | None = None
+    if entries:
+        sums = dict.fromkeys(("earned", "drawn", "recovered", "clawed_back", "written_off"), Decimal(0))
+        for _, kind, amount, _, _ in entries:
+            sums[kind] += amount
+        year, _, _, currency, balance = entries[-1]
+        ledger = {**sums, "balance": balance, "plan_year": year, "currency": currency}
+    return Statement(cycle_id, employee_id, person[0], lines, totals, ledger)

@@ -700,6 +700,24 @@ class StatementLineOut(BaseModel):
     plan_version: int
     revision: int
     explanation: str
+    deal_id: str | None = Field(default=None, description="the deal a commission line pays or a clawback takes back")
+    event: str | None = Field(default=None, description="a clawback's cause: cancelled, refunded, churned, reinstated")
+
+
+class LedgerRowOut(BaseModel):
+    """One person's balance ledger for one cycle; amounts in the currency's minor unit."""
+
+    employee_id: str
+    employee_name: str
+    plan_year: str
+    earned: str
+    drawn: str
+    recovered: str
+    clawed_back: str
+    written_off: str
+    net: str = Field(description="earned + drawn − recovered − clawed back; negative: an amount payroll recovers")
+    balance: str = Field(description="what the person owes on recoverable draws after the cycle")
+    currency: str
 
 
 NotificationIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,399}$", description="message id",
