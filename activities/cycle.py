@@ -12,6 +12,8 @@ from temporalio import activity
 from activities.base import DbActivities, audit, jsonb, rejected
 from activities.outbox import Message, queue, start_delivery
 from activities.payout_rows import PAYOUT_COLUMNS, copy_first_lines
+from activities.reopened import finalize_waits, outstanding_reopens
+from activities.sales import compute_sales_lines, sales_inputs, write_ledger
 from domain.calibration import CalibrationEntry, distribution_report, nine_box, normalize, rating_level
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, compute_payouts, delta_lines
@@ -132,6 +134,11 @@ class CycleActivities(DbActivities):
     async def finalize_calibration(self, inp: CycleActionInput) -> CalibrationSummary:
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             config = await self.cycle_config(conn, inp.cycle_id)
+            # The cycle's row first: a reopen of a closed review (activities/reopened.py) waits for this to commit,
+            # or this waits for the reopen, which it then sees outstanding.
+            await cur.execute("SELECT id FROM review_cycle WHERE id = %s FOR UPDATE", (inp.cycle_id,))
+            if reopened := await outstanding_reopens(cur, inp.cycle_id):
+                raise rejected(finalize_waits(reopened), conflict=True)
             summary = await self._summary(cur, inp.cycle_id, config)
             await cur.execute(
                 "SELECT count(*) FROM calibrated_rating WHERE cycle_id = %s AND final_level IS NULL", (inp.cycle_id,)
@@ -175,15 +182,22 @@ class CycleActivities(DbActivities):
             plan, period = config.incentive_plan, config.period
             await cur.execute("SELECT count(*) FROM payout_line WHERE cycle_id = %s", (cycle_id,))
             (existing,) = await cur.fetchone()
-            if existing == 0:  # the common case, at any scale: computed in parallel, streamed by COPY
+            sales = config.pays_sales()
+            if existing == 0 and not sales:  # the common case, at any scale: computed in parallel, streamed by COPY
                 inserted, error = await copy_first_lines(cur, plan, period.start, period.end, period.label,
                                                          cycle_id, inputs, activity.heartbeat)
                 if error is not None:  # missing data: HR fixes it and retries, never an endless retry
                     raise rejected(tr("incentives cannot be computed: %(problem)s", problem=error))
                 return await self._finish_incentives(cur, cycle_id, inserted, 0)
             try:
-                computed = await asyncio.get_running_loop().run_in_executor(
-                    None, compute_payouts, plan, period.start, period.end, cycle_id, inputs)
+                if sales:  # deals, plan year, draw, clawbacks: each person's settlement on what earlier cycles locked
+                    people = await sales_inputs(cur, cycle_id, config, inputs, activity.heartbeat)
+                    activity.heartbeat("deals and the plan year loaded")
+                    computed = await compute_sales_lines(plan, config.plan_year_id(), period.start, period.end,
+                                                         cycle_id, inputs, people, activity.heartbeat)
+                else:
+                    computed = await asyncio.get_running_loop().run_in_executor(
+                        None, compute_payouts, plan, period.start, period.end, cycle_id, inputs)
             except DomainError as err:
                 raise rejected(tr("incentives cannot be computed: %(problem)s", problem=err.as_text())) from None
             await cur.execute(
@@ -300,9 +314,15 @@ class CycleActivities(DbActivities):
             revision = await approval_revision(cur, inp.cycle_id)
             await cur.execute(
                 """UPDATE payout_line SET status = 'locked', approved_by = %s, locked_at = %s
-                   WHERE cycle_id = %s AND status = 'computed'""",
+                   WHERE cycle_id = %s AND status = 'computed'
+                   RETURNING employee_id, line_type, amount, currency, inputs""",
                 (inp.actor_id, inp.at, inp.cycle_id),
             )
+            newly_locked = await cur.fetchall()
+            if newly_locked:  # a retried or repeated approval locks nothing new, so writes no ledger entry
+                config = await self.cycle_config(conn, inp.cycle_id)
+                if config.pays_sales():
+                    await write_ledger(cur, config, inp.cycle_id, revision, newly_locked)
             await cur.execute(
                 """UPDATE review_cycle SET status = 'locked', locked_at = COALESCE(locked_at, %s)
                    WHERE id = %s""",

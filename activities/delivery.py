@@ -436,6 +436,19 @@ class _MailLine:
             rows.append(row)
         return rows, False
 
+    async def _build(self, rows: list[_Claimed]) -> tuple[list[tuple[_Claimed, OutgoingMail]], list[tuple[_Claimed, SendOutcome]]]:
+        """The group's e-mails, rendered; and the rows that cannot be (a template or parameter problem fails
+        that message only)."""
+        owner = self.owner
+        built: list[tuple[_Claimed, OutgoingMail]] = []
+        failed: list[tuple[_Claimed, SendOutcome]] = []
+        for row in rows:
+            try:
+                built.append((row, OutgoingMail(row.id, row.person, owner._rendered(row, await owner._params(row)))))
+            except Exception as err:  # noqa: BLE001
+                failed.append((row, SendOutcome(row.id, ok=False, error=tr("cannot render: %(error)s", error=str(err)))))
+        return built, failed
+
     async def _sender(self) -> None:
         """One connection: mark a group ``sending``, send it, record its outcomes with the next group's mark.
 
@@ -450,6 +463,7 @@ class _MailLine:
         done: list[tuple[_Claimed, SendOutcome, bool]] = []
         group: list[tuple[_Claimed, OutgoingMail]] = []
         started, ended = 0, False
+        unsent: list[str] = []  # rows marked ``sending`` whose sends never started (a cancelled mark)
         # The sender keeps a database connection while it has work and gives it back while it waits for rows,
         # so the claiming side always gets one, however many connections send and whatever the pool's size.
         conn: Any = None
@@ -468,20 +482,31 @@ class _MailLine:
                         else:
                             more, ended = await self._group(size - 1)
                             rows = [first, *more]
-                    for row in rows:
-                        try:
-                            group.append((row, OutgoingMail(row.id, row.person,
-                                                            owner._rendered(row, await owner._params(row)))))
-                        except Exception as err:  # noqa: BLE001 - a template or parameter problem fails this message only
-                            done.append((row, SendOutcome(row.id, ok=False,
-                                                          error=tr("cannot render: %(error)s", error=str(err))), True))
-                    if not group and not done:
+                    if not rows and not done:
                         continue
                     if conn is None:
                         conn = await owner.pool.getconn()
-                    statuses, marked = await owner._advance(conn, done, [r for r, _ in group])
+                    # The group is marked ``sending`` (address and Message-ID need no rendering) while its
+                    # e-mails are rendered: PostgreSQL and this loop work at the same time, and nothing is sent
+                    # before the mark is committed. A message that cannot be rendered is recorded as failed
+                    # with the next group (its attempt was counted by the mark).
+                    advance = asyncio.ensure_future(owner._advance(conn, done, rows))
+                    try:
+                        built, failed = await self._build(rows)
+                        statuses, marked = await asyncio.shield(advance)
+                    except asyncio.CancelledError:
+                        # The mark may have been committed: learn which rows it took, so that they are given
+                        # back below rather than left in doubt.
+                        while not advance.done():
+                            with contextlib.suppress(asyncio.CancelledError):
+                                await asyncio.wait([advance])
+                        if advance.exception() is None:
+                            done, taken = [], advance.result()[1]
+                            unsent = [r.id for r in rows if r.id in taken]
+                        raise
                     self.count(statuses)
-                    done, group = [], [(r, m) for r, m in group if r.id in marked]
+                    done = [(row, outcome, False) for row, outcome in failed if row.id in marked]
+                    group = [(r, m) for r, m in built if r.id in marked]
                     for row, outgoing in group:
                         started += 1
                         done.append((row, await session.send(outgoing), False))
@@ -489,7 +514,7 @@ class _MailLine:
             except asyncio.CancelledError:
                 # Shutting down: what was answered is recorded; what never started goes back to the queue.
                 # Only the message in flight (if any) stays ``sending``.
-                unsent = [r.id for r, _ in group[started:]]
+                unsent += [r.id for r, _ in group[started:]]
                 release = asyncio.ensure_future(self._release(conn, done, unsent))
                 while not release.done():  # a second cancellation (the worker insisting) must not cut it short
                     with contextlib.suppress(asyncio.CancelledError):

@@ -22,7 +22,7 @@ from domain.cycle import CycleConfig, PhaseConfig, resolve_due
 from domain.goals import KeyResultProgress, ObjectiveProgress
 from domain.peers import PeerAggregate, aggregate
 from domain.phases import OPTIONAL_PHASES, PHASE_BY_KEY, link_for, task_kind
-from domain.scoring import ReviewInputs, SurveyAnswer, preliminary_score
+from domain.scoring import ReviewInputs, ScoreResult, SurveyAnswer, preliminary_score
 from domain.text import tr
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
 from workflows.payloads import (
@@ -55,6 +55,7 @@ from workflows.payloads import (
     SubmissionRecord,
     SurveyMoveRecord,
     record_digest,
+    reopened_workflow_id,
     review_workflow_id,
     task_id_for,
 )
@@ -294,7 +295,13 @@ class ReviewActivities(DbActivities):
                 (cycle_id,),
             )
             workflow_ids = [row[0] for row in await cur.fetchall() if row[0]]
-            await cur.execute("UPDATE task SET status = 'cancelled' WHERE cycle_id = %s AND status = 'open'", (cycle_id,))
+            await cur.execute(
+                """WITH ended AS (UPDATE task SET status = 'cancelled' WHERE cycle_id = %s AND status = 'open'
+                                  RETURNING review_id)
+                   SELECT DISTINCT r.id FROM ended JOIN review r ON r.id = ended.review_id WHERE r.status = 'closed'""",
+                (cycle_id,))
+            # Tasks HR reopened after their review closed: their reopen workflow ends too (workflows/reopened.py).
+            reopened = [reopened_workflow_id(row[0]) for row in await cur.fetchall()]
             await cur.execute("DELETE FROM task_draft d USING task t WHERE t.id = d.task_id AND t.cycle_id = %s",
                               (cycle_id,))
             await cur.execute(
@@ -307,7 +314,7 @@ class ReviewActivities(DbActivities):
             )
             await audit(cur, f"cycle.cancelled:{cycle_id}", "system", "cycle.cancelled", "review_cycle", cycle_id,
                         None, {"open_reviews_cancelled": len(workflow_ids)})
-        await _cancel_workflows(workflow_ids)
+        await _cancel_workflows(workflow_ids + reopened)
         return len(workflow_ids)
 
     async def _open_reviews(self, inp: StartBatchInput) -> list[ReviewSeed]:
@@ -519,55 +526,10 @@ class ReviewActivities(DbActivities):
     async def reopen_task(self, rec: ReopenRecord) -> None:
         """HR reopened a submitted task: the submission as it is kept as a version, the task open again with its own
         deadline, the person told. Once each: a retry finds the version kept and the task at this version."""
-        content = {
-            SELF_REVIEW: """SELECT COALESCE(json_agg(json_build_object('item', item_id, 'rating', rating,
-                                   'comment', comment) ORDER BY item_id), '[]') FROM self_review_answer
-                            WHERE review_id = %(review)s""",
-            MANAGER_SCORING: """SELECT COALESCE(json_agg(json_build_object('item', item_id, 'rating', rating,
-                                       'comment', comment) ORDER BY item_id), '[]') FROM manager_score
-                                WHERE review_id = %(review)s""",
-            CUSTOMER_SURVEY: """SELECT COALESCE(json_agg(json_build_object('satisfaction', satisfaction, 'nps', nps,
-                                       'comment', comment)), '[]') FROM survey_response
-                                WHERE invitation_id = %(task)s""",
-        }[rec.phase]
-        p = {"review": rec.review_id, "task": rec.task_id, "version": rec.version, "by": rec.actor_id,
-             "at": rec.at, "reason": rec.reason, "due": rec.due_at, "phase": rec.phase}
-        batch = f"reopen:{rec.task_id}:{rec.version}"
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.execute(
-                f"""INSERT INTO submission_version (task_id, version, review_id, phase, submitted_by, submitted_at,
-                                                    content, reopened_by, reopened_at, reason, due_at)
-                    SELECT t.id, %(version)s - 1, %(review)s, %(phase)s,
-                           (SELECT a.actor FROM audit_log a WHERE a.event_key = CASE WHEN t.version > 1
-                                THEN 'task.submitted:' || t.id || ':v' || t.version ELSE 'task.submitted:' || t.id END),
-                           t.completed_at, ({content}), %(by)s, %(at)s, %(reason)s, %(due)s
-                    FROM task t WHERE t.id = %(task)s
-                    ON CONFLICT DO NOTHING""", p)
-            await cur.execute(
-                """UPDATE task SET status = 'open', due_at = %(due)s, completed_at = NULL, version = %(version)s,
-                                   reminders_sent = 0
-                   WHERE id = %(task)s AND version < %(version)s
-                   RETURNING assignee_type, assignee_id""", p)
-            reopened = await cur.fetchone()
-            if reopened is None:  # a retry after it was done: its message was queued then, start its delivery again
-                await start_delivery(activity.client(), activity.info().task_queue, batch)
-                return
-            await cur.execute(
-                """UPDATE survey_invitation SET status = 'sent', expires_at = GREATEST(expires_at, %(due)s)
-                   WHERE id = %(task)s""", p)
-            await audit(cur, f"task.reopened:{rec.task_id}:{rec.version}", rec.actor_id, f"{rec.phase}.reopened",
-                        "task", rec.task_id, {"status": "done", "version": rec.version - 1},
-                        {"status": "open", "version": rec.version, "reason": rec.reason, "due_at": rec.due_at})
-            await cur.execute(
-                """SELECT c.name, e.id, e.name FROM review r JOIN review_cycle c ON c.id = r.cycle_id
-                   JOIN employee e ON e.id = r.employee_id WHERE r.id = %(review)s""", p)
-            cycle_name, employee_id, employee_name = await cur.fetchone()
-            kind, who = reopened
-            params = {"cycle_name": cycle_name, "phase": rec.phase, "employee_name": employee_name,
-                      "reason": rec.reason, "due": rec.due_at.isoformat()} | task_params(
-                rec.cycle_id, rec.phase, rec.task_id, kind, employee_id, employee_name)
-            await queue(cur, rec.cycle_id, batch, [Message(batch, "task_reopened", kind, who, params)])
-        await start_delivery(activity.client(), activity.info().task_queue, batch)
+            await write_reopen(cur, rec)
+        # A retry after it was done: its message was queued then, its delivery is started again.
+        await start_delivery(activity.client(), activity.info().task_queue, reopen_batch(rec))
 
     @activity.defn(name="record_phase_event")
     async def record_phase_event(self, ev: PhaseEvent) -> None:
@@ -876,38 +838,9 @@ class ReviewActivities(DbActivities):
         """
         async with self.pool.connection() as conn:
             config = await self.cycle_config(conn, inp.cycle_id)
-            row = await (await conn.execute(
-                """SELECT r.employee_id, r.status, r.preliminary_score, r.missing,
-                          (SELECT COALESCE(json_agg(json_build_array(k.kpi_id, k.value::text)), '[]')
-                           FROM kpi_actual k WHERE k.employee_id = r.employee_id AND k.period = %(period)s),
-                          (SELECT COALESCE(json_object_agg(item_id, rating), '{}') FROM self_review_answer
-                           WHERE review_id = r.id AND rating IS NOT NULL),
-                          (SELECT COALESCE(json_object_agg(item_id, rating), '{}') FROM manager_score
-                           WHERE review_id = r.id AND rating IS NOT NULL AND item_id <> 'potential'),
-                          (SELECT COALESCE(json_agg(json_build_array(i.account_id, s.satisfaction, s.nps,
-                                                                     a.annual_revenue::text) ORDER BY i.id), '[]')
-                           FROM survey_response s JOIN survey_invitation i ON i.id = s.invitation_id
-                           JOIN key_account a ON a.id = i.account_id WHERE i.review_id = r.id)
-                   FROM review r WHERE r.id = %(review)s""",
-                {"review": inp.review_id, "period": config.period.label},
-            )).fetchone()
-            employee_id, status, stored_score, stored_missing, kpis, self_ratings, manager_ratings, survey = row
+            status, stored_score, stored_missing, result = await score_review(conn, config, inp.review_id)
             if status == "closed":
                 return _stored_result(inp.review_id, stored_score, stored_missing)
-            scored = {k.id for k in config.scorecard.kpis}  # e.g. revenue feeds commission, not the score
-            inputs = ReviewInputs(
-                kpi_actuals={k: Decimal(v) for k, v in kpis if k in scored},
-                self_ratings=self_ratings,
-                manager_ratings=manager_ratings,
-                survey=[SurveyAnswer(account_id=a, satisfaction=sat, nps=nps,
-                                     account_revenue=None if rev is None else Decimal(rev))
-                        for a, sat, nps, rev in survey],
-            )
-            if (config.scorecard.component_weights.goals or 0) > 0:
-                inputs = inputs.model_copy(update={"goals": await approved_goals(conn, employee_id, config.period.label)})
-            if (config.scorecard.component_weights.peer_feedback or 0) > 0:
-                inputs = inputs.model_copy(update={"peer_feedback": await peer_aggregate(conn, config, inp.review_id)})
-            result = preliminary_score(config.scorecard, inputs)
             missing = sorted(set(inp.missing) | set(result.missing))
             params = {"review": inp.review_id, "at": inp.closed_at, "score": result.score,
                       "breakdown": jsonb(result.model_dump(mode="json")), "missing": jsonb(missing)}
@@ -933,6 +866,100 @@ class ReviewActivities(DbActivities):
                     "SELECT preliminary_score, missing FROM review WHERE id = %s", (inp.review_id,))).fetchone()
                 return _stored_result(inp.review_id, *stored)
         return ReviewResult(inp.review_id, None if result.score is None else str(result.score), missing)
+
+
+def reopen_batch(rec: ReopenRecord) -> str:
+    """The outbox batch of a reopen's message (one per task and version)."""
+    return f"reopen:{rec.task_id}:{rec.version}"
+
+
+async def write_reopen(cur: Any, rec: ReopenRecord) -> bool:
+    """A reopen in the caller's transaction: the submission as it is kept as a version, the task open again at the next
+    version with its own deadline, the audit row and the person's message queued (its delivery is the caller's, after
+    the commit). False when this version was reopened already (a retry): nothing is written."""
+    content = {
+        SELF_REVIEW: """SELECT COALESCE(json_agg(json_build_object('item', item_id, 'rating', rating,
+                               'comment', comment) ORDER BY item_id), '[]') FROM self_review_answer
+                        WHERE review_id = %(review)s""",
+        MANAGER_SCORING: """SELECT COALESCE(json_agg(json_build_object('item', item_id, 'rating', rating,
+                                   'comment', comment) ORDER BY item_id), '[]') FROM manager_score
+                            WHERE review_id = %(review)s""",
+        CUSTOMER_SURVEY: """SELECT COALESCE(json_agg(json_build_object('satisfaction', satisfaction, 'nps', nps,
+                                   'comment', comment)), '[]') FROM survey_response
+                            WHERE invitation_id = %(task)s""",
+    }[rec.phase]
+    p = {"review": rec.review_id, "task": rec.task_id, "version": rec.version, "by": rec.actor_id,
+         "at": rec.at, "reason": rec.reason, "due": rec.due_at, "phase": rec.phase}
+    batch = reopen_batch(rec)
+    await cur.execute(
+        f"""INSERT INTO submission_version (task_id, version, review_id, phase, submitted_by, submitted_at,
+                                            content, reopened_by, reopened_at, reason, due_at)
+            SELECT t.id, %(version)s - 1, %(review)s, %(phase)s,
+                   (SELECT a.actor FROM audit_log a WHERE a.event_key = CASE WHEN t.version > 1
+                        THEN 'task.submitted:' || t.id || ':v' || t.version ELSE 'task.submitted:' || t.id END),
+                   t.completed_at, ({content}), %(by)s, %(at)s, %(reason)s, %(due)s
+            FROM task t WHERE t.id = %(task)s
+            ON CONFLICT DO NOTHING""", p)
+    await cur.execute(
+        """UPDATE task SET status = 'open', due_at = %(due)s, completed_at = NULL, version = %(version)s,
+                           reminders_sent = 0
+           WHERE id = %(task)s AND version < %(version)s
+           RETURNING assignee_type, assignee_id""", p)
+    reopened = await cur.fetchone()
+    if reopened is None:
+        return False
+    await cur.execute(
+        """UPDATE survey_invitation SET status = 'sent', expires_at = GREATEST(expires_at, %(due)s)
+           WHERE id = %(task)s""", p)
+    await audit(cur, f"task.reopened:{rec.task_id}:{rec.version}", rec.actor_id, f"{rec.phase}.reopened",
+                "task", rec.task_id, {"status": "done", "version": rec.version - 1},
+                {"status": "open", "version": rec.version, "reason": rec.reason, "due_at": rec.due_at})
+    await cur.execute(
+        """SELECT c.name, e.id, e.name FROM review r JOIN review_cycle c ON c.id = r.cycle_id
+           JOIN employee e ON e.id = r.employee_id WHERE r.id = %(review)s""", p)
+    cycle_name, employee_id, employee_name = await cur.fetchone()
+    kind, who = reopened
+    params = {"cycle_name": cycle_name, "phase": rec.phase, "employee_name": employee_name,
+              "reason": rec.reason, "due": rec.due_at.isoformat()} | task_params(
+        rec.cycle_id, rec.phase, rec.task_id, kind, employee_id, employee_name)
+    await queue(cur, rec.cycle_id, batch, [Message(batch, "task_reopened", kind, who, params)])
+    return True
+
+
+async def score_review(conn: AsyncConnection, config: CycleConfig,
+                       review_id: str) -> tuple[str, Decimal | None, list[str] | None, ScoreResult]:
+    """The review's preliminary score from what is stored now (one query), with its status, stored score and missing
+    list: the close computes it once, a reopen of a closed review (activities/reopened.py) again."""
+    row = await (await conn.execute(
+        """SELECT r.employee_id, r.status, r.preliminary_score, r.missing,
+                  (SELECT COALESCE(json_agg(json_build_array(k.kpi_id, k.value::text)), '[]')
+                   FROM kpi_actual k WHERE k.employee_id = r.employee_id AND k.period = %(period)s),
+                  (SELECT COALESCE(json_object_agg(item_id, rating), '{}') FROM self_review_answer
+                   WHERE review_id = r.id AND rating IS NOT NULL),
+                  (SELECT COALESCE(json_object_agg(item_id, rating), '{}') FROM manager_score
+                   WHERE review_id = r.id AND rating IS NOT NULL AND item_id <> 'potential'),
+                  (SELECT COALESCE(json_agg(json_build_array(i.account_id, s.satisfaction, s.nps,
+                                                             a.annual_revenue::text) ORDER BY i.id), '[]')
+                   FROM survey_response s JOIN survey_invitation i ON i.id = s.invitation_id
+                   JOIN key_account a ON a.id = i.account_id WHERE i.review_id = r.id)
+           FROM review r WHERE r.id = %(review)s""",
+        {"review": review_id, "period": config.period.label},
+    )).fetchone()
+    employee_id, status, stored_score, stored_missing, kpis, self_ratings, manager_ratings, survey = row
+    scored = {k.id for k in config.scorecard.kpis}  # e.g. revenue feeds commission, not the score
+    inputs = ReviewInputs(
+        kpi_actuals={k: Decimal(v) for k, v in kpis if k in scored},
+        self_ratings=self_ratings,
+        manager_ratings=manager_ratings,
+        survey=[SurveyAnswer(account_id=a, satisfaction=sat, nps=nps,
+                             account_revenue=None if rev is None else Decimal(rev))
+                for a, sat, nps, rev in survey],
+    )
+    if (config.scorecard.component_weights.goals or 0) > 0:
+        inputs = inputs.model_copy(update={"goals": await approved_goals(conn, employee_id, config.period.label)})
+    if (config.scorecard.component_weights.peer_feedback or 0) > 0:
+        inputs = inputs.model_copy(update={"peer_feedback": await peer_aggregate(conn, config, review_id)})
+    return status, stored_score, stored_missing, preliminary_score(config.scorecard, inputs)
 
 
 async def approved_goals(conn: AsyncConnection, employee_id: str, period: str) -> tuple[ObjectiveProgress, ...]:

@@ -92,6 +92,24 @@ async def pull(
 command(app, "pull")(pull)
 
 
+@command(app, "deals")
+def deals(
+    ctx: Context,
+    file: Annotated[Path, typer.Argument(show_default=False, help=(
+        "DEALS.csv: deal_id, employee_id (or K01:60;K02:40), amount, currency, closed_on, status, cancelled_on"))],
+    preview: Annotated[bool, typer.Option("--preview", help="say what would change and write nothing")] = False,
+    actor: Actor = None,
+) -> int:
+    """split credit of shared deals, and deals cancelled, refunded or churned after they were won (for clawbacks)"""
+    from services.imports.deals import apply_deals_file
+
+    s = apply_deals_file(ctx.db(), file, ctx.actor(actor), preview=preview)
+    verb = "would add" if preview else "added"
+    print(f"{file.name}: {s.deals} deal(s); {verb} {s.new_deals} new deal(s) and {s.new_events} event(s); "
+          f"{s.shared} shared deal(s)")
+    return 0
+
+
 # -- the daily sync -------------------------------------------------------------------------------------
 
 sync_app = typer.Typer(help="the daily CRM sync (a Temporal Schedule, off until enabled)", no_args_is_help=True)

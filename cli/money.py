@@ -169,6 +169,7 @@ def statement(ctx: Context, cycle: Cycle, employee: Employee, json_output: Json 
             "lines": [{"line_type": t, "amount": format_amount(a, c), "currency": c, "status": s, "revision": rev,
                        "idempotency_key": key, "explanation": why} for t, a, c, s, rev, key, why in st.lines],
             "totals": {c: format_amount(total, c) for c, total in st.totals.items()},
+            **({"ledger": _ledger_json(st.ledger, format_amount)} if st.ledger else {}),
         })
         return 0
     print(f"statement for {st.employee_id} {st.name}, cycle {st.cycle_id}")
@@ -177,6 +178,56 @@ def statement(ctx: Context, cycle: Cycle, employee: Employee, json_output: Json 
         print(f"      {why}")
     for currency, total in st.totals.items():
         print(f"  total {format_amount(total, currency)} {currency}")
+    if st.ledger:  # deals, a draw or clawbacks: what the cycle moved in the person's balance ledger
+        led, cur = st.ledger, str(st.ledger["currency"])
+        print(f"  ledger, plan year {led['plan_year']} ({cur}):")
+        for kind, label in _LEDGER_LABELS:
+            print(f"    {label:<12} {format_amount(led[kind], cur):>14}")  # type: ignore[arg-type]
+    return 0
+
+
+_LEDGER_LABELS = (("earned", "earned"), ("drawn", "drawn"), ("recovered", "recovered"),
+                  ("clawed_back", "clawed back"), ("written_off", "written off"), ("balance", "balance owed"))
+
+
+def _ledger_json(ledger: dict[str, object], money: object) -> dict[str, object]:
+    cur = str(ledger["currency"])
+    return {"plan_year": ledger["plan_year"], "currency": cur,
+            **{k: money(ledger[k], cur) for k, _ in _LEDGER_LABELS}}  # type: ignore[operator]
+
+
+@command(payroll_app, "ledger")
+async def ledger(
+    ctx: Context,
+    cycle: Cycle,
+    out: Annotated[Path | None, typer.Option("--out", show_default=False,
+                                             help="write the ledger as CSV to this file instead of printing it")] = None,
+    json_output: Json = False,
+) -> int:
+    """the cycle's balance ledger: earned, drawn, recovered, clawed back, written off, net, balance owed"""
+    from services.console import table
+    from services.payroll import format_amount
+    from services.statements import cycle_ledger, ledger_csv
+
+    rows = await cycle_ledger(ctx.db(), cycle)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(ledger_csv(rows), encoding="utf-8")
+        print(f"{len(rows)} ledger row(s) written")
+        print(out)
+        return 0
+    kinds = ("earned", "drawn", "recovered", "clawed_back", "written_off", "net", "balance")
+    if json_output:
+        emit_json([{"employee_id": r.employee_id, "plan_year": r.plan_year, "currency": r.currency,
+                    **{k: format_amount(getattr(r, k), r.currency) for k in kinds}} for r in rows])
+        return 0
+    if not rows:
+        print(f"cycle {cycle} has no ledger entries (its plan has no deals, draw or clawbacks)")
+        return 0
+    print(table(["employee", "plan year", "earned", "drawn", "recovered", "clawed back", "written off", "net",
+                 "balance owed", "currency"],
+                [(r.employee_id, r.plan_year, *(format_amount(getattr(r, k), r.currency) for k in kinds), r.currency)
+                 for r in rows], right=(2, 3, 4, 5, 6, 7, 8)))
     return 0
 
 

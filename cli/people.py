@@ -126,6 +126,10 @@ def show(ctx: Context, cycle: Cycle, employee: Employee, json_output: Json = Fal
     if c := b.get("csat"):
         print(f"CSAT {c['csat_pct']} % of {c['responses']} responses (95 % interval {c['ci_low']}-{c['ci_high']} %)"
               + (f", NPS {c['nps']}" if c.get("nps") is not None else ""))
+    if r.nps is not None and r.nps.responses:
+        from services.survey_stats import nps_line
+
+        print(nps_line(r.nps))
     for note in b.get("notes", []):
         print(f"note: {note}")
     _kpi_sources(r.kpis)

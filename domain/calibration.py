@@ -87,6 +87,12 @@ def check_guideline(guideline: dict[int, Decimal], levels: Sequence[int] | None 
             raise DomainError(tr("no percent for level %(absent)s (write 0 if none is expected)", absent=absent[0]), "guideline")
 
 
+#: The points beyond which the calibration view flags a team when the cycle declares no ``guideline_bias_pp``.
+#: Teams are small: in a team of 5, one person at a level the guideline gives 10 % is 20 % (+10 points, not
+#: flagged), two are 40 % (+30, flagged).
+GUIDELINE_BIAS_DEFAULT_PP = Decimal(10)
+
+
 class CalibrationConfig(_Frozen):
     """Normalization, the rating levels (best first), the guided distribution and its tolerance."""
 
@@ -103,7 +109,7 @@ class CalibrationConfig(_Frozen):
         default=Decimal("0.5"), gt=0, description="levels above/below company mean")
     central_tendency_pct: Percent = Field(default=Decimal(80), gt=0, description="share at the middle level(s)")
     #: A team whose share of a level exceeds the guideline's by more than this many points is flagged
-    #: (guideline_bias); None leaves the check off.
+    #: (guideline_bias); None leaves it to the caller: the calibration view applies GUIDELINE_BIAS_DEFAULT_PP.
     guideline_bias_pp: Percent | None = Field(default=None, gt=0)
     nine_box: NineBoxConfig = NineBoxConfig()
 

@@ -238,7 +238,22 @@ class CycleConfig(_Frozen):
                                               "payload and time limits"))] = Field(
         default=100, strict=True, description="reviews opened and started per batch activity")
     notifications: Notifications | None = None
+    #: The plan year this cycle pays a period of (issue 13): cycles with the same plan year and incentive plan id are
+    #: linked, and a later one reads what the earlier ones locked (YTD credited and paid, the draw balance, paid
+    #: deals to claw back). Unset: ``<plan id>-<year the period starts in>`` (see plan_year_id).
+    plan_year: Id | None = None
     peer_feedback: PeerFeedbackConfig | None = None  # absent: no peer phase (docs/peer-feedback.md)
+
+    def plan_year_id(self) -> str:
+        """The plan year's name: the configured one, else the plan's id and the calendar year of the period's start
+        (a fiscal year that does not start in January names its plan year explicitly)."""
+        return self.plan_year or f"{self.incentive_plan.id}-{self.period.start.year}"
+
+    def pays_sales(self) -> bool:
+        """The plan declares deal commission, a plan year, a draw or clawbacks: the cycle settles them per person."""
+        from domain.incentives import SALES_FIELDS
+
+        return any(getattr(self.incentive_plan, f, None) is not None for f in SALES_FIELDS)
 
     @model_validator(mode="after")
     def _peer_weight_needs_peer_phase(self) -> CycleConfig:
@@ -256,18 +271,6 @@ class CycleConfig(_Frozen):
                                  "%(end)s; fix period.end or the cadence",
                                  cadence=self.cadence, start=self.period.start, expected=expected,
                                  months=CADENCE_MONTHS[self.cadence], end=self.period.end), "period.end")
-        return self
-
-    @model_validator(mode="after")
-    def _plan_blocks_a_cycle_pays(self) -> CycleConfig:
-        """Deal commission, plan years, draws and clawbacks are settled by the what-if preview only so far; a cycle
-        would silently pay none of them (no guarantee topped up, nothing clawed back), so it refuses them."""
-        from domain.incentives import SALES_FIELDS
-
-        if given := [f for f in SALES_FIELDS if getattr(self.incentive_plan, f, None) is not None]:
-            raise DomainError(tr("a review cycle does not pay %(blocks)s yet (only `kamreview incentives preview` "
-                                 "settles them); remove them from the cycle's plan", blocks=", ".join(given)),
-                              f"incentive_plan.{given[0]}")
         return self
 
     @model_validator(mode="after")

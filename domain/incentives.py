@@ -49,8 +49,10 @@ from domain.text import tr
 from domain.tiers import MAX_RATE, MAX_REVENUE, CommissionTier, check_tiers
 from domain.trusted import trusted as _trusted
 
-LineType = Literal["bonus", "commission", "adjustment"]
-BaseLineType = Literal["bonus", "commission"]
+#: ``draw`` tops earnings up to a guarantee, ``draw_recovery`` (negative) takes an earlier recoverable top-up back;
+#: both count towards the draw, as bonus and commission adjustments count towards theirs (issue 13).
+LineType = Literal["bonus", "commission", "adjustment", "draw", "draw_recovery"]
+BaseLineType = Literal["bonus", "commission", "draw"]
 
 # ---- bounds ----
 # Every amount the formulas can produce must fit payout_line.amount, Numeric(20,4): below 10^16. The largest
@@ -394,13 +396,15 @@ class PayoutLine(_Frozen):
 
     def base_type(self) -> BaseLineType:
         """The line type this line counts towards (an adjustment counts towards what it adjusts)."""
-        if self.line_type == "bonus" or self.line_type == "commission":
+        if self.line_type == "bonus" or self.line_type == "commission" or self.line_type == "draw":
             return self.line_type
+        if self.line_type == "draw_recovery":
+            return "draw"
         base = self.adjusts or self.inputs.get("adjusts")
-        if base not in ("bonus", "commission"):
+        if base not in ("bonus", "commission", "draw"):
             raise DomainError(tr("adjustment line %(idempotency_key)s does not say what it adjusts",
                                  idempotency_key=self.idempotency_key), "adjusts")
-        return "bonus" if base == "bonus" else "commission"
+        return base
 
 
 def idempotency_key(cycle_id: str, employee_id: str, line_type: str, plan_version: int, revision: int) -> str:

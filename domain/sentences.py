@@ -259,8 +259,25 @@ def payout_line_text(line_type: str, amount: Decimal, currency: str, inputs: Map
     total = money(amount, currency)
     if line_type == "bonus":
         return _bonus_text(data, total, currency, rating_label)
+    if line_type == "commission" and data.get("deal_id"):
+        credited = _dec(data.get("credited"))
+        if credited is not None:
+            return tr("Commission on deal %(deal)s: %(credited)s credited = %(amount)s", deal=data["deal_id"],
+                      credited=money(credited, currency), amount=total)
     if line_type == "commission":
         return _commission_text(data, total, currency)
+    if line_type == "draw":
+        return tr("Draw: earnings topped up to the guarantee by %(amount)s", amount=total)
+    if line_type == "draw_recovery":
+        return tr("Draw recovery: %(amount)s of earlier draws taken back", amount=money(-amount, currency))
+    if line_type == "adjustment" and data.get("event") and data.get("deal_id"):
+        if data.get("event") == "reinstated":
+            return tr("Commission on deal %(deal)s reinstated: %(amount)s", deal=data["deal_id"], amount=total)
+        words = {"cancelled": N_("Clawback of the commission on deal %(deal)s, cancelled on %(on)s: %(amount)s"),
+                 "refunded": N_("Clawback of the commission on deal %(deal)s, refunded on %(on)s: %(amount)s")}.get(
+            str(data["event"]), N_("Clawback of the commission on deal %(deal)s, whose customer left on %(on)s: "
+                                   "%(amount)s"))
+        return tr(words, deal=data["deal_id"], on=str(data.get("event_on", "")), amount=total)
     if line_type == "adjustment":
         computed, locked = _dec(data.get("computed")), _dec(data.get("locked_total"))
         if computed is not None and locked is not None:

@@ -5,10 +5,13 @@ from sqlmodel import SQLModel
 from models.tables import (  # noqa: F401
     AuditLog,
     CalibratedRating,
+    CrmDealCredit,
+    CrmDealEvent,
     CustomerContact,
     Employee,
     KeyAccount,
     KpiActual,
+    LedgerEntry,
     ManagerScore,
     Notification,
     PayoutLine,

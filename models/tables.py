@@ -128,6 +128,32 @@ class CrmDeal(SQLModel, table=True):
     imported_at: datetime | None = _ts(nullable=False, default_now=True)
 
 
+class CrmDealCredit(SQLModel, table=True):
+    """A KAM's declared share of a shared deal (migration 0018); a deal without rows is its kam_id's in full."""
+
+    __tablename__ = "crm_deal_credit"
+    __table_args__ = (CheckConstraint("percent > 0 AND percent <= 100", name="ck_crm_deal_credit_percent"),)
+    deal_id: str = Field(sa_column=Column(Text, ForeignKey("crm_deal.id"), primary_key=True))
+    employee_id: str = Field(sa_column=Column(Text, ForeignKey("employee.id"), primary_key=True))
+    percent: Decimal = Field(sa_column=Column(Numeric(7, 4), nullable=False))
+
+
+class CrmDealEvent(SQLModel, table=True):
+    """What happened to a won deal later (migration 0018): cancelled, refunded, churned, or reinstated."""
+
+    __tablename__ = "crm_deal_event"
+    __table_args__ = (
+        CheckConstraint("kind IN ('cancelled', 'refunded', 'churned', 'reinstated')", name="ck_crm_deal_event_kind"),
+        CheckConstraint("refunded_pct > 0 AND refunded_pct <= 100", name="ck_crm_deal_event_refunded_pct"),
+    )
+    deal_id: str = Field(sa_column=Column(Text, ForeignKey("crm_deal.id"), primary_key=True))
+    kind: str = Field(sa_column=Column(Text, primary_key=True))
+    on: date = Field(sa_column=Column(Date, primary_key=True))
+    refunded_pct: Decimal = Field(sa_column=Column(Numeric(7, 4), nullable=False, server_default="100"))
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    imported_at: datetime | None = _ts(nullable=False, default_now=True)
+
+
 class CrmCase(SQLModel, table=True):
     """A CRM case or service ticket (Zoho Cases, Fxiaoke 工单), as imported (migration 0011)."""
 
@@ -344,6 +370,32 @@ class PayoutLine(SQLModel, table=True):
     created_at: datetime | None = _ts(nullable=False, default_now=True)
     approved_by: str | None = None
     locked_at: datetime | None = _ts()
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One movement of a person's balance ledger in a plan year (migration 0018), written when payouts lock.
+
+    ``key`` is ``plan_year:employee:cycle:r<revision>:kind``: a retried or repeated approval writes nothing twice.
+    ``balance_after`` is what the person owes on recoverable draws after the entry.
+    """
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        CheckConstraint("kind IN ('earned', 'drawn', 'recovered', 'clawed_back', 'written_off')",
+                        name="ck_ledger_entry_kind"),
+        Index("ix_ledger_entry_person", "plan_year", "employee_id", "seq"),
+    )
+    key: str = Field(sa_column=Column(Text, primary_key=True))
+    seq: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), nullable=False, unique=True))
+    plan_year: str = Field(sa_column=Column(Text, nullable=False))
+    employee_id: str = _fk("employee.id", index=False)
+    cycle_id: str = _fk("review_cycle.id")
+    revision: int
+    kind: str = Field(sa_column=Column(Text, nullable=False))
+    amount: Decimal = Field(sa_column=Column(Numeric(20, 4), nullable=False))
+    currency: str = Field(sa_column=Column(Text, nullable=False))
+    balance_after: Decimal = Field(sa_column=Column(Numeric(20, 4), nullable=False))
+    created_at: datetime | None = _ts(nullable=False, default_now=True)
 
 
 class Notification(SQLModel, table=True):

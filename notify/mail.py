@@ -127,7 +127,8 @@ def wire_message(mail: OutgoingMail, mail_from: str, *, date: datetime | None = 
     for subtype, body in (("plain", mail.rendered.text), ("html", mail.rendered.html)):
         body = body if body.endswith("\n") else body + "\n"  # as the email package ends a part
         body = body.replace("\r\n", "\n").replace("\n", "\r\n")  # text is sent in canonical form, CRLF lines
-        encoded = base64.encodebytes(body.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+        flat = base64.b64encode(body.encode("utf-8")).decode("ascii")  # one call, then lines of 76 as MIME wants
+        encoded = "\r\n".join([flat[i:i + 76] for i in range(0, len(flat), 76)]) + "\r\n"
         parts.append(f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
                      f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}")
     data = "\r\n".join(head) + "\r\n\r\n" + "".join(parts) + f"--{boundary}--\r\n"

@@ -107,6 +107,21 @@ def calibration_text(view: CalibrationView) -> str:
         ["manager", "n", "mean level", "company", "diff", "flags"],
         [(m.manager_id, m.count, m.mean_level, m.company_mean, m.difference, ", ".join(m.flags) or "-")
          for m in report.managers], right=(1, 2, 3, 4)))
+    if view.guideline_bias:
+        source = "calibration.guideline_bias_pp" if view.guideline_bias_declared else "the default"
+        lines.append(f"each team against the guideline (team % - guideline %, in points; flagged beyond "
+                     f"{view.guideline_bias_pp} pp, {source}):")
+        levels = [d.level for d in view.guideline_bias[0].deviations]
+        lines.append(table(
+            ["manager", "n", *(f"level {lv}" for lv in levels), "flags"],
+            [(b.manager_id, b.count, *(f"{d.team_pct.normalize():f} % ({d.deviation_pp:+.2f}){' !' if d.flagged else ''}"
+                                       for d in b.deviations), ", ".join(b.flags) or "-")
+             for b in view.guideline_bias], right=tuple(range(1, len(levels) + 2))))
+        for b in view.guideline_bias:
+            for sentence in view.bias_sentences.get(b.manager_id, []):
+                lines.append(f"  - {sentence}")
+            if b.count < view.min_team_size:
+                lines.append(f"  - {b.manager_id}: a team of {b.count} is smaller than {view.min_team_size}: not flagged")
     boxes = {cell.key: len(cell.employees) for row in view.grid for cell in row if cell.employees}
     if boxes:
         lines.append("9-box: " + ", ".join(f"{k} {v}" for k, v in sorted(boxes.items())))

@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import AUDIT_ROW, audit_params, dumps, jsonb
 from activities.cycle import approval_event_key, approval_revision
+from activities.reopened import finalize_waits, outstanding_reopens, settled_reopens
 from domain.calibration import nine_box
 from domain.cycle import CycleConfig
 from domain.errors import DomainError
@@ -137,6 +138,8 @@ def parse_cycle_config(text: str, source: Text | str = "configuration") -> Cycle
 def config_digest(config: CycleConfig) -> str:
     # Settings added later are left out while unset, so a configuration frozen before them keeps its digest.
     unset: dict[str, Any] = {"notifications": True} if config.notifications is None else {}
+    if config.plan_year is None:
+        unset["plan_year"] = True
     if config.peer_feedback is None:
         unset["peer_feedback"] = True
     if later := config.participants.unset_filters():
@@ -279,6 +282,8 @@ async def _check_incentive_coverage(conn: psycopg.AsyncConnection, config: Cycle
     """Every participant needs a target incentive; find out now rather than at payout time."""
     plan = config.incentive_plan
     target = plan.target_incentive
+    if target.is_empty():  # a plan of commission only (per period or deal by deal) has no target to cover
+        return
     rows = await (await conn.execute("SELECT id, grade FROM employee WHERE id = ANY(%s)", (employees,))).fetchall()
     uncovered = [(emp, grade) for emp, grade in rows
                  if emp not in target.by_employee and (grade or "") not in target.by_grade]
@@ -505,10 +510,19 @@ async def adjust_rating(client: Client, db: Database | str, cycle_id: str, emplo
 
 
 async def finalize_calibration(client: Client, db: Database | str, cycle_id: str, actor: str) -> CalibrationSummary:
-    """Finalize once; a retry by the same person gets the first answer, anyone else is told who did it."""
+    """Finalize once; a retry by the same person gets the first answer, anyone else is told who did it.
+
+    Refused while a submission HR reopened after its review closed is outstanding (docs/reopen-and-sign-off.md):
+    here, before the Update, and by the activity under the cycle's lock. The Update id counts the reopens settled so
+    far, so a finalize refused in a race with a reopen is a new request once that reopen has settled.
+    """
+    async with as_database(db).connection() as conn, conn.cursor() as cur:
+        if reopened := await outstanding_reopens(cur, cycle_id):
+            raise Conflict(finalize_waits(reopened))
+        settled = await settled_reopens(cur, cycle_id)
     try:
         return await cycle_update(client, cycle_id, CycleWorkflow.finalize_calibration, ActorRequest(actor),
-                                  f"finalize:{cycle_id}:{actor}")
+                                  f"finalize:{cycle_id}:{actor}" + (f":r{settled}" if settled else ""))
     except (Rejected, Conflict, NotFound):
         after = await _first_answer(db, cycle_id, f"calibration.finalized:{cycle_id}", actor,
                                     lambda at, by: tr("calibration of cycle %(cycle)s was already finalized on %(at)s "

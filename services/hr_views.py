@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 
+from activities.reopened import outstanding_reopens
 from domain.text import Text, tr
 from services.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from domain.calibration import CalibrationConfig, DistributionReport
+    from domain.calibration import CalibrationConfig, DistributionReport, GuidelineBias, LevelDeviation
 
 # The Temporal client, the activities' helpers, the scoring domain and the people's read side are imported by the
 # functions that use them: `kamreview cycle list` reads one table and must not pay ~0.3 s of imports for them.
@@ -80,6 +81,14 @@ class CalibrationView:
     min_team_size: int = 3
     enforce: bool = False  # finalizing is refused while the distribution is outside the guideline
     notes: dict[str, Text] = field(default_factory=dict)  # employee -> how normalization treated the score
+    reopened: list[str] = field(default_factory=list)  # "name (id)" of reviews whose reopened submissions are awaited
+    # Each team against the guideline distribution (domain.calibration.guideline_bias), the points beyond which a
+    # level is flagged (declared in calibration.guideline_bias_pp, else GUIDELINE_BIAS_DEFAULT_PP), and per
+    # manager the flagged levels as sentences HR reads.
+    guideline_bias: list[GuidelineBias] = field(default_factory=list)
+    guideline_bias_pp: Decimal | None = None
+    guideline_bias_declared: bool = False
+    bias_sentences: dict[str, list[Text]] = field(default_factory=dict)
 
     def name(self, person_id: str | None) -> str:
         return self.names.get(person_id or "", person_id or "")
@@ -87,7 +96,7 @@ class CalibrationView:
 
 async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationView:
     """The calibration table of a cycle, with the names of everyone it mentions (pages show names, not ids)."""
-    from domain.calibration import NINE_BOX_NAMES, distribution_report, nine_box
+    from domain.calibration import GUIDELINE_BIAS_DEFAULT_PP, NINE_BOX_NAMES, distribution_report, guideline_bias, nine_box
     from services.participant import display_names
     from services.people import cycle_config
 
@@ -133,13 +142,39 @@ async def calibration_view(conn: AsyncConnection, cycle_id: str) -> CalibrationV
     for r in ratings:
         teams[r.manager_id] = teams.get(r.manager_id, 0) + 1
     notes = {r.employee_id: _normalization_note(r, teams[r.manager_id], cal) for r in ratings if r.note}
+    async with conn.cursor() as cur:
+        reopened = await outstanding_reopens(cur, cycle_id) if status == "calibration" else []
+    bias_pp = cal.guideline_bias_pp or GUIDELINE_BIAS_DEFAULT_PP
+    bias = guideline_bias(rated, cal, bias_pp) if rated else []
+    labels = {lv.level: lv.label for lv in cal.levels}
+    sentences = {b.manager_id: [_bias_sentence(b.manager_id, names.get(b.manager_id), d, labels[d.level], bias_pp)
+                                for d in b.deviations if d.flagged] for b in bias}
     return CalibrationView(
         cycle_id, name, status, [(lv.level, lv.label) for lv in cal.levels], ratings, report, grid, adjustments,
         finalized=bool(ratings) and all(r.finalized for r in ratings),
         unrated=[r.employee_id for r in ratings if r.final_level is None], tolerance_pct=cal.tolerance_pct,
         timezone=zone, names=names, outside=outside, min_team_size=cal.min_team_size, enforce=cal.enforce,
-        notes=notes,
+        notes=notes, reopened=reopened, guideline_bias=bias, guideline_bias_pp=bias_pp,
+        guideline_bias_declared=cal.guideline_bias_pp is not None, bias_sentences=sentences,
     )
+
+
+#: How HR names the tendency a flagged level shows, by where the level sits (domain.calibration.BIAS_BY_BAND).
+_TENDENCY = {"top": tr("leniency at the top"), "bottom": tr("severity at the bottom"),
+             "middle": tr("central tendency in the middle")}
+
+
+def _bias_sentence(manager_id: str, name: str | None, d: LevelDeviation, label: str, threshold: Decimal) -> Text:
+    """M4's team: 45 % at level 5 (Outstanding) against a guideline of 20 %: 25 points above it, more than the 10
+    points allowed — leniency at the top."""
+    from domain.sentences import percent, rating_label_text
+
+    return tr("%(manager)s's team: %(share)s at level %(level)s (%(label)s) against a guideline of %(guideline)s: "
+              "%(deviation)s points above it, more than the %(threshold)s points allowed — %(tendency)s.",
+              manager=tr("no manager") if manager_id == "-" else (name or manager_id),
+              share=percent(d.team_pct / 100, 2), level=d.level, label=rating_label_text(label) or label,
+              guideline=percent(d.guideline_pct / 100, 2), deviation=d.deviation_pp,
+              threshold=threshold, tendency=_TENDENCY[d.band])
 
 
 def _normalization_note(r: RatingRow, team: int, cal: CalibrationConfig) -> Text:

@@ -24,6 +24,7 @@ from domain.text import Text, tr
 from services.errors import NotFound
 from services.kpi_sources import SOURCES_SQL, source_views
 from services.people import ManagerScore, cycle_config, manager_score, score_line_views
+from services.survey_stats import NpsSummary, review_nps
 from services.users import SessionUser
 
 #: KPIs whose actual is already a ratio to its target (revenue / revenue target, new accounts / target accounts).
@@ -172,6 +173,7 @@ class CsatSummary:
     below_minimum: bool
     weighted: bool
     min_responses: int
+    nps_interval: NpsSummary | None = None  # the NPS with its adjusted-Wald interval, against the company's
 
 
 @dataclass
@@ -360,6 +362,7 @@ async def participant(conn: AsyncConnection, cycle_id: str, employee_id: str, vi
         result = csat(answers, cs.revenue_weighted if cs else False, cs.min_responses if cs else 0)
         summary = CsatSummary(result.responses, result.satisfied, result.csat_pct, result.ci_low, result.ci_high,
                               result.nps, result.below_minimum, result.weighted, cs.min_responses if cs else 0)
+    summary.nps_interval = await review_nps(conn, cycle_id, review_id, cs.min_responses if cs else 0)
     csat_summary = summary if (survey or summary.responses) else None
 
     audit_rows = await (await conn.execute(

@@ -1,4 +1,12 @@
-"""What payroll reads: approved, locked payout lines, as CSV."""
+"""What payroll reads: approved, locked payout lines, as CSV.
+
+Payroll pays the sum of a person's lines. A line can be negative (a draw recovery, a clawback of a deal's
+commission, a correction downwards), and so can a person's sum for a cycle: clawbacks larger than what the cycle
+earned. A negative sum is an amount to recover from the person (deduct it from later pay, or settle it as the
+company does), never a payment: no line is ever turned positive or dropped to make the sum zero. ``deal_id``
+names the deal a commission line pays or a clawback takes back, ``event`` what happened to it (cancelled,
+refunded, churned, reinstated).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +25,7 @@ from services.errors import NotFound, UserError
 # column name, and a header that changed with the language of whoever downloaded it would break the import.
 CSV_COLUMNS = [
     "employee_id", "employee_name", "amount", "currency", "line_type", "idempotency_key",
-    "period", "plan_id", "plan_version", "revision", "explanation",
+    "period", "plan_id", "plan_version", "revision", "explanation", "deal_id", "event",
 ]
 # UTF-8 with a byte-order mark: without it Excel on a Chinese Windows reads the file as GBK and garbles the
 # names; with it Excel, LibreOffice and Python's csv (encoding "utf-8-sig") all read UTF-8.
@@ -37,7 +45,8 @@ def export_payroll_csv(database_url: str, cycle_id: str, out: Path) -> int:
             raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
         rows = conn.execute(
             """SELECT p.employee_id, e.name, p.amount, p.currency, p.line_type, p.idempotency_key, p.period,
-                      p.plan_id, p.plan_version, p.revision, p.explanation
+                      p.plan_id, p.plan_version, p.revision, p.explanation, p.inputs ->> 'deal_id',
+                      p.inputs ->> 'event'
                FROM payout_line p JOIN employee e ON e.id = p.employee_id
                WHERE p.cycle_id = %s AND p.status = 'locked'
                ORDER BY p.employee_id, p.line_type, p.revision""",

@@ -17,6 +17,7 @@ from decimal import Decimal
 from psycopg import AsyncConnection
 
 from domain.text import tr
+from services.db import Database, as_database
 from services.errors import NotFound, UserError
 from services.payroll import CSV_BOM, CSV_COLUMNS, format_amount
 
@@ -63,6 +64,8 @@ class StatementLine:
     plan_version: int
     revision: int
     explanation: str
+    deal_id: str | None = None
+    event: str | None = None
 
 
 async def statement_lines(conn: AsyncConnection, cycle_id: str) -> list[StatementLine]:
@@ -72,7 +75,7 @@ async def statement_lines(conn: AsyncConnection, cycle_id: str) -> list[Statemen
         raise NotFound(tr("cycle %(cycle)s does not exist", cycle=cycle_id))
     rows = await (await conn.execute(
         """SELECT employee_id, employee_name, amount, currency, line_type, idempotency_key, period, plan_id,
-                  plan_version, revision, explanation
+                  plan_version, revision, explanation, deal_id, event
            FROM payroll_payout_lines WHERE cycle_id = %s ORDER BY employee_id, line_type, revision""",
         (cycle_id,),
     )).fetchall()
@@ -90,5 +93,72 @@ def statement_csv(lines: list[StatementLine]) -> str:
     writer.writerow(CSV_COLUMNS)
     for ln in lines:
         writer.writerow((ln.employee_id, ln.employee_name, ln.amount, ln.currency, ln.line_type, ln.idempotency_key,
-                         ln.period, ln.plan_id, ln.plan_version, ln.revision, ln.explanation))
+                         ln.period, ln.plan_id, ln.plan_version, ln.revision, ln.explanation, ln.deal_id or "",
+                         ln.event or ""))
+    return buf.getvalue()
+
+
+# ---- the balance ledger (issue 13) ----
+
+#: The ledger CSV's stable machine headers (English whatever the reader's language, like CSV_COLUMNS).
+LEDGER_COLUMNS = ["employee_id", "employee_name", "plan_year", "earned", "drawn", "recovered", "clawed_back",
+                  "written_off", "net", "balance", "currency"]
+
+
+@dataclass
+class LedgerRow:
+    """One person's ledger for one cycle: what it earned, drew, recovered, clawed back and wrote off (every
+    approval of the cycle, corrections included), the net the cycle paid and what the person owes after it."""
+
+    employee_id: str
+    employee_name: str
+    plan_year: str
+    earned: Decimal
+    drawn: Decimal
+    recovered: Decimal
+    clawed_back: Decimal
+    written_off: Decimal
+    balance: Decimal
+    currency: str
+
+    @property
+    def net(self) -> Decimal:
+        """What the cycle pays: earned + drawn − recovered − clawed back (negative: for payroll to recover)."""
+        return self.earned + self.drawn - self.recovered - self.clawed_back
+
+
+async def statement_ledger(conn: AsyncConnection, cycle_id: str) -> list[LedgerRow]:
+    """The cycle's ledger per person (empty for a cycle whose plan has no deals, draw or clawbacks)."""
+    rows = await (await conn.execute(
+        """SELECT l.employee_id, e.name, l.plan_year, l.currency,
+                  sum(l.amount) FILTER (WHERE l.kind = 'earned'), sum(l.amount) FILTER (WHERE l.kind = 'drawn'),
+                  sum(l.amount) FILTER (WHERE l.kind = 'recovered'),
+                  sum(l.amount) FILTER (WHERE l.kind = 'clawed_back'),
+                  sum(l.amount) FILTER (WHERE l.kind = 'written_off'),
+                  (array_agg(l.balance_after ORDER BY l.seq DESC))[1]
+           FROM ledger_entry l JOIN employee e ON e.id = l.employee_id
+           WHERE l.cycle_id = %s GROUP BY l.employee_id, e.name, l.plan_year, l.currency
+           ORDER BY l.employee_id""", (cycle_id,))).fetchall()
+    zero = Decimal(0)
+    return [LedgerRow(e, name, year, *(Decimal(v) if v is not None else zero for v in sums), currency)
+            for e, name, year, currency, *sums in rows]
+
+
+async def cycle_ledger(db: Database | str, cycle_id: str) -> list[LedgerRow]:
+    """statement_ledger for the CLI: refused like statement_lines (no such cycle, nothing approved yet)."""
+    async with as_database(db).connection() as conn:
+        await statement_lines(conn, cycle_id)
+        return await statement_ledger(conn, cycle_id)
+
+
+def ledger_csv(rows: list[LedgerRow]) -> str:
+    """The ledger as CSV text (byte-order mark, amounts in the currency's minor unit, as statement_csv)."""
+    buf = io.StringIO(newline="")
+    buf.write(CSV_BOM)
+    writer = csv.writer(buf)
+    writer.writerow(LEDGER_COLUMNS)
+    for r in rows:
+        writer.writerow((r.employee_id, r.employee_name, r.plan_year,
+                         *(format_amount(v, r.currency) for v in (r.earned, r.drawn, r.recovered, r.clawed_back,
+                                                                  r.written_off, r.net, r.balance)), r.currency))
     return buf.getvalue()

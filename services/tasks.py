@@ -5,12 +5,15 @@ timeout or a replayed request with the same content is applied exactly once and 
 receipt; a different submission for a task already done is refused, saying when and by whom the
 first one came in. The happy path is one indexed read (the task's version: a task HR reopened takes its next
 version under a new Update id) and one Update; PostgreSQL is otherwise read only when the workflow cannot
-answer (not started yet, or finished), so every answer stays true after the review has closed too.
+answer (not started yet, or finished), so every answer stays true after the review has closed too. A task HR
+reopened after its review closed (in calibration) is submitted to that review's reopen workflow instead
+(workflows/reopened.py), through the Updates of the same names and with the same checks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +46,7 @@ from workflows.payloads import (
     ReviewStatus,
     SelfReviewSubmission,
     SurveySubmission,
+    reopened_workflow_id,
     review_id_for,
     review_workflow_id,
     self_review_comments,
@@ -50,6 +54,7 @@ from workflows.payloads import (
     survey_comments,
     task_id_for,
 )
+from workflows.reopened import ReopenedReviewWorkflow
 from workflows.review import ReviewWorkflow
 from workflows.review_rules import PHASE_TEXTS, already_submitted, check_submission
 
@@ -59,6 +64,13 @@ START_WAIT_S = 10.0
 START_POLL_S = 0.25
 # A submission whose Update got no answer (the worker restarting) is sent again, under the same id, this long.
 UPDATE_WAIT_S = 60.0
+# A task reopened after its review closed is resubmitted to the review's reopen workflow (workflows/reopened.py):
+# the same Updates, the same checks.
+REOPENED_UPDATES: dict[str, Any] = {
+    SELF_REVIEW: ReopenedReviewWorkflow.submit_self_review,
+    MANAGER_SCORING: ReopenedReviewWorkflow.submit_manager_score,
+    CUSTOMER_SURVEY: ReopenedReviewWorkflow.submit_survey,
+}
 
 
 # -- what PostgreSQL knows about a task, for the answers the workflow cannot give ---------------------
@@ -162,11 +174,16 @@ async def _answer_from_database(db: Database, s: _Submission, *, started: bool, 
 
 async def _submit(client: Client, db: Database | str, s: _Submission) -> Receipt:
     database = as_database(db)
-    handle = client.get_workflow_handle(review_workflow_id(s.review_id))
     # A task HR reopened awaits its next version: the same content as the first one is still a new submission.
     async with database.connection() as conn:
-        row = await (await conn.execute("SELECT version FROM task WHERE id = %s", (s.task_id,))).fetchone()
+        row = await (await conn.execute(
+            "SELECT t.version, r.status FROM task t JOIN review r ON r.id = t.review_id WHERE t.id = %s",
+            (s.task_id,))).fetchone()
     version = f":v{row[0]}" if row and row[0] > 1 else ""
+    handle = client.get_workflow_handle(review_workflow_id(s.review_id))
+    if version and row[1] == "closed":  # reopened in calibration: the review's reopen workflow takes it
+        handle = client.get_workflow_handle(reopened_workflow_id(s.review_id))
+        s = dataclasses.replace(s, update=REOPENED_UPDATES[s.phase])
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + START_WAIT_S
     while True:

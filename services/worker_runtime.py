@@ -18,6 +18,7 @@ from activities.base import RefuseUnfixableErrors
 from activities.cycle import CycleActivities
 from activities.delivery import DeliveryActivities, DeliverySetup
 from activities.payout_rows import shutdown_pool
+from activities.reopened import ReopenedActivities
 from activities.reviews import ReviewActivities
 from services.db import libpq_url
 from services.observability import CountRefusals, quiet_refusals
@@ -26,11 +27,12 @@ from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.crm_sync import CrmSyncWorkflow
 from workflows.cycle import CycleWorkflow
 from workflows.delivery import DeliveryWorkflow
+from workflows.reopened import ReopenedReviewWorkflow
 from workflows.review import ReviewWorkflow
 from workflows.schedule import ScheduledCycleWorkflow
 
 WORKFLOWS = [CycleWorkflow, ReviewWorkflow, IncentiveCorrectionWorkflow, DeliveryWorkflow, ScheduledCycleWorkflow,
-             CrmSyncWorkflow]
+             CrmSyncWorkflow, ReopenedReviewWorkflow]
 
 
 def delivery_setup(settings: Settings) -> DeliverySetup:
@@ -49,7 +51,7 @@ def delivery_setup(settings: Settings) -> DeliverySetup:
 
 
 def activities_for(pool: AsyncConnectionPool, setup: DeliverySetup | None = None, database_url: str = "") -> list:
-    reviews, cycle = ReviewActivities(pool), CycleActivities(pool)
+    reviews, cycle, reopened = ReviewActivities(pool), CycleActivities(pool), ReopenedActivities(pool)
     delivery = DeliveryActivities(pool, setup or delivery_setup(get_settings()))
     from services.crm_sync import CrmSyncActivities  # shells over the service layer, which imports much
     from services.schedules import ScheduleActivities
@@ -61,7 +63,7 @@ def activities_for(pool: AsyncConnectionPool, setup: DeliverySetup | None = None
         reviews.withdraw_invitations, reviews.add_invitations, reviews.reopen_task, reviews.record_peer_step,
         cycle.open_calibration, cycle.adjust_rating, cycle.finalize_calibration, cycle.compute_incentives,
         cycle.lock_payouts, delivery.deliver_batch, ScheduleActivities(pool).open_scheduled_cycle,
-        CrmSyncActivities(database_url).sync_crm,
+        CrmSyncActivities(database_url).sync_crm, reopened.reopen_closed_task, reopened.rescore_reopened,
     ]
 
 

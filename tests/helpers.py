@@ -106,13 +106,14 @@ async def maybe_record_history(client: Any, workflow_id: str, name: str) -> None
     (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
 
 
-async def run_full_cycle(client: Any, db_url: str, task_queue: str, cycle_id: str, org: dict[str, Any]) -> None:
+async def run_full_cycle(client: Any, db_url: str, task_queue: str, cycle_id: str, org: dict[str, Any],
+                         config: CycleConfig | None = None) -> None:
     """Create, run (everybody submits), calibrate, finalize and approve a cycle; needs a running worker."""
     from services import tasks
     from services.cycles import approve_payouts, create_cycle, finalize_calibration, start_cycle
     from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, SurveySubmission, cycle_workflow_id
 
-    await create_cycle(db_url, cycle_config(cycle_id))
+    await create_cycle(db_url, config or cycle_config(cycle_id))
     await start_cycle(client, db_url, cycle_id, task_queue)
     for k in org["kams"]:
         await eventually(lambda k=k: review_started(client, cycle_id, k))

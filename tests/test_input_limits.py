@@ -319,9 +319,10 @@ def test_a_cadence_that_does_not_fit_the_period_is_refused_naming_the_right_end(
     assert f"period.end: a {cadence} cycle starting 2026-07-01 ends {expected}" in str(err.value)
 
 
-def test_a_cycle_refuses_plan_blocks_it_would_not_pay() -> None:
-    """A draw in a cycle's plan would silently pay no guarantee: refused, naming the block (issue 13 wires it later)."""
+def test_a_cycle_pays_the_sales_blocks_and_names_its_plan_year() -> None:
+    """A draw in a cycle's plan is paid by the cycle (issue 13): accepted, and the cycle belongs to a plan year."""
     text = demo_yaml("  company_factor: 1.1", "  company_factor: 1.1\n  draw: {kind: non_recoverable, amount: 1000}")
-    with pytest.raises(ConfigError) as err:
-        parse_cycle_config(text)
-    assert "incentive_plan.draw: a review cycle does not pay draw yet" in str(err.value)
+    config = parse_cycle_config(text)
+    assert config.pays_sales() and config.plan_year_id() == "kam-incentive-2026-2026"
+    named = parse_cycle_config(text.replace("timezone: Asia/Shanghai", "plan_year: FY2026\ntimezone: Asia/Shanghai", 1))
+    assert named.plan_year_id() == "FY2026"

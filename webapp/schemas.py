@@ -477,11 +477,33 @@ class AdjustmentOut(BaseModel):
     adjusted_at: datetime
 
 
+class LevelDeviationOut(BaseModel):
+    level: int
+    band: str = Field(description="top | middle | bottom: where the level sits, which tendency an excess shows")
+    team_pct: Decimal = Field(description="the team's share at the level, in percent")
+    guideline_pct: Decimal
+    deviation_pp: Decimal = Field(description="team_pct − guideline_pct, in percentage points")
+    flagged: bool = Field(description="more than guideline_bias_pp above the guideline (teams of min_team_size up)")
+
+
+class GuidelineBiasOut(BaseModel):
+    """One manager's team against the guideline distribution, not only against the company mean."""
+
+    manager_id: str
+    count: int
+    deviations: list[LevelDeviationOut]
+    flags: list[str] = Field(description="leniency (a top level), severity (a bottom level), central_tendency")
+    notes: list[str]
+
+
 class CalibrationOut(BaseModel):
     cycle_id: str
     status: str
     levels: list[LevelOut]
     managers: list[ManagerOut]
+    guideline_bias: list[GuidelineBiasOut] = Field(default_factory=list)
+    guideline_bias_pp: Decimal | None = Field(default=None, description="the points beyond which a level is flagged")
+    guideline_bias_declared: bool = Field(default=False, description="false: the cycle sets none, the default applies")
     within_guideline: bool
     violations: list[str]
     nine_box: dict[str, list[str]] = Field(description="'<performance>/<potential>' -> employee ids")
@@ -490,6 +512,8 @@ class CalibrationOut(BaseModel):
     finalized: bool
     unrated: list[str]
     names: dict[str, str] = Field(default_factory=dict, description="id -> name of everyone named above")
+    reopened: list[str] = Field(default_factory=list, description="'name (id)' of the reviews whose submissions HR "
+                                "reopened after they closed and that are not rescored yet: finalizing waits for them")
 
 
 class PersonOut(BaseModel):
@@ -558,6 +582,25 @@ class SurveyResultOut(BaseModel):
     answered_at: datetime | None
 
 
+class NpsIntervalOut(BaseModel):
+    """The KAM's NPS with its adjusted-Wald 95 % interval (Rocks 2016, as MeasuringU publishes it), against the
+    company's NPS of the cycle; NPS points, −100..100, of the unweighted 0–10 answers."""
+
+    responses: int
+    promoters: int = Field(description="answers of 9 or 10")
+    passives: int = Field(description="answers of 7 or 8")
+    detractors: int = Field(description="answers of 0 to 6")
+    nps: Decimal | None
+    ci_low: Decimal | None = Field(description="adjusted-Wald 95 % interval, in NPS points")
+    ci_high: Decimal | None
+    below_minimum: bool = Field(description="fewer answers than the scorecard's minimum")
+    min_responses: int
+    company_nps: Decimal | None = Field(description="the plain NPS of every answer of the cycle")
+    company_responses: int
+    distinguishable: bool | None = Field(
+        description="false: the company's NPS lies inside the interval, too few answers to tell the KAM apart")
+
+
 class CsatOut(BaseModel):
     responses: int
     satisfied: int
@@ -568,6 +611,7 @@ class CsatOut(BaseModel):
     below_minimum: bool
     weighted: bool
     min_responses: int
+    nps_interval: NpsIntervalOut | None = None
 
 
 class ScoreLineDetailOut(BaseModel):
@@ -656,6 +700,24 @@ class StatementLineOut(BaseModel):
     plan_version: int
     revision: int
     explanation: str
+    deal_id: str | None = Field(default=None, description="the deal a commission line pays or a clawback takes back")
+    event: str | None = Field(default=None, description="a clawback's cause: cancelled, refunded, churned, reinstated")
+
+
+class LedgerRowOut(BaseModel):
+    """One person's balance ledger for one cycle; amounts in the currency's minor unit."""
+
+    employee_id: str
+    employee_name: str
+    plan_year: str
+    earned: str
+    drawn: str
+    recovered: str
+    clawed_back: str
+    written_off: str
+    net: str = Field(description="earned + drawn − recovered − clawed back; negative: an amount payroll recovers")
+    balance: str = Field(description="what the person owes on recoverable draws after the cycle")
+    currency: str
 
 
 NotificationIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,399}$", description="message id",

@@ -66,11 +66,15 @@ def calibration_out(v: CalibrationView) -> CalibrationOut:
         cycle_id=v.cycle_id, status=v.status,
         levels=[lv.model_dump() for lv in report.levels] if report else [],
         managers=[m.model_dump() for m in report.managers] if report else [],
+        guideline_bias=[{**b.model_dump(exclude={"notes"}), "notes": [str(n) for n in b.notes]}
+                        for b in v.guideline_bias],
+        guideline_bias_pp=v.guideline_bias_pp, guideline_bias_declared=v.guideline_bias_declared,
         within_guideline=report.within_guideline if report else True,
         violations=list(report.violations) if report else [],
         nine_box={cell.key: cell.employees for row in v.grid for cell in row},
         ratings=[{k: val for k, val in asdict(r).items() if k != "finalized"} for r in v.ratings],
         adjustments=[asdict(a) for a in v.adjustments], finalized=v.finalized, unrated=v.unrated, names=v.names,
+        reopened=v.reopened,
     )
 
 

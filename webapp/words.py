@@ -57,6 +57,7 @@ AUDIT_EVENTS = {
     "review.reviewer_reassigned": N_("reviewer changed"),
     "review.joined": N_("joiner added to the cycle"),
     "review.ended": N_("review ended: the employee leaves"),
+    "review.rescored": N_("review rescored after a reopened submission"),
     "survey.withdrawn": N_("survey invitations moved away (account reassigned)"),
     "survey.moved_in": N_("survey invitations moved in (account reassigned)"),
     "reminders.sent": N_("reminders sent by HR"),

@@ -255,7 +255,7 @@ REOPEN_PATCH = "reopen"
 
 @dataclass
 class ReopenTask:
-    """HR reopens one submitted task of a running review: the person submits again by ``due_at``."""
+    """HR reopens one submitted task (of a running review, or of a closed one in calibration): submit again by ``due_at``."""
 
     actor_id: str
     phase: str  # self_review | manager_scoring | customer_survey
@@ -275,6 +275,59 @@ class ReopenRecord:
     reason: str
     due_at: datetime
     at: datetime
+
+
+def reopened_workflow_id(review_id: str) -> str:
+    """The workflow that drives the tasks HR reopened after the review closed (workflows/reopened.py)."""
+    return f"reopened:{review_id}"
+
+
+@dataclass
+class ReopenedReviewInput:
+    """A closed review in calibration whose submissions HR reopens: who may submit what, by the frozen rules."""
+
+    cycle_id: str
+    review_id: str
+    employee_id: str
+    reviewer_id: str | None
+    contact_ids: list[str]
+    rules: ReviewRules
+    versions: dict[str, int] = field(default_factory=dict)  # each submitted task's version now, by phase or contact
+
+
+@dataclass
+class SettledTask:
+    """A reopened task settled: resubmitted as ``version``, or closed at its deadline with the version before."""
+
+    task_id: str
+    version: int  # the version the reopen opened
+    resubmitted: bool
+
+
+@dataclass
+class RescoreInput:
+    cycle_id: str
+    review_id: str
+    settled: list[SettledTask]
+    at: datetime
+
+
+@dataclass
+class RescoreResult:
+    review_id: str
+    preliminary_score: str | None
+    suggested_level: int | None
+    final_level: int | None
+
+
+@dataclass
+class ReopenedTaskStatus:
+    task_id: str
+    phase: str
+    version: int
+    due_at: datetime
+    state: str  # open | resubmitted | kept (the deadline passed: the earlier version stands)
+    rescored: bool
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """peer feedback (360): the KAM's nominated peers, the reviewer's approval, and the peers' answers
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-01
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

@@ -118,3 +118,74 @@ def load_deals(path: Path) -> list[DealRow]:
         raise issues.failure()
     return rows
 
+
+
+@dataclass(frozen=True)
+class DealFileSummary:
+    """What ``apply_deals_file`` wrote (or, previewing, would write)."""
+
+    deals: int  # rows in the file
+    new_deals: int  # deals the CRM had not brought: added to crm_deal (source "csv")
+    shared: int  # deals whose split credit the file sets (crm_deal_credit)
+    new_events: int  # cancellations, refunds, churn not known before (crm_deal_event)
+
+
+def apply_deals_file(database_url: str, path: Path, actor: str = "hr", preview: bool = False) -> DealFileSummary:
+    """DEALS.csv into the cycle's deal tables, in one transaction (the preview's format, the same checks).
+
+    A deal the CRM already brought keeps its CRM figures; the file adds what a CRM export does not say: a split
+    between KAMs (``K01:60;K02:40``, replacing the deal's earlier split) and what happened after it was won
+    (``status`` cancelled / refunded / churned on ``cancelled_on``), which a cycle's clawback rules read. A deal
+    the CRM did not bring is added, won, as the first KAM's. Writing the same file again changes nothing.
+    """
+    import hashlib
+
+    import psycopg
+
+    from activities.base import AUDIT_ROW, audit_params
+    from services.db import libpq_url
+
+    rows = load_deals(path)
+    issues = Issues([path.name])
+    people = sorted({c.employee_id for r in rows for c in r.deal.credits})
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+    with psycopg.connect(libpq_url(database_url)) as conn, conn.transaction():
+        known = {e for (e,) in conn.execute("SELECT id FROM employee WHERE id = ANY(%s)", (people,)).fetchall()}
+        for r in rows:
+            for c in r.deal.credits:
+                if c.employee_id not in known:
+                    issues.add(path.name, r.line, "employee_id", tr("employee %(employee)s does not exist",
+                                                                    employee=c.employee_id))
+        if issues:
+            raise issues.failure()
+        existing = {d for (d,) in conn.execute("SELECT id FROM crm_deal WHERE id = ANY(%s)",
+                                               ([r.deal.id for r in rows],)).fetchall()}
+        events = {(d, k, on) for d, k, on in conn.execute(
+            'SELECT deal_id, kind, "on" FROM crm_deal_event WHERE deal_id = ANY(%s)', ([r.deal.id for r in rows],))}
+        new_deals = [r for r in rows if r.deal.id not in existing]
+        new_events = [r for r in rows if r.event is not None
+                      and (r.deal.id, r.event.kind, r.event.on) not in events]
+        shared = [r for r in rows if len(r.deal.credits) > 1]
+        summary = DealFileSummary(len(rows), len(new_deals), len(shared), len(new_events))
+        if preview:  # nothing written: the transaction commits no change
+            return summary
+        with conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO crm_deal (id, kind, kam_id, won, amount, currency, closed_on, source)
+                   VALUES (%s, 'deal', %s, true, %s, %s, %s, 'csv') ON CONFLICT (id) DO NOTHING""",
+                [(r.deal.id, r.deal.credits[0].employee_id, r.deal.amount, r.deal.currency, r.deal.closed_on)
+                 for r in new_deals])
+            for r in rows:  # the file's split replaces the deal's earlier one; a single KAM needs no split
+                cur.execute("DELETE FROM crm_deal_credit WHERE deal_id = %s", (r.deal.id,))
+                if len(r.deal.credits) > 1 or r.deal.id in existing:
+                    cur.executemany("INSERT INTO crm_deal_credit (deal_id, employee_id, percent) VALUES (%s, %s, %s)",
+                                    [(r.deal.id, c.employee_id, c.percent) for c in r.deal.credits])
+            cur.executemany(
+                """INSERT INTO crm_deal_event (deal_id, kind, "on", refunded_pct, source) VALUES (%s, %s, %s, %s, 'csv')
+                   ON CONFLICT DO NOTHING""",
+                [(r.deal.id, r.event.kind, r.event.on, r.event.refunded_pct) for r in new_events if r.event])
+            cur.execute(AUDIT_ROW, audit_params(
+                f"deals.imported:{digest}", actor, "deals.imported", "crm_deal", path.name, None,
+                {"deals": summary.deals, "new_deals": summary.new_deals, "shared": summary.shared,
+                 "new_events": summary.new_events}))
+    return summary

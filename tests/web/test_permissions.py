@@ -192,6 +192,8 @@ TABLE: dict[str, Case] = {
     "GET /api/payroll/statements": api("payroll"),
     "GET /api/payroll/statements/{cycle_id}": api("payroll", cycle="B"),
     "GET /api/payroll/statements/{cycle_id}/csv": api("payroll", cycle="B"),
+    "GET /api/payroll/statements/{cycle_id}/ledger": api("payroll", cycle="B"),
+    "GET /api/payroll/statements/{cycle_id}/ledger/csv": api("payroll", cycle="B"),
     "GET /payroll": api("payroll"), "GET /payroll/statements/{cycle_id}": api("payroll", cycle="B"),
     # trends: a KAM themself, a manager their direct reports and own team (another manager: 404), HR everyone
     "GET /api/trends/employees/{employee_id}": api("hr", "manager", "employee", own_only=True, hidden=True),

@@ -80,3 +80,48 @@ async def test_hr_reopens_through_the_api(web):
     assert r.status_code == 200 and r.json() == {"employee_id": "K01", "task": "self_review", "version": 2}
     again = await hr.post(f"/api/hr/cycles/{cid}/participants/K01/reopen", json=body)
     assert again.status_code == 409 and "已重新开放" in again.json()["detail"]
+
+
+async def test_hr_reopens_in_calibration_on_the_page_and_through_the_api(web):
+    """A closed review in calibration: the participant page offers the reopen, finalize waits for the resubmission."""
+    from services import tasks
+    from tests.helpers import cycle_phase_is, eventually, ratings
+    from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, SurveySubmission
+
+    cid = await web.open_cycle()
+    org = web.org
+    for k in org["kams"]:
+        await tasks.submit_self_review(web.client, web.db_url, cid, SelfReviewSubmission(k, ratings(2)))
+        await tasks.submit_manager_score(web.client, web.db_url, cid, k,
+                                         ManagerScoreSubmission(org["manager_of"][k], ratings(1 if k == "K01" else 3)))
+        for c in org["contacts"][k]:
+            await tasks.submit_survey(web.client, web.db_url, cid, k, SurveySubmission(c, 5, 9))
+    await eventually(lambda: cycle_phase_is(web.client, cid, "calibration"))
+    hr, m1 = await web.login("HR1"), await web.login("M1")
+    page = await hr.get(f"/hr/cycles/{cid}/participants/K01")
+    assert page.status_code == 200 and 'id="reopen"' in page.text
+    body = {"task": "manager_scoring", "reason": "scored with last quarter's figures", "due": "2d"}
+    r = await hr.post(f"/api/hr/cycles/{cid}/participants/K01/reopen", json=body)
+    assert r.status_code == 200 and r.json()["version"] == 2
+    r = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
+    assert r.status_code == 409 and "重新开放" in r.json()["detail"] and "(K01)" in r.json()["detail"]
+    # The calibration page, its finalize page and the API say what finalizing waits for.
+    assert [n for n in (await hr.get(f"/api/hr/cycles/{cid}/calibration")).json()["reopened"] if "(K01)" in n]
+    assert 'id="reopened"' in (await hr.get(f"/hr/cycles/{cid}/calibration")).text
+    confirm = await hr.get(f"/hr/cycles/{cid}/calibration/finalize")
+    assert 'id="cannot"' in confirm.text and 'id="confirm-finalize"' not in confirm.text
+    r = await m1.post(f"/api/manager/reviews/{cid}/K01/score", json={"ratings": ratings(3)})
+    assert r.status_code == 200, r.text
+
+    async def rescored() -> bool:
+        return count(web.db_url, "SELECT count(*) FROM audit_log WHERE event_key = %s",
+                     f"review.rescored:{cid}:K01:manager_scoring:2") == 1
+
+    await eventually(rescored, timeout=30)
+    page = await hr.get(f"/hr/cycles/{cid}/participants/K01")
+    assert "重新计算" in page.text  # the audit trail names the rescore
+    assert (await hr.get(f"/api/hr/cycles/{cid}/calibration")).json()["reopened"] == []
+    r = await hr.post(f"/api/hr/cycles/{cid}/calibration/finalize")
+    assert r.status_code == 200, r.text
+    r = await hr.post(f"/api/hr/cycles/{cid}/participants/K01/reopen", json={**body, "task": "self_review"})
+    assert r.status_code == 409 and "已定稿" in r.json()["detail"]

@@ -13,14 +13,23 @@ from fastapi.responses import Response
 from domain.text import tr
 from services.errors import UserError
 from services.payout_approval import approval_view, check_may_approve, cycles_awaiting_approval
-from services.statements import statement_csv, statement_lines, statements
+from services.payroll import format_amount
+from services.statements import LedgerRow, ledger_csv, statement_csv, statement_ledger, statement_lines, statements
 from services.users import SessionUser
 from webapp import actions
 from webapp.auth import api_user, page_user
 from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
 from webapp.pages import redirect, render, say
-from webapp.schemas import ApprovalOut, CountOut, CycleIdPath, ErrorOut, StatementLineOut, StatementOut
+from webapp.schemas import (
+    ApprovalOut,
+    CountOut,
+    CycleIdPath,
+    ErrorOut,
+    LedgerRowOut,
+    StatementLineOut,
+    StatementOut,
+)
 from webapp.views import approval_out
 
 api = APIRouter(prefix="/api/payroll", tags=["payroll"], responses={
@@ -75,6 +84,35 @@ async def csv_download(cycle_id: CycleIdPath, user: SessionUser = Depends(PAYROL
                     headers={"Content-Disposition": f'attachment; filename="payroll-{cycle_id}.csv"'})
 
 
+def _ledger_out(row: LedgerRow) -> LedgerRowOut:
+    money = {k: format_amount(getattr(row, k), row.currency)
+             for k in ("earned", "drawn", "recovered", "clawed_back", "written_off", "net", "balance")}
+    return LedgerRowOut(employee_id=row.employee_id, employee_name=row.employee_name, plan_year=row.plan_year,
+                        currency=row.currency, **money)
+
+
+async def _ledger(ctx: AppContext, cycle_id: str) -> list[LedgerRow]:
+    async with ctx.pool.connection() as conn:
+        await statement_lines(conn, cycle_id)  # the same refusals: no such cycle, nothing approved yet
+        return await statement_ledger(conn, cycle_id)
+
+
+@api.get("/statements/{cycle_id}/ledger", response_model=list[LedgerRowOut],
+         summary="The balance ledger of one cycle: earned, drawn, recovered, clawed back, written off, balance")
+async def ledger(cycle_id: CycleIdPath, user: SessionUser = Depends(PAYROLL),
+                 ctx: AppContext = Depends(get_ctx)) -> list[LedgerRowOut]:
+    return [_ledger_out(r) for r in await _ledger(ctx, cycle_id)]
+
+
+@api.get("/statements/{cycle_id}/ledger/csv", summary="The balance ledger as CSV (UTF-8 with BOM, minor unit)",
+         response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+async def ledger_csv_download(cycle_id: CycleIdPath, user: SessionUser = Depends(PAYROLL),
+                              ctx: AppContext = Depends(get_ctx)) -> Response:
+    text = ledger_csv(await _ledger(ctx, cycle_id))
+    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="ledger-{cycle_id}.csv"'})
+
+
 # -- pages -----------------------------------------------------------------------------------------
 
 
@@ -119,6 +157,7 @@ async def statement_page(request: Request, cycle_id: CycleIdPath, user: SessionU
                          ctx: AppContext = Depends(get_ctx)) -> Response:
     async with ctx.pool.connection() as conn:
         rows = await statement_lines(conn, cycle_id)
+        ledger_rows = await statement_ledger(conn, cycle_id)
         name = await (await conn.execute("SELECT name, timezone FROM review_cycle WHERE id = %s", (cycle_id,))).fetchone()
     return render(request, "payroll_cycle.html", user, tz=name[1] if name else None, cycle_id=cycle_id,
-                  cycle_name=name[0] if name else cycle_id, lines=rows)
+                  cycle_name=name[0] if name else cycle_id, lines=rows, ledger=ledger_rows)

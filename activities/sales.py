@@ -1,0 +1,265 @@
+"""Sales compensation in a cycle (issue 13): what the incentive step reads, and the ledger the lock writes.
+
+A cycle whose plan declares deal commission, a plan year, a draw or clawbacks is one period of a plan year
+(``CycleConfig.plan_year_id``). Its incentive step reads, per participant, what the earlier cycles of the same
+plan year LOCKED (deal lines and their credited amounts, the plan-year bonus paid, clawbacks applied, the ledger's
+balance), the period's won deals from ``crm_deal`` (split by ``crm_deal_credit``, else all its KAM's), and the
+events of paid deals from ``crm_deal_event``; domain.sales_cycle turns them into payout lines. Locking them writes
+the person's ledger entries in the same transaction (``write_ledger``), under natural keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from activities.base import rejected
+from activities.payout_rows import CHUNK, _executor, _plans
+from domain.clawbacks import DealEvent
+from domain.cycle import CycleConfig
+from domain.deals import Deal, DealCredit, credit_deal
+from domain.errors import DomainError
+from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts
+from domain.sales_cycle import LockedLine, PersonPeriod, period_ledger, person_year, settle_cycle
+from domain.text import Text, tr
+from domain.validation import error_text
+
+#: The cycles of the plan year a cycle continues: same plan id and plan year, ended before it began, not cancelled.
+#: A configuration frozen without ``plan_year`` names its year as CycleConfig.plan_year_id does.
+_EARLIER_CYCLES = """
+SELECT id, period_label, status FROM review_cycle
+WHERE id <> %(cycle)s AND status <> 'cancelled' AND period_end < %(start)s
+  AND config -> 'incentive_plan' ->> 'id' = %(plan)s
+  AND COALESCE(config ->> 'plan_year',
+               (config -> 'incentive_plan' ->> 'id') || '-' || extract(year FROM period_start)::int::text) = %(year)s
+ORDER BY period_end, id
+"""
+
+#: The period's deals of the participants: won (or won and later cancelled: an event exists), with an amount.
+_DEALS = """
+SELECT d.id, d.closed_on, d.amount, d.currency, d.kam_id,
+       (SELECT jsonb_agg(jsonb_build_array(c.employee_id, c.percent::text) ORDER BY c.employee_id)
+        FROM crm_deal_credit c WHERE c.deal_id = d.id)
+FROM crm_deal d
+WHERE d.kind = 'deal' AND d.amount IS NOT NULL AND d.closed_on BETWEEN %(start)s AND %(end)s
+  AND (d.won OR EXISTS (SELECT 1 FROM crm_deal_event e WHERE e.deal_id = d.id))
+  AND (d.kam_id = ANY(%(people)s)
+       OR EXISTS (SELECT 1 FROM crm_deal_credit c WHERE c.deal_id = d.id AND c.employee_id = ANY(%(people)s)))
+ORDER BY d.closed_on, d.id
+"""
+
+
+def _credits(rows: Sequence[tuple[Any, ...]], wanted: set[str]) -> dict[str, list[DealCredit]]:
+    """The deals as domain deals, split by their credit shares (else all their KAM's), per wanted participant."""
+    credits: dict[str, list[DealCredit]] = {}
+    for deal_id, closed_on, amount, currency, kam_id, split in rows:
+        shares = [{"employee_id": e, "percent": p} for e, p in split] if split else (
+            [{"employee_id": kam_id, "percent": 100}] if kam_id else [])
+        try:
+            deal = Deal.model_validate({"id": deal_id, "closed_on": closed_on, "amount": Decimal(amount),
+                                        "currency": currency, "credits": shares})
+        except ValidationError as err:  # e.g. split shares that do not sum to 100 %: HR fixes the CRM data
+            raise DomainError(tr("deal %(deal)s: %(problem)s", deal=deal_id, problem=error_text(err.errors()[0])),
+                              "crm_deal_credit") from None
+        for c in credit_deal(deal):
+            if c.employee_id in wanted:
+                credits.setdefault(c.employee_id, []).append(c)
+    return credits
+
+
+async def _earlier_cycles(cur: Any, cycle_id: str, config: CycleConfig) -> list[tuple[str, str, str]]:
+    """(id, period label, status) of the earlier cycles of the cycle's plan year, oldest first."""
+    await cur.execute(_EARLIER_CYCLES, {"cycle": cycle_id, "start": config.period.start,
+                                        "plan": config.incentive_plan.id, "year": config.plan_year_id()})
+    return await cur.fetchall()
+
+
+async def _periods_before(cur: Any, cycle_id: str, config: CycleConfig, people: list[str]) -> dict[str, int]:
+    """Per person: how many earlier cycles of the plan year they took part in (this cycle's 0-based period)."""
+    earlier = [c for c, _, _ in await _earlier_cycles(cur, cycle_id, config)]
+    if not earlier:
+        return {}
+    await cur.execute("""SELECT employee_id, count(*) FROM review WHERE cycle_id = ANY(%s) AND employee_id = ANY(%s)
+                         GROUP BY employee_id""", (earlier, people))
+    return dict(await cur.fetchall())
+
+
+async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Sequence[IncentiveInput],
+                       progress: Callable[[str], None] = lambda _: None) -> list[PersonPeriod]:
+    """Every participant's plan year so far, deals of the period and pending deal events."""
+    plan = config.incentive_plan
+    period = config.period
+    people = [inp.employee_id for inp in inputs]
+    year_id = config.plan_year_id()
+    found = await _earlier_cycles(cur, cycle_id, config)
+    if open_ := [c for c, _, status in found if status != "locked"]:
+        # This cycle continues what they lock (YTD, balance, deals to claw back): computed before, it would start
+        # from nothing. Refused until they are approved; `kamreview incentives retry` then computes it.
+        raise DomainError(tr("cycle %(earlier)s of the plan year %(year)s is not approved yet; this cycle continues "
+                             "what it locks, so approve its payouts first", earlier=open_[0], year=year_id), "plan_year")
+    earlier = [(c, label) for c, label, _ in found]
+    earlier_ids = [c for c, _ in earlier]
+    index: dict[str, int] = {}
+    actuals: dict[str, list[Decimal]] = {}
+    locked: dict[str, list[LockedLine]] = {}
+    balance: dict[str, Decimal] = {}
+    if earlier_ids:
+        await cur.execute(
+            """SELECT cycle_id, employee_id FROM review WHERE cycle_id = ANY(%s) AND employee_id = ANY(%s)""",
+            (earlier_ids, people))
+        took_part = {(c, e) for c, e in await cur.fetchall()}
+        for c, _ in earlier:
+            for e in people:
+                if (c, e) in took_part:
+                    index[e] = index.get(e, 0) + 1
+        if plan.plan_year is not None:
+            measure = plan.plan_year.measure
+            await cur.execute(
+                """SELECT employee_id, period, value FROM kpi_actual
+                   WHERE kpi_id = %s AND period = ANY(%s) AND employee_id = ANY(%s)""",
+                (measure, [label for _, label in earlier], people))
+            values = {(e, p): Decimal(v) for e, p, v in await cur.fetchall()}
+            for c, label in earlier:
+                for e in people:
+                    if (c, e) in took_part:
+                        actuals.setdefault(e, []).append(values.get((e, label), Decimal(0)))
+        await cur.execute(
+            """SELECT employee_id, line_type, amount, inputs FROM payout_line
+               WHERE cycle_id = ANY(%s) AND status = 'locked' AND employee_id = ANY(%s)
+               ORDER BY cycle_id, idempotency_key""", (earlier_ids, people))
+        for e, line_type, amount, data in await cur.fetchall():
+            locked.setdefault(e, []).append(LockedLine(line_type, Decimal(amount), data or {}))
+    await cur.execute(
+        """SELECT DISTINCT ON (employee_id) employee_id, balance_after FROM ledger_entry
+           WHERE plan_year = %s AND cycle_id <> %s AND employee_id = ANY(%s) ORDER BY employee_id, seq DESC""",
+        (year_id, cycle_id, people))
+    balance = {e: Decimal(b) for e, b in await cur.fetchall()}
+    credits: dict[str, list[DealCredit]] = {}
+    if plan.deal_commission is not None:
+        await cur.execute(_DEALS, {"start": period.start, "end": period.end, "people": people})
+        deal_rows = await cur.fetchall()
+        progress(f"{len(deal_rows)} deals loaded")
+        # Validating and splitting a cycle's deals is CPU work (two million for 100,000 KAMs): off the event loop.
+        credits = await asyncio.get_running_loop().run_in_executor(None, _credits, deal_rows, set(people))
+    quotas: dict[str, Decimal] = {}
+    if plan.plan_year is not None:  # the annual quota: the plan-year measure's KPI target for the plan year
+        await cur.execute("SELECT employee_id, target FROM kpi_target WHERE period = %s AND kpi_id = %s "
+                          "AND employee_id = ANY(%s)", (year_id, plan.plan_year.measure, people))
+        quotas = {e: Decimal(t) for e, t in await cur.fetchall()}
+    out: list[PersonPeriod] = []
+    years = {inp.employee_id: person_year(inp.employee_id, inp.currency, locked.get(inp.employee_id, ()),
+                                          index=index.get(inp.employee_id, 0),
+                                          balance=balance.get(inp.employee_id, Decimal(0)),
+                                          actuals_before=actuals.get(inp.employee_id, ()))
+             for inp in inputs}
+    events: dict[str, list[DealEvent]] = {}
+    paid_deals = sorted({p.deal_id for y in years.values() for p in y.paid_deals})
+    if plan.clawback is not None and paid_deals:
+        await cur.execute(
+            """SELECT deal_id, kind, "on", refunded_pct FROM crm_deal_event WHERE deal_id = ANY(%s) AND "on" <= %s
+               ORDER BY "on", deal_id, kind""", (paid_deals, period.end))
+        for deal_id, kind, on, pct in await cur.fetchall():
+            events.setdefault(deal_id, []).append(
+                DealEvent(deal_id=deal_id, kind=kind, on=on, refunded_pct=Decimal(pct)))
+    measure = plan.plan_year.measure if plan.plan_year is not None else None
+    for inp in inputs:
+        e = inp.employee_id
+        year = years[e]
+        mine = tuple(ev for p in year.paid_deals for ev in events.get(p.deal_id, ()))
+        actual = None
+        if measure is not None:
+            actual = inp.attainment.get(measure, inp.revenue if measure == "revenue" else None) or Decimal(0)
+        out.append(PersonPeriod(person=inp, year=year, credits=tuple(credits.get(e, ())), events=mine,
+                                period_actual=actual, annual_quota=quotas.get(e)))
+    return out
+
+
+def sales_lines(plan: IncentivePlan, plan_year: str, start: date, end: date, cycle_id: str,
+                inputs: list[IncentiveInput], people: list[PersonPeriod]) -> list[PayoutLine]:
+    """compute_payouts' lines and every person's settlement (pure; runs off the event loop)."""
+    return settle_cycle(plan, plan_year, cycle_id, compute_payouts(plan, start, end, cycle_id, inputs), people)
+
+
+def _sales_chunk(plan_json: str, plan_year: str, start: date, end: date, cycle_id: str,
+                 inputs: list[IncentiveInput], people: list[PersonPeriod]) -> tuple[list[PayoutLine], Text | str | None]:
+    """One chunk of people, in a thread or a worker process: (lines, None) or ([], the refusal's text)."""
+    plan = _plans.get(plan_json)
+    if plan is None:
+        plan = _plans[plan_json] = IncentivePlan.model_validate_json(plan_json)
+    try:
+        return sales_lines(plan, plan_year, start, end, cycle_id, inputs, people), None
+    except DomainError as err:  # returned, not raised: an exception's pickling across processes loses its text
+        return [], err.as_text()
+
+
+async def compute_sales_lines(plan: IncentivePlan, plan_year: str, start: date, end: date, cycle_id: str,
+                              inputs: list[IncentiveInput], people: list[PersonPeriod],
+                              progress: Callable[[str], None]) -> list[PayoutLine]:
+    """sales_lines in chunks of people, on every core for a large cycle (payout_rows' worker processes), reporting
+    progress after each chunk: a deal-heavy cycle computes for minutes, and the activity must heartbeat meanwhile."""
+    loop = asyncio.get_running_loop()
+    executor = _executor(len(inputs))
+    plan_json = plan.model_dump_json()
+    pending = deque(loop.run_in_executor(executor, _sales_chunk, plan_json, plan_year, start, end, cycle_id,
+                                         inputs[i:i + CHUNK], people[i:i + CHUNK])
+                    for i in range(0, len(inputs), CHUNK))
+    out: list[PayoutLine] = []
+    try:
+        while pending:
+            lines, error = await pending.popleft()
+            if error is not None:  # the refusal compute_incentives gives for any DomainError
+                raise rejected(tr("incentives cannot be computed: %(problem)s", problem=error))
+            out.extend(lines)
+            progress(f"{len(out)} lines computed")
+    finally:
+        for future in pending:  # after a refusal nothing more is computed
+            future.cancel()
+    return out
+
+
+async def write_ledger(cur: Any, config: CycleConfig, cycle_id: str, revision: int,
+                       lines: Sequence[tuple[str, str, Decimal, str, dict | None]]) -> int:
+    """The ledger entries of the lines one approval locked (employee, line type, amount, currency, inputs).
+
+    Per person: the movements those lines make (earned, drawn, recovered, clawed back, written off), each with the
+    balance after it, continuing the person's last balance of the plan year. Keys name plan year, person, cycle,
+    revision and kind, and the rows are inserted ON CONFLICT DO NOTHING: the same approval never writes twice.
+    """
+    year_id = config.plan_year_id()
+    draw = config.incentive_plan.draw
+    # Two cycles of one plan year locking at once would read the same opening balance: one at a time.
+    await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 18))", (f"ledger:{year_id}",))
+    by_person: dict[str, list[LockedLine]] = {}
+    currency: dict[str, str] = {}
+    for e, line_type, amount, cur_code, data in lines:
+        by_person.setdefault(e, []).append(LockedLine(line_type, Decimal(amount), data or {}))
+        currency[e] = cur_code
+    if revision == 0:  # every participant's period is in the ledger, with nothing earned and the balance carried
+        await cur.execute("""SELECT r.employee_id, e.currency FROM review r JOIN employee e ON e.id = r.employee_id
+                             WHERE r.cycle_id = %s""", (cycle_id,))
+        for e, cur_code in await cur.fetchall():
+            by_person.setdefault(e, [])
+            currency.setdefault(e, cur_code)
+    people = sorted(by_person)
+    await cur.execute(
+        """SELECT DISTINCT ON (employee_id) employee_id, balance_after FROM ledger_entry
+           WHERE plan_year = %s AND employee_id = ANY(%s) ORDER BY employee_id, seq DESC""", (year_id, people))
+    opening = {e: Decimal(b) for e, b in await cur.fetchall()}
+    index = await _periods_before(cur, cycle_id, config, people) if revision == 0 else {}
+    rows = []
+    for e in people:
+        for kind, amount, after in period_ledger(by_person[e], opening.get(e, Decimal(0)), draw, index.get(e, 0),
+                                                 first=revision == 0):
+            rows.append((f"{year_id}:{e}:{cycle_id}:r{revision}:{kind}", year_id, e, cycle_id, revision, kind,
+                         amount, currency[e], after))
+    await cur.executemany(
+        """INSERT INTO ledger_entry (key, plan_year, employee_id, cycle_id, revision, kind, amount, currency,
+                                     balance_after)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING""", rows)
+    return len(rows)

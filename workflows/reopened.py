@@ -1,0 +1,249 @@
+"""A closed review's submissions reopened by HR during calibration (docs/reopen-and-sign-off.md).
+
+The review workflow has ended (it closed and scored the review), so a reopen in calibration starts this small
+workflow, one run per closed review while something of it is reopened: HR's reopen and the person's resubmission are
+its Updates, with the same checks as the review workflow's; each reopened task has its own durable deadline; when a
+task settles (resubmitted, or its deadline passed and the earlier version stands) the review is rescored and its
+calibration row updated. It ends once nothing is outstanding; a later reopen starts a new run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.reopened import ReopenedActivities
+    from activities.reviews import ReviewActivities
+    from domain.text import tr
+    from workflows.common import CONFLICT, ONE_ROW, conflict, refusal_kind, refuse, reject, user_text
+    from workflows.payloads import (
+        CUSTOMER_SURVEY,
+        MANAGER_SCORING,
+        SELF_REVIEW,
+        ManagerScoreSubmission,
+        Receipt,
+        ReopenedReviewInput,
+        ReopenedTaskStatus,
+        ReopenRecord,
+        ReopenTask,
+        RescoreInput,
+        RescoreResult,
+        SelfReviewSubmission,
+        SettledTask,
+        SubmissionRecord,
+        SurveySubmission,
+        self_review_comments,
+        survey_comments,
+        task_id_for,
+    )
+    from workflows.review_rules import PHASE_TEXTS, already_submitted, check_manager_score, check_self_review, check_survey
+
+# The service sends the first reopen right after it starts the run; a run whose first reopen never came ends.
+FIRST_REOPEN_WAIT = timedelta(minutes=10)
+OUTSTANDING = ("reopening", "open", "submitting")  # states that keep the run (and the finalize guard) waiting
+
+
+@dataclass
+class _Task:
+    phase: str
+    task_id: str
+    version: int  # the version a resubmission becomes
+    due_at: datetime
+    state: str  # reopening | open | submitting | resubmitted | kept
+    submitted_at: datetime | None = None
+    submitted_by: str | None = None
+    rescored: bool = False
+
+
+@workflow.defn
+class ReopenedReviewWorkflow:
+    @workflow.init
+    def __init__(self, inp: ReopenedReviewInput) -> None:
+        self._inp = inp
+        self._versions = dict(inp.versions)  # task key (phase, or a survey's contact) -> its version now
+        self._tasks: dict[str, _Task] = {}
+        self._to_rescore: list[SettledTask] = []
+        self._seen = False  # a reopen arrived
+        self._changes = 0  # wakes the loop: a task reopened, resubmitted or refused
+
+    @workflow.run
+    async def run(self, inp: ReopenedReviewInput) -> list[RescoreResult]:
+        try:
+            await workflow.wait_condition(lambda: self._seen, timeout=FIRST_REOPEN_WAIT)
+        except TimeoutError:
+            return []
+        results: list[RescoreResult] = []
+        while True:
+            now = workflow.now()
+            for t in self._tasks.values():
+                if t.state == "open" and t.due_at <= now:  # no resubmission in time: the earlier version stands
+                    t.state = "kept"
+                    self._to_rescore.append(SettledTask(t.task_id, t.version, resubmitted=False))
+            if self._to_rescore:
+                settled, self._to_rescore = self._to_rescore, []
+                results.append(await workflow.execute_activity_method(
+                    ReopenedActivities.rescore_reopened,
+                    RescoreInput(inp.cycle_id, inp.review_id, settled, workflow.now()), **ONE_ROW))
+                for t in self._tasks.values():
+                    t.rescored = t.rescored or any(s.task_id == t.task_id and s.version == t.version for s in settled)
+                continue
+            if not self._outstanding() and workflow.all_handlers_finished():
+                return results
+            seen = self._changes
+            due = [t.due_at for t in self._tasks.values() if t.state == "open"]
+            try:
+                await workflow.wait_condition(
+                    lambda seen=seen: self._changes != seen or (not self._outstanding() and workflow.all_handlers_finished()),
+                    timeout=(min(due) - now) if due else None)
+            except TimeoutError:
+                pass
+
+    def _outstanding(self) -> list[_Task]:
+        return [t for t in self._tasks.values() if t.state in OUTSTANDING]
+
+    def _changed(self) -> None:
+        self._changes += 1
+
+    # -- HR's reopen --------------------------------------------------------------------------------
+
+    @workflow.update
+    async def reopen_task(self, req: ReopenTask) -> int:
+        """Reopen one submitted task of the closed review: marked before the first await (a second reopen or an early
+        resubmission is judged against it); the activity checks calibration is not finalized under the cycle's lock.
+        Returns the version now awaited."""
+        self._seen = True
+        key = self._key(req.phase, req.contact_id)
+        version = self._versions.get(key, 1) + 1
+        task = _Task(req.phase, task_id_for(self._inp.review_id, req.phase,
+                                             req.contact_id if req.phase == CUSTOMER_SURVEY else None),
+                     version, req.due_at, "reopening")
+        self._tasks[key] = task
+        self._changed()
+        try:
+            await workflow.execute_activity_method(
+                ReopenedActivities.reopen_closed_task,
+                ReopenRecord(self._inp.cycle_id, self._inp.review_id, task.task_id, req.phase, version, req.actor_id,
+                             req.reason.strip(), req.due_at, workflow.now()),
+                **ONE_ROW,
+            )
+        except ActivityError as err:
+            del self._tasks[key]
+            self._changed()
+            raise refuse(user_text(err), conflict=refusal_kind(err) == CONFLICT) from None
+        self._versions[key] = version
+        task.state = "open"
+        self._changed()
+        return version
+
+    @reopen_task.validator
+    def _validate_reopen(self, req: ReopenTask) -> None:
+        if req.phase not in PHASE_TEXTS:
+            raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
+                            "customer_survey", task=repr(req.phase)))
+        if not req.reason or not req.reason.strip():
+            raise reject(tr("reopening a task needs a reason"))
+        if len(req.reason) > 2000:
+            raise reject(tr("the reason is longer than %(limit)s characters", limit=2000))
+        if req.phase == CUSTOMER_SURVEY and not req.contact_id:
+            raise reject(tr("reopening a survey answer needs the contact whose answer it is"))
+        if req.due_at <= workflow.now():
+            raise reject(tr("the new deadline %(due)s is not in the future", due=req.due_at))
+        task = self._tasks.get(self._key(req.phase, req.contact_id))
+        if task is not None and task.state in OUTSTANDING:
+            raise conflict(tr("the %(phase)s is already reopened and awaits a new submission",
+                              phase=PHASE_TEXTS[req.phase]))
+
+    # -- the resubmissions (the same Update names and checks as the review workflow's) -----------------
+
+    @workflow.update
+    async def submit_self_review(self, sub: SelfReviewSubmission) -> Receipt:
+        task = self._accept(SELF_REVIEW, SELF_REVIEW, sub.actor_id)
+        inp = self._inp
+        return await self._persist(task, SubmissionRecord(
+            inp.cycle_id, inp.review_id, task.task_id, SELF_REVIEW, sub.actor_id, workflow.now(), dict(sub.ratings),
+            self_review_comments(sub), version=task.version))
+
+    @submit_self_review.validator
+    def _validate_self_review(self, sub: SelfReviewSubmission) -> None:
+        if sub.actor_id != self._inp.employee_id:
+            raise reject(tr("%(who)s may not submit the self-review of %(employee)s; only the employee can",
+                            who=sub.actor_id, employee=self._inp.employee_id))
+        check_self_review(sub, self._inp.rules)
+        self._require_open(SELF_REVIEW, SELF_REVIEW)
+
+    @workflow.update
+    async def submit_manager_score(self, sub: ManagerScoreSubmission) -> Receipt:
+        task = self._accept(MANAGER_SCORING, MANAGER_SCORING, sub.actor_id)
+        inp = self._inp
+        return await self._persist(task, SubmissionRecord(
+            inp.cycle_id, inp.review_id, task.task_id, MANAGER_SCORING, sub.actor_id, workflow.now(),
+            dict(sub.ratings), dict(sub.comments), potential=sub.potential, version=task.version))
+
+    @submit_manager_score.validator
+    def _validate_manager_score(self, sub: ManagerScoreSubmission) -> None:
+        reviewer = self._inp.reviewer_id
+        if sub.actor_id != reviewer:
+            if reviewer:
+                raise reject(tr("%(who)s may not score %(employee)s; the reviewer is %(reviewer)s", who=sub.actor_id,
+                                employee=self._inp.employee_id, reviewer=reviewer))
+            raise reject(tr("%(who)s may not score %(employee)s; the reviewer is nobody", who=sub.actor_id,
+                            employee=self._inp.employee_id))
+        check_manager_score(sub, self._inp.rules)
+        self._require_open(MANAGER_SCORING, MANAGER_SCORING)
+
+    @workflow.update
+    async def submit_survey(self, sub: SurveySubmission) -> Receipt:
+        task = self._accept(CUSTOMER_SURVEY, sub.contact_id, sub.contact_id)
+        inp = self._inp
+        return await self._persist(task, SubmissionRecord(
+            inp.cycle_id, inp.review_id, task.task_id, CUSTOMER_SURVEY, sub.contact_id, workflow.now(), {},
+            survey_comments(sub), satisfaction=sub.satisfaction, nps=sub.nps, version=task.version))
+
+    @submit_survey.validator
+    def _validate_survey(self, sub: SurveySubmission) -> None:
+        if sub.contact_id not in self._inp.contact_ids:
+            raise reject(tr("contact %(who)s was not invited to rate %(employee)s", who=sub.contact_id,
+                            employee=self._inp.employee_id))
+        check_survey(sub)
+        self._require_open(CUSTOMER_SURVEY, sub.contact_id)
+
+    @staticmethod
+    def _key(phase: str, contact_id: str | None) -> str:
+        return (contact_id or "") if phase == CUSTOMER_SURVEY else phase
+
+    def _require_open(self, phase: str, key: str) -> None:
+        """Only a task reopened here and awaiting its resubmission takes one; the rest of the review is closed."""
+        task = self._tasks.get(key)
+        if task is not None and task.state in ("submitting", "resubmitted"):
+            raise already_submitted(phase, task.submitted_at, task.submitted_by)
+        if task is None or task.state != "open":
+            raise conflict(tr("the %(phase)s of %(employee)s closed; nothing can be submitted any more",
+                              phase=PHASE_TEXTS[phase], employee=self._inp.employee_id))
+
+    def _accept(self, phase: str, key: str, actor: str) -> _Task:
+        """Mark the resubmission taken before the handler's first await, so a concurrent one is refused."""
+        task = self._tasks[key]
+        task.state, task.submitted_at, task.submitted_by = "submitting", workflow.now(), actor
+        self._changed()
+        return task
+
+    async def _persist(self, task: _Task, record: SubmissionRecord) -> Receipt:
+        try:
+            await workflow.execute_activity_method(ReviewActivities.record_submission, record, **ONE_ROW)
+        except BaseException:
+            task.state = "open"  # not stored: the task still awaits it
+            self._changed()
+            raise
+        task.state = "resubmitted"
+        self._to_rescore.append(SettledTask(task.task_id, task.version, resubmitted=True))
+        self._changed()
+        return Receipt(record.task_id, record.submitted_at)
+
+    @workflow.query
+    def status(self) -> list[ReopenedTaskStatus]:
+        return [ReopenedTaskStatus(t.task_id, t.phase, t.version, t.due_at, t.state, t.rescored)
+                for t in self._tasks.values()]
