@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,14 +18,19 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.base import AUDIT_INSERT, AUDIT_ROW, AUDIT_VALUES, DbActivities, audit, audit_params, jsonb, rejected
 from activities.outbox import Message, queue, start_delivery
-from domain.cycle import CycleConfig, resolve_due
+from domain.cycle import CycleConfig, PhaseConfig, resolve_due
 from domain.goals import KeyResultProgress, ObjectiveProgress
+from domain.peers import PeerAggregate, aggregate
+from domain.phases import OPTIONAL_PHASES, PHASE_BY_KEY, link_for, task_kind
 from domain.scoring import ReviewInputs, ScoreResult, SurveyAnswer, preliminary_score
 from domain.text import tr
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
+    PEER_APPROVAL,
+    PEER_FEEDBACK,
+    PEER_NOMINATION,
     PHASES,
     SELF_REVIEW,
     AddReviewInput,
@@ -33,6 +39,8 @@ from workflows.payloads import (
     ContactRef,
     CyclePlan,
     EndReviewRecord,
+    PeerFeedbackPlan,
+    PeerStepRecord,
     PhaseEvent,
     PhasePlan,
     ReassignRecord,
@@ -66,10 +74,8 @@ def submitted_key(task_id: str, version: int = 1) -> str:
 
 
 def task_link(cycle_id: str, phase: str, employee_id: str) -> str:
-    """The page where a phase's task is done (a path; the delivery makes it absolute)."""
-    if phase == MANAGER_SCORING:
-        return f"/manager/reviews/{cycle_id}/{employee_id}"
-    return f"/me/reviews/{cycle_id}"
+    """The page where a phase's (or a step's) task is done (a path; the delivery makes it absolute)."""
+    return link_for(phase, cycle_id, employee_id)
 
 
 def task_params(cycle_id: str, phase: str, task_id: str, assignee_type: str, employee_id: str,
@@ -78,7 +84,7 @@ def task_params(cycle_id: str, phase: str, task_id: str, assignee_type: str, emp
     send time), an employee to the task's page; a reviewer is also told whose score is open."""
     if assignee_type == "contact":
         return {"survey_invitation_id": task_id, "kam_name": employee_name}
-    return {"link_path": task_link(cycle_id, phase, employee_id)} | (
+    return {"link_path": task_link(cycle_id, task_kind(task_id, phase), employee_id)} | (
         {"items": [employee_name]} if phase == MANAGER_SCORING else {})
 
 
@@ -101,6 +107,28 @@ def review_rules(config: CycleConfig) -> ReviewRules:
         competency_min=comp.scale.min if comp else 1,
         competency_max=comp.scale.max if comp else 3,
         kpi_ids=[k.id for k in card.kpis],
+        peer_feedback=None if config.peer_feedback is None else PeerFeedbackPlan(
+            config.peer_feedback.min_answers, config.peer_feedback.max_peers, config.peer_feedback.question_ids,
+            config.peer_feedback.scale_min, config.peer_feedback.scale_max),
+    )
+
+
+def phase_configs(config: CycleConfig) -> list[tuple[str, PhaseConfig]]:
+    """Each phase of the cycle with its deadline configuration, in the registry's order: every cycle's phases,
+    then the optional ones its configuration enables (a ``peer_feedback:`` block)."""
+    phases = [(name, getattr(config.phases, name)) for name in PHASES]
+    return phases + [(name, getattr(config, name)) for name in OPTIONAL_PHASES if getattr(config, name, None)]
+
+
+def phase_plan(name: str, phase: PhaseConfig, started_at: datetime) -> PhasePlan:
+    policy = phase.on_deadline
+    return PhasePlan(
+        phase=name,
+        due_at=resolve_due(phase, started_at),
+        reminders_before_s=[r.total_seconds() for r in phase.reminders_before],
+        on_deadline=policy.action,
+        extend_by_s=policy.extend_by.total_seconds() if policy.extend_by else 0.0,
+        max_extensions=policy.max_extensions if policy.action == "extend" else 0,
     )
 
 
@@ -119,18 +147,7 @@ class ReviewActivities(DbActivities):
             started_at, participants = await cur.fetchone()
             await audit(cur, f"cycle.started:{inp.cycle_id}", "system", "cycle.started", "review_cycle",
                         inp.cycle_id, None, {"started_at": started_at, "participants": participants})
-        phases = []
-        for name in PHASES:
-            phase = getattr(config.phases, name)
-            policy = phase.on_deadline
-            phases.append(PhasePlan(
-                phase=name,
-                due_at=resolve_due(phase, started_at),
-                reminders_before_s=[r.total_seconds() for r in phase.reminders_before],
-                on_deadline=policy.action,
-                extend_by_s=policy.extend_by.total_seconds() if policy.extend_by else 0.0,
-                max_extensions=policy.max_extensions if policy.action == "extend" else 0,
-            ))
+        phases = [phase_plan(name, phase, started_at) for name, phase in phase_configs(config)]
         return CyclePlan(
             cycle_id=inp.cycle_id,
             participant_count=participants,
@@ -209,7 +226,7 @@ class ReviewActivities(DbActivities):
             scoring_due: dict[str, str] = {}
             for kind, task_id, assignee_type, assignee, due, employee_id, name, account in await cur.fetchall():
                 common = {"cycle_name": cycle_name, "phase": kind, "due": due.isoformat()}
-                if kind == SELF_REVIEW:
+                if kind in (SELF_REVIEW, PEER_NOMINATION):
                     messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
                                             common | {"link_path": task_link(cycle_id, kind, employee_id)}))
                 elif kind == MANAGER_SCORING:
@@ -332,17 +349,24 @@ class ReviewActivities(DbActivities):
             if newly_opened:
                 tasks, invitations, audits = [], [], []
                 for s in seeds.values():
-                    tasks.append((task_id_for(s.review_id, SELF_REVIEW), inp.cycle_id, s.review_id, SELF_REVIEW,
-                                  "employee", s.employee_id, s.employee_id, due[SELF_REVIEW]))
-                    if s.reviewer_id:
-                        tasks.append((task_id_for(s.review_id, MANAGER_SCORING), inp.cycle_id, s.review_id,
-                                      MANAGER_SCORING, "employee", s.reviewer_id, s.employee_id, due[MANAGER_SCORING]))
-                    for c in s.contacts:
-                        task_id = task_id_for(s.review_id, CUSTOMER_SURVEY, c.contact_id)
-                        tasks.append((task_id, inp.cycle_id, s.review_id, CUSTOMER_SURVEY, "contact",
-                                      c.contact_id, s.employee_id, due[CUSTOMER_SURVEY]))
-                        invitations.append((task_id, inp.cycle_id, s.review_id, c.contact_id, c.account_id,
-                                            inp.opened_at, due[CUSTOMER_SURVEY]))
+                    for phase in due:  # each phase's tasks, by whom its definition says submits
+                        assignees = PHASE_BY_KEY[phase].assignees
+                        if assignees == "subject":
+                            tasks.append((task_id_for(s.review_id, phase), inp.cycle_id, s.review_id, phase,
+                                          "employee", s.employee_id, s.employee_id, due[phase]))
+                        elif assignees == "reviewer" and s.reviewer_id:
+                            tasks.append((task_id_for(s.review_id, phase), inp.cycle_id, s.review_id, phase,
+                                          "employee", s.reviewer_id, s.employee_id, due[phase]))
+                        elif assignees == "contacts":
+                            for c in s.contacts:
+                                task_id = task_id_for(s.review_id, phase, c.contact_id)
+                                tasks.append((task_id, inp.cycle_id, s.review_id, phase, "contact",
+                                              c.contact_id, s.employee_id, due[phase]))
+                                invitations.append((task_id, inp.cycle_id, s.review_id, c.contact_id, c.account_id,
+                                                    inp.opened_at, due[phase]))
+                        elif assignees == "peers":  # first the KAM's nomination; the rest opens step by step
+                            tasks.append((task_id_for(s.review_id, PEER_NOMINATION), inp.cycle_id, s.review_id,
+                                          PEER_NOMINATION, "employee", s.employee_id, s.employee_id, due[phase]))
                     audits.append(audit_params(f"review.opened:{s.review_id}", "system", "review.opened", "review",
                                                s.review_id))
                 await cur.executemany(
@@ -367,6 +391,9 @@ class ReviewActivities(DbActivities):
         One statement (answers, task, audit row): atomic without a transaction block, one round trip.
         """
         params: dict = {"review": rec.review_id, "task": rec.task_id, "at": rec.submitted_at, "actor": rec.actor_id}
+        if rec.phase == PEER_FEEDBACK:
+            await self._peer_answer(rec, params)
+            return
         if rec.phase == CUSTOMER_SURVEY:
             answers = """INSERT INTO survey_response (invitation_id, satisfaction, nps, comment, answered_at)
                          VALUES (%(task)s, %(satisfaction)s, %(nps)s, %(comment)s, %(at)s) ON CONFLICT DO NOTHING),
@@ -406,6 +433,69 @@ class ReviewActivities(DbActivities):
                     {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING""",
                 params,
             )
+
+    async def _peer_answer(self, rec: SubmissionRecord, params: dict) -> None:
+        """A peer's answers, the task done and an audit row that says only that it was answered: no ratings and no
+        digest (a digest of a few small ratings is easily reversed), so the audit log never shows who said what."""
+        questions = sorted(rec.ratings)
+        params |= {"questions": questions, "ratings": [rec.ratings[q] for q in questions]}
+        params |= audit_params(submitted_key(rec.task_id), rec.actor_id, f"{rec.phase}.submitted", "task",
+                               rec.task_id, {"status": "open"}, {"status": "done"})
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                f"""WITH answers AS (INSERT INTO peer_feedback_answer (task_id, review_id, question_id, rating,
+                                                                   answered_at)
+                                     SELECT %(task)s, %(review)s, u.q, u.r, %(at)s
+                                     FROM unnest(%(questions)s::text[], %(ratings)s::int[]) AS u(q, r)
+                                     ON CONFLICT DO NOTHING),
+                         done AS (UPDATE task SET status = 'done', completed_at = %(at)s
+                                  WHERE id = %(task)s AND status <> 'done'),
+                         drafts AS (DELETE FROM task_draft WHERE task_id = %(task)s)
+                    {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING""",
+                params,
+            )
+
+    @activity.defn(name="record_peer_step")
+    async def record_peer_step(self, rec: PeerStepRecord) -> None:
+        """A nomination or an approval: the step's task done, the nominated (approved) peers stored, the next tasks
+        opened (the reviewer's approval; each approved peer's form) and their owners told. Once, however retried."""
+        task_id = task_id_for(rec.review_id, rec.step)
+        batch = f"{rec.step}:{rec.review_id}"
+        p = {"review": rec.review_id, "cycle": rec.cycle_id, "task": task_id, "at": rec.at, "by": rec.actor_id,
+             "peers": rec.peer_ids, "due": rec.due_at}
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if rec.step == PEER_NOMINATION:
+                await cur.execute(
+                    """INSERT INTO peer_nomination (review_id, peer_id, nominated_by, nominated_at)
+                       SELECT %(review)s, u.p, %(by)s, %(at)s FROM unnest(%(peers)s::text[]) AS u(p)
+                       ON CONFLICT DO NOTHING""", p)
+                kind = PEER_APPROVAL
+                next_tasks = [(task_id_for(rec.review_id, PEER_APPROVAL), a) for a in rec.next_assignees if a]
+            else:
+                await cur.execute(
+                    """UPDATE peer_nomination SET approved_by = %(by)s, approved_at = %(at)s
+                       WHERE review_id = %(review)s AND peer_id = ANY(%(peers)s) AND approved_at IS NULL""", p)
+                kind = PEER_FEEDBACK
+                next_tasks = [(task_id_for(rec.review_id, PEER_FEEDBACK, a), a) for a in rec.next_assignees]
+            await cur.execute("""UPDATE task SET status = 'done', completed_at = %(at)s
+                                 WHERE id = %(task)s AND status = 'open'""", p)
+            await cur.executemany(
+                """INSERT INTO task (id, cycle_id, review_id, kind, assignee_type, assignee_id, subject_employee_id,
+                                     due_at, status, extensions, reminders_sent)
+                   SELECT %s, %s, %s, %s, 'employee', %s, r.employee_id, %s, 'open', 0, 0 FROM review r WHERE r.id = %s
+                   ON CONFLICT (id) DO NOTHING""",
+                [(t, rec.cycle_id, rec.review_id, kind, who, rec.due_at, rec.review_id) for t, who in next_tasks])
+            await audit(cur, f"{rec.step}.submitted:{rec.review_id}", rec.actor_id, f"{rec.step}.submitted", "review",
+                        rec.review_id, None, {"peers": rec.peer_ids})
+            await cur.execute(
+                """SELECT c.name, r.employee_id, e.name FROM review r JOIN review_cycle c ON c.id = r.cycle_id
+                   JOIN employee e ON e.id = r.employee_id WHERE r.id = %(review)s""", p)
+            cycle_name, employee_id, employee_name = await cur.fetchone()
+            common = {"cycle_name": cycle_name, "phase": kind, "due": rec.due_at.isoformat(),
+                      "link_path": task_link(rec.cycle_id, kind, employee_id), "employee_name": employee_name}
+            await queue(cur, rec.cycle_id, batch, [Message(f"assigned:{t}", "task_assigned", "employee", who, common)
+                                                  for t, who in next_tasks])
+        await start_delivery(activity.client(), activity.info().task_queue, batch)
 
     async def _resubmission(self, rec: SubmissionRecord, answers: str, params: dict) -> None:
         """A reopened task submitted again: the earlier version (kept in submission_version) is marked superseded,
@@ -455,6 +545,7 @@ class ReviewActivities(DbActivities):
             cycle_name, subject_name, employee_id, reviewer_id, reviewers_manager, due_before = await cur.fetchone()
             common = {"cycle_name": cycle_name, "phase": ev.phase}
             link = {"link_path": task_link(ev.cycle_id, ev.phase, employee_id)}
+            anonymous = PHASE_BY_KEY[ev.phase].assignees == "peers"
 
             def told(kind: str, key: str, r: Recipient, **extra: object) -> Message:
                 return Message(key, kind, r.kind, r.id, common | task_params(
@@ -476,7 +567,7 @@ class ReviewActivities(DbActivities):
                 missed = (due_before or ev.due_at).isoformat()
                 messages = [told("deadline_extended", f"extended:{r.task_id}:{ev.number}", r, due=ev.due_at.isoformat(),
                                  missed_due=missed) for r in ev.recipients]
-                if ev.recipients:
+                if ev.recipients and not anonymous:
                     messages.append(await self._escalation(
                         cur, ev, common, reviewer_id, reviewers_manager, employee_id, "extended", missed,
                         key=f"escalation:{ev.review_id}:{ev.phase}:extended:{ev.number}", due=ev.due_at.isoformat()))
@@ -507,14 +598,16 @@ class ReviewActivities(DbActivities):
                 messages = [Message(f"missed:{r.task_id}", "deadline_missed", r.kind, r.id,
                                     common | link | {"missed_due": missed})
                             for r in ev.recipients if r.kind == "employee"]
-                if ev.recipients:
+                if ev.recipients and not anonymous:
                     messages.append(await self._escalation(cur, ev, common, reviewer_id, reviewers_manager,
                                                            employee_id, "closed", missed,
                                                            key=f"escalation:{ev.review_id}:{ev.phase}"))
             queued = await queue(cur, ev.cycle_id, batch, messages)
+            # Peers who have not answered are never named above them (that would say who did): a count only.
+            outstanding: object = len(ev.recipients) if anonymous else [r.id for r in ev.recipients]
             await audit(cur, f"phase.{ev.event}:{ev.review_id}:{ev.phase}:{ev.number}", "system",
                         f"{ev.phase}.{ev.event}", "review", ev.review_id, None,
-                        {"due_at": ev.due_at, "outstanding": [r.id for r in ev.recipients]})
+                        {"due_at": ev.due_at, "outstanding": outstanding})
         if queued or messages:
             await start_delivery(activity.client(), activity.info().task_queue, batch)
 
@@ -545,9 +638,10 @@ class ReviewActivities(DbActivities):
                 raise rejected(tr("%(employee)s cannot score reviews (role %(role)s); choose a manager",
                                    employee=rec.new_reviewer_id, role=row[0]))
             await cur.execute("UPDATE review SET reviewer_id = %s WHERE id = %s", (rec.new_reviewer_id, rec.review_id))
-            await cur.execute(
-                """UPDATE task SET assignee_id = %s WHERE id = %s AND status = 'open'""",
-                (rec.new_reviewer_id, task_id_for(rec.review_id, MANAGER_SCORING)),
+            await cur.execute(  # the score, and a peer nomination awaiting the reviewer's approval
+                """UPDATE task SET assignee_id = %s WHERE id = ANY(%s) AND status = 'open'""",
+                (rec.new_reviewer_id, [task_id_for(rec.review_id, MANAGER_SCORING),
+                                       task_id_for(rec.review_id, PEER_APPROVAL)]),
             )
             # The previous reviewer's draft is theirs alone: it leaves with them (the new reviewer never sees it).
             await cur.execute("DELETE FROM task_draft WHERE task_id = %s AND author_id <> %s",
@@ -627,7 +721,7 @@ class ReviewActivities(DbActivities):
             for kind, task_id, assignee_type, assignee, due, employee_id, name, account, cycle_name in \
                     await cur.fetchall():
                 common = {"cycle_name": cycle_name, "phase": kind, "due": due.isoformat()}
-                if kind == SELF_REVIEW:
+                if kind in (SELF_REVIEW, PEER_NOMINATION):
                     messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
                                             common | {"link_path": task_link(cycle_id, kind, employee_id)}))
                 elif kind == MANAGER_SCORING:
@@ -863,6 +957,8 @@ async def score_review(conn: AsyncConnection, config: CycleConfig,
     )
     if (config.scorecard.component_weights.goals or 0) > 0:
         inputs = inputs.model_copy(update={"goals": await approved_goals(conn, employee_id, config.period.label)})
+    if (config.scorecard.component_weights.peer_feedback or 0) > 0:
+        inputs = inputs.model_copy(update={"peer_feedback": await peer_aggregate(conn, config, review_id)})
     return status, stored_score, stored_missing, preliminary_score(config.scorecard, inputs)
 
 
@@ -887,6 +983,20 @@ async def approved_goals(conn: AsyncConnection, employee_id: str, period: str) -
             KeyResultProgress(str(kid), metric, start, target, current, k_weight, source))
     return tuple(ObjectiveProgress(str(oid), title, tuple(krs), weight)
                  for oid, (title, weight, krs) in objectives.items())
+
+
+async def peer_aggregate(conn: AsyncConnection, config: CycleConfig, review_id: str) -> PeerAggregate | None:
+    """A review's peer feedback as it may be shown (domain/peers.py decides the threshold); None without a peer phase.
+
+    The one reader of peer_feedback_answer: answer sets are read without their task (who gave them), as a list.
+    """
+    peers = config.peer_feedback
+    if peers is None:
+        return None
+    rows = await (await conn.execute(
+        """SELECT json_object_agg(question_id, rating) FROM peer_feedback_answer WHERE review_id = %s
+           GROUP BY task_id""", (review_id,))).fetchall()
+    return aggregate([r[0] for r in rows], peers.question_ids, peers.min_answers, (peers.scale_min, peers.scale_max))
 
 
 async def _cancel_workflows(workflow_ids: list[str]) -> None:

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from cli import accounts, calibration, crm, cycle, goals, kpi, money, notifications, ops, people, trends
+from cli import accounts, calibration, crm, cycle, goals, kpi, money, notifications, ops, peers, people, trends
 from cli.common import EXIT_INTERRUPTED, EXIT_USAGE, command, error_log, report
 
 PROG = "kamreview"
@@ -41,6 +41,7 @@ app.add_typer(money.payouts_app, name="payouts")
 app.add_typer(money.incentives_app, name="incentives")
 app.add_typer(notifications.app, name="notifications")
 app.add_typer(goals.app, name="goals")
+app.add_typer(peers.app, name="peers")
 app.add_typer(money.payroll_app, name="payroll")
 command(app, "trends")(trends.trends)
 command(app, "demo")(ops.demo)

@@ -30,6 +30,7 @@ from domain.calibration import CalibrationConfig
 from domain.errors import DomainError
 from domain.incentives import IncentivePlan
 from domain.inputs import Id, Text, bounded
+from domain.peers import DEFAULT_QUESTIONS, PeerQuestion
 from domain.scorecard import Scorecard, default_scorecard
 from domain.text import tr
 
@@ -130,6 +131,36 @@ class Phases(_Frozen):
     customer_survey: PhaseConfig
 
 
+class PeerFeedbackConfig(PhaseConfig):
+    """``peer_feedback:`` in the cycle YAML (absent: no peer phase). Its deadline is the whole phase's:
+    nomination, approval and the answers; a peer who has not answered by then is simply not counted."""
+
+    min_answers: Annotated[int, bounded(2, 50, tr("fewer than 2 answers could never be anonymous"))] = Field(
+        default=3, strict=True)
+    max_peers: Annotated[int, bounded(2, 50, tr("more peers than that is a survey, not peer feedback"))] = Field(
+        default=5, strict=True)
+    scale_min: Annotated[int, bounded(0, 10, tr("an answer scale is small"))] = Field(default=1, strict=True)
+    scale_max: Annotated[int, bounded(1, 10, tr("an answer scale is small"))] = Field(default=5, strict=True)
+    questions: tuple[PeerQuestion, ...] = Field(default=DEFAULT_QUESTIONS, min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PeerFeedbackConfig:
+        if self.max_peers < self.min_answers:
+            raise DomainError(tr("max_peers %(max)s is below min_answers %(min)s: the feedback could never be shown",
+                                 max=self.max_peers, min=self.min_answers), "peer_feedback.max_peers")
+        if self.scale_max <= self.scale_min:
+            raise DomainError(tr("scale_max must be above scale_min"), "peer_feedback.scale_max")
+        ids = [q.id for q in self.questions]
+        if len(set(ids)) != len(ids):
+            raise DomainError(tr("question ids must be unique"), "peer_feedback.questions")
+        return self
+
+    @property
+    def question_ids(self) -> list[str]:
+        return [q.id for q in self.questions]
+
+
+
 class Period(_Frozen):
     label: Text = Field(min_length=1, max_length=40, description="matches the period column of KPI actuals")
     start: CycleDate
@@ -211,6 +242,7 @@ class CycleConfig(_Frozen):
     #: linked, and a later one reads what the earlier ones locked (YTD credited and paid, the draw balance, paid
     #: deals to claw back). Unset: ``<plan id>-<year the period starts in>`` (see plan_year_id).
     plan_year: Id | None = None
+    peer_feedback: PeerFeedbackConfig | None = None  # absent: no peer phase (docs/peer-feedback.md)
 
     def plan_year_id(self) -> str:
         """The plan year's name: the configured one, else the plan's id and the calendar year of the period's start
@@ -222,6 +254,14 @@ class CycleConfig(_Frozen):
         from domain.incentives import SALES_FIELDS
 
         return any(getattr(self.incentive_plan, f, None) is not None for f in SALES_FIELDS)
+
+    @model_validator(mode="after")
+    def _peer_weight_needs_peer_phase(self) -> CycleConfig:
+        weight = self.scorecard.component_weights.peer_feedback
+        if weight and weight > 0 and self.peer_feedback is None:
+            raise DomainError(tr("component weight %(weight)s for peer feedback but the cycle has no peer_feedback "
+                                 "block", weight=weight), "peer_feedback")
+        return self
 
     @model_validator(mode="after")
     def _cadence_matches_period(self) -> CycleConfig:

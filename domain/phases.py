@@ -1,7 +1,11 @@
-"""The phases of a review, defined once: their keys, who submits, and their names in both languages.
+"""The phases of a review, defined once: key, names in both languages, who submits, the submission type and its
+validator, where it is stored, how it scores.
 
-The workflow, the activities, task creation, the services' messages, the CLI and the pages all read
-these definitions; a new phase (peer feedback, sign-off) starts as one more entry here.
+The workflow (what it waits for, who is reminded), the activities (task creation, storage), the services'
+messages, the CLI and the pages read these definitions; a new phase is one more entry here, one migration and
+one form (docs/peer-feedback.md shows peer feedback added this way). ``domain/`` imports nothing of ours, so
+the submission type, its validator and its Update are named here and bound in ``workflows/review_rules.py``
+(a test checks every name resolves).
 """
 
 from __future__ import annotations
@@ -10,29 +14,85 @@ from dataclasses import dataclass
 from typing import Literal
 
 Language = Literal["en", "zh-CN"]
+Submitter = Literal["employee", "reviewer", "contact", "peer"]
+# Whose tasks a phase opens: the KAM's own, the reviewer's, one per invited contact, one per approved peer.
+Assignees = Literal["subject", "reviewer", "contacts", "peers"]
 
 
 @dataclass(frozen=True)
 class PhaseDefinition:
     key: str
-    submitter: Literal["employee", "reviewer", "contact"]  # who owns the phase's task(s)
+    submitter: Submitter  # who owns the phase's task(s)
     labels: dict[str, str]  # language -> name of the phase, as a person reads it
+    assignees: Assignees = "subject"
+    submission: str = ""  # the Update argument's type in workflows.payloads
+    update: str = ""  # the review workflow's Update that takes it
+    validator: str = ""  # the content check in workflows.review_rules (no I/O)
+    storage: str = ""  # the table its answers are stored in
+    scores: str | None = None  # the scorecard component it feeds (None: shown, not scored)
+    optional: bool = False  # only in cycles whose configuration enables it (its block in the cycle YAML)
+    link: str = "/me/reviews/{cycle}"  # the page where its task is done ({cycle}, {employee})
 
     def label(self, language: str = "en") -> str:
         return self.labels.get(language) or self.labels["en"]
+
+    @property
+    def per_person(self) -> bool:
+        """One task (and one submission) per person asked, keyed by that person's id in the task id."""
+        return self.assignees in ("contacts", "peers")
+
+    def task_link(self, cycle_id: str, employee_id: str) -> str:
+        return self.link.format(cycle=cycle_id, employee=employee_id)
 
 
 SELF_REVIEW = "self_review"
 MANAGER_SCORING = "manager_scoring"
 CUSTOMER_SURVEY = "customer_survey"
+PEER_FEEDBACK = "peer_feedback"
+# The peer phase's two steps before the peers answer: tasks of their own, named like phases (docs/peer-feedback.md).
+PEER_NOMINATION = "peer_nomination"
+PEER_APPROVAL = "peer_approval"
 
 PHASE_DEFINITIONS: tuple[PhaseDefinition, ...] = (
-    PhaseDefinition(SELF_REVIEW, "employee", {"en": "self-review", "zh-CN": "自评"}),
-    PhaseDefinition(MANAGER_SCORING, "reviewer", {"en": "manager scoring", "zh-CN": "经理评分"}),
-    PhaseDefinition(CUSTOMER_SURVEY, "contact", {"en": "customer survey", "zh-CN": "客户满意度调查"}),
+    PhaseDefinition(SELF_REVIEW, "employee", {"en": "self-review", "zh-CN": "自评"}, "subject",
+                    "SelfReviewSubmission", "submit_self_review", "check_self_review", "self_review_answer",
+                    "competencies"),
+    PhaseDefinition(MANAGER_SCORING, "reviewer", {"en": "manager scoring", "zh-CN": "经理评分"}, "reviewer",
+                    "ManagerScoreSubmission", "submit_manager_score", "check_manager_score", "manager_score",
+                    "competencies", link="/manager/reviews/{cycle}/{employee}"),
+    PhaseDefinition(CUSTOMER_SURVEY, "contact", {"en": "customer survey", "zh-CN": "客户满意度调查"}, "contacts",
+                    "SurveySubmission", "submit_survey", "check_survey", "survey_response", "csat"),
+    PhaseDefinition(PEER_FEEDBACK, "peer", {"en": "peer feedback", "zh-CN": "同事反馈"}, "peers",
+                    "PeerFeedbackSubmission", "submit_peer_feedback", "check_peer_feedback", "peer_feedback_answer",
+                    "peer_feedback", optional=True, link="/me/peer-feedback/{cycle}/{employee}"),
 )
-PHASES: tuple[str, ...] = tuple(p.key for p in PHASE_DEFINITIONS)
 PHASE_BY_KEY: dict[str, PhaseDefinition] = {p.key: p for p in PHASE_DEFINITIONS}
+# The phases every cycle has (each a block under ``phases:`` in the cycle YAML), in their defined order.
+PHASES: tuple[str, ...] = tuple(p.key for p in PHASE_DEFINITIONS if not p.optional)
+OPTIONAL_PHASES: tuple[str, ...] = tuple(p.key for p in PHASE_DEFINITIONS if p.optional)
+ALL_PHASES: tuple[str, ...] = PHASES + OPTIONAL_PHASES
+
+# Steps inside a phase that have tasks of their own (the inbox names them), in both languages, and their pages.
+STEP_LABELS: dict[str, dict[str, str]] = {
+    PEER_NOMINATION: {"en": "peer nomination", "zh-CN": "提名反馈同事"},
+    PEER_APPROVAL: {"en": "peer approval", "zh-CN": "审批反馈同事"},
+}
+STEP_LINKS: dict[str, str] = {
+    PEER_NOMINATION: "/me/peers/{cycle}",
+    PEER_APPROVAL: "/manager/peers/{cycle}/{employee}",
+}
+
+
+def task_kind(task_id: str, phase: str) -> str:
+    """A task's kind: its phase, or the step of the phase it is (``<review>:peer_nomination``)."""
+    step = task_id.rsplit(":", 1)[-1]
+    return step if step in STEP_LINKS else phase
+
+
+def link_for(kind: str, cycle_id: str, employee_id: str) -> str:
+    """The page where a task of this kind (a phase or a step) is done; a path, the delivery makes it absolute."""
+    template = STEP_LINKS.get(kind) or (PHASE_BY_KEY[kind].link if kind in PHASE_BY_KEY else "/me/reviews/{cycle}")
+    return template.format(cycle=cycle_id, employee=employee_id)
 
 
 # Where a whole cycle stands (review_cycle.status and the cycle workflow's phase), in both languages.
@@ -57,8 +117,8 @@ def phase_label(key: str, language: str = "en") -> str:
     phase = PHASE_BY_KEY.get(key)
     if phase:
         return phase.label(language)
-    if key in CYCLE_PHASE_LABELS:
-        labels = CYCLE_PHASE_LABELS[key]
+    if key in CYCLE_PHASE_LABELS or key in STEP_LABELS:
+        labels = CYCLE_PHASE_LABELS.get(key) or STEP_LABELS[key]
         return labels.get(language) or labels["en"]
     return key.replace("_", " ")
 

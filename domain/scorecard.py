@@ -392,23 +392,27 @@ class GoalsSection(_Frozen):
 
 
 def _without_unset_goals(value: BaseModel, data: dict) -> dict:
-    # Goals came later: a configuration without them serializes (and hashes) exactly as before.
-    if getattr(value, "goals", None) is None:
-        data.pop("goals", None)
+    # Goals and peer feedback came later: a configuration without them serializes (and hashes) exactly as before.
+    for later in ("goals", "peer_feedback"):
+        if later in type(value).model_fields and getattr(value, later, None) is None:
+            data.pop(later, None)
     return data
 
 
 class ComponentWeights(_Frozen):
-    """Share of the total score per component, in percent; ``goals`` is optional (absent: no goals component)."""
+    """Share of the total score per component, in percent; ``goals`` and ``peer_feedback`` are optional (absent: no
+    such component, and the cycle scores exactly as before they existed)."""
 
     kpis: Weight
     competencies: Weight
     csat: Weight
     goals: Weight | None = None
+    peer_feedback: Weight | None = None  # needs the cycle's peer_feedback block (domain/cycle.py checks)
 
     @model_validator(mode="after")
     def _sum(self) -> ComponentWeights:
-        check_weights_sum((self.kpis, self.competencies, self.csat, self.goals or Decimal(0)), "component_weights")
+        check_weights_sum((self.kpis, self.competencies, self.csat, self.goals or Decimal(0),
+                           self.peer_feedback or Decimal(0)), "component_weights")
         return self
 
     @model_serializer(mode="wrap")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.errors import DomainError
 from domain.goals import ObjectiveProgress, goals_attainment
 from domain.money import Num, calc_context, exact, fmt_num, round_to
+from domain.peers import PeerAggregate
 from domain.scorecard import NeutralPolicy, Scorecard, WeightedCombine
 from domain.text import tr
 
@@ -122,6 +123,7 @@ class ReviewInputs(_Frozen):
     manager_ratings: dict[str, int] = Field(default_factory=dict)
     survey: list[SurveyAnswer] = Field(default_factory=list)
     goals: tuple[ObjectiveProgress, ...] = ()  # the approved objectives of the period, with their progress
+    peer_feedback: PeerAggregate | None = None  # read only when the scorecard weighs it (domain/peers.py)
 
 
 class ScoreLine(_Frozen):
@@ -299,6 +301,28 @@ def _goals_section(scorecard: Scorecard, inputs: ReviewInputs,
     return section
 
 
+#: The peer feedback line's label in both languages.
+PEER_LABEL = "Peer feedback (360) / 同事反馈"
+
+
+def _peer_section(scorecard: Scorecard, inputs: ReviewInputs, missing: list[str], notes: list[str]) -> _Section:
+    """The peers' overall average mapped linearly onto the rating scale; below the anonymity minimum it is left out
+    (nothing about the answers, not even how many, appears in the breakdown)."""
+    section = _Section("peer_feedback", scorecard.component_weights.peer_feedback or Decimal(0), Decimal(100))
+    agg = inputs.peer_feedback
+    if agg is None or not agg.shown or agg.overall is None:
+        missing.append("peer_feedback")
+        notes.append(agg.explanation() if agg is not None else
+                     "peer feedback: no colleagues were asked; not scored and the other weights renormalized")
+        return section
+    scale = scorecard.rating_scale
+    score = scale.min + (agg.overall - agg.scale_min) / (agg.scale_max - agg.scale_min) * (scale.max - scale.min)
+    section.items.append(_Item("peer_feedback", PEER_LABEL, agg.overall, score, Decimal(100),
+                               f"{agg.explanation()}: {fmt_num(agg.overall)} on {agg.scale_min}..{agg.scale_max} "
+                               f"→ {fmt_num(score)} on {scale.describe()}"))
+    return section
+
+
 @exact
 def preliminary_score(scorecard: Scorecard, inputs: ReviewInputs) -> ScoreResult:
     """Weighted score on the rating scale, rounded once to ``rating_scale.decimals`` (HALF_UP).
@@ -320,6 +344,7 @@ def preliminary_score(scorecard: Scorecard, inputs: ReviewInputs) -> ScoreResult
         _competency_section(scorecard, inputs, missing, notes) if weights.competencies > 0 else None,
         _csat_section(scorecard, survey, missing, notes) if weights.csat > 0 else None,
         _goals_section(scorecard, inputs, missing, notes) if (weights.goals or 0) > 0 else None,
+        _peer_section(scorecard, inputs, missing, notes) if (weights.peer_feedback or 0) > 0 else None,
     ]
     sections = [s for s in candidates if s is not None]
     usable: list[tuple[_Section, Decimal]] = []
@@ -353,7 +378,7 @@ def preliminary_score(scorecard: Scorecard, inputs: ReviewInputs) -> ScoreResult
                 contribution = eff * i.score
                 total += contribution
                 item_text = (f"item weight {fmt_num(i.weight)}/{fmt_num(available)} of {s.component} × "
-                             if s.component not in ("csat", "goals") else "")
+                             if s.component not in ("csat", "goals", "peer_feedback") else "")
                 weight_text = f"{item_text}component weight {fmt_num(s.weight)}/{fmt_num(total_weight)} of total"
                 lines.append(ScoreLine(
                     component=s.component, item=i.item, label=i.label, actual=i.actual,

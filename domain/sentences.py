@@ -34,6 +34,7 @@ RATIO_KPIS = frozenset({"sales_attainment", "new_customer_acquisition", "custome
 STANDARD_LEVEL_LABELS = (N_("Outstanding"), N_("Exceeds"), N_("Meets"), N_("Partially meets"), N_("Below"))
 CSAT_LABEL = ("Customer satisfaction (CSAT)", "客户满意度")
 GOALS_LABEL = ("Goals (OKR attainment)", "目标（OKR）达成")
+PEER_LABEL = ("Peer feedback (360)", "同事反馈")
 #: Percent places shown: 67.5 %.
 PCT_PLACES = 1
 
@@ -155,6 +156,8 @@ def item_label(scorecard: Scorecard | None, component: str, item: str) -> Label:
         return Label(*CSAT_LABEL)
     if component == "goals":
         return Label(*GOALS_LABEL)
+    if component == "peer_feedback":
+        return Label(*PEER_LABEL)
     if component == "competencies" and scorecard is not None and scorecard.competencies is not None:
         for c in scorecard.competencies.items:
             if c.id == item:
@@ -194,6 +197,9 @@ def score_line_text(line: ScoreLine, scorecard: Scorecard, csat: CsatResult | No
     if line.component == "goals" and actual is not None:
         return tr("%(item)s: %(actual)s of the approved goals attained → score %(score)s of %(max)s, weight %(weight)s",
                   actual=percent(actual), **common)
+    if line.component == "peer_feedback" and actual is not None:
+        return tr("%(item)s: colleagues' average %(actual)s → score %(score)s of %(max)s, weight %(weight)s",
+                  actual=actual.normalize(), **common)
     is_csat = line.component == "csat" or line.item == "customer_satisfaction"
     if is_csat:
         cs = scorecard.csat

@@ -262,7 +262,7 @@ class Task(SQLModel, table=True):
     id: str = Field(primary_key=True, description="<review id>:<kind>[:<contact id>]")
     cycle_id: str = _fk("review_cycle.id", index=False)
     review_id: str = _fk("review.id")
-    kind: str = Field(description="self_review | manager_scoring | customer_survey")
+    kind: str = Field(description="a phase key (domain/phases.py) or a step of one: peer_nomination | peer_approval")
     assignee_type: str = Field(description="employee | contact")
     assignee_id: str
     subject_employee_id: str
@@ -665,3 +665,28 @@ class ResultsAcknowledgment(SQLModel, table=True):
     response: str | None = None
     comment: str | None = None
     responded_at: datetime | None = _ts()
+
+
+class PeerNomination(SQLModel, table=True):
+    """A colleague the KAM nominated for peer feedback (migration 0019); approved_at once the reviewer approved."""
+
+    __tablename__ = "peer_nomination"
+    review_id: str = Field(sa_column=Column(Text, ForeignKey("review.id"), primary_key=True))
+    peer_id: str = Field(sa_column=Column(Text, ForeignKey("employee.id"), primary_key=True))
+    nominated_by: str
+    nominated_at: datetime | None = _ts(nullable=False)
+    approved_by: str | None = None
+    approved_at: datetime | None = _ts()
+
+
+class PeerFeedbackAnswer(SQLModel, table=True):
+    """One peer's rating of one question (migration 0019). Read only in aggregate, by activities.reviews.peer_aggregate:
+    below the cycle's min_answers nothing of it is shown anywhere (docs/peer-feedback.md)."""
+
+    __tablename__ = "peer_feedback_answer"
+    __table_args__ = (CheckConstraint("rating BETWEEN 0 AND 10", name="ck_peer_feedback_rating"),)
+    task_id: str = Field(sa_column=Column(Text, ForeignKey("task.id"), primary_key=True))
+    question_id: str = Field(primary_key=True)
+    review_id: str = _fk("review.id")
+    rating: int
+    answered_at: datetime | None = _ts(nullable=False)

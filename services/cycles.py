@@ -140,6 +140,8 @@ def config_digest(config: CycleConfig) -> str:
     unset: dict[str, Any] = {"notifications": True} if config.notifications is None else {}
     if config.plan_year is None:
         unset["plan_year"] = True
+    if config.peer_feedback is None:
+        unset["peer_feedback"] = True
     if later := config.participants.unset_filters():
         unset["participants"] = later
     return hashlib.sha256(dumps(config.model_dump(mode="json", exclude=unset)).encode()).hexdigest()
@@ -692,7 +694,9 @@ async def cycle_report(client: Client | None, db: Database | str, cycle_id: str)
             tasks.setdefault(kind, {})[st] = n
         late = [tuple(r) for r in await (await conn.execute(
             """SELECT kind, assignee_id, subject_employee_id, id, due_at FROM task
-               WHERE cycle_id = %s AND status = 'open' AND due_at < %s ORDER BY due_at, id LIMIT 50""",
+               WHERE cycle_id = %s AND status = 'open' AND due_at < %s
+                 AND kind <> 'peer_feedback' -- a late peer is never named (docs/peer-feedback.md)
+               ORDER BY due_at, id LIMIT 50""",
             (cycle_id, datetime.now(UTC)),
         )).fetchall()]
         reviews = dict(await (await conn.execute(

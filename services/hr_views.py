@@ -404,10 +404,11 @@ async def late_work(conn: AsyncConnection, cycle_id: str, now: datetime | None =
            LEFT JOIN employee ae ON t.assignee_type = 'employee' AND ae.id = t.assignee_id
            LEFT JOIN customer_contact ac ON t.assignee_type = 'contact' AND ac.id = t.assignee_id
            LEFT JOIN employee me ON me.id = r.reviewer_id
-           WHERE t.cycle_id = %s
+           WHERE t.cycle_id = %s AND t.kind = ANY(%s)
              AND (t.status = 'missed' OR (t.status = 'open' AND (t.due_at < %s OR t.extensions > 0)))
            ORDER BY t.due_at, t.id""",
-        (cycle_id, now),
+        # Every cycle's phases only: late peer feedback is never listed by name (it would say who answered).
+        (cycle_id, list(PHASES), now),
     )).fetchall()
     tasks: list[LateTask] = []
     by_phase: dict[str, dict[str, int]] = {}

@@ -56,13 +56,7 @@ from workflows.payloads import (
 )
 from workflows.reopened import ReopenedReviewWorkflow
 from workflows.review import ReviewWorkflow
-from workflows.review_rules import (
-    PHASE_TEXTS,
-    already_submitted,
-    check_manager_score,
-    check_self_review,
-    check_survey,
-)
+from workflows.review_rules import PHASE_TEXTS, already_submitted, check_submission
 
 # A submission while its review workflow has not started yet (a batch still opening, or no worker
 # running) waits this long for the start before it says "starting, try again".
@@ -235,7 +229,7 @@ async def submit_self_review(client: Client, db: Database | str, cycle_id: str, 
     digest = submission_digest(sub.actor_id, dict(sub.ratings), self_review_comments(sub))
     return await _submit(client, db, _Submission(
         review_id, SELF_REVIEW, task_id_for(review_id, SELF_REVIEW), sub.actor_id, digest,
-        ReviewWorkflow.submit_self_review, sub, lambda rules: check_self_review(sub, rules)))
+        ReviewWorkflow.submit_self_review, sub, lambda rules: check_submission(SELF_REVIEW, sub, rules)))
 
 
 async def submit_manager_score(client: Client, db: Database | str, cycle_id: str, employee_id: str,
@@ -244,7 +238,7 @@ async def submit_manager_score(client: Client, db: Database | str, cycle_id: str
     digest = submission_digest(sub.actor_id, dict(sub.ratings), dict(sub.comments), potential=sub.potential)
     return await _submit(client, db, _Submission(
         review_id, MANAGER_SCORING, task_id_for(review_id, MANAGER_SCORING), sub.actor_id, digest,
-        ReviewWorkflow.submit_manager_score, sub, lambda rules: check_manager_score(sub, rules)))
+        ReviewWorkflow.submit_manager_score, sub, lambda rules: check_submission(MANAGER_SCORING, sub, rules)))
 
 
 async def submit_survey(client: Client, db: Database | str, cycle_id: str, employee_id: str,
@@ -253,7 +247,7 @@ async def submit_survey(client: Client, db: Database | str, cycle_id: str, emplo
     digest = submission_digest(sub.contact_id, {}, survey_comments(sub), satisfaction=sub.satisfaction, nps=sub.nps)
     return await _submit(client, db, _Submission(
         review_id, CUSTOMER_SURVEY, task_id_for(review_id, CUSTOMER_SURVEY, sub.contact_id), sub.contact_id, digest,
-        ReviewWorkflow.submit_survey, sub, lambda _rules: check_survey(sub)))
+        ReviewWorkflow.submit_survey, sub, lambda rules: check_submission(CUSTOMER_SURVEY, sub, rules)))
 
 
 ROLE_WORDS = {"kam": N_("a key account manager"), "hr": N_("in HR"), "payroll": N_("in payroll"),

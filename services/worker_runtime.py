@@ -60,7 +60,7 @@ def activities_for(pool: AsyncConnectionPool, setup: DeliverySetup | None = None
         reviews.begin_cycle, reviews.start_review_batch, reviews.announce_cycle, reviews.await_reviews_closed,
         reviews.cancel_cycle, reviews.record_submission, reviews.record_phase_event,
         reviews.reassign_reviewer, reviews.close_review, reviews.add_review, reviews.end_review,
-        reviews.withdraw_invitations, reviews.add_invitations, reviews.reopen_task,
+        reviews.withdraw_invitations, reviews.add_invitations, reviews.reopen_task, reviews.record_peer_step,
         cycle.open_calibration, cycle.adjust_rating, cycle.finalize_calibration, cycle.compute_incentives,
         cycle.lock_payouts, delivery.deliver_batch, ScheduleActivities(pool).open_scheduled_cycle,
         CrmSyncActivities(database_url).sync_crm, reopened.reopen_closed_task, reopened.rescore_reopened,

@@ -32,6 +32,7 @@ from webapp.routers import (
     manager,
     participant,
     payroll,
+    peers,
     preferences,
     schedules,
     session,
@@ -136,7 +137,7 @@ def create_app(database_url: str, client: Client, task_queue: str, settings: Web
     app.state.templates = make_templates()
     install_error_handlers(app)
     for module in (session, employee, manager, survey, hr, confirm, audit, participant, payroll, preferences,
-                   schedules, accounts, imports, goals, trends, signoff):
+                   schedules, accounts, imports, goals, trends, signoff, peers):
         app.include_router(module.api)
         app.include_router(module.pages)
     app.add_middleware(Guard, max_body=ctx.settings.max_body_bytes,

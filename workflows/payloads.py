@@ -13,7 +13,16 @@ from typing import Annotated
 
 from pydantic import Strict
 
-from domain.phases import CUSTOMER_SURVEY, MANAGER_SCORING, PHASES, SELF_REVIEW  # noqa: F401 - re-exported
+from domain.phases import (  # noqa: F401 - re-exported
+    ALL_PHASES,
+    CUSTOMER_SURVEY,
+    MANAGER_SCORING,
+    PEER_APPROVAL,
+    PEER_FEEDBACK,
+    PEER_NOMINATION,
+    PHASES,
+    SELF_REVIEW,
+)
 
 MAX_TEXT = 4000
 
@@ -35,6 +44,17 @@ def task_id_for(review_id: str, phase: str, contact_id: str | None = None) -> st
 
 
 @dataclass
+class PeerFeedbackPlan:
+    """The cycle's peer feedback, as the review workflow checks it (docs/peer-feedback.md)."""
+
+    min_answers: int
+    max_peers: int
+    question_ids: list[str]
+    scale_min: int = 1
+    scale_max: int = 5
+
+
+@dataclass
 class ReviewRules:
     """What a submission must contain; enough for validators to decide without I/O."""
 
@@ -44,6 +64,7 @@ class ReviewRules:
     kpi_ids: list[str]
     potential_min: int = 1
     potential_max: int = 3
+    peer_feedback: PeerFeedbackPlan | None = None  # the cycle has a peer phase (its PhasePlan among the phases)
 
 
 @dataclass
@@ -334,6 +355,51 @@ class AddReviewInput:
 class Receipt:
     task_id: str
     accepted_at: datetime
+
+
+# Peer feedback (docs/peer-feedback.md) ---------------------------------------------------------------
+
+# The patch that guards the review workflow's peer feedback path (nominate, approve, answer).
+PEER_FEEDBACK_PATCH = "peer-feedback"
+
+
+@dataclass
+class PeerNomination:
+    """The KAM names the colleagues they would like feedback from."""
+
+    actor_id: str
+    peer_ids: list[str]
+
+
+@dataclass
+class PeerApproval:
+    """The reviewing manager approves the nomination, all of it or the peers listed (at least min_answers)."""
+
+    actor_id: str
+    peer_ids: list[str]
+
+
+@dataclass
+class PeerFeedbackSubmission:
+    """One peer's answers: question id -> rating on the cycle's answer scale. No free text: it could not be
+    shown in aggregate, and would name its writer."""
+
+    actor_id: str
+    ratings: dict[str, Level]
+
+
+@dataclass
+class PeerStepRecord:
+    """A nomination or an approval to persist: the step's task done, the next step's tasks opened."""
+
+    cycle_id: str
+    review_id: str
+    step: str  # peer_nomination | peer_approval
+    actor_id: str
+    peer_ids: list[str]
+    at: datetime
+    due_at: datetime
+    next_assignees: list[str]  # who gets a task next: the reviewer after a nomination, the peers after approval
 
 
 # Activity records ------------------------------------------------------------------------------

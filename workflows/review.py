@@ -1,4 +1,8 @@
-"""One participant's review: self-review, manager scoring and the customer survey in parallel.
+"""One participant's review: self-review, manager scoring, the customer survey (and, when the cycle has it, peer
+feedback) in parallel.
+
+What each phase waits for and who is reminded comes from its definition (domain/phases.py): one task for the
+KAM or the reviewer, one per invited contact, one per approved peer.
 
 Human input arrives as Updates. Validators decide without I/O from the frozen rules, so a bad
 submission is rejected before anything is written to history. Each phase has a durable deadline
@@ -15,12 +19,17 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.reviews import ReviewActivities
+    from domain.phases import PHASE_BY_KEY
     from domain.text import tr
     from workflows.common import ONE_ROW, conflict, reject, user_text
     from workflows.payloads import (
         CUSTOMER_SURVEY,
         MANAGER_SCORING,
         ORG_CHANGES_PATCH,
+        PEER_APPROVAL,
+        PEER_FEEDBACK,
+        PEER_FEEDBACK_PATCH,
+        PEER_NOMINATION,
         REOPEN_PATCH,
         SELF_REVIEW,
         CloseReviewInput,
@@ -28,6 +37,10 @@ with workflow.unsafe.imports_passed_through():
         EndReview,
         EndReviewRecord,
         ManagerScoreSubmission,
+        PeerApproval,
+        PeerFeedbackSubmission,
+        PeerNomination,
+        PeerStepRecord,
         PhaseEvent,
         ReassignRecord,
         ReassignReviewer,
@@ -52,9 +65,8 @@ with workflow.unsafe.imports_passed_through():
         PHASE_TEXTS,
         PhaseState,
         already_submitted,
-        check_manager_score,
-        check_self_review,
-        check_survey,
+        check_nomination,
+        check_submission,
     )
     from workflows.search_attributes import PHASE, REVIEW_CLOSED, REVIEWER_ID, Carried
 
@@ -67,6 +79,8 @@ class ReviewWorkflow:
         now = workflow.now()
         self._phases = {p.phase: PhaseState(plan=p, due_at=p.due_at, handled_until=now) for p in inp.phases}
         self._contacts = {c.contact_id for c in inp.contacts}
+        self._nominated: list[str] = []  # peer feedback: the KAM's nomination, then the approved peers
+        self._peers: list[str] = []
         self._closed = False
         self._ended = False  # a leaver's review, ended by an org change
         self._changes = 0  # how often an org change altered what the review waits for (wakes the phase loop)
@@ -86,8 +100,12 @@ class ReviewWorkflow:
         )
 
     def _expected(self, phase: str) -> set[str]:
-        if phase == CUSTOMER_SURVEY:
+        """The keys of the submissions a phase waits for, by whom its definition says submits."""
+        assignees = PHASE_BY_KEY[phase].assignees
+        if assignees == "contacts":
             return set(self._contacts)
+        if assignees == "peers":  # the nomination, its approval, then each approved peer's answers
+            return {PEER_NOMINATION, PEER_APPROVAL} | set(self._peers)
         return {phase}
 
     def _done(self, phase: str) -> bool:
@@ -108,21 +126,32 @@ class ReviewWorkflow:
 
     def _outstanding(self, phase: str) -> list[Recipient]:
         inp = self._inp
-        if phase == CUSTOMER_SURVEY:
-            ph = self._phases[phase]
-            pending = sorted(self._contacts - (ph.accepted - ph.reopened))
-            return [Recipient("contact", c, task_id_for(inp.review_id, phase, c)) for c in pending]
-        if self._done(phase):
+        ph = self._phases[phase]
+        assignees = PHASE_BY_KEY[phase].assignees
+        waiting = self._expected(phase) - (ph.accepted - ph.reopened)
+        if assignees == "contacts":
+            return [Recipient("contact", c, task_id_for(inp.review_id, phase, c)) for c in sorted(waiting)]
+        if assignees == "peers":
+            if PEER_NOMINATION in waiting:
+                return [Recipient("employee", inp.employee_id, task_id_for(inp.review_id, PEER_NOMINATION))]
+            if PEER_APPROVAL in waiting:
+                return [Recipient("employee", self._reviewer or "", task_id_for(inp.review_id, PEER_APPROVAL))]
+            return [Recipient("employee", p, task_id_for(inp.review_id, phase, p)) for p in sorted(waiting)]
+        if not waiting:
             return []
-        who = inp.employee_id if phase == SELF_REVIEW else (self._reviewer or "")
+        who = inp.employee_id if assignees == "subject" else (self._reviewer or "")
         return [Recipient("employee", who, task_id_for(inp.review_id, phase))]
 
     def _missing(self) -> list[str]:
         missing: list[str] = []
         for phase in self._phases:
-            if phase == CUSTOMER_SURVEY:
-                missing += [f"{phase}:{c}" for c in sorted(self._contacts - self._phases[phase].accepted)]
-            elif phase not in self._phases[phase].accepted:  # a reopened one not resubmitted: the earlier stands
+            definition = PHASE_BY_KEY[phase]
+            accepted = self._phases[phase].accepted
+            if definition.assignees == "peers":
+                continue  # an unanswered peer is simply not counted, and never named (it would name who answered)
+            if definition.per_person:
+                missing += [f"{phase}:{c}" for c in sorted(self._expected(phase) - accepted)]
+            elif phase not in accepted:  # a reopened one not resubmitted: the earlier stands
                 missing.append(phase)
         return missing
 
@@ -200,7 +229,7 @@ class ReviewWorkflow:
         key = key or phase
         if key in ph.accepted and key not in ph.reopened:
             at, actor = ph.receipts.get(key, (None, None))
-            raise already_submitted(phase, at, actor)
+            raise already_submitted(key if key in PHASE_TEXTS else phase, at, actor)
         if self._closed or ph.closed:
             raise conflict(tr("the %(phase)s phase is closed (it was due %(due)s); nothing can be submitted",
                               phase=PHASE_TEXTS[phase], due=ph.due_at))
@@ -233,7 +262,7 @@ class ReviewWorkflow:
         if sub.actor_id != self._inp.employee_id:
             raise reject(tr("%(who)s may not submit the self-review of %(employee)s; only the employee can",
                             who=sub.actor_id, employee=self._inp.employee_id))
-        check_self_review(sub, self._inp.rules)
+        check_submission(SELF_REVIEW, sub, self._inp.rules)
         self._require_open(SELF_REVIEW)
 
     @workflow.update
@@ -256,7 +285,7 @@ class ReviewWorkflow:
                                 employee=self._inp.employee_id, reviewer=self._reviewer))
             raise reject(tr("%(who)s may not score %(employee)s; the reviewer is nobody", who=sub.actor_id,
                             employee=self._inp.employee_id))
-        check_manager_score(sub, self._inp.rules)
+        check_submission(MANAGER_SCORING, sub, self._inp.rules)
         self._require_open(MANAGER_SCORING)
 
     @workflow.update
@@ -276,8 +305,85 @@ class ReviewWorkflow:
         if sub.contact_id not in self._contacts:
             raise reject(tr("contact %(who)s was not invited to rate %(employee)s", who=sub.contact_id,
                             employee=self._inp.employee_id))
-        check_survey(sub)
+        check_submission(CUSTOMER_SURVEY, sub, self._inp.rules)
         self._require_open(CUSTOMER_SURVEY, sub.contact_id)
+
+    # -- peer feedback (docs/peer-feedback.md) ---------------------------------------------------------
+
+    def _require_peer_phase(self) -> None:
+        if PEER_FEEDBACK not in self._phases or self._inp.rules.peer_feedback is None:
+            raise reject(tr("this cycle has no peer feedback"))
+
+    @workflow.update
+    async def nominate_peers(self, req: PeerNomination) -> Receipt:
+        """The KAM names colleagues; the reviewing manager approves next (their task opens)."""
+        workflow.patched(PEER_FEEDBACK_PATCH)
+        self._accept(PEER_FEEDBACK, PEER_NOMINATION, req.actor_id)
+        self._nominated = list(req.peer_ids)
+        return await self._peer_step(PEER_NOMINATION, req.actor_id, req.peer_ids, [self._reviewer or ""])
+
+    @nominate_peers.validator
+    def _validate_nomination(self, req: PeerNomination) -> None:
+        self._require_peer_phase()
+        if req.actor_id != self._inp.employee_id:
+            raise reject(tr("%(who)s may not nominate peers for %(employee)s; only the employee can",
+                            who=req.actor_id, employee=self._inp.employee_id))
+        check_nomination(req, self._inp.rules, self._inp.employee_id, self._reviewer)
+        self._require_open(PEER_FEEDBACK, PEER_NOMINATION)
+
+    @workflow.update
+    async def approve_peers(self, req: PeerApproval) -> Receipt:
+        """The reviewing manager approves the nomination (all of it or some): each approved peer's task opens."""
+        workflow.patched(PEER_FEEDBACK_PATCH)
+        self._accept(PEER_FEEDBACK, PEER_APPROVAL, req.actor_id)
+        self._peers = sorted(req.peer_ids)
+        return await self._peer_step(PEER_APPROVAL, req.actor_id, self._peers, self._peers)
+
+    @approve_peers.validator
+    def _validate_approval(self, req: PeerApproval) -> None:
+        self._require_peer_phase()
+        if req.actor_id != self._reviewer:
+            raise reject(tr("%(who)s may not approve the peers of %(employee)s; the reviewer is %(reviewer)s",
+                            who=req.actor_id, employee=self._inp.employee_id, reviewer=self._reviewer or "-"))
+        if PEER_NOMINATION not in self._phases[PEER_FEEDBACK].accepted:
+            raise conflict(tr("%(employee)s has not nominated any peers yet", employee=self._inp.employee_id))
+        if unknown := sorted(set(req.peer_ids) - set(self._nominated)):
+            raise reject(tr("%(who)s was not nominated; approve colleagues from the nomination only",
+                            who=", ".join(unknown)))
+        check_nomination(req, self._inp.rules, self._inp.employee_id, self._reviewer)
+        self._require_open(PEER_FEEDBACK, PEER_APPROVAL)
+
+    @workflow.update
+    async def submit_peer_feedback(self, sub: PeerFeedbackSubmission) -> Receipt:
+        workflow.patched(PEER_FEEDBACK_PATCH)
+        self._accept(PEER_FEEDBACK, sub.actor_id, sub.actor_id)
+        inp = self._inp
+        return await self._persist(
+            SubmissionRecord(
+                inp.cycle_id, inp.review_id, task_id_for(inp.review_id, PEER_FEEDBACK, sub.actor_id), PEER_FEEDBACK,
+                sub.actor_id, workflow.now(), dict(sub.ratings), {},
+            )
+        )
+
+    @submit_peer_feedback.validator
+    def _validate_peer_feedback(self, sub: PeerFeedbackSubmission) -> None:
+        self._require_peer_phase()
+        if sub.actor_id not in self._peers:
+            raise reject(tr("%(who)s was not asked for peer feedback on %(employee)s", who=sub.actor_id,
+                            employee=self._inp.employee_id))
+        check_submission(PEER_FEEDBACK, sub, self._inp.rules)
+        self._require_open(PEER_FEEDBACK, sub.actor_id)
+
+    async def _peer_step(self, step: str, actor: str, peer_ids: list[str], next_assignees: list[str]) -> Receipt:
+        inp = self._inp
+        now = workflow.now()
+        await workflow.execute_activity_method(
+            ReviewActivities.record_peer_step,
+            PeerStepRecord(inp.cycle_id, inp.review_id, step, actor, list(peer_ids), now,
+                           self._phases[PEER_FEEDBACK].due_at, next_assignees),
+            **ONE_ROW,
+        )
+        return Receipt(task_id_for(inp.review_id, step), now)
 
     @workflow.update
     async def reassign_reviewer(self, req: ReassignReviewer) -> str:
@@ -341,7 +447,7 @@ class ReviewWorkflow:
 
     @reopen_task.validator
     def _validate_reopen(self, req: ReopenTask) -> None:
-        if req.phase not in self._phases:
+        if req.phase not in self._phases or PHASE_BY_KEY[req.phase].assignees == "peers":
             raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
                             "customer_survey", task=repr(req.phase)))
         if not req.reason or not req.reason.strip():
@@ -461,8 +567,17 @@ class ReviewWorkflow:
             phases=[
                 ReviewPhaseStatus(
                     phase=name, state=self._state(name), due_at=ph.due_at, extensions=ph.extensions,
-                    outstanding=[r.id for r in self._outstanding(name)] if self._state(name) == "open" else [],
+                    outstanding=self._status_outstanding(name),
                 )
                 for name, ph in self._phases.items()
             ],
         )
+
+    def _status_outstanding(self, phase: str) -> list[str]:
+        """Who a phase still waits for; for peer feedback only the nomination's or the approval's owner, never which
+        peers have (not) answered."""
+        if self._state(phase) != "open":
+            return []
+        if PHASE_BY_KEY[phase].assignees == "peers" and PEER_APPROVAL in self._phases[phase].accepted:
+            return []
+        return [r.id for r in self._outstanding(phase)]

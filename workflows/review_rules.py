@@ -8,30 +8,42 @@ review's workflow instance is created (bench/cycle_bench.py --profile: 14.0 -> 1
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
-from domain.phases import PHASES, phase_label
+from domain.errors import DomainError
+from domain.peers import check_peers
+from domain.phases import ALL_PHASES, PHASE_BY_KEY, PHASE_DEFINITIONS, phase_label
 from domain.text import Text, tr
+from workflows import payloads
 from workflows.common import conflict, reject
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
     MAX_TEXT,
+    PEER_APPROVAL,
+    PEER_FEEDBACK,
+    PEER_NOMINATION,
     SELF_REVIEW,
     ManagerScoreSubmission,
+    PeerApproval,
+    PeerFeedbackSubmission,
+    PeerNomination,
     PhasePlan,
     ReviewRules,
     SelfReviewSubmission,
     SurveySubmission,
 )
 
-PHASE_NAMES = {key: phase_label(key) for key in PHASES}  # the English names, for workflow messages
+PHASE_NAMES = {key: phase_label(key) for key in ALL_PHASES}  # the English names, for workflow messages
 # The same names as messages, so a refusal names the phase in the reader's language.
 PHASE_TEXTS: dict[str, Text] = {
     SELF_REVIEW: tr("self-review"), MANAGER_SCORING: tr("manager scoring"), CUSTOMER_SURVEY: tr("customer survey"),
+    PEER_FEEDBACK: tr("peer feedback"), PEER_NOMINATION: tr("peer nomination"), PEER_APPROVAL: tr("peer approval"),
 }
 
 
@@ -91,7 +103,7 @@ def check_manager_score(sub: ManagerScoreSubmission, rules: ReviewRules) -> None
                         value=repr(sub.potential), low=rules.potential_min, high=rules.potential_max))
 
 
-def check_survey(sub: SurveySubmission) -> None:
+def check_survey(sub: SurveySubmission, rules: ReviewRules | None = None) -> None:
     if not _whole_number_in(sub.satisfaction, 1, 5):
         raise reject(tr("survey: satisfaction is %(value)s; answer 1 (very dissatisfied) to 5 (very satisfied)",
                         value=repr(sub.satisfaction)))
@@ -101,12 +113,66 @@ def check_survey(sub: SurveySubmission) -> None:
         raise reject(tr("survey: the comment must be text of at most %(limit)s characters", limit=MAX_TEXT))
 
 
+def check_peer_feedback(sub: PeerFeedbackSubmission, rules: ReviewRules) -> None:
+    """A peer's answers: every question of the cycle answered, nothing else, each a whole number on its scale."""
+    plan = rules.peer_feedback
+    if plan is None:
+        raise reject(tr("this cycle has no peer feedback"))
+    who = PHASE_TEXTS[PEER_FEEDBACK]
+    if not isinstance(sub.ratings, dict):
+        raise reject(tr("%(who)s: ratings must be a mapping of competency id to level", who=who))
+    if missing := sorted(set(plan.question_ids) - sub.ratings.keys()):
+        raise reject(tr("%(who)s: missing rating for %(items)s", who=who, items=", ".join(missing)))
+    if unknown := sorted(sub.ratings.keys() - set(plan.question_ids)):
+        raise reject(tr("%(who)s: unknown question %(items)s (expected %(expected)s)", who=who,
+                        items=", ".join(unknown), expected=", ".join(plan.question_ids)))
+    for key in plan.question_ids:
+        if not _whole_number_in(sub.ratings[key], plan.scale_min, plan.scale_max):
+            raise reject(tr("%(who)s: rating for %(item)s is %(value)s; the scale is %(low)s to %(high)s", who=who,
+                            item=key, value=repr(sub.ratings[key]), low=plan.scale_min, high=plan.scale_max))
+
+
+def check_nomination(req: PeerNomination | PeerApproval, rules: ReviewRules, employee_id: str,
+                     reviewer_id: str | None) -> None:
+    """The pure rules of a nomination (or the approved part of it): the domain's check_peers, as a refusal."""
+    plan = rules.peer_feedback
+    if plan is None:
+        raise reject(tr("this cycle has no peer feedback"))
+    if not isinstance(req.peer_ids, list) or not all(isinstance(p, str) and p for p in req.peer_ids):
+        raise reject(tr("name the colleagues by their employee ids"))
+    try:
+        check_peers(req.peer_ids, employee_id, reviewer_id, plan.max_peers, plan.min_answers)
+    except DomainError as err:
+        raise reject(err.as_text()) from None
+
+
+@dataclass(frozen=True)
+class PhaseBinding:
+    """A phase definition's named parts, resolved: its submission type and its content check."""
+
+    submission: type
+    check: Callable[[Any, ReviewRules], None]
+
+
+# Every phase definition's submission type and validator, by the names the definition gives (tests check them).
+BINDINGS: dict[str, PhaseBinding] = {
+    d.key: PhaseBinding(getattr(payloads, d.submission), globals()[d.validator]) for d in PHASE_DEFINITIONS
+}
+
+
+def check_submission(phase: str, sub: object, rules: ReviewRules) -> None:
+    """The content check of a phase's submission, through the registry."""
+    BINDINGS[phase].check(sub, rules)
+
+
 def already_submitted(phase: str, at: datetime | None, actor: str | None) -> ApplicationError:
     """The refusal of a second, different submission: when and by whom the first one was accepted.
 
     ``at`` is an aware time: the edge shows it in the reader's zone (the CLI as given: the caller passes it
     in the cycle's zone when it knows it; the workflow knows only UTC).
     """
+    if PHASE_BY_KEY.get(phase) is not None and PHASE_BY_KEY[phase].assignees == "peers":
+        return conflict(tr("%(who)s has already answered; peer feedback cannot be changed", who=str(actor)))
     if phase == CUSTOMER_SURVEY:
         if at is None:
             return conflict(tr("contact %(who)s has already answered this survey; an answer cannot be changed",

@@ -16,4 +16,19 @@ def test_every_phase_is_named_in_both_languages() -> None:
         assert phase.label("en") and phase.label("zh-CN") and phase.label("en") != phase.label("zh-CN")
     assert phase_label(SELF_REVIEW, "zh-CN") == "自评"
     assert phase_label(MANAGER_SCORING, "fr") == "manager scoring"  # other languages fall back to English
-    assert phase_label("peer_feedback") == "peer feedback"  # not (yet) defined: readable anyway
+    assert phase_label("sign_off") == "sign off"  # not (yet) defined: readable anyway
+
+
+def test_every_definition_names_a_submission_type_an_update_a_validator_and_a_table() -> None:
+    """The registry's names resolve: the payload type, the review workflow's Update, the check, the model's table."""
+    import models
+    from workflows.review import ReviewWorkflow
+    from workflows.review_rules import BINDINGS
+
+    tables = set(models.metadata.tables)
+    for phase in PHASE_DEFINITIONS:
+        binding = BINDINGS[phase.key]
+        assert binding.submission.__name__ == phase.submission
+        assert callable(getattr(ReviewWorkflow, phase.update))
+        assert binding.check.__name__ == phase.validator
+        assert phase.storage in tables, phase.storage

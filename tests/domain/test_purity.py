@@ -23,7 +23,7 @@ from domain.scoring import ReviewInputs, ScoreResult, SurveyAnswer, preliminary_
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ["__init__", "errors", "inputs", "money", "scorecard", "scoring", "calibration", "incentives", "phases",
-        "sentences", "tiers", "deals", "planyear", "draws", "clawbacks", "nps", "settlement", "kpis"]
+        "sentences", "peers", "tiers", "deals", "planyear", "draws", "clawbacks", "nps", "settlement", "kpis"]
 ALLOWED = {"__future__", "collections", "contextvars", "dataclasses", "datetime", "decimal", "functools", "math", "re", "typing",
            "pydantic", "domain"}
 PLAN = {

@@ -130,6 +130,11 @@ PAGES: dict[str, list[Visit]] = {
     "GET /trends/teams/{manager_id}": [Visit("team-trend", "manager", "released", "/trends/teams/M1")],
     "GET /trends": [Visit("drift", "hr", "released", "/trends")],
     "GET /hr/cycles/{cycle_id}/sign-off": [Visit("sign-off", "hr", "released", "/hr/cycles/{cycle_id}/sign-off")],
+    "GET /me/peers/{cycle_id}": [Visit("peer-nomination", "employee", "open", "/me/peers/{cycle_id}")],
+    "GET /manager/peers/{cycle_id}/{employee_id}": [
+        Visit("peer-approval", "manager", "open", "/manager/peers/{cycle_id}/K01")],
+    "GET /me/peer-feedback/{cycle_id}/{employee_id}": [
+        Visit("peer-form", "employee", "open", "/me/peer-feedback/{cycle_id}/K02")],
     "GET /manager/results/{cycle_id}": [
         Visit("results-conversations", "manager", "released", "/manager/results/{cycle_id}")],
 }

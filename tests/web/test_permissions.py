@@ -217,6 +217,15 @@ TABLE: dict[str, Case] = {
     "GET /api/me/results/{cycle_id}/sign-off": api("employee", cycle="B"),
     "POST /api/me/results/{cycle_id}/sign-off": api("employee", cycle="B", json={"response": "acknowledged"}),
     "POST /me/results/{cycle_id}/sign-off": api("employee", cycle="B", form={"response": "acknowledged"}),
+    # peer feedback: the KAM nominates, the reviewer approves (M2 is not K01's), any colleague answers when asked;
+    # the aggregate for the KAM, their reviewer and HR (the cycles here have no peer feedback: refused as 422)
+    "GET /api/peers/{cycle_id}/{employee_id}": api("hr", "manager", "employee", own_only=True),
+    "GET /me/peers/{cycle_id}": api("employee"),
+    "POST /me/peers/{cycle_id}": api("employee", form={"peer": "K02,K03,HR1"}),
+    "GET /manager/peers/{cycle_id}/{employee_id}": api("manager", own_only=True),
+    "POST /manager/peers/{cycle_id}/{employee_id}": api("manager", form={"peer": "K02"}, own_only=True),
+    "GET /me/peer-feedback/{cycle_id}/{employee_id}": api("hr", "manager", "employee"),
+    "POST /me/peer-feedback/{cycle_id}/{employee_id}": api("hr", "manager", "employee", form={"q:collaboration": "4"}),
 }
 
 

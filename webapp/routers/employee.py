@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from domain.scorecard import CompetencyItem
 from domain.text import Text, tr
+from services import peers
 from services.drafts import Draft, discard_draft, get_draft, no_draft, save_draft
 from services.errors import UserError
 from services.people import Item, ReviewContext, cycle_config, review_context, review_results, reviews_of, tasks_of
@@ -163,7 +164,8 @@ async def me_page(request: Request, user: SessionUser = Depends(page_user("emplo
         reviews = await reviews_of(conn, user.employee_id or "")
         latest = tasks[0].cycle_id if tasks else reviews[0].cycle_id if reviews else None
         tz = (await cycle_config(conn, latest)).timezone if latest else None
-    return render(request, "me.html", user, tz=tz, tasks=tasks, reviews=reviews)
+        peer_tasks = await peers.peer_tasks(conn, user.employee_id or "")
+    return render(request, "me.html", user, tz=tz, tasks=tasks, reviews=reviews, peer_tasks=peer_tasks)
 
 
 def _self_review_page(request: Request, user: SessionUser, review: ReviewContext, status: int = 200,
@@ -243,4 +245,7 @@ async def render_results(request: Request, user: SessionUser, ctx: AppContext, c
     async with ctx.pool.connection() as conn:
         results = await review_results(conn, cycle_id, user.employee_id or "")
         sign = await sign_off(conn, cycle_id, user.employee_id or "")
-    return render(request, "results.html", user, status, tz=results.timezone, results=results, sign=sign, error=error)
+    peer = await peers.peer_view(ctx.pool, cycle_id, user.employee_id or "", user.employee_id or "", hr=False,
+                                 locale=reader(request, user).locale)
+    return render(request, "results.html", user, status, tz=results.timezone, results=results, sign=sign, error=error,
+                  peer=peer)

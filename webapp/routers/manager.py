@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from domain.text import Text, tr
+from services import peers
 from services.drafts import Draft, discard_draft, get_draft, no_draft, save_draft
 from services.errors import UserError
 from services.participant import committee_participants
@@ -140,8 +141,9 @@ async def inbox_page(request: Request, user: SessionUser = Depends(page_user("ma
         tz = (await cycle_config(conn, latest)).timezone if latest else None  # readers without a zone of their own
         committee = await committee_participants(conn, user)
         conversations = await conversations_due(conn, user.employee_id or "")
+        peer_tasks = await peers.peer_tasks(conn, user.employee_id or "")
     return render(request, "inbox.html", user, tz=tz, tasks=tasks, done=done[:50], committee=committee,
-                  conversations=conversations)
+                  conversations=conversations, peer_tasks=peer_tasks)
 
 
 def _score_page(request: Request, user: SessionUser, review: ReviewContext, score: ManagerScore | None,

@@ -27,6 +27,7 @@ from webapp.context import AppContext, get_ctx
 from webapp.errors import WebError, from_user_error
 from webapp.pages import form_text, pydantic_message, redirect, render, say
 from webapp.routers.employee import render_results
+from webapp.routers.participant import peer_for
 from webapp.schemas import CycleIdPath, EmployeeId, EmployeeIdPath, ErrorOut, Reason, _In
 
 api = APIRouter(tags=["sign-off"], responses={
@@ -132,7 +133,7 @@ async def _participant_page(request: Request, user: SessionUser, ctx: AppContext
         view = await participant(conn, cycle_id, employee_id, user)
     return render(request, "hr_participant.html", user, status, tz=view.timezone, p=view, is_hr=True,
                   versions=await reopen.submission_versions(ctx.pool, cycle_id, employee_id),
-                  error=say(request, user, error))
+                  error=say(request, user, error), peer=await peer_for(request, ctx, user, cycle_id, employee_id))
 
 
 # -- sign-off: HR's progress -----------------------------------------------------------------------------
