@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +23,7 @@ from domain.errors import DomainError
 from domain.inputs import bounded
 from domain.money import Num, RoundingMode, exact, fmt_num, minor_unit, round_money
 from domain.sentences import Money, money
-from domain.text import Steps, Text, tr
+from domain.text import LazySteps, Steps, Text, tr
 
 #: A draw is a per-period amount of money, like a target bonus.
 MAX_DRAW = Decimal(10) ** 12
@@ -74,7 +74,26 @@ def draw_period(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: D
     owes from earlier draws, ``clawed_back`` the period's clawbacks (a positive amount taken back), ``amount``
     a per-person draw overriding the plan's. ``paid`` = earned + drawn − recovered − clawed back: negative when
     clawbacks exceed the rest, for payroll to recover, never turned into a payment.
+    The steps are built when they are read (every person of a cycle has a ledger entry; few read it).
     """
+    values = _draw(cfg, index, earned, opening_balance, currency, rounding, clawed_back, amount, None)
+    minor_unit(currency)  # checked by _draw already; the steps show money in it
+    values["steps"] = LazySteps(_draw_steps, (cfg, index, earned, opening_balance, currency, rounding, clawed_back,
+                                              amount))
+    return LedgerPeriod.model_validate(values)
+
+
+@exact
+def _draw_steps(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: Decimal, currency: str,
+                rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None) -> list[Text]:
+    steps: list[Text] = []
+    _draw(cfg, index, earned, opening_balance, currency, rounding, clawed_back, amount, steps)
+    return steps
+
+
+def _draw(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: Decimal, currency: str,
+          rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None, steps: list[Text] | None) -> dict[str, Any]:
+    """``draw_period``'s figures; its steps appended to ``steps`` when given (None: figures only)."""
     places = minor_unit(currency)
     for name, value in (("earned", earned), ("opening_balance", opening_balance), ("clawed_back", clawed_back)):
         if value.scaleb(places) != value.scaleb(places).to_integral_value():
@@ -92,7 +111,6 @@ def draw_period(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: D
     guaranteed = cfg.periods is None or index < cfg.periods
     guarantee = draw if guaranteed else Decimal(0)
     balance = opening_balance
-    steps: list[Text] = []
     def m(v: Decimal) -> Money:
         return money(v, currency)  # every figure below is money in this currency
     drawn = recovered = written_off = carried = Decimal(0)
@@ -100,18 +118,22 @@ def draw_period(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: D
         drawn = guarantee - earned
         if cfg.kind == "recoverable":
             balance += drawn
-            steps.append(tr("earned %(earned)s is below the recoverable draw %(draw)s: drawn %(drawn)s, owed back from "
-                            "later earnings (balance %(before)s → %(after)s)", earned=m(earned), draw=m(guarantee),
-                            drawn=m(drawn), before=m(opening_balance), after=m(balance)))
+            if steps is not None:
+                steps.append(tr("earned %(earned)s is below the recoverable draw %(draw)s: drawn %(drawn)s, owed back from "
+                                "later earnings (balance %(before)s → %(after)s)", earned=m(earned), draw=m(guarantee),
+                                drawn=m(drawn), before=m(opening_balance), after=m(balance)))
         else:
-            steps.append(tr("earned %(earned)s is below the guaranteed draw %(draw)s: topped up by %(drawn)s, not owed "
-                            "back (non-recoverable)", earned=m(earned), draw=m(guarantee), drawn=m(drawn)))
+            if steps is not None:
+                steps.append(tr("earned %(earned)s is below the guaranteed draw %(draw)s: topped up by %(drawn)s, not owed "
+                                "back (non-recoverable)", earned=m(earned), draw=m(guarantee), drawn=m(drawn)))
     elif guaranteed:
-        steps.append(tr("earned %(earned)s is at or above the draw %(draw)s: nothing drawn", earned=m(earned),
-                        draw=m(guarantee)))
+        if steps is not None:
+            steps.append(tr("earned %(earned)s is at or above the draw %(draw)s: nothing drawn", earned=m(earned),
+                            draw=m(guarantee)))
     else:
-        steps.append(tr("the guarantee ended after period %(periods)s: earned %(earned)s is paid as it is",
-                        periods=cfg.periods, earned=m(earned)))
+        if steps is not None:
+            steps.append(tr("the guarantee ended after period %(periods)s: earned %(earned)s is paid as it is",
+                            periods=cfg.periods, earned=m(earned)))
     in_window = (cfg.kind == "recoverable" and
                  (cfg.periods is None or cfg.recovery_periods is None or index < cfg.periods + cfg.recovery_periods))
     excess = earned - guarantee
@@ -119,33 +141,39 @@ def draw_period(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: D
         share = round_money(excess * cfg.recovery_pct / 100, currency, rounding)
         recovered = min(opening_balance, share)
         balance -= recovered
-        steps.append(tr("recovered %(recovered)s of the balance %(balance)s: at most %(pct)s %% of the %(excess)s earned "
-                        "above the draw (%(share)s)", recovered=m(recovered), balance=m(opening_balance),
-                        pct=cfg.recovery_pct.normalize(), excess=m(excess), share=m(share)))
+        if steps is not None:
+            steps.append(tr("recovered %(recovered)s of the balance %(balance)s: at most %(pct)s %% of the %(excess)s earned "
+                            "above the draw (%(share)s)", recovered=m(recovered), balance=m(opening_balance),
+                            pct=cfg.recovery_pct.normalize(), excess=m(excess), share=m(share)))
     elif opening_balance > 0 and cfg.kind == "recoverable" and not in_window:
-        steps.append(tr("the recovery period has ended: the balance %(balance)s is not recovered from these earnings",
-                        balance=m(opening_balance)))
+        if steps is not None:
+            steps.append(tr("the recovery period has ended: the balance %(balance)s is not recovered from these earnings",
+                            balance=m(opening_balance)))
     last_recovery = (cfg.kind == "recoverable" and cfg.periods is not None and cfg.recovery_periods is not None
                      and index == cfg.periods + cfg.recovery_periods - 1)
     if last_recovery and balance > 0:
         if cfg.at_end == "write_off":
             written_off, balance = balance, Decimal(0)
-            steps.append(tr("the recovery period ends with this period: the remaining balance %(balance)s is written "
-                            "off", balance=m(written_off)))
+            if steps is not None:
+                steps.append(tr("the recovery period ends with this period: the remaining balance %(balance)s is written "
+                                "off", balance=m(written_off)))
         else:
             carried = balance
-            steps.append(tr("the recovery period ends with this period: the remaining balance %(balance)s is carried "
-                            "into the next plan year", balance=m(carried)))
+            if steps is not None:
+                steps.append(tr("the recovery period ends with this period: the remaining balance %(balance)s is carried "
+                                "into the next plan year", balance=m(carried)))
     if clawed_back:
-        steps.append(tr("clawed back %(amount)s (its own line; it does not change the draw or the balance)",
-                        amount=m(clawed_back)))
+        if steps is not None:
+            steps.append(tr("clawed back %(amount)s (its own line; it does not change the draw or the balance)",
+                            amount=m(clawed_back)))
     paid = earned + drawn - recovered - clawed_back
-    steps.append(tr("paid: earned %(earned)s + drawn %(drawn)s − recovered %(recovered)s − clawed back %(clawed)s = "
-                    "%(paid)s; balance owed %(balance)s", earned=m(earned), drawn=m(drawn), recovered=m(recovered),
-                    clawed=m(clawed_back), paid=m(paid), balance=m(balance)))
-    return LedgerPeriod(period=index + 1, opening_balance=opening_balance, earned=earned, guarantee=guarantee,
-                        drawn=drawn, recovered=recovered, clawed_back=clawed_back, written_off=written_off,
-                        carried=carried, closing_balance=balance, paid=paid, currency=currency, steps=tuple(steps))
+    if steps is not None:
+        steps.append(tr("paid: earned %(earned)s + drawn %(drawn)s − recovered %(recovered)s − clawed back %(clawed)s = "
+                        "%(paid)s; balance owed %(balance)s", earned=m(earned), drawn=m(drawn), recovered=m(recovered),
+                        clawed=m(clawed_back), paid=m(paid), balance=m(balance)))
+    return {"period": index + 1, "opening_balance": opening_balance, "earned": earned, "guarantee": guarantee,
+            "drawn": drawn, "recovered": recovered, "clawed_back": clawed_back, "written_off": written_off,
+            "carried": carried, "closing_balance": balance, "paid": paid, "currency": currency}
 
 
 @exact
