@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from domain.errors import DomainError
 from domain.inputs import Id, bounded
 from domain.money import (
-    _CALC_CONTEXT,
     _HALF_UP,
     Num,
     RoundingMode,
@@ -264,8 +263,9 @@ def _credit_english(deal_id: str, amount: Decimal, currency: str, pct: Decimal, 
         part_shown = f"{part.quantize(quantum, context=_HALF_UP):,} {currency}"
     else:
         part_shown = shown
-    return (f"deal {deal_id} of {shown}: {_p(pct.normalize(context=_CALC_CONTEXT), getcontext().prec)} % credited "
-            f"to {employee} = {part_shown}")
+    # the step's share is pct.normalize() in the domain's context: a percent (at most 7 digits) comes out exact, so
+    # shown as str() shows it, it reads as pct normalized in the reader's context
+    return f"deal {deal_id} of {shown}: {_p(pct, getcontext().prec)} % credited to {employee} = {part_shown}"
 
 
 # ---- evaluating the tables ----
@@ -397,7 +397,7 @@ _RESULT_SET = set(DealCommissionResult.model_fields)
 class _Rates:
     """A rate table's constants, once per table: tier starts and ends, rates, and the rates as the steps show them."""
 
-    __slots__ = ("table", "starts", "uppers", "rates", "shown", "texts", "owner")
+    __slots__ = ("table", "starts", "uppers", "rates", "tiers", "shown", "texts", "owner")
 
     def __init__(self, table: RateTable) -> None:
         tiers = table.tiers
@@ -405,6 +405,7 @@ class _Rates:
         self.starts = tuple(t.from_ for t in tiers)
         self.uppers = tuple(tiers[i + 1].from_ if i + 1 < len(tiers) else None for i in range(len(tiers)))
         self.rates = tuple(t.rate for t in tiers)
+        self.tiers = tuple(zip(range(len(tiers)), self.starts, self.uppers, self.rates, strict=True))
         self.shown = tuple((t.rate * 100).normalize() for t in tiers)  # in the domain's context, as the steps did
         self.texts = tuple(f"{v:f}" for v in self.shown)  # normalized already: how str() shows them, when exact
         self.owner = _owner(table.boundary)
@@ -467,30 +468,43 @@ def deal_commission(cfg: DealCommissionConfig, credits: Sequence[DealCredit], ro
     rates = _rates(table)
     cumulative = cfg.application == "cumulative"
     marginal = table.mode == "marginal"
+    tiers = rates.tiers
     running = ytd_before
     zero = Decimal(0)
     lines: list[DealLine] = []
     quantum = ctx = None
+    of = LazySteps.of
     for c in sorted(credits, key=_order):
         credited = c.amount
         before = running if cumulative else zero
         after = before + credited
-        if marginal:
-            raw, figures = _slices(rates, before, after)
+        if marginal:  # _slices, inline: marginal commission on before..after, each slice's figures for its step
+            raw = Decimal(0)
+            slices = []
+            for i, start, upper, rate in tiers:
+                lo = max(before, start)
+                hi = after if upper is None else min(after, upper)
+                if hi <= lo:
+                    continue
+                width = hi - lo
+                part = width * rate
+                raw += part
+                slices.append((i, lo, hi, width, part))
+            figures: Any = slices
         else:
             raw, figures = _retroactive(rates, after, credited)
         if ctx is None:  # what round_money checks, in its order, once
             ctx = _rounding_context(check_rounding_mode(rounding))
             quantum = _exponent(minor_unit(currency))
         amount = raw.quantize(quantum, context=ctx)
-        running += credited
-        steps = LazySteps(_deal_steps, (rates, cumulative, marginal, c, before, after, raw, amount, figures, rounding,
-                                        currency), _deal_english)
+        running = after if cumulative else running + credited  # the same sum either way: the next line's start
         line = _new(DealLine)  # domain.trusted.trusted, inline: computed here, already of the fields' types
         _set(line, "__dict__", {
             "deal_id": c.deal_id, "employee_id": c.employee_id, "closed_on": c.closed_on, "credited": credited,
             "ytd_before": before if cumulative else running - credited, "ytd_after": running,
-            "unrounded": raw, "amount": amount, "currency": currency, "steps": steps})
+            "unrounded": raw, "amount": amount, "currency": currency,
+            "steps": of((_deal_steps, _deal_english, (rates, cumulative, marginal, c, before, after, raw, amount,
+                                                      figures, rounding, currency)))})
         _set(line, "__pydantic_fields_set__", _DEAL_LINE_SET)
         _set(line, "__pydantic_extra__", None)
         _set(line, "__pydantic_private__", None)

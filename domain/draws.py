@@ -13,7 +13,7 @@ Amounts here are already money (each in the currency's minor unit); the recovery
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.errors import DomainError
 from domain.inputs import bounded
-from domain.money import Num, RoundingMode, exact, fmt_num, minor_unit, round_money
-from domain.sentences import Money, money
+from domain.money import Num, RoundingMode, exact, fmt_money, fmt_num, minor_unit, round_money
+from domain.sentences import money, shown_round
 from domain.text import LazySteps, Steps, Text, tr
 
 #: A draw is a per-period amount of money, like a target bonus.
@@ -79,21 +79,35 @@ def draw_period(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: D
     values = _draw(cfg, index, earned, opening_balance, currency, rounding, clawed_back, amount, None)
     minor_unit(currency)  # checked by _draw already; the steps show money in it
     values["steps"] = LazySteps(_draw_steps, (cfg, index, earned, opening_balance, currency, rounding, clawed_back,
-                                              amount))
+                                              amount), _draw_english)
     return LedgerPeriod.model_validate(values)
 
 
 @exact
 def _draw_steps(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: Decimal, currency: str,
-                rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None) -> list[Text]:
+                rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None,
+                shown: Callable[[Decimal, str], object] = money) -> list[Text]:
     steps: list[Text] = []
-    _draw(cfg, index, earned, opening_balance, currency, rounding, clawed_back, amount, steps)
+    _draw(cfg, index, earned, opening_balance, currency, rounding, clawed_back, amount, steps, shown)
     return steps
 
 
+def _money_text(value: Decimal, currency: str) -> str:
+    """``str(money(value, currency))``: the steps' figures as they read in English, without the Money."""
+    return fmt_money(shown_round(value, minor_unit(currency)), currency)
+
+
+def _draw_english(*args: Any) -> str:
+    """The ledger's steps in English, joined by "; ": built with the money already in words (the rest of each step,
+    Decimals included, rendered as ``str()`` renders it, in the reader's context)."""
+    return "; ".join(str(step) for step in _draw_steps(*args, _money_text))
+
+
 def _draw(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: Decimal, currency: str,
-          rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None, steps: list[Text] | None) -> dict[str, Any]:
-    """``draw_period``'s figures; its steps appended to ``steps`` when given (None: figures only)."""
+          rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None, steps: list[Text] | None,
+          shown: Callable[[Decimal, str], object] = money) -> dict[str, Any]:
+    """``draw_period``'s figures; its steps appended to ``steps`` when given (None: figures only), each money
+    figure as ``shown`` gives it (a Money; its English words for ``explain``)."""
     places = minor_unit(currency)
     for name, value in (("earned", earned), ("opening_balance", opening_balance), ("clawed_back", clawed_back)):
         if value.scaleb(places) != value.scaleb(places).to_integral_value():
@@ -111,8 +125,8 @@ def _draw(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: Decimal
     guaranteed = cfg.periods is None or index < cfg.periods
     guarantee = draw if guaranteed else Decimal(0)
     balance = opening_balance
-    def m(v: Decimal) -> Money:
-        return money(v, currency)  # every figure below is money in this currency
+    def m(v: Decimal) -> object:
+        return shown(v, currency)  # every figure below is money in this currency
     drawn = recovered = written_off = carried = Decimal(0)
     if guaranteed and earned < guarantee:
         drawn = guarantee - earned

@@ -84,6 +84,7 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
     lines: list[SettlementLine] = []
     prefix = f"{cycle_id}:{employee_id}"
     ytd_after = ytd_credited_before
+    subtotal = Decimal(0)  # sum((ln.amount for ln in lines), Decimal(0)), kept as lines are added (the same sums)
     if credits:
         if deal_cfg is None:
             raise DomainError(tr("deals are given but the plan has no deal_commission"), "deal_commission")
@@ -92,6 +93,7 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
             raise DomainError(tr("the deals are credited to %(other)s in %(currency)s, not to %(employee)s",
                                  other=result.employee_id, currency=result.currency, employee=employee_id), "credits")
         ytd_after = result.ytd_after
+        subtotal = result.total  # the same sum of the same amounts, in the same order
         for ln in result.lines:
             line = _new(SettlementLine)  # domain.trusted.trusted, inline: the deal lines' own figures
             _set(line, "__dict__", {
@@ -114,6 +116,7 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
         lines.append(SettlementLine(kind="plan_year_bonus", employee_id=employee_id, amount=year.amount,
                                     currency=currency, cycle_id=cycle_id, idempotency_key=f"{prefix}:plan-year:0",
                                     steps=year.steps))
+        subtotal += lines[-1].amount
     claws: list[SettlementLine] = []
     if events:
         if clawback is None:
@@ -125,7 +128,7 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
             claws.append(SettlementLine(kind="reinstatement" if c.amount > 0 else "clawback", employee_id=employee_id,
                                         amount=c.amount, currency=currency, cycle_id=cycle_id,
                                         idempotency_key=c.idempotency_key, deal_id=c.deal_id, steps=c.steps))
-    earned = other_earned + sum((ln.amount for ln in lines), Decimal(0))
+    earned = other_earned + subtotal
     ledger: LedgerPeriod | None = None
     if draw is not None:
         clawed = -sum((c.amount for c in claws), Decimal(0))
@@ -134,12 +137,16 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
         if ledger.drawn:
             lines.append(SettlementLine(kind="draw", employee_id=employee_id, amount=ledger.drawn, currency=currency,
                                         cycle_id=cycle_id, idempotency_key=f"{prefix}:draw:0", steps=ledger.steps))
+            subtotal += lines[-1].amount
         if ledger.recovered:
             lines.append(SettlementLine(kind="draw_recovery", employee_id=employee_id, amount=-ledger.recovered,
                                         currency=currency, cycle_id=cycle_id,
                                         idempotency_key=f"{prefix}:draw-recovery:0", steps=ledger.steps))
+            subtotal += lines[-1].amount
     lines.extend(claws)
-    net = other_earned + sum((ln.amount for ln in lines), Decimal(0))
+    for c in claws:
+        subtotal += c.amount
+    net = other_earned + subtotal
     kept = tuple(lines)
     minor_unit(currency)  # the steps show money in it: a code that is not one fails here, as when they were built
     return Settlement(employee_id=employee_id, period=index + 1, lines=kept, ledger=ledger, plan_year=year,

@@ -120,23 +120,34 @@ class LazySteps(Sequence[Text]):
     without building them. Reads as the tuple of its steps (equality, iteration, pickling, copying, JSON).
     """
 
-    __slots__ = ("_make", "_english", "_args", "_texts")
+    __slots__ = ("_src", "_texts")
 
     def __init__(self, make: Callable[..., Sequence[Text]], args: tuple[Any, ...],
                  english: Callable[..., str] | None = None) -> None:
-        self._make, self._args, self._english = make, args, english
+        self._src = (make, english, args)
         self._texts: tuple[Text, ...] | None = None
+
+    @classmethod
+    def of(cls, src: tuple[Callable[..., Sequence[Text]], Callable[..., str] | None, tuple[Any, ...]]) -> LazySteps:
+        """``LazySteps(make, args, english)`` from ``(make, english, args)``, without the call to ``__init__``
+        (one per deal line of a cycle)."""
+        steps = _new(cls)
+        _set_src(steps, src)
+        _set_texts(steps, None)
+        return steps
 
     def texts(self) -> tuple[Text, ...]:
         texts = self._texts
         if texts is None:
-            texts = self._texts = tuple(self._make(*self._args))
+            make, _, args = self._src
+            texts = self._texts = tuple(make(*args))
         return texts
 
     def english(self) -> str:
         """The steps in English joined by "; " (``explain``), from the figures when the line says how."""
-        if self._english is not None and self._texts is None:
-            return self._english(*self._args)
+        _, english, args = self._src
+        if english is not None and self._texts is None:
+            return english(*args)
         return "; ".join(str(step) for step in self.texts())
 
     def __len__(self) -> int:
@@ -168,6 +179,10 @@ class LazySteps(Sequence[Text]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (tuple, (self.texts(),))
+
+
+_set_src = LazySteps._src.__set__  # type: ignore[attr-defined]
+_set_texts = LazySteps._texts.__set__  # type: ignore[attr-defined]
 
 
 def explain(steps: Sequence[Text]) -> str:
