@@ -196,7 +196,7 @@ def parallel_engine(pg: Postgres, n: int, workers: int) -> tuple[float, float, i
         with psycopg.connect(pg.url) as conn:
             conn.execute(f"TRUNCATE {ENGINE_TABLE}")
             conn.commit()
-            mine, cpu, workers = sum(os.times()[:2]), cpu_now(pg), sum(_cpu(p) for p in procs)
+            mine, cpu, wcpu = sum(os.times()[:2]), cpu_now(pg), sum(_cpu(p) for p in procs)
             t = time.perf_counter()
             written = 0
             pending: list[Future[bytes]] = []
@@ -214,10 +214,10 @@ def parallel_engine(pg: Postgres, n: int, workers: int) -> tuple[float, float, i
                     written += data.count(b"\n")
             conn.commit()
             elapsed = time.perf_counter() - t
-            mine, cpu, workers = sum(os.times()[:2]) - mine, cpu_now(pg) - cpu, sum(_cpu(p) for p in procs) - workers
+            mine, cpu, wcpu = sum(os.times()[:2]) - mine, cpu_now(pg) - cpu, sum(_cpu(p) for p in procs) - wcpu
             print(f"    CPU of the parallel path: this process {mine:.2f} s, PostgreSQL {cpu - mine:.2f} s, workers "
-                  f"{workers:.2f} s ({1e6 * workers / n:.0f} us/employee)", flush=True)
-            return elapsed, cpu + workers, written
+                  f"{wcpu:.2f} s ({1e6 * wcpu / n:.0f} us/employee)", flush=True)
+            return elapsed, cpu + wcpu, written
 
 
 def prepare_db(url: str, n: int) -> None:

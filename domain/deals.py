@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal, getcontext, localcontext
+from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -208,7 +209,7 @@ def credit_deal(deal: Deal) -> list[DealCredit]:
         parts = allocate(deal.amount, [c.percent for c in deal.credits], deal.currency)
     quantum = _exponent(minor_unit(deal.currency))  # the step shows money in it: a bad code fails here, as it did
     out: list[DealCredit] = []
-    for c, part in zip(deal.credits, parts, strict=True):
+    for c, part in zip(deal.credits, parts, strict=True) if len(parts) > 1 else ((deal.credits[0], parts[0]),):
         step = _new(LazyText)
         step.__dict__["_src"] = (_credit_text, _credit_english, (deal.id, deal.amount, deal.currency, c.percent,
                                                                   c.employee_id, part, quantum))
@@ -429,8 +430,7 @@ def _rates(table: RateTable) -> _Rates:
     return found
 
 
-def _order(c: DealCredit) -> tuple[date, str]:
-    return (c.closed_on, c.deal_id)
+_order = attrgetter("closed_on", "deal_id")  # closing order, then deal id
 
 
 @exact
@@ -446,21 +446,26 @@ def deal_commission(cfg: DealCommissionConfig, credits: Sequence[DealCredit], ro
     """
     if not credits:
         raise DomainError(tr("need at least one deal"), "deals")
-    employees = {c.employee_id for c in credits}
+    employees: set[str] = set()
+    currencies: set[str] = set()
+    seen: set[str] = set()
+    twice: str | None = None  # the first deal seen again, in the credits' order
+    for c in credits:  # one pass; the refusals in their order below
+        employees.add(c.employee_id)
+        currencies.add(c.currency)
+        if twice is None and c.deal_id in seen:
+            twice = c.deal_id
+        seen.add(c.deal_id)
     if len(employees) > 1:
         raise DomainError(tr("deal commission is computed for one KAM at a time, got %(count)s", count=len(employees)),
                           "deals")
-    currencies = {c.currency for c in credits}
     if len(currencies) > 1:
         raise DomainError(tr("deals in several currencies %(currencies)s; convert them first",
                              currencies=str(sorted(currencies))), "currency")
     if ytd_before < 0:
         raise DomainError(tr("amount %(amount)s is negative", amount=fmt_num(ytd_before)), "ytd_before")
-    seen: set[str] = set()
-    for c in credits:
-        if c.deal_id in seen:
-            raise DomainError(tr("deal %(deal)s appears twice", deal=c.deal_id), "deals")
-        seen.add(c.deal_id)
+    if twice is not None:
+        raise DomainError(tr("deal %(deal)s appears twice", deal=twice), "deals")
     currency = currencies.pop()
     table = cfg.table
     if not isinstance(table, RateTable):
@@ -571,14 +576,24 @@ def _deal_english(rates: _Rates, cumulative: bool, marginal: bool, c: DealCredit
                   raw: Decimal, amount: Decimal, figures: Any, rounding: str, currency: str) -> str:
     """What ``_deal_steps`` say in English, joined by "; ", said from the figures (every cycle's payout lines)."""
     prec = getcontext().prec  # str() of a Text normalizes its Decimals in the reader's context: so here
+    step = c.step
+    src = step.__dict__.get("_src") if type(step) is LazyText else None
+    head = src[1](*src[2]) if src is not None else str(step)  # str(step), without the dispatch
     shown_after = _p(after, prec)
     if cumulative:
         shown_before = _p(before, prec)
-        out = [str(c.step), f"cumulative: the deal continues the year-to-date total from {shown_before} to "
-                            f"{shown_after}"]
+        middle = f"cumulative: the deal continues the year-to-date total from {shown_before} to {shown_after}"
     else:
         shown_before = "0"
-        out = [str(c.step), f"per transaction: the deal is evaluated on its own, from 0 to {shown_after}"]
+        middle = f"per transaction: the deal is evaluated on its own, from 0 to {shown_after}"
+    if marginal and len(figures) == 1:  # the common line: one slice, said in one piece
+        i, lo, hi, width, part = figures[0]
+        shown_part = _pn(part, prec)
+        return (f"{head}; {middle}; {shown_before if lo is before else _p(lo, prec)}–"
+                f"{shown_after if hi is after else _p(hi, prec)}: {_p(width, prec)} × {rates.shown_text(i, prec)} % = "
+                f"{shown_part}; deal {c.deal_id}: {shown_part if part == raw else _pn(raw, prec)} → {amount:,} "
+                f"{currency} (rounded once, {rounding})")
+    out = [head, middle]
     shown_raw = None
     if marginal:
         for i, lo, hi, width, part in figures:
