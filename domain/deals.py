@@ -487,8 +487,8 @@ def deal_commission(cfg: DealCommissionConfig, credits: Sequence[DealCredit], ro
             raw = Decimal(0)
             slices = []
             for i, start, upper, rate in tiers:
-                lo = max(before, start)
-                hi = after if upper is None else min(after, upper)
+                lo = start if start > before else before  # max(before, start), min(after, upper): the same objects
+                hi = after if upper is None or not upper < after else upper
                 if hi <= lo:
                     continue
                 width = hi - lo

@@ -13,16 +13,16 @@ Amounts here are already money (each in the currency's minor unit); the recovery
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+from collections.abc import Sequence
+from decimal import Decimal, getcontext
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.errors import DomainError
 from domain.inputs import bounded
-from domain.money import Num, RoundingMode, exact, fmt_money, fmt_num, minor_unit, round_money
-from domain.sentences import money, shown_round
+from domain.money import _HALF_UP, Num, RoundingMode, _exponent, exact, fmt_num, minor_unit, round_money
+from domain.sentences import Money, money
 from domain.text import LazySteps, Steps, Text, tr
 
 #: A draw is a per-period amount of money, like a target bonus.
@@ -77,37 +77,74 @@ def draw_period(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: D
     The steps are built when they are read (every person of a cycle has a ledger entry; few read it).
     """
     values = _draw(cfg, index, earned, opening_balance, currency, rounding, clawed_back, amount, None)
-    minor_unit(currency)  # checked by _draw already; the steps show money in it
+    said = values.pop("said")
     values["steps"] = LazySteps(_draw_steps, (cfg, index, earned, opening_balance, currency, rounding, clawed_back,
-                                              amount), _draw_english)
+                                              amount, said), _draw_english)
     return LedgerPeriod.model_validate(values)
 
 
 @exact
 def _draw_steps(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: Decimal, currency: str,
-                rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None,
-                shown: Callable[[Decimal, str], object] = money) -> list[Text]:
+                rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None, said: Any = None) -> list[Text]:
     steps: list[Text] = []
-    _draw(cfg, index, earned, opening_balance, currency, rounding, clawed_back, amount, steps, shown)
+    _draw(cfg, index, earned, opening_balance, currency, rounding, clawed_back, amount, steps)
     return steps
 
 
-def _money_text(value: Decimal, currency: str) -> str:
-    """``str(money(value, currency))``: the steps' figures as they read in English, without the Money."""
-    return fmt_money(shown_round(value, minor_unit(currency)), currency)
+def _draw_english(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: Decimal, currency: str,
+                  rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None, said: tuple[Any, ...]) -> str:
+    """What ``_draw_steps`` say in English, joined by "; ", said from the figures ``_draw`` kept (``said``), each
+    money figure as ``str(money(v, currency))`` and the percent as ``str()`` of a step shows it."""
+    (guaranteed, guarantee, drawn, after_draw, recovering, excess, share, recovered, ended, last, written_off,
+     carried, paid, balance) = said
+    q = _exponent(minor_unit(currency))
 
+    def m(v: Decimal) -> str:
+        return f"{v.quantize(q, context=_HALF_UP):,} {currency}"  # shown_round in the domain's context, fmt_money
 
-def _draw_english(*args: Any) -> str:
-    """The ledger's steps in English, joined by "; ": built with the money already in words (the rest of each step,
-    Decimals included, rendered as ``str()`` renders it, in the reader's context)."""
-    return "; ".join(str(step) for step in _draw_steps(*args, _money_text))
+    shown_earned = m(earned)
+    out = []
+    if guaranteed and earned < guarantee:
+        if cfg.kind == "recoverable":
+            out.append(f"earned {shown_earned} is below the recoverable draw {m(guarantee)}: drawn {m(drawn)}, owed "
+                       f"back from later earnings (balance {m(opening_balance)} → {m(after_draw)})")
+        else:
+            out.append(f"earned {shown_earned} is below the guaranteed draw {m(guarantee)}: topped up by {m(drawn)}, "
+                       "not owed back (non-recoverable)")
+    elif guaranteed:
+        out.append(f"earned {shown_earned} is at or above the draw {m(guarantee)}: nothing drawn")
+    else:
+        out.append(f"the guarantee ended after period {cfg.periods}: earned {shown_earned} is paid as it is")
+    if recovering:
+        # pct: recovery_pct.normalize() in the domain's context, exact for a percent of at most 7 digits
+        text = str(cfg.recovery_pct)
+        pct = (f"{cfg.recovery_pct.normalize():f}" if "E" in text or len(text) > getcontext().prec else
+               text.rstrip("0").rstrip(".") if "." in text else text)
+        out.append(f"recovered {m(recovered)} of the balance {m(opening_balance)}: at most {pct} % of the "
+                   f"{m(excess)} earned above the draw ({m(share)})")
+    elif ended:
+        out.append(f"the recovery period has ended: the balance {m(opening_balance)} is not recovered from these "
+                   "earnings")
+    if last:
+        if cfg.at_end == "write_off":
+            out.append(f"the recovery period ends with this period: the remaining balance {m(written_off)} is written "
+                       "off")
+        else:
+            out.append(f"the recovery period ends with this period: the remaining balance {m(carried)} is carried "
+                       "into the next plan year")
+    shown_clawed = m(clawed_back)
+    if clawed_back:
+        out.append(f"clawed back {shown_clawed} (its own line; it does not change the draw or the balance)")
+    out.append(f"paid: earned {shown_earned} + drawn {m(drawn)} − recovered {m(recovered)} − clawed back "
+               f"{shown_clawed} = {m(paid)}; balance owed {m(balance)}")
+    return "; ".join(out)
 
 
 def _draw(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: Decimal, currency: str,
-          rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None, steps: list[Text] | None,
-          shown: Callable[[Decimal, str], object] = money) -> dict[str, Any]:
-    """``draw_period``'s figures; its steps appended to ``steps`` when given (None: figures only), each money
-    figure as ``shown`` gives it (a Money; its English words for ``explain``)."""
+          rounding: RoundingMode, clawed_back: Decimal, amount: Decimal | None,
+          steps: list[Text] | None) -> dict[str, Any]:
+    """``draw_period``'s figures; its steps appended to ``steps`` when given (None: figures only). ``said``: the
+    figures and branches the steps say, for ``_draw_english``."""
     places = minor_unit(currency)
     for name, value in (("earned", earned), ("opening_balance", opening_balance), ("clawed_back", clawed_back)):
         if value.scaleb(places) != value.scaleb(places).to_integral_value():
@@ -125,13 +162,15 @@ def _draw(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: Decimal
     guaranteed = cfg.periods is None or index < cfg.periods
     guarantee = draw if guaranteed else Decimal(0)
     balance = opening_balance
-    def m(v: Decimal) -> object:
-        return shown(v, currency)  # every figure below is money in this currency
-    drawn = recovered = written_off = carried = Decimal(0)
+    def m(v: Decimal) -> Money:
+        return money(v, currency)  # every figure below is money in this currency
+    drawn = recovered = written_off = carried = share = Decimal(0)
+    after_draw = balance
     if guaranteed and earned < guarantee:
         drawn = guarantee - earned
         if cfg.kind == "recoverable":
             balance += drawn
+            after_draw = balance
             if steps is not None:
                 steps.append(tr("earned %(earned)s is below the recoverable draw %(draw)s: drawn %(drawn)s, owed back from "
                                 "later earnings (balance %(before)s → %(after)s)", earned=m(earned), draw=m(guarantee),
@@ -185,9 +224,13 @@ def _draw(cfg: DrawConfig, index: int, earned: Decimal, opening_balance: Decimal
         steps.append(tr("paid: earned %(earned)s + drawn %(drawn)s − recovered %(recovered)s − clawed back %(clawed)s = "
                         "%(paid)s; balance owed %(balance)s", earned=m(earned), drawn=m(drawn), recovered=m(recovered),
                         clawed=m(clawed_back), paid=m(paid), balance=m(balance)))
+    recovering = opening_balance > 0 and excess > 0 and in_window
+    ended = not recovering and opening_balance > 0 and cfg.kind == "recoverable" and not in_window
+    said = (guaranteed, guarantee, drawn, after_draw, recovering, excess, share, recovered, ended,
+            last_recovery and (written_off > 0 or carried > 0), written_off, carried, paid, balance)
     return {"period": index + 1, "opening_balance": opening_balance, "earned": earned, "guarantee": guarantee,
             "drawn": drawn, "recovered": recovered, "clawed_back": clawed_back, "written_off": written_off,
-            "carried": carried, "closing_balance": balance, "paid": paid, "currency": currency}
+            "carried": carried, "closing_balance": balance, "paid": paid, "currency": currency, "said": said}
 
 
 @exact

@@ -11,6 +11,7 @@ preview (examples/plan-deals.yaml with examples/deals.csv, through services/prev
 from __future__ import annotations
 
 import copy
+import itertools
 import pickle
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
@@ -256,6 +257,14 @@ def test_refusals_and_odd_inputs_match_the_reference() -> None:
     for args in ((0, D("10.005"), D(0)), (-1, D(0), D(0)), (2, D(5000), D(-3)), (2, D(5000), D(700))):
         same(lambda a=args: draw_period(draw_cfg, a[0], a[1], a[2], "CNY", "HALF_UP"),
              lambda a=args: ref.ref_draw_period(draw_cfg, a[0], a[1], a[2], "CNY", "HALF_UP"))
+    ledgers = (("recoverable", "write_off"), ("recoverable", "carry"), ("non_recoverable", "carry"))
+    for (kind, at_end), (periods, recovery) in itertools.product(ledgers, ((None, None), (2, 0), (2, 2), (1, 1))):
+        ledger_cfg = DrawConfig(kind=kind, amount=D(2000), periods=periods, recovery_periods=recovery, at_end=at_end,
+                                recovery_pct=D("33.3333") if at_end == "carry" else D(100))
+        for index, earned, (opening, clawed) in itertools.product(range(4), (D(0), D(2000), D("9000.5")), (
+                (D(0), D(0)), (D(700), D(0)), (D("2500.25"), D(300)))):  # every branch of the ledger's steps
+            args = (ledger_cfg, index, earned, opening, "CNY", "HALF_UP", clawed)
+            same(lambda a=args: draw_period(*a), lambda a=args: ref.ref_draw_period(*a))
     huge = D("12345678901234.123456")  # more digits than the reader's default context shows exactly
     big = deal.model_copy(update={"amount": huge})
     new_line = deal_commission(cfg, credit_deal(big), "HALF_UP", huge).lines[0]
