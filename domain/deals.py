@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal, getcontext, localcontext
-from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -430,7 +429,8 @@ def _rates(table: RateTable) -> _Rates:
     return found
 
 
-_order = attrgetter("closed_on", "deal_id")  # closing order, then deal id
+def _order(c: DealCredit) -> tuple[date, str]:
+    return (c.closed_on, c.deal_id)
 
 
 @exact
