@@ -42,7 +42,7 @@ from domain.money import (
     round_money,
 )
 from domain.sentences import money
-from domain.text import LazySteps, LazyText, Step, Steps, Text, tr
+from domain.text import LazySteps, LazyText, Step, Steps, Text, lazy_text, tr
 from domain.tiers import MAX_REVENUE, CommissionTier, Revenue, check_tiers
 from domain.trusted import trusted
 
@@ -209,9 +209,8 @@ def credit_deal(deal: Deal) -> list[DealCredit]:
     quantum = _exponent(minor_unit(deal.currency))  # the step shows money in it: a bad code fails here, as it did
     out: list[DealCredit] = []
     for c, part in zip(deal.credits, parts, strict=True) if len(parts) > 1 else ((deal.credits[0], parts[0]),):
-        step = _new(LazyText)
-        step.__dict__["_src"] = (_credit_text, _credit_english, (deal.id, deal.amount, deal.currency, c.percent,
-                                                                  c.employee_id, part, quantum))
+        step = lazy_text(_credit_text, _credit_english, deal.id, deal.amount, deal.currency, c.percent, c.employee_id,
+                         part, quantum)
         credit = _new(DealCredit)  # domain.trusted.trusted, inline: the validated deal's own figures
         _set(credit, "__dict__", {"deal_id": deal.id, "employee_id": c.employee_id, "closed_on": deal.closed_on,
                                   "percent": c.percent, "amount": part, "currency": deal.currency, "step": step})
