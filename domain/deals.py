@@ -232,11 +232,6 @@ def _credit_text(deal_id: str, amount: Decimal, currency: str, pct: Decimal, emp
               amount=money(amount, currency), share=pct.normalize(), employee=employee, part=money(part, currency))
 
 
-def _money_en(value: Decimal, currency: str) -> str:
-    """``str(money(value, currency))`` (as the domain builds it, in its own context), without the Money."""
-    return f"{value.quantize(_exponent(minor_unit(currency)), context=_HALF_UP):,} {currency}"
-
-
 def _p(value: Decimal, prec: int) -> str:
     """A Decimal parameter as ``str()`` of a Text shows it, ``f"{value.normalize():f}"`` in the reader's context
     (precision ``prec``): from ``str()`` when that is plain notation short enough that normalizing rounds nothing."""
@@ -286,40 +281,6 @@ def _reached(starts: Sequence[Decimal], boundary: str, value: Decimal) -> int | 
         if start < value or (boundary == "upper" and start == value):
             found = i
     return found
-
-
-def _rate_slices(table: RateTable, before: Decimal, after: Decimal) -> tuple[Decimal, list[Text]]:
-    """Marginal commission on the slice ``before``..``after`` of the running total, one step per tier it touches."""
-    total = Decimal(0)
-    steps: list[Text] = []
-    tiers = table.tiers
-    for i, tier in enumerate(tiers):
-        upper = tiers[i + 1].from_ if i + 1 < len(tiers) else None
-        lo = max(before, tier.from_)
-        hi = after if upper is None else min(after, upper)
-        if hi <= lo:
-            continue
-        part = (hi - lo) * tier.rate
-        total += part
-        steps.append(tr("%(low)s–%(high)s: %(width)s × %(rate)s %% = %(part)s", low=lo, high=hi, width=hi - lo,
-                        rate=(tier.rate * 100).normalize(), part=_n(part)))
-    if not steps:
-        steps.append(tr("%(low)s–%(high)s lies below the first tier (from %(start)s) → 0", low=before, high=after,
-                        start=tiers[0].from_))
-    return total, steps
-
-
-def _rate_retroactive(table: RateTable, reach: Decimal, amount: Decimal) -> tuple[Decimal, list[Text]]:
-    """``amount`` at the rate of the tier that ``reach`` falls in."""
-    idx = _reached([t.from_ for t in table.tiers], table.boundary, reach)
-    if idx is None:
-        return Decimal(0), [tr("%(value)s is below the first tier (from %(start)s) → 0", value=reach,
-                               start=table.tiers[0].from_)]
-    rate = table.tiers[idx].rate
-    value = amount * rate
-    return value, [tr("%(value)s reaches the tier from %(start)s at %(rate)s %% (edges owned by %(owner)s); "
-                      "%(amount)s × %(rate)s %% = %(result)s", value=reach, start=table.tiers[idx].from_,
-                      rate=(rate * 100).normalize(), owner=_owner(table.boundary), amount=amount, result=_n(value))]
 
 
 @exact
@@ -482,7 +443,7 @@ def deal_commission(cfg: DealCommissionConfig, credits: Sequence[DealCredit], ro
         credited = c.amount
         before = running if cumulative else zero
         after = before + credited
-        if marginal:  # _slices, inline: marginal commission on before..after, each slice's figures for its step
+        if marginal:  # marginal commission on the slice before..after of the total, each slice's figures kept
             raw = Decimal(0)
             slices = []
             for i, start, upper, rate in tiers:
@@ -518,25 +479,8 @@ def deal_commission(cfg: DealCommissionConfig, credits: Sequence[DealCredit], ro
                                           "ytd_after": running, "currency": currency}, _RESULT_SET)
 
 
-def _slices(rates: _Rates, before: Decimal, after: Decimal) -> tuple[Decimal, tuple[tuple[Any, ...], ...]]:
-    """Marginal commission on ``before``..``after`` (as ``_rate_slices``), with each slice's figures for its step."""
-    total = Decimal(0)
-    out = []
-    for i, start in enumerate(rates.starts):
-        upper = rates.uppers[i]
-        lo = max(before, start)
-        hi = after if upper is None else min(after, upper)
-        if hi <= lo:
-            continue
-        width = hi - lo
-        part = width * rates.rates[i]
-        total += part
-        out.append((i, lo, hi, width, part))
-    return total, tuple(out)
-
-
 def _retroactive(rates: _Rates, reach: Decimal, amount: Decimal) -> tuple[Decimal, int | None]:
-    """``amount`` at the rate of the tier ``reach`` falls in (as ``_rate_retroactive``), and that tier."""
+    """``amount`` at the rate of the tier ``reach`` falls in (0 below the first tier), and that tier."""
     idx = _reached(rates.starts, rates.table.boundary, reach)
     if idx is None:
         return Decimal(0), None
