@@ -21,11 +21,10 @@ from domain.clawbacks import ClawbackConfig, DealEvent, PaidDeal, clawback_lines
 from domain.deals import DealCommissionConfig, DealCredit, deal_commission
 from domain.draws import DrawConfig, LedgerPeriod, draw_period
 from domain.errors import DomainError
-from domain.money import RoundingMode, exact
+from domain.money import RoundingMode, exact, minor_unit
 from domain.planyear import PeriodResult, PlanYearConfig, plan_year_period
 from domain.sentences import money
-from domain.text import Steps, tr
-from domain.trusted import trusted
+from domain.text import LazySteps, Steps, Text, tr
 
 SettlementKind = Literal["deal_commission", "plan_year_bonus", "draw", "draw_recovery", "clawback", "reinstatement"]
 
@@ -48,6 +47,9 @@ class SettlementLine(_Frozen):
 
 
 _LINE_FIELDS = frozenset(SettlementLine.model_fields)
+_LINE_SET = set(_LINE_FIELDS)  # shared: a frozen model's fields set is never changed
+_new = object.__new__
+_set = object.__setattr__
 
 
 class Settlement(_Frozen):
@@ -82,6 +84,7 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
     lines: list[SettlementLine] = []
     prefix = f"{cycle_id}:{employee_id}"
     ytd_after = ytd_credited_before
+    subtotal = Decimal(0)  # sum((ln.amount for ln in lines), Decimal(0)), kept as lines are added (the same sums)
     if credits:
         if deal_cfg is None:
             raise DomainError(tr("deals are given but the plan has no deal_commission"), "deal_commission")
@@ -90,10 +93,17 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
             raise DomainError(tr("the deals are credited to %(other)s in %(currency)s, not to %(employee)s",
                                  other=result.employee_id, currency=result.currency, employee=employee_id), "credits")
         ytd_after = result.ytd_after
-        lines.extend(trusted(SettlementLine, {  # the deal lines' own figures: not validated again
-            "kind": "deal_commission", "employee_id": employee_id, "amount": ln.amount, "currency": currency,
-            "cycle_id": cycle_id, "idempotency_key": f"{prefix}:deal-{ln.deal_id}:0", "deal_id": ln.deal_id,
-            "steps": ln.steps}, set(_LINE_FIELDS)) for ln in result.lines)
+        subtotal = result.total  # the same sum of the same amounts, in the same order
+        for ln in result.lines:
+            line = _new(SettlementLine)  # domain.trusted.trusted, inline: the deal lines' own figures
+            _set(line, "__dict__", {
+                "kind": "deal_commission", "employee_id": employee_id, "amount": ln.amount, "currency": currency,
+                "cycle_id": cycle_id, "idempotency_key": f"{prefix}:deal-{ln.deal_id}:0", "deal_id": ln.deal_id,
+                "steps": ln.steps})
+            _set(line, "__pydantic_fields_set__", _LINE_SET)
+            _set(line, "__pydantic_extra__", None)
+            _set(line, "__pydantic_private__", None)
+            lines.append(line)
     year: PeriodResult | None = None
     if plan_year is not None and actuals:
         if annual_target is None or annual_quota is None:
@@ -106,6 +116,7 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
         lines.append(SettlementLine(kind="plan_year_bonus", employee_id=employee_id, amount=year.amount,
                                     currency=currency, cycle_id=cycle_id, idempotency_key=f"{prefix}:plan-year:0",
                                     steps=year.steps))
+        subtotal += lines[-1].amount
     claws: list[SettlementLine] = []
     if events:
         if clawback is None:
@@ -117,7 +128,7 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
             claws.append(SettlementLine(kind="reinstatement" if c.amount > 0 else "clawback", employee_id=employee_id,
                                         amount=c.amount, currency=currency, cycle_id=cycle_id,
                                         idempotency_key=c.idempotency_key, deal_id=c.deal_id, steps=c.steps))
-    earned = other_earned + sum((ln.amount for ln in lines), Decimal(0))
+    earned = other_earned + subtotal
     ledger: LedgerPeriod | None = None
     if draw is not None:
         clawed = -sum((c.amount for c in claws), Decimal(0))
@@ -126,20 +137,34 @@ def settle_period(*, employee_id: str, cycle_id: str, index: int, currency: str,
         if ledger.drawn:
             lines.append(SettlementLine(kind="draw", employee_id=employee_id, amount=ledger.drawn, currency=currency,
                                         cycle_id=cycle_id, idempotency_key=f"{prefix}:draw:0", steps=ledger.steps))
+            subtotal += lines[-1].amount
         if ledger.recovered:
             lines.append(SettlementLine(kind="draw_recovery", employee_id=employee_id, amount=-ledger.recovered,
                                         currency=currency, cycle_id=cycle_id,
                                         idempotency_key=f"{prefix}:draw-recovery:0", steps=ledger.steps))
+            subtotal += lines[-1].amount
     lines.extend(claws)
-    net = other_earned + sum((ln.amount for ln in lines), Decimal(0))
+    for c in claws:
+        subtotal += c.amount
+    net = other_earned + subtotal
+    kept = tuple(lines)
+    minor_unit(currency)  # the steps show money in it: a code that is not one fails here, as when they were built
+    return Settlement(employee_id=employee_id, period=index + 1, lines=kept, ledger=ledger, plan_year=year,
+                      ytd_credited_after=ytd_after, net=net, currency=currency,
+                      steps=LazySteps(_settlement_steps, (kept, other_earned, net, currency)))
+
+
+@exact
+def _settlement_steps(lines: tuple[SettlementLine, ...], other_earned: Decimal, net: Decimal,
+                      currency: str) -> list[Text]:
+    """The settlement's own steps (one per line, then the net), built when they are read."""
     steps = [tr("%(kind)s: %(amount)s", kind=_kind_text(ln.kind), amount=money(ln.amount, currency)) for ln in lines]
     if other_earned:
         steps.insert(0, tr("other earnings of the period: %(amount)s", amount=money(other_earned, currency)))
     steps.append(tr("net for the period: %(net)s", net=money(net, currency)) if net >= 0 else
                  tr("net for the period: %(net)s, a negative settlement for payroll to recover (never paid out)",
                     net=money(net, currency)))
-    return Settlement(employee_id=employee_id, period=index + 1, lines=tuple(lines), ledger=ledger, plan_year=year,
-                      ytd_credited_after=ytd_after, net=net, currency=currency, steps=tuple(steps))
+    return steps
 
 
 #: Built once: a Text is translated where it is shown, so one per kind serves every line.

@@ -10,13 +10,13 @@ Pure: no catalogs here. The id is the msgid that ``pybabel extract`` finds (keyw
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Protocol, runtime_checkable
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, ValidatorFunctionWrapHandler, WrapValidator
 
 
 @runtime_checkable
@@ -62,6 +62,134 @@ class Text:
         if isinstance(details, Mapping) and isinstance(details.get("id"), str) and isinstance(details.get("params", {}), Mapping):
             return cls(details["id"], {k: _revive(v) for k, v in details.get("params", {}).items()})
         return None
+
+
+class LazyText(Text):
+    """A Text whose id and parameters are built when first read; its English wording comes straight from the figures.
+
+    A deal's credit step is built for every deal of a cycle and mostly only ever read in English (a payout line's
+    explanation): ``make(*args)`` builds the Text (once, when ``id`` or ``params`` is first read: translated at the
+    edge as any Text), ``english(*args)`` says exactly what ``str()`` of that Text says, without building it. It
+    compares equal to the Text it stands for, and pickles and copies as that Text.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "id" or name == "params":
+            d = self.__dict__
+            src = d.get("_src")
+            if src is not None:
+                text = src[0](*src[2])
+                d["id"], d["params"] = text.id, text.params
+                return d[name]
+        raise AttributeError(name)
+
+    def __str__(self) -> str:
+        src = self.__dict__.get("_src")
+        return src[1](*src[2]) if src is not None else Text.__str__(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Text):
+            return self.id == other.id and self.params == other.params
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment] # as a Text's: its parameters are a dict
+
+    def __repr__(self) -> str:
+        return f"Text(id={self.id!r}, params={self.params!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Text, (self.id, self.params))
+
+
+_new = object.__new__
+
+
+def lazy_text(make: Callable[..., Text], english: Callable[..., str], *args: Any) -> Text:
+    """A ``LazyText``: ``make(*args)`` builds the Text when it is read, ``english(*args)`` is its ``str()``."""
+    t = _new(LazyText)
+    t.__dict__["_src"] = (make, english, args)
+    return t
+
+
+class LazySteps(Sequence[Text]):
+    """A line's explanation steps, built when first read: the line keeps its figures, the steps come from them.
+
+    Millions of deal lines are explained, and most explanations are only ever read in English (a payout line's
+    ``explanation``): ``make(*args)`` builds the steps (Texts, translated at the edge) once, when they are read;
+    ``explain`` takes ``english(*args)``, which says exactly what the steps say in English, joined by "; ",
+    without building them. Reads as the tuple of its steps (equality, iteration, pickling, copying, JSON).
+    """
+
+    __slots__ = ("_src", "_texts")
+
+    def __init__(self, make: Callable[..., Sequence[Text]], args: tuple[Any, ...],
+                 english: Callable[..., str] | None = None) -> None:
+        self._src = (make, english, args)
+        self._texts: tuple[Text, ...] | None = None
+
+    @classmethod
+    def of(cls, src: tuple[Callable[..., Sequence[Text]], Callable[..., str] | None, tuple[Any, ...]]) -> LazySteps:
+        """``LazySteps(make, args, english)`` from ``(make, english, args)``, without the call to ``__init__``
+        (one per deal line of a cycle)."""
+        steps = _new(cls)
+        _set_src(steps, src)
+        _set_texts(steps, None)
+        return steps
+
+    def texts(self) -> tuple[Text, ...]:
+        texts = self._texts
+        if texts is None:
+            make, _, args = self._src
+            texts = self._texts = tuple(make(*args))
+        return texts
+
+    def english(self) -> str:
+        """The steps in English joined by "; " (``explain``), from the figures when the line says how."""
+        _, english, args = self._src
+        if english is not None and self._texts is None:
+            return english(*args)
+        return "; ".join(str(step) for step in self.texts())
+
+    def __len__(self) -> int:
+        return len(self.texts())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.texts()[index]
+
+    def __iter__(self) -> Iterator[Text]:
+        return iter(self.texts())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazySteps):
+            return self.texts() == other.texts()
+        if isinstance(other, tuple):
+            return self.texts() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment] # as a tuple of Texts: their parameters are dicts
+
+    def __add__(self, other: object) -> tuple[Text, ...]:
+        return self.texts() + tuple(other)  # type: ignore[arg-type]
+
+    def __radd__(self, other: object) -> tuple[Text, ...]:
+        return tuple(other) + self.texts()  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return repr(self.texts())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (self.texts(),))
+
+
+_set_src = LazySteps._src.__set__  # type: ignore[attr-defined]
+_set_texts = LazySteps._texts.__set__  # type: ignore[attr-defined]
+
+
+def explain(steps: Sequence[Text]) -> str:
+    """A line's steps in English, joined by "; ": what a payout line's ``explanation`` holds."""
+    if type(steps) is LazySteps:
+        return steps.english()
+    return "; ".join(str(step) for step in steps)
 
 
 def tr(id: str, /, **params: Any) -> Text:
@@ -171,9 +299,16 @@ def _steps_out(value: tuple[Text, ...]) -> list[dict[str, Any]]:
     return [step.as_details() for step in value]
 
 
+def _keep_lazy(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Steps still to be built (``LazySteps``) are kept as they are: validating them would build them."""
+    return value if type(value) is LazySteps else handler(value)
+
+
 #: An explanation as a list of Texts, one per step, that survives JSON (a Temporal payload, a jsonb column): each
-#: step is stored as ``Text.as_details()``, so its figures travel as the text they were shown as.
-Steps = Annotated[tuple[Text, ...], BeforeValidator(_revive_steps), PlainSerializer(_steps_out, return_type=list)]
+#: step is stored as ``Text.as_details()``, so its figures travel as the text they were shown as. A line built by
+#: the domain may hold them as ``LazySteps`` (read like the tuple, built when first read).
+Steps = Annotated[tuple[Text, ...], BeforeValidator(_revive_steps), PlainSerializer(_steps_out, return_type=list),
+                  WrapValidator(_keep_lazy)]
 
 
 def _revive_step(value: Any) -> Any:
