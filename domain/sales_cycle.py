@@ -31,7 +31,7 @@ from domain.errors import DomainError
 from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine
 from domain.money import exact
 from domain.settlement import Settlement, SettlementLine, settle_period
-from domain.text import Text, tr
+from domain.text import Text, explain, tr
 from domain.trusted import trusted
 
 #: The fields a line sets explicitly (as PayoutLine(...) would record them); adjusts too when given.
@@ -131,11 +131,12 @@ class PersonPeriod:
     annual_quota: Decimal | None = None
 
 
-def _explanation(steps: Iterable[Text]) -> str:
+def _explanation(steps: Sequence[Text]) -> str:
     """The steps in English, the line's exact calculation (payout_line.explanation). A reader's language gets the
     line as a sentence (domain.sentences.payout_line_text) from the figures in its inputs instead: rendering every
-    step a second time as data would double the cost of a cycle's deal lines."""
-    return "; ".join(str(s) for s in steps)
+    step a second time as data would double the cost of a cycle's deal lines. ``explain`` says lazily built steps
+    straight from their figures, without building them."""
+    return explain(steps)
 
 
 def annual_target(plan: IncentivePlan, person: IncentiveInput) -> Decimal | None:
