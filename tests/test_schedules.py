@@ -114,6 +114,11 @@ async def test_a_schedule_opens_each_period_once_whatever_runs_twice(client, db_
                                   overlap=ScheduleOverlapPolicy.ALLOW_ALL)
         await handle.backfill(window)
         await eventually(lambda: _cycles(db_url, name, 2), timeout=90)
+        # A run's workflow id is the schedule's and the nominal time: while the first runs are still going, the
+        # server refuses the second backfill's starts (already running) instead of starting them. Wait until done.
+        await eventually(lambda: finished_results(
+            client, f"WorkflowType = 'ScheduledCycleWorkflow' AND WorkflowId STARTS_WITH 'scheduled-cycle-{name}'",
+            ScheduledCycleResult, 2), timeout=90)
         await handle.backfill(window)
         await run_cycle_schedule_now(client, db_url, name, "HR1")  # today's period, 2026-Q4, once more
         runs = await eventually(lambda: finished_results(
