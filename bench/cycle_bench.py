@@ -76,6 +76,12 @@ from workflows.payloads import (
 
 PERIOD = "2026-Q3"
 
+# After its result a run leaves the server work that is due later: every workflow task's timeout timers (10 s)
+# and every activity's start-to-close timer (15 s, ONE_ROW) still fire and are processed. Without a pause, the
+# floor's share of it ran inside the engine's measurement, slowing the engine and counted as its CPU. The
+# pause is not in the rates; its CPU is counted to the run that caused it.
+SETTLE_S = 16.0
+
 
 def rate_target(participants: int) -> float:
     """Issue 11's target for engine/floor: a small cycle as fast as the floor, a very large one within 10 %."""
@@ -328,7 +334,8 @@ async def _crowd(client, db_url, cycle_id: str, org: Org, concurrency: int, mark
 
 
 async def run_engine(client, db_url: str, cycle_id: str, org: Org, task_queue: str, concurrency: int,
-                     batch_size: int, meter: CpuMeter | None, profiler: AllThreadsProfiler | None) -> dict[str, Any]:
+                     batch_size: int, meter: CpuMeter | None, profiler: AllThreadsProfiler | None,
+                     settle_s: float = 0.0) -> dict[str, Any]:
     created = await create_cycle(db_url, bench_config(cycle_id, org, batch_size), actor=f"{org.tag}HR")
     assert created.participants == len(org.kams), created
     round_trips: list[tuple[str, float, float]] = []
@@ -355,6 +362,7 @@ async def run_engine(client, db_url: str, cycle_id: str, org: Org, task_queue: s
         result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cycle_id)).result()
         seconds = marks.mark("result")
         rss.__exit__()
+        await asyncio.sleep(settle_s)  # the server's deferred work for this run (see SETTLE_S), counted as its CPU
         cpu = CpuMeter.delta(cpu0, meter.snapshot()) if meter else {}
         stats = profiler.stop() if profiler else None
     assert result.reviews == len(org.kams) and result.approved_by == f"{org.tag}PAY", result
@@ -364,7 +372,7 @@ async def run_engine(client, db_url: str, cycle_id: str, org: Org, task_queue: s
 
 
 async def run_floor(client, db_url: str, run_id: str, n: int, task_queue: str, concurrency: int,
-                    meter: CpuMeter | None, profiler: AllThreadsProfiler | None) -> dict[str, Any]:
+                    meter: CpuMeter | None, profiler: AllThreadsProfiler | None, settle_s: float = 0.0) -> dict[str, Any]:
     async with floor_worker(client, libpq_url(db_url), task_queue, cache_size=get_settings().workflow_cache_size):
         if profiler:
             profiler.start()
@@ -375,6 +383,7 @@ async def run_floor(client, db_url: str, run_id: str, n: int, task_queue: str, c
             rows, retries = await run_floor_crowd(client, task_queue, run_id, n, concurrency,
                                                   lambda: marks.mark("crowd_done"), round_trips)
             seconds = marks.mark("result")
+        await asyncio.sleep(settle_s)  # as in run_engine
         cpu = CpuMeter.delta(cpu0, meter.snapshot()) if meter else {}
         stats = profiler.stop() if profiler else None
     assert rows == 4 * n, rows
@@ -485,7 +494,7 @@ def fmt_cpu(cpu: dict[str, float], seconds: float, n: int) -> str:
 async def main(args: argparse.Namespace) -> int:
     n, conc = args.participants, args.concurrency
     print(f"cycle bench: {n} participants, {args.rounds} round(s), crowd concurrency {conc}, "
-          f"batch size {args.batch_size}, machine {machine()}", flush=True)
+          f"batch size {args.batch_size}, settle {args.settle:g} s, machine {machine()}", flush=True)
     t = time.perf_counter()
     pg = start_postgres()
     sdk = SdkMetrics()
@@ -496,7 +505,8 @@ async def main(args: argparse.Namespace) -> int:
           f"Temporal {temporal.address} ({'dev server' if temporal.env else 'configured'})", flush=True)
     run_tag = f"B{int(time.time()) % 100000:05d}"
     record: dict[str, Any] = {"bench": "cycle", "date": now_iso(), "machine": machine(), "participants": n,
-                              "rounds": args.rounds, "concurrency": conc, "batch_size": args.batch_size,
+                              "rounds": args.rounds, "settle_s": args.settle, "concurrency": conc,
+                              "batch_size": args.batch_size,
                               "floor": [], "engine": []}
     try:
         t = time.perf_counter()
@@ -506,15 +516,17 @@ async def main(args: argparse.Namespace) -> int:
         if args.warmup:
             t = time.perf_counter()
             warm = seed_org(pg.url, run_tag + "W", args.warmup)
-            await run_floor(client, pg.url, f"{run_tag}W", args.warmup, f"bench-floor-{run_tag}", conc, None, None)
+            await run_floor(client, pg.url, f"{run_tag}W", args.warmup, f"bench-floor-{run_tag}", conc, None, None,
+                            args.settle)
             await run_engine(client, pg.url, f"{run_tag}-W", warm, f"bench-engine-{run_tag}", conc,
-                             args.batch_size, None, None)
+                             args.batch_size, None, None, args.settle)
             print(f"warm-up ({args.warmup} participants, floor and engine) in {time.perf_counter() - t:.1f} s",
                   flush=True)
         for r in range(1, args.rounds + 1):
             prof = AllThreadsProfiler() if args.profile else None
             m0 = sdk.snapshot()
-            fl = await run_floor(client, pg.url, f"{run_tag}R{r}", n, f"bench-floor-{run_tag}", conc, meter, prof)
+            fl = await run_floor(client, pg.url, f"{run_tag}R{r}", n, f"bench-floor-{run_tag}", conc, meter, prof,
+                                 args.settle)
             print(f"round {r} floor : {n} in {fl['seconds']:.1f} s = {fl['rate']:.1f} participants/s; "
                   f"{fmt_cpu(fl['cpu'], fl['seconds'], n)}", flush=True)
             fl["sdk_metrics"] = SdkMetrics.delta(m0, sdk.snapshot())
@@ -533,7 +545,7 @@ async def main(args: argparse.Namespace) -> int:
             prof = AllThreadsProfiler() if args.profile else None
             m0 = sdk.snapshot()
             en = await run_engine(client, pg.url, cycle_id, org, f"bench-engine-{run_tag}", conc, args.batch_size,
-                                  meter, prof)
+                                  meter, prof, args.settle)
             en["sdk_metrics"] = SdkMetrics.delta(m0, sdk.snapshot())
             checks = verify_engine(pg.url, cycle_id, n)
             m = en["marks"]
@@ -616,6 +628,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the cycle's batch_size (reviews opened and started per activity; the engine's default is 100)")
     p.add_argument("--warmup", type=int, default=10, help="participants in the untimed warm-up (0: none)")
     p.add_argument("--profile", action="store_true", help="cProfile every Python thread (distorts the rates)")
+    p.add_argument("--settle", type=float, default=SETTLE_S,
+                   help="seconds after each run's result, before the next run, whose CPU is counted to it (0: none)")
     return p.parse_args(argv)
 
 

@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 
 from bench.floor_payloads import KINDS, FloorInput, FloorRow, FloorSubmission
 from bench.floor_workflow import FloorWorkflow
+from services.worker_runtime import share_workflow_code
 
 RESULT_POLLS = 200
 
@@ -61,6 +62,7 @@ async def floor_worker(client: Client, libpq_url: str, task_queue: str, pool_siz
     await pool.open(wait=True)
     async with pool.connection() as conn:
         await conn.execute(FLOOR_TABLE)
+    share_workflow_code([FloorWorkflow])  # as running_worker does: the sandbox's per-run import reuses one code object
     try:
         worker = Worker(
             client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[FloorActivities(pool).write_row],

@@ -7,54 +7,85 @@ Every command prints a clear message and exits with a documented code on a mista
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 
 import typer
 
-from cli import accounts, calibration, crm, cycle, goals, kpi, money, notifications, ops, peers, people, trends
 from cli.common import EXIT_INTERRUPTED, EXIT_USAGE, command, error_log, report
 
 PROG = "kamreview"
 
-app = typer.Typer(
-    name=PROG,
-    help="kamreview: review cycles for Key Account Managers",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+# Every command group and top-level command: (name, module, attribute, a group?, hidden?), in the order --help lists
+# them. A call imports only the module of the command it runs (a read such as `cycle list` does not import the
+# other ten); --help, a mistyped name and shell completion register them all.
+COMMANDS: tuple[tuple[str, str, str, bool, bool], ...] = (
+    ("db", "cli.ops", "db_app", True, False),
+    ("migrate", "cli.ops", "upgrade", False, True),  # the old name of `db upgrade`
+    ("import", "cli.ops", "import_", False, False),
+    ("import-org", "cli.ops", "import_org", False, False),
+    ("crm", "cli.crm", "app", True, False),
+    ("kpi", "cli.kpi", "app", True, False),
+    ("cycle", "cli.cycle", "app", True, False),
+    ("review", "cli.people", "review_app", True, False),
+    ("people", "cli.accounts", "app", True, False),
+    ("tasks", "cli.people", "tasks", False, False),
+    ("submit", "cli.people", "submit_app", True, False),
+    ("calibration", "cli.calibration", "app", True, False),
+    ("payouts", "cli.money", "payouts_app", True, False),
+    ("incentives", "cli.money", "incentives_app", True, False),
+    ("notifications", "cli.notifications", "app", True, False),
+    ("goals", "cli.goals", "app", True, False),
+    ("peers", "cli.peers", "app", True, False),
+    ("payroll", "cli.money", "payroll_app", True, False),
+    ("trends", "cli.trends", "trends", False, False),
+    ("demo", "cli.ops", "demo", False, False),
+    ("servers", "cli.ops", "servers", False, False),
 )
-app.add_typer(ops.db_app, name="db")
-command(app, "migrate", hidden=True)(ops.upgrade)  # the old name of `db upgrade`
-command(app, "import")(ops.import_)
-command(app, "import-org")(ops.import_org)
-app.add_typer(crm.app, name="crm")
-app.add_typer(kpi.app, name="kpi")
-app.add_typer(cycle.app, name="cycle")
-app.add_typer(people.review_app, name="review")
-app.add_typer(accounts.app, name="people")
-command(app, "tasks")(people.tasks)
-app.add_typer(people.submit_app, name="submit")
-app.add_typer(calibration.app, name="calibration")
-app.add_typer(money.payouts_app, name="payouts")
-app.add_typer(money.incentives_app, name="incentives")
-app.add_typer(notifications.app, name="notifications")
-app.add_typer(goals.app, name="goals")
-app.add_typer(peers.app, name="peers")
-app.add_typer(money.payroll_app, name="payroll")
-command(app, "trends")(trends.trends)
-command(app, "demo")(ops.demo)
-command(app, "servers")(ops.servers)
+
+
+def _root() -> None:
+    """kamreview: review cycles for Key Account Managers"""
+
+
+def build_app(names: set[str] | None = None) -> typer.Typer:
+    """The Typer app with the named commands registered (None: all of them)."""
+    app = typer.Typer(
+        name=PROG,
+        help="kamreview: review cycles for Key Account Managers",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    # A root callback keeps the app a group even with one command registered (Typer would make it that command).
+    app.callback()(_root)
+    for name, module, attribute, group, hidden in COMMANDS:
+        if names is None or name in names:
+            target = getattr(importlib.import_module(module), attribute)
+            if group:
+                app.add_typer(target, name=name)
+            else:
+                command(app, name, hidden=hidden)(target)
+    return app
+
+
+def _needed(args: list[str]) -> set[str] | None:
+    """The one command this call runs, when its first word names one; else None (help, completion, a typo)."""
+    if not args or args[0].startswith("-") or any(key.endswith("_COMPLETE") for key in os.environ):
+        return None
+    return {args[0]} if any(args[0] == entry[0] for entry in COMMANDS) else None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command in this process and return its exit code (the tests call this; ``run`` exits)."""
     from typer._click.exceptions import UsageError
 
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli = typer.main.get_command(app)
-        code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+        cli = typer.main.get_command(build_app(_needed(args)))
+        code = cli.main(args=args, prog_name=PROG, standalone_mode=False)
     except UsageError as err:
         if type(err).__name__ != "NoArgsIsHelpError":  # a group named alone: its help was printed already
             print(_usage_error(err), file=sys.stderr)
