@@ -13,7 +13,7 @@ from activities.base import DbActivities, audit, jsonb, rejected
 from activities.outbox import Message, queue, start_delivery
 from activities.payout_rows import PAYOUT_COLUMNS, copy_first_lines
 from activities.reopened import finalize_waits, outstanding_reopens
-from activities.sales import compute_sales_lines, sales_inputs, write_ledger
+from activities.sales import compute_sales_lines, copy_first_sales_lines, sales_inputs, write_ledger
 from domain.calibration import CalibrationEntry, distribution_report, nine_box, normalize, rating_level
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, compute_payouts, delta_lines
@@ -183,16 +183,26 @@ class CycleActivities(DbActivities):
             await cur.execute("SELECT count(*) FROM payout_line WHERE cycle_id = %s", (cycle_id,))
             (existing,) = await cur.fetchone()
             sales = config.pays_sales()
-            if existing == 0 and not sales:  # the common case, at any scale: computed in parallel, streamed by COPY
-                inserted, error = await copy_first_lines(cur, plan, period.start, period.end, period.label,
-                                                         cycle_id, inputs, activity.heartbeat)
+            people = None
+            if sales:  # deals, plan year, draw, clawbacks: each person's settlement on what earlier cycles locked
+                try:
+                    people = await sales_inputs(cur, cycle_id, config, inputs, activity.heartbeat)
+                except DomainError as err:
+                    raise rejected(tr("incentives cannot be computed: %(problem)s", problem=err.as_text())) from None
+                activity.heartbeat("deals and the plan year loaded")
+            if existing == 0:  # the common case, at any scale: computed in parallel, streamed by COPY
+                if people is None:
+                    inserted, error = await copy_first_lines(cur, plan, period.start, period.end, period.label,
+                                                             cycle_id, inputs, activity.heartbeat)
+                else:
+                    inserted, error = await copy_first_sales_lines(cur, plan, config.plan_year_id(), period.start,
+                                                                   period.end, period.label, cycle_id, inputs, people,
+                                                                   activity.heartbeat)
                 if error is not None:  # missing data: HR fixes it and retries, never an endless retry
                     raise rejected(tr("incentives cannot be computed: %(problem)s", problem=error))
                 return await self._finish_incentives(cur, cycle_id, inserted, 0)
             try:
-                if sales:  # deals, plan year, draw, clawbacks: each person's settlement on what earlier cycles locked
-                    people = await sales_inputs(cur, cycle_id, config, inputs, activity.heartbeat)
-                    activity.heartbeat("deals and the plan year loaded")
+                if people is not None:
                     computed = await compute_sales_lines(plan, config.plan_year_id(), period.start, period.end,
                                                          cycle_id, inputs, people, activity.heartbeat)
                 else:

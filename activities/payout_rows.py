@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import date
+from typing import Any
 
 from activities.base import json_default
 from domain.errors import DomainError
@@ -121,7 +122,6 @@ async def copy_first_lines(cur, plan: IncentivePlan, period_start: date, period_
     Only for a cycle without any line yet (same transaction decides), so plain COPY cannot collide;
     a DomainError in any chunk is returned and the caller rolls the transaction back.
     """
-    loop = asyncio.get_running_loop()
     executor = _executor(len(inputs))
     plan_json = plan.model_dump_json()
     # compute_payouts refuses duplicates within a chunk; across chunks they are caught here.
@@ -130,15 +130,30 @@ async def copy_first_lines(cur, plan: IncentivePlan, period_start: date, period_
         if inp.employee_id in seen:
             return 0, f"employee {inp.employee_id!r} appears twice"
         seen.add(inp.employee_id)
-    starts = iter(range(0, len(inputs), CHUNK))
-    pending: deque[asyncio.Future[tuple[bytes, int, str | None]]] = deque()
+
+    def chunk_job(start: int) -> tuple[Callable[..., tuple[bytes, int, Any]], tuple[Any, ...]]:
+        chunk = inputs[start:start + CHUNK]
+        return compute_chunk, (plan_json, period_start, period_end, cycle_id, period,
+                               chunk if executor is None else _SentInputs(chunk))
+
+    return await stream_chunks(cur, executor, len(inputs), chunk_job, progress)
+
+
+async def stream_chunks(cur, executor: Executor | None, n_inputs: int,
+                        chunk_job: Callable[[int], tuple[Callable[..., tuple[bytes, int, Any]], tuple[Any, ...]]],
+                        progress: Callable[[str], None] | None = None) -> tuple[int, Any]:
+    """Chunks of CHUNK people computed on ``executor`` and streamed, in order, into one COPY into payout_line;
+    (lines written, None) or (0, the first chunk's error). ``chunk_job(start)`` gives the function and arguments
+    that compute the chunk starting there and return (COPY rows, line count, error or None)."""
+    loop = asyncio.get_running_loop()
+    starts = iter(range(0, n_inputs, CHUNK))
+    pending: deque[asyncio.Future[tuple[bytes, int, Any]]] = deque()
 
     def submit_next() -> None:
         start = next(starts, None)
         if start is not None:
-            chunk = inputs[start:start + CHUNK]
-            pending.append(loop.run_in_executor(executor, compute_chunk, plan_json, period_start, period_end, cycle_id,
-                                                period, chunk if executor is None else _SentInputs(chunk)))
+            fn, args = chunk_job(start)
+            pending.append(loop.run_in_executor(executor, fn, *args))
 
     # Computing runs at most AHEAD chunks ahead of the COPY, so the rows waiting here for PostgreSQL stay a few
     # chunks (about 2 KB per employee) instead of the whole cycle's, and nothing more is computed after an error.
@@ -156,7 +171,7 @@ async def copy_first_lines(cur, plan: IncentivePlan, period_start: date, period_
                 written += count
                 done += CHUNK
                 if progress:
-                    progress(f"{min(done, len(inputs))}/{len(inputs)} employees")
+                    progress(f"{min(done, n_inputs)}/{n_inputs} employees")
     except _ChunkFailed as failed:
         return 0, failed.message
     finally:
@@ -171,7 +186,7 @@ def _workers(executor: Executor | None) -> int:
 
 
 class _ChunkFailed(Exception):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: Any) -> None:
         super().__init__(message)
         self.message = message
 

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from activities.base import rejected
-from activities.payout_rows import CHUNK, _executor, _plans
+from activities.payout_rows import CHUNK, _executor, _plans, encode_copy_rows, stream_chunks
 from domain.clawbacks import DealEvent
 from domain.cycle import CycleConfig
 from domain.deals import Deal, DealCredit, credit_deal
@@ -196,6 +196,34 @@ def _sales_chunk(plan_json: str, plan_year: str, start: date, end: date, cycle_i
         return sales_lines(plan, plan_year, start, end, cycle_id, inputs, people), None
     except DomainError as err:  # returned, not raised: an exception's pickling across processes loses its text
         return [], err.as_text()
+
+
+def _sales_chunk_rows(plan_json: str, plan_year: str, start: date, end: date, cycle_id: str, period: str,
+                     inputs: list[IncentiveInput], people: list[PersonPeriod]) -> tuple[bytes, int, Text | str | None]:
+    """One chunk of a cycle's first lines as COPY rows, computed and encoded where it runs (a worker process)."""
+    lines, error = _sales_chunk(plan_json, plan_year, start, end, cycle_id, inputs, people)
+    return (b"", 0, error) if error is not None else (encode_copy_rows(lines, cycle_id, period, 0), len(lines), None)
+
+
+async def copy_first_sales_lines(cur: Any, plan: IncentivePlan, plan_year: str, start: date, end: date, period: str,
+                                 cycle_id: str, inputs: list[IncentiveInput], people: list[PersonPeriod],
+                                 progress: Callable[[str], None]) -> tuple[int, Text | str | None]:
+    """A cycle's first lines with deals, draws and clawbacks, as copy_first_lines writes a plain cycle's: chunks of
+    people settled and COPY-encoded on every core, streamed into one COPY (only while the cycle has no line yet,
+    which the caller's transaction decides); (lines written, None) or (0, the refusal's text)."""
+    seen: set[str] = set()
+    for inp in inputs:
+        if inp.employee_id in seen:
+            return 0, f"employee {inp.employee_id!r} appears twice"
+        seen.add(inp.employee_id)
+    executor = _executor(len(inputs))
+    plan_json = plan.model_dump_json()
+
+    def chunk_job(at: int) -> tuple[Callable[..., tuple[bytes, int, Any]], tuple[Any, ...]]:
+        return _sales_chunk_rows, (plan_json, plan_year, start, end, cycle_id, period, inputs[at:at + CHUNK],
+                                   people[at:at + CHUNK])
+
+    return await stream_chunks(cur, executor, len(inputs), chunk_job, progress)
 
 
 async def compute_sales_lines(plan: IncentivePlan, plan_year: str, start: date, end: date, cycle_id: str,
