@@ -145,3 +145,34 @@ async def review_started(client: Any, cycle_id: str, employee_id: str) -> bool:
     except RPCError:  # not started yet
         return False
     return True
+
+
+def schema_drift(db_url: str, tables: set[str]) -> list:
+    """What alembic's autogenerate finds between the migrated database and the models, for these tables only:
+    a migration that matches its models leaves nothing. (SQLModel's str is AutoString where the migrations write
+    Text: the same column here, so such a type difference is not drift.)"""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    import models
+    from services.db import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(db_url))
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), models.metadata)
+    finally:
+        engine.dispose()
+
+    def table_of(entry: Any) -> str | None:
+        if isinstance(entry, list):  # a column's modification: (op, schema, table, column, ...)
+            return entry[0][2]
+        item = entry[1] if isinstance(entry, tuple) else entry[0][1]
+        table = getattr(item, "table", None)
+        return getattr(table, "name", None) or getattr(item, "name", None)
+
+    def text_vs_str(entry: Any) -> bool:
+        return isinstance(entry, list) and entry[0][0] == "modify_type" and type(entry[0][-1]).__name__ == "AutoString"
+
+    return [d for d in diff if table_of(d) in tables and not text_vs_str(d)]

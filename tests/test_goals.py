@@ -14,7 +14,7 @@ from domain.goals import CheckInIn, KeyResultIn, ObjectiveIn
 from services import goals, tasks
 from services.cycles import create_cycle, start_cycle
 from services.errors import Conflict, Forbidden, NotFound, Rejected
-from tests.helpers import cycle_config, eventually, ratings, review_started, seed_org
+from tests.helpers import cycle_config, eventually, ratings, review_started, schema_drift, seed_org
 from worker import running_worker
 from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, review_id_for
 
@@ -164,25 +164,4 @@ async def test_check_in_reminders_are_queued_once_a_day_for_quiet_key_results(cl
 
 
 def test_migration_0015_matches_the_models(db_url):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlalchemy import create_engine
-
-    import models
-    from services.db import sqlalchemy_url
-
-    tables = {"goal_plan", "goal_objective", "goal_key_result", "goal_check_in"}
-    engine = create_engine(sqlalchemy_url(db_url))
-    try:
-        with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), models.metadata)
-    finally:
-        engine.dispose()
-
-    def table_of(entry) -> str | None:
-        item = entry[1] if isinstance(entry, tuple) else entry[0][1]
-        table = getattr(item, "table", None)
-        return getattr(table, "name", None) or getattr(item, "name", None)
-
-    ours = [d for d in diff if (d[0][2] if isinstance(d, list) else table_of(d)) in tables]
-    assert ours == [], ours
+    assert schema_drift(db_url, {"goal_plan", "goal_objective", "goal_key_result", "goal_check_in"}) == []

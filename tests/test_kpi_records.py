@@ -15,6 +15,7 @@ import pytest
 from services.importer import TableCounts, import_files
 from services.imports.crm import apply_crm_import, preview_crm_import
 from services.kpis import compute_kpis
+from tests.helpers import schema_drift
 from tests.test_crm_imports import ZOHO_CASES, ZOHO_DEALS, fxiaoke_files, org, zoho_files  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.usefixtures("org")
@@ -104,23 +105,4 @@ async def test_a_hand_entered_figure_replaces_a_computed_one_and_drops_its_sourc
 
 
 def test_migration_0011_matches_the_models(db_url: str) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlalchemy import create_engine
-
-    import models
-    from services.db import sqlalchemy_url
-
-    engine = create_engine(sqlalchemy_url(db_url))
-    try:
-        with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), models.metadata)
-    finally:
-        engine.dispose()
-    ours = {"crm_deal", "crm_case", "kpi_target", "kpi_source"}
-
-    def text_vs_str(entry: object) -> bool:  # SQLModel's str is AutoString, the migrations write Text: the same here
-        return isinstance(entry, list) and entry[0][0] == "modify_type" and type(entry[0][-1]).__name__ == "AutoString"
-
-    found = [d for d in diff if ours & set(str(d).replace("'", " ").split()) and not text_vs_str(d)]
-    assert found == []
+    assert schema_drift(db_url, {"crm_deal", "crm_case", "kpi_target", "kpi_source"}) == []

@@ -30,7 +30,7 @@ from domain.cycle import CycleConfig
 from services.cycles import approve_payouts, recompute_incentives
 from services.db import libpq_url
 from services.payroll import export_payroll_csv
-from tests.helpers import cycle_config, rows, run_full_cycle, seed_org
+from tests.helpers import cycle_config, rows, run_full_cycle, schema_drift, seed_org
 from tests.test_cli import cli  # noqa: F401 - the CLI fixture, reused
 from worker import running_worker
 from workflows.payloads import CycleActionInput
@@ -167,28 +167,7 @@ async def test_two_linked_cycles_pay_deals_a_draw_and_a_clawback_and_reruns_writ
 
 
 def test_migration_0018_matches_the_models(db_url):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlalchemy import create_engine
-
-    import models
-    from services.db import sqlalchemy_url
-
-    tables = {"crm_deal_credit", "crm_deal_event", "ledger_entry"}
-    engine = create_engine(sqlalchemy_url(db_url))
-    try:
-        with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), models.metadata)
-    finally:
-        engine.dispose()
-
-    def table_of(entry) -> str | None:
-        item = entry[1] if isinstance(entry, tuple) else entry[0][1]
-        table = getattr(item, "table", None)
-        return getattr(table, "name", None) or getattr(item, "name", None)
-
-    ours = [d for d in diff if (d[0][2] if isinstance(d, list) else table_of(d)) in tables]
-    assert ours == [], ours
+    assert schema_drift(db_url, {"crm_deal_credit", "crm_deal_event", "ledger_entry"}) == []
 
 
 def test_a_deal_in_another_currency_is_refused_in_the_persons_language():

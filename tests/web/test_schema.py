@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
 
-import models
-from services.db import sqlalchemy_url
+from tests.helpers import schema_drift
 
 WEB_TABLES = {"web_user", "web_session", "survey_link", "web_user_token", "web_rate_limit"}  # 0004, 0013
 
 
 def test_migration_matches_the_models_for_the_web_tables(db_url):
-    engine = create_engine(sqlalchemy_url(db_url))
-    try:
-        with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), models.metadata)
-    finally:
-        engine.dispose()
-
-    def table_of(entry) -> str | None:
-        item = entry[1] if isinstance(entry, tuple) else entry[0][1]
-        table = getattr(item, "table", None)
-        return getattr(table, "name", None) or getattr(item, "name", None)
-
-    ours = [d for d in diff if (d[0][2] if isinstance(d, list) else table_of(d)) in WEB_TABLES]
-    assert ours == [], ours
+    assert schema_drift(db_url, WEB_TABLES) == []
 
 
 def test_constraints_refuse_what_the_app_must_never_store(db_admin_url):
