@@ -40,7 +40,14 @@ with workflow.unsafe.imports_passed_through():
         survey_comments,
         task_id_for,
     )
-    from workflows.review_rules import PHASE_TEXTS, already_submitted, check_manager_score, check_self_review, check_survey
+    from workflows.review_rules import (
+        PHASE_TEXTS,
+        already_submitted,
+        check_manager_score,
+        check_reopen_request,
+        check_self_review,
+        check_survey,
+    )
 
 # The service sends the first reopen right after it starts the run; a run whose first reopen never came ends.
 FIRST_REOPEN_WAIT = timedelta(minutes=10)
@@ -144,14 +151,7 @@ class ReopenedReviewWorkflow:
         if req.phase not in PHASE_TEXTS:
             raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
                             "customer_survey", task=repr(req.phase)))
-        if not req.reason or not req.reason.strip():
-            raise reject(tr("reopening a task needs a reason"))
-        if len(req.reason) > 2000:
-            raise reject(tr("the reason is longer than %(limit)s characters", limit=2000))
-        if req.phase == CUSTOMER_SURVEY and not req.contact_id:
-            raise reject(tr("reopening a survey answer needs the contact whose answer it is"))
-        if req.due_at <= workflow.now():
-            raise reject(tr("the new deadline %(due)s is not in the future", due=req.due_at))
+        check_reopen_request(req, workflow.now())
         task = self._tasks.get(self._key(req.phase, req.contact_id))
         if task is not None and task.state in OUTSTANDING:
             raise conflict(tr("the %(phase)s is already reopened and awaits a new submission",

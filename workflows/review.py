@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         PhaseState,
         already_submitted,
         check_nomination,
+        check_reopen_request,
         check_submission,
     )
     from workflows.search_attributes import PHASE, REVIEW_CLOSED, REVIEWER_ID, Carried
@@ -450,14 +451,7 @@ class ReviewWorkflow:
         if req.phase not in self._phases or PHASE_BY_KEY[req.phase].assignees == "peers":
             raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
                             "customer_survey", task=repr(req.phase)))
-        if not req.reason or not req.reason.strip():
-            raise reject(tr("reopening a task needs a reason"))
-        if len(req.reason) > 2000:
-            raise reject(tr("the reason is longer than %(limit)s characters", limit=2000))
-        if req.phase == CUSTOMER_SURVEY and not req.contact_id:
-            raise reject(tr("reopening a survey answer needs the contact whose answer it is"))
-        if req.due_at <= workflow.now():
-            raise reject(tr("the new deadline %(due)s is not in the future", due=req.due_at))
+        check_reopen_request(req, workflow.now())
         # With nothing left to wait for, the review is closing (its score is being computed): too late to reopen.
         if self._closed or self._ended or not self._pending():
             raise conflict(tr("the review of %(employee)s has already closed", employee=self._inp.employee_id))

@@ -165,6 +165,19 @@ def check_submission(phase: str, sub: object, rules: ReviewRules) -> None:
     BINDINGS[phase].check(sub, rules)
 
 
+def check_reopen_request(req: payloads.ReopenTask, now: datetime) -> None:
+    """What any reopen must say, whichever workflow drives the task (a running review or a closed one's reopen):
+    a reason, the contact for a survey answer, a deadline to come."""
+    if not req.reason or not req.reason.strip():
+        raise reject(tr("reopening a task needs a reason"))
+    if len(req.reason) > 2000:
+        raise reject(tr("the reason is longer than %(limit)s characters", limit=2000))
+    if req.phase == payloads.CUSTOMER_SURVEY and not req.contact_id:
+        raise reject(tr("reopening a survey answer needs the contact whose answer it is"))
+    if req.due_at <= now:
+        raise reject(tr("the new deadline %(due)s is not in the future", due=req.due_at))
+
+
 def already_submitted(phase: str, at: datetime | None, actor: str | None) -> ApplicationError:
     """The refusal of a second, different submission: when and by whom the first one was accepted.
 
