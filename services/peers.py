@@ -200,6 +200,8 @@ class PeerSteps:
     max_peers: int = 0
     scale: tuple[int, int] = (1, 5)
     colleagues: list[tuple[str, str]] = field(default_factory=list)  # who can be nominated: (id, name)
+    cycle_name: str = ""  # what the page's heading says: the cycle's and the KAM's names, not their ids
+    employee_name: str = ""
 
 
 async def peer_steps(db: Database | str, cycle_id: str, employee_id: str, locale: str = "en") -> PeerSteps:
@@ -208,8 +210,12 @@ async def peer_steps(db: Database | str, cycle_id: str, employee_id: str, locale
     async with database.connection() as conn:
         config = await cycle_config(conn, cycle_id)
         peers = config.peer_feedback
+        names = await (await conn.execute(
+            "SELECT (SELECT name FROM review_cycle WHERE id = %s), (SELECT name FROM employee WHERE id = %s)",
+            (cycle_id, employee_id))).fetchone()
+        cycle_name, employee_name = names[0] or cycle_id, names[1] or employee_id
         if peers is None:
-            return PeerSteps(enabled=False)
+            return PeerSteps(enabled=False, cycle_name=cycle_name, employee_name=employee_name)
         tasks = dict(await (await conn.execute(
             "SELECT kind, status FROM task WHERE id = ANY(%s)",
             ([task_id_for(review_id, PEER_NOMINATION), task_id_for(review_id, PEER_APPROVAL)],))).fetchall())
@@ -222,7 +228,7 @@ async def peer_steps(db: Database | str, cycle_id: str, employee_id: str, locale
     return PeerSteps(True, tasks.get(PEER_NOMINATION), tasks.get(PEER_APPROVAL),
                      await nominated(database, cycle_id, employee_id),
                      [(q.id, q.text(locale)) for q in peers.questions], peers.min_answers, peers.max_peers,
-                     (peers.scale_min, peers.scale_max), [tuple(c) for c in colleagues])
+                     (peers.scale_min, peers.scale_max), [tuple(c) for c in colleagues], cycle_name, employee_name)
 
 
 async def my_peer_task(db: Database | str, cycle_id: str, employee_id: str, peer_id: str) -> str | None:
