@@ -43,10 +43,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.review_rules import (
         PHASE_TEXTS,
         already_submitted,
-        check_manager_score,
         check_reopen_request,
-        check_self_review,
-        check_survey,
+        check_submission,
+        check_submitter,
     )
 
 # The service sends the first reopen right after it starts the run; a run whose first reopen never came ends.
@@ -169,10 +168,8 @@ class ReopenedReviewWorkflow:
 
     @submit_self_review.validator
     def _validate_self_review(self, sub: SelfReviewSubmission) -> None:
-        if sub.actor_id != self._inp.employee_id:
-            raise reject(tr("%(who)s may not submit the self-review of %(employee)s; only the employee can",
-                            who=sub.actor_id, employee=self._inp.employee_id))
-        check_self_review(sub, self._inp.rules)
+        self._check_submitter(SELF_REVIEW, sub.actor_id)
+        check_submission(SELF_REVIEW, sub, self._inp.rules)
         self._require_open(SELF_REVIEW, SELF_REVIEW)
 
     @workflow.update
@@ -185,14 +182,8 @@ class ReopenedReviewWorkflow:
 
     @submit_manager_score.validator
     def _validate_manager_score(self, sub: ManagerScoreSubmission) -> None:
-        reviewer = self._inp.reviewer_id
-        if sub.actor_id != reviewer:
-            if reviewer:
-                raise reject(tr("%(who)s may not score %(employee)s; the reviewer is %(reviewer)s", who=sub.actor_id,
-                                employee=self._inp.employee_id, reviewer=reviewer))
-            raise reject(tr("%(who)s may not score %(employee)s; the reviewer is nobody", who=sub.actor_id,
-                            employee=self._inp.employee_id))
-        check_manager_score(sub, self._inp.rules)
+        self._check_submitter(MANAGER_SCORING, sub.actor_id)
+        check_submission(MANAGER_SCORING, sub, self._inp.rules)
         self._require_open(MANAGER_SCORING, MANAGER_SCORING)
 
     @workflow.update
@@ -205,11 +196,13 @@ class ReopenedReviewWorkflow:
 
     @submit_survey.validator
     def _validate_survey(self, sub: SurveySubmission) -> None:
-        if sub.contact_id not in self._inp.contact_ids:
-            raise reject(tr("contact %(who)s was not invited to rate %(employee)s", who=sub.contact_id,
-                            employee=self._inp.employee_id))
-        check_survey(sub)
+        self._check_submitter(CUSTOMER_SURVEY, sub.contact_id)
+        check_submission(CUSTOMER_SURVEY, sub, self._inp.rules)
         self._require_open(CUSTOMER_SURVEY, sub.contact_id)
+
+    def _check_submitter(self, phase: str, actor: str) -> None:
+        inp = self._inp
+        check_submitter(phase, actor, employee=inp.employee_id, reviewer=inp.reviewer_id, contacts=inp.contact_ids)
 
     @staticmethod
     def _key(phase: str, contact_id: str | None) -> str:

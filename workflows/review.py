@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         check_nomination,
         check_reopen_request,
         check_submission,
+        check_submitter,
     )
     from workflows.search_attributes import PHASE, REVIEW_CLOSED, REVIEWER_ID, Carried
 
@@ -260,9 +261,8 @@ class ReviewWorkflow:
     @submit_self_review.validator
     def _validate_self_review(self, sub: SelfReviewSubmission) -> None:
         # Who and what first: the wrong person or an impossible value is refused whatever the state.
-        if sub.actor_id != self._inp.employee_id:
-            raise reject(tr("%(who)s may not submit the self-review of %(employee)s; only the employee can",
-                            who=sub.actor_id, employee=self._inp.employee_id))
+        check_submitter(SELF_REVIEW, sub.actor_id, employee=self._inp.employee_id, reviewer=self._reviewer,
+                        contacts=self._contacts)
         check_submission(SELF_REVIEW, sub, self._inp.rules)
         self._require_open(SELF_REVIEW)
 
@@ -280,12 +280,8 @@ class ReviewWorkflow:
 
     @submit_manager_score.validator
     def _validate_manager_score(self, sub: ManagerScoreSubmission) -> None:
-        if sub.actor_id != self._reviewer:
-            if self._reviewer:
-                raise reject(tr("%(who)s may not score %(employee)s; the reviewer is %(reviewer)s", who=sub.actor_id,
-                                employee=self._inp.employee_id, reviewer=self._reviewer))
-            raise reject(tr("%(who)s may not score %(employee)s; the reviewer is nobody", who=sub.actor_id,
-                            employee=self._inp.employee_id))
+        check_submitter(MANAGER_SCORING, sub.actor_id, employee=self._inp.employee_id, reviewer=self._reviewer,
+                        contacts=self._contacts)
         check_submission(MANAGER_SCORING, sub, self._inp.rules)
         self._require_open(MANAGER_SCORING)
 
@@ -303,9 +299,8 @@ class ReviewWorkflow:
 
     @submit_survey.validator
     def _validate_survey(self, sub: SurveySubmission) -> None:
-        if sub.contact_id not in self._contacts:
-            raise reject(tr("contact %(who)s was not invited to rate %(employee)s", who=sub.contact_id,
-                            employee=self._inp.employee_id))
+        check_submitter(CUSTOMER_SURVEY, sub.contact_id, employee=self._inp.employee_id, reviewer=self._reviewer,
+                        contacts=self._contacts)
         check_submission(CUSTOMER_SURVEY, sub, self._inp.rules)
         self._require_open(CUSTOMER_SURVEY, sub.contact_id)
 

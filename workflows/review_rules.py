@@ -8,7 +8,7 @@ review's workflow instance is created (bench/cycle_bench.py --profile: 14.0 -> 1
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -158,6 +158,22 @@ class PhaseBinding:
 BINDINGS: dict[str, PhaseBinding] = {
     d.key: PhaseBinding(getattr(payloads, d.submission), globals()[d.validator]) for d in PHASE_DEFINITIONS
 }
+
+
+def check_submitter(phase: str, actor: str, *, employee: str, reviewer: str | None,
+                    contacts: Collection[str]) -> None:
+    """Who may submit a phase's task: the employee their self-review, the reviewer the score, an invited contact
+    the survey. Checked first, whatever the workflow's state, by every workflow that takes a submission."""
+    if phase == SELF_REVIEW and actor != employee:
+        raise reject(tr("%(who)s may not submit the self-review of %(employee)s; only the employee can",
+                        who=actor, employee=employee))
+    if phase == MANAGER_SCORING and actor != reviewer:
+        if reviewer:
+            raise reject(tr("%(who)s may not score %(employee)s; the reviewer is %(reviewer)s", who=actor,
+                            employee=employee, reviewer=reviewer))
+        raise reject(tr("%(who)s may not score %(employee)s; the reviewer is nobody", who=actor, employee=employee))
+    if phase == CUSTOMER_SURVEY and actor not in contacts:
+        raise reject(tr("contact %(who)s was not invited to rate %(employee)s", who=actor, employee=employee))
 
 
 def check_submission(phase: str, sub: object, rules: ReviewRules) -> None:
