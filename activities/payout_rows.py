@@ -124,12 +124,8 @@ async def copy_first_lines(cur, plan: IncentivePlan, period_start: date, period_
     """
     executor = _executor(len(inputs))
     plan_json = plan.model_dump_json()
-    # compute_payouts refuses duplicates within a chunk; across chunks they are caught here.
-    seen: set[str] = set()
-    for inp in inputs:
-        if inp.employee_id in seen:
-            return 0, f"employee {inp.employee_id!r} appears twice"
-        seen.add(inp.employee_id)
+    if twice := repeated_employee(inputs):
+        return 0, twice
 
     def chunk_job(start: int) -> tuple[Callable[..., tuple[bytes, int, Any]], tuple[Any, ...]]:
         chunk = inputs[start:start + CHUNK]
@@ -137,6 +133,16 @@ async def copy_first_lines(cur, plan: IncentivePlan, period_start: date, period_
                                chunk if executor is None else _SentInputs(chunk))
 
     return await stream_chunks(cur, executor, len(inputs), chunk_job, progress)
+
+
+def repeated_employee(inputs: Sequence[IncentiveInput]) -> str | None:
+    """compute_payouts refuses duplicates within a chunk; across the chunks of a streamed COPY they are caught here."""
+    seen: set[str] = set()
+    for inp in inputs:
+        if inp.employee_id in seen:
+            return f"employee {inp.employee_id!r} appears twice"
+        seen.add(inp.employee_id)
+    return None
 
 
 async def stream_chunks(cur, executor: Executor | None, n_inputs: int,

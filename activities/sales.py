@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from activities.base import rejected
-from activities.payout_rows import CHUNK, _executor, _plans, encode_copy_rows, stream_chunks
+from activities.payout_rows import CHUNK, _executor, _plans, encode_copy_rows, repeated_employee, stream_chunks
 from domain.clawbacks import DealEvent
 from domain.cycle import CycleConfig
 from domain.deals import Deal, DealCredit, credit_deal
@@ -211,11 +211,8 @@ async def copy_first_sales_lines(cur: Any, plan: IncentivePlan, plan_year: str, 
     """A cycle's first lines with deals, draws and clawbacks, as copy_first_lines writes a plain cycle's: chunks of
     people settled and COPY-encoded on every core, streamed into one COPY (only while the cycle has no line yet,
     which the caller's transaction decides); (lines written, None) or (0, the refusal's text)."""
-    seen: set[str] = set()
-    for inp in inputs:
-        if inp.employee_id in seen:
-            return 0, f"employee {inp.employee_id!r} appears twice"
-        seen.add(inp.employee_id)
+    if twice := repeated_employee(inputs):
+        return 0, twice
     executor = _executor(len(inputs))
     plan_json = plan.model_dump_json()
 
