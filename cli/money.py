@@ -69,13 +69,12 @@ def preview(
         })
         return 0
     if format == "csv":
-        import csv
+        from services.csv_text import csv_text
 
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["employee_id", "line_type", "amount", "currency", "plan_id", "plan_version", "explanation"])
-        for line in result.lines:
-            writer.writerow([line.employee_id, line.line_type, format_amount(line.amount, line.currency),
-                             line.currency, line.plan_id, line.plan_version, line.explanation])
+        sys.stdout.write(csv_text(
+            ["employee_id", "line_type", "amount", "currency", "plan_id", "plan_version", "explanation"],
+            ([line.employee_id, line.line_type, format_amount(line.amount, line.currency), line.currency,
+              line.plan_id, line.plan_version, line.explanation] for line in result.lines), bom=False))
         return 0
     from services.console import table
 
@@ -102,15 +101,13 @@ def _print_settled(result: object, format: str, lang: str, json_output: bool) ->
     fmt = Formatter(locale=lang)
     data = preview_json(result, lang)
     if format == "csv":
-        import csv
+        from services.csv_text import csv_text
 
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["period", "employee_id", "kind", "amount", "currency", "deal_id", "idempotency_key",
-                         "explanation"])
-        for p in data["periods"]:  # type: ignore[union-attr]
-            for ln in p["lines"]:
-                writer.writerow([p["cycle_id"], ln["employee_id"], ln["kind"], ln["amount"], ln["currency"],
-                                 ln["deal_id"] or "", ln["idempotency_key"], "; ".join(ln["explanation"])])
+        sys.stdout.write(csv_text(
+            ["period", "employee_id", "kind", "amount", "currency", "deal_id", "idempotency_key", "explanation"],
+            ([p["cycle_id"], ln["employee_id"], ln["kind"], ln["amount"], ln["currency"], ln["deal_id"] or "",
+              ln["idempotency_key"], "; ".join(ln["explanation"])]
+             for p in data["periods"] for ln in p["lines"]), bom=False))  # type: ignore[union-attr]
         return 0
     plan = result.plan
     print(f"plan {plan.id} version {plan.version} ({plan.rounding})")

@@ -10,7 +10,6 @@ refunded, churned, reinstated).
 
 from __future__ import annotations
 
-import csv
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import psycopg
 
 from domain.money import in_minor_unit
 from domain.text import tr
+from services.csv_text import csv_text
 from services.db import libpq_url
 from services.errors import NotFound, UserError
 
@@ -27,9 +27,6 @@ CSV_COLUMNS = [
     "employee_id", "employee_name", "amount", "currency", "line_type", "idempotency_key",
     "period", "plan_id", "plan_version", "revision", "explanation", "deal_id", "event",
 ]
-# UTF-8 with a byte-order mark: without it Excel on a Chinese Windows reads the file as GBK and garbles the
-# names; with it Excel, LibreOffice and Python's csv (encoding "utf-8-sig") all read UTF-8.
-CSV_BOM = "\ufeff"
 
 
 def format_amount(amount: Decimal, currency: str) -> str:
@@ -58,11 +55,6 @@ def export_payroll_csv(database_url: str, cycle_id: str, out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
-        fh.write(CSV_BOM)
-        writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
-        for r in rows:
-            amount, currency = r[2], r[3]
-            writer.writerow((*r[:2], format_amount(amount, currency), *r[3:]))
+        fh.write(csv_text(CSV_COLUMNS, ((*r[:2], format_amount(r[2], r[3]), *r[3:]) for r in rows)))
     tmp.replace(out)  # never leave a half-written file where payroll looks
     return len(rows)

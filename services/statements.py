@@ -8,8 +8,6 @@ with a byte-order mark).
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,9 +15,10 @@ from decimal import Decimal
 from psycopg import AsyncConnection
 
 from domain.text import tr
+from services.csv_text import csv_text
 from services.db import Database, as_database
 from services.errors import NotFound, UserError
-from services.payroll import CSV_BOM, CSV_COLUMNS, format_amount
+from services.payroll import CSV_COLUMNS, format_amount
 
 
 @dataclass
@@ -86,16 +85,10 @@ async def statement_lines(conn: AsyncConnection, cycle_id: str) -> list[Statemen
 
 
 def statement_csv(lines: list[StatementLine]) -> str:
-    """The CSV as text, starting with the byte-order mark (see ``services.payroll.CSV_BOM``)."""
-    buf = io.StringIO(newline="")
-    buf.write(CSV_BOM)
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    for ln in lines:
-        writer.writerow((ln.employee_id, ln.employee_name, ln.amount, ln.currency, ln.line_type, ln.idempotency_key,
-                         ln.period, ln.plan_id, ln.plan_version, ln.revision, ln.explanation, ln.deal_id or "",
-                         ln.event or ""))
-    return buf.getvalue()
+    """The CSV as text, with the byte-order mark and the payroll file's columns."""
+    return csv_text(CSV_COLUMNS, ((ln.employee_id, ln.employee_name, ln.amount, ln.currency, ln.line_type,
+                                   ln.idempotency_key, ln.period, ln.plan_id, ln.plan_version, ln.revision,
+                                   ln.explanation, ln.deal_id or "", ln.event or "") for ln in lines))
 
 
 # ---- the balance ledger (issue 13) ----
@@ -153,12 +146,7 @@ async def cycle_ledger(db: Database | str, cycle_id: str) -> list[LedgerRow]:
 
 def ledger_csv(rows: list[LedgerRow]) -> str:
     """The ledger as CSV text (byte-order mark, amounts in the currency's minor unit, as statement_csv)."""
-    buf = io.StringIO(newline="")
-    buf.write(CSV_BOM)
-    writer = csv.writer(buf)
-    writer.writerow(LEDGER_COLUMNS)
-    for r in rows:
-        writer.writerow((r.employee_id, r.employee_name, r.plan_year,
-                         *(format_amount(v, r.currency) for v in (r.earned, r.drawn, r.recovered, r.clawed_back,
-                                                                  r.written_off, r.net, r.balance)), r.currency))
-    return buf.getvalue()
+    return csv_text(LEDGER_COLUMNS, (
+        (r.employee_id, r.employee_name, r.plan_year,
+         *(format_amount(v, r.currency) for v in (r.earned, r.drawn, r.recovered, r.clawed_back, r.written_off,
+                                                  r.net, r.balance)), r.currency) for r in rows))

@@ -7,8 +7,6 @@ instants. The CSV is UTF-8 with a byte-order mark, so Excel on a Chinese system 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
@@ -21,6 +19,7 @@ from domain.text import N_, tr
 from i18n import Formatter
 from i18n.format import zone
 from services.audit import MAX_EXPORT, MAX_PAGE, AuditEntry, AuditFilter, audit_entries, audit_people
+from services.csv_text import csv_bytes
 from services.errors import Rejected
 from services.users import SessionUser
 from webapp.auth import api_user, page_user
@@ -104,14 +103,11 @@ async def audit_csv(request: Request, cycle_id: CycleIdPath, event: Key = None, 
     fmt, where = await _page_filter(request, ctx, user, cycle_id, event, actor, person, day_from, day_to)
     async with ctx.pool.connection() as conn:
         found = await audit_entries(conn, cycle_id, where, 1, MAX_EXPORT)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([fmt.gettext(h) for h in CSV_HEADER])
-    for e in found.entries:
-        writer.writerow([fmt.local(e.occurred_at).isoformat(timespec="seconds"), e.actor_name or e.actor, e.actor,
-                         event_words(e.event, fmt.gettext, fmt.locale), e.event, e.subject_name or "",
-                         e.subject_id or "", f"{e.entity_type} {e.entity_id}", _json(e.before), _json(e.after)])
-    return Response(("\ufeff" + out.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8", headers={
+    body = csv_bytes([fmt.gettext(h) for h in CSV_HEADER], (
+        [fmt.local(e.occurred_at).isoformat(timespec="seconds"), e.actor_name or e.actor, e.actor,
+         event_words(e.event, fmt.gettext, fmt.locale), e.event, e.subject_name or "", e.subject_id or "",
+         f"{e.entity_type} {e.entity_id}", _json(e.before), _json(e.after)] for e in found.entries))
+    return Response(body, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="audit-{cycle_id}.csv"', "Cache-Control": "no-store"})
 
 

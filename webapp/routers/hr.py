@@ -6,8 +6,6 @@ and frozen), the rest as Updates on the cycle or review workflows, whose refusal
 
 from __future__ import annotations
 
-import csv
-import io
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,6 +18,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from domain.text import Text, tr
+from services.csv_text import csv_bytes
 from services.cycles import CycleReport, cycle_report
 from services.errors import UserError
 from services.hr_views import (
@@ -352,14 +351,10 @@ async def survey_links_page(request: Request, cycle_id: CycleIdPath, user: Sessi
 
 def _links_csv(links: list) -> bytes:
     """The links as CSV, UTF-8 with a byte-order mark so Excel on a Chinese system opens it correctly."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["contact_id", "contact_name", "contact_email", "account", "kam_id", "kam_name", "link",
-                     "expires_at"])
-    for link in links:
-        writer.writerow([link.contact_id, link.contact_name, link.contact_email or "", link.account_name,
-                         link.employee_id, link.employee_name, link.url, link.expires_at.isoformat()])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return csv_bytes(["contact_id", "contact_name", "contact_email", "account", "kam_id", "kam_name", "link",
+                      "expires_at"],
+                     ([link.contact_id, link.contact_name, link.contact_email or "", link.account_name,
+                       link.employee_id, link.employee_name, link.url, link.expires_at.isoformat()] for link in links))
 
 
 @pages.post("/hr/cycles/{cycle_id}/reassign")
