@@ -56,7 +56,7 @@ from workflows.payloads import (
 )
 from workflows.reopened import ReopenedReviewWorkflow
 from workflows.review import ReviewWorkflow
-from workflows.review_rules import PHASE_TEXTS, already_submitted, check_submission
+from workflows.review_rules import PHASE_TEXTS, already_submitted, check_submission, check_submitter
 
 # A submission while its review workflow has not started yet (a batch still opening, or no worker
 # running) waits this long for the start before it says "starting, try again".
@@ -135,18 +135,14 @@ async def _answer_from_database(db: Database, s: _Submission, *, started: bool, 
     name = PHASE_TEXTS[s.phase]
     if task is None:
         raise NotFound(tr("review %(review)s does not exist; nothing can be submitted", review=s.review_id))
-    # Who and what first: the wrong person or an impossible value is refused whatever the task's state.
-    if s.phase == MANAGER_SCORING and s.actor != task.reviewer_id:
-        if task.reviewer_id:
-            raise Rejected(tr("%(who)s may not score %(employee)s; the reviewer is %(reviewer)s", who=s.actor,
-                              employee=task.employee_id, reviewer=task.reviewer_id))
-        raise Rejected(tr("%(who)s may not score %(employee)s; the reviewer is nobody", who=s.actor,
-                          employee=task.employee_id))
-    if s.phase == SELF_REVIEW and s.actor != task.employee_id:
-        raise Rejected(tr("%(who)s may not submit the self-review of %(employee)s; only the employee can", who=s.actor,
-                          employee=task.employee_id))
-    if s.phase == CUSTOMER_SURVEY and task.status is None and task.review_status != "pending":
-        raise Rejected(tr("contact %(who)s was not invited to rate %(employee)s", who=s.actor, employee=task.employee_id))
+    # Who and what first: the wrong person or an impossible value is refused whatever the task's state. The same
+    # check as the workflow's; a contact counts as invited when PostgreSQL has their task (or the review is pending).
+    invited = task.status is not None or task.review_status == "pending"
+    try:
+        check_submitter(s.phase, s.actor, employee=task.employee_id, reviewer=task.reviewer_id,
+                        contacts=(s.actor,) if invited else (), peers=(s.actor,))
+    except ApplicationError as err:
+        raise Rejected(user_text(err)) from None
     try:
         s.check(task.rules)
     except ApplicationError as err:
