@@ -32,7 +32,6 @@ from workflows.payloads import (
     PEER_FEEDBACK,
     PEER_NOMINATION,
     PHASES,
-    SELF_REVIEW,
     AddReviewInput,
     BeginCycleInput,
     CloseReviewInput,
@@ -84,16 +83,19 @@ def task_params(cycle_id: str, phase: str, task_id: str, assignee_type: str, emp
     send time), an employee to the task's page; a reviewer is also told whose score is open."""
     if assignee_type == "contact":
         return {"survey_invitation_id": task_id, "kam_name": employee_name}
+    by_reviewer = phase in PHASE_BY_KEY and PHASE_BY_KEY[phase].assignees == "reviewer"
     return {"link_path": task_link(cycle_id, task_kind(task_id, phase), employee_id)} | (
-        {"items": [employee_name]} if phase == MANAGER_SCORING else {})
+        {"items": [employee_name]} if by_reviewer else {})
 
 
 def escalation_to(phase: str, reviewer_id: str | None, reviewers_manager: str | None) -> tuple[str, str]:
-    """Who hears that a phase closed with work missing: the KAM's manager for a self-review, the reviewer's
-    manager for a score (HR when there is none), HR for customer surveys."""
-    if phase == SELF_REVIEW and reviewer_id:
+    """Who hears that a phase closed with work missing, by whose tasks it opened: the KAM's manager for the KAM's
+    own (a self-review), the reviewer's manager for the reviewer's (a score; HR when there is none), HR for the
+    rest (customer surveys)."""
+    assignees = PHASE_BY_KEY[phase].assignees if phase in PHASE_BY_KEY else None
+    if assignees == "subject" and reviewer_id:
         return "employee", reviewer_id
-    if phase == MANAGER_SCORING and reviewers_manager:
+    if assignees == "reviewer" and reviewers_manager:
         return "employee", reviewers_manager
     return "role", "hr"
 
@@ -278,17 +280,17 @@ class ReviewActivities(DbActivities):
             scoring_due: dict[str, str] = {}
             for kind, task_id, assignee_type, assignee, due, employee_id, name, account in await cur.fetchall():
                 common = {"cycle_name": cycle_name, "phase": kind, "due": due.isoformat()}
-                if kind in (SELF_REVIEW, PEER_NOMINATION):
-                    messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
-                                            common | {"link_path": task_link(cycle_id, kind, employee_id)}))
-                elif kind == MANAGER_SCORING:
-                    reports.setdefault(assignee, []).append(
-                        {"name": name, "link_path": task_link(cycle_id, kind, employee_id)})
-                    scoring_due[assignee] = min(scoring_due.get(assignee, common["due"]), common["due"])
-                elif assignee_type == "contact":
+                if assignee_type == "contact":
                     messages.append(Message(f"invited:{task_id}", "survey_invitation", "contact", assignee,
                                             common | {"kam_name": name, "account_name": account,
                                                       "survey_invitation_id": task_id}))
+                elif kind == MANAGER_SCORING:  # one message per reviewer, listing their reports
+                    reports.setdefault(assignee, []).append(
+                        {"name": name, "link_path": task_link(cycle_id, kind, employee_id)})
+                    scoring_due[assignee] = min(scoring_due.get(assignee, common["due"]), common["due"])
+                else:  # any other employee's task (a self-review, a peer nomination, a phase defined later)
+                    messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
+                                            common | {"link_path": task_link(cycle_id, kind, employee_id)}))
             for reviewer, rows in reports.items():
                 messages.append(Message(f"assigned:{cycle_id}:reviewer:{reviewer}", "reviews_assigned", "employee",
                                         reviewer, {"cycle_name": cycle_name, "phase": MANAGER_SCORING,
@@ -735,17 +737,17 @@ class ReviewActivities(DbActivities):
             for kind, task_id, assignee_type, assignee, due, employee_id, name, account, cycle_name in \
                     await cur.fetchall():
                 common = {"cycle_name": cycle_name, "phase": kind, "due": due.isoformat()}
-                if kind in (SELF_REVIEW, PEER_NOMINATION):
-                    messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
-                                            common | {"link_path": task_link(cycle_id, kind, employee_id)}))
+                if assignee_type == "contact":
+                    messages.append(Message(f"invited:{task_id}", "survey_invitation", "contact", assignee,
+                                            common | {"kam_name": name, "account_name": account,
+                                                      "survey_invitation_id": task_id}))
                 elif kind == MANAGER_SCORING:
                     messages.append(Message(f"reviewer-assigned:{review_id}:joined", "reviewer_assigned", "employee",
                                             assignee, common | {"employee_name": name,
                                                                 "link_path": task_link(cycle_id, kind, employee_id)}))
-                elif assignee_type == "contact":
-                    messages.append(Message(f"invited:{task_id}", "survey_invitation", "contact", assignee,
-                                            common | {"kam_name": name, "account_name": account,
-                                                      "survey_invitation_id": task_id}))
+                else:  # any other employee's task (a self-review, a peer nomination, a phase defined later)
+                    messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
+                                            common | {"link_path": task_link(cycle_id, kind, employee_id)}))
             await queue(cur, cycle_id, batch, messages)
         await start_delivery(activity.client(), activity.info().task_queue, batch)
 

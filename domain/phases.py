@@ -79,8 +79,11 @@ class PhaseDefinition:
         return self.assignees in ("contacts", "peers")
 
     def task_link(self, cycle_id: str, employee_id: str) -> str:
-        return self.link.format(cycle=cycle_id, employee=employee_id)
+        return self.link.format(cycle=cycle_id, employee=employee_id, phase=self.key)
 
+
+# The generic form of a phase defined only in the registry (webapp/routers/phase_forms.py): its questions, its scale.
+GENERIC_FORM_LINK = "/tasks/{cycle}/{phase}/{employee}"
 
 SELF_REVIEW = "self_review"
 MANAGER_SCORING = "manager_scoring"
@@ -158,7 +161,7 @@ def task_kind(task_id: str, phase: str) -> str:
 def link_for(kind: str, cycle_id: str, employee_id: str) -> str:
     """The page where a task of this kind (a phase or a step) is done; a path, the delivery makes it absolute."""
     template = STEP_LINKS.get(kind) or (PHASE_BY_KEY[kind].link if kind in PHASE_BY_KEY else "/me/reviews/{cycle}")
-    return template.format(cycle=cycle_id, employee=employee_id)
+    return template.format(cycle=cycle_id, employee=employee_id, phase=kind)
 
 
 # Where a whole cycle stands (review_cycle.status and the cycle workflow's phase), in both languages.

@@ -421,7 +421,8 @@ class ReviewWorkflow:
         resubmission becomes the next version (the earlier one is kept). Marked before the first await, so a
         submission racing it is judged against the reopened state. Returns the version now awaited."""
         workflow.patched(REOPEN_PATCH)
-        key = req.contact_id if req.phase == CUSTOMER_SURVEY else req.phase
+        per_person = PHASE_BY_KEY[req.phase].per_person
+        key = req.contact_id if per_person else req.phase
         assert key is not None  # the validator refuses a survey reopen without a contact
         ph = self._phases[req.phase]
         others_waiting = not self._done(req.phase)  # other contacts still asked in the same survey phase
@@ -436,8 +437,7 @@ class ReviewWorkflow:
         inp = self._inp
         await workflow.execute_activity_method(
             ReviewActivities.reopen_task,
-            ReopenRecord(inp.cycle_id, inp.review_id, task_id_for(inp.review_id, req.phase, req.contact_id
-                                                                  if req.phase == CUSTOMER_SURVEY else None),
+            ReopenRecord(inp.cycle_id, inp.review_id, task_id_for(inp.review_id, req.phase, key if per_person else None),
                          req.phase, version, req.actor_id, req.reason.strip(), req.due_at, workflow.now()),
             **ONE_ROW,
         )
@@ -445,7 +445,8 @@ class ReviewWorkflow:
 
     @reopen_task.validator
     def _validate_reopen(self, req: ReopenTask) -> None:
-        if req.phase not in self._phases or PHASE_BY_KEY[req.phase].assignees == "peers":
+        storage = PHASE_BY_KEY[req.phase].storage if req.phase in self._phases else None
+        if storage is None or storage.replaced_by is None:  # peer feedback is never reopened (nor replaced)
             raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
                             "customer_survey", task=repr(req.phase)))
         check_reopen_request(req, workflow.now())
@@ -453,16 +454,15 @@ class ReviewWorkflow:
         if self._closed or self._ended or not self._pending():
             raise conflict(tr("the review of %(employee)s has already closed", employee=self._inp.employee_id))
         ph = self._phases[req.phase]
-        key = req.contact_id if req.phase == CUSTOMER_SURVEY else req.phase
+        key = req.contact_id if PHASE_BY_KEY[req.phase].per_person else req.phase
+        name = phase_text(req.phase)
         if key in ph.reopened:
-            raise conflict(tr("the %(phase)s is already reopened and awaits a new submission",
-                              phase=PHASE_TEXTS[req.phase]))
+            raise conflict(tr("the %(phase)s is already reopened and awaits a new submission", phase=name))
         if key not in ph.accepted:
-            raise conflict(tr("the %(phase)s has not been submitted yet, so there is nothing to reopen",
-                              phase=PHASE_TEXTS[req.phase]))
+            raise conflict(tr("the %(phase)s has not been submitted yet, so there is nothing to reopen", phase=name))
         if ph.closed:
             raise conflict(tr("the %(phase)s phase is closed (it was due %(due)s); nothing can be submitted",
-                              phase=PHASE_TEXTS[req.phase], due=ph.due_at))
+                              phase=name, due=ph.due_at))
 
     # -- org changes (Updates sent by the import's apply step; docs/org-changes.md) -------------------
 

@@ -268,7 +268,8 @@ def check_reopen_request(req: payloads.ReopenTask, now: datetime) -> None:
         raise reject(tr("reopening a task needs a reason"))
     if len(req.reason) > 2000:
         raise reject(tr("the reason is longer than %(limit)s characters", limit=2000))
-    if req.phase == payloads.CUSTOMER_SURVEY and not req.contact_id:
+    definition = PHASE_BY_KEY.get(req.phase)
+    if definition is not None and definition.assignees == "contacts" and not req.contact_id:
         raise reject(tr("reopening a survey answer needs the contact whose answer it is"))
     if req.due_at <= now:
         raise reject(tr("the new deadline %(due)s is not in the future", due=req.due_at))

@@ -1,0 +1,156 @@
+"""A phase added through the registry only: one PhaseDefinition, its table (what its migration would create) and its
+form (the generic one, from the definition's questions). No other module is edited for it, yet its tasks open, the
+reviewer is told, submissions are checked and refused through the review workflow, its answers are stored, reopened
+and resubmitted, it is named in both languages and the review closes with it, not missing it (docs/phases.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import ActivityEnvironment
+
+from activities.reviews import ReviewActivities
+from domain.phases import GENERIC_FORM_LINK, ITEM_ROWS, PhaseDefinition, Storage, link_for, phase_label, registered
+from services import tasks
+from services.cycles import create_cycle
+from services.db import APP_ROLE, libpq_url
+from services.errors import Conflict, Rejected
+from tests.helpers import cycle_config, eventually, ratings, review_started, rows, seed_org
+from tests.workflows.support import refusal
+from worker import running_worker
+from workflows.payloads import (
+    BeginCycleInput,
+    ManagerScoreSubmission,
+    PhasePlan,
+    ReopenTask,
+    SelfReviewSubmission,
+    StartBatchInput,
+    SurveySubmission,
+    TaskSubmission,
+    review_id_for,
+    review_workflow_id,
+)
+from workflows.review import ReviewWorkflow
+
+# (1) The definition: a check-in the reviewer records for each KAM, two questions on a 1..4 scale, not scored.
+CHECK_IN = PhaseDefinition(
+    "toy_check_in", "reviewer", {"en": "check-in", "zh-CN": "面谈记录"}, "reviewer",
+    "TaskSubmission", "submit_task", "check_answers",
+    Storage("toy_check_in_answer", ITEM_ROWS + (("scored_by", "actor"), ("submitted_at", "at")),
+            replaced_by="review_id"),
+    link=GENERIC_FORM_LINK, questions=("clarity", "follow_up"), scale=(1, 4))
+
+# (2) Its migration: the answer table.
+MIGRATION = f"""
+CREATE TABLE toy_check_in_answer (
+    review_id text NOT NULL REFERENCES review(id), item_id text NOT NULL, rating integer, comment text,
+    scored_by text NOT NULL, submitted_at timestamptz NOT NULL, PRIMARY KEY (review_id, item_id));
+GRANT SELECT, INSERT, DELETE ON toy_check_in_answer TO {APP_ROLE};
+"""
+
+
+@contextlib.contextmanager
+def check_in_phase(db_admin_url: str) -> Iterator[PhaseDefinition]:
+    with psycopg.connect(db_admin_url, autocommit=True) as conn:
+        conn.execute(MIGRATION)
+    with registered(CHECK_IN) as definition:
+        yield definition
+
+
+def test_the_phase_is_named_in_both_languages_and_linked_to_its_form() -> None:
+    with registered(CHECK_IN):
+        assert phase_label("toy_check_in", "en") == "check-in"
+        assert phase_label("toy_check_in", "zh-CN") == "面谈记录"
+        assert link_for("toy_check_in", "C1", "K01") == "/tasks/C1/toy_check_in/K01"
+    assert phase_label("toy_check_in") == "toy check in"  # gone again with its registration
+
+
+async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(client, db_url, db_admin_url, task_queue):
+    org = seed_org(db_url, kams=1, managers=1, contacts_per_kam=1)
+    c = f"PR{uuid.uuid4().hex[:8]}"
+    k, m, contact = "K01", org["manager_of"]["K01"], org["contacts"]["K01"][0]
+    review = review_id_for(c, k)
+    task = f"{review}:toy_check_in"
+    await create_cycle(db_url, cycle_config(c, due="300s"))
+    now = datetime.now(UTC)
+    with check_in_phase(db_admin_url):
+        async with (AsyncConnectionPool(libpq_url(db_url), min_size=1, max_size=2, kwargs={"autocommit": True}) as pool,
+                    running_worker(client, db_url, task_queue)):
+            acts = ReviewActivities(pool)
+            env = ActivityEnvironment(client)
+            env.info = dataclasses.replace(env.info, task_queue=task_queue)
+            plan = await env.run(acts.begin_cycle, BeginCycleInput(c, now))
+            # The cycle's plan with the new phase in it: what phase_configs gives once the phase is in the cycle's
+            # configuration (an optional phase: its block; see docs/phases.md).
+            phases = plan.phases + [PhasePlan("toy_check_in", now + timedelta(seconds=300), [], "close")]
+            assert await env.run(acts.start_review_batch, StartBatchInput(
+                c, 0, 0, plan.participant_count, plan.rules, phases, now)) == 1
+
+            # Task creation: one task for the reviewer, by the definition's assignees; announced to them.
+            assert rows(db_url, "SELECT kind, assignee_type, assignee_id, status FROM task WHERE id = %s", task) == [
+                ("toy_check_in", "employee", m, "open")]
+            await env.run(acts.announce_cycle, c)
+            told = rows(db_url, """SELECT kind, params FROM notification WHERE recipient_id = %s
+                                   AND params ->> 'phase' = 'toy_check_in'""", m)
+            assert {(kind, params["link_path"]) for kind, params in told} == {
+                ("task_assigned", f"/tasks/{c}/toy_check_in/{k}")}
+            await eventually(lambda: review_started(client, c, k))
+
+            # Who and what, through the workflow's generic Update: refused in the definition's words.
+            with pytest.raises(Rejected, match=f"{k} may not submit the check-in of {k}; the reviewer is {m}"):
+                await tasks.submit_task(client, db_url, c, k, TaskSubmission("toy_check_in", k, {"clarity": 3,
+                                                                                                  "follow_up": 4}))
+            with pytest.raises(Rejected, match="check-in: rating for clarity is 9; the scale is 1 to 4"):
+                await tasks.submit_task(client, db_url, c, k, TaskSubmission("toy_check_in", m, {"clarity": 9,
+                                                                                                  "follow_up": 4}))
+            with pytest.raises(Rejected, match="missing rating for follow_up"):
+                await tasks.submit_task(client, db_url, c, k, TaskSubmission("toy_check_in", m, {"clarity": 3}))
+            handle = client.get_workflow_handle(review_workflow_id(review))
+            # submit_task takes only phases defined for it: the first phases keep their own Updates.
+            assert "submitted through submit_self_review" in await refusal(handle.execute_update(
+                ReviewWorkflow.submit_task, TaskSubmission("self_review", k, ratings(2))))
+
+            # Stored as its Storage says: one row per item, the reviewer, the time; the task done; audited.
+            answer = TaskSubmission("toy_check_in", m, {"clarity": 3, "follow_up": 4}, {"clarity": "clear goals"})
+            first = await tasks.submit_task(client, db_url, c, k, answer)
+            assert await tasks.submit_task(client, db_url, c, k, answer) == first  # the same again: its receipt
+            with pytest.raises(Conflict, match="the check-in was already submitted"):
+                await tasks.submit_task(client, db_url, c, k, dataclasses.replace(answer, ratings={
+                    "clarity": 1, "follow_up": 1}))
+            stored = "SELECT item_id, rating, comment, scored_by FROM toy_check_in_answer WHERE review_id = %s ORDER BY 1"
+            assert rows(db_url, stored, review) == [("clarity", 3, "clear goals", m), ("follow_up", 4, None, m)]
+            assert rows(db_url, "SELECT status FROM task WHERE id = %s", task) == [("done",)]
+            (after,), = rows(db_url, "SELECT after FROM audit_log WHERE event_key = %s", f"task.submitted:{task}")
+            assert after["status"] == "done" and after["ratings"] == answer.ratings and after["digest"]
+
+            # Reopened by HR and submitted again: the first version kept, the live rows replaced.
+            assert await handle.execute_update(ReviewWorkflow.reopen_task, ReopenTask(
+                "HR1", "toy_check_in", "follow-up missing", datetime.now(UTC) + timedelta(days=1))) == 2
+            await eventually(lambda: _task_version_open(db_url, task))
+            await tasks.submit_task(client, db_url, c, k, dataclasses.replace(answer, ratings={
+                "clarity": 2, "follow_up": 2}, comments={}))
+            assert rows(db_url, stored, review) == [("clarity", 2, None, m), ("follow_up", 2, None, m)]
+            (kept,), = rows(db_url, "SELECT content FROM submission_version WHERE task_id = %s AND version = 1", task)
+            assert [(x["item"], x["rating"], x["comment"]) for x in kept] == [
+                ("clarity", 3, "clear goals"), ("follow_up", 4, None)]
+
+            # The review waits for it like any phase, then closes with nothing missing.
+            status = await handle.query(ReviewWorkflow.status)
+            assert [(p.phase, p.state) for p in status.phases][-1] == ("toy_check_in", "done")
+            await tasks.submit_self_review(client, db_url, c, SelfReviewSubmission(k, ratings(2)))
+            await tasks.submit_manager_score(client, db_url, c, k, ManagerScoreSubmission(m, ratings(3)))
+            await tasks.submit_survey(client, db_url, c, k, SurveySubmission(contact, 5, 9))
+            result = await handle.result()
+    assert not [m for m in result["missing"] if m.startswith(("toy_check_in", "self_review", "manager_scoring"))]
+    assert rows(db_url, "SELECT status FROM review WHERE id = %s", review) == [("closed",)]
+
+
+async def _task_version_open(db_url: str, task: str) -> bool:
+    return rows(db_url, "SELECT status, version FROM task WHERE id = %s", task) == [("open", 2)]
