@@ -198,5 +198,10 @@ class PhaseName:
 
     key: str
 
+    @property
+    def phase_key(self) -> str:
+        """Carried as the key in a refusal's details (domain.text), so the reader's language names it."""
+        return self.key
+
     def localized(self, locale: str) -> str:
         return phase_label(self.key, locale)
