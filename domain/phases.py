@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Language = Literal["en", "zh-CN"]
@@ -69,9 +69,14 @@ class PhaseDefinition:
     # The generic answers (TaskSubmission, check_answers): the question ids and the rating scale.
     questions: tuple[str, ...] = ()
     scale: tuple[int, int] = (1, 5)
+    question_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # question id -> language -> text
 
     def label(self, language: str = "en") -> str:
         return self.labels.get(language) or self.labels["en"]
+
+    def question_label(self, question: str, language: str = "en") -> str:
+        labels = self.question_labels.get(question) or {}
+        return labels.get(language) or labels.get("en") or question.replace("_", " ")
 
     @property
     def per_person(self) -> bool:

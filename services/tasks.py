@@ -30,7 +30,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reviews import review_rules
-from domain.phases import PHASE_BY_KEY
+from domain.phases import PHASE_BY_KEY, PhaseDefinition
 from domain.text import N_, tr
 from services.db import Database, as_database
 from services.errors import Conflict, NotFound, Rejected, TryLater, refusal
@@ -261,6 +261,38 @@ async def submit_task(client: Client, db: Database | str, cycle_id: str, employe
     return await _submit(client, db, _Submission(
         review_id, sub.phase, task_id, sub.actor_id, digest, ReviewWorkflow.submit_task, sub,
         lambda rules: check_submission(sub.phase, sub, rules)))
+
+
+@dataclass(frozen=True)
+class PhaseForm:
+    """What the generic form of a phase shows its reader: the phase, whose review, and the reader's task in it."""
+
+    definition: PhaseDefinition
+    cycle_name: str
+    employee_name: str
+    timezone: str
+    status: str | None  # the reader's task: open | done | missed | cancelled; None when they were not asked
+    due_at: datetime | None
+
+
+async def phase_form(db: Database | str, cycle_id: str, phase: str, employee_id: str, viewer: str) -> PhaseForm:
+    """The reader's task in a phase defined only in the registry (its definition's generic form), from PostgreSQL."""
+    definition = PHASE_BY_KEY.get(phase)
+    if definition is None or definition.update != "submit_task":
+        raise NotFound(tr("there is no phase %(phase)s to submit", phase=repr(phase)))
+    review_id = review_id_for(cycle_id, employee_id)
+    task_id = task_id_for(review_id, phase, viewer if definition.per_person else None)
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
+            """SELECT c.name, e.name, t.status, t.due_at FROM review r
+               JOIN review_cycle c ON c.id = r.cycle_id JOIN employee e ON e.id = r.employee_id
+               LEFT JOIN task t ON t.id = %s AND t.assignee_id = %s WHERE r.id = %s""",
+            (task_id, viewer, review_id))).fetchone()
+        if row is None:
+            raise NotFound(tr("review %(review)s does not exist; nothing can be submitted", review=review_id))
+        zone = (await cycle_config(conn, cycle_id)).timezone
+    cycle_name, employee_name, status, due_at = row
+    return PhaseForm(definition, cycle_name, employee_name, zone, status, due_at)
 
 
 ROLE_WORDS = {"kam": N_("a key account manager"), "hr": N_("in HR"), "payroll": N_("in payroll"),

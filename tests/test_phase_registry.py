@@ -56,6 +56,22 @@ GRANT SELECT, INSERT, DELETE ON toy_check_in_answer TO {APP_ROLE};
 """
 
 
+async def start_with_check_in(client, db_url: str, task_queue: str, c: str) -> None:
+    """Create and start cycle ``c``'s reviews with the check-in phase in their plan: what phase_configs gives once the
+    phase is in the cycle's configuration (an optional phase: its block; docs/phases.md). Needs a running worker."""
+    await create_cycle(db_url, cycle_config(c, due="300s"))
+    now = datetime.now(UTC)
+    async with AsyncConnectionPool(libpq_url(db_url), min_size=1, max_size=2, kwargs={"autocommit": True}) as pool:
+        acts = ReviewActivities(pool)
+        env = ActivityEnvironment(client)
+        env.info = dataclasses.replace(env.info, task_queue=task_queue)
+        plan = await env.run(acts.begin_cycle, BeginCycleInput(c, now))
+        phases = plan.phases + [PhasePlan("toy_check_in", now + timedelta(seconds=300), [], "close")]
+        assert await env.run(acts.start_review_batch, StartBatchInput(
+            c, 0, 0, plan.participant_count, plan.rules, phases, now)) == plan.participant_count
+        await env.run(acts.announce_cycle, c)
+
+
 @contextlib.contextmanager
 def check_in_phase(db_admin_url: str) -> Iterator[PhaseDefinition]:
     with psycopg.connect(db_admin_url, autocommit=True) as conn:
@@ -78,25 +94,13 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
     k, m, contact = "K01", org["manager_of"]["K01"], org["contacts"]["K01"][0]
     review = review_id_for(c, k)
     task = f"{review}:toy_check_in"
-    await create_cycle(db_url, cycle_config(c, due="300s"))
-    now = datetime.now(UTC)
     with check_in_phase(db_admin_url):
-        async with (AsyncConnectionPool(libpq_url(db_url), min_size=1, max_size=2, kwargs={"autocommit": True}) as pool,
-                    running_worker(client, db_url, task_queue)):
-            acts = ReviewActivities(pool)
-            env = ActivityEnvironment(client)
-            env.info = dataclasses.replace(env.info, task_queue=task_queue)
-            plan = await env.run(acts.begin_cycle, BeginCycleInput(c, now))
-            # The cycle's plan with the new phase in it: what phase_configs gives once the phase is in the cycle's
-            # configuration (an optional phase: its block; see docs/phases.md).
-            phases = plan.phases + [PhasePlan("toy_check_in", now + timedelta(seconds=300), [], "close")]
-            assert await env.run(acts.start_review_batch, StartBatchInput(
-                c, 0, 0, plan.participant_count, plan.rules, phases, now)) == 1
+        async with running_worker(client, db_url, task_queue):
+            await start_with_check_in(client, db_url, task_queue, c)
 
             # Task creation: one task for the reviewer, by the definition's assignees; announced to them.
             assert rows(db_url, "SELECT kind, assignee_type, assignee_id, status FROM task WHERE id = %s", task) == [
                 ("toy_check_in", "employee", m, "open")]
-            await env.run(acts.announce_cycle, c)
             told = rows(db_url, """SELECT kind, params FROM notification WHERE recipient_id = %s
                                    AND params ->> 'phase' = 'toy_check_in'""", m)
             assert {(kind, params["link_path"]) for kind, params in told} == {
