@@ -32,6 +32,7 @@ from workflows.payloads import (
     PEER_FEEDBACK,
     PEER_NOMINATION,
     PHASES,
+    SELF_REVIEW,
     AddReviewInput,
     BeginCycleInput,
     CloseReviewInput,
@@ -117,9 +118,11 @@ def review_rules(config: CycleConfig) -> ReviewRules:
 
 def phase_configs(config: CycleConfig) -> list[tuple[str, PhaseConfig]]:
     """Each phase of the cycle with its deadline configuration, in the registry's order: every cycle's phases,
-    then the optional ones its configuration enables (a ``peer_feedback:`` block)."""
+    then the optional ones its configuration enables (a ``peer_feedback:`` block), then the phases defined only in
+    the registry that it adds (``added_phases:``, in the order given)."""
     phases = [(name, getattr(config.phases, name)) for name in PHASES]
-    return phases + [(name, getattr(config, name)) for name in OPTIONAL_PHASES if getattr(config, name, None)]
+    phases += [(name, getattr(config, name)) for name in OPTIONAL_PHASES if getattr(config, name, None)]
+    return phases + list((config.added_phases or {}).items())
 
 
 def phase_plan(name: str, phase: PhaseConfig, started_at: datetime) -> PhasePlan:
@@ -952,23 +955,36 @@ async def write_reopen(cur: Any, rec: ReopenRecord) -> bool:
     return True
 
 
+def item_ratings(definition: PhaseDefinition) -> sql.Composed:
+    """The SELECT of one review's ratings per item (``{item: rating}``) from a per-item phase's storage, for the score:
+    items without a rating (comments only) and the definition's extra items (a manager's potential) left out.
+    Correlated to ``r``, the review of the enclosing query."""
+    storage = definition.storage
+    assert storage is not None and storage.per_item
+    item, rating, review = (sql.Identifier(storage.column_of(s) or "") for s in ("item", "rating", "review"))
+    extras = [e for e, _ in storage.extra_items]
+    left_out = sql.SQL(" AND {} <> ALL({})").format(item, sql.Literal(extras)) if extras else sql.SQL("")
+    return sql.SQL("SELECT COALESCE(json_object_agg({item}, {rating}), '{{}}') FROM {table} "
+                   "WHERE {review} = r.id AND {rating} IS NOT NULL{left_out}").format(
+        item=item, rating=rating, table=sql.Identifier(storage.table), review=review, left_out=left_out)
+
+
 async def score_review(conn: AsyncConnection, config: CycleConfig,
                        review_id: str) -> tuple[str, Decimal | None, list[str] | None, ScoreResult]:
     """The review's preliminary score from what is stored now (one query), with its status, stored score and missing
     list: the close computes it once, a reopen of a closed review (activities/reopened.py) again."""
     row = await (await conn.execute(
-        """SELECT r.employee_id, r.status, r.preliminary_score, r.missing,
+        sql.SQL("""SELECT r.employee_id, r.status, r.preliminary_score, r.missing,
                   (SELECT COALESCE(json_agg(json_build_array(k.kpi_id, k.value::text)), '[]')
                    FROM kpi_actual k WHERE k.employee_id = r.employee_id AND k.period = %(period)s),
-                  (SELECT COALESCE(json_object_agg(item_id, rating), '{}') FROM self_review_answer
-                   WHERE review_id = r.id AND rating IS NOT NULL),
-                  (SELECT COALESCE(json_object_agg(item_id, rating), '{}') FROM manager_score
-                   WHERE review_id = r.id AND rating IS NOT NULL AND item_id <> 'potential'),
+                  ({self_ratings}), ({manager_ratings}),
                   (SELECT COALESCE(json_agg(json_build_array(i.account_id, s.satisfaction, s.nps,
                                                              a.annual_revenue::text) ORDER BY i.id), '[]')
                    FROM survey_response s JOIN survey_invitation i ON i.id = s.invitation_id
                    JOIN key_account a ON a.id = i.account_id WHERE i.review_id = r.id)
-           FROM review r WHERE r.id = %(review)s""",
+           FROM review r WHERE r.id = %(review)s""").format(
+            self_ratings=item_ratings(PHASE_BY_KEY[SELF_REVIEW]),
+            manager_ratings=item_ratings(PHASE_BY_KEY[MANAGER_SCORING])),
         {"review": review_id, "period": config.period.label},
     )).fetchone()
     employee_id, status, stored_score, stored_missing, kpis, self_ratings, manager_ratings, survey = row

@@ -13,25 +13,21 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from psycopg_pool import AsyncConnectionPool
-from temporalio.testing import ActivityEnvironment
 
-from activities.reviews import ReviewActivities
+from domain.cycle import CycleConfig
 from domain.phases import GENERIC_FORM_LINK, ITEM_ROWS, PhaseDefinition, Storage, link_for, phase_label, registered
+from i18n.catalog import gettext_for
 from services import tasks
-from services.cycles import create_cycle
-from services.db import APP_ROLE, libpq_url
+from services.cycles import create_cycle, start_cycle
+from services.db import APP_ROLE
 from services.errors import Conflict, Rejected
-from tests.helpers import cycle_config, eventually, ratings, review_started, rows, seed_org
+from tests.helpers import count, cycle_config, eventually, ratings, review_started, rows, seed_org
 from tests.workflows.support import refusal
 from worker import running_worker
 from workflows.payloads import (
-    BeginCycleInput,
     ManagerScoreSubmission,
-    PhasePlan,
     ReopenTask,
     SelfReviewSubmission,
-    StartBatchInput,
     SurveySubmission,
     TaskSubmission,
     review_id_for,
@@ -57,19 +53,19 @@ GRANT SELECT, INSERT, DELETE ON toy_check_in_answer TO {APP_ROLE};
 
 
 async def start_with_check_in(client, db_url: str, task_queue: str, c: str) -> None:
-    """Create and start cycle ``c``'s reviews with the check-in phase in their plan: what phase_configs gives once the
-    phase is in the cycle's configuration (an optional phase: its block; docs/phases.md). Needs a running worker."""
-    await create_cycle(db_url, cycle_config(c, due="300s"))
-    now = datetime.now(UTC)
-    async with AsyncConnectionPool(libpq_url(db_url), min_size=1, max_size=2, kwargs={"autocommit": True}) as pool:
-        acts = ReviewActivities(pool)
-        env = ActivityEnvironment(client)
-        env.info = dataclasses.replace(env.info, task_queue=task_queue)
-        plan = await env.run(acts.begin_cycle, BeginCycleInput(c, now))
-        phases = plan.phases + [PhasePlan("toy_check_in", now + timedelta(seconds=300), [], "close")]
-        assert await env.run(acts.start_review_batch, StartBatchInput(
-            c, 0, 0, plan.participant_count, plan.rules, phases, now)) == plan.participant_count
-        await env.run(acts.announce_cycle, c)
+    """Create and start cycle ``c`` with the check-in in its configuration (its deadline block under
+    ``added_phases:``), as any cycle is started; return once its reviewers' tasks are open. Needs a running worker."""
+    data = cycle_config(c, due="300s").model_dump(mode="json")
+    data["added_phases"] = {"toy_check_in": {"due_after": "300s", "reminders_before": [],
+                                             "on_deadline": {"action": "close"}}}
+    await create_cycle(db_url, CycleConfig.model_validate(data))
+    await start_cycle(client, db_url, c, task_queue)
+    participants = count(db_url, "SELECT count(*) FROM review WHERE cycle_id = %s", c)
+
+    async def opened() -> bool:
+        return count(db_url, "SELECT count(*) FROM task WHERE cycle_id = %s AND kind = 'toy_check_in'", c) == participants
+
+    await eventually(opened)
 
 
 @contextlib.contextmanager
@@ -101,16 +97,18 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
             # Task creation: one task for the reviewer, by the definition's assignees; announced to them.
             assert rows(db_url, "SELECT kind, assignee_type, assignee_id, status FROM task WHERE id = %s", task) == [
                 ("toy_check_in", "employee", m, "open")]
-            told = rows(db_url, """SELECT kind, params FROM notification WHERE recipient_id = %s
-                                   AND params ->> 'phase' = 'toy_check_in'""", m)
-            assert {(kind, params["link_path"]) for kind, params in told} == {
+            told = "SELECT kind, params FROM notification WHERE recipient_id = %s AND params ->> 'phase' = 'toy_check_in'"
+            await eventually(lambda: _some(rows(db_url, told, m)))
+            assert {(kind, params["link_path"]) for kind, params in rows(db_url, told, m)} == {
                 ("task_assigned", f"/tasks/{c}/toy_check_in/{k}")}
             await eventually(lambda: review_started(client, c, k))
 
             # Who and what, through the workflow's generic Update: refused in the definition's words.
-            with pytest.raises(Rejected, match=f"{k} may not submit the check-in of {k}; the reviewer is {m}"):
+            with pytest.raises(Rejected, match=f"{k} may not submit the check-in of {k}; the reviewer is {m}") as refused:
                 await tasks.submit_task(client, db_url, c, k, TaskSubmission("toy_check_in", k, {"clarity": 3,
                                                                                                   "follow_up": 4}))
+            assert refused.value.text is not None  # named in the reader's language at the edge
+            assert refused.value.text.render(gettext_for("zh-CN"), str, "zh-CN") == f"{k} 无权提交 {k} 的面谈记录；评分人是 {m}"
             with pytest.raises(Rejected, match="check-in: rating for clarity is 9; the scale is 1 to 4"):
                 await tasks.submit_task(client, db_url, c, k, TaskSubmission("toy_check_in", m, {"clarity": 9,
                                                                                                   "follow_up": 4}))
@@ -154,6 +152,10 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
             result = await handle.result()
     assert not [m for m in result["missing"] if m.startswith(("toy_check_in", "self_review", "manager_scoring"))]
     assert rows(db_url, "SELECT status FROM review WHERE id = %s", review) == [("closed",)]
+
+
+async def _some(found: list) -> bool:
+    return bool(found)
 
 
 async def _task_version_open(db_url: str, task: str) -> bool:
