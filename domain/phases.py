@@ -10,8 +10,6 @@ the submission type, its validator and its Update are named here and bound in ``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -128,19 +126,23 @@ PHASE_DEFINITIONS: tuple[PhaseDefinition, ...] = (
 PHASE_BY_KEY: dict[str, PhaseDefinition] = {p.key: p for p in PHASE_DEFINITIONS}
 
 
-@contextmanager
-def registered(definition: PhaseDefinition) -> Iterator[PhaseDefinition]:
+class registered:  # noqa: N801 - used as a function: ``with registered(definition):``
     """A phase added to the registry for a while (a test's toy phase); everything that reads PHASE_BY_KEY sees it.
 
-    A real phase is an entry in PHASE_DEFINITIONS (and, if optional, its block in the cycle configuration).
+    A real phase is an entry in PHASE_DEFINITIONS (and its deadline block in the cycle configuration).
     """
-    if definition.key in PHASE_BY_KEY:
-        raise ValueError(f"phase {definition.key!r} is defined already")
-    PHASE_BY_KEY[definition.key] = definition
-    try:
-        yield definition
-    finally:
-        del PHASE_BY_KEY[definition.key]
+
+    def __init__(self, definition: PhaseDefinition) -> None:
+        if definition.key in PHASE_BY_KEY:
+            raise ValueError(f"phase {definition.key!r} is defined already")
+        self.definition = definition
+
+    def __enter__(self) -> PhaseDefinition:
+        PHASE_BY_KEY[self.definition.key] = self.definition
+        return self.definition
+
+    def __exit__(self, *exc: object) -> None:
+        del PHASE_BY_KEY[self.definition.key]
 # The phases every cycle has (each a block under ``phases:`` in the cycle YAML), in their defined order.
 PHASES: tuple[str, ...] = tuple(p.key for p in PHASE_DEFINITIONS if not p.optional)
 OPTIONAL_PHASES: tuple[str, ...] = tuple(p.key for p in PHASE_DEFINITIONS if p.optional)
