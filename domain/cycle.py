@@ -266,7 +266,7 @@ class CycleConfig(_Frozen):
         for key in self.added_phases or {}:
             definition = PHASE_BY_KEY.get(key)
             if definition is None or definition.update != "submit_task":
-                raise DomainError(tr("added_phases: %(phase)s is not a phase defined in the registry for its generic "
+                raise DomainError(tr("%(phase)s is not a phase defined in the registry for its generic "
                                      "form", phase=repr(key)), "added_phases")
         return self
 

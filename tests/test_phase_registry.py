@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from activities.reviews import phase_configs
 from domain.cycle import CycleConfig
 from domain.phases import GENERIC_FORM_LINK, ITEM_ROWS, PhaseDefinition, Storage, link_for, phase_label, registered
 from i18n.catalog import gettext_for
@@ -160,3 +161,16 @@ async def _some(found: list) -> bool:
 
 async def _task_version_open(db_url: str, task: str) -> bool:
     return rows(db_url, "SELECT status, version FROM task WHERE id = %s", task) == [("open", 2)]
+
+
+def test_a_cycle_adds_only_phases_the_registry_defines_for_the_generic_form() -> None:
+    data = cycle_config("C1").model_dump(mode="json")
+    block = {"due_after": "7d", "reminders_before": [], "on_deadline": {"action": "close"}}
+    with pytest.raises(ValueError, match="is not a phase defined in the registry"):
+        CycleConfig.model_validate(data | {"added_phases": {"toy_check_in": block}})  # not registered
+    with pytest.raises(ValueError, match="is not a phase defined in the registry"):
+        CycleConfig.model_validate(data | {"added_phases": {"self_review": block}})  # has its own block and Update
+    with registered(CHECK_IN):
+        config = CycleConfig.model_validate(data | {"added_phases": {"toy_check_in": block}})
+    assert [name for name, _ in phase_configs(config)][-1] == "toy_check_in"
+    assert "toy_check_in" not in [name for name, _ in phase_configs(CycleConfig.model_validate(data))]
