@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -18,7 +17,7 @@ from activities.reviews import phase_configs
 from domain.cycle import CycleConfig
 from domain.phases import GENERIC_FORM_LINK, ITEM_ROWS, PhaseDefinition, Storage, link_for, phase_label, registered
 from i18n.catalog import gettext_for
-from services import tasks
+from services import reopen, tasks
 from services.cycles import create_cycle, start_cycle
 from services.db import APP_ROLE
 from services.errors import Conflict, Rejected
@@ -27,7 +26,6 @@ from tests.workflows.support import refusal
 from worker import running_worker
 from workflows.payloads import (
     ManagerScoreSubmission,
-    ReopenTask,
     SelfReviewSubmission,
     SurveySubmission,
     TaskSubmission,
@@ -134,8 +132,8 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
             assert after["status"] == "done" and after["ratings"] == answer.ratings and after["digest"]
 
             # Reopened by HR and submitted again: the first version kept, the live rows replaced.
-            assert await handle.execute_update(ReviewWorkflow.reopen_task, ReopenTask(
-                "HR1", "toy_check_in", "follow-up missing", datetime.now(UTC) + timedelta(days=1))) == 2
+            assert await reopen.reopen_task(client, db_url, c, k, "toy_check_in", actor_id="HR1",
+                                            reason="follow-up missing") == 2
             await eventually(lambda: _task_version_open(db_url, task))
             await tasks.submit_task(client, db_url, c, k, dataclasses.replace(answer, ratings={
                 "clarity": 2, "follow_up": 2}, comments={}))
