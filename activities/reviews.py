@@ -1001,7 +1001,28 @@ async def score_review(conn: AsyncConnection, config: CycleConfig,
         inputs = inputs.model_copy(update={"goals": await approved_goals(conn, employee_id, config.period.label)})
     if (config.scorecard.component_weights.peer_feedback or 0) > 0:
         inputs = inputs.model_copy(update={"peer_feedback": await peer_aggregate(conn, config, review_id)})
+    if weighed := config.scorecard.component_weights.phases:
+        inputs = inputs.model_copy(update={"phase_answers": {
+            key: await phase_answers(conn, PHASE_BY_KEY[key], review_id) for key in weighed if key in PHASE_BY_KEY}})
     return status, stored_score, stored_missing, preliminary_score(config.scorecard, inputs)
+
+
+async def phase_answers(conn: AsyncConnection, definition: PhaseDefinition,
+                        review_id: str) -> tuple[dict[str, int], ...]:
+    """A scored registry-only phase's answer sets for one review (one per task: per person, or the review's one), read
+    through its Storage; only when the scorecard weighs the phase."""
+    storage = definition.storage
+    assert storage is not None and storage.per_item and storage.column_of("review"), definition.key
+    item, rating, review = (sql.Identifier(storage.column_of(s) or "") for s in ("item", "rating", "review"))
+    group = sql.Identifier(storage.column_of("task") or storage.column_of("review") or "")
+    extras = [e for e, _ in storage.extra_items]
+    left_out = sql.SQL(" AND {} <> ALL({})").format(item, sql.Literal(extras)) if extras else sql.SQL("")
+    rows = await (await conn.execute(sql.SQL(
+        "SELECT json_object_agg({item}, {rating}) FROM {table} WHERE {review} = %s AND {rating} IS NOT NULL{left_out} "
+        "GROUP BY {group} ORDER BY {group}").format(item=item, rating=rating, table=sql.Identifier(storage.table),
+                                                   review=review, left_out=left_out, group=group),
+        (review_id,))).fetchall()
+    return tuple(r[0] for r in rows)
 
 
 async def approved_goals(conn: AsyncConnection, employee_id: str, period: str) -> tuple[ObjectiveProgress, ...]:

@@ -268,6 +268,10 @@ class CycleConfig(_Frozen):
             if definition is None or definition.update != "submit_task":
                 raise DomainError(tr("%(phase)s is not a phase defined in the registry for its generic "
                                      "form", phase=repr(key)), "added_phases")
+        for key in self.scorecard.component_weights.phases or {}:
+            if key not in (self.added_phases or {}):
+                raise DomainError(tr("component weight for %(phase)s but the cycle has no added_phases block for it",
+                                     phase=repr(key)), "scorecard.component_weights.phases")
         return self
 
     @model_validator(mode="after")

@@ -68,6 +68,9 @@ class PhaseDefinition:
     questions: tuple[str, ...] = ()
     scale: tuple[int, int] = (1, 5)
     question_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # question id -> language -> text
+    # Scored (a registry-only phase whose key the cycle weighs under ``component_weights.phases``): the mean of its
+    # ratings, mapped linearly from ``scale`` onto the rating scale, once at least this many answer sets are stored.
+    min_answers: int = 1
 
     def label(self, language: str = "en") -> str:
         return self.labels.get(language) or self.labels["en"]

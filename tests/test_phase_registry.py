@@ -1,7 +1,8 @@
 """A phase added through the registry only: one PhaseDefinition, its table (what its migration would create) and its
 form (the generic one, from the definition's questions). No other module is edited for it, yet its tasks open, the
 reviewer is told, submissions are checked and refused through the review workflow, its answers are stored, reopened
-and resubmitted, it is named in both languages and the review closes with it, not missing it (docs/phases.md)."""
+and resubmitted, it is named in both languages, the review closes with it, not missing it, and it is scored as its
+definition says (docs/phases.md)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import psycopg
 import pytest
 
-from activities.reviews import phase_configs
+from activities.reviews import phase_configs, score_review
 from domain.cycle import CycleConfig
 from domain.phases import GENERIC_FORM_LINK, ITEM_ROWS, PhaseDefinition, Storage, link_for, phase_label, registered
+from domain.scoring import ReviewInputs, preliminary_score
 from i18n.catalog import gettext_for
-from services import reopen, tasks
+from services import people, reopen, tasks
 from services.cycles import create_cycle, start_cycle
-from services.db import APP_ROLE
+from services.db import APP_ROLE, libpq_url
 from services.errors import Conflict, Rejected
 from tests.helpers import count, cycle_config, eventually, ratings, review_started, rows, seed_org
 from tests.workflows.support import refusal
@@ -51,12 +54,17 @@ GRANT SELECT, INSERT, DELETE ON toy_check_in_answer TO {APP_ROLE};
 """
 
 
-async def start_with_check_in(client, db_url: str, task_queue: str, c: str) -> None:
+async def start_with_check_in(client, db_url: str, task_queue: str, c: str, weight: int | None = None) -> None:
     """Create and start cycle ``c`` with the check-in in its configuration (its deadline block under
-    ``added_phases:``), as any cycle is started; return once its reviewers' tasks are open. Needs a running worker."""
+    ``added_phases:``; with ``weight``, also a component of the score), as any cycle is started; return once its
+    reviewers' tasks are open. Needs a running worker."""
     data = cycle_config(c, due="300s").model_dump(mode="json")
     data["added_phases"] = {"toy_check_in": {"due_after": "300s", "reminders_before": [],
                                              "on_deadline": {"action": "close"}}}
+    if weight:
+        weights = data["scorecard"]["component_weights"]
+        data["scorecard"]["component_weights"] = weights | {"kpis": int(weights["kpis"]) - weight,
+                                                            "phases": {"toy_check_in": weight}}
     await create_cycle(db_url, CycleConfig.model_validate(data))
     await start_cycle(client, db_url, c, task_queue)
     participants = count(db_url, "SELECT count(*) FROM review WHERE cycle_id = %s", c)
@@ -91,7 +99,7 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
     task = f"{review}:toy_check_in"
     with check_in_phase(db_admin_url):
         async with running_worker(client, db_url, task_queue):
-            await start_with_check_in(client, db_url, task_queue, c)
+            await start_with_check_in(client, db_url, task_queue, c, weight=10)
 
             # Task creation: one task for the reviewer, by the definition's assignees; announced to them.
             assert rows(db_url, "SELECT kind, assignee_type, assignee_id, status FROM task WHERE id = %s", task) == [
@@ -149,6 +157,14 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
             await tasks.submit_manager_score(client, db_url, c, k, ManagerScoreSubmission(m, ratings(3)))
             await tasks.submit_survey(client, db_url, c, k, SurveySubmission(contact, 5, 9))
             result = await handle.result()
+            # Scored as its definition says: the mean of the stored ratings (2 and 2 on 1..4) mapped onto the rating
+            # scale, with the weight the cycle gives it.
+            async with await psycopg.AsyncConnection.connect(libpq_url(db_url)) as conn:
+                _, _, _, scored = await score_review(conn, await people.cycle_config(conn, c), review)
+            lines = [x for x in scored.lines if x.component == "toy_check_in"]
+            assert len(lines) == 1, (scored.missing, scored.notes)
+            assert (lines[0].actual, lines[0].label) == (2, "check-in / 面谈记录")
+            assert scored.component_weights_pct["toy_check_in"] > 0
     assert not [m for m in result["missing"] if m.startswith(("toy_check_in", "self_review", "manager_scoring"))]
     assert rows(db_url, "SELECT status FROM review WHERE id = %s", review) == [("closed",)]
 
@@ -172,3 +188,24 @@ def test_a_cycle_adds_only_phases_the_registry_defines_for_the_generic_form() ->
         config = CycleConfig.model_validate(data | {"added_phases": {"toy_check_in": block}})
     assert [name for name, _ in phase_configs(config)][-1] == "toy_check_in"
     assert "toy_check_in" not in [name for name, _ in phase_configs(CycleConfig.model_validate(data))]
+
+
+def test_a_scored_phase_needs_its_min_answers_then_maps_its_mean_onto_the_rating_scale() -> None:
+    data = cycle_config("C1").model_dump(mode="json")
+    weights = data["scorecard"]["component_weights"]
+    data["scorecard"]["component_weights"] = weights | {"kpis": int(weights["kpis"]) - 20, "phases": {"toy_check_in": 20}}
+    block = {"due_after": "7d", "reminders_before": [], "on_deadline": {"action": "close"}}
+    twice = dataclasses.replace(CHECK_IN, min_answers=2)
+    with registered(twice):
+        config = CycleConfig.model_validate(data | {"added_phases": {"toy_check_in": block}})
+        card = config.scorecard
+        one = preliminary_score(card, ReviewInputs(phase_answers={"toy_check_in": ({"clarity": 4, "follow_up": 4},)}))
+        assert "toy_check_in" in one.missing and "toy_check_in" not in one.component_scores
+        two = preliminary_score(card, ReviewInputs(phase_answers={"toy_check_in": (
+            {"clarity": 4, "follow_up": 4}, {"clarity": 1, "follow_up": 1})}))
+    (line,) = [x for x in two.lines if x.component == "toy_check_in"]
+    scale = card.rating_scale
+    assert line.actual == Decimal("2.5")  # the two answer sets' means, averaged
+    assert line.item_score == scale.min + (Decimal("2.5") - 1) / 3 * (scale.max - scale.min)
+    with pytest.raises(ValueError, match="no added_phases block"):
+        CycleConfig.model_validate(data)  # weighed, but not in the cycle
