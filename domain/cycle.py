@@ -265,7 +265,7 @@ class CycleConfig(_Frozen):
 
         for key in self.added_phases or {}:
             definition = PHASE_BY_KEY.get(key)
-            if definition is None or definition.update != "submit_task":
+            if definition is None or definition.update != "submit_task" or not definition.optional:
                 raise DomainError(tr("%(phase)s is not a phase defined in the registry for its generic "
                                      "form", phase=repr(key)), "added_phases")
         for key in self.scorecard.component_weights.phases or {}:

@@ -60,7 +60,9 @@ class PhaseDefinition:
     validator: str = ""  # the content check in workflows.review_rules (no I/O)
     storage: Storage | None = None  # its table and how a submission maps onto its columns
     scores: str | None = None  # the scorecard component it feeds (None: shown, not scored)
-    optional: bool = False  # only in cycles whose configuration enables it (its block in the cycle YAML)
+    # Only in cycles whose configuration enables it: its block in the cycle YAML (a phase taking the generic answers,
+    # update="submit_task": its block under added_phases). False: a block under phases: in every cycle.
+    optional: bool = False
     link: str = "/me/reviews/{cycle}"  # the page where its task is done ({cycle}, {employee})
     record: str = "record_answers"  # how its submission becomes the stored record (workflows.review_rules)
     form: str = ""  # the template of its form (webapp/templates); "" for the generic form of its questions

@@ -43,7 +43,7 @@ CHECK_IN = PhaseDefinition(
     "TaskSubmission", "submit_task", "check_answers",
     Storage("toy_check_in_answer", ITEM_ROWS + (("scored_by", "actor"), ("submitted_at", "at")),
             replaced_by="review_id"),
-    link=GENERIC_FORM_LINK, questions=("clarity", "follow_up"), scale=(1, 4))
+    link=GENERIC_FORM_LINK, questions=("clarity", "follow_up"), scale=(1, 4), optional=True)
 
 # (2) Its migration: the answer table.
 MIGRATION = f"""
