@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from temporalio import activity
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -21,7 +21,7 @@ from activities.outbox import Message, queue, start_delivery
 from domain.cycle import CycleConfig, PhaseConfig, resolve_due
 from domain.goals import KeyResultProgress, ObjectiveProgress
 from domain.peers import PeerAggregate, aggregate
-from domain.phases import OPTIONAL_PHASES, PHASE_BY_KEY, link_for, task_kind
+from domain.phases import OPTIONAL_PHASES, PHASE_BY_KEY, PhaseDefinition, link_for, task_kind
 from domain.scoring import ReviewInputs, ScoreResult, SurveyAnswer, preliminary_score
 from domain.text import tr
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
@@ -84,16 +84,19 @@ def task_params(cycle_id: str, phase: str, task_id: str, assignee_type: str, emp
     send time), an employee to the task's page; a reviewer is also told whose score is open."""
     if assignee_type == "contact":
         return {"survey_invitation_id": task_id, "kam_name": employee_name}
+    by_reviewer = phase in PHASE_BY_KEY and PHASE_BY_KEY[phase].assignees == "reviewer"
     return {"link_path": task_link(cycle_id, task_kind(task_id, phase), employee_id)} | (
-        {"items": [employee_name]} if phase == MANAGER_SCORING else {})
+        {"items": [employee_name]} if by_reviewer else {})
 
 
 def escalation_to(phase: str, reviewer_id: str | None, reviewers_manager: str | None) -> tuple[str, str]:
-    """Who hears that a phase closed with work missing: the KAM's manager for a self-review, the reviewer's
-    manager for a score (HR when there is none), HR for customer surveys."""
-    if phase == SELF_REVIEW and reviewer_id:
+    """Who hears that a phase closed with work missing, by whose tasks it opened: the KAM's manager for the KAM's
+    own (a self-review), the reviewer's manager for the reviewer's (a score; HR when there is none), HR for the
+    rest (customer surveys)."""
+    assignees = PHASE_BY_KEY[phase].assignees if phase in PHASE_BY_KEY else None
+    if assignees == "subject" and reviewer_id:
         return "employee", reviewer_id
-    if phase == MANAGER_SCORING and reviewers_manager:
+    if assignees == "reviewer" and reviewers_manager:
         return "employee", reviewers_manager
     return "role", "hr"
 
@@ -115,9 +118,11 @@ def review_rules(config: CycleConfig) -> ReviewRules:
 
 def phase_configs(config: CycleConfig) -> list[tuple[str, PhaseConfig]]:
     """Each phase of the cycle with its deadline configuration, in the registry's order: every cycle's phases,
-    then the optional ones its configuration enables (a ``peer_feedback:`` block)."""
+    then the optional ones its configuration enables (a ``peer_feedback:`` block), then the phases defined only in
+    the registry that it adds (``added_phases:``, in the order given)."""
     phases = [(name, getattr(config.phases, name)) for name in PHASES]
-    return phases + [(name, getattr(config, name)) for name in OPTIONAL_PHASES if getattr(config, name, None)]
+    phases += [(name, getattr(config, name)) for name in OPTIONAL_PHASES if getattr(config, name, None)]
+    return phases + list((config.added_phases or {}).items())
 
 
 def phase_plan(name: str, phase: PhaseConfig, started_at: datetime) -> PhasePlan:
@@ -130,6 +135,58 @@ def phase_plan(name: str, phase: PhaseConfig, started_at: datetime) -> PhasePlan
         extend_by_s=policy.extend_by.total_seconds() if policy.extend_by else 0.0,
         max_extensions=policy.max_extensions if policy.action == "extend" else 0,
     )
+
+
+# What each kind of stored value is in the INSERT a phase's storage builds: a parameter of the submission, or a
+# column of the unnested items (one row per answered item).
+_ITEM_VALUES = {"item": "u.item", "rating": "u.rating", "comment": "u.comment"}
+_PARAMS = {"review": "review", "task": "task", "at": "at", "actor": "actor", "satisfaction": "satisfaction",
+           "nps": "nps", "comment": "comment"}
+
+
+def _value(source: str, per_item: bool = False) -> sql.Composable:
+    if per_item and source in _ITEM_VALUES:
+        return sql.SQL(_ITEM_VALUES[source])
+    return sql.Placeholder(_PARAMS[source])
+
+
+def answer_insert(definition: PhaseDefinition, rec: SubmissionRecord) -> tuple[sql.Composed, dict[str, Any]]:
+    """The INSERT of a submission's answers (ON CONFLICT DO NOTHING: a retry writes nothing more) and its parameters,
+    built from the phase's ``Storage`` alone: every identifier comes from the definition, every value is a parameter.
+
+    Per item: one row per rated or commented item (ratings first, then items only commented, then the definition's
+    extra items such as a manager's potential). Otherwise one row (a survey answer). A phase whose tasks go to
+    contacts also marks the contact's invitation answered.
+    """
+    storage = definition.storage
+    if storage is None:
+        raise ApplicationError(f"phase {rec.phase} has no storage", non_retryable=True)
+    params: dict[str, Any] = {"review": rec.review_id, "task": rec.task_id, "at": rec.submitted_at,
+                              "actor": rec.actor_id}
+    table = sql.Identifier(storage.table)
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c, _ in storage.columns)
+    values = sql.SQL(", ").join(_value(source, storage.per_item) for _, source in storage.columns)
+    if storage.per_item:
+        items = list(rec.ratings) + [k for k in rec.comments if k not in rec.ratings]
+        ratings: list[int | None] = [rec.ratings.get(k) for k in items]
+        for item, field_name in storage.extra_items:
+            if (extra := getattr(rec, field_name)) is not None:
+                items.append(item)
+                ratings.append(extra)
+        params |= {"items": items, "ratings": ratings, "comments": [rec.comments.get(k) for k in items]}
+        answers = sql.SQL("""INSERT INTO {table} ({columns}) SELECT {values}
+                             FROM unnest(%(items)s::text[], %(ratings)s::int[], %(comments)s::text[])
+                                  AS u(item, rating, comment)
+                             ON CONFLICT DO NOTHING""").format(table=table, columns=columns, values=values)
+    else:
+        params |= {"satisfaction": rec.satisfaction, "nps": rec.nps, "comment": rec.comments.get("comment")}
+        answers = sql.SQL("INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING").format(
+            table=table, columns=columns, values=values)
+    if definition.assignees == "contacts":
+        answers += sql.SQL("""),
+                         invitation AS (UPDATE survey_invitation SET status = 'answered', answered_at = %(at)s
+                                        WHERE id = %(task)s AND status <> 'answered'""")
+    return answers, params
 
 
 class ReviewActivities(DbActivities):
@@ -226,17 +283,17 @@ class ReviewActivities(DbActivities):
             scoring_due: dict[str, str] = {}
             for kind, task_id, assignee_type, assignee, due, employee_id, name, account in await cur.fetchall():
                 common = {"cycle_name": cycle_name, "phase": kind, "due": due.isoformat()}
-                if kind in (SELF_REVIEW, PEER_NOMINATION):
-                    messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
-                                            common | {"link_path": task_link(cycle_id, kind, employee_id)}))
-                elif kind == MANAGER_SCORING:
-                    reports.setdefault(assignee, []).append(
-                        {"name": name, "link_path": task_link(cycle_id, kind, employee_id)})
-                    scoring_due[assignee] = min(scoring_due.get(assignee, common["due"]), common["due"])
-                elif assignee_type == "contact":
+                if assignee_type == "contact":
                     messages.append(Message(f"invited:{task_id}", "survey_invitation", "contact", assignee,
                                             common | {"kam_name": name, "account_name": account,
                                                       "survey_invitation_id": task_id}))
+                elif kind == MANAGER_SCORING:  # one message per reviewer, listing their reports
+                    reports.setdefault(assignee, []).append(
+                        {"name": name, "link_path": task_link(cycle_id, kind, employee_id)})
+                    scoring_due[assignee] = min(scoring_due.get(assignee, common["due"]), common["due"])
+                else:  # any other employee's task (a self-review, a peer nomination, a phase defined later)
+                    messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
+                                            common | {"link_path": task_link(cycle_id, kind, employee_id)}))
             for reviewer, rows in reports.items():
                 messages.append(Message(f"assigned:{cycle_id}:reviewer:{reviewer}", "reviews_assigned", "employee",
                                         reviewer, {"cycle_name": cycle_name, "phase": MANAGER_SCORING,
@@ -386,72 +443,31 @@ class ReviewActivities(DbActivities):
 
     @activity.defn(name="record_submission")
     async def record_submission(self, rec: SubmissionRecord) -> None:
-        """Persist one accepted human submission; the first write wins, so a retry changes nothing.
+        """Persist one accepted human submission where its phase's definition says; the first write wins, so a retry
+        changes nothing.
 
-        One statement (answers, task, audit row): atomic without a transaction block, one round trip.
+        One statement (answers, task, audit row): atomic without a transaction block, one round trip. A phase whose
+        assignees are peers gets an audit row that says only that it was answered: no ratings and no digest (a digest
+        of a few small ratings is easily reversed), so the audit log never shows who said what.
         """
-        params: dict = {"review": rec.review_id, "task": rec.task_id, "at": rec.submitted_at, "actor": rec.actor_id}
-        if rec.phase == PEER_FEEDBACK:
-            await self._peer_answer(rec, params)
-            return
-        if rec.phase == CUSTOMER_SURVEY:
-            answers = """INSERT INTO survey_response (invitation_id, satisfaction, nps, comment, answered_at)
-                         VALUES (%(task)s, %(satisfaction)s, %(nps)s, %(comment)s, %(at)s) ON CONFLICT DO NOTHING),
-                         invitation AS (UPDATE survey_invitation SET status = 'answered', answered_at = %(at)s
-                                        WHERE id = %(task)s AND status <> 'answered')"""
-            params |= {"satisfaction": rec.satisfaction, "nps": rec.nps, "comment": rec.comments.get("comment")}
-            after = {"satisfaction": rec.satisfaction, "nps": rec.nps}
-        else:
-            items = list(rec.ratings) + [k for k in rec.comments if k not in rec.ratings]
-            ratings: list[int | None] = [rec.ratings.get(k) for k in items]
-            if rec.phase == MANAGER_SCORING and rec.potential is not None:
-                items.append("potential")
-                ratings.append(rec.potential)
-            params |= {"items": items, "ratings": ratings, "comments": [rec.comments.get(k) for k in items]}
-            if rec.phase == SELF_REVIEW:
-                answers = """INSERT INTO self_review_answer (review_id, item_id, rating, comment, submitted_at)
-                             SELECT %(review)s, u.item, u.rating, u.comment, %(at)s"""
-            else:
-                answers = """INSERT INTO manager_score (review_id, item_id, rating, comment, scored_by, submitted_at)
-                             SELECT %(review)s, u.item, u.rating, u.comment, %(actor)s, %(at)s"""
-            answers += """ FROM unnest(%(items)s::text[], %(ratings)s::int[], %(comments)s::text[])
-                                AS u(item, rating, comment)
-                           ON CONFLICT DO NOTHING)"""
-            after = {"ratings": rec.ratings, "potential": rec.potential}
-        # The digest lets a repeat of this very submission, after the review closed, get its first receipt.
+        definition = PHASE_BY_KEY[rec.phase]
+        answers, params = answer_insert(definition, rec)
+        after: dict[str, Any] = {"status": "done"} | {f: getattr(rec, f) for f in definition.storage.audited}
+        if definition.assignees != "peers":
+            # The digest lets a repeat of this very submission, after the review closed, get its first receipt.
+            after["digest"] = record_digest(rec)
         params |= audit_params(submitted_key(rec.task_id, rec.version), rec.actor_id, f"{rec.phase}.submitted", "task",
-                               rec.task_id, {"status": "open"}, {"status": "done", **after, "digest": record_digest(rec)})
+                               rec.task_id, {"status": "open"}, after)
         if rec.version > 1:
             await self._resubmission(rec, answers, params)
             return
         async with self.pool.connection() as conn:
             await conn.execute(
-                f"""WITH answers AS ({answers},
+                sql.SQL("WITH answers AS (") + answers + sql.SQL(f"""),
                          done AS (UPDATE task SET status = 'done', completed_at = %(at)s
                                   WHERE id = %(task)s AND status <> 'done'),
                          drafts AS (DELETE FROM task_draft WHERE task_id = %(task)s)
-                    {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING""",
-                params,
-            )
-
-    async def _peer_answer(self, rec: SubmissionRecord, params: dict) -> None:
-        """A peer's answers, the task done and an audit row that says only that it was answered: no ratings and no
-        digest (a digest of a few small ratings is easily reversed), so the audit log never shows who said what."""
-        questions = sorted(rec.ratings)
-        params |= {"questions": questions, "ratings": [rec.ratings[q] for q in questions]}
-        params |= audit_params(submitted_key(rec.task_id), rec.actor_id, f"{rec.phase}.submitted", "task",
-                               rec.task_id, {"status": "open"}, {"status": "done"})
-        async with self.pool.connection() as conn:
-            await conn.execute(
-                f"""WITH answers AS (INSERT INTO peer_feedback_answer (task_id, review_id, question_id, rating,
-                                                                   answered_at)
-                                     SELECT %(task)s, %(review)s, u.q, u.r, %(at)s
-                                     FROM unnest(%(questions)s::text[], %(ratings)s::int[]) AS u(q, r)
-                                     ON CONFLICT DO NOTHING),
-                         done AS (UPDATE task SET status = 'done', completed_at = %(at)s
-                                  WHERE id = %(task)s AND status <> 'done'),
-                         drafts AS (DELETE FROM task_draft WHERE task_id = %(task)s)
-                    {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING""",
+                    {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING"""),
                 params,
             )
 
@@ -497,12 +513,15 @@ class ReviewActivities(DbActivities):
                                                   for t, who in next_tasks])
         await start_delivery(activity.client(), activity.info().task_queue, batch)
 
-    async def _resubmission(self, rec: SubmissionRecord, answers: str, params: dict) -> None:
+    async def _resubmission(self, rec: SubmissionRecord, answers: sql.Composable, params: dict) -> None:
         """A reopened task submitted again: the earlier version (kept in submission_version) is marked superseded,
         the live answer rows replaced, the task done at this version. A retry finds the task done and does nothing."""
-        live = {SELF_REVIEW: "DELETE FROM self_review_answer WHERE review_id = %(review)s",
-                MANAGER_SCORING: "DELETE FROM manager_score WHERE review_id = %(review)s",
-                CUSTOMER_SURVEY: "DELETE FROM survey_response WHERE invitation_id = %(task)s"}[rec.phase]
+        storage = PHASE_BY_KEY[rec.phase].storage
+        if storage.replaced_by is None:
+            raise ApplicationError(f"a {rec.phase} submission cannot be replaced", non_retryable=True)
+        live = sql.SQL("DELETE FROM {table} WHERE {column} = {value}").format(
+            table=sql.Identifier(storage.table), column=sql.Identifier(storage.replaced_by),
+            value=_value(dict(storage.columns)[storage.replaced_by]))
         params = params | {"version": rec.version}
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute("SELECT status, version FROM task WHERE id = %(task)s FOR UPDATE", params)
@@ -514,11 +533,11 @@ class ReviewActivities(DbActivities):
                 """UPDATE submission_version SET superseded_at = %(at)s
                    WHERE task_id = %(task)s AND version = %(version)s - 1 AND superseded_at IS NULL""", params)
             await cur.execute(
-                f"""WITH answers AS ({answers},
+                sql.SQL("WITH answers AS (") + answers + sql.SQL(f"""),
                          done AS (UPDATE task SET status = 'done', completed_at = %(at)s, version = %(version)s
                                   WHERE id = %(task)s),
                          drafts AS (DELETE FROM task_draft WHERE task_id = %(task)s)
-                    {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING""",
+                    {AUDIT_INSERT} VALUES ({AUDIT_VALUES}) ON CONFLICT (event_key) DO NOTHING"""),
                 params,
             )
 
@@ -721,17 +740,17 @@ class ReviewActivities(DbActivities):
             for kind, task_id, assignee_type, assignee, due, employee_id, name, account, cycle_name in \
                     await cur.fetchall():
                 common = {"cycle_name": cycle_name, "phase": kind, "due": due.isoformat()}
-                if kind in (SELF_REVIEW, PEER_NOMINATION):
-                    messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
-                                            common | {"link_path": task_link(cycle_id, kind, employee_id)}))
+                if assignee_type == "contact":
+                    messages.append(Message(f"invited:{task_id}", "survey_invitation", "contact", assignee,
+                                            common | {"kam_name": name, "account_name": account,
+                                                      "survey_invitation_id": task_id}))
                 elif kind == MANAGER_SCORING:
                     messages.append(Message(f"reviewer-assigned:{review_id}:joined", "reviewer_assigned", "employee",
                                             assignee, common | {"employee_name": name,
                                                                 "link_path": task_link(cycle_id, kind, employee_id)}))
-                elif assignee_type == "contact":
-                    messages.append(Message(f"invited:{task_id}", "survey_invitation", "contact", assignee,
-                                            common | {"kam_name": name, "account_name": account,
-                                                      "survey_invitation_id": task_id}))
+                else:  # any other employee's task (a self-review, a peer nomination, a phase defined later)
+                    messages.append(Message(f"assigned:{task_id}", "task_assigned", "employee", assignee,
+                                            common | {"link_path": task_link(cycle_id, kind, employee_id)}))
             await queue(cur, cycle_id, batch, messages)
         await start_delivery(activity.client(), activity.info().task_queue, batch)
 
@@ -868,6 +887,26 @@ class ReviewActivities(DbActivities):
         return ReviewResult(inp.review_id, None if result.score is None else str(result.score), missing)
 
 
+# What a kept version of a submission shows, per stored value (submission_version.content).
+_KEPT = ("item", "rating", "comment", "satisfaction", "nps")
+
+
+def kept_content(definition: PhaseDefinition) -> sql.Composed:
+    """The SELECT of a task's live answers as JSON, from the phase's storage: per item a list of {item, rating,
+    comment} by item, else the one answer's fields. Kept as the earlier version when HR reopens the task."""
+    storage = definition.storage
+    if storage is None or storage.replaced_by is None:
+        raise ApplicationError(f"a {definition.key} submission cannot be reopened", non_retryable=True)
+    fields = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(source), sql.Identifier(column))
+                                for column, source in storage.columns if source in _KEPT)
+    item = storage.column_of("item")
+    order = sql.SQL(" ORDER BY {}").format(sql.Identifier(item)) if storage.per_item and item else sql.SQL("")
+    return sql.SQL("SELECT COALESCE(json_agg(json_build_object({fields}){order}), '[]') FROM {table} "
+                   "WHERE {key} = {value}").format(
+        fields=fields, order=order, table=sql.Identifier(storage.table), key=sql.Identifier(storage.replaced_by),
+        value=_value(dict(storage.columns)[storage.replaced_by]))
+
+
 def reopen_batch(rec: ReopenRecord) -> str:
     """The outbox batch of a reopen's message (one per task and version)."""
     return f"reopen:{rec.task_id}:{rec.version}"
@@ -877,29 +916,19 @@ async def write_reopen(cur: Any, rec: ReopenRecord) -> bool:
     """A reopen in the caller's transaction: the submission as it is kept as a version, the task open again at the next
     version with its own deadline, the audit row and the person's message queued (its delivery is the caller's, after
     the commit). False when this version was reopened already (a retry): nothing is written."""
-    content = {
-        SELF_REVIEW: """SELECT COALESCE(json_agg(json_build_object('item', item_id, 'rating', rating,
-                               'comment', comment) ORDER BY item_id), '[]') FROM self_review_answer
-                        WHERE review_id = %(review)s""",
-        MANAGER_SCORING: """SELECT COALESCE(json_agg(json_build_object('item', item_id, 'rating', rating,
-                                   'comment', comment) ORDER BY item_id), '[]') FROM manager_score
-                            WHERE review_id = %(review)s""",
-        CUSTOMER_SURVEY: """SELECT COALESCE(json_agg(json_build_object('satisfaction', satisfaction, 'nps', nps,
-                                   'comment', comment)), '[]') FROM survey_response
-                            WHERE invitation_id = %(task)s""",
-    }[rec.phase]
+    content = kept_content(PHASE_BY_KEY[rec.phase])
     p = {"review": rec.review_id, "task": rec.task_id, "version": rec.version, "by": rec.actor_id,
          "at": rec.at, "reason": rec.reason, "due": rec.due_at, "phase": rec.phase}
     batch = reopen_batch(rec)
     await cur.execute(
-        f"""INSERT INTO submission_version (task_id, version, review_id, phase, submitted_by, submitted_at,
+        sql.SQL("""INSERT INTO submission_version (task_id, version, review_id, phase, submitted_by, submitted_at,
                                             content, reopened_by, reopened_at, reason, due_at)
             SELECT t.id, %(version)s - 1, %(review)s, %(phase)s,
                    (SELECT a.actor FROM audit_log a WHERE a.event_key = CASE WHEN t.version > 1
                         THEN 'task.submitted:' || t.id || ':v' || t.version ELSE 'task.submitted:' || t.id END),
                    t.completed_at, ({content}), %(by)s, %(at)s, %(reason)s, %(due)s
             FROM task t WHERE t.id = %(task)s
-            ON CONFLICT DO NOTHING""", p)
+            ON CONFLICT DO NOTHING""").format(content=content), p)
     await cur.execute(
         """UPDATE task SET status = 'open', due_at = %(due)s, completed_at = NULL, version = %(version)s,
                            reminders_sent = 0
@@ -926,23 +955,36 @@ async def write_reopen(cur: Any, rec: ReopenRecord) -> bool:
     return True
 
 
+def item_ratings(definition: PhaseDefinition) -> sql.Composed:
+    """The SELECT of one review's ratings per item (``{item: rating}``) from a per-item phase's storage, for the score:
+    items without a rating (comments only) and the definition's extra items (a manager's potential) left out.
+    Correlated to ``r``, the review of the enclosing query."""
+    storage = definition.storage
+    assert storage is not None and storage.per_item
+    item, rating, review = (sql.Identifier(storage.column_of(s) or "") for s in ("item", "rating", "review"))
+    extras = [e for e, _ in storage.extra_items]
+    left_out = sql.SQL(" AND {} <> ALL({})").format(item, sql.Literal(extras)) if extras else sql.SQL("")
+    return sql.SQL("SELECT COALESCE(json_object_agg({item}, {rating}), '{{}}') FROM {table} "
+                   "WHERE {review} = r.id AND {rating} IS NOT NULL{left_out}").format(
+        item=item, rating=rating, table=sql.Identifier(storage.table), review=review, left_out=left_out)
+
+
 async def score_review(conn: AsyncConnection, config: CycleConfig,
                        review_id: str) -> tuple[str, Decimal | None, list[str] | None, ScoreResult]:
     """The review's preliminary score from what is stored now (one query), with its status, stored score and missing
     list: the close computes it once, a reopen of a closed review (activities/reopened.py) again."""
     row = await (await conn.execute(
-        """SELECT r.employee_id, r.status, r.preliminary_score, r.missing,
+        sql.SQL("""SELECT r.employee_id, r.status, r.preliminary_score, r.missing,
                   (SELECT COALESCE(json_agg(json_build_array(k.kpi_id, k.value::text)), '[]')
                    FROM kpi_actual k WHERE k.employee_id = r.employee_id AND k.period = %(period)s),
-                  (SELECT COALESCE(json_object_agg(item_id, rating), '{}') FROM self_review_answer
-                   WHERE review_id = r.id AND rating IS NOT NULL),
-                  (SELECT COALESCE(json_object_agg(item_id, rating), '{}') FROM manager_score
-                   WHERE review_id = r.id AND rating IS NOT NULL AND item_id <> 'potential'),
+                  ({self_ratings}), ({manager_ratings}),
                   (SELECT COALESCE(json_agg(json_build_array(i.account_id, s.satisfaction, s.nps,
                                                              a.annual_revenue::text) ORDER BY i.id), '[]')
                    FROM survey_response s JOIN survey_invitation i ON i.id = s.invitation_id
                    JOIN key_account a ON a.id = i.account_id WHERE i.review_id = r.id)
-           FROM review r WHERE r.id = %(review)s""",
+           FROM review r WHERE r.id = %(review)s""").format(
+            self_ratings=item_ratings(PHASE_BY_KEY[SELF_REVIEW]),
+            manager_ratings=item_ratings(PHASE_BY_KEY[MANAGER_SCORING])),
         {"review": review_id, "period": config.period.label},
     )).fetchone()
     employee_id, status, stored_score, stored_missing, kpis, self_ratings, manager_ratings, survey = row
@@ -959,7 +1001,28 @@ async def score_review(conn: AsyncConnection, config: CycleConfig,
         inputs = inputs.model_copy(update={"goals": await approved_goals(conn, employee_id, config.period.label)})
     if (config.scorecard.component_weights.peer_feedback or 0) > 0:
         inputs = inputs.model_copy(update={"peer_feedback": await peer_aggregate(conn, config, review_id)})
+    if weighed := config.scorecard.component_weights.phases:
+        inputs = inputs.model_copy(update={"phase_answers": {
+            key: await phase_answers(conn, PHASE_BY_KEY[key], review_id) for key in weighed if key in PHASE_BY_KEY}})
     return status, stored_score, stored_missing, preliminary_score(config.scorecard, inputs)
+
+
+async def phase_answers(conn: AsyncConnection, definition: PhaseDefinition,
+                        review_id: str) -> tuple[dict[str, int], ...]:
+    """A scored registry-only phase's answer sets for one review (one per task: per person, or the review's one), read
+    through its Storage; only when the scorecard weighs the phase."""
+    storage = definition.storage
+    assert storage is not None and storage.per_item and storage.column_of("review"), definition.key
+    item, rating, review = (sql.Identifier(storage.column_of(s) or "") for s in ("item", "rating", "review"))
+    group = sql.Identifier(storage.column_of("task") or storage.column_of("review") or "")
+    extras = [e for e, _ in storage.extra_items]
+    left_out = sql.SQL(" AND {} <> ALL({})").format(item, sql.Literal(extras)) if extras else sql.SQL("")
+    rows = await (await conn.execute(sql.SQL(
+        "SELECT json_object_agg({item}, {rating}) FROM {table} WHERE {review} = %s AND {rating} IS NOT NULL{left_out} "
+        "GROUP BY {group} ORDER BY {group}").format(item=item, rating=rating, table=sql.Identifier(storage.table),
+                                                   review=review, left_out=left_out, group=group),
+        (review_id,))).fetchall()
+    return tuple(r[0] for r in rows)
 
 
 async def approved_goals(conn: AsyncConnection, employee_id: str, period: str) -> tuple[ObjectiveProgress, ...]:

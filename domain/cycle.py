@@ -243,6 +243,10 @@ class CycleConfig(_Frozen):
     #: deals to claw back). Unset: ``<plan id>-<year the period starts in>`` (see plan_year_id).
     plan_year: Id | None = None
     peer_feedback: PeerFeedbackConfig | None = None  # absent: no peer phase (docs/peer-feedback.md)
+    #: The deadline blocks of phases defined only in the registry (domain/phases.py, ``update="submit_task"``), by the
+    #: phase's key: a cycle has such a phase when its block is here (docs/phases.md). Absent: none (the digest of a
+    #: configuration frozen before this setting is unchanged).
+    added_phases: dict[str, PhaseConfig] | None = None
 
     def plan_year_id(self) -> str:
         """The plan year's name: the configured one, else the plan's id and the calendar year of the period's start
@@ -254,6 +258,21 @@ class CycleConfig(_Frozen):
         from domain.incentives import SALES_FIELDS
 
         return any(getattr(self.incentive_plan, f, None) is not None for f in SALES_FIELDS)
+
+    @model_validator(mode="after")
+    def _added_phases_are_defined(self) -> CycleConfig:
+        from domain.phases import PHASE_BY_KEY
+
+        for key in self.added_phases or {}:
+            definition = PHASE_BY_KEY.get(key)
+            if definition is None or definition.update != "submit_task" or not definition.optional:
+                raise DomainError(tr("%(phase)s is not a phase defined in the registry for its generic "
+                                     "form", phase=repr(key)), "added_phases")
+        for key in self.scorecard.component_weights.phases or {}:
+            if key not in (self.added_phases or {}):
+                raise DomainError(tr("component weight for %(phase)s but the cycle has no added_phases block for it",
+                                     phase=repr(key)), "scorecard.component_weights.phases")
+        return self
 
     @model_validator(mode="after")
     def _peer_weight_needs_peer_phase(self) -> CycleConfig:

@@ -10,13 +10,43 @@ the submission type, its validator and its Update are named here and bound in ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Language = Literal["en", "zh-CN"]
 Submitter = Literal["employee", "reviewer", "contact", "peer"]
 # Whose tasks a phase opens: the KAM's own, the reviewer's, one per invited contact, one per approved peer.
 Assignees = Literal["subject", "reviewer", "contacts", "peers"]
+
+
+# What a stored column holds: the submission's review, task, time, submitter; per answered item its id, rating and
+# comment; or one of the record's own fields (satisfaction, nps, potential) and its one comment.
+Source = Literal["review", "task", "at", "actor", "item", "rating", "comment", "satisfaction", "nps"]
+
+
+@dataclass(frozen=True)
+class Storage:
+    """How a phase's answers land in its table (activities/reviews.py builds the INSERT from this, nothing else).
+
+    ``per_item``: one row per rated or commented item (and per ``extra_items``: an item id taken from a field of the
+    record when it is set, e.g. a manager's ``potential``), else one row per submission. ``replaced_by``: the column
+    whose rows a resubmission after a reopen replaces (None: never resubmitted). ``audited``: the record's fields the
+    submission's audit row shows (a phase whose assignees are peers shows none and no digest: anonymity).
+    """
+
+    table: str
+    columns: tuple[tuple[str, Source], ...]  # (column, what it holds), in the table's order
+    per_item: bool = True
+    extra_items: tuple[tuple[str, str], ...] = ()  # (item id, the record's field holding its rating)
+    replaced_by: str | None = None
+    audited: tuple[str, ...] = ("ratings",)
+
+    def column_of(self, source: Source) -> str | None:
+        return next((c for c, s in self.columns if s == source), None)
+
+
+ITEM_ROWS: tuple[tuple[str, Source], ...] = (("review_id", "review"), ("item_id", "item"), ("rating", "rating"),
+                                              ("comment", "comment"))
 
 
 @dataclass(frozen=True)
@@ -28,13 +58,28 @@ class PhaseDefinition:
     submission: str = ""  # the Update argument's type in workflows.payloads
     update: str = ""  # the review workflow's Update that takes it
     validator: str = ""  # the content check in workflows.review_rules (no I/O)
-    storage: str = ""  # the table its answers are stored in
+    storage: Storage | None = None  # its table and how a submission maps onto its columns
     scores: str | None = None  # the scorecard component it feeds (None: shown, not scored)
-    optional: bool = False  # only in cycles whose configuration enables it (its block in the cycle YAML)
+    # Only in cycles whose configuration enables it: its block in the cycle YAML (a phase taking the generic answers,
+    # update="submit_task": its block under added_phases). False: a block under phases: in every cycle.
+    optional: bool = False
     link: str = "/me/reviews/{cycle}"  # the page where its task is done ({cycle}, {employee})
+    record: str = "record_answers"  # how its submission becomes the stored record (workflows.review_rules)
+    form: str = ""  # the template of its form (webapp/templates); "" for the generic form of its questions
+    # The generic answers (TaskSubmission, check_answers): the question ids and the rating scale.
+    questions: tuple[str, ...] = ()
+    scale: tuple[int, int] = (1, 5)
+    question_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # question id -> language -> text
+    # Scored (a registry-only phase whose key the cycle weighs under ``component_weights.phases``): the mean of its
+    # ratings, mapped linearly from ``scale`` onto the rating scale, once at least this many answer sets are stored.
+    min_answers: int = 1
 
     def label(self, language: str = "en") -> str:
         return self.labels.get(language) or self.labels["en"]
+
+    def question_label(self, question: str, language: str = "en") -> str:
+        labels = self.question_labels.get(question) or {}
+        return labels.get(language) or labels.get("en") or question.replace("_", " ")
 
     @property
     def per_person(self) -> bool:
@@ -42,8 +87,11 @@ class PhaseDefinition:
         return self.assignees in ("contacts", "peers")
 
     def task_link(self, cycle_id: str, employee_id: str) -> str:
-        return self.link.format(cycle=cycle_id, employee=employee_id)
+        return self.link.format(cycle=cycle_id, employee=employee_id, phase=self.key)
 
+
+# The generic form of a phase defined only in the registry (webapp/routers/phase_forms.py): its questions, its scale.
+GENERIC_FORM_LINK = "/tasks/{cycle}/{phase}/{employee}"
 
 SELF_REVIEW = "self_review"
 MANAGER_SCORING = "manager_scoring"
@@ -55,18 +103,51 @@ PEER_APPROVAL = "peer_approval"
 
 PHASE_DEFINITIONS: tuple[PhaseDefinition, ...] = (
     PhaseDefinition(SELF_REVIEW, "employee", {"en": "self-review", "zh-CN": "自评"}, "subject",
-                    "SelfReviewSubmission", "submit_self_review", "check_self_review", "self_review_answer",
-                    "competencies"),
+                    "SelfReviewSubmission", "submit_self_review", "check_self_review",
+                    Storage("self_review_answer", ITEM_ROWS + (("submitted_at", "at"),), replaced_by="review_id",
+                            audited=("ratings", "potential")),
+                    "competencies", record="record_self_review", form="self_review.html"),
     PhaseDefinition(MANAGER_SCORING, "reviewer", {"en": "manager scoring", "zh-CN": "经理评分"}, "reviewer",
-                    "ManagerScoreSubmission", "submit_manager_score", "check_manager_score", "manager_score",
-                    "competencies", link="/manager/reviews/{cycle}/{employee}"),
+                    "ManagerScoreSubmission", "submit_manager_score", "check_manager_score",
+                    Storage("manager_score", ITEM_ROWS + (("scored_by", "actor"), ("submitted_at", "at")),
+                            extra_items=(("potential", "potential"),), replaced_by="review_id",
+                            audited=("ratings", "potential")),
+                    "competencies", link="/manager/reviews/{cycle}/{employee}", record="record_manager_score",
+                    form="score.html"),
     PhaseDefinition(CUSTOMER_SURVEY, "contact", {"en": "customer survey", "zh-CN": "客户满意度调查"}, "contacts",
-                    "SurveySubmission", "submit_survey", "check_survey", "survey_response", "csat"),
+                    "SurveySubmission", "submit_survey", "check_survey",
+                    Storage("survey_response", (("invitation_id", "task"), ("satisfaction", "satisfaction"),
+                                                ("nps", "nps"), ("comment", "comment"), ("answered_at", "at")),
+                            per_item=False, replaced_by="invitation_id", audited=("satisfaction", "nps")),
+                    "csat", record="record_survey", form="survey.html"),
     PhaseDefinition(PEER_FEEDBACK, "peer", {"en": "peer feedback", "zh-CN": "同事反馈"}, "peers",
-                    "PeerFeedbackSubmission", "submit_peer_feedback", "check_peer_feedback", "peer_feedback_answer",
-                    "peer_feedback", optional=True, link="/me/peer-feedback/{cycle}/{employee}"),
+                    "PeerFeedbackSubmission", "submit_peer_feedback", "check_peer_feedback",
+                    Storage("peer_feedback_answer", (("task_id", "task"), ("review_id", "review"),
+                                                     ("question_id", "item"), ("rating", "rating"),
+                                                     ("answered_at", "at")), audited=()),
+                    "peer_feedback", optional=True, link="/me/peer-feedback/{cycle}/{employee}",
+                    record="record_peer_feedback", form="peers.html"),
 )
 PHASE_BY_KEY: dict[str, PhaseDefinition] = {p.key: p for p in PHASE_DEFINITIONS}
+
+
+class registered:  # noqa: N801 - used as a function: ``with registered(definition):``
+    """A phase added to the registry for a while (a test's toy phase); everything that reads PHASE_BY_KEY sees it.
+
+    A real phase is an entry in PHASE_DEFINITIONS (and its deadline block in the cycle configuration).
+    """
+
+    def __init__(self, definition: PhaseDefinition) -> None:
+        if definition.key in PHASE_BY_KEY:
+            raise ValueError(f"phase {definition.key!r} is defined already")
+        self.definition = definition
+
+    def __enter__(self) -> PhaseDefinition:
+        PHASE_BY_KEY[self.definition.key] = self.definition
+        return self.definition
+
+    def __exit__(self, *exc: object) -> None:
+        del PHASE_BY_KEY[self.definition.key]
 # The phases every cycle has (each a block under ``phases:`` in the cycle YAML), in their defined order.
 PHASES: tuple[str, ...] = tuple(p.key for p in PHASE_DEFINITIONS if not p.optional)
 OPTIONAL_PHASES: tuple[str, ...] = tuple(p.key for p in PHASE_DEFINITIONS if p.optional)
@@ -92,7 +173,7 @@ def task_kind(task_id: str, phase: str) -> str:
 def link_for(kind: str, cycle_id: str, employee_id: str) -> str:
     """The page where a task of this kind (a phase or a step) is done; a path, the delivery makes it absolute."""
     template = STEP_LINKS.get(kind) or (PHASE_BY_KEY[kind].link if kind in PHASE_BY_KEY else "/me/reviews/{cycle}")
-    return template.format(cycle=cycle_id, employee=employee_id)
+    return template.format(cycle=cycle_id, employee=employee_id, phase=kind)
 
 
 # Where a whole cycle stands (review_cycle.status and the cycle workflow's phase), in both languages.
@@ -128,6 +209,11 @@ class PhaseName:
     """A phase (or a cycle's stage) as a message parameter: named in the reader's language at the edge."""
 
     key: str
+
+    @property
+    def phase_key(self) -> str:
+        """Carried as the key in a refusal's details (domain.text), so the reader's language names it."""
+        return self.key
 
     def localized(self, locale: str) -> str:
         return phase_label(self.key, locale)

@@ -393,7 +393,7 @@ class GoalsSection(_Frozen):
 
 def _without_unset_goals(value: BaseModel, data: dict) -> dict:
     # Goals and peer feedback came later: a configuration without them serializes (and hashes) exactly as before.
-    for later in ("goals", "peer_feedback"):
+    for later in ("goals", "peer_feedback", "phases"):
         if later in type(value).model_fields and getattr(value, later, None) is None:
             data.pop(later, None)
     return data
@@ -408,11 +408,13 @@ class ComponentWeights(_Frozen):
     csat: Weight
     goals: Weight | None = None
     peer_feedback: Weight | None = None  # needs the cycle's peer_feedback block (domain/cycle.py checks)
+    # Phases defined only in the registry that feed the score, by key (each needs its added_phases block).
+    phases: dict[str, Weight] | None = None
 
     @model_validator(mode="after")
     def _sum(self) -> ComponentWeights:
         check_weights_sum((self.kpis, self.competencies, self.csat, self.goals or Decimal(0),
-                           self.peer_feedback or Decimal(0)), "component_weights")
+                           self.peer_feedback or Decimal(0), *(self.phases or {}).values()), "component_weights")
         return self
 
     @model_serializer(mode="wrap")

@@ -15,6 +15,7 @@ from domain.errors import DomainError
 from domain.goals import ObjectiveProgress, goals_attainment
 from domain.money import Num, calc_context, exact, fmt_num, round_to
 from domain.peers import PeerAggregate
+from domain.phases import PHASE_BY_KEY
 from domain.scorecard import NeutralPolicy, Scorecard, WeightedCombine
 from domain.text import tr
 
@@ -124,6 +125,8 @@ class ReviewInputs(_Frozen):
     survey: list[SurveyAnswer] = Field(default_factory=list)
     goals: tuple[ObjectiveProgress, ...] = ()  # the approved objectives of the period, with their progress
     peer_feedback: PeerAggregate | None = None  # read only when the scorecard weighs it (domain/peers.py)
+    # A registry-only phase's answer sets (question -> rating), by phase: read only when the scorecard weighs it.
+    phase_answers: dict[str, tuple[dict[str, int], ...]] = Field(default_factory=dict)
 
 
 class ScoreLine(_Frozen):
@@ -323,6 +326,29 @@ def _peer_section(scorecard: Scorecard, inputs: ReviewInputs, missing: list[str]
     return section
 
 
+def _phase_section(scorecard: Scorecard, key: str, weight: Decimal, inputs: ReviewInputs, missing: list[str],
+                   notes: list[str]) -> _Section:
+    """A phase defined only in the registry, scored as its definition says: the mean of its stored ratings (each answer
+    set's mean, averaged), mapped linearly from its scale onto the rating scale; left out below its min_answers."""
+    definition = PHASE_BY_KEY.get(key)
+    section = _Section(key, weight, Decimal(100))
+    answers = [a for a in inputs.phase_answers.get(key, ()) if a]
+    needed = definition.min_answers if definition else 1
+    if definition is None or len(answers) < needed:
+        missing.append(key)
+        notes.append(f"{key}: {len(answers)} answer(s), {needed} needed; not scored and the other weights renormalized")
+        return section
+    low, high = (Decimal(v) for v in definition.scale)
+    mean = sum((Decimal(sum(a.values())) / len(a) for a in answers), Decimal(0)) / len(answers)
+    scale = scorecard.rating_scale
+    score = scale.min + (mean - low) / (high - low) * (scale.max - scale.min)
+    label = f"{definition.label('en')} / {definition.label('zh-CN')}"
+    section.items.append(_Item(key, label, round_to(mean, LINE_DECIMALS), score, Decimal(100),
+                               f"mean of {len(answers)} answer(s) {fmt_num(mean)} on {fmt_num(low)}..{fmt_num(high)} "
+                               f"→ {fmt_num(score)} on {scale.describe()}"))
+    return section
+
+
 @exact
 def preliminary_score(scorecard: Scorecard, inputs: ReviewInputs) -> ScoreResult:
     """Weighted score on the rating scale, rounded once to ``rating_scale.decimals`` (HALF_UP).
@@ -345,6 +371,7 @@ def preliminary_score(scorecard: Scorecard, inputs: ReviewInputs) -> ScoreResult
         _csat_section(scorecard, survey, missing, notes) if weights.csat > 0 else None,
         _goals_section(scorecard, inputs, missing, notes) if (weights.goals or 0) > 0 else None,
         _peer_section(scorecard, inputs, missing, notes) if (weights.peer_feedback or 0) > 0 else None,
+        *(_phase_section(scorecard, key, w, inputs, missing, notes) for key, w in (weights.phases or {}).items() if w > 0),
     ]
     sections = [s for s in candidates if s is not None]
     usable: list[tuple[_Section, Decimal]] = []
@@ -378,7 +405,8 @@ def preliminary_score(scorecard: Scorecard, inputs: ReviewInputs) -> ScoreResult
                 contribution = eff * i.score
                 total += contribution
                 item_text = (f"item weight {fmt_num(i.weight)}/{fmt_num(available)} of {s.component} × "
-                             if s.component not in ("csat", "goals", "peer_feedback") else "")
+                             if s.component not in ("csat", "goals", "peer_feedback", *(weights.phases or {}))
+                             else "")
                 weight_text = f"{item_text}component weight {fmt_num(s.weight)}/{fmt_num(total_weight)} of total"
                 lines.append(ScoreLine(
                     component=s.component, item=i.item, label=i.label, actual=i.actual,

@@ -254,6 +254,9 @@ def _jsonable(v: Any) -> Any:
         return {"$date": v.isoformat()}
     if isinstance(v, Decimal):
         return {"$decimal": str(v)}
+    phase = getattr(v, "phase_key", None)  # a phase's name (domain.phases.PhaseName): named again at the edge
+    if isinstance(phase, str):
+        return {"$phase": phase}
     if _is_localized(v):
         return v.localized("en")
     details = getattr(v, "as_details", None)  # a figure that formats itself (domain.sentences' Money, Percent)
@@ -277,6 +280,10 @@ def _revive(v: Any) -> Any:
             return date.fromisoformat(inner)
         if tag == "$decimal":
             return Decimal(inner)
+        if tag == "$phase" and isinstance(inner, str):
+            from domain.phases import PhaseName  # lazily, as below
+
+            return PhaseName(inner)
         if tag in ("$money", "$percent") and isinstance(inner, list):
             from domain.sentences import Money, Percent  # lazily: sentences builds on this module
 

@@ -142,6 +142,8 @@ def config_digest(config: CycleConfig) -> str:
         unset["plan_year"] = True
     if config.peer_feedback is None:
         unset["peer_feedback"] = True
+    if config.added_phases is None:
+        unset["added_phases"] = True
     if later := config.participants.unset_filters():
         unset["participants"] = later
     return hashlib.sha256(dumps(config.model_dump(mode="json", exclude=unset)).encode()).hexdigest()

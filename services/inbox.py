@@ -43,3 +43,23 @@ async def tasks_of(conn: AsyncConnection, assignee_id: str, kind: str | None = N
         {"who": assignee_id, "kind": kind, "done": include_done},
     )
     return [TaskRow(*r) for r in await cur.fetchall()]
+
+
+async def form_tasks(conn: AsyncConnection, assignee_id: str) -> list[tuple[TaskRow, str]]:
+    """A person's open tasks in the phases defined only in the registry (their generic form), each with its page.
+
+    The first phases have inbox sections of their own; a phase added later shows up here without a change to a page.
+    """
+    from domain.phases import PHASE_BY_KEY, link_for  # the registry at call time (a test may add a phase)
+
+    kinds = sorted(k for k, d in PHASE_BY_KEY.items() if d.update == "submit_task")
+    if not kinds:
+        return []
+    cur = await conn.execute(
+        """SELECT t.id, t.cycle_id, c.name, t.kind, t.subject_employee_id, e.name, t.due_at, t.status,
+                  t.due_at < now(), t.completed_at
+           FROM task t JOIN employee e ON e.id = t.subject_employee_id JOIN review_cycle c ON c.id = t.cycle_id
+           WHERE t.assignee_id = %s AND t.assignee_type = 'employee' AND t.status = 'open' AND t.kind = ANY(%s)
+           ORDER BY t.due_at, t.id LIMIT 500""", (assignee_id, kinds))
+    rows = [TaskRow(*r) for r in await cur.fetchall()]
+    return [(t, link_for(t.kind, t.cycle_id, t.subject_employee_id)) for t in rows]

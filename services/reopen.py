@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.reviews import review_rules
 from domain.cycle import parse_duration
 from domain.errors import DomainError
+from domain.phases import PHASE_BY_KEY
 from domain.text import tr
 from services.db import Database, as_database
 from services.errors import Conflict, NotFound, Rejected, TryLater, refusal
@@ -40,7 +41,7 @@ from workflows.payloads import (
 )
 from workflows.reopened import ReopenedReviewWorkflow
 from workflows.review import ReviewWorkflow
-from workflows.review_rules import PHASE_TEXTS
+from workflows.review_rules import phase_text
 
 TASK_KINDS = (SELF_REVIEW, MANAGER_SCORING, CUSTOMER_SURVEY)
 DEFAULT_DUE = "3d"  # how long the person has to submit again, unless HR says otherwise
@@ -63,7 +64,9 @@ async def reopen_task(client: Client, db: Database | str, cycle_id: str, employe
                       actor_id: str, reason: str, due: str | timedelta | None = None,
                       contact_id: str | None = None, now: datetime | None = None) -> int:
     """Reopen one submitted task; returns the version the resubmission will be (2 for the first reopen)."""
-    if phase not in TASK_KINDS:
+    definition = PHASE_BY_KEY.get(phase)
+    # Any phase whose answers a resubmission can replace (its Storage says which rows); not peer feedback.
+    if definition is None or definition.storage is None or definition.storage.replaced_by is None:
         raise Rejected(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
                           "customer_survey", task=repr(phase)))
     reason = (reason or "").strip()
@@ -71,10 +74,10 @@ async def reopen_task(client: Client, db: Database | str, cycle_id: str, employe
         raise Rejected(tr("reopening a task needs a reason"))
     if len(reason) > MAX_REASON:
         raise Rejected(tr("the reason is longer than %(limit)s characters", limit=MAX_REASON))
-    if phase == CUSTOMER_SURVEY and not contact_id:
+    if definition.assignees == "contacts" and not contact_id:
         raise Rejected(tr("reopening a survey answer needs the contact whose answer it is"))
     review_id = review_id_for(cycle_id, employee_id)
-    task_id = task_id_for(review_id, phase, contact_id if phase == CUSTOMER_SURVEY else None)
+    task_id = task_id_for(review_id, phase, contact_id if definition.per_person else None)
     async with as_database(db).connection() as conn:
         row = await (await conn.execute(
             """SELECT r.status, c.status, EXISTS (SELECT FROM calibrated_rating k WHERE k.cycle_id = c.id AND k.finalized),
@@ -84,7 +87,7 @@ async def reopen_task(client: Client, db: Database | str, cycle_id: str, employe
     if row is None:
         raise NotFound(tr("no review for %(employee)s in cycle %(cycle)s", employee=employee_id, cycle=cycle_id))
     review_status, cycle_status, finalized, task_status, version, db_now = row
-    name = PHASE_TEXTS[phase]
+    name = phase_text(phase)
     if finalized or cycle_status in ("incentives", "awaiting_approval", "locked"):
         raise Conflict(tr("calibration of cycle %(cycle)s is finalized; submissions can no longer be reopened",
                           cycle=cycle_id))
@@ -96,6 +99,11 @@ async def reopen_task(client: Client, db: Database | str, cycle_id: str, employe
         raise Conflict(tr("the %(phase)s has not been submitted yet, so there is nothing to reopen", phase=name))
     req = ReopenTask(actor_id, phase, reason, due_from(due, now or db_now), contact_id)
     update_id = f"reopen:{task_id}:{(version or 1) + 1}"
+    if review_status == "closed" and phase not in TASK_KINDS:
+        # The reopen workflow takes the first phases' resubmissions only; a phase defined later is reopened while
+        # its review runs (docs/phases.md).
+        raise Conflict(tr("the review of %(employee)s has already closed; its score is with calibration, so its "
+                          "submissions can no longer be reopened", employee=employee_id))
     if review_status == "closed" and cycle_status == "calibration":
         return await _reopen_closed(client, db, cycle_id, review_id, req, update_id)
     if review_status == "closed":

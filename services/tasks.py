@@ -30,6 +30,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reviews import review_rules
+from domain.phases import PHASE_BY_KEY, PhaseDefinition
 from domain.text import N_, tr
 from services.db import Database, as_database
 from services.errors import Conflict, NotFound, Rejected, TryLater, refusal
@@ -46,6 +47,7 @@ from workflows.payloads import (
     ReviewStatus,
     SelfReviewSubmission,
     SurveySubmission,
+    TaskSubmission,
     reopened_workflow_id,
     review_id_for,
     review_workflow_id,
@@ -56,7 +58,7 @@ from workflows.payloads import (
 )
 from workflows.reopened import ReopenedReviewWorkflow
 from workflows.review import ReviewWorkflow
-from workflows.review_rules import PHASE_TEXTS, already_submitted, check_submission
+from workflows.review_rules import already_submitted, check_submission, check_submitter, phase_text
 
 # A submission while its review workflow has not started yet (a batch still opening, or no worker
 # running) waits this long for the start before it says "starting, try again".
@@ -132,21 +134,17 @@ async def _answer_from_database(db: Database, s: _Submission, *, started: bool, 
     ``task``: what PostgreSQL says of it, when the caller has just read it.
     """
     task = task or await _task(db, s.review_id, s.task_id)
-    name = PHASE_TEXTS[s.phase]
+    name = phase_text(s.phase)
     if task is None:
         raise NotFound(tr("review %(review)s does not exist; nothing can be submitted", review=s.review_id))
-    # Who and what first: the wrong person or an impossible value is refused whatever the task's state.
-    if s.phase == MANAGER_SCORING and s.actor != task.reviewer_id:
-        if task.reviewer_id:
-            raise Rejected(tr("%(who)s may not score %(employee)s; the reviewer is %(reviewer)s", who=s.actor,
-                              employee=task.employee_id, reviewer=task.reviewer_id))
-        raise Rejected(tr("%(who)s may not score %(employee)s; the reviewer is nobody", who=s.actor,
-                          employee=task.employee_id))
-    if s.phase == SELF_REVIEW and s.actor != task.employee_id:
-        raise Rejected(tr("%(who)s may not submit the self-review of %(employee)s; only the employee can", who=s.actor,
-                          employee=task.employee_id))
-    if s.phase == CUSTOMER_SURVEY and task.status is None and task.review_status != "pending":
-        raise Rejected(tr("contact %(who)s was not invited to rate %(employee)s", who=s.actor, employee=task.employee_id))
+    # Who and what first: the wrong person or an impossible value is refused whatever the task's state. The same
+    # check as the workflow's; a contact counts as invited when PostgreSQL has their task (or the review is pending).
+    invited = task.status is not None or task.review_status == "pending"
+    try:
+        check_submitter(s.phase, s.actor, employee=task.employee_id, reviewer=task.reviewer_id,
+                        contacts=(s.actor,) if invited else (), peers=(s.actor,))
+    except ApplicationError as err:
+        raise Rejected(user_text(err)) from None
     try:
         s.check(task.rules)
     except ApplicationError as err:
@@ -193,7 +191,7 @@ async def _submit(client: Client, db: Database | str, s: _Submission) -> Receipt
             # No answer yet (a worker restarting): the same Update id again is safe, it applies once.
             if loop.time() >= give_up_at + UPDATE_WAIT_S:
                 raise TryLater(tr("the %(phase)s could not be confirmed yet (is a worker running?); "
-                                  "submitting the same again is safe", phase=PHASE_TEXTS[s.phase])) from None
+                                  "submitting the same again is safe", phase=phase_text(s.phase))) from None
             continue
         except WorkflowUpdateFailedError as err:
             refused = refusal(err)
@@ -248,6 +246,53 @@ async def submit_survey(client: Client, db: Database | str, cycle_id: str, emplo
     return await _submit(client, db, _Submission(
         review_id, CUSTOMER_SURVEY, task_id_for(review_id, CUSTOMER_SURVEY, sub.contact_id), sub.contact_id, digest,
         ReviewWorkflow.submit_survey, sub, lambda rules: check_submission(CUSTOMER_SURVEY, sub, rules)))
+
+
+async def submit_task(client: Client, db: Database | str, cycle_id: str, employee_id: str,
+                      sub: TaskSubmission) -> Receipt:
+    """A submission to a phase defined only in the registry (its definition's Update is ``submit_task``), with the
+    same receipts, refusals and answers from PostgreSQL as the first phases' submissions."""
+    definition = PHASE_BY_KEY.get(sub.phase)
+    if definition is None or definition.update != "submit_task":
+        raise NotFound(tr("there is no phase %(phase)s to submit", phase=repr(sub.phase)))
+    review_id = review_id_for(cycle_id, employee_id)
+    task_id = task_id_for(review_id, sub.phase, sub.actor_id if definition.per_person else None)
+    digest = submission_digest(sub.actor_id, dict(sub.ratings), dict(sub.comments))
+    return await _submit(client, db, _Submission(
+        review_id, sub.phase, task_id, sub.actor_id, digest, ReviewWorkflow.submit_task, sub,
+        lambda rules: check_submission(sub.phase, sub, rules)))
+
+
+@dataclass(frozen=True)
+class PhaseForm:
+    """What the generic form of a phase shows its reader: the phase, whose review, and the reader's task in it."""
+
+    definition: PhaseDefinition
+    cycle_name: str
+    employee_name: str
+    timezone: str
+    status: str | None  # the reader's task: open | done | missed | cancelled; None when they were not asked
+    due_at: datetime | None
+
+
+async def phase_form(db: Database | str, cycle_id: str, phase: str, employee_id: str, viewer: str) -> PhaseForm:
+    """The reader's task in a phase defined only in the registry (its definition's generic form), from PostgreSQL."""
+    definition = PHASE_BY_KEY.get(phase)
+    if definition is None or definition.update != "submit_task":
+        raise NotFound(tr("there is no phase %(phase)s to submit", phase=repr(phase)))
+    review_id = review_id_for(cycle_id, employee_id)
+    task_id = task_id_for(review_id, phase, viewer if definition.per_person else None)
+    async with as_database(db).connection() as conn:
+        row = await (await conn.execute(
+            """SELECT c.name, e.name, t.status, t.due_at FROM review r
+               JOIN review_cycle c ON c.id = r.cycle_id JOIN employee e ON e.id = r.employee_id
+               LEFT JOIN task t ON t.id = %s AND t.assignee_id = %s WHERE r.id = %s""",
+            (task_id, viewer, review_id))).fetchone()
+        if row is None:
+            raise NotFound(tr("review %(review)s does not exist; nothing can be submitted", review=review_id))
+        zone = (await cycle_config(conn, cycle_id)).timezone
+    cycle_name, employee_name, status, due_at = row
+    return PhaseForm(definition, cycle_name, employee_name, zone, status, due_at)
 
 
 ROLE_WORDS = {"kam": N_("a key account manager"), "hr": N_("in HR"), "payroll": N_("in payroll"),

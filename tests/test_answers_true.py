@@ -63,7 +63,7 @@ async def test_cli_score_after_it_is_done_accepted_only_when_identical(client, d
             assert same.returncode == 0 and same.stdout == first.stdout  # the first receipt, word for word
             anyone = await _cli(env, "submit", "score", cid, "K01", "--ratings", "x=99", "--potential", "99",
                                 "--actor", "K01")
-            assert anyone.returncode == 2 and "K01 may not score K01; the reviewer is M1" in anyone.stderr
+            assert anyone.returncode == 2 and "K01 may not submit the manager scoring of K01; the reviewer is M1" in anyone.stderr
             nonsense = await _cli(env, "submit", "score", cid, "K01", "--ratings", "x=99", "--potential", "99",
                                   "--actor", "M1")
             assert nonsense.returncode == 2 and "missing rating for" in nonsense.stderr

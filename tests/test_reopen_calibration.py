@@ -94,7 +94,7 @@ async def test_reopen_in_calibration_resubmit_rescores_and_finalize_waits(client
     # The resubmission goes through the same service and checks: the wrong person and a bad value are refused.
     from services.errors import Rejected
 
-    with pytest.raises(Rejected, match="may not score"):
+    with pytest.raises(Rejected, match="may not submit the manager scoring"):
         await tasks.submit_manager_score(client, db_url, c, "K01", ManagerScoreSubmission("K02", ratings(3)))
     with pytest.raises(Conflict, match="already submitted"):  # only the reopened task takes a new submission
         await tasks.submit_self_review(client, db_url, c, SelfReviewSubmission("K01", ratings(3)))

@@ -70,7 +70,7 @@ async def test_manager_score_rejections(client, db_url, open_cycle):
     C = open_cycle["cycle"]  # noqa: N806
     org = open_cycle
     manager, other = org["manager_of"]["K01"], "M2" if org["manager_of"]["K01"] == "M1" else "M1"
-    with pytest.raises(Rejected, match=f"{other} may not score K01; the reviewer is {manager}"):
+    with pytest.raises(Rejected, match=f"{other} may not submit the manager scoring of K01; the reviewer is {manager}"):
         await tasks.submit_manager_score(client, db_url, C, "K01", ManagerScoreSubmission(other, ratings(2)))
     with pytest.raises(Rejected, match="rating for sales_management is 4"):
         await tasks.submit_manager_score(client, db_url, C, "K01",
@@ -126,7 +126,7 @@ async def test_hr_reassigns_the_reviewer(client, db_url, open_cycle):
     with pytest.raises(Rejected, match="needs a reason"):
         await tasks.reassign_reviewer(client, db_url, C, "K01", ReassignReviewer("HR1", new, ""))
     await tasks.reassign_reviewer(client, db_url, C, "K01", ReassignReviewer("HR1", new, "M1 on leave"))
-    with pytest.raises(Rejected, match=f"{old} may not score K01"):
+    with pytest.raises(Rejected, match=f"{old} may not submit the manager scoring of K01"):
         await tasks.submit_manager_score(client, db_url, C, "K01", ManagerScoreSubmission(old, ratings(2)))
     await tasks.submit_manager_score(client, db_url, C, "K01", ManagerScoreSubmission(new, ratings(2)))
     assert count(db_url, "SELECT count(*) FROM manager_score WHERE scored_by = %s", new) == 7

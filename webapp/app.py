@@ -33,6 +33,7 @@ from webapp.routers import (
     participant,
     payroll,
     peers,
+    phase_forms,
     preferences,
     schedules,
     session,
@@ -137,7 +138,7 @@ def create_app(database_url: str, client: Client, task_queue: str, settings: Web
     app.state.templates = make_templates()
     install_error_handlers(app)
     for module in (session, employee, manager, survey, hr, confirm, audit, participant, payroll, preferences,
-                   schedules, accounts, imports, goals, trends, signoff, peers):
+                   schedules, accounts, imports, goals, trends, signoff, peers, phase_forms):
         app.include_router(module.api)
         app.include_router(module.pages)
     app.add_middleware(Guard, max_body=ctx.settings.max_body_bytes,

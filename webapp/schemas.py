@@ -724,6 +724,8 @@ NotificationIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{
                                          examples=["reminder:2026-Q3:K01:self_review:1:K01:email"])]
 CycleIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="review cycle id", examples=["2026-Q3"])]
 EmployeeIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="employee id", examples=["K01"])]
+PhasePath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="phase key (domain/phases.py)",
+                                examples=["self_review"])]
 
 
 class ApprovalLineOut(MoneyOut):

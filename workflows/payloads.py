@@ -361,6 +361,8 @@ class Receipt:
 
 # The patch that guards the review workflow's peer feedback path (nominate, approve, answer).
 PEER_FEEDBACK_PATCH = "peer-feedback"
+# The review workflow's generic Update for a phase defined only in the registry (docs/phases.md).
+SUBMIT_TASK_PATCH = "submit-task"
 
 
 @dataclass
@@ -389,6 +391,18 @@ class PeerFeedbackSubmission:
 
 
 @dataclass
+class TaskSubmission:
+    """A submission to any phase whose definition takes the generic answers (``submit_task``): a rating per question
+    of the phase's definition, on its scale, and optional comments per question. A phase defined after the first four
+    needs no payload type and no Update of its own."""
+
+    phase: str
+    actor_id: str
+    ratings: dict[str, Level]
+    comments: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class PeerStepRecord:
     """A nomination or an approval to persist: the step's task done, the next step's tasks opened."""
 
@@ -407,7 +421,7 @@ class PeerStepRecord:
 
 @dataclass
 class SubmissionRecord:
-    """One human submission to persist (self-review, manager score or survey answer)."""
+    """One human submission to persist (any phase's: its definition's ``storage`` says where it goes)."""
 
     cycle_id: str
     review_id: str

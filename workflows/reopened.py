@@ -36,16 +36,16 @@ with workflow.unsafe.imports_passed_through():
         SettledTask,
         SubmissionRecord,
         SurveySubmission,
-        self_review_comments,
-        survey_comments,
         task_id_for,
     )
     from workflows.review_rules import (
         PHASE_TEXTS,
         already_submitted,
+        binding,
         check_reopen_request,
         check_submission,
         check_submitter,
+        submitter_of,
     )
 
 # The service sends the first reopen right after it starts the run; a run whose first reopen never came ends.
@@ -158,47 +158,44 @@ class ReopenedReviewWorkflow:
 
     # -- the resubmissions (the same Update names and checks as the review workflow's) -----------------
 
+    def _check(self, phase: str, sub: object) -> None:
+        actor = submitter_of(sub)
+        self._check_submitter(phase, actor)
+        check_submission(phase, sub, self._inp.rules)
+        self._require_open(phase, self._key(phase, actor))
+
+    async def _submit(self, phase: str, sub: object) -> Receipt:
+        """The resubmission as the phase's definition records it (workflows/review_rules.py), at the task's version."""
+        actor = submitter_of(sub)
+        task = self._accept(phase, self._key(phase, actor), actor)
+        inp = self._inp
+        base = SubmissionRecord(inp.cycle_id, inp.review_id, task.task_id, phase, actor, workflow.now(), {}, {},
+                                version=task.version)
+        return await self._persist(task, binding(phase).record(sub, base))
+
     @workflow.update
     async def submit_self_review(self, sub: SelfReviewSubmission) -> Receipt:
-        task = self._accept(SELF_REVIEW, SELF_REVIEW, sub.actor_id)
-        inp = self._inp
-        return await self._persist(task, SubmissionRecord(
-            inp.cycle_id, inp.review_id, task.task_id, SELF_REVIEW, sub.actor_id, workflow.now(), dict(sub.ratings),
-            self_review_comments(sub), version=task.version))
+        return await self._submit(SELF_REVIEW, sub)
 
     @submit_self_review.validator
     def _validate_self_review(self, sub: SelfReviewSubmission) -> None:
-        self._check_submitter(SELF_REVIEW, sub.actor_id)
-        check_submission(SELF_REVIEW, sub, self._inp.rules)
-        self._require_open(SELF_REVIEW, SELF_REVIEW)
+        self._check(SELF_REVIEW, sub)
 
     @workflow.update
     async def submit_manager_score(self, sub: ManagerScoreSubmission) -> Receipt:
-        task = self._accept(MANAGER_SCORING, MANAGER_SCORING, sub.actor_id)
-        inp = self._inp
-        return await self._persist(task, SubmissionRecord(
-            inp.cycle_id, inp.review_id, task.task_id, MANAGER_SCORING, sub.actor_id, workflow.now(),
-            dict(sub.ratings), dict(sub.comments), potential=sub.potential, version=task.version))
+        return await self._submit(MANAGER_SCORING, sub)
 
     @submit_manager_score.validator
     def _validate_manager_score(self, sub: ManagerScoreSubmission) -> None:
-        self._check_submitter(MANAGER_SCORING, sub.actor_id)
-        check_submission(MANAGER_SCORING, sub, self._inp.rules)
-        self._require_open(MANAGER_SCORING, MANAGER_SCORING)
+        self._check(MANAGER_SCORING, sub)
 
     @workflow.update
     async def submit_survey(self, sub: SurveySubmission) -> Receipt:
-        task = self._accept(CUSTOMER_SURVEY, sub.contact_id, sub.contact_id)
-        inp = self._inp
-        return await self._persist(task, SubmissionRecord(
-            inp.cycle_id, inp.review_id, task.task_id, CUSTOMER_SURVEY, sub.contact_id, workflow.now(), {},
-            survey_comments(sub), satisfaction=sub.satisfaction, nps=sub.nps, version=task.version))
+        return await self._submit(CUSTOMER_SURVEY, sub)
 
     @submit_survey.validator
     def _validate_survey(self, sub: SurveySubmission) -> None:
-        self._check_submitter(CUSTOMER_SURVEY, sub.contact_id)
-        check_submission(CUSTOMER_SURVEY, sub, self._inp.rules)
-        self._require_open(CUSTOMER_SURVEY, sub.contact_id)
+        self._check(CUSTOMER_SURVEY, sub)
 
     def _check_submitter(self, phase: str, actor: str) -> None:
         inp = self._inp

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         PEER_NOMINATION,
         REOPEN_PATCH,
         SELF_REVIEW,
+        SUBMIT_TASK_PATCH,
         CloseReviewInput,
         ContactRef,
         EndReview,
@@ -57,18 +58,20 @@ with workflow.unsafe.imports_passed_through():
         SurveyMove,
         SurveyMoveRecord,
         SurveySubmission,
-        self_review_comments,
-        survey_comments,
+        TaskSubmission,
         task_id_for,
     )
     from workflows.review_rules import (
         PHASE_TEXTS,
         PhaseState,
         already_submitted,
+        binding,
         check_nomination,
         check_reopen_request,
         check_submission,
         check_submitter,
+        phase_text,
+        submitter_of,
     )
     from workflows.search_attributes import PHASE, REVIEW_CLOSED, REVIEWER_ID, Carried
 
@@ -234,7 +237,7 @@ class ReviewWorkflow:
             raise already_submitted(key if key in PHASE_TEXTS else phase, at, actor)
         if self._closed or ph.closed:
             raise conflict(tr("the %(phase)s phase is closed (it was due %(due)s); nothing can be submitted",
-                              phase=PHASE_TEXTS[phase], due=ph.due_at))
+                              phase=phase_text(phase), due=ph.due_at))
 
     def _accept(self, phase: str, key: str, actor: str) -> None:
         """Mark a submission accepted before the handler's first await, so a concurrent one is refused."""
@@ -245,64 +248,74 @@ class ReviewWorkflow:
         self._show_phase()
 
     # -- human tasks (Updates) --------------------------------------------------------------------
+    # Every submission goes through _check and _submit, which read the phase's definition (domain/phases.py) and its
+    # binding (workflows/review_rules.py): who submits, the content check, the record stored. The four Updates of the
+    # first phases keep their names and payload types; a phase defined later is submitted through ``submit_task``.
+
+    def _key(self, phase: str, actor: str) -> str:
+        """What a submission is accepted under: the phase for a one-task phase, the person for a per-person one."""
+        return actor if PHASE_BY_KEY[phase].per_person else phase
+
+    def _check(self, phase: str, sub: object) -> None:
+        """Who and what first (the wrong person or an impossible value is refused whatever the state), then the
+        state: the phase open and this part not yet submitted."""
+        actor = submitter_of(sub)
+        check_submitter(phase, actor, employee=self._inp.employee_id, reviewer=self._reviewer,
+                        contacts=self._contacts, peers=self._peers)
+        check_submission(phase, sub, self._inp.rules)
+        self._require_open(phase, self._key(phase, actor))
+
+    async def _submit(self, phase: str, sub: object) -> Receipt:
+        """Accept (before the first await) and store one submission, as its definition's record says."""
+        actor = submitter_of(sub)
+        key = self._key(phase, actor)
+        self._accept(phase, key, actor)
+        inp = self._inp
+        per_person = PHASE_BY_KEY[phase].per_person
+        base = SubmissionRecord(inp.cycle_id, inp.review_id, task_id_for(inp.review_id, phase, key if per_person else None),
+                                phase, actor, workflow.now(), {}, {}, version=self._version(phase, key))
+        return await self._persist(binding(phase).record(sub, base))
 
     @workflow.update
     async def submit_self_review(self, sub: SelfReviewSubmission) -> Receipt:
-        self._accept(SELF_REVIEW, SELF_REVIEW, sub.actor_id)
-        inp = self._inp
-        return await self._persist(
-            SubmissionRecord(
-                inp.cycle_id, inp.review_id, task_id_for(inp.review_id, SELF_REVIEW), SELF_REVIEW,
-                sub.actor_id, workflow.now(), dict(sub.ratings), self_review_comments(sub),
-                version=self._version(SELF_REVIEW, SELF_REVIEW),
-            )
-        )
+        return await self._submit(SELF_REVIEW, sub)
 
     @submit_self_review.validator
     def _validate_self_review(self, sub: SelfReviewSubmission) -> None:
-        # Who and what first: the wrong person or an impossible value is refused whatever the state.
-        check_submitter(SELF_REVIEW, sub.actor_id, employee=self._inp.employee_id, reviewer=self._reviewer,
-                        contacts=self._contacts)
-        check_submission(SELF_REVIEW, sub, self._inp.rules)
-        self._require_open(SELF_REVIEW)
+        self._check(SELF_REVIEW, sub)
 
     @workflow.update
     async def submit_manager_score(self, sub: ManagerScoreSubmission) -> Receipt:
-        self._accept(MANAGER_SCORING, MANAGER_SCORING, sub.actor_id)
-        inp = self._inp
-        return await self._persist(
-            SubmissionRecord(
-                inp.cycle_id, inp.review_id, task_id_for(inp.review_id, MANAGER_SCORING), MANAGER_SCORING,
-                sub.actor_id, workflow.now(), dict(sub.ratings), dict(sub.comments), potential=sub.potential,
-                version=self._version(MANAGER_SCORING, MANAGER_SCORING),
-            )
-        )
+        return await self._submit(MANAGER_SCORING, sub)
 
     @submit_manager_score.validator
     def _validate_manager_score(self, sub: ManagerScoreSubmission) -> None:
-        check_submitter(MANAGER_SCORING, sub.actor_id, employee=self._inp.employee_id, reviewer=self._reviewer,
-                        contacts=self._contacts)
-        check_submission(MANAGER_SCORING, sub, self._inp.rules)
-        self._require_open(MANAGER_SCORING)
+        self._check(MANAGER_SCORING, sub)
 
     @workflow.update
     async def submit_survey(self, sub: SurveySubmission) -> Receipt:
-        self._accept(CUSTOMER_SURVEY, sub.contact_id, sub.contact_id)
-        inp = self._inp
-        return await self._persist(
-            SubmissionRecord(
-                inp.cycle_id, inp.review_id, task_id_for(inp.review_id, CUSTOMER_SURVEY, sub.contact_id),
-                CUSTOMER_SURVEY, sub.contact_id, workflow.now(), {}, survey_comments(sub),
-                satisfaction=sub.satisfaction, nps=sub.nps, version=self._version(CUSTOMER_SURVEY, sub.contact_id),
-            )
-        )
+        return await self._submit(CUSTOMER_SURVEY, sub)
 
     @submit_survey.validator
     def _validate_survey(self, sub: SurveySubmission) -> None:
-        check_submitter(CUSTOMER_SURVEY, sub.contact_id, employee=self._inp.employee_id, reviewer=self._reviewer,
-                        contacts=self._contacts)
-        check_submission(CUSTOMER_SURVEY, sub, self._inp.rules)
-        self._require_open(CUSTOMER_SURVEY, sub.contact_id)
+        self._check(CUSTOMER_SURVEY, sub)
+
+    @workflow.update
+    async def submit_task(self, sub: TaskSubmission) -> Receipt:
+        """Any phase defined only in the registry (its submission is the generic TaskSubmission): no Update of its own."""
+        workflow.patched(SUBMIT_TASK_PATCH)
+        return await self._submit(sub.phase, sub)
+
+    @submit_task.validator
+    def _validate_task(self, sub: TaskSubmission) -> None:
+        definition = PHASE_BY_KEY.get(sub.phase) if isinstance(sub.phase, str) else None
+        if definition is None or sub.phase not in self._phases:
+            raise reject(tr("this review has no %(phase)s", phase=phase_text(sub.phase) if definition else
+                            repr(sub.phase)))
+        if definition.update != "submit_task":
+            raise reject(tr("the %(phase)s is submitted through %(update)s, not submit_task",
+                            phase=phase_text(sub.phase), update=definition.update))
+        self._check(sub.phase, sub)
 
     # -- peer feedback (docs/peer-feedback.md) ---------------------------------------------------------
 
@@ -352,23 +365,12 @@ class ReviewWorkflow:
     @workflow.update
     async def submit_peer_feedback(self, sub: PeerFeedbackSubmission) -> Receipt:
         workflow.patched(PEER_FEEDBACK_PATCH)
-        self._accept(PEER_FEEDBACK, sub.actor_id, sub.actor_id)
-        inp = self._inp
-        return await self._persist(
-            SubmissionRecord(
-                inp.cycle_id, inp.review_id, task_id_for(inp.review_id, PEER_FEEDBACK, sub.actor_id), PEER_FEEDBACK,
-                sub.actor_id, workflow.now(), dict(sub.ratings), {},
-            )
-        )
+        return await self._submit(PEER_FEEDBACK, sub)
 
     @submit_peer_feedback.validator
     def _validate_peer_feedback(self, sub: PeerFeedbackSubmission) -> None:
         self._require_peer_phase()
-        if sub.actor_id not in self._peers:
-            raise reject(tr("%(who)s was not asked for peer feedback on %(employee)s", who=sub.actor_id,
-                            employee=self._inp.employee_id))
-        check_submission(PEER_FEEDBACK, sub, self._inp.rules)
-        self._require_open(PEER_FEEDBACK, sub.actor_id)
+        self._check(PEER_FEEDBACK, sub)
 
     async def _peer_step(self, step: str, actor: str, peer_ids: list[str], next_assignees: list[str]) -> Receipt:
         inp = self._inp
@@ -419,7 +421,8 @@ class ReviewWorkflow:
         resubmission becomes the next version (the earlier one is kept). Marked before the first await, so a
         submission racing it is judged against the reopened state. Returns the version now awaited."""
         workflow.patched(REOPEN_PATCH)
-        key = req.contact_id if req.phase == CUSTOMER_SURVEY else req.phase
+        per_person = PHASE_BY_KEY[req.phase].per_person
+        key = req.contact_id if per_person else req.phase
         assert key is not None  # the validator refuses a survey reopen without a contact
         ph = self._phases[req.phase]
         others_waiting = not self._done(req.phase)  # other contacts still asked in the same survey phase
@@ -434,8 +437,7 @@ class ReviewWorkflow:
         inp = self._inp
         await workflow.execute_activity_method(
             ReviewActivities.reopen_task,
-            ReopenRecord(inp.cycle_id, inp.review_id, task_id_for(inp.review_id, req.phase, req.contact_id
-                                                                  if req.phase == CUSTOMER_SURVEY else None),
+            ReopenRecord(inp.cycle_id, inp.review_id, task_id_for(inp.review_id, req.phase, key if per_person else None),
                          req.phase, version, req.actor_id, req.reason.strip(), req.due_at, workflow.now()),
             **ONE_ROW,
         )
@@ -443,7 +445,8 @@ class ReviewWorkflow:
 
     @reopen_task.validator
     def _validate_reopen(self, req: ReopenTask) -> None:
-        if req.phase not in self._phases or PHASE_BY_KEY[req.phase].assignees == "peers":
+        storage = PHASE_BY_KEY[req.phase].storage if req.phase in self._phases else None
+        if storage is None or storage.replaced_by is None:  # peer feedback is never reopened (nor replaced)
             raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
                             "customer_survey", task=repr(req.phase)))
         check_reopen_request(req, workflow.now())
@@ -451,16 +454,15 @@ class ReviewWorkflow:
         if self._closed or self._ended or not self._pending():
             raise conflict(tr("the review of %(employee)s has already closed", employee=self._inp.employee_id))
         ph = self._phases[req.phase]
-        key = req.contact_id if req.phase == CUSTOMER_SURVEY else req.phase
+        key = req.contact_id if PHASE_BY_KEY[req.phase].per_person else req.phase
+        name = phase_text(req.phase)
         if key in ph.reopened:
-            raise conflict(tr("the %(phase)s is already reopened and awaits a new submission",
-                              phase=PHASE_TEXTS[req.phase]))
+            raise conflict(tr("the %(phase)s is already reopened and awaits a new submission", phase=name))
         if key not in ph.accepted:
-            raise conflict(tr("the %(phase)s has not been submitted yet, so there is nothing to reopen",
-                              phase=PHASE_TEXTS[req.phase]))
+            raise conflict(tr("the %(phase)s has not been submitted yet, so there is nothing to reopen", phase=name))
         if ph.closed:
             raise conflict(tr("the %(phase)s phase is closed (it was due %(due)s); nothing can be submitted",
-                              phase=PHASE_TEXTS[req.phase], due=ph.due_at))
+                              phase=name, due=ph.due_at))
 
     # -- org changes (Updates sent by the import's apply step; docs/org-changes.md) -------------------
 

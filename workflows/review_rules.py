@@ -8,6 +8,7 @@ review's workflow instance is created (bench/cycle_bench.py --profile: 14.0 -> 1
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.errors import DomainError
 from domain.peers import check_peers
-from domain.phases import ALL_PHASES, PHASE_BY_KEY, PHASE_DEFINITIONS, phase_label
+from domain.phases import ALL_PHASES, PHASE_BY_KEY, PHASE_DEFINITIONS, PhaseDefinition, PhaseName, phase_label
 from domain.text import Text, tr
 from workflows import payloads
 from workflows.common import conflict, reject
@@ -36,7 +37,11 @@ from workflows.payloads import (
     PhasePlan,
     ReviewRules,
     SelfReviewSubmission,
+    SubmissionRecord,
     SurveySubmission,
+    TaskSubmission,
+    self_review_comments,
+    survey_comments,
 )
 
 PHASE_NAMES = {key: phase_label(key) for key in ALL_PHASES}  # the English names, for workflow messages
@@ -45,6 +50,12 @@ PHASE_TEXTS: dict[str, Text] = {
     SELF_REVIEW: tr("self-review"), MANAGER_SCORING: tr("manager scoring"), CUSTOMER_SURVEY: tr("customer survey"),
     PEER_FEEDBACK: tr("peer feedback"), PEER_NOMINATION: tr("peer nomination"), PEER_APPROVAL: tr("peer approval"),
 }
+
+
+def phase_text(key: str) -> Text | PhaseName:
+    """A phase as a message parameter: its catalog message, or (a phase defined after these) its definition's labels,
+    which carry both languages themselves."""
+    return PHASE_TEXTS.get(key) or PhaseName(key)
 
 
 def _whole_number_in(value: object, low: int, high: int) -> bool:
@@ -132,6 +143,28 @@ def check_peer_feedback(sub: PeerFeedbackSubmission, rules: ReviewRules) -> None
                             item=key, value=repr(sub.ratings[key]), low=plan.scale_min, high=plan.scale_max))
 
 
+def check_answers(sub: TaskSubmission, rules: ReviewRules | None = None) -> None:
+    """The generic answers of a phase defined only in the registry: a whole-number rating on the definition's scale for
+    every one of its questions, nothing else; comments only on its questions."""
+    definition = PHASE_BY_KEY.get(sub.phase)
+    if definition is None:
+        raise reject(tr("there is no phase %(phase)s", phase=repr(sub.phase)))
+    who = phase_text(sub.phase)
+    if not isinstance(sub.ratings, dict):
+        raise reject(tr("%(who)s: ratings must be a mapping of competency id to level", who=who))
+    if missing := sorted(set(definition.questions) - sub.ratings.keys()):
+        raise reject(tr("%(who)s: missing rating for %(items)s", who=who, items=", ".join(missing)))
+    if unknown := sorted(sub.ratings.keys() - set(definition.questions)):
+        raise reject(tr("%(who)s: unknown question %(items)s (expected %(expected)s)", who=who,
+                        items=", ".join(unknown), expected=", ".join(definition.questions)))
+    low, high = definition.scale
+    for key in definition.questions:
+        if not _whole_number_in(sub.ratings[key], low, high):
+            raise reject(tr("%(who)s: rating for %(item)s is %(value)s; the scale is %(low)s to %(high)s", who=who,
+                            item=key, value=repr(sub.ratings[key]), low=low, high=high))
+    check_texts(sub.comments, set(definition.questions), who)
+
+
 def check_nomination(req: PeerNomination | PeerApproval, rules: ReviewRules, employee_id: str,
                      reviewer_id: str | None) -> None:
     """The pure rules of a nomination (or the approved part of it): the domain's check_peers, as a refusal."""
@@ -146,39 +179,86 @@ def check_nomination(req: PeerNomination | PeerApproval, rules: ReviewRules, emp
         raise reject(err.as_text()) from None
 
 
+# -- a submission becomes the record stored (activities.reviews.record_submission; the definition's storage) ------
+# ``base`` carries what every submission has (cycle, review, task, phase, submitter, time, version); each phase
+# adds what it said. The records are exactly what the per-phase Updates built before (the histories replay).
+
+def record_self_review(sub: SelfReviewSubmission, base: SubmissionRecord) -> SubmissionRecord:
+    return dataclasses.replace(base, ratings=dict(sub.ratings), comments=self_review_comments(sub))
+
+
+def record_manager_score(sub: ManagerScoreSubmission, base: SubmissionRecord) -> SubmissionRecord:
+    return dataclasses.replace(base, ratings=dict(sub.ratings), comments=dict(sub.comments), potential=sub.potential)
+
+
+def record_survey(sub: SurveySubmission, base: SubmissionRecord) -> SubmissionRecord:
+    return dataclasses.replace(base, comments=survey_comments(sub), satisfaction=sub.satisfaction, nps=sub.nps)
+
+
+def record_peer_feedback(sub: PeerFeedbackSubmission, base: SubmissionRecord) -> SubmissionRecord:
+    return dataclasses.replace(base, ratings=dict(sub.ratings))
+
+
+def record_answers(sub: TaskSubmission, base: SubmissionRecord) -> SubmissionRecord:
+    """The generic answers: ratings per question and comments, as a record like any other."""
+    return dataclasses.replace(base, ratings=dict(sub.ratings), comments=dict(sub.comments))
+
+
+def submitter_of(sub: Any) -> str:
+    """Who sent a submission: a customer contact (the survey) or an employee."""
+    contact = getattr(sub, "contact_id", None)
+    return contact if isinstance(contact, str) else sub.actor_id
+
+
 @dataclass(frozen=True)
 class PhaseBinding:
-    """A phase definition's named parts, resolved: its submission type and its content check."""
+    """A phase definition's named parts, resolved: its submission type, its content check, its record."""
 
     submission: type
     check: Callable[[Any, ReviewRules], None]
+    record: Callable[[Any, SubmissionRecord], SubmissionRecord]
 
 
-# Every phase definition's submission type and validator, by the names the definition gives (tests check them).
-BINDINGS: dict[str, PhaseBinding] = {
-    d.key: PhaseBinding(getattr(payloads, d.submission), globals()[d.validator]) for d in PHASE_DEFINITIONS
-}
+def _bind(d: PhaseDefinition) -> PhaseBinding:
+    return PhaseBinding(getattr(payloads, d.submission), globals()[d.validator], globals()[d.record])
+
+
+# Every phase definition's submission type, validator and record, by the names the definition gives (tests check them).
+BINDINGS: dict[str, PhaseBinding] = {d.key: _bind(d) for d in PHASE_DEFINITIONS}
+
+
+def binding(phase: str) -> PhaseBinding:
+    """The resolved parts of a phase: the defined ones from BINDINGS, a phase registered later resolved now."""
+    bound = BINDINGS.get(phase)
+    return bound if bound is not None else _bind(PHASE_BY_KEY[phase])
 
 
 def check_submitter(phase: str, actor: str, *, employee: str, reviewer: str | None,
-                    contacts: Collection[str]) -> None:
-    """Who may submit a phase's task: the employee their self-review, the reviewer the score, an invited contact
-    the survey. Checked first, whatever the workflow's state, by every workflow that takes a submission."""
-    if phase == SELF_REVIEW and actor != employee:
-        raise reject(tr("%(who)s may not submit the self-review of %(employee)s; only the employee can",
-                        who=actor, employee=employee))
-    if phase == MANAGER_SCORING and actor != reviewer:
+                    contacts: Collection[str], peers: Collection[str] = ()) -> None:
+    """Who may submit a phase's task, by whose tasks its definition opens: the employee (subject), the reviewer, an
+    invited contact, an approved peer. Checked first, whatever the workflow's state, by every workflow that takes a
+    submission; the refusal's wording is chosen by the kind of assignee and names the phase."""
+    assignees = PHASE_BY_KEY[phase].assignees
+    name = phase_text(phase)
+    if assignees == "subject" and actor != employee:
+        raise reject(tr("%(who)s may not submit the %(phase)s of %(employee)s; only the employee can",
+                        who=actor, phase=name, employee=employee))
+    if assignees == "reviewer" and actor != reviewer:
         if reviewer:
-            raise reject(tr("%(who)s may not score %(employee)s; the reviewer is %(reviewer)s", who=actor,
-                            employee=employee, reviewer=reviewer))
-        raise reject(tr("%(who)s may not score %(employee)s; the reviewer is nobody", who=actor, employee=employee))
-    if phase == CUSTOMER_SURVEY and actor not in contacts:
+            raise reject(tr("%(who)s may not submit the %(phase)s of %(employee)s; the reviewer is %(reviewer)s",
+                            who=actor, phase=name, employee=employee, reviewer=reviewer))
+        raise reject(tr("%(who)s may not submit the %(phase)s of %(employee)s; the reviewer is nobody", who=actor,
+                        phase=name, employee=employee))
+    if assignees == "contacts" and actor not in contacts:
         raise reject(tr("contact %(who)s was not invited to rate %(employee)s", who=actor, employee=employee))
+    if assignees == "peers" and actor not in peers:
+        raise reject(tr("%(who)s was not asked for %(phase)s on %(employee)s", who=actor, phase=name,
+                        employee=employee))
 
 
 def check_submission(phase: str, sub: object, rules: ReviewRules) -> None:
     """The content check of a phase's submission, through the registry."""
-    BINDINGS[phase].check(sub, rules)
+    binding(phase).check(sub, rules)
 
 
 def check_reopen_request(req: payloads.ReopenTask, now: datetime) -> None:
@@ -188,7 +268,8 @@ def check_reopen_request(req: payloads.ReopenTask, now: datetime) -> None:
         raise reject(tr("reopening a task needs a reason"))
     if len(req.reason) > 2000:
         raise reject(tr("the reason is longer than %(limit)s characters", limit=2000))
-    if req.phase == payloads.CUSTOMER_SURVEY and not req.contact_id:
+    definition = PHASE_BY_KEY.get(req.phase)
+    if definition is not None and definition.assignees == "contacts" and not req.contact_id:
         raise reject(tr("reopening a survey answer needs the contact whose answer it is"))
     if req.due_at <= now:
         raise reject(tr("the new deadline %(due)s is not in the future", due=req.due_at))
@@ -200,15 +281,18 @@ def already_submitted(phase: str, at: datetime | None, actor: str | None) -> App
     ``at`` is an aware time: the edge shows it in the reader's zone (the CLI as given: the caller passes it
     in the cycle's zone when it knows it; the workflow knows only UTC).
     """
-    if PHASE_BY_KEY.get(phase) is not None and PHASE_BY_KEY[phase].assignees == "peers":
-        return conflict(tr("%(who)s has already answered; peer feedback cannot be changed", who=str(actor)))
-    if phase == CUSTOMER_SURVEY:
+    definition = PHASE_BY_KEY.get(phase)
+    assignees = definition.assignees if definition is not None else None
+    if assignees == "peers":
+        return conflict(tr("%(who)s has already answered; %(phase)s cannot be changed", who=str(actor),
+                           phase=phase_text(phase)))
+    if assignees == "contacts":
         if at is None:
             return conflict(tr("contact %(who)s has already answered this survey; an answer cannot be changed",
                                who=str(actor)))
         return conflict(tr("contact %(who)s has already answered this survey on %(at)s; an answer cannot be changed",
                            who=str(actor), at=at))
-    name = PHASE_TEXTS.get(phase) or phase
+    name = phase_text(phase)
     if at is not None and actor:
         return conflict(tr("the %(phase)s was already submitted on %(at)s by %(who)s; "
                            "a different submission cannot replace it", phase=name, at=at, who=actor))

@@ -20,15 +20,23 @@ def test_every_phase_is_named_in_both_languages() -> None:
 
 
 def test_every_definition_names_a_submission_type_an_update_a_validator_and_a_table() -> None:
-    """The registry's names resolve: the payload type, the review workflow's Update, the check, the model's table."""
+    """The registry's names resolve: the payload type, the review workflow's Update, the check, the record, the
+    model's table and every column its storage writes (the replaced-by column among them), and the form's template."""
+    from pathlib import Path
+
     import models
     from workflows.review import ReviewWorkflow
     from workflows.review_rules import BINDINGS
 
-    tables = set(models.metadata.tables)
+    templates = Path(__file__).parents[2] / "webapp" / "templates"
     for phase in PHASE_DEFINITIONS:
         binding = BINDINGS[phase.key]
         assert binding.submission.__name__ == phase.submission
         assert callable(getattr(ReviewWorkflow, phase.update))
         assert binding.check.__name__ == phase.validator
-        assert phase.storage in tables, phase.storage
+        assert binding.record.__name__ == phase.record
+        assert phase.storage is not None and phase.storage.table in models.metadata.tables, phase.storage
+        columns = set(models.metadata.tables[phase.storage.table].columns.keys())
+        assert {c for c, _ in phase.storage.columns} <= columns, phase.key
+        assert phase.storage.replaced_by is None or phase.storage.replaced_by in dict(phase.storage.columns)
+        assert (templates / phase.form).is_file(), phase.form

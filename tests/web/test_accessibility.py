@@ -148,6 +148,8 @@ NOT_PAGES = {
     "GET /docs/oauth2-redirect": "Swagger UI",
     "GET /redoc": "ReDoc, third-party markup from a CDN",
     "GET /": "redirects to the reader's start page",
+    "GET /tasks/{cycle_id}/{phase}/{employee_id}": "redirects to a shipped phase's own page (visited above); the generic "
+                                                   "form of a registry-only phase: tests/web/test_phase_form.py",
     "GET /language/{code}": "sets the language and redirects back",
     "GET /hr/cycles/{cycle_id}/audit.csv": "a CSV download",
     "GET /metrics": "Prometheus text format",

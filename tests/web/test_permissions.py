@@ -226,6 +226,10 @@ TABLE: dict[str, Case] = {
     "POST /manager/peers/{cycle_id}/{employee_id}": api("manager", form={"peer": "K02"}, own_only=True),
     "GET /me/peer-feedback/{cycle_id}/{employee_id}": api("hr", "manager", "employee"),
     "POST /me/peer-feedback/{cycle_id}/{employee_id}": api("hr", "manager", "employee", form={"q:collaboration": "4"}),
+    # a phase's form (webapp/routers/phase_forms.py): a shipped phase redirects to its own page; the generic form of a
+    # phase defined only in the registry is tests/web/test_phase_form.py's
+    "GET /tasks/{cycle_id}/{phase}/{employee_id}": api("hr", "manager", "employee"),
+    "POST /tasks/{cycle_id}/{phase}/{employee_id}": api("hr", "manager", "employee", form={"q:clarity": "3"}),
 }
 
 
@@ -271,7 +275,8 @@ async def call(world: World, key: str, case: Case, who: str, http: Any, csrf: st
     url = (path.replace("{cycle_id}", world.cycles[case.cycle]).replace("{employee_id}", employee)
            .replace("{notification_id}", "no-such-message").replace("{name}", "no-such-schedule")
            .replace("{action}", "pause").replace("{upload_id}", "0" * 32)
-           .replace("{objective_id}", "999999").replace("{key_result_id}", "999999").replace("{manager_id}", "M1"))
+           .replace("{objective_id}", "999999").replace("{key_result_id}", "999999").replace("{manager_id}", "M1")
+           .replace("{phase}", "self_review"))
     kwargs: dict[str, Any] = {}
     if key in ("POST /api/session",):
         user = PERSONAS.get(who, "K01")
@@ -301,7 +306,8 @@ def verdict(key: str, who: str, response: Any, allowed: bool, refused_as: int = 
         to_login = status == 303 and location.startswith("/login") and key not in ("POST /logout", "GET /")
         if status in (401, 403) or to_login:
             return f"{key} as {who}: refused ({status} {location}) but should be allowed"
-        redirects = ("GET /", "GET /language/{code}")  # these answer with where to go next
+        # these answer with where to go next (a shipped phase's form is its own page)
+        redirects = ("GET /", "GET /language/{code}", "GET /tasks/{cycle_id}/{phase}/{employee_id}")
         if key.startswith("GET ") and key not in redirects and status != 200:  # every read works in this world
             return f"{key} as {who}: {status}, expected 200"
         return None

@@ -79,7 +79,7 @@ async def test_resubmitted_and_kept_tasks_are_each_rescored_then_the_run_ends(ts
         assert "already reopened" in await refusal(handle.execute_update(
             ReopenedReviewWorkflow.reopen_task, ReopenTask("HR2", "manager_scoring", "again", now + timedelta(days=3))))
         # Who and what are checked as in the review workflow; only a reopened task takes a submission.
-        assert "may not score" in await refusal(handle.execute_update(
+        assert "may not submit the manager scoring" in await refusal(handle.execute_update(
             ReopenedReviewWorkflow.submit_manager_score, ManagerScoreSubmission("E1", RATINGS)))
         assert "closed" in await refusal(handle.execute_update(
             ReopenedReviewWorkflow.submit_self_review, SelfReviewSubmission("E1", RATINGS)))

@@ -15,6 +15,7 @@ from domain.text import Text, tr
 from services import peers
 from services.drafts import Draft, discard_draft, get_draft, no_draft, save_draft
 from services.errors import UserError
+from services.inbox import form_tasks as open_form_tasks
 from services.people import Item, ReviewContext, cycle_config, review_context, review_results, reviews_of, tasks_of
 from services.signoff import sign_off
 from services.users import SessionUser
@@ -165,7 +166,9 @@ async def me_page(request: Request, user: SessionUser = Depends(page_user("emplo
         latest = tasks[0].cycle_id if tasks else reviews[0].cycle_id if reviews else None
         tz = (await cycle_config(conn, latest)).timezone if latest else None
         peer_tasks = await peers.peer_tasks(conn, user.employee_id or "")
-    return render(request, "me.html", user, tz=tz, tasks=tasks, reviews=reviews, peer_tasks=peer_tasks)
+        form_tasks = await open_form_tasks(conn, user.employee_id or "")
+    return render(request, "me.html", user, tz=tz, tasks=tasks, reviews=reviews, peer_tasks=peer_tasks,
+                  form_tasks=form_tasks)
 
 
 def _self_review_page(request: Request, user: SessionUser, review: ReviewContext, status: int = 200,

@@ -14,6 +14,7 @@ from domain.text import Text, tr
 from services import peers
 from services.drafts import Draft, discard_draft, get_draft, no_draft, save_draft
 from services.errors import UserError
+from services.inbox import form_tasks as open_form_tasks
 from services.participant import committee_participants
 from services.people import ManagerScore, ReviewContext, cycle_config, manager_score, review_context, tasks_of
 from services.signoff import conversations_due
@@ -142,8 +143,10 @@ async def inbox_page(request: Request, user: SessionUser = Depends(page_user("ma
         committee = await committee_participants(conn, user)
         conversations = await conversations_due(conn, user.employee_id or "")
         peer_tasks = await peers.peer_tasks(conn, user.employee_id or "")
+        form_tasks = await open_form_tasks(conn, user.employee_id or "")
     return render(request, "inbox.html", user, tz=tz, tasks=tasks, done=done[:50], committee=committee,
-                  conversations=conversations, peer_tasks=peer_tasks)
+                  conversations=conversations, peer_tasks=peer_tasks,
+                  form_tasks=form_tasks)
 
 
 def _score_page(request: Request, user: SessionUser, review: ReviewContext, score: ManagerScore | None,
