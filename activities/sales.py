@@ -129,6 +129,14 @@ def deal_refusal(rows: Sequence[DealRow]) -> Text | None:
     return None
 
 
+async def _refusal(rows: Sequence[DealRow], other: Text | str) -> Text | str:
+    """A chunk's refusal, unless a deal is refused first (deal_refusal, in a thread: two million deals take
+    seconds, and the event loop heartbeats meanwhile)."""
+    if not rows:
+        return other
+    return await asyncio.get_running_loop().run_in_executor(None, deal_refusal, rows) or other
+
+
 @dataclass(frozen=True)
 class CycleSales:
     """What sales_inputs read: every participant's period, credits not yet split, and the period's deal rows.
@@ -292,17 +300,17 @@ async def copy_first_sales_lines(cur: Any, plan: IncentivePlan, plan_year: str, 
     streamed into one COPY (only while the cycle has no line yet, which the caller's transaction decides);
     (lines written, None) or (0, the refusal's text). An invalid deal is refused first, as sales_inputs did."""
     if twice := repeated_employee(inputs):
-        return 0, deal_refusal(deals) or twice
+        return 0, await _refusal(deals, twice)
     executor = _executor(len(inputs))
     plan_json = plan.model_dump_json()
-    routed = _routed(inputs, deals)
+    routed = await asyncio.get_running_loop().run_in_executor(None, _routed, inputs, deals)  # seconds for millions
 
     def chunk_job(at: int) -> tuple[Callable[..., tuple[bytes, int, Any]], tuple[Any, ...]]:
         return _sales_chunk_rows, (plan_json, plan_year, start, end, cycle_id, period, inputs[at:at + CHUNK],
                                    people[at:at + CHUNK], routed.pop(at, ()))
 
     written, error = await stream_chunks(cur, executor, len(inputs), chunk_job, progress)
-    return (0, deal_refusal(deals) or error) if error is not None else (written, None)
+    return (0, await _refusal(deals, error)) if error is not None else (written, None)
 
 
 async def compute_sales_lines(plan: IncentivePlan, plan_year: str, start: date, end: date, cycle_id: str,
@@ -314,7 +322,7 @@ async def compute_sales_lines(plan: IncentivePlan, plan_year: str, start: date, 
     loop = asyncio.get_running_loop()
     executor = _executor(len(inputs))
     plan_json = plan.model_dump_json()
-    routed = _routed(inputs, deals)
+    routed = await loop.run_in_executor(None, _routed, inputs, deals)  # off the event loop: seconds for millions
     pending = deque(loop.run_in_executor(executor, _sales_chunk, plan_json, plan_year, start, end, cycle_id,
                                          inputs[i:i + CHUNK], people[i:i + CHUNK], routed.pop(i, ()))
                     for i in range(0, len(inputs), CHUNK))
@@ -323,7 +331,7 @@ async def compute_sales_lines(plan: IncentivePlan, plan_year: str, start: date, 
         while pending:
             lines, error = await pending.popleft()
             if error is not None:  # the refusal compute_incentives gives for any DomainError
-                raise rejected(tr("incentives cannot be computed: %(problem)s", problem=deal_refusal(deals) or error))
+                raise rejected(tr("incentives cannot be computed: %(problem)s", problem=await _refusal(deals, error)))
             out.extend(lines)
             progress(f"{len(out)} lines computed")
     finally:

@@ -1,27 +1,31 @@
 """Deals benchmark: a period's deal commission and settlement for N employees × D deals, against plain COPY.
 
-    python bench/deals_bench.py [--employees 100000] [--deals 20] [--profile]
+    python bench/deals_bench.py [--employees 100000] [--deals 20] [--profile] [--engine]
+    python bench/incentives_bench.py --deals 20 [--employees 100000]   (the same, as issue 13 names it)
 
 Claim under test (issue 13): "100,000 employees × 20 deals ≤ 2× the plain COPY floor". The plan is
-examples/plan-deals.yaml's (cumulative marginal rate table, recoverable draw, early-termination clawback). Built
-in memory before any clock (seeded): per employee D validated ``Deal`` models closing in the period (1 in 5 split
-60/40 with the next employee), a YTD total and a draw balance carried from the earlier period, and for 1 in 10
-employees a deal paid earlier whose customer left (a clawback). Then, in one process against one migrated
-database:
+examples/plan-deals.yaml's (cumulative marginal rate table, recoverable draw, early-termination clawback); the
+data are seeded (per employee D deals closing in 2025-Q2, 1 in 5 split 60/40 with the next employee, a YTD total
+and a draw balance carried from Q1, and for 1 in 10 employees a Q1 deal whose customer left 40 days after closing).
 
-(b) the floor, first: the same output rows the engine writes (values and JSON serialized before the clock),
-    one plain COPY into ``bench_settlement_floor`` (LIKE payout_line INCLUDING ALL: a logged table, with its
-    primary key and indexes), committed;
-(e) the engine: split credit (``credit_deal``) of every deal, then per employee ``settle_period`` (deal lines,
-    draw top-up or recovery, clawbacks), each line turned into its payout row (explanation: the steps in English,
-    inputs JSON) and streamed into one COPY into ``bench_settlement_line`` (the same shape), committed. Python
-    computes while PostgreSQL inserts what it already sent;
-(p) the engine spread over worker processes (forked after the build, so they share the inputs; chunks of
-    2,000 people computed and COPY-encoded in the workers, written by this process into one COPY, as
-    activities/payout_rows.copy_first_lines does for compute_payouts), into the same table, committed;
-(b) the floor again; the floor is the mean of both runs.
+Default: the cycle's own activity path. Written untimed, as the CRM import and an approved Q1 leave them: the
+deals in crm_deal (crm_deal_credit for the splits, crm_deal_event for the churned customers), Q1 as a locked cycle
+of the plan year with a review per person, one locked commission line each (the YTD credited, a paid deal) and the
+draw balances in ledger_entry. Then, against one migrated database:
 
-Result: engine / floor, target ≤ 2 (the parallel path is the headline when it runs). --profile profiles the engine's compute on a sample.
+(c) what compute_incentives runs for the Q2 cycle's first lines, in one transaction, committed: ``sales_inputs``
+    (what Q1 locked, the period's deals, the events) and ``copy_first_sales_lines`` (chunks of people credited
+    with their deals, settled and COPY-encoded in the activity's worker processes, streamed into one COPY into
+    payout_line). The process pool is started and warmed before the clock, as in a worker that has computed once;
+(b) the floor, twice after it: the very rows (c) wrote, taken with COPY TO (untimed), in one plain COPY into
+    ``bench_settlement_floor`` (LIKE payout_line INCLUDING ALL + the two foreign keys, logged), committed. The
+    client sends bytes it already has: all of this floor is PostgreSQL's.
+
+Result: (c) / floor, target ≤ 2, with CPU seconds by party (this process's event loop and threads, the worker
+processes, PostgreSQL). --profile first profiles one chunk's work in this process and times it in a worker.
+
+--engine: the domain engine alone, as measured before the activity path existed (in-memory deals; (e) serial and
+(p) forked workers into one COPY, against a floor of the engine's own rows).
 """
 
 # ruff: noqa: E402 - the repository root goes on sys.path before the project's imports
