@@ -180,7 +180,8 @@ def chunk_bytes(a: int, b: int) -> bytes:
     people: list[Person] = _shared["people"]  # type: ignore[assignment]
     d, n = int(_shared["d"]), len(people)  # type: ignore[call-overload]
     mine = {p.employee_id for p in people[a:b]}
-    source = [deals[(i % n) * d + j] for i in range(a - 1, b) for j in range(d)]  # a split credits the next one
+    # a split credits the next person: the one before the chunk too (once, when the chunk is everyone)
+    source = [deals[k * d + j] for k in dict.fromkeys(i % n for i in range(a - 1, b)) for j in range(d)]
     consts = (f"{_field(CYCLE)}", f"{_field(PERIOD)}\t{_field(plan.id)}\t{plan.version}\t0")
     gc.disable()  # acyclic garbage only, freed by reference counting (as copy_first_lines' workers do)
     try:
