@@ -148,10 +148,6 @@ class CycleSales:
     people: list[PersonPeriod]
     deals: list[DealRow] = field(default_factory=list)
 
-    def credited(self) -> list[PersonPeriod]:
-        """Every participant's period with its credits (one process)."""
-        return credit_people(self.people, self.deals)
-
 
 async def _earlier_cycles(cur: Any, cycle_id: str, config: CycleConfig) -> list[tuple[str, str, str]]:
     """(id, period label, status) of the earlier cycles of the cycle's plan year, oldest first."""
