@@ -185,7 +185,7 @@ class CycleActivities(DbActivities):
             sales = config.pays_sales()
             people = None
             if sales:  # deals, plan year, draw, clawbacks: each person's settlement on what earlier cycles locked
-                try:
+                try:  # the deals are validated and split where each chunk of people is settled
                     people = await sales_inputs(cur, cycle_id, config, inputs, activity.heartbeat)
                 except DomainError as err:
                     raise rejected(tr("incentives cannot be computed: %(problem)s", problem=err.as_text())) from None
@@ -196,15 +196,16 @@ class CycleActivities(DbActivities):
                                                              cycle_id, inputs, activity.heartbeat)
                 else:
                     inserted, error = await copy_first_sales_lines(cur, plan, config.plan_year_id(), period.start,
-                                                                   period.end, period.label, cycle_id, inputs, people,
-                                                                   activity.heartbeat)
+                                                                   period.end, period.label, cycle_id, inputs,
+                                                                   people.people, activity.heartbeat, people.deals)
                 if error is not None:  # missing data: HR fixes it and retries, never an endless retry
                     raise rejected(tr("incentives cannot be computed: %(problem)s", problem=error))
                 return await self._finish_incentives(cur, cycle_id, inserted, 0)
             try:
                 if people is not None:
                     computed = await compute_sales_lines(plan, config.plan_year_id(), period.start, period.end,
-                                                         cycle_id, inputs, people, activity.heartbeat)
+                                                         cycle_id, inputs, people.people, activity.heartbeat,
+                                                         people.deals)
                 else:
                     computed = await asyncio.get_running_loop().run_in_executor(
                         None, compute_payouts, plan, period.start, period.end, cycle_id, inputs)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -20,10 +21,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from activities.base import rejected
-from activities.payout_rows import CHUNK, _executor, _plans, encode_copy_rows, repeated_employee, stream_chunks
+from activities.payout_rows import CHUNK, _executor, _plans, encode_copy_rows, paused_gc, repeated_employee, stream_chunks
 from domain.clawbacks import DealEvent
 from domain.cycle import CycleConfig
-from domain.deals import Deal, DealCredit, credit_deal
+from domain.deals import Deal, DealCredit, credit_deal, kam_deal
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts
 from domain.sales_cycle import LockedLine, PersonPeriod, period_ledger, person_year, settle_cycle
@@ -42,8 +43,10 @@ ORDER BY period_end, id
 """
 
 #: The period's deals of the participants: won (or won and later cancelled: an event exists), with an amount.
+#: Day and amount as text: the rows go to the worker processes that settle the people, and strings pickle several
+#: times faster than dates and Decimals (the activity's process pickles two million rows for 100,000 KAMs).
 _DEALS = """
-SELECT d.id, d.closed_on, d.amount, d.currency, d.kam_id,
+SELECT d.id, to_char(d.closed_on, 'YYYY-MM-DD'), d.amount::text, d.currency, d.kam_id,
        (SELECT jsonb_agg(jsonb_build_array(c.employee_id, c.percent::text) ORDER BY c.employee_id)
         FROM crm_deal_credit c WHERE c.deal_id = d.id)
 FROM crm_deal d
@@ -55,22 +58,95 @@ ORDER BY d.closed_on, d.id
 """
 
 
-def _credits(rows: Sequence[tuple[Any, ...]], wanted: set[str]) -> dict[str, list[DealCredit]]:
+#: A row of _DEALS: (id, closed_on, amount, currency, kam_id, split credits [[employee, percent], ...] or None);
+#: closed_on and amount as text (or as date and Decimal).
+DealRow = tuple[Any, ...]
+
+
+def _deal(row: DealRow) -> Deal:
+    """A row of _DEALS as a domain deal, split by its credit shares (else all its KAM's); refused when invalid."""
+    deal_id, closed_on, amount, currency, kam_id, split = row
+    closed_on = date.fromisoformat(closed_on) if type(closed_on) is str else closed_on
+    amount = Decimal(amount)
+    if not split and (deal := kam_deal(deal_id, closed_on, amount, currency, kam_id)) is not None:
+        return deal  # the common deal, all its KAM's: validation's checks without pydantic
+    shares = [{"employee_id": e, "percent": p} for e, p in split] if split else (
+        [{"employee_id": kam_id, "percent": 100}] if kam_id else [])
+    try:
+        return Deal.model_validate({"id": deal_id, "closed_on": closed_on, "amount": amount, "currency": currency,
+                                    "credits": shares})
+    except ValidationError as err:  # e.g. split shares that do not sum to 100 %: HR fixes the CRM data
+        raise DomainError(tr("deal %(deal)s: %(problem)s", deal=deal_id, problem=error_text(err.errors()[0])),
+                          "crm_deal_credit") from None
+
+
+def _credits(rows: Sequence[DealRow], wanted: set[str]) -> dict[str, list[DealCredit]]:
     """The deals as domain deals, split by their credit shares (else all their KAM's), per wanted participant."""
     credits: dict[str, list[DealCredit]] = {}
-    for deal_id, closed_on, amount, currency, kam_id, split in rows:
-        shares = [{"employee_id": e, "percent": p} for e, p in split] if split else (
-            [{"employee_id": kam_id, "percent": 100}] if kam_id else [])
-        try:
-            deal = Deal.model_validate({"id": deal_id, "closed_on": closed_on, "amount": Decimal(amount),
-                                        "currency": currency, "credits": shares})
-        except ValidationError as err:  # e.g. split shares that do not sum to 100 %: HR fixes the CRM data
-            raise DomainError(tr("deal %(deal)s: %(problem)s", deal=deal_id, problem=error_text(err.errors()[0])),
-                              "crm_deal_credit") from None
-        for c in credit_deal(deal):
+    for row in rows:
+        for c in credit_deal(_deal(row)):
             if c.employee_id in wanted:
                 credits.setdefault(c.employee_id, []).append(c)
     return credits
+
+
+def credit_people(people: Sequence[PersonPeriod], rows: Sequence[DealRow]) -> list[PersonPeriod]:
+    """The people with their credits of the deal rows (in the rows' order); the people as they are without rows."""
+    if not rows:
+        return list(people)
+    credits = _credits(rows, {p.person.employee_id for p in people})
+    return [replace(p, credits=tuple(mine)) if (mine := credits.get(p.person.employee_id)) else p for p in people]
+
+
+def route_deals(rows: Sequence[DealRow], people: Sequence[str], size: int) -> dict[int, list[DealRow]]:
+    """The deal rows each chunk of ``size`` people needs, by the chunk's first position, in the rows' order.
+
+    A deal goes to the chunk of every participant it credits (a deal split across two chunks to both); a deal that
+    credits no participant to its KAM's chunk, else the first: every row is validated somewhere, as sales_inputs
+    validated every one before the chunks did.
+    """
+    where = {e: i - i % size for i, e in enumerate(people)}
+    out: dict[int, list[DealRow]] = {}
+    for row in rows:
+        split = row[5]
+        if not split:
+            out.setdefault(where.get(row[4], 0), []).append(row)
+            continue
+        starts = sorted({where[e] for e, _ in split if e in where}) or [where.get(row[4], 0)]
+        for at in starts:
+            out.setdefault(at, []).append(row)
+    return out
+
+
+def deal_refusal(rows: Sequence[DealRow]) -> Text | None:
+    """The refusal of the first invalid deal in _DEALS order, or None: what sales_inputs refused before the chunks
+    split the deals, so a refusal stays the one it was whichever chunk meets a bad deal first."""
+    try:
+        for row in rows:
+            _deal(row)
+    except DomainError as err:
+        return err.as_text()
+    return None
+
+
+async def _refusal(rows: Sequence[DealRow], other: Text | str) -> Text | str:
+    """A chunk's refusal, unless a deal is refused first (deal_refusal, in a thread: two million deals take
+    seconds, and the event loop heartbeats meanwhile)."""
+    if not rows:
+        return other
+    return await asyncio.get_running_loop().run_in_executor(None, deal_refusal, rows) or other
+
+
+@dataclass(frozen=True)
+class CycleSales:
+    """What sales_inputs read: every participant's period, credits not yet split, and the period's deal rows.
+
+    The chunks that settle the people split the deals they need (route_deals, credit_people) on every core: a
+    cycle of 100,000 KAMs has two million deals, which the activity's one process would otherwise validate first.
+    """
+
+    people: list[PersonPeriod]
+    deals: list[DealRow] = field(default_factory=list)
 
 
 async def _earlier_cycles(cur: Any, cycle_id: str, config: CycleConfig) -> list[tuple[str, str, str]]:
@@ -91,8 +167,9 @@ async def _periods_before(cur: Any, cycle_id: str, config: CycleConfig, people: 
 
 
 async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Sequence[IncentiveInput],
-                       progress: Callable[[str], None] = lambda _: None) -> list[PersonPeriod]:
-    """Every participant's plan year so far, deals of the period and pending deal events."""
+                       progress: Callable[[str], None] = lambda _: None) -> CycleSales:
+    """Every participant's plan year so far, deals of the period (split where they are settled) and pending deal
+    events."""
     plan = config.incentive_plan
     period = config.period
     people = [inp.employee_id for inp in inputs]
@@ -140,13 +217,11 @@ async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Seq
            WHERE plan_year = %s AND cycle_id <> %s AND employee_id = ANY(%s) ORDER BY employee_id, seq DESC""",
         (year_id, cycle_id, people))
     balance = {e: Decimal(b) for e, b in await cur.fetchall()}
-    credits: dict[str, list[DealCredit]] = {}
+    deal_rows: list[DealRow] = []
     if plan.deal_commission is not None:
         await cur.execute(_DEALS, {"start": period.start, "end": period.end, "people": people})
         deal_rows = await cur.fetchall()
         progress(f"{len(deal_rows)} deals loaded")
-        # Validating and splitting a cycle's deals is CPU work (two million for 100,000 KAMs): off the event loop.
-        credits = await asyncio.get_running_loop().run_in_executor(None, _credits, deal_rows, set(people))
     quotas: dict[str, Decimal] = {}
     if plan.plan_year is not None:  # the annual quota: the plan-year measure's KPI target for the plan year
         await cur.execute("SELECT employee_id, target FROM kpi_target WHERE period = %s AND kpi_id = %s "
@@ -175,9 +250,8 @@ async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Seq
         actual = None
         if measure is not None:
             actual = inp.attainment.get(measure, inp.revenue if measure == "revenue" else None) or Decimal(0)
-        out.append(PersonPeriod(person=inp, year=year, credits=tuple(credits.get(e, ())), events=mine,
-                                period_actual=actual, annual_quota=quotas.get(e)))
-    return out
+        out.append(PersonPeriod(person=inp, year=year, events=mine, period_actual=actual, annual_quota=quotas.get(e)))
+    return CycleSales(out, deal_rows)
 
 
 def sales_lines(plan: IncentivePlan, plan_year: str, start: date, end: date, cycle_id: str,
@@ -187,59 +261,73 @@ def sales_lines(plan: IncentivePlan, plan_year: str, start: date, end: date, cyc
 
 
 def _sales_chunk(plan_json: str, plan_year: str, start: date, end: date, cycle_id: str,
-                 inputs: list[IncentiveInput], people: list[PersonPeriod]) -> tuple[list[PayoutLine], Text | str | None]:
-    """One chunk of people, in a thread or a worker process: (lines, None) or ([], the refusal's text)."""
+                 inputs: list[IncentiveInput], people: list[PersonPeriod],
+                 deals: Sequence[DealRow] = ()) -> tuple[list[PayoutLine], Text | str | None]:
+    """One chunk of people, in a thread or a worker process, with the deal rows they are credited with (route_deals):
+    (lines, None) or ([], the refusal's text)."""
     plan = _plans.get(plan_json)
     if plan is None:
         plan = _plans[plan_json] = IncentivePlan.model_validate_json(plan_json)
-    try:
-        return sales_lines(plan, plan_year, start, end, cycle_id, inputs, people), None
-    except DomainError as err:  # returned, not raised: an exception's pickling across processes loses its text
-        return [], err.as_text()
+    with paused_gc():  # in a worker process only, as compute_chunk: acyclic garbage, freed by reference counting
+        try:
+            return sales_lines(plan, plan_year, start, end, cycle_id, inputs, credit_people(people, deals)), None
+        except DomainError as err:  # returned, not raised: an exception's pickling across processes loses its text
+            return [], err.as_text()
 
 
 def _sales_chunk_rows(plan_json: str, plan_year: str, start: date, end: date, cycle_id: str, period: str,
-                     inputs: list[IncentiveInput], people: list[PersonPeriod]) -> tuple[bytes, int, Text | str | None]:
+                      inputs: list[IncentiveInput], people: list[PersonPeriod],
+                      deals: Sequence[DealRow] = ()) -> tuple[bytes, int, Text | str | None]:
     """One chunk of a cycle's first lines as COPY rows, computed and encoded where it runs (a worker process)."""
-    lines, error = _sales_chunk(plan_json, plan_year, start, end, cycle_id, inputs, people)
+    lines, error = _sales_chunk(plan_json, plan_year, start, end, cycle_id, inputs, people, deals)
     return (b"", 0, error) if error is not None else (encode_copy_rows(lines, cycle_id, period, 0), len(lines), None)
+
+
+def _routed(inputs: Sequence[IncentiveInput], deals: Sequence[DealRow]) -> dict[int, list[DealRow]]:
+    return route_deals(deals, [inp.employee_id for inp in inputs], CHUNK) if deals else {}
 
 
 async def copy_first_sales_lines(cur: Any, plan: IncentivePlan, plan_year: str, start: date, end: date, period: str,
                                  cycle_id: str, inputs: list[IncentiveInput], people: list[PersonPeriod],
-                                 progress: Callable[[str], None]) -> tuple[int, Text | str | None]:
+                                 progress: Callable[[str], None],
+                                 deals: Sequence[DealRow] = ()) -> tuple[int, Text | str | None]:
     """A cycle's first lines with deals, draws and clawbacks, as copy_first_lines writes a plain cycle's: chunks of
-    people settled and COPY-encoded on every core, streamed into one COPY (only while the cycle has no line yet,
-    which the caller's transaction decides); (lines written, None) or (0, the refusal's text)."""
+    people credited with their deals (``deals``: sales_inputs' rows), settled and COPY-encoded on every core,
+    streamed into one COPY (only while the cycle has no line yet, which the caller's transaction decides);
+    (lines written, None) or (0, the refusal's text). An invalid deal is refused first, as sales_inputs did."""
     if twice := repeated_employee(inputs):
-        return 0, twice
+        return 0, await _refusal(deals, twice)
     executor = _executor(len(inputs))
     plan_json = plan.model_dump_json()
+    routed = await asyncio.get_running_loop().run_in_executor(None, _routed, inputs, deals)  # seconds for millions
 
     def chunk_job(at: int) -> tuple[Callable[..., tuple[bytes, int, Any]], tuple[Any, ...]]:
         return _sales_chunk_rows, (plan_json, plan_year, start, end, cycle_id, period, inputs[at:at + CHUNK],
-                                   people[at:at + CHUNK])
+                                   people[at:at + CHUNK], routed.pop(at, ()))
 
-    return await stream_chunks(cur, executor, len(inputs), chunk_job, progress)
+    written, error = await stream_chunks(cur, executor, len(inputs), chunk_job, progress)
+    return (0, await _refusal(deals, error)) if error is not None else (written, None)
 
 
 async def compute_sales_lines(plan: IncentivePlan, plan_year: str, start: date, end: date, cycle_id: str,
                               inputs: list[IncentiveInput], people: list[PersonPeriod],
-                              progress: Callable[[str], None]) -> list[PayoutLine]:
-    """sales_lines in chunks of people, on every core for a large cycle (payout_rows' worker processes), reporting
-    progress after each chunk: a deal-heavy cycle computes for minutes, and the activity must heartbeat meanwhile."""
+                              progress: Callable[[str], None], deals: Sequence[DealRow] = ()) -> list[PayoutLine]:
+    """sales_lines in chunks of people (credited with their ``deals`` there), on every core for a large cycle
+    (payout_rows' worker processes), reporting progress after each chunk: a deal-heavy cycle computes for minutes,
+    and the activity must heartbeat meanwhile."""
     loop = asyncio.get_running_loop()
     executor = _executor(len(inputs))
     plan_json = plan.model_dump_json()
+    routed = await loop.run_in_executor(None, _routed, inputs, deals)  # off the event loop: seconds for millions
     pending = deque(loop.run_in_executor(executor, _sales_chunk, plan_json, plan_year, start, end, cycle_id,
-                                         inputs[i:i + CHUNK], people[i:i + CHUNK])
+                                         inputs[i:i + CHUNK], people[i:i + CHUNK], routed.pop(i, ()))
                     for i in range(0, len(inputs), CHUNK))
     out: list[PayoutLine] = []
     try:
         while pending:
             lines, error = await pending.popleft()
             if error is not None:  # the refusal compute_incentives gives for any DomainError
-                raise rejected(tr("incentives cannot be computed: %(problem)s", problem=error))
+                raise rejected(tr("incentives cannot be computed: %(problem)s", problem=await _refusal(deals, error)))
             out.extend(lines)
             progress(f"{len(out)} lines computed")
     finally:

@@ -1,6 +1,9 @@
 """Incentives benchmark: compute and persist a cycle's payout lines for N employees, against plain COPY.
 
-    python bench/incentives_bench.py [--employees 100000] [--profile]
+    python bench/incentives_bench.py [--employees 100000] [--profile] [--deals 20]
+
+With ``--deals D`` it measures issue 13's claim instead ("100,000 employees × 20 deals ≤ 2× the plain COPY floor"):
+bench/deals_bench.py's default, the cycle's activity path for a sales cycle (see there and bench/README.md).
 
 Claim under test: "Computing and persisting a cycle's incentive lines for 100,000 employees takes
 seconds". N IncentiveInput rows are built in memory (not timed), then, in one process against one
@@ -377,8 +380,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--employees", type=int, default=100_000)
     p.add_argument("--profile", action="store_true", help="always profile compute_payouts on a sample")
     p.add_argument("--profile-sample", type=int, default=20_000, help="inputs in the profiled sample")
+    p.add_argument("--deals", type=int, default=None, metavar="D",
+                   help="issue 13's claim instead: a sales cycle of --employees people × D deals each through the "
+                        "cycle's activity path, against the plain COPY of the same rows (runs bench/deals_bench.py)")
     return p.parse_args(argv)
 
 
 if __name__ == "__main__":
-    finish(asyncio.run(main(parse_args())))
+    cli = parse_args()
+    if cli.deals is not None:  # "bench/incentives_bench.py with deals" (issue 13) is deals_bench's activity path
+        from bench import deals_bench
+
+        extra = ["--profile", "--profile-sample", str(min(cli.profile_sample, 5_000))] if cli.profile else []
+        finish(deals_bench.main(deals_bench.parse_args(["--employees", str(cli.employees), "--deals", str(cli.deals),
+                                                        *extra])))
+    finish(asyncio.run(main(cli)))

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from domain.errors import DomainError
-from domain.inputs import Id, bounded
+from domain.inputs import Id, bounded, id_problem
 from domain.money import (
     _HALF_UP,
     Num,
@@ -35,6 +35,7 @@ from domain.money import (
     allocate,
     calc_context,
     check_rounding_mode,
+    decimal_places,
     exact,
     fmt_num,
     fmt_plain,
@@ -177,6 +178,42 @@ class Deal(_Frozen):
             raise DomainError(tr("the credit shares of deal %(deal)s sum to %(total)s %%, must be exactly 100 %%",
                                  deal=self.id, total=fmt_num(total)), "credits")
         return self
+
+
+_DEAL_SET = set(Deal.model_fields)  # every field given, as model_validate records them; shared, never changed
+_KAM_CREDITS: dict[str, tuple[Credit, ...]] = {}  # a KAM's whole credit, validated once (bounded below)
+
+
+def kam_deal(deal_id: object, closed_on: object, amount: object, currency: object, kam_id: object) -> Deal | None:
+    """The deal credited 100 % to its KAM, as ``Deal.model_validate`` makes it, from values that already have their
+    types (a CRM row: str, date, Decimal); or None whenever validation might say anything else (the caller then
+    validates, which says why).
+
+    Validation's own checks, in the same terms: the id, a finite amount within the range and places, a known
+    currency; the KAM's ``Credit`` is validated once per KAM. A cycle validates two million such deals for
+    100,000 KAMs, a fifth of its CPU through pydantic.
+    """
+    if (type(deal_id) is not str or type(closed_on) is not date or type(amount) is not Decimal
+            or type(currency) is not str or type(kam_id) is not str):
+        return None
+    if (id_problem(deal_id) is not None or not amount.is_finite() or not 0 <= amount <= MAX_REVENUE
+            or decimal_places(amount) > 6):
+        return None
+    try:
+        minor_unit(currency)
+    except DomainError:
+        return None
+    credits = _KAM_CREDITS.get(kam_id)
+    if credits is None:
+        try:
+            credits = (Credit.model_validate({"employee_id": kam_id, "percent": 100}),)
+        except ValueError:  # a DomainError or pydantic's ValidationError: the full validation says it
+            return None
+        if len(_KAM_CREDITS) >= 8192:
+            _KAM_CREDITS.clear()
+        _KAM_CREDITS[kam_id] = credits
+    return trusted(Deal, {"id": deal_id, "closed_on": closed_on, "amount": amount, "currency": currency,
+                          "credits": credits}, _DEAL_SET)
 
 
 class DealCredit(_Frozen):

@@ -37,6 +37,8 @@ from domain.trusted import trusted
 #: The fields a line sets explicitly (as PayoutLine(...) would record them); adjusts too when given.
 _LINE_FIELDS_SET = frozenset(("employee_id", "line_type", "amount", "currency", "plan_id", "plan_version",
                               "idempotency_key", "explanation", "inputs", "cycle_id"))
+#: The same as the sets the lines record, shared by every line (a frozen model's fields set is never changed).
+_LINE_SET, _ADJUSTING_LINE_SET = set(_LINE_FIELDS_SET), set(_LINE_FIELDS_SET) | {"adjusts"}
 
 #: The kinds of ledger entry, in the order a period writes them.
 LEDGER_KINDS = ("earned", "drawn", "recovered", "clawed_back", "written_off")
@@ -154,11 +156,11 @@ def _payout_line(plan: IncentivePlan, ln: SettlementLine, s: Settlement, credits
     inputs: dict[str, Any] = {"plan_year": plan_year}
     line_type: str = ln.kind
     adjusts = None
-    if ln.kind == "deal_commission":
+    if ln.kind == "deal_commission":  # nearly every line: its inputs built as one dict (the same keys, same order)
         credit = credits[ln.deal_id or ""]
         line_type = "commission"
-        inputs |= {"deal_id": ln.deal_id, "credited": str(credit.amount), "percent": str(credit.percent),
-                   "closed_on": credit.closed_on.isoformat()}
+        inputs = {"plan_year": plan_year, "deal_id": ln.deal_id, "credited": str(credit.amount),
+                  "percent": str(credit.percent), "closed_on": credit.closed_on.isoformat()}
     elif ln.kind == "plan_year_bonus":
         line_type = "bonus"
         year = s.plan_year
@@ -186,7 +188,7 @@ def _payout_line(plan: IncentivePlan, ln: SettlementLine, s: Settlement, credits
         "employee_id": ln.employee_id, "line_type": line_type, "amount": ln.amount, "currency": ln.currency,
         "plan_id": plan.id, "plan_version": plan.version, "idempotency_key": ln.idempotency_key,
         "explanation": explanation, "inputs": inputs, "cycle_id": ln.cycle_id, "revision": 0, "adjusts": adjusts,
-    }, set(_LINE_FIELDS_SET) | ({"adjusts"} if adjusts else set()))
+    }, _ADJUSTING_LINE_SET if adjusts else _LINE_SET)
 
 
 @exact

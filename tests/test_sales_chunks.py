@@ -1,0 +1,151 @@
+"""A sales cycle's deals are validated and split where each chunk of people is settled (a worker process), and that
+changes nothing: the same lines as crediting every deal first in one process, the same refusal, the same rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+import psycopg
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities import payout_rows, sales
+from domain.deals import Deal, credit_deal, kam_deal
+from domain.incentives import IncentiveInput, IncentivePlan
+from domain.sales_cycle import LockedLine, PersonPeriod, person_year
+from i18n.format import Formatter
+from tests.test_sales_cycle import PLAN
+
+START, END = date(2026, 7, 1), date(2026, 9, 30)
+
+
+def _world(n: int = 7) -> tuple[list[IncentiveInput], list[PersonPeriod], list[tuple]]:
+    """n people with a YTD and a paid deal, 3 deals each as _DEALS gives them (text), one split with the next person
+    (so with the next chunk when that person is there), ordered by closing day then id."""
+    inputs, people, rows = [], [], []
+    for i in range(n):
+        me = f"E{i}"
+        person = IncentiveInput(employee_id=me, currency="CNY")
+        inputs.append(person)
+        locked = [LockedLine("commission", Decimal(100 + i), {"deal_id": f"P{i}", "credited": str(30_000 * i),
+                                                             "closed_on": "2026-03-01"})]
+        people.append(PersonPeriod(person=person, year=person_year(me, "CNY", locked, index=1)))
+        for j in range(3):
+            split = [[me, "60"], [f"E{(i + 1) % n}", "40"]] if j == 0 and i % 2 == 0 else None
+            rows.append((f"D{i}-{j}", f"2026-{7 + j:02d}-{10 + i:02d}", f"{12_345 * (i + 1) + j}.5{j}", "CNY", me, split))
+    rows.sort(key=lambda r: (r[1], r[0]))
+    return inputs, people, rows
+
+
+def _credited_first(people: list[PersonPeriod], rows: list[tuple]) -> list[PersonPeriod]:
+    """What sales_inputs did before the chunks split the deals: every deal validated and split in one pass."""
+    credits: dict[str, list] = {}
+    for deal_id, closed, amount, currency, kam, split in rows:
+        shares = [{"employee_id": e, "percent": p} for e, p in split] if split else [{"employee_id": kam, "percent": 100}]
+        deal = Deal.model_validate({"id": deal_id, "closed_on": closed, "amount": Decimal(amount), "currency": currency,
+                                    "credits": shares})
+        for c in credit_deal(deal):
+            credits.setdefault(c.employee_id, []).append(c)
+    return [PersonPeriod(person=p.person, year=p.year, credits=tuple(credits.get(p.person.employee_id, ())))
+            for p in people]
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["thread", "processes"])
+async def test_chunks_credit_their_own_deals_to_the_lines_of_one_pass(monkeypatch, parallel):
+    plan = IncentivePlan.model_validate(PLAN)
+    inputs, people, rows = _world()
+    monkeypatch.setattr(payout_rows, "PARALLEL_MIN", 1 if parallel else 10_000)
+    monkeypatch.setattr(sales, "CHUNK", 3)
+    routed = sales.route_deals(rows, [i.employee_id for i in inputs], 3)
+    assert sorted(routed) == [0, 3, 6]
+    assert [r[0] for r in routed[3] if r[5]] == ["D2-0", "D4-0"]  # E2's split with E3 in both chunks, E4's in one
+    assert sum(len(v) for v in routed.values()) == len(rows) + 2  # E2-E3 and E6-E0 cross a chunk boundary
+    expected = sales.sales_lines(plan, "y", START, END, "Q3", inputs, _credited_first(people, rows))
+    assert sales.sales_lines(plan, "y", START, END, "Q3", inputs, sales.credit_people(people, rows)) == expected
+    seen: list[str] = []
+    lines = await sales.compute_sales_lines(plan, "y", START, END, "Q3", inputs, people, seen.append, rows)
+    assert lines == expected and len(seen) == 3
+    assert sum(1 for ln in lines if ln.line_type == "commission") == len(rows) + 4  # every split deal twice
+
+
+async def test_a_bad_deal_is_refused_first_whichever_chunk_meets_it(monkeypatch):
+    """The refusal is the first invalid deal in the deals' order, before any other problem, as when sales_inputs
+    validated every deal before settling anyone."""
+    plan = IncentivePlan.model_validate(PLAN)
+    inputs, people, rows = _world()
+    monkeypatch.setattr(payout_rows, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(sales, "CHUNK", 3)
+    partner = {"D6-1": "E4", "D0-2": "E1"}  # shares of 90 %: D6-1 for chunks 3 and 6, then D0-2 for chunk 0
+    bad = [(*r[:5], [[r[4], "60"], [partner[r[0]], "30"]]) if r[0] in partner else r for r in rows]
+    assert [r[0] for r in bad if r[0] in partner] == ["D6-1", "D0-2"]  # D6-1 closed first
+    usd = IncentiveInput(employee_id="E0", currency="USD")  # E0's chunk (the first) also refuses a currency
+    with pytest.raises(ApplicationError) as refused:
+        await sales.compute_sales_lines(plan, "y", START, END, "Q3", [usd, *inputs[1:]],
+                                        [PersonPeriod(person=usd), *people[1:]], lambda _: None, bad)
+    assert "D6-1" in str(refused.value) and "D0-2" not in str(refused.value)  # chunk 0 met D0-2 first
+    assert "D6-1" in Formatter(locale="en").text(sales.deal_refusal(bad))
+
+
+def test_a_kams_deal_is_what_validation_makes_or_left_to_it():
+    day = date(2026, 7, 1)
+    for args in [("D1", day, Decimal("12345.67"), "CNY", "K01"), ("D.2_x-3", day, Decimal(0), "JPY", "K01"),
+                 ("D3", day, Decimal("9.123456"), "BHD", "k-2")]:
+        deal = Deal.model_validate({"id": args[0], "closed_on": day, "amount": args[2], "currency": args[3],
+                                    "credits": [{"employee_id": args[4], "percent": 100}]})
+        fast = kam_deal(*args)
+        assert fast == deal and fast.model_fields_set == deal.model_fields_set
+        assert fast.model_dump() == deal.model_dump() and credit_deal(fast) == credit_deal(deal)
+    for args in [(" D1", day, Decimal(1), "CNY", "K01"), ("D1", day, Decimal(-1), "CNY", "K01"),
+                 ("D1", day, Decimal("1.1234567"), "CNY", "K01"), ("D1", day, Decimal("NaN"), "CNY", "K01"),
+                 ("D1", day, Decimal("1e30"), "CNY", "K01"), ("D1", day, Decimal(1), "cny", "K01"),
+                 ("D1", day, Decimal(1), "CNY", "K 01"), ("D1", day, Decimal(1), "CNY", None)]:
+        assert kam_deal(*args) is None, args  # left to validation, which refuses it and says why
+        with pytest.raises(ValueError):
+            Deal.model_validate({"id": args[0], "closed_on": args[1], "amount": args[2], "currency": args[3],
+                                 "credits": [{"employee_id": args[4], "percent": 100}]})
+    # what validation converts (a float, an ISO day as text) is left to it too
+    assert kam_deal("D1", day, 1.5, "CNY", "K01") is None
+    assert kam_deal("D1", "2026-07-01", Decimal(1), "CNY", "K01") is None
+
+
+async def test_the_chunked_copy_writes_the_rows_of_one_pass_and_a_retry_finds_nothing_new(db_url, monkeypatch):
+    plan = IncentivePlan.model_validate(PLAN)
+    inputs, people, rows = _world()
+    with psycopg.connect(db_url) as conn:
+        for cid in ("SC1", "SC2"):
+            conn.execute("""INSERT INTO review_cycle (id, name, cadence, period_label, period_start, period_end,
+                            timezone, config, config_sha256, participant_count, status) VALUES (%s, 'x', 'quarterly',
+                            '2026-Q3', '2026-07-01', '2026-09-30', 'UTC', '{}', 'x', 7, 'incentives')""", (cid,))
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO employee (id, name, role, currency, timezone) VALUES (%s, 'x', 'kam', 'CNY', "
+                            "'UTC') ON CONFLICT DO NOTHING", [(i.employee_id,) for i in inputs])
+
+    async def copy(cycle_id: str, chunk: int, parallel: bool) -> int:
+        monkeypatch.setattr(sales, "CHUNK", chunk)
+        monkeypatch.setattr(payout_rows, "CHUNK", chunk)
+        monkeypatch.setattr(payout_rows, "PARALLEL_MIN", 1 if parallel else 10_000)
+        async with await psycopg.AsyncConnection.connect(db_url) as conn, conn.cursor() as cur:
+            written, error = await sales.copy_first_sales_lines(cur, plan, "y", START, END, "2026-Q3", cycle_id,
+                                                                inputs, people, lambda _: None, rows)
+            await conn.commit()
+        assert error is None
+        return written
+
+    expected = sales.sales_lines(plan, "y", START, END, "SC2", inputs, _credited_first(people, rows))
+    assert await copy("SC1", 3, True) == await copy("SC2", 100, False) == len(expected)
+
+    def written(cycle_id: str) -> dict:
+        with psycopg.connect(db_url) as conn:
+            got = conn.execute("""SELECT replace(idempotency_key, %s, ''), employee_id, line_type, amount, explanation,
+                                         inputs FROM payout_line WHERE cycle_id = %s""", (cycle_id, cycle_id)).fetchall()
+        return {r[0]: r[1:] for r in got}
+
+    assert written("SC1") == written("SC2")
+    # What compute_incentives computes on a retry (the cycle has lines): the same lines, so no delta line.
+    monkeypatch.setattr(sales, "CHUNK", 3)
+    again = await sales.compute_sales_lines(plan, "y", START, END, "SC1", inputs, people, lambda _: None, rows)
+    assert {ln.idempotency_key.replace("SC1", ""): (ln.employee_id, ln.line_type, ln.amount, ln.explanation,
+                                                    json.loads(json.dumps(ln.inputs)))
+            for ln in again} == written("SC1")
