@@ -43,7 +43,9 @@ CHECK_IN = PhaseDefinition(
     "TaskSubmission", "submit_task", "check_answers",
     Storage("toy_check_in_answer", ITEM_ROWS + (("scored_by", "actor"), ("submitted_at", "at")),
             replaced_by="review_id"),
-    link=GENERIC_FORM_LINK, questions=("clarity", "follow_up"), scale=(1, 4), optional=True)
+    link=GENERIC_FORM_LINK, questions=("clarity", "follow_up"), scale=(1, 4), optional=True,
+    question_labels={"clarity": {"en": "Were the goals for next quarter made clear?", "zh-CN": "下季度目标是否已讲清楚？"},
+                     "follow_up": {"en": "Were the follow-up actions agreed?", "zh-CN": "后续行动是否已达成一致？"}})
 
 # (2) Its migration: the answer table.
 MIGRATION = f"""

@@ -22,13 +22,16 @@ async def test_the_reviewer_fills_in_the_generic_form_of_a_registry_only_phase(w
         assert page.status_code == 200, page.text
         assert "check-in" in page.text and 'name="q:clarity"' in page.text and 'name="c:follow_up"' in page.text
         m1.cookies.set("kr_lang", "zh-CN")
-        assert "面谈记录" in (await m1.get(path)).text
+        zh = (await m1.get(path)).text
+        assert "面谈记录" in zh and "下季度目标是否已讲清楚？" in zh
         m1.cookies.set("kr_lang", "en")
 
         # Off the scale: refused by the workflow's check, shown beside the form (never a 500).
         token = m1.headers["X-CSRF-Token"]
         bad = await m1.post(path, data={"q:clarity": "9", "q:follow_up": "2", "csrf_token": token})
-        assert bad.status_code == 422 and "the scale is 1 to 4" in bad.text
+        assert bad.status_code == 422 and bad.text.count("the scale is 1 to 4") == 1
+        # What was entered is kept beside the refusal (the valid answer stays chosen).
+        assert 'id="q-follow_up-2" name="q:follow_up"\n          value="2" required checked>' in bad.text
         done = await m1.post(path, data={"q:clarity": "3", "q:follow_up": "2", "c:clarity": "good",
                                          "csrf_token": token})
         assert done.status_code == 303, done.text

@@ -34,13 +34,16 @@ def _path(cycle_id: str, phase: str, employee_id: str) -> str:
 
 
 async def _page(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, phase: str, employee_id: str,
-                status: int = 200, error: Text | str | None = None) -> Response:
+                status: int = 200, error: Text | str | None = None,
+                entered: TaskSubmission | None = None) -> Response:
+    """The form, with what the reader entered kept after a refusal (the error is shown above it by the layout)."""
     try:
         form = await svc.phase_form(ctx.pool, cycle_id, phase, employee_id, user.employee_id or user.username)
     except UserError as err:
         raise from_user_error(err) from None
     return render(request, "phase_form.html", user, status, tz=form.timezone, form=form, cycle_id=cycle_id,
-                  employee_id=employee_id, error=say(request, user, error) if error else None)
+                  employee_id=employee_id, error=say(request, user, error) if error else None,
+                  entered=entered or TaskSubmission(phase, "", {}, {}))
 
 
 @pages.get("/tasks/{cycle_id}/{phase}/{employee_id}")
@@ -76,5 +79,5 @@ async def phase_submit_page(request: Request, cycle_id: CycleIdPath, phase: Phas
         web = from_user_error(err)
         if web.status in (403, 404):
             raise web from None
-        return await _page(request, user, ctx, cycle_id, phase, employee_id, web.status, web.message)
+        return await _page(request, user, ctx, cycle_id, phase, employee_id, web.status, web.message, sub)
     return redirect(_path(cycle_id, phase, employee_id), say(request, user, tr("thank you: your answers are in")))
