@@ -113,10 +113,13 @@ async def write_one_row(activity: Callable[[Any, A], Awaitable[R]], arg: A) -> R
     try:
         return await workflow.execute_local_activity_method(activity, arg, **ONE_ROW_LOCAL)
     except (ActivityError, ApplicationError, ActivityTimeout) as err:
-        # A local activity's failure reaches the workflow as the activity's own error (not wrapped in ActivityError).
+        # A local activity's failure reaches the workflow as the activity's own error, not wrapped in ActivityError
+        # (temporalio 1.35); an ordinary one's as ActivityError. Both are handled.
         if _refused(err):
             raise
     return await workflow.execute_activity_method(activity, arg, **ONE_ROW)
+
+
 BULK = {
     "start_to_close_timeout": timedelta(minutes=10),
     "heartbeat_timeout": timedelta(seconds=30),
