@@ -77,7 +77,7 @@ from workflows.payloads import (
 PERIOD = "2026-Q3"
 
 # After its result a run leaves the server work that is due later: every workflow task's timeout timers (10 s)
-# and every activity's start-to-close timer (15 s, ONE_ROW) still fire and are processed. Without a pause, the
+# and every ordinary activity's start-to-close timer (15 s, ONE_ROW) still fire and are processed. Without a pause, the
 # floor's share of it ran inside the engine's measurement, slowing the engine and counted as its CPU. The
 # pause is not in the rates; its CPU is counted to the run that caused it.
 SETTLE_S = 16.0
@@ -445,6 +445,8 @@ async def history_profile(client, workflow_id: str) -> dict[str, Any]:
                        for k, v in activity_ms.items()},
         "timers_started": kinds.get("TIMER_STARTED", 0), "timers_canceled": kinds.get("TIMER_CANCELED", 0),
         "updates": kinds.get("WORKFLOW_EXECUTION_UPDATE_ACCEPTED", 0),
+        # Local activities (the review's short writes since the local-writes patch) and patches: one marker each.
+        "markers": kinds.get("MARKER_RECORDED", 0),
     }
     if child_start_ms:
         out["children"] = len(child_start_ms)
@@ -466,8 +468,8 @@ async def floor_histories(client, run_id: str, n: int) -> list[dict[str, Any]]:
 def describe_review(h: dict[str, Any]) -> str:
     acts = ", ".join(f"{k} {v['n']}x {v['ms_mean']} ms" for k, v in h["activities"].items())
     return (f"{h['events']} events, {h['workflow_tasks']} workflow tasks (mean {h['wft_ms_mean']} ms), "
-            f"{h['updates']} updates, timers {h['timers_started']} started/{h['timers_canceled']} canceled; "
-            f"activities: {acts}")
+            f"{h['updates']} updates, timers {h['timers_started']} started/{h['timers_canceled']} canceled, "
+            f"{h['markers']} markers (local activities, patches); activities: {acts or 'none'}")
 
 
 # -- main ------------------------------------------------------------------------------------------

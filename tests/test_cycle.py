@@ -52,7 +52,7 @@ async def test_happy_path_cycle(client, db_url, task_queue, tmp_path):
         await approve_payouts(client, db_url, cid, "PAY1")
         result = await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cid)).result()
         await maybe_record_history(client, cycle_workflow_id(cid), "cycle_announced")  # cycle.json: before messages
-        await maybe_record_history(client, f"review:{cid}:K01", "review")
+        await maybe_record_history(client, f"review:{cid}:K01", "review_local_writes")  # review.json: before them
     assert result.approved_by == "PAY1"
     assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id=%s AND status <> 'locked'", cid) == 0
     assert count(db_url, "SELECT count(*) FROM payout_line WHERE cycle_id=%s", cid) >= 3

@@ -76,7 +76,7 @@ async def test_answers_are_hidden_below_three_and_averaged_at_three(client, db_u
         for k in ("K01", "K02"):
             await _everything_else(client, db_url, c, org, k)
             await client.get_workflow_handle(review_workflow_id(review_id_for(c, k))).result()
-        await maybe_record_history(client, review_workflow_id(review_id_for(c, "K01")), "review_peer_feedback")
+        await maybe_record_history(client, review_workflow_id(review_id_for(c, "K01")), "review_peer_feedback_local_writes")
 
     # K02: 2 answers, fewer than 3. Nothing shown to the KAM or the manager, HR sees the count only.
     for viewer in ("K02", "M1"):

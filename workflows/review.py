@@ -7,6 +7,11 @@ KAM or the reviewer, one per invited contact, one per approved peer.
 Human input arrives as Updates. Validators decide without I/O from the frozen rules, so a bad
 submission is rejected before anything is written to history. Each phase has a durable deadline
 with reminders before it; what happens at the deadline is the cycle's declared policy.
+
+The writes keyed by their task, phase event or review alone (submissions, peer steps, phase events, the close) run
+as local activities (``write_one_row``). Those whose keys carry the time of the request (reassignment, the org
+changes) stay ordinary activities, as a local one is re-run with a new time when its workflow task is retried; so does
+reopening, an HR action too rare to be worth it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.reviews import ReviewActivities
     from domain.phases import PHASE_BY_KEY
     from domain.text import tr
-    from workflows.common import ONE_ROW, conflict, reject, user_text
+    from workflows.common import ONE_ROW, conflict, reject, user_text, write_one_row
     from workflows.payloads import (
         CUSTOMER_SURVEY,
         MANAGER_SCORING,
@@ -98,10 +103,9 @@ class ReviewWorkflow:
         await self._drive_phases()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._closed = True
-        return await workflow.execute_activity_method(
+        return await write_one_row(
             ReviewActivities.close_review,
             CloseReviewInput(inp.cycle_id, inp.review_id, workflow.now(), self._missing()),
-            **ONE_ROW,
         )
 
     def _expected(self, phase: str) -> set[str]:
@@ -215,17 +219,16 @@ class ReviewWorkflow:
 
     async def _record(self, phase: str, event: str, number: int) -> None:
         inp = self._inp
-        await workflow.execute_activity_method(
+        await write_one_row(
             ReviewActivities.record_phase_event,
             PhaseEvent(
                 inp.cycle_id, inp.review_id, phase, event, number,
                 self._phases[phase].due_at, self._outstanding(phase),
             ),
-            **ONE_ROW,
         )
 
     async def _persist(self, record: SubmissionRecord) -> Receipt:
-        await workflow.execute_activity_method(ReviewActivities.record_submission, record, **ONE_ROW)
+        await write_one_row(ReviewActivities.record_submission, record)
         return Receipt(record.task_id, record.submitted_at)
 
     def _require_open(self, phase: str, key: str | None = None) -> None:
@@ -375,11 +378,10 @@ class ReviewWorkflow:
     async def _peer_step(self, step: str, actor: str, peer_ids: list[str], next_assignees: list[str]) -> Receipt:
         inp = self._inp
         now = workflow.now()
-        await workflow.execute_activity_method(
+        await write_one_row(
             ReviewActivities.record_peer_step,
             PeerStepRecord(inp.cycle_id, inp.review_id, step, actor, list(peer_ids), now,
                            self._phases[PEER_FEEDBACK].due_at, next_assignees),
-            **ONE_ROW,
         )
         return Receipt(task_id_for(inp.review_id, step), now)
 

@@ -47,6 +47,7 @@ class PeerStandIns(StandIns):
         self.steps.append(rec)
 
     def worker(self, env: WorkflowEnvironment, task_queue: str, **options: object) -> Worker:
+        self.env = env
         return Worker(env.client, task_queue=task_queue, workflows=[ReviewWorkflow],
                       activities=[self.record_submission, self.record_phase_event, self.close_review,
                                   self.record_peer_step], **options)

@@ -3,15 +3,18 @@ workflow time that pass in milliseconds (tests/test_deadlines.py runs the real a
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.workflows.support import refusal, started, time_skipped
+from workflows.common import LOCAL_ATTEMPTS, reject
 from workflows.payloads import (
     CUSTOMER_SURVEY,
     MANAGER_SCORING,
@@ -43,7 +46,8 @@ class StandIns:
     """The review's activities by their real names and payload types, recording what they were asked."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[datetime, PhaseEvent]] = []  # with the server time it was scheduled at
+        self.events: list[tuple[datetime, PhaseEvent]] = []  # with the server's (skipped) time it ran at
+        self.env: WorkflowEnvironment | None = None
         self.submissions: list[SubmissionRecord] = []
         self.closes: list[CloseReviewInput] = []
 
@@ -53,7 +57,10 @@ class StandIns:
 
     @activity.defn(name="record_phase_event")
     async def record_phase_event(self, ev: PhaseEvent) -> None:
-        self.events.append((activity.info().scheduled_time, ev))
+        # A local activity's scheduled_time is the worker's wall clock; the test server's clock stands still while
+        # the workflow task that runs it is outstanding, so its current time is the moment the workflow acted.
+        assert self.env is not None
+        self.events.append((await self.env.get_current_time(), ev))
 
     @activity.defn(name="close_review")
     async def close_review(self, inp: CloseReviewInput) -> ReviewResult:
@@ -61,6 +68,7 @@ class StandIns:
         return ReviewResult(inp.review_id, None, list(inp.missing))
 
     def worker(self, env: WorkflowEnvironment, task_queue: str, **options: object) -> Worker:
+        self.env = env
         return Worker(env.client, task_queue=task_queue, workflows=[ReviewWorkflow],
                       activities=[self.record_submission, self.record_phase_event, self.close_review],
                       **options)
@@ -280,3 +288,63 @@ async def test_a_true_rating_sent_to_the_workflow_is_refused(ts_env, task_queue)
             await handle.execute_update(ReviewWorkflow.submit_self_review, SelfReviewSubmission(
                 "E1", {"communication": True, "coordination": 2}))
     assert acts.submissions == []
+
+
+class FlakyStandIns(StandIns):
+    """The submission write fails its first ``failures`` attempts (the database away), or refuses every time."""
+
+    def __init__(self, failures: int = 0, refuse: bool = False) -> None:
+        super().__init__()
+        self.failures, self.refuse = failures, refuse
+        self.attempts: list[bool] = []  # is_local, per attempt
+
+    @activity.defn(name="record_submission")
+    async def record_submission(self, rec: SubmissionRecord) -> None:
+        self.attempts.append(activity.info().is_local)
+        if self.refuse:
+            raise reject("the stored task says no")
+        if len(self.attempts) <= self.failures:
+            raise RuntimeError("connection refused")
+        self.submissions.append(rec)
+
+
+async def _event_types(handle) -> Counter[str]:
+    history = await handle.fetch_history()
+    return Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events)
+
+
+async def test_the_short_writes_run_as_local_activities(ts_env, task_queue):
+    """Each write is one marker in the review's history: no activity task goes through the server."""
+    acts = StandIns()
+    start = await ts_env.get_current_time()
+    async with acts.worker(ts_env, task_queue), started(
+            ts_env.client, ReviewWorkflow.run, _review(start), task_queue) as handle:
+        await handle.execute_update(ReviewWorkflow.submit_self_review, SelfReviewSubmission("E1", RATINGS))
+        await _submit_all_but_self_review(handle)
+        await handle.result()
+        kinds = await _event_types(handle)
+    assert kinds["ACTIVITY_TASK_SCHEDULED"] == 0
+    assert kinds["MARKER_RECORDED"] == 1 + 4 + 1  # the patch, four submissions, the close
+    assert len(acts.submissions) == 4 and len(acts.closes) == 1
+
+
+async def test_a_write_still_failing_locally_moves_to_an_ordinary_activity(ts_env, task_queue):
+    acts = FlakyStandIns(failures=LOCAL_ATTEMPTS)
+    start = await ts_env.get_current_time()
+    async with acts.worker(ts_env, task_queue), started(
+            ts_env.client, ReviewWorkflow.run, _review(start), task_queue) as handle:
+        receipt = await handle.execute_update(ReviewWorkflow.submit_self_review, SelfReviewSubmission("E1", RATINGS))
+        kinds = await _event_types(handle)
+    assert acts.attempts == [True] * LOCAL_ATTEMPTS + [False]
+    assert receipt.task_id == f"{REVIEW_ID}:self_review" and len(acts.submissions) == 1
+    assert kinds["ACTIVITY_TASK_COMPLETED"] == 1
+
+
+async def test_a_refused_local_write_is_refused_once(ts_env, task_queue):
+    acts = FlakyStandIns(refuse=True)
+    start = await ts_env.get_current_time()
+    async with acts.worker(ts_env, task_queue), started(
+            ts_env.client, ReviewWorkflow.run, _review(start), task_queue) as handle:
+        assert "says no" in await refusal(
+            handle.execute_update(ReviewWorkflow.submit_self_review, SelfReviewSubmission("E1", RATINGS)))
+    assert acts.attempts == [True]  # not retried, not handed to an ordinary activity
