@@ -1,6 +1,6 @@
 """Notification benchmark: 10,000 e-mails through our mail channel against a bare aiosmtplib floor.
 
-    python bench/notify_bench.py [--messages 10000] [--connections 4] [--rounds 2] [--engine channel]
+    python bench/notify_bench.py [--messages 10000] [--connections 4] [--rounds 2] [--engine channel] [--profile]
 
 Claim under test: "sending the cycle's e-mails costs little more than SMTP itself". Both sides send to the
 same local SMTP sink (aiosmtpd, tests/notify/smtp_server.py, in its own process so this one keeps its core),
@@ -17,6 +17,8 @@ over the same number of connections, in the same process, alternately: floor, en
 The sink's count is checked after every run (every message arrived, none twice). The script reports messages
 per second for each run and the ratio engine/floor (target >= 0.8), with the CPU seconds of this process, of the
 sink and of PostgreSQL. It prints one line per run, a SUMMARY line and a JSON line, and leaves through os._exit.
+``--profile`` runs cProfile over every Python thread of this process during the engine's runs (the worker's
+activity runs in this process), prints where the time goes and saves the profile; rates then say nothing.
 """
 
 # ruff: noqa: E402 - the repository root goes on sys.path before the project's imports
@@ -42,7 +44,7 @@ from typing import Any
 
 import aiosmtplib
 
-from bench.common import ROOT, _children, _cpu, emit_json, finish, machine, now_iso, peak_rss_mb
+from bench.common import ROOT, AllThreadsProfiler, _children, _cpu, emit_json, finish, machine, now_iso, peak_rss_mb, print_profile
 from notify.mail import SmtpSender, wire_message
 from notify.message import OutgoingMail, Person, SendOutcome
 from notify.render import render
@@ -252,13 +254,16 @@ def _pg_cpu() -> float:
 
 
 async def measure(name: str, prepare: Callable[[], Awaitable[Callable[[], Awaitable[int]]]], sink: Sink,
-                  expected: int) -> dict[str, Any]:
+                  expected: int, profiler: AllThreadsProfiler | None = None) -> dict[str, Any]:
     run = await prepare()  # untimed: the outbox rows, a running worker
+    if profiler is not None:
+        profiler.start()
     before_count, before_cpu, before_sink, before_pg = sink.count(), sum(os.times()[:2]), sink.cpu(), _pg_cpu()
     before_loop = time.thread_time()  # the event loop's own thread: is it the one that is saturated?
     t0 = time.perf_counter()
     sent = await run()
     seconds = time.perf_counter() - t0
+    stats = profiler.stop() if profiler is not None else None
     arrived = sink.count() - before_count
     result = {
         "side": name, "seconds": round(seconds, 3), "rate": round(expected / seconds, 1), "sent_ok": sent, "arrived": arrived,
@@ -267,6 +272,9 @@ async def measure(name: str, prepare: Callable[[], Awaitable[Callable[[], Awaita
     }
     if worker := _SERVERS.pop("stop_worker", None):
         await worker.__aexit__(None, None, None)
+    if stats is not None:
+        out = Path(f"/tmp/notify_bench_{name}_{os.getpid()}_{int(time.time())}.prof")
+        result["profile_categories"] = print_profile(stats, f"{name} ({seconds:.2f} s)", top=40, out_path=out)
     print(f"{name:6s}: {expected} e-mails in {seconds:6.2f} s = {result['rate']:7.1f}/s; ok {sent}, arrived {arrived}; "
           f"CPU client {result['cpu_client_s']} s (event loop {result['cpu_loop_s']} s), "
           f"sink {result['cpu_sink_s']} s, PostgreSQL {result['cpu_pg_s']} s",
@@ -307,7 +315,8 @@ async def main(args: argparse.Namespace) -> int:
         runs: list[dict[str, Any]] = []
         for _ in range(args.rounds):
             runs.append(await measure("floor", prepare_floor, sink, args.messages))
-            runs.append(await measure("engine", prepare_engine, sink, args.messages))
+            runs.append(await measure("engine", prepare_engine, sink, args.messages,
+                                      AllThreadsProfiler() if args.profile else None))
         floors = [r["rate"] for r in runs if r["side"] == "floor"]
         engines = [r["rate"] for r in runs if r["side"] == "engine"]
         ratios = [round(e / f, 3) for e, f in zip(engines, floors, strict=True)]
@@ -339,6 +348,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--engine", choices=sorted(ENGINES), default="outbox",
                    help="outbox: the whole engine (outbox rows, delivery workflow, activity); channel: notify.mail alone")
+    p.add_argument("--profile", action="store_true", help="cProfile the engine's runs (slower: rates then say nothing)")
     return p.parse_args(argv)
 
 
