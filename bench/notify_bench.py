@@ -1,6 +1,7 @@
 """Notification benchmark: 10,000 e-mails through our mail channel against a bare aiosmtplib floor.
 
-    python bench/notify_bench.py [--messages 10000] [--connections 4] [--rounds 2] [--engine channel]
+    python bench/notify_bench.py [--messages 10000] [--connections 4] [--rounds 2] [--engine channel] [--with-channel]
+                                 [--profile]
 
 Claim under test: "sending the cycle's e-mails costs little more than SMTP itself". Both sides send to the
 same local SMTP sink (aiosmtpd, tests/notify/smtp_server.py, in its own process so this one keeps its core),
@@ -17,6 +18,10 @@ over the same number of connections, in the same process, alternately: floor, en
 The sink's count is checked after every run (every message arrived, none twice). The script reports messages
 per second for each run and the ratio engine/floor (target >= 0.8), with the CPU seconds of this process, of the
 sink and of PostgreSQL. It prints one line per run, a SUMMARY line and a JSON line, and leaves through os._exit.
+``--with-channel`` adds a run of the channel alone to each round, so that what the outbox adds (its CPU in this
+process and PostgreSQL's) is measured beside it under the same conditions. ``--profile`` runs cProfile over every
+Python thread of this process during the engine's runs (the worker's activity runs in this process), prints where
+the time goes and saves the profile; rates then say nothing.
 """
 
 # ruff: noqa: E402 - the repository root goes on sys.path before the project's imports
@@ -42,7 +47,7 @@ from typing import Any
 
 import aiosmtplib
 
-from bench.common import ROOT, _children, _cpu, emit_json, finish, machine, now_iso, peak_rss_mb
+from bench.common import ROOT, AllThreadsProfiler, _children, _cpu, emit_json, finish, machine, now_iso, peak_rss_mb, print_profile
 from notify.mail import SmtpSender, wire_message
 from notify.message import OutgoingMail, Person, SendOutcome
 from notify.render import render
@@ -252,13 +257,16 @@ def _pg_cpu() -> float:
 
 
 async def measure(name: str, prepare: Callable[[], Awaitable[Callable[[], Awaitable[int]]]], sink: Sink,
-                  expected: int) -> dict[str, Any]:
+                  expected: int, profiler: AllThreadsProfiler | None = None) -> dict[str, Any]:
     run = await prepare()  # untimed: the outbox rows, a running worker
+    if profiler is not None:
+        profiler.start()
     before_count, before_cpu, before_sink, before_pg = sink.count(), sum(os.times()[:2]), sink.cpu(), _pg_cpu()
     before_loop = time.thread_time()  # the event loop's own thread: is it the one that is saturated?
     t0 = time.perf_counter()
     sent = await run()
     seconds = time.perf_counter() - t0
+    stats = profiler.stop() if profiler is not None else None
     arrived = sink.count() - before_count
     result = {
         "side": name, "seconds": round(seconds, 3), "rate": round(expected / seconds, 1), "sent_ok": sent, "arrived": arrived,
@@ -267,6 +275,9 @@ async def measure(name: str, prepare: Callable[[], Awaitable[Callable[[], Awaita
     }
     if worker := _SERVERS.pop("stop_worker", None):
         await worker.__aexit__(None, None, None)
+    if stats is not None:
+        out = Path(f"/tmp/notify_bench_{name}_{os.getpid()}_{int(time.time())}.prof")
+        result["profile_categories"] = print_profile(stats, f"{name} ({seconds:.2f} s)", top=40, out_path=out)
     print(f"{name:6s}: {expected} e-mails in {seconds:6.2f} s = {result['rate']:7.1f}/s; ok {sent}, arrived {arrived}; "
           f"CPU client {result['cpu_client_s']} s (event loop {result['cpu_loop_s']} s), "
           f"sink {result['cpu_sink_s']} s, PostgreSQL {result['cpu_pg_s']} s",
@@ -304,25 +315,40 @@ async def main(args: argparse.Namespace) -> int:
 
             return timed
 
+        async def prepare_channel() -> Callable[[], Awaitable[int]]:
+            async def timed() -> int:
+                return sum(o.ok for o in await channel_engine(jobs, target))
+
+            return timed
+
         runs: list[dict[str, Any]] = []
         for _ in range(args.rounds):
             runs.append(await measure("floor", prepare_floor, sink, args.messages))
-            runs.append(await measure("engine", prepare_engine, sink, args.messages))
+            runs.append(await measure("engine", prepare_engine, sink, args.messages,
+                                      AllThreadsProfiler() if args.profile else None))
+            if args.with_channel:  # the channel alone in the same round: what the outbox adds, measured beside it
+                runs.append(await measure("channel", prepare_channel, sink, args.messages))
         floors = [r["rate"] for r in runs if r["side"] == "floor"]
         engines = [r["rate"] for r in runs if r["side"] == "engine"]
         ratios = [round(e / f, 3) for e, f in zip(engines, floors, strict=True)]
         ratio = round(statistics.mean(engines) / statistics.mean(floors), 3)
-        cpu = {side: round(sum(r["cpu_client_s"] + r["cpu_sink_s"] + r["cpu_pg_s"] for r in runs if r["side"] == side)
-                           / (args.rounds * args.messages) * 1000, 3) for side in ("floor", "engine")}
+        sides = ("floor", "engine", "channel") if args.with_channel else ("floor", "engine")
+
+        def per_mail(side: str, key: str) -> float:
+            return round(sum(r[key] for r in runs if r["side"] == side) / (args.rounds * args.messages) * 1000, 3)
+
+        split = {side: {part: per_mail(side, f"cpu_{part}_s") for part in ("client", "sink", "pg")} for side in sides}
+        cpu = {side: round(sum(split[side].values()), 3) for side in sides}
         verdict = "PASS" if ratio >= 0.8 else "FAIL"
+        shown = "; ".join(f"{side} {cpu[side]} (client {split[side]['client']}, sink {split[side]['sink']}, "
+                          f"PostgreSQL {split[side]['pg']})" for side in sides)
         print(f"\nSUMMARY notify bench ({args.engine}): {args.messages} e-mails over {args.connections} connections, "
               f"{args.rounds} round(s): floor {statistics.mean(floors):.1f}/s, engine {statistics.mean(engines):.1f}/s, "
               f"engine/floor {ratio} (per round {ratios}; target >= 0.8: {verdict}); "
-              f"CPU ms/e-mail (client + sink + PostgreSQL) floor {cpu['floor']} / engine {cpu['engine']}; "
-              f"peak RSS {peak_rss_mb()} MB", flush=True)
+              f"CPU ms/e-mail {shown}; load {os.getloadavg()[0]:.2f}; peak RSS {peak_rss_mb()} MB", flush=True)
         emit_json({"bench": "notify", "at": now_iso(), "engine": args.engine, "messages": args.messages,
                    "connections": args.connections, "rounds": args.rounds, "runs": runs, "ratio": ratio, "ratios": ratios,
-                   "cpu_ms_per_mail": cpu, "verdict": verdict, "peak_rss_mb": peak_rss_mb(), "machine": start})
+                   "cpu_ms_per_mail": cpu, "cpu_split": split, "verdict": verdict, "peak_rss_mb": peak_rss_mb(), "machine": start})
         return 0
     finally:
         sink.stop()
@@ -339,6 +365,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--engine", choices=sorted(ENGINES), default="outbox",
                    help="outbox: the whole engine (outbox rows, delivery workflow, activity); channel: notify.mail alone")
+    p.add_argument("--with-channel", action="store_true",
+                   help="each round also runs the channel alone (render, write, send; no outbox), for the CPU split")
+    p.add_argument("--profile", action="store_true", help="cProfile the engine's runs (slower: rates then say nothing)")
     return p.parse_args(argv)
 
 

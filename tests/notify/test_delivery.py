@@ -328,3 +328,33 @@ async def test_a_stopped_worker_gives_back_what_it_never_started(client, db_url,
     assert statuses["sent"] + statuses["uncertain"] == 42 and statuses["uncertain"] <= 2, statuses
     ids = Counter(r.message["Message-ID"] for r in recorder.received)
     assert max(ids.values()) == 1
+
+
+async def test_two_attempts_of_one_round_at_the_same_time_send_each_message_once(db_url, smtp):
+    """A late attempt beside its successor (its heartbeat came too late): both read the same rows; a row is sent
+    only by the attempt whose ``sending`` mark took it from the queue, so nothing goes twice."""
+    from psycopg_pool import AsyncConnectionPool
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.delivery import DeliveryActivities
+    from activities.outbox import Message, queue
+    from tests.notify.test_render import SAMPLES
+
+    org = seed_org(db_url, kams=60, managers=2, contacts_per_kam=0)
+    _with_addresses(db_url, org)
+    batch = f"twice:{uuid.uuid4().hex[:6]}"
+    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
+        queued = await queue(cur, None, batch, [Message(f"t:{k}", "task_assigned", "employee", k, params)
+                                                for k in org["kams"]])
+    assert queued == 60
+    async with AsyncConnectionPool(db_url, min_size=1, max_size=6, open=False, kwargs={"autocommit": True}) as pool:
+        owner = DeliveryActivities(pool, _setup(_smtp(smtp), senders=2, mark_batch=4))
+        first, second = await asyncio.gather(ActivityEnvironment().run(owner.deliver_batch, batch),
+                                             ActivityEnvironment().run(owner.deliver_batch, batch))
+    assert first.sent + second.sent == 60, (first, second)
+    ids = Counter(r.message["Message-ID"] for r in smtp.received)
+    assert len(ids) == 60 and max(ids.values()) == 1  # each once
+    with psycopg.connect(db_url) as conn:
+        assert dict(conn.execute("SELECT status, count(*) FROM notification WHERE batch = %s GROUP BY 1",
+                                 (batch,)).fetchall()) == {"sent": 60}

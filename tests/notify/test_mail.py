@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
 import shutil
 import ssl
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from notify.mail import KEY_HEADER, MaildirSender, SmtpSender, build_message, message_id
-from notify.message import OutgoingMail, Person, SendOutcome
+from notify.message import OutgoingMail, Person, Rendered, SendOutcome
 from notify.render import render
 from tests.notify.smtp_server import Recorder, SmtpTestServer, free_port
 from tests.notify.test_render import NOW, SAMPLES
@@ -117,6 +118,51 @@ async def test_a_reply_lost_after_the_data_is_retry_and_marked_uncertain(smtp_se
     assert a.ok and c.ok
     assert b.retry and b.detail["uncertain"] and b.detail["stage"] == "data"
     assert len(smtp_server.received) == 3  # the server did keep b: a retry would be the recognisable duplicate
+
+
+class _SlowFor(Recorder):
+    """A server that keeps the message for one recipient but answers its end of data only after 2 s."""
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd hook
+        if "slow@example.com" in envelope.rcpt_tos:
+            await asyncio.sleep(2)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_server_that_stops_answering_times_out_as_uncertain_and_the_next_message_goes() -> None:
+    """One deadline per transaction (not per command): the late answer is never taken for the next message's."""
+    server = SmtpTestServer(_SlowFor()).start()
+    try:
+        async with SmtpSender(server.host, server.port, mail_from=FROM, timeout=0.5) as sender:
+            a, slow, c = await sender.send_batch([_mail("a", "a@example.com"), _mail("s", "slow@example.com"),
+                                                  _mail("c", "c@example.com")])
+    finally:
+        server.stop()
+    assert a.ok and c.ok and c.detail["message_id"] == message_id("c", "example.com")
+    assert not slow.ok and slow.retry and slow.detail["uncertain"] and slow.detail["stage"] == "data"
+    assert "no answer in time" in slow.error
+    assert {r.message[KEY_HEADER] for r in server.received} >= {"a", "c"}
+
+
+def test_only_a_message_in_its_wire_form_skips_aiosmtplibs_rewriting() -> None:
+    from notify.mail import _on_the_wire, wire_message
+
+    data = wire_message(_mail("w", "a@example.com"), FROM, date=NOW)[0]
+    assert _on_the_wire(data)
+    assert not _on_the_wire(data.replace(b"\r\n\r\n", b"\r\n\r\n.dot\r\n", 1))  # a line to dot-stuff
+    assert not _on_the_wire(data.replace(b"\r\n", b"\n", 1))  # a bare LF
+    assert not _on_the_wire(data[:-2])  # no line end at the end
+
+
+async def test_a_line_starting_with_a_dot_arrives_intact(smtp_server: SmtpTestServer) -> None:
+    """The e-mail package's form (a non-ASCII mailbox) may carry such lines: it goes through aiosmtplib's data()."""
+    person = Person(id="d", name="王芳", email="王芳@example.com")
+    text = "第一行\n.以点开头的一行\n..两个点\n"
+    mail = OutgoingMail("d", person, Rendered("主题", text, "<p>html</p>"))
+    async with _sender(smtp_server) as sender:
+        assert (await sender.send(mail)).ok
+    [got] = smtp_server.received
+    assert got.message.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
 
 
 def _self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
