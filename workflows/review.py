@@ -8,9 +8,11 @@ Human input arrives as Updates. Validators decide without I/O from the frozen ru
 submission is rejected before anything is written to history. Each phase has a durable deadline
 with reminders before it; what happens at the deadline is the cycle's declared policy.
 
-The writes keyed by their task, phase event or review alone (submissions, peer steps, phase events, the close) run
-as local activities (``write_one_row``). Those whose keys carry the time of the request (reassignment, the org
-changes) stay ordinary activities, as a local one is re-run with a new time when its workflow task is retried; so does
+The writes the workflow makes on its own, keyed by their phase event or review alone (reminders, deadlines, the
+close), run as local activities (``write_one_row``). Writes inside an Update (submissions, peer steps) stay ordinary
+activities: a local one runs before the Update's acceptance is in history, so a workflow task that then fails would
+leave a stored answer no receipt stands for. Those whose keys carry the time of the request (reassignment, the org
+changes) stay ordinary too, as a local one is re-run with a new time when its workflow task is retried; so does
 reopening, an HR action too rare to be worth it.
 """
 
@@ -228,7 +230,10 @@ class ReviewWorkflow:
         )
 
     async def _persist(self, record: SubmissionRecord) -> Receipt:
-        await write_one_row(ReviewActivities.record_submission, record)
+        # An ordinary activity, scheduled only once the Update's acceptance is in history: a local one would write
+        # while the acceptance is still undecided, and a workflow task that then fails (under concurrent Updates the
+        # server aborts them) would leave a stored answer that another, later accepted submission is told is its own.
+        await workflow.execute_activity_method(ReviewActivities.record_submission, record, **ONE_ROW)
         return Receipt(record.task_id, record.submitted_at)
 
     def _require_open(self, phase: str, key: str | None = None) -> None:
@@ -378,10 +383,11 @@ class ReviewWorkflow:
     async def _peer_step(self, step: str, actor: str, peer_ids: list[str], next_assignees: list[str]) -> Receipt:
         inp = self._inp
         now = workflow.now()
-        await write_one_row(
+        await workflow.execute_activity_method(  # inside an Update: ordinary, as _persist says
             ReviewActivities.record_peer_step,
             PeerStepRecord(inp.cycle_id, inp.review_id, step, actor, list(peer_ids), now,
                            self._phases[PEER_FEEDBACK].due_at, next_assignees),
+            **ONE_ROW,
         )
         return Receipt(task_id_for(inp.review_id, step), now)
 

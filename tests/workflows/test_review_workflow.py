@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -291,21 +292,21 @@ async def test_a_true_rating_sent_to_the_workflow_is_refused(ts_env, task_queue)
 
 
 class FlakyStandIns(StandIns):
-    """The submission write fails its first ``failures`` attempts (the database away), or refuses every time."""
+    """The review's close fails its first ``failures`` attempts (the database away), or refuses every time."""
 
     def __init__(self, failures: int = 0, refuse: bool = False) -> None:
         super().__init__()
         self.failures, self.refuse = failures, refuse
         self.attempts: list[bool] = []  # is_local, per attempt
 
-    @activity.defn(name="record_submission")
-    async def record_submission(self, rec: SubmissionRecord) -> None:
+    @activity.defn(name="close_review")
+    async def close_review(self, inp: CloseReviewInput) -> ReviewResult:
         self.attempts.append(activity.info().is_local)
         if self.refuse:
-            raise reject("the stored task says no")
+            raise reject("the stored review says no")
         if len(self.attempts) <= self.failures:
             raise RuntimeError("connection refused")
-        self.submissions.append(rec)
+        return await super().close_review(inp)
 
 
 async def _event_types(handle) -> Counter[str]:
@@ -313,38 +314,40 @@ async def _event_types(handle) -> Counter[str]:
     return Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events)
 
 
-async def test_the_short_writes_run_as_local_activities(ts_env, task_queue):
-    """Each write is one marker in the review's history: no activity task goes through the server."""
-    acts = StandIns()
+async def _run_to_close(acts: StandIns, ts_env, task_queue) -> tuple[Any, Counter[str]]:
     start = await ts_env.get_current_time()
     async with acts.worker(ts_env, task_queue), started(
             ts_env.client, ReviewWorkflow.run, _review(start), task_queue) as handle:
         await handle.execute_update(ReviewWorkflow.submit_self_review, SelfReviewSubmission("E1", RATINGS))
         await _submit_all_but_self_review(handle)
-        await handle.result()
-        kinds = await _event_types(handle)
-    assert kinds["ACTIVITY_TASK_SCHEDULED"] == 0
-    assert kinds["MARKER_RECORDED"] == 1 + 4 + 1  # the patch, four submissions, the close
+        try:
+            await handle.result()
+        except WorkflowFailureError as err:
+            return err, await _event_types(handle)
+        return None, await _event_types(handle)
+
+
+async def test_the_review_s_own_writes_are_local_its_submissions_ordinary(ts_env, task_queue):
+    """The close is one marker in the review's history; a submission's write is an ordinary activity, scheduled only
+    once the Update's acceptance is in history (a local one would write before it, test_answers_true's race)."""
+    acts = StandIns()
+    failure, kinds = await _run_to_close(acts, ts_env, task_queue)
+    assert failure is None
+    assert kinds["ACTIVITY_TASK_SCHEDULED"] == 4  # the four submissions
+    assert kinds["MARKER_RECORDED"] == 1 + 1  # the patch, the close
     assert len(acts.submissions) == 4 and len(acts.closes) == 1
 
 
 async def test_a_write_still_failing_locally_moves_to_an_ordinary_activity(ts_env, task_queue):
     acts = FlakyStandIns(failures=LOCAL_ATTEMPTS)
-    start = await ts_env.get_current_time()
-    async with acts.worker(ts_env, task_queue), started(
-            ts_env.client, ReviewWorkflow.run, _review(start), task_queue) as handle:
-        receipt = await handle.execute_update(ReviewWorkflow.submit_self_review, SelfReviewSubmission("E1", RATINGS))
-        kinds = await _event_types(handle)
+    failure, kinds = await _run_to_close(acts, ts_env, task_queue)
+    assert failure is None
     assert acts.attempts == [True] * LOCAL_ATTEMPTS + [False]
-    assert receipt.task_id == f"{REVIEW_ID}:self_review" and len(acts.submissions) == 1
-    assert kinds["ACTIVITY_TASK_COMPLETED"] == 1
+    assert len(acts.closes) == 1 and kinds["ACTIVITY_TASK_COMPLETED"] == 4 + 1
 
 
 async def test_a_refused_local_write_is_refused_once(ts_env, task_queue):
     acts = FlakyStandIns(refuse=True)
-    start = await ts_env.get_current_time()
-    async with acts.worker(ts_env, task_queue), started(
-            ts_env.client, ReviewWorkflow.run, _review(start), task_queue) as handle:
-        assert "says no" in await refusal(
-            handle.execute_update(ReviewWorkflow.submit_self_review, SelfReviewSubmission("E1", RATINGS)))
+    failure, _ = await _run_to_close(acts, ts_env, task_queue)
+    assert failure is not None and "says no" in str(failure.cause)
     assert acts.attempts == [True]  # not retried, not handed to an ordinary activity
