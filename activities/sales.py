@@ -21,13 +21,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from activities.base import rejected
-from activities.payout_rows import CHUNK, _executor, _plans, encode_copy_rows, paused_gc, repeated_employee, stream_chunks
+from activities.payout_rows import CHUNK, _executor, _field, _plans, _string, encode_copy_rows, paused_gc, repeated_employee, stream_chunks
 from domain.clawbacks import DealEvent
 from domain.cycle import CycleConfig
 from domain.deals import Deal, DealCredit, credit_deal, kam_deal
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts
-from domain.sales_cycle import LockedLine, PersonPeriod, period_ledger, person_year, settle_cycle
+from domain.sales_cycle import LockedLine, PersonPeriod, _explanation, _payout_line, period_ledger, person_year, settle_cycle
 from domain.text import Text, tr
 from domain.validation import error_text
 
@@ -275,12 +275,47 @@ def _sales_chunk(plan_json: str, plan_year: str, start: date, end: date, cycle_i
             return [], err.as_text()
 
 
+def _row_maker(cycle_id: str, period: str) -> Callable[..., bytes]:
+    """settle_cycle's ``make`` for the first-lines COPY: a settlement line's COPY row (encode_copy_rows of its
+    _payout_line). A deal line, nearly every line, is written straight from the settlement line and its credit,
+    without building the PayoutLine and its inputs dict; any other line goes through _payout_line."""
+    cycle, period_text = _field(cycle_id), _field(period)
+    fixed: dict[tuple[str, int, str], str] = {}  # per plan id, version and plan year: the row's constant parts
+
+    def make(plan: IncentivePlan, ln: Any, s: Any, credits: Any, plan_year: str, events: Any) -> bytes:
+        if ln.kind != "deal_commission" or type(ln.deal_id) is not str:
+            return encode_copy_rows([_payout_line(plan, ln, s, credits, plan_year, events)], cycle_id, period, 0)
+        key = (plan.id, plan.version, plan_year)
+        plan_part = fixed.get(key)
+        if plan_part is None:
+            plan_part = fixed[key] = f"{_field(plan.id)}\t{plan.version}\t0\t"
+        credit = credits[ln.deal_id]
+        # _inputs_json of {"plan_year", "deal_id", "credited", "percent", "closed_on"}: its keys sorted, strings
+        # written by json's own encoder (a Decimal's and a day's text need no escaping)
+        inputs = (f'{{"closed_on": "{credit.closed_on.isoformat()}", "credited": "{str(credit.amount)}", '
+                  f'"deal_id": {_string(ln.deal_id)}, "percent": "{str(credit.percent)}", "plan_year": {_string(plan_year)}}}')
+        return (f"{_field(ln.idempotency_key)}\t{cycle}\t{_field(ln.employee_id)}\tcommission\t{str(ln.amount)}\t"
+                f"{_field(ln.currency)}\t{period_text}\t{plan_part}".encode()
+                + _field(_explanation(ln.steps)).encode() + b"\t" + _field(inputs).encode() + b"\tcomputed\n")
+
+    return make
+
+
 def _sales_chunk_rows(plan_json: str, plan_year: str, start: date, end: date, cycle_id: str, period: str,
                       inputs: list[IncentiveInput], people: list[PersonPeriod],
                       deals: Sequence[DealRow] = ()) -> tuple[bytes, int, Text | str | None]:
-    """One chunk of a cycle's first lines as COPY rows, computed and encoded where it runs (a worker process)."""
-    lines, error = _sales_chunk(plan_json, plan_year, start, end, cycle_id, inputs, people, deals)
-    return (b"", 0, error) if error is not None else (encode_copy_rows(lines, cycle_id, period, 0), len(lines), None)
+    """One chunk of a cycle's first lines as COPY rows, computed and encoded where it runs (a worker process):
+    the bytes encode_copy_rows writes for _sales_chunk's lines, each settlement line's row made directly."""
+    plan = _plans.get(plan_json)
+    if plan is None:
+        plan = _plans[plan_json] = IncentivePlan.model_validate_json(plan_json)
+    with paused_gc():  # in a worker process only, as compute_chunk
+        try:
+            made = settle_cycle(plan, plan_year, cycle_id, compute_payouts(plan, start, end, cycle_id, inputs),
+                                credit_people(people, deals), _row_maker(cycle_id, period))
+        except DomainError as err:  # returned, not raised, as _sales_chunk
+            return b"", 0, err.as_text()
+    return b"".join(x if type(x) is bytes else encode_copy_rows([x], cycle_id, period, 0) for x in made), len(made), None
 
 
 def _routed(inputs: Sequence[IncentiveInput], deals: Sequence[DealRow]) -> dict[int, list[DealRow]]:

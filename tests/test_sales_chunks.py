@@ -149,3 +149,22 @@ async def test_the_chunked_copy_writes_the_rows_of_one_pass_and_a_retry_finds_no
     assert {ln.idempotency_key.replace("SC1", ""): (ln.employee_id, ln.line_type, ln.amount, ln.explanation,
                                                     json.loads(json.dumps(ln.inputs)))
             for ln in again} == written("SC1")
+
+
+@pytest.mark.parametrize("draw_periods", [1, 4])
+def test_a_chunks_rows_are_the_copy_rows_of_its_payout_lines(draw_periods):
+    """The first-lines COPY writes each settlement line's row straight from it (a deal line without its PayoutLine):
+    byte for byte what encode_copy_rows writes for sales_lines' lines, clawbacks and draws included."""
+    plan = IncentivePlan.model_validate({**PLAN, "draw": {**PLAN["draw"], "periods": draw_periods}})
+    inputs, people, rows = _world(9)
+    rows = [(f'D.x_{r[0]}' if i % 5 == 0 else r[0], *r[1:]) for i, r in enumerate(rows)]  # ids are letters, digits, . _ -
+    for p in people[:3]:  # pending clawbacks of their paid deal
+        object.__setattr__(p, "events", (sales.DealEvent(deal_id=p.year.paid_deals[0].deal_id, kind="churned",
+                                                         on=date(2026, 4, 10), refunded_pct=Decimal(100)),))
+    lines = sales.sales_lines(plan, "y", START, END, "Q3", inputs, sales.credit_people(people, rows))
+    kinds = {ln.line_type for ln in lines}
+    assert {"commission", "adjustment"} | ({"draw"} if draw_periods > 1 else set()) <= kinds, kinds
+    data, count, error = sales._sales_chunk_rows(plan.model_dump_json(), "y", START, END, "Q3", "2026-Q3", inputs,
+                                                 people, rows)
+    assert error is None and count == len(lines)
+    assert data == payout_rows.encode_copy_rows(lines, "Q3", "2026-Q3", 0)
