@@ -45,11 +45,16 @@ ORDER BY period_end, id
 #: The period's deals of the participants: won (or won and later cancelled: an event exists), with an amount.
 #: Day and amount as text: the rows go to the worker processes that settle the people, and strings pickle several
 #: times faster than dates and Decimals (the activity's process pickles two million rows for 100,000 KAMs).
+#: The split credits are aggregated once for the period's deals and joined (a subquery per deal probed the credits'
+#: index two million times for 100,000 KAMs: half the query's time), the same value, NULL for a deal without.
 _DEALS = """
-SELECT d.id, to_char(d.closed_on, 'YYYY-MM-DD'), d.amount::text, d.currency, d.kam_id,
-       (SELECT jsonb_agg(jsonb_build_array(c.employee_id, c.percent::text) ORDER BY c.employee_id)
-        FROM crm_deal_credit c WHERE c.deal_id = d.id)
+SELECT d.id, to_char(d.closed_on, 'YYYY-MM-DD'), d.amount::text, d.currency, d.kam_id, s.split
 FROM crm_deal d
+LEFT JOIN (SELECT c.deal_id,
+                  jsonb_agg(jsonb_build_array(c.employee_id, c.percent::text) ORDER BY c.employee_id) AS split
+           FROM crm_deal_credit c JOIN crm_deal cd ON cd.id = c.deal_id
+           WHERE cd.kind = 'deal' AND cd.closed_on BETWEEN %(start)s AND %(end)s
+           GROUP BY c.deal_id) s ON s.deal_id = d.id
 WHERE d.kind = 'deal' AND d.amount IS NOT NULL AND d.closed_on BETWEEN %(start)s AND %(end)s
   AND (d.won OR EXISTS (SELECT 1 FROM crm_deal_event e WHERE e.deal_id = d.id))
   AND (d.kam_id = ANY(%(people)s)
@@ -57,6 +62,9 @@ WHERE d.kind = 'deal' AND d.amount IS NOT NULL AND d.closed_on BETWEEN %(start)s
 ORDER BY d.closed_on, d.id
 """
 
+
+#: work_mem for _DEALS' sort (PostgreSQL's size syntax).
+DEALS_WORK_MEM = "256MB"
 
 #: A row of _DEALS: (id, closed_on, amount, currency, kam_id, split credits [[employee, percent], ...] or None);
 #: closed_on and amount as text (or as date and Decimal).
@@ -219,8 +227,13 @@ async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Seq
     balance = {e: Decimal(b) for e, b in await cur.fetchall()}
     deal_rows: list[DealRow] = []
     if plan.deal_commission is not None:
+        # Its sort holds the period's deals in memory (about 100 bytes each: 210 MB for two million) instead of
+        # merging them from disk with the default 4 MB; for this query only, as the transaction had it before.
+        await cur.execute("SELECT current_setting('work_mem'), set_config('work_mem', %s, true)", (DEALS_WORK_MEM,))
+        (work_mem, _), = await cur.fetchall()
         await cur.execute(_DEALS, {"start": period.start, "end": period.end, "people": people})
         deal_rows = await cur.fetchall()
+        await cur.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
         progress(f"{len(deal_rows)} deals loaded")
     quotas: dict[str, Decimal] = {}
     if plan.plan_year is not None:  # the annual quota: the plan-year measure's KPI target for the plan year
