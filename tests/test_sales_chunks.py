@@ -168,3 +168,31 @@ def test_a_chunks_rows_are_the_copy_rows_of_its_payout_lines(draw_periods):
                                                  people, rows)
     assert error is None and count == len(lines)
     assert data == payout_rows.encode_copy_rows(lines, "Q3", "2026-Q3", 0)
+
+
+def test_people_travel_packed_as_they_are_but_paid_deals_only_with_events():
+    """pack_people / unpack_people: the same people in the worker; a person without pending events without their
+    paid deals and applied events (settle_person reads them only for events), and the same lines either way."""
+    plan = IncentivePlan.model_validate(PLAN)
+    inputs, people, rows = _world(6)
+    clawed = person_year("E1", "CNY", [LockedLine("commission", Decimal(50), {"deal_id": "P9", "credited": "10.5",
+                                                                            "closed_on": "2026-03-02"}),
+                                       LockedLine("adjustment", Decimal(-5), {"deal_id": "P9", "event": "churned",
+                                                                              "event_on": "2026-04-01"})], index=2,
+                         balance=Decimal("12.30"), actuals_before=(Decimal("1.50"), Decimal(7)))
+    people[1] = PersonPeriod(person=inputs[1], year=clawed, period_actual=Decimal("3.25"), annual_quota=Decimal(10),
+                             events=(sales.DealEvent(deal_id="P9", kind="reinstated", on=date(2026, 8, 1)),))
+    object.__setattr__(people[2], "events", (sales.DealEvent(deal_id="P2", kind="churned", on=date(2026, 4, 10),
+                                                             refunded_pct=Decimal("12.5")),))
+    assert sales._sendable(inputs, people)
+    back = sales.unpack_people(*sales.pack_people(people))
+    assert [p.person for p in back] == inputs
+    for p, q in zip(people, back, strict=True):
+        if p.events:
+            assert q == p
+        else:
+            assert q.year.paid_deals == () and q.year.applied_events == frozenset()
+            assert q == PersonPeriod(person=p.person, year=sales.replace(p.year, paid_deals=(), applied_events=frozenset()),
+                                     events=p.events, period_actual=p.period_actual, annual_quota=p.annual_quota)
+    assert (sales.sales_lines(plan, "y", START, END, "Q3", inputs, sales.credit_people(back, rows))
+            == sales.sales_lines(plan, "y", START, END, "Q3", inputs, sales.credit_people(people, rows)))
