@@ -24,7 +24,7 @@ from activities.base import rejected
 from activities.payout_rows import CHUNK, _executor, _field, _plans, _string, encode_copy_rows, paused_gc, repeated_employee, stream_chunks
 from domain.clawbacks import DealEvent, PaidDeal
 from domain.cycle import CycleConfig
-from domain.deals import Deal, DealCredit, credit_deal, kam_deal
+from domain.deals import Deal, DealCredit, credit_deal, kam_credit, kam_deal
 from domain.errors import DomainError
 from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts, pack_inputs, unpack_inputs
 from domain.sales_cycle import LockedLine, PersonPeriod, PersonYear, _explanation, _payout_line, period_ledger, person_year, settle_cycle
@@ -90,6 +90,14 @@ def _credits(rows: Sequence[DealRow], wanted: set[str]) -> dict[str, list[DealCr
     """The deals as domain deals, split by their credit shares (else all their KAM's), per wanted participant."""
     credits: dict[str, list[DealCredit]] = {}
     for row in rows:
+        if not row[5]:  # the common deal, all its KAM's: its one credit without building the deal (kam_credit)
+            closed_on = row[1]
+            c = kam_credit(row[0], date.fromisoformat(closed_on) if type(closed_on) is str else closed_on,
+                           Decimal(row[2]), row[3], row[4])
+            if c is not None:
+                if c.employee_id in wanted:
+                    credits.setdefault(c.employee_id, []).append(c)
+                continue
         for c in credit_deal(_deal(row)):
             if c.employee_id in wanted:
                 credits.setdefault(c.employee_id, []).append(c)

@@ -12,7 +12,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities import payout_rows, sales
-from domain.deals import Deal, credit_deal, kam_deal
+from domain.deals import Deal, credit_deal, kam_credit, kam_deal
 from domain.incentives import IncentiveInput, IncentivePlan
 from domain.sales_cycle import LockedLine, PersonPeriod, person_year
 from i18n.format import Formatter
@@ -97,11 +97,14 @@ def test_a_kams_deal_is_what_validation_makes_or_left_to_it():
         fast = kam_deal(*args)
         assert fast == deal and fast.model_fields_set == deal.model_fields_set
         assert fast.model_dump() == deal.model_dump() and credit_deal(fast) == credit_deal(deal)
+        one = kam_credit(*args)  # the same credit without building the deal
+        assert [one] == credit_deal(deal) and one.model_fields_set == credit_deal(deal)[0].model_fields_set
+        assert str(one.step) == str(credit_deal(deal)[0].step) and one.model_dump() == credit_deal(deal)[0].model_dump()
     for args in [(" D1", day, Decimal(1), "CNY", "K01"), ("D1", day, Decimal(-1), "CNY", "K01"),
                  ("D1", day, Decimal("1.1234567"), "CNY", "K01"), ("D1", day, Decimal("NaN"), "CNY", "K01"),
                  ("D1", day, Decimal("1e30"), "CNY", "K01"), ("D1", day, Decimal(1), "cny", "K01"),
                  ("D1", day, Decimal(1), "CNY", "K 01"), ("D1", day, Decimal(1), "CNY", None)]:
-        assert kam_deal(*args) is None, args  # left to validation, which refuses it and says why
+        assert kam_deal(*args) is None and kam_credit(*args) is None, args  # left to validation, which says why
         with pytest.raises(ValueError):
             Deal.model_validate({"id": args[0], "closed_on": args[1], "amount": args[2], "currency": args[3],
                                  "credits": [{"employee_id": args[4], "percent": 100}]})
