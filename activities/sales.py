@@ -21,14 +21,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from activities.base import rejected
-from activities.payout_rows import CHUNK, _executor, _plans, encode_copy_rows, paused_gc, repeated_employee, stream_chunks
-from domain.clawbacks import DealEvent
+from activities.payout_rows import CHUNK, _executor, _field, _plans, _string, encode_copy_rows, paused_gc, repeated_employee, stream_chunks
+from domain.clawbacks import DealEvent, PaidDeal
 from domain.cycle import CycleConfig
-from domain.deals import Deal, DealCredit, credit_deal, kam_deal
+from domain.deals import Deal, DealCredit, credit_deal, kam_credit, kam_deal
 from domain.errors import DomainError
-from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts
-from domain.sales_cycle import LockedLine, PersonPeriod, period_ledger, person_year, settle_cycle
+from domain.incentives import IncentiveInput, IncentivePlan, PayoutLine, compute_payouts, pack_inputs, unpack_inputs
+from domain.sales_cycle import LockedLine, PersonPeriod, PersonYear, _explanation, _payout_line, period_ledger, person_year, settle_cycle
 from domain.text import Text, tr
+from domain.trusted import trusted
 from domain.validation import error_text
 
 #: The cycles of the plan year a cycle continues: same plan id and plan year, ended before it began, not cancelled.
@@ -45,11 +46,16 @@ ORDER BY period_end, id
 #: The period's deals of the participants: won (or won and later cancelled: an event exists), with an amount.
 #: Day and amount as text: the rows go to the worker processes that settle the people, and strings pickle several
 #: times faster than dates and Decimals (the activity's process pickles two million rows for 100,000 KAMs).
+#: The split credits are aggregated once for the period's deals and joined (a subquery per deal probed the credits'
+#: index two million times for 100,000 KAMs: half the query's time), the same value, NULL for a deal without.
 _DEALS = """
-SELECT d.id, to_char(d.closed_on, 'YYYY-MM-DD'), d.amount::text, d.currency, d.kam_id,
-       (SELECT jsonb_agg(jsonb_build_array(c.employee_id, c.percent::text) ORDER BY c.employee_id)
-        FROM crm_deal_credit c WHERE c.deal_id = d.id)
+SELECT d.id, to_char(d.closed_on, 'YYYY-MM-DD'), d.amount::text, d.currency, d.kam_id, s.split
 FROM crm_deal d
+LEFT JOIN (SELECT c.deal_id,
+                  jsonb_agg(jsonb_build_array(c.employee_id, c.percent::text) ORDER BY c.employee_id) AS split
+           FROM crm_deal_credit c JOIN crm_deal cd ON cd.id = c.deal_id
+           WHERE cd.kind = 'deal' AND cd.closed_on BETWEEN %(start)s AND %(end)s
+           GROUP BY c.deal_id) s ON s.deal_id = d.id
 WHERE d.kind = 'deal' AND d.amount IS NOT NULL AND d.closed_on BETWEEN %(start)s AND %(end)s
   AND (d.won OR EXISTS (SELECT 1 FROM crm_deal_event e WHERE e.deal_id = d.id))
   AND (d.kam_id = ANY(%(people)s)
@@ -84,6 +90,14 @@ def _credits(rows: Sequence[DealRow], wanted: set[str]) -> dict[str, list[DealCr
     """The deals as domain deals, split by their credit shares (else all their KAM's), per wanted participant."""
     credits: dict[str, list[DealCredit]] = {}
     for row in rows:
+        if not row[5]:  # the common deal, all its KAM's: its one credit without building the deal (kam_credit)
+            closed_on = row[1]
+            c = kam_credit(row[0], date.fromisoformat(closed_on) if type(closed_on) is str else closed_on,
+                           Decimal(row[2]), row[3], row[4])
+            if c is not None:
+                if c.employee_id in wanted:
+                    credits.setdefault(c.employee_id, []).append(c)
+                continue
         for c in credit_deal(_deal(row)):
             if c.employee_id in wanted:
                 credits.setdefault(c.employee_id, []).append(c)
@@ -219,6 +233,8 @@ async def sales_inputs(cur: Any, cycle_id: str, config: CycleConfig, inputs: Seq
     balance = {e: Decimal(b) for e, b in await cur.fetchall()}
     deal_rows: list[DealRow] = []
     if plan.deal_commission is not None:
+        # (Its sort spills to disk with the default work_mem of 4 MB; sorting the two million rows in memory instead,
+        # work_mem 256MB, was slower at 100,000 × 20: 4.1–4.9 s against 3.2–3.7 s, EXPLAIN ANALYZE.)
         await cur.execute(_DEALS, {"start": period.start, "end": period.end, "people": people})
         deal_rows = await cur.fetchall()
         progress(f"{len(deal_rows)} deals loaded")
@@ -275,12 +291,156 @@ def _sales_chunk(plan_json: str, plan_year: str, start: date, end: date, cycle_i
             return [], err.as_text()
 
 
+def _row_maker(cycle_id: str, period: str) -> Callable[..., bytes]:
+    """settle_cycle's ``make`` for the first-lines COPY: a settlement line's COPY row (encode_copy_rows of its
+    _payout_line). A deal line, nearly every line, is written straight from the settlement line and its credit,
+    without building the PayoutLine and its inputs dict; any other line goes through _payout_line."""
+    cycle, period_text = _field(cycle_id), _field(period)
+    fixed: dict[tuple[str, int, str], str] = {}  # per plan id, version and plan year: the row's constant parts
+
+    def make(plan: IncentivePlan, ln: Any, s: Any, credits: Any, plan_year: str, events: Any) -> bytes:
+        if ln.kind != "deal_commission" or type(ln.deal_id) is not str:
+            return encode_copy_rows([_payout_line(plan, ln, s, credits, plan_year, events)], cycle_id, period, 0)
+        key = (plan.id, plan.version, plan_year)
+        plan_part = fixed.get(key)
+        if plan_part is None:
+            plan_part = fixed[key] = f"{_field(plan.id)}\t{plan.version}\t0\t"
+        credit = credits[ln.deal_id]
+        # _inputs_json of {"plan_year", "deal_id", "credited", "percent", "closed_on"}: its keys sorted, strings
+        # written by json's own encoder (a Decimal's and a day's text need no escaping)
+        inputs = (f'{{"closed_on": "{credit.closed_on.isoformat()}", "credited": "{str(credit.amount)}", '
+                  f'"deal_id": {_string(ln.deal_id)}, "percent": "{str(credit.percent)}", "plan_year": {_string(plan_year)}}}')
+        return (f"{_field(ln.idempotency_key)}\t{cycle}\t{_field(ln.employee_id)}\tcommission\t{str(ln.amount)}\t"
+                f"{_field(ln.currency)}\t{period_text}\t{plan_part}".encode()
+                + _field(_explanation(ln.steps)).encode() + b"\t" + _field(inputs).encode() + b"\tcomputed\n")
+
+    return make
+
+
 def _sales_chunk_rows(plan_json: str, plan_year: str, start: date, end: date, cycle_id: str, period: str,
-                      inputs: list[IncentiveInput], people: list[PersonPeriod],
+                      inputs: list[IncentiveInput] | None, people: list[PersonPeriod],
                       deals: Sequence[DealRow] = ()) -> tuple[bytes, int, Text | str | None]:
-    """One chunk of a cycle's first lines as COPY rows, computed and encoded where it runs (a worker process)."""
-    lines, error = _sales_chunk(plan_json, plan_year, start, end, cycle_id, inputs, people, deals)
-    return (b"", 0, error) if error is not None else (encode_copy_rows(lines, cycle_id, period, 0), len(lines), None)
+    """One chunk of a cycle's first lines as COPY rows, computed and encoded where it runs (a worker process):
+    the bytes encode_copy_rows writes for _sales_chunk's lines, each settlement line's row made directly.
+    ``inputs`` None: the people's own (they came packed, _SentPeople)."""
+    if inputs is None:
+        inputs = [p.person for p in people]
+    plan = _plans.get(plan_json)
+    if plan is None:
+        plan = _plans[plan_json] = IncentivePlan.model_validate_json(plan_json)
+    with paused_gc():  # in a worker process only, as compute_chunk
+        try:
+            made = settle_cycle(plan, plan_year, cycle_id, compute_payouts(plan, start, end, cycle_id, inputs),
+                                credit_people(people, deals), _row_maker(cycle_id, period))
+        except DomainError as err:  # returned, not raised, as _sales_chunk
+            return b"", 0, err.as_text()
+    return b"".join(x if type(x) is bytes else encode_copy_rows([x], cycle_id, period, 0) for x in made), len(made), None
+
+
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dec(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def pack_people(people: Sequence[PersonPeriod]) -> tuple[list[Any], list[Any]]:
+    """People without credits (sales_inputs' people) as two flat lists of atoms, to send to a worker process:
+    their inputs (pack_inputs) and the rest, Decimals as their exact text. Pickling the models cost about 22 µs a
+    person in the activity's process and as much again in the worker. A person without pending deal events travels
+    without their paid deals and applied events: settle_person reads them only to find and settle such events
+    (``pending_events``), and later in a plan year every person carries every deal paid so far."""
+    flat: list[Any] = []
+    add = flat.extend
+    for p in people:
+        y = p.year
+        add((y.index, str(y.ytd_credited), str(y.plan_year_paid), len(y.actuals_before),
+             *map(str, y.actuals_before), str(y.balance)))
+        paid, applied = (y.paid_deals, y.applied_events) if p.events else ((), ())
+        flat.append(len(paid))
+        for d in paid:
+            add((d.deal_id, d.employee_id, d.closed_on, str(d.paid), d.currency))
+        flat.append(len(y.clawed))
+        for (deal, employee), amount in y.clawed.items():
+            add((deal, employee, str(amount)))
+        flat.append(len(applied))
+        for event in applied:
+            add(event)
+        flat.append(len(p.events))
+        for e in p.events:
+            add((e.deal_id, e.kind, e.on, str(e.refunded_pct)))
+        add((_opt(p.period_actual), _opt(p.annual_quota)))
+    return pack_inputs([p.person for p in people]), flat
+
+
+_PAID_SET, _EVENT_SET = set(PaidDeal.model_fields), set(DealEvent.model_fields)
+
+
+def unpack_people(packed_inputs: list[Any], flat: list[Any]) -> list[PersonPeriod]:
+    """The people pack_people packed (without credits), their models rebuilt without validating them again."""
+    out: list[PersonPeriod] = []
+    i = 0
+    for person in unpack_inputs(packed_inputs):
+        index, ytd, paid_year, n = flat[i:i + 4]
+        i += 4
+        actuals = tuple(Decimal(a) for a in flat[i:i + n])
+        i += n
+        balance, n = Decimal(flat[i]), flat[i + 1]
+        i += 2
+        paid = []
+        for _ in range(n):
+            d, e, closed, amount, currency = flat[i:i + 5]
+            i += 5
+            paid.append(trusted(PaidDeal, {"deal_id": d, "employee_id": e, "closed_on": closed,
+                                           "paid": Decimal(amount), "currency": currency}, _PAID_SET))
+        n = flat[i]
+        i += 1
+        clawed = {}
+        for _ in range(n):
+            clawed[(flat[i], flat[i + 1])] = Decimal(flat[i + 2])
+            i += 3
+        n = flat[i]
+        i += 1
+        applied = frozenset(tuple(flat[j:j + 3]) for j in range(i, i + 3 * n, 3))
+        i += 3 * n
+        n = flat[i]
+        i += 1
+        events = []
+        for _ in range(n):
+            d, kind, on, pct = flat[i:i + 4]
+            i += 4
+            events.append(trusted(DealEvent, {"deal_id": d, "kind": kind, "on": on, "refunded_pct": Decimal(pct)},
+                                  _EVENT_SET))
+        actual, quota = flat[i:i + 2]
+        i += 2
+        year = PersonYear(index=index, ytd_credited=Decimal(ytd), plan_year_paid=Decimal(paid_year),
+                          actuals_before=actuals, balance=balance, paid_deals=tuple(paid), clawed=clawed,
+                          applied_events=applied)
+        out.append(PersonPeriod(person=person, year=year, events=tuple(events), period_actual=_dec(actual),
+                                annual_quota=_dec(quota)))
+    return out
+
+
+class _SentPeople:
+    """A chunk of sales_inputs' people on its way to a worker process, where it arrives as the list of
+    PersonPeriod (pack_people; packed while pickling, in the executor's feeder thread, as _SentInputs)."""
+
+    __slots__ = ("people",)
+
+    def __init__(self, people: list[PersonPeriod]) -> None:
+        self.people = people
+
+    def __reduce__(self) -> tuple[Callable[..., list[PersonPeriod]], tuple[list[Any], list[Any]]]:
+        return unpack_people, pack_people(self.people)
+
+
+def _sendable(inputs: Sequence[IncentiveInput], people: Sequence[PersonPeriod]) -> bool:
+    """Whether the people can travel packed, their inputs with them: sales_inputs' people (the inputs themselves, in
+    order, no credits yet, events as sales_inputs reads them)."""
+    return len(inputs) == len(people) and all(
+        p.person is inp and not p.credits and type(p.year) is PersonYear and all(type(e) is DealEvent for e in p.events)
+        and type(p.year.clawed) is dict for p, inp in zip(people, inputs, strict=True))
 
 
 def _routed(inputs: Sequence[IncentiveInput], deals: Sequence[DealRow]) -> dict[int, list[DealRow]]:
@@ -301,9 +461,13 @@ async def copy_first_sales_lines(cur: Any, plan: IncentivePlan, plan_year: str, 
     plan_json = plan.model_dump_json()
     routed = await asyncio.get_running_loop().run_in_executor(None, _routed, inputs, deals)  # seconds for millions
 
+    packed = executor is not None and _sendable(inputs, people)  # to worker processes: people packed flat
+
     def chunk_job(at: int) -> tuple[Callable[..., tuple[bytes, int, Any]], tuple[Any, ...]]:
-        return _sales_chunk_rows, (plan_json, plan_year, start, end, cycle_id, period, inputs[at:at + CHUNK],
-                                   people[at:at + CHUNK], routed.pop(at, ()))
+        mine = people[at:at + CHUNK]
+        return _sales_chunk_rows, (plan_json, plan_year, start, end, cycle_id, period,
+                                   None if packed else inputs[at:at + CHUNK], _SentPeople(mine) if packed else mine,
+                                   routed.pop(at, ()))
 
     written, error = await stream_chunks(cur, executor, len(inputs), chunk_job, progress)
     return (0, await _refusal(deals, error)) if error is not None else (written, None)

@@ -18,7 +18,7 @@ so their first cycle is period 1 of their draw and of the plan year's YTD shares
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -191,10 +191,16 @@ def _payout_line(plan: IncentivePlan, ln: SettlementLine, s: Settlement, credits
     }, _ADJUSTING_LINE_SET if adjusts else _LINE_SET)
 
 
+#: What becomes of one settlement line: _payout_line's arguments; a PayoutLine, or (activities.sales) its COPY row.
+LineMaker = Callable[[IncentivePlan, SettlementLine, Settlement, Mapping[str, DealCredit], str,
+                      Mapping[str, list[DealEvent]]], Any]
+
+
 @exact
 def settle_person(plan: IncentivePlan, plan_year: str, cycle_id: str, p: PersonPeriod,
-                  other_earned: Decimal = Decimal(0)) -> tuple[list[PayoutLine], Settlement]:
-    """One participant's deal, plan-year, draw and clawback lines for the cycle (domain.settlement's order)."""
+                  other_earned: Decimal = Decimal(0), make: LineMaker = _payout_line) -> tuple[list[Any], Settlement]:
+    """One participant's deal, plan-year, draw and clawback lines for the cycle (domain.settlement's order), each
+    made by ``make`` (a PayoutLine; the first-lines COPY writes a row straight from the settlement line instead)."""
     person = p.person
     employee = person.employee_id
     for c in p.credits:
@@ -221,13 +227,14 @@ def settle_person(plan: IncentivePlan, plan_year: str, cycle_id: str, p: PersonP
     for e in events:
         by_deal.setdefault(e.deal_id, []).append(e)
     credits = {c.deal_id: c for c in p.credits}
-    return [_payout_line(plan, ln, s, credits, plan_year, by_deal) for ln in s.lines], s
+    return [make(plan, ln, s, credits, plan_year, by_deal) for ln in s.lines], s
 
 
 @exact
 def settle_cycle(plan: IncentivePlan, plan_year: str, cycle_id: str, payouts: Sequence[PayoutLine],
-                 people: Sequence[PersonPeriod]) -> list[PayoutLine]:
-    """The cycle's lines: compute_payouts' (its bonus dropped for a plan year) and every person's settlement."""
+                 people: Sequence[PersonPeriod], make: LineMaker = _payout_line) -> list[Any]:
+    """The cycle's lines: compute_payouts' (its bonus dropped for a plan year) and every person's settlement (each
+    settlement line made by ``make``, as settle_person)."""
     if plan.plan_year is not None:  # the plan year's true-up pays the annual target instead of the period bonus
         payouts = [line for line in payouts if line.line_type != "bonus"]
     other: dict[str, Decimal] = {}
@@ -235,7 +242,7 @@ def settle_cycle(plan: IncentivePlan, plan_year: str, cycle_id: str, payouts: Se
         other[line.employee_id] = other.get(line.employee_id, Decimal(0)) + line.amount
     out = list(payouts)
     for p in people:
-        lines, _ = settle_person(plan, plan_year, cycle_id, p, other.get(p.person.employee_id, Decimal(0)))
+        lines, _ = settle_person(plan, plan_year, cycle_id, p, other.get(p.person.employee_id, Decimal(0)), make)
         out.extend(lines)
     return out
 

@@ -12,7 +12,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities import payout_rows, sales
-from domain.deals import Deal, credit_deal, kam_deal
+from domain.deals import Deal, credit_deal, kam_credit, kam_deal
 from domain.incentives import IncentiveInput, IncentivePlan
 from domain.sales_cycle import LockedLine, PersonPeriod, person_year
 from i18n.format import Formatter
@@ -97,11 +97,14 @@ def test_a_kams_deal_is_what_validation_makes_or_left_to_it():
         fast = kam_deal(*args)
         assert fast == deal and fast.model_fields_set == deal.model_fields_set
         assert fast.model_dump() == deal.model_dump() and credit_deal(fast) == credit_deal(deal)
+        one = kam_credit(*args)  # the same credit without building the deal
+        assert [one] == credit_deal(deal) and one.model_fields_set == credit_deal(deal)[0].model_fields_set
+        assert str(one.step) == str(credit_deal(deal)[0].step) and one.model_dump() == credit_deal(deal)[0].model_dump()
     for args in [(" D1", day, Decimal(1), "CNY", "K01"), ("D1", day, Decimal(-1), "CNY", "K01"),
                  ("D1", day, Decimal("1.1234567"), "CNY", "K01"), ("D1", day, Decimal("NaN"), "CNY", "K01"),
                  ("D1", day, Decimal("1e30"), "CNY", "K01"), ("D1", day, Decimal(1), "cny", "K01"),
                  ("D1", day, Decimal(1), "CNY", "K 01"), ("D1", day, Decimal(1), "CNY", None)]:
-        assert kam_deal(*args) is None, args  # left to validation, which refuses it and says why
+        assert kam_deal(*args) is None and kam_credit(*args) is None, args  # left to validation, which says why
         with pytest.raises(ValueError):
             Deal.model_validate({"id": args[0], "closed_on": args[1], "amount": args[2], "currency": args[3],
                                  "credits": [{"employee_id": args[4], "percent": 100}]})
@@ -149,3 +152,50 @@ async def test_the_chunked_copy_writes_the_rows_of_one_pass_and_a_retry_finds_no
     assert {ln.idempotency_key.replace("SC1", ""): (ln.employee_id, ln.line_type, ln.amount, ln.explanation,
                                                     json.loads(json.dumps(ln.inputs)))
             for ln in again} == written("SC1")
+
+
+@pytest.mark.parametrize("draw_periods", [1, 4])
+def test_a_chunks_rows_are_the_copy_rows_of_its_payout_lines(draw_periods):
+    """The first-lines COPY writes each settlement line's row straight from it (a deal line without its PayoutLine):
+    byte for byte what encode_copy_rows writes for sales_lines' lines, clawbacks and draws included."""
+    plan = IncentivePlan.model_validate({**PLAN, "draw": {**PLAN["draw"], "periods": draw_periods}})
+    inputs, people, rows = _world(9)
+    rows = [(f'D.x_{r[0]}' if i % 5 == 0 else r[0], *r[1:]) for i, r in enumerate(rows)]  # ids are letters, digits, . _ -
+    for p in people[:3]:  # pending clawbacks of their paid deal
+        object.__setattr__(p, "events", (sales.DealEvent(deal_id=p.year.paid_deals[0].deal_id, kind="churned",
+                                                         on=date(2026, 4, 10), refunded_pct=Decimal(100)),))
+    lines = sales.sales_lines(plan, "y", START, END, "Q3", inputs, sales.credit_people(people, rows))
+    kinds = {ln.line_type for ln in lines}
+    assert {"commission", "adjustment"} | ({"draw"} if draw_periods > 1 else set()) <= kinds, kinds
+    data, count, error = sales._sales_chunk_rows(plan.model_dump_json(), "y", START, END, "Q3", "2026-Q3", inputs,
+                                                 people, rows)
+    assert error is None and count == len(lines)
+    assert data == payout_rows.encode_copy_rows(lines, "Q3", "2026-Q3", 0)
+
+
+def test_people_travel_packed_as_they_are_but_paid_deals_only_with_events():
+    """pack_people / unpack_people: the same people in the worker; a person without pending events without their
+    paid deals and applied events (settle_person reads them only for events), and the same lines either way."""
+    plan = IncentivePlan.model_validate(PLAN)
+    inputs, people, rows = _world(6)
+    clawed = person_year("E1", "CNY", [LockedLine("commission", Decimal(50), {"deal_id": "P9", "credited": "10.5",
+                                                                            "closed_on": "2026-03-02"}),
+                                       LockedLine("adjustment", Decimal(-5), {"deal_id": "P9", "event": "churned",
+                                                                              "event_on": "2026-04-01"})], index=2,
+                         balance=Decimal("12.30"), actuals_before=(Decimal("1.50"), Decimal(7)))
+    people[1] = PersonPeriod(person=inputs[1], year=clawed, period_actual=Decimal("3.25"), annual_quota=Decimal(10),
+                             events=(sales.DealEvent(deal_id="P9", kind="reinstated", on=date(2026, 8, 1)),))
+    object.__setattr__(people[2], "events", (sales.DealEvent(deal_id="P2", kind="churned", on=date(2026, 4, 10),
+                                                             refunded_pct=Decimal("12.5")),))
+    assert sales._sendable(inputs, people)
+    back = sales.unpack_people(*sales.pack_people(people))
+    assert [p.person for p in back] == inputs
+    for p, q in zip(people, back, strict=True):
+        if p.events:
+            assert q == p
+        else:
+            assert q.year.paid_deals == () and q.year.applied_events == frozenset()
+            assert q == PersonPeriod(person=p.person, year=sales.replace(p.year, paid_deals=(), applied_events=frozenset()),
+                                     events=p.events, period_actual=p.period_actual, annual_quota=p.annual_quota)
+    assert (sales.sales_lines(plan, "y", START, END, "Q3", inputs, sales.credit_people(back, rows))
+            == sales.sales_lines(plan, "y", START, END, "Q3", inputs, sales.credit_people(people, rows)))
