@@ -9,7 +9,7 @@ review's workflow instance is created (bench/cycle_bench.py --profile: 14.0 -> 1
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -129,18 +129,23 @@ def check_peer_feedback(sub: PeerFeedbackSubmission, rules: ReviewRules) -> None
     plan = rules.peer_feedback
     if plan is None:
         raise reject(tr("this cycle has no peer feedback"))
-    who = PHASE_TEXTS[PEER_FEEDBACK]
-    if not isinstance(sub.ratings, dict):
+    check_question_ratings(sub.ratings, plan.question_ids, (plan.scale_min, plan.scale_max), PHASE_TEXTS[PEER_FEEDBACK])
+
+
+def check_question_ratings(ratings: object, questions: Sequence[str], scale: tuple[int, int], who: Text) -> None:
+    """Every question answered, nothing else, each a whole number on the scale (peer feedback, registry phases)."""
+    if not isinstance(ratings, dict):
         raise reject(tr("%(who)s: ratings must be a mapping of competency id to level", who=who))
-    if missing := sorted(set(plan.question_ids) - sub.ratings.keys()):
+    if missing := sorted(set(questions) - ratings.keys()):
         raise reject(tr("%(who)s: missing rating for %(items)s", who=who, items=", ".join(missing)))
-    if unknown := sorted(sub.ratings.keys() - set(plan.question_ids)):
+    if unknown := sorted(ratings.keys() - set(questions)):
         raise reject(tr("%(who)s: unknown question %(items)s (expected %(expected)s)", who=who,
-                        items=", ".join(unknown), expected=", ".join(plan.question_ids)))
-    for key in plan.question_ids:
-        if not _whole_number_in(sub.ratings[key], plan.scale_min, plan.scale_max):
+                        items=", ".join(unknown), expected=", ".join(questions)))
+    low, high = scale
+    for key in questions:
+        if not _whole_number_in(ratings[key], low, high):
             raise reject(tr("%(who)s: rating for %(item)s is %(value)s; the scale is %(low)s to %(high)s", who=who,
-                            item=key, value=repr(sub.ratings[key]), low=plan.scale_min, high=plan.scale_max))
+                            item=key, value=repr(ratings[key]), low=low, high=high))
 
 
 def check_answers(sub: TaskSubmission, rules: ReviewRules | None = None) -> None:
@@ -150,18 +155,7 @@ def check_answers(sub: TaskSubmission, rules: ReviewRules | None = None) -> None
     if definition is None:
         raise reject(tr("there is no phase %(phase)s", phase=repr(sub.phase)))
     who = phase_text(sub.phase)
-    if not isinstance(sub.ratings, dict):
-        raise reject(tr("%(who)s: ratings must be a mapping of competency id to level", who=who))
-    if missing := sorted(set(definition.questions) - sub.ratings.keys()):
-        raise reject(tr("%(who)s: missing rating for %(items)s", who=who, items=", ".join(missing)))
-    if unknown := sorted(sub.ratings.keys() - set(definition.questions)):
-        raise reject(tr("%(who)s: unknown question %(items)s (expected %(expected)s)", who=who,
-                        items=", ".join(unknown), expected=", ".join(definition.questions)))
-    low, high = definition.scale
-    for key in definition.questions:
-        if not _whole_number_in(sub.ratings[key], low, high):
-            raise reject(tr("%(who)s: rating for %(item)s is %(value)s; the scale is %(low)s to %(high)s", who=who,
-                            item=key, value=repr(sub.ratings[key]), low=low, high=high))
+    check_question_ratings(sub.ratings, definition.questions, definition.scale, who)
     check_texts(sub.comments, set(definition.questions), who)
 
 
