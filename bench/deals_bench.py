@@ -243,10 +243,10 @@ def prepare_db(url: str, n: int) -> None:
         cur.execute("ANALYZE employee")
 
 
-def settle_db(url: str) -> None:
+def settle_db(url: str, tables: str = f"{FLOOR_TABLE}, {ENGINE_TABLE}") -> None:
     """Untimed, before each phase: vacuum what the phases write and checkpoint, so no phase pays for another."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"VACUUM (ANALYZE) {FLOOR_TABLE}, {ENGINE_TABLE}")
+        conn.execute(f"VACUUM (ANALYZE) {tables}")
         try:
             conn.execute("CHECKPOINT")
         except psycopg.errors.InsufficientPrivilege:
@@ -471,16 +471,6 @@ def prepare_cycle_db(url: str, n: int, d: int, config_json: str) -> None:
         conn.execute("VACUUM (ANALYZE) crm_deal, crm_deal_credit, crm_deal_event, review, payout_line, ledger_entry")
 
 
-def activity_settle(url: str) -> None:
-    """Untimed, before each phase: vacuum what the phases write and checkpoint, so no phase pays for another."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"VACUUM (ANALYZE) payout_line, {FLOOR_TABLE}")
-        try:
-            conn.execute("CHECKPOINT")
-        except psycopg.errors.InsufficientPrivilege:
-            pass
-
-
 async def activity_path(pg: Postgres, config: object, inputs: list, clock: object) -> dict[str, object]:
     """What compute_incentives runs for a sales cycle's first lines, in one transaction, committed: sales_inputs
     (what the earlier cycle locked, the period's deals, the events), then copy_first_sales_lines (chunks credited,
@@ -634,7 +624,7 @@ async def activity_main(args: argparse.Namespace) -> int:
             del sales
         cold = warm_pool(plan, n)
         clock = CpuClock(pg)
-        activity_settle(pg.url)
+        settle_db(pg.url, f"payout_line, {FLOOR_TABLE}")
         run = await activity_path(pg, config, inputs, clock)
         cpu = run["cpu"]
         print(f"(c) activity path: sales_inputs + copy_first_sales_lines {run['s']:.2f} s, {run['written']} lines from "
@@ -650,7 +640,7 @@ async def activity_main(args: argparse.Namespace) -> int:
                                      (CYCLE,)).fetchall())
         floors = []
         for k in (1, 2):
-            activity_settle(pg.url)
+            settle_db(pg.url, f"payout_line, {FLOOR_TABLE}")
             floors.append(await floor_from_file(pg, rows_file, clock))
             print(f"(b) floor, run {k}: plain COPY of the same rows {floors[-1][0]:.2f} s (CPU s {floors[-1][1]})",
                   flush=True)
