@@ -21,7 +21,7 @@ from activities.outbox import Message, queue, start_delivery
 from domain.cycle import CycleConfig, PhaseConfig, resolve_due
 from domain.goals import KeyResultProgress, ObjectiveProgress
 from domain.peers import PeerAggregate, aggregate
-from domain.phases import OPTIONAL_PHASES, PHASE_BY_KEY, PhaseDefinition, link_for, task_kind
+from domain.phases import OPTIONAL_PHASES, PHASE_BY_KEY, PhaseDefinition, Storage, link_for, task_kind
 from domain.scoring import ReviewInputs, ScoreResult, SurveyAnswer, preliminary_score
 from domain.text import tr
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
@@ -187,6 +187,24 @@ def answer_insert(definition: PhaseDefinition, rec: SubmissionRecord) -> tuple[s
                          invitation AS (UPDATE survey_invitation SET status = 'answered', answered_at = %(at)s
                                         WHERE id = %(task)s AND status <> 'answered'""")
     return answers, params
+
+
+def _live_rows(storage: Storage) -> sql.Composed:
+    """The condition on a task's live answer rows (``replaced_by`` = this submission's value): what a resubmission
+    deletes and a reopen keeps as the earlier version."""
+    assert storage.replaced_by is not None
+    return sql.SQL("{} = {}").format(sql.Identifier(storage.replaced_by),
+                                     _value(dict(storage.columns)[storage.replaced_by]))
+
+
+def _rated_items(storage: Storage | None) -> tuple[sql.Identifier, sql.Identifier, sql.Identifier, sql.Composable]:
+    """A per-item storage's item, rating and review columns, and the condition leaving out its extra items (a
+    manager's potential): what the score reads, for the first phases and the registry-only ones alike."""
+    assert storage is not None and storage.per_item and storage.column_of("review")
+    item, rating, review = (sql.Identifier(storage.column_of(s) or "") for s in ("item", "rating", "review"))
+    extras = [e for e, _ in storage.extra_items]
+    left_out = sql.SQL(" AND {} <> ALL({})").format(item, sql.Literal(extras)) if extras else sql.SQL("")
+    return item, rating, review, left_out
 
 
 class ReviewActivities(DbActivities):
@@ -519,9 +537,8 @@ class ReviewActivities(DbActivities):
         storage = PHASE_BY_KEY[rec.phase].storage
         if storage.replaced_by is None:
             raise ApplicationError(f"a {rec.phase} submission cannot be replaced", non_retryable=True)
-        live = sql.SQL("DELETE FROM {table} WHERE {column} = {value}").format(
-            table=sql.Identifier(storage.table), column=sql.Identifier(storage.replaced_by),
-            value=_value(dict(storage.columns)[storage.replaced_by]))
+        live = sql.SQL("DELETE FROM {table} WHERE {live}").format(table=sql.Identifier(storage.table),
+                                                                  live=_live_rows(storage))
         params = params | {"version": rec.version}
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute("SELECT status, version FROM task WHERE id = %(task)s FOR UPDATE", params)
@@ -902,9 +919,8 @@ def kept_content(definition: PhaseDefinition) -> sql.Composed:
     item = storage.column_of("item")
     order = sql.SQL(" ORDER BY {}").format(sql.Identifier(item)) if storage.per_item and item else sql.SQL("")
     return sql.SQL("SELECT COALESCE(json_agg(json_build_object({fields}){order}), '[]') FROM {table} "
-                   "WHERE {key} = {value}").format(
-        fields=fields, order=order, table=sql.Identifier(storage.table), key=sql.Identifier(storage.replaced_by),
-        value=_value(dict(storage.columns)[storage.replaced_by]))
+                   "WHERE {live}").format(fields=fields, order=order, table=sql.Identifier(storage.table),
+                                          live=_live_rows(storage))
 
 
 def reopen_batch(rec: ReopenRecord) -> str:
@@ -960,10 +976,8 @@ def item_ratings(definition: PhaseDefinition) -> sql.Composed:
     items without a rating (comments only) and the definition's extra items (a manager's potential) left out.
     Correlated to ``r``, the review of the enclosing query."""
     storage = definition.storage
-    assert storage is not None and storage.per_item
-    item, rating, review = (sql.Identifier(storage.column_of(s) or "") for s in ("item", "rating", "review"))
-    extras = [e for e, _ in storage.extra_items]
-    left_out = sql.SQL(" AND {} <> ALL({})").format(item, sql.Literal(extras)) if extras else sql.SQL("")
+    item, rating, review, left_out = _rated_items(storage)
+    assert storage is not None
     return sql.SQL("SELECT COALESCE(json_object_agg({item}, {rating}), '{{}}') FROM {table} "
                    "WHERE {review} = r.id AND {rating} IS NOT NULL{left_out}").format(
         item=item, rating=rating, table=sql.Identifier(storage.table), review=review, left_out=left_out)
@@ -1012,11 +1026,9 @@ async def phase_answers(conn: AsyncConnection, definition: PhaseDefinition,
     """A scored registry-only phase's answer sets for one review (one per task: per person, or the review's one), read
     through its Storage; only when the scorecard weighs the phase."""
     storage = definition.storage
-    assert storage is not None and storage.per_item and storage.column_of("review"), definition.key
-    item, rating, review = (sql.Identifier(storage.column_of(s) or "") for s in ("item", "rating", "review"))
+    item, rating, review, left_out = _rated_items(storage)
+    assert storage is not None
     group = sql.Identifier(storage.column_of("task") or storage.column_of("review") or "")
-    extras = [e for e, _ in storage.extra_items]
-    left_out = sql.SQL(" AND {} <> ALL({})").format(item, sql.Literal(extras)) if extras else sql.SQL("")
     rows = await (await conn.execute(sql.SQL(
         "SELECT json_object_agg({item}, {rating}) FROM {table} WHERE {review} = %s AND {rating} IS NOT NULL{left_out} "
         "GROUP BY {group} ORDER BY {group}").format(item=item, rating=rating, table=sql.Identifier(storage.table),

@@ -80,8 +80,9 @@ ONE_ROW = {"start_to_close_timeout": timedelta(seconds=15), "retry_policy": RETR
 
 # A short write keyed by its business ids runs as a *local* activity (in the worker running the workflow task): the
 # server records one marker event instead of scheduled/started/completed, dispatches no activity task, and needs no
-# second workflow task, so an Update that awaits the write is answered in the workflow task that accepted it
-# (bench/README.md, seventh session). A local activity is run again when its workflow task is retried (a worker
+# second workflow task (bench/README.md, seventh session). Only the workflow's own writes (phase events, the close)
+# go local: a write inside an Update would run before the Update's acceptance is in history (workflows/review.py,
+# _persist). A local activity is run again when its workflow task is retried (a worker
 # killed before the task completed), with a new workflow.now(): only writes whose keys do not contain the time may
 # run locally (the first write wins, a repeat changes nothing). While it retries, the workflow task stays open and
 # is heartbeaten every 8 s, each heartbeat a few history events: after LOCAL_ATTEMPTS the write moves to an ordinary

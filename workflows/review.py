@@ -260,9 +260,13 @@ class ReviewWorkflow:
     # binding (workflows/review_rules.py): who submits, the content check, the record stored. The four Updates of the
     # first phases keep their names and payload types; a phase defined later is submitted through ``submit_task``.
 
-    def _key(self, phase: str, actor: str) -> str:
+    def _key(self, phase: str, actor: str | None) -> str:
         """What a submission is accepted under: the phase for a one-task phase, the person for a per-person one."""
-        return actor if PHASE_BY_KEY[phase].per_person else phase
+        return actor if PHASE_BY_KEY[phase].per_person and actor is not None else phase
+
+    def _task_id(self, phase: str, key: str) -> str:
+        """The task a submission accepted under ``key`` answers (the person's own in a per-person phase)."""
+        return task_id_for(self._inp.review_id, phase, key if PHASE_BY_KEY[phase].per_person else None)
 
     def _check(self, phase: str, sub: object) -> None:
         """Who and what first (the wrong person or an impossible value is refused whatever the state), then the
@@ -279,9 +283,8 @@ class ReviewWorkflow:
         key = self._key(phase, actor)
         self._accept(phase, key, actor)
         inp = self._inp
-        per_person = PHASE_BY_KEY[phase].per_person
-        base = SubmissionRecord(inp.cycle_id, inp.review_id, task_id_for(inp.review_id, phase, key if per_person else None),
-                                phase, actor, workflow.now(), {}, {}, version=self._version(phase, key))
+        base = SubmissionRecord(inp.cycle_id, inp.review_id, self._task_id(phase, key), phase, actor, workflow.now(),
+                                {}, {}, version=self._version(phase, key))
         return await self._persist(binding(phase).record(sub, base))
 
     @workflow.update
@@ -429,9 +432,7 @@ class ReviewWorkflow:
         resubmission becomes the next version (the earlier one is kept). Marked before the first await, so a
         submission racing it is judged against the reopened state. Returns the version now awaited."""
         workflow.patched(REOPEN_PATCH)
-        per_person = PHASE_BY_KEY[req.phase].per_person
-        key = req.contact_id if per_person else req.phase
-        assert key is not None  # the validator refuses a survey reopen without a contact
+        key = self._key(req.phase, req.contact_id)  # the validator refuses a survey reopen without a contact
         ph = self._phases[req.phase]
         others_waiting = not self._done(req.phase)  # other contacts still asked in the same survey phase
         version = ph.versions.get(key, 1) + 1
@@ -445,7 +446,7 @@ class ReviewWorkflow:
         inp = self._inp
         await workflow.execute_activity_method(
             ReviewActivities.reopen_task,
-            ReopenRecord(inp.cycle_id, inp.review_id, task_id_for(inp.review_id, req.phase, key if per_person else None),
+            ReopenRecord(inp.cycle_id, inp.review_id, self._task_id(req.phase, key),
                          req.phase, version, req.actor_id, req.reason.strip(), req.due_at, workflow.now()),
             **ONE_ROW,
         )
@@ -462,7 +463,7 @@ class ReviewWorkflow:
         if self._closed or self._ended or not self._pending():
             raise conflict(tr("the review of %(employee)s has already closed", employee=self._inp.employee_id))
         ph = self._phases[req.phase]
-        key = req.contact_id if PHASE_BY_KEY[req.phase].per_person else req.phase
+        key = self._key(req.phase, req.contact_id)
         name = phase_text(req.phase)
         if key in ph.reopened:
             raise conflict(tr("the %(phase)s is already reopened and awaits a new submission", phase=name))
