@@ -248,13 +248,19 @@ async def submit_survey(client: Client, db: Database | str, cycle_id: str, emplo
         ReviewWorkflow.submit_survey, sub, lambda rules: check_submission(CUSTOMER_SURVEY, sub, rules)))
 
 
+def _generic_phase(phase: str) -> PhaseDefinition:
+    """A phase submitted through the generic ``submit_task`` (defined only in the registry), else not found."""
+    definition = PHASE_BY_KEY.get(phase)
+    if definition is None or definition.update != "submit_task":
+        raise NotFound(tr("there is no phase %(phase)s to submit", phase=repr(phase)))
+    return definition
+
+
 async def submit_task(client: Client, db: Database | str, cycle_id: str, employee_id: str,
                       sub: TaskSubmission) -> Receipt:
     """A submission to a phase defined only in the registry (its definition's Update is ``submit_task``), with the
     same receipts, refusals and answers from PostgreSQL as the first phases' submissions."""
-    definition = PHASE_BY_KEY.get(sub.phase)
-    if definition is None or definition.update != "submit_task":
-        raise NotFound(tr("there is no phase %(phase)s to submit", phase=repr(sub.phase)))
+    definition = _generic_phase(sub.phase)
     review_id = review_id_for(cycle_id, employee_id)
     task_id = task_id_for(review_id, sub.phase, sub.actor_id if definition.per_person else None)
     digest = submission_digest(sub.actor_id, dict(sub.ratings), dict(sub.comments))
@@ -277,9 +283,7 @@ class PhaseForm:
 
 async def phase_form(db: Database | str, cycle_id: str, phase: str, employee_id: str, viewer: str) -> PhaseForm:
     """The reader's task in a phase defined only in the registry (its definition's generic form), from PostgreSQL."""
-    definition = PHASE_BY_KEY.get(phase)
-    if definition is None or definition.update != "submit_task":
-        raise NotFound(tr("there is no phase %(phase)s to submit", phase=repr(phase)))
+    definition = _generic_phase(phase)
     review_id = review_id_for(cycle_id, employee_id)
     task_id = task_id_for(review_id, phase, viewer if definition.per_person else None)
     async with as_database(db).connection() as conn:
