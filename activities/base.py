@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -45,6 +48,28 @@ def dumps(value: Any) -> str:
 
 def jsonb(value: Any) -> Jsonb:
     return Jsonb(value, dumps=dumps)
+
+
+HEARTBEAT_EVERY_S = 5.0  # well inside BULK's 30 s heartbeat timeout
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(every_s: float = HEARTBEAT_EVERY_S) -> AsyncIterator[None]:
+    """Heartbeat on a timer while a step that cannot report progress runs (one transaction queueing 22,000
+    messages): without heartbeats, an attempt lost with its killed worker is retried only at the start-to-close
+    timeout, ten minutes later, and the cycle waits that long (tests/test_worker_crash.py)."""
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every_s)
+
+    beats = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beats.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beats
 
 
 def new_token() -> str:

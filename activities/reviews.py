@@ -16,7 +16,17 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.base import AUDIT_INSERT, AUDIT_ROW, AUDIT_VALUES, DbActivities, audit, audit_params, jsonb, rejected
+from activities.base import (
+    AUDIT_INSERT,
+    AUDIT_ROW,
+    AUDIT_VALUES,
+    DbActivities,
+    audit,
+    audit_params,
+    heartbeating,
+    jsonb,
+    rejected,
+)
 from activities.outbox import Message, queue, start_delivery
 from domain.cycle import CycleConfig, PhaseConfig, resolve_due
 from domain.goals import KeyResultProgress, ObjectiveProgress
@@ -287,7 +297,7 @@ class ReviewActivities(DbActivities):
         """Tell everyone the cycle has started: each KAM their self-review, each reviewer (one message) their
         reports, each customer contact their survey with a personal link. Once, however often retried."""
         batch = f"cycle:{cycle_id}:started"
-        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        async with heartbeating(), self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute("SELECT name FROM review_cycle WHERE id = %s", (cycle_id,))
             (cycle_name,) = await cur.fetchone()
             await cur.execute(

@@ -78,3 +78,25 @@ async def test_review_activities_repeated_after_success_change_nothing(client, d
         runs = [w async for w in client.list_workflows(f"WorkflowId = '{wf_id}'")]
         assert len(runs) == 1
         assert (await client.get_workflow_handle(wf_id).describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_a_silent_step_heartbeats_while_it_runs_and_stops_after():
+    """A step that cannot report progress itself (one long transaction) still tells the server its worker lives."""
+    import asyncio
+
+    from activities.base import heartbeating
+
+    beats: list[object] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+
+    async def silent_step() -> int:
+        async with heartbeating(every_s=0.05):
+            await asyncio.sleep(0.3)
+        during = len(beats)
+        await asyncio.sleep(0.15)
+        return during
+
+    during = await env.run(silent_step)
+    assert during >= 4
+    assert len(beats) == during  # none once the step is done
