@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
@@ -70,6 +71,21 @@ async def heartbeating(every_s: float = HEARTBEAT_EVERY_S) -> AsyncIterator[None
         beats.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beats
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def heartbeats(step: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """An activity that runs long statements without reporting progress (the cycle's bulk steps under BULK's
+    heartbeat timeout) heartbeats on a timer while it runs: at 10,000 participants such a step outlasts the
+    timeout and is cancelled and repeated, and without heartbeats a killed worker's attempt waits ten minutes."""
+    @functools.wraps(step)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        async with heartbeating():
+            return await step(*args, **kwargs)
+    return run
 
 
 def new_token() -> str:

@@ -23,7 +23,7 @@ from activities.base import (
     DbActivities,
     audit,
     audit_params,
-    heartbeating,
+    heartbeats,
     jsonb,
     rejected,
 )
@@ -219,6 +219,7 @@ def _rated_items(storage: Storage | None) -> tuple[sql.Identifier, sql.Identifie
 
 class ReviewActivities(DbActivities):
     @activity.defn(name="begin_cycle")
+    @heartbeats
     async def begin_cycle(self, inp: BeginCycleInput) -> CyclePlan:
         """Mark the cycle running and resolve its deadlines against the first recorded start."""
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
@@ -293,11 +294,12 @@ class ReviewActivities(DbActivities):
                 await _cancel_workflows([review_workflow_id(s.review_id) for s in seeds])
 
     @activity.defn(name="announce_cycle")
+    @heartbeats
     async def announce_cycle(self, cycle_id: str) -> int:
         """Tell everyone the cycle has started: each KAM their self-review, each reviewer (one message) their
         reports, each customer contact their survey with a personal link. Once, however often retried."""
         batch = f"cycle:{cycle_id}:started"
-        async with heartbeating(), self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute("SELECT name FROM review_cycle WHERE id = %s", (cycle_id,))
             (cycle_name,) = await cur.fetchone()
             await cur.execute(
@@ -359,6 +361,7 @@ class ReviewActivities(DbActivities):
             await asyncio.sleep(interval)
 
     @activity.defn(name="cancel_cycle")
+    @heartbeats
     async def cancel_cycle(self, cycle_id: str) -> int:
         """Mark a cancelled cycle cancelled and cancel its review workflows that have not closed yet.
 

@@ -84,14 +84,14 @@ async def test_a_silent_step_heartbeats_while_it_runs_and_stops_after():
     """A step that cannot report progress itself (one long transaction) still tells the server its worker lives."""
     import asyncio
 
-    from activities.base import heartbeating
+    from activities import base
 
     beats: list[object] = []
     env = ActivityEnvironment()
     env.on_heartbeat = lambda *details: beats.append(details)
 
     async def silent_step() -> int:
-        async with heartbeating(every_s=0.05):
+        async with base.heartbeating(every_s=0.05):
             await asyncio.sleep(0.3)
         during = len(beats)
         await asyncio.sleep(0.15)
@@ -100,3 +100,11 @@ async def test_a_silent_step_heartbeats_while_it_runs_and_stops_after():
     during = await env.run(silent_step)
     assert during >= 4
     assert len(beats) == during  # none once the step is done
+
+    @base.heartbeats
+    async def bulk_step(rows: int) -> int:  # the decorator the cycle's bulk steps wear
+        await asyncio.sleep(0.05)
+        return rows
+
+    beats.clear()
+    assert await env.run(bulk_step, 7) == 7 and len(beats) >= 1
