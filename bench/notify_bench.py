@@ -239,6 +239,12 @@ class Sink:
         self.proc.stdin.write("count\n")  # type: ignore[union-attr]
         return int(self.proc.stdout.readline())  # type: ignore[union-attr]
 
+    def stats(self) -> tuple[int, int, int]:
+        """(messages, reads, event-loop wake-ups) so far: how the bytes of each side reach the server."""
+        self.proc.stdin.write("stats\n")  # type: ignore[union-attr]
+        count, reads, wakeups = self.proc.stdout.readline().split()  # type: ignore[union-attr]
+        return int(count), int(reads), int(wakeups)
+
     def cpu(self) -> float:
         return _cpu(self.proc.pid)
 
@@ -261,17 +267,19 @@ async def measure(name: str, prepare: Callable[[], Awaitable[Callable[[], Awaita
     run = await prepare()  # untimed: the outbox rows, a running worker
     if profiler is not None:
         profiler.start()
-    before_count, before_cpu, before_sink, before_pg = sink.count(), sum(os.times()[:2]), sink.cpu(), _pg_cpu()
+    before_io, before_cpu, before_sink, before_pg = sink.stats(), sum(os.times()[:2]), sink.cpu(), _pg_cpu()
     before_loop = time.thread_time()  # the event loop's own thread: is it the one that is saturated?
     t0 = time.perf_counter()
     sent = await run()
     seconds = time.perf_counter() - t0
     stats = profiler.stop() if profiler is not None else None
-    arrived = sink.count() - before_count
+    after_io = sink.stats()
+    arrived, reads, wakeups = (a - b for a, b in zip(after_io, before_io, strict=True))
     result = {
         "side": name, "seconds": round(seconds, 3), "rate": round(expected / seconds, 1), "sent_ok": sent, "arrived": arrived,
         "cpu_client_s": round(sum(os.times()[:2]) - before_cpu, 2), "cpu_sink_s": round(sink.cpu() - before_sink, 2),
         "cpu_pg_s": round(_pg_cpu() - before_pg, 2), "cpu_loop_s": round(time.thread_time() - before_loop, 2),
+        "sink_reads_per_mail": round(reads / expected, 2), "sink_wakeups_per_mail": round(wakeups / expected, 2),
     }
     if worker := _SERVERS.pop("stop_worker", None):
         await worker.__aexit__(None, None, None)
@@ -280,7 +288,8 @@ async def measure(name: str, prepare: Callable[[], Awaitable[Callable[[], Awaita
         result["profile_categories"] = print_profile(stats, f"{name} ({seconds:.2f} s)", top=40, out_path=out)
     print(f"{name:6s}: {expected} e-mails in {seconds:6.2f} s = {result['rate']:7.1f}/s; ok {sent}, arrived {arrived}; "
           f"CPU client {result['cpu_client_s']} s (event loop {result['cpu_loop_s']} s), "
-          f"sink {result['cpu_sink_s']} s, PostgreSQL {result['cpu_pg_s']} s",
+          f"sink {result['cpu_sink_s']} s, PostgreSQL {result['cpu_pg_s']} s; sink reads/e-mail "
+          f"{result['sink_reads_per_mail']}, wake-ups/e-mail {result['sink_wakeups_per_mail']}",
           flush=True)
     if sent != expected or arrived != expected:
         raise RuntimeError(f"{name}: {expected} e-mails, {sent} accepted, {arrived} arrived at the sink")
@@ -340,15 +349,19 @@ async def main(args: argparse.Namespace) -> int:
         split = {side: {part: per_mail(side, f"cpu_{part}_s") for part in ("client", "sink", "pg")} for side in sides}
         cpu = {side: round(sum(split[side].values()), 3) for side in sides}
         verdict = "PASS" if ratio >= 0.8 else "FAIL"
+        io = {side: {k: round(statistics.mean(r[f"sink_{k}_per_mail"] for r in runs if r["side"] == side), 2)
+                     for k in ("reads", "wakeups")} for side in sides}
         shown = "; ".join(f"{side} {cpu[side]} (client {split[side]['client']}, sink {split[side]['sink']}, "
-                          f"PostgreSQL {split[side]['pg']})" for side in sides)
+                          f"PostgreSQL {split[side]['pg']}; sink reads {io[side]['reads']}, "
+                          f"wake-ups {io[side]['wakeups']} per e-mail)" for side in sides)
         print(f"\nSUMMARY notify bench ({args.engine}): {args.messages} e-mails over {args.connections} connections, "
               f"{args.rounds} round(s): floor {statistics.mean(floors):.1f}/s, engine {statistics.mean(engines):.1f}/s, "
               f"engine/floor {ratio} (per round {ratios}; target >= 0.8: {verdict}); "
               f"CPU ms/e-mail {shown}; load {os.getloadavg()[0]:.2f}; peak RSS {peak_rss_mb()} MB", flush=True)
         emit_json({"bench": "notify", "at": now_iso(), "engine": args.engine, "messages": args.messages,
                    "connections": args.connections, "rounds": args.rounds, "runs": runs, "ratio": ratio, "ratios": ratios,
-                   "cpu_ms_per_mail": cpu, "cpu_split": split, "verdict": verdict, "peak_rss_mb": peak_rss_mb(), "machine": start})
+                   "cpu_ms_per_mail": cpu, "cpu_split": split, "sink_io_per_mail": io, "verdict": verdict,
+                   "peak_rss_mb": peak_rss_mb(), "machine": start})
         return 0
     finally:
         sink.stop()

@@ -3,7 +3,9 @@
 It records every message it accepts, answers 550 for the recipients in ``reject``, and can be stopped and
 started again on the same port to play an outage: stopping closes the open connections too, as a server
 that goes away does. ``python -m tests.notify.smtp_server`` runs it as a counting sink for bench/notify_bench.py
-(it prints ``PORT n``, then answers each ``count`` line on stdin with the number of messages received).
+(it prints ``PORT n``, then answers each ``count`` line on stdin with the number of messages received, and each
+``stats`` line with three numbers: messages received, reads (aiosmtpd ``data_received`` calls) and event-loop
+wake-ups (epoll waits) so far, so the benchmark can tell how each side's bytes reach the server).
 """
 
 from __future__ import annotations
@@ -125,13 +127,37 @@ class SmtpTestServer:
         self.stop()
 
 
+def _count_io() -> list[int]:
+    """[reads, wake-ups]: counted by wrapping aiosmtpd's ``data_received`` and the selector's ``select`` (in the
+    benchmark's sink process only; the counting costs well under a microsecond a call)."""
+    import selectors
+
+    counts = [0, 0]
+    received, select = SMTP.data_received, selectors.DefaultSelector.select
+
+    def data_received(self, data: bytes) -> None:  # noqa: ANN001
+        counts[0] += 1
+        received(self, data)
+
+    def counted_select(self, timeout=None):  # noqa: ANN001, ANN202
+        counts[1] += 1
+        return select(self, timeout)
+
+    SMTP.data_received = data_received  # type: ignore[method-assign]
+    selectors.DefaultSelector.select = counted_select  # type: ignore[method-assign]
+    return counts
+
+
 def main() -> None:
     """A counting sink in its own process, for the benchmark (the client's process keeps its core)."""
+    io = _count_io()
     server = SmtpTestServer(Recorder(keep=False)).start()
     print(f"PORT {server.port}", flush=True)
     for line in sys.stdin:
         if line.strip() == "count":
             print(server.recorder.count, flush=True)
+        elif line.strip() == "stats":
+            print(server.recorder.count, *io, flush=True)
         elif line.strip() == "quit":
             break
     server.stop()

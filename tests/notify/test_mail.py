@@ -88,6 +88,16 @@ async def test_a_refused_recipient_fails_with_the_reply_and_the_rest_of_the_batc
     assert [r.rcpt_tos for r in smtp_server.received] == [["a@example.com"], ["c@example.com"]]
 
 
+async def test_an_address_with_a_control_character_fails_that_message_only(smtp_server: SmtpTestServer) -> None:
+    # MAIL and RCPT are written straight on the protocol: such an address must never reach a command line.
+    mails = [_mail("a", "a\tb@example.com"), _mail("b", "x@exa\x00mple.com"), _mail("c", "c@example.com")]
+    async with _sender(smtp_server) as sender:
+        outcomes = await sender.send_batch(mails)
+    assert [o.ok for o in outcomes] == [False, False, True]
+    assert all(not o.retry and "is not an e-mail address" in o.error for o in outcomes[:2])
+    assert [r.rcpt_tos for r in smtp_server.received] == [["c@example.com"]]
+
+
 async def test_one_connection_serves_the_whole_batch(smtp_server: SmtpTestServer) -> None:
     async with _sender(smtp_server) as sender:
         await sender.send_batch([_mail(str(i), f"p{i}@example.com") for i in range(5)])
