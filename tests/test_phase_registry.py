@@ -20,11 +20,21 @@ from domain.cycle import CycleConfig
 from domain.phases import GENERIC_FORM_LINK, ITEM_ROWS, PhaseDefinition, Storage, link_for, phase_label, registered
 from domain.scoring import ReviewInputs, preliminary_score
 from i18n.catalog import gettext_for
-from services import people, reopen, tasks
-from services.cycles import create_cycle, start_cycle
+from services import drafts, people, reopen, tasks
+from services.cycles import create_cycle, finalize_calibration, start_cycle
 from services.db import APP_ROLE, libpq_url
 from services.errors import Conflict, Rejected
-from tests.helpers import count, cycle_config, eventually, ratings, review_started, rows, seed_org
+from tests.helpers import (
+    count,
+    cycle_config,
+    cycle_phase_is,
+    eventually,
+    maybe_record_history,
+    ratings,
+    review_started,
+    rows,
+    seed_org,
+)
 from tests.workflows.support import refusal
 from worker import running_worker
 from workflows.payloads import (
@@ -32,6 +42,7 @@ from workflows.payloads import (
     SelfReviewSubmission,
     SurveySubmission,
     TaskSubmission,
+    reopened_workflow_id,
     review_id_for,
     review_workflow_id,
 )
@@ -159,6 +170,7 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
             await tasks.submit_manager_score(client, db_url, c, k, ManagerScoreSubmission(m, ratings(3)))
             await tasks.submit_survey(client, db_url, c, k, SurveySubmission(contact, 5, 9))
             result = await handle.result()
+            await maybe_record_history(client, review_workflow_id(review), "review_submit_task")
             # Scored as its definition says: the mean of the stored ratings (2 and 2 on 1..4) mapped onto the rating
             # scale, with the weight the cycle gives it.
             async with await psycopg.AsyncConnection.connect(libpq_url(db_url)) as conn:
@@ -169,6 +181,60 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
             assert scored.component_weights_pct["toy_check_in"] > 0
     assert not [m for m in result["missing"] if m.startswith(("toy_check_in", "self_review", "manager_scoring"))]
     assert rows(db_url, "SELECT status FROM review WHERE id = %s", review) == [("closed",)]
+
+
+async def test_a_registry_phase_reopened_in_calibration_is_resubmitted_and_rescored(client, db_url, db_admin_url,
+                                                                                      task_queue):
+    """The review has closed into calibration: HR's reopen of the check-in goes to the review's reopen workflow (as the
+    first phases' do), the reviewer resubmits through the same service, the review is rescored with the new answers,
+    and calibration finalizes once nothing is outstanding. A draft of the check-in is its reviewer's own."""
+    org = seed_org(db_url, kams=1, managers=1, contacts_per_kam=1)
+    c = f"PQ{uuid.uuid4().hex[:8]}"
+    k, m, contact = "K01", org["manager_of"]["K01"], org["contacts"]["K01"][0]
+    review = review_id_for(c, k)
+    task = f"{review}:toy_check_in"
+    with check_in_phase(db_admin_url):
+        async with running_worker(client, db_url, task_queue):
+            await start_with_check_in(client, db_url, task_queue, c, weight=10)
+            await eventually(lambda: review_started(client, c, k))
+            async with await psycopg.AsyncConnection.connect(libpq_url(db_url), autocommit=True) as conn:
+                await drafts.save_draft(conn, review, "toy_check_in", m, {"clarity": 2})
+                assert (await drafts.get_draft(conn, review, "toy_check_in", m)).body == {"clarity": 2}
+                assert await drafts.get_draft(conn, review, "toy_check_in", k) is None  # someone else's: none
+            low = TaskSubmission("toy_check_in", m, {"clarity": 1, "follow_up": 1})
+            await tasks.submit_task(client, db_url, c, k, low)
+            async with await psycopg.AsyncConnection.connect(libpq_url(db_url), autocommit=True) as conn:
+                with pytest.raises(Conflict, match="already submitted, so a draft can no longer be saved"):
+                    await drafts.save_draft(conn, review, "toy_check_in", m, {"clarity": 3})
+            await tasks.submit_self_review(client, db_url, c, SelfReviewSubmission(k, ratings(2)))
+            await tasks.submit_manager_score(client, db_url, c, k, ManagerScoreSubmission(m, ratings(3)))
+            await tasks.submit_survey(client, db_url, c, k, SurveySubmission(contact, 5, 9))
+            await eventually(lambda: cycle_phase_is(client, c, "calibration"))
+            (before,) = rows(db_url, "SELECT preliminary_score FROM review WHERE id = %s", review)[0]
+
+            assert await reopen.reopen_task(client, db_url, c, k, "toy_check_in", actor_id="HR1",
+                                            reason="the check-in was recorded for the wrong quarter") == 2
+            assert rows(db_url, "SELECT status, version FROM task WHERE id = %s", task) == [("open", 2)]
+            with pytest.raises(Rejected, match="may not submit the check-in"):
+                await tasks.submit_task(client, db_url, c, k, dataclasses.replace(low, actor_id=k))
+            high = TaskSubmission("toy_check_in", m, {"clarity": 4, "follow_up": 4}, {"follow_up": "agreed"})
+            receipt = await tasks.submit_task(client, db_url, c, k, high)
+            assert await tasks.submit_task(client, db_url, c, k, high) == receipt  # the same again: its receipt
+            stored = "SELECT item_id, rating, comment FROM toy_check_in_answer WHERE review_id = %s ORDER BY 1"
+            assert rows(db_url, stored, review) == [("clarity", 4, None), ("follow_up", 4, "agreed")]
+
+            async def rescored() -> bool:
+                return count(db_url, "SELECT count(*) FROM audit_log WHERE event_key = %s",
+                             f"review.rescored:{task}:2") == 1
+
+            await eventually(rescored, timeout=30)
+            (after,) = rows(db_url, "SELECT preliminary_score FROM review WHERE id = %s", review)[0]
+            assert after > before  # the check-in's 4s instead of its 1s
+            assert rows(db_url, "SELECT preliminary_score FROM calibrated_rating WHERE review_id = %s", review) == [
+                (after,)]
+            await client.get_workflow_handle(reopened_workflow_id(review)).result()
+            await maybe_record_history(client, reopened_workflow_id(review), "reopened_review_submit_task")
+            await finalize_calibration(client, db_url, c, "HR1")
 
 
 async def _some(found: list) -> bool:

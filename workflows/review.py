@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         SurveyMoveRecord,
         SurveySubmission,
         TaskSubmission,
+        phase_task_id,
         task_id_for,
     )
     from workflows.review_rules import (
@@ -266,7 +267,7 @@ class ReviewWorkflow:
 
     def _task_id(self, phase: str, key: str) -> str:
         """The task a submission accepted under ``key`` answers (the person's own in a per-person phase)."""
-        return task_id_for(self._inp.review_id, phase, key if PHASE_BY_KEY[phase].per_person else None)
+        return phase_task_id(self._inp.review_id, phase, key)
 
     def _check(self, phase: str, sub: object) -> None:
         """Who and what first (the wrong person or an impossible value is refused whatever the state), then the
