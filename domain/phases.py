@@ -217,3 +217,22 @@ class PhaseName:
 
     def localized(self, locale: str) -> str:
         return phase_label(self.key, locale)
+
+
+@dataclass(frozen=True)
+class QuestionNames:
+    """Questions of a phase as a message parameter (a refusal naming what was not answered, or off the scale): each
+    as its definition words it, in the reader's language at the edge; a question without a label by its id."""
+
+    phase: str
+    questions: tuple[str, ...]
+
+    @property
+    def question_keys(self) -> list[str]:
+        """Carried as the phase and the ids in a refusal's details (domain.text), so the reader's language names them."""
+        return [self.phase, *self.questions]
+
+    def localized(self, locale: str) -> str:
+        definition = PHASE_BY_KEY.get(self.phase)
+        names = [f"“{definition.question_label(q, locale)}”" if definition else q for q in self.questions]
+        return ("、" if locale == "zh-CN" else ", ").join(names)

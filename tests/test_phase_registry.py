@@ -129,11 +129,21 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
                                                                                                   "follow_up": 4}))
             assert refused.value.text is not None  # named in the reader's language at the edge
             assert refused.value.text.render(gettext_for("zh-CN"), str, "zh-CN") == f"{k} 无权提交 {k} 的面谈记录；评分人是 {m}"
-            with pytest.raises(Rejected, match="check-in: rating for clarity is 9; the scale is 1 to 4"):
+            # A bad answer is refused naming the question as the definition words it, in the reader's language.
+            with pytest.raises(Rejected) as off_scale:
                 await tasks.submit_task(client, db_url, c, k, TaskSubmission("toy_check_in", m, {"clarity": 9,
                                                                                                   "follow_up": 4}))
-            with pytest.raises(Rejected, match="missing rating for follow_up"):
+            assert str(off_scale.value) == ("check-in: rating for “Were the goals for next quarter made clear?” is 9; "
+                                            "the scale is 1 to 4")
+            assert off_scale.value.text is not None
+            assert off_scale.value.text.render(gettext_for("zh-CN"), str, "zh-CN") == (
+                "面谈记录：“下季度目标是否已讲清楚？” 的评分为 9，评分范围是 1 至 4")
+            with pytest.raises(Rejected, match="missing rating for “Were the follow-up actions agreed\\?”") as missing:
                 await tasks.submit_task(client, db_url, c, k, TaskSubmission("toy_check_in", m, {"clarity": 3}))
+            assert "“后续行动是否已达成一致？”" in missing.value.text.render(gettext_for("zh-CN"), str, "zh-CN")
+            with pytest.raises(Rejected, match="comment on “Were the goals for next quarter made clear\\?” is 4001"):
+                await tasks.submit_task(client, db_url, c, k, TaskSubmission(
+                    "toy_check_in", m, {"clarity": 3, "follow_up": 4}, {"clarity": "x" * 4001}))
             handle = client.get_workflow_handle(review_workflow_id(review))
             # submit_task takes only phases defined for it: the first phases keep their own Updates.
             assert "submitted through submit_self_review" in await refusal(handle.execute_update(
