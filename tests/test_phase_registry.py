@@ -6,6 +6,7 @@ definition says (docs/phases.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import uuid
@@ -245,6 +246,50 @@ async def test_a_registry_phase_reopened_in_calibration_is_resubmitted_and_resco
             await client.get_workflow_handle(reopened_workflow_id(review)).result()
             await maybe_record_history(client, reopened_workflow_id(review), "reopened_review_submit_task")
             await finalize_calibration(client, db_url, c, "HR1")
+
+
+# The CLI in its own process, with the toy phase registered there too (as a real phase is, in PHASE_DEFINITIONS).
+CLI_WITH_CHECK_IN = ("-c", "from domain.phases import registered; from tests.test_phase_registry import CHECK_IN; "
+                           "registered(CHECK_IN).__enter__(); from cli.app import run; run()")
+
+
+async def test_the_cli_submits_a_registry_phase_with_the_exit_code_of_each_refusal(client, db_url, db_admin_url,
+                                                                                   task_queue, tmp_path):
+    from tests.test_cli import cli_env, run_cli
+
+    org = seed_org(db_url, kams=1, managers=1, contacts_per_kam=1)
+    c = f"PC{uuid.uuid4().hex[:8]}"
+    k, m = "K01", org["manager_of"]["K01"]
+    env = cli_env(db_url, client, task_queue, tmp_path, KAMREVIEW_ACTOR=m)
+
+    async def cli(*args: str):  # in a thread: the worker runs on this test's event loop
+        return await asyncio.to_thread(run_cli, env, tmp_path, "submit", "task", *args, entry=CLI_WITH_CHECK_IN)
+
+    with check_in_phase(db_admin_url):
+        async with running_worker(client, db_url, task_queue):
+            await start_with_check_in(client, db_url, task_queue, c)
+            await eventually(lambda: review_started(client, c, k))
+            unknown = await cli(c, k, "--phase", "no_such_phase", "--ratings", "clarity=3")
+            assert unknown.returncode == 3 and "there is no phase 'no_such_phase' to submit" in unknown.stderr
+            typo = await cli(c, k, "--phase", "toy_check_in", "--ratings", "clarity=three")
+            assert typo.returncode == 2 and "clarity must be a whole number" in typo.stderr
+            off = await cli(c, k, "--phase", "toy_check_in", "--ratings", "clarity=9,follow_up=2")
+            assert off.returncode == 2, off.stderr
+            assert "rating for “Were the goals for next quarter made clear?” is 9; the scale is 1 to 4" in off.stderr
+            other = await cli(c, k, "--phase", "toy_check_in", "--ratings", "clarity=3,follow_up=2", "--actor", k)
+            assert other.returncode == 2 and f"{k} may not submit the check-in of {k}" in other.stderr
+            nobody = await cli(c, "K99", "--phase", "toy_check_in", "--ratings", "clarity=3,follow_up=2")
+            assert nobody.returncode == 3, nobody.stderr
+
+            done = await cli(c, k, "--phase", "toy_check_in", "--ratings", "clarity=3,follow_up=2",
+                             "--comment", "clarity=goals for Q4 agreed")
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.startswith(f"accepted: task {review_id_for(c, k)}:toy_check_in at ")
+            assert rows(db_url, "SELECT item_id, rating, comment, scored_by FROM toy_check_in_answer "
+                        "WHERE review_id = %s ORDER BY 1", review_id_for(c, k)) == [
+                ("clarity", 3, "goals for Q4 agreed", m), ("follow_up", 2, None, m)]
+            again = await cli(c, k, "--phase", "toy_check_in", "--ratings", "clarity=1,follow_up=1")
+            assert again.returncode == 4 and "already submitted" in again.stderr
 
 
 async def _some(found: list) -> bool:
