@@ -36,6 +36,7 @@ from workflows.payloads import (
     reopened_workflow_id,
     review_id_for,
     review_workflow_id,
+    task_key,
 )
 from workflows.reopened import ReopenedReviewWorkflow
 from workflows.review import ReviewWorkflow
@@ -133,8 +134,7 @@ async def _reopen_closed(client: Client, db: Database | str, cycle_id: str, revi
     employee_id, reviewer_id = rows[0][0], rows[0][1]
     contacts = [who for _, _, kind, who, _, _ in rows if kind == CUSTOMER_SURVEY]
     # Each task's version by its key in the reopen workflow: the person in a per-person phase, else the phase.
-    versions = {(who if kind in PHASE_BY_KEY and PHASE_BY_KEY[kind].per_person else kind): v
-                for _, _, kind, who, v, _ in rows}
+    versions = {task_key(kind, who): v for _, _, kind, who, v, _ in rows}
     inp = ReopenedReviewInput(cycle_id, review_id, employee_id, reviewer_id, contacts, review_rules(config), versions)
     try:  # the cycle's workflow runs through calibration: its task queue is the one the workers serve
         task_queue = (await client.get_workflow_handle(cycle_workflow_id(cycle_id)).describe()).task_queue

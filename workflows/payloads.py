@@ -47,8 +47,17 @@ def task_id_for(review_id: str, phase: str, contact_id: str | None = None) -> st
 def phase_task_id(review_id: str, phase: str, person: str | None) -> str:
     """The task of ``person`` in a phase, by its definition: their own in a per-person phase (a contact's survey, a
     peer's feedback), else the phase's one task, whoever asks. Pure: the workflows, services and activities alike."""
+    return task_id_for(review_id, phase, person if _per_person(phase) else None)
+
+
+def task_key(phase: str, person: str | None) -> str:
+    """What a review's submissions and versions are keyed by: the person in a per-person phase, else the phase."""
+    return person if _per_person(phase) and person is not None else phase
+
+
+def _per_person(phase: str) -> bool:
     definition = PHASE_BY_KEY.get(phase)
-    return task_id_for(review_id, phase, person if definition is not None and definition.per_person else None)
+    return definition is not None and definition.per_person
 
 
 @dataclass

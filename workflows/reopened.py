@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         SurveySubmission,
         TaskSubmission,
         phase_task_id,
+        task_key,
     )
     from workflows.review_rules import (
         already_submitted,
@@ -221,8 +222,7 @@ class ReopenedReviewWorkflow:
     @staticmethod
     def _key(phase: str, person: str | None) -> str:
         """A task's key among the review's: the person's id in a per-person phase (a survey's contact), else the phase."""
-        definition = PHASE_BY_KEY.get(phase)
-        return (person or "") if definition is not None and definition.per_person else phase
+        return task_key(phase, person)
 
     def _require_open(self, phase: str, key: str) -> None:
         """Only a task reopened here and awaiting its resubmission takes one; the rest of the review is closed."""

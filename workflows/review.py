@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         TaskSubmission,
         phase_task_id,
         task_id_for,
+        task_key,
     )
     from workflows.review_rules import (
         PHASE_TEXTS,
@@ -263,7 +264,7 @@ class ReviewWorkflow:
 
     def _key(self, phase: str, actor: str | None) -> str:
         """What a submission is accepted under: the phase for a one-task phase, the person for a per-person one."""
-        return actor if PHASE_BY_KEY[phase].per_person and actor is not None else phase
+        return task_key(phase, actor)
 
     def _task_id(self, phase: str, key: str) -> str:
         """The task a submission accepted under ``key`` answers (the person's own in a per-person phase)."""
