@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import hashlib
 import json
 import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
@@ -45,6 +49,43 @@ def dumps(value: Any) -> str:
 
 def jsonb(value: Any) -> Jsonb:
     return Jsonb(value, dumps=dumps)
+
+
+HEARTBEAT_EVERY_S = 5.0  # well inside BULK's 30 s heartbeat timeout
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(every_s: float = HEARTBEAT_EVERY_S) -> AsyncIterator[None]:
+    """Heartbeat on a timer while a step that cannot report progress runs (one transaction queueing 22,000
+    messages): without heartbeats, an attempt lost with its killed worker is retried only at the start-to-close
+    timeout, ten minutes later, and the cycle waits that long (tests/test_worker_crash.py)."""
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every_s)
+
+    beats = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beats.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beats
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def heartbeats(step: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """An activity that runs long statements without reporting progress (the cycle's bulk steps under BULK's
+    heartbeat timeout) heartbeats on a timer while it runs: at 10,000 participants such a step outlasts the
+    timeout and is cancelled and repeated, and without heartbeats a killed worker's attempt waits ten minutes."""
+    @functools.wraps(step)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        async with heartbeating():
+            return await step(*args, **kwargs)
+    return run
 
 
 def new_token() -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.base import DbActivities, audit, jsonb, rejected
+from activities.base import DbActivities, audit, heartbeats, jsonb, rejected
 from activities.outbox import Message, queue, start_delivery
 from activities.payout_rows import PAYOUT_COLUMNS, copy_first_lines
 from activities.reopened import finalize_waits, outstanding_reopens
@@ -42,6 +42,7 @@ def approval_event_key(cycle_id: str, revision: int) -> str:
 
 class CycleActivities(DbActivities):
     @activity.defn(name="open_calibration")
+    @heartbeats
     async def open_calibration(self, cycle_id: str) -> CalibrationSummary:
         """Normalize preliminary scores per manager and suggest a level for every participant, once."""
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
@@ -131,6 +132,7 @@ class CycleActivities(DbActivities):
                             {"final_level": rec.to_level, "reason": rec.reason})
 
     @activity.defn(name="finalize_calibration")
+    @heartbeats
     async def finalize_calibration(self, inp: CycleActionInput) -> CalibrationSummary:
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             config = await self.cycle_config(conn, inp.cycle_id)
@@ -313,6 +315,7 @@ class CycleActivities(DbActivities):
         ]
 
     @activity.defn(name="lock_payouts")
+    @heartbeats
     async def lock_payouts(self, inp: CycleActionInput) -> int:
         """Approve and lock: from here payroll may read the lines and nobody may change them."""
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:

@@ -16,7 +16,17 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.base import AUDIT_INSERT, AUDIT_ROW, AUDIT_VALUES, DbActivities, audit, audit_params, jsonb, rejected
+from activities.base import (
+    AUDIT_INSERT,
+    AUDIT_ROW,
+    AUDIT_VALUES,
+    DbActivities,
+    audit,
+    audit_params,
+    heartbeats,
+    jsonb,
+    rejected,
+)
 from activities.outbox import Message, queue, start_delivery
 from domain.cycle import CycleConfig, PhaseConfig, resolve_due
 from domain.goals import KeyResultProgress, ObjectiveProgress
@@ -209,6 +219,7 @@ def _rated_items(storage: Storage | None) -> tuple[sql.Identifier, sql.Identifie
 
 class ReviewActivities(DbActivities):
     @activity.defn(name="begin_cycle")
+    @heartbeats
     async def begin_cycle(self, inp: BeginCycleInput) -> CyclePlan:
         """Mark the cycle running and resolve its deadlines against the first recorded start."""
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
@@ -283,6 +294,7 @@ class ReviewActivities(DbActivities):
                 await _cancel_workflows([review_workflow_id(s.review_id) for s in seeds])
 
     @activity.defn(name="announce_cycle")
+    @heartbeats
     async def announce_cycle(self, cycle_id: str) -> int:
         """Tell everyone the cycle has started: each KAM their self-review, each reviewer (one message) their
         reports, each customer contact their survey with a personal link. Once, however often retried."""
@@ -349,6 +361,7 @@ class ReviewActivities(DbActivities):
             await asyncio.sleep(interval)
 
     @activity.defn(name="cancel_cycle")
+    @heartbeats
     async def cancel_cycle(self, cycle_id: str) -> int:
         """Mark a cancelled cycle cancelled and cancel its review workflows that have not closed yet.
 

@@ -199,7 +199,8 @@ class PeerSteps:
     min_answers: int = 0
     max_peers: int = 0
     scale: tuple[int, int] = (1, 5)
-    colleagues: list[tuple[str, str]] = field(default_factory=list)  # who can be nominated: (id, name)
+    # who can be nominated: (id, name, teammate), the KAM's teammates (same manager) first, then by name
+    colleagues: list[tuple[str, str, bool]] = field(default_factory=list)
     cycle_name: str = ""  # what the page's heading says: the cycle's and the KAM's names, not their ids
     employee_name: str = ""
 
@@ -220,11 +221,13 @@ async def peer_steps(db: Database | str, cycle_id: str, employee_id: str, locale
             "SELECT kind, status FROM task WHERE id = ANY(%s)",
             ([task_id_for(review_id, PEER_NOMINATION), task_id_for(review_id, PEER_APPROVAL)],))).fetchall())
         colleagues = await (await conn.execute(
-            """SELECT e.id, e.name FROM employee e WHERE e.id <> %s
-                 AND e.id IS DISTINCT FROM (SELECT reviewer_id FROM review WHERE id = %s)
+            """SELECT e.id, e.name, e.manager_id IS NOT NULL AND e.manager_id = k.manager_id AS teammate
+               FROM employee e, (SELECT manager_id FROM employee WHERE id = %(kam)s) k
+               WHERE e.id <> %(kam)s
+                 AND e.id IS DISTINCT FROM (SELECT reviewer_id FROM review WHERE id = %(review)s)
                  AND (e.hire_date IS NULL OR e.hire_date <= current_date)
                  AND (e.termination_date IS NULL OR e.termination_date >= current_date)
-               ORDER BY e.name, e.id LIMIT 500""", (employee_id, review_id))).fetchall()
+               ORDER BY teammate DESC, e.name, e.id LIMIT 500""", {"kam": employee_id, "review": review_id})).fetchall()
     return PeerSteps(True, tasks.get(PEER_NOMINATION), tasks.get(PEER_APPROVAL),
                      await nominated(database, cycle_id, employee_id),
                      [(q.id, q.text(locale)) for q in peers.questions], peers.min_answers, peers.max_peers,

@@ -78,3 +78,33 @@ async def test_review_activities_repeated_after_success_change_nothing(client, d
         runs = [w async for w in client.list_workflows(f"WorkflowId = '{wf_id}'")]
         assert len(runs) == 1
         assert (await client.get_workflow_handle(wf_id).describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_a_silent_step_heartbeats_while_it_runs_and_stops_after():
+    """A step that cannot report progress itself (one long transaction) still tells the server its worker lives."""
+    import asyncio
+
+    from activities import base
+
+    beats: list[object] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+
+    async def silent_step() -> int:
+        async with base.heartbeating(every_s=0.05):
+            await asyncio.sleep(0.3)
+        during = len(beats)
+        await asyncio.sleep(0.15)
+        return during
+
+    during = await env.run(silent_step)
+    assert during >= 4
+    assert len(beats) == during  # none once the step is done
+
+    @base.heartbeats
+    async def bulk_step(rows: int) -> int:  # the decorator the cycle's bulk steps wear
+        await asyncio.sleep(0.05)
+        return rows
+
+    beats.clear()
+    assert await env.run(bulk_step, 7) == 7 and len(beats) >= 1

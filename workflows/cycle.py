@@ -54,11 +54,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.search_attributes import PATCH, PHASE, Carried
 
-# The announcement is one transaction that queues a message per person and does not heartbeat: at 10,000
-# participants (22,000 messages) it ran past BULK's 30 s heartbeat timeout, was cancelled and done again
-# (bench/README.md, issue 11). Activity options are not part of the history's commands: replay is unaffected.
-ANNOUNCE = {**BULK, "heartbeat_timeout": None}
-
 CALIBRATION = "calibration"
 AWAITING_APPROVAL = "awaiting_approval"
 
@@ -162,7 +157,7 @@ class CycleWorkflow:
             )
             st.batches_done += 1
         if workflow.patched("announce-cycle"):  # cycles started before messages were sent skip it on replay
-            await workflow.execute_activity_method(ReviewActivities.announce_cycle, st.cycle_id, **ANNOUNCE)
+            await workflow.execute_activity_method(ReviewActivities.announce_cycle, st.cycle_id, **BULK)
         closed: ReviewsClosed = await workflow.execute_activity_method(
             ReviewActivities.await_reviews_closed, st.cycle_id, **REVIEWS_WAIT
         )

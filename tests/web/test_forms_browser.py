@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from tests.helpers import COMPETENCIES
-from tests.web.helpers import db_value, open_live_cycle, password_of
+from tests.web.helpers import db_value, open_live_cycle, password_of, wait_for
 from tests.web.test_browser import browser, pytestmark, sign_in  # noqa: F401  (the module's browser fixture)
 
 PHONE = {"width": 390, "height": 844}
@@ -154,3 +154,42 @@ def test_screenshots_of_the_forms(live, db_url, web_org, browser):  # noqa: F811
             page.locator("label[for='nps-8']").click()
             page.screenshot(path=str(out / f"survey-{lang}-{name}.png"), full_page=True)
             page.context.close()
+
+
+def test_a_kam_picks_peers_by_name_with_the_filter(live, db_url, web_org, browser):  # noqa: F811
+    """The nomination is ticked from the colleagues' names (teammates first); typing narrows the list."""
+    import uuid
+
+    from services.cycles import create_cycle, start_cycle
+    from tests.test_peer_feedback import peer_cycle
+
+    cid = f"PWP{uuid.uuid4().hex[:8]}"
+    config = peer_cycle(cid).model_dump(mode="json")
+    config["peer_feedback"]["due_after"] = "600s"
+    from domain.cycle import CycleConfig
+
+    live.call(lambda c: create_cycle(db_url, CycleConfig.model_validate(config)))
+    live.call(lambda c: start_cycle(c, db_url, cid, live.task_queue))
+    wait_for(lambda: db_value(db_url, "SELECT count(*) FROM task WHERE cycle_id = %s AND kind = 'peer_nomination'",
+                              cid) == len(web_org["kams"]))
+    page = phone_page(browser, live.url, lang="en")
+    sign_in(page, live.url, "K01")
+    page.goto(f"{live.url}/me/peers/{cid}")
+    page.wait_for_selector("#peer-picker")
+    page.fill("#peer-filter", "nobody like this")
+    assert page.is_visible("#peer-none")
+    page.fill("#peer-filter", "")
+    page.check("#peer-K03")
+    page.fill("#peer-filter", "k02")
+    visible = page.eval_on_selector_all("#peer-picker li:not([hidden]) input", "els => els.map(e => e.value)")
+    assert visible == ["K03", "K02"]  # the match, and the one already ticked
+    assert not page.is_visible("#peer-none")
+    page.check("#peer-K02")
+    page.check("#peer-K04")
+    assert no_sideways_scroll(page)
+    page.click("#nominate button")
+    page.wait_for_selector("#flash")
+    assert "sent to your manager" in page.inner_text("#flash")
+    nominated = db_value(db_url, "SELECT string_agg(peer_id, ',' ORDER BY peer_id) FROM peer_nomination "
+                                 "WHERE review_id = %s", f"{cid}:K01")
+    assert nominated == "K02,K03,K04"

@@ -15,6 +15,21 @@ async def _post(http, url: str, data: dict) -> object:
     return await http.post(url, data={**data, CSRF_FIELD: http.headers["X-CSRF-Token"]})
 
 
+def _picker_groups(html: str) -> tuple[list[str], list[str]]:
+    """The employee ids offered under "Your team" and under the rest of the company, in page order."""
+    import re
+
+    picker = html[html.index('id="peer-picker"'):html.index('id="peer-none"')]
+    parts = re.split(r'<h3 class="picker-group">', picker)[1:]
+    ids = [re.findall(r'name="peer" value="([^"]+)"', part) for part in parts]
+    return (ids[0], ids[1]) if len(ids) == 2 else (ids[0], [])
+
+
+async def http_post_list(http, url: str, peers: list[str]) -> object:
+    """The form as a browser sends ticked checkboxes: one ``peer`` field per colleague."""
+    return await http.post(url, data={"peer": peers, CSRF_FIELD: http.headers["X-CSRF-Token"]})
+
+
 async def test_nominate_approve_answer_and_the_threshold_on_the_pages(web):
     c = f"WPF{uuid.uuid4().hex[:8]}"
     config = peer_cycle(c).model_dump(mode="json")
@@ -30,9 +45,14 @@ async def test_nominate_approve_answer_and_the_threshold_on_the_pages(web):
     assert inbox.status_code == 200 and f'href="/me/peers/{c}"' in inbox.text
     page = await kam.get(f"/me/peers/{c}")
     assert page.status_code == 200 and 'id="nominate"' in page.text
-    refused = await _post(kam, f"/me/peers/{c}", {"peer": "K02,K03"})  # fewer than 3
-    assert refused.status_code == 422 and 'id="error"' in refused.text
-    done = await _post(kam, f"/me/peers/{c}", {"peer": "K02, K03, K04"})
+    # Colleagues are picked by name, K01's teammates (same manager) listed before the rest of the company.
+    teammates, others = _picker_groups(page.text)
+    assert "K03" in teammates and "K02" in others and not set(teammates) & set(others)
+    assert 'name="peer" value="K01"' not in page.text  # not oneself
+    refused = await http_post_list(kam, f"/me/peers/{c}", ["K02", "K03"])  # fewer than 3
+    assert refused.status_code == 422 and refused.text.count('role="alert"') == 1  # the refusal, once
+    assert 'value="K02" checked' in refused.text and 'value="K03" checked' in refused.text  # the choice is kept
+    done = await http_post_list(kam, f"/me/peers/{c}", ["K02", "K03", "K04"])
     assert done.status_code == 303
 
     other = await web.login("M2")  # not K01's reviewer

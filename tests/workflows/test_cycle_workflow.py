@@ -362,3 +362,20 @@ async def test_a_refused_correction_fails_with_the_reason_and_is_not_retried(ts_
     assert isinstance(caught.value.cause, ApplicationError)
     assert "not locked; nothing to correct" in caught.value.cause.message
     assert acts.incentive_attempts == 1 and acts.locks == []
+
+
+
+async def test_the_announcement_is_retried_within_seconds_if_its_worker_is_lost(ts_env, task_queue):
+    """The announcement must heartbeat: an attempt lost with a SIGKILLed worker is otherwise retried only at its
+    ten-minute start-to-close timeout, and the cycle waits that long (tests/test_worker_crash.py failed on it)."""
+    acts = StandIns()
+    async with acts.worker(ts_env, task_queue), started(
+            ts_env.client, CycleWorkflow.run, CycleInput(CYCLE), task_queue) as handle:
+        await _reaches(handle, "calibration")
+        history = await handle.fetch_history()
+
+    [announce] = [e.activity_task_scheduled_event_attributes for e in history.events
+                  if e.HasField("activity_task_scheduled_event_attributes")
+                  and e.activity_task_scheduled_event_attributes.activity_type.name == "announce_cycle"]
+    assert announce.HasField("heartbeat_timeout")
+    assert timedelta(0) < announce.heartbeat_timeout.ToTimedelta() <= timedelta(seconds=30)

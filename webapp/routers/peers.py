@@ -63,7 +63,7 @@ def _ids(values: list) -> list[str]:
 
 
 async def _page(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, employee_id: str, mode: str,
-                status: int = 200, error: Text | str | None = None) -> Response:
+                status: int = 200, error: Text | str | None = None, chosen: tuple[str, ...] = ()) -> Response:
     locale = reader(request, user).locale
     viewer = user.employee_id or user.username
     steps = await svc.peer_steps(ctx.pool, cycle_id, employee_id, locale)
@@ -72,18 +72,19 @@ async def _page(request: Request, user: SessionUser, ctx: AppContext, cycle_id: 
         view = await svc.peer_view(ctx.pool, cycle_id, employee_id, viewer, hr=False, locale=locale)
     task = await svc.my_peer_task(ctx.pool, cycle_id, employee_id, viewer) if mode == "peer" else None
     return render(request, "peers.html", user, status, mode=mode, cycle_id=cycle_id, employee_id=employee_id,
-                  steps=steps, view=view, task=task, error=say(request, user, error) if error else None)
+                  steps=steps, view=view, task=task, error=say(request, user, error) if error else None,
+                  chosen=set(chosen))
 
 
 async def _act(request: Request, user: SessionUser, ctx: AppContext, cycle_id: str, employee_id: str, mode: str,
-               done_url: str, done: Text, action) -> Response:
+               done_url: str, done: Text, action, chosen: tuple[str, ...] = ()) -> Response:
     try:
         await action()
     except UserError as err:
         web = from_user_error(err)
         if web.status in (403, 404):
             raise web from None
-        return await _page(request, user, ctx, cycle_id, employee_id, mode, web.status, web.message)
+        return await _page(request, user, ctx, cycle_id, employee_id, mode, web.status, web.message, chosen)
     return redirect(done_url, say(request, user, done))
 
 
@@ -98,9 +99,10 @@ async def nominate_page(request: Request, cycle_id: CycleIdPath, user: SessionUs
                         ctx: AppContext = Depends(get_ctx)) -> Response:
     form = await request.form()
     me = user.employee_id or ""
+    chosen = _ids(form.getlist("peer"))
     return await _act(request, user, ctx, cycle_id, me, "kam", f"/me/peers/{cycle_id}",
                       tr("your nomination is sent to your manager for approval"),
-                      lambda: svc.nominate(ctx.client, ctx.pool, cycle_id, me, me, _ids(form.getlist("peer"))))
+                      lambda: svc.nominate(ctx.client, ctx.pool, cycle_id, me, me, chosen), tuple(chosen))
 
 
 @pages.get("/manager/peers/{cycle_id}/{employee_id}")
