@@ -40,7 +40,7 @@ from workflows.payloads import (
 )
 from workflows.reopened import ReopenedReviewWorkflow
 from workflows.review import ReviewWorkflow
-from workflows.review_rules import phase_text
+from workflows.review_rules import no_task_to_reopen, phase_text
 
 DEFAULT_DUE = "3d"  # how long the person has to submit again, unless HR says otherwise
 MAX_REASON = 2000
@@ -65,8 +65,7 @@ async def reopen_task(client: Client, db: Database | str, cycle_id: str, employe
     definition = PHASE_BY_KEY.get(phase)
     # Any phase whose answers a resubmission can replace (its Storage says which rows); not peer feedback.
     if definition is None or definition.storage is None or definition.storage.replaced_by is None:
-        raise Rejected(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
-                          "customer_survey", task=repr(phase)))
+        raise Rejected(no_task_to_reopen(phase))
     reason = (reason or "").strip()
     if not reason:
         raise Rejected(tr("reopening a task needs a reason"))

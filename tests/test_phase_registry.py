@@ -300,6 +300,19 @@ async def _task_version_open(db_url: str, task: str) -> bool:
     return rows(db_url, "SELECT status, version FROM task WHERE id = %s", task) == [("open", 2)]
 
 
+async def test_a_reopen_of_what_cannot_be_reopened_names_the_phases_that_can_in_both_languages() -> None:
+    with registered(CHECK_IN):
+        with pytest.raises(Rejected) as refused:  # refused before anything is read
+            await reopen.reopen_task(None, "postgresql://unused/unused", "C1", "K01", "peer_feedback", actor_id="HR1",
+                                     reason="x")
+        assert str(refused.value) == ("there is no task 'peer_feedback' to reopen; choose self_review (self-review), "
+                                      "manager_scoring (manager scoring), customer_survey (customer survey), "
+                                      "toy_check_in (check-in)")
+        assert refused.value.text is not None
+        assert refused.value.text.render(gettext_for("zh-CN"), str, "zh-CN").endswith(
+            "请选择 self_review（自评）、manager_scoring（经理评分）、customer_survey（客户满意度调查）、toy_check_in（面谈记录）")
+
+
 def test_a_cycle_adds_only_phases_the_registry_defines_for_the_generic_form() -> None:
     data = cycle_config("C1").model_dump(mode="json")
     block = {"due_after": "7d", "reminders_before": [], "on_deadline": {"action": "close"}}

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         check_reopen_request,
         check_submission,
         check_submitter,
+        no_task_to_reopen,
         phase_text,
         submitter_of,
     )
@@ -153,8 +154,7 @@ class ReopenedReviewWorkflow:
         # Any phase whose answers a resubmission replaces (its Storage says which rows): not peer feedback.
         definition = PHASE_BY_KEY.get(req.phase) if isinstance(req.phase, str) else None
         if definition is None or definition.storage is None or definition.storage.replaced_by is None:
-            raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
-                            "customer_survey", task=repr(req.phase)))
+            raise reject(no_task_to_reopen(req.phase))
         check_reopen_request(req, workflow.now())
         task = self._tasks.get(self._key(req.phase, req.contact_id))
         if task is not None and task.state in OUTSTANDING:

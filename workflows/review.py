@@ -79,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
         check_reopen_request,
         check_submission,
         check_submitter,
+        no_task_to_reopen,
         phase_text,
         submitter_of,
     )
@@ -458,8 +459,7 @@ class ReviewWorkflow:
     def _validate_reopen(self, req: ReopenTask) -> None:
         storage = PHASE_BY_KEY[req.phase].storage if req.phase in self._phases else None
         if storage is None or storage.replaced_by is None:  # peer feedback is never reopened (nor replaced)
-            raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
-                            "customer_survey", task=repr(req.phase)))
+            raise reject(no_task_to_reopen(req.phase))
         check_reopen_request(req, workflow.now())
         # With nothing left to wait for, the review is closing (its score is being computed): too late to reopen.
         if self._closed or self._ended or not self._pending():

@@ -22,10 +22,12 @@ from domain.phases import (
     ALL_PHASES,
     PHASE_BY_KEY,
     PHASE_DEFINITIONS,
+    PhaseChoices,
     PhaseDefinition,
     PhaseName,
     QuestionNames,
     phase_label,
+    reopenable_phases,
 )
 from domain.text import Text, tr
 from workflows import payloads
@@ -268,6 +270,12 @@ def check_submitter(phase: str, actor: str, *, employee: str, reviewer: str | No
 def check_submission(phase: str, sub: object, rules: ReviewRules) -> None:
     """The content check of a phase's submission, through the registry."""
     binding(phase).check(sub, rules)
+
+
+def no_task_to_reopen(task: object) -> Text:
+    """The refusal of a reopen of something that cannot be reopened, naming what can (the registry's phases)."""
+    return tr("there is no task %(task)s to reopen; choose %(phases)s", task=repr(task),
+              phases=PhaseChoices(reopenable_phases()))
 
 
 def check_reopen_request(req: payloads.ReopenTask, now: datetime) -> None:
