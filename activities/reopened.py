@@ -20,7 +20,7 @@ from activities.reviews import reopen_batch, score_review, write_reopen
 from domain.calibration import CalibrationEntry, nine_box, normalize, rating_level
 from domain.text import Text, tr
 from workflows.payloads import CUSTOMER_SURVEY, ReopenRecord, RescoreInput, RescoreResult
-from workflows.review_rules import PHASE_TEXTS
+from workflows.review_rules import phase_text
 
 # Reopens of closed reviews of a cycle not rescored yet: reopened after the review closed, no rescore row for that
 # version. Reads the submission_version index by review and the audit_log's unique event key.
@@ -76,7 +76,7 @@ class ReopenedActivities(DbActivities):
                                       "reopened", cycle=rec.cycle_id), conflict=True)
                 if review_status != "closed" or task_status != "done":
                     raise rejected(tr("the %(phase)s has not been submitted yet, so there is nothing to reopen",
-                                      phase=PHASE_TEXTS[rec.phase]), conflict=True)
+                                      phase=phase_text(rec.phase)), conflict=True)
             await write_reopen(cur, rec)
         await start_delivery(activity.client(), activity.info().task_queue, reopen_batch(rec))
 

@@ -31,7 +31,7 @@ from activities.outbox import Message, queue, start_delivery
 from domain.cycle import CycleConfig, PhaseConfig, resolve_due
 from domain.goals import KeyResultProgress, ObjectiveProgress
 from domain.peers import PeerAggregate, aggregate
-from domain.phases import OPTIONAL_PHASES, PHASE_BY_KEY, PhaseDefinition, Storage, link_for, task_kind
+from domain.phases import OPTIONAL_PHASES, PHASE_BY_KEY, PhaseDefinition, Source, Storage, link_for, task_kind
 from domain.scoring import ReviewInputs, ScoreResult, SurveyAnswer, preliminary_score
 from domain.text import tr
 from workflows.common import REVIEWS_STILL_OPEN, WAIT_ROUND
@@ -1048,6 +1048,25 @@ async def phase_answers(conn: AsyncConnection, definition: PhaseDefinition,
                                                    review=review, left_out=left_out, group=group),
         (review_id,))).fetchall()
     return tuple(r[0] for r in rows)
+
+
+def answer_sets(definition: PhaseDefinition) -> sql.Composed:
+    """The SELECT of one review's stored answers (``%s``: its id) from a per-item phase's storage, a row per item:
+    who answered, when, the item, its rating and comment (NULL for what the storage does not keep), grouped by task
+    (per person) or by review, items in order; the definition's extra items left out. What HR reads of a phase."""
+    storage = definition.storage
+    item, rating, review, left_out = _rated_items(storage)
+    assert storage is not None
+
+    def col(source: Source) -> sql.Composable:
+        column = storage.column_of(source)
+        return sql.Identifier(column) if column else sql.SQL("NULL")
+
+    group = col("task") if storage.column_of("task") else review
+    return sql.SQL("SELECT {group}, {actor}, {at}, {item}, {rating}, {comment} FROM {table} WHERE {review} = %s{left_out} "
+                   "ORDER BY {group}, {item}").format(
+        group=group, actor=col("actor"), at=col("at"), item=item, rating=rating, comment=col("comment"),
+        table=sql.Identifier(storage.table), review=review, left_out=left_out)
 
 
 async def approved_goals(conn: AsyncConnection, employee_id: str, period: str) -> tuple[ObjectiveProgress, ...]:

@@ -100,6 +100,45 @@ async def survey(
                                                       SurveySubmission(contact, satisfaction, nps, comment or "")))
 
 
+@command(submit_app, "task")
+async def task(
+    ctx: Context,
+    cycle: Cycle,
+    employee: Kam,
+    phase: Annotated[str, typer.Option("--phase", parser=id_arg, show_default=False,
+                                       help="the phase's key (a phase defined only in the registry, domain/phases.py)")],
+    ratings: Annotated[str, typer.Option("--ratings", help="question=level pairs, e.g. clarity=3,follow_up=4",
+                                         show_default=False)],
+    comment: Annotated[list[str] | None, typer.Option(
+        "--comment", show_default=False, help="question=text, a comment on one question (repeat for more)")] = None,
+    actor: Annotated[str | None, typer.Option(
+        "--actor", parser=id_arg, show_default=False,
+        help="who answers (the phase's assignee), if not the configured one (KAMREVIEW_ACTOR)")] = None,
+) -> int:
+    """the answers to a phase defined only in the registry (its generic form's questions)"""
+    from services import tasks as task_service
+    from workflows.payloads import TaskSubmission
+
+    pairs = parse_pairs(ratings, "--ratings")  # refused before connecting
+    comments = _comments(comment or [])
+    who = ctx.actor(actor)
+    client = await ctx.client()
+    return _accepted(await task_service.submit_task(client, ctx.db(), cycle, employee,
+                                                    TaskSubmission(phase, who, pairs, comments)))
+
+
+def _comments(given: list[str]) -> dict[str, str]:
+    from services.errors import UserError
+
+    out: dict[str, str] = {}
+    for part in given:
+        key, sep, text = part.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--comment: write question=text, e.g. clarity=\"goals agreed\" (got {part!r})")
+        out[key.strip()] = text.strip()
+    return out
+
+
 @command(review_app, "show")
 def show(ctx: Context, cycle: Cycle, employee: Employee, json_output: Json = False) -> int:
     """a review's score explained line by line, and its calibration"""

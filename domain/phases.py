@@ -217,3 +217,39 @@ class PhaseName:
 
     def localized(self, locale: str) -> str:
         return phase_label(self.key, locale)
+
+
+@dataclass(frozen=True)
+class QuestionNames:
+    """Questions of a phase as a message parameter (a refusal naming what was not answered, or off the scale): each
+    as its definition words it, in the reader's language at the edge; a question without a label by its id."""
+
+    phase: str
+    questions: tuple[str, ...]
+
+    @property
+    def question_keys(self) -> list[str]:
+        """Carried as the phase and the ids in a refusal's details (domain.text), so the reader's language names them."""
+        return [self.phase, *self.questions]
+
+    def localized(self, locale: str) -> str:
+        definition = PHASE_BY_KEY.get(self.phase)
+        names = [f"“{definition.question_label(q, locale)}”" if definition else q for q in self.questions]
+        return ("、" if locale == "zh-CN" else ", ").join(names)
+
+
+def reopenable_phases() -> tuple[str, ...]:
+    """The phases HR can reopen: those whose Storage says which rows a resubmission replaces (not peer feedback)."""
+    return tuple(key for key, d in PHASE_BY_KEY.items() if d.storage is not None and d.storage.replaced_by is not None)
+
+
+@dataclass(frozen=True)
+class PhaseChoices:
+    """Phase keys to choose from as a message parameter: each key with its name in the reader's language."""
+
+    keys: tuple[str, ...]
+
+    def localized(self, locale: str) -> str:
+        if locale == "zh-CN":
+            return "、".join(f"{key}（{phase_label(key, locale)}）" for key in self.keys)
+        return ", ".join(f"{key} ({phase_label(key, locale)})" for key in self.keys)

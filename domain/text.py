@@ -257,6 +257,9 @@ def _jsonable(v: Any) -> Any:
     phase = getattr(v, "phase_key", None)  # a phase's name (domain.phases.PhaseName): named again at the edge
     if isinstance(phase, str):
         return {"$phase": phase}
+    questions = getattr(v, "question_keys", None)  # questions of a phase (domain.phases.QuestionNames): likewise
+    if isinstance(questions, list):
+        return {"$questions": questions}
     if _is_localized(v):
         return v.localized("en")
     details = getattr(v, "as_details", None)  # a figure that formats itself (domain.sentences' Money, Percent)
@@ -284,6 +287,10 @@ def _revive(v: Any) -> Any:
             from domain.phases import PhaseName  # lazily, as below
 
             return PhaseName(inner)
+        if tag == "$questions" and isinstance(inner, list) and inner and all(isinstance(q, str) for q in inner):
+            from domain.phases import QuestionNames
+
+            return QuestionNames(inner[0], tuple(inner[1:]))
         if tag in ("$money", "$percent") and isinstance(inner, list):
             from domain.sentences import Money, Percent  # lazily: sentences builds on this module
 

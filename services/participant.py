@@ -18,7 +18,9 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from activities.reviews import answer_sets
 from domain.calibration import NINE_BOX_NAMES
+from domain.phases import PHASE_BY_KEY, PhaseDefinition
 from domain.scoring import SurveyAnswer, csat
 from domain.text import Text, tr
 from services.errors import NotFound
@@ -163,6 +165,38 @@ class SurveyRow:
 
 
 @dataclass
+class AnswerRow:
+    """One question of a phase defined in the registry, as answered: its name in both languages (the definition's)."""
+
+    question: str
+    labels: dict[str, str]  # language -> the question as its definition words it
+    rating: int | None
+    comment: str | None
+
+
+@dataclass
+class AnswerSet:
+    """One submission's answers to a registry-only phase (one per person asked in a per-person phase)."""
+
+    submitted_by: Person | None  # None where the phase's answers are anonymous (peers)
+    submitted_at: datetime | None
+    answers: list[AnswerRow]
+
+
+@dataclass
+class PhaseAnswers:
+    """A phase the cycle adds through the registry (``added_phases``): its stored answers, read through its Storage."""
+
+    phase: str
+    labels: dict[str, str]  # language -> the phase's name
+    status: str | None  # its task's status (the first one's, in a per-person phase); None: no task
+    scale_min: int
+    scale_max: int
+    sets: list[AnswerSet]
+    reopenable: bool = False  # HR may reopen it (its Storage says which rows a resubmission replaces)
+
+
+@dataclass
 class CsatSummary:
     responses: int
     satisfied: int
@@ -258,6 +292,7 @@ class Participant:
     reassignments: list[ReassignmentEntry] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     score_sentences: list[Text] = field(default_factory=list)  # each score line as a KAM reads it (domain.sentences)
+    phase_answers: list[PhaseAnswers] = field(default_factory=list)  # the phases the cycle adds through the registry
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -372,7 +407,13 @@ async def participant(conn: AsyncConnection, cycle_id: str, employee_id: str, vi
     adjustments_rows = await (await conn.execute(
         """SELECT from_level, to_level, reason, actor, adjusted_at FROM rating_adjustment
            WHERE review_id = %s ORDER BY adjusted_at, id""", (review_id,))).fetchall()
+    added = [PHASE_BY_KEY[key] for key in (config.added_phases or {}) if key in PHASE_BY_KEY]
+    stored = {d.key: await _answer_sets(conn, d, review_id) for d in added}
+    statuses = dict(await (await conn.execute(
+        "SELECT DISTINCT ON (kind) kind, status FROM task WHERE review_id = %s AND kind = ANY(%s) ORDER BY kind, id",
+        (review_id, [d.key for d in added]))).fetchall()) if added else {}
     ids = {manager_id, reviewer_id, score.scored_by if score else None}
+    ids |= {who for sets in stored.values() for who, _, _ in sets}
     ids |= {r[1] for r in audit_rows} | {a[3] for a in adjustments_rows}
     reassigned = [r for r in audit_rows if r[2] == "review.reviewer_reassigned"]
     for r in reassigned:
@@ -404,7 +445,32 @@ async def participant(conn: AsyncConnection, cycle_id: str, employee_id: str, vi
                        for r in reassigned],
         audit=[AuditEntry(at, person(actor) or Person("", ""), action, etype, eid, _details(action, after or {}))
                for at, actor, action, etype, eid, _before, after in audit_rows],
+        phase_answers=[PhaseAnswers(
+            d.key, {lang: d.label(lang) for lang in LANGUAGES}, statuses.get(d.key), d.scale[0], d.scale[1],
+            [AnswerSet(None if d.assignees == "peers" else person(who), at, answers)
+             for who, at, answers in stored[d.key]],
+            d.storage is not None and d.storage.replaced_by is not None) for d in added],
     )
+
+
+LANGUAGES = ("en", "zh-CN")
+
+
+async def _answer_sets(conn: AsyncConnection, definition: PhaseDefinition,
+                       review_id: str) -> list[tuple[str | None, datetime | None, list[AnswerRow]]]:
+    """A registry-only phase's stored answers for one review, per submission (who, when, each question), through its
+    Storage (activities.reviews.answer_sets); its questions in the definition's order, named in both languages."""
+    if definition.storage is None or not definition.storage.per_item:
+        return []
+    sets: dict[Any, tuple[str | None, datetime | None, dict[str, AnswerRow]]] = {}
+    for group, who, at, item, rating, comment in await (await conn.execute(
+            answer_sets(definition), (review_id,))).fetchall():
+        entry = sets.setdefault(group, (who, at, {}))
+        entry[2][item] = AnswerRow(item, {lang: definition.question_label(item, lang) for lang in LANGUAGES},
+                                   rating, comment)
+    order = {q: i for i, q in enumerate(definition.questions)}
+    return [(who, at, sorted(rows.values(), key=lambda r: (order.get(r.question, len(order)), r.question)))
+            for who, at, rows in sets.values()]
 
 
 def _details(action: str, after: dict[str, Any]) -> dict[str, Any]:

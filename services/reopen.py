@@ -29,21 +29,19 @@ from services.errors import Conflict, NotFound, Rejected, TryLater, refusal
 from services.people import cycle_config
 from workflows.payloads import (
     CUSTOMER_SURVEY,
-    MANAGER_SCORING,
-    SELF_REVIEW,
     ReopenedReviewInput,
     ReopenTask,
     cycle_workflow_id,
+    phase_task_id,
     reopened_workflow_id,
     review_id_for,
     review_workflow_id,
-    task_id_for,
+    task_key,
 )
 from workflows.reopened import ReopenedReviewWorkflow
 from workflows.review import ReviewWorkflow
-from workflows.review_rules import phase_text
+from workflows.review_rules import no_task_to_reopen, phase_text
 
-TASK_KINDS = (SELF_REVIEW, MANAGER_SCORING, CUSTOMER_SURVEY)
 DEFAULT_DUE = "3d"  # how long the person has to submit again, unless HR says otherwise
 MAX_REASON = 2000
 START_ATTEMPTS = 3  # a reopen workflow that ended between its start and the Update is started again this often
@@ -67,8 +65,7 @@ async def reopen_task(client: Client, db: Database | str, cycle_id: str, employe
     definition = PHASE_BY_KEY.get(phase)
     # Any phase whose answers a resubmission can replace (its Storage says which rows); not peer feedback.
     if definition is None or definition.storage is None or definition.storage.replaced_by is None:
-        raise Rejected(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
-                          "customer_survey", task=repr(phase)))
+        raise Rejected(no_task_to_reopen(phase))
     reason = (reason or "").strip()
     if not reason:
         raise Rejected(tr("reopening a task needs a reason"))
@@ -77,7 +74,7 @@ async def reopen_task(client: Client, db: Database | str, cycle_id: str, employe
     if definition.assignees == "contacts" and not contact_id:
         raise Rejected(tr("reopening a survey answer needs the contact whose answer it is"))
     review_id = review_id_for(cycle_id, employee_id)
-    task_id = task_id_for(review_id, phase, contact_id if definition.per_person else None)
+    task_id = phase_task_id(review_id, phase, contact_id)
     async with as_database(db).connection() as conn:
         row = await (await conn.execute(
             """SELECT r.status, c.status, EXISTS (SELECT FROM calibrated_rating k WHERE k.cycle_id = c.id AND k.finalized),
@@ -99,11 +96,6 @@ async def reopen_task(client: Client, db: Database | str, cycle_id: str, employe
         raise Conflict(tr("the %(phase)s has not been submitted yet, so there is nothing to reopen", phase=name))
     req = ReopenTask(actor_id, phase, reason, due_from(due, now or db_now), contact_id)
     update_id = f"reopen:{task_id}:{(version or 1) + 1}"
-    if review_status == "closed" and phase not in TASK_KINDS:
-        # The reopen workflow takes the first phases' resubmissions only; a phase defined later is reopened while
-        # its review runs (docs/phases.md).
-        raise Conflict(tr("the review of %(employee)s has already closed; its score is with calibration, so its "
-                          "submissions can no longer be reopened", employee=employee_id))
     if review_status == "closed" and cycle_status == "calibration":
         return await _reopen_closed(client, db, cycle_id, review_id, req, update_id)
     if review_status == "closed":
@@ -140,7 +132,8 @@ async def _reopen_closed(client: Client, db: Database | str, cycle_id: str, revi
             (review_id,))).fetchall()
     employee_id, reviewer_id = rows[0][0], rows[0][1]
     contacts = [who for _, _, kind, who, _, _ in rows if kind == CUSTOMER_SURVEY]
-    versions = {(who if kind == CUSTOMER_SURVEY else kind): v for _, _, kind, who, v, _ in rows}
+    # Each task's version by its key in the reopen workflow: the person in a per-person phase, else the phase.
+    versions = {task_key(kind, who): v for _, _, kind, who, v, _ in rows}
     inp = ReopenedReviewInput(cycle_id, review_id, employee_id, reviewer_id, contacts, review_rules(config), versions)
     try:  # the cycle's workflow runs through calibration: its task queue is the one the workers serve
         task_queue = (await client.get_workflow_handle(cycle_workflow_id(cycle_id)).describe()).task_queue

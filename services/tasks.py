@@ -48,6 +48,7 @@ from workflows.payloads import (
     SelfReviewSubmission,
     SurveySubmission,
     TaskSubmission,
+    phase_task_id,
     reopened_workflow_id,
     review_id_for,
     review_workflow_id,
@@ -67,7 +68,7 @@ START_POLL_S = 0.25
 # A submission whose Update got no answer (the worker restarting) is sent again, under the same id, this long.
 UPDATE_WAIT_S = 60.0
 # A task reopened after its review closed is resubmitted to the review's reopen workflow (workflows/reopened.py):
-# the same Updates, the same checks.
+# the same Updates, the same checks (a phase defined only in the registry: its submit_task).
 REOPENED_UPDATES: dict[str, Any] = {
     SELF_REVIEW: ReopenedReviewWorkflow.submit_self_review,
     MANAGER_SCORING: ReopenedReviewWorkflow.submit_manager_score,
@@ -181,7 +182,7 @@ async def _submit(client: Client, db: Database | str, s: _Submission) -> Receipt
     handle = client.get_workflow_handle(review_workflow_id(s.review_id))
     if version and row[1] == "closed":  # reopened in calibration: the review's reopen workflow takes it
         handle = client.get_workflow_handle(reopened_workflow_id(s.review_id))
-        s = dataclasses.replace(s, update=REOPENED_UPDATES[s.phase])
+        s = dataclasses.replace(s, update=REOPENED_UPDATES.get(s.phase, ReopenedReviewWorkflow.submit_task))
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + START_WAIT_S
     while True:
@@ -260,9 +261,9 @@ async def submit_task(client: Client, db: Database | str, cycle_id: str, employe
                       sub: TaskSubmission) -> Receipt:
     """A submission to a phase defined only in the registry (its definition's Update is ``submit_task``), with the
     same receipts, refusals and answers from PostgreSQL as the first phases' submissions."""
-    definition = _generic_phase(sub.phase)
+    _generic_phase(sub.phase)
     review_id = review_id_for(cycle_id, employee_id)
-    task_id = task_id_for(review_id, sub.phase, sub.actor_id if definition.per_person else None)
+    task_id = phase_task_id(review_id, sub.phase, sub.actor_id)
     digest = submission_digest(sub.actor_id, dict(sub.ratings), dict(sub.comments))
     return await _submit(client, db, _Submission(
         review_id, sub.phase, task_id, sub.actor_id, digest, ReviewWorkflow.submit_task, sub,
@@ -285,7 +286,7 @@ async def phase_form(db: Database | str, cycle_id: str, phase: str, employee_id:
     """The reader's task in a phase defined only in the registry (its definition's generic form), from PostgreSQL."""
     definition = _generic_phase(phase)
     review_id = review_id_for(cycle_id, employee_id)
-    task_id = task_id_for(review_id, phase, viewer if definition.per_person else None)
+    task_id = phase_task_id(review_id, phase, viewer)
     async with as_database(db).connection() as conn:
         row = await (await conn.execute(
             """SELECT c.name, e.name, t.status, t.due_at FROM review r

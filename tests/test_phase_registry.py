@@ -6,6 +6,7 @@ definition says (docs/phases.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import uuid
@@ -20,11 +21,21 @@ from domain.cycle import CycleConfig
 from domain.phases import GENERIC_FORM_LINK, ITEM_ROWS, PhaseDefinition, Storage, link_for, phase_label, registered
 from domain.scoring import ReviewInputs, preliminary_score
 from i18n.catalog import gettext_for
-from services import people, reopen, tasks
-from services.cycles import create_cycle, start_cycle
+from services import drafts, people, reopen, tasks
+from services.cycles import create_cycle, finalize_calibration, start_cycle
 from services.db import APP_ROLE, libpq_url
 from services.errors import Conflict, Rejected
-from tests.helpers import count, cycle_config, eventually, ratings, review_started, rows, seed_org
+from tests.helpers import (
+    count,
+    cycle_config,
+    cycle_phase_is,
+    eventually,
+    maybe_record_history,
+    ratings,
+    review_started,
+    rows,
+    seed_org,
+)
 from tests.workflows.support import refusal
 from worker import running_worker
 from workflows.payloads import (
@@ -32,6 +43,7 @@ from workflows.payloads import (
     SelfReviewSubmission,
     SurveySubmission,
     TaskSubmission,
+    reopened_workflow_id,
     review_id_for,
     review_workflow_id,
 )
@@ -118,11 +130,21 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
                                                                                                   "follow_up": 4}))
             assert refused.value.text is not None  # named in the reader's language at the edge
             assert refused.value.text.render(gettext_for("zh-CN"), str, "zh-CN") == f"{k} 无权提交 {k} 的面谈记录；评分人是 {m}"
-            with pytest.raises(Rejected, match="check-in: rating for clarity is 9; the scale is 1 to 4"):
+            # A bad answer is refused naming the question as the definition words it, in the reader's language.
+            with pytest.raises(Rejected) as off_scale:
                 await tasks.submit_task(client, db_url, c, k, TaskSubmission("toy_check_in", m, {"clarity": 9,
                                                                                                   "follow_up": 4}))
-            with pytest.raises(Rejected, match="missing rating for follow_up"):
+            assert str(off_scale.value) == ("check-in: rating for “Were the goals for next quarter made clear?” is 9; "
+                                            "the scale is 1 to 4")
+            assert off_scale.value.text is not None
+            assert off_scale.value.text.render(gettext_for("zh-CN"), str, "zh-CN") == (
+                "面谈记录：“下季度目标是否已讲清楚？” 的评分为 9，评分范围是 1 至 4")
+            with pytest.raises(Rejected, match="missing rating for “Were the follow-up actions agreed\\?”") as missing:
                 await tasks.submit_task(client, db_url, c, k, TaskSubmission("toy_check_in", m, {"clarity": 3}))
+            assert "“后续行动是否已达成一致？”" in missing.value.text.render(gettext_for("zh-CN"), str, "zh-CN")
+            with pytest.raises(Rejected, match="comment on “Were the goals for next quarter made clear\\?” is 4001"):
+                await tasks.submit_task(client, db_url, c, k, TaskSubmission(
+                    "toy_check_in", m, {"clarity": 3, "follow_up": 4}, {"clarity": "x" * 4001}))
             handle = client.get_workflow_handle(review_workflow_id(review))
             # submit_task takes only phases defined for it: the first phases keep their own Updates.
             assert "submitted through submit_self_review" in await refusal(handle.execute_update(
@@ -159,6 +181,7 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
             await tasks.submit_manager_score(client, db_url, c, k, ManagerScoreSubmission(m, ratings(3)))
             await tasks.submit_survey(client, db_url, c, k, SurveySubmission(contact, 5, 9))
             result = await handle.result()
+            await maybe_record_history(client, review_workflow_id(review), "review_submit_task")
             # Scored as its definition says: the mean of the stored ratings (2 and 2 on 1..4) mapped onto the rating
             # scale, with the weight the cycle gives it.
             async with await psycopg.AsyncConnection.connect(libpq_url(db_url)) as conn:
@@ -171,12 +194,123 @@ async def test_a_phase_defined_only_in_the_registry_runs_through_the_review(clie
     assert rows(db_url, "SELECT status FROM review WHERE id = %s", review) == [("closed",)]
 
 
+async def test_a_registry_phase_reopened_in_calibration_is_resubmitted_and_rescored(client, db_url, db_admin_url,
+                                                                                      task_queue):
+    """The review has closed into calibration: HR's reopen of the check-in goes to the review's reopen workflow (as the
+    first phases' do), the reviewer resubmits through the same service, the review is rescored with the new answers,
+    and calibration finalizes once nothing is outstanding. A draft of the check-in is its reviewer's own."""
+    org = seed_org(db_url, kams=1, managers=1, contacts_per_kam=1)
+    c = f"PQ{uuid.uuid4().hex[:8]}"
+    k, m, contact = "K01", org["manager_of"]["K01"], org["contacts"]["K01"][0]
+    review = review_id_for(c, k)
+    task = f"{review}:toy_check_in"
+    with check_in_phase(db_admin_url):
+        async with running_worker(client, db_url, task_queue):
+            await start_with_check_in(client, db_url, task_queue, c, weight=10)
+            await eventually(lambda: review_started(client, c, k))
+            async with await psycopg.AsyncConnection.connect(libpq_url(db_url), autocommit=True) as conn:
+                await drafts.save_draft(conn, review, "toy_check_in", m, {"clarity": 2})
+                assert (await drafts.get_draft(conn, review, "toy_check_in", m)).body == {"clarity": 2}
+                assert await drafts.get_draft(conn, review, "toy_check_in", k) is None  # someone else's: none
+            low = TaskSubmission("toy_check_in", m, {"clarity": 1, "follow_up": 1})
+            await tasks.submit_task(client, db_url, c, k, low)
+            async with await psycopg.AsyncConnection.connect(libpq_url(db_url), autocommit=True) as conn:
+                with pytest.raises(Conflict, match="already submitted, so a draft can no longer be saved"):
+                    await drafts.save_draft(conn, review, "toy_check_in", m, {"clarity": 3})
+            await tasks.submit_self_review(client, db_url, c, SelfReviewSubmission(k, ratings(2)))
+            await tasks.submit_manager_score(client, db_url, c, k, ManagerScoreSubmission(m, ratings(3)))
+            await tasks.submit_survey(client, db_url, c, k, SurveySubmission(contact, 5, 9))
+            await eventually(lambda: cycle_phase_is(client, c, "calibration"))
+            (before,) = rows(db_url, "SELECT preliminary_score FROM review WHERE id = %s", review)[0]
+
+            assert await reopen.reopen_task(client, db_url, c, k, "toy_check_in", actor_id="HR1",
+                                            reason="the check-in was recorded for the wrong quarter") == 2
+            assert rows(db_url, "SELECT status, version FROM task WHERE id = %s", task) == [("open", 2)]
+            with pytest.raises(Rejected, match="may not submit the check-in"):
+                await tasks.submit_task(client, db_url, c, k, dataclasses.replace(low, actor_id=k))
+            high = TaskSubmission("toy_check_in", m, {"clarity": 4, "follow_up": 4}, {"follow_up": "agreed"})
+            receipt = await tasks.submit_task(client, db_url, c, k, high)
+            assert await tasks.submit_task(client, db_url, c, k, high) == receipt  # the same again: its receipt
+            stored = "SELECT item_id, rating, comment FROM toy_check_in_answer WHERE review_id = %s ORDER BY 1"
+            assert rows(db_url, stored, review) == [("clarity", 4, None), ("follow_up", 4, "agreed")]
+
+            async def rescored() -> bool:
+                return count(db_url, "SELECT count(*) FROM audit_log WHERE event_key = %s",
+                             f"review.rescored:{task}:2") == 1
+
+            await eventually(rescored, timeout=30)
+            (after,) = rows(db_url, "SELECT preliminary_score FROM review WHERE id = %s", review)[0]
+            assert after > before  # the check-in's 4s instead of its 1s
+            assert rows(db_url, "SELECT preliminary_score FROM calibrated_rating WHERE review_id = %s", review) == [
+                (after,)]
+            await client.get_workflow_handle(reopened_workflow_id(review)).result()
+            await maybe_record_history(client, reopened_workflow_id(review), "reopened_review_submit_task")
+            await finalize_calibration(client, db_url, c, "HR1")
+
+
+# The CLI in its own process, with the toy phase registered there too (as a real phase is, in PHASE_DEFINITIONS).
+CLI_WITH_CHECK_IN = ("-c", "from domain.phases import registered; from tests.test_phase_registry import CHECK_IN; "
+                           "registered(CHECK_IN).__enter__(); from cli.app import run; run()")
+
+
+async def test_the_cli_submits_a_registry_phase_with_the_exit_code_of_each_refusal(client, db_url, db_admin_url,
+                                                                                   task_queue, tmp_path):
+    from tests.test_cli import cli_env, run_cli
+
+    org = seed_org(db_url, kams=1, managers=1, contacts_per_kam=1)
+    c = f"PC{uuid.uuid4().hex[:8]}"
+    k, m = "K01", org["manager_of"]["K01"]
+    env = cli_env(db_url, client, task_queue, tmp_path, KAMREVIEW_ACTOR=m)
+
+    async def cli(*args: str):  # in a thread: the worker runs on this test's event loop
+        return await asyncio.to_thread(run_cli, env, tmp_path, "submit", "task", *args, entry=CLI_WITH_CHECK_IN)
+
+    with check_in_phase(db_admin_url):
+        async with running_worker(client, db_url, task_queue):
+            await start_with_check_in(client, db_url, task_queue, c)
+            await eventually(lambda: review_started(client, c, k))
+            unknown = await cli(c, k, "--phase", "no_such_phase", "--ratings", "clarity=3")
+            assert unknown.returncode == 3 and "there is no phase 'no_such_phase' to submit" in unknown.stderr
+            typo = await cli(c, k, "--phase", "toy_check_in", "--ratings", "clarity=three")
+            assert typo.returncode == 2 and "clarity must be a whole number" in typo.stderr
+            off = await cli(c, k, "--phase", "toy_check_in", "--ratings", "clarity=9,follow_up=2")
+            assert off.returncode == 2, off.stderr
+            assert "rating for “Were the goals for next quarter made clear?” is 9; the scale is 1 to 4" in off.stderr
+            other = await cli(c, k, "--phase", "toy_check_in", "--ratings", "clarity=3,follow_up=2", "--actor", k)
+            assert other.returncode == 2 and f"{k} may not submit the check-in of {k}" in other.stderr
+            nobody = await cli(c, "K99", "--phase", "toy_check_in", "--ratings", "clarity=3,follow_up=2")
+            assert nobody.returncode == 3, nobody.stderr
+
+            done = await cli(c, k, "--phase", "toy_check_in", "--ratings", "clarity=3,follow_up=2",
+                             "--comment", "clarity=goals for Q4 agreed")
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.startswith(f"accepted: task {review_id_for(c, k)}:toy_check_in at ")
+            assert rows(db_url, "SELECT item_id, rating, comment, scored_by FROM toy_check_in_answer "
+                        "WHERE review_id = %s ORDER BY 1", review_id_for(c, k)) == [
+                ("clarity", 3, "goals for Q4 agreed", m), ("follow_up", 2, None, m)]
+            again = await cli(c, k, "--phase", "toy_check_in", "--ratings", "clarity=1,follow_up=1")
+            assert again.returncode == 4 and "already submitted" in again.stderr
+
+
 async def _some(found: list) -> bool:
     return bool(found)
 
 
 async def _task_version_open(db_url: str, task: str) -> bool:
     return rows(db_url, "SELECT status, version FROM task WHERE id = %s", task) == [("open", 2)]
+
+
+async def test_a_reopen_of_what_cannot_be_reopened_names_the_phases_that_can_in_both_languages() -> None:
+    with registered(CHECK_IN):
+        with pytest.raises(Rejected) as refused:  # refused before anything is read
+            await reopen.reopen_task(None, "postgresql://unused/unused", "C1", "K01", "peer_feedback", actor_id="HR1",
+                                     reason="x")
+        assert str(refused.value) == ("there is no task 'peer_feedback' to reopen; choose self_review (self-review), "
+                                      "manager_scoring (manager scoring), customer_survey (customer survey), "
+                                      "toy_check_in (check-in)")
+        assert refused.value.text is not None
+        assert refused.value.text.render(gettext_for("zh-CN"), str, "zh-CN").endswith(
+            "请选择 self_review（自评）、manager_scoring（经理评分）、customer_survey（客户满意度调查）、toy_check_in（面谈记录）")
 
 
 def test_a_cycle_adds_only_phases_the_registry_defines_for_the_generic_form() -> None:

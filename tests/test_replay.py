@@ -2,6 +2,9 @@
 
 Re-record after an intended, versioned change with:
     KAMREVIEW_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/test_cycle.py tests/test_deadlines.py
+
+The ``*_submit_task`` histories (tests/test_phase_registry.py) are of reviews with a phase defined only in the
+registry, the toy check-in: they replay with it registered, as the worker that ran them had it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from domain.phases import registered
 from services.temporal import DATA_CONVERTER
+from tests.test_phase_registry import CHECK_IN
 from worker import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -31,5 +36,17 @@ def test_histories_cover_every_workflow_type():
 async def test_replay(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
     replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    with registered(CHECK_IN):  # a registry-only phase's histories need its definition; the others never read it
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+def test_the_generic_submit_task_update_has_histories_of_both_workflows_that_take_it():
+    """A review's submit_task and a closed review's reopen workflow's, each behind the submit-task patch."""
+    for name, workflow_type in (("review_submit_task", "ReviewWorkflow"),
+                                ("reopened_review_submit_task", "ReopenedReviewWorkflow")):
+        events = json.loads((Path(__file__).parent / "histories" / f"{name}.json").read_text(encoding="utf-8"))["events"]
+        assert events[0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"] == workflow_type
+        updates = [e["workflowExecutionUpdateAcceptedEventAttributes"]["acceptedRequest"]["input"]["name"]
+                   for e in events if e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"]
+        assert "submit_task" in updates, updates

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from domain.phases import PHASES, phase_label
+from domain.phases import PHASE_BY_KEY, PHASES, phase_label
 from domain.text import Text
 from i18n import DEFAULT_LOCALE, LOCALES, Formatter, negotiate, resolve_locale
 from services.payout_approval import may_approve_payouts
@@ -41,6 +41,8 @@ def make_templates() -> Jinja2Templates:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.globals["phases"] = PHASES
+    env.globals["defined_phases"] = PHASE_BY_KEY  # every phase the registry defines now (a test's toy one too)
+    env.globals["question_label"] = _question_label
     env.globals["LOCALES"] = LOCALES
     env.globals["may_approve_payouts"] = may_approve_payouts
     env.filters.update(
@@ -116,6 +118,12 @@ def _mark_chinese(ctx: Any, value: Any) -> Any:
     if value is None or ctx["fmt"].locale == "zh-CN" or not _CJK.search(str(value)):
         return value
     return Markup('<span lang="zh">{}</span>').format(value)
+
+
+def _question_label(phase: str, question: str, locale: str) -> str:
+    """A question of a phase defined in the registry, as its definition words it; any other item as it is."""
+    definition = PHASE_BY_KEY.get(phase)
+    return definition.question_label(question, locale) if definition and definition.questions else question
 
 
 @pass_context

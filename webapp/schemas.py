@@ -646,6 +646,31 @@ class ParticipantAuditOut(BaseModel):
     details: dict[str, Any]
 
 
+class AnswerOut(BaseModel):
+    question: str
+    labels: dict[str, str] = Field(description="the question in each language, as its phase's definition words it")
+    rating: int | None
+    comment: str | None
+
+
+class AnswerSetOut(BaseModel):
+    submitted_by: PersonOut | None = Field(description="null where the phase's answers are anonymous")
+    submitted_at: datetime | None
+    answers: list[AnswerOut]
+
+
+class PhaseAnswersOut(BaseModel):
+    """A phase the cycle adds through the registry (domain/phases.py), with its stored answers."""
+
+    phase: str
+    labels: dict[str, str]
+    status: str | None
+    scale_min: int
+    scale_max: int
+    sets: list[AnswerSetOut]
+    reopenable: bool
+
+
 class ParticipantOut(RatingOut):
     """One participant for HR and the calibration committee: the calibration row and everything behind it."""
 
@@ -675,6 +700,7 @@ class ParticipantOut(RatingOut):
     adjustments: list[ParticipantAdjustmentOut]
     reassignments: list[ReassignmentOut]
     audit: list[ParticipantAuditOut]
+    phase_answers: list[PhaseAnswersOut] = []
 
 
 class StatementOut(BaseModel):

@@ -20,6 +20,7 @@ from domain.phases import (  # noqa: F401 - re-exported
     PEER_APPROVAL,
     PEER_FEEDBACK,
     PEER_NOMINATION,
+    PHASE_BY_KEY,
     PHASES,
     SELF_REVIEW,
 )
@@ -41,6 +42,22 @@ def review_workflow_id(review_id: str) -> str:
 
 def task_id_for(review_id: str, phase: str, contact_id: str | None = None) -> str:
     return f"{review_id}:{phase}" + (f":{contact_id}" if contact_id else "")
+
+
+def phase_task_id(review_id: str, phase: str, person: str | None) -> str:
+    """The task of ``person`` in a phase, by its definition: their own in a per-person phase (a contact's survey, a
+    peer's feedback), else the phase's one task, whoever asks. Pure: the workflows, services and activities alike."""
+    return task_id_for(review_id, phase, person if _per_person(phase) else None)
+
+
+def task_key(phase: str, person: str | None) -> str:
+    """What a review's submissions and versions are keyed by: the person in a per-person phase, else the phase."""
+    return person if _per_person(phase) and person is not None else phase
+
+
+def _per_person(phase: str) -> bool:
+    definition = PHASE_BY_KEY.get(phase)
+    return definition is not None and definition.per_person
 
 
 @dataclass

@@ -18,12 +18,14 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.reopened import ReopenedActivities
     from activities.reviews import ReviewActivities
+    from domain.phases import PHASE_BY_KEY
     from domain.text import tr
     from workflows.common import CONFLICT, ONE_ROW, conflict, refusal_kind, refuse, reject, user_text
     from workflows.payloads import (
         CUSTOMER_SURVEY,
         MANAGER_SCORING,
         SELF_REVIEW,
+        SUBMIT_TASK_PATCH,
         ManagerScoreSubmission,
         Receipt,
         ReopenedReviewInput,
@@ -36,15 +38,18 @@ with workflow.unsafe.imports_passed_through():
         SettledTask,
         SubmissionRecord,
         SurveySubmission,
-        task_id_for,
+        TaskSubmission,
+        phase_task_id,
+        task_key,
     )
     from workflows.review_rules import (
-        PHASE_TEXTS,
         already_submitted,
         binding,
         check_reopen_request,
         check_submission,
         check_submitter,
+        no_task_to_reopen,
+        phase_text,
         submitter_of,
     )
 
@@ -124,9 +129,8 @@ class ReopenedReviewWorkflow:
         self._seen = True
         key = self._key(req.phase, req.contact_id)
         version = self._versions.get(key, 1) + 1
-        task = _Task(req.phase, task_id_for(self._inp.review_id, req.phase,
-                                             req.contact_id if req.phase == CUSTOMER_SURVEY else None),
-                     version, req.due_at, "reopening")
+        task = _Task(req.phase, phase_task_id(self._inp.review_id, req.phase, req.contact_id), version, req.due_at,
+                     "reopening")
         self._tasks[key] = task
         self._changed()
         try:
@@ -147,14 +151,15 @@ class ReopenedReviewWorkflow:
 
     @reopen_task.validator
     def _validate_reopen(self, req: ReopenTask) -> None:
-        if req.phase not in PHASE_TEXTS:
-            raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
-                            "customer_survey", task=repr(req.phase)))
+        # Any phase whose answers a resubmission replaces (its Storage says which rows): not peer feedback.
+        definition = PHASE_BY_KEY.get(req.phase) if isinstance(req.phase, str) else None
+        if definition is None or definition.storage is None or definition.storage.replaced_by is None:
+            raise reject(no_task_to_reopen(req.phase))
         check_reopen_request(req, workflow.now())
         task = self._tasks.get(self._key(req.phase, req.contact_id))
         if task is not None and task.state in OUTSTANDING:
             raise conflict(tr("the %(phase)s is already reopened and awaits a new submission",
-                              phase=PHASE_TEXTS[req.phase]))
+                              phase=phase_text(req.phase)))
 
     # -- the resubmissions (the same Update names and checks as the review workflow's) -----------------
 
@@ -197,13 +202,27 @@ class ReopenedReviewWorkflow:
     def _validate_survey(self, sub: SurveySubmission) -> None:
         self._check(CUSTOMER_SURVEY, sub)
 
+    @workflow.update
+    async def submit_task(self, sub: TaskSubmission) -> Receipt:
+        """A reopened task of a phase defined only in the registry (its submission is the generic TaskSubmission)."""
+        workflow.patched(SUBMIT_TASK_PATCH)
+        return await self._submit(sub.phase, sub)
+
+    @submit_task.validator
+    def _validate_task(self, sub: TaskSubmission) -> None:
+        definition = PHASE_BY_KEY.get(sub.phase) if isinstance(sub.phase, str) else None
+        if definition is None or definition.update != "submit_task":
+            raise reject(tr("there is no phase %(phase)s to submit", phase=repr(sub.phase)))
+        self._check(sub.phase, sub)
+
     def _check_submitter(self, phase: str, actor: str) -> None:
         inp = self._inp
         check_submitter(phase, actor, employee=inp.employee_id, reviewer=inp.reviewer_id, contacts=inp.contact_ids)
 
     @staticmethod
-    def _key(phase: str, contact_id: str | None) -> str:
-        return (contact_id or "") if phase == CUSTOMER_SURVEY else phase
+    def _key(phase: str, person: str | None) -> str:
+        """A task's key among the review's: the person's id in a per-person phase (a survey's contact), else the phase."""
+        return task_key(phase, person)
 
     def _require_open(self, phase: str, key: str) -> None:
         """Only a task reopened here and awaiting its resubmission takes one; the rest of the review is closed."""
@@ -212,7 +231,7 @@ class ReopenedReviewWorkflow:
             raise already_submitted(phase, task.submitted_at, task.submitted_by)
         if task is None or task.state != "open":
             raise conflict(tr("the %(phase)s of %(employee)s closed; nothing can be submitted any more",
-                              phase=PHASE_TEXTS[phase], employee=self._inp.employee_id))
+                              phase=phase_text(phase), employee=self._inp.employee_id))
 
     def _accept(self, phase: str, key: str, actor: str) -> _Task:
         """Mark the resubmission taken before the handler's first await, so a concurrent one is refused."""

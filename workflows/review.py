@@ -66,7 +66,9 @@ with workflow.unsafe.imports_passed_through():
         SurveyMoveRecord,
         SurveySubmission,
         TaskSubmission,
+        phase_task_id,
         task_id_for,
+        task_key,
     )
     from workflows.review_rules import (
         PHASE_TEXTS,
@@ -77,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
         check_reopen_request,
         check_submission,
         check_submitter,
+        no_task_to_reopen,
         phase_text,
         submitter_of,
     )
@@ -262,11 +265,11 @@ class ReviewWorkflow:
 
     def _key(self, phase: str, actor: str | None) -> str:
         """What a submission is accepted under: the phase for a one-task phase, the person for a per-person one."""
-        return actor if PHASE_BY_KEY[phase].per_person and actor is not None else phase
+        return task_key(phase, actor)
 
     def _task_id(self, phase: str, key: str) -> str:
         """The task a submission accepted under ``key`` answers (the person's own in a per-person phase)."""
-        return task_id_for(self._inp.review_id, phase, key if PHASE_BY_KEY[phase].per_person else None)
+        return phase_task_id(self._inp.review_id, phase, key)
 
     def _check(self, phase: str, sub: object) -> None:
         """Who and what first (the wrong person or an impossible value is refused whatever the state), then the
@@ -456,8 +459,7 @@ class ReviewWorkflow:
     def _validate_reopen(self, req: ReopenTask) -> None:
         storage = PHASE_BY_KEY[req.phase].storage if req.phase in self._phases else None
         if storage is None or storage.replaced_by is None:  # peer feedback is never reopened (nor replaced)
-            raise reject(tr("there is no task %(task)s to reopen; choose self_review, manager_scoring or "
-                            "customer_survey", task=repr(req.phase)))
+            raise reject(no_task_to_reopen(req.phase))
         check_reopen_request(req, workflow.now())
         # With nothing left to wait for, the review is closing (its score is being computed): too late to reopen.
         if self._closed or self._ended or not self._pending():

@@ -18,7 +18,17 @@ from temporalio.exceptions import ApplicationError
 
 from domain.errors import DomainError
 from domain.peers import check_peers
-from domain.phases import ALL_PHASES, PHASE_BY_KEY, PHASE_DEFINITIONS, PhaseDefinition, PhaseName, phase_label
+from domain.phases import (
+    ALL_PHASES,
+    PHASE_BY_KEY,
+    PHASE_DEFINITIONS,
+    PhaseChoices,
+    PhaseDefinition,
+    PhaseName,
+    QuestionNames,
+    phase_label,
+    reopenable_phases,
+)
 from domain.text import Text, tr
 from workflows import payloads
 from workflows.common import conflict, reject
@@ -84,17 +94,18 @@ def check_ratings(ratings: dict[str, int], rules: ReviewRules, who: Text) -> Non
                             item=key, value=value, low=rules.competency_min, high=rules.competency_max))
 
 
-def check_texts(texts: dict[str, str], allowed: set[str], who: Text) -> None:
+def check_texts(texts: dict[str, str], allowed: set[str], who: Text | PhaseName,
+                names: Callable[[list[str]], object] = ", ".join) -> None:
     if not isinstance(texts, dict):
         raise reject(tr("%(who)s: comments must be a mapping of item id to text", who=who))
     for key, text in texts.items():
         if key not in allowed:
             raise reject(tr("%(who)s: comment on unknown item %(item)s", who=who, item=repr(key)))
         if not isinstance(text, str):
-            raise reject(tr("%(who)s: comment on %(item)s must be text", who=who, item=key))
+            raise reject(tr("%(who)s: comment on %(item)s must be text", who=who, item=names([key])))
         if len(text) > MAX_TEXT:
             raise reject(tr("%(who)s: comment on %(item)s is %(length)s characters; at most %(limit)s", who=who,
-                            item=key, length=len(text), limit=MAX_TEXT))
+                            item=names([key]), length=len(text), limit=MAX_TEXT))
 
 
 def check_self_review(sub: SelfReviewSubmission, rules: ReviewRules) -> None:
@@ -132,12 +143,15 @@ def check_peer_feedback(sub: PeerFeedbackSubmission, rules: ReviewRules) -> None
     check_question_ratings(sub.ratings, plan.question_ids, (plan.scale_min, plan.scale_max), PHASE_TEXTS[PEER_FEEDBACK])
 
 
-def check_question_ratings(ratings: object, questions: Sequence[str], scale: tuple[int, int], who: Text) -> None:
-    """Every question answered, nothing else, each a whole number on the scale (peer feedback, registry phases)."""
+def check_question_ratings(ratings: object, questions: Sequence[str], scale: tuple[int, int], who: Text | PhaseName,
+                           names: Callable[[list[str]], object] = ", ".join) -> None:
+    """Every question answered, nothing else, each a whole number on the scale (peer feedback, registry phases).
+
+    ``names``: the questions as the refusal names them (a registry phase's: their labels, in the reader's language)."""
     if not isinstance(ratings, dict):
         raise reject(tr("%(who)s: ratings must be a mapping of competency id to level", who=who))
     if missing := sorted(set(questions) - ratings.keys()):
-        raise reject(tr("%(who)s: missing rating for %(items)s", who=who, items=", ".join(missing)))
+        raise reject(tr("%(who)s: missing rating for %(items)s", who=who, items=names(missing)))
     if unknown := sorted(ratings.keys() - set(questions)):
         raise reject(tr("%(who)s: unknown question %(items)s (expected %(expected)s)", who=who,
                         items=", ".join(unknown), expected=", ".join(questions)))
@@ -145,7 +159,7 @@ def check_question_ratings(ratings: object, questions: Sequence[str], scale: tup
     for key in questions:
         if not _whole_number_in(ratings[key], low, high):
             raise reject(tr("%(who)s: rating for %(item)s is %(value)s; the scale is %(low)s to %(high)s", who=who,
-                            item=key, value=repr(ratings[key]), low=low, high=high))
+                            item=names([key]), value=repr(ratings[key]), low=low, high=high))
 
 
 def check_answers(sub: TaskSubmission, rules: ReviewRules | None = None) -> None:
@@ -155,8 +169,11 @@ def check_answers(sub: TaskSubmission, rules: ReviewRules | None = None) -> None
     if definition is None:
         raise reject(tr("there is no phase %(phase)s", phase=repr(sub.phase)))
     who = phase_text(sub.phase)
-    check_question_ratings(sub.ratings, definition.questions, definition.scale, who)
-    check_texts(sub.comments, set(definition.questions), who)
+    def names(questions: list[str]) -> QuestionNames:
+        return QuestionNames(sub.phase, tuple(questions))
+
+    check_question_ratings(sub.ratings, definition.questions, definition.scale, who, names)
+    check_texts(sub.comments, set(definition.questions), who, names)
 
 
 def check_nomination(req: PeerNomination | PeerApproval, rules: ReviewRules, employee_id: str,
@@ -253,6 +270,12 @@ def check_submitter(phase: str, actor: str, *, employee: str, reviewer: str | No
 def check_submission(phase: str, sub: object, rules: ReviewRules) -> None:
     """The content check of a phase's submission, through the registry."""
     binding(phase).check(sub, rules)
+
+
+def no_task_to_reopen(task: object) -> Text:
+    """The refusal of a reopen of something that cannot be reopened, naming what can (the registry's phases)."""
+    return tr("there is no task %(task)s to reopen; choose %(phases)s", task=repr(task),
+              phases=PhaseChoices(reopenable_phases()))
 
 
 def check_reopen_request(req: payloads.ReopenTask, now: datetime) -> None:

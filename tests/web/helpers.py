@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import yaml
 
+from domain.cycle import CycleConfig
 from services.cycles import create_cycle, start_cycle
 from services.settings import WebSettings
 from services.users import DEMO_PASSWORDS
@@ -65,11 +66,16 @@ def workflow_phase(live: Any, cycle_id: str) -> str:
     return live.call(query)
 
 
-def open_live_cycle(live: Any, db_url: str, org: dict[str, Any]) -> str:
-    """A started cycle on the live server, every task open (a unique id: workflow ids are server-wide)."""
+def open_live_cycle(live: Any, db_url: str, org: dict[str, Any],
+                    config: Callable[[str], CycleConfig] | None = None) -> str:
+    """A started cycle on the live server, every task open (a unique id: workflow ids are server-wide).
+
+    ``config``: the cycle's configuration for its id (default: the tests' cycle, due in 600 s)."""
     cycle_id = f"PW{uuid.uuid4().hex[:8]}"
-    live.call(lambda c: create_cycle(db_url, cycle_config(cycle_id, due="600s")))
+    made = config(cycle_id) if config else cycle_config(cycle_id, due="600s")
+    live.call(lambda c: create_cycle(db_url, made))
     live.call(lambda c: start_cycle(c, db_url, cycle_id, live.task_queue))
-    expected = len(org["kams"]) * 2 + sum(len(v) for v in org["contacts"].values())
+    per_kam = 2 + len(made.added_phases or {})  # the self-review, the score, one task per added phase
+    expected = len(org["kams"]) * per_kam + sum(len(v) for v in org["contacts"].values())
     wait_for(lambda: db_value(db_url, "SELECT count(*) FROM task WHERE cycle_id = %s", cycle_id) == expected)
     return cycle_id

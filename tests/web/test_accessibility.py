@@ -24,11 +24,12 @@ import httpx
 import pytest
 
 from services import tasks
-from tests.helpers import ratings
+from tests.helpers import cycle_config, ratings
+from tests.test_phase_registry import check_in_phase
 from tests.web.helpers import open_live_cycle, password_of, settings_for_tests, wait_for, workflow_phase
 from tests.web.test_browser import ARGS, CHROMIUM
 from webapp.app import create_app, endpoints
-from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission
+from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, TaskSubmission
 
 pytestmark = pytest.mark.skipif(os.environ.get("KAMREVIEW_SKIP_BROWSER") == "1", reason="KAMREVIEW_SKIP_BROWSER=1")
 
@@ -137,6 +138,13 @@ PAGES: dict[str, list[Visit]] = {
         Visit("peer-form", "employee", "open", "/me/peer-feedback/{cycle_id}/K02")],
     "GET /manager/results/{cycle_id}": [
         Visit("results-conversations", "manager", "released", "/manager/results/{cycle_id}")],
+    # The generic form of a phase defined only in the registry (the cycle adds the toy check-in of
+    # tests/test_phase_registry.py); a shipped phase's own page is visited above, this route redirects there.
+    "GET /tasks/{cycle_id}/{phase}/{employee_id}": [
+        Visit("phase-form", "manager", "open", "/tasks/{cycle_id}/toy_check_in/K01"),
+        Visit("phase-form-refused", "manager", "open", "/tasks/{cycle_id}/toy_check_in/K01",
+              form={"q:clarity": "3"}, status=422),
+        Visit("phase-form-done", "manager", "calibration", "/tasks/{cycle_id}/toy_check_in/K01")],
 }
 # Error pages (error.html through the app's handlers): not a route of their own.
 ERRORS = [Visit("error-404", "anon", "open", "/no-such-page", status=404),
@@ -148,8 +156,6 @@ NOT_PAGES = {
     "GET /docs/oauth2-redirect": "Swagger UI",
     "GET /redoc": "ReDoc, third-party markup from a CDN",
     "GET /": "redirects to the reader's start page",
-    "GET /tasks/{cycle_id}/{phase}/{employee_id}": "redirects to a shipped phase's own page (visited above); the generic "
-                                                   "form of a registry-only phase: tests/web/test_phase_form.py",
     "GET /language/{code}": "sets the language and redirects back",
     "GET /hr/cycles/{cycle_id}/audit.csv": "a CSV download",
     "GET /metrics": "Prometheus text format",
@@ -333,8 +339,10 @@ def visits_in(state: str) -> list[Visit]:
 
 
 def complete_every_task(live: Any, db_url: str, org: dict[str, Any], cycle_id: str, hr: httpx.Client) -> None:
-    """Self-reviews, scores and the surveys still open, so the cycle moves on to calibration."""
+    """Self-reviews, scores, check-ins and the surveys still open, so the cycle moves on to calibration."""
     for k in org["kams"]:
+        live.call(lambda c, k=k: tasks.submit_task(c, db_url, cycle_id, k, TaskSubmission(
+            "toy_check_in", org["manager_of"][k], {"clarity": 3, "follow_up": 4}, {"clarity": "目标已讲清楚"})))
         live.call(lambda c, k=k: tasks.submit_self_review(c, db_url, cycle_id, SelfReviewSubmission(k, ratings(2))))
         live.call(lambda c, k=k: tasks.submit_manager_score(
             c, db_url, cycle_id, k, ManagerScoreSubmission(org["manager_of"][k], ratings(3 if k == "K01" else 2),
@@ -410,11 +418,26 @@ async def seed_goals(db_url: str) -> None:
                 await goals.check_in(conn, kam, k, CheckInIn(value=1_800_000, comment="big order from account A"))
 
 
-def test_every_page_of_every_role_has_no_serious_accessibility_violation(live, db_url, web_org, browser):
+def with_check_in(cycle_id: str) -> Any:
+    """The cycle's configuration with the toy check-in added (its generic form is one of the pages)."""
+    from domain.cycle import CycleConfig
+
+    data = cycle_config(cycle_id, due="600s").model_dump(mode="json")
+    data["added_phases"] = {"toy_check_in": {"due_after": "600s", "reminders_before": [],
+                                             "on_deadline": {"action": "close"}}}
+    return CycleConfig.model_validate(data)
+
+
+def test_every_page_of_every_role_has_no_serious_accessibility_violation(live, db_url, db_admin_url, web_org, browser):
+    with check_in_phase(db_admin_url):
+        walk_every_page(live, db_url, web_org, browser)
+
+
+def walk_every_page(live: Any, db_url: str, web_org: dict[str, Any], browser: Any) -> None:
     shots = Path(os.environ["KR_SHOTS"]) if os.environ.get("KR_SHOTS") else None
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
-    cycle_id = open_live_cycle(live, db_url, web_org)
+    cycle_id = open_live_cycle(live, db_url, web_org, with_check_in)
     with_crm_figures(live, db_url)
     live.call(lambda _client: seed_goals(db_url))
     walk = Walk(live.url, cycle_id, browser, shots)

@@ -39,6 +39,38 @@ async def test_the_reviewer_fills_in_the_generic_form_of_a_registry_only_phase(w
                     "ORDER BY 1", review_id_for(c, "K01")) == [("clarity", 3, "good"), ("follow_up", 2, None)]
         assert 'data-status="done"' in (await m1.get(path)).text
 
+        # HR's participant page shows the answers, read through the phase's Storage, named by its definition.
+        hr = await web.login("HR1")
+        participant = f"/hr/cycles/{c}/participants/K01"
+        for lang, phase, question in (("en", "check-in", "Were the goals for next quarter made clear?"),
+                                      ("zh-CN", "面谈记录", "下季度目标是否已讲清楚？")):
+            hr.cookies.set("kr_lang", lang)
+            shown = (await hr.get(participant)).text
+            section = shown[shown.index('id="phase-toy_check_in"'):]
+            section = section[:section.index("</table>")]
+            assert phase in section and question in section and "good" in section, section
+            assert '<tr data-item="clarity"><td>' + question + '</td><td class="num">3</td>' in section
+            assert '<tr data-item="follow_up">' in section
+            assert '<option value="toy_check_in">' + phase in shown  # HR may reopen it
+        api = (await hr.get(f"/api/hr/cycles/{c}/participants/K01")).json()
+        (answers,) = api["phase_answers"]
+        assert answers["phase"] == "toy_check_in" and answers["status"] == "done"
+        (one,) = answers["sets"]
+        assert one["submitted_by"]["id"] == "M1"
+        assert [(a["question"], a["labels"]["zh-CN"], a["rating"], a["comment"]) for a in one["answers"]] == [
+            ("clarity", "下季度目标是否已讲清楚？", 3, "good"), ("follow_up", "后续行动是否已达成一致？", 2, None)]
+
+        # HR reopens it from the page; the kept version names its questions.
+        hr.cookies.set("kr_lang", "en")
+        reopened = await hr.post(f"{participant}/reopen", data={
+            "task": "toy_check_in", "reason": "talk about Q4 too", "due": "3d", "csrf_token": hr.headers["X-CSRF-Token"]})
+        assert reopened.status_code == 303, reopened.text
+        assert rows(web.db_url, "SELECT status, version FROM task WHERE id = %s",
+                    f"{review_id_for(c, 'K01')}:toy_check_in") == [("open", 2)]
+        versions = (await hr.get(participant)).text
+        versions = versions[versions.index('id="versions"'):]
+        assert "Were the goals for next quarter made clear? 3" in versions[:versions.index("</table>")]
+
         # The KAM has no task in it; a phase with its own page is sent there.
         k01 = await web.login("K01")
         assert 'id="not-asked"' in (await k01.get(path)).text

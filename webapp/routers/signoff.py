@@ -42,7 +42,10 @@ Due = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=r"^\
 
 
 class ReopenIn(_In):
-    task: Literal["self_review", "manager_scoring", "customer_survey"]
+    # Any phase whose Storage says what a resubmission replaces (services.reopen refuses the others).
+    task: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] = Field(
+        description="the phase: self_review, manager_scoring, customer_survey or a phase defined in the registry",
+        examples=["manager_scoring"])
     reason: Reason
     due: Due = Field(default=reopen.DEFAULT_DUE, description="time to submit again: 3d, 12h, 2w")
     contact_id: EmployeeId | None = Field(default=None, description="the contact whose survey answer is reopened")
