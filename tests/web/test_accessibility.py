@@ -428,6 +428,7 @@ def with_check_in(cycle_id: str) -> Any:
     return CycleConfig.model_validate(data)
 
 
+@pytest.mark.timeout(900)  # one walk over every page of every role, both languages, two widths: minutes on 2 cores
 def test_every_page_of_every_role_has_no_serious_accessibility_violation(live, db_url, db_admin_url, web_org, browser):
     with check_in_phase(db_admin_url):
         walk_every_page(live, db_url, web_org, browser)
