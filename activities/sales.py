@@ -67,24 +67,33 @@ ORDER BY d.closed_on, d.id
 #: _DEALS routed as route_deals routes its rows, for copy_first_sales_lines to read chunk by chunk through one cursor
 #: (one snapshot, as one query) while the worker processes settle the chunks read before: every row once per chunk
 #: of ``size`` people it goes to (``at``: the chunk's number), the chunks in order, each chunk's rows in _DEALS order
-#: (closing day, then id): a split deal to the chunk of every participant it credits, any other deal to its KAM's.
-#: The same selection as _DEALS (a deal routed nowhere credits no participant and is not its KAM's).
+#: (closing day, then id): a split deal to the chunk of every participant it credits (else its KAM's), any other
+#: deal to its KAM's; (at, closing day, then _DEALS' columns). The same selection as _DEALS. The deals without split
+#: credits (nearly all) and the split ones are read apart, so that the first are only joined with the participants
+#: (PostgreSQL's CPU as _DEALS' at 20,000 × 20: 2.6–2.8 s against 2.4–2.5 s; one query with both left joins: 3.7 s).
 _DEALS_BY_CHUNK = """
 WITH people AS (SELECT u.e, (u.n - 1) / %(size)s AS at FROM unnest(%(people)s::text[]) WITH ORDINALITY AS u(e, n)),
-     split_at AS (SELECT DISTINCT c.deal_id, p.at FROM crm_deal_credit c JOIN people p ON p.e = c.employee_id)
-SELECT COALESCE(x.at, k.at), d.id, to_char(d.closed_on, 'YYYY-MM-DD'), d.amount::text, d.currency, d.kam_id, s.split
-FROM crm_deal d
-LEFT JOIN (SELECT c.deal_id,
-                  jsonb_agg(jsonb_build_array(c.employee_id, c.percent::text) ORDER BY c.employee_id) AS split
-           FROM crm_deal_credit c JOIN crm_deal cd ON cd.id = c.deal_id
-           WHERE cd.kind = 'deal' AND cd.closed_on BETWEEN %(start)s AND %(end)s
-           GROUP BY c.deal_id) s ON s.deal_id = d.id
-LEFT JOIN split_at x ON x.deal_id = d.id
+     split AS (SELECT c.deal_id,
+                      jsonb_agg(jsonb_build_array(c.employee_id, c.percent::text) ORDER BY c.employee_id) AS split
+               FROM crm_deal_credit c JOIN crm_deal cd ON cd.id = c.deal_id
+               WHERE cd.kind = 'deal' AND cd.closed_on BETWEEN %(start)s AND %(end)s
+               GROUP BY c.deal_id)
+SELECT k.at, d.closed_on, d.id, to_char(d.closed_on, 'YYYY-MM-DD'), d.amount::text, d.currency, d.kam_id, NULL::jsonb
+FROM crm_deal d JOIN people k ON k.e = d.kam_id
+WHERE d.kind = 'deal' AND d.amount IS NOT NULL AND d.closed_on BETWEEN %(start)s AND %(end)s
+  AND (d.won OR EXISTS (SELECT 1 FROM crm_deal_event e WHERE e.deal_id = d.id))
+  AND NOT EXISTS (SELECT 1 FROM split s WHERE s.deal_id = d.id)
+UNION ALL
+SELECT COALESCE(x.at, k.at), d.closed_on, d.id, to_char(d.closed_on, 'YYYY-MM-DD'), d.amount::text, d.currency, d.kam_id,
+       s.split
+FROM split s JOIN crm_deal d ON d.id = s.deal_id
+LEFT JOIN (SELECT DISTINCT c.deal_id, p.at FROM crm_deal_credit c JOIN people p ON p.e = c.employee_id) x
+       ON x.deal_id = d.id
 LEFT JOIN people k ON k.e = d.kam_id
 WHERE d.kind = 'deal' AND d.amount IS NOT NULL AND d.closed_on BETWEEN %(start)s AND %(end)s
   AND (d.won OR EXISTS (SELECT 1 FROM crm_deal_event e WHERE e.deal_id = d.id))
   AND COALESCE(x.at, k.at) IS NOT NULL
-ORDER BY 1, d.closed_on, d.id
+ORDER BY 1, 2, 3
 """
 
 
@@ -196,7 +205,7 @@ class _ChunkDeals:
         while True:
             buffer, i, n = self.buffer, self.i, len(self.buffer)
             while i < n and buffer[i][0] == chunk:
-                out.append(buffer[i][1:])
+                out.append(buffer[i][2:])
                 i += 1
             self.i = i
             if i < n or self.done:  # the next chunk's row is in sight, or there is nothing more
