@@ -188,7 +188,9 @@ class CycleActivities(DbActivities):
             people = None
             if sales:  # deals, plan year, draw, clawbacks: each person's settlement on what earlier cycles locked
                 try:  # the deals are validated and split where each chunk of people is settled
-                    people = await sales_inputs(cur, cycle_id, config, inputs, activity.heartbeat)
+                    # the first lines read the deals chunk by chunk while the chunks before are settled
+                    people = await sales_inputs(cur, cycle_id, config, inputs, activity.heartbeat,
+                                                deals_later=existing == 0)
                 except DomainError as err:
                     raise rejected(tr("incentives cannot be computed: %(problem)s", problem=err.as_text())) from None
                 activity.heartbeat("deals and the plan year loaded")

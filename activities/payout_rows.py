@@ -14,10 +14,12 @@ import json
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import date
 from typing import Any
+
+import psycopg
 
 from activities.base import json_default
 from domain.errors import DomainError
@@ -28,6 +30,7 @@ PAYOUT_COLUMNS = (
     "plan_id", "plan_version", "revision", "explanation", "inputs", "status",
 )
 CHUNK = 2000
+_COPY = f"COPY payout_line ({', '.join(PAYOUT_COLUMNS)}) FROM STDIN"
 PARALLEL_MIN = int(os.environ.get("KAMREVIEW_PARALLEL_PAYOUTS_MIN", "5000"))
 AHEAD = 2  # computed chunks that may wait for the COPY, besides the ones being computed
 _pool: Executor | None = None
@@ -180,32 +183,41 @@ def repeated_employee(inputs: Sequence[IncentiveInput]) -> str | None:
 
 async def stream_chunks(cur, executor: Executor | None, n_inputs: int,
                         chunk_job: Callable[[int], tuple[Callable[..., tuple[bytes, int, Any]], tuple[Any, ...]]],
-                        progress: Callable[[str], None] | None = None) -> tuple[int, Any]:
+                        progress: Callable[[str], None] | None = None,
+                        read: Callable[[int], Awaitable[None]] | None = None) -> tuple[int, Any]:
     """Chunks of CHUNK people computed on ``executor`` and streamed, in order, into one COPY into payout_line;
     (lines written, None) or (0, the first chunk's error). ``chunk_job(start)`` gives the function and arguments
-    that compute the chunk starting there and return (COPY rows, line count, error or None)."""
+    that compute the chunk starting there and return (COPY rows, line count, error or None).
+
+    ``read(start)``, when given, is awaited before ``chunk_job(start)``: it reads what the chunk needs on the same
+    connection (a cursor's FETCH), so each chunk then goes into payout_line by a COPY statement of its own, the
+    reads between them, in the same transaction (the same rows as one COPY)."""
     loop = asyncio.get_running_loop()
     starts = iter(range(0, n_inputs, CHUNK))
     pending: deque[asyncio.Future[tuple[bytes, int, Any]]] = deque()
 
-    def submit_next() -> None:
+    async def submit_next() -> None:
         start = next(starts, None)
         if start is not None:
+            if read is not None:
+                await read(start)
             fn, args = chunk_job(start)
             pending.append(loop.run_in_executor(executor, fn, *args))
 
     # Computing runs at most AHEAD chunks ahead of the COPY, so the rows waiting here for PostgreSQL stay a few
     # chunks (about 2 KB per employee) instead of the whole cycle's, and nothing more is computed after an error.
-    for _ in range(_workers(executor) + AHEAD):
-        submit_next()
     written = done = 0
     try:
-        async with cur.copy(f"COPY payout_line ({', '.join(PAYOUT_COLUMNS)}) FROM STDIN") as copy:
+        for _ in range(_workers(executor) + AHEAD):
+            await submit_next()
+        if read is not None:
+            return await _copy_each(cur, pending, submit_next, n_inputs, progress)
+        async with cur.copy(_COPY) as copy:
             while pending:
                 data, count, error = await pending.popleft()
                 if error is not None:
                     raise _ChunkFailed(error)  # aborts the COPY
-                submit_next()  # before writing, so a worker computes while PostgreSQL takes this chunk
+                await submit_next()  # before writing, so a worker computes while PostgreSQL takes this chunk
                 await copy.write(data)
                 written += count
                 done += CHUNK
@@ -217,6 +229,30 @@ async def stream_chunks(cur, executor: Executor | None, n_inputs: int,
         for future in pending:  # after an error: nothing more is computed for this transaction
             future.cancel()
     return written, None
+
+
+async def _copy_each(cur, pending: deque[asyncio.Future[tuple[bytes, int, Any]]],
+                     submit_next: Callable[[], Awaitable[None]], n_inputs: int,
+                     progress: Callable[[str], None] | None) -> tuple[int, Any]:
+    """stream_chunks with reads between the chunks: each chunk's rows in a COPY statement of its own, and the next
+    chunk read and submitted before it, so the workers compute while PostgreSQL takes this chunk. Under a savepoint:
+    after an error nothing is written, as when one COPY is aborted, and the transaction stays usable."""
+    written = done = 0
+    failed: list[Any] = []
+    async with cur.connection.transaction():
+        while pending:
+            data, count, error = await pending.popleft()
+            if error is not None:
+                failed.append(error)
+                raise psycopg.Rollback()  # to the savepoint: the chunks written so far are undone
+            await submit_next()
+            async with cur.copy(_COPY) as copy:
+                await copy.write(data)
+            written += count
+            done += CHUNK
+            if progress:
+                progress(f"{min(done, n_inputs)}/{n_inputs} employees")
+    return (0, failed[0]) if failed else (written, None)
 
 
 def _workers(executor: Executor | None) -> int:

@@ -482,7 +482,10 @@ async def activity_path(pg: Postgres, config: object, inputs: list, clock: objec
         cpu = clock.snapshot()  # type: ignore[attr-defined]
         t = time.perf_counter()
         async with conn.transaction(), conn.cursor() as cur:
-            sales = await sales_inputs(cur, CYCLE, config, inputs)
+            try:  # as compute_incentives reads them for a cycle's first lines: the deals while the chunks settle
+                sales = await sales_inputs(cur, CYCLE, config, inputs, deals_later=True)
+            except TypeError:  # an engine before the deals were read chunk by chunk
+                sales = await sales_inputs(cur, CYCLE, config, inputs)
             read_s, read_cpu = time.perf_counter() - t, clock.delta(cpu, clock.snapshot())  # type: ignore[attr-defined]
             # (an engine before 43d1a0a: sales_inputs credited the deals itself and returned the people)
             people, deals = (sales.people, (sales.deals,)) if hasattr(sales, "deals") else (sales, ())
@@ -491,7 +494,8 @@ async def activity_path(pg: Postgres, config: object, inputs: list, clock: objec
             if error is not None:
                 raise RuntimeError(f"copy_first_sales_lines refused the cycle: {error}")
         elapsed = time.perf_counter() - t
-        return {"s": elapsed, "read_s": read_s, "read_cpu": read_cpu, "deals": len(deals[0]) if deals else None,
+        return {"s": elapsed, "read_s": read_s, "read_cpu": read_cpu,
+                "deals": len(deals[0]) if deals and isinstance(deals[0], list) else "chunk by chunk",
                 "written": written,
                 "cpu": clock.delta(cpu, clock.snapshot())}  # type: ignore[attr-defined]
 

@@ -199,3 +199,97 @@ def test_people_travel_packed_as_they_are_but_paid_deals_only_with_events():
                                      events=p.events, period_actual=p.period_actual, annual_quota=p.annual_quota)
     assert (sales.sales_lines(plan, "y", START, END, "Q3", inputs, sales.credit_people(back, rows))
             == sales.sales_lines(plan, "y", START, END, "Q3", inputs, sales.credit_people(people, rows)))
+
+
+def _seed_deals(url: str, inputs: list[IncentiveInput], rows: list[tuple]) -> None:
+    """The rows as crm_deal / crm_deal_credit hold them, and what _DEALS leaves out or routes oddly: a lost deal
+    (without an event: left out; with one: read), a deal of the period before, a deal of a KAM who is no
+    participant (left out; split with a participant: that participant's chunk), a split crediting no participant
+    (its KAM's chunk), an order."""
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO employee (id, name, role, currency, timezone) VALUES (%s, 'x', 'kam', 'CNY', "
+                        "'UTC') ON CONFLICT DO NOTHING", [(e,) for e in [i.employee_id for i in inputs] + ["X1", "X2"]])
+        deals = [(deal_id, "deal", kam, True, amount, currency, closed) for deal_id, closed, amount, currency, kam, _ in rows]
+        deals += [("L1", "deal", "E1", False, "10.00", "CNY", "2026-08-01"), ("L2", "deal", "E2", False, "20.00", "CNY",
+                  "2026-08-01"), ("B1", "deal", "E1", True, "30.00", "CNY", "2026-06-30"),
+                  ("X-1", "deal", "X1", True, "40.00", "CNY", "2026-08-02"), ("X-2", "deal", "X1", True, "50.00", "CNY",
+                  "2026-07-03"), ("N-1", "deal", "E3", True, "60.00", "CNY", "2026-08-03"),
+                  ("O1", "order", "E1", True, "70.00", "CNY", "2026-08-04")]
+        cur.executemany("INSERT INTO crm_deal (id, kind, kam_id, won, amount, currency, closed_on, source) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, 'test')", deals)
+        credits = [(r[0], e, p) for r in rows if r[5] for e, p in r[5]]
+        credits += [("X-2", "X1", 50), ("X-2", "E5", 50), ("N-1", "X1", 70), ("N-1", "X2", 30)]
+        cur.executemany("INSERT INTO crm_deal_credit (deal_id, employee_id, percent) VALUES (%s, %s, %s)", credits)
+        cur.execute("""INSERT INTO crm_deal_event (deal_id, kind, "on", source) VALUES ('L2', 'cancelled', '2026-09-01',
+                       'test')""")
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 100])
+async def test_the_deals_read_by_chunk_are_the_rows_route_deals_gives_each_chunk(db_admin_url, size):
+    """_DEALS_BY_CHUNK, read chunk by chunk through one cursor, gives each chunk the rows route_deals gives it from
+    _DEALS, in the same order (a split deal to both people's chunks, and to one when both are in it)."""
+    inputs, _, rows = _world()
+    _seed_deals(db_admin_url, inputs, rows)
+    ids = [i.employee_id for i in inputs]
+    params = {"start": START, "end": END, "people": ids, "size": size}
+    async with await psycopg.AsyncConnection.connect(db_admin_url) as conn:
+        async with conn.cursor() as cur:
+            await cur.execute(sales._DEALS, params)
+            everything = await cur.fetchall()
+        expected = sales.route_deals(everything, ids, size)
+        assert {r[0] for r in everything} >= {"L2", "X-2", "N-1"} and not {r[0] for r in everything} & {"L1", "B1", "X-1", "O1"}
+        async with conn.transaction(), conn.cursor(name="by_chunk") as cur:
+            await cur.execute(sales._DEALS_BY_CHUNK, params)
+            reader = sales._ChunkDeals(cur)
+            reader.BATCH = 4  # chunks across batches
+            got = {at: mine for at in range(0, len(ids), size) if (mine := await reader.rows(at // size))}
+            assert await reader.rows(len(ids)) == []
+    assert got == expected
+
+
+async def test_the_copy_reading_the_deals_by_chunk_writes_the_rows_of_the_deals_read_at_once(db_admin_url, monkeypatch):
+    """copy_first_sales_lines given PeriodDeals (compute_incentives' first lines) writes what it writes given the
+    period's rows read at once: the same lines, in chunks in threads and in processes; and the refusal of an invalid
+    deal is the first one in _DEALS order, as then."""
+    plan = IncentivePlan.model_validate(PLAN)
+    inputs, people, rows = _world()
+    _seed_deals(db_admin_url, inputs, rows)
+    with psycopg.connect(db_admin_url) as conn:
+        for cid in ("SC1", "SC2", "SC3"):
+            conn.execute("""INSERT INTO review_cycle (id, name, cadence, period_label, period_start, period_end,
+                            timezone, config, config_sha256, participant_count, status) VALUES (%s, 'x', 'quarterly',
+                            '2026-Q3', '2026-07-01', '2026-09-30', 'UTC', '{}', 'x', 7, 'incentives')""", (cid,))
+    ids = [i.employee_id for i in inputs]
+
+    async def copy(cycle_id: str, chunk: int, parallel: bool, later: bool) -> tuple[int, object]:
+        monkeypatch.setattr(sales, "CHUNK", chunk)
+        monkeypatch.setattr(payout_rows, "CHUNK", chunk)
+        monkeypatch.setattr(payout_rows, "PARALLEL_MIN", 1 if parallel else 10_000)
+        async with await psycopg.AsyncConnection.connect(db_admin_url) as conn, conn.cursor() as cur:
+            if later:
+                deals: object = sales.PeriodDeals(START, END)
+            else:
+                await cur.execute(sales._DEALS, {"start": START, "end": END, "people": ids})
+                deals = await cur.fetchall()
+            written, error = await sales.copy_first_sales_lines(cur, plan, "y", START, END, "2026-Q3", cycle_id,
+                                                                inputs, people, lambda _: None, deals)
+            await conn.commit()
+        return written, error
+
+    def written(cycle_id: str) -> dict:
+        with psycopg.connect(db_admin_url) as conn:
+            got = conn.execute("""SELECT replace(idempotency_key, %s, ''), employee_id, line_type, amount, explanation,
+                                         inputs FROM payout_line WHERE cycle_id = %s""", (cycle_id, cycle_id)).fetchall()
+        return {r[0]: r[1:] for r in got}
+
+    one = await copy("SC1", 100, False, False)
+    assert one[1] is None and one[0] > len(rows)
+    assert await copy("SC2", 2, True, True) == one and written("SC2") == written("SC1")
+    assert await copy("SC3", 3, False, True) == one and written("SC3") == written("SC1")
+    # an invalid deal (split shares summing to 110 %) in a later chunk: refused as when every deal was read at once
+    with psycopg.connect(db_admin_url) as conn:
+        conn.execute("UPDATE crm_deal_credit SET percent = 70 WHERE deal_id = 'X-2' AND employee_id = 'X1'")
+        conn.execute("DELETE FROM payout_line WHERE cycle_id IN ('SC1', 'SC2')")
+    at_once, by_chunk = await copy("SC1", 100, False, False), await copy("SC2", 2, True, True)
+    assert at_once[0] == by_chunk[0] == 0 and at_once[1] is not None and str(by_chunk[1]) == str(at_once[1])
+    assert "X-2" in str(at_once[1]) and written("SC2") == {}
