@@ -23,7 +23,8 @@ from temporalio.worker import Worker
 
 from bench.floor_payloads import KINDS, FloorInput, FloorRow, FloorSubmission
 from bench.floor_workflow import FloorWorkflow
-from services.worker_runtime import share_workflow_code
+from services.settings import get_settings
+from services.worker_runtime import share_workflow_code, worker_tuning
 
 RESULT_POLLS = 200
 
@@ -56,7 +57,7 @@ class FloorActivities:
 @contextlib.asynccontextmanager
 async def floor_worker(client: Client, libpq_url: str, task_queue: str, pool_size: int = 10,
                        cache_size: int | None = None) -> AsyncIterator[Worker]:
-    """Same shape as worker.running_worker: one pool, max(pool*2, 20) concurrent activities, the same cache."""
+    """Same shape as worker.running_worker: one pool, the same concurrency (worker_tuning) and cache."""
     # The same pool settings as worker.running_worker (autocommit: one round trip per one-row write).
     pool = AsyncConnectionPool(libpq_url, min_size=1, max_size=pool_size, open=False, kwargs={"autocommit": True})
     await pool.open(wait=True)
@@ -64,10 +65,12 @@ async def floor_worker(client: Client, libpq_url: str, task_queue: str, pool_siz
         await conn.execute(FLOOR_TABLE)
     share_workflow_code([FloorWorkflow])  # as running_worker does: the sandbox's per-run import reuses one code object
     try:
+        tuning = worker_tuning(get_settings(), pool_size)  # the engine's worker's (KAMREVIEW_WORKER_*, the cache)
+        if cache_size:
+            tuning["max_cached_workflows"] = cache_size
         worker = Worker(
             client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[FloorActivities(pool).write_row],
-            max_concurrent_activities=max(pool_size * 2, 20),
-            **({"max_cached_workflows": cache_size} if cache_size else {}),
+            **tuning,
         )
         async with worker:
             yield worker

@@ -175,6 +175,24 @@ class ZohoSettings(BaseSettings):
         return [part.strip().lower() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
 
+class WorkerSettings(BaseSettings):
+    """A worker's concurrency (``KAMREVIEW_WORKER_*``); unset: the defaults measured in bench/README.md. Its workflow
+    cache is ``KAMREVIEW_WORKFLOW_CACHE_SIZE``, its database pool ``KAMREVIEW_DB_POOL_SIZE``."""
+
+    model_config = SettingsConfigDict(env_prefix="KAMREVIEW_WORKER_", env_file=".env", extra="ignore")
+
+    workflow_tasks: int | None = Field(default=None, ge=2, description="workflow tasks run at once (SDK default 100)")
+    activities: int | None = Field(default=None, ge=1, description="activities run at once; unset: twice the "
+                                   "database pool, at least 20 (an activity holds a pool connection while it writes)")
+    local_activities: int | None = Field(default=None, ge=1, description="local activities at once (SDK default 100)")
+    workflow_task_pollers: int | None = Field(default=None, ge=2, description="long polls for workflow tasks "
+                                              "(SDK default 5; at least 2: the sticky and the shared queue)")
+    activity_task_pollers: int | None = Field(default=None, ge=1, description="long polls for activity tasks "
+                                              "(SDK default 5)")
+    nonsticky_poll_ratio: float = Field(default=0.2, gt=0, le=1, description="share of the workflow task polls "
+                                        "on the shared queue (new runs) rather than this worker's sticky one")
+
+
 class Settings(BaseSettings):
     """The one settings class. Groups of settings are nested (``web``) and keep their own prefixes."""
 
@@ -227,6 +245,8 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings, description="a worker's concurrency "
+                                   "(KAMREVIEW_WORKER_*)")
     fxiaoke: FxiaokeSettings = Field(default_factory=FxiaokeSettings, description="the Fxiaoke open API "
                                      "(KAMREVIEW_FXIAOKE_*)")
     zoho: ZohoSettings = Field(default_factory=ZohoSettings, description="Zoho CRM's API (KAMREVIEW_ZOHO_*)")

@@ -14,10 +14,11 @@ import importlib.machinery
 import sys
 import types
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.base import RefuseUnfixableErrors
 from activities.cycle import CycleActivities
@@ -136,6 +137,26 @@ def activities_for(pool: AsyncConnectionPool, setup: DeliverySetup | None = None
     ]
 
 
+def worker_tuning(settings: Settings, pool_size: int) -> dict[str, Any]:
+    """The Worker's concurrency arguments from the settings (KAMREVIEW_WORKER_*, the workflow cache); the SDK's own
+    default for what is unset. The cycle bench's floor worker takes the same, so the two are measured alike."""
+    w = settings.worker
+    tuning: dict[str, Any] = {
+        "max_cached_workflows": settings.workflow_cache_size,
+        "max_concurrent_activities": w.activities or max(pool_size * 2, 20),
+        "nonsticky_to_sticky_poll_ratio": w.nonsticky_poll_ratio,
+    }
+    if w.workflow_tasks:
+        tuning["max_concurrent_workflow_tasks"] = w.workflow_tasks
+    if w.local_activities:
+        tuning["max_concurrent_local_activities"] = w.local_activities
+    if w.workflow_task_pollers:
+        tuning["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(w.workflow_task_pollers)
+    if w.activity_task_pollers:
+        tuning["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(w.activity_task_pollers)
+    return tuning
+
+
 @contextlib.asynccontextmanager
 async def running_worker(client: Client, database_url: str, task_queue: str, pool_size: int = 10,
                          setup: DeliverySetup | None = None) -> AsyncIterator[Worker]:
@@ -152,8 +173,7 @@ async def running_worker(client: Client, database_url: str, task_queue: str, poo
     try:
         worker = Worker(
             client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool, setup, database_url),
-            max_concurrent_activities=max(pool_size * 2, 20), interceptors=[CountRefusals(), RefuseUnfixableErrors()],
-            max_cached_workflows=get_settings().workflow_cache_size,
+            interceptors=[CountRefusals(), RefuseUnfixableErrors()], **worker_tuning(get_settings(), pool_size),
         )
         freeze_startup_heap()
         async with worker:
