@@ -63,6 +63,7 @@ from services.cycles import approve_payouts, create_cycle, finalize_calibration,
 from services.db import libpq_url
 from services.errors import NotFound, TryLater
 from services.settings import get_settings
+from services.worker_runtime import worker_tuning
 from worker import running_worker
 from workflows.cycle import CycleWorkflow
 from workflows.payloads import (
@@ -339,7 +340,7 @@ async def run_engine(client, db_url: str, cycle_id: str, org: Org, task_queue: s
     created = await create_cycle(db_url, bench_config(cycle_id, org, batch_size), actor=f"{org.tag}HR")
     assert created.participants == len(org.kams), created
     round_trips: list[tuple[str, float, float]] = []
-    async with running_worker(client, db_url, task_queue):
+    async with running_worker(client, db_url, task_queue, get_settings().db_pool_size):  # as worker.py
         if profiler:
             profiler.start()
         cpu0 = meter.snapshot() if meter else {}
@@ -373,7 +374,8 @@ async def run_engine(client, db_url: str, cycle_id: str, org: Org, task_queue: s
 
 async def run_floor(client, db_url: str, run_id: str, n: int, task_queue: str, concurrency: int,
                     meter: CpuMeter | None, profiler: AllThreadsProfiler | None, settle_s: float = 0.0) -> dict[str, Any]:
-    async with floor_worker(client, libpq_url(db_url), task_queue, cache_size=get_settings().workflow_cache_size):
+    async with floor_worker(client, libpq_url(db_url), task_queue, get_settings().db_pool_size,
+                            cache_size=get_settings().workflow_cache_size):
         if profiler:
             profiler.start()
         cpu0 = meter.snapshot() if meter else {}
@@ -420,19 +422,34 @@ async def history_profile(client, workflow_id: str) -> dict[str, Any]:
     activity_ms: dict[str, list[float]] = defaultdict(list)
     wft_sched: dict[int, float] = {}
     wft_ms: list[float] = []
+    # Where a round trip's time goes: each workflow task's wait in the queue (scheduled -> started) and its run at the
+    # worker (started -> completed, what the SDK reports to the server), each activity's wait and run likewise.
+    started_at: dict[int, float] = {}
+    parts: dict[str, list[float]] = defaultdict(list)
     child_start_ms: list[float] = []
     child_init: dict[int, float] = {}
     for e in events:
         t = e.event_time.ToMicroseconds() / 1000
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled[e.event_id] = (e.activity_task_scheduled_event_attributes.activity_type.name, t)
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            sched_id = e.activity_task_started_event_attributes.scheduled_event_id
+            started_at[e.event_id] = t
+            parts["activity_wait"].append(t - scheduled[sched_id][1])
         elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            name, t0 = scheduled[e.activity_task_completed_event_attributes.scheduled_event_id]
+            a = e.activity_task_completed_event_attributes
+            name, t0 = scheduled[a.scheduled_event_id]
             activity_ms[name].append(t - t0)
+            parts["activity_run"].append(t - started_at.get(a.started_event_id, t))
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
             wft_sched[e.event_id] = t
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            started_at[e.event_id] = t
+            parts["wft_wait"].append(t - wft_sched.get(e.workflow_task_started_event_attributes.scheduled_event_id, t))
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            wft_ms.append(t - wft_sched.get(e.workflow_task_completed_event_attributes.scheduled_event_id, t))
+            a = e.workflow_task_completed_event_attributes
+            wft_ms.append(t - wft_sched.get(a.scheduled_event_id, t))
+            parts["wft_run"].append(t - started_at.get(a.started_event_id, t))
         elif e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
             child_init[e.event_id] = t
         elif e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
@@ -447,6 +464,7 @@ async def history_profile(client, workflow_id: str) -> dict[str, Any]:
         "updates": kinds.get("WORKFLOW_EXECUTION_UPDATE_ACCEPTED", 0),
         # Local activities (the review's short writes since the local-writes patch) and patches: one marker each.
         "markers": kinds.get("MARKER_RECORDED", 0),
+        "parts_ms": {k: [round(statistics.fmean(v), 1), len(v)] for k, v in parts.items()},
     }
     if child_start_ms:
         out["children"] = len(child_start_ms)
@@ -455,14 +473,34 @@ async def history_profile(client, workflow_id: str) -> dict[str, Any]:
     return out
 
 
+PARTS_SAMPLE = 24  # histories read for the breakdown of where a workflow's tasks spend their time
+
+
+def sample_indexes(n: int) -> list[int]:
+    """The first, middle and last (the sample printed), then evenly spread others for the time breakdown."""
+    return list(dict.fromkeys([0, n // 2, n - 1] + [i * n // PARTS_SAMPLE for i in range(PARTS_SAMPLE)]))
+
+
+def parts_breakdown(profiles: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean ms per workflow task (its wait in the queue, its run) and per activity (wait, run) over the sample."""
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for h in profiles:
+        for k, (mean, count) in h["parts_ms"].items():
+            sums[k][0] += mean * count
+            sums[k][1] += count
+    return {k: round(total / count, 1) for k, (total, count) in sorted(sums.items()) if count}
+
+
 async def engine_histories(client, cycle_id: str, org: Org) -> dict[str, Any]:
-    sample = [org.kams[0], org.kams[len(org.kams) // 2], org.kams[-1]]
-    reviews = [await history_profile(client, review_workflow_id(review_id_for(cycle_id, k))) for k in sample]
-    return {"cycle": await history_profile(client, cycle_workflow_id(cycle_id)), "review_sample": reviews}
+    reviews = [await history_profile(client, review_workflow_id(review_id_for(cycle_id, org.kams[i])))
+               for i in sample_indexes(len(org.kams))]
+    return {"cycle": await history_profile(client, cycle_workflow_id(cycle_id)), "review_sample": reviews[:3],
+            "parts_ms": parts_breakdown(reviews)}
 
 
-async def floor_histories(client, run_id: str, n: int) -> list[dict[str, Any]]:
-    return [await history_profile(client, f"floor:{run_id}:P{i:06d}") for i in (0, n // 2, n - 1)]
+async def floor_histories(client, run_id: str, n: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    profiles = [await history_profile(client, f"floor:{run_id}:P{i:06d}") for i in sample_indexes(n)]
+    return profiles[:3], parts_breakdown(profiles)
 
 
 def describe_review(h: dict[str, Any]) -> str:
@@ -497,6 +535,9 @@ async def main(args: argparse.Namespace) -> int:
     n, conc = args.participants, args.concurrency
     print(f"cycle bench: {n} participants, {args.rounds} round(s), crowd concurrency {conc}, "
           f"batch size {args.batch_size}, settle {args.settle:g} s, machine {machine()}", flush=True)
+    tuning = {k: str(v) for k, v in worker_tuning(get_settings(), get_settings().db_pool_size).items()}
+    tuning["db_pool_size"] = str(get_settings().db_pool_size)
+    print(f"worker tuning (both workers): {tuning}", flush=True)
     t = time.perf_counter()
     pg = start_postgres()
     sdk = SdkMetrics()
@@ -508,7 +549,7 @@ async def main(args: argparse.Namespace) -> int:
     run_tag = f"B{int(time.time()) % 100000:05d}"
     record: dict[str, Any] = {"bench": "cycle", "date": now_iso(), "machine": machine(), "participants": n,
                               "rounds": args.rounds, "settle_s": args.settle, "concurrency": conc,
-                              "batch_size": args.batch_size,
+                              "batch_size": args.batch_size, "worker_tuning": tuning,
                               "floor": [], "engine": []}
     try:
         t = time.perf_counter()
@@ -535,13 +576,14 @@ async def main(args: argparse.Namespace) -> int:
             print(f"    floor SDK metrics: {fmt_metrics(fl['sdk_metrics'])}", flush=True)
             print(f"    floor round trips (2nd and 3rd Update): {fmt_rt(fl['round_trips']['all'])}; worker RSS "
                   f"{fl['rss_start_mb']} -> peak {fl['rss_peak_mb']} MB", flush=True)
-            fh = await floor_histories(client, f"{run_tag}R{r}", n)
+            fh, fparts = await floor_histories(client, f"{run_tag}R{r}", n)
             print(f"    floor workflow: {describe_review(fh[1])}", flush=True)
+            print(f"    floor time per task, mean ms over {PARTS_SAMPLE}: {fparts}", flush=True)
             if prof:
                 fl["profile_categories"] = print_profile(fl.pop("profile"), f"round {r} floor",
                                                          out_path=Path(f"/tmp/cycle_bench_floor_r{r}.pstats"))
             fl.pop("profile", None)
-            record["floor"].append(fl | {"history_sample": fh[1]})
+            record["floor"].append(fl | {"history_sample": fh[1], "parts_ms": fparts})
 
             cycle_id = f"{run_tag}-R{r}"
             prof = AllThreadsProfiler() if args.profile else None
@@ -565,6 +607,7 @@ async def main(args: argparse.Namespace) -> int:
                   f"{en['rss_start_mb']} -> peak {en['rss_peak_mb']} MB", flush=True)
             eh = await engine_histories(client, cycle_id, org)
             print(f"    review workflow: {describe_review(eh['review_sample'][1])}", flush=True)
+            print(f"    review time per task, mean ms over {PARTS_SAMPLE}: {eh['parts_ms']}", flush=True)
             print(f"    cycle workflow: {eh['cycle']['events']} events, activities {eh['cycle']['activities']}",
                   flush=True)
             if prof:
