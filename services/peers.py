@@ -203,6 +203,10 @@ class PeerSteps:
     colleagues: list[tuple[str, str, bool]] = field(default_factory=list)
     cycle_name: str = ""  # what the page's heading says: the cycle's and the KAM's names, not their ids
     employee_name: str = ""
+    more_colleagues: bool = False  # more than COLLEAGUES_LISTED could be nominated: the page also takes typed ids
+
+
+COLLEAGUES_LISTED = 500  # ticked by name on the nomination page; beyond, a colleague's id is typed
 
 
 async def peer_steps(db: Database | str, cycle_id: str, employee_id: str, locale: str = "en") -> PeerSteps:
@@ -227,11 +231,13 @@ async def peer_steps(db: Database | str, cycle_id: str, employee_id: str, locale
                  AND e.id IS DISTINCT FROM (SELECT reviewer_id FROM review WHERE id = %(review)s)
                  AND (e.hire_date IS NULL OR e.hire_date <= current_date)
                  AND (e.termination_date IS NULL OR e.termination_date >= current_date)
-               ORDER BY teammate DESC, e.name, e.id LIMIT 500""", {"kam": employee_id, "review": review_id})).fetchall()
+               ORDER BY teammate DESC, e.name, e.id LIMIT %(limit)s""",
+            {"kam": employee_id, "review": review_id, "limit": COLLEAGUES_LISTED + 1})).fetchall()
     return PeerSteps(True, tasks.get(PEER_NOMINATION), tasks.get(PEER_APPROVAL),
                      await nominated(database, cycle_id, employee_id),
                      [(q.id, q.text(locale)) for q in peers.questions], peers.min_answers, peers.max_peers,
-                     (peers.scale_min, peers.scale_max), [tuple(c) for c in colleagues], cycle_name, employee_name)
+                     (peers.scale_min, peers.scale_max), [tuple(c) for c in colleagues[:COLLEAGUES_LISTED]],
+                     cycle_name, employee_name, len(colleagues) > COLLEAGUES_LISTED)
 
 
 async def my_peer_task(db: Database | str, cycle_id: str, employee_id: str, peer_id: str) -> str | None:

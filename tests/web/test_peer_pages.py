@@ -30,7 +30,7 @@ async def http_post_list(http, url: str, peers: list[str]) -> object:
     return await http.post(url, data={"peer": peers, CSRF_FIELD: http.headers["X-CSRF-Token"]})
 
 
-async def test_nominate_approve_answer_and_the_threshold_on_the_pages(web):
+async def test_nominate_approve_answer_and_the_threshold_on_the_pages(web, monkeypatch):
     c = f"WPF{uuid.uuid4().hex[:8]}"
     config = peer_cycle(c).model_dump(mode="json")
     config["peer_feedback"]["due_after"] = "300s"
@@ -49,10 +49,17 @@ async def test_nominate_approve_answer_and_the_threshold_on_the_pages(web):
     teammates, others = _picker_groups(page.text)
     assert "K03" in teammates and "K02" in others and not set(teammates) & set(others)
     assert 'name="peer" value="K01"' not in page.text  # not oneself
+    assert 'id="peer-more"' not in page.text  # everyone is listed
+    import services.peers
+
+    with monkeypatch.context() as m:
+        m.setattr(services.peers, "COLLEAGUES_LISTED", 2)  # a company larger than the list: the rest are typed by id
+        longer = (await kam.get(f"/me/peers/{c}")).text
+    assert 'id="peer-more"' in longer and len(sum(_picker_groups(longer), [])) == 2
     refused = await http_post_list(kam, f"/me/peers/{c}", ["K02", "K03"])  # fewer than 3
     assert refused.status_code == 422 and refused.text.count('role="alert"') == 1  # the refusal, once
     assert 'value="K02" checked' in refused.text and 'value="K03" checked' in refused.text  # the choice is kept
-    done = await http_post_list(kam, f"/me/peers/{c}", ["K02", "K03", "K04"])
+    done = await http_post_list(kam, f"/me/peers/{c}", ["K02", "K03", " K04， "])  # two ticked, one typed
     assert done.status_code == 303
 
     other = await web.login("M2")  # not K01's reviewer
