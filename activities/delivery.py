@@ -5,19 +5,20 @@ outside world happens while it is ``sending``:
 
 1. a chunk of the batch's sendable rows is *read* (in id order, after the last chunk); nothing is written and
    nothing is sent yet, so reading the same rows twice (a late attempt beside a new one) costs nothing;
-2. right before they are sent, a group of a connection's rows (``KAMREVIEW_DELIVERY_MARK_BATCH``, 8 by
-   default) becomes ``sending`` (attempts counted, addresses and Message-IDs recorded) in one statement —
+2. right before they are sent, a group of a connection's rows (k − 1, k = ``KAMREVIEW_DELIVERY_MARK_BATCH``,
+   8 by default) becomes ``sending`` (attempts counted, addresses and Message-IDs recorded) in one statement —
    committed before the first byte of any of them goes out. The statement moves a row only from ``queued``
    (or a ``retry`` whose time has come), so of two attempts holding the same row only one ever marks it; a
    sender sends only the rows its statement took;
 3. after the server's answers, the group's rows become ``sent`` (or ``retry`` with the next attempt time, or
-   ``failed``), in the statement that marks the connection's next group ``sending``.
+   ``failed``), in the statement that marks the connection's next group ``sending``; that statement runs while
+   the group's last message is in flight (whose outcome goes with the statement after).
 
 If the worker dies between 2 and 3, nobody can know which of the group the server kept. A later attempt
 finds those rows still ``sending`` and marks them ``uncertain`` — visible to HR with that explanation, resent
 only when a person decides to — rather than sending them again: a message is sent at most once per key.
-The window is one group per connection (at most ``mark_batch`` messages): one statement per group instead
-of one per message cuts the database's cost per e-mail by two thirds (bench/README.md), and marking straight
+The window is at most k messages per connection (the one in flight and the next group): one statement per
+group instead of one per message cuts the database's cost per e-mail by two thirds (bench/README.md), and marking straight
 from ``queued`` (there is no ``claimed`` row update any more) writes each row twice instead of three times.
 A worker stopped rather than killed records what was answered and gives back the rows it never started, so
 only the one message in flight stays in doubt. The Maildir channel of the embedded default can tell, and
@@ -457,88 +458,128 @@ class _MailLine:
             rows.append(row)
         return rows, False
 
-    async def _build(self, rows: list[_Claimed]) -> tuple[list[tuple[_Claimed, OutgoingMail]], list[tuple[_Claimed, SendOutcome]]]:
-        """The group's e-mails, rendered; and the rows that cannot be (a template or parameter problem fails
-        that message only)."""
+    async def _prepare(self, row: _Claimed) -> OutgoingMail | SendOutcome:
+        """The row's e-mail, rendered; or why it cannot be (a template or parameter problem fails that message
+        only)."""
         owner = self.owner
-        built: list[tuple[_Claimed, OutgoingMail]] = []
-        failed: list[tuple[_Claimed, SendOutcome]] = []
-        for row in rows:
-            try:
-                built.append((row, OutgoingMail(row.id, row.person, owner._rendered(row, await owner._params(row)))))
-            except Exception as err:  # noqa: BLE001
-                failed.append((row, SendOutcome(row.id, ok=False, error=tr("cannot render: %(error)s", error=str(err)))))
-        return built, failed
+        try:
+            return OutgoingMail(row.id, row.person, owner._rendered(row, await owner._params(row)))
+        except Exception as err:  # noqa: BLE001
+            return SendOutcome(row.id, ok=False, error=tr("cannot render: %(error)s", error=str(err)))
 
     async def _sender(self) -> None:
         """One connection: mark a group ``sending``, send it, record its outcomes with the next group's mark.
 
-        A worker killed mid-group leaves at most ``mark_batch`` rows ``sending`` on this connection (the group
-        in flight), which a later attempt settles as ``uncertain``. A cancelled activity (a worker shutting
-        down) records what it knows and gives back the rows it had not started, certain.
+        While a group's *last* message is in flight, the next group is marked (the statement also records this
+        group's outcomes so far) and its first message rendered: the connection never stands still for the
+        database. Each other message is rendered just before it is sent (a task per message, to overlap its
+        rendering with the previous send, cost more CPU than it saved: bench/README.md). Groups are of k - 1
+        (k = ``mark_batch``) so that at most k of this connection's rows are ever ``sending`` (the one in
+        flight and the group after it): a worker killed mid-group leaves at most k rows that a later attempt
+        settles as ``uncertain``. A cancelled activity (a worker shutting down) records what it knows and
+        gives back the rows it had not started, certain.
         """
         owner = self.owner
         setup = owner.setup
         assert setup.mail is not None
         size = max(1, setup.mark_batch)
+        ahead = size > 1  # with k = 1 the window is the one message: nothing is marked before its send ends
+        step = size - 1 if ahead else 1
         done: list[tuple[_Claimed, SendOutcome, bool]] = []
-        group: list[tuple[_Claimed, OutgoingMail]] = []
+        group: list[_Claimed] = []
         started, ended = 0, False
         beat = time.monotonic()
         unsent: list[str] = []  # rows marked ``sending`` whose sends never started (a cancelled mark)
         # The sender keeps a database connection while it has work and gives it back while it waits for rows,
         # so the reading side always gets one, however many connections send and whatever the pool's size.
         conn: Any = None
+        upcoming: tuple[list[_Claimed], OutgoingMail | SendOutcome | None] | None = None
+
+        async def mark(rows: list[_Claimed]) -> tuple[list[_Claimed], OutgoingMail | SendOutcome | None]:
+            """Record ``done`` and mark ``rows`` ``sending`` in one statement, the first row rendered meanwhile;
+            the rows the statement took, in order, and the first one's e-mail if it is among them.
+
+            Nothing of ``rows`` is sent before the mark is committed (a row that then cannot be rendered is
+            recorded as failed with the next group: its attempt was counted by the mark)."""
+            nonlocal done, unsent
+            advance = asyncio.ensure_future(owner._advance(conn, done, rows))
+            try:
+                first = await self._prepare(rows[0]) if rows else None
+                statuses, marked = await asyncio.shield(advance)
+            except asyncio.CancelledError:
+                # The mark may have been committed: learn which rows it took, so that they are given back
+                # rather than left in doubt.
+                while not advance.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait([advance])
+                if advance.exception() is None:
+                    done, taken = [], advance.result()[1]
+                    unsent += [r.id for r in rows if r.id in taken]
+                raise
+            self.count(statuses)
+            done = []
+            taken = [r for r in rows if r.id in marked]
+            return taken, first if taken and taken[0] is rows[0] else None
+
         async with setup.mail.session() as session:
             try:
-                while not ended or done:
+                while not ended or done or upcoming:
                     group, started = [], 0
-                    rows, ended = await self._group(size) if not ended else ([], True)
-                    if not rows and not done and not ended:
-                        if conn is not None:
-                            await owner.pool.putconn(conn)
-                            conn = None
-                        first = await self.queue.get()  # nothing to record: wait for the next row
-                        if first is None:
-                            ended = True
-                        else:
-                            more, ended = await self._group(size - 1)
-                            rows = [first, *more]
-                    if not rows and not done:
-                        continue
-                    if conn is None:
-                        conn = await owner.pool.getconn()
-                    # The group is marked ``sending`` (address and Message-ID need no rendering) while its
-                    # e-mails are rendered: PostgreSQL and this loop work at the same time, and nothing is sent
-                    # before the mark is committed. A message that cannot be rendered is recorded as failed
-                    # with the next group (its attempt was counted by the mark).
-                    advance = asyncio.ensure_future(owner._advance(conn, done, rows))
-                    try:
-                        built, failed = await self._build(rows)
-                        statuses, marked = await asyncio.shield(advance)
-                    except asyncio.CancelledError:
-                        # The mark may have been committed: learn which rows it took, so that they are given
-                        # back below rather than left in doubt.
-                        while not advance.done():
-                            with contextlib.suppress(asyncio.CancelledError):
-                                await asyncio.wait([advance])
-                        if advance.exception() is None:
-                            done, taken = [], advance.result()[1]
-                            unsent = [r.id for r in rows if r.id in taken]
-                        raise
-                    self.count(statuses)
-                    done = [(row, outcome, False) for row, outcome in failed if row.id in marked]
-                    group = [(r, m) for r, m in built if r.id in marked]
-                    for row, outgoing in group:
-                        started += 1
-                        done.append((row, await session.send(outgoing), False))
+                    if upcoming is not None:
+                        (group, prepared), upcoming = upcoming, None
+                    else:
+                        rows, ended = await self._group(step) if not ended else ([], True)
+                        if not rows and not done and not ended:
+                            if conn is not None:
+                                await owner.pool.putconn(conn)
+                                conn = None
+                            first = await self.queue.get()  # nothing to record: wait for the next row
+                            if first is None:
+                                ended = True
+                            else:
+                                more, ended = await self._group(step - 1)
+                                rows = [first, *more]
+                        if not rows and not done:
+                            continue
+                        if conn is None:
+                            conn = await owner.pool.getconn()
+                        group, prepared = await mark(rows)
+                    for i, row in enumerate(group):
+                        mail = prepared if prepared is not None else await self._prepare(row)
+                        prepared = None
+                        following: list[_Claimed] = []
+                        if ahead and i == len(group) - 1 and not ended:
+                            following, ended = await self._group(step)
+                        started += 1  # from here on, the row is not given back on a shutdown
+                        if not isinstance(mail, OutgoingMail):  # it could not be rendered
+                            done.append((row, mail, False))
+                            if following:
+                                upcoming = await mark(following)
+                            continue
+                        if not following:  # rendered just before it is sent, as the channel alone does
+                            done.append((row, await session.send(mail), False))
+                            continue
+                        # The last of the group: its first command goes out, then the next group is marked.
+                        sending = asyncio.ensure_future(session.send(mail))
+                        try:
+                            await asyncio.sleep(0)
+                            upcoming = await mark(following)
+                        except BaseException:
+                            if sending.done() and not sending.cancelled() and sending.exception() is None:
+                                done.append((row, sending.result(), False))
+                            else:
+                                sending.cancel()
+                            raise
+                        done.append((row, await sending, False))
                     if (now := time.monotonic()) - beat >= HEARTBEAT_S:  # the SDK throttles the server's share;
                         beat = now  # this saves the call's own cost, once per group
                         activity.heartbeat()
             except asyncio.CancelledError:
                 # Shutting down: what was answered is recorded; what never started goes back to the queue.
                 # Only the message in flight (if any) stays ``sending``.
-                unsent += [r.id for r, _ in group[started:]]
+                unsent += [r.id for r in group[started:]]
+                if upcoming is not None:  # marked, not started
+                    unsent += [r.id for r in upcoming[0]]
                 release = asyncio.ensure_future(self._release(conn, done, unsent))
                 while not release.done():  # a second cancellation (the worker insisting) must not cut it short
                     with contextlib.suppress(asyncio.CancelledError):

@@ -358,3 +358,51 @@ async def test_two_attempts_of_one_round_at_the_same_time_send_each_message_once
     with psycopg.connect(db_url) as conn:
         assert dict(conn.execute("SELECT status, count(*) FROM notification WHERE batch = %s GROUP BY 1",
                                  (batch,)).fetchall()) == {"sent": 60}
+
+
+class _WindowWatcher(Recorder):
+    """A server that, as each message's data arrives, counts the batch's rows marked ``sending``."""
+
+    def __init__(self, db_url: str, batch: str) -> None:
+        super().__init__()
+        self.db_url, self.batch, self.seen = db_url, batch, []
+
+    def _sending(self) -> int:
+        with psycopg.connect(self.db_url) as conn:
+            return conn.execute("SELECT count(*) FROM notification WHERE batch = %s AND status = 'sending'",
+                                (self.batch,)).fetchone()[0]
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd hook
+        self.seen.append(await asyncio.to_thread(self._sending))
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("mark_batch", [1, 3])
+async def test_no_more_than_mark_batch_rows_per_connection_are_ever_in_doubt(db_url, mark_batch):
+    """The next group is marked while the last message of a group is in flight, yet at no moment are more than
+    ``mark_batch`` rows per connection ``sending``: what a SIGKILL can leave uncertain stays that window."""
+    from psycopg_pool import AsyncConnectionPool
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.delivery import DeliveryActivities
+    from activities.outbox import Message, queue
+    from tests.notify.test_render import SAMPLES
+
+    org = seed_org(db_url, kams=30, managers=2, contacts_per_kam=0)
+    _with_addresses(db_url, org)
+    batch = f"window:{uuid.uuid4().hex[:6]}"
+    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
+        assert await queue(cur, None, batch, [Message(f"w:{k}", "task_assigned", "employee", k, params)
+                                              for k in org["kams"]]) == 30
+    watcher = _WindowWatcher(db_url, batch)
+    server = SmtpTestServer(watcher).start()
+    try:
+        async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}) as pool:
+            owner = DeliveryActivities(pool, _setup(_smtp(server), senders=2, mark_batch=mark_batch))
+            result = await ActivityEnvironment().run(owner.deliver_batch, batch)
+    finally:
+        server.stop()
+    assert result.sent == 30 and len(watcher.seen) == 30
+    assert 1 <= max(watcher.seen) <= 2 * mark_batch, watcher.seen
+    assert max(Counter(r.message["Message-ID"] for r in watcher.received).values()) == 1
