@@ -289,6 +289,19 @@ class DeliveryActivities(DbActivities):
         await conn.execute("UPDATE notification SET status = 'queued', attempts = attempts - 1 "
                            "WHERE id = ANY(%s) AND status = 'sending'", (unsent,))
 
+    async def _fail_unsendable(self, failures: Sequence[tuple[_Claimed, Text]]) -> list[str]:
+        """Rows that cannot be sent at all (no address on file, no channel configured) fail with their reason,
+        however many, in two statements (attempt counted, then the outcome): an org import without addresses
+        queues thousands of them, and a statement pair per row outlasted the activity's heartbeat timeout
+        (bench/README.md)."""
+        if not failures:
+            return []
+        await self._sending([r for r, _ in failures], [None] * len(failures))
+        async with self.pool.connection() as conn:
+            statuses, _ = await self._advance(conn, [(r, SendOutcome(r.id, ok=False, error=why), False)
+                                                     for r, why in failures], [])
+        return statuses
+
     async def _sending(self, rows: Sequence[_Claimed], addresses: Sequence[str | None]) -> None:
         """Committed before the first byte is sent: a row found ``sending`` later may have been delivered."""
         async with self.pool.connection() as conn:
@@ -367,16 +380,15 @@ class DeliveryActivities(DbActivities):
         for (channel, group), members in by_group.items():
             courier = self.setup.chat_groups.get(group, {}).get(channel) if group else self.setup.chat.get(channel)
             unreachable = [r for r in members if courier is None or r.person is None]
-            for r in unreachable:
-                await self._sending([r], [None])
-                why = (tr("the recipient is not on file") if courier is not None else
-                       tr("no %(channel)s bot is configured for the chat group '%(group)s' (KAMREVIEW_CHAT_GROUPS)",
-                          channel=channel, group=group) if group
-                       else tr("no %(channel)s group is configured", channel=channel))
-                results.append(await self._mark(r, SendOutcome(r.id, ok=False, error=why)))
+            why = (tr("the recipient is not on file") if courier is not None else
+                   tr("no %(channel)s bot is configured for the chat group '%(group)s' (KAMREVIEW_CHAT_GROUPS)",
+                      channel=channel, group=group) if group
+                   else tr("no %(channel)s group is configured", channel=channel))
+            results += await self._fail_unsendable([(r, why) for r in unreachable])
             notes, by_key = [], {}
+            settled = {r.id for r in unreachable}
             for r in members:
-                if r in unreachable:
+                if r.id in settled:
                     continue
                 notes.append(ChatNote(r.id, self._rendered(r, await self._params(r)).text, r.person))
                 by_key[r.id] = r
@@ -421,10 +433,14 @@ class _MailLine:
     async def put(self, rows: list[_Claimed]) -> None:
         owner = self.owner
         setup = owner.setup
-        unreachable = [r for r in rows if r.person is None or not r.person.email or setup.mail is None]
-        if unreachable:
-            await self._settle_unreachable(unreachable)
-        settled = {r.id for r in unreachable}
+        unsendable = [r for r in rows if r.person is None or not r.person.email or setup.mail is None]
+        if unsendable:
+            reasons = [tr("e-mail is not configured") if setup.mail is None
+                       else tr("no e-mail address on file for %(person)s; add it in the organisation import",
+                               person=r.recipient_id) for r in unsendable]
+            self.count(await owner._fail_unsendable(list(zip(unsendable, reasons, strict=True))))
+            activity.heartbeat()
+        settled = {r.id for r in unsendable}
         for r in rows:
             if r.id in settled:
                 continue
@@ -433,25 +449,6 @@ class _MailLine:
             await self.queue.put(r)
             if self.failure is not None:
                 raise self.failure
-
-    async def _settle_unreachable(self, rows: list[_Claimed]) -> None:
-        """Rows that cannot be sent at all (no address on file, no e-mail configured) fail with the reason, the
-        whole chunk's in two statements: a company whose org import has no e-mail addresses queues thousands of
-        them, and one statement pair per row outlasted the activity's heartbeat timeout (bench/README.md)."""
-        owner = self.owner
-        no_mail = owner.setup.mail is None
-
-        def why(r: _Claimed) -> Text:
-            return (tr("e-mail is not configured") if no_mail
-                    else tr("no e-mail address on file for %(person)s; add it in the organisation import",
-                            person=r.recipient_id))
-
-        await owner._sending(rows, [None] * len(rows))
-        async with owner.pool.connection() as conn:
-            statuses, _ = await owner._advance(conn, [(r, SendOutcome(r.id, ok=False, error=why(r)), False)
-                                                      for r in rows], [])
-        self.count(statuses)
-        activity.heartbeat()
 
     async def _release(self, conn: Any, done: Sequence[tuple[_Claimed, SendOutcome, bool]], unsent: list[str]) -> None:
         """On the sender's own connection when it holds one (a pool that is closing gives out no more)."""

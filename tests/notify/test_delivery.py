@@ -448,3 +448,31 @@ async def test_a_batch_of_people_without_an_address_is_settled_quickly_and_the_r
     assert failed == [("no e-mail address on file for K02; add it in the organisation import", 1)]
     assert len(smtp.received) == 60
     assert took < floor, (took, floor)
+
+
+async def test_chat_messages_without_a_bot_each_fail_once_with_the_reason(db_url, smtp):
+    """People reached on WeCom when no WeCom bot is configured: each message fails with that reason (attempt
+    counted once), and the e-mails of the same chunk still go out."""
+    from psycopg_pool import AsyncConnectionPool
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.delivery import DeliveryActivities
+    from activities.outbox import Message, queue
+    from tests.notify.test_render import SAMPLES
+
+    org = seed_org(db_url, kams=20, managers=1, contacts_per_kam=0)
+    _with_addresses(db_url, org)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE employee SET channels = '{wecom}', wecom_id = lower(id) WHERE id <> 'K01' AND id LIKE 'K%%'")
+    batch = f"nobot:{uuid.uuid4().hex[:6]}"
+    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
+        assert await queue(cur, None, batch, [Message(f"c:{k}", "task_assigned", "employee", k, params)
+                                              for k in org["kams"]]) == 20
+    async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}) as pool:
+        result = await ActivityEnvironment().run(DeliveryActivities(pool, _setup(_smtp(smtp))).deliver_batch, batch)
+    assert (result.sent, result.failed) == (1, 19), result
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT DISTINCT status, last_error, attempts FROM notification WHERE batch = %s "
+                            "AND channel = 'wecom'", (batch,)).fetchall() == [("failed", "no wecom group is configured", 1)]
+    assert [r.message["To"].addresses[0].addr_spec for r in smtp.received] == ["k01@acme.example"]
