@@ -33,6 +33,7 @@ from domain.validation import error_text, joined
 from services.db import Database, as_database
 from services.errors import Conflict, NotFound, Rejected, TryLater, UserError, refusal
 from services.payout_approval import actor_roles, check_may_approve
+from services.temporal import query_status
 from workflows.common import REVIEWS_STILL_OPEN
 from workflows.correction import IncentiveCorrectionWorkflow
 from workflows.cycle import CycleWorkflow
@@ -584,7 +585,8 @@ async def approve_payouts(client: Client, db: Database | str, cycle_id: str, act
 async def retry_incentives(client: Client, cycle_id: str, actor: str) -> str:
     """After HR fixed what blocked the incentives: compute them again (once per block)."""
     try:
-        status: CycleStatus = await client.get_workflow_handle(cycle_workflow_id(cycle_id)).query(CycleWorkflow.status)
+        status: CycleStatus = await query_status(client.get_workflow_handle(cycle_workflow_id(cycle_id)),
+                                                 CycleWorkflow.status)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(_not_running(cycle_id)) from None
@@ -644,8 +646,11 @@ async def recompute_incentives(client: Client, db: Database | str, cycle_id: str
             except WorkflowFailureError as err:
                 raise refusal(err) from None
             break
-        if await handle.query(IncentiveCorrectionWorkflow.status) != "computing":
-            break
+        try:
+            if await query_status(handle, IncentiveCorrectionWorkflow.status) != "computing":
+                break
+        except TryLater:
+            pass  # not answered this round: ask again
         await asyncio.sleep(0.1)
     async with as_database(db).connection() as conn:
         (new,) = await (await conn.execute(
@@ -712,9 +717,9 @@ async def cycle_report(client: Client | None, db: Database | str, cycle_id: str)
     if client is not None and status not in ("created",):
         handle = client.get_workflow_handle(cycle_workflow_id(cycle_id))
         try:
-            wf = await handle.query(CycleWorkflow.status)
+            wf = await query_status(handle, CycleWorkflow.status)
             failing = await _failing_activities(handle)
-        except RPCError:
+        except (RPCError, TryLater):  # the page shows what PostgreSQL knows
             wf = None
     phase = wf.phase if wf else status
     blockers: list[Blocker] = []

@@ -35,13 +35,13 @@ from services.cycles import (
 )
 from services.db import DirectDatabase
 from services.embedded import database_url, temporal_address, temporal_ui_url
-from services.errors import UserError
+from services.errors import TryLater, UserError
 from services.hr_views import calibration_view, release_results
 from services.importer import ACCOUNT_COLUMNS, import_files
 from services.imports.crm import apply_crm_import, preview_crm_import
 from services.payroll import export_payroll_csv
 from services.settings import Settings, sign_in_url
-from services.temporal import connect_client
+from services.temporal import connect_client, query_status
 from services.users import seed_demo_users
 from services.worker_runtime import running_worker
 from workflows.payloads import (
@@ -127,7 +127,11 @@ async def _wait_for_phase(client: Client, db: str, cycle_id: str, phases: set[st
     bar = bars_shown()
     with working(f"waiting for {' or '.join(sorted(phases))}", total=1) as update:
         while True:
-            status = await handle.query(CycleWorkflow.status)
+            try:
+                status = await query_status(handle, CycleWorkflow.status)
+            except TryLater:  # not answered this round (a loaded machine): ask again
+                await asyncio.sleep(0.5)
+                continue
             if status.phase in phases:
                 return status.phase
             if bar or time.monotonic() - last_print >= 5:

@@ -33,6 +33,7 @@ from domain.org_changes import OrgChange, classify, in_population
 from domain.text import Text, tr
 from services.db import Database, as_database
 from services.errors import UserError, refusal
+from services.temporal import query_status
 from workflows.payloads import (
     MANAGER_SCORING,
     AddParticipant,
@@ -364,7 +365,7 @@ async def _status(client: Client, review_id: str) -> ReviewStatus | None:
     from workflows.review import ReviewWorkflow
 
     try:
-        return await client.get_workflow_handle(review_workflow_id(review_id)).query(ReviewWorkflow.status)
+        return await query_status(client.get_workflow_handle(review_workflow_id(review_id)), ReviewWorkflow.status)
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             return None

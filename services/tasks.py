@@ -35,6 +35,7 @@ from domain.text import N_, tr
 from services.db import Database, as_database
 from services.errors import Conflict, NotFound, Rejected, TryLater, refusal
 from services.people import cycle_config
+from services.temporal import query_status
 from workflows.common import user_text
 from workflows.payloads import (
     CUSTOMER_SURVEY,
@@ -363,7 +364,7 @@ async def reassign_reviewer(client: Client, db: Database | str, cycle_id: str, e
 async def review_status(client: Client, cycle_id: str, employee_id: str) -> ReviewStatus:
     handle = client.get_workflow_handle(review_workflow_id(review_id_for(cycle_id, employee_id)))
     try:
-        return await handle.query(ReviewWorkflow.status)
+        return await query_status(handle, ReviewWorkflow.status)
     except RPCError as err:
         raise NotFound(tr("no running review for %(employee)s in cycle %(cycle)s", employee=employee_id,
                           cycle=cycle_id)) from err

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
-from temporalio.client import Client, Interceptor
+from temporalio.client import Client, Interceptor, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
@@ -18,6 +19,11 @@ from temporalio.converter import (
     JSONPlainPayloadConverter,
 )
 from temporalio.runtime import Runtime
+
+from domain.text import tr
+from services.errors import TryLater
+
+log = logging.getLogger(__name__)
 
 # One TypeAdapter per payload type for the whole process. The stock pydantic converter caches them per
 # converter instance, and the workflow sandbox makes a new converter for every workflow run, so every
@@ -66,3 +72,17 @@ async def connect_client(address: str, namespace: str = "default", wait_seconds:
             if loop.time() >= deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+async def query_status(handle: WorkflowHandle[Any, Any], query: Any) -> Any:
+    """A running workflow's live status; a query its worker failed to answer is a ``TryLater``.
+
+    The worker fails a query when answering it took longer than the SDK's 2 s deadlock guard (a loaded machine)
+    or its code cannot answer; asking again a moment later normally works, so the person is told that, not shown
+    a 500. ``RPCError`` (no such workflow, server unreachable) passes through: each caller knows what it means.
+    """
+    try:
+        return await handle.query(query)
+    except WorkflowQueryFailedError as err:
+        log.warning("workflow %s did not answer its status query: %s", handle.id, err)
+        raise TryLater(tr("the live status could not be read just now; try again in a moment")) from None
