@@ -377,14 +377,19 @@ class _WindowWatcher(Recorder):
         return await super().handle_DATA(server, session, envelope)
 
 
-@pytest.mark.parametrize("mark_batch", [1, 3])
-async def test_no_more_than_mark_batch_rows_per_connection_are_ever_in_doubt(db_url, mark_batch):
+@pytest.mark.parametrize(("mark_batch", "group_limit"), [(1, 64), (3, 64), (3, 1)])
+async def test_no_more_than_mark_batch_rows_per_connection_are_ever_in_doubt(db_url, mark_batch, group_limit,
+                                                                             monkeypatch):
     """The next group is marked while the last message of a group is in flight, yet at no moment are more than
-    ``mark_batch`` rows per connection ``sending``: what a SIGKILL can leave uncertain stays that window."""
+    ``mark_batch`` rows per connection ``sending``: what a SIGKILL can leave uncertain stays that window.
+    A group larger than the fixed-limit statement takes (``group_limit`` 1) goes through the counted one, alike."""
     from psycopg_pool import AsyncConnectionPool
     from temporalio.testing import ActivityEnvironment
 
+    from activities import delivery
     from activities.delivery import DeliveryActivities
+
+    monkeypatch.setattr(delivery, "GROUP_LIMIT", group_limit)
     from activities.outbox import Message, queue
     from tests.notify.test_render import SAMPLES
 
