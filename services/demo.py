@@ -126,10 +126,15 @@ async def _wait_for_phase(client: Client, db: str, cycle_id: str, phases: set[st
     last_print = 0.0
     bar = bars_shown()
     with working(f"waiting for {' or '.join(sorted(phases))}", total=1) as update:
+        unanswered_since: float | None = None
         while True:
             try:
                 status = await query_status(handle, CycleWorkflow.status)
-            except TryLater:  # not answered this round (a loaded machine): ask again
+                unanswered_since = None
+            except TryLater:  # not answered this round (a loaded machine): ask again, for a minute at most
+                unanswered_since = unanswered_since or time.monotonic()
+                if time.monotonic() - unanswered_since > 60:
+                    raise
                 await asyncio.sleep(0.5)
                 continue
             if status.phase in phases:
