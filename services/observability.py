@@ -8,6 +8,7 @@ traceback; real failures keep theirs. Traces are off unless the standard ``OTEL_
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import json
@@ -19,7 +20,7 @@ from datetime import datetime
 from typing import IO, Any, Literal
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError, CancelledError, FailureError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from workflows.common import CONFLICT, REJECTED
@@ -65,10 +66,19 @@ class QuietRefusals(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if isinstance(record.exc_info, tuple) else None
+        activity_info = getattr(record, "temporal_activity", None)
+        if isinstance(exc, asyncio.CancelledError | CancelledError) and isinstance(activity_info, dict):
+            # Logged as a failure only when nobody asked for the cancel: the server ended the attempt (a heartbeat
+            # too late on a loaded worker) and runs the activity again; the traceback of the cancel says nothing.
+            record.msg, record.args = "attempt %s of activity %s of %s ended: %s; the server runs it again unless " \
+                                      "its retries are spent", (activity_info.get("attempt"),
+                                                                activity_info.get("activity_type"),
+                                                                activity_info.get("workflow_id"), _why_cancelled())
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+            return True
         refusal = refusal_of(exc)
         if refusal is None:
             return True
-        activity_info = getattr(record, "temporal_activity", None)
         if isinstance(activity_info, dict):
             what = f"activity {activity_info.get('activity_type')} of {activity_info.get('workflow_id')}"
         else:
@@ -79,6 +89,19 @@ class QuietRefusals(logging.Filter):
         if record.levelno > logging.INFO:
             record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
         return True
+
+
+def _why_cancelled() -> str:
+    """Why the current activity attempt was cancelled, from its context (the record is written inside it)."""
+    try:
+        details = activity.cancellation_details()
+    except Exception:  # noqa: BLE001 - outside an activity: say less
+        details = None
+    if details is not None and (details.timed_out or details.not_found):
+        return "the server timed it out (its heartbeat came too late)"
+    if details is not None and details.worker_shutdown:
+        return "the worker is shutting down"
+    return "cancelled without a request"
 
 
 def _update_being_handled(record: logging.LogRecord) -> str:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import uuid
+from datetime import timedelta
 
 import psycopg
 import pytest
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from services import tasks
 from services.cycles import approve_payouts, create_cycle, finalize_calibration, start_cycle
@@ -264,3 +269,45 @@ async def test_worker_process_serves_sdk_metrics_and_logs_json(client, db_url, t
         _, err = proc.communicate(timeout=30)
     lines = [json.loads(x) for x in err.splitlines() if x.strip()]  # every line is one JSON object
     assert any(x["logger"].startswith("temporalio") and x["service"] == "kamreview-worker" for x in lines), err[-2000:]
+
+
+@activity.defn(name="late_heartbeat")
+async def late_heartbeat() -> str:
+    if activity.info().attempt == 1:
+        activity.heartbeat()
+        await asyncio.sleep(2.5)  # past the 1 s heartbeat timeout: the server starts attempt 2 meanwhile
+        activity.heartbeat()  # answered "not found": this attempt is cancelled
+        await asyncio.sleep(30)
+    return "second attempt"
+
+
+@workflow.defn(name="LateHeartbeat", sandboxed=False)
+class LateHeartbeat:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(
+            late_heartbeat, heartbeat_timeout=timedelta(seconds=1), start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)))
+
+
+async def test_an_attempt_abandoned_after_a_late_heartbeat_is_one_warning_line(client, task_queue, caplog):
+    """A heartbeat that comes too late (a loaded worker) ends the attempt: the server runs the activity again and the
+    SDK cancels the old attempt, then logs it as a failure with a full traceback of the CancelledError. It is an
+    expected retry: one WARNING line that says which attempt of which activity, no traceback."""
+    from services.observability import quiet_refusals
+
+    quiet_refusals()
+    caplog.set_level(logging.DEBUG)
+    async with Worker(client, task_queue=task_queue, workflows=[LateHeartbeat], activities=[late_heartbeat]):
+        result = await client.execute_workflow(LateHeartbeat.run, id=f"late-{uuid.uuid4().hex[:6]}",
+                                               task_queue=task_queue)
+        for _ in range(100):  # attempt 1 learns of its end at its next heartbeat, after the workflow completed
+            if [r for r in caplog.records if r.name == "temporalio.activity" and r.levelno >= logging.WARNING]:
+                break
+            await asyncio.sleep(0.1)
+    assert result == "second attempt"
+    activity_lines = [r for r in caplog.records if r.name == "temporalio.activity" and r.levelno >= logging.WARNING]
+    assert not _tracebacks(activity_lines), _tracebacks(activity_lines)
+    assert len(activity_lines) == 1, [r.getMessage() for r in activity_lines]
+    line = activity_lines[0].getMessage()
+    assert line.startswith("attempt 1 of activity late_heartbeat of late-") and "runs it again" in line, line
