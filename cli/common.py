@@ -118,7 +118,25 @@ def _known_failure(err: BaseException) -> str | None:
         return str(err)
     if isinstance(err, psycopg.OperationalError):
         return f"cannot reach PostgreSQL: {str(err).strip().splitlines()[0]}"
+    from temporalio.service import RPCError, RPCStatusCode
+
+    if isinstance(err, RPCError) and (err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE) or (
+            err.status == RPCStatusCode.CANCELLED and "Timeout expired" in err.message)):  # the client's own deadline
+        return _temporal_unanswered(err)
     return None
+
+
+def _temporal_unanswered(err: BaseException) -> str:
+    """Which Temporal did not answer, and what to do: the embedded one may be a server another (deleted) checkout
+    left running on the same port, which accepts connections and then answers nothing."""
+    from services.settings import get_settings
+
+    settings = get_settings()
+    if settings.temporal_address:
+        return f"Temporal did not answer ({err}) at {settings.temporal_address} (KAMREVIEW_TEMPORAL_ADDRESS); check that server"
+    return (f"Temporal did not answer ({err}) at 127.0.0.1:{settings.temporal_port}; if that server is not this "
+            f"installation's (one left running by another checkout), stop it, or run `kamreview servers stop` and "
+            f"try again")
 
 
 # -- the context: servers and the acting identity, resolved only when a command needs them ---------------------

@@ -96,3 +96,35 @@ def test_temporalio_logs_go_to_the_worker_log_not_between_the_lines(tmp_path, mo
             handler.close()
         temporal.handlers[:], temporal.propagate = handlers, propagate
         get_settings.cache_clear()
+
+
+def test_a_temporal_server_that_stops_answering_is_said_plainly(capsys, monkeypatch):
+    """A dev server left running by a deleted checkout still holds the port but answers nothing: the demo used to end
+    in "internal error (RPCError: Timeout expired)". Now the message says which server and what to do."""
+    from cli.common import report
+    from services.settings import get_settings
+
+    monkeypatch.delenv("KAMREVIEW_TEMPORAL_ADDRESS", raising=False)
+    monkeypatch.setenv("KAMREVIEW_TEMPORAL_PORT", "7299")
+    get_settings.cache_clear()
+    try:
+        _check_unanswered(report, get_settings, capsys, monkeypatch)
+    finally:
+        get_settings.cache_clear()
+
+
+def _check_unanswered(report, get_settings, capsys, monkeypatch) -> None:  # noqa: ANN001
+    from temporalio.service import RPCError, RPCStatusCode
+
+    for err in (RPCError("Timeout expired", RPCStatusCode.CANCELLED, b""),  # the client's deadline (tonic's words)
+                RPCError("deadline exceeded", RPCStatusCode.DEADLINE_EXCEEDED, b""),
+                RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")):
+        assert report(err) == EXIT_UNAVAILABLE
+        said = capsys.readouterr().err
+        assert said.startswith("error: Temporal did not answer (") and "127.0.0.1:7299" in said, said
+        assert "servers stop" in said and "internal error" not in said and "Traceback" not in said
+    monkeypatch.setenv("KAMREVIEW_TEMPORAL_ADDRESS", "temporal.example.com:7233")
+    get_settings.cache_clear()
+    assert report(RPCError("Timeout expired", RPCStatusCode.DEADLINE_EXCEEDED, b"")) == EXIT_UNAVAILABLE
+    said = capsys.readouterr().err
+    assert "temporal.example.com:7233" in said and "servers stop" not in said, said
