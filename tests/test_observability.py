@@ -301,7 +301,7 @@ async def test_an_attempt_abandoned_after_a_late_heartbeat_is_one_warning_line(c
     async with Worker(client, task_queue=task_queue, workflows=[LateHeartbeat], activities=[late_heartbeat]):
         result = await client.execute_workflow(LateHeartbeat.run, id=f"late-{uuid.uuid4().hex[:6]}",
                                                task_queue=task_queue)
-        for _ in range(100):  # attempt 1 learns of its end at its next heartbeat, after the workflow completed
+        for _ in range(300):  # attempt 1 learns of its end at its next heartbeat, after the workflow completed
             if [r for r in caplog.records if r.name == "temporalio.activity" and r.levelno >= logging.WARNING]:
                 break
             await asyncio.sleep(0.1)
