@@ -110,33 +110,43 @@ def _known_failure(err: BaseException) -> str | None:
     """Failures of the surroundings (a server down), said plainly; None for anything else."""
     try:
         import psycopg
+        from temporalio.service import RPCError, RPCStatusCode
 
         from services.embedded import EmbeddedServerError
+        from services.temporal import timed_out
     except Exception:  # noqa: BLE001 - a half-finished install: nothing is known about the failure
         return None
     if isinstance(err, EmbeddedServerError):
         return str(err)
     if isinstance(err, psycopg.OperationalError):
         return f"cannot reach PostgreSQL: {str(err).strip().splitlines()[0]}"
-    from temporalio.service import RPCError, RPCStatusCode
-
-    if isinstance(err, RPCError) and (err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE) or (
-            err.status == RPCStatusCode.CANCELLED and "Timeout expired" in err.message)):  # the client's own deadline
+    if isinstance(err, RPCError) and err.status == RPCStatusCode.UNAVAILABLE:
+        return f"cannot reach Temporal at {_temporal_named()}: {err}"
+    if isinstance(err, RPCError) and timed_out(err):
         return _temporal_unanswered(err)
     return None
 
 
-def _temporal_unanswered(err: BaseException) -> str:
-    """Which Temporal did not answer, and what to do: the embedded one may be a server another (deleted) checkout
-    left running on the same port, which accepts connections and then answers nothing."""
+def _temporal_named() -> str:
     from services.settings import get_settings
 
     settings = get_settings()
     if settings.temporal_address:
-        return f"Temporal did not answer ({err}) at {settings.temporal_address} (KAMREVIEW_TEMPORAL_ADDRESS); check that server"
-    return (f"Temporal did not answer ({err}) at 127.0.0.1:{settings.temporal_port}; if that server is not this "
-            f"installation's (one left running by another checkout), stop it, or run `kamreview servers stop` and "
-            f"try again")
+        return f"{settings.temporal_address} (KAMREVIEW_TEMPORAL_ADDRESS)"
+    return f"127.0.0.1:{settings.temporal_port} (the embedded dev server)"
+
+
+def _temporal_unanswered(err: BaseException) -> str:
+    """What to look at when Temporal accepted the call and answered nothing in time: its workers, or (embedded) a
+    server that another, deleted checkout left running on the same port, which accepts connections and then answers
+    nothing."""
+    from services.settings import get_settings
+
+    said = f"Temporal at {_temporal_named()} did not answer in time ({err}): its workers may be overloaded or stopped"
+    if get_settings().temporal_address:
+        return said
+    return (f"{said}, or the server on that port is not this installation's (one left running by another checkout): "
+            f"stop it, or run `kamreview servers stop`, and try again")
 
 
 # -- the context: servers and the acting identity, resolved only when a command needs them ---------------------

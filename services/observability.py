@@ -68,13 +68,15 @@ class QuietRefusals(logging.Filter):
         exc = record.exc_info[1] if isinstance(record.exc_info, tuple) else None
         activity_info = getattr(record, "temporal_activity", None)
         if isinstance(exc, asyncio.CancelledError | CancelledError) and isinstance(activity_info, dict):
-            # Logged as a failure only when nobody asked for the cancel: the server ended the attempt (a heartbeat
-            # too late on a loaded worker) and runs the activity again; the traceback of the cancel says nothing.
-            record.msg, record.args = "attempt %s of activity %s of %s ended: %s; the server runs it again unless " \
-                                      "its retries are spent", (activity_info.get("attempt"),
-                                                                activity_info.get("activity_type"),
-                                                                activity_info.get("workflow_id"), _why_cancelled())
-            record.exc_info, record.exc_text, record.stack_info = None, None, None
+            # Logged as a failure only when nobody asked for the cancel. When the server ended the attempt (a
+            # heartbeat too late on a loaded worker) the traceback of the cancel says nothing: one line says it all.
+            # A CancelledError the activity's own code let out keeps its traceback.
+            why = _ended_by_server()
+            if why is not None:
+                record.msg, record.args = "attempt %s of activity %s of %s ended: %s", (
+                    activity_info.get("attempt"), activity_info.get("activity_type"), activity_info.get("workflow_id"),
+                    why)
+                record.exc_info, record.exc_text, record.stack_info = None, None, None
             return True
         refusal = refusal_of(exc)
         if refusal is None:
@@ -91,17 +93,21 @@ class QuietRefusals(logging.Filter):
         return True
 
 
-def _why_cancelled() -> str:
-    """Why the current activity attempt was cancelled, from its context (the record is written inside it)."""
+def _ended_by_server() -> str | None:
+    """Why the server ended the current activity attempt, from its context (the record is written inside it); None
+    when it did not (the cancel came from somewhere else)."""
     try:
         details = activity.cancellation_details()
-    except Exception:  # noqa: BLE001 - outside an activity: say less
-        details = None
-    if details is not None and (details.timed_out or details.not_found):
-        return "the server timed it out (its heartbeat came too late)"
-    if details is not None and details.worker_shutdown:
-        return "the worker is shutting down"
-    return "cancelled without a request"
+    except Exception:  # noqa: BLE001 - outside an activity
+        return None
+    if details is None:
+        return None
+    if details.timed_out:
+        return "the server timed it out (its heartbeat came too late); it runs again unless its retries are spent"
+    if details.not_found:
+        return ("the server no longer knows this attempt: it timed out (its heartbeat came too late) and runs "
+                "again unless its retries are spent, or its workflow ended")
+    return None
 
 
 def _update_being_handled(record: logging.LogRecord) -> str:

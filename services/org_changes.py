@@ -32,7 +32,7 @@ from domain.money import proration_days
 from domain.org_changes import OrgChange, classify, in_population
 from domain.text import Text, tr
 from services.db import Database, as_database
-from services.errors import UserError, refusal
+from services.errors import TryLater, UserError, refusal
 from services.temporal import query_status
 from workflows.payloads import (
     MANAGER_SCORING,
@@ -323,9 +323,8 @@ async def apply_pending(client: Client, db: Database | str, actor: str) -> OrgCh
         for target in targets:
             try:
                 what, applied = await _apply_one(client, database, change, row, target, actor)
-            except _NotYet:
-                what, applied, later = tr("the review has not started yet; the change stays pending until the next "
-                                          "import"), False, True
+            except _NotYet as err:
+                what, applied, later = err.why, False, True
             report.effects.append(CycleEffect(target.cycle_id, what, applied))
         reports.append(report)
         by_key.setdefault(change.key, []).append(report)
@@ -344,7 +343,12 @@ async def apply_pending(client: Client, db: Database | str, actor: str) -> OrgCh
 
 
 class _NotYet(Exception):
-    """The review is still waiting for its batch to open: the change must wait too."""
+    """The change cannot reach the review now (still waiting for its batch to open; its status did not answer): it
+    stays pending, unmarked, so the next import applies it."""
+
+    def __init__(self, why: Text | None = None) -> None:
+        super().__init__()
+        self.why = why or tr("the review has not started yet; the change stays pending until the next import")
 
 
 async def _not_started(db: Database, review_id: str) -> bool:
@@ -404,6 +408,8 @@ async def _apply_one(client: Client, db: Database, change: OrgChange, row: dict[
         if change.kind == "manager_change":
             return await _move_scoring(client, db, change, target, status, actor, reason)
         return await _move_survey(client, change, target, actor)
+    except TryLater:  # not a refusal: a loaded worker did not answer the status query this time
+        raise _NotYet(tr("the review did not answer just now; the change stays pending until the next import")) from None
     except UserError as err:
         return tr("not applied: %(why)s", why=err.text or str(err)), False
     except RPCError as err:

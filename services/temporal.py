@@ -19,6 +19,7 @@ from temporalio.converter import (
     JSONPlainPayloadConverter,
 )
 from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.text import tr
 from services.errors import TryLater
@@ -79,10 +80,19 @@ async def query_status(handle: WorkflowHandle[Any, Any], query: Any) -> Any:
 
     The worker fails a query when answering it took longer than the SDK's 2 s deadlock guard (a loaded machine)
     or its code cannot answer; asking again a moment later normally works, so the person is told that, not shown
-    a 500. ``RPCError`` (no such workflow, server unreachable) passes through: each caller knows what it means.
+    a 500; so is a query that got no answer in time (a wedged worker). Any other ``RPCError`` (no such workflow,
+    server unreachable) passes through: each caller knows what it means.
     """
     try:
         return await handle.query(query)
-    except WorkflowQueryFailedError as err:
+    except (WorkflowQueryFailedError, RPCError) as err:
+        if isinstance(err, RPCError) and not timed_out(err):
+            raise
         log.warning("workflow %s did not answer its status query: %s", handle.id, err)
         raise TryLater(tr("the live status could not be read just now; try again in a moment")) from None
+
+
+def timed_out(err: RPCError) -> bool:
+    """Whether the call got no answer in time: the server's deadline, or the client's own ("Timeout expired")."""
+    return err.status == RPCStatusCode.DEADLINE_EXCEEDED or (
+        err.status == RPCStatusCode.CANCELLED and "Timeout expired" in err.message)

@@ -438,3 +438,32 @@ async def test_a_change_for_a_review_not_started_yet_stays_pending(client, db_ur
     report = await _reimport(client, db_url, files)
     assert f"cycle {C}: the review has not started yet; the change stays pending until the next import" in str(report)
     assert await has_pending(db_url)
+
+
+async def test_a_change_for_a_review_that_does_not_answer_stays_pending(client, db_url, running):
+    """A review whose workflow cannot answer its status query just now (a loaded worker) is not changed, and the
+    change is not marked applied as if it had been refused: the next import applies it."""
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+    from tests.test_status_unanswered import StatusLess
+
+    C, files = running["cycle"], running["files"]  # noqa: N806
+    files.people["K09"] = {**files.people["K03"], "employee_id": "K09", "name": "KAM K09", "email": "k09@example.com"}
+    import_files(db_url, *files.write())
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO review (id, cycle_id, employee_id, reviewer_id, seq, status) "
+                     "VALUES (%s, %s, 'K09', 'M1', 99, 'open')", (f"{C}:K09", C))
+    await apply_pending(client, db_url, "HR1")  # the joiner has a review already: nothing to do
+    queue = f"statusless-{uuid.uuid4().hex[:6]}"
+    async with Worker(client, task_queue=queue, workflows=[StatusLess], workflow_runner=UnsandboxedWorkflowRunner()):
+        handle = await client.start_workflow(StatusLess.run, id=review_workflow_id(f"{C}:K09"), task_queue=queue)
+        try:
+            files.people["K09"]["manager_id"] = "M2"
+            report = await _reimport(client, db_url, files)
+        finally:
+            await handle.terminate()
+    assert f"cycle {C}: the review did not answer just now; the change stays pending until the next import" \
+        in str(report), str(report)
+    assert await has_pending(db_url)
+    assert count(db_url, "SELECT count(*) FROM audit_log WHERE action = 'org.change_applied' AND entity_id = 'K09'") \
+        == 1  # the joiner's, not the manager change's
