@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -640,7 +639,6 @@ async def recompute_incentives(client: Client, db: Database | str, cycle_id: str
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    unanswered_since: float | None = None
     for _ in range(1200):
         if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
             try:
@@ -648,14 +646,9 @@ async def recompute_incentives(client: Client, db: Database | str, cycle_id: str
             except WorkflowFailureError as err:
                 raise refusal(err) from None
             break
-        try:
-            if await query_status(handle, IncentiveCorrectionWorkflow.status) != "computing":
-                break
-            unanswered_since = None
-        except TryLater:  # not answered this round: ask again, for a minute at most
-            unanswered_since = unanswered_since or time.monotonic()
-            if time.monotonic() - unanswered_since > 60:
-                raise
+        # Not answered (a loaded worker): asked again, for a minute at most.
+        if await query_status(handle, IncentiveCorrectionWorkflow.status, patience_s=60) != "computing":
+            break
         await asyncio.sleep(0.1)
     async with as_database(db).connection() as conn:
         (new,) = await (await conn.execute(

@@ -35,7 +35,7 @@ from services.cycles import (
 )
 from services.db import DirectDatabase
 from services.embedded import database_url, temporal_address, temporal_ui_url
-from services.errors import TryLater, UserError
+from services.errors import UserError
 from services.hr_views import calibration_view, release_results
 from services.importer import ACCOUNT_COLUMNS, import_files
 from services.imports.crm import apply_crm_import, preview_crm_import
@@ -126,17 +126,9 @@ async def _wait_for_phase(client: Client, db: str, cycle_id: str, phases: set[st
     last_print = 0.0
     bar = bars_shown()
     with working(f"waiting for {' or '.join(sorted(phases))}", total=1) as update:
-        unanswered_since: float | None = None
         while True:
-            try:
-                status = await query_status(handle, CycleWorkflow.status)
-                unanswered_since = None
-            except TryLater:  # not answered this round (a loaded machine): ask again, for a minute at most
-                unanswered_since = unanswered_since or time.monotonic()
-                if time.monotonic() - unanswered_since > 60:
-                    raise
-                await asyncio.sleep(0.5)
-                continue
+            # Not answered (a loaded machine): asked again, for a minute at most.
+            status = await query_status(handle, CycleWorkflow.status, patience_s=60)
             if status.phase in phases:
                 return status.phase
             if bar or time.monotonic() - last_print >= 5:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import itertools
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,21 +77,27 @@ async def connect_client(address: str, namespace: str = "default", wait_seconds:
             await asyncio.sleep(0.5)
 
 
-async def query_status(handle: WorkflowHandle[Any, Any], query: Any) -> Any:
+async def query_status(handle: WorkflowHandle[Any, Any], query: Any, *, patience_s: float = 0) -> Any:
     """A running workflow's live status; a query its worker failed to answer is a ``TryLater``.
 
     The worker fails a query when answering it took longer than the SDK's 2 s deadlock guard (a loaded machine)
     or its code cannot answer; asking again a moment later normally works, so the person is told that, not shown
     a 500; so is a query that got no answer in time (a wedged worker). Any other ``RPCError`` (no such workflow,
-    server unreachable) passes through: each caller knows what it means.
+    server unreachable) passes through: each caller knows what it means. ``patience_s``: how long to keep asking
+    (every half second) before giving up, for callers that wait anyway.
     """
-    try:
-        return await handle.query(query)
-    except (WorkflowQueryFailedError, RPCError) as err:
-        if isinstance(err, RPCError) and not timed_out(err):
-            raise
-        log.warning("workflow %s did not answer its status query: %s", handle.id, err)
-        raise TryLater(tr("the live status could not be read just now; try again in a moment")) from None
+    give_up_at = time.monotonic() + patience_s
+    for asked in itertools.count():
+        try:
+            return await handle.query(query)
+        except (WorkflowQueryFailedError, RPCError) as err:
+            if isinstance(err, RPCError) and not timed_out(err):
+                raise
+            if asked == 0:  # one line per call, however often it asks again
+                log.warning("workflow %s did not answer its status query: %s", handle.id, err)
+            if time.monotonic() >= give_up_at:
+                raise TryLater(tr("the live status could not be read just now; try again in a moment")) from None
+        await asyncio.sleep(0.5)
 
 
 def timed_out(err: RPCError) -> bool:

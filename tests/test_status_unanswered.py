@@ -9,6 +9,7 @@ query of it fails the same way.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -20,7 +21,9 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from services import tasks
 from services.cycles import create_cycle, cycle_report, retry_incentives
 from services.errors import TryLater
+from services.temporal import query_status
 from tests.helpers import cycle_config, seed_org
+from workflows.cycle import CycleWorkflow
 from workflows.payloads import cycle_workflow_id, review_id_for, review_workflow_id
 
 
@@ -53,6 +56,10 @@ async def test_a_status_query_that_fails_is_a_try_later_and_the_cycle_page_still
                 await tasks.review_status(client, cid, kam)
             with pytest.raises(TryLater, match="could not be read just now"):
                 await retry_incentives(client, cid, "HR1")
+            started = time.monotonic()  # a caller that waits anyway asks again for as long as it said
+            with pytest.raises(TryLater, match="could not be read just now"):
+                await query_status(handles[0], CycleWorkflow.status, patience_s=1)
+            assert time.monotonic() - started >= 1
         finally:
             for handle in handles:
                 await handle.terminate()
