@@ -71,9 +71,15 @@ from workflows.payloads import (
 )
 from workflows.search_attributes import review_start_attributes
 
-# Review workflows started (or cancelled) at once by one batch: enough to keep the server busy,
-# few enough not to queue thousands of RPCs on the worker's one event loop.
-START_CONCURRENCY = 32
+# Review workflows a batch starts at once. Two, so that opening a cycle yields to the people already submitting:
+# each start costs the server and this worker about as much as a submission, and with 32 at once the submissions
+# sent while a cycle of 2,000 opened waited 2.6x as long as the floor's (p95), against 1.7x with two, at the same
+# rate overall (bench/README.md, session 24). Starts still go as fast as the server answers: a quiet server opens
+# reviews at hundreds a second, a busy one slows the opening rather than the people.
+START_CONCURRENCY = 2
+# Review workflows cancelled at once (a cycle cancelled): nobody waits behind a cancelled cycle's reviews, and the
+# cap only keeps thousands of RPCs from queueing on the worker's one event loop.
+CANCEL_CONCURRENCY = 32
 # Polling for closed reviews: fast while they are closing, slower while nothing changes.
 POLL_MIN_S, POLL_MAX_S = 0.2, 5.0
 
@@ -1109,7 +1115,7 @@ async def peer_aggregate(conn: AsyncConnection, config: CycleConfig, review_id: 
 async def _cancel_workflows(workflow_ids: list[str]) -> None:
     """Request cancellation of these workflows through the activity's client; ended or unknown ones are skipped."""
     client = activity.client()
-    gate = asyncio.Semaphore(START_CONCURRENCY)
+    gate = asyncio.Semaphore(CANCEL_CONCURRENCY)
 
     async def cancel(handle: WorkflowHandle) -> None:
         async with gate:
