@@ -191,6 +191,9 @@ class WorkerSettings(BaseSettings):
                                               "(SDK default 5)")
     nonsticky_poll_ratio: float = Field(default=0.2, gt=0, le=1, description="share of the workflow task polls "
                                         "on the shared queue (new runs) rather than this worker's sticky one")
+    sandbox: bool = Field(default=False, description="run workflow code in the SDK's sandbox, which imports each "
+                          "workflow's module afresh for every run; off: the committed histories' replay and the "
+                          "workflow tests run it sandboxed instead (bench/README.md, session 24)")
 
 
 class Settings(BaseSettings):

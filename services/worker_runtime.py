@@ -18,7 +18,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.base import RefuseUnfixableErrors
 from activities.cycle import CycleActivities
@@ -137,6 +138,21 @@ def activities_for(pool: AsyncConnectionPool, setup: DeliverySetup | None = None
     ]
 
 
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """How the worker runs workflow code: directly, unless ``KAMREVIEW_WORKER_SANDBOX`` asks for the SDK's sandbox.
+
+    The sandbox imports a workflow's module afresh for every run and wraps each activation in its import and
+    restriction machinery: about a tenth of the CPU of a cycle's review (bench/README.md, session 24). What it
+    guards against is workflow code that is not deterministic (the clock, randomness, I/O, module state shared by
+    runs); that is checked where it can be fixed: the workflow tests and the replay of every committed history run
+    the same workflows in the sandbox, and fail on such code before it is merged.
+    """
+    if settings.worker.sandbox:
+        share_workflow_code()
+        return SandboxedWorkflowRunner()
+    return UnsandboxedWorkflowRunner()
+
+
 def worker_tuning(settings: Settings, pool_size: int) -> dict[str, Any]:
     """The Worker's concurrency arguments from the settings (KAMREVIEW_WORKER_*, the workflow cache); the SDK's own
     default for what is unset. The cycle bench's floor worker takes the same, so the two are measured alike."""
@@ -169,11 +185,12 @@ async def running_worker(client: Client, database_url: str, task_queue: str, poo
                                kwargs={"autocommit": True})
     await pool.open(wait=True)
     quiet_refusals()  # a refused activity or Update is logged in one line, never with a traceback
-    share_workflow_code()
+    settings = get_settings()
     try:
         worker = Worker(
             client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_for(pool, setup, database_url),
-            interceptors=[CountRefusals(), RefuseUnfixableErrors()], **worker_tuning(get_settings(), pool_size),
+            interceptors=[CountRefusals(), RefuseUnfixableErrors()], workflow_runner=workflow_runner(settings),
+            **worker_tuning(settings, pool_size),
         )
         freeze_startup_heap()
         async with worker:

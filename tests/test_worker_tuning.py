@@ -1,13 +1,14 @@
-"""A worker's concurrency comes from KAMREVIEW_WORKER_* (unset: the defaults the benchmarks were measured with)."""
+"""A worker's concurrency and runner come from KAMREVIEW_WORKER_* (unset: the defaults the benchmarks were measured with)."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from temporalio.worker import PollerBehaviorSimpleMaximum
+from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from services.settings import Settings, WorkerSettings
-from services.worker_runtime import worker_tuning
+from services.worker_runtime import worker_tuning, workflow_runner
 
 
 def test_unset_settings_keep_the_measured_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,4 +29,17 @@ def test_the_operator_sizes_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(poll, PollerBehaviorSimpleMaximum) and poll.maximum == 8
     monkeypatch.setenv("KAMREVIEW_WORKER_WORKFLOW_TASK_POLLERS", "1")  # one poll cannot serve sticky and shared
     with pytest.raises(ValidationError, match="workflow_task_pollers"):
+        WorkerSettings(_env_file=None)
+
+
+def test_workflow_code_runs_outside_the_sandbox_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset: the worker runs workflow code directly (the sandbox's per-run imports cost a tenth of a review's CPU);
+    KAMREVIEW_WORKER_SANDBOX=true puts the SDK's sandbox back. The replay of the committed histories
+    (tests/test_replay.py) always runs them sandboxed."""
+    monkeypatch.delenv("KAMREVIEW_WORKER_SANDBOX", raising=False)
+    assert isinstance(workflow_runner(Settings(worker=WorkerSettings(_env_file=None))), UnsandboxedWorkflowRunner)
+    monkeypatch.setenv("KAMREVIEW_WORKER_SANDBOX", "true")
+    assert isinstance(workflow_runner(Settings(worker=WorkerSettings(_env_file=None))), SandboxedWorkflowRunner)
+    monkeypatch.setenv("KAMREVIEW_WORKER_SANDBOX", "perhaps")
+    with pytest.raises(ValidationError, match="sandbox"):
         WorkerSettings(_env_file=None)
