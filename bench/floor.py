@@ -63,7 +63,9 @@ async def floor_worker(client: Client, libpq_url: str, task_queue: str, pool_siz
     await pool.open(wait=True)
     async with pool.connection() as conn:
         await conn.execute(FLOOR_TABLE)
-    share_workflow_code([FloorWorkflow])  # as running_worker does: the sandbox's per-run import reuses one code object
+    # The floor runs in the SDK's sandbox, as it was defined (the engine's worker runs workflow code outside it unless
+    # KAMREVIEW_WORKER_SANDBOX=true: bench/README.md, session 24); its per-run import reuses one code object.
+    share_workflow_code([FloorWorkflow])
     try:
         tuning = worker_tuning(get_settings(), pool_size)  # the engine's worker's (KAMREVIEW_WORKER_*, the cache)
         if cache_size:
