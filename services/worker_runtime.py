@@ -79,7 +79,8 @@ class _SharedCodeFinder(importlib.abc.MetaPathFinder):
 def share_workflow_code(workflows: Iterable[type] = WORKFLOWS) -> None:
     """Make the sandbox's per-run imports of these workflows' modules (and their packages) reuse one code object each.
 
-    Idempotent; the workers of this process call it before they start.
+    Idempotent; a sandboxed worker (``workflow_runner`` with ``KAMREVIEW_WORKER_SANDBOX=true``) and the cycle bench's
+    floor call it before they start. A worker outside the sandbox imports each module once and needs none of it.
     """
     names: set[str] = set()
     for cls in workflows:
