@@ -281,8 +281,8 @@ class ReviewActivities(DbActivities):
                         # slot: 10,000 first tasks then do not queue at the server ahead of people's Updates.
                         request_eager_start=True,
                         search_attributes=review_start_attributes(
-                            inp.cycle_id, seed.employee_id, seed.reviewer_id, inp.phases[0].phase,
-                        ) if inp.search_attributes and inp.phases else None,
+                            inp.cycle_id, seed.employee_id, seed.reviewer_id,
+                        ) if inp.search_attributes else None,
                     )
                 except WorkflowAlreadyStartedError:
                     pass

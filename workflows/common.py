@@ -105,11 +105,14 @@ def _refused(err: BaseException) -> bool:
     return isinstance(cause, ApplicationError) and (cause.non_retryable or cause.type == REJECTED)
 
 
-async def write_one_row(activity: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+async def write_one_row(activity: Callable[[Any, A], Awaitable[R]], arg: A, *, local: bool | None = None) -> R:
     """Run a short, idempotent write: locally in workflows that run the LOCAL_WRITES_PATCH code, else (histories from
     before it) as the ordinary activity it was. A local write still failing after its attempts is handed to the
-    ordinary activity (both write once, keyed the same); a refusal is raised as before."""
-    if not workflow.patched(LOCAL_WRITES_PATCH):
+    ordinary activity (both write once, keyed the same); a refusal is raised as before.
+
+    ``local=True``: the caller knows from a patch of its own that this run writes locally, so no second marker is
+    recorded (each patch marker also costs the run an upsert of TemporalChangeVersion, a visibility write)."""
+    if not (local or workflow.patched(LOCAL_WRITES_PATCH)):
         return await workflow.execute_activity_method(activity, arg, **ONE_ROW)
     try:
         return await workflow.execute_local_activity_method(activity, arg, **ONE_ROW_LOCAL)

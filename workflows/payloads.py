@@ -381,6 +381,12 @@ PEER_FEEDBACK_PATCH = "peer-feedback"
 # The review workflow's generic Update for a phase defined only in the registry (docs/phases.md).
 SUBMIT_TASK_PATCH = "submit-task"
 
+# A review running this code records this one patch marker instead of "local-writes" and "search-attributes", and
+# carries Phase as open/closed (one upsert in its life) instead of upserting the first phase still waiting at each
+# change. Each patch marker also upserts TemporalChangeVersion, and each upsert is a visibility write at the server:
+# five per review before, two now (bench/README.md, session 25). Histories from before it replay as they ran.
+LEAN_REVIEW_PATCH = "lean-review"
+
 
 @dataclass
 class PeerNomination:

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ONE_ROW, conflict, reject, user_text, write_one_row
     from workflows.payloads import (
         CUSTOMER_SURVEY,
+        LEAN_REVIEW_PATCH,
         MANAGER_SCORING,
         ORG_CHANGES_PATCH,
         PEER_APPROVAL,
@@ -83,7 +84,7 @@ with workflow.unsafe.imports_passed_through():
         phase_text,
         submitter_of,
     )
-    from workflows.search_attributes import PHASE, REVIEW_CLOSED, REVIEWER_ID, Carried
+    from workflows.search_attributes import PATCH, PHASE, REVIEW_CLOSED, REVIEW_OPEN, REVIEWER_ID, Carried
 
 @workflow.defn
 class ReviewWorkflow:
@@ -111,6 +112,7 @@ class ReviewWorkflow:
         return await write_one_row(
             ReviewActivities.close_review,
             CloseReviewInput(inp.cycle_id, inp.review_id, workflow.now(), self._missing()),
+            local=self._lean() or None,
         )
 
     def _expected(self, phase: str) -> set[str]:
@@ -133,10 +135,21 @@ class ReviewWorkflow:
     def _pending(self) -> list[str]:
         return [name for name in self._phases if self._state(name) == "open"]
 
+    @staticmethod
+    def _lean() -> bool:
+        """Whether this run records LEAN_REVIEW_PATCH's one marker (the SDK memoizes it per run)."""
+        return workflow.patched(LEAN_REVIEW_PATCH)
+
     def _show_phase(self) -> None:
-        """The Phase search attribute: the first phase (in their defined order) still waiting, else closed."""
+        """The Phase search attribute: open while any phase waits, else closed (one upsert in a review's life).
+        Which phase waits is in PostgreSQL, where HR's cycle page and ``kamreview tasks`` read it."""
+        if not self._search.on:
+            return
         pending = self._pending()
-        self._search.set(PHASE, pending[0] if pending else REVIEW_CLOSED)
+        if self._lean():
+            self._search.set(PHASE, REVIEW_OPEN if pending else REVIEW_CLOSED, patch=LEAN_REVIEW_PATCH)
+        else:  # histories from before it: the first phase (in their defined order) still waiting, at each change
+            self._search.set(PHASE, pending[0] if pending else REVIEW_CLOSED)
 
     def _outstanding(self, phase: str) -> list[Recipient]:
         inp = self._inp
@@ -230,6 +243,7 @@ class ReviewWorkflow:
                 inp.cycle_id, inp.review_id, phase, event, number,
                 self._phases[phase].due_at, self._outstanding(phase),
             ),
+            local=self._lean() or None,
         )
 
     async def _persist(self, record: SubmissionRecord) -> Receipt:
@@ -411,7 +425,7 @@ class ReviewWorkflow:
         except ActivityError as err:
             raise reject(user_text(err)) from None
         self._reviewer = req.new_reviewer_id
-        self._search.set(REVIEWER_ID, req.new_reviewer_id)
+        self._search.set(REVIEWER_ID, req.new_reviewer_id, patch=LEAN_REVIEW_PATCH if self._lean() else PATCH)
         return req.new_reviewer_id
 
     @reassign_reviewer.validator

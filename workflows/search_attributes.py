@@ -24,7 +24,10 @@ ALL: tuple[SearchAttributeKey[str], ...] = (CYCLE_ID, EMPLOYEE_ID, REVIEWER_ID, 
 # Upserting them is new workflow behaviour: histories from before it replay without the upserts.
 PATCH = "search-attributes"
 
-# A review's Phase once every phase is done or closed (its close activity is running or it has ended).
+# A review's Phase while any of its phases waits, and once every phase is done or closed (its close activity is
+# running or it has ended). Which phase waits is in PostgreSQL (HR's cycle page, ``kamreview tasks``): a visibility
+# write per submission cost about a tenth of a review's server CPU (bench/README.md, sessions 23 and 25).
+REVIEW_OPEN = "open"
 REVIEW_CLOSED = "closed"
 
 
@@ -36,11 +39,10 @@ def command_line_flags() -> list[str]:
     return flags
 
 
-def review_start_attributes(cycle_id: str, employee_id: str, reviewer_id: str | None,
-                            phase: str) -> TypedSearchAttributes:
+def review_start_attributes(cycle_id: str, employee_id: str, reviewer_id: str | None) -> TypedSearchAttributes:
     """What a review workflow is started with: cheaper than upserting them in its first task."""
     pairs = [SearchAttributePair(CYCLE_ID, cycle_id), SearchAttributePair(EMPLOYEE_ID, employee_id),
-             SearchAttributePair(PHASE, phase)]
+             SearchAttributePair(PHASE, REVIEW_OPEN)]
     if reviewer_id:
         pairs.append(SearchAttributePair(REVIEWER_ID, reviewer_id))
     return TypedSearchAttributes(pairs)
@@ -63,9 +65,10 @@ class Carried:
     def on(self) -> bool:
         return self._on
 
-    def set(self, key: SearchAttributeKey[str], value: str | None) -> None:
-        """Upsert ``key`` (unset it with None) when the value differs from what the workflow carries."""
-        if not self._on or self._values.get(key.name) == value or not workflow.patched(PATCH):
+    def set(self, key: SearchAttributeKey[str], value: str | None, patch: str = PATCH) -> None:
+        """Upsert ``key`` (unset it with None) when the value differs from what the workflow carries; ``patch`` is
+        the marker the upsert is behind (a workflow that has one already passes it, so it records one marker)."""
+        if not self._on or self._values.get(key.name) == value or not workflow.patched(patch):
             return
         self._values[key.name] = value
         workflow.upsert_search_attributes([key.value_set(value) if value is not None else key.value_unset()])
