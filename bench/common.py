@@ -107,7 +107,7 @@ async def start_temporal(runtime: object | None = None) -> Temporal:
     from temporalio.testing import WorkflowEnvironment
 
     import services.temporal
-    from services.embedded import temporal_cli_path
+    from services.embedded import dev_server_config_flags, temporal_cli_path
     from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
     env = await WorkflowEnvironment.start_local(
@@ -116,6 +116,7 @@ async def start_temporal(runtime: object | None = None) -> Temporal:
         data_converter=getattr(services.temporal, "DATA_CONVERTER", pydantic_data_converter),
         dev_server_log_level="error",
         search_attributes=SEARCH_ATTRIBUTES,  # the workflows carry them, as on the embedded dev server
+        dev_server_extra_args=dev_server_config_flags(),  # configured as the embedded dev server is
         **({"runtime": runtime} if runtime is not None else {}),
     )
     pid = next((p for p in _children(os.getpid()) if _comm(p) == "temporal"), None)

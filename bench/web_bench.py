@@ -93,11 +93,12 @@ async def start_servers() -> Servers:
         from temporalio.contrib.pydantic import pydantic_data_converter
         from temporalio.testing import WorkflowEnvironment
 
-        from services.embedded import temporal_cli_path
+        from services.embedded import dev_server_config_flags, temporal_cli_path
 
         env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_cli_path()),
                                                     data_converter=pydantic_data_converter,
-                                                    dev_server_log_level="error")
+                                                    dev_server_log_level="error",
+                                                    dev_server_extra_args=dev_server_config_flags())
         address = env.client.service_client.config.target_host
     return Servers(db_url, address, pgdata, env)
 

@@ -31,6 +31,23 @@ def temporal_cli_path() -> Path:
     return path
 
 
+# Where our dev server's dynamic config differs from `temporal server start-dev`'s. That turns on
+# system.forceSearchAttributesCacheRefreshOnRead, so that an attribute created while it runs is usable at once: it then
+# reads the cluster's and the namespace's metadata from its database on every read of a workflow's search attributes
+# (a start, an upsert, each visibility write), ~10 of them per review. Ours are registered when the server starts;
+# its cache serves them. At 3,000 participants that was an eighth of the server's CPU per review (bench/README.md,
+# session 25). Used by the embedded server, the tests' and the benches' dev servers.
+DEV_SERVER_DYNAMIC_CONFIG: dict[str, str] = {"system.forceSearchAttributesCacheRefreshOnRead": "false"}
+
+
+def dev_server_config_flags() -> list[str]:
+    """``--dynamic-config-value KEY=JSON`` flags for DEV_SERVER_DYNAMIC_CONFIG."""
+    flags: list[str] = []
+    for key, value in DEV_SERVER_DYNAMIC_CONFIG.items():
+        flags += ["--dynamic-config-value", f"{key}={value}"]
+    return flags
+
+
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -120,6 +137,7 @@ def ensure_temporal(data_dir: Path, port: int, ui_port: int, namespace: str) -> 
             "--log-level", "warn",
             # The workflows' search attributes (CycleId, ReviewerId ...), for listing reviews in the Web UI.
             *command_line_flags(),
+            *dev_server_config_flags(),
         ],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
     )

@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from services.db import APP_ROLE, migrate, url_with_user
-from services.embedded import temporal_cli_path
+from services.embedded import dev_server_config_flags, temporal_cli_path
 from services.temporal import DATA_CONVERTER
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -117,6 +117,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=DATA_CONVERTER,
         dev_server_log_level="error",
         search_attributes=SEARCH_ATTRIBUTES,  # as the embedded dev server registers them
+        dev_server_extra_args=dev_server_config_flags(),  # and configured as it is
     )
     try:
         yield env
