@@ -4,7 +4,6 @@ its cache rather than re-reading the cluster's metadata from its database for ev
 from __future__ import annotations
 
 import re
-import socket
 import urllib.request
 import uuid
 from pathlib import Path
@@ -13,13 +12,8 @@ from temporalio.client import Client
 
 from services.embedded import ensure_temporal, stop_temporal
 from tests.helpers import eventually
+from tests.notify.smtp_server import free_port
 from workflows.search_attributes import CYCLE_ID, cycle_start_attributes
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _count(metrics_url: str, metric: str, operation: str) -> float:
@@ -34,7 +28,7 @@ def _metadata_reads(metrics_url: str) -> float:
 
 
 async def test_embedded_server_serves_search_attributes_from_its_cache(tmp_path: Path):
-    address = ensure_temporal(tmp_path, _free_port(), _free_port(), "kamreview")
+    address = ensure_temporal(tmp_path, free_port(), free_port(), "kamreview")
     try:
         async def banner() -> re.Match[str] | None:  # the CLI prints it once the server is up
             return re.search(r"Temporal Metrics:\s+(http://\S+/metrics)",

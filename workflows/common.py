@@ -105,7 +105,7 @@ def _refused(err: BaseException) -> bool:
     return isinstance(cause, ApplicationError) and (cause.non_retryable or cause.type == REJECTED)
 
 
-async def write_one_row(activity: Callable[[Any, A], Awaitable[R]], arg: A, *, local: bool | None = None) -> R:
+async def write_one_row(activity: Callable[[Any, A], Awaitable[R]], arg: A, *, local: bool = False) -> R:
     """Run a short, idempotent write: locally in workflows that run the LOCAL_WRITES_PATCH code, else (histories from
     before it) as the ordinary activity it was. A local write still failing after its attempts is handed to the
     ordinary activity (both write once, keyed the same); a refusal is raised as before.

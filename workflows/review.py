@@ -112,7 +112,7 @@ class ReviewWorkflow:
         return await write_one_row(
             ReviewActivities.close_review,
             CloseReviewInput(inp.cycle_id, inp.review_id, workflow.now(), self._missing()),
-            local=self._lean() or None,
+            local=self._lean(),
         )
 
     def _expected(self, phase: str) -> set[str]:
@@ -243,7 +243,7 @@ class ReviewWorkflow:
                 inp.cycle_id, inp.review_id, phase, event, number,
                 self._phases[phase].due_at, self._outstanding(phase),
             ),
-            local=self._lean() or None,
+            local=self._lean(),
         )
 
     async def _persist(self, record: SubmissionRecord) -> Receipt:
