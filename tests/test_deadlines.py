@@ -62,7 +62,7 @@ async def test_reminders_extension_and_closing_at_the_deadline(client, db_url, t
         await tasks.submit_self_review(client, db_url, cid, SelfReviewSubmission("K01", ratings(2)))  # in the grace period
         await tasks.submit_manager_score(client, db_url, cid, "K01", ManagerScoreSubmission(org["manager_of"]["K01"], ratings(2)))
         await eventually(lambda: cycle_phase_is(client, cid, "calibration"), timeout=20)
-        await maybe_record_history(client, review_workflow_id(review_id_for(cid, "K01")), "review_with_deadlines_lean")
+        await maybe_record_history(client, review_workflow_id(review_id_for(cid, "K01")), "review_with_deadlines_lean_from_start")
 
         async def delivered() -> bool:
             return count(db_url, "SELECT count(*) FROM notification WHERE status IN ('queued', 'claimed', 'sending')") == 0

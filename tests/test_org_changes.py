@@ -196,7 +196,7 @@ async def test_leaver_tasks_end_and_the_review_closes_with_what_exists(client, d
     # The employee row carries the leaving date the incentive prorates to.
     assert str(_one(db_url, "SELECT termination_date FROM employee WHERE id = 'K02'")[0]) == "2026-08-15"
     await client.get_workflow_handle(review_workflow_id(review)).result()
-    await maybe_record_history(client, review_workflow_id(review), "review_leaver_lean")
+    await maybe_record_history(client, review_workflow_id(review), "review_leaver_lean_from_start")
 
 
 async def test_joiner_in_the_population_is_added_to_the_running_cycle(client, db_url, running):

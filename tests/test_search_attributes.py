@@ -37,11 +37,22 @@ async def _attribute(client, workflow_id: str, key):
     return (await client.get_workflow_handle(workflow_id).describe()).typed_search_attributes.get(key)
 
 
-async def _upserted(client, workflow_id: str) -> list[list[str]]:
-    """The names of the search attributes each upsert in a workflow's history set."""
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return [sorted(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
-            for e in history.events if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES]
+async def _upserted(client, workflow_id: str) -> list[tuple[str, list[str]]]:
+    """Each upsert in a workflow's history: the task it was made in (first, last or between) and what it set.
+
+    The server makes one visibility write per workflow task that upserts, a first task makes one anyway, and the
+    last task's is the close record: only an upsert "between" costs a visibility write of its own."""
+    events = (await client.get_workflow_handle(workflow_id).fetch_history()).events
+    completed = [e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+    upserts = []
+    for e in events:
+        if e.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            continue
+        task = max(c for c in completed if c < e.event_id)  # a command's event follows its task's completion
+        where = "first" if task == completed[0] else "last" if task == completed[-1] else "between"
+        upserts.append((where, sorted(e.upsert_workflow_search_attributes_event_attributes.search_attributes
+                                      .indexed_fields)))
+    return upserts
 
 
 async def _becomes(client, workflow_id: str, key, value) -> bool:
@@ -88,8 +99,9 @@ async def test_reviews_listed_by_cycle_and_reviewer_follow_phase_and_reassignmen
             for c in org["contacts"][k]:
                 await tasks.submit_survey(client, db_url, cid, k, SurveySubmission(c, 4, 8))
         assert await _becomes(client, k01, PHASE, REVIEW_CLOSED)
-        # Two upserts in its life: its one patch marker's TemporalChangeVersion, and Phase when it closed.
-        assert await _upserted(client, k01) == [["TemporalChangeVersion"], ["Phase"]]
+        # Two upserts in its life, neither a visibility write of its own: its one patch marker's TemporalChangeVersion
+        # in its first task, and Phase in the task that completes it.
+        assert await _upserted(client, k01) == [("first", ["TemporalChangeVersion"]), ("last", ["Phase"])]
         assert await eventually(lambda: listed("M1", set()), timeout=20)  # closed reviews are no longer open
         assert await eventually(lambda: cycle_phase_is(client, cid, "calibration"))
         assert await _becomes(client, cycle_workflow_id(cid), PHASE, "calibration")
@@ -99,5 +111,6 @@ async def test_reviews_listed_by_cycle_and_reviewer_follow_phase_and_reassignmen
         await client.get_workflow_handle_for(CycleWorkflow.run, cycle_workflow_id(cid)).result()
         assert await _becomes(client, cycle_workflow_id(cid), PHASE, "locked")
         await maybe_record_history(client, cycle_workflow_id(cid), "cycle_search_attributes")
-        assert await _upserted(client, k03) == [["TemporalChangeVersion"], ["ReviewerId"], ["Phase"]]
-        await maybe_record_history(client, k03, "review_lean")  # reassigned, then closed
+        assert await _upserted(client, k03) == [
+            ("first", ["TemporalChangeVersion"]), ("between", ["ReviewerId"]), ("last", ["Phase"])]
+        await maybe_record_history(client, k03, "review_lean_from_start")  # reassigned, then closed

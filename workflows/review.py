@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ONE_ROW, conflict, reject, user_text, write_one_row
     from workflows.payloads import (
         CUSTOMER_SURVEY,
+        LEAN_FROM_START_PATCH,
         LEAN_REVIEW_PATCH,
         MANAGER_SCORING,
         ORG_CHANGES_PATCH,
@@ -101,6 +102,8 @@ class ReviewWorkflow:
         self._ended = False  # a leaver's review, ended by an org change
         self._changes = 0  # how often an org change altered what the review waits for (wakes the phase loop)
         self._search = Carried()
+        # Asked here, in the first task, before any handler can ask LEAN_REVIEW_PATCH: False in a history from before.
+        self._from_start = workflow.patched(LEAN_FROM_START_PATCH)
 
     # -- the process ------------------------------------------------------------------------------
 
@@ -109,11 +112,14 @@ class ReviewWorkflow:
         await self._drive_phases()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._closed = True
-        return await write_one_row(
+        result = await write_one_row(
             ReviewActivities.close_review,
             CloseReviewInput(inp.cycle_id, inp.review_id, workflow.now(), self._missing()),
             local=self._lean(),
         )
+        if self._from_start:  # in the task that completes the review: the server's close record carries it
+            self._search.set(PHASE, REVIEW_CLOSED, patch=LEAN_FROM_START_PATCH)
+        return result
 
     def _expected(self, phase: str) -> set[str]:
         """The keys of the submissions a phase waits for, by whom its definition says submits."""
@@ -135,15 +141,19 @@ class ReviewWorkflow:
     def _pending(self) -> list[str]:
         return [name for name in self._phases if self._state(name) == "open"]
 
-    @staticmethod
-    def _lean() -> bool:
-        """Whether this run records LEAN_REVIEW_PATCH's one marker (the SDK memoizes it per run)."""
-        return workflow.patched(LEAN_REVIEW_PATCH)
+    def _lean(self) -> bool:
+        """Whether this run is a lean review: from its first task, or from LEAN_REVIEW_PATCH's one marker (the SDK
+        memoizes it per run)."""
+        return self._from_start or workflow.patched(LEAN_REVIEW_PATCH)
+
+    def _lean_patch(self) -> str:
+        """The marker a lean review's upserts are behind: the one it has (asking it again records nothing)."""
+        return LEAN_FROM_START_PATCH if self._from_start else LEAN_REVIEW_PATCH
 
     def _show_phase(self) -> None:
         """The Phase search attribute: open while any phase waits, else closed (one upsert in a review's life).
         Which phase waits is in PostgreSQL, where HR's cycle page and ``kamreview tasks`` read it."""
-        if not self._search.on:
+        if not self._search.on or self._from_start:  # from the start: open until the task that completes it
             return
         pending = self._pending()
         if self._lean():
@@ -425,7 +435,7 @@ class ReviewWorkflow:
         except ActivityError as err:
             raise reject(user_text(err)) from None
         self._reviewer = req.new_reviewer_id
-        self._search.set(REVIEWER_ID, req.new_reviewer_id, patch=LEAN_REVIEW_PATCH if self._lean() else PATCH)
+        self._search.set(REVIEWER_ID, req.new_reviewer_id, patch=self._lean_patch() if self._lean() else PATCH)
         return req.new_reviewer_id
 
     @reassign_reviewer.validator
