@@ -24,8 +24,8 @@ ALL: tuple[SearchAttributeKey[str], ...] = (CYCLE_ID, EMPLOYEE_ID, REVIEWER_ID, 
 # Upserting them is new workflow behaviour: histories from before it replay without the upserts.
 PATCH = "search-attributes"
 
-# A review's Phase while any of its phases waits, and once every phase is done or closed (its close activity is
-# running or it has ended). Which phase waits is in PostgreSQL (HR's cycle page, ``kamreview tasks``): a visibility
+# A review's Phase while it runs, and once it has closed (a review from before lean-review-from-start: once every
+# phase is done or closed). Which phase waits is in PostgreSQL (HR's cycle page, ``kamreview tasks``): a visibility
 # write per submission cost about a tenth of a review's server CPU (bench/README.md, sessions 23 and 25).
 REVIEW_OPEN = "open"
 REVIEW_CLOSED = "closed"
