@@ -360,6 +360,51 @@ async def test_two_attempts_of_one_round_at_the_same_time_send_each_message_once
                                  (batch,)).fetchall()) == {"sent": 60}
 
 
+async def test_a_cancelled_attempt_leaves_no_connection_sending(db_url):
+    """An attempt cancelled while its queue is full (more rows than a chunk) stops its connection: nothing is sent
+    after the cancellation, and what was not started stays queued for the next attempt."""
+    from psycopg_pool import AsyncConnectionPool
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.delivery import CHUNK, DeliveryActivities
+    from activities.outbox import Message, queue
+    from tests.notify.test_render import SAMPLES
+
+    org = seed_org(db_url, kams=20, managers=2, contacts_per_kam=0)
+    _with_addresses(db_url, org)
+    batch = f"cancel:{uuid.uuid4().hex[:6]}"
+    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
+    total = CHUNK + 20
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
+        await queue(cur, None, batch, [Message(f"c:{n:05d}", "task_assigned", "employee", org["kams"][n % 20], params)
+                                       for n in range(total)])
+    recorder = _SlowRecorder()
+    server = SmtpTestServer(recorder).start()
+    try:
+        async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False,
+                                       kwargs={"autocommit": True}) as pool:
+            owner = DeliveryActivities(pool, _setup(_smtp(server), senders=1, mark_batch=4))
+            env = ActivityEnvironment()
+            attempt = asyncio.ensure_future(env.run(owner.deliver_batch, batch))
+            await eventually(lambda: _true(len(recorder.received) >= 3), timeout=60, interval=0.01)
+            env.cancel()
+            with pytest.raises(BaseException):  # noqa: B017 - cancelled, however the SDK's environment says it
+                await attempt
+            stopped_at = len(recorder.received)
+            await asyncio.sleep(0.5)  # ten of the slow server's messages' time
+            assert len(recorder.received) <= stopped_at + 1  # at most the one that was in flight
+    finally:
+        server.stop()
+    with psycopg.connect(db_url) as conn:
+        statuses = dict(conn.execute("SELECT status, count(*) FROM notification WHERE batch = %s GROUP BY 1",
+                                     (batch,)).fetchall())
+    assert statuses.get("sending", 0) <= 1 and statuses["queued"] >= total - len(recorder.received) - 1, statuses
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
 class _WindowWatcher(Recorder):
     """A server that, as each message's data arrives, counts the batch's rows marked ``sending``."""
 
