@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
@@ -65,12 +65,16 @@ class Shape:
 
 
 def visibility_writes(metrics_url: str) -> dict[str, float]:
+    """The server's visibility requests so far, by operation (summed over its other labels)."""
+    text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()  # noqa: S310 - our own local server
     counts: dict[str, float] = {}
-    for line in urllib.request.urlopen(metrics_url, timeout=10).read().decode().splitlines():  # noqa: S310
-        if line.startswith("visibility_persistence_requests{"):
-            operation = re.search(r'operation="([^"]+)"', line)
-            if operation:
-                counts[operation.group(1)] = counts.get(operation.group(1), 0) + float(line.rsplit(" ", 1)[1])
+    for family in text_string_to_metric_families(text):
+        if family.name != "visibility_persistence_requests":  # a counter's family (its samples are named ..._total)
+            continue
+        for sample in family.samples:
+            if "operation" in sample.labels:
+                op = sample.labels["operation"]
+                counts[op] = counts.get(op, 0) + sample.value
     return counts
 
 

@@ -8,6 +8,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
 from services.embedded import ensure_temporal, stop_temporal
@@ -18,8 +19,8 @@ from workflows.search_attributes import CYCLE_ID, cycle_start_attributes
 
 def _count(metrics_url: str, metric: str, operation: str) -> float:
     text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()  # noqa: S310 - our own local server
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(metric + "{") and f'operation="{operation}"' in line)
+    return sum(s.value for family in text_string_to_metric_families(text) if family.name == metric  # counters: ..._total
+               for s in family.samples if s.labels.get("operation") == operation)
 
 
 def _metadata_reads(metrics_url: str) -> float:

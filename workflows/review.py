@@ -146,9 +146,11 @@ class ReviewWorkflow:
         memoizes it per run)."""
         return self._from_start or workflow.patched(LEAN_REVIEW_PATCH)
 
-    def _lean_patch(self) -> str:
-        """The marker a lean review's upserts are behind: the one it has (asking it again records nothing)."""
-        return LEAN_FROM_START_PATCH if self._from_start else LEAN_REVIEW_PATCH
+    def _search_patch(self) -> str:
+        """The marker this run's upserts are behind: the one it has (asking it again records nothing)."""
+        if self._from_start:
+            return LEAN_FROM_START_PATCH
+        return LEAN_REVIEW_PATCH if self._lean() else PATCH
 
     def _show_phase(self) -> None:
         """The Phase search attribute: open while any phase waits, else closed (one upsert in a review's life).
@@ -435,7 +437,7 @@ class ReviewWorkflow:
         except ActivityError as err:
             raise reject(user_text(err)) from None
         self._reviewer = req.new_reviewer_id
-        self._search.set(REVIEWER_ID, req.new_reviewer_id, patch=self._lean_patch() if self._lean() else PATCH)
+        self._search.set(REVIEWER_ID, req.new_reviewer_id, patch=self._search_patch())
         return req.new_reviewer_id
 
     @reassign_reviewer.validator

@@ -386,7 +386,11 @@ async def test_a_cancelled_attempt_leaves_no_connection_sending(db_url):
             owner = DeliveryActivities(pool, _setup(_smtp(server), senders=1, mark_batch=4))
             env = ActivityEnvironment()
             attempt = asyncio.ensure_future(env.run(owner.deliver_batch, batch))
-            await eventually(lambda: _true(len(recorder.received) >= 3), timeout=60, interval=0.01)
+
+            async def some_sent() -> bool:
+                return len(recorder.received) >= 3
+
+            await eventually(some_sent, timeout=60, interval=0.01)
             env.cancel()
             with pytest.raises(BaseException):  # noqa: B017 - cancelled, however the SDK's environment says it
                 await attempt
@@ -399,10 +403,6 @@ async def test_a_cancelled_attempt_leaves_no_connection_sending(db_url):
         statuses = dict(conn.execute("SELECT status, count(*) FROM notification WHERE batch = %s GROUP BY 1",
                                      (batch,)).fetchall())
     assert statuses.get("sending", 0) <= 1 and statuses["queued"] >= total - len(recorder.received) - 1, statuses
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 class _WindowWatcher(Recorder):
