@@ -5,23 +5,24 @@ outside world happens while it is ``sending``:
 
 1. a chunk of the batch's sendable rows is *read* (in id order, after the last chunk); nothing is written and
    nothing is sent yet, so reading the same rows twice (a late attempt beside a new one) costs nothing;
-2. right before they are sent, a group of a connection's rows (k − 1, k = ``KAMREVIEW_DELIVERY_MARK_BATCH``,
-   8 by default) becomes ``sending`` (attempts counted, addresses and Message-IDs recorded) in one statement —
-   committed before the first byte of any of them goes out. The statement moves a row only from ``queued``
-   (or a ``retry`` whose time has come), so of two attempts holding the same row only one ever marks it; a
-   sender sends only the rows its statement took;
-3. after the server's answers, the group's rows become ``sent`` (or ``retry`` with the next attempt time, or
-   ``failed``), in the statement that marks the connection's next group ``sending``; that statement runs while
-   the group's last message is in flight (whose outcome goes with the statement after).
+2. one *marker* per activity takes the rows as they are read and marks a group of them ``sending`` (attempts
+   counted, addresses and Message-IDs recorded) in one statement — committed before any of them is handed to
+   a connection. The statement moves a row only from ``queued`` (or a ``retry`` whose time has come), so of
+   two attempts holding the same row only one ever marks it; a connection sends only rows the marker took;
+3. the connections (``senders``) take marked rows one at a time, render and send them, and report how each
+   ended; the marker records those outcomes (``sent``, or ``retry`` with the next attempt time, or ``failed``)
+   in its next statement, the one that marks the next group.
 
-If the worker dies between 2 and 3, nobody can know which of the group the server kept. A later attempt
+If the worker dies between 2 and 3, nobody can know which of the marked rows the server kept. A later attempt
 finds those rows still ``sending`` and marks them ``uncertain`` — visible to HR with that explanation, resent
 only when a person decides to — rather than sending them again: a message is sent at most once per key.
-The window is at most k messages per connection (the one in flight and the next group): one statement per
-group instead of one per message cuts the database's cost per e-mail by two thirds (bench/README.md), and marking straight
-from ``queued`` (there is no ``claimed`` row update any more) writes each row twice instead of three times.
+The window is at most k × senders rows (k = ``KAMREVIEW_DELIVERY_MARK_BATCH``, 8 by default: 32 with four
+connections) ``sending`` at any moment. The marker runs its next statement once three quarters of the window
+are free, while the connections still send the last quarter: no connection waits for the database, and there
+is one statement per 24 e-mails (bench/README.md, session 27). Marking straight from ``queued`` (there is no
+``claimed`` row update any more) writes each row twice instead of three times.
 A worker stopped rather than killed records what was answered and gives back the rows it never started, so
-only the one message in flight stays in doubt. The Maildir channel of the embedded default can tell, and
+only the one message in flight per connection stays in doubt. The Maildir channel of the embedded default can tell, and
 settles such a row as ``sent`` or back to the queue. Rows an older version left ``claimed`` go back to the
 queue at the start of the next attempt.
 """
@@ -49,7 +50,7 @@ from notify.message import OutgoingMail, Person, Rendered, SendOutcome
 from workflows.payloads import DeliveryRound
 
 CHUNK = 1000  # rows read at once (the next chunk is read while this one is sent)
-HEARTBEAT_S = 1.0  # at most one heartbeat a second per sender (the workflow's heartbeat timeout is 10 s)
+HEARTBEAT_S = 1.0  # at most one heartbeat a second from the marker (the workflow's heartbeat timeout is 10 s)
 # A row that may be marked ``sending`` now: waiting in the queue, or waiting for a retry whose time has come.
 SENDABLE = "(n.status = 'queued' OR (n.status = 'retry' AND n.next_attempt_at <= now()))"
 INTERRUPTED = tr("the delivery stopped while this message was being sent (the worker restarted); it may have "
@@ -91,7 +92,7 @@ class DeliverySetup:
     retry_after_s: float = 60.0  # first wait after a transient failure; doubles per attempt
     max_attempts: int = 8
     senders: int = 4  # e-mail connections used in parallel
-    mark_batch: int = 8  # e-mails per connection marked ``sending`` in one statement: at most this many ``uncertain`` per crash
+    mark_batch: int = 8  # e-mails in doubt per connection: at most this many × senders ``uncertain`` per crash
     default_timezone: str = "Asia/Shanghai"
     company: str = "kamreview"  # who writes to customers (the survey invitation's signature)
     chat_groups: dict[str, dict[str, ChatChannel]] = field(default_factory=dict)  # named groups a cycle may use
@@ -111,7 +112,7 @@ class _Claimed:
     chat_group: str = ""  # the cycle's chat group for the person's team; "" for the company's
 
 
-# One statement per group of e-mails on a connection: how the previous group's sends ended, and the next
+# The marker's one statement per group of e-mails: how the sends since its last statement ended, and the next
 # group marked ``sending`` (attempt counted, address and Message-ID recorded), committed together. A row that
 # never reached ``sending`` (it could not be rendered) counts its attempt here. Both halves come as one JSON
 # array each ([id, status, error, error_text, wait_s, counted] and [id, address, message_id]): two text
@@ -136,7 +137,7 @@ _ADVANCE = f"""WITH d AS (SELECT e->>0 AS id, e->>1 AS status, e->>2 AS error, (
                      FROM g WHERE n.id = g.id AND {SENDABLE}
                      RETURNING n.id)
          SELECT id FROM go"""
-# The statement every sender runs, once per group: its LIMITs are fixed at the largest group it takes, so that no
+# The statement the marker runs, once per group: its LIMITs are fixed at the largest group it takes, so that no
 # parameter changes its plan. With the counts as parameters PostgreSQL planned it anew on every execution (the
 # plan for 7 rows looks cheaper than the generic one), a third of its CPU per group (bench/README.md, session
 # 23); with constants it keeps the prepared statement's generic plan, which probes the key as the custom one did.
@@ -413,31 +414,74 @@ class DeliveryActivities(DbActivities):
 
 
 class _MailLine:
-    """The e-mail connections of one activity: ``senders`` of them take rows from one queue as they come.
+    """The e-mail connections of one activity, and the one marker that decides which rows are ``sending``.
 
-    ``put`` hands over a chunk's e-mails (rows that cannot be sent at all are settled at once) and
-    returns as soon as the queue has room, so the caller reads the next chunk while these are sent. Leaving
-    the ``async with`` waits for the queue to drain and every connection to record its last outcomes.
+    ``put`` hands over a chunk's e-mails (rows that cannot be sent at all are settled at once) and returns as soon
+    as there is room, so the caller reads the next chunk while these are sent. The *marker* takes them in groups:
+    one statement records the outcomes the connections have reported since its last one and marks the next rows
+    ``sending``; the ``senders`` connections take marked rows one at a time, render and send them, and report how
+    each ended. At no moment are more than ``window`` = k × senders rows ``sending`` (k = ``mark_batch``): that is
+    all a SIGKILL can leave ``uncertain``. The marker runs its statement once three quarters of the window are
+    free, so the connections still have marked rows to send while it runs (none waits for the database) and
+    there is one statement per 3/4 × k × senders e-mails of the whole line (24 by default), not one per k − 1 of
+    each connection: the database's round trips were what kept the line below the bare SMTP loop's pace
+    (bench/README.md, session 27).
+
+    Leaving the ``async with`` waits until every row handed over is sent and recorded. An exception (a cancelled
+    activity: the worker shutting down) stops the connections, records what was answered and gives back the
+    rows marked but never started, so only the messages in flight (one per connection) stay in doubt.
     """
 
     def __init__(self, owner: DeliveryActivities, count: Any) -> None:
         self.owner, self.count = owner, count
-        self.queue: asyncio.Queue[_Claimed | None] = asyncio.Queue(maxsize=CHUNK)
-        self.tasks: list[asyncio.Task[None]] = []
+        setup = owner.setup
+        self.senders = max(1, setup.senders)
+        self.window = max(1, setup.mark_batch) * self.senders
+        # The next statement waits until three quarters of the window are free: the connections still hold the
+        # last quarter (two rows each by default) while it runs, and there is one statement per 24 e-mails.
+        self.threshold = max(1, self.window * 3 // 4)
+        self.incoming: asyncio.Queue[_Claimed] = asyncio.Queue(maxsize=CHUNK)  # handed over, not yet marked
+        self.ready: asyncio.Queue[_Claimed | None] = asyncio.Queue()  # marked, not yet taken by a connection
+        self.done: list[tuple[_Claimed, SendOutcome, bool]] = []  # answered, not yet recorded
+        self.in_doubt = 0  # rows this line marked whose outcome is not recorded yet
+        self.unsent: list[str] = []  # rows marked and taken by a connection that never started them
+        self.closing = False
+        self.poke = asyncio.Event()  # the marker's: a row came in, an outcome came back, the line is closing
+        self.room = asyncio.Event()  # put's: the marker took rows (or failed)
+        self.marker: asyncio.Task[None] | None = None
+        self.connections: list[asyncio.Task[None]] = []
         self.failure: BaseException | None = None
 
     async def __aenter__(self) -> _MailLine:
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        if kind is not None:
-            for task in self.tasks:
-                task.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        tasks = [*self.connections, *([self.marker] if self.marker else [])]
+        if not tasks:
             return
-        for _ in self.tasks:
-            await self.queue.put(None)
-        await asyncio.gather(*self.tasks)
+        if kind is not None:
+            await self._stop()
+            return
+        self.closing = True
+        self.poke.set()
+        try:
+            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        except asyncio.CancelledError:
+            await self._stop()
+            raise
+        if failed := next((t for t in finished if not t.cancelled() and t.exception() is not None), None):
+            await self._stop()
+            raise failed.exception()  # type: ignore[misc]
+
+    async def _stop(self) -> None:
+        """Connections first, then the marker: it records what they answered and gives back what they never
+        started. A second cancellation (the worker insisting) must not cut that short."""
+        for tasks in (self.connections, [self.marker] if self.marker else []):
+            for task in tasks:
+                task.cancel()
+            while not all(t.done() for t in tasks):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait(tasks)
 
     async def put(self, rows: list[_Claimed]) -> None:
         owner = self.owner
@@ -453,14 +497,111 @@ class _MailLine:
         for r in rows:
             if r.id in settled:
                 continue
-            if len(self.tasks) < max(1, setup.senders):
-                self.tasks.append(asyncio.create_task(self._sender()))
-            await self.queue.put(r)
+            if self.marker is None:
+                self.marker = asyncio.create_task(self._mark())
+                self.connections = [asyncio.create_task(self._connection()) for _ in range(self.senders)]
+            while self.incoming.full() and self.failure is None:
+                self.room.clear()
+                await self.room.wait()
             if self.failure is not None:
                 raise self.failure
+            self.incoming.put_nowait(r)
+            self.poke.set()
+
+    # -- the marker -------------------------------------------------------------------------------
+
+    def _due(self) -> tuple[list[tuple[_Claimed, SendOutcome, bool]], list[_Claimed]] | None:
+        """The next statement's (outcomes to record, rows to mark), or None while there is nothing worth one.
+
+        Rows are marked once half the window is free (the connections still hold the other half); outcomes
+        alone are recorded when nothing waits to be marked and the connections have nothing left to take."""
+        free = self.window - self.in_doubt + len(self.done)
+        if not self.incoming.empty() and free >= self.threshold:
+            rows = [self.incoming.get_nowait() for _ in range(min(free, self.incoming.qsize()))]
+            self.room.set()
+        elif self.done and self.incoming.empty() and self.ready.empty():
+            rows = []
+        else:
+            return None
+        done, self.done = self.done, []
+        return done, rows
+
+    async def _mark(self) -> None:
+        """The one statement at a time that records outcomes and marks rows ``sending``, committed before any of
+        the rows it marks is handed to a connection."""
+        owner = self.owner
+        conn: Any = None
+        beat = time.monotonic()
+        taken: list[_Claimed] = []  # marked by a statement that was cancelled: never handed out
+        try:
+            while True:
+                if self.failure is not None:  # a connection failed: the line stops (the activity is retried)
+                    raise self.failure
+                statement = self._due()
+                if statement is None:
+                    if self.closing and self.incoming.empty() and self.in_doubt == 0:
+                        break
+                    if conn is not None and self.in_doubt == 0:  # idle: the reading side may need it
+                        await owner.pool.putconn(conn)
+                        conn = None
+                    self.poke.clear()
+                    await self.poke.wait()
+                    continue
+                done, rows = statement
+                if conn is None:
+                    conn = await owner.pool.getconn()
+                advance = asyncio.ensure_future(owner._advance(conn, done, rows))
+                try:
+                    statuses, marked = await asyncio.shield(advance)
+                except asyncio.CancelledError:
+                    # The statement may have been committed: learn what it took, so that it is given back.
+                    while not advance.done():
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await asyncio.wait([advance])
+                    if advance.exception() is None:
+                        taken = [r for r in rows if r.id in advance.result()[1]]
+                        self.in_doubt -= len(done)
+                    else:
+                        self.done = done + self.done
+                    raise
+                self.count(statuses)
+                self.in_doubt -= len(done)
+                for row in rows:
+                    if row.id in marked:  # a row another attempt marked first is not this one's to send
+                        self.in_doubt += 1
+                        self.ready.put_nowait(row)
+                if (now := time.monotonic()) - beat >= HEARTBEAT_S:  # the SDK throttles the server's share;
+                    beat = now  # this saves the call's own cost
+                    activity.heartbeat()
+            for _ in self.connections:
+                self.ready.put_nowait(None)
+        except asyncio.CancelledError:
+            # The connections have stopped: what they answered is recorded; what was marked and never started
+            # goes back to the queue. Only the messages in flight stay ``sending``.
+            unsent = self.unsent + [r.id for r in taken]
+            while not self.ready.empty():
+                if (row := self.ready.get_nowait()) is not None:
+                    unsent.append(row.id)
+            release = asyncio.ensure_future(self._release(conn, self.done, unsent))
+            while not release.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(release)
+            with contextlib.suppress(Exception):
+                release.result()
+            raise
+        except Exception as err:
+            # The database went away (or a connection failed): the activity fails and is retried; rows not yet
+            # marked stay ``queued`` (a later attempt sends them). ``put`` raises the failure rather than wait.
+            self.failure = err
+            self.room.set()
+            raise
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await owner.pool.putconn(conn)
 
     async def _release(self, conn: Any, done: Sequence[tuple[_Claimed, SendOutcome, bool]], unsent: list[str]) -> None:
-        """On the sender's own connection when it holds one (a pool that is closing gives out no more)."""
+        """On the marker's connection when it holds one (a pool that is closing gives out no more)."""
         if conn is not None:
             await self.owner._release(conn, done, unsent)
             return
@@ -468,157 +609,36 @@ class _MailLine:
             async with self.owner.pool.connection() as own:
                 await self.owner._release(own, done, unsent)
 
-    async def _group(self, size: int) -> tuple[list[_Claimed], bool]:
-        """Up to ``size`` rows that are ready now (waiting for one only when there is nothing to record);
-        and whether the line has ended."""
-        rows: list[_Claimed] = []
-        while len(rows) < size:
-            try:
-                row = self.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                break
-            if row is None:
-                return rows, True
-            rows.append(row)
-        return rows, False
+    # -- the connections ----------------------------------------------------------------------------
 
     async def _prepare(self, row: _Claimed) -> OutgoingMail | SendOutcome:
         """The row's e-mail, rendered; or why it cannot be (a template or parameter problem fails that message
-        only)."""
+        only: its attempt was counted by the mark)."""
         owner = self.owner
         try:
             return OutgoingMail(row.id, row.person, owner._rendered(row, await owner._params(row)))
         except Exception as err:  # noqa: BLE001
             return SendOutcome(row.id, ok=False, error=tr("cannot render: %(error)s", error=str(err)))
 
-    async def _sender(self) -> None:
-        """One connection: mark a group ``sending``, send it, record its outcomes with the next group's mark.
-
-        While a group's *last* message is in flight, the next group is marked (the statement also records this
-        group's outcomes so far) and its first message rendered: the connection never stands still for the
-        database. Each other message is rendered just before it is sent (a task per message, to overlap its
-        rendering with the previous send, cost more CPU than it saved: bench/README.md). Groups are of k - 1
-        (k = ``mark_batch``) so that at most k of this connection's rows are ever ``sending`` (the one in
-        flight and the group after it): a worker killed mid-group leaves at most k rows that a later attempt
-        settles as ``uncertain``. A cancelled activity (a worker shutting down) records what it knows and
-        gives back the rows it had not started, certain.
-        """
-        owner = self.owner
-        setup = owner.setup
-        assert setup.mail is not None
-        size = max(1, setup.mark_batch)
-        ahead = size > 1  # with k = 1 the window is the one message: nothing is marked before its send ends
-        step = size - 1 if ahead else 1
-        done: list[tuple[_Claimed, SendOutcome, bool]] = []
-        group: list[_Claimed] = []
-        started, ended = 0, False
-        beat = time.monotonic()
-        unsent: list[str] = []  # rows marked ``sending`` whose sends never started (a cancelled mark)
-        # The sender keeps a database connection while it has work and gives it back while it waits for rows,
-        # so the reading side always gets one, however many connections send and whatever the pool's size.
-        conn: Any = None
-        upcoming: tuple[list[_Claimed], OutgoingMail | SendOutcome | None] | None = None
-
-        async def mark(rows: list[_Claimed]) -> tuple[list[_Claimed], OutgoingMail | SendOutcome | None]:
-            """Record ``done`` and mark ``rows`` ``sending`` in one statement, the first row rendered meanwhile;
-            the rows the statement took, in order, and the first one's e-mail if it is among them.
-
-            Nothing of ``rows`` is sent before the mark is committed (a row that then cannot be rendered is
-            recorded as failed with the next group: its attempt was counted by the mark)."""
-            nonlocal done, unsent
-            advance = asyncio.ensure_future(owner._advance(conn, done, rows))
-            try:
-                first = await self._prepare(rows[0]) if rows else None
-                statuses, marked = await asyncio.shield(advance)
-            except asyncio.CancelledError:
-                # The mark may have been committed: learn which rows it took, so that they are given back
-                # rather than left in doubt.
-                while not advance.done():
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.wait([advance])
-                if advance.exception() is None:
-                    done, taken = [], advance.result()[1]
-                    unsent += [r.id for r in rows if r.id in taken]
-                raise
-            self.count(statuses)
-            done = []
-            taken = [r for r in rows if r.id in marked]
-            return taken, first if taken and taken[0] is rows[0] else None
-
-        async with setup.mail.session() as session:
-            try:
-                while not ended or done or upcoming:
-                    group, started = [], 0
-                    if upcoming is not None:
-                        (group, prepared), upcoming = upcoming, None
-                    else:
-                        rows, ended = await self._group(step) if not ended else ([], True)
-                        if not rows and not done and not ended:
-                            if conn is not None:
-                                await owner.pool.putconn(conn)
-                                conn = None
-                            first = await self.queue.get()  # nothing to record: wait for the next row
-                            if first is None:
-                                ended = True
-                            else:
-                                more, ended = await self._group(step - 1)
-                                rows = [first, *more]
-                        if not rows and not done:
-                            continue
-                        if conn is None:
-                            conn = await owner.pool.getconn()
-                        group, prepared = await mark(rows)
-                    for i, row in enumerate(group):
-                        mail = prepared if prepared is not None else await self._prepare(row)
-                        prepared = None
-                        following: list[_Claimed] = []
-                        if ahead and i == len(group) - 1 and not ended:
-                            following, ended = await self._group(step)
-                        started += 1  # from here on, the row is not given back on a shutdown
-                        if not isinstance(mail, OutgoingMail):  # it could not be rendered
-                            done.append((row, mail, False))
-                            if following:
-                                upcoming = await mark(following)
-                            continue
-                        if not following:  # rendered just before it is sent, as the channel alone does
-                            done.append((row, await session.send(mail), False))
-                            continue
-                        # The last of the group: its first command goes out, then the next group is marked.
-                        sending = asyncio.ensure_future(session.send(mail))
-                        try:
-                            await asyncio.sleep(0)
-                            upcoming = await mark(following)
-                        except BaseException:
-                            if sending.done() and not sending.cancelled() and sending.exception() is None:
-                                done.append((row, sending.result(), False))
-                            else:
-                                sending.cancel()
-                            raise
-                        done.append((row, await sending, False))
-                    if (now := time.monotonic()) - beat >= HEARTBEAT_S:  # the SDK throttles the server's share;
-                        beat = now  # this saves the call's own cost, once per group
-                        activity.heartbeat()
-            except asyncio.CancelledError:
-                # Shutting down: what was answered is recorded; what never started goes back to the queue.
-                # Only the message in flight (if any) stays ``sending``.
-                unsent += [r.id for r in group[started:]]
-                if upcoming is not None:  # marked, not started
-                    unsent += [r.id for r in upcoming[0]]
-                release = asyncio.ensure_future(self._release(conn, done, unsent))
-                while not release.done():  # a second cancellation (the worker insisting) must not cut it short
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.shield(release)
-                with contextlib.suppress(Exception):
-                    release.result()
-                raise
-            except Exception as err:
-                # The database went away under this connection: the activity fails and is retried; the rows
-                # still queued here stay ``queued`` (a later attempt sends them). Keep taking them off the
-                # queue so the reading side is never stuck behind a dead sender.
-                self.failure = err
-                while await self.queue.get() is not None:
-                    pass
-                raise
-            finally:
-                if conn is not None:
-                    await owner.pool.putconn(conn)
+    async def _connection(self) -> None:
+        """One SMTP connection: take a marked row, render it just before it goes, send it, report how it ended."""
+        mail = self.owner.setup.mail
+        assert mail is not None
+        try:
+            async with mail.session() as session:
+                while (row := await self.ready.get()) is not None:
+                    try:
+                        prepared = await self._prepare(row)
+                    except asyncio.CancelledError:
+                        self.unsent.append(row.id)  # marked, never started: given back
+                        raise
+                    # From here on the row is not given back on a shutdown: once its send has begun, nobody knows.
+                    outcome = prepared if isinstance(prepared, SendOutcome) else await session.send(prepared)
+                    self.done.append((row, outcome, False))
+                    # The marker wakes only when there is a statement to run, not once per e-mail.
+                    if self.ready.empty() or self.window - self.in_doubt + len(self.done) >= self.threshold:
+                        self.poke.set()
+        except Exception as err:
+            self.failure = err  # the marker stops the line and ``put`` raises it
+            self.poke.set()
+            raise

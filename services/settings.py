@@ -107,8 +107,8 @@ class DeliverySettings(BaseSettings):
     connections: int = Field(default=4, ge=1, le=64, description="SMTP connections used in parallel")
     mark_batch: int = Field(
         default=8, ge=1, le=100,
-        description="e-mails per connection marked 'sending' in one statement before they go; a worker killed "
-        "mid-send leaves at most this many per connection 'uncertain' (docs/notifications.md)",
+        description="e-mails in doubt per connection: at most this many times the connections are 'sending' at "
+        "once, all that a worker killed mid-send can leave 'uncertain' (docs/notifications.md)",
     )
 
 

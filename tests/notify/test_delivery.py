@@ -425,8 +425,8 @@ class _WindowWatcher(Recorder):
 @pytest.mark.parametrize(("mark_batch", "group_limit"), [(1, 64), (3, 64), (3, 1)])
 async def test_no_more_than_mark_batch_rows_per_connection_are_ever_in_doubt(db_url, mark_batch, group_limit,
                                                                              monkeypatch):
-    """The next group is marked while the last message of a group is in flight, yet at no moment are more than
-    ``mark_batch`` rows per connection ``sending``: what a SIGKILL can leave uncertain stays that window.
+    """The next group is marked while the connections still send the last ones, yet at no moment are more than
+    ``mark_batch`` × connections rows ``sending``: what a SIGKILL can leave uncertain stays that window.
     A group larger than the fixed-limit statement takes (``group_limit`` 1) goes through the counted one, alike."""
     from psycopg_pool import AsyncConnectionPool
     from temporalio.testing import ActivityEnvironment
@@ -526,3 +526,72 @@ async def test_chat_messages_without_a_bot_each_fail_once_with_the_reason(db_url
         assert conn.execute("SELECT DISTINCT status, last_error, attempts FROM notification WHERE batch = %s "
                             "AND channel = 'wecom'", (batch,)).fetchall() == [("failed", "no wecom group is configured", 1)]
     assert [r.message["To"].addresses[0].addr_spec for r in smtp.received] == ["k01@acme.example"]
+
+
+class _BreakingCourier:
+    """A mail channel whose connections fail outright (a bug, not an SMTP answer) after ``after`` messages."""
+
+    def __init__(self, inner: SmtpCourier, after: int) -> None:
+        self.inner, self.after, self.sent = inner, after, 0
+
+    def session(self):  # noqa: ANN201
+        courier = self
+
+        class _Session:
+            async def __aenter__(self):  # noqa: ANN204
+                self.real = courier.inner.session()
+                await self.real.__aenter__()
+                return self
+
+            async def __aexit__(self, *exc):  # noqa: ANN002, ANN204
+                return await self.real.__aexit__(*exc)
+
+            async def send(self, mail):  # noqa: ANN001, ANN202
+                if courier.sent >= courier.after:
+                    raise RuntimeError("the channel broke")
+                courier.sent += 1
+                return await self.real.send(mail)
+
+        return _Session()
+
+    def delivered_before(self, key: str) -> bool | None:
+        return None
+
+
+async def test_a_connection_that_breaks_fails_the_attempt_and_the_next_one_sends_the_rest_once(db_url, smtp):
+    """A connection that raises instead of answering stops its attempt at once (the activity fails and is
+    retried) rather than leaving the reading side waiting behind it; the rows never marked stay queued and the
+    next attempt sends every message once, the ones in doubt settled as uncertain, none twice."""
+    from psycopg_pool import AsyncConnectionPool
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.delivery import CHUNK, DeliveryActivities
+    from activities.outbox import Message, queue
+    from tests.notify.test_render import SAMPLES
+
+    org = seed_org(db_url, kams=20, managers=2, contacts_per_kam=0)
+    _with_addresses(db_url, org)
+    batch = f"broken:{uuid.uuid4().hex[:6]}"
+    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
+    total = CHUNK + 30  # more than the line holds: the reading side is waiting for room when the connection breaks
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
+        await queue(cur, None, batch, [Message(f"b:{n:05d}", "task_assigned", "employee", org["kams"][n % 20], params)
+                                       for n in range(total)])
+    async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}) as pool:
+        broken = DeliveryActivities(pool, _setup(_BreakingCourier(_smtp(smtp), after=5), senders=2, mark_batch=4))
+        with pytest.raises(RuntimeError, match="the channel broke"):
+            await asyncio.wait_for(ActivityEnvironment().run(broken.deliver_batch, batch), timeout=30)
+        with psycopg.connect(db_url) as conn:
+            after_break = dict(conn.execute("SELECT status, count(*) FROM notification WHERE batch = %s GROUP BY 1",
+                                            (batch,)).fetchall())
+        assert after_break["queued"] >= total - 5 - 2 * 4, after_break  # only the window was ever taken
+        result = await ActivityEnvironment().run(DeliveryActivities(pool, _setup(_smtp(smtp), senders=2,
+                                                                                 mark_batch=4)).deliver_batch, batch)
+    # The broken attempt got at most its five messages out (one may have been cut off in flight).
+    assert result.sent <= len(smtp.received) <= result.sent + 5 and result.uncertain <= 2 * 4, result
+    ids = Counter(r.message["Message-ID"] for r in smtp.received)
+    assert max(ids.values()) == 1
+    with psycopg.connect(db_url) as conn:
+        final = dict(conn.execute("SELECT status, count(*) FROM notification WHERE batch = %s GROUP BY 1",
+                                  (batch,)).fetchall())
+    assert final.get("sent", 0) + final.get("uncertain", 0) == total and "queued" not in final, final
