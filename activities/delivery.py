@@ -420,16 +420,17 @@ class _MailLine:
     as there is room, so the caller reads the next chunk while these are sent. The *marker* takes them in groups:
     one statement records the outcomes the connections have reported since its last one and marks the next rows
     ``sending``; the ``senders`` connections take marked rows one at a time, render and send them, and report how
-    each ended. At no moment are more than ``window`` = k × senders rows ``sending`` (k = ``mark_batch``): that is
-    all a SIGKILL can leave ``uncertain``. The marker runs its statement once three quarters of the window are
-    free, so the connections still have marked rows to send while it runs (none waits for the database) and
-    there is one statement per 3/4 × k × senders e-mails of the whole line (24 by default), not one per k − 1 of
-    each connection: the database's round trips were what kept the line below the bare SMTP loop's pace
-    (bench/README.md, session 27).
+    each ended. At no moment are more than ``window`` = k × senders of the line's rows ``sending`` (k =
+    ``mark_batch``): that is all a SIGKILL can leave ``uncertain`` of them. The marker runs its statement once
+    three quarters of the window are free, so that with k ≥ 4 the connections still have marked rows to send
+    while it runs (none waits for the database), and there is one statement per 3/4 × k × senders e-mails of
+    the whole line (24 by default), not one per k − 1 of each connection: the database's round trips were what
+    kept the line below the bare SMTP loop's pace (bench/README.md, session 27).
 
     Leaving the ``async with`` waits until every row handed over is sent and recorded. An exception (a cancelled
-    activity: the worker shutting down) stops the connections, records what was answered and gives back the
-    rows marked but never started, so only the messages in flight (one per connection) stay in doubt.
+    activity: the worker shutting down; a connection that broke) stops the connections, records what was
+    answered and gives back the rows marked but never started, so only the messages in flight (one per
+    connection) stay in doubt.
     """
 
     def __init__(self, owner: DeliveryActivities, count: Any) -> None:
@@ -438,14 +439,17 @@ class _MailLine:
         self.senders = max(1, setup.senders)
         self.window = max(1, setup.mark_batch) * self.senders
         # The next statement waits until three quarters of the window are free: the connections still hold the
-        # last quarter (two rows each by default) while it runs, and there is one statement per 24 e-mails.
-        self.threshold = max(1, self.window * 3 // 4)
+        # last quarter (two rows each by default) while it runs, and there is one statement per 24 e-mails. Never
+        # more than the window less all but one connection, so that connections stuck on slow sends (one row
+        # each) cannot keep the others from getting rows.
+        self.threshold = max(1, min(self.window * 3 // 4, self.window - self.senders + 1))
         self.incoming: asyncio.Queue[_Claimed] = asyncio.Queue(maxsize=CHUNK)  # handed over, not yet marked
         self.ready: asyncio.Queue[_Claimed | None] = asyncio.Queue()  # marked, not yet taken by a connection
         self.done: list[tuple[_Claimed, SendOutcome, bool]] = []  # answered, not yet recorded
         self.in_doubt = 0  # rows this line marked whose outcome is not recorded yet
         self.unsent: list[str] = []  # rows marked and taken by a connection that never started them
         self.closing = False
+        self.stopping = False  # stopped from outside: nothing more is marked
         self.poke = asyncio.Event()  # the marker's: a row came in, an outcome came back, the line is closing
         self.room = asyncio.Event()  # put's: the marker took rows (or failed)
         self.marker: asyncio.Task[None] | None = None
@@ -476,12 +480,9 @@ class _MailLine:
     async def _stop(self) -> None:
         """Connections first, then the marker: it records what they answered and gives back what they never
         started. A second cancellation (the worker insisting) must not cut that short."""
-        for tasks in (self.connections, [self.marker] if self.marker else []):
-            for task in tasks:
-                task.cancel()
-            while not all(t.done() for t in tasks):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait(tasks)
+        self.stopping = True
+        await _cancelled(self.connections)
+        await _cancelled([self.marker] if self.marker else [])
 
     async def put(self, rows: list[_Claimed]) -> None:
         owner = self.owner
@@ -513,8 +514,11 @@ class _MailLine:
     def _due(self) -> tuple[list[tuple[_Claimed, SendOutcome, bool]], list[_Claimed]] | None:
         """The next statement's (outcomes to record, rows to mark), or None while there is nothing worth one.
 
-        Rows are marked once half the window is free (the connections still hold the other half); outcomes
-        alone are recorded when nothing waits to be marked and the connections have nothing left to take."""
+        Rows are marked once the threshold's share of the window is free (the connections still hold the rest);
+        outcomes alone are recorded when nothing waits to be marked and the connections have nothing left to
+        take. Once the line is being stopped nothing more is marked."""
+        if self.stopping:
+            return None
         free = self.window - self.in_doubt + len(self.done)
         if not self.incoming.empty() and free >= self.threshold:
             rows = [self.incoming.get_nowait() for _ in range(min(free, self.incoming.qsize()))]
@@ -537,6 +541,7 @@ class _MailLine:
             while True:
                 if self.failure is not None:  # a connection failed: the line stops (the activity is retried)
                     raise self.failure
+                self.poke.clear()  # before looking: whatever happens from here on wakes the wait below
                 statement = self._due()
                 if statement is None:
                     if self.closing and self.incoming.empty() and self.in_doubt == 0:
@@ -544,7 +549,6 @@ class _MailLine:
                     if conn is not None and self.in_doubt == 0:  # idle: the reading side may need it
                         await owner.pool.putconn(conn)
                         conn = None
-                    self.poke.clear()
                     await self.poke.wait()
                     continue
                 done, rows = statement
@@ -564,6 +568,9 @@ class _MailLine:
                     else:
                         self.done = done + self.done
                     raise
+                except Exception:
+                    self.done = done + self.done  # not recorded: given back with the rest, if the database lets us
+                    raise
                 self.count(statuses)
                 self.in_doubt -= len(done)
                 for row in rows:
@@ -578,27 +585,38 @@ class _MailLine:
         except asyncio.CancelledError:
             # The connections have stopped: what they answered is recorded; what was marked and never started
             # goes back to the queue. Only the messages in flight stay ``sending``.
-            unsent = self.unsent + [r.id for r in taken]
-            while not self.ready.empty():
-                if (row := self.ready.get_nowait()) is not None:
-                    unsent.append(row.id)
-            release = asyncio.ensure_future(self._release(conn, self.done, unsent))
-            while not release.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(release)
-            with contextlib.suppress(Exception):
-                release.result()
+            await self._give_back(conn, taken)
             raise
         except Exception as err:
-            # The database went away (or a connection failed): the activity fails and is retried; rows not yet
-            # marked stay ``queued`` (a later attempt sends them). ``put`` raises the failure rather than wait.
+            # A connection broke (or the database went away): the activity fails and is retried; rows not yet
+            # marked stay ``queued`` (a later attempt sends them) and ``put`` raises the failure rather than
+            # wait. The other connections stop, and what they answered is recorded and what was marked but never
+            # started given back, as on a shutdown (which fails too if the database is what went away).
             self.failure = err
             self.room.set()
+            self.stopping = True
+            await _cancelled(self.connections)
+            await self._give_back(conn, taken)
             raise
         finally:
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await owner.pool.putconn(conn)
+
+    async def _give_back(self, conn: Any, taken: list[_Claimed]) -> None:
+        """Record what the stopped connections answered and give back the rows marked but never started (those
+        of a statement that was cut short included): shielded, since a second cancellation must not cut it
+        short, and best-effort, since the database may be what failed."""
+        unsent = self.unsent + [r.id for r in taken]
+        while not self.ready.empty():
+            if (row := self.ready.get_nowait()) is not None:
+                unsent.append(row.id)
+        release = asyncio.ensure_future(self._release(conn, self.done, unsent))
+        while not release.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(release)
+        with contextlib.suppress(Exception):
+            release.result()
 
     async def _release(self, conn: Any, done: Sequence[tuple[_Claimed, SendOutcome, bool]], unsent: list[str]) -> None:
         """On the marker's connection when it holds one (a pool that is closing gives out no more)."""
@@ -642,3 +660,16 @@ class _MailLine:
             self.failure = err  # the marker stops the line and ``put`` raises it
             self.poke.set()
             raise
+
+
+async def _cancelled(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait until each has ended, however often the waiting is itself cancelled; their
+    exceptions are taken (the line reports its failure once, through ``put`` or ``__aexit__``)."""
+    for task in tasks:
+        task.cancel()
+    while not all(t.done() for t in tasks):
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait(tasks)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()
