@@ -145,6 +145,19 @@ GROUP_LIMIT = 64
 _ADVANCE_GROUP = _ADVANCE.replace("%(done_n)s", str(GROUP_LIMIT)).replace("%(next_n)s", str(GROUP_LIMIT))
 
 
+# Rows settled without a send (nothing could go out): their outcome and counted attempt in one statement, from
+# the same JSON as _ADVANCE's first half, only for rows still waiting to be sent.
+_SETTLE = f"""UPDATE notification n SET status = d.status, last_error = d.error, last_error_text = d.error_text,
+                     next_attempt_at = CASE WHEN d.wait IS NULL THEN n.next_attempt_at
+                                            ELSE now() + make_interval(secs => d.wait) END,
+                     attempts = n.attempts + d.counted, claimed_at = now()
+              FROM (SELECT e->>0 AS id, e->>1 AS status, e->>2 AS error, (e->>3)::jsonb AS error_text,
+                           (e->>4)::float8 AS wait, (e->>5)::int AS counted
+                    FROM json_array_elements(%(done)s::json) AS e LIMIT %(done_n)s) AS d
+              WHERE n.id = d.id AND {SENDABLE}
+              RETURNING n.id"""
+
+
 def _json(rows: list[list[Any]]) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
@@ -287,7 +300,7 @@ class DeliveryActivities(DbActivities):
         nxt_json = _json([[r.id, r.person.email if r.person else None, key_digest(r.id)] for r in nxt])
         if len(done) <= GROUP_LIMIT and len(nxt) <= GROUP_LIMIT:
             statement, params = _ADVANCE_GROUP, {"done": outcomes, "next": nxt_json}
-        else:  # a whole chunk that cannot be sent (_fail_unsendable), or a mark batch above the limit
+        else:  # a mark batch above the limit, or a release of more rows
             statement, params = _ADVANCE, {"done": outcomes, "done_n": len(done), "next": nxt_json, "next_n": len(nxt)}
         marked = await (await conn.execute(statement, params)).fetchall()
         return statuses, {m[0] for m in marked}
@@ -301,16 +314,18 @@ class DeliveryActivities(DbActivities):
 
     async def _fail_unsendable(self, failures: Sequence[tuple[_Claimed, Text]]) -> list[str]:
         """Rows that cannot be sent at all (no address on file, no channel configured) fail with their reason,
-        however many, in two statements (attempt counted, then the outcome): an org import without addresses
-        queues thousands of them, and a statement pair per row outlasted the activity's heartbeat timeout
-        (bench/README.md)."""
+        however many, in one statement that also counts their attempt: an org import without addresses queues
+        thousands of them, and a statement pair per row outlasted the activity's heartbeat timeout
+        (bench/README.md). One statement rather than a ``sending`` mark and then the outcome: a worker killed in
+        between would have left them ``uncertain`` ("it may have arrived") although nothing could go out. Like the
+        mark, it takes a row only from ``queued`` (or a due ``retry``): a row another attempt took is not counted."""
         if not failures:
             return []
-        await self._sending([r for r, _ in failures], [None] * len(failures))
+        outcomes, statuses = self._outcomes([(r, SendOutcome(r.id, ok=False, error=why), True) for r, why in failures])
         async with self.pool.connection() as conn:
-            statuses, _ = await self._advance(conn, [(r, SendOutcome(r.id, ok=False, error=why), False)
-                                                     for r, why in failures], [])
-        return statuses
+            settled = {row[0] for row in await (await conn.execute(
+                _SETTLE, {"done": outcomes, "done_n": len(failures)})).fetchall()}
+        return [status for (row, _), status in zip(failures, statuses, strict=True) if row.id in settled]
 
     async def _sending(self, rows: Sequence[_Claimed], addresses: Sequence[str | None]) -> None:
         """Committed before the first byte is sent: a row found ``sending`` later may have been delivered."""

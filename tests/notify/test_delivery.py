@@ -704,3 +704,65 @@ async def test_the_line_ends_when_it_is_closed_while_its_marker_gives_back_its_c
             result = await asyncio.wait_for(ActivityEnvironment().run(owner.deliver_batch, batch), timeout=20)
             assert result.sent == 6, (round_, result)
     assert max(Counter(r.message["Message-ID"] for r in smtp.received).values()) == 1
+
+
+class _DiesAfterFirstSettle:
+    """A pool whose worker "dies" (every later statement raises) right after the first statement that writes a
+    message's status: a SIGKILL at the worst moment of settling, without killing the test."""
+
+    def __init__(self, pool) -> None:  # noqa: ANN001
+        self.pool, self.wrote = pool, False
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.pool, name)
+
+    @contextlib.asynccontextmanager
+    async def connection(self):  # noqa: ANN201
+        owner = self
+
+        class _Conn:
+            def __init__(self, conn) -> None:  # noqa: ANN001
+                self.conn = conn
+
+            def __getattr__(self, name: str):  # noqa: ANN204
+                return getattr(self.conn, name)
+
+            async def execute(self, query, params=None):  # noqa: ANN001, ANN202
+                if owner.wrote:
+                    raise RuntimeError("the worker died")
+                result = await self.conn.execute(query, params)
+                owner.wrote = "UPDATE notification n SET status" in str(query)
+                return result
+
+        async with self.pool.connection() as conn:
+            yield _Conn(conn)
+
+
+async def test_messages_that_cannot_be_sent_are_never_left_in_doubt_by_a_dying_worker(db_url, smtp):
+    """A worker that dies right after its first write while settling messages without an address leaves them
+    failed with the reason, never "sending" (which the next attempt would have to call uncertain: "it may have
+    arrived", for messages that could not go out at all)."""
+    from psycopg_pool import AsyncConnectionPool
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.delivery import DeliveryActivities
+    from activities.outbox import Message, queue
+    from tests.notify.test_render import SAMPLES
+
+    org = seed_org(db_url, kams=10, managers=1, contacts_per_kam=0)
+    batch = f"dies:{uuid.uuid4().hex[:6]}"
+    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
+        assert await queue(cur, None, batch, [Message(f"d:{k}", "task_assigned", "employee", k, params)
+                                              for k in org["kams"]]) == 10
+    async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}) as pool:
+        with pytest.raises(RuntimeError, match="the worker died"):
+            await ActivityEnvironment().run(DeliveryActivities(_DiesAfterFirstSettle(pool),
+                                                               _setup(_smtp(smtp))).deliver_batch, batch)
+        result = await ActivityEnvironment().run(DeliveryActivities(pool, _setup(_smtp(smtp))).deliver_batch, batch)
+    assert result.uncertain == 0, result
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT status, attempts, last_error FROM notification WHERE batch = %s",
+                            (batch,)).fetchall()
+    assert len(rows) == 10 and {(s, a) for s, a, _ in rows} == {("failed", 1)}, rows
+    assert all(e.startswith("no e-mail address on file for K") for _, _, e in rows)
