@@ -68,6 +68,17 @@ async def _settled(db_url: str, cycle_id: str, expected: int) -> bool:
     return sum(s.values()) >= expected and not (s["queued"] + s["claimed"] + s["sending"] + s["retry"])
 
 
+async def _queue_task_mails(db_url: str, batch: str, messages: list[tuple[str, str]]) -> int:
+    """Queue a task e-mail (the sample parameters) per (key, employee) in ``batch``, as a producing activity would."""
+    from activities.outbox import Message, queue
+    from tests.notify.test_render import SAMPLES
+
+    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
+        return await queue(cur, None, batch, [Message(key, "task_assigned", "employee", employee, params)
+                                              for key, employee in messages])
+
+
 @pytest.fixture
 def smtp():
     server = SmtpTestServer(Recorder()).start()
@@ -338,16 +349,11 @@ async def test_two_attempts_of_one_round_at_the_same_time_send_each_message_once
     from temporalio.testing import ActivityEnvironment
 
     from activities.delivery import DeliveryActivities
-    from activities.outbox import Message, queue
-    from tests.notify.test_render import SAMPLES
 
     org = seed_org(db_url, kams=60, managers=2, contacts_per_kam=0)
     _with_addresses(db_url, org)
     batch = f"twice:{uuid.uuid4().hex[:6]}"
-    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
-        queued = await queue(cur, None, batch, [Message(f"t:{k}", "task_assigned", "employee", k, params)
-                                                for k in org["kams"]])
+    queued = await _queue_task_mails(db_url, batch, [(f"t:{k}", k) for k in org["kams"]])
     assert queued == 60
     async with AsyncConnectionPool(db_url, min_size=1, max_size=6, open=False, kwargs={"autocommit": True}) as pool:
         owner = DeliveryActivities(pool, _setup(_smtp(smtp), senders=2, mark_batch=4))
@@ -368,17 +374,12 @@ async def test_a_cancelled_attempt_leaves_no_connection_sending(db_url):
     from temporalio.testing import ActivityEnvironment
 
     from activities.delivery import CHUNK, DeliveryActivities
-    from activities.outbox import Message, queue
-    from tests.notify.test_render import SAMPLES
 
     org = seed_org(db_url, kams=20, managers=2, contacts_per_kam=0)
     _with_addresses(db_url, org)
     batch = f"cancel:{uuid.uuid4().hex[:6]}"
-    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
     total = CHUNK + 20
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
-        await queue(cur, None, batch, [Message(f"c:{n:05d}", "task_assigned", "employee", org["kams"][n % 20], params)
-                                       for n in range(total)])
+    await _queue_task_mails(db_url, batch, [(f"c:{n:05d}", org["kams"][n % 20]) for n in range(total)])
     recorder = _SlowRecorder()
     server = SmtpTestServer(recorder).start()
     try:
@@ -436,16 +437,11 @@ async def test_no_more_than_mark_batch_rows_per_connection_in_all_are_ever_in_do
     from activities.delivery import DeliveryActivities
 
     monkeypatch.setattr(delivery, "GROUP_LIMIT", group_limit)
-    from activities.outbox import Message, queue
-    from tests.notify.test_render import SAMPLES
 
     org = seed_org(db_url, kams=30, managers=2, contacts_per_kam=0)
     _with_addresses(db_url, org)
     batch = f"window:{uuid.uuid4().hex[:6]}"
-    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
-        assert await queue(cur, None, batch, [Message(f"w:{k}", "task_assigned", "employee", k, params)
-                                              for k in org["kams"]]) == 30
+    assert await _queue_task_mails(db_url, batch, [(f"w:{k}", k) for k in org["kams"]]) == 30
     watcher = _WindowWatcher(db_url, batch)
     server = SmtpTestServer(watcher).start()
     try:
@@ -508,18 +504,13 @@ async def test_chat_messages_without_a_bot_each_fail_once_with_the_reason(db_url
     from temporalio.testing import ActivityEnvironment
 
     from activities.delivery import DeliveryActivities
-    from activities.outbox import Message, queue
-    from tests.notify.test_render import SAMPLES
 
     org = seed_org(db_url, kams=20, managers=1, contacts_per_kam=0)
     _with_addresses(db_url, org)
     with psycopg.connect(db_url) as conn:
         conn.execute("UPDATE employee SET channels = '{wecom}', wecom_id = lower(id) WHERE id <> 'K01' AND id LIKE 'K%%'")
     batch = f"nobot:{uuid.uuid4().hex[:6]}"
-    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
-        assert await queue(cur, None, batch, [Message(f"c:{k}", "task_assigned", "employee", k, params)
-                                              for k in org["kams"]]) == 20
+    assert await _queue_task_mails(db_url, batch, [(f"c:{k}", k) for k in org["kams"]]) == 20
     async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}) as pool:
         result = await ActivityEnvironment().run(DeliveryActivities(pool, _setup(_smtp(smtp))).deliver_batch, batch)
     assert (result.sent, result.failed) == (1, 19), result
@@ -567,17 +558,12 @@ async def test_a_connection_that_breaks_fails_the_attempt_and_the_next_one_sends
     from temporalio.testing import ActivityEnvironment
 
     from activities.delivery import CHUNK, DeliveryActivities
-    from activities.outbox import Message, queue
-    from tests.notify.test_render import SAMPLES
 
     org = seed_org(db_url, kams=20, managers=2, contacts_per_kam=0)
     _with_addresses(db_url, org)
     batch = f"broken:{uuid.uuid4().hex[:6]}"
-    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
     total = CHUNK + 30  # more than the line holds: the reading side is waiting for room when the connection breaks
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
-        await queue(cur, None, batch, [Message(f"b:{n:05d}", "task_assigned", "employee", org["kams"][n % 20], params)
-                                       for n in range(total)])
+    await _queue_task_mails(db_url, batch, [(f"b:{n:05d}", org["kams"][n % 20]) for n in range(total)])
     async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}) as pool:
         broken = DeliveryActivities(pool, _setup(_BreakingCourier(_smtp(smtp), after=5), senders=2, mark_batch=4))
         with pytest.raises(RuntimeError, match="the channel broke"):
@@ -631,17 +617,12 @@ async def test_connections_stuck_on_slow_sends_do_not_hold_up_the_others(db_url,
     from temporalio.testing import ActivityEnvironment
 
     from activities.delivery import DeliveryActivities
-    from activities.outbox import Message, queue
-    from tests.notify.test_render import SAMPLES
 
     org = seed_org(db_url, kams=20, managers=2, contacts_per_kam=0)
     _with_addresses(db_url, org)
     batch = f"stuck:{uuid.uuid4().hex[:6]}"
-    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
     keys = [f"{batch}:{n:03d}" for n in range(40)]
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
-        await queue(cur, None, batch, [Message(k, "task_assigned", "employee", org["kams"][n % 20], params)
-                                       for n, k in enumerate(keys)])
+    await _queue_task_mails(db_url, batch, [(k, org["kams"][n % 20]) for n, k in enumerate(keys)])
     courier = _StuckCourier(_smtp(smtp), stuck=set(keys[:2]))
     async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}) as pool:
         owner = DeliveryActivities(pool, _setup(courier, senders=4, mark_batch=1))
@@ -688,19 +669,14 @@ async def test_the_line_ends_when_it_is_closed_while_its_marker_gives_back_its_c
     from temporalio.testing import ActivityEnvironment
 
     from activities.delivery import DeliveryActivities
-    from activities.outbox import Message, queue
-    from tests.notify.test_render import SAMPLES
 
     org = seed_org(db_url, kams=6, managers=1, contacts_per_kam=0)
     _with_addresses(db_url, org)
-    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
     async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}) as pool:
         owner = DeliveryActivities(_SlowReturnPool(pool), _setup(_smtp(smtp), senders=2, mark_batch=4))
         for round_ in range(5):
             batch = f"slowpool:{round_}:{uuid.uuid4().hex[:6]}"
-            async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
-                await queue(cur, None, batch, [Message(f"{batch}:{k}", "task_assigned", "employee", k, params)
-                                               for k in org["kams"]])
+            await _queue_task_mails(db_url, batch, [(f"{batch}:{k}", k) for k in org["kams"]])
             result = await asyncio.wait_for(ActivityEnvironment().run(owner.deliver_batch, batch), timeout=20)
             assert result.sent == 6, (round_, result)
     assert max(Counter(r.message["Message-ID"] for r in smtp.received).values()) == 1
@@ -746,15 +722,10 @@ async def test_messages_that_cannot_be_sent_are_never_left_in_doubt_by_a_dying_w
     from temporalio.testing import ActivityEnvironment
 
     from activities.delivery import DeliveryActivities
-    from activities.outbox import Message, queue
-    from tests.notify.test_render import SAMPLES
 
     org = seed_org(db_url, kams=10, managers=1, contacts_per_kam=0)
     batch = f"dies:{uuid.uuid4().hex[:6]}"
-    params = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in SAMPLES["task_assigned"].items()}
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
-        assert await queue(cur, None, batch, [Message(f"d:{k}", "task_assigned", "employee", k, params)
-                                              for k in org["kams"]]) == 10
+    assert await _queue_task_mails(db_url, batch, [(f"d:{k}", k) for k in org["kams"]]) == 10
     async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}) as pool:
         with pytest.raises(RuntimeError, match="the worker died"):
             await ActivityEnvironment().run(DeliveryActivities(_DiesAfterFirstSettle(pool),
