@@ -120,15 +120,17 @@ class _Claimed:
 # its length as a LIMIT: the planner otherwise takes a set-returning function for 100 rows, and against an outbox
 # of up to ~25,000 rows it then hashes them and scans the whole table, twice per statement (9 ms of PostgreSQL's
 # CPU per group of 8 instead of 1.4 at 10,000 rows, bench/README.md); with the true count it probes the key.
-_ADVANCE = f"""WITH d AS (SELECT e->>0 AS id, e->>1 AS status, e->>2 AS error, (e->>3)::jsonb AS error_text,
-                             (e->>4)::float8 AS wait, (e->>5)::int AS counted
-                      FROM json_array_elements(%(done)s::json) AS e LIMIT %(done_n)s),
-              done AS (UPDATE notification n SET status = d.status,
-                                 sent_at = CASE WHEN d.status = 'sent' THEN now() ELSE n.sent_at END,
-                                 last_error = d.error, last_error_text = d.error_text,
-                                 next_attempt_at = CASE WHEN d.wait IS NULL THEN n.next_attempt_at
-                                                        ELSE now() + make_interval(secs => d.wait) END,
-                                 attempts = n.attempts + d.counted
+# The outcomes half, shared with _SETTLE: the rows ``d`` of the JSON array, and the columns an outcome sets.
+_OUTCOME_ROWS = """SELECT e->>0 AS id, e->>1 AS status, e->>2 AS error, (e->>3)::jsonb AS error_text,
+                          (e->>4)::float8 AS wait, (e->>5)::int AS counted
+                   FROM json_array_elements(%(done)s::json) AS e LIMIT %(done_n)s"""
+_OUTCOME_COLUMNS = """status = d.status, sent_at = CASE WHEN d.status = 'sent' THEN now() ELSE n.sent_at END,
+                      last_error = d.error, last_error_text = d.error_text,
+                      next_attempt_at = CASE WHEN d.wait IS NULL THEN n.next_attempt_at
+                                             ELSE now() + make_interval(secs => d.wait) END,
+                      attempts = n.attempts + d.counted"""
+_ADVANCE = f"""WITH d AS ({_OUTCOME_ROWS}),
+              done AS (UPDATE notification n SET {_OUTCOME_COLUMNS}
                               FROM d WHERE n.id = d.id),
               g AS (SELECT e->>0 AS id, e->>1 AS address, e->>2 AS message_id
                     FROM json_array_elements(%(next)s::json) AS e LIMIT %(next_n)s),
@@ -147,14 +149,8 @@ _ADVANCE_GROUP = _ADVANCE.replace("%(done_n)s", str(GROUP_LIMIT)).replace("%(nex
 
 # Rows settled without a send (nothing could go out): their outcome and counted attempt in one statement, from
 # the same JSON as _ADVANCE's first half, only for rows still waiting to be sent.
-_SETTLE = f"""UPDATE notification n SET status = d.status, last_error = d.error, last_error_text = d.error_text,
-                     next_attempt_at = CASE WHEN d.wait IS NULL THEN n.next_attempt_at
-                                            ELSE now() + make_interval(secs => d.wait) END,
-                     attempts = n.attempts + d.counted, claimed_at = now()
-              FROM (SELECT e->>0 AS id, e->>1 AS status, e->>2 AS error, (e->>3)::jsonb AS error_text,
-                           (e->>4)::float8 AS wait, (e->>5)::int AS counted
-                    FROM json_array_elements(%(done)s::json) AS e LIMIT %(done_n)s) AS d
-              WHERE n.id = d.id AND {SENDABLE}
+_SETTLE = f"""UPDATE notification n SET {_OUTCOME_COLUMNS}, claimed_at = now()
+              FROM ({_OUTCOME_ROWS}) AS d WHERE n.id = d.id AND {SENDABLE}
               RETURNING n.id"""
 
 
@@ -526,6 +522,10 @@ class _MailLine:
 
     # -- the marker -------------------------------------------------------------------------------
 
+    def _free(self) -> int:
+        """Places in the window once the outcomes not yet recorded are: what the next statement may mark."""
+        return self.window - self.in_doubt + len(self.done)
+
     def _due(self) -> tuple[list[tuple[_Claimed, SendOutcome, bool]], list[_Claimed]] | None:
         """The next statement's (outcomes to record, rows to mark), or None while there is nothing worth one.
 
@@ -534,7 +534,7 @@ class _MailLine:
         take. Once the line is being stopped nothing more is marked."""
         if self.stopping:
             return None
-        free = self.window - self.in_doubt + len(self.done)
+        free = self._free()
         if not self.incoming.empty() and free >= self.threshold:
             rows = [self.incoming.get_nowait() for _ in range(min(free, self.incoming.qsize()))]
             self.room.set()
@@ -669,7 +669,7 @@ class _MailLine:
                     outcome = prepared if isinstance(prepared, SendOutcome) else await session.send(prepared)
                     self.done.append((row, outcome, False))
                     # The marker wakes only when there is a statement to run, not once per e-mail.
-                    if self.ready.empty() or self.window - self.in_doubt + len(self.done) >= self.threshold:
+                    if self.ready.empty() or self._free() >= self.threshold:
                         self.poke.set()
         except Exception as err:
             self.failure = err  # the marker stops the line and ``put`` raises it
