@@ -42,17 +42,24 @@ async def queue(cur: AsyncCursor, cycle_id: str | None, batch: str, messages: It
     rows = [(m.key, m.kind, m.recipient_type, m.recipient_id, jsonb(m.params), m.channel) for m in messages]
     if not rows:
         return 0
+    # An employee by id and a role's holders are two joins: one join on "this id or this role" could only compare
+    # every message with every employee (a 10,000-person cycle's announcement: 100 million comparisons, 10 s).
     await cur.execute(
         """WITH wanted (key, kind, rtype, rid, params, forced) AS (
                SELECT * FROM unnest(%(keys)s::text[], %(kinds)s::text[], %(types)s::text[], %(ids)s::text[],
                                     %(params)s::jsonb[], %(only)s::text[])),
+           employees AS (
+               SELECT w.key, w.kind, w.params, w.forced, e.id, e.channels
+               FROM wanted w JOIN employee e ON w.rtype = 'employee' AND e.id = w.rid
+               UNION ALL
+               SELECT w.key, w.kind, w.params, w.forced, e.id, e.channels
+               FROM wanted w JOIN employee e ON w.rtype = 'role' AND e.role = w.rid
+                                             AND (e.termination_date IS NULL OR e.termination_date >= current_date)),
            people AS (
-               SELECT w.key, w.kind, 'employee' AS rtype, e.id AS rid, w.params, ch AS channel
-               FROM wanted w JOIN employee e ON (w.rtype = 'employee' AND e.id = w.rid)
-                                             OR (w.rtype = 'role' AND e.role = w.rid
-                                                 AND (e.termination_date IS NULL OR e.termination_date >= current_date))
-               CROSS JOIN LATERAL unnest(CASE WHEN w.forced IS NOT NULL THEN ARRAY[w.forced]
-                                              WHEN cardinality(e.channels) > 0 THEN e.channels
+               SELECT p.key, p.kind, 'employee' AS rtype, p.id AS rid, p.params, ch AS channel
+               FROM employees p
+               CROSS JOIN LATERAL unnest(CASE WHEN p.forced IS NOT NULL THEN ARRAY[p.forced]
+                                              WHEN cardinality(p.channels) > 0 THEN p.channels
                                               ELSE ARRAY['email'] END) AS ch
                UNION ALL
                SELECT w.key, w.kind, 'contact', c.id, w.params, 'email'
