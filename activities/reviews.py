@@ -80,8 +80,19 @@ START_CONCURRENCY = 2
 # Review workflows cancelled at once (a cycle cancelled): nobody waits behind a cancelled cycle's reviews, and the
 # cap only keeps thousands of RPCs from queueing on the worker's one event loop.
 CANCEL_CONCURRENCY = 32
-# Polling for closed reviews: fast while they are closing, slower while nothing changes.
-POLL_MIN_S, POLL_MAX_S = 0.2, 5.0
+# Polling for closed reviews: fast while they are closing, slower while nothing changes. While they close, the wait
+# between polls shrinks with the reviews still open (a poll counts them), so the cycle notices its last close within
+# 20 ms instead of up to 200: HR's calibration opens that much sooner. Below 100 open that is at most 500 counted
+# rows a second; from 100, a poll every 200 ms as before.
+POLL_FLOOR_S, POLL_MIN_S, POLL_MAX_S = 0.02, 0.2, 5.0
+POLL_PER_OPEN_S = 0.002
+
+
+def next_poll_s(still_open: int, last_open: int, interval: float) -> float:
+    """The wait before the next count of a cycle's open reviews, after one that found ``still_open``."""
+    if still_open != last_open:
+        return min(POLL_MIN_S, max(POLL_FLOOR_S, still_open * POLL_PER_OPEN_S))
+    return min(interval * 2, POLL_MAX_S)
 
 
 def submitted_key(task_id: str, version: int = 1) -> str:
@@ -362,7 +373,7 @@ class ReviewActivities(DbActivities):
             if time.monotonic() >= give_up_at:
                 raise ApplicationError(f"{still_open} reviews of cycle {cycle_id} are still open",
                                        type=REVIEWS_STILL_OPEN)
-            interval = POLL_MIN_S if still_open != last_open else min(interval * 2, POLL_MAX_S)
+            interval = next_poll_s(still_open, last_open, interval)
             last_open = still_open
             await asyncio.sleep(interval)
 
