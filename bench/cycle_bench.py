@@ -12,8 +12,8 @@ from start_cycle to the cycle workflow's result.
 FLOOR (bench/floor.py): per participant one workflow, three Updates each writing one row, one more
 row before completion, through the same kind of worker, with the same crowd concurrency.
 
-Floor and engine alternate in the same process against the same servers (floor, engine, floor,
-engine, ... for --rounds); the result is engine/floor (issue 11's targets: >= 1.0 up to 500 participants,
+Floor and engine alternate in the same process against the same servers, ABBA (floor, engine, engine,
+floor, ... for --rounds; an even number balances a drifting machine); the result is engine/floor (issue 11's targets: >= 1.0 up to 500 participants,
 >= 0.9 above, e.g. 10,000; a submission's round-trip p95 while the cycle opens <= 2x the floor's). A small untimed warm-up of
 both comes first. --profile adds cProfile of every Python thread (slower; rates then say nothing).
 """
@@ -567,7 +567,8 @@ async def main(args: argparse.Namespace) -> int:
                              args.batch_size, None, None, args.settle)
             print(f"warm-up ({args.warmup} participants, floor and engine) in {time.perf_counter() - t:.1f} s",
                   flush=True)
-        for r in range(1, args.rounds + 1):
+
+        async def floor_round(r: int) -> None:
             prof = AllThreadsProfiler() if args.profile else None
             m0 = sdk.snapshot()
             fl = await run_floor(client, pg.url, f"{run_tag}R{r}", n, f"bench-floor-{run_tag}", conc, meter, prof,
@@ -587,6 +588,8 @@ async def main(args: argparse.Namespace) -> int:
             fl.pop("profile", None)
             record["floor"].append(fl | {"history_sample": fh[1], "parts_ms": fparts})
 
+
+        async def engine_round(r: int) -> None:
             cycle_id = f"{run_tag}-R{r}"
             prof = AllThreadsProfiler() if args.profile else None
             m0 = sdk.snapshot()
@@ -617,6 +620,12 @@ async def main(args: argparse.Namespace) -> int:
                                                          out_path=Path(f"/tmp/cycle_bench_engine_r{r}.pstats"))
             en.pop("profile", None)
             record["engine"].append(en | {"histories": eh | {"review_sample": eh["review_sample"][1]}})
+
+        # Floor and engine in turn, ABBA (floor, engine, engine, floor, ...): a machine or a server that slows
+        # down (or warms up) run by run then weighs on both sides alike, not always on the one measured second.
+        for r in range(1, args.rounds + 1):
+            for run in ((floor_round, engine_round) if r % 2 else (engine_round, floor_round)):
+                await run(r)
         floor_rate = statistics.fmean(f["rate"] for f in record["floor"])
         engine_rate = statistics.fmean(e["rate"] for e in record["engine"])
         ratio = engine_rate / floor_rate
