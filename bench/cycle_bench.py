@@ -12,10 +12,11 @@ from start_cycle to the cycle workflow's result.
 FLOOR (bench/floor.py): per participant one workflow, three Updates each writing one row, one more
 row before completion, through the same kind of worker, with the same crowd concurrency.
 
-Floor and engine alternate in the same process against the same servers, ABBA (floor, engine, engine,
-floor, ... for --rounds; an even number balances a drifting machine); the result is engine/floor (issue 11's targets: >= 1.0 up to 500 participants,
->= 0.9 above, e.g. 10,000; a submission's round-trip p95 while the cycle opens <= 2x the floor's). A small untimed warm-up of
-both comes first. --profile adds cProfile of every Python thread (slower; rates then say nothing).
+Floor and engine alternate in the same process against the same servers, ABBA (floor, engine, engine, floor,
+... for --rounds; an even number balances a drifting machine); the result is engine/floor (issue 11's targets:
+>= 1.0 up to 500 participants, >= 0.9 above, e.g. 10,000; a submission's round-trip p95 while the cycle opens
+<= 2x the floor's). A small untimed warm-up of both comes first. --profile adds cProfile of every Python thread
+(slower; rates then say nothing).
 """
 
 # ruff: noqa: E402 - the repository root goes on sys.path before the project's imports
