@@ -26,7 +26,15 @@ from services.errors import Conflict, Rejected, TryLater
 from tests.helpers import count, cycle_config, cycle_phase_is, eventually, ratings, review_started, run_full_cycle, seed_org
 from worker import running_worker
 from workflows.cycle import CycleWorkflow
-from workflows.payloads import ManagerScoreSubmission, SelfReviewSubmission, SurveySubmission, cycle_workflow_id
+from workflows.payloads import (
+    ManagerScoreSubmission,
+    SelfReviewSubmission,
+    SurveySubmission,
+    cycle_workflow_id,
+    review_id_for,
+    review_workflow_id,
+    task_id_for,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,6 +124,27 @@ async def test_submission_before_the_review_started_says_it_is_starting(client, 
     # A review that will never exist is still said not to exist, at once.
     with pytest.raises(Exception, match="does not exist"):
         await tasks.submit_self_review(client, db_url, cid, SelfReviewSubmission("K99", ratings(2)))
+    await client.get_workflow_handle(cycle_workflow_id(cid)).terminate("test over")
+
+
+async def test_a_submission_sent_while_its_review_starts_is_taken_once_it_has_started(client, db_url, task_queue):
+    """The person does not have to try again: the service waits for the review to start, then submits, and the
+    receipt comes within one poll of the start (START_POLL_S), not at the end of the wait."""
+    seed_org(db_url, kams=1)
+    cid = f"SW{uuid.uuid4().hex[:6]}"
+    await create_cycle(db_url, cycle_config(cid))
+    await start_cycle(client, db_url, cid, task_queue)  # no worker yet: the cycle waits to open its reviews
+    submitting = asyncio.ensure_future(
+        tasks.submit_self_review(client, db_url, cid, SelfReviewSubmission("K01", ratings(2))))
+    await asyncio.sleep(1.0)
+    assert not submitting.done()
+    async with running_worker(client, db_url, task_queue):
+        receipt = await asyncio.wait_for(submitting, tasks.START_WAIT_S)
+        started = (await client.get_workflow_handle(review_workflow_id(review_id_for(cid, "K01"))).describe()).start_time
+    assert receipt.task_id == task_id_for(review_id_for(cid, "K01"), "self_review")
+    assert count(db_url, "SELECT count(*) FROM task WHERE id = %s AND status = 'done'", receipt.task_id) == 1
+    # The receipt's instant is when the review took it: a poll and a round trip after its start, not the wait's end.
+    assert (receipt.accepted_at - started).total_seconds() < tasks.START_POLL_S + 1.5, (receipt, started)
     await client.get_workflow_handle(cycle_workflow_id(cid)).terminate("test over")
 
 
