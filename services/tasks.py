@@ -66,7 +66,7 @@ from workflows.review_rules import already_submitted, check_submission, check_su
 # running) waits this long for the start before it says "starting, try again".
 START_WAIT_S = 10.0
 # How often it looks in the meantime (an Update, a describe and a read of the task). Within 0.1 s of the start: with
-# 0.25 s the first submission of a cycle of 500 was taken 0.54-0.72 s after its start, now 0.28-0.57 s
+# 0.25 s the first submission of a cycle of 500 was taken 0.45-0.72 s after its start, now 0.28-0.57 s
 # (bench/README.md, session 28). The poll costs the server two cheap NOT_FOUND answers.
 START_POLL_S = 0.1
 # A submission whose Update got no answer (the worker restarting) is sent again, under the same id, this long.
