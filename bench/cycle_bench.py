@@ -589,7 +589,6 @@ async def main(args: argparse.Namespace) -> int:
             fl.pop("profile", None)
             record["floor"].append(fl | {"history_sample": fh[1], "parts_ms": fparts})
 
-
         async def engine_round(r: int) -> None:
             cycle_id = f"{run_tag}-R{r}"
             prof = AllThreadsProfiler() if args.profile else None

@@ -129,7 +129,7 @@ async def test_submission_before_the_review_started_says_it_is_starting(client, 
 
 async def test_a_submission_sent_while_its_review_starts_is_taken_once_it_has_started(client, db_url, task_queue):
     """The person does not have to try again: the service waits for the review to start, then submits, and the
-    receipt comes within one poll of the start (START_POLL_S), not at the end of the wait."""
+    receipt comes a poll (START_POLL_S) and a round trip after the start, not at the end of the wait."""
     seed_org(db_url, kams=1)
     cid = f"SW{uuid.uuid4().hex[:6]}"
     await create_cycle(db_url, cycle_config(cid))
